@@ -1,0 +1,133 @@
+/**
+ * Authentication providers: each turns a profile and its resolved secrets into the credential part
+ * of a driver's connection settings. One registry, chosen by the profile's `auth` field.
+ *
+ * @module
+ */
+
+import type { ConnectSettings, Engine } from "../src/db/driver.ts";
+import { HecateError } from "../src/errors.ts";
+import { DEFAULT_PORTS, type Profile } from "../src/profile.ts";
+import { resolveSecret } from "./secret_ref.ts";
+
+/** One authentication method. */
+export interface AuthProvider {
+  /** The `auth` value that selects this provider. */
+  readonly type: string;
+  /** Engines it supports. */
+  readonly engines: readonly Engine[];
+  /** Secret fields it needs, in the order a prompt asks for them. */
+  readonly secretFields: readonly string[];
+  /** Non-secret profile fields it needs. */
+  readonly requiredFields: readonly ("host" | "user" | "database")[];
+  /**
+   * Builds the credential part of the settings.
+   *
+   * @param profile The profile.
+   * @param secrets Resolved secrets by field.
+   */
+  credentials(profile: Profile, secrets: Record<string, string>): Partial<ConnectSettings>;
+}
+
+/** SQL login: user name and password, for every engine with logins. */
+export const sqlLogin: AuthProvider = {
+  type: "sql",
+  engines: ["postgres", "mysql", "mssql"],
+  secretFields: ["password"],
+  requiredFields: ["host", "user"],
+  credentials: (p, s) => ({
+    ...(p.user !== undefined ? { user: p.user } : {}),
+    ...(s.password !== undefined ? { password: s.password } : {}),
+  }),
+};
+
+/** No credential: SQLite files, guarded by file permissions. */
+export const noAuth: AuthProvider = {
+  type: "none",
+  engines: ["sqlite"],
+  secretFields: [],
+  requiredFields: ["database"],
+  credentials: () => ({}),
+};
+
+const providers = new Map<string, AuthProvider>([[sqlLogin.type, sqlLogin], [noAuth.type, noAuth]]);
+
+/**
+ * Registers an authentication provider.
+ *
+ * @param provider The provider.
+ */
+export function registerProvider(provider: AuthProvider): void {
+  providers.set(provider.type, provider);
+}
+
+/**
+ * Looks up the provider for a profile and checks the profile has what it needs.
+ *
+ * @param profile The profile.
+ * @returns Its provider.
+ * @throws {HecateError} `invalid_profile` naming the unknown method or the missing field.
+ */
+export function providerFor(profile: Profile): AuthProvider {
+  const p = providers.get(profile.auth);
+  if (!p) {
+    throw new HecateError(
+      "invalid_profile",
+      `Profile "${profile.name}": unknown auth method "${profile.auth}" (known: ${
+        [...providers.keys()].join(", ")
+      })`,
+    );
+  }
+  if (!p.engines.includes(profile.engine)) {
+    throw new HecateError(
+      "invalid_profile",
+      `Profile "${profile.name}": auth "${p.type}" does not work with engine "${profile.engine}"`,
+    );
+  }
+  for (const f of p.requiredFields) {
+    if (!profile[f]) {
+      throw new HecateError("invalid_profile", `Profile "${profile.name}": missing field '${f}'`);
+    }
+  }
+  for (const f of p.secretFields) {
+    if (!profile.secrets[f]) {
+      throw new HecateError(
+        "invalid_profile",
+        `Profile "${profile.name}": missing secret '${f}' for auth "${p.type}"`,
+      );
+    }
+  }
+  return p;
+}
+
+/** Options for {@link connectSettings}. */
+export interface ConnectSettingsOptions {
+  /** Default connect timeout in milliseconds. @default {15000} */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Resolves a profile's secrets and builds complete driver settings.
+ *
+ * @param profile The profile.
+ * @param options Defaults.
+ * @returns Settings ready for a driver (secrets in clear, in memory only).
+ */
+export async function connectSettings(
+  profile: Profile,
+  options: ConnectSettingsOptions = {},
+): Promise<ConnectSettings> {
+  const provider = providerFor(profile);
+  const secrets: Record<string, string> = {};
+  for (const [field, s] of Object.entries(profile.secrets)) secrets[field] = await resolveSecret(s);
+  const port = profile.port ?? DEFAULT_PORTS[profile.engine];
+  return {
+    engine: profile.engine,
+    ...(profile.host !== undefined ? { host: profile.host } : {}),
+    ...(port !== undefined ? { port } : {}),
+    ...(profile.database !== undefined ? { database: profile.database } : {}),
+    tls: { mode: profile.tls.mode, ...(profile.tls.caFile ? { caFile: profile.tls.caFile } : {}) },
+    connectTimeoutMs: profile.connectTimeoutMs ?? options.connectTimeoutMs ?? 15_000,
+    ...provider.credentials(profile, secrets),
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * `hecate server add|list|show|edit|remove|test`: managing connection profiles.
+ *
+ * @module
+ */
+
+import { Command, Option } from "@commander-js/extra-typings";
+import type { Engine } from "../../db/driver.ts";
+import { HecateError } from "../../errors.ts";
+import type { ProfileChanges, Vault } from "../../hecate.ts";
+import { ENGINES, type SecretValue, type TlsProfile } from "../../profile.ts";
+import type { CliContext } from "../context.ts";
+import { collect, parsePort, parsePositiveInt } from "../parse.ts";
+import { profileSecret } from "../secrets.ts";
+
+const TLS_MODES = ["verify", "insecure", "disable"] as const;
+
+/** Options shared by `add` and `edit`. */
+function withProfileOptions<T extends Command<[string], Record<string, never>>>(cmd: T) {
+  return cmd
+    .option("--host <host>", "server host name or address")
+    .option("--port <port>", "server port", parsePort)
+    .option("--database <name>", "database name (SQLite: the database file path)")
+    .option("--user <user>", "login name")
+    .option("--auth <method>", "authentication method: sql, none (SQLite)")
+    .addOption(new Option("--tls <mode>", "TLS: verify (default), insecure, disable").choices(TLS_MODES))
+    .option("--ca-file <file>", "CA certificate file (PEM) to verify the server with")
+    .option("--connect-timeout <ms>", "connect and login timeout in milliseconds", parsePositiveInt)
+    .option("--tag <tag>", "a tag (repeatable)", collect)
+    .option("--secret-stdin", "read the profile's password from standard input")
+    .option(
+      "--secret-ref <ref>",
+      "store a reference instead of the secret: env:NAME or file:PATH, resolved at connect time",
+    );
+}
+
+async function secretFor(
+  ctx: CliContext,
+  name: string,
+  opts: { secretStdin?: boolean; secretRef?: string },
+): Promise<SecretValue> {
+  if (opts.secretStdin && opts.secretRef) {
+    throw new HecateError("usage", "Give either --secret-stdin or --secret-ref, not both");
+  }
+  if (opts.secretRef) return { ref: opts.secretRef };
+  return {
+    value: await profileSecret(ctx.io, ctx.stdin, opts.secretStdin ?? false, `Password for ${name}:`),
+  };
+}
+
+function tlsFrom(opts: { tls?: string; caFile?: string }, base?: TlsProfile): TlsProfile | undefined {
+  if (opts.tls === undefined && opts.caFile === undefined) return base;
+  const mode = (opts.tls ?? base?.mode ?? "verify") as TlsProfile["mode"];
+  const caFile = opts.caFile ?? base?.caFile;
+  return { mode, ...(caFile ? { caFile } : {}) };
+}
+
+async function printJsonOrLines(ctx: CliContext, json: boolean, value: unknown, lines: string) {
+  await ctx.io.out(json ? JSON.stringify(value, null, 2) + "\n" : lines);
+}
+
+/**
+ * Builds the `server` command group.
+ *
+ * @param ctx The invocation context.
+ * @returns The command.
+ */
+export function serverCommand(ctx: CliContext) {
+  const server = new Command("server").description("manage connection profiles");
+
+  server.addCommand(
+    withProfileOptions(new Command("add").argument("<name>", "profile name"))
+      .description("add a connection profile (its password from a hidden prompt or --secret-stdin)")
+      .addOption(new Option("--engine <engine>", "database engine").choices(ENGINES).makeOptionMandatory())
+      .action(async (name, opts) => {
+        const vault = await ctx.unlock();
+        const engine = String(opts.engine) as Engine;
+        const auth = opts.auth ?? (engine === "sqlite" ? "none" : "sql");
+        const needsSecret = auth !== "none";
+        const secrets: Record<string, SecretValue> = needsSecret
+          ? { password: await secretFor(ctx, name, opts) }
+          : {};
+        const tls = tlsFrom(opts);
+        await vault.addProfile({
+          name,
+          engine,
+          host: opts.host,
+          port: opts.port,
+          database: opts.database,
+          user: opts.user,
+          auth,
+          tls,
+          connectTimeoutMs: opts.connectTimeout,
+          tags: opts.tag,
+          secrets,
+        });
+        await ctx.io.out(`Added profile "${name}"\n`);
+      }),
+  );
+
+  server.addCommand(
+    new Command("list")
+      .description("list profiles (no secrets)")
+      .option("--json", "print JSON")
+      .action(async (opts) => {
+        const vault = await ctx.unlock();
+        const list = vault.profiles();
+        const width = Math.max(4, ...list.map((p) => p.name.length));
+        const lines = list.map((p) =>
+          `${p.name.padEnd(width)}  ${p.engine.padEnd(8)}  ${
+            p.engine === "sqlite" ? p.database : `${p.user ?? ""}@${p.host}:${p.port ?? ""}/${p.database ?? ""}`
+          }\n`
+        ).join("");
+        await printJsonOrLines(ctx, opts.json ?? false, list, lines || "No profiles\n");
+      }),
+  );
+
+  server.addCommand(
+    new Command("show")
+      .argument("<name>", "profile name")
+      .description("show one profile, secrets masked")
+      .option("--json", "print JSON")
+      .action(async (name, opts) => {
+        const vault = await ctx.unlock();
+        const p = vault.showProfile(name);
+        const lines = Object.entries(p).map(([k, v]) =>
+          `${k.padEnd(16)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}\n`
+        ).join("");
+        await printJsonOrLines(ctx, opts.json ?? false, p, lines);
+      }),
+  );
+
+  server.addCommand(
+    withProfileOptions(new Command("edit").argument("<name>", "profile name"))
+      .description("change fields of a profile")
+      .option("--rename <new>", "rename the profile")
+      .option("--no-port", "remove the port (use the engine default)")
+      .action(async (name, opts) => {
+        const vault = await ctx.unlock();
+        const changes: ProfileChanges = {};
+        if (opts.host !== undefined) changes.host = opts.host;
+        if (opts.port === false) changes.port = null;
+        else if (typeof opts.port === "number") changes.port = opts.port;
+        if (opts.database !== undefined) changes.database = opts.database;
+        if (opts.user !== undefined) changes.user = opts.user;
+        if (opts.auth !== undefined) changes.auth = opts.auth;
+        if (opts.connectTimeout !== undefined) changes.connectTimeoutMs = opts.connectTimeout;
+        if (opts.tag !== undefined) changes.tags = opts.tag;
+        if (opts.rename !== undefined) changes.rename = opts.rename;
+        const current = vault.showProfile(name) as { tls: TlsProfile };
+        const tls = tlsFrom(opts, current.tls);
+        if (tls !== current.tls && tls !== undefined) changes.tls = tls;
+        if (opts.secretStdin || opts.secretRef) {
+          changes.secrets = { password: await secretFor(ctx, name, opts) };
+        }
+        if (Object.keys(changes).length === 0) {
+          throw new HecateError("usage", "Nothing to change", { hint: "see 'hecate server edit --help'" });
+        }
+        await vault.editProfile(name, changes);
+        await ctx.io.out(`Updated profile "${opts.rename ?? name}"\n`);
+      }),
+  );
+
+  server.addCommand(
+    new Command("remove")
+      .argument("<name>", "profile name")
+      .description("remove a profile (the previous vault generation is kept)")
+      .action(async (name) => {
+        const vault = await ctx.unlock();
+        await vault.removeProfile(name);
+        await ctx.io.out(`Removed profile "${name}"\n`);
+      }),
+  );
+
+  server.addCommand(
+    new Command("test")
+      .argument("<name>", "profile name")
+      .description("connect, run a round trip, and print the latency")
+      .action(async (name) => {
+        const vault = await ctx.unlock();
+        await testProfile(ctx, vault, name);
+      }),
+  );
+
+  return server;
+}
+
+async function testProfile(ctx: CliContext, vault: Vault, name: string): Promise<void> {
+  const t0 = performance.now();
+  const conn = await vault.connect(name);
+  const connectMs = performance.now() - t0;
+  try {
+    const rtt = await conn.ping();
+    await ctx.io.out(
+      `ok: ${name}: connected in ${connectMs.toFixed(1)} ms, round trip ${rtt.toFixed(1)} ms\n`,
+    );
+  } finally {
+    await conn.close();
+  }
+}

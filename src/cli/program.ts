@@ -1,0 +1,114 @@
+/**
+ * The command tree and the one place that turns errors into text and exit codes.
+ *
+ * @module
+ */
+
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import { ExitCode, HecateError } from "../errors.ts";
+import { VERSION } from "../version.ts";
+import { auditCommand } from "./commands/audit.ts";
+import { initCommand, passwdCommand } from "./commands/init.ts";
+import { queryCommand } from "./commands/query.ts";
+import { serverCommand } from "./commands/server.ts";
+import { CliContext } from "./context.ts";
+import { type CliIo, processIo, PromptCancelled } from "./io.ts";
+
+/**
+ * Builds the command tree for one invocation.
+ *
+ * @param ctx The invocation context.
+ * @returns The root command.
+ */
+export function buildProgram(ctx: CliContext) {
+  const program = new Command("hecate")
+    .description("A credential vault for database access")
+    .version(VERSION, "-V, --version", "print the version")
+    .option("--home <dir>", "vault home directory (default: $HECATE_HOME or ~/.hecate)")
+    .option("--password-stdin", "read the master password from the first line of standard input")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void ctx.io.out(s),
+      writeErr: (s) => void ctx.io.err(s),
+      outputError: (s, write) => write(`hecate: error: ${s.replace(/^error: /, "")}`),
+    })
+    .hook("preAction", (thisCommand) => {
+      ctx.globals = thisCommand.opts();
+    });
+  for (
+    const cmd of [
+      initCommand(ctx),
+      passwdCommand(ctx),
+      serverCommand(ctx),
+      queryCommand(ctx),
+      auditCommand(ctx),
+    ]
+  ) {
+    program.addCommand(cmd);
+  }
+  // Subcommands inherit error and output handling so that they never exit the process.
+  const configure = (c: Command<unknown[], Record<string, unknown>, Record<string, unknown>>) => {
+    c.exitOverride().showHelpAfterError("(run with --help for usage)").configureOutput({
+      writeOut: (s) => void ctx.io.out(s),
+      writeErr: (s) => void ctx.io.err(s),
+      outputError: (s, write) => write(`hecate: error: ${s.replace(/^error: /, "")}`),
+    });
+    for (const sub of c.commands) configure(sub as typeof c);
+  };
+  for (const sub of program.commands) configure(sub as Parameters<typeof configure>[0]);
+  return program;
+}
+
+/**
+ * Renders an error as `hecate: error:` and `hecate: hint:` lines and picks the exit code.
+ * Unknown errors print no message or stack (they could carry a library's connection string)
+ * unless HECATE_DEBUG=1.
+ *
+ * @param e The error.
+ * @param debug Whether to print stack traces of unexpected errors.
+ * @returns The text for stderr and the exit code.
+ */
+export function renderError(e: unknown, debug = false): { text: string; code: number } {
+  if (e instanceof HecateError) {
+    let text = `hecate: error: ${e.message.split("\n")[0]}\n`;
+    if (e.hint) text += `hecate: hint: ${e.hint}\n`;
+    return { text, code: e.exitCode };
+  }
+  if (e instanceof PromptCancelled) {
+    return { text: "hecate: error: cancelled\n", code: ExitCode.USAGE };
+  }
+  const name = e instanceof Error ? e.name : typeof e;
+  let text = `hecate: error: internal error (${name})\n` +
+    "hecate: hint: set HECATE_DEBUG=1 to print details, and report the bug\n";
+  if (debug && e instanceof Error) text += `${e.stack ?? e.message}\n`;
+  return { text, code: ExitCode.INTERNAL };
+}
+
+/**
+ * Runs the CLI.
+ *
+ * @param args Command-line arguments (without the program name).
+ * @param io Process io. @default {processIo()}
+ * @returns The exit code.
+ */
+export async function runCli(args: string[], io: CliIo = processIo()): Promise<number> {
+  const ctx = new CliContext(io);
+  const program = buildProgram(ctx);
+  if (args.length === 0) {
+    program.outputHelp();
+    return ExitCode.USAGE;
+  }
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return ExitCode.OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    }
+    const { text, code } = renderError(e, io.env("HECATE_DEBUG") === "1");
+    await io.err(text);
+    return code;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The one small interface every database engine implements. A driver turns connection settings
+ * (already resolved: host, port, user, password, TLS) into a live connection; a connection runs
+ * statements with positional parameters and streams result sets.
+ *
+ * @module
+ */
+
+/** Engines Hecate knows. */
+export type Engine = "sqlite" | "postgres" | "mysql" | "mssql";
+
+/** TLS policy for a connection. */
+export interface TlsSettings {
+  /**
+   * `verify`: encrypt and verify the server certificate and host name (the default).
+   * `insecure`: encrypt but do not verify (warned about on every use).
+   * `disable`: no TLS.
+   */
+  mode: "verify" | "insecure" | "disable";
+  /** PEM file of the CA(s) that sign the server certificate. */
+  caFile?: string;
+  /** Client certificate (PEM) for certificate authentication. */
+  certPem?: string;
+  /** Client private key (PEM) for certificate authentication. */
+  keyPem?: string;
+}
+
+/** Everything a driver needs to connect: no references left, secrets in clear, in memory only. */
+export interface ConnectSettings {
+  engine: Engine;
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+  password?: string;
+  tls: TlsSettings;
+  /** Milliseconds to wait for the connection and login. */
+  connectTimeoutMs: number;
+  /** Engine-specific extras (e.g. NTLM domain, access token), never printed. */
+  extra?: Record<string, string>;
+}
+
+/** Column metadata. */
+export interface Column {
+  /** Column name as the server reports it. */
+  name: string;
+  /** The engine's type name, lower case (e.g. `int8`, `text`, `timestamptz`, `blob`). */
+  type: string;
+}
+
+/**
+ * How values are delivered.
+ * - `typed`: JS values (see `value.ts`): null, boolean, number, bigint, string, Uint8Array,
+ *   {@link import("./value.ts").Decimal}, {@link import("./value.ts").JsonText}.
+ * - `text`: each value as the engine's own text form (what its command-line client prints), or
+ *   null; used for CSV and TSV so every path gives the same bytes.
+ */
+export type ValueMode = "typed" | "text";
+
+/** Options for {@link DbConnection.query}. */
+export interface QueryOptions {
+  /** How values are delivered. @default {"typed"} */
+  mode?: ValueMode;
+  /** Rows fetched from the server per round trip where the engine streams by cursor. */
+  batchSize?: number;
+}
+
+/** One result set: its columns, then its rows as a stream. */
+export interface ResultSet {
+  /** Zero-based position of this set among the statement's results. */
+  index: number;
+  /** Columns, known before the first row. */
+  columns: Column[];
+  /** Rows, each an array in column order. Consume fully before asking for the next set. */
+  rows: AsyncIterable<unknown[]>;
+  /** Rows affected (for statements without result rows) once `rows` is drained, else null. */
+  rowCount(): number | null;
+}
+
+/** A live connection. */
+export interface DbConnection {
+  /**
+   * Runs a statement with positional parameters, bound by the driver (never spliced into SQL).
+   *
+   * @param sql The statement; placeholders are the engine's own (`$1` for PostgreSQL, `?` for
+   * SQLite and MySQL, `@p1` for SQL Server).
+   * @param params Parameter values.
+   * @param options Delivery options.
+   */
+  query(sql: string, params: readonly unknown[], options?: QueryOptions): AsyncIterable<ResultSet>;
+  /**
+   * Streams a query's result as CSV (RFC 4180, header line first) straight from the server when
+   * the engine can (PostgreSQL `COPY ... TO STDOUT`); absent otherwise.
+   *
+   * @returns Rows written.
+   */
+  copyCsv?(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number>;
+  /** A cheap round trip to prove the connection works. */
+  ping(): Promise<void>;
+  /** Closes the connection; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** A database engine implementation. */
+export interface Driver {
+  /**
+   * Opens a connection.
+   *
+   * @throws {import("../errors.ts").HecateError} `connection_failed` (or `auth_failed` for a
+   * refused login) with a one-line message that names no secret.
+   */
+  connect(settings: ConnectSettings): Promise<DbConnection>;
+}

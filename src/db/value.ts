@@ -1,0 +1,26 @@
+/**
+ * Engine-neutral value types for typed rows. Most values are plain JS (null, boolean, number,
+ * bigint, string, Uint8Array); two small wrappers keep exact text where JS numbers would round.
+ *
+ * @module
+ */
+
+/** An exact decimal number kept as its canonical text (e.g. NUMERIC, DECIMAL). */
+export class Decimal {
+  /** @param text The exact decimal text as the server wrote it. */
+  constructor(readonly text: string) {}
+  /** The exact text. */
+  toString(): string {
+    return this.text;
+  }
+}
+
+/** A JSON document kept as the server's text (json, jsonb), embedded as-is in JSON output. */
+export class JsonText {
+  /** @param text Valid JSON text. */
+  constructor(readonly text: string) {}
+  /** The JSON text. */
+  toString(): string {
+    return this.text;
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * Parsing and serialising the vault file. No cryptography and no I/O here: this module only
+ * turns bytes into a checked structure and back. docs/FORMAT.md is the normative description.
+ *
+ * The file is two lines of UTF-8:
+ *
+ * ```text
+ * <body: one line of JSON>\n
+ * <seal: {"sha256":"<b64u>","mac":"<b64u>"}>\n
+ * ```
+ *
+ * The seal covers the body's exact bytes, so readers never re-serialise before checking.
+ *
+ * @module
+ */
+
+import { HecateError } from "../errors.ts";
+import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "./encoding.ts";
+
+/** The `format` value every vault body carries. */
+export const FORMAT_NAME = "hecate-vault";
+/** The body format version this build writes and reads. */
+export const FORMAT_VERSION = 1;
+/** Largest vault file accepted, to bound work on hostile input. */
+export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+/** Largest PBKDF2 iteration count accepted from a file, to bound work on hostile input. */
+export const MAX_PBKDF2_ITERATIONS = 100_000_000;
+/** Smallest PBKDF2 iteration count accepted from a file. */
+export const MIN_PBKDF2_ITERATIONS = 1_000;
+
+/** PBKDF2 parameters of a password slot. */
+export interface Pbkdf2Params {
+  alg: "pbkdf2-sha256";
+  iterations: number;
+  salt: Uint8Array<ArrayBuffer>;
+}
+
+/** A key slot: a way to recover the root key (password) or some data keys (API key). */
+export interface PasswordSlot {
+  id: Uint8Array<ArrayBuffer>;
+  kind: "password";
+  kdf: Pbkdf2Params;
+  /** Root key sealed under the password-derived key. */
+  wrapped: Uint8Array<ArrayBuffer>;
+}
+
+/** An API-key slot: wraps only the data keys of the profiles in its scope. */
+export interface ApiKeySlot {
+  id: Uint8Array<ArrayBuffer>;
+  kind: "apikey";
+  /** HKDF salt for this slot. */
+  salt: Uint8Array<ArrayBuffer>;
+  /** Scope payload (record ids, names and data keys) sealed under the key-derived slot key. */
+  wrapped: Uint8Array<ArrayBuffer>;
+}
+
+/** Any key slot. */
+export type Slot = PasswordSlot | ApiKeySlot;
+
+/** One encrypted record. */
+export interface RecordEntry {
+  id: Uint8Array<ArrayBuffer>;
+  kind: "profile";
+  /** The record's data key sealed under the root wrapping key. */
+  key: Uint8Array<ArrayBuffer>;
+  /** The record's JSON sealed under its data key. */
+  data: Uint8Array<ArrayBuffer>;
+}
+
+/** The vault body: everything in the file except the seal. */
+export interface VaultBody {
+  vaultId: Uint8Array<ArrayBuffer>;
+  generation: number;
+  slots: Slot[];
+  records: RecordEntry[];
+  /** Vault-level secrets (JSON) sealed under the meta key. */
+  meta: Uint8Array<ArrayBuffer>;
+}
+
+/** The seal line. */
+export interface Seal {
+  sha256: Uint8Array<ArrayBuffer>;
+  mac: Uint8Array<ArrayBuffer>;
+}
+
+/** A parsed file: the body, its exact bytes (what the seal covers) and the seal. */
+export interface ParsedVaultFile {
+  body: VaultBody;
+  bodyBytes: Uint8Array<ArrayBuffer>;
+  seal: Seal;
+}
+
+function damaged(what: string): HecateError {
+  return new HecateError("vault_integrity", `Vault file is damaged: ${what}`, {
+    hint: "restore a previous generation with 'hecate vault generations' or from a backup",
+  });
+}
+
+type Json = Record<string, unknown>;
+
+function obj(v: unknown, what: string): Json {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw damaged(`${what} is not an object`);
+  return v as Json;
+}
+
+function bytes(v: unknown, what: string, len?: number): Uint8Array<ArrayBuffer> {
+  if (typeof v !== "string") throw damaged(`${what} is not a string`);
+  let out: Uint8Array<ArrayBuffer>;
+  try {
+    out = fromBase64Url(v);
+  } catch {
+    throw damaged(`${what} is not base64url`);
+  }
+  if (len !== undefined && out.length !== len) throw damaged(`${what} has the wrong length`);
+  return out;
+}
+
+function int(v: unknown, what: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw damaged(`${what} is out of range`);
+  }
+  return v;
+}
+
+function exactKeys(o: Json, keys: string[], what: string): void {
+  const have = Object.keys(o).sort();
+  const want = [...keys].sort();
+  if (have.length !== want.length || have.some((k, i) => k !== want[i])) {
+    throw damaged(`${what} has unexpected fields`);
+  }
+}
+
+function parseSlot(v: unknown, i: number): Slot {
+  const o = obj(v, `slot ${i}`);
+  if (o.kind === "password") {
+    exactKeys(o, ["id", "kind", "kdf", "wrapped"], `slot ${i}`);
+    const k = obj(o.kdf, `slot ${i} kdf`);
+    exactKeys(k, ["alg", "iterations", "salt"], `slot ${i} kdf`);
+    if (k.alg !== "pbkdf2-sha256") throw damaged(`slot ${i} uses an unknown KDF`);
+    return {
+      id: bytes(o.id, `slot ${i} id`, 8),
+      kind: "password",
+      kdf: {
+        alg: "pbkdf2-sha256",
+        iterations: int(k.iterations, `slot ${i} iterations`, MIN_PBKDF2_ITERATIONS, MAX_PBKDF2_ITERATIONS),
+        salt: bytes(k.salt, `slot ${i} salt`, 16),
+      },
+      wrapped: bytes(o.wrapped, `slot ${i} wrapped key`),
+    };
+  }
+  if (o.kind === "apikey") {
+    exactKeys(o, ["id", "kind", "salt", "wrapped"], `slot ${i}`);
+    return {
+      id: bytes(o.id, `slot ${i} id`, 8),
+      kind: "apikey",
+      salt: bytes(o.salt, `slot ${i} salt`, 16),
+      wrapped: bytes(o.wrapped, `slot ${i} wrapped keys`),
+    };
+  }
+  throw damaged(`slot ${i} has an unknown kind`);
+}
+
+function parseRecord(v: unknown, i: number): RecordEntry {
+  const o = obj(v, `record ${i}`);
+  exactKeys(o, ["id", "kind", "key", "data"], `record ${i}`);
+  if (o.kind !== "profile") throw damaged(`record ${i} has an unknown kind`);
+  return {
+    id: bytes(o.id, `record ${i} id`, 16),
+    kind: "profile",
+    key: bytes(o.key, `record ${i} key`),
+    data: bytes(o.data, `record ${i} data`),
+  };
+}
+
+/**
+ * Parses vault file bytes into a checked structure. Does not verify the seal.
+ *
+ * @param file The whole file.
+ * @returns The body, its exact bytes, and the seal.
+ * @throws {HecateError} `vault_integrity` for anything malformed, `unsupported_version` for a
+ * well-formed body of another format version.
+ */
+export function parseVaultFile(file: Uint8Array<ArrayBuffer>): ParsedVaultFile {
+  if (file.length > MAX_FILE_BYTES) throw damaged("file is too large");
+  const nl = file.indexOf(0x0a);
+  if (nl < 0 || file.length < nl + 2 || file[file.length - 1] !== 0x0a) {
+    throw damaged("missing seal line");
+  }
+  const bodyBytes = file.slice(0, nl);
+  const sealBytes = file.subarray(nl + 1, file.length - 1);
+  if (sealBytes.includes(0x0a)) throw damaged("extra lines");
+  let sealJson: unknown, bodyJson: unknown;
+  try {
+    sealJson = JSON.parse(fromUtf8(sealBytes));
+    bodyJson = JSON.parse(fromUtf8(bodyBytes));
+  } catch {
+    throw damaged("not valid JSON");
+  }
+  const s = obj(sealJson, "seal");
+  exactKeys(s, ["sha256", "mac"], "seal");
+  const seal = { sha256: bytes(s.sha256, "seal checksum", 32), mac: bytes(s.mac, "seal MAC", 32) };
+  const b = obj(bodyJson, "body");
+  if (b.format !== FORMAT_NAME) throw damaged("not a Hecate vault");
+  if (b.version !== FORMAT_VERSION) {
+    if (typeof b.version === "number" && Number.isSafeInteger(b.version) && b.version > 0) {
+      throw new HecateError(
+        "unsupported_version",
+        `Vault format version ${b.version} is not supported by this build (it reads version ${FORMAT_VERSION})`,
+        { hint: "upgrade Hecate to open this vault" },
+      );
+    }
+    throw damaged("version field is invalid");
+  }
+  exactKeys(b, ["format", "version", "vault_id", "generation", "slots", "records", "meta"], "body");
+  if (!Array.isArray(b.slots) || !Array.isArray(b.records)) throw damaged("slot or record list");
+  return {
+    body: {
+      vaultId: bytes(b.vault_id, "vault id", 16),
+      generation: int(b.generation, "generation", 0, Number.MAX_SAFE_INTEGER),
+      slots: b.slots.map(parseSlot),
+      records: b.records.map(parseRecord),
+      meta: bytes(b.meta, "meta"),
+    },
+    bodyBytes,
+    seal,
+  };
+}
+
+function slotJson(s: Slot): Json {
+  if (s.kind === "password") {
+    return {
+      id: toBase64Url(s.id),
+      kind: s.kind,
+      kdf: { alg: s.kdf.alg, iterations: s.kdf.iterations, salt: toBase64Url(s.kdf.salt) },
+      wrapped: toBase64Url(s.wrapped),
+    };
+  }
+  return { id: toBase64Url(s.id), kind: s.kind, salt: toBase64Url(s.salt), wrapped: toBase64Url(s.wrapped) };
+}
+
+/**
+ * Serialises a body to the exact bytes that the seal will cover.
+ *
+ * @param body The body.
+ * @returns One line of JSON, without the newline.
+ */
+export function serializeBody(body: VaultBody): Uint8Array<ArrayBuffer> {
+  return utf8(JSON.stringify({
+    format: FORMAT_NAME,
+    version: FORMAT_VERSION,
+    vault_id: toBase64Url(body.vaultId),
+    generation: body.generation,
+    slots: body.slots.map(slotJson),
+    records: body.records.map((r) => ({
+      id: toBase64Url(r.id),
+      kind: r.kind,
+      key: toBase64Url(r.key),
+      data: toBase64Url(r.data),
+    })),
+    meta: toBase64Url(body.meta),
+  }));
+}
+
+/**
+ * Joins body bytes and a seal into the file layout.
+ *
+ * @param bodyBytes What {@link serializeBody} returned.
+ * @param seal The seal over those bytes.
+ * @returns The whole file.
+ */
+export function assembleFile(bodyBytes: Uint8Array, seal: Seal): Uint8Array<ArrayBuffer> {
+  const sealLine = utf8(
+    JSON.stringify({ sha256: toBase64Url(seal.sha256), mac: toBase64Url(seal.mac) }) + "\n",
+  );
+  const out = new Uint8Array(bodyBytes.length + 1 + sealLine.length);
+  out.set(bodyBytes, 0);
+  out[bodyBytes.length] = 0x0a;
+  out.set(sealLine, bodyBytes.length + 1);
+  return out;
+}

@@ -1,0 +1,184 @@
+/**
+ * The key hierarchy of a vault: how the root key is wrapped by a password slot, how sub-keys are
+ * derived from it, and how records and the meta blob are sealed. Each derived key has a fixed
+ * label (see docs/FORMAT.md, "Keys and labels").
+ *
+ * @module
+ */
+
+import { concatBytes, utf8 } from "./encoding.ts";
+import { hkdfSha256, hmacSha256, KEY_BYTES, open, pbkdf2Sha256, seal } from "./primitives.ts";
+import { FORMAT_VERSION } from "./format.ts";
+
+const LABEL = `hecate-vault/${FORMAT_VERSION}`;
+
+/**
+ * Builds associated data: a label followed by length-prefixed fields, so that no two field lists
+ * encode to the same bytes.
+ *
+ * @param label What the data binds (e.g. "record").
+ * @param fields Identifiers to bind.
+ * @returns The associated data bytes.
+ */
+export function associatedData(label: string, ...fields: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const parts: Uint8Array[] = [utf8(`${LABEL} ${label}`)];
+  for (const f of fields) {
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, f.length);
+    parts.push(len, f);
+  }
+  return concatBytes(...parts);
+}
+
+/** Keys derived from the root key for one vault. */
+export interface DerivedKeys {
+  /** Wraps record data keys. */
+  wrap: Uint8Array<ArrayBuffer>;
+  /** Authenticates the body. */
+  mac: Uint8Array<ArrayBuffer>;
+  /** Seals the meta blob. */
+  meta: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * Derives the per-purpose keys from the root key with HKDF-SHA256, salted with the vault id.
+ *
+ * @param root The 32-byte root key.
+ * @param vaultId The vault id.
+ * @returns The derived keys.
+ */
+export async function deriveKeys(
+  root: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+): Promise<DerivedKeys> {
+  const [wrap, mac, meta] = await Promise.all(
+    ["wrap", "mac", "meta"].map((purpose) => hkdfSha256(root, vaultId, utf8(`${LABEL} ${purpose}`))),
+  );
+  return { wrap: wrap!, mac: mac!, meta: meta! };
+}
+
+/**
+ * Normalises and encodes a password: Unicode NFC, then UTF-8, so that the same password typed on
+ * different systems derives the same key.
+ *
+ * @param password The password text.
+ * @returns Its bytes.
+ */
+export function passwordBytes(password: string): Uint8Array<ArrayBuffer> {
+  return utf8(password.normalize("NFC"));
+}
+
+/**
+ * Seals the root key under a password-derived key.
+ *
+ * @param root The root key.
+ * @param password The password.
+ * @param salt The slot's salt.
+ * @param iterations PBKDF2 iterations.
+ * @param vaultId The vault id (bound as associated data).
+ * @param slotId The slot id (bound as associated data).
+ * @returns The wrapped root key.
+ */
+export async function wrapRootWithPassword(
+  root: Uint8Array<ArrayBuffer>,
+  password: string,
+  salt: Uint8Array<ArrayBuffer>,
+  iterations: number,
+  vaultId: Uint8Array<ArrayBuffer>,
+  slotId: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const kek = await pbkdf2Sha256(passwordBytes(password), salt, iterations);
+  return seal(kek, root, associatedData("password-slot", vaultId, slotId));
+}
+
+/**
+ * Recovers the root key from a password slot.
+ *
+ * @returns The root key.
+ * @throws {import("./primitives.ts").AuthenticationFailure} On a wrong password or altered slot.
+ */
+export async function unwrapRootWithPassword(
+  wrapped: Uint8Array<ArrayBuffer>,
+  password: string,
+  salt: Uint8Array<ArrayBuffer>,
+  iterations: number,
+  vaultId: Uint8Array<ArrayBuffer>,
+  slotId: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const kek = await pbkdf2Sha256(passwordBytes(password), salt, iterations);
+  const root = await open(kek, wrapped, associatedData("password-slot", vaultId, slotId));
+  if (root.length !== KEY_BYTES) throw new RangeError("Root key has the wrong length");
+  return root;
+}
+
+/** Seals a record's data key under the wrap key. */
+export function wrapDataKey(
+  wrapKey: Uint8Array<ArrayBuffer>,
+  dataKey: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+  recordId: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return seal(wrapKey, dataKey, associatedData("record-key", vaultId, recordId));
+}
+
+/** Opens a record's data key; throws AuthenticationFailure if anything differs. */
+export function unwrapDataKey(
+  wrapKey: Uint8Array<ArrayBuffer>,
+  wrapped: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+  recordId: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return open(wrapKey, wrapped, associatedData("record-key", vaultId, recordId));
+}
+
+/** Seals a record's plaintext JSON under its data key. */
+export function sealRecord(
+  dataKey: Uint8Array<ArrayBuffer>,
+  plaintext: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+  recordId: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return seal(dataKey, plaintext, associatedData("record", vaultId, recordId, utf8("profile")));
+}
+
+/** Opens a record; throws AuthenticationFailure if anything differs. */
+export function openRecord(
+  dataKey: Uint8Array<ArrayBuffer>,
+  sealed: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+  recordId: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return open(dataKey, sealed, associatedData("record", vaultId, recordId, utf8("profile")));
+}
+
+/** Seals the meta blob. */
+export function sealMeta(
+  metaKey: Uint8Array<ArrayBuffer>,
+  plaintext: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return seal(metaKey, plaintext, associatedData("meta", vaultId));
+}
+
+/** Opens the meta blob; throws AuthenticationFailure if anything differs. */
+export function openMeta(
+  metaKey: Uint8Array<ArrayBuffer>,
+  sealed: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return open(metaKey, sealed, associatedData("meta", vaultId));
+}
+
+/**
+ * Computes the body MAC: HMAC-SHA256 under the mac key over the body's exact bytes.
+ *
+ * @param macKey The derived mac key.
+ * @param bodyBytes The body line.
+ * @returns The 32-byte tag.
+ */
+export function macBody(
+  macKey: Uint8Array<ArrayBuffer>,
+  bodyBytes: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return hmacSha256(macKey, bodyBytes);
+}

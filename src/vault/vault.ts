@@ -1,0 +1,375 @@
+/**
+ * An unlocked vault held in memory: create one, unlock one from file bytes, read and change its
+ * records, and serialise it back. Pure: no file system, no clock, no prompts. The storage layer
+ * (`store.ts`) decides when to read and write; this module decides what the bytes are.
+ *
+ * @module
+ */
+
+import { HecateError } from "../errors.ts";
+import { fromUtf8, timingSafeEqual, toBase64Url, utf8 } from "./encoding.ts";
+import {
+  assembleFile,
+  type ParsedVaultFile,
+  parseVaultFile,
+  type PasswordSlot,
+  type RecordEntry,
+  serializeBody,
+  type Slot,
+  type VaultBody,
+} from "./format.ts";
+import {
+  type DerivedKeys,
+  deriveKeys,
+  macBody,
+  openMeta,
+  openRecord,
+  sealMeta,
+  sealRecord,
+  unwrapDataKey,
+  unwrapRootWithPassword,
+  wrapDataKey,
+  wrapRootWithPassword,
+} from "./keyring.ts";
+import { AuthenticationFailure, KEY_BYTES, randomBytes, sha256 } from "./primitives.ts";
+
+/** A JSON object stored in a record or in the meta blob. */
+export type JsonObject = { [key: string]: unknown };
+
+/** Options for {@link UnlockedVault.create}. */
+export interface CreateVaultOptions {
+  /** PBKDF2 iterations for the password slot. */
+  iterations: number;
+}
+
+interface LiveRecord {
+  id: Uint8Array<ArrayBuffer>;
+  dataKey: Uint8Array<ArrayBuffer>;
+  value: JsonObject;
+  /** The sealed entry as last read or written; undefined once the value changed. */
+  entry: RecordEntry | undefined;
+}
+
+function integrity(what: string, cause?: unknown): HecateError {
+  return new HecateError("vault_integrity", `Vault failed authentication: ${what}`, {
+    cause,
+    hint: "the file was altered or damaged; restore a previous generation or a backup",
+  });
+}
+
+function parseJsonObject(bytes: Uint8Array, what: string): JsonObject {
+  let v: unknown;
+  try {
+    v = JSON.parse(fromUtf8(bytes));
+  } catch (e) {
+    throw integrity(`${what} is not valid JSON`, e);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw integrity(`${what} is not a JSON object`);
+  }
+  return v as JsonObject;
+}
+
+/**
+ * Checks the unkeyed checksum of a parsed file. It catches accidental damage before any key is
+ * derived, so that a flipped bit reads as "damaged" rather than "wrong password". It is no
+ * defence against a deliberate edit: the keyed MAC is.
+ *
+ * @param parsed The parsed file.
+ * @throws {HecateError} `vault_integrity` on mismatch.
+ */
+export async function checkChecksum(parsed: ParsedVaultFile): Promise<void> {
+  if (!timingSafeEqual(await sha256(parsed.bodyBytes), parsed.seal.sha256)) {
+    throw new HecateError("vault_integrity", "Vault file is damaged: checksum mismatch", {
+      hint: "restore a previous generation or a backup",
+    });
+  }
+}
+
+/**
+ * The decrypted state of one vault. Obtain one with {@link UnlockedVault.create} or
+ * {@link UnlockedVault.unlock}; change it; call {@link UnlockedVault.serialize} to get the new file.
+ */
+export class UnlockedVault {
+  #root: Uint8Array<ArrayBuffer>;
+  #keys: DerivedKeys;
+  #vaultId: Uint8Array<ArrayBuffer>;
+  #generation: number;
+  #slots: Slot[];
+  #records: LiveRecord[];
+  #meta: JsonObject;
+
+  private constructor(
+    root: Uint8Array<ArrayBuffer>,
+    keys: DerivedKeys,
+    vaultId: Uint8Array<ArrayBuffer>,
+    generation: number,
+    slots: Slot[],
+    records: LiveRecord[],
+    meta: JsonObject,
+  ) {
+    this.#root = root;
+    this.#keys = keys;
+    this.#vaultId = vaultId;
+    this.#generation = generation;
+    this.#slots = slots;
+    this.#records = records;
+    this.#meta = meta;
+  }
+
+  /**
+   * Creates a new empty vault with a random root key and one password slot.
+   *
+   * @param password The master password.
+   * @param options KDF cost.
+   * @returns The new vault (not yet written anywhere).
+   */
+  static async create(password: string, options: CreateVaultOptions): Promise<UnlockedVault> {
+    const root = randomBytes(KEY_BYTES);
+    const vaultId = randomBytes(16);
+    const keys = await deriveKeys(root, vaultId);
+    const vault = new UnlockedVault(root, keys, vaultId, 0, [], [], {});
+    vault.#slots = [await vault.#passwordSlot(password, options.iterations)];
+    return vault;
+  }
+
+  /**
+   * Unlocks a vault file with the master password, checking the checksum, the password slot, the
+   * body MAC, and every record, in that order.
+   *
+   * @param file The vault file bytes.
+   * @param password The master password.
+   * @returns The unlocked vault.
+   * @throws {HecateError} `auth_failed` on a wrong password, `vault_integrity` when anything was
+   * altered, `unsupported_version` for another format version.
+   */
+  static async unlock(file: Uint8Array<ArrayBuffer>, password: string): Promise<UnlockedVault> {
+    const parsed = parseVaultFile(file);
+    await checkChecksum(parsed);
+    const slot = UnlockedVault.#passwordSlotOf(parsed.body);
+    let root: Uint8Array<ArrayBuffer>;
+    try {
+      root = await unwrapRootWithPassword(
+        slot.wrapped,
+        password,
+        slot.kdf.salt,
+        slot.kdf.iterations,
+        parsed.body.vaultId,
+        slot.id,
+      );
+    } catch (e) {
+      if (e instanceof AuthenticationFailure) {
+        throw new HecateError("auth_failed", "Wrong password for this vault", { cause: e });
+      }
+      throw e;
+    }
+    return UnlockedVault.#fromRoot(parsed, root);
+  }
+
+  /**
+   * Re-reads a vault file with a root key already known (e.g. after taking the write lock), so a
+   * writer always applies its change to the newest contents.
+   *
+   * @param file The vault file bytes.
+   * @returns The vault as the file has it now.
+   * @throws {HecateError} `vault_integrity` if the file no longer authenticates under this root key
+   * (altered, or rotated by another process).
+   */
+  async reload(file: Uint8Array<ArrayBuffer>): Promise<UnlockedVault> {
+    const parsed = parseVaultFile(file);
+    await checkChecksum(parsed);
+    if (!timingSafeEqual(parsed.body.vaultId, this.#vaultId)) {
+      throw integrity("the vault file was replaced by another vault");
+    }
+    return UnlockedVault.#fromRoot(parsed, this.#root);
+  }
+
+  static #passwordSlotOf(body: VaultBody): PasswordSlot {
+    const slots = body.slots.filter((s): s is PasswordSlot => s.kind === "password");
+    if (slots.length !== 1) throw integrity("the vault must have exactly one password slot");
+    return slots[0]!;
+  }
+
+  static async #fromRoot(
+    parsed: ParsedVaultFile,
+    root: Uint8Array<ArrayBuffer>,
+  ): Promise<UnlockedVault> {
+    const { body } = parsed;
+    const keys = await deriveKeys(root, body.vaultId);
+    if (!timingSafeEqual(await macBody(keys.mac, parsed.bodyBytes), parsed.seal.mac)) {
+      throw integrity("the body MAC does not match");
+    }
+    const seen = new Set<string>();
+    for (const id of [...body.slots.map((s) => s.id), ...body.records.map((r) => r.id)]) {
+      const key = toBase64Url(id);
+      if (seen.has(key)) throw integrity("duplicate id");
+      seen.add(key);
+    }
+    let meta: JsonObject;
+    try {
+      meta = parseJsonObject(await openMeta(keys.meta, body.meta, body.vaultId), "meta");
+    } catch (e) {
+      if (e instanceof AuthenticationFailure) throw integrity("meta blob", e);
+      throw e;
+    }
+    const records: LiveRecord[] = [];
+    for (const [i, entry] of body.records.entries()) {
+      try {
+        const dataKey = await unwrapDataKey(keys.wrap, entry.key, body.vaultId, entry.id);
+        const plain = await openRecord(dataKey, entry.data, body.vaultId, entry.id);
+        records.push({ id: entry.id, dataKey, value: parseJsonObject(plain, `record ${i}`), entry });
+      } catch (e) {
+        if (e instanceof AuthenticationFailure) throw integrity(`record ${i}`, e);
+        throw e;
+      }
+    }
+    return new UnlockedVault(root, keys, body.vaultId, body.generation, body.slots, records, meta);
+  }
+
+  async #passwordSlot(password: string, iterations: number): Promise<PasswordSlot> {
+    const id = randomBytes(8);
+    const salt = randomBytes(16);
+    const wrapped = await wrapRootWithPassword(
+      this.#root,
+      password,
+      salt,
+      iterations,
+      this.#vaultId,
+      id,
+    );
+    return { id, kind: "password", kdf: { alg: "pbkdf2-sha256", iterations, salt }, wrapped };
+  }
+
+  /** The vault id, base64url. Stable for the life of the vault. */
+  get id(): string {
+    return toBase64Url(this.#vaultId);
+  }
+
+  /** How many times the file has been written; goes up by one per save. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** PBKDF2 iterations of the password slot. */
+  get passwordIterations(): number {
+    return UnlockedVault.#passwordSlotOf(this.#bodyShape()).kdf.iterations;
+  }
+
+  #bodyShape(): VaultBody {
+    return {
+      vaultId: this.#vaultId,
+      generation: this.#generation,
+      slots: this.#slots,
+      records: [],
+      meta: new Uint8Array(),
+    };
+  }
+
+  /**
+   * Lists records as id and a deep copy of the stored value.
+   *
+   * @returns One entry per record, in file order.
+   */
+  records(): { id: string; value: JsonObject }[] {
+    return this.#records.map((r) => ({ id: toBase64Url(r.id), value: structuredClone(r.value) }));
+  }
+
+  /**
+   * Adds a record or replaces the value of an existing one (keeping its data key, so scoped key
+   * slots that wrap it stay valid).
+   *
+   * @param value The JSON object to store.
+   * @param id The record to replace; omitted to add a new record.
+   * @returns The record id.
+   * @throws {HecateError} `profile_not_found` when `id` names no record.
+   */
+  putRecord(value: JsonObject, id?: string): string {
+    const copy = structuredClone(value);
+    if (id === undefined) {
+      const rec: LiveRecord = {
+        id: randomBytes(16),
+        dataKey: randomBytes(KEY_BYTES),
+        value: copy,
+        entry: undefined,
+      };
+      this.#records.push(rec);
+      return toBase64Url(rec.id);
+    }
+    const rec = this.#records.find((r) => toBase64Url(r.id) === id);
+    if (!rec) throw new HecateError("profile_not_found", "No such record");
+    rec.value = copy;
+    rec.entry = undefined;
+    return id;
+  }
+
+  /**
+   * Removes a record.
+   *
+   * @param id The record id.
+   * @returns Whether a record was removed.
+   */
+  deleteRecord(id: string): boolean {
+    const before = this.#records.length;
+    this.#records = this.#records.filter((r) => toBase64Url(r.id) !== id);
+    return this.#records.length !== before;
+  }
+
+  /** A deep copy of the vault-level meta object. */
+  get meta(): JsonObject {
+    return structuredClone(this.#meta);
+  }
+
+  /** Replaces the vault-level meta object. */
+  set meta(value: JsonObject) {
+    this.#meta = structuredClone(value);
+  }
+
+  /**
+   * Re-wraps the root key under a new password (new salt, new slot id). Records are untouched.
+   *
+   * @param password The new master password.
+   * @param iterations PBKDF2 iterations for the new slot.
+   */
+  async setPassword(password: string, iterations: number): Promise<void> {
+    const slot = await this.#passwordSlot(password, iterations);
+    this.#slots = [slot, ...this.#slots.filter((s) => s.kind !== "password")];
+  }
+
+  /**
+   * Produces the next file: generation plus one, changed records re-sealed, body MAC and checksum.
+   * The in-memory generation advances only when the caller commits (see {@link markSaved}).
+   *
+   * @returns The file bytes and the generation they carry.
+   */
+  async serialize(): Promise<{ bytes: Uint8Array<ArrayBuffer>; generation: number }> {
+    const records: RecordEntry[] = [];
+    for (const r of this.#records) {
+      r.entry ??= {
+        id: r.id,
+        kind: "profile",
+        key: await wrapDataKey(this.#keys.wrap, r.dataKey, this.#vaultId, r.id),
+        data: await sealRecord(r.dataKey, utf8(JSON.stringify(r.value)), this.#vaultId, r.id),
+      };
+      records.push(r.entry);
+    }
+    const generation = this.#generation + 1;
+    const bodyBytes = serializeBody({
+      vaultId: this.#vaultId,
+      generation,
+      slots: this.#slots,
+      records,
+      meta: await sealMeta(this.#keys.meta, utf8(JSON.stringify(this.#meta)), this.#vaultId),
+    });
+    const seal = { sha256: await sha256(bodyBytes), mac: await macBody(this.#keys.mac, bodyBytes) };
+    return { bytes: assembleFile(bodyBytes, seal), generation };
+  }
+
+  /**
+   * Records that the bytes from {@link serialize} were durably written.
+   *
+   * @param generation The generation that was written.
+   */
+  markSaved(generation: number): void {
+    this.#generation = generation;
+  }
+}
