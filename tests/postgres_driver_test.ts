@@ -1,0 +1,522 @@
+/**
+ * Integration tests for the PostgreSQL driver against a private server (tests/support/postgres.ts).
+ * Run: NO_COLOR=1 scripts/deno.sh test -A tests/postgres_driver_test.ts
+ */
+
+import assert from "node:assert/strict";
+import { postgresDriver } from "../src/db/postgres.ts";
+import type { ConnectSettings, DbConnection, QueryOptions, ResultSet } from "../src/db/driver.ts";
+import { Decimal, JsonText } from "../src/db/value.ts";
+import { HecateError } from "../src/errors.ts";
+import { type PgServer, startPostgres } from "./support/postgres.ts";
+
+function settingsFor(pg: PgServer, over: Partial<ConnectSettings> = {}): ConnectSettings {
+  return {
+    engine: "postgres",
+    host: pg.host,
+    port: pg.port,
+    database: pg.database,
+    user: pg.user,
+    password: pg.password,
+    tls: { mode: "disable" },
+    connectTimeoutMs: 5000,
+    ...over,
+  };
+}
+
+/** Runs a statement and collects its only result set. */
+async function all(
+  conn: DbConnection,
+  sql: string,
+  params: unknown[] = [],
+  options: QueryOptions = {},
+): Promise<{ set: ResultSet; rows: unknown[][] }> {
+  const sets: { set: ResultSet; rows: unknown[][] }[] = [];
+  for await (const set of conn.query(sql, params, options)) {
+    const rows: unknown[][] = [];
+    for await (const row of set.rows) rows.push(row);
+    sets.push({ set, rows });
+  }
+  assert.equal(sets.length, 1);
+  return sets[0]!;
+}
+
+/** Rejects with a HecateError and returns it. */
+async function hecateError(p: Promise<unknown>): Promise<HecateError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof HecateError, `expected HecateError, got ${e}`);
+    return e;
+  }
+  assert.fail("expected a rejection");
+}
+
+/** RFC 4180 parser; an unquoted empty field is NULL (as COPY CSV writes it). */
+function parseCsv(text: string): (string | null)[][] {
+  const rows: (string | null)[][] = [];
+  let row: (string | null)[] = [];
+  let i = 0;
+  while (i < text.length) {
+    let field: string | null;
+    if (text[i] === '"') {
+      let v = "";
+      i++;
+      for (;;) {
+        const q = text.indexOf('"', i);
+        if (q < 0) throw new Error("unterminated quote");
+        v += text.slice(i, q);
+        if (text[q + 1] === '"') {
+          v += '"';
+          i = q + 2;
+        } else {
+          i = q + 1;
+          break;
+        }
+      }
+      field = v;
+    } else {
+      let j = i;
+      while (j < text.length && text[j] !== "," && text[j] !== "\n" && text[j] !== "\r") j++;
+      field = j === i ? null : text.slice(i, j);
+      i = j;
+    }
+    row.push(field);
+    if (text[i] === ",") {
+      i++;
+    } else {
+      if (text[i] === "\r") i++;
+      if (text[i] === "\n") i++;
+      rows.push(row);
+      row = [];
+    }
+  }
+  return rows;
+}
+
+async function copyToString(conn: DbConnection, sql: string) {
+  const chunks: Uint8Array[] = [];
+  const count = await conn.copyCsv!(sql, async (c) => {
+    chunks.push(c.slice());
+    await Promise.resolve();
+  });
+  const size = chunks.reduce((n, c) => n + c.length, 0);
+  const all = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  return { count, chunks, text: new TextDecoder().decode(all) };
+}
+
+const SAMPLE_SQL = `select
+  null::text as n,
+  'héllo "wörld", 🌍 世界' || chr(10) || 'line2' as t,
+  9007199254740993::int8 as big,
+  42::int4 as i4,
+  '123456789012345678901234567890.123456789012345678901'::numeric as num,
+  '2024-01-02 03:04:05.123456+00'::timestamptz as tstz,
+  '2024-01-02 03:04:05.5'::timestamp as ts,
+  '\\x00ff0001'::bytea as bin,
+  '{"a": [1, 2], "b": null}'::json as j,
+  '{"b": 1, "a": "x"}'::jsonb as jb,
+  true as yes,
+  false as no,
+  'NaN'::float8 as nan,
+  1.5::float4 as f4,
+  '2024-02-29'::date as d,
+  '1 day 02:00:00'::interval as iv,
+  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid as u,
+  '' as empty,
+  array[1,2,3] as arr`;
+
+Deno.test("postgres driver against a real server", async (t) => {
+  const pg = await startPostgres({ tls: true });
+  const conn = await postgresDriver.connect(settingsFor(pg));
+  try {
+    await t.step("connect and ping", async () => {
+      await conn.ping();
+      const { rows } = await all(conn, "select current_setting('TimeZone'), current_user");
+      assert.deepEqual(rows, [["UTC", pg.user]]);
+      const app = await all(conn, "select current_setting('application_name')", [], {
+        mode: "text",
+      });
+      assert.deepEqual(app.rows, [["hecate"]]);
+    });
+
+    await t.step("typed values", async () => {
+      const { set, rows } = await all(conn, SAMPLE_SQL);
+      assert.deepEqual(set.columns.map((c) => c.type), [
+        "text",
+        "text",
+        "int8",
+        "int4",
+        "numeric",
+        "timestamptz",
+        "timestamp",
+        "bytea",
+        "json",
+        "jsonb",
+        "bool",
+        "bool",
+        "float8",
+        "float4",
+        "date",
+        "interval",
+        "uuid",
+        "text",
+        "_int4",
+      ]);
+      assert.equal(set.columns[2]!.name, "big");
+      assert.equal(rows.length, 1);
+      const r = rows[0]!;
+      assert.equal(r[0], null);
+      assert.equal(r[1], 'héllo "wörld", 🌍 世界\nline2');
+      assert.equal(r[2], 9007199254740993n);
+      assert.equal(r[3], 42);
+      assert.ok(r[4] instanceof Decimal);
+      assert.equal(String(r[4]), "123456789012345678901234567890.123456789012345678901");
+      assert.equal(r[5], "2024-01-02T03:04:05.123456+00:00");
+      assert.equal(r[6], "2024-01-02T03:04:05.5");
+      assert.deepEqual(r[7], new Uint8Array([0, 255, 0, 1]));
+      assert.ok(r[8] instanceof JsonText);
+      assert.equal(String(r[8]), '{"a": [1, 2], "b": null}');
+      assert.ok(r[9] instanceof JsonText);
+      assert.deepEqual(JSON.parse(String(r[9])), { a: "x", b: 1 });
+      assert.equal(r[10], true);
+      assert.equal(r[11], false);
+      assert.ok(Number.isNaN(r[12]));
+      assert.equal(r[13], 1.5);
+      assert.equal(r[14], "2024-02-29");
+      assert.equal(r[15], "1 day 02:00:00");
+      assert.equal(r[16], "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+      assert.equal(r[17], "");
+      assert.equal(r[18], "{1,2,3}");
+    });
+
+    await t.step("typed values round trip through a table with parameters", async () => {
+      await all(
+        conn,
+        `create table rt (id int primary key, t text, big int8, num numeric, ts timestamptz,
+          bin bytea, j jsonb, b bool)`,
+      );
+      const params = [
+        1,
+        "zażółć ✓ \u0000".replace("\u0000", ""),
+        -9223372036854775808n,
+        new Decimal("-0.000000000000000000000000000001"),
+        "2000-01-01T00:00:00.000001Z",
+        new Uint8Array([0, 0, 1, 0]),
+        new JsonText('{"k":[true,null]}'),
+        false,
+      ];
+      const ins = await all(conn, "insert into rt values ($1,$2,$3,$4,$5,$6,$7,$8)", params);
+      assert.equal(ins.set.columns.length, 0);
+      assert.equal(ins.set.rowCount(), 1);
+      await all(conn, "insert into rt (id) values (2)");
+      const { rows } = await all(conn, "select * from rt order by id");
+      assert.deepEqual(rows[0], [
+        1,
+        "zażółć ✓ ",
+        -9223372036854775808n,
+        new Decimal("-0.000000000000000000000000000001"),
+        "2000-01-01T00:00:00.000001+00:00",
+        new Uint8Array([0, 0, 1, 0]),
+        new JsonText('{"k": [true, null]}'),
+        false,
+      ]);
+      assert.deepEqual(rows[1], [2, null, null, null, null, null, null, null]);
+    });
+
+    await t.step("text mode equals COPY CSV for the same row", async () => {
+      const text = await all(conn, SAMPLE_SQL, [], { mode: "text" });
+      for (const v of text.rows[0]!) assert.ok(v === null || typeof v === "string");
+      const copy = await copyToString(conn, SAMPLE_SQL);
+      const parsed = parseCsv(copy.text);
+      assert.equal(copy.count, 1);
+      assert.deepEqual(parsed[0], text.set.columns.map((c) => c.name));
+      assert.deepEqual(parsed.slice(1), text.rows);
+      // Spot checks of the server's text forms.
+      const r = text.rows[0]!;
+      assert.equal(r[5], "2024-01-02 03:04:05.123456+00");
+      assert.equal(r[7], "\\x00ff0001");
+      assert.equal(r[10], "t");
+    });
+
+    await t.step("parameters stay data", async () => {
+      await all(conn, "create table t (v text)");
+      const evil = "'); DROP TABLE t; --";
+      const ins = await all(conn, "insert into t (v) values ($1)", [evil]);
+      assert.equal(ins.set.rowCount(), 1);
+      const { rows } = await all(conn, "select v from t where v = $1", [evil]);
+      assert.deepEqual(rows, [[evil]]);
+      const exists = await pg.psql("select count(*) from t");
+      assert.equal(exists.trim(), "1");
+    });
+
+    await t.step("rowCount for INSERT, UPDATE and DDL", async () => {
+      const ins = await all(conn, "insert into t (v) select g::text from generate_series(1, 5) g");
+      assert.equal(ins.set.rowCount(), 5);
+      const upd = await all(conn, "update t set v = v || '!' where v <> $1", ["3"]);
+      assert.equal(upd.set.rowCount(), 5);
+      const ret = await all(conn, "delete from t where v = $1 returning v", ["4!"]);
+      assert.deepEqual(ret.rows, [["4!"]]);
+      assert.equal(ret.set.rowCount(), 1);
+      const ddl = await all(conn, "create index t_v on t (v)");
+      assert.equal(ddl.set.rowCount(), 0);
+    });
+
+    await t.step("wrong password is auth_failed and names no password", async () => {
+      const bad = "Wr0ng-Secret-Passw0rd";
+      const e = await hecateError(postgresDriver.connect(settingsFor(pg, { password: bad })));
+      assert.equal(e.code, "auth_failed");
+      assert.ok(!e.message.includes(bad), e.message);
+      assert.ok(!e.message.includes(pg.password), e.message);
+      assert.ok(!e.message.includes("\n"));
+      assert.match(e.message, /28P01/);
+      assert.ok(e.cause);
+    });
+
+    await t.step("missing password is auth_failed (no ~/.pgpass fallback)", async () => {
+      const noPw = settingsFor(pg);
+      delete noPw.password;
+      // pg would fall back to PGPASSWORD (and ~/.pgpass): the driver must not.
+      const saved = Deno.env.get("PGPASSWORD");
+      Deno.env.set("PGPASSWORD", pg.password);
+      try {
+        const e = await hecateError(postgresDriver.connect(noPw));
+        assert.equal(e.code, "auth_failed");
+        assert.match(e.message, /none was given/);
+      } finally {
+        if (saved === undefined) Deno.env.delete("PGPASSWORD");
+        else Deno.env.set("PGPASSWORD", saved);
+      }
+    });
+
+    await t.step("PG* environment variables are ignored", async () => {
+      const vars: Record<string, string> = {
+        PGUSER: "nobody",
+        PGDATABASE: "no_such_db",
+        PGPASSWORD: "wrong",
+        PGREPLICATION: "true",
+        PGOPTIONS: "-c TimeZone=Asia/Tokyo",
+        PGAPPNAME: "not-hecate",
+        PGSSLMODE: "require",
+        PGCLIENT_ENCODING: "LATIN1",
+        PGBINARY: "true",
+      };
+      const saved = Object.keys(vars).map((k) => [k, Deno.env.get(k)] as const);
+      for (const [k, v] of Object.entries(vars)) Deno.env.set(k, v);
+      try {
+        const c = await postgresDriver.connect(settingsFor(pg));
+        const { rows } = await all(
+          c,
+          `select current_user, current_database(), current_setting('TimeZone'),
+            current_setting('application_name'), current_setting('client_encoding'),
+            (select ssl from pg_stat_ssl where pid = pg_backend_pid()), 'ü'::text`,
+        );
+        assert.deepEqual(rows, [[pg.user, pg.database, "UTC", "hecate", "UTF8", false, "ü"]]);
+        await c.close();
+      } finally {
+        for (const [k, v] of saved) {
+          if (v === undefined) Deno.env.delete(k);
+          else Deno.env.set(k, v);
+        }
+      }
+    });
+
+    await t.step("unknown database is connection_failed", async () => {
+      const e = await hecateError(
+        postgresDriver.connect(settingsFor(pg, { database: "no_such_db" })),
+      );
+      assert.equal(e.code, "connection_failed");
+      assert.match(e.message, /3D000/);
+    });
+
+    await t.step("closed port is connection_failed", async () => {
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (l.addr as Deno.NetAddr).port;
+      l.close();
+      const e = await hecateError(postgresDriver.connect(settingsFor(pg, { port })));
+      assert.equal(e.code, "connection_failed");
+      assert.equal(
+        e.message,
+        `Cannot connect to PostgreSQL at 127.0.0.1:${port}: connection refused`,
+      );
+    });
+
+    await t.step("bad SQL is query_failed with SQLSTATE; connection stays usable", async () => {
+      const e = await hecateError(all(conn, "select * from no_such_table"));
+      assert.equal(e.code, "query_failed");
+      assert.equal(
+        e.message,
+        'Query failed: relation "no_such_table" does not exist (SQLSTATE 42P01)',
+      );
+      const syntax = await hecateError(all(conn, "selec 1"));
+      assert.match(syntax.message, /SQLSTATE 42601/);
+      await conn.ping();
+    });
+
+    await t.step("error messages do not echo parameter values", async () => {
+      const secret = "s3cr3t-param-value";
+      const e = await hecateError(all(conn, "select $1::int", [secret]));
+      assert.equal(e.code, "query_failed");
+      assert.match(e.message, /22P02/);
+      assert.ok(!e.message.includes(secret), e.message);
+    });
+
+    await t.step("streams 200,000 rows in batches", async () => {
+      let n = 0;
+      let sum = 0n;
+      let last: unknown[] | undefined;
+      for await (
+        const set of conn.query(
+          "select g, md5(g::text) from generate_series(1, 200000) g",
+          [],
+          { batchSize: 5000 },
+        )
+      ) {
+        assert.deepEqual(set.columns, [{ name: "g", type: "int4" }, { name: "md5", type: "text" }]);
+        assert.equal(set.rowCount(), null);
+        for await (const row of set.rows) {
+          n++;
+          sum += BigInt(row[0] as number);
+          last = row;
+        }
+        assert.equal(set.rowCount(), 200000);
+      }
+      assert.equal(n, 200000);
+      assert.equal(sum, 200000n * 200001n / 2n);
+      assert.equal(last?.[0], 200000);
+    });
+
+    await t.step("stopping early frees the connection", async () => {
+      let n = 0;
+      for await (
+        const set of conn.query("select g from generate_series(1, 100000) g", [], {
+          batchSize: 100,
+        })
+      ) {
+        for await (const _ of set.rows) {
+          if (++n === 150) break;
+        }
+      }
+      assert.equal(n, 150);
+      const { rows } = await all(conn, "select 7");
+      assert.deepEqual(rows, [[7]]);
+    });
+
+    await t.step("copyCsv writes a header and rows, in merged chunks", async () => {
+      const small = await copyToString(
+        conn,
+        "select g as id, 'x' || g as name from generate_series(1, 3) g",
+      );
+      assert.equal(small.count, 3);
+      assert.equal(small.text, "id,name\n1,x1\n2,x2\n3,x3\n");
+
+      const big = await copyToString(
+        conn,
+        "select g, md5(g::text) from generate_series(1, 100000) g",
+      );
+      assert.equal(big.count, 100000);
+      const lines = big.text.split("\n");
+      assert.equal(lines[0], "g,md5");
+      assert.equal(lines.length, 100002); // header, rows, trailing empty
+      assert.ok(big.chunks.length >= 10 && big.chunks.length <= 30, `${big.chunks.length} chunks`);
+      for (const c of big.chunks.slice(0, -1)) assert.equal(c.length, 256 * 1024);
+
+      const e = await hecateError(copyToString(conn, "select * from no_such_table"));
+      assert.equal(e.code, "query_failed");
+      assert.match(e.message, /42P01/);
+      await conn.ping();
+    });
+
+    await t.step("TLS: verify with CA, insecure, and verify without CA", async () => {
+      const verify = await postgresDriver.connect(
+        settingsFor(pg, { tls: { mode: "verify", caFile: pg.caFile! } }),
+      );
+      const { rows } = await all(
+        verify,
+        "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+      );
+      assert.deepEqual(rows, [[true]]);
+      await verify.close();
+
+      const insecure = await postgresDriver.connect(settingsFor(pg, { tls: { mode: "insecure" } }));
+      await insecure.ping();
+      await insecure.close();
+
+      const e = await hecateError(
+        postgresDriver.connect(settingsFor(pg, { tls: { mode: "verify" } })),
+      );
+      assert.equal(e.code, "connection_failed");
+      assert.match(e.message, /TLS/);
+      assert.ok(!e.message.includes("\n"));
+    });
+
+    await t.step("TLS client certificate login", async () => {
+      const cc = pg.clientCert!;
+      const s = settingsFor(pg, {
+        user: cc.user,
+        tls: { mode: "verify", caFile: pg.caFile!, certPem: cc.certPem, keyPem: cc.keyPem },
+      });
+      delete s.password;
+      const c = await postgresDriver.connect(s);
+      const { rows } = await all(c, "select current_user");
+      assert.deepEqual(rows, [[cc.user]]);
+      await c.close();
+    });
+
+    await t.step("a silent server is connection_failed after the timeout", async () => {
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const accepted: Deno.Conn[] = [];
+      const loop = (async () => {
+        try {
+          for await (const c of l) accepted.push(c);
+        } catch {
+          // listener closed
+        }
+      })();
+      try {
+        const port = (l.addr as Deno.NetAddr).port;
+        const e = await hecateError(
+          postgresDriver.connect(settingsFor(pg, { port, connectTimeoutMs: 300 })),
+        );
+        assert.equal(e.code, "connection_failed");
+        assert.equal(
+          e.message,
+          `Cannot connect to PostgreSQL at 127.0.0.1:${port}: timed out after 300 ms`,
+        );
+      } finally {
+        l.close();
+        for (const c of accepted) c.close();
+        await loop;
+      }
+    });
+
+    await t.step("close is idempotent and closes an open cursor", async () => {
+      const c2 = await postgresDriver.connect(settingsFor(pg));
+      const it = c2.query("select g from generate_series(1, 100000) g", [], { batchSize: 10 })[
+        Symbol.asyncIterator
+      ]();
+      const first = await it.next();
+      assert.equal(first.done, false);
+      const rows = (first.value as ResultSet).rows[Symbol.asyncIterator]();
+      assert.deepEqual((await rows.next()).value, [1]);
+      await c2.close();
+      await c2.close();
+      // The abandoned iterators end quietly or with a HecateError, never hang.
+      try {
+        while (!(await rows.next()).done) { /* drain */ }
+        await it.return?.(undefined);
+      } catch (e) {
+        assert.ok(e instanceof HecateError);
+      }
+      await hecateError(c2.ping());
+    });
+  } finally {
+    await conn.close();
+    await pg.stop();
+  }
+});
