@@ -1,0 +1,113 @@
+/**
+ * Measuring helpers for the benchmark scripts: wall time and peak RSS of a child process (through
+ * GNU time), medians, and ratio printing. Benchmarks compare against a reference tool run in the
+ * same script on the same server, so the figures are ratios, not absolute promises.
+ *
+ * @module
+ */
+
+/** One measured run of a command. */
+export interface RunResult {
+  /** Wall-clock seconds. */
+  wallS: number;
+  /** Peak resident set size in MiB. */
+  peakMiB: number;
+}
+
+/** Options for {@link measure}. */
+export interface MeasureOptions {
+  /** Extra environment. */
+  env?: Record<string, string>;
+  /** Text for standard input. */
+  stdin?: string;
+  /** Redirect stdout to this file (else discarded). */
+  stdoutFile?: string;
+}
+
+/**
+ * Runs a command under GNU time and returns its wall time and peak RSS.
+ *
+ * @param cmd Program and arguments.
+ * @param options Environment, stdin, stdout file.
+ * @returns The measurement.
+ * @throws {Error} When the command fails.
+ */
+export async function measure(cmd: string[], options: MeasureOptions = {}): Promise<RunResult> {
+  const timeFile = await Deno.makeTempFile();
+  try {
+    const shellCmd = `exec /usr/bin/time -o '${timeFile}' -f '%e %M' "$@" > '${
+      options.stdoutFile ?? "/dev/null"
+    }'`;
+    const child = new Deno.Command("bash", {
+      args: ["-c", shellCmd, "bash", ...cmd],
+      stdin: options.stdin !== undefined ? "piped" : "null",
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1", ...(options.env ?? {}) },
+    }).spawn();
+    if (options.stdin !== undefined) {
+      const w = child.stdin.getWriter();
+      await w.write(new TextEncoder().encode(options.stdin));
+      await w.close();
+    }
+    const out = await child.output();
+    if (!out.success) {
+      throw new Error(`${cmd[0]} failed: ${new TextDecoder().decode(out.stderr).slice(0, 400)}`);
+    }
+    const [wall, kb] = (await Deno.readTextFile(timeFile)).trim().split("\n").at(-1)!.split(" ");
+    return { wallS: Number(wall), peakMiB: Number(kb) / 1024 };
+  } finally {
+    await Deno.remove(timeFile);
+  }
+}
+
+/**
+ * Runs `fn` `n` times and returns the median of each field.
+ *
+ * @param n Repetitions.
+ * @param fn The measurement.
+ * @returns Medians.
+ */
+export async function medianOf(n: number, fn: () => Promise<RunResult>): Promise<RunResult> {
+  const runs: RunResult[] = [];
+  for (let i = 0; i < n; i++) runs.push(await fn());
+  const med = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)]!;
+  };
+  return { wallS: med(runs.map((r) => r.wallS)), peakMiB: med(runs.map((r) => r.peakMiB)) };
+}
+
+/**
+ * Times an async function in-process.
+ *
+ * @param n Repetitions.
+ * @param fn The work.
+ * @returns Median milliseconds.
+ */
+export async function medianMs(n: number, fn: () => Promise<unknown>): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    xs.push(performance.now() - t0);
+  }
+  xs.sort((a, b) => a - b);
+  return xs[Math.floor(xs.length / 2)]!;
+}
+
+/**
+ * Prints one comparison line: both figures and the ratio ours/reference.
+ *
+ * @param label What was measured.
+ * @param ours Hecate's result.
+ * @param ref The reference tool's result.
+ * @param refName The reference tool's name.
+ */
+export function report(label: string, ours: RunResult, ref: RunResult, refName: string): void {
+  console.log(
+    `${label}: hecate ${ours.wallS.toFixed(3)} s / ${ours.peakMiB.toFixed(0)} MiB peak; ` +
+      `${refName} ${ref.wallS.toFixed(3)} s / ${ref.peakMiB.toFixed(0)} MiB peak; ` +
+      `time ratio ${(ours.wallS / ref.wallS).toFixed(2)}x`,
+  );
+}

@@ -1,0 +1,168 @@
+/**
+ * Fixed vault files in tests/vectors/ (see its README.md). Each directory states the outcome it
+ * must produce; every later build must keep producing it, so old vaults keep opening and bad ones
+ * keep being refused for the same reason. The vectors are never regenerated here.
+ */
+
+import assert from "node:assert/strict";
+import { HecateError } from "../src/errors.ts";
+import { openVault } from "../src/hecate.ts";
+import type { AuditSink } from "../src/audit/log.ts";
+import { UnlockedVault } from "../src/vault/vault.ts";
+
+const VECTORS = new URL("./vectors/", import.meta.url).pathname;
+const noAudit: AuditSink = { append: () => Promise.resolve() };
+
+interface OkExpectation {
+  outcome: "ok";
+  description: string;
+  format_version: number;
+  vault_id: string;
+  generation: number;
+  kdf_iterations: number;
+  profiles: Record<string, unknown>[];
+}
+
+interface ErrorExpectation {
+  outcome: "error";
+  code: HecateError["code"];
+  description: string;
+}
+
+interface Vector {
+  name: string;
+  file: Uint8Array<ArrayBuffer>;
+  password: string;
+  expected: OkExpectation | ErrorExpectation;
+}
+
+async function loadVector(name: string): Promise<Vector> {
+  const dir = `${VECTORS}${name}`;
+  const password = (await Deno.readTextFile(`${dir}/password.txt`)).replace(/\n$/, "");
+  const expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
+  assert.ok(["ok", "error"].includes(expected.outcome), `${name}: outcome`);
+  return { name, file: await Deno.readFile(`${dir}/vault.hecate`), password, expected };
+}
+
+async function vectorNames(): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(VECTORS)) if (e.isDirectory) out.push(e.name);
+  return out.sort();
+}
+
+/** Opens the vector through the library, from a fresh 0700 home holding a 0600 copy. */
+async function openThroughLibrary<T>(
+  v: Vector,
+  fn: (open: () => ReturnType<typeof openVault>) => Promise<T>,
+) {
+  const home = await Deno.makeTempDir({ prefix: `hecate-vector-${v.name}-` });
+  try {
+    await Deno.chmod(home, 0o700);
+    await Deno.writeFile(`${home}/vault.hecate`, v.file, { mode: 0o600 });
+    await Deno.chmod(`${home}/vault.hecate`, 0o600); // git does not keep 0600
+    return await fn(() => openVault({ home, password: v.password, audit: noAudit }));
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+Deno.test("the vector set holds at least the five version-1 vectors", async () => {
+  const names = await vectorNames();
+  for (
+    const n of ["v1-basic", "v1-wrong-password", "v1-tampered", "v1-damaged", "v1-future-version"]
+  ) assert.ok(names.includes(n), `missing vector ${n}`);
+});
+
+Deno.test("every vector produces the outcome its expected.json states", async (t) => {
+  for (const name of await vectorNames()) {
+    const v = await loadVector(name);
+    await t.step(`${name}: ${v.expected.description}`, async () => {
+      const expected = v.expected;
+      if (expected.outcome === "ok") {
+        // Pure layer: records as stored, secrets included.
+        const state = await UnlockedVault.unlock(v.file, v.password);
+        assert.equal(state.id, expected.vault_id);
+        assert.equal(state.generation, expected.generation);
+        assert.equal(state.passwordIterations, expected.kdf_iterations);
+        const values = state.records().map((r) => r.value)
+          .sort((a, b) => String(a.name).localeCompare(String(b.name)));
+        assert.equal(values.length, expected.profiles.length);
+        for (const [i, want] of expected.profiles.entries()) {
+          for (const [field, value] of Object.entries(want)) {
+            assert.deepEqual(values[i]![field], value, `${want.name}.${field}`);
+          }
+        }
+        // Library layer: the same profiles, listed without secrets.
+        await openThroughLibrary(v, async (open) => {
+          const vault = await open();
+          assert.equal(vault.id, expected.vault_id);
+          assert.deepEqual(
+            vault.profiles(),
+            expected.profiles.map((p) => {
+              const { tls: _t, secrets: _s, connectTimeoutMs: _c, ...summary } = p;
+              return summary;
+            }),
+          );
+          for (const p of expected.profiles) {
+            const shown = JSON.stringify(vault.showProfile(String(p.name)));
+            const secrets = Object.values(p.secrets as Record<string, { value?: string }>);
+            for (const s of secrets) {
+              if (s.value !== undefined) assert.ok(!shown.includes(s.value), `${p.name}: masked`);
+            }
+          }
+        });
+        return;
+      }
+      for (
+        const attempt of [
+          () => UnlockedVault.unlock(v.file, v.password),
+          () => openThroughLibrary(v, (open) => open()),
+        ]
+      ) {
+        await assert.rejects(attempt, (e: unknown) => {
+          assert.ok(e instanceof HecateError, `${name}: threw ${e}`);
+          assert.equal(e.code, expected.code, `${name}: ${e.message}`);
+          return true;
+        });
+      }
+    });
+  }
+});
+
+/** Positions where two equal-length files differ. */
+function diff(a: Uint8Array, b: Uint8Array): number[] {
+  assert.equal(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) out.push(i);
+  return out;
+}
+
+Deno.test("the failure vectors differ from v1-basic only as their descriptions say", async () => {
+  const basic = await loadVector("v1-basic");
+  const bodyEnd = basic.file.indexOf(0x0a);
+
+  const wrong = await loadVector("v1-wrong-password");
+  assert.deepEqual(wrong.file, basic.file);
+  assert.notEqual(wrong.password, basic.password);
+
+  const damaged = await loadVector("v1-damaged");
+  const d = diff(basic.file, damaged.file);
+  assert.equal(d.length, 1);
+  assert.ok(d[0]! < bodyEnd);
+  assert.equal(basic.file[d[0]!]! ^ damaged.file[d[0]!]!, 0x01);
+  assert.equal(damaged.password, basic.password);
+
+  const tampered = await loadVector("v1-tampered");
+  const t = diff(basic.file, tampered.file);
+  assert.ok(t[0]! < bodyEnd);
+  assert.ok(t.slice(1).every((i) => i > bodyEnd), "one body byte, then only the seal line");
+  assert.equal(tampered.password, basic.password);
+
+  const future = await loadVector("v1-future-version");
+  const text = new TextDecoder();
+  assert.equal(
+    text.decode(future.file.subarray(0, future.file.indexOf(0x0a))),
+    text.decode(basic.file.subarray(0, bodyEnd)).replace('"version":1,', '"version":2,'),
+  );
+  assert.equal(future.password, basic.password);
+});
