@@ -21,7 +21,7 @@ import {
 } from "./profile.ts";
 import { connectSettings, providerFor } from "../providers/mod.ts";
 import { toHex, utf8 } from "./vault/encoding.ts";
-import { ensureHome, resolveHome, checkHome } from "./vault/home.ts";
+import { checkHome, ensureHome, resolveHome } from "./vault/home.ts";
 import { sha256 } from "./vault/primitives.ts";
 import { VaultStore } from "./vault/store.ts";
 import { UnlockedVault } from "./vault/vault.ts";
@@ -136,7 +136,9 @@ function reasonOf(e: unknown): string {
 }
 
 function stripUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null)) as T;
+  return Object.fromEntries(
+    Object.entries(o).filter(([, v]) => v !== undefined && v !== null),
+  ) as T;
 }
 
 /**
@@ -311,9 +313,13 @@ export class Vault {
       providerFor(profile);
       await this.#mutate((state) => {
         if (this.#all(state).some((r) => r.profile.name === profile.name)) {
-          throw new HecateError("already_exists", `A profile named "${profile.name}" already exists`, {
-            hint: "use 'hecate server edit' to change it",
-          });
+          throw new HecateError(
+            "already_exists",
+            `A profile named "${profile.name}" already exists`,
+            {
+              hint: "use 'hecate server edit' to change it",
+            },
+          );
         }
         state.putRecord(profile as unknown as Record<string, unknown>);
       });
@@ -332,7 +338,9 @@ export class Vault {
       await this.#mutate((state) => {
         const { id, profile } = this.#find(name, state);
         const next: Record<string, unknown> = { ...profile };
-        for (const key of ["host", "port", "database", "user", "connectTimeoutMs", "tags"] as const) {
+        for (
+          const key of ["host", "port", "database", "user", "connectTimeoutMs", "tags"] as const
+        ) {
           if (changes[key] === null) delete next[key];
           else if (changes[key] !== undefined) next[key] = changes[key];
         }
@@ -346,7 +354,10 @@ export class Vault {
         next.secrets = secrets;
         if (changes.rename !== undefined && changes.rename !== name) {
           if (this.#all(state).some((r) => r.profile.name === changes.rename)) {
-            throw new HecateError("already_exists", `A profile named "${changes.rename}" already exists`);
+            throw new HecateError(
+              "already_exists",
+              `A profile named "${changes.rename}" already exists`,
+            );
           }
           next.name = changes.rename;
         }
@@ -543,7 +554,10 @@ export class Connection {
    * @param sql The statement.
    * @param params Positional parameters.
    */
-  async *query(sql: string, params: readonly unknown[] = []): AsyncGenerator<Record<string, unknown>> {
+  async *query(
+    sql: string,
+    params: readonly unknown[] = [],
+  ): AsyncGenerator<Record<string, unknown>> {
     let first = true;
     for await (const set of this.results(sql, params)) {
       const names: string[] = set.columns.map((c: Column) => c.name);

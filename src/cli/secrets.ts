@@ -85,7 +85,11 @@ export async function masterPassword(
  * @param fromStdin Whether the new password comes from stdin.
  * @returns The new password.
  */
-export async function newPassword(io: CliIo, stdin: StdinLines, fromStdin: boolean): Promise<string> {
+export async function newPassword(
+  io: CliIo,
+  stdin: StdinLines,
+  fromStdin: boolean,
+): Promise<string> {
   let pw: string;
   if (fromStdin) {
     pw = await stdin.next("new password");
@@ -136,9 +140,13 @@ export async function profileSecret(
 ): Promise<string> {
   if (fromStdin) return await stdin.next("profile secret");
   if (io.stdinIsTerminal) return await nonEmpty(io.promptSecret(label));
-  throw new HecateError("no_credential", "No secret given for the profile and no terminal to ask on", {
-    hint: "use --secret-stdin or --secret-ref env:NAME",
-  });
+  throw new HecateError(
+    "no_credential",
+    "No secret given for the profile and no terminal to ask on",
+    {
+      hint: "use --secret-stdin or --secret-ref env:NAME",
+    },
+  );
 }
 
 async function nonEmpty(p: Promise<string>): Promise<string> {

@@ -6,7 +6,14 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { Column, ConnectSettings, DbConnection, Driver, QueryOptions, ResultSet } from "./driver.ts";
+import type {
+  Column,
+  ConnectSettings,
+  DbConnection,
+  Driver,
+  QueryOptions,
+  ResultSet,
+} from "./driver.ts";
 import { HecateError } from "../errors.ts";
 import { byteaHex } from "./hex.ts";
 
@@ -19,7 +26,10 @@ function toParam(v: unknown): null | number | bigint | string | Uint8Array {
 }
 
 function typed(v: unknown): unknown {
-  if (typeof v === "bigint" && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) {
+  if (
+    typeof v === "bigint" && v >= BigInt(Number.MIN_SAFE_INTEGER) &&
+    v <= BigInt(Number.MAX_SAFE_INTEGER)
+  ) {
     return Number(v);
   }
   return v;

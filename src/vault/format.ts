@@ -99,7 +99,9 @@ function damaged(what: string): HecateError {
 type Json = Record<string, unknown>;
 
 function obj(v: unknown, what: string): Json {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw damaged(`${what} is not an object`);
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw damaged(`${what} is not an object`);
+  }
   return v as Json;
 }
 
@@ -142,7 +144,12 @@ function parseSlot(v: unknown, i: number): Slot {
       kind: "password",
       kdf: {
         alg: "pbkdf2-sha256",
-        iterations: int(k.iterations, `slot ${i} iterations`, MIN_PBKDF2_ITERATIONS, MAX_PBKDF2_ITERATIONS),
+        iterations: int(
+          k.iterations,
+          `slot ${i} iterations`,
+          MIN_PBKDF2_ITERATIONS,
+          MAX_PBKDF2_ITERATIONS,
+        ),
         salt: bytes(k.salt, `slot ${i} salt`, 16),
       },
       wrapped: bytes(o.wrapped, `slot ${i} wrapped key`),
@@ -172,15 +179,21 @@ function parseRecord(v: unknown, i: number): RecordEntry {
   };
 }
 
+/** The two lines of a vault file, before the body is interpreted. */
+export interface SplitVaultFile {
+  bodyBytes: Uint8Array<ArrayBuffer>;
+  seal: Seal;
+}
+
 /**
- * Parses vault file bytes into a checked structure. Does not verify the seal.
+ * Splits a vault file into its body bytes and parsed seal, so the checksum can be checked before
+ * anything in the body (even its version) is believed.
  *
  * @param file The whole file.
- * @returns The body, its exact bytes, and the seal.
- * @throws {HecateError} `vault_integrity` for anything malformed, `unsupported_version` for a
- * well-formed body of another format version.
+ * @returns Body bytes and seal.
+ * @throws {HecateError} `vault_integrity` when the layout or the seal is malformed.
  */
-export function parseVaultFile(file: Uint8Array<ArrayBuffer>): ParsedVaultFile {
+export function splitVaultFile(file: Uint8Array<ArrayBuffer>): SplitVaultFile {
   if (file.length > MAX_FILE_BYTES) throw damaged("file is too large");
   const nl = file.indexOf(0x0a);
   if (nl < 0 || file.length < nl + 2 || file[file.length - 1] !== 0x0a) {
@@ -189,16 +202,35 @@ export function parseVaultFile(file: Uint8Array<ArrayBuffer>): ParsedVaultFile {
   const bodyBytes = file.slice(0, nl);
   const sealBytes = file.subarray(nl + 1, file.length - 1);
   if (sealBytes.includes(0x0a)) throw damaged("extra lines");
-  let sealJson: unknown, bodyJson: unknown;
+  let sealJson: unknown;
   try {
     sealJson = JSON.parse(fromUtf8(sealBytes));
-    bodyJson = JSON.parse(fromUtf8(bodyBytes));
   } catch {
-    throw damaged("not valid JSON");
+    throw damaged("seal line is not valid JSON");
   }
   const s = obj(sealJson, "seal");
   exactKeys(s, ["sha256", "mac"], "seal");
-  const seal = { sha256: bytes(s.sha256, "seal checksum", 32), mac: bytes(s.mac, "seal MAC", 32) };
+  return {
+    bodyBytes,
+    seal: { sha256: bytes(s.sha256, "seal checksum", 32), mac: bytes(s.mac, "seal MAC", 32) },
+  };
+}
+
+/**
+ * Parses and checks the body line.
+ *
+ * @param bodyBytes The body line without its newline.
+ * @returns The body.
+ * @throws {HecateError} `vault_integrity` for anything malformed, `unsupported_version` for a
+ * well-formed body of another format version.
+ */
+export function parseBody(bodyBytes: Uint8Array<ArrayBuffer>): VaultBody {
+  let bodyJson: unknown;
+  try {
+    bodyJson = JSON.parse(fromUtf8(bodyBytes));
+  } catch {
+    throw damaged("body is not valid JSON");
+  }
   const b = obj(bodyJson, "body");
   if (b.format !== FORMAT_NAME) throw damaged("not a Hecate vault");
   if (b.version !== FORMAT_VERSION) {
@@ -214,16 +246,24 @@ export function parseVaultFile(file: Uint8Array<ArrayBuffer>): ParsedVaultFile {
   exactKeys(b, ["format", "version", "vault_id", "generation", "slots", "records", "meta"], "body");
   if (!Array.isArray(b.slots) || !Array.isArray(b.records)) throw damaged("slot or record list");
   return {
-    body: {
-      vaultId: bytes(b.vault_id, "vault id", 16),
-      generation: int(b.generation, "generation", 0, Number.MAX_SAFE_INTEGER),
-      slots: b.slots.map(parseSlot),
-      records: b.records.map(parseRecord),
-      meta: bytes(b.meta, "meta"),
-    },
-    bodyBytes,
-    seal,
+    vaultId: bytes(b.vault_id, "vault id", 16),
+    generation: int(b.generation, "generation", 0, Number.MAX_SAFE_INTEGER),
+    slots: b.slots.map(parseSlot),
+    records: b.records.map(parseRecord),
+    meta: bytes(b.meta, "meta"),
   };
+}
+
+/**
+ * Parses vault file bytes into a checked structure. Does not verify the checksum or the MAC.
+ *
+ * @param file The whole file.
+ * @returns The body, its exact bytes, and the seal.
+ * @throws {HecateError} As {@link splitVaultFile} and {@link parseBody}.
+ */
+export function parseVaultFile(file: Uint8Array<ArrayBuffer>): ParsedVaultFile {
+  const split = splitVaultFile(file);
+  return { ...split, body: parseBody(split.bodyBytes) };
 }
 
 function slotJson(s: Slot): Json {
@@ -235,7 +275,12 @@ function slotJson(s: Slot): Json {
       wrapped: toBase64Url(s.wrapped),
     };
   }
-  return { id: toBase64Url(s.id), kind: s.kind, salt: toBase64Url(s.salt), wrapped: toBase64Url(s.wrapped) };
+  return {
+    id: toBase64Url(s.id),
+    kind: s.kind,
+    salt: toBase64Url(s.salt),
+    wrapped: toBase64Url(s.wrapped),
+  };
 }
 
 /**

@@ -52,7 +52,9 @@ export async function deriveKeys(
   vaultId: Uint8Array<ArrayBuffer>,
 ): Promise<DerivedKeys> {
   const [wrap, mac, meta] = await Promise.all(
-    ["wrap", "mac", "meta"].map((purpose) => hkdfSha256(root, vaultId, utf8(`${LABEL} ${purpose}`))),
+    ["wrap", "mac", "meta"].map((purpose) =>
+      hkdfSha256(root, vaultId, utf8(`${LABEL} ${purpose}`))
+    ),
   );
   return { wrap: wrap!, mac: mac!, meta: meta! };
 }

@@ -165,7 +165,9 @@ export class VaultStore {
   async #removeStaleTemps(): Promise<void> {
     // Only called under the lock, so any temp file present belongs to a writer that died.
     for await (const e of Deno.readDir(this.home)) {
-      if (e.name.startsWith(TEMP_PREFIX)) await Deno.remove(`${this.home}/${e.name}`).catch(() => {});
+      if (e.name.startsWith(TEMP_PREFIX)) {
+        await Deno.remove(`${this.home}/${e.name}`).catch(() => {});
+      }
     }
   }
 

@@ -10,12 +10,14 @@ import { HecateError } from "../errors.ts";
 import { fromUtf8, timingSafeEqual, toBase64Url, utf8 } from "./encoding.ts";
 import {
   assembleFile,
+  parseBody,
   type ParsedVaultFile,
-  parseVaultFile,
   type PasswordSlot,
   type RecordEntry,
   serializeBody,
   type Slot,
+  type SplitVaultFile,
+  splitVaultFile,
   type VaultBody,
 } from "./format.ts";
 import {
@@ -75,15 +77,21 @@ function parseJsonObject(bytes: Uint8Array, what: string): JsonObject {
  * derived, so that a flipped bit reads as "damaged" rather than "wrong password". It is no
  * defence against a deliberate edit: the keyed MAC is.
  *
- * @param parsed The parsed file.
+ * @param parsed The split file.
  * @throws {HecateError} `vault_integrity` on mismatch.
  */
-export async function checkChecksum(parsed: ParsedVaultFile): Promise<void> {
+export async function checkChecksum(parsed: SplitVaultFile): Promise<void> {
   if (!timingSafeEqual(await sha256(parsed.bodyBytes), parsed.seal.sha256)) {
     throw new HecateError("vault_integrity", "Vault file is damaged: checksum mismatch", {
       hint: "restore a previous generation or a backup",
     });
   }
+}
+
+async function checkedFile(file: Uint8Array<ArrayBuffer>): Promise<ParsedVaultFile> {
+  const split = splitVaultFile(file);
+  await checkChecksum(split);
+  return { ...split, body: parseBody(split.bodyBytes) };
 }
 
 /**
@@ -144,8 +152,7 @@ export class UnlockedVault {
    * altered, `unsupported_version` for another format version.
    */
   static async unlock(file: Uint8Array<ArrayBuffer>, password: string): Promise<UnlockedVault> {
-    const parsed = parseVaultFile(file);
-    await checkChecksum(parsed);
+    const parsed = await checkedFile(file);
     const slot = UnlockedVault.#passwordSlotOf(parsed.body);
     let root: Uint8Array<ArrayBuffer>;
     try {
@@ -176,8 +183,7 @@ export class UnlockedVault {
    * (altered, or rotated by another process).
    */
   async reload(file: Uint8Array<ArrayBuffer>): Promise<UnlockedVault> {
-    const parsed = parseVaultFile(file);
-    await checkChecksum(parsed);
+    const parsed = await checkedFile(file);
     if (!timingSafeEqual(parsed.body.vaultId, this.#vaultId)) {
       throw integrity("the vault file was replaced by another vault");
     }
@@ -217,7 +223,12 @@ export class UnlockedVault {
       try {
         const dataKey = await unwrapDataKey(keys.wrap, entry.key, body.vaultId, entry.id);
         const plain = await openRecord(dataKey, entry.data, body.vaultId, entry.id);
-        records.push({ id: entry.id, dataKey, value: parseJsonObject(plain, `record ${i}`), entry });
+        records.push({
+          id: entry.id,
+          dataKey,
+          value: parseJsonObject(plain, `record ${i}`),
+          entry,
+        });
       } catch (e) {
         if (e instanceof AuthenticationFailure) throw integrity(`record ${i}`, e);
         throw e;

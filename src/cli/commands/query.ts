@@ -54,7 +54,10 @@ async function streamResults(
 export function queryCommand(ctx: CliContext) {
   return new Command("query")
     .argument("<name>", "profile name")
-    .argument("<sql>", "the statement; placeholders are the engine's own ($1 for PostgreSQL, ? for SQLite)")
+    .argument(
+      "<sql>",
+      "the statement; placeholders are the engine's own ($1 for PostgreSQL, ? for SQLite)",
+    )
     .description("run a statement and print its rows")
     .option("--param <value>", "a positional parameter, bound by the driver (repeatable)", collect)
     .addOption(
@@ -69,7 +72,9 @@ export function queryCommand(ctx: CliContext) {
       const vault = await ctx.unlock();
       const conn = await vault.connect(name);
       for (const w of conn.warnings) await ctx.warn(w);
-      const target = opts.output ? await OutputTarget.file(opts.output) : OutputTarget.stdout(ctx.io);
+      const target = opts.output
+        ? await OutputTarget.file(opts.output)
+        : OutputTarget.stdout(ctx.io);
       try {
         const sink = new ChunkedSink((chunk) => target.write(chunk));
         if (format === "csv" && conn.canCopyCsv && params.length === 0 && isCopyable(sql)) {

@@ -23,7 +23,9 @@ function withProfileOptions<T extends Command<[string], Record<string, never>>>(
     .option("--database <name>", "database name (SQLite: the database file path)")
     .option("--user <user>", "login name")
     .option("--auth <method>", "authentication method: sql, none (SQLite)")
-    .addOption(new Option("--tls <mode>", "TLS: verify (default), insecure, disable").choices(TLS_MODES))
+    .addOption(
+      new Option("--tls <mode>", "TLS: verify (default), insecure, disable").choices(TLS_MODES),
+    )
     .option("--ca-file <file>", "CA certificate file (PEM) to verify the server with")
     .option("--connect-timeout <ms>", "connect and login timeout in milliseconds", parsePositiveInt)
     .option("--tag <tag>", "a tag (repeatable)", collect)
@@ -44,11 +46,19 @@ async function secretFor(
   }
   if (opts.secretRef) return { ref: opts.secretRef };
   return {
-    value: await profileSecret(ctx.io, ctx.stdin, opts.secretStdin ?? false, `Password for ${name}:`),
+    value: await profileSecret(
+      ctx.io,
+      ctx.stdin,
+      opts.secretStdin ?? false,
+      `Password for ${name}:`,
+    ),
   };
 }
 
-function tlsFrom(opts: { tls?: string; caFile?: string }, base?: TlsProfile): TlsProfile | undefined {
+function tlsFrom(
+  opts: { tls?: string; caFile?: string },
+  base?: TlsProfile,
+): TlsProfile | undefined {
   if (opts.tls === undefined && opts.caFile === undefined) return base;
   const mode = (opts.tls ?? base?.mode ?? "verify") as TlsProfile["mode"];
   const caFile = opts.caFile ?? base?.caFile;
@@ -71,7 +81,9 @@ export function serverCommand(ctx: CliContext) {
   server.addCommand(
     withProfileOptions(new Command("add").argument("<name>", "profile name"))
       .description("add a connection profile (its password from a hidden prompt or --secret-stdin)")
-      .addOption(new Option("--engine <engine>", "database engine").choices(ENGINES).makeOptionMandatory())
+      .addOption(
+        new Option("--engine <engine>", "database engine").choices(ENGINES).makeOptionMandatory(),
+      )
       .action(async (name, opts) => {
         const vault = await ctx.unlock();
         const engine = String(opts.engine) as Engine;
@@ -108,7 +120,9 @@ export function serverCommand(ctx: CliContext) {
         const width = Math.max(4, ...list.map((p) => p.name.length));
         const lines = list.map((p) =>
           `${p.name.padEnd(width)}  ${p.engine.padEnd(8)}  ${
-            p.engine === "sqlite" ? p.database : `${p.user ?? ""}@${p.host}:${p.port ?? ""}/${p.database ?? ""}`
+            p.engine === "sqlite"
+              ? p.database
+              : `${p.user ?? ""}@${p.host}:${p.port ?? ""}/${p.database ?? ""}`
           }\n`
         ).join("");
         await printJsonOrLines(ctx, opts.json ?? false, list, lines || "No profiles\n");
@@ -154,7 +168,9 @@ export function serverCommand(ctx: CliContext) {
           changes.secrets = { password: await secretFor(ctx, name, opts) };
         }
         if (Object.keys(changes).length === 0) {
-          throw new HecateError("usage", "Nothing to change", { hint: "see 'hecate server edit --help'" });
+          throw new HecateError("usage", "Nothing to change", {
+            hint: "see 'hecate server edit --help'",
+          });
         }
         await vault.editProfile(name, changes);
         await ctx.io.out(`Updated profile "${opts.rename ?? name}"\n`);
