@@ -49,11 +49,10 @@ export function auditCommand(ctx: CliContext) {
             r.duration_ms !== undefined ? `${r.duration_ms}ms` : "",
             r.reason !== undefined ? `reason=${r.reason}` : "",
           ].filter(Boolean).join(" ");
-          await ctx.io.out(
-            `${r.time}  ${String(r.event).padEnd(14)} ${String(r.outcome).padEnd(4)} ${
-              actor ? actor.kind + (actor.id ? `:${actor.id}` : "") : "-"
-            }  ${r.profile ?? "-"}  ${extra}\n`,
-          );
+          const line = `${r.time}  ${String(r.event).padEnd(14)} ${String(r.outcome).padEnd(4)} ${
+            actor ? actor.kind + (actor.id ? `:${actor.id}` : "") : "-"
+          }  ${r.profile ?? "-"}  ${extra}`;
+          await ctx.io.out(line.trimEnd() + "\n");
         }
       }),
   );

@@ -1,0 +1,177 @@
+/**
+ * A live connection opened through a profile; every statement it runs is audited.
+ *
+ * @module
+ */
+
+import type { AuditSink } from "../audit/log.ts";
+import type { Column, DbConnection, QueryOptions, ResultSet } from "../db/driver.ts";
+import { HecateError } from "../errors.ts";
+import type { Profile } from "../profile.ts";
+import { reasonOf, sha256Hex } from "./util.ts";
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/;
+
+/**
+ * Warnings a person should see each time a profile connects with weakened transport security.
+ *
+ * @param p The profile.
+ * @returns Zero or more one-line warnings.
+ */
+export function tlsWarnings(p: Profile): string[] {
+  if (p.engine === "sqlite") return [];
+  if (p.tls.mode === "insecure") {
+    return [`TLS certificate verification is off for profile "${p.name}" (--tls insecure)`];
+  }
+  if (p.tls.mode === "disable" && !LOOPBACK.test(p.host ?? "")) {
+    return [`TLS is disabled for profile "${p.name}": the login travels unencrypted`];
+  }
+  return [];
+}
+
+/** A connection opened through a profile; every statement it runs is audited. */
+export class Connection {
+  /** Profile name. */
+  readonly profile: string;
+  /** Engine. */
+  readonly engine: Profile["engine"];
+  /** Transport-security warnings to show the person (see {@link tlsWarnings}). */
+  readonly warnings: readonly string[];
+  readonly #conn: DbConnection;
+  readonly #audit: AuditSink;
+
+  /** @internal Use {@link Vault.connect}. */
+  constructor(
+    profile: string,
+    engine: Profile["engine"],
+    conn: DbConnection,
+    audit: AuditSink,
+    warnings: string[] = [],
+  ) {
+    this.profile = profile;
+    this.engine = engine;
+    this.#conn = conn;
+    this.#audit = audit;
+    this.warnings = warnings;
+  }
+
+  async #record(sql: string, ok: boolean, rows: number, started: number, e?: unknown) {
+    await this.#audit.append({
+      event: "query",
+      actor: { kind: "password" },
+      profile: this.profile,
+      outcome: ok ? "ok" : "fail",
+      ...(ok ? {} : { reason: reasonOf(e) }),
+      rows,
+      durationMs: Math.round(performance.now() - started),
+      sqlSha256: await sha256Hex(sql),
+    });
+  }
+
+  /**
+   * Runs a statement and streams every result set. The query is audited (row count, duration,
+   * SQL hash; never parameter values) when the stream ends or fails.
+   *
+   * @param sql The statement, with the engine's placeholders.
+   * @param params Positional parameters, bound by the driver.
+   * @param options Value mode and batch size.
+   */
+  async *results(
+    sql: string,
+    params: readonly unknown[] = [],
+    options: QueryOptions = {},
+  ): AsyncGenerator<ResultSet> {
+    const started = performance.now();
+    let rows = 0;
+    let failure: unknown;
+    try {
+      for await (const set of this.#conn.query(sql, params, options)) {
+        const inner = set.rows;
+        yield {
+          ...set,
+          rows: (async function* () {
+            for await (const r of inner) {
+              rows++;
+              yield r;
+            }
+          })(),
+        };
+        if (set.columns.length === 0) rows += set.rowCount() ?? 0;
+      }
+    } catch (e) {
+      failure = e;
+      throw e;
+    } finally {
+      await this.#record(sql, failure === undefined, rows, started, failure);
+    }
+  }
+
+  /**
+   * Runs a statement and yields the rows of its first result set as objects keyed by column name.
+   *
+   * @param sql The statement.
+   * @param params Positional parameters.
+   */
+  async *query(
+    sql: string,
+    params: readonly unknown[] = [],
+  ): AsyncGenerator<Record<string, unknown>> {
+    let first = true;
+    for await (const set of this.results(sql, params)) {
+      const names: string[] = set.columns.map((c: Column) => c.name);
+      for await (const r of set.rows) {
+        if (!first) continue; // drain later sets so the statement completes
+        const o: Record<string, unknown> = {};
+        names.forEach((n, i) => (o[n] = r[i]));
+        yield o;
+      }
+      first = false;
+    }
+  }
+
+  /** Whether this engine can stream CSV straight from the server. */
+  get canCopyCsv(): boolean {
+    return this.#conn.copyCsv !== undefined;
+  }
+
+  /**
+   * Streams a query's result as CSV from the server (PostgreSQL COPY). Audited like a query.
+   *
+   * @param sql The query (no parameters).
+   * @param sink Receives large chunks.
+   * @returns Rows written.
+   */
+  async copyCsv(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
+    if (!this.#conn.copyCsv) throw new HecateError("internal", "This engine cannot COPY");
+    const started = performance.now();
+    try {
+      const n = await this.#conn.copyCsv(sql, sink);
+      await this.#record(sql, true, n, started);
+      return n;
+    } catch (e) {
+      await this.#record(sql, false, 0, started, e).catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * A round trip to the server.
+   *
+   * @returns Milliseconds it took.
+   */
+  async ping(): Promise<number> {
+    const t0 = performance.now();
+    await this.#conn.ping();
+    return performance.now() - t0;
+  }
+
+  /** Closes the connection. */
+  close(): Promise<void> {
+    return this.#conn.close();
+  }
+
+  /** Closes the connection at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

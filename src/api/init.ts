@@ -1,0 +1,60 @@
+/**
+ * Creating a vault.
+ *
+ * @module
+ */
+
+import { type AuditSink, FileAuditLog } from "../audit/log.ts";
+import { HecateError } from "../errors.ts";
+import { calibrateIterations, MIN_KDF_ITERATIONS } from "../kdf.ts";
+import { ensureHome, resolveHome } from "../vault/home.ts";
+import { VaultStore } from "../vault/store.ts";
+import { UnlockedVault } from "../vault/vault.ts";
+
+/** Options for {@link initVault}. */
+export interface InitVaultOptions {
+  /** Home directory. @default {$HECATE_HOME or ~/.hecate} */
+  home?: string | undefined;
+  /** The master password. */
+  password: string;
+  /** PBKDF2 iterations; at least 600,000. @default {calibrated to ~250 ms, at least 600,000} */
+  kdfIterations?: number | undefined;
+  /** Audit sink. @default {the home's audit.jsonl} */
+  audit?: AuditSink;
+}
+
+/**
+ * Creates a new vault in an empty home directory.
+ *
+ * @param options Home, password and KDF cost.
+ * @returns The home directory and the iteration count used.
+ * @throws {HecateError} `already_exists` if a vault is there, `usage` for a cost below the floor.
+ */
+export async function initVault(
+  options: InitVaultOptions,
+): Promise<{ home: string; kdfIterations: number }> {
+  const home = resolveHome({ home: options.home });
+  await ensureHome(home);
+  const store = new VaultStore(home);
+  const iterations = options.kdfIterations ?? await calibrateIterations();
+  if (!Number.isSafeInteger(iterations) || iterations < MIN_KDF_ITERATIONS) {
+    throw new HecateError("usage", `KDF iterations must be at least ${MIN_KDF_ITERATIONS}`);
+  }
+  const vault = await UnlockedVault.create(options.password, { iterations });
+  await store.withLock(async () => {
+    if (await store.exists()) {
+      throw new HecateError("already_exists", `A vault already exists at "${home}"`, {
+        hint: "use it, or choose another --home",
+      });
+    }
+    const { bytes, generation } = await vault.serialize();
+    await store.replace(bytes, generation);
+    vault.markSaved(generation);
+  });
+  await (options.audit ?? new FileAuditLog(home)).append({
+    event: "init",
+    actor: { kind: "password" },
+    outcome: "ok",
+  });
+  return { home, kdfIterations: iterations };
+}
