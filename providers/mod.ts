@@ -18,15 +18,22 @@ export interface AuthProvider {
   readonly engines: readonly Engine[];
   /** Secret fields it needs, in the order a prompt asks for them. */
   readonly secretFields: readonly string[];
+  /** Secret fields it can use but does not need (e.g. a key passphrase). */
+  readonly optionalSecretFields?: readonly string[];
   /** Non-secret profile fields it needs. */
   readonly requiredFields: readonly ("host" | "user" | "database")[];
+  /** Method-specific non-secret fields it needs in `profile.params` (e.g. `domain`). */
+  readonly requiredParams?: readonly string[];
   /**
-   * Builds the credential part of the settings.
+   * Builds the credential part of the settings. May do I/O (e.g. fetch a token).
    *
    * @param profile The profile.
    * @param secrets Resolved secrets by field.
    */
-  credentials(profile: Profile, secrets: Record<string, string>): Partial<ConnectSettings>;
+  credentials(
+    profile: Profile,
+    secrets: Record<string, string>,
+  ): Partial<ConnectSettings> | Promise<Partial<ConnectSettings>>;
 }
 
 /** SQL login: user name and password, for every engine with logins. */
@@ -62,6 +69,16 @@ export function registerProvider(provider: AuthProvider): void {
 }
 
 /**
+ * Returns the provider registered for an `auth` value.
+ *
+ * @param type The method name.
+ * @returns The provider, or undefined.
+ */
+export function providerByType(type: string): AuthProvider | undefined {
+  return providers.get(type);
+}
+
+/**
  * Looks up the provider for a profile and checks the profile has what it needs.
  *
  * @param profile The profile.
@@ -87,6 +104,14 @@ export function providerFor(profile: Profile): AuthProvider {
   for (const f of p.requiredFields) {
     if (!profile[f]) {
       throw new HecateError("invalid_profile", `Profile "${profile.name}": missing field '${f}'`);
+    }
+  }
+  for (const f of p.requiredParams ?? []) {
+    if (!profile.params?.[f]) {
+      throw new HecateError(
+        "invalid_profile",
+        `Profile "${profile.name}": missing field '${f}' for auth "${p.type}"`,
+      );
     }
   }
   for (const f of p.secretFields) {
@@ -128,6 +153,6 @@ export async function connectSettings(
     ...(profile.database !== undefined ? { database: profile.database } : {}),
     tls: { mode: profile.tls.mode, ...(profile.tls.caFile ? { caFile: profile.tls.caFile } : {}) },
     connectTimeoutMs: profile.connectTimeoutMs ?? options.connectTimeoutMs ?? 15_000,
-    ...provider.credentials(profile, secrets),
+    ...(await provider.credentials(profile, secrets)),
   };
 }

@@ -30,6 +30,8 @@ export interface Profile {
   user?: string;
   /** Authentication method; see providers/. */
   auth: string;
+  /** Method-specific non-secret fields (e.g. `domain`, `certFile`, `tenantId`). */
+  params?: Record<string, string>;
   tls: TlsProfile;
   /** Milliseconds to wait for connect and login. */
   connectTimeoutMs?: number;

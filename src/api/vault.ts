@@ -45,6 +45,8 @@ export interface ProfileInput {
   user?: string | undefined;
   /** @default {"sql", or "none" for SQLite} */
   auth?: string | undefined;
+  /** Method-specific non-secret fields. */
+  params?: Record<string, string> | undefined;
   /** @default {{ mode: "verify" }} */
   tls?: TlsProfile | undefined;
   connectTimeoutMs?: number | undefined;
@@ -59,6 +61,8 @@ export interface ProfileChanges {
   database?: string | null;
   user?: string | null;
   auth?: string;
+  /** Method-specific fields to set; `null` removes one. */
+  params?: Record<string, string | null>;
   tls?: TlsProfile;
   connectTimeoutMs?: number | null;
   tags?: string[] | null;
@@ -190,6 +194,7 @@ export class Vault {
         database: input.database,
         user: input.user,
         auth: input.auth ?? (input.engine === "sqlite" ? "none" : "sql"),
+        params: input.params && Object.keys(input.params).length ? input.params : undefined,
         tls: input.tls ?? { mode: "verify" },
         connectTimeoutMs: input.connectTimeoutMs,
         tags: input.tags,
@@ -233,6 +238,15 @@ export class Vault {
           else if (changes[key] !== undefined) next[key] = changes[key];
         }
         if (changes.auth !== undefined) next.auth = changes.auth;
+        if (changes.params !== undefined) {
+          const params: Record<string, string> = { ...(profile.params ?? {}) };
+          for (const [k, v] of Object.entries(changes.params)) {
+            if (v === null) delete params[k];
+            else params[k] = v;
+          }
+          if (Object.keys(params).length) next.params = params;
+          else delete next.params;
+        }
         if (changes.tls !== undefined) next.tls = changes.tls;
         const secrets = { ...profile.secrets };
         for (const [k, v] of Object.entries(changes.secrets ?? {})) {

@@ -12,12 +12,14 @@ import { ENGINES, type SecretValue, type TlsProfile } from "../../profile.ts";
 import type { CliContext } from "../context.ts";
 import { collect, parsePort, parsePositiveInt } from "../parse.ts";
 import { profileSecret } from "../secrets.ts";
+import { addAuthOptions, authParamsFrom } from "../options/auth_options.ts";
+import { providerByType } from "../../../providers/mod.ts";
 
 const TLS_MODES = ["verify", "insecure", "disable"] as const;
 
 /** Options shared by `add` and `edit`. */
 function withProfileOptions<T extends Command<[string], Record<string, never>>>(cmd: T) {
-  return cmd
+  return addAuthOptions(cmd)
     .option("--host <host>", "server host name or address")
     .option("--port <port>", "server port", parsePort)
     .option("--database <name>", "database name (SQLite: the database file path)")
@@ -29,30 +31,49 @@ function withProfileOptions<T extends Command<[string], Record<string, never>>>(
     .option("--ca-file <file>", "CA certificate file (PEM) to verify the server with")
     .option("--connect-timeout <ms>", "connect and login timeout in milliseconds", parsePositiveInt)
     .option("--tag <tag>", "a tag (repeatable)", collect)
-    .option("--secret-stdin", "read the profile's password from standard input")
+    .option(
+      "--secret-stdin",
+      "read the profile's secrets (e.g. the password) from standard input, one per line",
+    )
     .option(
       "--secret-ref <ref>",
-      "store a reference instead of the secret: env:NAME or file:PATH, resolved at connect time",
+      "store a reference instead of the (first) secret: env:NAME or file:PATH, resolved at connect time",
     );
 }
 
-async function secretFor(
+/**
+ * Collects the secrets an auth method needs: the first may be a reference (`--secret-ref`), the
+ * rest come from stdin lines (`--secret-stdin`) or hidden prompts, in the method's field order.
+ */
+async function secretsFor(
   ctx: CliContext,
   name: string,
+  auth: string,
   opts: { secretStdin?: boolean; secretRef?: string },
-): Promise<SecretValue> {
+): Promise<Record<string, SecretValue>> {
   if (opts.secretStdin && opts.secretRef) {
     throw new HecateError("usage", "Give either --secret-stdin or --secret-ref, not both");
   }
-  if (opts.secretRef) return { ref: opts.secretRef };
-  return {
-    value: await profileSecret(
-      ctx.io,
-      ctx.stdin,
-      opts.secretStdin ?? false,
-      `Password for ${name}:`,
-    ),
-  };
+  const provider = providerByType(auth);
+  if (!provider) {
+    throw new HecateError("invalid_profile", `Profile "${name}": unknown auth method "${auth}"`);
+  }
+  const out: Record<string, SecretValue> = {};
+  for (const [i, field] of provider.secretFields.entries()) {
+    if (i === 0 && opts.secretRef) {
+      out[field] = { ref: opts.secretRef };
+      continue;
+    }
+    out[field] = {
+      value: await profileSecret(
+        ctx.io,
+        ctx.stdin,
+        opts.secretStdin ?? false,
+        `${field} for ${name}:`,
+      ),
+    };
+  }
+  return out;
 }
 
 function tlsFrom(
@@ -88,10 +109,7 @@ export function serverCommand(ctx: CliContext) {
         const vault = await ctx.unlock();
         const engine = String(opts.engine) as Engine;
         const auth = opts.auth ?? (engine === "sqlite" ? "none" : "sql");
-        const needsSecret = auth !== "none";
-        const secrets: Record<string, SecretValue> = needsSecret
-          ? { password: await secretFor(ctx, name, opts) }
-          : {};
+        const secrets = await secretsFor(ctx, name, auth, opts);
         const tls = tlsFrom(opts);
         await vault.addProfile({
           name,
@@ -101,6 +119,7 @@ export function serverCommand(ctx: CliContext) {
           database: opts.database,
           user: opts.user,
           auth,
+          params: authParamsFrom(opts),
           tls,
           connectTimeoutMs: opts.connectTimeout,
           tags: opts.tag,
@@ -164,8 +183,11 @@ export function serverCommand(ctx: CliContext) {
         const current = vault.showProfile(name) as { tls: TlsProfile };
         const tls = tlsFrom(opts, current.tls);
         if (tls !== current.tls && tls !== undefined) changes.tls = tls;
+        const params = authParamsFrom(opts);
+        if (Object.keys(params).length) changes.params = params;
         if (opts.secretStdin || opts.secretRef) {
-          changes.secrets = { password: await secretFor(ctx, name, opts) };
+          const auth = opts.auth ?? String(vault.showProfile(name).auth);
+          changes.secrets = await secretsFor(ctx, name, auth, opts);
         }
         if (Object.keys(changes).length === 0) {
           throw new HecateError("usage", "Nothing to change", {

@@ -1,0 +1,50 @@
+/**
+ * Flags of `server add` and `server edit` that belong to one authentication method (for example
+ * an NTLM domain or a client certificate file). Each flag maps to a key of the profile's `params`.
+ * Methods add their flags here; secrets never become flags.
+ *
+ * @module
+ */
+
+import type { Command } from "@commander-js/extra-typings";
+
+/** One method-specific flag and the profile param it sets. */
+export interface AuthFlag {
+  /** Commander flag spec, e.g. `--domain <domain>`. */
+  flag: string;
+  /** Help text. */
+  description: string;
+  /** The key in `profile.params`. */
+  param: string;
+  /** The camel-case option name commander gives it, e.g. `domain`. */
+  option: string;
+}
+
+/** Method-specific flags, in help order. */
+export const AUTH_FLAGS: AuthFlag[] = [];
+
+/**
+ * Adds every method-specific flag to a command.
+ *
+ * @param cmd `server add` or `server edit`.
+ * @returns The same command.
+ */
+export function addAuthOptions<T extends Command<[string]>>(cmd: T): T {
+  for (const f of AUTH_FLAGS) cmd.option(f.flag, f.description);
+  return cmd;
+}
+
+/**
+ * Collects the params set by method-specific flags.
+ *
+ * @param opts The command's parsed options.
+ * @returns Params to store (only those given).
+ */
+export function authParamsFrom(opts: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of AUTH_FLAGS) {
+    const v = opts[f.option];
+    if (typeof v === "string") out[f.param] = v;
+  }
+  return out;
+}
