@@ -59,6 +59,7 @@ export interface SshClient {
 
 const lib = ssh2 as unknown as {
   Client: new () => SshClient;
+  utils: { parseKey(data: Buffer, passphrase?: string): unknown };
 };
 
 /**
@@ -68,4 +69,16 @@ const lib = ssh2 as unknown as {
  */
 export function newSshClient(): SshClient {
   return new lib.Client();
+}
+
+/**
+ * Parses (with a passphrase: decrypts) a private key without using it.
+ *
+ * @param data The key file's bytes.
+ * @param passphrase The passphrase, if any.
+ * @returns undefined when the key is usable, else ssh2's reason.
+ */
+export function keyProblem(data: Buffer, passphrase?: string): Error | undefined {
+  const parsed = lib.utils.parseKey(data, passphrase);
+  return parsed instanceof Error ? parsed : undefined;
 }
