@@ -16,8 +16,8 @@
  */
 
 export {
-  type ConnectOptions,
   Connection,
+  type ConnectOptions,
   initVault,
   type InitVaultOptions,
   openVault,
