@@ -10,6 +10,11 @@ import { initVault, openVault, type Vault } from "../src/hecate.ts";
 import { HecateError } from "../src/errors.ts";
 import type { SshHop, SshProfile } from "../src/profile.ts";
 import { openTunnelCount } from "../src/tunnel/tunnel.ts";
+import { connectThroughTunnel } from "../src/tunnel/through.ts";
+import { postgresDriver } from "../src/db/postgres.ts";
+import type { ConnectSettings, Driver } from "../src/db/driver.ts";
+import type { Profile } from "../src/profile.ts";
+import { connectSettings } from "../providers/mod.ts";
 
 const PASSWORD = "test master password";
 const assert = (v: unknown, msg?: string) => nodeAssert.ok(v, msg ?? "assertion failed");
@@ -304,6 +309,52 @@ Deno.test("a two-hop chain through two sshd instances reaches PostgreSQL", async
     e2.hint?.endsWith(`--ssh-host-key 127.0.0.1:${sshd.port}=${sshd.hostKey.fingerprint}`),
     e2.hint,
   );
+  assertEquals(openTunnelCount(), 0);
+});
+
+Deno.test("TLS through the tunnel is verified against the database's name, not 127.0.0.1", async () => {
+  await using tlsPg = await startPostgres({ tls: true });
+  const profile = (name: string, host: string) =>
+    vault.addProfile({
+      name,
+      engine: "postgres",
+      host,
+      port: tlsPg.port,
+      database: tlsPg.database,
+      user: tlsPg.user,
+      tls: { mode: "verify", caFile: tlsPg.caFile! },
+      ssh: { hops: [hop()], knownHostsFile: knownHosts },
+      secrets: {
+        password: { value: tlsPg.password },
+        "ssh.0.password": { value: sshd.password },
+      },
+    });
+  // The certificate names localhost and 127.0.0.1; the driver itself connects to 127.0.0.1:<port>.
+  await profile("tls-ok", "localhost");
+  const rows = await vault.query(
+    "tls-ok",
+    "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+  );
+  assertEquals(rows, [{ ssl: true }]);
+  // The driver is pointed at 127.0.0.1:<ephemeral> and told which name to verify.
+  const seen: ConnectSettings[] = [];
+  const recording: Driver = {
+    connect: (settings) => {
+      seen.push(settings);
+      return postgresDriver.connect(settings);
+    },
+  };
+  const p = (vault.showProfile("tls-ok") as unknown) as Profile;
+  const full = {
+    ...p,
+    secrets: { password: { value: tlsPg.password }, "ssh.0.password": { value: sshd.password } },
+  };
+  const conn = await connectThroughTunnel(full, await connectSettings(full), recording);
+  await conn.ping();
+  await conn.close();
+  assertEquals(seen[0]!.host, "127.0.0.1");
+  assertEquals(seen[0]!.tls.serverName, "localhost");
+  assertEquals(seen[0]!.tls.mode, "verify");
   assertEquals(openTunnelCount(), 0);
 });
 
