@@ -163,6 +163,15 @@ Deno.test("accept-new pins the host key on first use, then holds it", async () =
   assertEquals(await whoAmI(name), { u: pg.user, p: pg.port });
   const shown = vault.showProfile(name) as { ssh: SshProfile };
   assertEquals(shown.ssh.hops[0]!.hostKey, sshd.hostKey.fingerprint);
+  // The vault write is audited.
+  const audit = (await Deno.readTextFile(`${home}/audit.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assert(
+    audit.some((e) =>
+      e.event === "profile.pin_host_key" && e.profile === name && e.outcome === "ok"
+    ),
+  );
   // A second unlock sees the pin on disk.
   const again = await openVault({ home, password: PASSWORD });
   assertEquals(

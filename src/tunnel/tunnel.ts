@@ -224,10 +224,22 @@ function forward(
   client: SshClient,
   host: string,
   port: number,
+  timeoutMs: number,
   src: { addr: string; port: number } = { addr: "127.0.0.1", port: 0 },
 ): Promise<SshChannel> {
   return new Promise((resolve, reject) => {
-    client.forwardOut(src.addr, src.port, host, port, (err, ch) => err ? reject(err) : resolve(ch));
+    // sshd may wait minutes for a TCP connect to a host that drops packets: give up sooner.
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    client.forwardOut(src.addr, src.port, host, port, (err, ch) => {
+      clearTimeout(timer);
+      if (late) return void ch?.destroy();
+      if (err) reject(err);
+      else resolve(ch);
+    });
   });
 }
 
@@ -400,7 +412,7 @@ export async function openTunnel(opts: TunnelOptions): Promise<Tunnel> {
       if (next) {
         const t = performance.now();
         try {
-          sock = await forward(client, next.host, next.port);
+          sock = await forward(client, next.host, next.port, opts.readyTimeoutMs ?? 15_000);
         } catch (e) {
           throw new HecateError(
             "connection_failed",
@@ -430,7 +442,7 @@ export async function openTunnel(opts: TunnelOptions): Promise<Tunnel> {
       socket.on("error", () => {});
       socket.once("close", () => sockets.delete(socket));
       const t = performance.now();
-      forward(last, opts.target.host, opts.target.port, {
+      forward(last, opts.target.host, opts.target.port, opts.readyTimeoutMs ?? 15_000, {
         addr: socket.remoteAddress ?? "127.0.0.1",
         port: socket.remotePort ?? 0,
       }).then((ch) => {
