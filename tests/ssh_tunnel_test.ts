@@ -8,12 +8,11 @@ import { startPostgres } from "./support/postgres.ts";
 import { makeKeyPair, startAgent, startSshd } from "./support/sshd.ts";
 import { initVault, openVault, type Vault } from "../src/hecate.ts";
 import { HecateError } from "../src/errors.ts";
-import type { SshHop, SshProfile } from "../src/profile.ts";
-import { openTunnelCount } from "../src/tunnel/tunnel.ts";
+import type { Profile, SshHop, SshProfile } from "../src/profile.ts";
+import { openTunnel, openTunnelCount } from "../src/tunnel/tunnel.ts";
 import { connectThroughTunnel } from "../src/tunnel/through.ts";
 import { postgresDriver } from "../src/db/postgres.ts";
 import type { ConnectSettings, Driver } from "../src/db/driver.ts";
-import type { Profile } from "../src/profile.ts";
 import { connectSettings } from "../providers/mod.ts";
 
 const PASSWORD = "test master password";
@@ -364,6 +363,39 @@ Deno.test("TLS through the tunnel is verified against the database's name, not 1
   assertEquals(seen[0]!.host, "127.0.0.1");
   assertEquals(seen[0]!.tls.serverName, "localhost");
   assertEquals(seen[0]!.tls.mode, "verify");
+  assertEquals(openTunnelCount(), 0);
+});
+
+Deno.test("the tunnel is driver-neutral: an unmodified psql connects to its local port", async () => {
+  const tunnel = await openTunnel({
+    profile: "raw",
+    hops: [{ ...hop(), port: sshd.port, password: sshd.password }],
+    target: { host: "127.0.0.1", port: pg.port },
+    knownHostsFiles: [knownHosts],
+  });
+  try {
+    const out = await new Deno.Command("psql", {
+      args: [
+        "-X",
+        "-A",
+        "-t",
+        "-h",
+        tunnel.host,
+        "-p",
+        String(tunnel.port),
+        "-U",
+        pg.user,
+        "-d",
+        pg.database,
+        "-c",
+        "select 'through ' || 'ssh'",
+      ],
+      env: { PGPASSWORD: pg.password },
+    }).output();
+    assertEquals(new TextDecoder().decode(out.stdout), "through ssh\n");
+  } finally {
+    await tunnel.close();
+  }
   assertEquals(openTunnelCount(), 0);
 });
 
