@@ -15,7 +15,7 @@ import { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
 import { HecateError } from "../errors.ts";
 import type { SshAuth } from "../profile.ts";
-import { keyLabel } from "./fingerprint.ts";
+import { fingerprintOf, keyLabel } from "./fingerprint.ts";
 import { checkHostKey, type HostKeyVerdict, preferredHostKeyAlgorithms } from "./host_keys.ts";
 import { type KnownHostEntry, readKnownHosts } from "./known_hosts.ts";
 import { newSshClient, type SshChannel, type SshClient, type SshConnectConfig } from "./ssh2.ts";
@@ -290,7 +290,10 @@ async function connectHop(
   const t0 = performance.now();
   let refused: HecateError | undefined;
   let tHandshake = t0;
+  let accepted: string | undefined;
   config.hostVerifier = (key: Buffer) => {
+    // A re-key later in the session must present the very key accepted at login.
+    if (accepted !== undefined) return fingerprintOf(new Uint8Array(key)) === accepted;
     const v = checkHostKey(new Uint8Array(key), {
       host: hop.host,
       port: hop.port,
@@ -301,6 +304,7 @@ async function connectHop(
       refused = hostKeyError(v, opts, i);
       return false;
     }
+    accepted = v.fingerprint;
     if (v.source === "accepted-new") learned.push({ hop: i, fingerprint: v.fingerprint });
     opts.onStep?.({
       hop: i,
@@ -313,7 +317,7 @@ async function connectHop(
   };
   try {
     await new Promise<void>((resolve, reject) => {
-      client.on("handshake", () => {
+      client.once("handshake", () => {
         tHandshake = performance.now();
         opts.onStep?.({ hop: i, label, step: "handshake", ms: tHandshake - t0 });
       });
