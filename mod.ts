@@ -17,6 +17,7 @@
 
 export {
   Connection,
+  type ConnectOptions,
   initVault,
   type InitVaultOptions,
   openVault,
@@ -29,6 +30,8 @@ export {
 export { type ErrorCode, ExitCode, type ExitCodeValue, HecateError } from "./src/errors.ts";
 export type { Column, Engine, QueryOptions, ResultSet, ValueMode } from "./src/db/driver.ts";
 export { Decimal, JsonText } from "./src/db/value.ts";
-export type { SecretValue, TlsProfile } from "./src/profile.ts";
+export type { SecretValue, SshAuth, SshHop, SshProfile, TlsProfile } from "./src/profile.ts";
+export type { DatabaseStep } from "./src/tunnel/through.ts";
+export type { TunnelStep } from "./src/tunnel/tunnel.ts";
 export type { Actor, AuditEvent, AuditSink } from "./src/audit/log.ts";
 export { VERSION } from "./src/version.ts";

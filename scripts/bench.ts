@@ -1,14 +1,18 @@
 /**
  * `deno task bench`: measures Hecate against the reference clients on the same server in one
  * run, and prints ratios. Sections: `unlock`, `pg` (select 1 and a 1,000,000-row CSV export
- * against psql). Pass section names to run only those.
+ * against psql), `ssh` (the same through an SSH tunnel, against `ssh -L` plus psql on the same
+ * sshd). Pass section names to run only those.
  *
- * Needs PostgreSQL's binaries (scripts/install_test_deps.sh) and GNU time (/usr/bin/time).
+ * Needs PostgreSQL's binaries and OpenSSH (scripts/install_test_deps.sh), GNU time
+ * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
  *
  * @module
  */
 
 import { startPostgres } from "../tests/support/postgres.ts";
+import { makeKeyPair, startSshd } from "../tests/support/sshd.ts";
+import type { SshProfile } from "../src/profile.ts";
 import { initVault, openVault } from "../src/hecate.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../src/kdf.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
@@ -23,7 +27,7 @@ const PERMISSIONS = [
 ];
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
-const sections = Deno.args.length ? Deno.args : ["unlock", "pg"];
+const sections = Deno.args.length ? Deno.args : ["unlock", "pg", "ssh"];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -104,6 +108,118 @@ try {
       () => measure(psql("-c", `\\copy (${big}) to stdout with (format csv, header)`), { env }),
     );
     report("1,000,000-row CSV export (median of 3)", e1, e3, "psql \\copy");
+  }
+
+  if (sections.includes("ssh")) {
+    await using pg = await startPostgres();
+    await using sshd = await startSshd();
+    const key = await makeKeyPair(`${root}/id_bench`);
+    await sshd.authorize(key.publicLine);
+    const knownHosts = `${root}/known_hosts`;
+    await Deno.writeTextFile(knownHosts, sshd.knownHostsLine + "\n");
+    const home = `${root}/home-ssh`;
+    await initVault({ home, password: PASSWORD });
+    const vault = await openVault({ home, password: PASSWORD });
+    const hop = {
+      host: sshd.host,
+      port: sshd.port,
+      user: sshd.user,
+      auth: "key" as const,
+      keyFile: key.privateFile,
+    };
+    const tunnels: [string, SshProfile | undefined][] = [["pgssh", {
+      hops: [hop],
+      knownHostsFile: knownHosts,
+    }], [
+      "pgdirect",
+      undefined,
+    ]];
+    for (const [name, ssh] of tunnels) {
+      await vault.addProfile({
+        name,
+        engine: "postgres",
+        host: "127.0.0.1",
+        port: pg.port,
+        database: pg.database,
+        user: pg.user,
+        tls: { mode: "disable" },
+        ssh,
+        secrets: { password: { value: pg.password } },
+      });
+    }
+    const env = { HECATE_PASSWORD_FILE: pwFile, HECATE_KNOWN_HOSTS: knownHosts };
+    const ctl = `${root}/ssh-ctl`;
+    const localPort = 20000 + Math.floor(Math.random() * 20000);
+    // The reference: OpenSSH forwards a local port (returning once the forward is up), psql
+    // connects to it, then the master connection is told to exit.
+    const sshL = (psqlArgs: string) => [
+      "bash",
+      "-c",
+      `ssh -f -N -M -S ${ctl} -o ExitOnForwardFailure=yes -o BatchMode=yes ` +
+      `-o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes -i ${key.privateFile} ` +
+      `-p ${sshd.port} -L ${localPort}:127.0.0.1:${pg.port} ${sshd.user}@127.0.0.1 && ` +
+      `PGPASSWORD='${pg.password}' psql -X -h 127.0.0.1 -p ${localPort} -U ${pg.user} ` +
+      `-d ${pg.database} ${psqlArgs}; s=$?; ssh -S ${ctl} -O exit ${sshd.user}@127.0.0.1 ` +
+      "2>/dev/null; exit $s",
+    ];
+    const first = await medianOf(
+      7,
+      () => measure(hecateCmd(home, "query", "pgssh", "select 1"), { env }),
+    );
+    const firstRef = await medianOf(7, () => measure(sshL("-c 'select 1'")));
+    report("ssh: time to first row, select 1 (median of 7)", first, firstRef, "ssh -L + psql");
+    const firstDirect = await medianOf(
+      7,
+      () => measure(hecateCmd(home, "query", "pgdirect", "select 1"), { env }),
+    );
+    report(
+      "ssh: select 1, tunnel against direct (median of 7)",
+      first,
+      firstDirect,
+      "hecate direct",
+    );
+    const inProcess = await medianMs(7, () => vault.query("pgssh", "select 1"));
+    const inProcessDirect = await medianMs(7, () => vault.query("pgdirect", "select 1"));
+    console.log(
+      `ssh: library connect + first row: ${inProcess.toFixed(1)} ms through the tunnel, ` +
+        `${inProcessDirect.toFixed(1)} ms direct (median of 7)`,
+    );
+
+    const big = "select g, md5(g::text) from generate_series(1,1000000) g";
+    const out = `${root}/ssh.csv`;
+    const exportVia = (name: string) =>
+      medianOf(
+        3,
+        () =>
+          measure(hecateCmd(home, "query", name, big, "--format", "csv", "--output", out), {
+            env,
+          }),
+      );
+    const viaTunnel = await exportVia("pgssh");
+    const bytes = (await Deno.stat(out)).size;
+    const direct = await exportVia("pgdirect");
+    const ref = await medianOf(
+      3,
+      () => measure(sshL(`--csv -c "${big}"`), { stdoutFile: `${root}/ref.csv` }),
+    );
+    report(
+      "ssh: 1,000,000-row CSV export through the tunnel (median of 3)",
+      viaTunnel,
+      ref,
+      "ssh -L + psql --csv",
+    );
+    report(
+      "ssh: 1,000,000-row CSV export, tunnel against direct (median of 3)",
+      viaTunnel,
+      direct,
+      "hecate direct",
+    );
+    console.log(
+      `ssh: export throughput through the tunnel: ${
+        (bytes / 1048576 / viaTunnel.wallS).toFixed(1)
+      } MiB/s, ` +
+        `${Math.round(1_000_000 / viaTunnel.wallS).toLocaleString("en")} rows/s`,
+    );
   }
 } finally {
   await Deno.remove(root, { recursive: true });

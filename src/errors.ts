@@ -51,6 +51,10 @@ export const ExitCode = {
   NO_CREDENTIAL: 19,
   /** The audit trail failed verification. */
   AUDIT_TAMPERED: 20,
+  /** An SSH server presented a host key that nothing (known_hosts, a pin) vouches for. */
+  HOST_KEY_UNKNOWN: 21,
+  /** An SSH server presented a host key other than the known or pinned one, or a revoked one. */
+  HOST_KEY_CHANGED: 22,
 } as const;
 
 /** One of the values of {@link ExitCode}. */
@@ -77,7 +81,9 @@ export type ErrorCode =
   | "invalid_profile"
   | "secret_unresolved"
   | "no_credential"
-  | "audit_tampered";
+  | "audit_tampered"
+  | "host_key_unknown"
+  | "host_key_changed";
 
 const EXIT_BY_CODE: Record<ErrorCode, ExitCodeValue> = {
   internal: ExitCode.INTERNAL,
@@ -100,6 +106,8 @@ const EXIT_BY_CODE: Record<ErrorCode, ExitCodeValue> = {
   secret_unresolved: ExitCode.SECRET_UNRESOLVED,
   no_credential: ExitCode.NO_CREDENTIAL,
   audit_tampered: ExitCode.AUDIT_TAMPERED,
+  host_key_unknown: ExitCode.HOST_KEY_UNKNOWN,
+  host_key_changed: ExitCode.HOST_KEY_CHANGED,
 };
 
 /** Options for {@link HecateError}. */

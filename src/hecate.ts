@@ -7,5 +7,11 @@
 
 export { initVault, type InitVaultOptions } from "./api/init.ts";
 export { openVault, type OpenVaultOptions } from "./api/open.ts";
-export { type ProfileChanges, type ProfileInput, type ProfileSummary, Vault } from "./api/vault.ts";
+export {
+  type ConnectOptions,
+  type ProfileChanges,
+  type ProfileInput,
+  type ProfileSummary,
+  Vault,
+} from "./api/vault.ts";
 export { Connection, tlsWarnings } from "./api/connection.ts";

@@ -19,6 +19,39 @@ export interface TlsProfile {
   caFile?: string;
 }
 
+/** How an SSH hop authenticates. */
+export type SshAuth = "password" | "key" | "agent";
+
+/** One SSH server on the way to the database (a bastion or a jump host). */
+export interface SshHop {
+  host: string;
+  /** @default {22} */
+  port?: number;
+  user: string;
+  /** `password` (secret `ssh.N.password`), `key` (`keyFile`, optional secret
+   * `ssh.N.passphrase`) or `agent` (`SSH_AUTH_SOCK`). */
+  auth: SshAuth;
+  /** Private key file (OpenSSH or PEM) for `auth: "key"`. */
+  keyFile?: string;
+  /** Pinned host key fingerprint, `SHA256:` + unpadded base64; when set, known_hosts is not read. */
+  hostKey?: string;
+}
+
+/** An SSH tunnel in front of the database: hops in path order, the last one forwards to it. */
+export interface SshProfile {
+  hops: SshHop[];
+  /** Accept an unknown host key once and pin it in the profile (like `accept-new`). */
+  acceptNew?: boolean;
+  /** known_hosts file to verify against. @default {$HECATE_KNOWN_HOSTS or ~/.ssh/known_hosts} */
+  knownHostsFile?: string;
+  /** Milliseconds between keepalives. @default {15000} */
+  keepaliveMs?: number;
+  /** Unanswered keepalives before the tunnel counts as dead. @default {3} */
+  keepaliveCountMax?: number;
+  /** Milliseconds to wait for each SSH handshake and login. @default {the connect timeout} */
+  readyTimeoutMs?: number;
+}
+
 /** A connection profile as stored in one vault record. */
 export interface Profile {
   name: string;
@@ -36,7 +69,9 @@ export interface Profile {
   /** Milliseconds to wait for connect and login. */
   connectTimeoutMs?: number;
   tags?: string[];
-  /** Secret fields by name (e.g. `password`). */
+  /** An SSH tunnel in front of the database (any engine but SQLite). */
+  ssh?: SshProfile;
+  /** Secret fields by name (e.g. `password`, `ssh.0.password`). */
   secrets: Record<string, SecretValue>;
   created: string;
   updated: string;
@@ -85,6 +120,7 @@ export function validateProfile(p: Profile): void {
   if (!ENGINES.includes(p.engine)) throw invalid(p.name, `unknown engine "${p.engine}"`);
   if (p.engine === "sqlite") {
     if (!p.database) throw invalid(p.name, "missing field 'database' (the SQLite file path)");
+    if (p.ssh) throw invalid(p.name, "an SSH tunnel cannot lead to a SQLite file");
     return;
   }
   if (!p.host) throw invalid(p.name, "missing field 'host'");
@@ -94,9 +130,56 @@ export function validateProfile(p: Profile): void {
   if (!["verify", "insecure", "disable"].includes(p.tls.mode)) {
     throw invalid(p.name, `unknown TLS mode "${p.tls.mode}"`);
   }
+  if (p.ssh !== undefined) validateSsh(p);
   for (const [field, s] of Object.entries(p.secrets)) {
     if ("ref" in s && !/^[a-z][a-z0-9-]*:.+/.test(s.ref)) {
       throw invalid(p.name, `secret '${field}' has a malformed reference`);
+    }
+  }
+}
+
+/** The OpenSSH form of a SHA-256 host key fingerprint. */
+export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
+const SSH_AUTHS: readonly SshAuth[] = ["password", "key", "agent"];
+
+function positiveInt(v: unknown): boolean {
+  return typeof v === "number" && Number.isInteger(v) && v > 0;
+}
+
+/** Checks the `ssh` field: every hop complete, its secrets present. */
+function validateSsh(p: Profile): void {
+  const ssh = p.ssh!;
+  if (!Array.isArray(ssh.hops) || ssh.hops.length === 0) {
+    throw invalid(p.name, "missing field 'ssh.hops' (at least one SSH server)");
+  }
+  if (ssh.hops.length > 8) throw invalid(p.name, "more than 8 SSH hops");
+  for (const [i, h] of ssh.hops.entries()) {
+    const at = `ssh.hops[${i}]`;
+    if (!h || typeof h.host !== "string" || !h.host) {
+      throw invalid(p.name, `missing field '${at}.host'`);
+    }
+    if (typeof h.user !== "string" || !h.user) throw invalid(p.name, `missing field '${at}.user'`);
+    if (h.port !== undefined && (!Number.isInteger(h.port) || h.port < 1 || h.port > 65535)) {
+      throw invalid(p.name, `${at}.port ${h.port} is not between 1 and 65535`);
+    }
+    if (!SSH_AUTHS.includes(h.auth)) {
+      throw invalid(p.name, `${at}.auth must be one of ${SSH_AUTHS.join(", ")}`);
+    }
+    if (h.auth === "key" && !h.keyFile) throw invalid(p.name, `missing field '${at}.keyFile'`);
+    if (h.auth === "password" && !p.secrets[`ssh.${i}.password`]) {
+      throw invalid(p.name, `missing secret 'ssh.${i}.password'`);
+    }
+    if (h.hostKey !== undefined && !FINGERPRINT.test(h.hostKey)) {
+      throw invalid(
+        p.name,
+        `${at}.hostKey is not a fingerprint like SHA256:<43 base64 characters>`,
+      );
+    }
+  }
+  for (const f of ["keepaliveMs", "keepaliveCountMax", "readyTimeoutMs"] as const) {
+    if (ssh[f] !== undefined && !positiveInt(ssh[f])) {
+      throw invalid(p.name, `ssh.${f} must be a positive whole number`);
     }
   }
 }

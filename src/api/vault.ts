@@ -12,6 +12,7 @@ import {
   type Profile,
   profileFromRecord,
   type SecretValue,
+  type SshProfile,
   type TlsProfile,
   validateName,
   validateProfile,
@@ -19,7 +20,7 @@ import {
 import { providerFor } from "../../providers/mod.ts";
 import type { VaultStore } from "../vault/store.ts";
 import type { UnlockedVault } from "../vault/vault.ts";
-import { openDbConnection } from "../connect.ts";
+import { openDbConnection, type OpenDbConnectionOptions } from "../connect.ts";
 import { Connection, tlsWarnings } from "./connection.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
 
@@ -51,7 +52,15 @@ export interface ProfileInput {
   tls?: TlsProfile | undefined;
   connectTimeoutMs?: number | undefined;
   tags?: string[] | undefined;
+  /** An SSH tunnel in front of the database. */
+  ssh?: SshProfile | undefined;
   secrets?: Record<string, SecretValue>;
+}
+
+/** Options for {@link Vault.connect}. */
+export interface ConnectOptions {
+  /** Called as each SSH tunnel step (and the database login behind it) completes. */
+  onStep?: OpenDbConnectionOptions["onStep"];
 }
 
 /** Changes for `editProfile`: fields to set; `null` removes an optional field or a secret. */
@@ -66,6 +75,8 @@ export interface ProfileChanges {
   tls?: TlsProfile;
   connectTimeoutMs?: number | null;
   tags?: string[] | null;
+  /** The SSH tunnel; `null` removes it together with its `ssh.*` secrets. */
+  ssh?: SshProfile | null;
   secrets?: Record<string, SecretValue | null>;
   rename?: string;
 }
@@ -198,6 +209,7 @@ export class Vault {
         tls: input.tls ?? { mode: "verify" },
         connectTimeoutMs: input.connectTimeoutMs,
         tags: input.tags,
+        ssh: input.ssh,
         secrets: input.secrets ?? {},
         created: now,
         updated: now,
@@ -249,6 +261,12 @@ export class Vault {
         }
         if (changes.tls !== undefined) next.tls = changes.tls;
         const secrets = { ...profile.secrets };
+        if (changes.ssh === null) {
+          delete next.ssh;
+          for (const k of Object.keys(secrets)) if (k.startsWith("ssh.")) delete secrets[k];
+        } else if (changes.ssh !== undefined) {
+          next.ssh = changes.ssh;
+        }
         for (const [k, v] of Object.entries(changes.secrets ?? {})) {
           if (v === null) delete secrets[k];
           else secrets[k] = v;
@@ -305,15 +323,22 @@ export class Vault {
    * Opens a connection with a profile. Reading the profile's secrets is audited first: if that
    * record cannot be written, nothing is released.
    *
+   * With an SSH tunnel under accept-new, host keys seen for the first time are pinned in the
+   * profile (an audited vault write) before the database login.
+   *
    * @param name Profile name.
+   * @param options Progress reporting for tunnelled profiles.
    * @returns A live connection; close it when done (`await using` works).
    */
-  async connect(name: string): Promise<Connection> {
+  async connect(name: string, options: ConnectOptions = {}): Promise<Connection> {
     const { profile } = this.#find(name);
     const actor = { kind: "password" as const };
     await this.#audit.append({ event: "profile.read", actor, profile: name, outcome: "ok" });
     try {
-      const conn = await openDbConnection(profile);
+      const conn = await openDbConnection(profile, {
+        onStep: options.onStep,
+        pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
+      });
       return new Connection(name, profile.engine, conn, this.#audit, tlsWarnings(profile));
     } catch (e) {
       await this.#audit.append({
@@ -325,6 +350,40 @@ export class Vault {
       }).catch(() => {});
       throw e;
     }
+  }
+
+  /** Pins host keys learned under accept-new, unless the profile changed meanwhile. */
+  async #pinHostKeys(
+    name: string,
+    seen: Profile,
+    learned: readonly { hop: number; fingerprint: string }[],
+  ): Promise<void> {
+    await this.#audited("profile.pin_host_key", name, async () => {
+      await this.#mutate((state) => {
+        const { id, profile } = this.#find(name, state);
+        if (!profile.ssh) return;
+        const hops = profile.ssh.hops.map((h, i) => {
+          const l = learned.find((x) => x.hop === i);
+          const was = seen.ssh?.hops[i];
+          if (!l || !was || was.host !== h.host || was.port !== h.port) return h;
+          if (h.hostKey && h.hostKey !== l.fingerprint) {
+            // Another process pinned a different key in between: trust neither silently.
+            throw new HecateError(
+              "host_key_changed",
+              `Host key of SSH server ${h.host}:${
+                h.port ?? 22
+              } differs from the one just pinned (${h.hostKey})`,
+            );
+          }
+          return { ...h, hostKey: l.fingerprint };
+        });
+        state.putRecord({
+          ...profile,
+          ssh: { ...profile.ssh, hops },
+          updated: new Date().toISOString(),
+        } as unknown as Record<string, unknown>, id);
+      });
+    });
   }
 
   /**

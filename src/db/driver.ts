@@ -23,6 +23,11 @@ export interface TlsSettings {
   certPem?: string;
   /** Client private key (PEM) for certificate authentication. */
   keyPem?: string;
+  /**
+   * The name to verify the server certificate against when it differs from the host connected
+   * to (through an SSH tunnel the driver connects to 127.0.0.1).
+   */
+  serverName?: string;
 }
 
 /** Everything a driver needs to connect: no references left, secrets in clear, in memory only. */

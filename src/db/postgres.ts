@@ -358,6 +358,7 @@ async function sslOptions(s: ConnectSettings): Promise<false | ConnectionOptions
   if (tls.mode === "verify" && tls.caFile) opts.ca = await readCa(tls.caFile);
   if (tls.certPem) opts.cert = tls.certPem;
   if (tls.keyPem) opts.key = tls.keyPem;
+  if (tls.serverName) opts.servername = tls.serverName;
   return opts;
 }
 

@@ -8,11 +8,13 @@ import { Command, Option } from "@commander-js/extra-typings";
 import type { Engine } from "../../db/driver.ts";
 import { HecateError } from "../../errors.ts";
 import type { ProfileChanges, Vault } from "../../hecate.ts";
-import { ENGINES, type SecretValue, type TlsProfile } from "../../profile.ts";
+import type { ConnectOptions } from "../../api/vault.ts";
+import { ENGINES, type SecretValue, type SshProfile, type TlsProfile } from "../../profile.ts";
 import type { CliContext } from "../context.ts";
 import { collect, parsePort, parsePositiveInt } from "../parse.ts";
 import { profileSecret } from "../secrets.ts";
 import { addAuthOptions, authParamsFrom } from "../options/auth_options.ts";
+import { addSshOptions, type SshFlags, sshForAdd, sshForEdit } from "../options/ssh_options.ts";
 import { providerByType } from "../../../providers/mod.ts";
 
 const TLS_MODES = ["verify", "insecure", "disable"] as const;
@@ -100,7 +102,7 @@ export function serverCommand(ctx: CliContext) {
   const server = new Command("server").description("manage connection profiles");
 
   server.addCommand(
-    withProfileOptions(new Command("add").argument("<name>", "profile name"))
+    addSshOptions(withProfileOptions(new Command("add").argument("<name>", "profile name")), false)
       .description("add a connection profile (its password from a hidden prompt or --secret-stdin)")
       .addOption(
         new Option("--engine <engine>", "database engine").choices(ENGINES).makeOptionMandatory(),
@@ -110,6 +112,7 @@ export function serverCommand(ctx: CliContext) {
         const engine = String(opts.engine) as Engine;
         const auth = opts.auth ?? (engine === "sqlite" ? "none" : "sql");
         const secrets = await secretsFor(ctx, name, auth, opts);
+        const tunnel = await sshForAdd(ctx, name, opts as SshFlags);
         const tls = tlsFrom(opts);
         await vault.addProfile({
           name,
@@ -123,7 +126,8 @@ export function serverCommand(ctx: CliContext) {
           tls,
           connectTimeoutMs: opts.connectTimeout,
           tags: opts.tag,
-          secrets,
+          ssh: tunnel?.ssh,
+          secrets: { ...secrets, ...tunnel?.secrets },
         });
         await ctx.io.out(`Added profile "${name}"\n`);
       }),
@@ -164,7 +168,7 @@ export function serverCommand(ctx: CliContext) {
   );
 
   server.addCommand(
-    withProfileOptions(new Command("edit").argument("<name>", "profile name"))
+    addSshOptions(withProfileOptions(new Command("edit").argument("<name>", "profile name")), true)
       .description("change fields of a profile")
       .option("--rename <new>", "rename the profile")
       .option("--no-port", "remove the port (use the engine default)")
@@ -188,6 +192,15 @@ export function serverCommand(ctx: CliContext) {
         if (opts.secretStdin || opts.secretRef) {
           const auth = opts.auth ?? String(vault.showProfile(name).auth);
           changes.secrets = await secretsFor(ctx, name, auth, opts);
+        }
+        const shown = vault.showProfile(name) as { ssh?: SshProfile; secrets: object };
+        const tunnel = await sshForEdit(ctx, name, opts as SshFlags, {
+          ssh: shown.ssh,
+          secretNames: Object.keys(shown.secrets),
+        });
+        if (tunnel) {
+          changes.ssh = tunnel.ssh;
+          changes.secrets = { ...changes.secrets, ...tunnel.secrets };
         }
         if (Object.keys(changes).length === 0) {
           throw new HecateError("usage", "Nothing to change", {
@@ -225,7 +238,11 @@ export function serverCommand(ctx: CliContext) {
 
 async function testProfile(ctx: CliContext, vault: Vault, name: string): Promise<void> {
   const t0 = performance.now();
-  const conn = await vault.connect(name);
+  // Tunnelled profiles report each hop as it completes, so a failure shows where it stopped.
+  const lines: Promise<void>[] = [];
+  const conn = await vault.connect(name, {
+    onStep: (s) => lines.push(ctx.io.out(`${stepLine(s)}\n`)),
+  }).finally(() => Promise.all(lines));
   const connectMs = performance.now() - t0;
   try {
     const rtt = await conn.ping();
@@ -235,4 +252,14 @@ async function testProfile(ctx: CliContext, vault: Vault, name: string): Promise
   } finally {
     await conn.close();
   }
+}
+
+/** One line of `server test` for a tunnel step. */
+function stepLine(s: Parameters<NonNullable<ConnectOptions["onStep"]>>[0]): string {
+  const ms = `${s.ms.toFixed(1)} ms`;
+  if (!("hop" in s)) return `  database login via ${s.label}: ok, ${ms}`;
+  const hop = `  ssh hop ${s.hop + 1} ${s.label}`;
+  if (s.step === "host key") return `${hop}: host key ok, ${s.detail}`;
+  if (s.step === "forward") return `${hop}: forward ${s.detail}: ok, ${ms}`;
+  return `${hop}: ${s.step} ok, ${ms}`;
 }

@@ -1,0 +1,200 @@
+/**
+ * Connecting a driver through an SSH tunnel: build the hops from the profile, open the tunnel,
+ * point the driver at 127.0.0.1:<ephemeral>, and tie the tunnel's life to the connection's.
+ * Loaded only for profiles with `ssh` (ssh2 costs ~60 ms of start-up).
+ *
+ * @module
+ */
+
+import type {
+  ConnectSettings,
+  DbConnection,
+  Driver,
+  QueryOptions,
+  ResultSet,
+} from "../db/driver.ts";
+import { HecateError } from "../errors.ts";
+import type { Profile } from "../profile.ts";
+import { isIP } from "node:net";
+import { resolveSecret } from "../../providers/secret_ref.ts";
+import {
+  type LearnedHostKey,
+  openTunnel,
+  type Tunnel,
+  type TunnelHop,
+  type TunnelStep,
+} from "./tunnel.ts";
+
+/** Options for {@link connectThroughTunnel}. */
+export interface ThroughOptions {
+  /** Called as each tunnel step completes, then once for the database login. */
+  onStep?: ((step: TunnelStep | DatabaseStep) => void) | undefined;
+  /** Stores host keys accepted under accept-new; if it throws, the connection is abandoned. */
+  pinHostKeys?: ((learned: readonly LearnedHostKey[]) => Promise<void>) | undefined;
+}
+
+/** The last step of a tunnelled connect: the driver's login through the tunnel. */
+export interface DatabaseStep {
+  step: "database login";
+  ms: number;
+  /** `host:port` of the database as the last hop sees it. */
+  label: string;
+}
+
+/** The known_hosts files to read: the profile's, else $HECATE_KNOWN_HOSTS, else OpenSSH's. */
+function knownHostsFiles(profile: Profile): string[] {
+  if (profile.ssh?.knownHostsFile) return [profile.ssh.knownHostsFile];
+  const env = Deno.env.get("HECATE_KNOWN_HOSTS");
+  if (env) return [env];
+  const home = Deno.env.get("HOME");
+  return [...(home ? [`${home}/.ssh/known_hosts`] : []), "/etc/ssh/ssh_known_hosts"];
+}
+
+async function hopsOf(profile: Profile): Promise<TunnelHop[]> {
+  const out: TunnelHop[] = [];
+  for (const [i, h] of profile.ssh!.hops.entries()) {
+    const secret = async (field: string) => {
+      const s = profile.secrets[`ssh.${i}.${field}`];
+      return s === undefined ? undefined : await resolveSecret(s);
+    };
+    out.push({
+      host: h.host,
+      port: h.port ?? 22,
+      user: h.user,
+      auth: h.auth,
+      keyFile: h.keyFile,
+      hostKey: h.hostKey,
+      password: h.auth === "password" ? await secret("password") : undefined,
+      passphrase: h.auth === "key" ? await secret("passphrase") : undefined,
+    });
+  }
+  return out;
+}
+
+/** Wraps a driver connection so that closing it closes the tunnel, and a dead tunnel is named. */
+class TunnelledConnection implements DbConnection {
+  readonly #inner: DbConnection;
+  readonly #tunnel: Tunnel;
+  copyCsv?: NonNullable<DbConnection["copyCsv"]>;
+
+  constructor(inner: DbConnection, tunnel: Tunnel) {
+    this.#inner = inner;
+    this.#tunnel = tunnel;
+    if (inner.copyCsv) {
+      this.copyCsv = async (sql, sink) => {
+        try {
+          return await inner.copyCsv!(sql, sink);
+        } catch (e) {
+          throw this.#map(e);
+        }
+      };
+    }
+  }
+
+  /** A failure caused by the tunnel dying says so, instead of a bare "connection lost". */
+  #map(e: unknown): unknown {
+    const dead = this.#tunnel.deadReason();
+    if (!dead) return e;
+    return new HecateError("connection_failed", `SSH tunnel lost: ${dead}`, { cause: e });
+  }
+
+  async *query(
+    sql: string,
+    params: readonly unknown[],
+    options?: QueryOptions,
+  ): AsyncGenerator<ResultSet> {
+    const map = (e: unknown) => this.#map(e);
+    try {
+      for await (const set of this.#inner.query(sql, params, options)) {
+        const inner = set.rows;
+        yield {
+          ...set,
+          rows: (async function* () {
+            try {
+              yield* inner;
+            } catch (e) {
+              throw map(e);
+            }
+          })(),
+        };
+      }
+    } catch (e) {
+      throw map(e);
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.#inner.ping();
+    } catch (e) {
+      throw this.#map(e);
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.#inner.close();
+    } finally {
+      await this.#tunnel.close();
+    }
+  }
+}
+
+/**
+ * Opens the profile's SSH tunnel, then the driver connection through it.
+ *
+ * @param profile The profile (with `ssh`).
+ * @param settings Driver settings for the database as the last hop sees it.
+ * @param driver The engine's driver.
+ * @param options Progress reporting and accept-new pinning.
+ * @returns A connection whose close() also closes the tunnel.
+ */
+export async function connectThroughTunnel(
+  profile: Profile,
+  settings: ConnectSettings,
+  driver: Driver,
+  options: ThroughOptions = {},
+): Promise<DbConnection> {
+  const ssh = profile.ssh!;
+  const target = { host: settings.host ?? "localhost", port: settings.port ?? 0 };
+  const agent = Deno.env.get("SSH_AUTH_SOCK");
+  const tunnel = await openTunnel({
+    profile: profile.name,
+    hops: await hopsOf(profile),
+    target,
+    knownHostsFiles: knownHostsFiles(profile),
+    acceptNew: ssh.acceptNew ?? false,
+    readyTimeoutMs: ssh.readyTimeoutMs ?? settings.connectTimeoutMs,
+    ...(ssh.keepaliveMs ? { keepaliveMs: ssh.keepaliveMs } : {}),
+    ...(ssh.keepaliveCountMax ? { keepaliveCountMax: ssh.keepaliveCountMax } : {}),
+    ...(agent ? { agentSocket: agent } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+  });
+  try {
+    if (tunnel.learned.length && options.pinHostKeys) await options.pinHostKeys(tunnel.learned);
+    const t0 = performance.now();
+    let conn: DbConnection;
+    try {
+      // The driver sees a local TCP server; TLS (if any) still runs end to end through it.
+      conn = await driver.connect({
+        ...settings,
+        host: tunnel.host,
+        port: tunnel.port,
+        tls: isIP(target.host) ? settings.tls : { ...settings.tls, serverName: target.host },
+      });
+    } catch (e) {
+      const why = tunnel.forwardError() ?? tunnel.deadReason();
+      if (why) throw new HecateError("connection_failed", why, { cause: e });
+      throw e;
+    }
+    options.onStep?.({
+      step: "database login",
+      ms: performance.now() - t0,
+      label: `${target.host}:${target.port}`,
+    });
+    return new TunnelledConnection(conn, tunnel);
+  } catch (e) {
+    await tunnel.close();
+    throw e;
+  }
+}
