@@ -13,7 +13,7 @@ import type { CliContext } from "../context.ts";
 import { collect, parsePort, parsePositiveInt } from "../parse.ts";
 import { profileSecret } from "../secrets.ts";
 import { addAuthOptions, authParamsFrom } from "../options/auth_options.ts";
-import { providerByType } from "../../../providers/mod.ts";
+import { fieldsOf, providerByType } from "../../../providers/mod.ts";
 
 const TLS_MODES = ["verify", "insecure", "disable"] as const;
 
@@ -24,7 +24,10 @@ function withProfileOptions<T extends Command<[string], Record<string, never>>>(
     .option("--port <port>", "server port", parsePort)
     .option("--database <name>", "database name (SQLite: the database file path)")
     .option("--user <user>", "login name")
-    .option("--auth <method>", "authentication method: sql, none (SQLite)")
+    .option(
+      "--auth <method>",
+      "authentication method: sql, none (SQLite), windows (SQL Server NTLM), token (SQL Server)",
+    )
     .addOption(
       new Option("--tls <mode>", "TLS: verify (default), insecure, disable").choices(TLS_MODES),
     )
@@ -50,6 +53,7 @@ async function secretsFor(
   name: string,
   auth: string,
   opts: { secretStdin?: boolean; secretRef?: string },
+  params: Record<string, string> = {},
 ): Promise<Record<string, SecretValue>> {
   if (opts.secretStdin && opts.secretRef) {
     throw new HecateError("usage", "Give either --secret-stdin or --secret-ref, not both");
@@ -59,7 +63,8 @@ async function secretsFor(
     throw new HecateError("invalid_profile", `Profile "${name}": unknown auth method "${auth}"`);
   }
   const out: Record<string, SecretValue> = {};
-  for (const [i, field] of provider.secretFields.entries()) {
+  const fields = fieldsOf(provider, params);
+  for (const [i, field] of fields.secretFields.entries()) {
     if (i === 0 && opts.secretRef) {
       out[field] = { ref: opts.secretRef };
       continue;
@@ -72,6 +77,15 @@ async function secretsFor(
         `${field} for ${name}:`,
       ),
     };
+  }
+  // Optional secrets (e.g. a key passphrase): a further stdin line, or a prompt that may be empty.
+  for (const field of fields.optionalSecretFields ?? []) {
+    const value = opts.secretStdin
+      ? await ctx.stdin.maybeNext()
+      : ctx.io.stdinIsTerminal
+      ? await ctx.io.promptSecret(`${field} for ${name} (Enter for none):`)
+      : undefined;
+    if (value) out[field] = { value };
   }
   return out;
 }
@@ -109,7 +123,8 @@ export function serverCommand(ctx: CliContext) {
         const vault = await ctx.unlock();
         const engine = String(opts.engine) as Engine;
         const auth = opts.auth ?? (engine === "sqlite" ? "none" : "sql");
-        const secrets = await secretsFor(ctx, name, auth, opts);
+        const params = authParamsFrom(opts);
+        const secrets = await secretsFor(ctx, name, auth, opts, params);
         const tls = tlsFrom(opts);
         await vault.addProfile({
           name,
@@ -119,7 +134,7 @@ export function serverCommand(ctx: CliContext) {
           database: opts.database,
           user: opts.user,
           auth,
-          params: authParamsFrom(opts),
+          params,
           tls,
           connectTimeoutMs: opts.connectTimeout,
           tags: opts.tag,
@@ -186,8 +201,12 @@ export function serverCommand(ctx: CliContext) {
         const params = authParamsFrom(opts);
         if (Object.keys(params).length) changes.params = params;
         if (opts.secretStdin || opts.secretRef) {
-          const auth = opts.auth ?? String(vault.showProfile(name).auth);
-          changes.secrets = await secretsFor(ctx, name, auth, opts);
+          const shown = vault.showProfile(name) as {
+            auth: string;
+            params?: Record<string, string>;
+          };
+          const auth = opts.auth ?? String(shown.auth);
+          changes.secrets = await secretsFor(ctx, name, auth, opts, { ...shown.params, ...params });
         }
         if (Object.keys(changes).length === 0) {
           throw new HecateError("usage", "Nothing to change", {

@@ -1,0 +1,662 @@
+/**
+ * SQL Server driver on npm `tedious`. Loaded only through the registry's lazy import: tedious
+ * costs about 200 ms of start-up that users of other engines must not pay.
+ *
+ * Statements with parameters go out as an RPC call of `sp_executesql` (tedious `execSql`), with
+ * `@p1, @p2, ...` bound through `Request.addParameter`; statements without parameters go out as a
+ * SQL batch. Every result set streams: rows are queued as tedious parses them and the request is
+ * paused while the queue is full, so memory does not grow with the result. Stopping early sends
+ * an ATTENTION (`Connection.cancel()`) and waits for the server's acknowledgement.
+ *
+ * Values in `typed` mode: tinyint/smallint/int -> number, bigint -> bigint, real/float -> number,
+ * decimal/numeric/money -> {@link Decimal}, bit -> boolean, character types -> string,
+ * binary types -> Uint8Array, uniqueidentifier -> upper-case text, date/time types -> ISO-8601
+ * text (no time zone drift: tedious runs with `useUTC`). Limits that come from tedious (it parses
+ * these into JS numbers or Dates): decimal/numeric are exact only up to 15 significant digits;
+ * datetimeoffset arrives as its UTC instant, so the offset is always written `+00:00`;
+ * datetime2/time keep all 7 fractional digits. See docs/ENGINES.md.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import {
+  Connection,
+  type ConnectionAuthentication,
+  type ConnectionConfiguration,
+  Request,
+  TYPES,
+} from "tedious";
+import type {
+  Column,
+  ConnectSettings,
+  DbConnection,
+  Driver,
+  QueryOptions,
+  ResultSet,
+  ValueMode,
+} from "./driver.ts";
+import { Decimal, JsonText } from "./value.ts";
+import { HecateError } from "../errors.ts";
+
+/** Rows queued before the request is paused. */
+const HIGH_WATER = 2000;
+/** Rows left in the queue when a paused request is resumed. */
+const LOW_WATER = 200;
+/** How long to wait for the server to acknowledge a cancel before dropping the connection. */
+const CANCEL_TIMEOUT_MS = 5000;
+
+/** Column metadata as tedious reports it (the fields used here). */
+interface TdsColumn {
+  colName: string;
+  type: { name: string };
+  dataLength?: number | undefined;
+  precision?: number | undefined;
+  scale?: number | undefined;
+}
+
+/** The lower-case SQL Server type name for tedious's type and length. */
+export function sqlTypeName(c: TdsColumn): string {
+  const len = c.dataLength ?? 0;
+  switch (c.type.name) {
+    case "IntN":
+      return ({ 1: "tinyint", 2: "smallint", 4: "int", 8: "bigint" } as Record<number, string>)[
+        len
+      ] ?? "int";
+    case "FloatN":
+      return len === 4 ? "real" : "float";
+    case "MoneyN":
+      return len === 4 ? "smallmoney" : "money";
+    case "BitN":
+      return "bit";
+    case "DateTimeN":
+      return len === 4 ? "smalldatetime" : "datetime";
+    case "DecimalN":
+      return "decimal";
+    case "NumericN":
+      return "numeric";
+    case "Variant":
+      return "sql_variant";
+    default:
+      return c.type.name.toLowerCase();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+
+/** `YYYY-MM-DD` of a Date's UTC fields. */
+function ymd(d: Date): string {
+  return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+}
+
+/** `HH:MM:SS` plus `scale` fractional digits, from UTC fields and tedious's sub-ms remainder. */
+function hms(d: Date, scale: number): string {
+  const base = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+  if (scale <= 0) return base;
+  // tedious keeps what a Date cannot hold as `nanosecondsDelta`, in seconds (0 to 0.0009999).
+  const delta = (d as Date & { nanosecondsDelta?: number }).nanosecondsDelta ?? 0;
+  const ticks = d.getUTCMilliseconds() * 10_000 + Math.round(delta * 1e7);
+  return `${base}.${String(ticks).padStart(7, "0").slice(0, scale)}`;
+}
+
+type Convert = (v: unknown) => unknown;
+
+function hex(bytes: Uint8Array): string {
+  let s = "0x";
+  for (const b of bytes) s += b.toString(16).toUpperCase().padStart(2, "0");
+  return s;
+}
+
+function asBytes(v: unknown): Uint8Array {
+  const b = v as Uint8Array;
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Fixed-point text of a number with `scale` digits (exact within 15 significant digits). */
+function fixed(v: unknown, scale: number): string {
+  const n = Number(v);
+  return Math.abs(n) < 1e21 ? n.toFixed(scale) : String(n);
+}
+
+/** The converter for one column and mode; null when tedious's value is already right. */
+function converter(c: TdsColumn, mode: ValueMode): Convert | null {
+  const type = sqlTypeName(c);
+  const scale = c.scale ?? 7;
+  const text = mode === "text";
+  switch (type) {
+    case "tinyint":
+    case "smallint":
+    case "int":
+    case "real":
+    case "float":
+      return text ? String : null;
+    case "bigint":
+      return text ? String : (v) => BigInt(v as string);
+    case "decimal":
+    case "numeric":
+      return text ? (v) => fixed(v, scale) : (v) => new Decimal(fixed(v, scale));
+    case "money":
+    case "smallmoney":
+      return text ? (v) => fixed(v, 4) : (v) => new Decimal(fixed(v, 4));
+    case "bit":
+      return text ? (v) => (v ? "1" : "0") : null;
+    case "varbinary":
+    case "binary":
+    case "image":
+    case "udt":
+      return text ? (v) => hex(asBytes(v)) : asBytes;
+    case "datetime2":
+      return (v) => `${ymd(v as Date)}${text ? " " : "T"}${hms(v as Date, scale)}`;
+    case "datetime":
+      return (v) => `${ymd(v as Date)}${text ? " " : "T"}${hms(v as Date, 3)}`;
+    case "smalldatetime":
+      return (v) => `${ymd(v as Date)}${text ? " " : "T"}${hms(v as Date, 0)}`;
+    case "date":
+      return (v) => ymd(v as Date);
+    case "time":
+      return (v) => hms(v as Date, scale);
+    case "datetimeoffset":
+      return text
+        ? (v) => `${ymd(v as Date)} ${hms(v as Date, scale)} +00:00`
+        : (v) => `${ymd(v as Date)}T${hms(v as Date, scale)}+00:00`;
+    default:
+      return text ? (v) => (typeof v === "string" ? v : String(v)) : null;
+  }
+}
+
+function makeRowConverter(columns: readonly TdsColumn[], mode: ValueMode) {
+  const convs = columns.map((c) => converter(c, mode));
+  return (values: unknown[]): unknown[] => {
+    for (let i = 0; i < convs.length; i++) {
+      const c = convs[i];
+      const v = values[i];
+      if (v === null || v === undefined) values[i] = null;
+      else if (c) values[i] = c(v);
+    }
+    return values;
+  };
+}
+
+/** The TDS type and value for one parameter, inferred from the JS value. */
+function paramFor(v: unknown): { type: (typeof TYPES)[keyof typeof TYPES]; value: unknown } {
+  if (v === null || v === undefined) return { type: TYPES.NVarChar, value: null };
+  if (typeof v === "string") return { type: TYPES.NVarChar, value: v };
+  if (typeof v === "boolean") return { type: TYPES.Bit, value: v };
+  if (typeof v === "bigint") return { type: TYPES.BigInt, value: v };
+  if (typeof v === "number") {
+    if (Number.isInteger(v)) {
+      if (v >= -2147483648 && v <= 2147483647) return { type: TYPES.Int, value: v };
+      if (Number.isSafeInteger(v)) return { type: TYPES.BigInt, value: BigInt(v) };
+    }
+    return { type: TYPES.Float, value: v };
+  }
+  if (v instanceof Uint8Array) {
+    return { type: TYPES.VarBinary, value: Buffer.from(v.buffer, v.byteOffset, v.byteLength) };
+  }
+  if (v instanceof Decimal || v instanceof JsonText) return { type: TYPES.NVarChar, value: v.text };
+  if (v instanceof Date) return { type: TYPES.DateTimeOffset, value: v };
+  return { type: TYPES.NVarChar, value: String(v) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** Reasons for socket failures, by Node error code. */
+const NET_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused",
+  ENOTFOUND: "host not found",
+  EAI_AGAIN: "host name lookup failed",
+  EAI_NONAME: "host not found",
+  ETIMEDOUT: "timed out",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  ECONNRESET: "connection reset by the server",
+  EPIPE: "connection closed by the server",
+  CERT_HAS_EXPIRED: "TLS: server certificate has expired",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "TLS: server certificate is self-signed",
+  SELF_SIGNED_CERT_IN_CHAIN: "TLS: self-signed certificate in chain",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "TLS: cannot verify the server certificate",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "TLS: unknown certificate issuer",
+  ERR_TLS_CERT_ALTNAME_INVALID: "TLS: server certificate does not match the host name",
+};
+
+/** One line without secrets: whitespace collapsed, secret and parameter texts masked. */
+function clean(message: string, secrets: readonly string[]): string {
+  let out = message.replace(/\s+/g, " ").trim();
+  for (const s of secrets) if (s.length >= 3) out = out.split(s).join("***");
+  return out;
+}
+
+/** Texts that must never appear in a message: parameters' values, longest first. */
+function paramSecrets(params: readonly unknown[]): string[] {
+  const out: string[] = [];
+  for (const p of params) {
+    if (p === null || p === undefined || p instanceof Uint8Array) continue;
+    if (typeof p === "object" && !(p instanceof Decimal) && !(p instanceof JsonText)) continue;
+    out.push(String(p));
+  }
+  return out.sort((a, b) => b.length - a.length);
+}
+
+/** Walks an error and its causes (including AggregateError members) for a Node error code. */
+function causeCode(e: unknown, depth = 0): string | undefined {
+  if (!e || typeof e !== "object" || depth > 5) return undefined;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === "string" && !/^E(SOCKET|TIMEOUT|REQUEST|INSTLOOKUP)$/.test(code)) {
+    return code;
+  }
+  const errors = (e as { errors?: unknown }).errors;
+  if (Array.isArray(errors)) {
+    for (const x of errors) {
+      const c = causeCode(x, depth + 1);
+      if (c) return c;
+    }
+  }
+  return causeCode((e as { cause?: unknown }).cause, depth + 1);
+}
+
+function connectError(
+  e: unknown,
+  s: ConnectSettings,
+  secrets: readonly string[],
+  loginErrorNumber: number | undefined,
+): HecateError {
+  const where = `SQL Server at ${s.host ?? "localhost"}:${s.port ?? 1433}`;
+  const code = (e as { code?: unknown } | null)?.code;
+  const text = clean(e instanceof Error ? e.message : String(e), secrets);
+  if (code === "ELOGIN") {
+    const num = loginErrorNumber !== undefined ? ` (error ${loginErrorNumber})` : "";
+    return new HecateError("auth_failed", `Login to ${where} refused: ${text}${num}`, { cause: e });
+  }
+  if (code === "ETIMEOUT") {
+    return new HecateError(
+      "connection_failed",
+      `Cannot connect to ${where}: timed out after ${s.connectTimeoutMs} ms`,
+      { cause: e },
+    );
+  }
+  if (code === "EENCRYPT") {
+    return new HecateError("connection_failed", `Cannot connect to ${where}: TLS: ${text}`, {
+      cause: e,
+      hint: s.tls.mode === "disable"
+        ? "the server requires encryption: use --tls verify"
+        : "the server does not offer encryption; only if that is acceptable, use --tls disable",
+    });
+  }
+  const inner = causeCode(e);
+  let reason: string;
+  if (inner && NET_REASONS[inner]) reason = NET_REASONS[inner];
+  else if (inner && /^(ERR_TLS_|ERR_SSL_|CERT_|ERR_OSSL)/.test(inner)) {
+    reason = `TLS handshake failed (${inner})`;
+  } else reason = text || "unknown error";
+  return new HecateError("connection_failed", `Cannot connect to ${where}: ${reason}`, {
+    cause: e,
+  });
+}
+
+function queryError(e: unknown, secrets: readonly string[]): HecateError {
+  if (e instanceof HecateError) return e;
+  const err = e as { code?: unknown; number?: unknown; message?: unknown };
+  const text = clean(typeof err?.message === "string" ? err.message : String(e), secrets);
+  if (typeof err?.number === "number") {
+    return new HecateError("query_failed", `Query failed: ${text} (error ${err.number})`, {
+      cause: e,
+    });
+  }
+  if (err?.code === "EREQUEST") {
+    return new HecateError("query_failed", `Query failed: ${text}`, { cause: e });
+  }
+  const inner = causeCode(e);
+  const reason = inner && NET_REASONS[inner] ? NET_REASONS[inner] : text;
+  return new HecateError("connection_failed", `Connection to SQL Server lost: ${reason}`, {
+    cause: e,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming
+
+type Event =
+  | { t: "cols"; columns: TdsColumn[] }
+  | { t: "row"; values: unknown[] }
+  | { t: "count"; rowCount: number }
+  | { t: "end"; error?: unknown };
+
+/** A queue of request events that pauses the request while full. */
+class Feed {
+  readonly #items: Event[] = [];
+  #head = 0;
+  #wake: (() => void) | undefined;
+  #paused = false;
+  ended = false;
+  readonly request: Request;
+  readonly finished: Promise<void>;
+  #finish!: () => void;
+
+  constructor(request: Request) {
+    this.request = request;
+    this.finished = new Promise((r) => this.#finish = r);
+  }
+
+  get #size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(e: Event): void {
+    this.#items.push(e);
+    if (e.t === "end") {
+      this.ended = true;
+      this.#finish();
+    }
+    if (e.t === "row" && !this.#paused && this.#size >= HIGH_WATER) {
+      this.#paused = true;
+      this.request.pause();
+    }
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  /** Puts an event back at the front. */
+  unshift(e: Event): void {
+    this.#items[--this.#head] = e;
+  }
+
+  async next(): Promise<Event> {
+    while (this.#size === 0) await new Promise<void>((r) => this.#wake = r);
+    const e = this.#items[this.#head++]!;
+    if (this.#head > 4096) {
+      this.#items.splice(0, this.#head);
+      this.#head = 0;
+    }
+    if (this.#paused && this.#size <= LOW_WATER) this.resume();
+    return e;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.request.resume();
+  }
+}
+
+class MssqlConnection implements DbConnection {
+  readonly #conn: Connection;
+  readonly #secrets: readonly string[];
+  #closed = false;
+  #busy = false;
+  #lost: unknown;
+
+  constructor(conn: Connection, secrets: readonly string[]) {
+    this.#conn = conn;
+    this.#secrets = secrets;
+    // A dropped socket between statements must not become an unhandled 'error' event.
+    conn.on("error", (e) => this.#lost = e);
+    conn.on("end", () => this.#closed = true);
+  }
+
+  #check(): void {
+    if (this.#closed) {
+      throw this.#lost
+        ? queryError(this.#lost, this.#secrets)
+        : new HecateError("internal", "The SQL Server connection is closed");
+    }
+    if (this.#busy) {
+      throw new HecateError(
+        "internal",
+        "A SQL Server statement is still running on this connection: drain its rows first",
+      );
+    }
+  }
+
+  /** Runs a batch (no parameters) or `sp_executesql` (parameters) and streams each result set. */
+  async *query(
+    sql: string,
+    params: readonly unknown[],
+    options: QueryOptions = {},
+  ): AsyncGenerator<ResultSet> {
+    this.#check();
+    const mode = options.mode ?? "typed";
+    const secrets = [...this.#secrets, ...paramSecrets(params)];
+    const request = new Request(
+      sql,
+      (err) => feed.push(err ? { t: "end", error: err } : { t: "end" }),
+    );
+    // The callback runs only after execSql below, when `feed` exists.
+    const feed: Feed = new Feed(request);
+    request.on("columnMetadata", (cols) => {
+      const list = (Array.isArray(cols) ? cols : Object.values(cols)) as unknown as TdsColumn[];
+      feed.push({ t: "cols", columns: list });
+    });
+    request.on("row", (cols) => {
+      const list = Array.isArray(cols) ? cols : Object.values(cols);
+      feed.push({ t: "row", values: list.map((c) => c.value) });
+    });
+    const onDone = (rowCount: number | undefined) => {
+      if (rowCount !== undefined) feed.push({ t: "count", rowCount });
+    };
+    request.on("doneInProc", onDone);
+    request.on("done", onDone);
+    params.forEach((p, i) => {
+      const { type, value } = paramFor(p);
+      request.addParameter(`p${i + 1}`, type, value);
+    });
+
+    this.#busy = true;
+    try {
+      if (params.length > 0) this.#conn.execSql(request);
+      else this.#conn.execSqlBatch(request);
+    } catch (e) {
+      this.#busy = false;
+      throw queryError(e, secrets);
+    }
+
+    let index = 0;
+    /** Drains the rest of the current set, if its consumer left rows unread. */
+    let drainCurrent: (() => Promise<void>) | undefined;
+    try {
+      for (;;) {
+        if (drainCurrent) await drainCurrent();
+        const ev = await feed.next();
+        if (ev.t === "end") {
+          if (ev.error) throw queryError(ev.error, secrets);
+          return;
+        }
+        if (ev.t === "count") {
+          const n = ev.rowCount;
+          yield {
+            index: index++,
+            columns: [],
+            rows: (async function* () {})(),
+            rowCount: () => n,
+          };
+          continue;
+        }
+        if (ev.t !== "cols") continue; // rows without metadata cannot happen
+        const columns: Column[] = ev.columns.map((c) => ({
+          name: c.colName,
+          type: sqlTypeName(c),
+        }));
+        const convert = makeRowConverter(ev.columns, mode);
+        let rowCount: number | null = null;
+        let done = false;
+        const rows = async function* (): AsyncGenerator<unknown[]> {
+          let seen = 0;
+          while (!done) {
+            const r = await feed.next();
+            if (r.t === "row") {
+              seen++;
+              yield convert(r.values);
+            } else if (r.t === "count") {
+              rowCount = r.rowCount;
+              done = true;
+            } else {
+              // The next set or the end: leave it for the outer loop.
+              feed.unshift(r);
+              if (rowCount === null && r.t === "cols") rowCount = seen;
+              done = true;
+            }
+          }
+        };
+        const iterator = rows();
+        drainCurrent = async () => {
+          drainCurrent = undefined;
+          if (done) return;
+          for await (const _ of { [Symbol.asyncIterator]: () => iterator }) {
+            // discard rows the caller did not read
+          }
+        };
+        yield { index: index++, columns, rows: iterator, rowCount: () => rowCount };
+      }
+    } finally {
+      if (!feed.ended) await this.#cancel(feed);
+      this.#busy = false;
+    }
+  }
+
+  /** Sends ATTENTION and waits for the server to acknowledge it (or drops the connection). */
+  async #cancel(feed: Feed): Promise<void> {
+    feed.resume();
+    this.#conn.cancel();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const acknowledged = await Promise.race([
+      feed.finished.then(() => true),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(false), CANCEL_TIMEOUT_MS)),
+    ]);
+    clearTimeout(timer);
+    if (!acknowledged) await this.close();
+  }
+
+  /** Runs `SELECT 1` as a batch. */
+  async ping(): Promise<void> {
+    this.#check();
+    this.#busy = true;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const r = new Request("SELECT 1", (err) => err ? reject(err) : resolve());
+        this.#conn.execSqlBatch(r);
+      });
+    } catch (e) {
+      throw queryError(e, this.#secrets);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Closes the connection. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      this.#conn.once("end", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.#conn.close();
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connect
+
+async function readCa(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    throw new HecateError("connection_failed", `Cannot read the TLS CA file ${path}`, { cause: e });
+  }
+}
+
+/** tedious's authentication block from the provider's settings. */
+function authentication(s: ConnectSettings): ConnectionAuthentication {
+  const extra = s.extra ?? {};
+  if (extra.accessToken !== undefined) {
+    return { type: "azure-active-directory-access-token", options: { token: extra.accessToken } };
+  }
+  if (extra.ntlmDomain !== undefined) {
+    return {
+      type: "ntlm",
+      options: { userName: s.user ?? "", password: s.password ?? "", domain: extra.ntlmDomain },
+    };
+  }
+  return { type: "default", options: { userName: s.user ?? "", password: s.password ?? "" } };
+}
+
+/**
+ * Opens a SQL Server connection.
+ *
+ * Credentials come from the provider: `user` + `password` (SQL login), plus `extra.ntlmDomain`
+ * for NTLM, or `extra.accessToken` alone for an Entra ID access token.
+ *
+ * @param settings Host, port (default 1433), database, credentials, TLS policy, timeout.
+ * @returns A live connection.
+ * @throws {HecateError} `auth_failed` for a refused login, `connection_failed` otherwise.
+ */
+export async function connectMssql(settings: ConnectSettings): Promise<DbConnection> {
+  const secrets = [settings.password, settings.extra?.accessToken]
+    .filter((s): s is string => !!s)
+    .sort((a, b) => b.length - a.length);
+  const tls = settings.tls;
+  const cryptoCredentialsDetails: Record<string, unknown> = {};
+  if (tls.mode === "verify" && tls.caFile) cryptoCredentialsDetails.ca = await readCa(tls.caFile);
+  const config: ConnectionConfiguration = {
+    server: settings.host ?? "localhost",
+    authentication: authentication(settings),
+    options: {
+      port: settings.port ?? 1433,
+      ...(settings.database ? { database: settings.database } : {}),
+      encrypt: tls.mode !== "disable",
+      trustServerCertificate: tls.mode === "insecure",
+      cryptoCredentialsDetails,
+      connectTimeout: settings.connectTimeoutMs,
+      // Statements run as long as they need; the caller stops them by closing or breaking off.
+      requestTimeout: 0,
+      useUTC: true,
+      useColumnNames: false,
+      rowCollectionOnDone: false,
+      rowCollectionOnRequestCompletion: false,
+      appName: "hecate",
+    },
+  };
+
+  let conn: Connection;
+  try {
+    conn = new Connection(config);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      throw new HecateError("internal", "The SQL Server driver needs environment access", {
+        cause: e,
+        hint: "Run with --allow-env (the tedious library reads DEBUG)",
+      });
+    }
+    throw new HecateError(
+      "invalid_profile",
+      `Invalid SQL Server settings: ${clean(String(e), secrets)}`,
+    );
+  }
+  let loginErrorNumber: number | undefined;
+  const onErrorMessage = (t: { number: number }) => loginErrorNumber ??= t.number;
+  conn.on("errorMessage", onErrorMessage);
+  const swallow = () => {};
+  conn.on("error", swallow);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      conn.connect((err) => err ? reject(err) : resolve());
+    });
+  } catch (e) {
+    conn.close();
+    throw connectError(e, settings, secrets, loginErrorNumber);
+  } finally {
+    conn.off("errorMessage", onErrorMessage);
+    conn.off("error", swallow);
+  }
+  return new MssqlConnection(conn, secrets);
+}
+
+/** The SQL Server {@link Driver}. */
+export const mssqlDriver: Driver = { connect: connectMssql };
