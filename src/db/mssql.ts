@@ -20,6 +20,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import net from "node:net";
 import {
   Connection,
   type ConnectionAuthentication,
@@ -572,6 +573,44 @@ async function readCa(path: string): Promise<string> {
   }
 }
 
+/**
+ * A connector for tedious's documented `connector` option: a plain TCP socket whose `end` and
+ * `close` events are delivered one timer turn late. Under Deno, a server's last bytes and its
+ * close arrive in the same turn, and tedious then aborts the login on "socket hang up" before it
+ * has parsed the answer, so a refused login (SQL Server closes the connection right after its
+ * "Login failed" error) would read as a dropped connection. Node delivers the close a turn later;
+ * this restores that order.
+ */
+function connector(host: string, port: number): () => Promise<net.Socket> {
+  return (...args: unknown[]) =>
+    new Promise<net.Socket>((resolve, reject) => {
+      // tedious passes (options, lookup, signal); only the abort signal is of use here.
+      const signal = args[2] instanceof AbortSignal ? args[2] : undefined;
+      const socket = net.connect({ host, port });
+      const emit = socket.emit.bind(socket) as (event: string, ...a: unknown[]) => boolean;
+      (socket as { emit: typeof emit }).emit = (event, ...a) => {
+        if (event !== "end" && event !== "close") return emit(event, ...a);
+        setTimeout(() => emit(event, ...a), 0);
+        return true;
+      };
+      const onAbort = () => {
+        socket.destroy();
+        reject(signal?.reason);
+      };
+      const onError = (e: unknown) => {
+        signal?.removeEventListener("abort", onAbort);
+        reject(e);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      socket.once("error", onError);
+      socket.once("connect", () => {
+        socket.off("error", onError);
+        signal?.removeEventListener("abort", onAbort);
+        resolve(socket);
+      });
+    });
+}
+
 /** tedious's authentication block from the provider's settings. */
 function authentication(s: ConnectSettings): ConnectionAuthentication {
   const extra = s.extra ?? {};
@@ -621,6 +660,7 @@ export async function connectMssql(settings: ConnectSettings): Promise<DbConnect
       rowCollectionOnDone: false,
       rowCollectionOnRequestCompletion: false,
       appName: "hecate",
+      connector: connector(settings.host ?? "localhost", settings.port ?? 1433),
     },
   };
 

@@ -77,6 +77,11 @@ export interface TdsDoubleOptions {
   tokens?: string[];
   /** TLS certificate and key (PEM): when given, clients asking for encryption get TLS. */
   tls?: { certPem: string; keyPem: string };
+  /**
+   * Keep the connection open after a login-failed answer until the client closes it, instead of
+   * closing it at once as SQL Server does. @default {false}
+   */
+  keepOpenAfterLoginFailure?: boolean;
 }
 
 /** A login attempt as the double saw it. */
@@ -273,8 +278,9 @@ class Session {
       }
       if (useTls) await this.#handshake();
       if (!(await this.#login(useTls))) {
-        // Leave closing to the client, so it reads the login error before the connection ends.
-        while (await this.#next()) { /* ignore anything further */ }
+        if (this.#state.options.keepOpenAfterLoginFailure) {
+          while (await this.#next()) { /* ignore anything further */ }
+        }
         return;
       }
       for (;;) {
