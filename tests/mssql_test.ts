@@ -13,7 +13,7 @@ import { HecateError } from "../src/errors.ts";
 import { initVault } from "../src/hecate.ts";
 import { type CannedColumn, type CannedValue, startTdsDouble } from "./support/tds_double.ts";
 import { makeTestCerts } from "./support/tds/certs.ts";
-import { runHecate } from "./support/run_hecate.ts";
+import { runHecate } from "./support/cli.ts";
 
 const SA_PASSWORD = "Sa-Secret-Pw-4411";
 const NTLM = { domain: "TESTDOM", user: "alice", password: "Nt-Secret-Pw-7788" };
@@ -46,7 +46,7 @@ const TYPES_ROW: CannedValue[] = [
   true,
   new Uint8Array([0, 255, 16]),
   null,
-  "922337203685.4775",
+  "123456789.1234",
   1.5,
   "0001-01-01",
 ];
@@ -153,7 +153,7 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
       assert.equal(row[7], true);
       assert.deepEqual(row[8], new Uint8Array([0, 255, 16]));
       assert.equal(row[9], null);
-      assert.equal(String(row[10]), "922337203685.4775");
+      assert.equal(String(row[10]), "123456789.1234");
       assert.equal(row[11], 1.5);
       assert.equal(row[12], "0001-01-01");
     });
@@ -171,7 +171,7 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
         "1",
         "0x00FF10",
         null,
-        "922337203685.4775",
+        "123456789.1234",
         "1.5",
         "0001-01-01",
       ]);
@@ -384,7 +384,7 @@ Deno.test("hecate CLI with SQL Server profiles", async (t) => {
   await Deno.writeTextFile(pwFile, MASTER);
   await initVault({ home, password: MASTER, kdfIterations: 600_000 });
   const env = { HECATE_PASSWORD_FILE: pwFile };
-  const run = (args: string[], stdin = "") => runHecate(home, args, { stdin, env });
+  const run = (args: string[], stdin = "") => runHecate(args, { home, stdin, env });
   const common = ["--engine", "mssql", "--host", "127.0.0.1", "--port", String(db.port)];
   const noSecret = (r: { stdout: string; stderr: string }) => {
     for (const s of [SA_PASSWORD, NTLM.password, TOKEN, "wrong-password-1"]) {
@@ -490,7 +490,7 @@ Deno.test("hecate CLI with SQL Server profiles", async (t) => {
         b: true,
         bin: "\\x00ff10",
         n: null,
-        m: 922337203685.4775,
+        m: 123456789.1234,
         f: 1.5,
         d: "0001-01-01",
       }]);
@@ -502,7 +502,7 @@ Deno.test("hecate CLI with SQL Server profiles", async (t) => {
         "i,big,dec,s,dt2,dto,g,b,bin,n,m,f,d\n" +
           '-2147483648,9007199254740993,-12345678901.2345,"héllo ""wörld"", 🌍\nline2",' +
           "2024-01-02 03:04:05.1234567,2024-01-02 01:04:05.1234567 +00:00," +
-          "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11,1,0x00FF10,,922337203685.4775,1.5,0001-01-01\n",
+          "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11,1,0x00FF10,,123456789.1234,1.5,0001-01-01\n",
       );
     });
 

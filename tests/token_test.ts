@@ -14,7 +14,7 @@ import { tokenCache } from "../providers/token.ts";
 import { startTokenServer } from "./support/token_server.ts";
 import { startTdsDouble } from "./support/tds_double.ts";
 import { makeTestCerts } from "./support/tds/certs.ts";
-import { runHecate } from "./support/run_hecate.ts";
+import { runHecate } from "./support/cli.ts";
 
 const CLIENT_ID = "11111111-2222-3333-4444-555555555555";
 const CLIENT_SECRET = "client-secret-value-Zq8~xY";
@@ -197,7 +197,7 @@ Deno.test("token profiles connect to the SQL Server double with fetched tokens",
   await Deno.writeTextFile(pwFile, MASTER);
   await initVault({ home, password: MASTER, kdfIterations: 600_000 });
   const run = (args: string[], stdin = "") =>
-    runHecate(home, args, { stdin, env: { HECATE_PASSWORD_FILE: pwFile } });
+    runHecate(args, { home, stdin, env: { HECATE_PASSWORD_FILE: pwFile } });
   const common = [
     "--engine",
     "mssql",
