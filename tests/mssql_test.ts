@@ -300,6 +300,14 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
     const refused = await rejects(mssqlDriver.connect(settings(closedPort)));
     assert.equal(refused.code, "connection_failed");
     assert.match(refused.message, /connection refused/);
+    const unknown = await rejects(
+      mssqlDriver.connect({ ...settings(1433), host: "nohost.invalid" }),
+    );
+    assert.equal(unknown.code, "connection_failed");
+    assert.equal(
+      unknown.message,
+      "Cannot connect to SQL Server at nohost.invalid:1433: host not found",
+    );
 
     const sockets: net.Socket[] = [];
     const silent = net.createServer((s) => void sockets.push(s));
@@ -515,6 +523,31 @@ Deno.test("hecate CLI with SQL Server profiles", async (t) => {
         nd.stdout,
         '{"a":1}\n{"a":2}\n{"$set":1,"columns":[{"name":"b","type":"nvarchar"}]}\n{"b":"x"}\n',
       );
+    });
+
+    await t.step("a 400,000-row CSV export streams in bounded memory", async () => {
+      db.answer("select many rows", {
+        sets: [{
+          columns: [{ name: "n", type: "int" }, { name: "s", type: "nvarchar" }],
+          rows: function* () {
+            for (let i = 1; i <= 400_000; i++) yield [i, `row ${i}`];
+          },
+        }],
+      });
+      const out = `${dir}/many.csv`;
+      // With the V8 heap capped at 32 MB, keeping the rows (or the output) in memory would end
+      // in an out-of-memory crash; streaming finishes. (Uncapped, V8 lets the heap grow to about
+      // 250 MB of mostly garbage before collecting, so RSS alone would not tell.)
+      const r = await runHecate(
+        ["query", "sq", "select many rows", "--format", "csv", "--output", out],
+        { home, env: { ...env, DENO_V8_FLAGS: "--max-old-space-size=32" }, measureMemory: true },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const text = await Deno.readTextFile(out);
+      assert.ok(text.startsWith("n,s\n1,row 1\n2,row 2\n"));
+      assert.ok(text.endsWith("400000,row 400000\n"));
+      assert.equal(text.split("\n").length, 400_002);
+      assert.ok(r.peakRssKb! < 200_000, `peak RSS ${r.peakRssKb} KiB`);
     });
 
     await t.step("a failing statement exits 7; a closed port exits 6", async () => {
