@@ -220,6 +220,11 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
         { columns: ["b", "c"], rows: [], rowCount: 0 },
         { columns: [], rows: [], rowCount: 3 },
       ]);
+      // SET NOCOUNT ON: no counts from the server, so the rows read are the count.
+      const quiet = "set nocount on; select a from t; select a from t";
+      const set = { columns: [{ name: "a", type: "int" as const }], rows: [[1], [2], [3]] };
+      db.answer(quiet, { sets: [set, set], noCount: true });
+      assert.deepEqual((await sets(conn, quiet)).map((s) => s.rowCount), [3, 3]);
     });
 
     await t.step(

@@ -495,9 +495,10 @@ class MssqlConnection implements DbConnection {
               rowCount = r.rowCount;
               done = true;
             } else {
-              // The next set or the end: leave it for the outer loop.
+              // The next set or the end: leave it for the outer loop. Without a DONE count
+              // (SET NOCOUNT ON) the rows seen are the count.
               feed.unshift(r);
-              if (rowCount === null && r.t === "cols") rowCount = seen;
+              if (rowCount === null && !(r.t === "end" && r.error)) rowCount = seen;
               done = true;
             }
           }

@@ -65,6 +65,8 @@ export interface CannedAnswer {
   error?: { number: number; message: string; severity?: number };
   /** Wait this long before answering (to test timeouts and cancellation). */
   delayMs?: number;
+  /** Leave the count bit out of the DONE tokens after sets, as with SET NOCOUNT ON. */
+  noCount?: boolean;
 }
 
 /** Options for {@link startTdsDouble}. */
@@ -463,7 +465,8 @@ class Session {
           if (w.length > 32_000) await flush();
         }
         const last = i === sets.length - 1 && counts.length === 0 && !rpc;
-        done(w, stmtDone, (last ? 0 : DoneStatus.MORE) | DoneStatus.COUNT, n);
+        const count = answer.noCount ? 0 : DoneStatus.COUNT;
+        done(w, stmtDone, (last ? 0 : DoneStatus.MORE) | count, answer.noCount ? 0 : n);
       }
       for (const [i, n] of counts.entries()) {
         const last = i === counts.length - 1 && !rpc;
