@@ -240,6 +240,12 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
           e.message,
           "Query failed: Invalid object name 'nowhere' near '***' (error 208)",
         );
+        // A value tedious cannot send is a query error too, found before anything is sent.
+        const sent = db.requests.length;
+        const bad = await rejects(sets(conn, sql, [2n ** 70n]));
+        assert.equal(bad.code, "query_failed");
+        assert.match(bad.message, /^Query failed: Validation failed for parameter 'p1'/);
+        assert.equal(db.requests.length, sent);
         // The connection is still usable after a statement error.
         await conn.ping();
       },

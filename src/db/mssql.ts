@@ -307,10 +307,13 @@ function queryError(e: unknown, secrets: readonly string[]): HecateError {
       cause: e,
     });
   }
-  if (err?.code === "EREQUEST") {
+  const inner = causeCode(e);
+  const lost = err?.code === "ESOCKET" || err?.code === "ECLOSE" ||
+    (inner !== undefined && NET_REASONS[inner] !== undefined);
+  if (!lost) {
+    // Request errors without a server number: a parameter tedious cannot send (EPARAM), ...
     return new HecateError("query_failed", `Query failed: ${text}`, { cause: e });
   }
-  const inner = causeCode(e);
   const reason = inner && NET_REASONS[inner] ? NET_REASONS[inner] : text;
   return new HecateError("connection_failed", `Connection to SQL Server lost: ${reason}`, {
     cause: e,
@@ -441,13 +444,12 @@ class MssqlConnection implements DbConnection {
     };
     request.on("doneInProc", onDone);
     request.on("done", onDone);
-    params.forEach((p, i) => {
-      const { type, value } = paramFor(p);
-      request.addParameter(`p${i + 1}`, type, value);
-    });
-
     this.#busy = true;
     try {
+      params.forEach((p, i) => {
+        const { type, value } = paramFor(p);
+        request.addParameter(`p${i + 1}`, type, value);
+      });
       if (params.length > 0) this.#conn.execSql(request);
       else this.#conn.execSqlBatch(request);
     } catch (e) {
