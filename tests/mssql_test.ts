@@ -601,3 +601,39 @@ Deno.test("hecate CLI with SQL Server profiles", async (t) => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tedious and jose stay out of the static import graph of main.ts and mod.ts", async () => {
+  for (const entry of ["main.ts", "mod.ts"]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", entry],
+      cwd: new URL("../", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "null",
+      env: { NO_COLOR: "1" },
+    }).output();
+    assert.ok(out.success);
+    const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+      roots: string[];
+      modules: {
+        specifier: string;
+        dependencies?: { code?: { specifier?: string }; isDynamic?: boolean }[];
+      }[];
+    };
+    const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
+    // Walk static imports only: what every run of the program loads before doing anything.
+    const seen = new Set<string>();
+    const todo = [...info.roots];
+    while (todo.length) {
+      const spec = todo.pop()!;
+      if (seen.has(spec)) continue;
+      seen.add(spec);
+      for (const dep of bySpecifier.get(spec)?.dependencies ?? []) {
+        if (!dep.isDynamic && dep.code?.specifier) todo.push(dep.code.specifier);
+      }
+    }
+    const heavy = [...seen].filter((s) => /npm:(tedious|jose)@/.test(s));
+    assert.deepEqual(heavy, [], `${entry} loads ${heavy.join(", ")} at start-up`);
+    // And the walk does reach the modules that import them lazily.
+    assert.ok([...seen].some((s) => s.endsWith("/src/db/registry.ts")));
+  }
+});
