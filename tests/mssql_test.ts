@@ -34,6 +34,7 @@ const TYPES_COLUMNS: CannedColumn[] = [
   { name: "m", type: "money" },
   { name: "f", type: "float" },
   { name: "d", type: "date" },
+  { name: "r", type: "real" },
 ];
 const TYPES_ROW: CannedValue[] = [
   -2147483648,
@@ -49,6 +50,7 @@ const TYPES_ROW: CannedValue[] = [
   "123456789.1234",
   1.5,
   "0001-01-01",
+  0.1,
 ];
 const TYPES_SQL = "select * from all_types";
 
@@ -156,6 +158,7 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
       assert.equal(String(row[10]), "123456789.1234");
       assert.equal(row[11], 1.5);
       assert.equal(row[12], "0001-01-01");
+      assert.equal(row[13], 0.1);
     });
 
     await t.step("text values are what sqlcmd prints", async () => {
@@ -174,6 +177,7 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
         "123456789.1234",
         "1.5",
         "0001-01-01",
+        "0.1",
       ]);
     });
 
@@ -512,16 +516,17 @@ Deno.test("hecate CLI with SQL Server profiles", async (t) => {
         m: 123456789.1234,
         f: 1.5,
         d: "0001-01-01",
+        r: 0.1,
       }]);
       assert.match(json.stdout, /"big":9007199254740993,"dec":-12345678901\.2345,/);
       const csv = await run(["query", "sq", TYPES_SQL, "--format", "csv"]);
       assert.equal(csv.code, 0, csv.stderr);
       assert.equal(
         csv.stdout,
-        "i,big,dec,s,dt2,dto,g,b,bin,n,m,f,d\n" +
+        "i,big,dec,s,dt2,dto,g,b,bin,n,m,f,d,r\n" +
           '-2147483648,9007199254740993,-12345678901.2345,"héllo ""wörld"", 🌍\nline2",' +
           "2024-01-02 03:04:05.1234567,2024-01-02 01:04:05.1234567 +00:00," +
-          "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11,1,0x00FF10,,123456789.1234,1.5,0001-01-01\n",
+          "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11,1,0x00FF10,,123456789.1234,1.5,0001-01-01,0.1\n",
       );
     });
 

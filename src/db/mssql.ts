@@ -116,6 +116,17 @@ function asBytes(v: unknown): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/** The shortest decimal that reads back as the same 32-bit float (what `real` holds). */
+function realNumber(v: unknown): number {
+  const n = Number(v);
+  if (!Number.isFinite(n)) return n;
+  for (let digits = 1; digits <= 9; digits++) {
+    const short = Number(n.toPrecision(digits));
+    if (Math.fround(short) === n) return short;
+  }
+  return n;
+}
+
 /** Fixed-point text of a number with `scale` digits (exact within 15 significant digits). */
 function fixed(v: unknown, scale: number): string {
   const n = Number(v);
@@ -131,9 +142,11 @@ function converter(c: TdsColumn, mode: ValueMode): Convert | null {
     case "tinyint":
     case "smallint":
     case "int":
-    case "real":
     case "float":
       return text ? String : null;
+    case "real":
+      // tedious widens the 32-bit value to a double (0.1 becomes 0.10000000149011612).
+      return text ? (v) => String(realNumber(v)) : realNumber;
     case "bigint":
       return text ? String : (v) => BigInt(v as string);
     case "decimal":

@@ -17,6 +17,7 @@ export type CannedType =
   | `decimal(${number},${number})`
   | "money"
   | "float"
+  | "real"
   | "nvarchar"
   | "datetime2"
   | "datetime"
@@ -133,6 +134,9 @@ export function colMetadata(w: Writer, columns: readonly CannedColumn[]): void {
           break;
         case "float":
           w.u8(0x6d).u8(8);
+          break;
+        case "real":
+          w.u8(0x6d).u8(4);
           break;
         case "nvarchar":
           w.u8(0xe7).u16(8000).bytes(COLLATION);
@@ -262,6 +266,9 @@ function value(w: Writer, type: CannedType, v: CannedValue): void {
     }
     case "float":
       w.u8(8).f64(Number(v));
+      return;
+    case "real":
+      w.u8(4).f32(Number(v));
       return;
     case "nvarchar": {
       const b = ucs2(String(v));

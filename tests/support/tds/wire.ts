@@ -90,6 +90,12 @@ export class Writer {
     this.#len += 8;
     return this;
   }
+  f32(v: number): this {
+    this.#grow(4);
+    this.#view.setFloat32(this.#len, v, true);
+    this.#len += 4;
+    return this;
+  }
   f64(v: number): this {
     this.#grow(8);
     this.#view.setFloat64(this.#len, v, true);
