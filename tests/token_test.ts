@@ -255,6 +255,33 @@ Deno.test("token profiles connect to the SQL Server double with fetched tokens",
       assert.equal(q.stdout, "one\n1\n");
       assert.ok(server.requests.at(-1)!.client_assertion);
       assert.ok(!q.stderr.includes(certs.passphrase));
+      // The passphrase may also be a reference, resolved at connect time.
+      const ref = await run([
+        "server",
+        "add",
+        "az-cert-ref",
+        ...common,
+        "--token-mode",
+        "client-certificate",
+        "--cert-file",
+        certs.clientCertFile,
+        "--key-file",
+        certs.clientKeyFile,
+        "--secret-ref",
+        "env:TEST_KEY_PASSPHRASE",
+      ]);
+      assert.equal(ref.code, 0, ref.stderr);
+      const shown = await run(["server", "show", "az-cert-ref", "--json"]);
+      assert.equal(JSON.parse(shown.stdout).secrets.keyPassphrase, "env:TEST_KEY_PASSPHRASE");
+      const viaRef = await runHecate(
+        ["query", "az-cert-ref", "select 1 as one", "--format", "csv"],
+        {
+          home,
+          env: { HECATE_PASSWORD_FILE: pwFile, TEST_KEY_PASSPHRASE: certs.passphrase },
+        },
+      );
+      assert.equal(viaRef.code, 0, viaRef.stderr);
+      assert.equal(viaRef.stdout, "one\n1\n");
     });
 
     await t.step("in one process the token is cached, then refreshed after expiry", async () => {

@@ -64,11 +64,13 @@ async function secretsFor(
   }
   const out: Record<string, SecretValue> = {};
   const fields = fieldsOf(provider, params);
-  for (const [i, field] of fields.secretFields.entries()) {
-    if (i === 0 && opts.secretRef) {
-      out[field] = { ref: opts.secretRef };
-      continue;
-    }
+  // A reference stands for the first secret field, required or (when none is) optional.
+  const refField = opts.secretRef
+    ? [...fields.secretFields, ...(fields.optionalSecretFields ?? [])][0]
+    : undefined;
+  if (refField) out[refField] = { ref: opts.secretRef! };
+  for (const field of fields.secretFields) {
+    if (field === refField) continue;
     out[field] = {
       value: await profileSecret(
         ctx.io,
@@ -80,6 +82,7 @@ async function secretsFor(
   }
   // Optional secrets (e.g. a key passphrase): a further stdin line, or a prompt that may be empty.
   for (const field of fields.optionalSecretFields ?? []) {
+    if (field === refField) continue;
     const value = opts.secretStdin
       ? await ctx.stdin.maybeNext()
       : ctx.io.stdinIsTerminal
