@@ -378,6 +378,56 @@ Deno.test("SQL Server TLS against the TDS test double", async (t) => {
       assert.match(needsTls.message, /TLS/);
       assert.equal(plainDb.logins.length, 0);
     });
+
+    await t.step(
+      "through the CLI: --ca-file verifies; --tls insecure warns every time",
+      async () => {
+        tlsDb.answer("select 1 as one", {
+          sets: [{ columns: [{ name: "one", type: "int" }], rows: [[1]] }],
+        });
+        const home = `${certs.dir}/home`;
+        await Deno.writeTextFile(`${certs.dir}/pw`, MASTER);
+        await initVault({ home, password: MASTER, kdfIterations: 600_000 });
+        const env = { HECATE_PASSWORD_FILE: `${certs.dir}/pw` };
+        const base = ["--engine", "mssql", "--host", "127.0.0.1", "--port", String(tlsDb.port)];
+        for (
+          const [name, tls] of [
+            ["verified", ["--ca-file", certs.caFile]],
+            ["unverified", ["--tls", "insecure"]],
+          ] as const
+        ) {
+          const add = await runHecate(
+            ["server", "add", name, ...base, ...tls, "--user", "sa", "--secret-stdin"],
+            { home, env, stdin: `${SA_PASSWORD}\n` },
+          );
+          assert.equal(add.code, 0, add.stderr);
+        }
+        const ok = await runHecate(["query", "verified", "select 1 as one", "--format", "csv"], {
+          home,
+          env,
+        });
+        assert.equal(ok.code, 0, ok.stderr);
+        assert.equal(ok.stdout, "one\n1\n");
+        assert.equal(ok.stderr, "");
+        const warned = await runHecate([
+          "query",
+          "unverified",
+          "select 1 as one",
+          "--format",
+          "csv",
+        ], {
+          home,
+          env,
+        });
+        assert.equal(warned.code, 0, warned.stderr);
+        assert.equal(warned.stdout, "one\n1\n");
+        assert.match(warned.stderr, /TLS certificate verification is off for profile "unverified"/);
+        assert.deepEqual(tlsDb.logins.slice(-2).map((l) => [l.ok, l.tls]), [[true, true], [
+          true,
+          true,
+        ]]);
+      },
+    );
   } finally {
     await Deno.remove(certs.dir, { recursive: true });
   }
