@@ -20,6 +20,7 @@
  */
 
 import net from "node:net";
+import { lookup } from "node:dns/promises";
 import {
   Connection,
   type ConnectionAuthentication,
@@ -301,42 +302,62 @@ async function readCa(path: string): Promise<string> {
   }
 }
 
+/** Opens one TCP connection whose `end` and `close` events arrive a timer turn late. */
+function openSocket(host: string, port: number, signal?: AbortSignal): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const socket = net.connect({ host, port });
+    const emit = socket.emit.bind(socket) as (event: string, ...a: unknown[]) => boolean;
+    (socket as { emit: typeof emit }).emit = (event, ...a) => {
+      if (event !== "end" && event !== "close") return emit(event, ...a);
+      setTimeout(() => emit(event, ...a), 0);
+      return true;
+    };
+    const onAbort = () => {
+      socket.destroy();
+      reject(signal?.reason);
+    };
+    const onError = (e: unknown) => {
+      signal?.removeEventListener("abort", onAbort);
+      reject(e);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    socket.once("error", onError);
+    socket.once("connect", () => {
+      socket.off("error", onError);
+      signal?.removeEventListener("abort", onAbort);
+      resolve(socket);
+    });
+  });
+}
+
 /**
- * A connector for tedious's documented `connector` option: a plain TCP socket whose `end` and
- * `close` events are delivered one timer turn late. Under Deno, a server's last bytes and its
- * close arrive in the same turn, and tedious then aborts the login on "socket hang up" before it
- * has parsed the answer, so a refused login (SQL Server closes the connection right after its
- * "Login failed" error) would read as a dropped connection. Node delivers the close a turn later;
- * this restores that order.
+ * A connector for tedious's documented `connector` option: tries each address of the host in
+ * turn (as tedious's own connector does) and returns a plain TCP socket whose `end` and `close`
+ * events are delivered one timer turn late. Under Deno, a server's last bytes and its close
+ * arrive in the same turn, and tedious then aborts the login on "socket hang up" before it has
+ * parsed the answer, so a refused login (SQL Server closes the connection right after its "Login
+ * failed" error) would read as a dropped connection. Node delivers the close a turn later; this
+ * restores that order.
  */
 function connector(host: string, port: number): () => Promise<net.Socket> {
-  return (...args: unknown[]) =>
-    new Promise<net.Socket>((resolve, reject) => {
-      // tedious passes (options, lookup, signal); only the abort signal is of use here.
-      const signal = args[2] instanceof AbortSignal ? args[2] : undefined;
-      const socket = net.connect({ host, port });
-      const emit = socket.emit.bind(socket) as (event: string, ...a: unknown[]) => boolean;
-      (socket as { emit: typeof emit }).emit = (event, ...a) => {
-        if (event !== "end" && event !== "close") return emit(event, ...a);
-        setTimeout(() => emit(event, ...a), 0);
-        return true;
-      };
-      const onAbort = () => {
-        socket.destroy();
-        reject(signal?.reason);
-      };
-      const onError = (e: unknown) => {
-        signal?.removeEventListener("abort", onAbort);
-        reject(e);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      socket.once("error", onError);
-      socket.once("connect", () => {
-        socket.off("error", onError);
-        signal?.removeEventListener("abort", onAbort);
-        resolve(socket);
-      });
-    });
+  return async (...args: unknown[]) => {
+    // tedious passes (options, lookup, signal); only the abort signal is of use here.
+    const signal = args[2] instanceof AbortSignal ? args[2] : undefined;
+    const addresses = net.isIP(host)
+      ? [host]
+      : (await lookup(host, { all: true })).map((a) => a.address);
+    let last: unknown;
+    for (const address of addresses) {
+      try {
+        return await openSocket(address, port, signal);
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        last = e;
+      }
+    }
+    throw last;
+  };
 }
 
 /** tedious's authentication block from the provider's settings. */
