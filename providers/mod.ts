@@ -9,6 +9,8 @@ import type { ConnectSettings, Engine } from "../src/db/driver.ts";
 import { HecateError } from "../src/errors.ts";
 import { DEFAULT_PORTS, type Profile } from "../src/profile.ts";
 import { resolveSecret } from "./secret_ref.ts";
+import { windowsLogin } from "./windows.ts";
+import { tokenLogin } from "./token.ts";
 
 /** One authentication method. */
 export interface AuthProvider {
@@ -25,6 +27,17 @@ export interface AuthProvider {
   /** Method-specific non-secret fields it needs in `profile.params` (e.g. `domain`). */
   readonly requiredParams?: readonly string[];
   /**
+   * For methods whose fields depend on a param (e.g. the token mode): the fields for these params,
+   * replacing `requiredParams`, `secretFields` and `optionalSecretFields`.
+   */
+  fieldsFor?(params: Readonly<Record<string, string>>): ProviderFields;
+  /**
+   * Checks param values beyond presence (e.g. one of a fixed set).
+   *
+   * @throws {HecateError} `invalid_profile` naming the field.
+   */
+  validate?(profile: Profile): void;
+  /**
    * Builds the credential part of the settings. May do I/O (e.g. fetch a token).
    *
    * @param profile The profile.
@@ -34,6 +47,34 @@ export interface AuthProvider {
     profile: Profile,
     secrets: Record<string, string>,
   ): Partial<ConnectSettings> | Promise<Partial<ConnectSettings>>;
+}
+
+/** The fields a provider needs for given params. */
+export interface ProviderFields {
+  requiredParams: readonly string[];
+  secretFields: readonly string[];
+  optionalSecretFields?: readonly string[];
+}
+
+/**
+ * The fields a provider needs for a profile's params.
+ *
+ * @param provider The provider.
+ * @param params The profile's params.
+ * @returns Required params, required and optional secret fields.
+ */
+export function fieldsOf(
+  provider: AuthProvider,
+  params: Readonly<Record<string, string>> = {},
+): ProviderFields {
+  if (provider.fieldsFor) return provider.fieldsFor(params);
+  return {
+    requiredParams: provider.requiredParams ?? [],
+    secretFields: provider.secretFields,
+    ...(provider.optionalSecretFields
+      ? { optionalSecretFields: provider.optionalSecretFields }
+      : {}),
+  };
 }
 
 /** SQL login: user name and password, for every engine with logins. */
@@ -57,7 +98,9 @@ export const noAuth: AuthProvider = {
   credentials: () => ({}),
 };
 
-const providers = new Map<string, AuthProvider>([[sqlLogin.type, sqlLogin], [noAuth.type, noAuth]]);
+const providers = new Map<string, AuthProvider>(
+  [sqlLogin, noAuth, windowsLogin, tokenLogin].map((p) => [p.type, p]),
+);
 
 /**
  * Registers an authentication provider.
@@ -109,7 +152,8 @@ export function providerFor(profile: Profile): AuthProvider {
       );
     }
   }
-  for (const f of p.requiredParams ?? []) {
+  const fields = fieldsOf(p, profile.params);
+  for (const f of fields.requiredParams) {
     if (!profile.params?.[f]) {
       throw new HecateError(
         "invalid_profile",
@@ -117,7 +161,7 @@ export function providerFor(profile: Profile): AuthProvider {
       );
     }
   }
-  for (const f of p.secretFields) {
+  for (const f of fields.secretFields) {
     if (!profile.secrets[f]) {
       throw new HecateError(
         "invalid_profile",
@@ -125,6 +169,7 @@ export function providerFor(profile: Profile): AuthProvider {
       );
     }
   }
+  p.validate?.(profile);
   return p;
 }
 

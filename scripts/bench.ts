@@ -2,7 +2,9 @@
  * `deno task bench`: measures Hecate against the reference clients on the same server in one
  * run, and prints ratios. Sections: `unlock`, `pg` (select 1 and a 1,000,000-row CSV export
  * against psql), `ssh` (the same through an SSH tunnel, against `ssh -L` plus psql on the same
- * sshd). Pass section names to run only those.
+ * sshd), `mssql` (start-up of `hecate query` on SQL Server, through the TDS test double, next to
+ * SQLite's: tedious is loaded lazily, so only SQL Server pays for it). Pass section names to run
+ * only those.
  *
  * Needs PostgreSQL's binaries and OpenSSH (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -13,6 +15,7 @@
 import { startPostgres } from "../tests/support/postgres.ts";
 import { makeKeyPair, startSshd } from "../tests/support/sshd.ts";
 import type { SshProfile } from "../src/profile.ts";
+import { startTdsDouble } from "../tests/support/tds_double.ts";
 import { initVault, openVault } from "../src/hecate.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../src/kdf.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
@@ -27,7 +30,7 @@ const PERMISSIONS = [
 ];
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
-const sections = Deno.args.length ? Deno.args : ["unlock", "pg", "ssh"];
+const sections = Deno.args.length ? Deno.args : ["unlock", "pg", "ssh", "mssql"];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -220,6 +223,33 @@ try {
       } MiB/s, ` +
         `${Math.round(1_000_000 / viaTunnel.wallS).toLocaleString("en")} rows/s`,
     );
+  }
+
+  if (sections.includes("mssql")) {
+    await using db = await startTdsDouble({ logins: { sa: PASSWORD } });
+    const home = `${root}/home-mssql`;
+    await initVault({ home, password: PASSWORD });
+    const vault = await openVault({ home, password: PASSWORD });
+    await vault.addProfile({
+      name: "ms",
+      engine: "mssql",
+      host: db.host,
+      port: db.port,
+      user: "sa",
+      tls: { mode: "disable" },
+      secrets: { password: { value: PASSWORD } },
+    });
+    await vault.addProfile({ name: "lite", engine: "sqlite", database: `${root}/lite.db` });
+    const env = { HECATE_PASSWORD_FILE: pwFile };
+    const ms = await medianOf(
+      5,
+      () => measure(hecateCmd(home, "query", "ms", "select 1"), { env }),
+    );
+    const lite = await medianOf(
+      5,
+      () => measure(hecateCmd(home, "query", "lite", "select 1"), { env }),
+    );
+    report("query start-up, SQL Server (double) vs SQLite (median of 5)", ms, lite, "sqlite");
   }
 } finally {
   await Deno.remove(root, { recursive: true });

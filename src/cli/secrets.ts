@@ -28,18 +28,33 @@ export class StdinLines {
   }
 
   /**
+   * Returns the next line if standard input holds one (for optional secrets), else undefined.
+   */
+  async maybeNext(): Promise<string | undefined> {
+    await this.#load();
+    const line = this.#lines![this.#next];
+    if (line === undefined || line === "") return undefined;
+    this.#next++;
+    return line;
+  }
+
+  async #load(): Promise<void> {
+    if (this.#lines === undefined) {
+      const text = new TextDecoder().decode(await this.#io.readStdin());
+      this.#lines = text.split("\n").map((l) => l.replace(/\r$/, ""));
+      if (this.#lines.at(-1) === "") this.#lines.pop();
+    }
+  }
+
+  /**
    * Returns the next line.
    *
    * @param what What the line is, for the error message.
    * @throws {HecateError} `no_credential` when stdin has no more lines.
    */
   async next(what: string): Promise<string> {
-    if (this.#lines === undefined) {
-      const text = new TextDecoder().decode(await this.#io.readStdin());
-      this.#lines = text.split("\n").map((l) => l.replace(/\r$/, ""));
-      if (this.#lines.at(-1) === "") this.#lines.pop();
-    }
-    const line = this.#lines[this.#next++];
+    await this.#load();
+    const line = this.#lines![this.#next++];
     if (line === undefined || line === "") {
       throw new HecateError("no_credential", `Standard input holds no ${what}`, {
         hint: "give one secret per line on standard input",

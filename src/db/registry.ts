@@ -12,7 +12,7 @@ const loaders: Record<Engine, () => Promise<Driver>> = {
   sqlite: async () => (await import("./sqlite.ts")).sqliteDriver,
   postgres: async () => (await import("./postgres.ts")).postgresDriver,
   mysql: () => Promise.reject(notYet("mysql")),
-  mssql: () => Promise.reject(notYet("mssql")),
+  mssql: async () => (await import("./mssql.ts")).mssqlDriver,
 };
 
 function notYet(engine: string): HecateError {

@@ -15,7 +15,7 @@ import { collect, parsePort, parsePositiveInt } from "../parse.ts";
 import { profileSecret } from "../secrets.ts";
 import { addAuthOptions, authParamsFrom } from "../options/auth_options.ts";
 import { addSshOptions, type SshFlags, sshForAdd, sshForEdit } from "../options/ssh_options.ts";
-import { providerByType } from "../../../providers/mod.ts";
+import { fieldsOf, providerByType } from "../../../providers/mod.ts";
 
 const TLS_MODES = ["verify", "insecure", "disable"] as const;
 
@@ -26,7 +26,10 @@ function withProfileOptions<T extends Command<[string], Record<string, never>>>(
     .option("--port <port>", "server port", parsePort)
     .option("--database <name>", "database name (SQLite: the database file path)")
     .option("--user <user>", "login name")
-    .option("--auth <method>", "authentication method: sql, none (SQLite)")
+    .option(
+      "--auth <method>",
+      "authentication method: sql, none (SQLite), windows (SQL Server NTLM), token (SQL Server)",
+    )
     .addOption(
       new Option("--tls <mode>", "TLS: verify (default), insecure, disable").choices(TLS_MODES),
     )
@@ -52,6 +55,7 @@ async function secretsFor(
   name: string,
   auth: string,
   opts: { secretStdin?: boolean; secretRef?: string },
+  params: Record<string, string> = {},
 ): Promise<Record<string, SecretValue>> {
   if (opts.secretStdin && opts.secretRef) {
     throw new HecateError("usage", "Give either --secret-stdin or --secret-ref, not both");
@@ -61,11 +65,14 @@ async function secretsFor(
     throw new HecateError("invalid_profile", `Profile "${name}": unknown auth method "${auth}"`);
   }
   const out: Record<string, SecretValue> = {};
-  for (const [i, field] of provider.secretFields.entries()) {
-    if (i === 0 && opts.secretRef) {
-      out[field] = { ref: opts.secretRef };
-      continue;
-    }
+  const fields = fieldsOf(provider, params);
+  // A reference stands for the first secret field, required or (when none is) optional.
+  const refField = opts.secretRef
+    ? [...fields.secretFields, ...(fields.optionalSecretFields ?? [])][0]
+    : undefined;
+  if (refField) out[refField] = { ref: opts.secretRef! };
+  for (const field of fields.secretFields) {
+    if (field === refField) continue;
     out[field] = {
       value: await profileSecret(
         ctx.io,
@@ -74,6 +81,16 @@ async function secretsFor(
         `${field} for ${name}:`,
       ),
     };
+  }
+  // Optional secrets (e.g. a key passphrase): a further stdin line, or a prompt that may be empty.
+  for (const field of fields.optionalSecretFields ?? []) {
+    if (field === refField) continue;
+    const value = opts.secretStdin
+      ? await ctx.stdin.maybeNext()
+      : ctx.io.stdinIsTerminal
+      ? await ctx.io.promptSecret(`${field} for ${name} (Enter for none):`)
+      : undefined;
+    if (value) out[field] = { value };
   }
   return out;
 }
@@ -111,7 +128,8 @@ export function serverCommand(ctx: CliContext) {
         const vault = await ctx.unlock();
         const engine = String(opts.engine) as Engine;
         const auth = opts.auth ?? (engine === "sqlite" ? "none" : "sql");
-        const secrets = await secretsFor(ctx, name, auth, opts);
+        const params = authParamsFrom(opts);
+        const secrets = await secretsFor(ctx, name, auth, opts, params);
         const tunnel = await sshForAdd(ctx, name, opts as SshFlags);
         const tls = tlsFrom(opts);
         await vault.addProfile({
@@ -122,7 +140,7 @@ export function serverCommand(ctx: CliContext) {
           database: opts.database,
           user: opts.user,
           auth,
-          params: authParamsFrom(opts),
+          params,
           tls,
           connectTimeoutMs: opts.connectTimeout,
           tags: opts.tag,
@@ -190,13 +208,17 @@ export function serverCommand(ctx: CliContext) {
         const params = authParamsFrom(opts);
         if (Object.keys(params).length) changes.params = params;
         if (opts.secretStdin || opts.secretRef) {
-          const auth = opts.auth ?? String(vault.showProfile(name).auth);
-          changes.secrets = await secretsFor(ctx, name, auth, opts);
+          const shown = vault.showProfile(name) as {
+            auth: string;
+            params?: Record<string, string>;
+          };
+          const auth = opts.auth ?? String(shown.auth);
+          changes.secrets = await secretsFor(ctx, name, auth, opts, { ...shown.params, ...params });
         }
-        const shown = vault.showProfile(name) as { ssh?: SshProfile; secrets: object };
+        const currentSsh = vault.showProfile(name) as { ssh?: SshProfile; secrets: object };
         const tunnel = await sshForEdit(ctx, name, opts as SshFlags, {
-          ssh: shown.ssh,
-          secretNames: Object.keys(shown.secrets),
+          ssh: currentSsh.ssh,
+          secretNames: Object.keys(currentSsh.secrets),
         });
         if (tunnel) {
           changes.ssh = tunnel.ssh;

@@ -21,7 +21,56 @@ export interface AuthFlag {
 }
 
 /** Method-specific flags, in help order. */
-export const AUTH_FLAGS: AuthFlag[] = [];
+export const AUTH_FLAGS: AuthFlag[] = [
+  {
+    flag: "--domain <domain>",
+    description: "windows: NTLM domain",
+    param: "domain",
+    option: "domain",
+  },
+  {
+    flag: "--token-mode <mode>",
+    description: "token: stored, client-secret or client-certificate",
+    param: "tokenMode",
+    option: "tokenMode",
+  },
+  {
+    flag: "--tenant-id <id>",
+    description: "token: Entra ID tenant",
+    param: "tenantId",
+    option: "tenantId",
+  },
+  {
+    flag: "--client-id <id>",
+    description: "token: application (client) id",
+    param: "clientId",
+    option: "clientId",
+  },
+  {
+    flag: "--token-url <url>",
+    description: "token: OAuth2 token endpoint (default: Entra ID's for the tenant)",
+    param: "tokenUrl",
+    option: "tokenUrl",
+  },
+  {
+    flag: "--scope <scope>",
+    description: "token: scope (default https://database.windows.net/.default)",
+    param: "scope",
+    option: "scope",
+  },
+  {
+    flag: "--cert-file <file>",
+    description: "token client-certificate: certificate (PEM)",
+    param: "certFile",
+    option: "certFile",
+  },
+  {
+    flag: "--key-file <file>",
+    description: "token client-certificate: private key (PEM)",
+    param: "keyFile",
+    option: "keyFile",
+  },
+];
 
 /**
  * Adds every method-specific flag to a command.

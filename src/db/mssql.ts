@@ -1,0 +1,451 @@
+/**
+ * SQL Server driver on npm `tedious`. Loaded only through the registry's lazy import: tedious
+ * costs about 200 ms of start-up that users of other engines must not pay.
+ *
+ * Statements with parameters go out as an RPC call of `sp_executesql` (tedious `execSql`), with
+ * `@p1, @p2, ...` bound through `Request.addParameter`; statements without parameters go out as a
+ * SQL batch. Every result set streams: rows are queued as tedious parses them and the request is
+ * paused while the queue is full, so memory does not grow with the result. Stopping early sends
+ * an ATTENTION (`Connection.cancel()`) and waits for the server's acknowledgement.
+ *
+ * Values in `typed` mode: tinyint/smallint/int -> number, bigint -> bigint, real/float -> number,
+ * decimal/numeric/money -> {@link Decimal}, bit -> boolean, character types -> string,
+ * binary types -> Uint8Array, uniqueidentifier -> upper-case text, date/time types -> ISO-8601
+ * text (no time zone drift: tedious runs with `useUTC`). Limits that come from tedious (it parses
+ * these into JS numbers or Dates): decimal/numeric are exact only up to 15 significant digits;
+ * datetimeoffset arrives as its UTC instant, so the offset is always written `+00:00`;
+ * datetime2/time keep all 7 fractional digits. See docs/ENGINES.md.
+ *
+ * @module
+ */
+
+import net from "node:net";
+import { lookup } from "node:dns/promises";
+import {
+  Connection,
+  type ConnectionAuthentication,
+  type ConnectionConfiguration,
+  Request,
+} from "tedious";
+import type {
+  Column,
+  ConnectSettings,
+  DbConnection,
+  Driver,
+  QueryOptions,
+  ResultSet,
+} from "./driver.ts";
+import { HecateError } from "../errors.ts";
+import { makeRowConverter, paramFor, sqlTypeName, type TdsColumn } from "./mssql_values.ts";
+import { clean, connectError, paramSecrets, queryError } from "./mssql_errors.ts";
+
+/** Rows queued before the request is paused. */
+const HIGH_WATER = 2000;
+/** Rows left in the queue when a paused request is resumed. */
+const LOW_WATER = 200;
+/** How long to wait for the server to acknowledge a cancel before dropping the connection. */
+const CANCEL_TIMEOUT_MS = 5000;
+
+// ---------------------------------------------------------------------------------------------
+// Streaming
+
+type Event =
+  | { t: "cols"; columns: TdsColumn[] }
+  | { t: "row"; values: unknown[] }
+  | { t: "count"; rowCount: number }
+  | { t: "end"; error?: unknown };
+
+/** A queue of request events that pauses the request while full. */
+class Feed {
+  readonly #items: Event[] = [];
+  #head = 0;
+  #wake: (() => void) | undefined;
+  #paused = false;
+  ended = false;
+  readonly request: Request;
+  readonly finished: Promise<void>;
+  #finish!: () => void;
+
+  constructor(request: Request) {
+    this.request = request;
+    this.finished = new Promise((r) => this.#finish = r);
+  }
+
+  get #size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(e: Event): void {
+    this.#items.push(e);
+    if (e.t === "end") {
+      this.ended = true;
+      this.#finish();
+    }
+    if (e.t === "row" && !this.#paused && this.#size >= HIGH_WATER) {
+      this.#paused = true;
+      this.request.pause();
+    }
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  /** Puts an event back at the front. */
+  unshift(e: Event): void {
+    this.#items[--this.#head] = e;
+  }
+
+  async next(): Promise<Event> {
+    while (this.#size === 0) await new Promise<void>((r) => this.#wake = r);
+    const e = this.#items[this.#head++]!;
+    if (this.#head > 4096) {
+      this.#items.splice(0, this.#head);
+      this.#head = 0;
+    }
+    if (this.#paused && this.#size <= LOW_WATER) this.resume();
+    return e;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.request.resume();
+  }
+}
+
+class MssqlConnection implements DbConnection {
+  readonly #conn: Connection;
+  readonly #secrets: readonly string[];
+  #closed = false;
+  #busy = false;
+  #lost: unknown;
+
+  constructor(conn: Connection, secrets: readonly string[]) {
+    this.#conn = conn;
+    this.#secrets = secrets;
+    // A dropped socket between statements must not become an unhandled 'error' event.
+    conn.on("error", (e) => this.#lost = e);
+    conn.on("end", () => this.#closed = true);
+  }
+
+  #check(): void {
+    if (this.#closed) {
+      throw this.#lost
+        ? queryError(this.#lost, this.#secrets)
+        : new HecateError("internal", "The SQL Server connection is closed");
+    }
+    if (this.#busy) {
+      throw new HecateError(
+        "internal",
+        "A SQL Server statement is still running on this connection: drain its rows first",
+      );
+    }
+  }
+
+  /** Runs a batch (no parameters) or `sp_executesql` (parameters) and streams each result set. */
+  async *query(
+    sql: string,
+    params: readonly unknown[],
+    options: QueryOptions = {},
+  ): AsyncGenerator<ResultSet> {
+    this.#check();
+    const mode = options.mode ?? "typed";
+    const secrets = [...this.#secrets, ...paramSecrets(params)];
+    const request = new Request(
+      sql,
+      (err) => feed.push(err ? { t: "end", error: err } : { t: "end" }),
+    );
+    // The callback runs only after execSql below, when `feed` exists.
+    const feed: Feed = new Feed(request);
+    request.on("columnMetadata", (cols) => {
+      const list = (Array.isArray(cols) ? cols : Object.values(cols)) as unknown as TdsColumn[];
+      feed.push({ t: "cols", columns: list });
+    });
+    request.on("row", (cols) => {
+      const list = Array.isArray(cols) ? cols : Object.values(cols);
+      feed.push({ t: "row", values: list.map((c) => c.value) });
+    });
+    const onDone = (rowCount: number | undefined) => {
+      if (rowCount !== undefined) feed.push({ t: "count", rowCount });
+    };
+    request.on("doneInProc", onDone);
+    request.on("done", onDone);
+    this.#busy = true;
+    try {
+      params.forEach((p, i) => {
+        const { type, value } = paramFor(p);
+        request.addParameter(`p${i + 1}`, type, value);
+      });
+      if (params.length > 0) this.#conn.execSql(request);
+      else this.#conn.execSqlBatch(request);
+    } catch (e) {
+      this.#busy = false;
+      throw queryError(e, secrets);
+    }
+
+    let index = 0;
+    /** Drains the rest of the current set, if its consumer left rows unread. */
+    let drainCurrent: (() => Promise<void>) | undefined;
+    try {
+      for (;;) {
+        if (drainCurrent) await drainCurrent();
+        const ev = await feed.next();
+        if (ev.t === "end") {
+          if (ev.error) throw queryError(ev.error, secrets);
+          return;
+        }
+        if (ev.t === "count") {
+          const n = ev.rowCount;
+          yield {
+            index: index++,
+            columns: [],
+            rows: (async function* () {})(),
+            rowCount: () => n,
+          };
+          continue;
+        }
+        if (ev.t !== "cols") continue; // rows without metadata cannot happen
+        const columns: Column[] = ev.columns.map((c) => ({
+          name: c.colName,
+          type: sqlTypeName(c),
+        }));
+        const convert = makeRowConverter(ev.columns, mode);
+        let rowCount: number | null = null;
+        let done = false;
+        const rows = async function* (): AsyncGenerator<unknown[]> {
+          let seen = 0;
+          while (!done) {
+            const r = await feed.next();
+            if (r.t === "row") {
+              seen++;
+              yield convert(r.values);
+            } else if (r.t === "count") {
+              rowCount = r.rowCount;
+              done = true;
+            } else {
+              // The next set or the end: leave it for the outer loop. Without a DONE count
+              // (SET NOCOUNT ON) the rows seen are the count.
+              feed.unshift(r);
+              if (rowCount === null && !(r.t === "end" && r.error)) rowCount = seen;
+              done = true;
+            }
+          }
+        };
+        const iterator = rows();
+        drainCurrent = async () => {
+          drainCurrent = undefined;
+          if (done) return;
+          for await (const _ of { [Symbol.asyncIterator]: () => iterator }) {
+            // discard rows the caller did not read
+          }
+        };
+        yield { index: index++, columns, rows: iterator, rowCount: () => rowCount };
+      }
+    } finally {
+      if (!feed.ended) await this.#cancel(feed);
+      this.#busy = false;
+    }
+  }
+
+  /** Sends ATTENTION and waits for the server to acknowledge it (or drops the connection). */
+  async #cancel(feed: Feed): Promise<void> {
+    feed.resume();
+    this.#conn.cancel();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const acknowledged = await Promise.race([
+      feed.finished.then(() => true),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(false), CANCEL_TIMEOUT_MS)),
+    ]);
+    clearTimeout(timer);
+    if (!acknowledged) await this.close();
+  }
+
+  /** Runs `SELECT 1` as a batch. */
+  async ping(): Promise<void> {
+    this.#check();
+    this.#busy = true;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const r = new Request("SELECT 1", (err) => err ? reject(err) : resolve());
+        this.#conn.execSqlBatch(r);
+      });
+    } catch (e) {
+      throw queryError(e, this.#secrets);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Closes the connection. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      this.#conn.once("end", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.#conn.close();
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connect
+
+async function readCa(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    throw new HecateError("connection_failed", `Cannot read the TLS CA file ${path}`, { cause: e });
+  }
+}
+
+/** Opens one TCP connection whose `end` and `close` events arrive a timer turn late. */
+function openSocket(host: string, port: number, signal?: AbortSignal): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const socket = net.connect({ host, port });
+    const emit = socket.emit.bind(socket) as (event: string, ...a: unknown[]) => boolean;
+    (socket as { emit: typeof emit }).emit = (event, ...a) => {
+      if (event !== "end" && event !== "close") return emit(event, ...a);
+      setTimeout(() => emit(event, ...a), 0);
+      return true;
+    };
+    const onAbort = () => {
+      socket.destroy();
+      reject(signal?.reason);
+    };
+    const onError = (e: unknown) => {
+      signal?.removeEventListener("abort", onAbort);
+      reject(e);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    socket.once("error", onError);
+    socket.once("connect", () => {
+      socket.off("error", onError);
+      signal?.removeEventListener("abort", onAbort);
+      resolve(socket);
+    });
+  });
+}
+
+/**
+ * A connector for tedious's documented `connector` option: tries each address of the host in
+ * turn (as tedious's own connector does) and returns a plain TCP socket whose `end` and `close`
+ * events are delivered one timer turn late. Under Deno, a server's last bytes and its close
+ * arrive in the same turn, and tedious then aborts the login on "socket hang up" before it has
+ * parsed the answer, so a refused login (SQL Server closes the connection right after its "Login
+ * failed" error) would read as a dropped connection. Node delivers the close a turn later; this
+ * restores that order.
+ */
+function connector(host: string, port: number): () => Promise<net.Socket> {
+  return async (...args: unknown[]) => {
+    // tedious passes (options, lookup, signal); only the abort signal is of use here.
+    const signal = args[2] instanceof AbortSignal ? args[2] : undefined;
+    const addresses = net.isIP(host)
+      ? [host]
+      : (await lookup(host, { all: true })).map((a) => a.address);
+    let last: unknown;
+    for (const address of addresses) {
+      try {
+        return await openSocket(address, port, signal);
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        last = e;
+      }
+    }
+    throw last;
+  };
+}
+
+/** tedious's authentication block from the provider's settings. */
+function authentication(s: ConnectSettings): ConnectionAuthentication {
+  const extra = s.extra ?? {};
+  if (extra.accessToken !== undefined) {
+    return { type: "azure-active-directory-access-token", options: { token: extra.accessToken } };
+  }
+  if (extra.ntlmDomain !== undefined) {
+    return {
+      type: "ntlm",
+      options: { userName: s.user ?? "", password: s.password ?? "", domain: extra.ntlmDomain },
+    };
+  }
+  return { type: "default", options: { userName: s.user ?? "", password: s.password ?? "" } };
+}
+
+/**
+ * Opens a SQL Server connection.
+ *
+ * Credentials come from the provider: `user` + `password` (SQL login), plus `extra.ntlmDomain`
+ * for NTLM, or `extra.accessToken` alone for an Entra ID access token.
+ *
+ * @param settings Host, port (default 1433), database, credentials, TLS policy, timeout.
+ * @returns A live connection.
+ * @throws {HecateError} `auth_failed` for a refused login, `connection_failed` otherwise.
+ */
+export async function connectMssql(settings: ConnectSettings): Promise<DbConnection> {
+  const secrets = [settings.password, settings.extra?.accessToken]
+    .filter((s): s is string => !!s)
+    .sort((a, b) => b.length - a.length);
+  const tls = settings.tls;
+  const cryptoCredentialsDetails: Record<string, unknown> = {};
+  if (tls.mode === "verify" && tls.caFile) cryptoCredentialsDetails.ca = await readCa(tls.caFile);
+  const config: ConnectionConfiguration = {
+    server: settings.host ?? "localhost",
+    authentication: authentication(settings),
+    options: {
+      port: settings.port ?? 1433,
+      ...(settings.database ? { database: settings.database } : {}),
+      encrypt: tls.mode !== "disable",
+      trustServerCertificate: tls.mode === "insecure",
+      cryptoCredentialsDetails,
+      connectTimeout: settings.connectTimeoutMs,
+      // Statements run as long as they need; the caller stops them by closing or breaking off.
+      requestTimeout: 0,
+      useUTC: true,
+      useColumnNames: false,
+      rowCollectionOnDone: false,
+      rowCollectionOnRequestCompletion: false,
+      appName: "hecate",
+      connector: connector(settings.host ?? "localhost", settings.port ?? 1433),
+    },
+  };
+
+  let conn: Connection;
+  try {
+    conn = new Connection(config);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      throw new HecateError("internal", "The SQL Server driver needs environment access", {
+        cause: e,
+        hint: "Run with --allow-env (the tedious library reads DEBUG)",
+      });
+    }
+    throw new HecateError(
+      "invalid_profile",
+      `Invalid SQL Server settings: ${clean(String(e), secrets)}`,
+    );
+  }
+  let loginErrorNumber: number | undefined;
+  const onErrorMessage = (t: { number: number }) => loginErrorNumber ??= t.number;
+  conn.on("errorMessage", onErrorMessage);
+  const swallow = () => {};
+  conn.on("error", swallow);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      conn.connect((err) => err ? reject(err) : resolve());
+    });
+  } catch (e) {
+    conn.close();
+    throw connectError(e, settings, secrets, loginErrorNumber);
+  } finally {
+    conn.off("errorMessage", onErrorMessage);
+    conn.off("error", swallow);
+  }
+  return new MssqlConnection(conn, secrets);
+}
+
+/** The SQL Server {@link Driver}. */
+export const mssqlDriver: Driver = { connect: connectMssql };
