@@ -2,9 +2,10 @@
  * Lockout after repeated failures, counted across processes in `lockout.state.json` in the home.
  *
  * Subjects: `password` (master password and vault TOTP failures) and `apikey:<id>` (one per API
- * key id, including ids that match no key). After `max` failures within `window`, the subject is
- * refused for `lock` (default: the window) with a message saying until when. A success clears the
- * subject's failures.
+ * key id, including ids that match no key). Each attempt is counted when it starts (atomically
+ * with the lockout check) and un-counted on success; once `max` attempts within `window` have
+ * failed, the subject is refused for `lock` (default: the window) with a message saying until
+ * when. A success clears the subject's failures.
  *
  * This is a gate the program enforces. Whoever copies the vault file and works on it offline is
  * not slowed by it: there, the PBKDF2 cost (password) and the 256-bit key space (API keys) are the
@@ -15,7 +16,7 @@
 
 import { HecateError } from "../errors.ts";
 import { parseDuration } from "./duration.ts";
-import { readState, type State, updateState } from "./state_file.ts";
+import { type State, updateState } from "./state_file.ts";
 
 /** File name of the counters in the home directory. */
 export const LOCKOUT_FILE = "lockout.state.json";
@@ -64,14 +65,6 @@ function subjectOf(state: State, subject: string): SubjectState {
   return s && Array.isArray(s.failures) ? s : { failures: [] };
 }
 
-/** What {@link Lockout.recordFailure} reports. */
-export interface FailureOutcome {
-  /** Failures in the current window, this one included. */
-  failures: number;
-  /** Set when this failure started a lockout. */
-  lockedUntil?: Date;
-}
-
 /** Lockout counters of one home directory. */
 export class Lockout {
   readonly #home: string;
@@ -90,62 +83,91 @@ export class Lockout {
   }
 
   /**
-   * Refuses when the subject is locked out.
+   * Starts an attempt: refuses it when the subject is locked out, else counts it as a failure
+   * until {@link succeeded} or {@link release} says otherwise. Counting first, atomically with
+   * the check, means parallel attempts cannot all slip past the check before any is counted: at
+   * most `max` attempts run per window.
    *
    * @param subject `password` or `apikey:<id>`.
-   * @throws {HecateError} `locked_out` with the time it ends.
+   * @returns A token for {@link release}, and whether this call started a lockout.
+   * @throws {LockedOut} When the subject is (or just became) locked out.
    */
-  async check(subject: string): Promise<void> {
-    if (!this.#policy) return;
-    const s = subjectOf(await readState(this.#home, LOCKOUT_FILE), subject);
-    if (s.lockedUntil && Date.parse(s.lockedUntil) > this.#now().getTime()) {
-      throw lockedOut(s.lockedUntil);
-    }
+  async begin(subject: string): Promise<string> {
+    const policy = this.#policy;
+    if (!policy) return "";
+    const now = this.#now();
+    const token = now.toISOString();
+    const refused = await updateState(this.#home, LOCKOUT_FILE, (state) => {
+      const s = subjectOf(state, subject);
+      if (s.lockedUntil && Date.parse(s.lockedUntil) > now.getTime()) {
+        return { write: false, result: { until: s.lockedUntil, started: false } };
+      }
+      const failures = recent(s.failures, now, policy);
+      if (failures.length >= policy.max) {
+        const until = new Date(now.getTime() + policy.lockMs).toISOString();
+        state[subject] = { failures: [], lockedUntil: until };
+        return { write: true, result: { until, started: true } };
+      }
+      state[subject] = { failures: [...failures, token] };
+      return { write: true, result: undefined };
+    });
+    if (refused) throw new LockedOut(refused.until, refused.started);
+    return token;
   }
 
   /**
-   * Counts a failure; starts a lockout when the window holds `max` failures.
+   * Marks the attempt failed (it is already counted) and starts a lockout when the window now
+   * holds `max` failures.
    *
    * @param subject The subject.
-   * @returns The count and, if one started, the lockout end.
+   * @returns The lockout end when this failure started one.
    */
-  async recordFailure(subject: string): Promise<FailureOutcome> {
+  async failed(subject: string): Promise<Date | undefined> {
     const policy = this.#policy;
-    if (!policy) return { failures: 0 };
+    if (!policy) return undefined;
     const now = this.#now();
     return await updateState(this.#home, LOCKOUT_FILE, (state) => {
       const s = subjectOf(state, subject);
-      const since = now.getTime() - policy.windowMs;
-      const failures = [...s.failures.filter((t) => Date.parse(t) > since), now.toISOString()];
-      const next: SubjectState = { failures };
-      let lockedUntil: Date | undefined;
-      const stillLocked = s.lockedUntil && Date.parse(s.lockedUntil) > now.getTime();
-      if (stillLocked) next.lockedUntil = s.lockedUntil!;
-      else if (failures.length >= policy.max) {
-        lockedUntil = new Date(now.getTime() + policy.lockMs);
-        next.lockedUntil = lockedUntil.toISOString();
-        next.failures = []; // a new count starts when the lockout ends
+      const failures = recent(s.failures, now, policy);
+      if (s.lockedUntil && Date.parse(s.lockedUntil) > now.getTime()) {
+        return { write: false, result: undefined };
       }
-      state[subject] = next;
-      return {
-        write: true,
-        result: lockedUntil ? { failures: failures.length, lockedUntil } : {
-          failures: failures.length,
-        },
-      };
+      if (failures.length < policy.max) return { write: false, result: undefined };
+      const until = new Date(now.getTime() + policy.lockMs);
+      state[subject] = { failures: [], lockedUntil: until.toISOString() };
+      return { write: true, result: until };
     });
   }
 
   /**
-   * Clears a subject's failures after a success (writes only when there is something to clear).
+   * Un-counts an attempt that ended for a reason that says nothing about the credential (a
+   * missing vault, a damaged file).
+   *
+   * @param subject The subject.
+   * @param token What {@link begin} returned.
+   */
+  async release(subject: string, token: string): Promise<void> {
+    if (!this.#policy || token === "") return;
+    await updateState(this.#home, LOCKOUT_FILE, (state) => {
+      const s = subjectOf(state, subject);
+      const i = s.failures.lastIndexOf(token);
+      if (i < 0) return { write: false, result: undefined };
+      s.failures.splice(i, 1);
+      state[subject] = s;
+      return { write: true, result: undefined };
+    });
+  }
+
+  /**
+   * Clears a subject's failures after a success.
    *
    * @param subject The subject.
    */
-  async recordSuccess(subject: string): Promise<void> {
+  async succeeded(subject: string): Promise<void> {
     if (!this.#policy) return;
-    if (subjectOf(await readState(this.#home, LOCKOUT_FILE), subject).failures.length === 0) return;
     await updateState(this.#home, LOCKOUT_FILE, (state) => {
       const s = subjectOf(state, subject);
+      if (s.failures.length === 0) return { write: false, result: undefined };
       if (s.lockedUntil) state[subject] = { failures: [], lockedUntil: s.lockedUntil };
       else delete state[subject];
       return { write: true, result: undefined };
@@ -153,14 +175,27 @@ export class Lockout {
   }
 }
 
-/**
- * The error for a refused attempt.
- *
- * @param until When the lockout ends, ISO 8601.
- * @returns The error.
- */
-export function lockedOut(until: string): HecateError {
-  return new HecateError("locked_out", `Too many failed attempts: locked until ${until}`, {
-    hint: "wait until then; the failures are in the audit trail ('hecate audit show')",
-  });
+function recent(failures: string[], now: Date, policy: LockoutPolicy): string[] {
+  const since = now.getTime() - policy.windowMs;
+  return failures.filter((t) => Date.parse(t) > since);
+}
+
+/** A refused attempt: `locked_out`, with when it ends and whether this attempt started it. */
+export class LockedOut extends HecateError {
+  /** When the lockout ends, ISO 8601. */
+  readonly until: string;
+  /** Whether this attempt was the one that started the lockout. */
+  readonly started: boolean;
+
+  /**
+   * @param until When it ends.
+   * @param started Whether this attempt started it.
+   */
+  constructor(until: string, started: boolean) {
+    super("locked_out", `Too many failed attempts: locked until ${until}`, {
+      hint: "wait until then; the failures are in the audit trail ('hecate audit show')",
+    });
+    this.until = until;
+    this.started = started;
+  }
 }

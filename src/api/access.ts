@@ -6,7 +6,7 @@
  */
 
 import type { Actor, AuditSink } from "../audit/log.ts";
-import type { Lockout } from "../access/lockout.ts";
+import { LockedOut, type Lockout } from "../access/lockout.ts";
 import { type SecondFactorResult, type TotpConfig, verifySecondFactor } from "../access/totp.ts";
 import { HecateError } from "../errors.ts";
 import { reasonOf } from "./util.ts";
@@ -36,29 +36,61 @@ export interface AccessContext {
 }
 
 /**
- * Counts a failed attempt, audits it, and audits the lockout it may start. Audit failures here
- * are swallowed: the original error is what the caller throws.
+ * Starts an attempt for the context's subject (see {@link Lockout.begin}); a refusal is audited.
  *
- * @param ctx Access state (actor may be partial for a key that did not open).
+ * @param ctx Access state.
+ * @param event Audit event for a refusal.
+ * @param profile The profile concerned, if any.
+ * @returns The attempt token.
+ * @throws {HecateError} `locked_out`.
+ */
+export async function beginAttempt(
+  ctx: Pick<AccessContext, "actor" | "subject" | "lockout" | "audit">,
+  event: string,
+  profile?: string,
+): Promise<string> {
+  try {
+    return await ctx.lockout.begin(ctx.subject);
+  } catch (e) {
+    const base = { actor: ctx.actor, ...(profile ? { profile } : {}) };
+    await ctx.audit.append({ event, ...base, outcome: "fail", reason: reasonOf(e) })
+      .catch(() => {});
+    if (e instanceof LockedOut && e.started) {
+      await ctx.audit.append({
+        event: "lockout",
+        ...base,
+        outcome: "fail",
+        reason: `locked_out until ${e.until}`,
+      }).catch(() => {});
+    }
+    throw e;
+  }
+}
+
+/**
+ * Audits a failed attempt (already counted by {@link beginAttempt}) and the lockout it may start.
+ * Audit failures here are swallowed: the original error is what the caller throws.
+ *
+ * @param ctx Access state.
  * @param event The audit event (`unlock`, `connect`, `totp.disable`, ...).
  * @param e The failure.
  * @param profile The profile concerned, if any.
  */
 export async function recordFailure(
-  ctx: Omit<AccessContext, "code" | "home" | "now">,
+  ctx: Pick<AccessContext, "actor" | "subject" | "lockout" | "audit">,
   event: string,
   e: unknown,
   profile?: string,
 ): Promise<void> {
   const base = { actor: ctx.actor, ...(profile ? { profile } : {}) };
   await ctx.audit.append({ event, ...base, outcome: "fail", reason: reasonOf(e) }).catch(() => {});
-  const counted = await ctx.lockout.recordFailure(ctx.subject).catch(() => undefined);
-  if (counted?.lockedUntil) {
+  const until = await ctx.lockout.failed(ctx.subject).catch(() => undefined);
+  if (until) {
     await ctx.audit.append({
       event: "lockout",
       ...base,
       outcome: "fail",
-      reason: `locked_out until ${counted.lockedUntil.toISOString()}`,
+      reason: `locked_out until ${until.toISOString()}`,
     }).catch(() => {});
   }
 }
@@ -73,6 +105,8 @@ export async function recordFailure(
  * @param event Audit event for a failure.
  * @param allowRecovery Whether a recovery code is accepted (the caller can spend it).
  * @param profile Profile name, if the code guards one.
+ * @param token The attempt token when the caller already began the attempt (unlock: password
+ * and code are one attempt); otherwise this call begins and ends its own.
  * @returns What was accepted.
  * @throws {HecateError} `locked_out`, `totp_failed`.
  */
@@ -84,24 +118,17 @@ export async function requireSecondFactor(
   event: string,
   allowRecovery: boolean,
   profile?: string,
+  token?: string,
 ): Promise<SecondFactorResult> {
-  try {
-    await ctx.lockout.check(ctx.subject);
-  } catch (e) {
-    await ctx.audit.append({
-      event,
-      actor: ctx.actor,
-      ...(profile ? { profile } : {}),
-      outcome: "fail",
-      reason: reasonOf(e),
-    }).catch(() => {});
-    throw e;
-  }
+  const own = token === undefined;
+  const attempt = token ?? await beginAttempt(ctx, event, profile);
   const code = await ctx.code(what);
   if (code === undefined || code.trim() === "") {
     const e = new HecateError("totp_failed", `A one-time code is required for ${what}`, {
       hint: "give it with --totp CODE or HECATE_TOTP, or run on a terminal to be asked",
     });
+    // No code is no guess: the attempt does not count toward lockout.
+    await ctx.lockout.release(ctx.subject, attempt).catch(() => {});
     await ctx.audit.append({
       event,
       actor: ctx.actor,
@@ -111,8 +138,9 @@ export async function requireSecondFactor(
     }).catch(() => {});
     throw e;
   }
+  let result: SecondFactorResult;
   try {
-    return await verifySecondFactor(config, code, {
+    result = await verifySecondFactor(config, code, {
       home: ctx.home,
       secretId,
       now: ctx.now(),
@@ -122,4 +150,6 @@ export async function requireSecondFactor(
     await recordFailure(ctx, event, e, profile);
     throw e;
   }
+  if (own) await ctx.lockout.succeeded(ctx.subject);
+  return result;
 }

@@ -20,6 +20,7 @@ import { VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
 import {
   type AccessContext,
+  beginAttempt,
   type CodeSource,
   recordFailure,
   requireSecondFactor,
@@ -91,20 +92,6 @@ export async function openVault(options: OpenVaultOptions): Promise<Vault> {
   return await openWithPassword(home, store, audit, lockout, now, code, options.password!);
 }
 
-async function refused(
-  audit: AuditSink,
-  actor: Actor,
-  fn: () => Promise<void>,
-): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    await audit.append({ event: "unlock", actor, outcome: "fail", reason: reasonOf(e) })
-      .catch(() => {});
-    throw e;
-  }
-}
-
 async function openWithPassword(
   home: string,
   store: VaultStore,
@@ -116,15 +103,16 @@ async function openWithPassword(
 ): Promise<Vault> {
   const actor: Actor = { kind: "password" };
   const ctx: AccessContext = { actor, subject: "password", lockout, audit, home, now, code };
-  await refused(audit, actor, () => lockout.check("password"));
-  const bytes = await store.read();
+  const token = await beginAttempt(ctx, "unlock");
   let state: UnlockedVault;
   try {
-    state = await UnlockedVault.unlock(bytes, password);
+    state = await UnlockedVault.unlock(await store.read(), password);
   } catch (e) {
     if (e instanceof HecateError && e.code === "auth_failed") {
       await recordFailure(ctx, "unlock", e);
     } else {
+      // Not a guess (no vault, damaged file): un-count it.
+      await lockout.release("password", token).catch(() => {});
       await audit.append({ event: "unlock", actor, outcome: "fail", reason: reasonOf(e) })
         .catch(() => {}); // The unlock error matters more than a failed failure record.
     }
@@ -133,11 +121,21 @@ async function openWithPassword(
   const vault = new Vault(home, store, state, audit, ctx);
   const totp = totpConfigOf(state.meta.totp);
   if (totp) {
-    const ok = await requireSecondFactor(ctx, totp, "vault", "the vault", "unlock", true);
+    // Password and code are one attempt: a wrong code counts like a wrong password.
+    const ok = await requireSecondFactor(
+      ctx,
+      totp,
+      "vault",
+      "the vault",
+      "unlock",
+      true,
+      undefined,
+      token,
+    );
     if (ok.kind === "recovery") await vault.spendVaultRecoveryCode(ok.remaining);
     vault.markFactorPassed("vault");
   }
-  await lockout.recordSuccess("password");
+  await lockout.succeeded("password");
   await audit.append({ event: "unlock", actor, outcome: "ok" });
   if (state.passwordIterations < MIN_KDF_ITERATIONS) {
     await vault.upgradeKdf(password, MIN_KDF_ITERATIONS);
@@ -168,7 +166,7 @@ async function openWithApiKey(
   }
   const subject = `apikey:${keyId}`;
   let actor: Actor = { kind: "apikey", id: keyId };
-  await refused(audit, actor, () => lockout.check(subject));
+  const token = await beginAttempt({ actor, subject, lockout, audit }, "unlock");
   let scoped;
   try {
     scoped = await openScoped(await store.read(), apiKey, { now: now() });
@@ -176,13 +174,14 @@ async function openWithApiKey(
     if (e instanceof HecateError && (e.code === "auth_failed" || e.code === "key_revoked")) {
       await recordFailure({ actor, subject, lockout, audit }, "unlock", e);
     } else {
+      await lockout.release(subject, token).catch(() => {});
       await audit.append({ event: "unlock", actor, outcome: "fail", reason: reasonOf(e) })
         .catch(() => {});
     }
     throw e;
   }
   actor = { kind: "apikey", id: keyId, name: scoped.keyName };
-  await lockout.recordSuccess(subject);
+  await lockout.succeeded(subject);
   await audit.append({ event: "unlock", actor, outcome: "ok" });
   await recordApiKeyUse(home, keyId, now()).catch(() => {}); // informational only
   return new Vault(home, store, scoped, audit, {
