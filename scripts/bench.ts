@@ -1,7 +1,8 @@
 /**
  * `deno task bench`: measures Hecate against the reference clients on the same server in one
  * run, and prints ratios. Sections: `unlock`, `pg` (select 1 and a 1,000,000-row CSV export
- * against psql). Pass section names to run only those.
+ * against psql), `apikey` (the cron path: `HECATE_API_KEY=... hecate query pg "select 1"` against
+ * `psql -c "select 1"`; goal at most 2x). Pass section names to run only those.
  *
  * Needs PostgreSQL's binaries (scripts/install_test_deps.sh) and GNU time (/usr/bin/time).
  *
@@ -23,7 +24,7 @@ const PERMISSIONS = [
 ];
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
-const sections = Deno.args.length ? Deno.args : ["unlock", "pg"];
+const sections = Deno.args.length ? Deno.args : ["unlock", "pg", "apikey"];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -104,6 +105,49 @@ try {
       () => measure(psql("-c", `\\copy (${big}) to stdout with (format csv, header)`), { env }),
     );
     report("1,000,000-row CSV export (median of 3)", e1, e3, "psql \\copy");
+  }
+
+  if (sections.includes("apikey")) {
+    await using pg = await startPostgres();
+    const home = `${root}/home-apikey`;
+    await initVault({ home, password: PASSWORD });
+    const vault = await openVault({ home, password: PASSWORD });
+    await vault.addProfile({
+      name: "pg",
+      engine: "postgres",
+      host: pg.host,
+      port: pg.port,
+      database: pg.database,
+      user: pg.user,
+      tls: { mode: "disable" },
+      secrets: { password: { value: pg.password } },
+    });
+    const apiKey = await vault.createApiKey({ name: "bench", profiles: ["pg"], expires: null });
+    const psql = [
+      "psql",
+      "-X",
+      "-h",
+      pg.host,
+      "-p",
+      String(pg.port),
+      "-U",
+      pg.user,
+      "-d",
+      pg.database,
+      "-c",
+      "select 1",
+    ];
+    // Warm Deno's module cache once so the first measured run is not a compile.
+    await measure(hecateCmd(home, "query", "pg", "select 1"), { env: { HECATE_API_KEY: apiKey } });
+    const ours = await medianOf(
+      9,
+      () =>
+        measure(hecateCmd(home, "query", "pg", "select 1"), { env: { HECATE_API_KEY: apiKey } }),
+    );
+    const ref = await medianOf(9, () => measure(psql, { env: { PGPASSWORD: pg.password } }));
+    report("cron path, API key, select 1 (median of 9)", ours, ref, "psql -c");
+    const ratio = ours.wallS / ref.wallS;
+    console.log(`cron path goal: at most 2.00x psql; measured ${ratio.toFixed(2)}x`);
   }
 } finally {
   await Deno.remove(root, { recursive: true });

@@ -18,6 +18,10 @@ import { HecateError } from "../errors.ts";
 import { parseDuration } from "./duration.ts";
 import { type State, updateState } from "./state_file.ts";
 
+/** Counters are not fsynced: a power cut losing the last few failures is acceptable, and the
+ * cron path pays no disk flush for them. The rename still makes each write atomic. */
+const NO_SYNC = { sync: false } as const;
+
 /** File name of the counters in the home directory. */
 export const LOCKOUT_FILE = "lockout.state.json";
 
@@ -110,7 +114,7 @@ export class Lockout {
       }
       state[subject] = { failures: [...failures, token] };
       return { write: true, result: undefined };
-    });
+    }, NO_SYNC);
     if (refused) throw new LockedOut(refused.until, refused.started);
     return token;
   }
@@ -136,7 +140,7 @@ export class Lockout {
       const until = new Date(now.getTime() + policy.lockMs);
       state[subject] = { failures: [], lockedUntil: until.toISOString() };
       return { write: true, result: until };
-    });
+    }, NO_SYNC);
   }
 
   /**
@@ -155,7 +159,7 @@ export class Lockout {
       s.failures.splice(i, 1);
       state[subject] = s;
       return { write: true, result: undefined };
-    });
+    }, NO_SYNC);
   }
 
   /**
@@ -171,7 +175,7 @@ export class Lockout {
       if (s.lockedUntil) state[subject] = { failures: [], lockedUntil: s.lockedUntil };
       else delete state[subject];
       return { write: true, result: undefined };
-    });
+    }, NO_SYNC);
   }
 }
 
