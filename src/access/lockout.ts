@@ -2,10 +2,10 @@
  * Lockout after repeated failures, counted across processes in `lockout.state.json` in the home.
  *
  * Subjects: `password` (master password and vault TOTP failures) and `apikey:<id>` (one per API
- * key id, including ids that match no key). Each attempt is counted when it starts (atomically
- * with the lockout check) and un-counted on success; once `max` attempts within `window` have
- * failed, the subject is refused for `lock` (default: the window) with a message saying until
- * when. A success clears the subject's failures.
+ * key id, including ids that match no key). Credential checks run one at a time per home (see
+ * {@link Lockout.guard}); once `max` of them failed within `window`, the subject is refused for
+ * `lock` (default: the window) with a message saying until when. A complete success clears the
+ * subject's failures.
  *
  * This is a gate the program enforces. Whoever copies the vault file and works on it offline is
  * not slowed by it: there, the PBKDF2 cost (password) and the 256-bit key space (API keys) are the
@@ -16,7 +16,7 @@
 
 import { HecateError } from "../errors.ts";
 import { parseDuration } from "./duration.ts";
-import { type State, updateState } from "./state_file.ts";
+import { readState, type State, updateState } from "./state_file.ts";
 
 /** Counters are not fsynced: a power cut losing the last few failures is acceptable, and the
  * cron path pays no disk flush for them. The rename still makes each write atomic. */
@@ -87,119 +87,118 @@ export class Lockout {
   }
 
   /**
-   * Starts an attempt: refuses it when the subject is locked out, else counts it as a failure
-   * until {@link succeeded} or {@link release} says otherwise. Counting first, atomically with
-   * the check, means parallel attempts cannot all slip past the check before any is counted: at
-   * most `max` attempts run per window.
+   * Refuses early (before asking anyone for a code) when the subject is locked out. Read-only;
+   * {@link guard} checks again under its lock.
    *
-   * @param subject `password` or `apikey:<id>`.
-   * @returns A token for {@link release}, and whether this call started a lockout.
-   * @throws {LockedOut} When the subject is (or just became) locked out.
+   * @param subject The subject.
+   * @throws {LockedOut} When locked out.
    */
-  async begin(subject: string): Promise<string> {
-    const policy = this.#policy;
-    if (!policy) return "";
-    const now = this.#now();
-    const token = now.toISOString();
-    const refused = await updateState(this.#home, LOCKOUT_FILE, (state) => {
-      const s = subjectOf(state, subject);
-      if (s.lockedUntil && Date.parse(s.lockedUntil) > now.getTime()) {
-        return { write: false, result: { until: s.lockedUntil, started: false } };
-      }
-      const failures = recent(s.failures, now, policy);
-      if (failures.length >= policy.max) {
-        const until = new Date(now.getTime() + policy.lockMs).toISOString();
-        state[subject] = { failures: [], lockedUntil: until };
-        return { write: true, result: { until, started: true } };
-      }
-      state[subject] = { failures: [...failures, token] };
-      return { write: true, result: undefined };
-    }, NO_SYNC);
-    if (refused) throw new LockedOut(refused.until, refused.started);
-    return token;
+  async check(subject: string): Promise<void> {
+    if (!this.#policy) return;
+    const s = subjectOf(await readState(this.#home, LOCKOUT_FILE), subject);
+    if (s.lockedUntil && Date.parse(s.lockedUntil) > this.#now().getTime()) {
+      throw new LockedOut(s.lockedUntil);
+    }
   }
 
   /**
-   * Marks the attempt failed (it is already counted) and starts a lockout when the window now
-   * holds `max` failures.
+   * Runs one credential check under the home's attempt lock: refuses it when the subject is
+   * locked out, and counts it when `isFailure` says the credential was wrong (starting a lockout
+   * at `max` failures in the window). Checks are serialised across processes (each takes a few
+   * milliseconds for an API key, one PBKDF2 for a password), so parallel guesses cannot all pass
+   * the check before any is counted, while parallel correct attempts all go through. Do not
+   * prompt inside `fn`: the lock is held while it runs.
    *
-   * @param subject The subject.
-   * @returns The lockout end when this failure started one.
+   * @param subject `password` or `apikey:<id>`.
+   * @param fn The credential check.
+   * @param isFailure Whether an error from `fn` means a wrong credential (counted).
+   * @param onFailure Told of each counted failure, and of the lockout end if it started one.
+   * @returns What `fn` returned.
+   * @throws {LockedOut} When the subject is locked out; else what `fn` throws.
    */
-  async failed(subject: string): Promise<Date | undefined> {
+  async guard<T>(
+    subject: string,
+    fn: () => Promise<T>,
+    isFailure: (e: unknown) => boolean,
+    onFailure: (e: unknown, lockedUntil: Date | undefined) => Promise<void>,
+  ): Promise<T> {
     const policy = this.#policy;
-    if (!policy) return undefined;
+    if (!policy) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (isFailure(e)) await onFailure(e, undefined);
+        throw e;
+      }
+    }
+    const lock = await Deno.open(`${this.#home}/${LOCKOUT_FILE}.attempt.lock`, {
+      create: true,
+      write: true,
+      mode: 0o600,
+    });
+    try {
+      await lock.lock(true);
+      const s = subjectOf(await readState(this.#home, LOCKOUT_FILE), subject);
+      if (s.lockedUntil && Date.parse(s.lockedUntil) > this.#now().getTime()) {
+        throw new LockedOut(s.lockedUntil);
+      }
+      try {
+        return await fn();
+      } catch (e) {
+        if (isFailure(e)) await onFailure(e, await this.#count(subject, policy));
+        throw e;
+      }
+    } finally {
+      lock.close();
+    }
+  }
+
+  async #count(subject: string, policy: LockoutPolicy): Promise<Date | undefined> {
     const now = this.#now();
     return await updateState(this.#home, LOCKOUT_FILE, (state) => {
       const s = subjectOf(state, subject);
-      const failures = recent(s.failures, now, policy);
-      if (s.lockedUntil && Date.parse(s.lockedUntil) > now.getTime()) {
-        return { write: false, result: undefined };
+      const since = now.getTime() - policy.windowMs;
+      const failures = [...s.failures.filter((t) => Date.parse(t) > since), now.toISOString()];
+      if (failures.length < policy.max) {
+        state[subject] = { failures };
+        return { write: true, result: undefined };
       }
-      if (failures.length < policy.max) return { write: false, result: undefined };
       const until = new Date(now.getTime() + policy.lockMs);
+      // A new count starts when the lockout ends.
       state[subject] = { failures: [], lockedUntil: until.toISOString() };
       return { write: true, result: until };
     }, NO_SYNC);
   }
 
   /**
-   * Un-counts an attempt that ended for a reason that says nothing about the credential (a
-   * missing vault, a damaged file).
-   *
-   * @param subject The subject.
-   * @param token What {@link begin} returned.
-   */
-  async release(subject: string, token: string): Promise<void> {
-    if (!this.#policy || token === "") return;
-    await updateState(this.#home, LOCKOUT_FILE, (state) => {
-      const s = subjectOf(state, subject);
-      const i = s.failures.lastIndexOf(token);
-      if (i < 0) return { write: false, result: undefined };
-      s.failures.splice(i, 1);
-      state[subject] = s;
-      return { write: true, result: undefined };
-    }, NO_SYNC);
-  }
-
-  /**
-   * Clears a subject's failures after a success.
+   * Clears a subject's failures after a complete success (credential and any second factor).
+   * Writes only when there is something to clear, so the common path costs one read.
    *
    * @param subject The subject.
    */
   async succeeded(subject: string): Promise<void> {
     if (!this.#policy) return;
+    const s = subjectOf(await readState(this.#home, LOCKOUT_FILE), subject);
+    if (s.failures.length === 0) return;
     await updateState(this.#home, LOCKOUT_FILE, (state) => {
-      const s = subjectOf(state, subject);
-      if (s.failures.length === 0) return { write: false, result: undefined };
-      if (s.lockedUntil) state[subject] = { failures: [], lockedUntil: s.lockedUntil };
+      const cur = subjectOf(state, subject);
+      if (cur.lockedUntil) state[subject] = { failures: [], lockedUntil: cur.lockedUntil };
       else delete state[subject];
       return { write: true, result: undefined };
     }, NO_SYNC);
   }
 }
 
-function recent(failures: string[], now: Date, policy: LockoutPolicy): string[] {
-  const since = now.getTime() - policy.windowMs;
-  return failures.filter((t) => Date.parse(t) > since);
-}
-
-/** A refused attempt: `locked_out`, with when it ends and whether this attempt started it. */
+/** A refused attempt: `locked_out`, saying when the lockout ends. */
 export class LockedOut extends HecateError {
   /** When the lockout ends, ISO 8601. */
   readonly until: string;
-  /** Whether this attempt was the one that started the lockout. */
-  readonly started: boolean;
 
-  /**
-   * @param until When it ends.
-   * @param started Whether this attempt started it.
-   */
-  constructor(until: string, started: boolean) {
+  /** @param until When it ends. */
+  constructor(until: string) {
     super("locked_out", `Too many failed attempts: locked until ${until}`, {
       hint: "wait until then; the failures are in the audit trail ('hecate audit show')",
     });
     this.until = until;
-    this.started = started;
   }
 }

@@ -6,7 +6,7 @@
  */
 
 import type { Actor, AuditSink } from "../audit/log.ts";
-import { LockedOut, type Lockout } from "../access/lockout.ts";
+import type { Lockout } from "../access/lockout.ts";
 import { type SecondFactorResult, type TotpConfig, verifySecondFactor } from "../access/totp.ts";
 import { HecateError } from "../errors.ts";
 import { reasonOf } from "./util.ts";
@@ -35,68 +35,66 @@ export interface AccessContext {
   code: CodeSource;
 }
 
+/** What {@link guarded} needs of the access state. */
+export type GuardContext = Pick<AccessContext, "actor" | "subject" | "lockout" | "audit">;
+
 /**
- * Starts an attempt for the context's subject (see {@link Lockout.begin}); a refusal is audited.
+ * Runs a credential check under lockout (see {@link Lockout.guard}) and audits its failure:
+ * a counted failure as `event` with its reason (plus a `lockout` event when it started one), a
+ * refusal as `event` with `locked_out`, any other error as `event` with its code.
  *
- * @param ctx Access state.
- * @param event Audit event for a refusal.
+ * @param ctx Actor, subject, lockout, audit.
+ * @param event The audit event.
+ * @param fn The check.
+ * @param isFailure Whether an error means a wrong credential (counted toward lockout).
  * @param profile The profile concerned, if any.
- * @returns The attempt token.
- * @throws {HecateError} `locked_out`.
+ * @returns What `fn` returned.
  */
-export async function beginAttempt(
-  ctx: Pick<AccessContext, "actor" | "subject" | "lockout" | "audit">,
+export async function guarded<T>(
+  ctx: GuardContext,
   event: string,
+  fn: () => Promise<T>,
+  isFailure: (e: unknown) => boolean,
   profile?: string,
-): Promise<string> {
+): Promise<T> {
+  const base = { event, actor: ctx.actor, ...(profile ? { profile } : {}) };
+  let audited = false;
   try {
-    return await ctx.lockout.begin(ctx.subject);
+    return await ctx.lockout.guard(ctx.subject, fn, isFailure, async (e, until) => {
+      audited = true;
+      await ctx.audit.append({ ...base, outcome: "fail", reason: reasonOf(e) }).catch(() => {});
+      if (until) {
+        await ctx.audit.append({
+          ...base,
+          event: "lockout",
+          outcome: "fail",
+          reason: `locked_out until ${until.toISOString()}`,
+        }).catch(() => {});
+      }
+    });
   } catch (e) {
-    const base = { actor: ctx.actor, ...(profile ? { profile } : {}) };
-    await ctx.audit.append({ event, ...base, outcome: "fail", reason: reasonOf(e) })
-      .catch(() => {});
-    if (e instanceof LockedOut && e.started) {
-      await ctx.audit.append({
-        event: "lockout",
-        ...base,
-        outcome: "fail",
-        reason: `locked_out until ${e.until}`,
-      }).catch(() => {});
+    // The original error matters more than a failed failure record.
+    if (!audited) {
+      await ctx.audit.append({ ...base, outcome: "fail", reason: reasonOf(e) }).catch(() => {});
     }
     throw e;
   }
 }
 
 /**
- * Audits a failed attempt (already counted by {@link beginAttempt}) and the lockout it may start.
- * Audit failures here are swallowed: the original error is what the caller throws.
+ * Whether an error is a wrong credential of one of the given codes.
  *
- * @param ctx Access state.
- * @param event The audit event (`unlock`, `connect`, `totp.disable`, ...).
- * @param e The failure.
- * @param profile The profile concerned, if any.
+ * @param codes Error codes that count as failures.
+ * @returns A predicate for {@link guarded}.
  */
-export async function recordFailure(
-  ctx: Pick<AccessContext, "actor" | "subject" | "lockout" | "audit">,
-  event: string,
-  e: unknown,
-  profile?: string,
-): Promise<void> {
-  const base = { actor: ctx.actor, ...(profile ? { profile } : {}) };
-  await ctx.audit.append({ event, ...base, outcome: "fail", reason: reasonOf(e) }).catch(() => {});
-  const until = await ctx.lockout.failed(ctx.subject).catch(() => undefined);
-  if (until) {
-    await ctx.audit.append({
-      event: "lockout",
-      ...base,
-      outcome: "fail",
-      reason: `locked_out until ${until.toISOString()}`,
-    }).catch(() => {});
-  }
+export function failureOf(...codes: string[]): (e: unknown) => boolean {
+  return (e) => e instanceof HecateError && codes.includes(e.code);
 }
 
 /**
- * Requires and checks a one-time code (or, when allowed, a recovery code), with lockout.
+ * Requires and checks a one-time code (or, when allowed, a recovery code), with lockout. The code
+ * is asked for outside the attempt lock; a missing code is refused without counting (no guess
+ * was made). The caller clears the subject's failures once the whole attempt succeeded.
  *
  * @param ctx Access state.
  * @param config The TOTP setup.
@@ -105,8 +103,6 @@ export async function recordFailure(
  * @param event Audit event for a failure.
  * @param allowRecovery Whether a recovery code is accepted (the caller can spend it).
  * @param profile Profile name, if the code guards one.
- * @param token The attempt token when the caller already began the attempt (unlock: password
- * and code are one attempt); otherwise this call begins and ends its own.
  * @returns What was accepted.
  * @throws {HecateError} `locked_out`, `totp_failed`.
  */
@@ -118,38 +114,28 @@ export async function requireSecondFactor(
   event: string,
   allowRecovery: boolean,
   profile?: string,
-  token?: string,
 ): Promise<SecondFactorResult> {
-  const own = token === undefined;
-  const attempt = token ?? await beginAttempt(ctx, event, profile);
+  const base = { event, actor: ctx.actor, ...(profile ? { profile } : {}) };
+  try {
+    await ctx.lockout.check(ctx.subject);
+  } catch (e) {
+    await ctx.audit.append({ ...base, outcome: "fail", reason: reasonOf(e) }).catch(() => {});
+    throw e;
+  }
   const code = await ctx.code(what);
   if (code === undefined || code.trim() === "") {
     const e = new HecateError("totp_failed", `A one-time code is required for ${what}`, {
       hint: "give it with --totp CODE or HECATE_TOTP, or run on a terminal to be asked",
     });
-    // No code is no guess: the attempt does not count toward lockout.
-    await ctx.lockout.release(ctx.subject, attempt).catch(() => {});
-    await ctx.audit.append({
-      event,
-      actor: ctx.actor,
-      ...(profile ? { profile } : {}),
-      outcome: "fail",
-      reason: e.code,
-    }).catch(() => {});
+    await ctx.audit.append({ ...base, outcome: "fail", reason: e.code }).catch(() => {});
     throw e;
   }
-  let result: SecondFactorResult;
-  try {
-    result = await verifySecondFactor(config, code, {
-      home: ctx.home,
-      secretId,
-      now: ctx.now(),
-      allowRecovery,
-    });
-  } catch (e) {
-    await recordFailure(ctx, event, e, profile);
-    throw e;
-  }
-  if (own) await ctx.lockout.succeeded(ctx.subject);
-  return result;
+  return await guarded(
+    ctx,
+    event,
+    () =>
+      verifySecondFactor(config, code, { home: ctx.home, secretId, now: ctx.now(), allowRecovery }),
+    failureOf("totp_failed"),
+    profile,
+  );
 }

@@ -20,9 +20,9 @@ import { VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
 import {
   type AccessContext,
-  beginAttempt,
   type CodeSource,
-  recordFailure,
+  failureOf,
+  guarded,
   requireSecondFactor,
 } from "./access.ts";
 import { reasonOf } from "./util.ts";
@@ -103,35 +103,19 @@ async function openWithPassword(
 ): Promise<Vault> {
   const actor: Actor = { kind: "password" };
   const ctx: AccessContext = { actor, subject: "password", lockout, audit, home, now, code };
-  const token = await beginAttempt(ctx, "unlock");
-  let state: UnlockedVault;
-  try {
-    state = await UnlockedVault.unlock(await store.read(), password);
-  } catch (e) {
-    if (e instanceof HecateError && e.code === "auth_failed") {
-      await recordFailure(ctx, "unlock", e);
-    } else {
-      // Not a guess (no vault, damaged file): un-count it.
-      await lockout.release("password", token).catch(() => {});
-      await audit.append({ event: "unlock", actor, outcome: "fail", reason: reasonOf(e) })
-        .catch(() => {}); // The unlock error matters more than a failed failure record.
-    }
-    throw e;
-  }
+  const bytes = await refuseUnreadable(audit, actor, () => store.read());
+  const state = await guarded(
+    ctx,
+    "unlock",
+    () => UnlockedVault.unlock(bytes, password),
+    failureOf("auth_failed"),
+  );
   const vault = new Vault(home, store, state, audit, ctx);
   const totp = totpConfigOf(state.meta.totp);
   if (totp) {
-    // Password and code are one attempt: a wrong code counts like a wrong password.
-    const ok = await requireSecondFactor(
-      ctx,
-      totp,
-      "vault",
-      "the vault",
-      "unlock",
-      true,
-      undefined,
-      token,
-    );
+    // Failures stay counted until the code passes too: a known password does not reset the
+    // count of wrong codes.
+    const ok = await requireSecondFactor(ctx, totp, "vault", "the vault", "unlock", true);
     if (ok.kind === "recovery") await vault.spendVaultRecoveryCode(ok.remaining);
     vault.markFactorPassed("vault");
   }
@@ -143,6 +127,16 @@ async function openWithPassword(
   return vault;
 }
 
+async function refuseUnreadable<T>(audit: AuditSink, actor: Actor, fn: () => Promise<T>) {
+  try {
+    return await fn();
+  } catch (e) {
+    await audit.append({ event: "unlock", actor, outcome: "fail", reason: reasonOf(e) })
+      .catch(() => {});
+    throw e;
+  }
+}
+
 async function openWithApiKey(
   home: string,
   store: VaultStore,
@@ -152,35 +146,20 @@ async function openWithApiKey(
   code: CodeSource,
   apiKey: string,
 ): Promise<Vault> {
-  let keyId: string;
-  try {
-    keyId = toBase64Url(parseApiKey(apiKey).slotId);
-  } catch (e) {
-    await audit.append({
-      event: "unlock",
-      actor: { kind: "apikey" },
-      outcome: "fail",
-      reason: reasonOf(e),
-    }).catch(() => {});
-    throw e;
-  }
+  const keyId = await refuseUnreadable(
+    audit,
+    { kind: "apikey" },
+    () => Promise.resolve(toBase64Url(parseApiKey(apiKey).slotId)),
+  );
   const subject = `apikey:${keyId}`;
-  let actor: Actor = { kind: "apikey", id: keyId };
-  const token = await beginAttempt({ actor, subject, lockout, audit }, "unlock");
-  let scoped;
-  try {
-    scoped = await openScoped(await store.read(), apiKey, { now: now() });
-  } catch (e) {
-    if (e instanceof HecateError && (e.code === "auth_failed" || e.code === "key_revoked")) {
-      await recordFailure({ actor, subject, lockout, audit }, "unlock", e);
-    } else {
-      await lockout.release(subject, token).catch(() => {});
-      await audit.append({ event: "unlock", actor, outcome: "fail", reason: reasonOf(e) })
-        .catch(() => {});
-    }
-    throw e;
-  }
-  actor = { kind: "apikey", id: keyId, name: scoped.keyName };
+  const bytes = await refuseUnreadable(audit, { kind: "apikey", id: keyId }, () => store.read());
+  const scoped = await guarded(
+    { actor: { kind: "apikey", id: keyId }, subject, lockout, audit },
+    "unlock",
+    () => openScoped(bytes, apiKey, { now: now() }),
+    failureOf("auth_failed", "key_revoked"),
+  );
+  const actor: Actor = { kind: "apikey", id: keyId, name: scoped.keyName };
   await lockout.succeeded(subject);
   await audit.append({ event: "unlock", actor, outcome: "ok" });
   await recordApiKeyUse(home, keyId, now()).catch(() => {}); // informational only

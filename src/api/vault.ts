@@ -34,7 +34,7 @@ import type { VaultStore } from "../vault/store.ts";
 import type { ScopedVault } from "../vault/scoped.ts";
 import { UnlockedVault } from "../vault/vault.ts";
 import { openDbConnection } from "../connect.ts";
-import { type AccessContext, recordFailure, requireSecondFactor } from "./access.ts";
+import { type AccessContext, failureOf, guarded, requireSecondFactor } from "./access.ts";
 import { Connection, tlsWarnings } from "./connection.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
 
@@ -546,17 +546,20 @@ export class Vault {
       const secretId = hit ? `profile:${hit.id}` : "vault";
       // The vault's own code was just checked at unlock (and is spent); do not ask twice.
       if (!this.#passed.has(secretId)) {
-        try {
-          await verifySecondFactor(config, code ?? "", {
-            home: this.home,
-            secretId,
-            now: this.#access.now(),
-            allowRecovery: true,
-          });
-        } catch (e) {
-          await recordFailure(this.#access, "totp.disable", e, profile);
-          throw e;
-        }
+        await this.#access.lockout.check(this.#access.subject);
+        await guarded(
+          this.#access,
+          "totp.disable",
+          () =>
+            verifySecondFactor(config, code ?? "", {
+              home: this.home,
+              secretId,
+              now: this.#access.now(),
+              allowRecovery: true,
+            }),
+          failureOf("totp_failed"),
+          profile,
+        );
       }
       await this.#mutate((s) => {
         if (profile === undefined) {
@@ -668,6 +671,7 @@ export class Vault {
         });
       }
       this.#passed.add(`profile:${id}`);
+      await this.#access.lockout.succeeded(this.#access.subject);
     }
     await this.#audit.append({ event: "profile.read", actor, profile: name, outcome: "ok" });
     try {
