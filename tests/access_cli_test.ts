@@ -61,6 +61,7 @@ Deno.test("CLI: API keys, TOTP and rotate end to end, with exit codes and no sec
       HECATE_NEW_PASSWORD_FILE: pw,
     });
     const db = `${dir}/a.db`;
+    await Deno.writeFile(db, new Uint8Array(), { mode: 0o600 });
     await ok(["server", "add", "a", "--engine", "sqlite", "--database", db]);
     await ok(["server", "add", "b", "--engine", "sqlite", "--database", db]);
 

@@ -103,7 +103,8 @@ async function openWithPassword(
 ): Promise<Vault> {
   const actor: Actor = { kind: "password" };
   const ctx: AccessContext = { actor, subject: "password", lockout, audit, home, now, code };
-  const bytes = await refuseUnreadable(audit, actor, () => store.read());
+  // A missing or unreadable vault is not audited: there is no vault to record it for.
+  const bytes = await store.read();
   const state = await guarded(
     ctx,
     "unlock",
@@ -146,13 +147,13 @@ async function openWithApiKey(
   code: CodeSource,
   apiKey: string,
 ): Promise<Vault> {
+  const bytes = await store.read();
   const keyId = await refuseUnreadable(
     audit,
     { kind: "apikey" },
     () => Promise.resolve(toBase64Url(parseApiKey(apiKey).slotId)),
   );
   const subject = `apikey:${keyId}`;
-  const bytes = await refuseUnreadable(audit, { kind: "apikey", id: keyId }, () => store.read());
   const scoped = await guarded(
     { actor: { kind: "apikey", id: keyId }, subject, lockout, audit },
     "unlock",

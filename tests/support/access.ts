@@ -49,6 +49,8 @@ export async function vaultWith(home: string, names: string[]): Promise<Vault> {
   await initVault({ home, password: PW, kdfIterations: ITER });
   const vault = await openVault({ home, password: PW, lockout: "off" });
   for (const name of names) {
+    // An empty file is a valid empty SQLite database (Hecate refuses a missing one).
+    await Deno.writeFile(`${home}/${name}.db`, new Uint8Array(), { mode: 0o600 });
     await vault.addProfile({
       name,
       engine: "sqlite",
