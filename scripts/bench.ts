@@ -148,6 +148,12 @@ try {
     report("cron path, API key, select 1 (median of 9)", ours, ref, "psql -c");
     const ratio = ours.wallS / ref.wallS;
     console.log(`cron path goal: at most 2.00x psql; measured ${ratio.toFixed(2)}x`);
+    // The floor under it: starting Deno and loading the command tree, no vault, no server.
+    const floor = await medianOf(9, () => measure(hecateCmd(home, "--version")));
+    console.log(
+      `start-up floor (hecate --version, median of 9): ${floor.wallS.toFixed(3)} s, ` +
+        `${(floor.wallS / ref.wallS).toFixed(2)}x psql (other load on the machine skews both)`,
+    );
   }
 } finally {
   await Deno.remove(root, { recursive: true });
