@@ -3,8 +3,9 @@
  * run, and prints ratios. Sections: `unlock`, `pg` (select 1 and a 1,000,000-row CSV export
  * against psql), `ssh` (the same through an SSH tunnel, against `ssh -L` plus psql on the same
  * sshd), `mssql` (start-up of `hecate query` on SQL Server, through the TDS test double, next to
- * SQLite's: tedious is loaded lazily, so only SQL Server pays for it). Pass section names to run
- * only those.
+ * SQLite's: tedious is loaded lazily, so only SQL Server pays for it), `apikey` (the cron path:
+ * `HECATE_API_KEY=... hecate query pg "select 1"` against `psql -c "select 1"`; goal at most 2x).
+ * Pass section names to run only those.
  *
  * Needs PostgreSQL's binaries and OpenSSH (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -30,7 +31,7 @@ const PERMISSIONS = [
 ];
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
-const sections = Deno.args.length ? Deno.args : ["unlock", "pg", "ssh", "mssql"];
+const sections = Deno.args.length ? Deno.args : ["unlock", "pg", "ssh", "mssql", "apikey"];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -250,6 +251,55 @@ try {
       () => measure(hecateCmd(home, "query", "lite", "select 1"), { env }),
     );
     report("query start-up, SQL Server (double) vs SQLite (median of 5)", ms, lite, "sqlite");
+  }
+
+  if (sections.includes("apikey")) {
+    await using pg = await startPostgres();
+    const home = `${root}/home-apikey`;
+    await initVault({ home, password: PASSWORD });
+    const vault = await openVault({ home, password: PASSWORD });
+    await vault.addProfile({
+      name: "pg",
+      engine: "postgres",
+      host: pg.host,
+      port: pg.port,
+      database: pg.database,
+      user: pg.user,
+      tls: { mode: "disable" },
+      secrets: { password: { value: pg.password } },
+    });
+    const apiKey = await vault.createApiKey({ name: "bench", profiles: ["pg"], expires: null });
+    const psql = [
+      "psql",
+      "-X",
+      "-h",
+      pg.host,
+      "-p",
+      String(pg.port),
+      "-U",
+      pg.user,
+      "-d",
+      pg.database,
+      "-c",
+      "select 1",
+    ];
+    // Warm Deno's module cache once so the first measured run is not a compile.
+    await measure(hecateCmd(home, "query", "pg", "select 1"), { env: { HECATE_API_KEY: apiKey } });
+    const ours = await medianOf(
+      9,
+      () =>
+        measure(hecateCmd(home, "query", "pg", "select 1"), { env: { HECATE_API_KEY: apiKey } }),
+    );
+    const ref = await medianOf(9, () => measure(psql, { env: { PGPASSWORD: pg.password } }));
+    report("cron path, API key, select 1 (median of 9)", ours, ref, "psql -c");
+    const ratio = ours.wallS / ref.wallS;
+    console.log(`cron path goal: at most 2.00x psql; measured ${ratio.toFixed(2)}x`);
+    // The floor under it: starting Deno and loading the command tree, no vault, no server.
+    const floor = await medianOf(9, () => measure(hecateCmd(home, "--version")));
+    console.log(
+      `start-up floor (hecate --version, median of 9): ${floor.wallS.toFixed(3)} s, ` +
+        `${(floor.wallS / ref.wallS).toFixed(2)}x psql (other load on the machine skews both)`,
+    );
   }
 } finally {
   await Deno.remove(root, { recursive: true });

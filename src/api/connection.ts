@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { AuditSink } from "../audit/log.ts";
+import type { Actor, AuditSink } from "../audit/log.ts";
 import type { Column, DbConnection, QueryOptions, ResultSet } from "../db/driver.ts";
 import { HecateError } from "../errors.ts";
 import type { Profile } from "../profile.ts";
@@ -39,6 +39,7 @@ export class Connection {
   readonly warnings: readonly string[];
   readonly #conn: DbConnection;
   readonly #audit: AuditSink;
+  readonly #actor: Actor;
 
   /** @internal Use {@link Vault.connect}. */
   constructor(
@@ -47,7 +48,9 @@ export class Connection {
     conn: DbConnection,
     audit: AuditSink,
     warnings: string[] = [],
+    actor: Actor = { kind: "password" },
   ) {
+    this.#actor = actor;
     this.profile = profile;
     this.engine = engine;
     this.#conn = conn;
@@ -58,7 +61,7 @@ export class Connection {
   async #record(sql: string, ok: boolean, rows: number, started: number, e?: unknown) {
     await this.#audit.append({
       event: "query",
-      actor: { kind: "password" },
+      actor: this.#actor,
       profile: this.profile,
       outcome: ok ? "ok" : "fail",
       ...(ok ? {} : { reason: reasonOf(e) }),

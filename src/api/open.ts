@@ -1,33 +1,68 @@
 /**
- * Opening (unlocking) a vault.
+ * Opening (unlocking) a vault: with the master password (and the vault's one-time code, if TOTP
+ * is on), or with an API key (only the profiles in its scope, read-only). Lockout is checked
+ * before each attempt and every failure is counted and audited.
  *
  * @module
  */
 
-import { type AuditSink, FileAuditLog } from "../audit/log.ts";
+import { type Actor, type AuditSink, FileAuditLog } from "../audit/log.ts";
+import { recordApiKeyUse } from "../access/apikey_state.ts";
+import { Lockout, parseLockoutPolicy } from "../access/lockout.ts";
+import { totpConfigOf } from "../access/totp.ts";
+import { HecateError } from "../errors.ts";
+import { MIN_KDF_ITERATIONS } from "../kdf.ts";
+import { parseApiKey } from "../vault/apikey.ts";
+import { toBase64Url } from "../vault/encoding.ts";
 import { checkHome, resolveHome } from "../vault/home.ts";
+import { openScoped } from "../vault/scoped.ts";
 import { VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
+import {
+  type AccessContext,
+  type CodeSource,
+  failureOf,
+  guarded,
+  requireSecondFactor,
+} from "./access.ts";
 import { reasonOf } from "./util.ts";
 import { Vault } from "./vault.ts";
 
-/** Options for {@link openVault}. */
+/** Options for {@link openVault}: give exactly one of `password` and `apiKey`. */
 export interface OpenVaultOptions {
   /** Home directory. @default {$HECATE_HOME or ~/.hecate} */
   home?: string | undefined;
   /** The master password. */
-  password: string;
+  password?: string | undefined;
+  /** An API key (`hcx_...`): opens only the profiles in its scope, read-only. */
+  apiKey?: string | undefined;
+  /**
+   * The one-time code (TOTP or, with the password, a recovery code), or a function asked for one
+   * only when a code is required (for the vault at unlock, or for a profile at connect).
+   */
+  totp?: string | CodeSource | undefined;
   /** Audit sink. @default {the home's audit.jsonl} */
   audit?: AuditSink;
+  /** Lockout policy text (`5/15m`, `off`). @default {$HECATE_LOCKOUT, else 5/15m} */
+  lockout?: string | undefined;
+  /** Clock, injectable for tests. @default {() => new Date()} */
+  now?: () => Date;
+}
+
+function codeSource(totp: OpenVaultOptions["totp"]): CodeSource {
+  if (typeof totp === "function") return totp;
+  return () => Promise.resolve(totp);
 }
 
 /**
- * Opens (unlocks) the vault with the master password. The unlock, success or failure, is audited.
+ * Opens the vault with the master password or an API key. The attempt, success or failure, is
+ * audited with its actor; failures count toward lockout.
  *
- * @param options Home, password, audit sink.
+ * @param options Home, credential, one-time code, audit sink, clock.
  * @returns The open vault.
  * @throws {HecateError} `vault_not_found`, `auth_failed`, `vault_integrity`,
- * `unsupported_version`, `insecure_home`.
+ * `unsupported_version`, `insecure_home`, `locked_out`, `key_expired`, `key_revoked`,
+ * `totp_failed`, `usage` (neither or both credentials).
  *
  * @example Open a vault and list its profiles
  * ```ts ignore
@@ -37,23 +72,105 @@ export interface OpenVaultOptions {
  * ```
  */
 export async function openVault(options: OpenVaultOptions): Promise<Vault> {
+  if ((options.password === undefined) === (options.apiKey === undefined)) {
+    throw new HecateError("usage", "Give either the master password or an API key");
+  }
   const home = resolveHome({ home: options.home });
   await checkHome(home);
   const store = new VaultStore(home);
   const audit = options.audit ?? new FileAuditLog(home);
+  const now = options.now ?? (() => new Date());
+  const lockout = new Lockout(
+    home,
+    parseLockoutPolicy(options.lockout ?? Deno.env.get("HECATE_LOCKOUT")),
+    now,
+  );
+  const code = codeSource(options.totp);
+  if (options.apiKey !== undefined) {
+    return await openWithApiKey(home, store, audit, lockout, now, code, options.apiKey);
+  }
+  return await openWithPassword(home, store, audit, lockout, now, code, options.password!);
+}
+
+async function openWithPassword(
+  home: string,
+  store: VaultStore,
+  audit: AuditSink,
+  lockout: Lockout,
+  now: () => Date,
+  code: CodeSource,
+  password: string,
+): Promise<Vault> {
+  const actor: Actor = { kind: "password" };
+  const ctx: AccessContext = { actor, subject: "password", lockout, audit, home, now, code };
+  // A missing or unreadable vault is not audited: there is no vault to record it for.
   const bytes = await store.read();
-  let state: UnlockedVault;
+  const state = await guarded(
+    ctx,
+    "unlock",
+    () => UnlockedVault.unlock(bytes, password),
+    failureOf("auth_failed"),
+  );
+  const vault = new Vault(home, store, state, audit, ctx);
+  const totp = totpConfigOf(state.meta.totp);
+  if (totp) {
+    // Failures stay counted until the code passes too: a known password does not reset the
+    // count of wrong codes.
+    const ok = await requireSecondFactor(ctx, totp, "vault", "the vault", "unlock", true);
+    if (ok.kind === "recovery") await vault.spendVaultRecoveryCode(ok.remaining);
+    vault.markFactorPassed("vault");
+  }
+  await lockout.succeeded("password");
+  await audit.append({ event: "unlock", actor, outcome: "ok" });
+  if (state.passwordIterations < MIN_KDF_ITERATIONS) {
+    await vault.upgradeKdf(password, MIN_KDF_ITERATIONS);
+  }
+  return vault;
+}
+
+async function refuseUnreadable<T>(audit: AuditSink, actor: Actor, fn: () => Promise<T>) {
   try {
-    state = await UnlockedVault.unlock(bytes, options.password);
+    return await fn();
   } catch (e) {
-    await audit.append({
-      event: "unlock",
-      actor: { kind: "password" },
-      outcome: "fail",
-      reason: reasonOf(e),
-    }).catch(() => {}); // The unlock error matters more than a failed failure record.
+    await audit.append({ event: "unlock", actor, outcome: "fail", reason: reasonOf(e) })
+      .catch(() => {});
     throw e;
   }
-  await audit.append({ event: "unlock", actor: { kind: "password" }, outcome: "ok" });
-  return new Vault(home, store, state, audit);
+}
+
+async function openWithApiKey(
+  home: string,
+  store: VaultStore,
+  audit: AuditSink,
+  lockout: Lockout,
+  now: () => Date,
+  code: CodeSource,
+  apiKey: string,
+): Promise<Vault> {
+  const bytes = await store.read();
+  const keyId = await refuseUnreadable(
+    audit,
+    { kind: "apikey" },
+    () => Promise.resolve(toBase64Url(parseApiKey(apiKey).slotId)),
+  );
+  const subject = `apikey:${keyId}`;
+  const scoped = await guarded(
+    { actor: { kind: "apikey", id: keyId }, subject, lockout, audit },
+    "unlock",
+    () => openScoped(bytes, apiKey, { now: now() }),
+    failureOf("auth_failed", "key_revoked"),
+  );
+  const actor: Actor = { kind: "apikey", id: keyId, name: scoped.keyName };
+  await lockout.succeeded(subject);
+  await audit.append({ event: "unlock", actor, outcome: "ok" });
+  await recordApiKeyUse(home, keyId, now()).catch(() => {}); // informational only
+  return new Vault(home, store, scoped, audit, {
+    actor,
+    subject,
+    lockout,
+    audit,
+    home,
+    now,
+    code,
+  });
 }

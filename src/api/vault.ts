@@ -4,7 +4,20 @@
  * @module
  */
 
-import type { AuditSink } from "../audit/log.ts";
+import type { Actor, AuditSink } from "../audit/log.ts";
+import { apiKeyLastUsed, forgetApiKey } from "../access/apikey_state.ts";
+import {
+  hashRecoveryCode,
+  matchTotp,
+  newRecoveryCodes,
+  newTotpSecret,
+  TOTP_STATE_FILE,
+  type TotpConfig,
+  totpConfigOf,
+  totpUri,
+  verifySecondFactor,
+} from "../access/totp.ts";
+import { updateState } from "../access/state_file.ts";
 import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
 import {
@@ -19,8 +32,10 @@ import {
 } from "../profile.ts";
 import { providerFor } from "../../providers/mod.ts";
 import type { VaultStore } from "../vault/store.ts";
-import type { UnlockedVault } from "../vault/vault.ts";
+import type { ScopedVault } from "../vault/scoped.ts";
+import { UnlockedVault } from "../vault/vault.ts";
 import { openDbConnection, type OpenDbConnectionOptions } from "../connect.ts";
+import { type AccessContext, failureOf, guarded, requireSecondFactor } from "./access.ts";
 import { Connection, tlsWarnings } from "./connection.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
 
@@ -81,20 +96,70 @@ export interface ProfileChanges {
   rename?: string;
 }
 
-/** An unlocked vault. */
+/** An API key as listed: never the key text. */
+export interface ApiKeySummary {
+  /** Key id (the middle part of the key text; not a secret). */
+  id: string;
+  name: string;
+  /** Profile names in scope (a removed profile shows as `(removed)`). */
+  profiles: string[];
+  created: string;
+  /** ISO time, or null for never. */
+  expires: string | null;
+  /** ISO time of the last successful use, if any (informational, see docs/SECURITY.md). */
+  lastUsed: string | null;
+}
+
+/** Options for {@link Vault.createApiKey}. */
+export interface CreateApiKeyOptions {
+  /** Unique name. */
+  name: string;
+  /** Profile names the key may use. */
+  profiles: string[];
+  /** Expiry time, or null for never. */
+  expires: Date | null;
+}
+
+/** A TOTP setup in progress: show `uri` (or its QR code), then call {@link Vault.enableTotp}. */
+export interface TotpSetup {
+  /** Profile name, or undefined for the vault. */
+  profile: string | undefined;
+  /** The new secret, base32 (show it once). */
+  secret: string;
+  /** The `otpauth://` URI (contains the secret). */
+  uri: string;
+}
+
+interface Found {
+  id: string;
+  profile: Profile;
+  totp: TotpConfig | undefined;
+}
+
+/** An open vault: with the master password (everything) or an API key (its scope, read-only). */
 export class Vault {
   /** The home directory. */
   readonly home: string;
   readonly #store: VaultStore;
-  #state: UnlockedVault;
+  #state: UnlockedVault | ScopedVault;
   readonly #audit: AuditSink;
+  readonly #access: AccessContext;
+  /** Second factors already passed in this session (`vault`, `profile:<id>`): asked once each. */
+  readonly #passed = new Set<string>();
 
   /** @internal Use {@link openVault}. */
-  constructor(home: string, store: VaultStore, state: UnlockedVault, audit: AuditSink) {
+  constructor(
+    home: string,
+    store: VaultStore,
+    state: UnlockedVault | ScopedVault,
+    audit: AuditSink,
+    access: AccessContext,
+  ) {
     this.home = home;
     this.#store = store;
     this.#state = state;
     this.#audit = audit;
+    this.#access = access;
   }
 
   /** The vault id. */
@@ -107,27 +172,46 @@ export class Vault {
     return this.#state.generation;
   }
 
-  /** PBKDF2 iterations of the password slot. */
+  /** Who opened this vault: the master password, or an API key (id and name). */
+  get actor(): Actor {
+    return { ...this.#access.actor };
+  }
+
+  /** PBKDF2 iterations of the password slot (master password only). */
   get kdfIterations(): number {
-    return this.#state.passwordIterations;
+    return this.#unlocked().passwordIterations;
   }
 
-  #all(state = this.#state): { id: string; profile: Profile }[] {
-    return state.records().map((r) => ({ id: r.id, profile: profileFromRecord(r.value) }));
+  #unlocked(): UnlockedVault {
+    if (this.#state instanceof UnlockedVault) return this.#state;
+    throw new HecateError(
+      "no_credential",
+      "This needs the master password: an API key can only read the profiles in its scope",
+      { hint: "run it without HECATE_API_KEY / --api-key-file" },
+    );
   }
 
-  #find(name: string, state = this.#state): { id: string; profile: Profile } {
+  #all(state: UnlockedVault | ScopedVault = this.#state): Found[] {
+    return state.records().map((r) => {
+      const { totp, ...value } = r.value;
+      return { id: r.id, profile: profileFromRecord(value), totp: totpConfigOf(totp) };
+    });
+  }
+
+  #find(name: string, state: UnlockedVault | ScopedVault = this.#state): Found {
     const hit = this.#all(state).find((r) => r.profile.name === name);
     if (!hit) {
       throw new HecateError("profile_not_found", `No profile named "${name}"`, {
-        hint: "list profiles with 'hecate server list'",
+        hint: this.#access.actor.kind === "apikey"
+          ? "this API key may use only the profiles in its scope"
+          : "list profiles with 'hecate server list'",
       });
     }
     return hit;
   }
 
   /**
-   * Lists profiles without secrets, sorted by name.
+   * Lists profiles without secrets, sorted by name (with an API key: only those in its scope).
    *
    * @returns Summaries.
    */
@@ -153,18 +237,20 @@ export class Vault {
    * @returns A plain object safe to print.
    */
   showProfile(name: string): Record<string, unknown> {
-    return maskedProfile(this.#find(name).profile);
+    const { profile, totp } = this.#find(name);
+    return { ...maskedProfile(profile), ...(totp ? { totp: "required" } : {}) };
   }
 
-  /** Whether a profile of that name exists. */
+  /** Whether a profile of that name exists (with an API key: in its scope). */
   hasProfile(name: string): boolean {
     return this.#all().some((r) => r.profile.name === name);
   }
 
   async #mutate(fn: (state: UnlockedVault) => void | Promise<void>): Promise<void> {
+    const current = this.#unlocked();
     await this.#store.withLock(async () => {
       // Apply the change to the newest file, not to what this process read earlier.
-      const fresh = await this.#state.reload(await this.#store.read());
+      const fresh = await current.reload(await this.#store.read());
       await fn(fresh);
       const { bytes, generation } = await fresh.serialize();
       await this.#store.replace(bytes, generation);
@@ -178,8 +264,9 @@ export class Vault {
     profile: string | undefined,
     fn: () => Promise<void>,
   ): Promise<void> {
-    const base = { event, actor: { kind: "password" as const }, ...(profile ? { profile } : {}) };
+    const base = { event, actor: this.#access.actor, ...(profile ? { profile } : {}) };
     try {
+      this.#unlocked();
       await fn();
     } catch (e) {
       await this.#audit.append({ ...base, outcome: "fail", reason: reasonOf(e) }).catch(() => {});
@@ -241,7 +328,7 @@ export class Vault {
     await this.#audited("profile.edit", name, async () => {
       if (changes.rename !== undefined) validateName(changes.rename);
       await this.#mutate((state) => {
-        const { id, profile } = this.#find(name, state);
+        const { id, profile, totp } = this.#find(name, state);
         const next: Record<string, unknown> = { ...profile };
         for (
           const key of ["host", "port", "database", "user", "connectTimeoutMs", "tags"] as const
@@ -285,7 +372,7 @@ export class Vault {
         const p = next as unknown as Profile;
         validateProfile(p);
         providerFor(p);
-        state.putRecord(next, id);
+        state.putRecord(totp ? { ...next, totp } : next, id);
       });
     });
   }
@@ -299,6 +386,257 @@ export class Vault {
     await this.#audited("profile.remove", name, async () => {
       await this.#mutate((state) => {
         state.deleteRecord(this.#find(name, state).id);
+      });
+    });
+  }
+
+  /**
+   * Creates an API key for some profiles. Its slot wraps only those profiles' data keys.
+   *
+   * @param options Name, profiles, expiry.
+   * @returns The key text: show it once; it is stored nowhere.
+   * @throws {HecateError} `already_exists`, `profile_not_found`, `usage` (empty name or scope).
+   */
+  async createApiKey(options: CreateApiKeyOptions): Promise<string> {
+    let text = "";
+    await this.#audited("apikey.create", undefined, async () => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(options.name)) {
+        throw new HecateError("usage", "An API key name is 1-64 letters, digits, '.', '_' or '-'");
+      }
+      if (options.profiles.length === 0) {
+        throw new HecateError("usage", "An API key needs at least one profile in its scope");
+      }
+      await this.#mutate(async (state) => {
+        text = await state.addApiKey({
+          name: options.name,
+          scope: options.profiles.map((n) => this.#find(n, state).id),
+          created: this.#access.now(),
+          expires: options.expires,
+        });
+      });
+    });
+    return text;
+  }
+
+  /**
+   * Lists API keys: names, scopes, times; never the key text.
+   *
+   * @returns The keys, oldest first.
+   */
+  async apiKeys(): Promise<ApiKeySummary[]> {
+    const state = this.#unlocked();
+    const names = new Map(this.#all(state).map((r) => [r.id, r.profile.name]));
+    const used = await apiKeyLastUsed(this.home);
+    return state.apiKeys().map((k) => ({
+      id: k.id,
+      name: k.name,
+      profiles: k.scope.map((id) => names.get(id) ?? "(removed)"),
+      created: k.created,
+      expires: k.expires,
+      lastUsed: used[k.id] ?? null,
+    }));
+  }
+
+  /**
+   * Revokes an API key: deletes its slot and re-keys every profile it covered (other keys that
+   * cover them get the new data keys), so the key opens nothing written from now on, even with
+   * an old copy of the vault file.
+   *
+   * @param name The key's name.
+   * @throws {HecateError} `key_revoked` when no key has that name.
+   */
+  async revokeApiKey(name: string): Promise<void> {
+    let id = "";
+    await this.#audited("apikey.revoke", undefined, async () => {
+      await this.#mutate((state) => {
+        const key = state.apiKeys().find((k) => k.name === name);
+        if (!key) {
+          throw new HecateError("key_revoked", `No API key named "${name}"`, {
+            hint: "list keys with 'hecate apikey list'",
+          });
+        }
+        id = key.id;
+        state.removeApiKey(key.id);
+      });
+    });
+    await forgetApiKey(this.home, id).catch(() => {});
+  }
+
+  /**
+   * Whether TOTP is on for the vault and which profiles require it.
+   *
+   * @returns The vault flag and profile names.
+   */
+  totpStatus(): { vault: boolean; profiles: string[] } {
+    const state = this.#unlocked();
+    return {
+      vault: totpConfigOf(state.meta.totp) !== undefined,
+      profiles: this.#all().filter((r) => r.totp).map((r) => r.profile.name).sort(),
+    };
+  }
+
+  /**
+   * Starts a TOTP setup: makes a secret. Nothing is stored until {@link enableTotp} gets a valid
+   * code for it.
+   *
+   * @param profile A profile name, or undefined for the whole vault.
+   * @param issuer Issuer shown in authenticator apps.
+   * @returns The secret and its URI.
+   */
+  async beginTotpSetup(profile?: string, issuer = "Hecate"): Promise<TotpSetup> {
+    const state = this.#unlocked();
+    if (profile !== undefined && this.#find(profile, state).totp) {
+      throw new HecateError("already_exists", `TOTP is already on for profile "${profile}"`);
+    }
+    if (profile === undefined && totpConfigOf(state.meta.totp)) {
+      throw new HecateError("already_exists", "TOTP is already on for the vault");
+    }
+    const secret = await newTotpSecret();
+    return { profile, secret, uri: await totpUri(secret, profile ?? "vault", issuer) };
+  }
+
+  /**
+   * Enables TOTP once a code from the new secret checks out, and returns one-time recovery codes
+   * (only their hashes are stored).
+   *
+   * @param setup What {@link beginTotpSetup} returned.
+   * @param code A current code from the authenticator.
+   * @returns Ten recovery codes: show them once.
+   * @throws {HecateError} `totp_failed` for a wrong code.
+   */
+  async enableTotp(setup: TotpSetup, code: string): Promise<string[]> {
+    const codes = newRecoveryCodes();
+    await this.#audited("totp.enable", setup.profile, async () => {
+      const step = await matchTotp(setup.secret, code.trim(), this.#access.now());
+      if (step === null) {
+        throw new HecateError("totp_failed", "The one-time code does not match the new secret", {
+          hint: "check the authenticator's clock and try again with the next code",
+        });
+      }
+      const config: TotpConfig = {
+        secret: setup.secret,
+        recovery: await Promise.all(codes.map(hashRecoveryCode)),
+        created: this.#access.now().toISOString(),
+      };
+      await this.#mutate((state) => {
+        if (setup.profile === undefined) {
+          state.meta = { ...state.meta, totp: config };
+          return;
+        }
+        const hit = this.#find(setup.profile, state);
+        state.putRecord(
+          { ...hit.profile, totp: config } as unknown as Record<string, unknown>,
+          hit.id,
+        );
+      });
+      // The confirming code is spent: it cannot be replayed at the next unlock.
+      const secretId = setup.profile === undefined
+        ? "vault"
+        : `profile:${this.#find(setup.profile).id}`;
+      await updateState(this.home, TOTP_STATE_FILE, (s) => {
+        s[secretId] = step;
+        return { write: true, result: undefined };
+      });
+    });
+    return codes;
+  }
+
+  /**
+   * Turns TOTP off for the vault or a profile. Needs a current code or an unused recovery code
+   * (the master password is already held by whoever opened this vault).
+   *
+   * @param profile A profile name, or undefined for the vault.
+   * @param code A one-time code or a recovery code (not needed for the vault when this session
+   * already passed the vault's code at unlock).
+   * @throws {HecateError} `totp_failed` for a wrong code, `usage` when TOTP is off.
+   */
+  async disableTotp(profile: string | undefined, code: string | undefined): Promise<void> {
+    await this.#audited("totp.disable", profile, async () => {
+      const state = this.#unlocked();
+      const hit = profile === undefined ? undefined : this.#find(profile, state);
+      const config = hit ? hit.totp : totpConfigOf(state.meta.totp);
+      if (!config) {
+        throw new HecateError(
+          "usage",
+          `TOTP is not on for ${profile ? `profile "${profile}"` : "the vault"}`,
+        );
+      }
+      const secretId = hit ? `profile:${hit.id}` : "vault";
+      // The vault's own code was just checked at unlock (and is spent); do not ask twice.
+      if (!this.#passed.has(secretId)) {
+        await this.#access.lockout.check(this.#access.subject);
+        await guarded(
+          this.#access,
+          "totp.disable",
+          () =>
+            verifySecondFactor(config, code ?? "", {
+              home: this.home,
+              secretId,
+              now: this.#access.now(),
+              allowRecovery: true,
+            }),
+          failureOf("totp_failed"),
+          profile,
+        );
+      }
+      await this.#mutate((s) => {
+        if (profile === undefined) {
+          const { totp: _off, ...rest } = s.meta;
+          s.meta = rest;
+          return;
+        }
+        const fresh = this.#find(profile, s);
+        s.putRecord(fresh.profile as unknown as Record<string, unknown>, fresh.id);
+      });
+    });
+  }
+
+  /** @internal Notes that a second factor was passed in this session (by `openVault`). */
+  markFactorPassed(secretId: string): void {
+    this.#passed.add(secretId);
+  }
+
+  /** @internal Spends a vault recovery code used at unlock. */
+  async spendVaultRecoveryCode(remaining: string[]): Promise<void> {
+    await this.#mutate((state) => {
+      const config = totpConfigOf(state.meta.totp);
+      if (config) state.meta = { ...state.meta, totp: { ...config, recovery: remaining } };
+    });
+    await this.#audit.append({
+      event: "totp.recovery",
+      actor: this.#access.actor,
+      outcome: "ok",
+      reason: `${remaining.length} recovery codes left`,
+    });
+  }
+
+  /**
+   * Re-wraps the root key at a higher PBKDF2 cost (done by `openVault` when the vault's cost is
+   * below the current floor).
+   *
+   * @param password The master password (just verified).
+   * @param iterations The new cost.
+   */
+  async upgradeKdf(password: string, iterations: number): Promise<void> {
+    await this.#audited("kdf.upgrade", undefined, async () => {
+      await this.#mutate((state) => state.setPassword(password, iterations));
+    });
+  }
+
+  /**
+   * Rotates every key: a new root key and new data keys, every record re-encrypted, every API-key
+   * slot re-sealed for its scope (existing API keys keep working), in one atomic replace of the
+   * file: an interruption leaves the old vault or the new one.
+   *
+   * @param password The master password (checked against the vault before anything changes).
+   */
+  async rotate(password: string): Promise<void> {
+    await this.#audited("rotate", undefined, async () => {
+      await this.#mutate(async (state) => {
+        const bytes = await this.#store.read();
+        // A wrong password here would lock the owner out of the rotated vault: check it first.
+        await UnlockedVault.unlock(bytes, password);
+        await state.rotate(password, Math.max(state.passwordIterations, MIN_KDF_ITERATIONS));
       });
     });
   }
@@ -320,8 +658,9 @@ export class Vault {
   }
 
   /**
-   * Opens a connection with a profile. Reading the profile's secrets is audited first: if that
-   * record cannot be written, nothing is released.
+   * Opens a connection with a profile. A profile with its own TOTP requires a one-time code first.
+   * Reading the profile's secrets is audited before anything is released: if that record cannot
+   * be written, nothing is.
    *
    * With an SSH tunnel under accept-new, host keys seen for the first time are pinned in the
    * profile (an audited vault write) before the database login.
@@ -329,17 +668,40 @@ export class Vault {
    * @param name Profile name.
    * @param options Progress reporting for tunnelled profiles.
    * @returns A live connection; close it when done (`await using` works).
+   * @throws {HecateError} `profile_not_found` (also for a profile outside an API key's scope),
+   * `totp_failed`, `locked_out`, `connection_failed`, `audit_failed`.
    */
   async connect(name: string, options: ConnectOptions = {}): Promise<Connection> {
-    const { profile } = this.#find(name);
-    const actor = { kind: "password" as const };
+    const { id, profile, totp } = this.#find(name);
+    const actor = this.#access.actor;
+    if (totp && !this.#passed.has(`profile:${id}`)) {
+      const password = this.#state instanceof UnlockedVault;
+      const ok = await requireSecondFactor(
+        this.#access,
+        totp,
+        `profile:${id}`,
+        `profile "${name}"`,
+        "connect",
+        password,
+        name,
+      );
+      if (ok.kind === "recovery") {
+        await this.#mutate((state) => {
+          const hit = this.#find(name, state);
+          const value = { ...hit.profile, totp: { ...totp, recovery: ok.remaining } };
+          state.putRecord(value as unknown as Record<string, unknown>, hit.id);
+        });
+      }
+      this.#passed.add(`profile:${id}`);
+      await this.#access.lockout.succeeded(this.#access.subject);
+    }
     await this.#audit.append({ event: "profile.read", actor, profile: name, outcome: "ok" });
     try {
       const conn = await openDbConnection(profile, {
         onStep: options.onStep,
         pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
       });
-      return new Connection(name, profile.engine, conn, this.#audit, tlsWarnings(profile));
+      return new Connection(name, profile.engine, conn, this.#audit, tlsWarnings(profile), actor);
     } catch (e) {
       await this.#audit.append({
         event: "connect",

@@ -14,10 +14,12 @@ const AUDIT_LOCK = "audit.lock";
 
 /** Who is acting. */
 export interface Actor {
-  /** `password` for the master password; later `apikey`. */
+  /** `password` for the master password, `apikey` for an API key. */
   kind: "password" | "apikey" | "none";
-  /** Key id or name where there is one. */
+  /** API key id (its slot id, also visible in the key text; not a secret). */
   id?: string;
+  /** API key name, when known (a key that failed to open has none). */
+  name?: string;
 }
 
 /** What happened, as reported by a layer above. */

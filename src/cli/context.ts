@@ -1,10 +1,11 @@
 /**
  * What every command handler gets: the process io, the shared stdin reader, and the global
- * options (`--home`, `--password-stdin`).
+ * options (`--home`, `--password-stdin`, `--api-key-file`, `--totp`).
  *
  * @module
  */
 
+import { HecateError } from "../errors.ts";
 import { openVault, type Vault } from "../hecate.ts";
 import type { CliIo } from "./io.ts";
 import { masterPassword, StdinLines } from "./secrets.ts";
@@ -13,6 +14,10 @@ import { masterPassword, StdinLines } from "./secrets.ts";
 export interface GlobalOptions {
   home?: string | undefined;
   passwordStdin?: boolean | undefined;
+  /** A file holding an API key (instead of the master password). */
+  apiKeyFile?: string | undefined;
+  /** A one-time code (TOTP or recovery code). */
+  totp?: string | undefined;
 }
 
 /** Shared state of one CLI invocation. */
@@ -38,12 +43,81 @@ export class CliContext {
   }
 
   /**
-   * Unlocks the vault with the master password from the configured source.
+   * The API key from `--api-key-file` or `HECATE_API_KEY`, if any. The file must be a regular
+   * file that only its owner can read.
+   *
+   * @returns The key text, or undefined.
+   */
+  async apiKey(): Promise<string | undefined> {
+    const file = this.globals.apiKeyFile;
+    if (file !== undefined) {
+      let info: Deno.FileInfo;
+      try {
+        info = await Deno.stat(file);
+      } catch {
+        throw new HecateError("no_credential", `Cannot read the API key file "${file}"`);
+      }
+      if (!info.isFile) throw new HecateError("no_credential", `"${file}" is not a file`);
+      if (info.mode !== null && (info.mode & 0o077) !== 0) {
+        throw new HecateError(
+          "insecure_home",
+          `API key file "${file}" is readable by other users`,
+          {
+            hint: `run 'chmod 600 ${file}'`,
+          },
+        );
+      }
+      return (await Deno.readTextFile(file)).trim();
+    }
+    const env = this.io.env("HECATE_API_KEY");
+    return env === undefined || env.trim() === "" ? undefined : env.trim();
+  }
+
+  /**
+   * Supplies a one-time code when one is required: `--totp`, `HECATE_TOTP`, else a prompt on a
+   * terminal, else none.
+   *
+   * @param what What the code is for.
+   * @returns The code, or undefined.
+   */
+  async code(what: string): Promise<string | undefined> {
+    const given = this.globals.totp ?? this.io.env("HECATE_TOTP");
+    if (given !== undefined && given !== "") return given;
+    if (this.io.stdinIsTerminal) return await this.io.promptSecret(`One-time code for ${what}:`);
+    return undefined;
+  }
+
+  /**
+   * Opens the vault with the API key when one is given (`HECATE_API_KEY`, `--api-key-file`),
+   * else with the master password from the configured source.
    *
    * @returns The open vault.
    */
   async unlock(): Promise<Vault> {
+    const apiKey = await this.apiKey();
+    const totp = (what: string) => this.code(what);
+    if (apiKey !== undefined) return await openVault({ home: this.globals.home, apiKey, totp });
+    return (await this.unlockWithPassword()).vault;
+  }
+
+  /**
+   * Opens the vault with the master password (for commands that need it again, e.g. `rotate`).
+   *
+   * @returns The open vault and the password.
+   * @throws {HecateError} `no_credential` when an API key was given instead.
+   */
+  async unlockWithPassword(): Promise<{ vault: Vault; password: string }> {
+    if (this.globals.apiKeyFile !== undefined) {
+      throw new HecateError(
+        "no_credential",
+        "This command needs the master password, not an API key",
+        {
+          hint: "run it without --api-key-file",
+        },
+      );
+    }
     const password = await masterPassword(this.io, this.stdin, this.globals);
-    return await openVault({ home: this.globals.home, password });
+    const totp = (what: string) => this.code(what);
+    return { vault: await openVault({ home: this.globals.home, password, totp }), password };
   }
 }

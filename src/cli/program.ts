@@ -7,10 +7,13 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { ExitCode, HecateError } from "../errors.ts";
 import { VERSION } from "../version.ts";
+import { apikeyCommand } from "./commands/apikey.ts";
 import { auditCommand } from "./commands/audit.ts";
 import { initCommand, passwdCommand } from "./commands/init.ts";
 import { queryCommand } from "./commands/query.ts";
+import { rotateCommand } from "./commands/rotate.ts";
 import { serverCommand } from "./commands/server.ts";
+import { totpCommand } from "./commands/totp.ts";
 import { CliContext } from "./context.ts";
 import { type CliIo, processIo, PromptCancelled } from "./io.ts";
 
@@ -34,6 +37,14 @@ export function buildProgram(ctx: CliContext) {
     .version(VERSION, "-V, --version", "print the version")
     .option("--home <dir>", "vault home directory (default: $HECATE_HOME or ~/.hecate)")
     .option("--password-stdin", "read the master password from the first line of standard input")
+    .option(
+      "--api-key-file <file>",
+      "open with the API key in FILE (0600) instead of the master password (or set HECATE_API_KEY)",
+    )
+    .option(
+      "--totp <code>",
+      "one-time code when TOTP is on (or set HECATE_TOTP; asked on a terminal otherwise)",
+    )
     .showHelpAfterError(HELP_HINT)
     .exitOverride()
     .configureOutput({ writeOut, writeErr, outputError })
@@ -47,6 +58,9 @@ export function buildProgram(ctx: CliContext) {
       serverCommand(ctx),
       queryCommand(ctx),
       auditCommand(ctx),
+      apikeyCommand(ctx),
+      totpCommand(ctx),
+      rotateCommand(ctx),
     ]
   ) {
     program.addCommand(cmd);

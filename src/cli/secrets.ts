@@ -7,11 +7,11 @@
  * @module
  */
 
+import { checkPasswordPolicy } from "../access/password_policy.ts";
 import { HecateError } from "../errors.ts";
 import type { CliIo } from "./io.ts";
 
-/** The least length of a master password (issue policy: 12 characters). */
-export const MIN_PASSWORD_LENGTH = 12;
+export { checkPasswordPolicy, MIN_PASSWORD_LENGTH } from "../access/password_policy.ts";
 
 /**
  * Hands out the lines of standard input one at a time, reading stdin once. When several secrets
@@ -93,7 +93,8 @@ export async function masterPassword(
 
 /**
  * Gets a new master password (for `init` and `passwd`): from stdin when its flag is given, else
- * asked twice on the terminal. Checks the length policy.
+ * asked twice on the terminal. Checks the policy (length, and not guessable: see
+ * src/access/password_policy.ts).
  *
  * @param io The process io.
  * @param stdin The shared stdin line reader.
@@ -119,23 +120,8 @@ export async function newPassword(
       hint: "use --password-stdin (init) or --new-password-stdin (passwd)",
     });
   }
-  checkPasswordPolicy(pw);
+  await checkPasswordPolicy(pw);
   return pw;
-}
-
-/**
- * Rejects passwords shorter than {@link MIN_PASSWORD_LENGTH} characters.
- *
- * @param pw The candidate.
- * @throws {HecateError} `usage` naming the rule (never the password).
- */
-export function checkPasswordPolicy(pw: string): void {
-  if ([...pw].length < MIN_PASSWORD_LENGTH) {
-    throw new HecateError(
-      "usage",
-      `The master password must be at least ${MIN_PASSWORD_LENGTH} characters long`,
-    );
-  }
 }
 
 /**

@@ -7,8 +7,10 @@
  */
 
 import { HecateError } from "../errors.ts";
-import { fromUtf8, timingSafeEqual, toBase64Url, utf8 } from "./encoding.ts";
+import { fromBase64Url, fromUtf8, timingSafeEqual, toBase64Url, utf8 } from "./encoding.ts";
+import { deriveSlotKey, formatApiKey, newApiKey, sealApiKeySlot } from "./apikey.ts";
 import {
+  type ApiKeySlot,
   assembleFile,
   parseBody,
   type ParsedVaultFile,
@@ -37,6 +39,40 @@ import { AuthenticationFailure, KEY_BYTES, randomBytes, sha256 } from "./primiti
 
 /** A JSON object stored in a record or in the meta blob. */
 export type JsonObject = { [key: string]: unknown };
+
+/** The meta member holding what the root-key side knows about each API key. */
+const APIKEYS_META = "apikeys";
+
+/** An API key as the master-password holder sees it (never the key text). */
+export interface ApiKeyInfo {
+  /** Slot id, base64url (also the middle part of the key text). */
+  id: string;
+  /** Name, unique in the vault. */
+  name: string;
+  /** Creation time, ISO 8601. */
+  created: string;
+  /** Expiry, ISO 8601, or null for never. */
+  expires: string | null;
+  /** Record ids in scope. */
+  scope: string[];
+}
+
+interface ApiKeyMeta extends ApiKeyInfo {
+  /** The slot key (not the API key): lets the root-key side re-seal the slot after re-keying. */
+  slotKey: string;
+}
+
+/** Options for {@link UnlockedVault.addApiKey}. */
+export interface AddApiKeyOptions {
+  /** Unique name. */
+  name: string;
+  /** Record ids the key may open. */
+  scope: string[];
+  /** Creation time (the caller's clock). */
+  created: Date;
+  /** Expiry, or null for never. */
+  expires: Date | null;
+}
 
 /** Options for {@link UnlockedVault.create}. */
 export interface CreateVaultOptions {
@@ -335,6 +371,140 @@ export class UnlockedVault {
     this.#meta = structuredClone(value);
   }
 
+  #apiKeyMeta(): Record<string, ApiKeyMeta> {
+    const m = this.#meta[APIKEYS_META];
+    return typeof m === "object" && m !== null ? m as Record<string, ApiKeyMeta> : {};
+  }
+
+  /**
+   * Lists the API keys (as recorded in the meta; never the key text).
+   *
+   * @returns One entry per key, in slot order.
+   */
+  apiKeys(): ApiKeyInfo[] {
+    const meta = this.#apiKeyMeta();
+    return this.#slots.filter((s) => s.kind === "apikey").flatMap((s) => {
+      const m = meta[toBase64Url(s.id)];
+      return m
+        ? [{ id: m.id, name: m.name, created: m.created, expires: m.expires, scope: [...m.scope] }]
+        : [];
+    });
+  }
+
+  /**
+   * Adds an API-key slot wrapping the data keys of `scope`, and returns the key text. The text is
+   * not stored anywhere: the caller prints it once.
+   *
+   * @param options Name, scope, creation and expiry times.
+   * @returns The API key text.
+   * @throws {HecateError} `already_exists` for a taken name, `profile_not_found` for an unknown
+   * record id.
+   */
+  async addApiKey(options: AddApiKeyOptions): Promise<string> {
+    if (this.apiKeys().some((k) => k.name === options.name)) {
+      throw new HecateError("already_exists", `An API key named "${options.name}" already exists`);
+    }
+    for (const id of options.scope) {
+      if (!this.#records.some((r) => toBase64Url(r.id) === id)) {
+        throw new HecateError("profile_not_found", "No such record");
+      }
+    }
+    const key = newApiKey();
+    const salt = randomBytes(16);
+    const slotKey = await deriveSlotKey(key.secret, salt, this.#vaultId, key.slotId);
+    const id = toBase64Url(key.slotId);
+    const entry: ApiKeyMeta = {
+      id,
+      name: options.name,
+      created: options.created.toISOString(),
+      expires: options.expires ? options.expires.toISOString() : null,
+      scope: [...new Set(options.scope)],
+      slotKey: toBase64Url(slotKey),
+    };
+    this.#meta = { ...this.#meta, [APIKEYS_META]: { ...this.#apiKeyMeta(), [id]: entry } };
+    // The real payload is sealed at serialize time, from the data keys current then.
+    this.#slots.push({ id: key.slotId, kind: "apikey", salt, wrapped: new Uint8Array() });
+    return formatApiKey(key);
+  }
+
+  /**
+   * Removes an API-key slot and re-keys every record it covered, so the removed key opens
+   * nothing written from now on. Other keys covering those records get the new data keys when
+   * the vault is serialised.
+   *
+   * @param id The slot id.
+   * @returns Whether a slot was removed.
+   */
+  removeApiKey(id: string): boolean {
+    const meta = this.#apiKeyMeta();
+    const entry = meta[id];
+    const before = this.#slots.length;
+    this.#slots = this.#slots.filter((s) => !(s.kind === "apikey" && toBase64Url(s.id) === id));
+    if (!entry && before === this.#slots.length) return false;
+    const { [id]: _removed, ...rest } = meta;
+    this.#meta = { ...this.#meta, [APIKEYS_META]: rest };
+    for (const recordId of entry?.scope ?? []) this.rekeyRecord(recordId);
+    return true;
+  }
+
+  /**
+   * Gives a record a fresh data key (it is re-sealed at the next serialize).
+   *
+   * @param id The record id.
+   * @returns Whether the record exists.
+   */
+  rekeyRecord(id: string): boolean {
+    const rec = this.#records.find((r) => toBase64Url(r.id) === id);
+    if (!rec) return false;
+    rec.dataKey = randomBytes(KEY_BYTES);
+    rec.entry = undefined;
+    return true;
+  }
+
+  /**
+   * Rotates every key below the password: a new root key (so new wrap, MAC and meta keys), new
+   * data keys for every record, and a new password slot. API-key slots keep their slot keys and
+   * are re-sealed with the new data keys, so existing API keys keep working. The vault id stays
+   * (API keys are bound to it).
+   *
+   * @param password The master password for the new slot.
+   * @param iterations PBKDF2 iterations for the new slot.
+   */
+  async rotate(password: string, iterations: number): Promise<void> {
+    this.#root = randomBytes(KEY_BYTES);
+    this.#keys = await deriveKeys(this.#root, this.#vaultId);
+    for (const r of this.#records) {
+      r.dataKey = randomBytes(KEY_BYTES);
+      r.entry = undefined;
+    }
+    await this.setPassword(password, iterations);
+  }
+
+  async #sealApiKeySlots(): Promise<Slot[]> {
+    const meta = this.#apiKeyMeta();
+    const out: Slot[] = [];
+    for (const s of this.#slots) {
+      const m = s.kind === "apikey" ? meta[toBase64Url(s.id)] : undefined;
+      if (s.kind !== "apikey" || !m) {
+        out.push(s);
+        continue;
+      }
+      const scope = m.scope.flatMap((record) => {
+        const rec = this.#records.find((r) => toBase64Url(r.id) === record);
+        return rec ? [{ record, key: rec.dataKey }] : [];
+      });
+      out.push(
+        await sealApiKeySlot(fromBase64Url(m.slotKey), s.salt, this.#vaultId, s.id, {
+          name: m.name,
+          created: m.created,
+          expires: m.expires,
+          scope,
+        }) satisfies ApiKeySlot,
+      );
+    }
+    return out;
+  }
+
   /**
    * Re-wraps the root key under a new password (new salt, new slot id). Records are untouched.
    *
@@ -364,6 +534,9 @@ export class UnlockedVault {
       records.push(r.entry);
     }
     const generation = this.#generation + 1;
+    // API-key slots are re-sealed on every write from the data keys current now, so re-keying a
+    // record (revoke, rotate) can never leave a remaining key with a stale data key.
+    this.#slots = await this.#sealApiKeySlots();
     const bodyBytes = serializeBody({
       vaultId: this.#vaultId,
       generation,

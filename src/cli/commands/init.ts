@@ -52,7 +52,7 @@ export function passwdCommand(ctx: CliContext) {
     )
     .option("--kdf-iterations <n>", "PBKDF2 iterations for the new password", parsePositiveInt)
     .action(async (opts) => {
-      const vault = await ctx.unlock();
+      const { vault } = await ctx.unlockWithPassword();
       const password = await newPassword(ctx.io, ctx.stdin, opts.newPasswordStdin ?? false);
       await vault.changePassword(
         password,

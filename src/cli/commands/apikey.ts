@@ -1,0 +1,101 @@
+/**
+ * `hecate apikey create|list|revoke`: scoped API keys for unattended use.
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import { parseDuration } from "../../access/duration.ts";
+import { HecateError } from "../../errors.ts";
+import type { CliContext } from "../context.ts";
+import { collect } from "../parse.ts";
+
+/**
+ * Turns `--expires` into a time: `never`, or a duration from now (`12h`, `30d`).
+ *
+ * @param text The option value.
+ * @param now The current time.
+ * @returns The expiry, or null for never.
+ */
+export function expiryFrom(text: string, now: Date): Date | null {
+  if (text === "never") return null;
+  return new Date(now.getTime() + parseDuration(text, "expiry"));
+}
+
+/**
+ * Builds the `apikey` command group.
+ *
+ * @param ctx The invocation context.
+ * @returns The command.
+ */
+export function apikeyCommand(ctx: CliContext) {
+  const apikey = new Command("apikey").description(
+    "API keys for unattended use, each opening only the profiles in its scope",
+  );
+
+  apikey.addCommand(
+    new Command("create")
+      .argument("<name>", "a name for the key (unique)")
+      .description("create a key and print it once on standard output")
+      .option("--server <profile>", "a profile the key may use (repeatable)", collect)
+      .option("--expires <when>", "12h, 30d, ... or never", "90d")
+      .action(async (name, opts) => {
+        if (!opts.server?.length) {
+          throw new HecateError("usage", "Name at least one profile with --server");
+        }
+        const expires = expiryFrom(opts.expires, new Date());
+        const { vault } = await ctx.unlockWithPassword();
+        const key = await vault.createApiKey({ name, profiles: opts.server, expires });
+        await ctx.io.out(`${key}\n`);
+        await ctx.io.err(
+          `Created API key "${name}" for ${opts.server.join(", ")}, expires ${
+            expires?.toISOString() ?? "never"
+          }. It is shown only this once: store it now (e.g. in a 0600 file for --api-key-file).\n`,
+        );
+      }),
+  );
+
+  apikey.addCommand(
+    new Command("list")
+      .description("list keys: name, scope, created, expires, last used (never the key)")
+      .option("--json", "print JSON")
+      .action(async (opts) => {
+        const { vault } = await ctx.unlockWithPassword();
+        const keys = await vault.apiKeys();
+        if (opts.json) {
+          await ctx.io.out(JSON.stringify(keys, null, 2) + "\n");
+          return;
+        }
+        if (keys.length === 0) {
+          await ctx.io.out("No API keys\n");
+          return;
+        }
+        const w = Math.max(4, ...keys.map((k) => k.name.length));
+        await ctx.io.out(
+          `${"NAME".padEnd(w)}  ${"CREATED".padEnd(24)}  ${"EXPIRES".padEnd(24)}  ${
+            "LAST USED".padEnd(24)
+          }  PROFILES\n`,
+        );
+        for (const k of keys) {
+          const expired = k.expires !== null && Date.parse(k.expires) <= Date.now();
+          await ctx.io.out(
+            `${k.name.padEnd(w)}  ${k.created.padEnd(24)}  ${(k.expires ?? "never").padEnd(24)}  ${
+              (k.lastUsed ?? "never").padEnd(24)
+            }  ${k.profiles.join(",")}${expired ? "  (expired)" : ""}\n`,
+          );
+        }
+      }),
+  );
+
+  apikey.addCommand(
+    new Command("revoke")
+      .argument("<name>", "the key's name")
+      .description("delete the key and re-key the profiles it covered")
+      .action(async (name) => {
+        const { vault } = await ctx.unlockWithPassword();
+        await vault.revokeApiKey(name);
+        await ctx.io.out(`Revoked API key "${name}"; the profiles it covered were re-keyed\n`);
+      }),
+  );
+  return apikey;
+}

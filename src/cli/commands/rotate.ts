@@ -1,0 +1,30 @@
+/**
+ * `hecate rotate`: new root key and data keys, every record re-encrypted.
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import type { CliContext } from "../context.ts";
+
+/**
+ * Builds `rotate`.
+ *
+ * @param ctx The invocation context.
+ * @returns The command.
+ */
+export function rotateCommand(ctx: CliContext) {
+  return new Command("rotate")
+    .description(
+      "make a new root key and new data keys and re-encrypt every record (API keys keep working)",
+    )
+    .action(async () => {
+      const { vault, password } = await ctx.unlockWithPassword();
+      await vault.rotate(password);
+      await ctx.io.out(
+        `Rotated every key: ${vault.profiles().length} profiles re-encrypted, ${
+          (await vault.apiKeys()).length
+        } API keys re-sealed\n`,
+      );
+    });
+}

@@ -1,0 +1,216 @@
+/**
+ * TOTP: RFC 6238 vectors, the one-step window, replay refusal, recovery codes (each once), per
+ * vault and per profile, with the password and with an API key. The clock is injected.
+ */
+
+import assert from "node:assert/strict";
+import {
+  hashRecoveryCode,
+  matchTotp,
+  newRecoveryCodes,
+  totpCode,
+  totpConfigOf,
+} from "../src/access/totp.ts";
+import { openVault, type Vault } from "../src/hecate.ts";
+import { VAULT_FILE } from "../src/vault/store.ts";
+import { UnlockedVault } from "../src/vault/vault.ts";
+import { assertCode, auditLines, PW, vaultWith, withHome } from "./support/access.ts";
+
+/** RFC 6238 appendix B, SHA-1 column: the seed is the ASCII string "12345678901234567890". */
+const RFC_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+const RFC_VECTORS: [number, string][] = [
+  [59, "94287082"],
+  [1111111109, "07081804"],
+  [1111111111, "14050471"],
+  [1234567890, "89005924"],
+  [2000000000, "69279037"],
+  [20000000000, "65353130"],
+];
+
+Deno.test("totpCode matches the RFC 6238 SHA-1 vectors (6-digit truncation of the 8-digit values)", async () => {
+  for (const [t, code8] of RFC_VECTORS) {
+    // Both truncate the same 31-bit value: mod 10^6 is the last six digits of mod 10^8.
+    assert.equal(await totpCode(RFC_SECRET, new Date(t * 1000)), code8.slice(2), `T=${t}`);
+    assert.equal(
+      await matchTotp(RFC_SECRET, code8.slice(2), new Date(t * 1000)),
+      Math.floor(t / 30),
+    );
+  }
+});
+
+Deno.test("matchTotp accepts one step either side and refuses two, and refuses malformed codes", async () => {
+  const t = new Date(1_111_111_111_000);
+  const code = await totpCode(RFC_SECRET, t);
+  const step = Math.floor(t.getTime() / 30_000);
+  assert.equal(await matchTotp(RFC_SECRET, code, new Date(t.getTime() + 30_000)), step);
+  assert.equal(await matchTotp(RFC_SECRET, code, new Date(t.getTime() - 30_000)), step);
+  assert.equal(await matchTotp(RFC_SECRET, code, new Date(t.getTime() + 60_000)), null);
+  assert.equal(await matchTotp(RFC_SECRET, code, new Date(t.getTime() - 60_000)), null);
+  const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, "0");
+  assert.equal(await matchTotp(RFC_SECRET, wrong, t), null);
+  for (const bad of ["", "12345", "1234567", "abcdef", ` ${code}x`]) {
+    assert.equal(await matchTotp(RFC_SECRET, bad, t), null, JSON.stringify(bad));
+  }
+});
+
+Deno.test("recovery codes are distinct, 50-bit, and hash the same however they are typed", async () => {
+  const codes = newRecoveryCodes();
+  assert.equal(new Set(codes).size, 10);
+  for (const c of codes) assert.match(c, /^[a-z2-7]{5}-[a-z2-7]{5}$/);
+  assert.equal(
+    await hashRecoveryCode(codes[0]!),
+    await hashRecoveryCode(` ${codes[0]!.toUpperCase().replace("-", "")} `),
+  );
+});
+
+/** A clock the test moves. */
+function clock(start: number) {
+  let t = start;
+  return { now: () => new Date(t), set: (ms: number) => (t = ms) };
+}
+
+async function enableVaultTotp(
+  vault: Vault,
+  at: Date,
+): Promise<{ secret: string; codes: string[] }> {
+  const setup = await vault.beginTotpSetup();
+  assert.match(setup.uri, /^otpauth:\/\/totp\/Hecate:vault\?.*secret=/);
+  await assertCode(() => vault.enableTotp(setup, "12345"), "totp_failed");
+  const codes = await vault.enableTotp(setup, await totpCode(setup.secret, at));
+  return { secret: setup.secret, codes };
+}
+
+Deno.test("vault TOTP: missing, wrong, replayed, out-of-window codes refused; right code accepted once", async () => {
+  await withHome(async (home) => {
+    const c = clock(Date.parse("2026-11-23T10:00:05Z"));
+    await vaultWith(home, ["billing"]);
+    const setupVault = await openVault({ home, password: PW, now: c.now, lockout: "off" });
+    const { secret } = await enableVaultTotp(setupVault, c.now());
+    const open = (totp?: string) =>
+      openVault({ home, password: PW, now: c.now, totp, lockout: "off" });
+
+    // The confirming code was spent at setup: it cannot open the vault.
+    await assertCode(() => open(undefined), "totp_failed", "missing");
+    await assertCode(() => open(""), "totp_failed", "empty");
+    c.set(c.now().getTime() + 30_000);
+    const code = await totpCode(secret, c.now());
+    const wrong = String((Number(code) + 7) % 1_000_000).padStart(6, "0");
+    const e = await assertCode(() => open(wrong), "totp_failed", "wrong");
+    assert.equal(e.exitCode, 16);
+    await open(code);
+    await assertCode(() => open(code), "totp_failed", "replayed");
+    // An old code (two steps back) is out of the window.
+    c.set(c.now().getTime() + 90_000);
+    await assertCode(() => open(code), "totp_failed", "out of window");
+    // A code asked for lazily through a callback, only when needed.
+    let asked = 0;
+    await openVault({
+      home,
+      password: PW,
+      now: c.now,
+      lockout: "off",
+      totp: async (what) => {
+        asked++;
+        assert.equal(what, "the vault");
+        return await totpCode(secret, c.now());
+      },
+    });
+    assert.equal(asked, 1);
+    const reasons = (await auditLines(home)).filter((l) =>
+      l.event === "unlock" && l.outcome === "fail"
+    )
+      .map((l) => l.reason);
+    assert.deepEqual(reasons, Array(5).fill("totp_failed"));
+  });
+});
+
+Deno.test("a recovery code opens the vault once, is spent in the vault file, and is refused the second time", async () => {
+  await withHome(async (home) => {
+    const c = clock(Date.parse("2026-11-23T10:00:05Z"));
+    await vaultWith(home, ["billing"]);
+    const v = await openVault({ home, password: PW, now: c.now, lockout: "off" });
+    const { codes } = await enableVaultTotp(v, c.now());
+    const open = (totp?: string) =>
+      openVault({ home, password: PW, now: c.now, totp, lockout: "off" });
+    await open(codes[3]!.toUpperCase());
+    const state = await UnlockedVault.unlock(await Deno.readFile(`${home}/${VAULT_FILE}`), PW);
+    assert.equal(totpConfigOf(state.meta.totp)!.recovery.length, 9);
+    await assertCode(() => open(codes[3]!), "totp_failed", "recovery code used twice");
+    await open(codes[4]!);
+    // Nothing of the codes or the secret reaches the audit trail.
+    const text = await Deno.readTextFile(`${home}/audit.jsonl`);
+    for (const code of codes) {
+      assert.ok(!text.includes(code.replace("-", "")) && !text.includes(code));
+    }
+    assert.ok(!text.includes(totpConfigOf(state.meta.totp)!.secret));
+  });
+});
+
+Deno.test("profile TOTP: required at connect for the password and for an API key; replay refused; recovery only with the password", async () => {
+  await withHome(async (home) => {
+    const c = clock(Date.parse("2026-11-23T10:00:05Z"));
+    const vault = await vaultWith(home, ["billing", "hr"]);
+    const key = await vault.createApiKey({ name: "k", profiles: ["billing"], expires: null });
+    const v = await openVault({ home, password: PW, now: c.now, lockout: "off" });
+    const setup = await v.beginTotpSetup("billing");
+    const codes = await v.enableTotp(setup, await totpCode(setup.secret, c.now()));
+    assert.deepEqual(v.totpStatus(), { vault: false, profiles: ["billing"] });
+    assert.equal(v.showProfile("billing").totp, "required");
+    assert.ok(!JSON.stringify(v.showProfile("billing")).includes(setup.secret));
+
+    // Unlocking needs no code (the TOTP is per profile); connecting to billing does, hr does not.
+    const byPw = await openVault({ home, password: PW, now: c.now, lockout: "off" });
+    await (await byPw.connect("hr")).close();
+    await assertCode(() => byPw.connect("billing"), "totp_failed", "password, no code");
+
+    c.set(c.now().getTime() + 30_000);
+    const code = await totpCode(setup.secret, c.now());
+    const byKey = await openVault({ home, apiKey: key, now: c.now, totp: code, lockout: "off" });
+    await (await byKey.connect("billing")).close();
+    // Once passed, the same session connects again without a new code.
+    await (await byKey.connect("billing")).close();
+    const replay = await openVault({ home, apiKey: key, now: c.now, totp: code, lockout: "off" });
+    await assertCode(() => replay.connect("billing"), "totp_failed", "replayed");
+    const rec = await openVault({ home, apiKey: key, now: c.now, totp: codes[0]!, lockout: "off" });
+    const e = await assertCode(() => rec.connect("billing"), "totp_failed", "recovery by key");
+    assert.match(e.message, /master password/);
+    // With the password the recovery code works, once.
+    const pw1 = await openVault({
+      home,
+      password: PW,
+      now: c.now,
+      totp: codes[0]!,
+      lockout: "off",
+    });
+    await (await pw1.connect("billing")).close();
+    const pw2 = await openVault({
+      home,
+      password: PW,
+      now: c.now,
+      totp: codes[0]!,
+      lockout: "off",
+    });
+    await assertCode(() => pw2.connect("billing"), "totp_failed", "recovery reused");
+    // Editing the profile keeps its TOTP.
+    await pw2.editProfile("billing", { tags: ["x"] });
+    assert.deepEqual(pw2.totpStatus().profiles, ["billing"]);
+  });
+});
+
+Deno.test("totp disable needs a valid code or recovery code; a wrong one changes nothing", async () => {
+  await withHome(async (home) => {
+    const c = clock(Date.parse("2026-11-23T10:00:05Z"));
+    await vaultWith(home, ["billing"]);
+    const v = await openVault({ home, password: PW, now: c.now, lockout: "off" });
+    const setup = await v.beginTotpSetup("billing");
+    const codes = await v.enableTotp(setup, await totpCode(setup.secret, c.now()));
+    const before = await Deno.readFile(`${home}/${VAULT_FILE}`);
+    await assertCode(() => v.disableTotp("billing", "123456"), "totp_failed");
+    await assertCode(() => v.disableTotp("billing", "aaaaa-bbbbb"), "totp_failed");
+    assert.deepEqual(await Deno.readFile(`${home}/${VAULT_FILE}`), before);
+    await v.disableTotp("billing", codes[1]!);
+    assert.deepEqual(v.totpStatus(), { vault: false, profiles: [] });
+    await assertCode(() => v.disableTotp("billing", codes[2]!), "usage");
+    await (await v.connect("billing")).close();
+  });
+});
