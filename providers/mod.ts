@@ -9,6 +9,7 @@ import type { ConnectSettings, Engine } from "../src/db/driver.ts";
 import { HecateError } from "../src/errors.ts";
 import { DEFAULT_PORTS, type Profile } from "../src/profile.ts";
 import { resolveSecret } from "./secret_ref.ts";
+import { certificateAuth } from "./certificate.ts";
 
 /** One authentication method. */
 export interface AuthProvider {
@@ -24,6 +25,17 @@ export interface AuthProvider {
   readonly requiredFields: readonly ("host" | "user" | "database")[];
   /** Method-specific non-secret fields it needs in `profile.params` (e.g. `domain`). */
   readonly requiredParams?: readonly string[];
+  /**
+   * Checks rules that the field lists cannot express (e.g. one of two fields, TLS required).
+   *
+   * @throws {HecateError} `invalid_profile` naming the field.
+   */
+  validate?(profile: Profile): void;
+  /**
+   * Which optional secret fields a profile with these params needs (e.g. a pass phrase because
+   * the key file is encrypted); asked for when a profile is added.
+   */
+  wantedOptionalSecrets?(params: Readonly<Record<string, string>>): Promise<readonly string[]>;
   /**
    * Builds the credential part of the settings. May do I/O (e.g. fetch a token).
    *
@@ -58,6 +70,7 @@ export const noAuth: AuthProvider = {
 };
 
 const providers = new Map<string, AuthProvider>([[sqlLogin.type, sqlLogin], [noAuth.type, noAuth]]);
+providers.set(certificateAuth.type, certificateAuth);
 
 /**
  * Registers an authentication provider.
@@ -125,6 +138,7 @@ export function providerFor(profile: Profile): AuthProvider {
       );
     }
   }
+  p.validate?.(profile);
   return p;
 }
 

@@ -27,6 +27,7 @@ import type {
   ValueMode,
 } from "./driver.ts";
 import { HecateError } from "../errors.ts";
+import { isClientCertRefused } from "./tls_errors.ts";
 import { Decimal, JsonText } from "./value.ts";
 import {
   type MysqlField,
@@ -139,10 +140,6 @@ const NET_REASONS: Readonly<Record<string, string>> = {
   ERR_TLS_CERT_ALTNAME_INVALID: "TLS: server certificate does not match the host name",
 };
 
-/** TLS alerts the server sends when it refuses the client certificate. */
-const CLIENT_CERT_REFUSED =
-  /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_REQUIRED|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED)/;
-
 /** One line, no secrets: collapses whitespace and masks the password and parameter texts. */
 function clean(message: string, secrets: readonly string[]): string {
   let out = message.replace(/\s+/g, " ").trim();
@@ -198,7 +195,7 @@ function connectError(
       { cause: e },
     );
   }
-  if (s.tls.mode !== "disable" && CLIENT_CERT_REFUSED.test(`${code ?? ""} ${text}`.toUpperCase())) {
+  if (s.tls.mode !== "disable" && isClientCertRefused(e)) {
     const why = s.tls.certPem
       ? "the server refused the client certificate"
       : "the server requires a client certificate";
@@ -586,6 +583,11 @@ export async function connectMysql(settings: ConnectSettings): Promise<DbConnect
   } catch (e) {
     throw connectError(e, settings, secrets);
   }
+  // The TLS layer checks the certificate against `servername || host || socket._host`; mysql2
+  // passes no servername for an IP address and no host, and Deno's net.Socket does not record
+  // `_host` as Node's does, so an IP would be checked as "localhost". Record it here.
+  const stream = (conn as unknown as { stream?: { _host?: string } }).stream;
+  if (!socket && stream && !stream._host) stream._host = host;
   // Errors emitted while connecting are reported through connect()'s callback.
   const onError = () => {};
   conn.on("error", onError);

@@ -44,12 +44,16 @@ function withProfileOptions<T extends Command<[string], Record<string, never>>>(
 /**
  * Collects the secrets an auth method needs: the first may be a reference (`--secret-ref`), the
  * rest come from stdin lines (`--secret-stdin`) or hidden prompts, in the method's field order.
+ * Optional secrets (e.g. a key pass phrase) follow the required ones: all of them when
+ * `--secret-stdin` or `--secret-ref` is given, else those the method finds it needs for these
+ * params (e.g. because the key file is encrypted).
  */
 async function secretsFor(
   ctx: CliContext,
   name: string,
   auth: string,
   opts: { secretStdin?: boolean; secretRef?: string },
+  params: Record<string, string> = {},
 ): Promise<Record<string, SecretValue>> {
   if (opts.secretStdin && opts.secretRef) {
     throw new HecateError("usage", "Give either --secret-stdin or --secret-ref, not both");
@@ -58,8 +62,13 @@ async function secretsFor(
   if (!provider) {
     throw new HecateError("invalid_profile", `Profile "${name}": unknown auth method "${auth}"`);
   }
+  const optional = provider.optionalSecretFields ?? [];
+  const wanted = opts.secretStdin || opts.secretRef
+    ? optional
+    : await provider.wantedOptionalSecrets?.(params) ?? [];
+  const fields = [...provider.secretFields, ...optional.filter((f) => wanted.includes(f))];
   const out: Record<string, SecretValue> = {};
-  for (const [i, field] of provider.secretFields.entries()) {
+  for (const [i, field] of fields.entries()) {
     if (i === 0 && opts.secretRef) {
       out[field] = { ref: opts.secretRef };
       continue;
@@ -109,7 +118,8 @@ export function serverCommand(ctx: CliContext) {
         const vault = await ctx.unlock();
         const engine = String(opts.engine) as Engine;
         const auth = opts.auth ?? (engine === "sqlite" ? "none" : "sql");
-        const secrets = await secretsFor(ctx, name, auth, opts);
+        const params = authParamsFrom(opts);
+        const secrets = await secretsFor(ctx, name, auth, opts, params);
         const tls = tlsFrom(opts);
         await vault.addProfile({
           name,
@@ -119,7 +129,7 @@ export function serverCommand(ctx: CliContext) {
           database: opts.database,
           user: opts.user,
           auth,
-          params: authParamsFrom(opts),
+          params,
           tls,
           connectTimeoutMs: opts.connectTimeout,
           tags: opts.tag,
