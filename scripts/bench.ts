@@ -1,14 +1,18 @@
 /**
  * `deno task bench`: measures Hecate against the reference clients on the same server in one
  * run, and prints ratios. Sections: `unlock`, `pg` (select 1 and a 1,000,000-row CSV export
- * against psql). Pass section names to run only those.
+ * against psql), `mysql` (a 1,000,000-row CSV export from MariaDB against `mariadb --batch`),
+ * `startup` (`hecate query ... "select 1"` per engine, against `hecate server list`, which loads
+ * no driver). Pass section names to run only those.
  *
- * Needs PostgreSQL's binaries (scripts/install_test_deps.sh) and GNU time (/usr/bin/time).
+ * Needs PostgreSQL's and MariaDB's binaries (scripts/install_test_deps.sh) and GNU time
+ * (/usr/bin/time).
  *
  * @module
  */
 
 import { startPostgres } from "../tests/support/postgres.ts";
+import { startMariadb } from "../tests/support/mariadb.ts";
 import { initVault, openVault } from "../src/hecate.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../src/kdf.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
@@ -23,7 +27,7 @@ const PERMISSIONS = [
 ];
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
-const sections = Deno.args.length ? Deno.args : ["unlock", "pg"];
+const sections = Deno.args.length ? Deno.args : ["unlock", "pg", "mysql", "startup"];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -104,6 +108,100 @@ try {
       () => measure(psql("-c", `\\copy (${big}) to stdout with (format csv, header)`), { env }),
     );
     report("1,000,000-row CSV export (median of 3)", e1, e3, "psql \\copy");
+  }
+
+  if (sections.includes("mysql")) {
+    await using db = await startMariadb();
+    const home = `${root}/home-mysql`;
+    await initVault({ home, password: PASSWORD });
+    const vault = await openVault({ home, password: PASSWORD });
+    await vault.addProfile({
+      name: "maria",
+      engine: "mysql",
+      host: db.host,
+      port: db.port,
+      database: db.database,
+      user: db.user,
+      tls: { mode: "disable" },
+      secrets: { password: { value: db.password } },
+    });
+    const env = { HECATE_PASSWORD_FILE: pwFile, MYSQL_PWD: db.password };
+    const big = "select seq, md5(seq) from seq_1_to_1000000";
+    const outA = `${root}/m.csv`, outB = `${root}/m.tsv`;
+    const e1 = await medianOf(
+      3,
+      () =>
+        measure(hecateCmd(home, "query", "maria", big, "--format", "csv", "--output", outA), {
+          env,
+        }),
+    );
+    const e2 = await medianOf(3, () =>
+      measure([
+        "mariadb",
+        "--no-defaults",
+        "--protocol=tcp",
+        "-h",
+        db.host,
+        "-P",
+        String(db.port),
+        "-u",
+        db.user,
+        db.database,
+        "--batch",
+        "-e",
+        big,
+      ], { env, stdoutFile: outB }));
+    report("MariaDB 1,000,000-row CSV export (median of 3)", e1, e2, "mariadb --batch");
+    const lines = (await Deno.readTextFile(outA)).split("\n").length - 2;
+    console.log(`  (hecate wrote ${lines} data rows)`);
+  }
+
+  if (sections.includes("startup")) {
+    await using pg = await startPostgres();
+    await using db = await startMariadb();
+    const home = `${root}/home-startup`;
+    await initVault({ home, password: PASSWORD, kdfIterations: MIN_KDF_ITERATIONS });
+    const vault = await openVault({ home, password: PASSWORD });
+    const sqliteFile = `${root}/startup.db`;
+    await vault.addProfile({ name: "lite", engine: "sqlite", database: sqliteFile, auth: "none" });
+    await vault.addProfile({
+      name: "pg",
+      engine: "postgres",
+      host: pg.host,
+      port: pg.port,
+      database: pg.database,
+      user: pg.user,
+      tls: { mode: "disable" },
+      secrets: { password: { value: pg.password } },
+    });
+    await vault.addProfile({
+      name: "maria",
+      engine: "mysql",
+      host: db.host,
+      port: db.port,
+      database: db.database,
+      user: db.user,
+      tls: { mode: "disable" },
+      secrets: { password: { value: db.password } },
+    });
+    const env = { HECATE_PASSWORD_FILE: pwFile };
+    console.log(`startup (median of 9, vault KDF ${MIN_KDF_ITERATIONS} iterations):`);
+    const base = await medianOf(9, () => measure(hecateCmd(home, "server", "list"), { env }));
+    console.log(
+      `  hecate server list (no driver): ${(base.wallS * 1000).toFixed(0)} ms, ` +
+        `${base.peakMiB.toFixed(0)} MiB peak`,
+    );
+    for (const name of ["lite", "pg", "maria"]) {
+      const r = await medianOf(
+        9,
+        () => measure(hecateCmd(home, "query", name, "select 1", "--format", "csv"), { env }),
+      );
+      console.log(
+        `  hecate query ${name} "select 1": ${(r.wallS * 1000).toFixed(0)} ms ` +
+          `(+${((r.wallS - base.wallS) * 1000).toFixed(0)} ms over server list), ` +
+          `${r.peakMiB.toFixed(0)} MiB peak`,
+      );
+    }
   }
 } finally {
   await Deno.remove(root, { recursive: true });

@@ -323,11 +323,9 @@ class CommandQueue {
     return this.#done;
   }
 
-  /** The next item, waiting for one if needed. */
-  async next(): Promise<Item> {
-    while (this.#head >= this.#items.length) {
-      await new Promise<void>((r) => this.#wake = r);
-    }
+  /** The next item if one is queued (taking it), else undefined. */
+  shift(): Item | undefined {
+    if (this.#head >= this.#items.length) return undefined;
     const item = this.#items[this.#head]!;
     this.#items[this.#head++] = undefined as unknown as Item;
     if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
@@ -344,12 +342,24 @@ class CommandQueue {
     return item;
   }
 
-  /** Looks at the next item without taking it. */
-  async peek(): Promise<Item> {
-    while (this.#head >= this.#items.length) {
-      await new Promise<void>((r) => this.#wake = r);
+  /** The next item if one is queued (without taking it), else undefined. */
+  peek(): Item | undefined {
+    return this.#head < this.#items.length ? this.#items[this.#head] : undefined;
+  }
+
+  /** Resolves once an item is queued. */
+  wait(): Promise<void> {
+    if (this.#head < this.#items.length) return Promise.resolve();
+    return new Promise<void>((r) => this.#wake = r);
+  }
+
+  /** The next item, waiting for one if needed. */
+  async next(): Promise<Item> {
+    for (;;) {
+      const item = this.shift();
+      if (item !== undefined) return item;
+      await this.wait();
     }
-    return this.#items[this.#head]!;
   }
 
   /** Ends the stream at once (the connection was closed under it). */
@@ -367,6 +377,74 @@ class CommandQueue {
       this.#paused = false;
       this.#conn.resume();
     }
+  }
+}
+
+const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+
+/**
+ * The rows of one set, pulled from the queue. Written by hand rather than as an async generator:
+ * a queued row is handed out without waiting, which matters at a million rows.
+ */
+class RowIterator implements AsyncIterableIterator<unknown[]> {
+  /** Rows read once the set ended, else null. */
+  count: number | null = null;
+  #seen = 0;
+  #ended = false;
+  readonly #queue: CommandQueue;
+  readonly #convert: (row: unknown[]) => unknown[];
+  readonly #isClosed: () => boolean;
+
+  constructor(
+    queue: CommandQueue,
+    convert: (row: unknown[]) => unknown[],
+    isClosed: () => boolean,
+  ) {
+    this.#queue = queue;
+    this.#convert = convert;
+    this.#isClosed = isClosed;
+  }
+
+  #step(): IteratorResult<unknown[]> | undefined {
+    if (this.#ended) return DONE;
+    if (this.#isClosed()) {
+      this.#ended = true;
+      return DONE;
+    }
+    const next = this.#queue.peek();
+    if (next === undefined) return undefined;
+    if (!Array.isArray(next)) {
+      // The set is over; the marker stays queued for the statement's loop.
+      this.#ended = true;
+      this.count = this.#seen;
+      return DONE;
+    }
+    this.#queue.shift();
+    this.#seen++;
+    return { value: this.#convert(next), done: false };
+  }
+
+  async #waitAndStep(): Promise<IteratorResult<unknown[]>> {
+    for (;;) {
+      await this.#queue.wait();
+      const r = this.#step();
+      if (r) return r;
+    }
+  }
+
+  next(): Promise<IteratorResult<unknown[]>> {
+    const r = this.#step();
+    return r ? Promise.resolve(r) : this.#waitAndStep();
+  }
+
+  /** Stopping early leaves the rest for the statement's loop to skip. */
+  return(): Promise<IteratorResult<unknown[]>> {
+    this.#ended = true;
+    return Promise.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
   }
 }
 
@@ -447,20 +525,8 @@ class MysqlConnection implements DbConnection {
           type: mysqlTypeName(f),
         }));
         const convert = mysqlRowConverter(item.fields, mode, binary);
-        let rowCount: number | null = null;
-        const rows = async function* (): AsyncGenerator<unknown[]> {
-          let seen = 0;
-          for (;;) {
-            if (isClosed()) return;
-            const next = await queue.peek();
-            if (!Array.isArray(next)) break;
-            await queue.next();
-            seen++;
-            yield convert(next);
-          }
-          if (!isClosed()) rowCount = seen;
-        };
-        yield { index: index++, columns, rows: rows(), rowCount: () => rowCount };
+        const rows = new RowIterator(queue, convert, isClosed);
+        yield { index: index++, columns, rows, rowCount: () => rows.count };
       }
     } finally {
       // Reached at the end, on an error, or when the caller stops early: let the command finish
