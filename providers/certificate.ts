@@ -33,7 +33,7 @@ const ENCRYPTED_PEM = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCR
 function invalid(profile: string, what: string, hint?: string): HecateError {
   return new HecateError(
     "invalid_profile",
-    `Profile "${profile}": ${what}`,
+    `Profile "${profile}" is invalid: ${what}`,
     hint ? { hint } : {},
   );
 }
@@ -45,7 +45,7 @@ async function readFile(profile: string, field: string, path: string): Promise<U
     const why = e instanceof Deno.errors.NotFound ? "file not found" : "file cannot be read";
     throw new HecateError(
       "invalid_profile",
-      `Profile "${profile}": cannot read ${field} "${path}": ${why}`,
+      `Profile "${profile}" is invalid: cannot read ${field} "${path}": ${why}`,
       { cause: e },
     );
   }
@@ -87,7 +87,7 @@ function certificate(profile: string, path: string, pem: string): X509Certificat
   } catch (e) {
     throw new HecateError(
       "invalid_profile",
-      `Profile "${profile}": the certificate file "${path}" holds no PEM certificate`,
+      `Profile "${profile}" is invalid: the certificate file "${path}" holds no PEM certificate`,
       { cause: e },
     );
   }
@@ -161,7 +161,7 @@ async function fromPfx(
     }
     throw new HecateError(
       "invalid_profile",
-      `Profile "${profile}": "${pfxFile}" is not a readable PKCS#12 file`,
+      `Profile "${profile}" is invalid: "${pfxFile}" is not a readable PKCS#12 file`,
       { cause: e },
     );
   }

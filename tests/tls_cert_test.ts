@@ -11,20 +11,13 @@ import { openDbConnection } from "../src/connect.ts";
 import type { DbConnection, Engine } from "../src/db/driver.ts";
 import { HecateError } from "../src/errors.ts";
 import type { Profile, SecretValue } from "../src/profile.ts";
+import { runHecate, stackLines } from "./support/cli.ts";
 import { type MariadbServer, startMariadb } from "./support/mariadb.ts";
 import { type PgServer, startPostgres } from "./support/postgres.ts";
 import { encryptKey, issueCert, makeCa, makePfx } from "./support/tls_certs.ts";
 
 const PASSPHRASE = "k3y-Passphrase-xyzzy";
 const MASTER = "master password for tls tests";
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-sys=hostname,uid",
-];
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** Client-certificate files for one server. */
 interface CertFiles {
@@ -102,37 +95,14 @@ async function hecateError(p: Promise<unknown>): Promise<HecateError> {
   assert.fail("expected a rejection");
 }
 
-/** Runs `hecate` as the deno.json task does, with text on stdin. */
-function hecate(
-  home: string,
-  stdin: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return hecateIn("/", home, stdin, ...args);
+/** Runs `hecate --home HOME ...args` with text on stdin (tests/support/cli.ts). */
+function hecate(home: string, stdin: string, ...args: string[]) {
+  return runHecate(args, { home, stdin, cwd: "/" });
 }
 
 /** {@link hecate} in a working directory. */
-async function hecateIn(
-  cwd: string,
-  home: string,
-  stdin: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    cwd,
-    args: ["run", "--quiet", ...PERMISSIONS, MAIN, "--home", home, ...args],
-    env: { NO_COLOR: "1", HOME: home, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
-    clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(stdin));
-  await w.close();
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function hecateIn(cwd: string, home: string, stdin: string, ...args: string[]) {
+  return runHecate(args, { home, stdin, cwd });
 }
 
 Deno.test("TLS and client certificates against PostgreSQL and MariaDB", async (t) => {
@@ -579,7 +549,7 @@ Deno.test("TLS and client certificates against PostgreSQL and MariaDB", async (t
         refused.stderr,
         /^hecate: error: Login to MySQL at .* refused: TLS: the server refused the client certificate\n/,
       );
-      assert.ok(!refused.stderr.includes("    at "));
+      assert.deepEqual(stackLines(refused.stderr), []);
 
       // Verification off: works, and says so on every use.
       const edit = await hecate(
