@@ -166,6 +166,7 @@ try {
     await initVault({ home, password: PASSWORD, kdfIterations: MIN_KDF_ITERATIONS });
     const vault = await openVault({ home, password: PASSWORD });
     const sqliteFile = `${root}/startup.db`;
+    await Deno.writeFile(sqliteFile, new Uint8Array()); // an empty file is an empty database
     await vault.addProfile({ name: "lite", engine: "sqlite", database: sqliteFile, auth: "none" });
     await vault.addProfile({
       name: "pg",
@@ -194,6 +195,20 @@ try {
       `  hecate server list (no driver): ${(base.wallS * 1000).toFixed(0)} ms, ` +
         `${base.peakMiB.toFixed(0)} MiB peak`,
     );
+    // The driver's own load time in a fresh process, free of the KDF and process noise above.
+    const loader = new URL("./bench/load_driver.ts", import.meta.url).pathname;
+    for (const engine of ["sqlite", "postgres", "mysql"]) {
+      const ms: number[] = [];
+      for (let i = 0; i < 9; i++) {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "--quiet", ...PERMISSIONS, loader, engine],
+          env: { NO_COLOR: "1" },
+        }).output();
+        ms.push(Number(new TextDecoder().decode(out.stdout).trim()));
+      }
+      ms.sort((a, b) => a - b);
+      console.log(`  loading the ${engine} driver: ${ms[4]!.toFixed(0)} ms (median of 9)`);
+    }
     for (const name of ["lite", "pg", "maria"]) {
       const r = await medianOf(
         9,
