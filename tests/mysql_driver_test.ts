@@ -421,6 +421,26 @@ Deno.test("mysql driver against a real MariaDB server", async (t) => {
       assert.equal(e.message, `Cannot connect to MySQL at 127.0.0.1:${port}: connection refused`);
     });
 
+    await t.step("an unknown host is connection_failed", async () => {
+      const e = await hecateError(
+        mysqlDriver.connect(
+          settingsFor(db, { host: "no-such-host.invalid", connectTimeoutMs: 3000 }),
+        ),
+      );
+      assert.equal(e.code, "connection_failed");
+      assert.match(e.message, /^Cannot connect to MySQL at no-such-host\.invalid:\d+: /);
+      assert.ok(!e.message.includes("\n"));
+    });
+
+    await t.step("TLS required by the profile but not offered by the server", async () => {
+      const e = await hecateError(
+        mysqlDriver.connect(settingsFor(db, { tls: { mode: "verify" } })),
+      );
+      assert.equal(e.code, "connection_failed");
+      assert.match(e.message, /the server does not support TLS/);
+      assert.ok(!e.message.includes(db.password));
+    });
+
     await t.step("a silent server is connection_failed after the timeout", async () => {
       const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       const accepted: Deno.Conn[] = [];
