@@ -601,6 +601,24 @@ Deno.test("mysql driver against a real MariaDB server", async (t) => {
       await hecateError(c2.ping());
     });
 
+    await t.step("a connection killed mid-stream fails the stream, never hangs", async () => {
+      const c2 = await mysqlDriver.connect(settingsFor(db));
+      const [[id]] = (await all(c2, "select connection_id()")).rows as [[number]];
+      let n = 0;
+      const e = await hecateError((async () => {
+        for await (const set of c2.query("select seq from seq_1_to_1000000", [])) {
+          for await (const _ of set.rows) {
+            if (n++ === 0) await db.sql(`kill ${id}`);
+          }
+        }
+      })());
+      assert.ok(n < 1000000, `${n} rows`);
+      assert.ok(["connection_failed", "query_failed"].includes(e.code), e.message);
+      assert.ok(!e.message.includes("\n"));
+      await hecateError(c2.ping());
+      await c2.close();
+    });
+
     await t.step("a second statement while rows are pending is refused", async () => {
       const it = conn.query("select seq from seq_1_to_10", [])[Symbol.asyncIterator]();
       await it.next();

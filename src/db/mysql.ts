@@ -367,6 +367,11 @@ class CommandQueue {
     this.#finish(new End());
   }
 
+  /** Fails the stream (the connection broke: mysql2 reports that on the connection only). */
+  fail(err: unknown): void {
+    this.#finish(new Failed(err));
+  }
+
   /** Drops buffered and future rows and lets the socket run, so the command can finish. */
   discardRows(): void {
     this.#discard = true;
@@ -464,8 +469,12 @@ class MysqlConnection implements DbConnection {
     this.#conn = conn;
     this.#typed = typed;
     this.#secrets = secrets;
-    // A dropped socket between statements must not become an unhandled 'error' event.
-    conn.on("error", (e) => this.#fatal = e);
+    // A dropped socket must not become an unhandled 'error' event, and a statement streaming at
+    // that moment must end with the error rather than wait for rows forever.
+    conn.on("error", (e) => {
+      this.#fatal = e;
+      this.#queue?.fail(e);
+    });
   }
 
   #check(): void {
