@@ -167,15 +167,23 @@ async function fromPfx(
   }
   const { oids } = forge.pki;
   const bagsOf = (type: string) => p12.getBags({ bagType: type })[type] ?? [];
-  // node-forge builds key and certificate objects for RSA only; the ASN.1 of each bag works for
-  // every algorithm, so it is re-encoded to PEM and parsed by node:crypto.
-  const keyBag = [...bagsOf(oids.pkcs8ShroudedKeyBag!), ...bagsOf(oids.keyBag!)][0];
   const der = (node: Parameters<typeof forge.asn1.toDer>[0]) => forge.asn1.toDer(node).getBytes();
-  if (!keyBag?.asn1) throw invalid(profile, `the PKCS#12 file "${pfxFile}" holds no private key`);
-  const keyPem = pem("PRIVATE KEY", der(keyBag.asn1), forge.util.encode64);
+  // node-forge builds key and certificate objects for RSA only and keeps the raw ASN.1 for every
+  // other algorithm; either way the result is PEM that node:crypto parses.
+  const keyBag = [...bagsOf(oids.pkcs8ShroudedKeyBag!), ...bagsOf(oids.keyBag!)][0];
+  const keyPem = keyBag?.asn1
+    ? pem("PRIVATE KEY", der(keyBag.asn1), forge.util.encode64)
+    : keyBag?.key
+    ? forge.pki.privateKeyToPem(keyBag.key)
+    : undefined;
+  if (!keyPem) throw invalid(profile, `the PKCS#12 file "${pfxFile}" holds no private key`);
   const key = privateKey(profile, pfxFile, keyPem, undefined);
   const certs = bagsOf(oids.certBag!).flatMap((b) =>
-    b.asn1 ? [pem("CERTIFICATE", der(b.asn1), forge.util.encode64)] : []
+    b.asn1
+      ? [pem("CERTIFICATE", der(b.asn1), forge.util.encode64)]
+      : b.cert
+      ? [forge.pki.certificateToPem(b.cert)]
+      : []
   );
   const leaf = certs.findIndex((c) => certificate(profile, pfxFile, c).checkPrivateKey(key));
   if (leaf < 0) {

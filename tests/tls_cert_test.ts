@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { createPrivateKey } from "node:crypto";
 import { connectSettings, providerFor } from "../providers/mod.ts";
 import { tlsWarnings } from "../src/api/connection.ts";
 import { openDbConnection } from "../src/connect.ts";
@@ -177,6 +178,22 @@ Deno.test("TLS and client certificates against PostgreSQL and MariaDB", async (t
         } finally {
           Deno.env.delete("HECATE_TEST_PFX_PASS");
         }
+      });
+
+      await t.step(`${E}: an RSA certificate in a PKCS#12 bundle logs in`, async () => {
+        const caDir = tg.caFile.slice(0, tg.caFile.lastIndexOf("/"));
+        const ca = { certFile: tg.caFile, keyFile: `${caDir}/ca.key` };
+        const rsa = await issueCert(ca, dir, `${E}-rsa`, { cn: tg.certUser, rsa: true });
+        const keyText = await Deno.readTextFile(rsa.keyFile);
+        assert.equal(createPrivateKey(keyText).asymmetricKeyType, "rsa");
+        await makePfx(rsa, `${dir}/${E}-rsa.p12`, PASSPHRASE);
+        await loginAs(
+          tg,
+          profileFor(tg, {
+            params: { pfxFile: `${dir}/${E}-rsa.p12` },
+            secrets: { keyPassphrase: { value: PASSPHRASE } },
+          }),
+        );
       });
 
       await t.step(`${E}: no client certificate is auth_failed`, async () => {

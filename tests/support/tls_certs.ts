@@ -38,6 +38,8 @@ export interface IssueOptions {
   server?: boolean;
   /** Subject alternative names for a server certificate. @default {"IP:127.0.0.1,DNS:localhost"} */
   san?: string;
+  /** An RSA 2048 key instead of EC P-256. @default {false} */
+  rsa?: boolean;
 }
 
 function openssl(): string {
@@ -122,7 +124,7 @@ export async function issueCert(
   await runOpenssl([
     "req",
     "-new",
-    ...EC,
+    ...(options.rsa ? ["-newkey", "rsa:2048", "-nodes"] : EC),
     "-keyout",
     keyFile,
     "-out",
