@@ -11,6 +11,7 @@ import { DEFAULT_PORTS, type Profile } from "../src/profile.ts";
 import { resolveSecret } from "./secret_ref.ts";
 import { windowsLogin } from "./windows.ts";
 import { tokenLogin } from "./token.ts";
+import { certificateAuth } from "./certificate.ts";
 
 /** One authentication method. */
 export interface AuthProvider {
@@ -32,11 +33,16 @@ export interface AuthProvider {
    */
   fieldsFor?(params: Readonly<Record<string, string>>): ProviderFields;
   /**
-   * Checks param values beyond presence (e.g. one of a fixed set).
+   * Checks rules that the field lists cannot express (e.g. one of a fixed set, one of two fields).
    *
    * @throws {HecateError} `invalid_profile` naming the field.
    */
   validate?(profile: Profile): void;
+  /**
+   * Which optional secret fields a profile with these params needs (e.g. a pass phrase because
+   * the key file is encrypted); asked for when a profile is added.
+   */
+  wantedOptionalSecrets?(params: Readonly<Record<string, string>>): Promise<readonly string[]>;
   /**
    * Builds the credential part of the settings. May do I/O (e.g. fetch a token).
    *
@@ -99,7 +105,7 @@ export const noAuth: AuthProvider = {
 };
 
 const providers = new Map<string, AuthProvider>(
-  [sqlLogin, noAuth, windowsLogin, tokenLogin].map((p) => [p.type, p]),
+  [sqlLogin, noAuth, windowsLogin, tokenLogin, certificateAuth].map((p) => [p.type, p]),
 );
 
 /**

@@ -4,10 +4,12 @@
  * against psql), `ssh` (the same through an SSH tunnel, against `ssh -L` plus psql on the same
  * sshd), `mssql` (start-up of `hecate query` on SQL Server, through the TDS test double, next to
  * SQLite's: tedious is loaded lazily, so only SQL Server pays for it), `apikey` (the cron path:
- * `HECATE_API_KEY=... hecate query pg "select 1"` against `psql -c "select 1"`; goal at most 2x).
- * Pass section names to run only those.
+ * `HECATE_API_KEY=... hecate query pg "select 1"` against `psql -c "select 1"`; goal at most 2x),
+ * `mysql` (a 1,000,000-row CSV export from MariaDB against `mariadb --batch`), `startup`
+ * (`hecate query ... "select 1"` per engine, against `hecate server list`, which loads no
+ * driver). Pass section names to run only those.
  *
- * Needs PostgreSQL's binaries and OpenSSH (scripts/install_test_deps.sh), GNU time
+ * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
  *
  * @module
@@ -17,6 +19,7 @@ import { startPostgres } from "../tests/support/postgres.ts";
 import { makeKeyPair, startSshd } from "../tests/support/sshd.ts";
 import type { SshProfile } from "../src/profile.ts";
 import { startTdsDouble } from "../tests/support/tds_double.ts";
+import { startMariadb } from "../tests/support/mariadb.ts";
 import { initVault, openVault } from "../src/hecate.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../src/kdf.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
@@ -31,7 +34,9 @@ const PERMISSIONS = [
 ];
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
-const sections = Deno.args.length ? Deno.args : ["unlock", "pg", "ssh", "mssql", "apikey"];
+const sections = Deno.args.length
+  ? Deno.args
+  : ["unlock", "pg", "ssh", "mssql", "apikey", "mysql", "startup"];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -300,6 +305,118 @@ try {
       `start-up floor (hecate --version, median of 9): ${floor.wallS.toFixed(3)} s, ` +
         `${(floor.wallS / ref.wallS).toFixed(2)}x psql (other load on the machine skews both)`,
     );
+  }
+
+  if (sections.includes("mysql")) {
+    await using db = await startMariadb();
+    const home = `${root}/home-mysql`;
+    await initVault({ home, password: PASSWORD });
+    const vault = await openVault({ home, password: PASSWORD });
+    await vault.addProfile({
+      name: "maria",
+      engine: "mysql",
+      host: db.host,
+      port: db.port,
+      database: db.database,
+      user: db.user,
+      tls: { mode: "disable" },
+      secrets: { password: { value: db.password } },
+    });
+    const env = { HECATE_PASSWORD_FILE: pwFile, MYSQL_PWD: db.password };
+    const big = "select seq, md5(seq) from seq_1_to_1000000";
+    const outA = `${root}/m.csv`, outB = `${root}/m.tsv`;
+    const e1 = await medianOf(
+      3,
+      () =>
+        measure(hecateCmd(home, "query", "maria", big, "--format", "csv", "--output", outA), {
+          env,
+        }),
+    );
+    const mariadb = (...extra: string[]) => [
+      "mariadb",
+      "--no-defaults",
+      "--protocol=tcp",
+      "-h",
+      db.host,
+      "-P",
+      String(db.port),
+      "-u",
+      db.user,
+      db.database,
+      "--batch",
+      ...extra,
+      "-e",
+      big,
+    ];
+    const e2 = await medianOf(3, () => measure(mariadb(), { env, stdoutFile: outB }));
+    report("MariaDB 1,000,000-row CSV export (median of 3)", e1, e2, "mariadb --batch");
+    const e3 = await medianOf(3, () => measure(mariadb("--quick"), { env, stdoutFile: outB }));
+    report("MariaDB 1,000,000-row CSV export (median of 3)", e1, e3, "mariadb --batch --quick");
+    const lines = (await Deno.readTextFile(outA)).split("\n").length - 2;
+    console.log(`  (hecate wrote ${lines} data rows)`);
+  }
+
+  if (sections.includes("startup")) {
+    await using pg = await startPostgres();
+    await using db = await startMariadb();
+    const home = `${root}/home-startup`;
+    await initVault({ home, password: PASSWORD, kdfIterations: MIN_KDF_ITERATIONS });
+    const vault = await openVault({ home, password: PASSWORD });
+    const sqliteFile = `${root}/startup.db`;
+    await Deno.writeFile(sqliteFile, new Uint8Array()); // an empty file is an empty database
+    await vault.addProfile({ name: "lite", engine: "sqlite", database: sqliteFile, auth: "none" });
+    await vault.addProfile({
+      name: "pg",
+      engine: "postgres",
+      host: pg.host,
+      port: pg.port,
+      database: pg.database,
+      user: pg.user,
+      tls: { mode: "disable" },
+      secrets: { password: { value: pg.password } },
+    });
+    await vault.addProfile({
+      name: "maria",
+      engine: "mysql",
+      host: db.host,
+      port: db.port,
+      database: db.database,
+      user: db.user,
+      tls: { mode: "disable" },
+      secrets: { password: { value: db.password } },
+    });
+    const env = { HECATE_PASSWORD_FILE: pwFile };
+    console.log(`startup (median of 9, vault KDF ${MIN_KDF_ITERATIONS} iterations):`);
+    const base = await medianOf(9, () => measure(hecateCmd(home, "server", "list"), { env }));
+    console.log(
+      `  hecate server list (no driver): ${(base.wallS * 1000).toFixed(0)} ms, ` +
+        `${base.peakMiB.toFixed(0)} MiB peak`,
+    );
+    // The driver's own load time in a fresh process, free of the KDF and process noise above.
+    const loader = new URL("./bench/load_driver.ts", import.meta.url).pathname;
+    for (const engine of ["sqlite", "postgres", "mysql"]) {
+      const ms: number[] = [];
+      for (let i = 0; i < 9; i++) {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "--quiet", ...PERMISSIONS, loader, engine],
+          env: { NO_COLOR: "1" },
+        }).output();
+        ms.push(Number(new TextDecoder().decode(out.stdout).trim()));
+      }
+      ms.sort((a, b) => a - b);
+      console.log(`  loading the ${engine} driver: ${ms[4]!.toFixed(0)} ms (median of 9)`);
+    }
+    for (const name of ["lite", "pg", "maria"]) {
+      const r = await medianOf(
+        9,
+        () => measure(hecateCmd(home, "query", name, "select 1", "--format", "csv"), { env }),
+      );
+      console.log(
+        `  hecate query ${name} "select 1": ${(r.wallS * 1000).toFixed(0)} ms ` +
+          `(+${((r.wallS - base.wallS) * 1000).toFixed(0)} ms over server list), ` +
+          `${r.peakMiB.toFixed(0)} MiB peak`,
+      );
+    }
   }
 } finally {
   await Deno.remove(root, { recursive: true });

@@ -26,6 +26,7 @@ import type {
 import { Decimal, JsonText } from "./value.ts";
 import { CopyOut } from "./pg_copy_out.ts";
 import { HecateError } from "../errors.ts";
+import { isClientCertRefused } from "./tls_errors.ts";
 
 /** Rows fetched per round trip when the caller does not say. */
 const DEFAULT_BATCH_SIZE = 1000;
@@ -296,6 +297,12 @@ function connectError(
     return new HecateError("connection_failed", `Cannot connect to ${where}: ${msg}`, { cause: e });
   }
   const code = errorCode(e);
+  if (s.tls.mode !== "disable" && isClientCertRefused(e)) {
+    const why = s.tls.certPem ? "refused the client certificate" : "requires a client certificate";
+    return new HecateError("auth_failed", `Login to ${where} refused: TLS: the server ${why}`, {
+      cause: e,
+    });
+  }
   if (info.passwordAsked && !s.password) {
     return new HecateError(
       "auth_failed",

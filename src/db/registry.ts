@@ -11,7 +11,7 @@ import { HecateError } from "../errors.ts";
 const loaders: Record<Engine, () => Promise<Driver>> = {
   sqlite: async () => (await import("./sqlite.ts")).sqliteDriver,
   postgres: async () => (await import("./postgres.ts")).postgresDriver,
-  mysql: () => Promise.reject(notYet("mysql")),
+  mysql: async () => (await import("./mysql.ts")).mysqlDriver,
   mssql: async () => (await import("./mssql.ts")).mssqlDriver,
 };
 

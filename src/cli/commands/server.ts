@@ -49,6 +49,9 @@ function withProfileOptions<T extends Command<[string], Record<string, never>>>(
 /**
  * Collects the secrets an auth method needs: the first may be a reference (`--secret-ref`), the
  * rest come from stdin lines (`--secret-stdin`) or hidden prompts, in the method's field order.
+ * Optional secrets (e.g. a key pass phrase) follow the required ones: all of them when
+ * `--secret-stdin` or `--secret-ref` is given, else those the method finds it needs for these
+ * params (e.g. because the key file is encrypted).
  */
 async function secretsFor(
   ctx: CliContext,
@@ -64,14 +67,19 @@ async function secretsFor(
   if (!provider) {
     throw new HecateError("invalid_profile", `Profile "${name}": unknown auth method "${auth}"`);
   }
-  const out: Record<string, SecretValue> = {};
   const fields = fieldsOf(provider, params);
+  const optional = fields.optionalSecretFields ?? [];
+  // A method may know which optional secrets these params need (e.g. a passphrase because the key
+  // file is encrypted): those are asked like required ones, the others not at all. Without that
+  // knowledge, optional secrets are offered: a further stdin line, or a prompt that may be empty.
+  const wanted = await provider.wantedOptionalSecrets?.(params);
+  const asked = [...fields.secretFields, ...optional.filter((f) => wanted?.includes(f))];
+  const offered = wanted === undefined ? optional : [];
+  const out: Record<string, SecretValue> = {};
   // A reference stands for the first secret field, required or (when none is) optional.
-  const refField = opts.secretRef
-    ? [...fields.secretFields, ...(fields.optionalSecretFields ?? [])][0]
-    : undefined;
+  const refField = opts.secretRef ? [...asked, ...optional][0] : undefined;
   if (refField) out[refField] = { ref: opts.secretRef! };
-  for (const field of fields.secretFields) {
+  for (const field of asked) {
     if (field === refField) continue;
     out[field] = {
       value: await profileSecret(
@@ -82,8 +90,7 @@ async function secretsFor(
       ),
     };
   }
-  // Optional secrets (e.g. a key passphrase): a further stdin line, or a prompt that may be empty.
-  for (const field of fields.optionalSecretFields ?? []) {
+  for (const field of offered) {
     if (field === refField) continue;
     const value = opts.secretStdin
       ? await ctx.stdin.maybeNext()

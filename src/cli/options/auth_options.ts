@@ -18,6 +18,8 @@ export interface AuthFlag {
   param: string;
   /** The camel-case option name commander gives it, e.g. `domain`. */
   option: string;
+  /** The value is a file path, stored absolute so the profile works from any directory. */
+  path?: boolean;
 }
 
 /** Method-specific flags, in help order. */
@@ -60,15 +62,24 @@ export const AUTH_FLAGS: AuthFlag[] = [
   },
   {
     flag: "--cert-file <file>",
-    description: "token client-certificate: certificate (PEM)",
+    description: "certificate, token client-certificate: certificate file (PEM)",
     param: "certFile",
     option: "certFile",
+    path: true,
   },
   {
     flag: "--key-file <file>",
-    description: "token client-certificate: private key (PEM)",
+    description: "certificate, token client-certificate: private key file (PEM, may be encrypted)",
     param: "keyFile",
     option: "keyFile",
+    path: true,
+  },
+  {
+    flag: "--pfx-file <file>",
+    description: "auth certificate: client certificate and key as PKCS#12 (.p12/.pfx)",
+    param: "pfxFile",
+    option: "pfxFile",
+    path: true,
   },
 ];
 
@@ -93,7 +104,9 @@ export function authParamsFrom(opts: Record<string, unknown>): Record<string, st
   const out: Record<string, string> = {};
   for (const f of AUTH_FLAGS) {
     const v = opts[f.option];
-    if (typeof v === "string") out[f.param] = v;
+    if (typeof v === "string") {
+      out[f.param] = f.path && v && !v.startsWith("/") ? `${Deno.cwd()}/${v}` : v;
+    }
   }
   return out;
 }
