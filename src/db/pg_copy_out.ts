@@ -12,7 +12,10 @@
  * queue moves on and the connection stays usable, also after a failed COPY.
  *
  * Backpressure: one full buffer may wait while the sink writes another; beyond that the socket is
- * paused until the sink catches up, so memory stays flat however slow the sink is.
+ * paused until the sink catches up, so memory stays flat however slow the sink is. The socket stays
+ * in flowing mode throughout (`'data'` events, `pause()`/`resume()`): Deno's node:net `pause()`
+ * also stops reading the handle, so a paused-mode reader waiting for `'readable'` could stall,
+ * while `resume()` reliably restarts reading in both Deno and Node.
  *
  * @module
  */
