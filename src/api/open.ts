@@ -4,7 +4,8 @@
  * @module
  */
 
-import { type AuditSink, FileAuditLog } from "../audit/log.ts";
+import { type AuditSink, FileAuditLog, startChain } from "../audit/log.ts";
+import { chainKeyOf, withChainKey } from "../audit/meta.ts";
 import { checkHome, resolveHome } from "../vault/home.ts";
 import { VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
@@ -54,6 +55,24 @@ export async function openVault(options: OpenVaultOptions): Promise<Vault> {
     }).catch(() => {}); // The unlock error matters more than a failed failure record.
     throw e;
   }
+  if (!chainKeyOf(state.meta)) state = await startChainFor(home, store, state);
   await audit.append({ event: "unlock", actor: { kind: "password" }, outcome: "ok" });
   return new Vault(home, store, state, audit);
+}
+
+/** A vault made before the chained trail: give it a first chain key on first unlock. */
+async function startChainFor(
+  home: string,
+  store: VaultStore,
+  state: UnlockedVault,
+): Promise<UnlockedVault> {
+  return await store.withLock(async () => {
+    const fresh = await state.reload(await store.read());
+    if (chainKeyOf(fresh.meta)) return fresh; // another process did it meanwhile
+    fresh.meta = withChainKey(fresh.meta, await startChain(home));
+    const { bytes, generation } = await fresh.serialize();
+    await store.replace(bytes, generation);
+    fresh.markSaved(generation);
+    return fresh;
+  });
 }

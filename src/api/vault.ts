@@ -5,6 +5,7 @@
  */
 
 import type { AuditSink } from "../audit/log.ts";
+import { chainKeyOf } from "../audit/meta.ts";
 import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
 import {
@@ -94,6 +95,15 @@ export class Vault {
   /** How many times the vault file has been written. */
   get generation(): number {
     return this.#state.generation;
+  }
+
+  /**
+   * The audit chain's first key A0 (from the encrypted meta), for `audit verify` and export.
+   *
+   * @returns A0, or undefined for a vault without a chain.
+   */
+  auditChainKey(): Uint8Array | undefined {
+    return chainKeyOf(this.#state.meta);
   }
 
   /** PBKDF2 iterations of the password slot. */
