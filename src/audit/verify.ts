@@ -301,7 +301,18 @@ export async function verifyTrail(
         return false;
       }
       if (seq !== expected) {
-        if (f.first === undefined && lineNo === 1 && state && state.segmentFirst < seq) {
+        if (
+          f.first === undefined && lineNo === 1 && seq > expected && state?.segmentFirst === seq
+        ) {
+          // The active segment starts where the state says: closed segments before it are gone.
+          problem = {
+            kind: "segment_missing",
+            file: segmentName(expected),
+            message: `Segment "${segmentName(expected)}" is missing: entries ${expected}..${
+              seq - 1
+            } are gone`,
+          };
+        } else if (f.first === undefined && lineNo === 1 && state && state.segmentFirst < seq) {
           problem = {
             kind: "file_missing",
             file: f.name,
