@@ -7,6 +7,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { toBase64Url } from "../vault/encoding.ts";
 import { LINE_PREFIX, MAC_SUFFIX_BYTES } from "./chain.ts";
 
@@ -151,8 +152,7 @@ export function splitLine(line: Uint8Array): { body: Uint8Array; mac: string } |
   for (let i = 0; i < LINE_PREFIX.length; i++) {
     if (line[i] !== LINE_PREFIX.charCodeAt(i)) return undefined;
   }
-  let mac = "";
-  for (let i = s + head.length; i < n - 2; i++) mac += String.fromCharCode(line[i]!);
+  const mac = Buffer.from(line.buffer, line.byteOffset + s + head.length, 43).toString("latin1");
   return { body: line.subarray(0, s), mac };
 }
 
@@ -174,4 +174,14 @@ export function seqOf(line: Uint8Array): number {
     n = n * 10 + (c - 0x30);
   }
   return i > p && line[i] === 0x2c ? n : -1;
+}
+
+/**
+ * Base64url without padding of a MAC, fast (the verifier runs this once per entry).
+ *
+ * @param mac The bytes.
+ * @returns The text, as in a line's `mac` member.
+ */
+export function macText(mac: Uint8Array): string {
+  return Buffer.from(mac.buffer, mac.byteOffset, mac.length).toString("base64url");
 }

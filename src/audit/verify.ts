@@ -8,7 +8,7 @@
 
 import { toBase64Url } from "../vault/encoding.ts";
 import { ZERO_MAC } from "./chain.ts";
-import { seqOf, splitLine } from "./entry.ts";
+import { macText, seqOf, splitLine } from "./entry.ts";
 import { FastHmac } from "./fast_hmac.ts";
 import { withAuditLock } from "./log.ts";
 import { AUDIT_FILE, type SegmentFile, segmentName, trailFiles } from "./segments.ts";
@@ -344,7 +344,7 @@ export async function verifyTrail(
         return false;
       }
       const { mac, next } = hmac.step(key, prev, parts.body);
-      if (toBase64Url(mac) !== parts.mac) {
+      if (macText(mac) !== parts.mac) {
         problem = {
           kind: "edited",
           file: f.name,
