@@ -218,7 +218,7 @@ Deno.test("retention removes old segments only after a signed record, and verify
   });
 });
 
-Deno.test("20 processes appending at once leave a valid chain with no lost or interleaved lines", async () => {
+Deno.test("20 processes appending at once (rotating segments meanwhile) leave a valid chain with no lost or interleaved lines", async () => {
   await withHome(async (home) => {
     const a0 = await startChain(home);
     const N = 20;
@@ -240,7 +240,8 @@ Deno.test("20 processes appending at once leave a valid chain with no lost or in
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",
-        env: { NO_COLOR: "1" },
+        // Small segments, so that rotations happen while the others wait on the lock.
+        env: { NO_COLOR: "1", HECATE_AUDIT_SEGMENT_BYTES: "4000" },
       }).spawn());
     const readers = children.map((c) => c.stdout.pipeThrough(new TextDecoderStream()).getReader());
     for (const r of readers) assert.equal((await r.read()).value?.trim(), "ready");
@@ -257,7 +258,10 @@ Deno.test("20 processes appending at once leave a valid chain with no lost or in
       readers[i]!.releaseLock();
       await c.stdout.cancel().catch(() => {});
     }
-    const ls = await lines(`${home}/audit.jsonl`);
+    const segs = await closedSegments(home);
+    assert.ok(segs.length >= 3, `only ${segs.length} rotations`);
+    const ls: string[] = [];
+    for (const f of [...segs.map((s) => s.path), `${home}/audit.jsonl`]) ls.push(...await lines(f));
     assert.equal(ls.length, N * EACH);
     const perChild = new Map<string, number[]>();
     for (const [i, l] of ls.entries()) {
