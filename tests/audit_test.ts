@@ -375,3 +375,27 @@ Deno.test("a large appendMany batch (WebAssembly HMAC) chains exactly like singl
     assert.equal(report.entries, 302);
   });
 });
+
+Deno.test("the parallel verify pass agrees with the sequential one, and a problem is still named precisely", async () => {
+  await withHome(async (home) => {
+    const a0 = await startChain(home);
+    const log = new FileAuditLog(home, { segmentBytes: 400_000 });
+    for (let i = 0; i < 5; i++) {
+      await log.appendMany(Array.from({ length: 2000 }, (_, j) => ({ ...QUERY, rows: j })));
+    }
+    const seq = await verifyTrail(home, a0, undefined, { workers: 0 });
+    const par = await verifyTrail(home, a0, undefined, { workers: 2 });
+    assert.equal(par.ok, true, par.problem?.message ?? "");
+    assert.deepEqual(par, seq);
+    assert.equal(par.entries, 10_000);
+    // One byte changed deep inside a closed segment, in the middle of a worker batch.
+    const seg = (await closedSegments(home))[1]!;
+    const ls = await lines(seg.path);
+    ls[100] = ls[100]!.replace('"rows":', '"rows":9');
+    await Deno.writeTextFile(seg.path, ls.map((l) => l + "\n").join(""));
+    const bad = await verifyTrail(home, a0, undefined, { workers: 2 });
+    assert.equal(bad.problem?.kind, "edited");
+    assert.equal(bad.problem?.file, seg.name);
+    assert.equal(bad.problem?.line, 101);
+  });
+});
