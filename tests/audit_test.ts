@@ -17,6 +17,8 @@ import { exportTrail, verifyExport } from "../src/audit/export.ts";
 import { HecateError } from "../src/errors.ts";
 import { initVault, openVault } from "../src/hecate.ts";
 import { fromBase64Url, toBase64Url } from "../src/vault/encoding.ts";
+import { VaultStore } from "../src/vault/store.ts";
+import { UnlockedVault } from "../src/vault/vault.ts";
 
 const APPENDER = new URL("./support/audit_appender.ts", import.meta.url).pathname;
 
@@ -397,5 +399,31 @@ Deno.test("the parallel verify pass agrees with the sequential one, and a proble
     assert.equal(bad.problem?.kind, "edited");
     assert.equal(bad.problem?.file, seg.name);
     assert.equal(bad.problem?.line, 101);
+  });
+});
+
+Deno.test("a vault made before the chained trail gets its first chain key on the first unlock", async () => {
+  await withHome(async (home) => {
+    const pw = "audit test password";
+    // A vault file written without meta.audit, and an old plain trail beside it.
+    const old = await UnlockedVault.create(pw, { iterations: 600_000 });
+    const store = new VaultStore(home);
+    await store.withLock(async () => {
+      const { bytes, generation } = await old.serialize();
+      await store.replace(bytes, generation);
+    });
+    await Deno.writeTextFile(`${home}/audit.jsonl`, '{"event":"unlock","outcome":"ok"}\n');
+    const vault = await openVault({ home, password: pw });
+    const a0 = vault.auditChainKey();
+    assert.ok(a0, "no chain key in the vault");
+    const moved = [...Deno.readDirSync(home)].map((e) => e.name).filter((n) =>
+      n.startsWith("audit.jsonl.before-")
+    );
+    assert.equal(moved.length, 1, "the old plain trail was not kept aside");
+    const report = await verifyTrail(home, a0);
+    assert.equal(report.ok, true, report.problem?.message ?? "");
+    assert.equal(report.entries, 1); // this unlock
+    const again = await openVault({ home, password: pw });
+    assert.deepEqual(again.auditChainKey(), a0);
   });
 });
