@@ -99,14 +99,18 @@ export async function parallelPass(input: PassInput): Promise<PassResult | undef
       pending.delete(e.data.id);
     };
     w.onerror = (e) => {
+      // E.g. a build without the worker module: fall back to the sequential pass at once.
       e.preventDefault();
+      broken = true;
       for (const p of pending.values()) p.reject(e);
       pending.clear();
     };
   }
+  let broken = false;
   const results: Promise<boolean>[] = [];
   let nextId = 0;
   const send = (b: Batch) => {
+    if (broken) throw new Error("a verify worker failed");
     const id = nextId++;
     const msg = b.message(id);
     results.push(
