@@ -55,7 +55,10 @@ export async function openVault(options: OpenVaultOptions): Promise<Vault> {
     }).catch(() => {}); // The unlock error matters more than a failed failure record.
     throw e;
   }
-  if (!chainKeyOf(state.meta)) state = await startChainFor(home, store, state);
+  // A custom sink keeps its own records; the file trail needs its chain key in the vault.
+  if (audit instanceof FileAuditLog && !chainKeyOf(state.meta)) {
+    state = await startChainFor(home, store, state);
+  }
   await audit.append({ event: "unlock", actor: { kind: "password" }, outcome: "ok" });
   return new Vault(home, store, state, audit);
 }
