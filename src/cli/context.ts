@@ -23,6 +23,8 @@ export class CliContext {
   readonly stdin: StdinLines;
   /** Global options. */
   globals: GlobalOptions = {};
+  /** Writes started synchronously (by commander) that must finish before the process exits. */
+  readonly pending: Promise<void>[] = [];
 
   /** @param io Process io. */
   constructor(io: CliIo) {

@@ -32,7 +32,7 @@ function formatEntry(r: AuditEntry): string {
     r.duration_ms !== undefined ? `${r.duration_ms}ms` : "",
     r.reason !== undefined ? `reason=${r.reason}` : "",
   ].filter(Boolean).join(" ");
-  return `${r.time}  #${r.seq}  ${String(r.event).padEnd(15)} ${String(r.outcome).padEnd(4)} ${
+  return `${r.time}  ${String(r.event).padEnd(15)} ${String(r.outcome).padEnd(4)} ${
     actor.padEnd(10)
   } ${r.profile ?? "-"}  ${extra}`.trimEnd();
 }
