@@ -79,6 +79,7 @@ const SEG1 = "audit.segments/audit-000000000001.jsonl";
 /** Builds a vault with a few profiles and queries; returns the home and an early state copy. */
 async function buildBase(root: string): Promise<{ home: string; oldState: string }> {
   const home = `${root}/base`;
+  await Deno.writeFile(`${root}/lite.db`, new Uint8Array()); // an empty file is an empty database
   await ok(home, ["init", "--kdf-iterations", "600000", "--password-stdin"], `${PW}\n`);
   await ok(
     home,
@@ -243,6 +244,7 @@ Deno.test("audit verify through the CLI", async (t) => {
         const h = await copyHome(home);
         cases.push(h);
         const db = `${h}/fc.db`;
+        await Deno.writeFile(db, new Uint8Array());
         await ok(
           h,
           ["server", "add", "fc", "--engine", "sqlite", "--database", db, "--password-stdin"],

@@ -311,7 +311,8 @@ Deno.test("the profile.read record is written before a secret is used: if it fai
   await withHome(async (home) => {
     const pw = "audit test password";
     await initVault({ home, password: pw, kdfIterations: 600_000 });
-    const db = `${home}/never-opened.db`;
+    const db = `${home}/reachable.db`;
+    await Deno.writeFile(db, new Uint8Array()); // so that only the audit failure can stop connect
     // A fake sink (named as such): the real file sink, but refusing profile.read records.
     const real = new FileAuditLog(home);
     const fakeFailingOnRead: AuditSink = {
@@ -322,8 +323,14 @@ Deno.test("the profile.read record is written before a secret is used: if it fai
     };
     const vault = await openVault({ home, password: pw, audit: fakeFailingOnRead });
     await vault.addProfile({ name: "lite", engine: "sqlite", database: db });
-    await assert.rejects(() => vault.connect("lite"), /Cannot write the audit record/);
-    await assert.rejects(Deno.stat(db), Deno.errors.NotFound);
+    await assert.rejects(() => vault.connect("lite"), (e: unknown) => {
+      assert.ok(e instanceof HecateError);
+      assert.equal(e.code, "audit_failed");
+      return true;
+    });
+    // With the record written, the same profile connects: the refusal above was the audit's.
+    const vault2 = await openVault({ home, password: pw });
+    await (await vault2.connect("lite")).close();
   });
 });
 

@@ -59,6 +59,7 @@ export async function benchAudit(root: string, password: string): Promise<void> 
   const vhome = `${root}/audit-vault`;
   await initVault({ home: vhome, password, kdfIterations: MIN_KDF_ITERATIONS });
   const db = `${root}/audit-bench.db`;
+  await Deno.writeFile(db, new Uint8Array());
   const audited = await openVault({ home: vhome, password });
   await audited.addProfile({ name: "lite", engine: "sqlite", database: db });
   const silent = await openVault({ home: vhome, password, audit: { append: async () => {} } });
