@@ -7,7 +7,8 @@
  * `HECATE_API_KEY=... hecate query pg "select 1"` against `psql -c "select 1"`; goal at most 2x),
  * `mysql` (a 1,000,000-row CSV export from MariaDB against `mariadb --batch`), `startup`
  * (`hecate query ... "select 1"` per engine, against `hecate server list`, which loads no
- * driver). Pass section names to run only those.
+ * driver), `audit` (append latency and throughput, the audit share of an in-process query, and
+ * `audit verify` on a 1,000,000-entry trail). Pass section names to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -24,6 +25,7 @@ import { initVault, openVault } from "../src/hecate.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../src/kdf.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
 import { measure, medianMs, medianOf, report } from "./bench/measure.ts";
+import { benchAudit } from "./bench/audit.ts";
 
 const PERMISSIONS = [
   "--allow-read",
@@ -36,7 +38,7 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
 const sections = Deno.args.length
   ? Deno.args
-  : ["unlock", "pg", "ssh", "mssql", "apikey", "mysql", "startup"];
+  : ["unlock", "pg", "ssh", "mssql", "apikey", "mysql", "startup", "audit"];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -418,6 +420,8 @@ try {
       );
     }
   }
+
+  if (sections.includes("audit")) await benchAudit(root, PASSWORD);
 } finally {
   await Deno.remove(root, { recursive: true });
 }

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { type AuditSink, FileAuditLog } from "../audit/log.ts";
+import { type AuditSink, FileAuditLog, startChain } from "../audit/log.ts";
+import { withChainKey } from "../audit/meta.ts";
 import { HecateError } from "../errors.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../kdf.ts";
 import { ensureHome, resolveHome } from "../vault/home.ts";
@@ -47,6 +48,9 @@ export async function initVault(
         hint: "use it, or choose another --home",
       });
     }
+    // The audit chain's first key lives only in the vault (sealed under the root key); the
+    // state file gets a copy that the first append steps past.
+    vault.meta = withChainKey(vault.meta, await startChain(home));
     const { bytes, generation } = await vault.serialize();
     await store.replace(bytes, generation);
     vault.markSaved(generation);

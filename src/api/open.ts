@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type Actor, type AuditSink, FileAuditLog } from "../audit/log.ts";
+import { type Actor, type AuditSink, FileAuditLog, startChain } from "../audit/log.ts";
+import { chainKeyOf, withChainKey } from "../audit/meta.ts";
 import { recordApiKeyUse } from "../access/apikey_state.ts";
 import { Lockout, parseLockoutPolicy } from "../access/lockout.ts";
 import { totpConfigOf } from "../access/totp.ts";
@@ -105,12 +106,16 @@ async function openWithPassword(
   const ctx: AccessContext = { actor, subject: "password", lockout, audit, home, now, code };
   // A missing or unreadable vault is not audited: there is no vault to record it for.
   const bytes = await store.read();
-  const state = await guarded(
+  let state = await guarded(
     ctx,
     "unlock",
     () => UnlockedVault.unlock(bytes, password),
     failureOf("auth_failed"),
   );
+  // A custom sink keeps its own records; the file trail needs its chain key in the vault.
+  if (audit instanceof FileAuditLog && !chainKeyOf(state.meta)) {
+    state = await startChainFor(home, store, state);
+  }
   const vault = new Vault(home, store, state, audit, ctx);
   const totp = totpConfigOf(state.meta.totp);
   if (totp) {
@@ -172,5 +177,22 @@ async function openWithApiKey(
     home,
     now,
     code,
+  });
+}
+
+/** A vault made before the chained trail: give it a first chain key on first unlock. */
+async function startChainFor(
+  home: string,
+  store: VaultStore,
+  state: UnlockedVault,
+): Promise<UnlockedVault> {
+  return await store.withLock(async () => {
+    const fresh = await state.reload(await store.read());
+    if (chainKeyOf(fresh.meta)) return fresh; // another process did it meanwhile
+    fresh.meta = withChainKey(fresh.meta, await startChain(home));
+    const { bytes, generation } = await fresh.serialize();
+    await store.replace(bytes, generation);
+    fresh.markSaved(generation);
+    return fresh;
   });
 }

@@ -5,6 +5,7 @@
  */
 
 import type { Actor, AuditSink } from "../audit/log.ts";
+import { chainKeyOf } from "../audit/meta.ts";
 import { apiKeyLastUsed, forgetApiKey } from "../access/apikey_state.ts";
 import {
   hashRecoveryCode,
@@ -175,6 +176,16 @@ export class Vault {
   /** Who opened this vault: the master password, or an API key (id and name). */
   get actor(): Actor {
     return { ...this.#access.actor };
+  }
+
+  /**
+   * The audit chain's first key A0 (from the encrypted meta), for `audit verify` and export.
+   * Needs the master password: an API key cannot read the meta.
+   *
+   * @returns A0, or undefined for a vault without a chain.
+   */
+  auditChainKey(): Uint8Array | undefined {
+    return chainKeyOf(this.#unlocked().meta);
   }
 
   /** PBKDF2 iterations of the password slot (master password only). */

@@ -1,44 +1,32 @@
 /**
- * The audit trail writer: one JSON line per event, appended under an exclusive lock and flushed
- * to disk before the caller goes on. Callers describe what happened with {@link AuditEvent};
- * the writer adds time, process and host. Never pass a secret or a parameter value here.
+ * The audit trail writer: one chained, MACed JSON line per event (see chain.ts and
+ * docs/SECURITY.md "Audit trail"), appended under an exclusive lock and flushed to disk before the
+ * caller goes on; then the chain key steps forward and the state file is replaced. Needs only the
+ * state file, never the master password, so any process that may use a profile can append.
+ *
+ * Fail closed: when the entry cannot be written the append throws `audit_failed` and the caller
+ * releases nothing, unless `HECATE_AUDIT_FAILURE=warn` relaxes that to a warning.
  *
  * @module
  */
 
 import { HecateError } from "../errors.ts";
+import { toBase64Url } from "../vault/encoding.ts";
+import { randomBytes } from "../vault/primitives.ts";
+import { CHAIN_BYTES, entryMac, nextKey } from "./chain.ts";
+import { type AuditEvent, canonicalEntry, sealedLine, seqOf, splitLine } from "./entry.ts";
+import {
+  AUDIT_FILE,
+  AUDIT_LOCK,
+  closedSegments,
+  SEGMENT_DIR,
+  segmentName,
+  syncDir,
+} from "./segments.ts";
+import { type ChainState, initialState, readState, STATE_FILE, writeState } from "./state.ts";
 
-/** File name of the trail inside the home directory. */
-export const AUDIT_FILE = "audit.jsonl";
-const AUDIT_LOCK = "audit.lock";
-
-/** Who is acting. */
-export interface Actor {
-  /** `password` for the master password, `apikey` for an API key. */
-  kind: "password" | "apikey" | "none";
-  /** API key id (its slot id, also visible in the key text; not a secret). */
-  id?: string;
-  /** API key name, when known (a key that failed to open has none). */
-  name?: string;
-}
-
-/** What happened, as reported by a layer above. */
-export interface AuditEvent {
-  /** Event name, e.g. `unlock`, `profile.read`, `query`, `profile.add`. */
-  event: string;
-  actor: Actor;
-  /** Profile name, when the event concerns one. */
-  profile?: string;
-  outcome: "ok" | "fail";
-  /** Failure class (an error code) and a short reason; never a secret. */
-  reason?: string;
-  /** Rows returned or affected, for queries. */
-  rows?: number;
-  /** Duration in milliseconds, for queries. */
-  durationMs?: number;
-  /** SHA-256 (hex) of the SQL text, for queries: identifies the statement without storing it. */
-  sqlSha256?: string;
-}
+export type { Actor, AuditEvent, DetailValue } from "./entry.ts";
+export { AUDIT_FILE } from "./segments.ts";
 
 /** A destination for audit events. */
 export interface AuditSink {
@@ -50,12 +38,35 @@ export interface AuditSink {
   append(event: AuditEvent): Promise<void>;
 }
 
-/** Options for {@link FileAuditLog}. */
+/** Default size at which the active segment is closed: 64 MiB. */
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Default age at which the active segment is closed: 30 days. */
+export const DEFAULT_SEGMENT_AGE_MS = 30 * 24 * 3600 * 1000;
+
+/** Options for {@link FileAuditLog}; each defaults to its environment setting. */
 export interface FileAuditLogOptions {
   /** Clock, injectable for tests. @default {() => new Date()} */
   now?: () => Date;
   /** Host name recorded in each line. @default {Deno.hostname()} */
   host?: string;
+  /** Close the active segment at this size. @default {$HECATE_AUDIT_SEGMENT_BYTES or 64 MiB} */
+  segmentBytes?: number;
+  /** Close it at this age; 0 = never. @default {$HECATE_AUDIT_SEGMENT_AGE or 30 days} */
+  segmentAgeMs?: number;
+  /** Keep at most this many closed segments; undefined = all. @default {$HECATE_AUDIT_KEEP_SEGMENTS} */
+  keepSegments?: number | undefined;
+  /** `closed`: a failed write throws; `warn`: it warns. @default {$HECATE_AUDIT_FAILURE or closed} */
+  failure?: "closed" | "warn";
+  /** Receives warnings in `warn` mode. @default {a `hecate: warning:` line on stderr} */
+  onWarning?: (message: string) => void;
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: the defaults apply (and failure stays closed)
+  }
 }
 
 function hostName(): string {
@@ -66,68 +77,368 @@ function hostName(): string {
   }
 }
 
-/** Appends JSON lines to `audit.jsonl` in the home directory. */
+function usage(name: string, value: string): HecateError {
+  return new HecateError("usage", `Invalid ${name} "${value}"`, {
+    hint: "see docs/SECURITY.md, 'Audit trail settings'",
+  });
+}
+
+/**
+ * Parses a duration such as `30d`, `12h`, `15m`, `90s`, or `0` (off).
+ *
+ * @param text The duration.
+ * @returns Milliseconds.
+ * @throws {HecateError} `usage` when malformed.
+ */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(text.trim());
+  if (!m) throw usage("duration", text);
+  const unit = { "": 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2]!]!;
+  return Number(m[1]) * unit;
+}
+
+function intSetting(name: string): number | undefined {
+  const v = env(name);
+  if (v === undefined || v === "") return undefined;
+  if (!/^\d+$/.test(v)) throw usage(name, v);
+  return Number(v);
+}
+
+/**
+ * The settings in effect, from options and the environment.
+ *
+ * @param o Explicit options.
+ * @returns Resolved settings.
+ */
+export function auditSettings(o: FileAuditLogOptions = {}): {
+  segmentBytes: number;
+  segmentAgeMs: number;
+  keepSegments: number | undefined;
+  failure: "closed" | "warn";
+} {
+  const ageText = env("HECATE_AUDIT_SEGMENT_AGE");
+  const failure = o.failure ?? env("HECATE_AUDIT_FAILURE") ?? "closed";
+  if (failure !== "closed" && failure !== "warn") throw usage("HECATE_AUDIT_FAILURE", failure);
+  return {
+    segmentBytes: o.segmentBytes ?? intSetting("HECATE_AUDIT_SEGMENT_BYTES") ??
+      DEFAULT_SEGMENT_BYTES,
+    segmentAgeMs: o.segmentAgeMs ??
+      (ageText ? parseDuration(ageText) : DEFAULT_SEGMENT_AGE_MS),
+    keepSegments: "keepSegments" in o ? o.keepSegments : intSetting("HECATE_AUDIT_KEEP_SEGMENTS"),
+    failure,
+  };
+}
+
+async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let n = 0;
+  while (n < bytes.length) n += await f.write(bytes.subarray(n));
+}
+
+/**
+ * Runs `fn` holding the exclusive audit lock.
+ *
+ * @param home The home directory.
+ * @param fn The critical section.
+ * @returns What `fn` returns.
+ */
+export async function withAuditLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await Deno.open(`${home}/${AUDIT_LOCK}`, { create: true, write: true, mode: 0o600 });
+  try {
+    await lock.lock(true);
+    return await fn();
+  } finally {
+    lock.close(); // releases the lock
+  }
+}
+
+/**
+ * Starts a new chain in a home: a fresh first key A0, the state file for it, and any earlier
+ * trail files moved aside (they belong to another chain). Store the returned key in the vault.
+ *
+ * @param home The home directory.
+ * @param now Current time.
+ * @returns A0.
+ */
+export async function startChain(home: string, now: Date = new Date()): Promise<Uint8Array> {
+  const a0 = randomBytes(CHAIN_BYTES);
+  await withAuditLock(home, async () => {
+    const stamp = now.toISOString().replaceAll(":", "-");
+    for (const name of [AUDIT_FILE, SEGMENT_DIR, STATE_FILE]) {
+      await Deno.rename(`${home}/${name}`, `${home}/${name}.before-${stamp}`).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+    }
+    await writeState(home, initialState(a0, now.getTime()));
+  });
+  return a0;
+}
+
+/** Appends chained entries to the trail in a home directory. */
 export class FileAuditLog implements AuditSink {
   readonly #home: string;
   readonly #now: () => Date;
   readonly #host: string;
+  readonly #options: FileAuditLogOptions;
+  readonly #warn: (message: string) => void;
 
   /**
    * @param home The home directory.
-   * @param options Clock and host.
+   * @param options Clock, host, segments, failure mode.
    */
   constructor(home: string, options: FileAuditLogOptions = {}) {
     this.#home = home;
     this.#now = options.now ?? (() => new Date());
     this.#host = options.host ?? hostName();
+    this.#options = options;
+    this.#warn = options.onWarning ?? ((m) => console.error(`hecate: warning: ${m}`));
   }
 
-  /** Path of the trail file. */
+  /** Path of the active segment. */
   get path(): string {
     return `${this.#home}/${AUDIT_FILE}`;
   }
 
   /** {@inheritDoc AuditSink.append} */
-  async append(event: AuditEvent): Promise<void> {
-    const line = JSON.stringify({
-      time: this.#now().toISOString(),
-      event: event.event,
-      actor: event.actor,
-      ...(event.profile !== undefined ? { profile: event.profile } : {}),
-      outcome: event.outcome,
-      ...(event.reason !== undefined ? { reason: event.reason } : {}),
-      ...(event.rows !== undefined ? { rows: event.rows } : {}),
-      ...(event.durationMs !== undefined ? { duration_ms: event.durationMs } : {}),
-      ...(event.sqlSha256 !== undefined ? { sql_sha256: event.sqlSha256 } : {}),
-      pid: Deno.pid,
-      host: this.#host,
-    }) + "\n";
+  append(event: AuditEvent): Promise<void> {
+    return this.appendMany([event]);
+  }
+
+  /**
+   * Records several events under one lock, one write and one flush (for bulk producers and the
+   * benchmark). Rotation is checked once, before the batch.
+   *
+   * @param events The events, in order.
+   * @throws {HecateError} `audit_failed` when they cannot be written.
+   */
+  async appendMany(events: readonly AuditEvent[]): Promise<void> {
+    const settings = auditSettings(this.#options);
     try {
-      const lock = await Deno.open(`${this.#home}/${AUDIT_LOCK}`, {
-        create: true,
-        write: true,
-        mode: 0o600,
-      });
-      try {
-        await lock.lock(true);
-        const f = await Deno.open(this.path, { create: true, append: true, mode: 0o600 });
-        try {
-          // One write of the whole line: with O_APPEND and the lock, lines never interleave.
-          const bytes = new TextEncoder().encode(line);
-          let n = 0;
-          while (n < bytes.length) n += await f.write(bytes.subarray(n));
-          await f.syncData();
-        } finally {
-          f.close();
-        }
-      } finally {
-        lock.close();
-      }
+      await withAuditLock(this.#home, () => this.#appendLocked(events, settings));
     } catch (e) {
-      throw new HecateError("audit_failed", `Cannot write the audit record to "${this.path}"`, {
-        cause: e,
-        hint: "nothing was released; fix the permissions or free disk space and retry",
-      });
+      const err = e instanceof HecateError && e.code === "audit_failed"
+        ? e
+        : new HecateError("audit_failed", `Cannot write the audit record to "${this.path}"`, {
+          cause: e,
+          hint: "nothing was released; fix the permissions or free disk space and retry",
+        });
+      if (settings.failure === "warn") {
+        this.#warn(`${err.message} (HECATE_AUDIT_FAILURE=warn: continuing without it)`);
+        return;
+      }
+      throw err;
     }
   }
+
+  async #appendLocked(
+    events: readonly AuditEvent[],
+    settings: ReturnType<typeof auditSettings>,
+  ): Promise<void> {
+    const home = this.#home;
+    let state = await readState(home);
+    if (!state) {
+      throw new HecateError(
+        "audit_failed",
+        `The audit state file "${home}/${STATE_FILE}" is missing`,
+        {
+          hint:
+            "nothing was released; run 'hecate audit verify' (the trail may have been tampered with)",
+        },
+      );
+    }
+    const now = this.#now();
+    let log = await Deno.open(this.path, { read: true, append: true, create: true, mode: 0o600 });
+    try {
+      state = await this.#reconcile(log, state);
+      const age = now.getTime() - state.segmentStarted;
+      if (
+        state.size > 0 &&
+        (state.size >= settings.segmentBytes ||
+          (settings.segmentAgeMs > 0 && age >= settings.segmentAgeMs))
+      ) {
+        log.close();
+        state = await this.#rotate(state, now);
+        log = await Deno.open(this.path, { read: true, append: true, create: true, mode: 0o600 });
+        if (settings.keepSegments !== undefined) {
+          state = await this.#retain(log, state, settings.keepSegments, now);
+        }
+      }
+      state = await this.#write(log, state, events, now);
+    } finally {
+      log.close();
+    }
+  }
+
+  /**
+   * Brings the state in line with the active file after a crash: the lines of one batch written
+   * but not yet recorded in the state are adopted when their MACs prove them (one batch: same
+   * pid and time); a partial line that was never committed is cut off. Anything else is left as
+   * it is for `audit verify` to report, and appending goes on after it.
+   */
+  async #reconcile(log: Deno.FsFile, state: ChainState): Promise<ChainState> {
+    const size = (await log.stat()).size;
+    if (size === state.size) return state;
+    if (size < state.size || size - state.size > 16 * 1024 * 1024) return { ...state, size };
+    const extra = new Uint8Array(size - state.size);
+    await log.seek(state.size, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < extra.length) {
+      const n = await log.read(extra.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+    const lastNl = extra.lastIndexOf(0x0a);
+    if (lastNl < 0) {
+      await log.truncate(state.size); // a write that never completed, so never committed
+      return state;
+    }
+    if (lastNl !== extra.length - 1) return { ...state, size };
+    let { seq, mac, key } = state;
+    let batch: string | undefined;
+    let start = 0;
+    const dec = new TextDecoder();
+    while (start < extra.length) {
+      const nl = extra.indexOf(0x0a, start);
+      const line = extra.subarray(start, nl);
+      start = nl + 1;
+      const parts = splitLine(line);
+      if (!parts || seqOf(line) !== seq + 1) return { ...state, size };
+      const computed = entryMac(key, mac, new Uint8Array([...parts.body, 0x7d]));
+      if (toBase64Url(computed) !== parts.mac) return { ...state, size };
+      let o: { pid?: unknown; time?: unknown };
+      try {
+        o = JSON.parse(dec.decode(line));
+      } catch {
+        return { ...state, size };
+      }
+      const id = `${o.pid} ${o.time}`;
+      if (batch !== undefined && batch !== id) return { ...state, size };
+      batch = id;
+      seq++;
+      mac = computed;
+      key = nextKey(key);
+    }
+    const adopted = { ...state, seq, mac, key, size };
+    await writeState(this.#home, adopted);
+    return adopted;
+  }
+
+  async #write(
+    log: Deno.FsFile,
+    state: ChainState,
+    events: readonly AuditEvent[],
+    now: Date,
+  ): Promise<ChainState> {
+    const enc = new TextEncoder();
+    const time = now.toISOString();
+    let { seq, mac, key } = state;
+    let text = "";
+    // Large batches use the WebAssembly HMAC (same results, tested); single entries stay on
+    // node:crypto so that an ordinary command does not instantiate WebAssembly.
+    const fast = events.length >= 256
+      ? await import("./fast_hmac.ts").then((m) => m.FastHmac.create())
+      : undefined;
+    for (const event of events) {
+      seq++;
+      const canonical = canonicalEntry(seq, time, event, Deno.pid, this.#host);
+      const c = enc.encode(canonical);
+      if (fast) {
+        ({ mac, next: key } = fast.step(key, mac, c.subarray(0, c.length - 1)));
+      } else {
+        mac = entryMac(key, mac, c);
+        key = nextKey(key);
+      }
+      text += sealedLine(canonical, mac);
+    }
+    const bytes = enc.encode(text);
+    // One write of all the lines: with O_APPEND and the lock, lines never interleave.
+    await writeAll(log, bytes);
+    await log.syncData();
+    const next: ChainState = { ...state, seq, mac, key, size: state.size + bytes.length };
+    await writeState(this.#home, next);
+    return next;
+  }
+
+  async #rotate(state: ChainState, now: Date): Promise<ChainState> {
+    const dir = `${this.#home}/${SEGMENT_DIR}`;
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    await Deno.rename(this.path, `${this.#home}/${segmentName(state.segmentFirst)}`);
+    await syncDir(dir);
+    await syncDir(this.#home);
+    const next = { ...state, size: 0, segmentFirst: state.seq + 1, segmentStarted: now.getTime() };
+    await writeState(this.#home, next);
+    return next;
+  }
+
+  /**
+   * Removes the oldest closed segments beyond `keep`, after writing an in-chain record of what
+   * goes: each segment's name, first and last sequence number and last MAC. The record is the
+   * first entry of the new active segment, where `audit verify` looks for it.
+   */
+  async #retain(
+    log: Deno.FsFile,
+    state: ChainState,
+    keep: number,
+    now: Date,
+  ): Promise<ChainState> {
+    const closed = await closedSegments(this.#home);
+    const drop = closed.slice(0, Math.max(0, closed.length - keep));
+    if (drop.length === 0) return state;
+    const removed = [];
+    for (const [i, seg] of drop.entries()) {
+      const last = await lastLine(seg.path);
+      const parts = last ? splitLine(last) : undefined;
+      const nextFirst = closed[i + 1]?.first ?? state.segmentFirst;
+      removed.push({
+        segment: seg.name,
+        first_seq: seg.first!,
+        last_seq: last ? seqOf(last) : nextFirst - 1,
+        last_mac: parts?.mac ?? "",
+      });
+    }
+    const after = await this.#write(log, state, [{
+      event: "audit.retention",
+      actor: { kind: "none" },
+      outcome: "ok",
+      detail: { removed },
+    }], now);
+    for (const seg of drop) await Deno.remove(seg.path);
+    await syncDir(`${this.#home}/${SEGMENT_DIR}`);
+    return after;
+  }
+}
+
+/**
+ * The last complete line of a file, without its newline.
+ *
+ * @param path The file.
+ * @returns The line's bytes, or undefined for an empty file.
+ */
+export async function lastLine(path: string): Promise<Uint8Array | undefined> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    const size = (await f.stat()).size;
+    let chunk = 4096;
+    while (true) {
+      const start = Math.max(0, size - chunk);
+      const buf = new Uint8Array(size - start);
+      await f.seek(start, Deno.SeekMode.Start);
+      let got = 0;
+      while (got < buf.length) {
+        const n = await f.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      const end = buf.length > 0 && buf[buf.length - 1] === 0x0a ? buf.length - 1 : buf.length;
+      const nl = buf.lastIndexOf(0x0a, end - 1);
+      if (nl >= 0 || start === 0) return end > 0 ? buf.slice(nl + 1, end) : undefined;
+      chunk *= 4;
+    }
+  } finally {
+    f.close();
+  }
+}
+
+/** Base64url of a chain key, for the vault's meta object. */
+export function encodeChainKey(key: Uint8Array): string {
+  return toBase64Url(key);
 }

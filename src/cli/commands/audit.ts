@@ -1,15 +1,67 @@
 /**
- * `hecate audit show`: print the audit trail (it holds no secrets).
+ * `hecate audit show|verify|export`: read, check and ship the audit trail (it holds no secrets).
  *
  * @module
  */
 
-import { Command } from "@commander-js/extra-typings";
-import { AUDIT_FILE } from "../../audit/log.ts";
+import { Command, Option } from "@commander-js/extra-typings";
+import { FileAuditLog } from "../../audit/log.ts";
+import {
+  type EntryFilter,
+  matches,
+  parseSince,
+  type TrailLine,
+  trailLines,
+} from "../../audit/read.ts";
+import { exportTrail, verifyExport } from "../../audit/export.ts";
+import { snapshotTrail, type VerifyReport, verifyTrail } from "../../audit/verify.ts";
+import type { AuditEntry } from "../../audit/entry.ts";
 import { HecateError } from "../../errors.ts";
-import { resolveHome } from "../../vault/home.ts";
+import { openVault, type Vault } from "../../hecate.ts";
+import { checkHome, resolveHome } from "../../vault/home.ts";
 import type { CliContext } from "../context.ts";
+import { OutputTarget } from "../output_target.ts";
 import { parsePositiveInt } from "../parse.ts";
+import { masterPassword } from "../secrets.ts";
+
+function formatEntry(r: AuditEntry): string {
+  const a = r.actor;
+  const actor = a ? a.kind + (a.name ? `:${a.name}` : "") + (a.id ? `(${a.id})` : "") : "-";
+  const extra = [
+    r.rows !== undefined ? `rows=${r.rows}` : "",
+    r.duration_ms !== undefined ? `${r.duration_ms}ms` : "",
+    r.reason !== undefined ? `reason=${r.reason}` : "",
+  ].filter(Boolean).join(" ");
+  return `${r.time}  ${String(r.event).padEnd(15)} ${String(r.outcome).padEnd(4)} ${
+    actor.padEnd(10)
+  } ${r.profile ?? "-"}  ${extra}`.trimEnd();
+}
+
+/**
+ * Unlocks for audit work. The unlock is recorded as usual, but a failure to record it only warns:
+ * verifying or exporting releases no database secret, and a damaged trail must still be checkable.
+ */
+async function unlockForAudit(ctx: CliContext, home: string): Promise<Vault> {
+  const password = await masterPassword(ctx.io, ctx.stdin, ctx.globals);
+  const audit = new FileAuditLog(home, { failure: "warn", onWarning: (m) => void ctx.warn(m) });
+  return await openVault({ home, password, audit });
+}
+
+function chainKey(vault: Vault): Uint8Array {
+  const a0 = vault.auditChainKey();
+  if (!a0) throw new HecateError("internal", "This vault has no audit chain key");
+  return a0;
+}
+
+function describe(report: VerifyReport): string {
+  let s =
+    `Audit trail intact: ${report.entries} entries (seq ${report.firstSeq}..${report.lastSeq}) ` +
+    `in ${report.files} file(s)`;
+  for (const r of report.removed) {
+    s += `\nRemoved by retention (signed record): ${r.segment} (seq ${r.first_seq}..${r.last_seq})`;
+  }
+  return s + "\n";
+}
 
 /**
  * Builds the `audit` command group.
@@ -18,41 +70,131 @@ import { parsePositiveInt } from "../parse.ts";
  * @returns The command.
  */
 export function auditCommand(ctx: CliContext) {
-  const audit = new Command("audit").description("read the audit trail");
+  const audit = new Command("audit").description("read, verify and export the audit trail");
+  const home = () => resolveHome({ home: ctx.globals.home });
+
   audit.addCommand(
     new Command("show")
       .description("print audit records, oldest first")
-      .option("--last <n>", "only the last N records", parsePositiveInt)
-      .option("--json", "print the raw JSON lines")
+      .option("--last <n>", "only the last N matching records", parsePositiveInt)
+      .option("--since <time>", "only records at or after TIME (ISO-8601, or 15m, 2h, 7d ago)")
+      .option("--server <name>", "only records about this profile")
+      .option("--actor <actor>", "only records by password, apikey, apikey:ID, or a key id or name")
+      .addOption(
+        new Option("--outcome <outcome>", "only ok or failed records").choices(
+          ["ok", "fail"] as const,
+        ),
+      )
+      .option("--json", "print the stored JSON lines")
       .action(async (opts) => {
-        const path = `${resolveHome({ home: ctx.globals.home })}/${AUDIT_FILE}`;
-        let text: string;
-        try {
-          text = await Deno.readTextFile(path);
-        } catch (e) {
-          if (e instanceof Deno.errors.NotFound) {
-            throw new HecateError("vault_not_found", `No audit trail at "${path}"`);
+        const dir = home();
+        await checkHome(dir);
+        const filter: EntryFilter = {
+          since: opts.since !== undefined ? parseSince(opts.since) : undefined,
+          profile: opts.server,
+          actor: opts.actor,
+          outcome: opts.outcome,
+        };
+        const keep: TrailLine[] = [];
+        let any = false;
+        const emit = async (l: TrailLine) => {
+          if (opts.json) await ctx.io.out(l.text + "\n");
+          else await ctx.io.out((l.entry ? formatEntry(l.entry) : `(unreadable) ${l.text}`) + "\n");
+        };
+        for await (const l of trailLines(dir)) {
+          any = true;
+          if (l.entry && !matches(l.entry, filter)) continue;
+          if (opts.last === undefined) await emit(l);
+          else {
+            keep.push(l);
+            if (keep.length > opts.last) keep.shift();
           }
-          throw e;
         }
-        let lines = text.split("\n").filter((l) => l !== "");
-        if (opts.last !== undefined) lines = lines.slice(-opts.last);
-        if (opts.json) {
-          await ctx.io.out(lines.map((l) => l + "\n").join(""));
+        if (!any) throw new HecateError("vault_not_found", `No audit trail in "${dir}"`);
+        for (const l of keep) await emit(l);
+      }),
+  );
+
+  audit.addCommand(
+    new Command("verify")
+      .description("recompute the MAC chain from its first key (asks for the master password)")
+      .option("--export <file>", "verify an export file instead of the trail")
+      .action(async (opts) => {
+        const dir = home();
+        await checkHome(dir);
+        // The trail as it stands now, before this command's own unlock record.
+        const snapshot = await snapshotTrail(dir);
+        const vault = await unlockForAudit(ctx, dir);
+        const a0 = chainKey(vault);
+        const log = new FileAuditLog(dir, { failure: "warn", onWarning: (m) => void ctx.warn(m) });
+        if (opts.export !== undefined) {
+          const h = await verifyExport(await Deno.readTextFile(opts.export), a0);
+          await ctx.io.out(
+            `Export intact: ${h.entries} entries (seq ${h.first_seq}..${h.last_seq}) of vault ${h.vault}\n`,
+          );
           return;
         }
-        for (const l of lines) {
-          const r = JSON.parse(l) as Record<string, unknown>;
-          const actor = r.actor as { kind: string; id?: string } | undefined;
-          const extra = [
-            r.rows !== undefined ? `rows=${r.rows}` : "",
-            r.duration_ms !== undefined ? `${r.duration_ms}ms` : "",
-            r.reason !== undefined ? `reason=${r.reason}` : "",
-          ].filter(Boolean).join(" ");
-          const line = `${r.time}  ${String(r.event).padEnd(14)} ${String(r.outcome).padEnd(4)} ${
-            actor ? actor.kind + (actor.id ? `:${actor.id}` : "") : "-"
-          }  ${r.profile ?? "-"}  ${extra}`;
-          await ctx.io.out(line.trimEnd() + "\n");
+        const report = await verifyTrail(dir, a0, snapshot);
+        await log.append({
+          event: "audit.verify",
+          actor: { kind: "password" },
+          outcome: report.ok ? "ok" : "fail",
+          ...(report.problem ? { reason: report.problem.kind } : {}),
+        });
+        if (!report.ok) {
+          const p = report.problem!;
+          throw new HecateError(
+            "audit_tampered",
+            `Audit trail failed verification (${p.kind}): ${p.message}`,
+            {
+              hint: `first bad point: ${p.file}${p.line !== undefined ? ` line ${p.line}` : ""}; ` +
+                `${report.entries} entries before it verified`,
+            },
+          );
+        }
+        await ctx.io.out(describe(report));
+      }),
+  );
+
+  audit.addCommand(
+    new Command("export")
+      .description(
+        "write verified entries plus the header a verifier needs (asks for the password)",
+      )
+      .option("--since <time>", "start at the first record at or after TIME (ISO-8601, or 7d ago)")
+      .option("--output <file>", "write to FILE (created 0600) instead of standard output")
+      .action(async (opts) => {
+        const dir = home();
+        await checkHome(dir);
+        const since = opts.since !== undefined ? parseSince(opts.since) : undefined;
+        const snapshot = await snapshotTrail(dir);
+        const vault = await unlockForAudit(ctx, dir);
+        const target = opts.output
+          ? await OutputTarget.file(opts.output)
+          : OutputTarget.stdout(ctx.io);
+        const enc = new TextEncoder();
+        try {
+          const h = await exportTrail(
+            dir,
+            chainKey(vault),
+            vault.id,
+            (t) => target.write(enc.encode(t)),
+            {
+              since,
+              snapshot,
+            },
+          );
+          await target.commit();
+          await new FileAuditLog(dir, { failure: "warn", onWarning: (m) => void ctx.warn(m) })
+            .append({
+              event: "audit.export",
+              actor: { kind: "password" },
+              outcome: "ok",
+              detail: { first_seq: h.first_seq, last_seq: h.last_seq },
+            });
+        } catch (e) {
+          await target.abort();
+          throw e;
         }
       }),
   );

@@ -1,0 +1,51 @@
+/**
+ * Reading a trail file line by line in large chunks, as bytes.
+ *
+ * @module
+ */
+
+const CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Calls `fn` for each line of the first `size` bytes of a file (without the `\n`); the last call
+ * has `complete` false when the region does not end with a newline. `fn` returns false to stop.
+ * The line's bytes are only valid during the call.
+ *
+ * @param path The file.
+ * @param size How many bytes of it to read.
+ * @param fn Called per line.
+ */
+export async function eachLine(
+  path: string,
+  size: number,
+  fn: (line: Uint8Array, complete: boolean) => boolean,
+): Promise<void> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    let carry = new Uint8Array(0);
+    let pos = 0;
+    while (pos < size) {
+      const want = Math.min(CHUNK, size - pos);
+      const buf = new Uint8Array(carry.length + want);
+      buf.set(carry);
+      let got = 0;
+      while (got < want) {
+        const n = await f.read(buf.subarray(carry.length + got, carry.length + want));
+        if (n === null) break;
+        got += n;
+      }
+      if (got === 0) break;
+      pos += got;
+      const end = carry.length + got;
+      let start = 0;
+      for (let nl = buf.indexOf(0x0a, start); nl >= 0 && nl < end; nl = buf.indexOf(0x0a, start)) {
+        if (!fn(buf.subarray(start, nl), true)) return;
+        start = nl + 1;
+      }
+      carry = buf.slice(start, end);
+    }
+    if (carry.length > 0) fn(carry, false);
+  } finally {
+    f.close();
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The chain state file `audit.state` (0600): the next key, the last sequence number and MAC, and
+ * where the active segment stands. Rewritten after every entry by temp file + fsync + rename +
+ * directory fsync, so the previous key does not survive in the directory. (A journaling or
+ * copy-on-write file system, or an SSD, may still hold the old blocks: see docs/SECURITY.md.)
+ *
+ * @module
+ */
+
+import { HecateError } from "../errors.ts";
+import { fromBase64Url, toBase64Url, toHex } from "../vault/encoding.ts";
+import { randomBytes } from "../vault/primitives.ts";
+import { CHAIN_BYTES, ZERO_MAC } from "./chain.ts";
+
+/** File name of the state inside the home directory. */
+export const STATE_FILE = "audit.state";
+const TEMP_PREFIX = ".audit.state.tmp-";
+
+/** The chain state. */
+export interface ChainState {
+  /** Sequence number of the last entry written (0 before the first). */
+  seq: number;
+  /** MAC of that entry (zeros before the first). */
+  mac: Uint8Array;
+  /** The key for the next entry, `A(seq)`. */
+  key: Uint8Array;
+  /** Bytes of the active segment after the last entry. */
+  size: number;
+  /** Sequence number of the first entry of the active segment. */
+  segmentFirst: number;
+  /** When the active segment was started (ms since the epoch). */
+  segmentStarted: number;
+}
+
+/**
+ * The state of a new chain.
+ *
+ * @param a0 The first chain key.
+ * @param now Current time in ms.
+ * @returns State before entry 1.
+ */
+export function initialState(a0: Uint8Array, now: number): ChainState {
+  return { seq: 0, mac: ZERO_MAC, key: a0, size: 0, segmentFirst: 1, segmentStarted: now };
+}
+
+function bad(path: string, what: string): HecateError {
+  return new HecateError("audit_failed", `Audit state file "${path}" is damaged: ${what}`, {
+    hint: "run 'hecate audit verify' to check the trail",
+  });
+}
+
+/**
+ * Parses the state file's text.
+ *
+ * @param text The file contents.
+ * @param path For messages.
+ * @returns The state.
+ * @throws {HecateError} `audit_failed` when malformed.
+ */
+export function parseState(text: string, path: string): ChainState {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(text);
+  } catch {
+    throw bad(path, "not JSON");
+  }
+  const int = (k: string) => {
+    const v = o[k];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw bad(path, k);
+    return v;
+  };
+  const bytes = (k: string) => {
+    try {
+      const b = fromBase64Url(String(o[k]));
+      if (b.length !== CHAIN_BYTES) throw new Error();
+      return b;
+    } catch {
+      throw bad(path, k);
+    }
+  };
+  if (o.v !== 1) throw bad(path, "unknown version");
+  return {
+    seq: int("seq"),
+    mac: bytes("mac"),
+    key: bytes("key"),
+    size: int("size"),
+    segmentFirst: int("segment_first"),
+    segmentStarted: int("segment_started"),
+  };
+}
+
+/**
+ * Reads the state file.
+ *
+ * @param home The home directory.
+ * @returns The state, or undefined when the file does not exist.
+ */
+export async function readState(home: string): Promise<ChainState | undefined> {
+  const path = `${home}/${STATE_FILE}`;
+  try {
+    return parseState(await Deno.readTextFile(path), path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await Deno.open(dir, { read: true });
+  try {
+    await d.sync();
+  } finally {
+    d.close();
+  }
+}
+
+/**
+ * Replaces the state file atomically and durably (call under the audit lock).
+ *
+ * @param home The home directory.
+ * @param s The new state.
+ */
+export async function writeState(home: string, s: ChainState): Promise<void> {
+  const text = JSON.stringify({
+    v: 1,
+    seq: s.seq,
+    mac: toBase64Url(s.mac),
+    key: toBase64Url(s.key),
+    size: s.size,
+    segment_first: s.segmentFirst,
+    segment_started: s.segmentStarted,
+  }) + "\n";
+  const temp = `${home}/${TEMP_PREFIX}${toHex(randomBytes(6))}`;
+  const f = await Deno.open(temp, { createNew: true, write: true, mode: 0o600 });
+  try {
+    const b = new TextEncoder().encode(text);
+    let n = 0;
+    while (n < b.length) n += await f.write(b.subarray(n));
+    await f.sync();
+  } catch (e) {
+    f.close();
+    await Deno.remove(temp).catch(() => {});
+    throw e;
+  }
+  f.close();
+  await Deno.rename(temp, `${home}/${STATE_FILE}`);
+  await syncDir(home);
+}

@@ -1,0 +1,407 @@
+/**
+ * `audit verify`: recomputes the chain from A0 over every segment and names the first problem.
+ * Checks the trail as it stood when {@link snapshotTrail} ran, so entries appended meanwhile
+ * (including the verifier's own unlock record) are not part of the verdict.
+ *
+ * @module
+ */
+
+import { toBase64Url } from "../vault/encoding.ts";
+import { ZERO_MAC } from "./chain.ts";
+import { macText, seqOf, splitLine } from "./entry.ts";
+import { FastHmac } from "./fast_hmac.ts";
+import { eachLine } from "./lines.ts";
+import { parallelPass } from "./verify_parallel.ts";
+import { withAuditLock } from "./log.ts";
+import { AUDIT_FILE, type SegmentFile, segmentName, trailFiles } from "./segments.ts";
+import { type ChainState, readState, STATE_FILE } from "./state.ts";
+
+/** The trail's files and state at one instant. */
+export interface TrailSnapshot {
+  /** The state file, or undefined when it is missing. */
+  state: ChainState | undefined;
+  /** Closed segments and the active one, in chain order, each with the bytes to check. */
+  files: (SegmentFile & { size: number | undefined })[];
+}
+
+/** What is wrong with a trail. */
+export type ProblemKind =
+  | "edited"
+  | "missing"
+  | "reordered"
+  | "truncated"
+  | "state_rolled_back"
+  | "state_mismatch"
+  | "state_missing"
+  | "file_missing"
+  | "segment_missing";
+
+/** The first problem found. */
+export interface TrailProblem {
+  /** Failure class. */
+  kind: ProblemKind;
+  /** File name relative to the home directory. */
+  file: string;
+  /** 1-based line number in that file, where one applies. */
+  line?: number;
+  /** One line for a person. */
+  message: string;
+}
+
+/** A segment that retention removed, as its in-chain record describes it. */
+export interface RemovedSegment {
+  segment: string;
+  first_seq: number;
+  last_seq: number;
+  last_mac: string;
+}
+
+/** Options for {@link verifyTrail}. */
+export interface VerifyOptions {
+  /**
+   * Worker threads checking MACs in parallel; 0 verifies on this thread only.
+   * @default {cores - 1 (at least 1) for trails over 4 MiB, else 0}
+   */
+  workers?: number;
+}
+
+const PARALLEL_BYTES = 4 * 1024 * 1024;
+
+/** The verdict. */
+export interface VerifyReport {
+  /** True when every entry and the state file check out. */
+  ok: boolean;
+  /** Entries verified. */
+  entries: number;
+  /** First and last sequence numbers verified (0 when none). */
+  firstSeq: number;
+  lastSeq: number;
+  /** Files read. */
+  files: number;
+  /** Segments removed by retention before `firstSeq`. */
+  removed: RemovedSegment[];
+  /** MAC of the last verified entry, base64url. */
+  lastMac: string;
+  /** The first problem, when not ok. */
+  problem?: TrailProblem;
+}
+
+/**
+ * Records which files make up the trail and how long each is, under the audit lock.
+ *
+ * @param home The home directory.
+ * @returns The snapshot.
+ */
+export async function snapshotTrail(home: string): Promise<TrailSnapshot> {
+  return await withAuditLock(home, async () => {
+    const files: TrailSnapshot["files"] = [];
+    for (const f of await trailFiles(home)) {
+      try {
+        files.push({ ...f, size: (await Deno.stat(f.path)).size });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        files.push({ ...f, size: undefined });
+      }
+    }
+    return { state: await readState(home), files };
+  });
+}
+
+async function firstLineOf(path: string, size: number): Promise<Uint8Array | undefined> {
+  let first: Uint8Array | undefined;
+  await eachLine(path, Math.min(size, 65536), (l) => {
+    first = l.slice();
+    return false;
+  });
+  return first;
+}
+
+/** Finds the retention record that covers entries 1..first-1. */
+async function retentionStart(
+  files: TrailSnapshot["files"],
+  first: number,
+): Promise<RemovedSegment[] | undefined> {
+  for (const f of files) {
+    if (f.size === undefined) continue;
+    const line = await firstLineOf(f.path, f.size);
+    if (!line) continue;
+    let o: { event?: string; detail?: { removed?: RemovedSegment[] } };
+    try {
+      o = JSON.parse(new TextDecoder().decode(line));
+    } catch {
+      continue;
+    }
+    const removed = o.event === "audit.retention" ? o.detail?.removed : undefined;
+    if (Array.isArray(removed) && removed.some((r) => r.last_seq === first - 1)) return removed;
+  }
+  return undefined;
+}
+
+/**
+ * Verifies the trail.
+ *
+ * @param home The home directory.
+ * @param a0 The first chain key, from the vault.
+ * @param snapshot What to check. @default {a fresh {@link snapshotTrail}}
+ * @param options Parallelism.
+ * @returns The report; `ok` false names the first problem.
+ */
+export async function verifyTrail(
+  home: string,
+  a0: Uint8Array,
+  snapshot?: TrailSnapshot,
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
+  const snap = snapshot ?? await snapshotTrail(home);
+  const hmac = await FastHmac.create();
+  const state = snap.state;
+  const present = snap.files.filter((f) => f.size !== undefined);
+  const report: VerifyReport = {
+    ok: false,
+    entries: 0,
+    firstSeq: 0,
+    lastSeq: 0,
+    files: present.length,
+    removed: [],
+    lastMac: toBase64Url(ZERO_MAC),
+  };
+  const fail = (p: TrailProblem): VerifyReport => ({ ...report, problem: p });
+
+  if (present.length === 0 || present.every((f) => f.size === 0)) {
+    if (!state || state.seq > 0) {
+      return fail({
+        kind: "file_missing",
+        file: AUDIT_FILE,
+        message: `The audit log "${AUDIT_FILE}" is missing${
+          state ? ` (the state file records ${state.seq} entries)` : ""
+        }`,
+      });
+    }
+  }
+
+  // Where the chain starts: entry 1 under A0, or after segments that retention removed.
+  let key: Uint8Array = a0;
+  let prev: Uint8Array = ZERO_MAC;
+  let expected = 1;
+  const firstFile = present.find((f) => (f.size ?? 0) > 0);
+  const firstLine = firstFile ? await firstLineOf(firstFile.path, firstFile.size!) : undefined;
+  const firstSeq = firstLine ? seqOf(firstLine) : -1;
+  if (firstFile && firstSeq > 1) {
+    const removed = await retentionStart(present, firstSeq);
+    const covering = removed?.find((r) => r.last_seq === firstSeq - 1);
+    if (!removed || !covering) {
+      return fail({
+        kind: firstFile.first === undefined && state && state.segmentFirst < firstSeq
+          ? "file_missing"
+          : "segment_missing",
+        file: firstFile.first === undefined ? AUDIT_FILE : segmentName(1),
+        line: firstFile.first === undefined ? 1 : undefined,
+        message: firstFile.first === undefined
+          ? `The audit log "${AUDIT_FILE}" was deleted or replaced: it starts at seq ${firstSeq}, ` +
+            `entries 1..${firstSeq - 1} are gone`
+          : `Segment "${segmentName(1)}" is missing: entries 1..${
+            firstSeq - 1
+          } are gone and no retention record covers them`,
+      } as TrailProblem);
+    }
+    report.removed = removed.filter((r) => r.last_seq < firstSeq);
+    try {
+      prev = Uint8Array.from(
+        atob(covering.last_mac.replaceAll("-", "+").replaceAll("_", "/")),
+        (c) => c.charCodeAt(0),
+      );
+    } catch {
+      prev = ZERO_MAC;
+    }
+    for (let i = 1; i < firstSeq; i++) key = hmac.next(key);
+    expected = firstSeq;
+  }
+  report.firstSeq = expected;
+
+  // Large trails: a parallel pass first; the sequential loop below runs only to name a problem.
+  const bytes = snap.files.reduce((a, f) => a + (f.size ?? 0), 0);
+  const workers = options.workers ??
+    (bytes >= PARALLEL_BYTES ? Math.max(1, navigator.hardwareConcurrency - 1) : 0);
+  const fast = workers > 0
+    ? await parallelPass({ files: snap.files, key, prev, expected, hmac, workers })
+    : undefined;
+  if (fast) {
+    ({ key, prev, expected } = fast);
+    report.entries = fast.entries;
+    report.lastMac = toBase64Url(prev);
+  }
+
+  for (const f of fast ? [] : snap.files) {
+    if (f.size === undefined) {
+      if (f.first === undefined && state && state.seq >= expected) {
+        return fail({
+          kind: "file_missing",
+          file: f.name,
+          message:
+            `The audit log "${f.name}" is missing: entries ${expected}..${state.seq} are gone`,
+        });
+      }
+      continue;
+    }
+    if (f.first !== undefined && f.first !== expected) {
+      return fail(
+        f.first > expected
+          ? {
+            kind: "segment_missing",
+            file: segmentName(expected),
+            message: `Segment "${segmentName(expected)}" is missing: entries ${expected}..${
+              f.first - 1
+            } are gone`,
+          }
+          : {
+            kind: "reordered",
+            file: f.name,
+            message:
+              `Segment "${f.name}" starts at seq ${f.first} but seq ${expected} was expected`,
+          },
+      );
+    }
+    let lineNo = 0;
+    // Assigned inside the callback, so typed by assertion to keep TypeScript from narrowing.
+    let problem = undefined as TrailProblem | undefined;
+    let lookFor = undefined as { seq: number; line: number; found: number } | undefined;
+    await eachLine(f.path, f.size, (line, complete) => {
+      lineNo++;
+      if (!complete) {
+        problem = {
+          kind: "truncated",
+          file: f.name,
+          line: lineNo,
+          message: `Line ${lineNo} of "${f.name}" is incomplete: the file was cut mid-line`,
+        };
+        return false;
+      }
+      const seq = seqOf(line);
+      const parts = splitLine(line);
+      if (seq < 0 || !parts) {
+        problem = {
+          kind: "edited",
+          file: f.name,
+          line: lineNo,
+          message: `Line ${lineNo} of "${f.name}" is not a well-formed entry (edited)`,
+        };
+        return false;
+      }
+      if (seq !== expected) {
+        if (
+          f.first === undefined && lineNo === 1 && seq > expected && state?.segmentFirst === seq
+        ) {
+          // The active segment starts where the state says: closed segments before it are gone.
+          problem = {
+            kind: "segment_missing",
+            file: segmentName(expected),
+            message: `Segment "${segmentName(expected)}" is missing: entries ${expected}..${
+              seq - 1
+            } are gone`,
+          };
+        } else if (f.first === undefined && lineNo === 1 && state && state.segmentFirst < seq) {
+          problem = {
+            kind: "file_missing",
+            file: f.name,
+            line: 1,
+            message:
+              `The audit log "${f.name}" was deleted or replaced: it starts at seq ${seq}, ` +
+              `entries ${expected}..${seq - 1} are gone`,
+          };
+        } else if (seq > expected) {
+          lookFor = { seq: expected, line: lineNo, found: 0 };
+          problem = {
+            kind: "missing",
+            file: f.name,
+            line: lineNo,
+            message: `Entries ${expected}..${
+              seq - 1
+            } are missing before line ${lineNo} of "${f.name}"`,
+          };
+        } else {
+          problem = {
+            kind: "reordered",
+            file: f.name,
+            line: lineNo,
+            message:
+              `Line ${lineNo} of "${f.name}" has seq ${seq} where seq ${expected} was expected ` +
+              `(lines reordered or duplicated)`,
+          };
+        }
+        return false;
+      }
+      const { mac, next } = hmac.step(key, prev, parts.body);
+      if (macText(mac) !== parts.mac) {
+        problem = {
+          kind: "edited",
+          file: f.name,
+          line: lineNo,
+          message: `Line ${lineNo} of "${f.name}" (seq ${seq}) was altered: its MAC does not match`,
+        };
+        return false;
+      }
+      prev = mac;
+      key = next;
+      expected++;
+      report.entries++;
+      return true;
+    });
+    if (lookFor) {
+      // A later line carrying the expected seq means lines were moved, not deleted.
+      const want = lookFor;
+      let n = 0;
+      await eachLine(f.path, f.size, (line) => {
+        n++;
+        if (n > want.line && seqOf(line) === want.seq) want.found = n;
+        return want.found === 0;
+      });
+      if (want.found > 0) {
+        problem = {
+          kind: "reordered",
+          file: f.name,
+          line: want.line,
+          message:
+            `Line ${want.line} of "${f.name}" is out of order: seq ${want.seq} appears later, ` +
+            `at line ${want.found}`,
+        };
+      }
+    }
+    report.lastSeq = expected - 1;
+    report.lastMac = toBase64Url(prev);
+    if (problem) return fail(problem);
+  }
+
+  const last = expected - 1;
+  report.lastSeq = last;
+  if (!state) {
+    return fail({
+      kind: "state_missing",
+      file: STATE_FILE,
+      message: `The audit state file "${STATE_FILE}" is missing: truncation cannot be ruled out`,
+    });
+  }
+  if (state.seq > last) {
+    return fail({
+      kind: "truncated",
+      file: AUDIT_FILE,
+      message: `The trail ends at seq ${last} but the state file records seq ${state.seq}: ` +
+        `entries ${last + 1}..${state.seq} were cut off`,
+    });
+  }
+  if (state.seq < last) {
+    return fail({
+      kind: "state_rolled_back",
+      file: STATE_FILE,
+      message: `The state file is at seq ${state.seq} but the trail goes on to seq ${last}: ` +
+        `it was replaced by an older copy`,
+    });
+  }
+  if (toBase64Url(state.key) !== toBase64Url(key) || toBase64Url(state.mac) !== toBase64Url(prev)) {
+    return fail({
+      kind: "state_mismatch",
+      file: STATE_FILE,
+      message: `The state file does not match the chain at seq ${last} (forged or damaged)`,
+    });
+  }
+  return { ...report, ok: true };
+}
