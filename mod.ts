@@ -17,15 +17,27 @@
 
 export {
   Connection,
+  ConnectionPool,
   initVault,
   type InitVaultOptions,
   openVault,
   type OpenVaultOptions,
+  type PoolQueryOptions,
   type ProfileChanges,
   type ProfileInput,
   type ProfileSummary,
+  QueryRows,
+  type Row,
   Vault,
 } from "./src/hecate.ts";
+export type { PoolOptions, PoolStats } from "./src/db/pool.ts";
+export {
+  type BreakerOptions,
+  type BreakerSnapshot,
+  type BreakerState,
+  CircuitBreaker,
+} from "./src/db/breaker.ts";
+export { isTransient, type RetryOptions } from "./src/db/retry.ts";
 export { type ErrorCode, ExitCode, type ExitCodeValue, HecateError } from "./src/errors.ts";
 export type { Column, Engine, QueryOptions, ResultSet, ValueMode } from "./src/db/driver.ts";
 export { Decimal, JsonText } from "./src/db/value.ts";

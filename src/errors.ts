@@ -51,6 +51,10 @@ export const ExitCode = {
   NO_CREDENTIAL: 19,
   /** The audit trail failed verification. */
   AUDIT_TAMPERED: 20,
+  /** The profile's circuit breaker is open: recent connection failures, calls refused for now. */
+  CIRCUIT_OPEN: 21,
+  /** No pooled connection became free within the acquire timeout. */
+  POOL_TIMEOUT: 22,
 } as const;
 
 /** One of the values of {@link ExitCode}. */
@@ -77,7 +81,9 @@ export type ErrorCode =
   | "invalid_profile"
   | "secret_unresolved"
   | "no_credential"
-  | "audit_tampered";
+  | "audit_tampered"
+  | "circuit_open"
+  | "pool_timeout";
 
 const EXIT_BY_CODE: Record<ErrorCode, ExitCodeValue> = {
   internal: ExitCode.INTERNAL,
@@ -100,6 +106,8 @@ const EXIT_BY_CODE: Record<ErrorCode, ExitCodeValue> = {
   secret_unresolved: ExitCode.SECRET_UNRESOLVED,
   no_credential: ExitCode.NO_CREDENTIAL,
   audit_tampered: ExitCode.AUDIT_TAMPERED,
+  circuit_open: ExitCode.CIRCUIT_OPEN,
+  pool_timeout: ExitCode.POOL_TIMEOUT,
 };
 
 /** Options for {@link HecateError}. */
@@ -108,6 +116,11 @@ export interface HecateErrorOptions {
   cause?: unknown;
   /** A line telling the user what to do next. */
   hint?: string;
+  /**
+   * The driver's own error code, when the failure came from a driver: a SQLSTATE (`57P01`), a
+   * socket error (`ECONNREFUSED`), a MySQL or TDS code. Retry logic classifies by this field.
+   */
+  driverCode?: string | undefined;
 }
 
 /**
@@ -128,8 +141,12 @@ export class HecateError extends Error {
   readonly code: ErrorCode;
   /** A line telling the user what to do next, if any. */
   readonly hint: string | undefined;
+  /** The driver's error code (SQLSTATE, socket error code), if the failure came from a driver. */
+  readonly driverCode: string | undefined;
 
   /**
+   * Creates an error.
+   *
    * @param code The failure class.
    * @param message One line, sentence case, no trailing period, no secret.
    * @param options Cause and hint.
@@ -139,6 +156,7 @@ export class HecateError extends Error {
     this.name = "HecateError";
     this.code = code;
     this.hint = options.hint;
+    this.driverCode = options.driverCode;
   }
 
   /** The process exit code for this failure. */

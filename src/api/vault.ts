@@ -5,6 +5,7 @@
  */
 
 import type { AuditSink } from "../audit/log.ts";
+import type { Engine } from "../db/driver.ts";
 import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
 import {
@@ -21,52 +22,82 @@ import type { VaultStore } from "../vault/store.ts";
 import type { UnlockedVault } from "../vault/vault.ts";
 import { openDbConnection } from "../connect.ts";
 import { Connection, tlsWarnings } from "./connection.ts";
+import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
+import type { PoolOptions } from "../db/pool.ts";
+import { ConnectionPool } from "./pool.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
 
 /** A profile as listed: no secrets at all. */
 export interface ProfileSummary {
+  /** Profile name. */
   name: string;
-  engine: Profile["engine"];
+  /** Database engine. */
+  engine: Engine;
+  /** Server host. */
   host?: string;
+  /** Server port. */
   port?: number;
+  /** Database name (SQLite: the file path). */
   database?: string;
+  /** Login name. */
   user?: string;
+  /** Authentication method. */
   auth: string;
+  /** Tags. */
   tags?: string[];
 }
 
 /** What `addProfile` takes. */
 export interface ProfileInput {
+  /** Profile name: 1-64 letters, digits, `.`, `_`, `-`. */
   name: string;
-  engine: Profile["engine"];
+  /** Database engine. */
+  engine: Engine;
+  /** Server host. */
   host?: string | undefined;
+  /** Server port. @default {the engine's default port} */
   port?: number | undefined;
+  /** Database name (SQLite: the file path). */
   database?: string | undefined;
+  /** Login name. */
   user?: string | undefined;
-  /** @default {"sql", or "none" for SQLite} */
+  /** Authentication method. @default {"sql", or "none" for SQLite} */
   auth?: string | undefined;
   /** Method-specific non-secret fields. */
   params?: Record<string, string> | undefined;
-  /** @default {{ mode: "verify" }} */
+  /** TLS settings. @default {{ mode: "verify" }} */
   tls?: TlsProfile | undefined;
+  /** Connect and login timeout in milliseconds. @default {15000} */
   connectTimeoutMs?: number | undefined;
+  /** Tags. */
   tags?: string[] | undefined;
+  /** Secret fields by name (e.g. `password`), values or references. */
   secrets?: Record<string, SecretValue>;
 }
 
 /** Changes for `editProfile`: fields to set; `null` removes an optional field or a secret. */
 export interface ProfileChanges {
+  /** New host; `null` removes it. */
   host?: string | null;
+  /** New port; `null` removes it. */
   port?: number | null;
+  /** New database; `null` removes it. */
   database?: string | null;
+  /** New login name; `null` removes it. */
   user?: string | null;
+  /** New authentication method. */
   auth?: string;
   /** Method-specific fields to set; `null` removes one. */
   params?: Record<string, string | null>;
+  /** New TLS settings. */
   tls?: TlsProfile;
+  /** New connect timeout; `null` removes it. */
   connectTimeoutMs?: number | null;
+  /** New tags; `null` removes them. */
   tags?: string[] | null;
+  /** Secrets to set; `null` removes one. */
   secrets?: Record<string, SecretValue | null>;
+  /** A new name for the profile. */
   rename?: string;
 }
 
@@ -77,6 +108,8 @@ export class Vault {
   readonly #store: VaultStore;
   #state: UnlockedVault;
   readonly #audit: AuditSink;
+  readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #pools = new Set<ConnectionPool>();
 
   /** @internal Use {@link openVault}. */
   constructor(home: string, store: VaultStore, state: UnlockedVault, audit: AuditSink) {
@@ -349,5 +382,72 @@ export class Vault {
     } finally {
       await conn.close();
     }
+  }
+
+  /**
+   * The circuit breaker of a profile, shared by every pool of this vault for that profile. The
+   * first call creates it; settings given in `options` are applied (the state is kept).
+   *
+   * @param name Profile name.
+   * @param options Threshold and cool-down to set.
+   * @returns The breaker; read `state` to see whether calls are let through.
+   */
+  breaker(name: string, options: BreakerOptions = {}): CircuitBreaker {
+    let b = this.#breakers.get(name);
+    if (!b) {
+      b = new CircuitBreaker(name, options);
+      this.#breakers.set(name, b);
+    } else {
+      b.configure(options);
+    }
+    return b;
+  }
+
+  /**
+   * Opens a pool of connections for a profile. Every connection it opens goes through
+   * {@link Vault.connect} (audited like any other), and every statement is audited.
+   *
+   * @param name Profile name.
+   * @param options Limits, timeouts, retry policy and the breaker's settings.
+   * @returns The pool, with `min` connections open; close it when done (`await using` works).
+   * @throws {HecateError} `profile_not_found`, `usage` for bad limits, or the connect error.
+   *
+   * @example A pool with limits
+   * ```ts ignore
+   * await using pool = await vault.pool("billing", { max: 4, acquireTimeoutMs: 2000 });
+   * const rows = await pool.query("select count(*) as n from invoices").toArray();
+   * ```
+   */
+  async pool(
+    name: string,
+    options: PoolOptions & { breaker?: BreakerOptions } = {},
+  ): Promise<ConnectionPool> {
+    this.#find(name);
+    const { breaker, ...poolOptions } = options;
+    const pool: ConnectionPool = new ConnectionPool(
+      name,
+      () => this.connect(name),
+      poolOptions,
+      this.breaker(name, breaker),
+      () => this.#pools.delete(pool),
+    );
+    this.#pools.add(pool);
+    try {
+      await pool.fill();
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  /** Closes every pool opened through this vault (each waits for its borrowed connections). */
+  async close(): Promise<void> {
+    await Promise.all([...this.#pools].map((p) => p.close()));
+  }
+
+  /** Same as {@link Vault.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

@@ -24,9 +24,11 @@ export interface Actor {
 export interface AuditEvent {
   /** Event name, e.g. `unlock`, `profile.read`, `query`, `profile.add`. */
   event: string;
+  /** Who acted. */
   actor: Actor;
   /** Profile name, when the event concerns one. */
   profile?: string;
+  /** Whether it succeeded. */
   outcome: "ok" | "fail";
   /** Failure class (an error code) and a short reason; never a secret. */
   reason?: string;

@@ -7,7 +7,11 @@
 
 /** An exact decimal number kept as its canonical text (e.g. NUMERIC, DECIMAL). */
 export class Decimal {
-  /** @param text The exact decimal text as the server wrote it. */
+  /**
+   * Wraps a decimal text.
+   *
+   * @param text The exact decimal text as the server wrote it.
+   */
   constructor(readonly text: string) {}
   /** The exact text. */
   toString(): string {
@@ -17,7 +21,11 @@ export class Decimal {
 
 /** A JSON document kept as the server's text (json, jsonb), embedded as-is in JSON output. */
 export class JsonText {
-  /** @param text Valid JSON text. */
+  /**
+   * Wraps a JSON text.
+   *
+   * @param text Valid JSON text.
+   */
   constructor(readonly text: string) {}
   /** The JSON text. */
   toString(): string {
