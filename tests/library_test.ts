@@ -155,14 +155,14 @@ Deno.test("library", async (t) => {
       });
       const pids = new Set<number>();
       let restarted = false;
+      let ok = 0;
       const restart = (async () => {
-        await sleep(150);
+        while (ok < 3) await sleep(10); // the pool is in use when the server goes away
         await pg.halt();
         await sleep(300);
         await pg.resume();
         restarted = true;
       })();
-      let ok = 0;
       let afterRestart = 0;
       while (afterRestart < 5) {
         const [row] = await pool.query("select pg_backend_pid() as pid", [], { idempotent: true })
@@ -173,7 +173,6 @@ Deno.test("library", async (t) => {
         await sleep(10);
       }
       await restart;
-      assert(ok > 5);
       assert(pids.size >= 2, "the connection was not replaced after the restart");
       assertEquals(pool.breakerState, "closed");
     });

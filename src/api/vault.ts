@@ -20,7 +20,9 @@ import {
 import { providerFor } from "../../providers/mod.ts";
 import type { VaultStore } from "../vault/store.ts";
 import type { UnlockedVault } from "../vault/vault.ts";
-import { openDbConnection } from "../connect.ts";
+import { type Endpoint, openDbConnection, openEndpoint } from "../connect.ts";
+import { connectionEnv, type EnvMapping } from "../run/env.ts";
+import { spawnWithEnv } from "../run/spawn.ts";
 import { Connection, tlsWarnings } from "./connection.ts";
 import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
 import type { PoolOptions } from "../db/pool.ts";
@@ -449,5 +451,101 @@ export class Vault {
   /** Same as {@link Vault.close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * Resolves a profile into settings for another program: secret references resolved, provider
+   * credentials filled in, and (where the profile needs one) a tunnel opened that stays up until
+   * `close()`. Audited as `profile.read` before anything is released.
+   *
+   * @param name Profile name.
+   * @returns The endpoint; close it when done.
+   */
+  async endpoint(name: string): Promise<Endpoint> {
+    const { profile } = this.#find(name);
+    await this.#audit.append({
+      event: "profile.read",
+      actor: { kind: "password" },
+      profile: name,
+      outcome: "ok",
+    });
+    return await openEndpoint(profile);
+  }
+
+  /**
+   * The environment variables `hecate run` gives a program for a profile (see
+   * `connectionEnv` in src/run/env.ts for the list). Audited as `env`.
+   *
+   * @param name Profile name.
+   * @param mappings Extra `NAME=field` variables.
+   * @returns Variables by name, secrets in clear: handle with care.
+   */
+  async environment(
+    name: string,
+    mappings: readonly EnvMapping[] = [],
+  ): Promise<Record<string, string>> {
+    const endpoint = await this.endpoint(name);
+    try {
+      const env = connectionEnv(name, endpoint.settings, mappings);
+      await this.#audit.append({
+        event: "env",
+        actor: { kind: "password" },
+        profile: name,
+        outcome: "ok",
+      });
+      return env;
+    } finally {
+      await endpoint.close();
+    }
+  }
+
+  /**
+   * Runs a program with a profile's connection in its environment (PGHOST, PGPASSWORD,
+   * DATABASE_URL, HECATE_* and so on) and waits for it; the endpoint (and any tunnel) stays open
+   * while it runs. Nothing is written to disk. Audited as `run` with the program's name and exit
+   * code, never its arguments or environment.
+   *
+   * @param name Profile name.
+   * @param command The program (looked up on PATH).
+   * @param args Its arguments.
+   * @param options Extra `NAME=field` variables.
+   * @returns The program's exit code (128 + N when signal N ended it).
+   *
+   * @example Run psql with the profile's credentials
+   * ```ts ignore
+   * const code = await vault.run("billing", "psql", ["-c", "select 1"]);
+   * ```
+   */
+  async run(
+    name: string,
+    command: string,
+    args: readonly string[] = [],
+    options: { env?: readonly EnvMapping[] } = {},
+  ): Promise<number> {
+    const endpoint = await this.endpoint(name);
+    let code: number | undefined;
+    let failure: unknown;
+    try {
+      const env = connectionEnv(name, endpoint.settings, options.env ?? []);
+      code = await spawnWithEnv(command, args, env);
+      return code;
+    } catch (e) {
+      failure = e;
+      throw e;
+    } finally {
+      await endpoint.close();
+      const record = this.#audit.append({
+        event: "run",
+        actor: { kind: "password" },
+        profile: name,
+        outcome: code === 0 ? "ok" : "fail",
+        ...(failure !== undefined ? { reason: reasonOf(failure) } : {}),
+        command,
+        ...(code !== undefined ? { exitCode: code } : {}),
+      });
+      // The program's own failure is the one to report.
+      if (failure === undefined) await record;
+      else await record.catch(() => {});
+    }
   }
 }

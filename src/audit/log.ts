@@ -38,6 +38,10 @@ export interface AuditEvent {
   durationMs?: number;
   /** SHA-256 (hex) of the SQL text, for queries: identifies the statement without storing it. */
   sqlSha256?: string;
+  /** The program started by `hecate run` (its name only: never its arguments or environment). */
+  command?: string;
+  /** The exit code of that program. */
+  exitCode?: number;
 }
 
 /** A destination for audit events. */
@@ -99,6 +103,8 @@ export class FileAuditLog implements AuditSink {
       ...(event.rows !== undefined ? { rows: event.rows } : {}),
       ...(event.durationMs !== undefined ? { duration_ms: event.durationMs } : {}),
       ...(event.sqlSha256 !== undefined ? { sql_sha256: event.sqlSha256 } : {}),
+      ...(event.command !== undefined ? { command: event.command } : {}),
+      ...(event.exitCode !== undefined ? { exit_code: event.exitCode } : {}),
       pid: Deno.pid,
       host: this.#host,
     }) + "\n";

@@ -23,6 +23,8 @@ export class CliContext {
   readonly stdin: StdinLines;
   /** Global options. */
   globals: GlobalOptions = {};
+  /** An exit code a command chose (e.g. `run` passing on its child's); unset means success. */
+  exitCode: number | undefined;
 
   /** @param io Process io. */
   constructor(io: CliIo) {

@@ -10,6 +10,7 @@ import { VERSION } from "../version.ts";
 import { auditCommand } from "./commands/audit.ts";
 import { initCommand, passwdCommand } from "./commands/init.ts";
 import { queryCommand } from "./commands/query.ts";
+import { envCommand, runCommand } from "./commands/run.ts";
 import { serverCommand } from "./commands/server.ts";
 import { CliContext } from "./context.ts";
 import { type CliIo, processIo, PromptCancelled } from "./io.ts";
@@ -43,6 +44,8 @@ export function buildProgram(ctx: CliContext) {
       serverCommand(ctx),
       queryCommand(ctx),
       auditCommand(ctx),
+      runCommand(ctx),
+      envCommand(ctx),
     ]
   ) {
     program.addCommand(cmd);
@@ -101,7 +104,7 @@ export async function runCli(args: string[], io: CliIo = processIo()): Promise<n
   }
   try {
     await program.parseAsync(args, { from: "user" });
-    return ExitCode.OK;
+    return ctx.exitCode ?? ExitCode.OK;
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.
