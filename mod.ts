@@ -38,8 +38,18 @@ export {
   CircuitBreaker,
 } from "./src/db/breaker.ts";
 export { isTransient, type RetryOptions } from "./src/db/retry.ts";
+export type { Endpoint } from "./src/connect.ts";
+export { ENV_FIELDS, type EnvField, type EnvMapping, parseEnvMapping } from "./src/run/env.ts";
 export { type ErrorCode, ExitCode, type ExitCodeValue, HecateError } from "./src/errors.ts";
-export type { Column, Engine, QueryOptions, ResultSet, ValueMode } from "./src/db/driver.ts";
+export type {
+  Column,
+  ConnectSettings,
+  Engine,
+  QueryOptions,
+  ResultSet,
+  TlsSettings,
+  ValueMode,
+} from "./src/db/driver.ts";
 export { Decimal, JsonText } from "./src/db/value.ts";
 export type { SecretValue, TlsProfile } from "./src/profile.ts";
 export type { Actor, AuditEvent, AuditSink } from "./src/audit/log.ts";
