@@ -27,12 +27,19 @@ export interface TlsSettings {
 
 /** Everything a driver needs to connect: no references left, secrets in clear, in memory only. */
 export interface ConnectSettings {
+  /** The engine. */
   engine: Engine;
+  /** Server host (or a socket directory). */
   host?: string;
+  /** Server port. */
   port?: number;
+  /** Database name; for SQLite the file path. */
   database?: string;
+  /** Login name. */
   user?: string;
+  /** Password, in clear. */
   password?: string;
+  /** TLS policy. */
   tls: TlsSettings;
   /** Milliseconds to wait for the connection and login. */
   connectTimeoutMs: number;
