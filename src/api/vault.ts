@@ -23,6 +23,13 @@ import type { UnlockedVault } from "../vault/vault.ts";
 import { type Endpoint, openDbConnection, openEndpoint } from "../connect.ts";
 import { connectionEnv, type EnvMapping } from "../run/env.ts";
 import { spawnWithEnv } from "../run/spawn.ts";
+import {
+  createBackup,
+  type CreatedBackup,
+  KEEP_META_KEY,
+  type Progress,
+  retentionOf,
+} from "../backup/backup.ts";
 import { Connection, tlsWarnings } from "./connection.ts";
 import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
 import type { PoolOptions } from "../db/pool.ts";
@@ -314,6 +321,8 @@ export class Vault {
    */
   async removeProfile(name: string): Promise<void> {
     await this.#audited("profile.remove", name, async () => {
+      this.#find(name);
+      await this.autoBackup("profile-remove");
       await this.#mutate((state) => {
         state.deleteRecord(this.#find(name, state).id);
       });
@@ -547,5 +556,72 @@ export class Vault {
       if (failure === undefined) await record;
       else await record.catch(() => {});
     }
+  }
+
+  /**
+   * Writes an encrypted, authenticated bundle of the vault file and the audit trail (by default
+   * to `HOME/backups/`). It opens with the master password the vault has now. Audited as
+   * `backup.create`.
+   *
+   * @param options Output file and progress reports.
+   * @returns Where it was written, its size and manifest.
+   *
+   * @example
+   * ```ts ignore
+   * const { path } = await vault.backup({ output: "/mnt/usb/hecate.hecate-backup" });
+   * ```
+   */
+  async backup(
+    options: { output?: string | undefined; progress?: Progress | undefined } = {},
+  ): Promise<CreatedBackup> {
+    let made: CreatedBackup | undefined;
+    await this.#audited("backup.create", undefined, async () => {
+      made = await createBackup(this.home, this.#state, {
+        reason: "manual",
+        output: options.output,
+        progress: options.progress,
+      });
+    });
+    return made!;
+  }
+
+  /**
+   * Writes an automatic bundle before a destructive operation; only the newest
+   * {@link Vault.backupRetention} automatic bundles are kept. Called before removing a profile,
+   * restoring and importing; other destructive operations (e.g. key rotation) call it too.
+   *
+   * @param reason The operation, e.g. `rotate` (lower case letters, digits and `-`).
+   * @returns The bundle written.
+   */
+  async autoBackup(reason: string): Promise<CreatedBackup> {
+    if (!/^[a-z0-9-]{1,40}$/.test(reason)) {
+      throw new HecateError("internal", "A backup reason is lower case letters, digits and '-'");
+    }
+    let made: CreatedBackup | undefined;
+    await this.#audited("backup.create", undefined, async () => {
+      made = await createBackup(this.home, this.#state, { reason, automatic: true });
+    });
+    return made!;
+  }
+
+  /** How many automatic bundles are kept (vault setting; default 10). */
+  get backupRetention(): number {
+    return retentionOf(this.#state);
+  }
+
+  /**
+   * Sets how many automatic bundles are kept.
+   *
+   * @param keep At least 1.
+   */
+  async setBackupRetention(keep: number): Promise<void> {
+    if (!Number.isSafeInteger(keep) || keep < 1) {
+      throw new HecateError("usage", "The number of backups to keep must be at least 1");
+    }
+    await this.#audited("backup.retention", undefined, async () => {
+      await this.#mutate((state) => {
+        state.meta = { ...state.meta, [KEEP_META_KEY]: keep };
+      });
+    });
   }
 }

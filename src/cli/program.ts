@@ -11,6 +11,7 @@ import { auditCommand } from "./commands/audit.ts";
 import { initCommand, passwdCommand } from "./commands/init.ts";
 import { queryCommand } from "./commands/query.ts";
 import { envCommand, runCommand } from "./commands/run.ts";
+import { backupCommand } from "./commands/backup.ts";
 import { serverCommand } from "./commands/server.ts";
 import { CliContext } from "./context.ts";
 import { type CliIo, processIo, PromptCancelled } from "./io.ts";
@@ -46,6 +47,7 @@ export function buildProgram(ctx: CliContext) {
       auditCommand(ctx),
       runCommand(ctx),
       envCommand(ctx),
+      backupCommand(ctx),
     ]
   ) {
     program.addCommand(cmd);
