@@ -54,3 +54,15 @@ export { Decimal, JsonText } from "./src/db/value.ts";
 export type { SecretValue, TlsProfile } from "./src/profile.ts";
 export type { Actor, AuditEvent, AuditSink } from "./src/audit/log.ts";
 export { VERSION } from "./src/version.ts";
+export {
+  type BackupEntry,
+  type BackupFileOptions,
+  type BackupSummary,
+  type BundleManifest,
+  listBackups,
+  type Progress,
+  restoreBackup,
+  type RestoreResult,
+  verifyBackup,
+} from "./src/api/backup.ts";
+export type { CreatedBackup } from "./src/backup/backup.ts";
