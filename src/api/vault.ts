@@ -572,12 +572,16 @@ export class Vault {
    * ```
    */
   async backup(
-    options: { output?: string | undefined; progress?: Progress | undefined } = {},
+    options: {
+      output?: string | undefined;
+      progress?: Progress | undefined;
+      reason?: "manual" | "export";
+    } = {},
   ): Promise<CreatedBackup> {
     let made: CreatedBackup | undefined;
     await this.#audited("backup.create", undefined, async () => {
       made = await createBackup(this.home, this.#state, {
-        reason: "manual",
+        reason: options.reason ?? "manual",
         output: options.output,
         progress: options.progress,
       });

@@ -12,6 +12,7 @@ import { initCommand, passwdCommand } from "./commands/init.ts";
 import { queryCommand } from "./commands/query.ts";
 import { envCommand, runCommand } from "./commands/run.ts";
 import { backupCommand } from "./commands/backup.ts";
+import { exportCommand, importCommand } from "./commands/import.ts";
 import { serverCommand } from "./commands/server.ts";
 import { CliContext } from "./context.ts";
 import { type CliIo, processIo, PromptCancelled } from "./io.ts";
@@ -48,6 +49,8 @@ export function buildProgram(ctx: CliContext) {
       runCommand(ctx),
       envCommand(ctx),
       backupCommand(ctx),
+      importCommand(ctx),
+      exportCommand(ctx),
     ]
   ) {
     program.addCommand(cmd);
