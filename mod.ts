@@ -16,6 +16,7 @@
  */
 
 export {
+  type ConnectOptions,
   Connection,
   ConnectionPool,
   initVault,
@@ -29,6 +30,7 @@ export {
   QueryRows,
   type Row,
   Vault,
+  type VaultPoolOptions,
 } from "./src/hecate.ts";
 export type { PoolOptions, PoolStats } from "./src/db/pool.ts";
 export {
@@ -66,3 +68,6 @@ export {
   verifyBackup,
 } from "./src/api/backup.ts";
 export type { CreatedBackup } from "./src/backup/backup.ts";
+export { applyImport, type ImportNote, type ImportPlan } from "./src/import/plan.ts";
+export { planPyxImport } from "./src/import/pyx.ts";
+export { planDotenvImport, planPgpassImport } from "./src/import/sources.ts";

@@ -1,7 +1,8 @@
 /**
  * `deno task bench`: measures Hecate against the reference clients on the same server in one
  * run, and prints ratios. Sections: `unlock`, `pg` (select 1 and a 1,000,000-row CSV export
- * against psql). Pass section names to run only those.
+ * against psql), `pool` (queries per second through the library pool against a raw `pg` Pool).
+ * Pass section names to run only those.
  *
  * Needs PostgreSQL's binaries (scripts/install_test_deps.sh) and GNU time (/usr/bin/time).
  *
@@ -13,6 +14,7 @@ import { initVault, openVault } from "../src/hecate.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../src/kdf.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
 import { measure, medianMs, medianOf, report } from "./bench/measure.ts";
+import { benchPool } from "./bench/pool.ts";
 
 const PERMISSIONS = [
   "--allow-read",
@@ -23,7 +25,7 @@ const PERMISSIONS = [
 ];
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
-const sections = Deno.args.length ? Deno.args : ["unlock", "pg"];
+const sections = Deno.args.length ? Deno.args : ["unlock", "pg", "pool"];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -105,6 +107,7 @@ try {
     );
     report("1,000,000-row CSV export (median of 3)", e1, e3, "psql \\copy");
   }
+  if (sections.includes("pool")) await benchPool(root, PASSWORD);
 } finally {
   await Deno.remove(root, { recursive: true });
 }

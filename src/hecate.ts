@@ -7,7 +7,14 @@
 
 export { initVault, type InitVaultOptions } from "./api/init.ts";
 export { openVault, type OpenVaultOptions } from "./api/open.ts";
-export { type ProfileChanges, type ProfileInput, type ProfileSummary, Vault } from "./api/vault.ts";
+export {
+  type ConnectOptions,
+  type ProfileChanges,
+  type ProfileInput,
+  type ProfileSummary,
+  Vault,
+  type VaultPoolOptions,
+} from "./api/vault.ts";
 export { Connection, tlsWarnings } from "./api/connection.ts";
 export { ConnectionPool, type PoolQueryOptions } from "./api/pool.ts";
 export { QueryRows, type Row } from "./api/rows.ts";

@@ -40,6 +40,7 @@ export class Connection {
   readonly warnings: readonly string[];
   readonly #conn: DbConnection;
   readonly #audit: AuditSink;
+  readonly #auditStatements: boolean;
 
   /** @internal Use {@link Vault.connect}. */
   constructor(
@@ -48,7 +49,9 @@ export class Connection {
     conn: DbConnection,
     audit: AuditSink,
     warnings: string[] = [],
+    auditStatements = true,
   ) {
+    this.#auditStatements = auditStatements;
     this.profile = profile;
     this.engine = engine;
     this.#conn = conn;
@@ -57,6 +60,7 @@ export class Connection {
   }
 
   async #record(sql: string, ok: boolean, rows: number, started: number, e?: unknown) {
+    if (!this.#auditStatements) return;
     await this.#audit.append({
       event: "query",
       actor: { kind: "password" },

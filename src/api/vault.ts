@@ -110,6 +110,22 @@ export interface ProfileChanges {
   rename?: string;
 }
 
+/** Options for {@link Vault.connect}. */
+export interface ConnectOptions {
+  /**
+   * Record every statement in the audit trail (SQL hash, rows, duration, outcome). With `false`
+   * only opening the profile is recorded: each audit line is flushed to disk, which bounds a busy
+   * pool's throughput (see docs/PERFORMANCE.md). @default {true}
+   */
+  auditStatements?: boolean;
+}
+
+/** Options for {@link Vault.pool}. */
+export interface VaultPoolOptions extends PoolOptions, ConnectOptions {
+  /** Settings for the profile's circuit breaker (shared by the vault's pools of the profile). */
+  breaker?: BreakerOptions;
+}
+
 /** An unlocked vault. */
 export class Vault {
   /** The home directory. */
@@ -350,15 +366,23 @@ export class Vault {
    * record cannot be written, nothing is released.
    *
    * @param name Profile name.
+   * @param options Whether statements are audited.
    * @returns A live connection; close it when done (`await using` works).
    */
-  async connect(name: string): Promise<Connection> {
+  async connect(name: string, options: ConnectOptions = {}): Promise<Connection> {
     const { profile } = this.#find(name);
     const actor = { kind: "password" as const };
     await this.#audit.append({ event: "profile.read", actor, profile: name, outcome: "ok" });
     try {
       const conn = await openDbConnection(profile);
-      return new Connection(name, profile.engine, conn, this.#audit, tlsWarnings(profile));
+      return new Connection(
+        name,
+        profile.engine,
+        conn,
+        this.#audit,
+        tlsWarnings(profile),
+        options.auditStatements ?? true,
+      );
     } catch (e) {
       await this.#audit.append({
         event: "connect",
@@ -429,15 +453,12 @@ export class Vault {
    * const rows = await pool.query("select count(*) as n from invoices").toArray();
    * ```
    */
-  async pool(
-    name: string,
-    options: PoolOptions & { breaker?: BreakerOptions } = {},
-  ): Promise<ConnectionPool> {
+  async pool(name: string, options: VaultPoolOptions = {}): Promise<ConnectionPool> {
     this.#find(name);
-    const { breaker, ...poolOptions } = options;
+    const { breaker, auditStatements, ...poolOptions } = options;
     const pool: ConnectionPool = new ConnectionPool(
       name,
-      () => this.connect(name),
+      () => this.connect(name, { auditStatements: auditStatements ?? true }),
       poolOptions,
       this.breaker(name, breaker),
       () => this.#pools.delete(pool),
