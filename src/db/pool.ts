@@ -53,6 +53,37 @@ export interface PoolStats {
   waiting: number;
 }
 
+/** How long closing one connection may take before the pool stops waiting for it. */
+const CLOSE_WAIT_MS = 2000;
+
+/**
+ * Closes a connection without letting a hung close (a driver waiting for an `end` event from a
+ * socket that is already gone) stall the pool.
+ */
+async function closeQuietly(conn: Poolable): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    conn.close().catch(() => {}),
+    new Promise<void>((r) => timer = setTimeout(r, CLOSE_WAIT_MS)),
+  ]);
+  clearTimeout(timer);
+}
+
+/** Pings, failing when no answer comes within `ms` (a half-open socket may never answer). */
+async function pingWithin(conn: Poolable, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      conn.ping(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("ping timed out")), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 interface IdleEntry<C> {
   conn: C;
   since: number;
@@ -172,7 +203,7 @@ export class Pool<C extends Poolable> {
       if (!entry && this.stats().total < this.#max) {
         const conn = await this.#open(deadline);
         if (this.#closed) {
-          await conn.close().catch(() => {});
+          await closeQuietly(conn);
           this.#checkOpen();
         }
         this.#busy.add(conn);
@@ -183,11 +214,11 @@ export class Pool<C extends Poolable> {
       this.#busy.add(entry.conn);
       if (Date.now() - entry.since >= this.#healthAfter) {
         try {
-          await entry.conn.ping();
+          await pingWithin(entry.conn, Math.max(1, deadline - Date.now()));
         } catch {
           // Dead (server restarted, socket dropped): replace it.
           this.#busy.delete(entry.conn);
-          await this.#destroy(entry.conn);
+          void this.#destroy(entry.conn);
           continue;
         }
       }
@@ -247,7 +278,7 @@ export class Pool<C extends Poolable> {
       await new Promise<void>((resolve) => this.#drained = resolve);
     }
     const idle = this.#idle.splice(0);
-    await Promise.all(idle.map((e) => e.conn.close().catch(() => {})));
+    await Promise.all(idle.map((e) => closeQuietly(e.conn)));
   }
 
   /** Same as {@link Pool.close}. */
@@ -310,7 +341,7 @@ export class Pool<C extends Poolable> {
       clearTimeout(waiter.timer);
       waiter.resolve(null);
     }
-    await conn.close().catch(() => {});
+    await closeQuietly(conn);
   }
 
   #wait(deadline: number): Promise<IdleEntry<C> | null> {
@@ -345,7 +376,7 @@ export class Pool<C extends Poolable> {
       now - this.#idle[0]!.since >= this.#idleTimeout
     ) {
       const entry = this.#idle.shift()!;
-      void entry.conn.close().catch(() => {});
+      void closeQuietly(entry.conn);
     }
   }
 }
