@@ -16,9 +16,9 @@
  */
 
 export {
-  type ConnectOptions,
   Connection,
   ConnectionPool,
+  type ConnectOptions,
   initVault,
   type InitVaultOptions,
   openVault,

@@ -90,7 +90,7 @@ export function providerFor(profile: Profile): AuthProvider {
   if (!p) {
     throw new HecateError(
       "invalid_profile",
-      `Profile "${profile.name}": unknown auth method "${profile.auth}" (known: ${
+      `Profile "${profile.name}" is invalid: unknown auth method "${profile.auth}" (known: ${
         [...providers.keys()].join(", ")
       })`,
     );
@@ -98,19 +98,22 @@ export function providerFor(profile: Profile): AuthProvider {
   if (!p.engines.includes(profile.engine)) {
     throw new HecateError(
       "invalid_profile",
-      `Profile "${profile.name}": auth "${p.type}" does not work with engine "${profile.engine}"`,
+      `Profile "${profile.name}" is invalid: auth "${p.type}" does not work with engine "${profile.engine}"`,
     );
   }
   for (const f of p.requiredFields) {
     if (!profile[f]) {
-      throw new HecateError("invalid_profile", `Profile "${profile.name}": missing field '${f}'`);
+      throw new HecateError(
+        "invalid_profile",
+        `Profile "${profile.name}" is invalid: missing field '${f}'`,
+      );
     }
   }
   for (const f of p.requiredParams ?? []) {
     if (!profile.params?.[f]) {
       throw new HecateError(
         "invalid_profile",
-        `Profile "${profile.name}": missing field '${f}' for auth "${p.type}"`,
+        `Profile "${profile.name}" is invalid: missing field '${f}' for auth "${p.type}"`,
       );
     }
   }
@@ -118,7 +121,7 @@ export function providerFor(profile: Profile): AuthProvider {
     if (!profile.secrets[f]) {
       throw new HecateError(
         "invalid_profile",
-        `Profile "${profile.name}": missing secret '${f}' for auth "${p.type}"`,
+        `Profile "${profile.name}" is invalid: missing secret '${f}' for auth "${p.type}"`,
       );
     }
   }

@@ -29,7 +29,19 @@ export async function openDbConnection(profile: Profile): Promise<DbConnection> 
 // connection, handed out as settings. Whatever must stay up while they are used (a tunnel) is
 // opened here and closed by `close()`.
 
-/** Resolved connection settings for a profile, valid until {@link Endpoint.close}. */
+/**
+ * Resolved connection settings for a profile, valid until {@link Endpoint.close}.
+ *
+ * @example
+ * ```ts ignore
+ * const endpoint = await vault.endpoint("billing");
+ * try {
+ *   console.log(endpoint.settings.host, endpoint.settings.port);
+ * } finally {
+ *   await endpoint.close();
+ * }
+ * ```
+ */
 export interface Endpoint {
   /** Host, port, database, user and password to give another program. */
   settings: ConnectSettings;

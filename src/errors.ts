@@ -7,7 +7,15 @@
  * @module
  */
 
-/** Exit codes that scripts can rely on. Documented in README.md and docs/CLI.md. */
+/**
+ * Exit codes that scripts can rely on. Documented in README.md and docs/CLI.md.
+ *
+ * @example
+ * ```ts
+ * import { ExitCode } from "./errors.ts";
+ * console.log(ExitCode.PROFILE_NOT_FOUND); // 5
+ * ```
+ */
 export const ExitCode = {
   /** The command did what was asked. */
   OK: 0,
@@ -57,10 +65,28 @@ export const ExitCode = {
   POOL_TIMEOUT: 22,
 } as const;
 
-/** One of the values of {@link ExitCode}. */
+/**
+ * One of the values of {@link ExitCode}.
+ *
+ * @example
+ * ```ts
+ * import { ExitCode, type ExitCodeValue } from "./errors.ts";
+ * const code: ExitCodeValue = ExitCode.OK;
+ * console.log(code);
+ * ```
+ */
 export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
 
-/** Stable machine-readable error codes, one per failure class. */
+/**
+ * Stable machine-readable error codes, one per failure class.
+ *
+ * @example
+ * ```ts
+ * import type { ErrorCode } from "./errors.ts";
+ * const code: ErrorCode = "circuit_open";
+ * console.log(code);
+ * ```
+ */
 export type ErrorCode =
   | "internal"
   | "usage"

@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { postgresDriver } from "../src/db/postgres.ts";
 import type { ConnectSettings, DbConnection, QueryOptions, ResultSet } from "../src/db/driver.ts";
 import { Decimal, JsonText } from "../src/db/value.ts";
@@ -108,6 +109,20 @@ async function copyToString(conn: DbConnection, sql: string) {
     off += c.length;
   }
   return { count, chunks, text: new TextDecoder().decode(all) };
+}
+
+/** Runs copyCsv with a sink that may be slow; returns the row count and the output's digest. */
+async function copyDigest(conn: DbConnection, sql: string, delayMs = 0) {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  let chunks = 0;
+  const count = await conn.copyCsv!(sql, async (c) => {
+    hash.update(c);
+    bytes += c.length;
+    chunks++;
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+  });
+  return { count, bytes, chunks, digest: hash.digest("hex") };
 }
 
 const SAMPLE_SQL = `select
@@ -430,6 +445,137 @@ Deno.test("postgres driver against a real server", async (t) => {
       assert.equal(e.code, "query_failed");
       assert.match(e.message, /42P01/);
       await conn.ping();
+    });
+
+    await t.step(
+      "copyCsv: an error mid-stream is query_failed; the connection is reused",
+      async () => {
+        const written: number[] = [];
+        // About 650 KB of rows go out before row 60000 divides by zero.
+        const e = await hecateError(
+          conn.copyCsv!(
+            "select g, md5(g::text), 1 / (60000 - g) as x from generate_series(1, 100000) g",
+            async (c) => {
+              written.push(c.length);
+              await Promise.resolve();
+            },
+          ),
+        );
+        assert.equal(e.code, "query_failed");
+        assert.equal(e.message, "Query failed: division by zero (SQLSTATE 22012)");
+        assert.ok(written.length >= 1, "some data reached the sink before the error");
+        // The same connection runs a query, a COPY, and fails and recovers once more.
+        assert.deepEqual((await all(conn, "select 41 + 1")).rows, [[42]]);
+        const again = await copyToString(conn, "select 1 as one");
+        assert.equal(again.text, "one\n1\n");
+        const syntax = await hecateError(copyToString(conn, "selec 1"));
+        assert.match(syntax.message, /SQLSTATE 42601/);
+        await conn.ping();
+      },
+    );
+
+    await t.step("copyCsv: a slow sink gets every byte, in order", async () => {
+      const sql = "select g, md5(g::text), repeat('x', g % 50) from generate_series(1, 200000) g";
+      const fast = await copyDigest(conn, sql);
+      const slow1 = await copyDigest(conn, sql, 1);
+      // Slower than the server: the socket is paused and resumed many times.
+      const slow2 = await copyDigest(conn, sql, 15);
+      assert.equal(fast.count, 200000);
+      for (const s of [slow1, slow2]) {
+        assert.equal(s.count, fast.count);
+        assert.equal(s.bytes, fast.bytes);
+        assert.equal(s.chunks, fast.chunks);
+        assert.equal(s.digest, fast.digest);
+      }
+      const text = new TextEncoder().encode("g,md5,repeat\n");
+      assert.ok(fast.bytes > 200000 * 34 + text.length);
+      await conn.ping();
+    });
+
+    await t.step("copyCsv: notices during COPY do not disturb the data", async () => {
+      await all(
+        conn,
+        `create function noisy(i int) returns int language plpgsql as $$
+          begin
+            if i % 997 = 0 then raise notice 'row % %', i, repeat('n', i % 5000); end if;
+            if i = 30000 then raise notice 'big %', repeat('N', 300000); end if;
+            return i;
+          end $$`,
+      );
+      const notices: string[] = [];
+      const sql = (f: string) => `select ${f} as g, md5(g::text) from generate_series(1, 60000) g`;
+      const plain = await copyDigest(conn, sql("g"));
+      const noisy = await copyDigest(conn, sql("noisy(g)"));
+      assert.equal(noisy.count, 60000);
+      assert.equal(noisy.digest, plain.digest);
+      assert.equal(notices.length, 0);
+      await conn.ping();
+    });
+
+    await t.step("copyCsv: empty result, header only", async () => {
+      const r = await copyToString(conn, "select 1 as a, 2 as b where false");
+      assert.equal(r.count, 0);
+      assert.equal(r.text, "a,b\n");
+    });
+
+    await t.step("copyCsv: smuggled extra statements do not wedge the connection", async () => {
+      // Not reachable from the CLI (it refuses `;`), but the driver must stay in step.
+      const r = await copyToString(
+        conn,
+        "select 1 as a) to stdout with (format csv, header true); select 2 as b; copy (select 3 as c",
+      );
+      assert.equal(r.text, "a\n1\nc\n3\n");
+      assert.equal(r.count, 1);
+      const e = await hecateError(
+        copyToString(conn, "select 1 as a) to stdout; copy t from stdin; copy (select 1"),
+      );
+      assert.equal(e.code, "query_failed");
+      assert.deepEqual((await all(conn, "select 'still here'")).rows, [["still here"]]);
+    });
+
+    await t.step("copyCsv: a failing sink closes the connection and rethrows", async () => {
+      const c2 = await postgresDriver.connect(settingsFor(pg));
+      const boom = new Error("disk full");
+      let calls = 0;
+      await assert.rejects(
+        c2.copyCsv!("select g, md5(g::text) from generate_series(1, 500000) g", async () => {
+          if (++calls === 2) throw boom;
+          await Promise.resolve();
+        }),
+        (e) => e === boom,
+      );
+      assert.equal(calls, 2);
+      const e = await hecateError(c2.ping());
+      assert.match(e.message, /closed/);
+      await c2.close();
+      // The server side is gone too (no backend left hanging on a blocked COPY).
+      for (let i = 0; i < 50; i++) {
+        const n = await pg.psql(
+          "select count(*) from pg_stat_activity where query like 'COPY (select g, md5%'",
+        );
+        if (n.trim() === "0") break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const left = await pg.psql(
+        "select count(*) from pg_stat_activity where query like 'COPY (select g, md5%'",
+      );
+      assert.equal(left.trim(), "0");
+    });
+
+    await t.step("copyCsv over TLS", async () => {
+      const tls = await postgresDriver.connect(
+        settingsFor(pg, { tls: { mode: "verify", caFile: pg.caFile! } }),
+      );
+      try {
+        const sql = "select g, md5(g::text) from generate_series(1, 100000) g";
+        const a = await copyDigest(tls, sql);
+        const b = await copyDigest(conn, sql);
+        assert.equal(a.count, 100000);
+        assert.equal(a.digest, b.digest);
+        await tls.ping();
+      } finally {
+        await tls.close();
+      }
     });
 
     await t.step("TLS: verify with CA, insecure, and verify without CA", async () => {

@@ -21,7 +21,14 @@ import { reasonOf } from "./util.ts";
 
 export type { BackupEntry, BundleManifest, Progress, RestoreResult };
 
-/** Options for {@link verifyBackup} and {@link restoreBackup}. */
+/**
+ * Options for {@link verifyBackup} and {@link restoreBackup}.
+ *
+ * @example
+ * ```ts ignore
+ * await verifyBackup({ file: "/mnt/usb/hecate.hecate-backup", password, home: "/srv/hecate" });
+ * ```
+ */
 export interface BackupFileOptions {
   /** The bundle file. */
   file: string;
@@ -35,7 +42,15 @@ export interface BackupFileOptions {
   audit?: AuditSink;
 }
 
-/** What a verified bundle holds. */
+/**
+ * What a verified bundle holds.
+ *
+ * @example
+ * ```ts ignore
+ * const { manifest, profiles } = await verifyBackup({ file, password });
+ * console.log(manifest.created, profiles);
+ * ```
+ */
 export interface BackupSummary {
   /** The manifest: time, reason, vault id, generation, files. */
   manifest: BundleManifest;
@@ -102,6 +117,12 @@ export async function restoreBackup(options: BackupFileOptions): Promise<Restore
  *
  * @param home Home directory. @default {$HECATE_HOME or ~/.hecate}
  * @returns The bundles.
+ *
+ * @example
+ * ```ts ignore
+ * const bundles = await listBackups("/srv/hecate");
+ * console.log(bundles.at(-1)?.path);
+ * ```
  */
 export function listBackups(home?: string): Promise<BackupEntry[]> {
   return listIn(resolveHome({ home }));

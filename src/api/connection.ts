@@ -30,7 +30,15 @@ export function tlsWarnings(p: Profile): string[] {
   return [];
 }
 
-/** A connection opened through a profile; every statement it runs is audited. */
+/**
+ * A connection opened through a profile; every statement it runs is audited.
+ *
+ * @example
+ * ```ts ignore
+ * await using db = await vault.connect("billing");
+ * for await (const row of db.query("select id from invoices")) console.log(row.id);
+ * ```
+ */
 export class Connection {
   /** Profile name. */
   readonly profile: string;

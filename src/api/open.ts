@@ -11,7 +11,14 @@ import { UnlockedVault } from "../vault/vault.ts";
 import { reasonOf } from "./util.ts";
 import { Vault } from "./vault.ts";
 
-/** Options for {@link openVault}. */
+/**
+ * Options for {@link openVault}.
+ *
+ * @example
+ * ```ts ignore
+ * const vault = await openVault({ home: "/srv/hecate", password });
+ * ```
+ */
 export interface OpenVaultOptions {
   /** Home directory. @default {$HECATE_HOME or ~/.hecate} */
   home?: string | undefined;

@@ -10,7 +10,14 @@ import { backoffDelay, isConnectionLost, isRetryable, retryPolicy } from "../db/
 import type { Connection } from "./connection.ts";
 import { QueryRows, type Row, rowsOfFirstSet } from "./rows.ts";
 
-/** Options for {@link ConnectionPool.query}. */
+/**
+ * Options for {@link ConnectionPool.query}.
+ *
+ * @example
+ * ```ts ignore
+ * const rows = await pool.query("select 1", [], { idempotent: true }).toArray();
+ * ```
+ */
 export interface PoolQueryOptions {
   /**
    * The statement may safely run twice (a read, or a write that is idempotent by design). Only

@@ -6,7 +6,15 @@
 
 import type { Column, ResultSet } from "../db/driver.ts";
 
-/** One row keyed by column name. */
+/**
+ * One row keyed by column name.
+ *
+ * @example
+ * ```ts ignore
+ * const rows: Row[] = await db.query("select 1 as one").toArray();
+ * console.log(rows[0]?.one);
+ * ```
+ */
 export type Row = Record<string, unknown>;
 
 /** Produces rows and reports the columns once they are known. */

@@ -36,7 +36,14 @@ import type { PoolOptions } from "../db/pool.ts";
 import { ConnectionPool } from "./pool.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
 
-/** A profile as listed: no secrets at all. */
+/**
+ * A profile as listed: no secrets at all.
+ *
+ * @example
+ * ```ts ignore
+ * for (const p of vault.profiles()) console.log(p.name, p.engine, p.host);
+ * ```
+ */
 export interface ProfileSummary {
   /** Profile name. */
   name: string;
@@ -56,7 +63,20 @@ export interface ProfileSummary {
   tags?: string[];
 }
 
-/** What `addProfile` takes. */
+/**
+ * What `addProfile` takes.
+ *
+ * @example
+ * ```ts ignore
+ * await vault.addProfile({
+ *   name: "billing",
+ *   engine: "postgres",
+ *   host: "db1.internal",
+ *   user: "app",
+ *   secrets: { password: { ref: "env:BILLING_PW" } },
+ * });
+ * ```
+ */
 export interface ProfileInput {
   /** Profile name: 1-64 letters, digits, `.`, `_`, `-`. */
   name: string;
@@ -84,7 +104,14 @@ export interface ProfileInput {
   secrets?: Record<string, SecretValue>;
 }
 
-/** Changes for `editProfile`: fields to set; `null` removes an optional field or a secret. */
+/**
+ * Changes for `editProfile`: fields to set; `null` removes an optional field or a secret.
+ *
+ * @example
+ * ```ts ignore
+ * await vault.editProfile("billing", { port: 6432, tags: null, rename: "billing-ro" });
+ * ```
+ */
 export interface ProfileChanges {
   /** New host; `null` removes it. */
   host?: string | null;
@@ -110,7 +137,14 @@ export interface ProfileChanges {
   rename?: string;
 }
 
-/** Options for {@link Vault.connect}. */
+/**
+ * Options for {@link Vault.connect}.
+ *
+ * @example
+ * ```ts ignore
+ * await using db = await vault.connect("billing", { auditStatements: false });
+ * ```
+ */
 export interface ConnectOptions {
   /**
    * Record every statement in the audit trail (SQL hash, rows, duration, outcome). With `false`
@@ -120,13 +154,33 @@ export interface ConnectOptions {
   auditStatements?: boolean;
 }
 
-/** Options for {@link Vault.pool}. */
+/**
+ * Options for {@link Vault.pool}.
+ *
+ * @example
+ * ```ts ignore
+ * await using pool = await vault.pool("billing", {
+ *   max: 4,
+ *   retry: { attempts: 5 },
+ *   breaker: { failureThreshold: 3, coolDownMs: 5000 },
+ * });
+ * ```
+ */
 export interface VaultPoolOptions extends PoolOptions, ConnectOptions {
   /** Settings for the profile's circuit breaker (shared by the vault's pools of the profile). */
   breaker?: BreakerOptions;
 }
 
-/** An unlocked vault. */
+/**
+ * An unlocked vault.
+ *
+ * @example
+ * ```ts ignore
+ * await using vault = await openVault({ password });
+ * console.log(vault.profiles());
+ * const rows = await vault.query("billing", "select now() as t");
+ * ```
+ */
 export class Vault {
   /** The home directory. */
   readonly home: string;

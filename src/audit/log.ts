@@ -12,7 +12,16 @@ import { HecateError } from "../errors.ts";
 export const AUDIT_FILE = "audit.jsonl";
 const AUDIT_LOCK = "audit.lock";
 
-/** Who is acting. */
+/**
+ * Who is acting.
+ *
+ * @example
+ * ```ts
+ * import type { Actor } from "./log.ts";
+ * const actor: Actor = { kind: "password" };
+ * console.log(actor.kind);
+ * ```
+ */
 export interface Actor {
   /** `password` for the master password; later `apikey`. */
   kind: "password" | "apikey" | "none";
@@ -20,7 +29,16 @@ export interface Actor {
   id?: string;
 }
 
-/** What happened, as reported by a layer above. */
+/**
+ * What happened, as reported by a layer above.
+ *
+ * @example
+ * ```ts
+ * import type { AuditEvent } from "./log.ts";
+ * const e: AuditEvent = { event: "unlock", actor: { kind: "password" }, outcome: "ok" };
+ * console.log(e.event);
+ * ```
+ */
 export interface AuditEvent {
   /** Event name, e.g. `unlock`, `profile.read`, `query`, `profile.add`. */
   event: string;
@@ -44,7 +62,16 @@ export interface AuditEvent {
   exitCode?: number;
 }
 
-/** A destination for audit events. */
+/**
+ * A destination for audit events.
+ *
+ * @example
+ * ```ts ignore
+ * const events: AuditEvent[] = [];
+ * const sink: AuditSink = { append: (e) => (events.push(e), Promise.resolve()) };
+ * const vault = await openVault({ password, audit: sink });
+ * ```
+ */
 export interface AuditSink {
   /**
    * Records an event durably.

@@ -21,10 +21,24 @@ export const DEFAULT_KEEP = 10;
 /** The vault meta key holding the number of automatic bundles to keep. */
 export const KEEP_META_KEY = "backupKeep";
 
-/** Reports the steps of a long operation (shown on a terminal). */
+/**
+ * Reports the steps of a long operation (shown on a terminal).
+ *
+ * @example
+ * ```ts ignore
+ * await vault.backup({ progress: (step, done, total) => console.error(step, done, total) });
+ * ```
+ */
 export type Progress = (step: string, done: number, total: number) => void;
 
-/** A bundle found by {@link listBackups}. */
+/**
+ * A bundle found by {@link listBackups}.
+ *
+ * @example
+ * ```ts ignore
+ * for (const b of await listBackups()) console.log(b.created, b.reason, b.size);
+ * ```
+ */
 export interface BackupEntry {
   /** File name. */
   name: string;
@@ -98,7 +112,14 @@ export interface CreateBackupOptions {
   locked?: boolean;
 }
 
-/** What {@link createBackup} made. */
+/**
+ * What {@link createBackup} made.
+ *
+ * @example
+ * ```ts ignore
+ * const { path, size } = await vault.backup();
+ * ```
+ */
 export interface CreatedBackup {
   /** Where the bundle was written. */
   path: string;
@@ -265,7 +286,14 @@ export interface RestoreBackupOptions {
   progress?: Progress | undefined;
 }
 
-/** What {@link restoreBackup} did. */
+/**
+ * What {@link restoreBackup} did.
+ *
+ * @example
+ * ```ts ignore
+ * const { generation, keptPrevious } = await restoreBackup({ file, password });
+ * ```
+ */
 export interface RestoreResult {
   /** The restored vault's generation. */
   generation: number;

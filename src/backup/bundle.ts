@@ -44,7 +44,15 @@ export interface BundleFile {
   bytes: Uint8Array<ArrayBuffer>;
 }
 
-/** The manifest stored (encrypted) at the start of the payload. */
+/**
+ * The manifest stored (encrypted) at the start of the payload.
+ *
+ * @example
+ * ```ts ignore
+ * const { manifest } = await verifyBackup({ file, password });
+ * console.log(manifest.files.map((f) => f.name)); // ["vault.hecate", "audit.jsonl"]
+ * ```
+ */
 export interface BundleManifest {
   /** Always `hecate-backup`. */
   format: "hecate-backup";

@@ -25,6 +25,8 @@ export class CliContext {
   globals: GlobalOptions = {};
   /** An exit code a command chose (e.g. `run` passing on its child's); unset means success. */
   exitCode: number | undefined;
+  /** Writes started synchronously (by commander) that must finish before the process exits. */
+  readonly pending: Promise<void>[] = [];
 
   /** @param io Process io. */
   constructor(io: CliIo) {

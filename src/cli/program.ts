@@ -17,6 +17,8 @@ import { serverCommand } from "./commands/server.ts";
 import { CliContext } from "./context.ts";
 import { type CliIo, processIo, PromptCancelled } from "./io.ts";
 
+const HELP_HINT = "hecate: hint: add --help for usage";
+
 /**
  * Builds the command tree for one invocation.
  *
@@ -24,18 +26,20 @@ import { type CliIo, processIo, PromptCancelled } from "./io.ts";
  * @returns The root command.
  */
 export function buildProgram(ctx: CliContext) {
+  // Commander writes synchronously; keep each write's promise so runCli can wait for all of them
+  // before the process exits (otherwise --help or a usage error can vanish).
+  const writeOut = (s: string) => void ctx.pending.push(ctx.io.out(s));
+  const writeErr = (s: string) => void ctx.pending.push(ctx.io.err(s));
+  const outputError = (s: string, write: (s: string) => void) =>
+    write(`hecate: error: ${s.replace(/^error: /, "")}`);
   const program = new Command("hecate")
     .description("A credential vault for database access")
     .version(VERSION, "-V, --version", "print the version")
     .option("--home <dir>", "vault home directory (default: $HECATE_HOME or ~/.hecate)")
     .option("--password-stdin", "read the master password from the first line of standard input")
-    .showHelpAfterError("(run with --help for usage)")
+    .showHelpAfterError(HELP_HINT)
     .exitOverride()
-    .configureOutput({
-      writeOut: (s) => void ctx.io.out(s),
-      writeErr: (s) => void ctx.io.err(s),
-      outputError: (s, write) => write(`hecate: error: ${s.replace(/^error: /, "")}`),
-    })
+    .configureOutput({ writeOut, writeErr, outputError })
     .hook("preAction", (thisCommand) => {
       ctx.globals = thisCommand.opts();
     });
@@ -57,10 +61,10 @@ export function buildProgram(ctx: CliContext) {
   }
   // Subcommands inherit error and output handling so that they never exit the process.
   const configure = (c: Command<unknown[], Record<string, unknown>, Record<string, unknown>>) => {
-    c.exitOverride().showHelpAfterError("(run with --help for usage)").configureOutput({
-      writeOut: (s) => void ctx.io.out(s),
-      writeErr: (s) => void ctx.io.err(s),
-      outputError: (s, write) => write(`hecate: error: ${s.replace(/^error: /, "")}`),
+    c.exitOverride().showHelpAfterError(HELP_HINT).configureOutput({
+      writeOut,
+      writeErr,
+      outputError,
     });
     for (const sub of c.commands) configure(sub as typeof c);
   };
@@ -104,7 +108,8 @@ export async function runCli(args: string[], io: CliIo = processIo()): Promise<n
   const ctx = new CliContext(io);
   const program = buildProgram(ctx);
   if (args.length === 0) {
-    program.outputHelp();
+    program.outputHelp({ error: true });
+    await Promise.all(ctx.pending);
     return ExitCode.USAGE;
   }
   try {
@@ -118,5 +123,7 @@ export async function runCli(args: string[], io: CliIo = processIo()): Promise<n
     const { text, code } = renderError(e, io.env("HECATE_DEBUG") === "1");
     await io.err(text);
     return code;
+  } finally {
+    await Promise.all(ctx.pending);
   }
 }

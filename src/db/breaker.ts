@@ -11,10 +11,24 @@
 
 import { HecateError } from "../errors.ts";
 
-/** The breaker's state. */
+/**
+ * The breaker's state.
+ *
+ * @example
+ * ```ts ignore
+ * if (pool.breakerState === "open") console.log("billing is down; not trying");
+ * ```
+ */
 export type BreakerState = "closed" | "open" | "half-open";
 
-/** Options for {@link CircuitBreaker}. */
+/**
+ * Options for {@link CircuitBreaker}.
+ *
+ * @example
+ * ```ts ignore
+ * vault.breaker("billing", { failureThreshold: 3, coolDownMs: 30_000 });
+ * ```
+ */
 export interface BreakerOptions {
   /** Consecutive failures that open the circuit. @default {5} */
   failureThreshold?: number;
@@ -26,7 +40,14 @@ export interface BreakerOptions {
   now?: () => number;
 }
 
-/** A snapshot of a breaker for the caller. */
+/**
+ * A snapshot of a breaker for the caller.
+ *
+ * @example
+ * ```ts ignore
+ * const { state, failures, openedAt } = vault.breaker("billing").snapshot();
+ * ```
+ */
 export interface BreakerSnapshot {
   /** Current state. */
   state: BreakerState;

@@ -21,7 +21,14 @@ export interface Poolable {
   close(): Promise<void>;
 }
 
-/** Options for a pool. */
+/**
+ * Options for a pool.
+ *
+ * @example
+ * ```ts ignore
+ * await using pool = await vault.pool("billing", { min: 1, max: 8, idleTimeoutMs: 60_000 });
+ * ```
+ */
 export interface PoolOptions {
   /** Connections kept open even when idle. @default {0} */
   min?: number;
@@ -41,7 +48,14 @@ export interface PoolOptions {
   retry?: RetryOptions;
 }
 
-/** Counts of a pool's connections. */
+/**
+ * Counts of a pool's connections.
+ *
+ * @example
+ * ```ts ignore
+ * const { total, idle, inUse, waiting } = pool.stats();
+ * ```
+ */
 export interface PoolStats {
   /** Connections open (idle + in use) or being opened. */
   total: number;

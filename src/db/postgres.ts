@@ -1,6 +1,6 @@
 /**
  * PostgreSQL driver on npm `pg`: rows stream through `pg-cursor` in batches, `copyCsv` streams
- * `COPY (...) TO STDOUT` through `pg-copy-streams`. Values arrive as the server's text and are
+ * `COPY (...) TO STDOUT` through a submittable of our own (./pg_copy_out.ts). Values arrive as the server's text and are
  * converted here, so `text` mode is byte-for-byte what `COPY ... CSV` writes.
  *
  * The session is pinned to stable output settings (UTC, ISO dates, hex bytea, UTF-8) and nothing
@@ -24,6 +24,7 @@ import type {
   ValueMode,
 } from "./driver.ts";
 import { Decimal, JsonText } from "./value.ts";
+import { CopyOut } from "./pg_copy_out.ts";
 import { HecateError } from "../errors.ts";
 
 /** Rows fetched per round trip when the caller does not say. */
@@ -511,66 +512,32 @@ class PostgresConnection implements DbConnection {
 
   /**
    * Streams `COPY (<sql>) TO STDOUT WITH (FORMAT csv, HEADER true)` into the sink in chunks of
-   * about 256 KiB.
+   * 256 KiB (the last one shorter), see {@link CopyOut}.
    */
   async copyCsv(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
     this.#check();
-    const { to } = await import("pg-copy-streams");
-    const copySql = `COPY (${sql}) TO STDOUT WITH (FORMAT csv, HEADER true)`;
-    const stream = to(copySql);
-    // Resolves once the server finished the command (its row count is known by then).
-    const completed = new Promise<void>((resolve) => {
-      const submittable = stream as unknown as {
-        handleReadyForQuery: () => void;
-      };
-      const original = submittable.handleReadyForQuery.bind(stream);
-      submittable.handleReadyForQuery = () => {
-        original();
-        resolve();
-      };
-    });
-    // Deno's node:net `Socket.pause()` also stops reading the socket handle, which Node's does
-    // not; pg-copy-streams pauses the socket and waits for 'readable', so on a connection that was
-    // idle for a moment no data would ever arrive. `resume()` restarts the handle; with the
-    // stream's 'readable' listener attached it stays in paused (pull) mode, in Node as well.
-    const submit = stream.submit.bind(stream);
-    stream.submit = (connection) => {
-      submit(connection);
-      (connection as unknown as { stream: { resume(): void } }).stream.resume();
-    };
-    this.#busy = true;
     let sinkFailed = false;
-    try {
-      this.#client.query(stream);
-      let buf = new Uint8Array(COPY_CHUNK_BYTES);
-      let used = 0;
-      for await (const piece of stream as AsyncIterable<Uint8Array>) {
-        let off = 0;
-        while (off < piece.length) {
-          const n = Math.min(piece.length - off, buf.length - used);
-          buf.set(piece.subarray(off, off + n), used);
-          used += n;
-          off += n;
-          if (used === buf.length) {
-            sinkFailed = true;
-            await sink(buf);
-            sinkFailed = false;
-            buf = new Uint8Array(COPY_CHUNK_BYTES);
-            used = 0;
-          }
+    const copy = new CopyOut(
+      `COPY (${sql}) TO STDOUT WITH (FORMAT csv, HEADER true)`,
+      async (chunk) => {
+        try {
+          await sink(chunk);
+        } catch (e) {
+          sinkFailed = true;
+          throw e;
         }
-      }
-      sinkFailed = true;
-      if (used > 0) await sink(buf.subarray(0, used));
-      sinkFailed = false;
-      await completed;
-      return stream.rowCount;
+      },
+      { chunkBytes: COPY_CHUNK_BYTES },
+    );
+    this.#busy = true;
+    try {
+      this.#client.query(copy);
+      return await copy.done;
     } catch (e) {
-      if (!sinkFailed) throw queryError(e, this.#secrets);
-      // The COPY is cut off mid-stream: the connection cannot be reused.
-      stream.destroy();
-      await this.close();
-      throw e;
+      // Cut off mid-stream (sink failure) or a lost connection: it cannot be reused.
+      if (!copy.reusable) await this.close();
+      if (sinkFailed) throw e;
+      throw queryError(e, this.#secrets);
     } finally {
       this.#busy = false;
     }

@@ -106,7 +106,14 @@ export function isRetryable(e: unknown, phase: FailurePhase, idempotent: boolean
   return phase === "connect" || idempotent;
 }
 
-/** Options for {@link retry} and the pool's retry policy. */
+/**
+ * Options for {@link retry} and the pool's retry policy.
+ *
+ * @example
+ * ```ts ignore
+ * await vault.pool("billing", { retry: { attempts: 6, baseDelayMs: 50, maxDelayMs: 5000 } });
+ * ```
+ */
 export interface RetryOptions {
   /** Attempts in all, the first included; 1 disables retrying. @default {4} */
   attempts?: number;

@@ -16,6 +16,7 @@ import type {
 } from "./driver.ts";
 import { HecateError } from "../errors.ts";
 import { byteaHex } from "./hex.ts";
+import { hasMultipleStatements } from "./sql_text.ts";
 
 function toParam(v: unknown): null | number | bigint | string | Uint8Array {
   if (v === null || v === undefined) return null;
@@ -60,6 +61,13 @@ class SqliteConnection implements DbConnection {
   ): AsyncIterable<ResultSet> {
     const db = this.#db;
     if (!db) throw new HecateError("connection_failed", "The connection is closed");
+    if (hasMultipleStatements(sql)) {
+      // node:sqlite compiles only the first statement; refuse rather than drop the rest.
+      throw new HecateError(
+        "query_failed",
+        "Query failed: SQLite runs one statement per query, and this text holds more than one",
+      );
+    }
     let stmt: StatementSync;
     try {
       stmt = db.prepare(sql);
@@ -120,6 +128,16 @@ export const sqliteDriver: Driver = {
     const path = settings.database;
     if (!path) {
       return Promise.reject(new HecateError("invalid_profile", "SQLite profile has no file path"));
+    }
+    if (path !== ":memory:") {
+      // Opening a missing path would create an empty database (mode 0644): refuse instead.
+      try {
+        if (!Deno.statSync(path).isFile) throw new Deno.errors.NotFound();
+      } catch {
+        return Promise.reject(
+          new HecateError("connection_failed", `SQLite database "${path}" does not exist`),
+        );
+      }
     }
     try {
       return Promise.resolve(new SqliteConnection(new DatabaseSync(path)));

@@ -5,7 +5,15 @@
  * @module
  */
 
-/** An exact decimal number kept as its canonical text (e.g. NUMERIC, DECIMAL). */
+/**
+ * An exact decimal number kept as its canonical text (e.g. NUMERIC, DECIMAL).
+ *
+ * @example
+ * ```ts
+ * import { Decimal } from "./value.ts";
+ * console.log(new Decimal("12.50").toString()); // "12.50"
+ * ```
+ */
 export class Decimal {
   /**
    * Wraps a decimal text.
@@ -19,7 +27,15 @@ export class Decimal {
   }
 }
 
-/** A JSON document kept as the server's text (json, jsonb), embedded as-is in JSON output. */
+/**
+ * A JSON document kept as the server's text (json, jsonb), embedded as-is in JSON output.
+ *
+ * @example
+ * ```ts
+ * import { JsonText } from "./value.ts";
+ * console.log(JSON.parse(new JsonText('{"a":1}').text).a); // 1
+ * ```
+ */
 export class JsonText {
   /**
    * Wraps a JSON text.

@@ -9,7 +9,14 @@
 import type { ProfileInput, Vault } from "../api/vault.ts";
 import { HecateError } from "../errors.ts";
 
-/** One line of an import report. */
+/**
+ * One line of an import report.
+ *
+ * @example
+ * ```ts ignore
+ * const report: ImportNote[] = await applyImport(vault, plan, { dryRun: true });
+ * ```
+ */
 export interface ImportNote {
   /** The profile (source name) it concerns, if any. */
   profile?: string;
@@ -19,7 +26,15 @@ export interface ImportNote {
   message: string;
 }
 
-/** Profiles an importer found, and its notes so far. */
+/**
+ * Profiles an importer found, and its notes so far.
+ *
+ * @example
+ * ```ts ignore
+ * const plan: ImportPlan = await planDotenvImport(".env", "app");
+ * console.log(plan.profiles.length, plan.notes);
+ * ```
+ */
 export interface ImportPlan {
   /** Where the data came from, for the report. */
   source: string;
@@ -53,6 +68,12 @@ export function profileNameFrom(raw: string): string {
  * @param plan The importer's plan.
  * @param options `dryRun` reports without changing anything.
  * @returns The full report.
+ *
+ * @example
+ * ```ts ignore
+ * const plan = await planPgpassImport(`${Deno.env.get("HOME")}/.pgpass`);
+ * for (const n of await applyImport(vault, plan)) console.log(n.kind, n.profile, n.message);
+ * ```
  */
 export async function applyImport(
   vault: Vault,

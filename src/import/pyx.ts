@@ -283,6 +283,12 @@ function failure(file: string, reason: PyxFailure, first: boolean): HecateError 
  * @returns The plan: profiles, notes on TOTP secrets and API keys, and what was skipped.
  * @throws {HecateError} `auth_failed` for a wrong password, `vault_integrity` for a damaged file,
  * `usage` when `credentials.enc` is missing.
+ *
+ * @example
+ * ```ts ignore
+ * const plan = await planPyxImport(`${Deno.env.get("HOME")}/.hecate_pyx`, oldPassword);
+ * await applyImport(vault, plan);
+ * ```
  */
 export async function planPyxImport(dir: string, password: string): Promise<ImportPlan> {
   const plan: ImportPlan = { source: dir, profiles: [], notes: [] };

@@ -106,6 +106,11 @@ export function profileFromUrl(name: string, url: string, notes: string[]): Prof
  * @param path The file.
  * @param name The profile name.
  * @returns The plan.
+ *
+ * @example
+ * ```ts ignore
+ * await applyImport(vault, await planDotenvImport("/srv/app/.env", "app"));
+ * ```
  */
 export async function planDotenvImport(path: string, name: string): Promise<ImportPlan> {
   const vars = parseDotenv(await readText(path));
@@ -181,6 +186,11 @@ export function splitPgpassLine(line: string): string[] | undefined {
  * @param path The file (default `~/.pgpass`).
  * @param prefix Prefix of the generated names. @default {"pg-"}
  * @returns The plan.
+ *
+ * @example
+ * ```ts ignore
+ * await applyImport(vault, await planPgpassImport("/home/me/.pgpass", "pg-"));
+ * ```
  */
 export async function planPgpassImport(path: string, prefix = "pg-"): Promise<ImportPlan> {
   const text = await readText(path);

@@ -9,7 +9,15 @@
 import type { ConnectSettings } from "../db/driver.ts";
 import { HecateError } from "../errors.ts";
 
-/** Fields a `--env NAME=field` mapping can name. */
+/**
+ * Fields a `--env NAME=field` mapping can name.
+ *
+ * @example
+ * ```ts
+ * import { ENV_FIELDS } from "./env.ts";
+ * console.log(ENV_FIELDS.includes("url")); // true
+ * ```
+ */
 export const ENV_FIELDS = [
   "profile",
   "engine",
@@ -22,10 +30,26 @@ export const ENV_FIELDS = [
   "sslmode",
 ] as const;
 
-/** One of {@link ENV_FIELDS}. */
+/**
+ * One of {@link ENV_FIELDS}.
+ *
+ * @example
+ * ```ts
+ * import type { EnvField } from "./env.ts";
+ * const field: EnvField = "password";
+ * console.log(field);
+ * ```
+ */
 export type EnvField = typeof ENV_FIELDS[number];
 
-/** A `--env NAME=field` mapping. */
+/**
+ * A `--env NAME=field` mapping.
+ *
+ * @example
+ * ```ts ignore
+ * await vault.run("billing", "./job.sh", [], { env: [{ name: "DB_PASS", field: "password" }] });
+ * ```
+ */
 export interface EnvMapping {
   /** The variable to set. */
   name: string;
@@ -41,6 +65,12 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * @param text The option value.
  * @returns The mapping.
  * @throws {HecateError} `usage` for a malformed name or an unknown field.
+ *
+ * @example
+ * ```ts
+ * import { parseEnvMapping } from "./env.ts";
+ * console.log(parseEnvMapping("DB_URL=url")); // { name: "DB_URL", field: "url" }
+ * ```
  */
 export function parseEnvMapping(text: string): EnvMapping {
   const at = text.indexOf("=");

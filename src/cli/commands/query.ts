@@ -69,26 +69,29 @@ export function queryCommand(ctx: CliContext) {
       const params = opts.param ?? [];
       const toTerminal = !opts.output && ctx.io.stdoutIsTerminal;
       const format: OutputFormatName = opts.format ?? (toTerminal ? "table" : "csv");
-      const vault = await ctx.unlock();
-      const conn = await vault.connect(name);
-      for (const w of conn.warnings) await ctx.warn(w);
+      // Create the output file first: a bad path is reported before any secret is touched.
       const target = opts.output
         ? await OutputTarget.file(opts.output)
         : OutputTarget.stdout(ctx.io);
       try {
-        const sink = new ChunkedSink((chunk) => target.write(chunk));
-        if (format === "csv" && conn.canCopyCsv && params.length === 0 && isCopyable(sql)) {
-          await conn.copyCsv(sql, (chunk) => target.write(chunk));
-        } else {
-          await streamResults(conn, sql, params, format, sink, ctx.io.color && toTerminal);
+        const vault = await ctx.unlock();
+        const conn = await vault.connect(name);
+        try {
+          for (const w of conn.warnings) await ctx.warn(w);
+          if (format === "csv" && conn.canCopyCsv && params.length === 0 && isCopyable(sql)) {
+            await conn.copyCsv(sql, (chunk) => target.write(chunk));
+          } else {
+            const sink = new ChunkedSink((chunk) => target.write(chunk));
+            await streamResults(conn, sql, params, format, sink, ctx.io.color && toTerminal);
+            await sink.flush();
+          }
+        } finally {
+          await conn.close();
         }
-        await sink.flush();
         await target.commit();
       } catch (e) {
         await target.abort();
         throw e;
-      } finally {
-        await conn.close();
       }
     });
 }
