@@ -147,6 +147,52 @@ Deno.test("library", async (t) => {
       assertEquals((await pool.query("select 1 as one").toArray())[0]!.one, 1);
     });
 
+    await t.step(
+      "idle connections above min are closed; close() drains borrowed ones",
+      async () => {
+        const pool = await vault.pool("pg", { min: 1, max: 3, idleTimeoutMs: 300 });
+        await Promise.all([1, 2, 3].map(() => pool.query("select pg_sleep(0.1)").toArray()));
+        assertEquals(pool.stats().total, 3);
+        await sleep(1600); // the sweeper runs at least once a second
+        assertEquals(pool.stats().total, 1);
+        assertEquals(await sessions(pg), 1);
+        let finished = false;
+        const borrowed = pool.use(async (db) => {
+          await db.query("select pg_sleep(0.4)").toArray();
+          finished = true;
+        });
+        await sleep(50);
+        await pool.close();
+        assert(finished, "close() returned before the borrowed connection came back");
+        await borrowed;
+        assertEquals(
+          (await assertRejects(() => pool.query("select 1").toArray(), HecateError)).code,
+          "usage",
+        );
+        await sleep(100);
+        assertEquals(await sessions(pg), 0);
+      },
+    );
+
+    await t.step(
+      "a dead idle connection is caught by the ping, before a write is sent",
+      async () => {
+        await pg.psql(`create table visits (n int); grant all on visits to ${pg.user}`);
+        await using pool = await vault.pool("pg", {
+          max: 1,
+          healthCheckAfterMs: 100,
+          retry: { attempts: 1 }, // no retries at all: only the health check can save the write
+        });
+        const [{ pid }] = await pool.query("select pg_backend_pid() as pid").toArray() as [
+          { pid: number },
+        ];
+        await pg.psql(`select pg_terminate_backend(${pid})`);
+        await sleep(150);
+        await pool.query("insert into visits values (1)").toArray();
+        assertEquals((await pg.psql("select count(*) from visits")).trim(), "1");
+      },
+    );
+
     await t.step("retry carries idempotent reads across a server restart", async () => {
       await using pool = await vault.pool("pg", {
         max: 2,
