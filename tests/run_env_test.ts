@@ -58,3 +58,42 @@ Deno.test("connectionEnv uses each engine's own variables", () => {
   assert.equal(pg.PGSSLROOTCERT, "/ca.pem");
   assert.equal(pg.PGHOST, "app"); // a mapping wins
 });
+
+Deno.test("hecate env warns on stderr when stdout is a terminal", async () => {
+  const { runCli } = await import("../src/cli/program.ts");
+  const { initVault, openVault } = await import("../mod.ts");
+  const home = await Deno.makeTempDir({ prefix: "hecate-envtty-" });
+  try {
+    const password = "env-tty-master-password";
+    await initVault({ home, password, kdfIterations: 600_000 });
+    await (await openVault({ home, password })).addProfile({
+      name: "lite",
+      engine: "sqlite",
+      database: `${home}/x.db`,
+    });
+    const run = async (tty: boolean) => {
+      let out = "", err = "";
+      const code = await runCli(["--home", home, "--password-stdin", "env", "lite"], {
+        out: (t) => Promise.resolve(void (out += t)),
+        outBytes: () => Promise.resolve(),
+        err: (t) => Promise.resolve(void (err += t)),
+        env: () => undefined,
+        stdinIsTerminal: false,
+        stdoutIsTerminal: tty,
+        readStdin: () => Promise.resolve(new TextEncoder().encode(`${password}\n`)),
+        promptSecret: () => Promise.reject(new Error("no prompt expected")),
+        color: false,
+      });
+      return { code, out, err };
+    };
+    const tty = await run(true);
+    assert.equal(tty.code, 0);
+    assert.match(tty.err, /^hecate: warning: .*password in clear/);
+    assert.match(tty.out, /^HECATE_PROFILE=lite$/m);
+    const pipe = await run(false);
+    assert.equal(pipe.err, "");
+    assert.equal(pipe.out, tty.out);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
