@@ -258,6 +258,30 @@ Deno.test("library", async (t) => {
       assertEquals(pool.breakerState, "closed");
     });
 
+    await t.step("callers waiting for a slot learn of a failed connect at once", async () => {
+      const v3 = await openVault({ home, password: PASSWORD });
+      await using pool = await v3.pool("pg", {
+        max: 1,
+        acquireTimeoutMs: 5000,
+        retry: { attempts: 1 },
+        breaker: { failureThreshold: 100 },
+      });
+      await pg.halt();
+      try {
+        const t0 = performance.now();
+        const results = await Promise.allSettled(
+          [1, 2, 3].map(() => pool.query("select 1").toArray()),
+        );
+        const codes = results.map((r) =>
+          r.status === "rejected" && r.reason instanceof HecateError ? r.reason.code : r.status
+        );
+        assertEquals(codes, ["connection_failed", "connection_failed", "connection_failed"]);
+        assert(performance.now() - t0 < 3000, "a waiter sat out the acquire timeout");
+      } finally {
+        await pg.resume();
+      }
+    });
+
     await t.step("a statement that may have committed is never sent again", async () => {
       await pg.psql(`create table ledger (n int); grant all on ledger to ${pg.user}`);
       await using pool = await vault.pool("pg", {

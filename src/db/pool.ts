@@ -332,6 +332,10 @@ export class Pool<C extends Poolable> {
           throw e;
         }
       }, { ...this.#retry, phase: "connect", deadline });
+    } catch (e) {
+      // The slot this attempt held is free again: a waiting caller may try to open one.
+      this.#wakeForCapacity();
+      throw e;
     } finally {
       this.#opening--;
     }
@@ -349,13 +353,17 @@ export class Pool<C extends Poolable> {
   }
 
   async #destroy(conn: C): Promise<void> {
-    // Capacity is free again: a waiter may open a new connection.
+    this.#wakeForCapacity();
+    await closeQuietly(conn);
+  }
+
+  /** Capacity is free again: the first waiter goes back to open a connection itself. */
+  #wakeForCapacity(): void {
     const waiter = this.#waiters.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
       waiter.resolve(null);
     }
-    await closeQuietly(conn);
   }
 
   #wait(deadline: number): Promise<IdleEntry<C> | null> {
