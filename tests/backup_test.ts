@@ -140,8 +140,15 @@ Deno.test("backup bundles", async (t) => {
 
     await t.step("restore over a healthy vault keeps it as an automatic bundle", async () => {
       await runHecate(["server", "remove", "alpha"], { env });
+      const before = (await openVault({ home, password: MASTER })).generation;
       const r = await runHecate(["backup", "restore", bundle], { env });
       assert.equal(r.code, 0, r.stderr);
+      // Generations only go up, and the replaced vault is kept under its own number.
+      const after = Number(/generation (\d+)/.exec(r.stdout)![1]);
+      assert.equal(after, before + 1);
+      assert.equal((await openVault({ home, password: MASTER })).generation, after);
+      const keptAfter = [...Deno.readDirSync(`${home}/generations`)].map((e) => e.name);
+      assert.ok(keptAfter.includes(`vault.${before}.hecate`));
       const kept = /kept in (\S+)\n/.exec(r.stdout)![1]!;
       assert.match(kept, /auto-.*-restore\.hecate-backup$/);
       const v = await runHecate(["backup", "verify", kept], { env });

@@ -7,6 +7,7 @@
  */
 
 import { HecateError } from "../errors.ts";
+import { parseBody, splitVaultFile } from "../vault/format.ts";
 import { ensureHome } from "../vault/home.ts";
 import { VAULT_FILE, VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
@@ -330,8 +331,13 @@ export async function restoreBackup(
     progress("keeping the current vault", 1, 3);
     const keptPrevious = await keepCurrent(home, store, password);
     progress("replacing the vault", 2, 3);
-    const vaultFile = verified.files.find((f) => f.name === VAULT_FILE)!;
-    await store.replace(vaultFile.bytes, verified.manifest.generation);
+    // Generations only go up: the restored vault is written as the next generation (its records
+    // unchanged), so the file it replaces is kept under its own number and no kept generation
+    // is overwritten.
+    const restored = verified.vault;
+    restored.markSaved(await highestGeneration(store));
+    const { bytes: restoredBytes, generation } = await restored.serialize();
+    await store.replace(restoredBytes, generation);
     const restoredAuditFiles: string[] = [];
     for (const f of verified.files) {
       if (f.name === VAULT_FILE) continue;
@@ -343,8 +349,22 @@ export async function restoreBackup(
       }
     }
     progress("done", 3, 3);
-    return { generation: verified.manifest.generation, keptPrevious, restoredAuditFiles };
+    return { generation, keptPrevious, restoredAuditFiles };
   });
+}
+
+/**
+ * The highest generation number in use: the current file's (or one above the kept ones when it
+ * cannot be read) and the kept generations'.
+ */
+async function highestGeneration(store: VaultStore): Promise<number> {
+  const kept = (await store.generations())[0]?.generation ?? 0;
+  if (!(await store.exists())) return kept;
+  try {
+    return Math.max(kept, parseBody(splitVaultFile(await store.read()).bodyBytes).generation);
+  } catch {
+    return kept + 1; // damaged: its number is unknown, so keep it under a fresh one
+  }
 }
 
 /** Keeps the vault being replaced; returns where, or undefined when there was none. */
