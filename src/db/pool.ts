@@ -193,13 +193,16 @@ export class Pool<C extends Poolable> {
   /** Opens connections until `min` are open. */
   async fill(): Promise<void> {
     const missing = this.#min - this.stats().total;
-    const opened = await Promise.all(
+    const results = await Promise.allSettled(
       Array.from(
         { length: Math.max(0, missing) },
         () => this.#open(Date.now() + this.#acquireTimeout),
       ),
     );
-    for (const conn of opened) this.#putIdle(conn);
+    // Keep what opened (close() will close it) even when another attempt failed.
+    for (const r of results) if (r.status === "fulfilled") this.#putIdle(r.value);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   /**
