@@ -17,21 +17,59 @@
 
 export {
   Connection,
+  ConnectionPool,
   type ConnectOptions,
   initVault,
   type InitVaultOptions,
   openVault,
   type OpenVaultOptions,
+  type PoolQueryOptions,
   type ProfileChanges,
   type ProfileInput,
   type ProfileSummary,
+  QueryRows,
+  type Row,
   Vault,
+  type VaultPoolOptions,
 } from "./src/hecate.ts";
+export type { PoolOptions, PoolStats } from "./src/db/pool.ts";
+export {
+  type BreakerOptions,
+  type BreakerSnapshot,
+  type BreakerState,
+  CircuitBreaker,
+} from "./src/db/breaker.ts";
+export { isTransient, type RetryOptions } from "./src/db/retry.ts";
+export type { Endpoint } from "./src/connect.ts";
+export { ENV_FIELDS, type EnvField, type EnvMapping, parseEnvMapping } from "./src/run/env.ts";
 export { type ErrorCode, ExitCode, type ExitCodeValue, HecateError } from "./src/errors.ts";
-export type { Column, Engine, QueryOptions, ResultSet, ValueMode } from "./src/db/driver.ts";
+export type {
+  Column,
+  ConnectSettings,
+  Engine,
+  QueryOptions,
+  ResultSet,
+  TlsSettings,
+  ValueMode,
+} from "./src/db/driver.ts";
 export { Decimal, JsonText } from "./src/db/value.ts";
 export type { SecretValue, SshAuth, SshHop, SshProfile, TlsProfile } from "./src/profile.ts";
 export type { DatabaseStep } from "./src/tunnel/through.ts";
 export type { TunnelStep } from "./src/tunnel/tunnel.ts";
 export type { Actor, AuditEvent, AuditSink } from "./src/audit/log.ts";
 export { VERSION } from "./src/version.ts";
+export {
+  type BackupEntry,
+  type BackupFileOptions,
+  type BackupSummary,
+  type BundleManifest,
+  listBackups,
+  type Progress,
+  restoreBackup,
+  type RestoreResult,
+  verifyBackup,
+} from "./src/api/backup.ts";
+export type { CreatedBackup } from "./src/backup/backup.ts";
+export { applyImport, type ImportNote, type ImportPlan } from "./src/import/plan.ts";
+export { planPyxImport } from "./src/import/pyx.ts";
+export { planDotenvImport, planPgpassImport } from "./src/import/sources.ts";

@@ -8,7 +8,8 @@
  * `mysql` (a 1,000,000-row CSV export from MariaDB against `mariadb --batch`), `startup`
  * (`hecate query ... "select 1"` per engine, against `hecate server list`, which loads no
  * driver), `audit` (append latency and throughput, the audit share of an in-process query, and
- * `audit verify` on a 1,000,000-entry trail). Pass section names to run only those.
+ * `audit verify` on a 1,000,000-entry trail), `pool` (queries per second through the library pool
+ * against a raw `pg` Pool). Pass section names to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -26,6 +27,7 @@ import { calibrateIterations, MIN_KDF_ITERATIONS } from "../src/kdf.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
 import { measure, medianMs, medianOf, report } from "./bench/measure.ts";
 import { benchAudit } from "./bench/audit.ts";
+import { benchPool } from "./bench/pool.ts";
 
 const PERMISSIONS = [
   "--allow-read",
@@ -38,7 +40,7 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
 const sections = Deno.args.length
   ? Deno.args
-  : ["unlock", "pg", "ssh", "mssql", "apikey", "mysql", "startup", "audit"];
+  : ["unlock", "pg", "ssh", "mssql", "apikey", "mysql", "startup", "audit", "pool"];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -422,6 +424,7 @@ try {
   }
 
   if (sections.includes("audit")) await benchAudit(root, PASSWORD);
+  if (sections.includes("pool")) await benchPool(root, PASSWORD);
 } finally {
   await Deno.remove(root, { recursive: true });
 }

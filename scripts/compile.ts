@@ -25,6 +25,7 @@ export const PERMISSIONS = [
   "--allow-write",
   "--allow-env",
   "--allow-net",
+  "--allow-run",
   "--allow-sys=hostname,uid",
 ];
 

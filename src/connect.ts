@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DbConnection } from "./db/driver.ts";
+import type { ConnectSettings, DbConnection } from "./db/driver.ts";
 import { driverFor } from "./db/registry.ts";
 import type { Profile } from "./profile.ts";
 import { connectSettings } from "../providers/mod.ts";
@@ -34,4 +34,58 @@ export async function openDbConnection(
   // ssh2 is loaded only by profiles that need it.
   const { connectThroughTunnel } = await import("./tunnel/through.ts");
   return await connectThroughTunnel(profile, settings, driver, options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints for other programs (`hecate run`, `hecate env`): the same resolution as a driver
+// connection, handed out as settings. Whatever must stay up while they are used (a tunnel) is
+// opened here and closed by `close()`.
+
+/**
+ * Resolved connection settings for a profile, valid until {@link Endpoint.close}.
+ *
+ * @example
+ * ```ts ignore
+ * const endpoint = await vault.endpoint("billing");
+ * try {
+ *   console.log(endpoint.settings.host, endpoint.settings.port);
+ * } finally {
+ *   await endpoint.close();
+ * }
+ * ```
+ */
+export interface Endpoint {
+  /** Host, port, database, user and password to give another program. */
+  settings: ConnectSettings;
+  /** Releases what the endpoint holds open; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Resolves a profile into settings another program can use (secret references resolved,
+ * provider credentials filled in).
+ *
+ * @param profile The profile, with its secrets.
+ * @returns The endpoint; close it when the program is done.
+ * @throws {import("./errors.ts").HecateError} `secret_unresolved`, `invalid_profile`.
+ */
+export async function openEndpoint(
+  profile: Profile,
+  options: OpenDbConnectionOptions = {},
+): Promise<Endpoint> {
+  const settings = await connectSettings(profile);
+  if (!profile.ssh) return { settings, close: () => Promise.resolve() };
+  const { openProfileTunnel } = await import("./tunnel/through.ts");
+  const tunnel = await openProfileTunnel(profile, settings, options);
+  try {
+    if (tunnel.learned.length && options.pinHostKeys) await options.pinHostKeys(tunnel.learned);
+  } catch (e) {
+    await tunnel.close();
+    throw e;
+  }
+  // The other program connects to the tunnel's local end; TLS names stay the database's.
+  return {
+    settings: { ...settings, host: tunnel.host, port: tunnel.port },
+    close: () => tunnel.close(),
+  };
 }

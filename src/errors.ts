@@ -7,7 +7,15 @@
  * @module
  */
 
-/** Exit codes that scripts can rely on. Documented in README.md and docs/CLI.md. */
+/**
+ * Exit codes that scripts can rely on. Documented in README.md and docs/CLI.md.
+ *
+ * @example
+ * ```ts
+ * import { ExitCode } from "./errors.ts";
+ * console.log(ExitCode.PROFILE_NOT_FOUND); // 5
+ * ```
+ */
 export const ExitCode = {
   /** The command did what was asked. */
   OK: 0,
@@ -55,12 +63,34 @@ export const ExitCode = {
   HOST_KEY_UNKNOWN: 21,
   /** An SSH server presented a host key other than the known or pinned one, or a revoked one. */
   HOST_KEY_CHANGED: 22,
+  /** The profile's circuit breaker is open: recent connection failures, calls refused for now. */
+  CIRCUIT_OPEN: 23,
+  /** No pooled connection became free within the acquire timeout. */
+  POOL_TIMEOUT: 24,
 } as const;
 
-/** One of the values of {@link ExitCode}. */
+/**
+ * One of the values of {@link ExitCode}.
+ *
+ * @example
+ * ```ts
+ * import { ExitCode, type ExitCodeValue } from "./errors.ts";
+ * const code: ExitCodeValue = ExitCode.OK;
+ * console.log(code);
+ * ```
+ */
 export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
 
-/** Stable machine-readable error codes, one per failure class. */
+/**
+ * Stable machine-readable error codes, one per failure class.
+ *
+ * @example
+ * ```ts
+ * import type { ErrorCode } from "./errors.ts";
+ * const code: ErrorCode = "circuit_open";
+ * console.log(code);
+ * ```
+ */
 export type ErrorCode =
   | "internal"
   | "usage"
@@ -83,7 +113,9 @@ export type ErrorCode =
   | "no_credential"
   | "audit_tampered"
   | "host_key_unknown"
-  | "host_key_changed";
+  | "host_key_changed"
+  | "circuit_open"
+  | "pool_timeout";
 
 const EXIT_BY_CODE: Record<ErrorCode, ExitCodeValue> = {
   internal: ExitCode.INTERNAL,
@@ -108,6 +140,8 @@ const EXIT_BY_CODE: Record<ErrorCode, ExitCodeValue> = {
   audit_tampered: ExitCode.AUDIT_TAMPERED,
   host_key_unknown: ExitCode.HOST_KEY_UNKNOWN,
   host_key_changed: ExitCode.HOST_KEY_CHANGED,
+  circuit_open: ExitCode.CIRCUIT_OPEN,
+  pool_timeout: ExitCode.POOL_TIMEOUT,
 };
 
 /** Options for {@link HecateError}. */
@@ -116,6 +150,11 @@ export interface HecateErrorOptions {
   cause?: unknown;
   /** A line telling the user what to do next. */
   hint?: string;
+  /**
+   * The driver's own error code, when the failure came from a driver: a SQLSTATE (`57P01`), a
+   * socket error (`ECONNREFUSED`), a MySQL or TDS code. Retry logic classifies by this field.
+   */
+  driverCode?: string | undefined;
 }
 
 /**
@@ -136,8 +175,12 @@ export class HecateError extends Error {
   readonly code: ErrorCode;
   /** A line telling the user what to do next, if any. */
   readonly hint: string | undefined;
+  /** The driver's error code (SQLSTATE, socket error code), if the failure came from a driver. */
+  readonly driverCode: string | undefined;
 
   /**
+   * Creates an error.
+   *
    * @param code The failure class.
    * @param message One line, sentence case, no trailing period, no secret.
    * @param options Cause and hint.
@@ -147,6 +190,7 @@ export class HecateError extends Error {
     this.name = "HecateError";
     this.code = code;
     this.hint = options.hint;
+    this.driverCode = options.driverCode;
   }
 
   /** The process exit code for this failure. */

@@ -13,5 +13,8 @@ export {
   type ProfileInput,
   type ProfileSummary,
   Vault,
+  type VaultPoolOptions,
 } from "./api/vault.ts";
 export { Connection, tlsWarnings } from "./api/connection.ts";
+export { ConnectionPool, type PoolQueryOptions } from "./api/pool.ts";
+export { QueryRows, type Row } from "./api/rows.ts";

@@ -8,10 +8,28 @@
 import type { Engine } from "./db/driver.ts";
 import { HecateError } from "./errors.ts";
 
-/** A stored secret: the value itself, or a reference resolved at connect time. */
+/**
+ * A stored secret: the value itself, or a reference resolved at connect time.
+ *
+ * @example
+ * ```ts
+ * import type { SecretValue } from "./profile.ts";
+ * const stored: SecretValue = { ref: "env:BILLING_PW" };
+ * console.log(stored);
+ * ```
+ */
 export type SecretValue = { value: string } | { ref: string };
 
-/** TLS settings stored in a profile. */
+/**
+ * TLS settings stored in a profile.
+ *
+ * @example
+ * ```ts
+ * import type { TlsProfile } from "./profile.ts";
+ * const tls: TlsProfile = { mode: "verify", caFile: "/etc/ssl/db-ca.pem" };
+ * console.log(tls.mode);
+ * ```
+ */
 export interface TlsProfile {
   /** `verify` (default), `insecure` (encrypt, no verification; warned) or `disable`. */
   mode: "verify" | "insecure" | "disable";

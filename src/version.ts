@@ -1,2 +1,10 @@
-/** The Hecate version; kept equal to deno.json `version` by a test. */
+/**
+ * The Hecate version; kept equal to deno.json `version` by a test.
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "./version.ts";
+ * console.log(VERSION);
+ * ```
+ */
 export const VERSION = "0.1.0";

@@ -5,9 +5,10 @@
  */
 
 import type { Actor, AuditSink } from "../audit/log.ts";
-import type { Column, DbConnection, QueryOptions, ResultSet } from "../db/driver.ts";
+import type { DbConnection, Engine, QueryOptions, ResultSet } from "../db/driver.ts";
 import { HecateError } from "../errors.ts";
 import type { Profile } from "../profile.ts";
+import { QueryRows, rowsOfFirstSet } from "./rows.ts";
 import { reasonOf, sha256Hex } from "./util.ts";
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/;
@@ -29,28 +30,39 @@ export function tlsWarnings(p: Profile): string[] {
   return [];
 }
 
-/** A connection opened through a profile; every statement it runs is audited. */
+/**
+ * A connection opened through a profile; every statement it runs is audited.
+ *
+ * @example
+ * ```ts ignore
+ * await using db = await vault.connect("billing");
+ * for await (const row of db.query("select id from invoices")) console.log(row.id);
+ * ```
+ */
 export class Connection {
   /** Profile name. */
   readonly profile: string;
   /** Engine. */
-  readonly engine: Profile["engine"];
+  readonly engine: Engine;
   /** Transport-security warnings to show the person (see {@link tlsWarnings}). */
   readonly warnings: readonly string[];
   readonly #conn: DbConnection;
   readonly #audit: AuditSink;
   readonly #actor: Actor;
+  readonly #auditStatements: boolean;
 
   /** @internal Use {@link Vault.connect}. */
   constructor(
     profile: string,
-    engine: Profile["engine"],
+    engine: Engine,
     conn: DbConnection,
     audit: AuditSink,
     warnings: string[] = [],
     actor: Actor = { kind: "password" },
+    auditStatements = true,
   ) {
     this.#actor = actor;
+    this.#auditStatements = auditStatements;
     this.profile = profile;
     this.engine = engine;
     this.#conn = conn;
@@ -59,6 +71,7 @@ export class Connection {
   }
 
   async #record(sql: string, ok: boolean, rows: number, started: number, e?: unknown) {
+    if (!this.#auditStatements) return;
     await this.#audit.append({
       event: "query",
       actor: this.#actor,
@@ -110,26 +123,22 @@ export class Connection {
   }
 
   /**
-   * Runs a statement and yields the rows of its first result set as objects keyed by column name.
+   * Runs a statement and streams the rows of its first result set as objects keyed by column
+   * name; `columns` on the result resolves to the column metadata.
    *
-   * @param sql The statement.
-   * @param params Positional parameters.
+   * @param sql The statement, with the engine's placeholders.
+   * @param params Positional parameters, bound by the driver.
+   * @returns The rows (iterate once) and their columns.
+   *
+   * @example Rows and columns
+   * ```ts ignore
+   * const result = db.query("select id, total from invoices where due < $1", ["2026-12-01"]);
+   * console.log(await result.columns);
+   * for await (const row of result) console.log(row.id, row.total);
+   * ```
    */
-  async *query(
-    sql: string,
-    params: readonly unknown[] = [],
-  ): AsyncGenerator<Record<string, unknown>> {
-    let first = true;
-    for await (const set of this.results(sql, params)) {
-      const names: string[] = set.columns.map((c: Column) => c.name);
-      for await (const r of set.rows) {
-        if (!first) continue; // drain later sets so the statement completes
-        const o: Record<string, unknown> = {};
-        names.forEach((n, i) => (o[n] = r[i]));
-        yield o;
-      }
-      first = false;
-    }
+  query(sql: string, params: readonly unknown[] = []): QueryRows {
+    return new QueryRows((onColumns) => rowsOfFirstSet(this.results(sql, params), onColumns));
   }
 
   /** Whether this engine can stream CSV straight from the server. */

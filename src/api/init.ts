@@ -12,7 +12,14 @@ import { ensureHome, resolveHome } from "../vault/home.ts";
 import { VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
 
-/** Options for {@link initVault}. */
+/**
+ * Options for {@link initVault}.
+ *
+ * @example
+ * ```ts ignore
+ * await initVault({ home: "/srv/hecate", password, kdfIterations: 600_000 });
+ * ```
+ */
 export interface InitVaultOptions {
   /** Home directory. @default {$HECATE_HOME or ~/.hecate} */
   home?: string | undefined;
@@ -30,6 +37,12 @@ export interface InitVaultOptions {
  * @param options Home, password and KDF cost.
  * @returns The home directory and the iteration count used.
  * @throws {HecateError} `already_exists` if a vault is there, `usage` for a cost below the floor.
+ *
+ * @example
+ * ```ts ignore
+ * import { initVault } from "@hecate/hecate";
+ * const { home } = await initVault({ home: "/srv/hecate", password: "a long master password" });
+ * ```
  */
 export async function initVault(
   options: InitVaultOptions,

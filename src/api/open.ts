@@ -29,7 +29,14 @@ import {
 import { reasonOf } from "./util.ts";
 import { Vault } from "./vault.ts";
 
-/** Options for {@link openVault}: give exactly one of `password` and `apiKey`. */
+/**
+ * Options for {@link openVault}: give exactly one of `password` and `apiKey`.
+ *
+ * @example
+ * ```ts ignore
+ * const vault = await openVault({ home: "/srv/hecate", password });
+ * ```
+ */
 export interface OpenVaultOptions {
   /** Home directory. @default {$HECATE_HOME or ~/.hecate} */
   home?: string | undefined;

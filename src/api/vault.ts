@@ -19,6 +19,7 @@ import {
   verifySecondFactor,
 } from "../access/totp.ts";
 import { updateState } from "../access/state_file.ts";
+import type { Engine } from "../db/driver.ts";
 import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
 import {
@@ -35,65 +36,130 @@ import { providerFor } from "../../providers/mod.ts";
 import type { VaultStore } from "../vault/store.ts";
 import type { ScopedVault } from "../vault/scoped.ts";
 import { UnlockedVault } from "../vault/vault.ts";
-import { openDbConnection, type OpenDbConnectionOptions } from "../connect.ts";
+import {
+  type Endpoint,
+  openDbConnection,
+  type OpenDbConnectionOptions,
+  openEndpoint,
+} from "../connect.ts";
 import { type AccessContext, failureOf, guarded, requireSecondFactor } from "./access.ts";
+import { connectionEnv, type EnvMapping } from "../run/env.ts";
+import { spawnWithEnv } from "../run/spawn.ts";
+import {
+  createBackup,
+  type CreatedBackup,
+  KEEP_META_KEY,
+  type Progress,
+  retentionOf,
+} from "../backup/backup.ts";
 import { Connection, tlsWarnings } from "./connection.ts";
+import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
+import type { PoolOptions } from "../db/pool.ts";
+import { ConnectionPool } from "./pool.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
 
-/** A profile as listed: no secrets at all. */
+/**
+ * A profile as listed: no secrets at all.
+ *
+ * @example
+ * ```ts ignore
+ * for (const p of vault.profiles()) console.log(p.name, p.engine, p.host);
+ * ```
+ */
 export interface ProfileSummary {
+  /** Profile name. */
   name: string;
-  engine: Profile["engine"];
+  /** Database engine. */
+  engine: Engine;
+  /** Server host. */
   host?: string;
+  /** Server port. */
   port?: number;
+  /** Database name (SQLite: the file path). */
   database?: string;
+  /** Login name. */
   user?: string;
+  /** Authentication method. */
   auth: string;
+  /** Tags. */
   tags?: string[];
 }
 
-/** What `addProfile` takes. */
+/**
+ * What `addProfile` takes.
+ *
+ * @example
+ * ```ts ignore
+ * await vault.addProfile({
+ *   name: "billing",
+ *   engine: "postgres",
+ *   host: "db1.internal",
+ *   user: "app",
+ *   secrets: { password: { ref: "env:BILLING_PW" } },
+ * });
+ * ```
+ */
 export interface ProfileInput {
+  /** Profile name: 1-64 letters, digits, `.`, `_`, `-`. */
   name: string;
-  engine: Profile["engine"];
+  /** Database engine. */
+  engine: Engine;
+  /** Server host. */
   host?: string | undefined;
+  /** Server port. @default {the engine's default port} */
   port?: number | undefined;
+  /** Database name (SQLite: the file path). */
   database?: string | undefined;
+  /** Login name. */
   user?: string | undefined;
-  /** @default {"sql", or "none" for SQLite} */
+  /** Authentication method. @default {"sql", or "none" for SQLite} */
   auth?: string | undefined;
   /** Method-specific non-secret fields. */
   params?: Record<string, string> | undefined;
-  /** @default {{ mode: "verify" }} */
+  /** TLS settings. @default {{ mode: "verify" }} */
   tls?: TlsProfile | undefined;
+  /** Connect and login timeout in milliseconds. @default {15000} */
   connectTimeoutMs?: number | undefined;
+  /** Tags. */
   tags?: string[] | undefined;
   /** An SSH tunnel in front of the database. */
   ssh?: SshProfile | undefined;
+  /** Secret fields by name (e.g. `password`), values or references. */
   secrets?: Record<string, SecretValue>;
 }
 
-/** Options for {@link Vault.connect}. */
-export interface ConnectOptions {
-  /** Called as each SSH tunnel step (and the database login behind it) completes. */
-  onStep?: OpenDbConnectionOptions["onStep"];
-}
-
-/** Changes for `editProfile`: fields to set; `null` removes an optional field or a secret. */
+/**
+ * Changes for `editProfile`: fields to set; `null` removes an optional field or a secret.
+ *
+ * @example
+ * ```ts ignore
+ * await vault.editProfile("billing", { port: 6432, tags: null, rename: "billing-ro" });
+ * ```
+ */
 export interface ProfileChanges {
+  /** New host; `null` removes it. */
   host?: string | null;
+  /** New port; `null` removes it. */
   port?: number | null;
+  /** New database; `null` removes it. */
   database?: string | null;
+  /** New login name; `null` removes it. */
   user?: string | null;
+  /** New authentication method. */
   auth?: string;
   /** Method-specific fields to set; `null` removes one. */
   params?: Record<string, string | null>;
+  /** New TLS settings. */
   tls?: TlsProfile;
+  /** New connect timeout; `null` removes it. */
   connectTimeoutMs?: number | null;
+  /** New tags; `null` removes them. */
   tags?: string[] | null;
   /** The SSH tunnel; `null` removes it together with its `ssh.*` secrets. */
   ssh?: SshProfile | null;
+  /** Secrets to set; `null` removes one. */
   secrets?: Record<string, SecretValue | null>;
+  /** A new name for the profile. */
   rename?: string;
 }
 
@@ -137,7 +203,52 @@ interface Found {
   totp: TotpConfig | undefined;
 }
 
-/** An open vault: with the master password (everything) or an API key (its scope, read-only). */
+/**
+ * Options for {@link Vault.connect}.
+ *
+ * @example
+ * ```ts ignore
+ * await using db = await vault.connect("billing", { auditStatements: false });
+ * ```
+ */
+export interface ConnectOptions {
+  /** Called as each SSH tunnel step (and the database login behind it) completes. */
+  onStep?: OpenDbConnectionOptions["onStep"];
+  /**
+   * Record every statement in the audit trail (SQL hash, rows, duration, outcome). With `false`
+   * only opening the profile is recorded: each audit line is flushed to disk, which bounds a busy
+   * pool's throughput (see docs/PERFORMANCE.md). @default {true}
+   */
+  auditStatements?: boolean;
+}
+
+/**
+ * Options for {@link Vault.pool}.
+ *
+ * @example
+ * ```ts ignore
+ * await using pool = await vault.pool("billing", {
+ *   max: 4,
+ *   retry: { attempts: 5 },
+ *   breaker: { failureThreshold: 3, coolDownMs: 5000 },
+ * });
+ * ```
+ */
+export interface VaultPoolOptions extends PoolOptions, ConnectOptions {
+  /** Settings for the profile's circuit breaker (shared by the vault's pools of the profile). */
+  breaker?: BreakerOptions;
+}
+
+/**
+ * An open vault: with the master password (everything) or an API key (its scope, read-only).
+ *
+ * @example
+ * ```ts ignore
+ * await using vault = await openVault({ password });
+ * console.log(vault.profiles());
+ * const rows = await vault.query("billing", "select now() as t");
+ * ```
+ */
 export class Vault {
   /** The home directory. */
   readonly home: string;
@@ -147,6 +258,8 @@ export class Vault {
   readonly #access: AccessContext;
   /** Second factors already passed in this session (`vault`, `profile:<id>`): asked once each. */
   readonly #passed = new Set<string>();
+  readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #pools = new Set<ConnectionPool>();
 
   /** @internal Use {@link openVault}. */
   constructor(
@@ -395,6 +508,8 @@ export class Vault {
    */
   async removeProfile(name: string): Promise<void> {
     await this.#audited("profile.remove", name, async () => {
+      this.#find(name);
+      await this.autoBackup("profile-remove");
       await this.#mutate((state) => {
         state.deleteRecord(this.#find(name, state).id);
       });
@@ -669,20 +784,11 @@ export class Vault {
   }
 
   /**
-   * Opens a connection with a profile. A profile with its own TOTP requires a one-time code first.
-   * Reading the profile's secrets is audited before anything is released: if that record cannot
-   * be written, nothing is.
-   *
-   * With an SSH tunnel under accept-new, host keys seen for the first time are pinned in the
-   * profile (an audited vault write) before the database login.
-   *
-   * @param name Profile name.
-   * @param options Progress reporting for tunnelled profiles.
-   * @returns A live connection; close it when done (`await using` works).
-   * @throws {HecateError} `profile_not_found` (also for a profile outside an API key's scope),
-   * `totp_failed`, `locked_out`, `connection_failed`, `audit_failed`.
+   * The gate every release of a profile's secrets goes through: the profile's own second factor
+   * (if it has one), then the `profile.read` audit record. If that record cannot be written,
+   * nothing is released.
    */
-  async connect(name: string, options: ConnectOptions = {}): Promise<Connection> {
+  async #released(name: string): Promise<{ profile: Profile; actor: Actor }> {
     const { id, profile, totp } = this.#find(name);
     const actor = this.#access.actor;
     if (totp && !this.#passed.has(`profile:${id}`)) {
@@ -707,12 +813,39 @@ export class Vault {
       await this.#access.lockout.succeeded(this.#access.subject);
     }
     await this.#audit.append({ event: "profile.read", actor, profile: name, outcome: "ok" });
+    return { profile, actor };
+  }
+
+  /**
+   * Opens a connection with a profile. A profile with its own TOTP requires a one-time code first.
+   * Reading the profile's secrets is audited before anything is released: if that record cannot
+   * be written, nothing is.
+   *
+   * With an SSH tunnel under accept-new, host keys seen for the first time are pinned in the
+   * profile (an audited vault write) before the database login.
+   *
+   * @param name Profile name.
+   * @param options Progress reporting for tunnelled profiles; whether statements are audited.
+   * @returns A live connection; close it when done (`await using` works).
+   * @throws {HecateError} `profile_not_found` (also for a profile outside an API key's scope),
+   * `totp_failed`, `locked_out`, `connection_failed`, `audit_failed`.
+   */
+  async connect(name: string, options: ConnectOptions = {}): Promise<Connection> {
+    const { profile, actor } = await this.#released(name);
     try {
       const conn = await openDbConnection(profile, {
         onStep: options.onStep,
         pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
       });
-      return new Connection(name, profile.engine, conn, this.#audit, tlsWarnings(profile), actor);
+      return new Connection(
+        name,
+        profile.engine,
+        conn,
+        this.#audit,
+        tlsWarnings(profile),
+        actor,
+        options.auditStatements ?? true,
+      );
     } catch (e) {
       await this.#audit.append({
         event: "connect",
@@ -781,5 +914,232 @@ export class Vault {
     } finally {
       await conn.close();
     }
+  }
+
+  /**
+   * The circuit breaker of a profile, shared by every pool of this vault for that profile. The
+   * first call creates it; settings given in `options` are applied (the state is kept).
+   *
+   * @param name Profile name.
+   * @param options Threshold and cool-down to set.
+   * @returns The breaker; read `state` to see whether calls are let through.
+   */
+  breaker(name: string, options: BreakerOptions = {}): CircuitBreaker {
+    let b = this.#breakers.get(name);
+    if (!b) {
+      b = new CircuitBreaker(name, options);
+      this.#breakers.set(name, b);
+    } else {
+      b.configure(options);
+    }
+    return b;
+  }
+
+  /**
+   * Opens a pool of connections for a profile. Every connection it opens goes through
+   * {@link Vault.connect} (audited like any other), and every statement is audited.
+   *
+   * @param name Profile name.
+   * @param options Limits, timeouts, retry policy and the breaker's settings.
+   * @returns The pool, with `min` connections open; close it when done (`await using` works).
+   * @throws {HecateError} `profile_not_found`, `usage` for bad limits, or the connect error.
+   *
+   * @example A pool with limits
+   * ```ts ignore
+   * await using pool = await vault.pool("billing", { max: 4, acquireTimeoutMs: 2000 });
+   * const rows = await pool.query("select count(*) as n from invoices").toArray();
+   * ```
+   */
+  async pool(name: string, options: VaultPoolOptions = {}): Promise<ConnectionPool> {
+    this.#find(name);
+    const { breaker, auditStatements, ...poolOptions } = options;
+    const pool: ConnectionPool = new ConnectionPool(
+      name,
+      () => this.connect(name, { auditStatements: auditStatements ?? true }),
+      poolOptions,
+      this.breaker(name, breaker),
+      () => this.#pools.delete(pool),
+    );
+    this.#pools.add(pool);
+    try {
+      await pool.fill();
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  /** Closes every pool opened through this vault (each waits for its borrowed connections). */
+  async close(): Promise<void> {
+    await Promise.all([...this.#pools].map((p) => p.close()));
+  }
+
+  /** Same as {@link Vault.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * Resolves a profile into settings for another program: secret references resolved, provider
+   * credentials filled in, and (where the profile needs one) a tunnel opened that stays up until
+   * `close()`. Audited as `profile.read` before anything is released.
+   *
+   * @param name Profile name.
+   * @returns The endpoint; close it when done.
+   */
+  async endpoint(name: string): Promise<Endpoint> {
+    const { profile } = await this.#released(name);
+    return await openEndpoint(profile, {
+      pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
+    });
+  }
+
+  /**
+   * The environment variables `hecate run` gives a program for a profile (see
+   * `connectionEnv` in src/run/env.ts for the list). Audited as `env`.
+   *
+   * @param name Profile name.
+   * @param mappings Extra `NAME=field` variables.
+   * @returns Variables by name, secrets in clear: handle with care.
+   */
+  async environment(
+    name: string,
+    mappings: readonly EnvMapping[] = [],
+  ): Promise<Record<string, string>> {
+    const endpoint = await this.endpoint(name);
+    try {
+      const env = connectionEnv(name, endpoint.settings, mappings);
+      await this.#audit.append({
+        event: "env",
+        actor: this.#access.actor,
+        profile: name,
+        outcome: "ok",
+      });
+      return env;
+    } finally {
+      await endpoint.close();
+    }
+  }
+
+  /**
+   * Runs a program with a profile's connection in its environment (PGHOST, PGPASSWORD,
+   * DATABASE_URL, HECATE_* and so on) and waits for it; the endpoint (and any tunnel) stays open
+   * while it runs. Nothing is written to disk. Audited as `run` with the program's name and exit
+   * code, never its arguments or environment.
+   *
+   * @param name Profile name.
+   * @param command The program (looked up on PATH).
+   * @param args Its arguments.
+   * @param options Extra `NAME=field` variables.
+   * @returns The program's exit code (128 + N when signal N ended it).
+   *
+   * @example Run psql with the profile's credentials
+   * ```ts ignore
+   * const code = await vault.run("billing", "psql", ["-c", "select 1"]);
+   * ```
+   */
+  async run(
+    name: string,
+    command: string,
+    args: readonly string[] = [],
+    options: { env?: readonly EnvMapping[] } = {},
+  ): Promise<number> {
+    const endpoint = await this.endpoint(name);
+    let code: number | undefined;
+    let failure: unknown;
+    try {
+      const env = connectionEnv(name, endpoint.settings, options.env ?? []);
+      code = await spawnWithEnv(command, args, env);
+      return code;
+    } catch (e) {
+      failure = e;
+      throw e;
+    } finally {
+      await endpoint.close();
+      const record = this.#audit.append({
+        event: "run",
+        actor: this.#access.actor,
+        profile: name,
+        outcome: code === 0 ? "ok" : "fail",
+        ...(failure !== undefined ? { reason: reasonOf(failure) } : {}),
+        // The program's name only: never its arguments or environment.
+        detail: { command, ...(code !== undefined ? { exit_code: code } : {}) },
+      });
+      // The program's own failure is the one to report.
+      if (failure === undefined) await record;
+      else await record.catch(() => {});
+    }
+  }
+
+  /**
+   * Writes an encrypted, authenticated bundle of the vault file and the audit trail (by default
+   * to `HOME/backups/`). It opens with the master password the vault has now. Audited as
+   * `backup.create`.
+   *
+   * @param options Output file and progress reports.
+   * @returns Where it was written, its size and manifest.
+   *
+   * @example
+   * ```ts ignore
+   * const { path } = await vault.backup({ output: "/mnt/usb/hecate.hecate-backup" });
+   * ```
+   */
+  async backup(
+    options: {
+      output?: string | undefined;
+      progress?: Progress | undefined;
+      reason?: "manual" | "export";
+    } = {},
+  ): Promise<CreatedBackup> {
+    let made: CreatedBackup | undefined;
+    await this.#audited("backup.create", undefined, async () => {
+      made = await createBackup(this.home, this.#unlocked(), {
+        reason: options.reason ?? "manual",
+        output: options.output,
+        progress: options.progress,
+      });
+    });
+    return made!;
+  }
+
+  /**
+   * Writes an automatic bundle before a destructive operation; only the newest
+   * {@link Vault.backupRetention} automatic bundles are kept. Called before removing a profile,
+   * restoring and importing; other destructive operations (e.g. key rotation) call it too.
+   *
+   * @param reason The operation, e.g. `rotate` (lower case letters, digits and `-`).
+   * @returns The bundle written.
+   */
+  async autoBackup(reason: string): Promise<CreatedBackup> {
+    if (!/^[a-z0-9-]{1,40}$/.test(reason)) {
+      throw new HecateError("internal", "A backup reason is lower case letters, digits and '-'");
+    }
+    let made: CreatedBackup | undefined;
+    await this.#audited("backup.create", undefined, async () => {
+      made = await createBackup(this.home, this.#unlocked(), { reason, automatic: true });
+    });
+    return made!;
+  }
+
+  /** How many automatic bundles are kept (vault setting; default 10). */
+  get backupRetention(): number {
+    return retentionOf(this.#unlocked());
+  }
+
+  /**
+   * Sets how many automatic bundles are kept.
+   *
+   * @param keep At least 1.
+   */
+  async setBackupRetention(keep: number): Promise<void> {
+    if (!Number.isSafeInteger(keep) || keep < 1) {
+      throw new HecateError("usage", "The number of backups to keep must be at least 1");
+    }
+    await this.#audited("backup.retention", undefined, async () => {
+      await this.#mutate((state) => {
+        state.meta = { ...state.meta, [KEEP_META_KEY]: keep };
+      });
+    });
   }
 }

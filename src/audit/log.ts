@@ -28,7 +28,16 @@ import { type ChainState, initialState, readState, STATE_FILE, writeState } from
 export type { Actor, AuditEvent, DetailValue } from "./entry.ts";
 export { AUDIT_FILE } from "./segments.ts";
 
-/** A destination for audit events. */
+/**
+ * A destination for audit events.
+ *
+ * @example
+ * ```ts ignore
+ * const events: AuditEvent[] = [];
+ * const sink: AuditSink = { append: (e) => (events.push(e), Promise.resolve()) };
+ * const vault = await openVault({ password, audit: sink });
+ * ```
+ */
 export interface AuditSink {
   /**
    * Records an event durably.

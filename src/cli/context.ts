@@ -28,6 +28,8 @@ export class CliContext {
   readonly stdin: StdinLines;
   /** Global options. */
   globals: GlobalOptions = {};
+  /** An exit code a command chose (e.g. `run` passing on its child's); unset means success. */
+  exitCode: number | undefined;
   /** Writes started synchronously (by commander) that must finish before the process exits. */
   readonly pending: Promise<void>[] = [];
 

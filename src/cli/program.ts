@@ -12,6 +12,9 @@ import { auditCommand } from "./commands/audit.ts";
 import { initCommand, passwdCommand } from "./commands/init.ts";
 import { queryCommand } from "./commands/query.ts";
 import { rotateCommand } from "./commands/rotate.ts";
+import { envCommand, runCommand } from "./commands/run.ts";
+import { backupCommand } from "./commands/backup.ts";
+import { exportCommand, importCommand } from "./commands/import.ts";
 import { serverCommand } from "./commands/server.ts";
 import { totpCommand } from "./commands/totp.ts";
 import { CliContext } from "./context.ts";
@@ -61,6 +64,11 @@ export function buildProgram(ctx: CliContext) {
       apikeyCommand(ctx),
       totpCommand(ctx),
       rotateCommand(ctx),
+      runCommand(ctx),
+      envCommand(ctx),
+      backupCommand(ctx),
+      importCommand(ctx),
+      exportCommand(ctx),
     ]
   ) {
     program.addCommand(cmd);
@@ -120,7 +128,7 @@ export async function runCli(args: string[], io: CliIo = processIo()): Promise<n
   }
   try {
     await program.parseAsync(args, { from: "user" });
-    return ExitCode.OK;
+    return ctx.exitCode ?? ExitCode.OK;
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.

@@ -6,10 +6,27 @@
  * @module
  */
 
-/** Engines Hecate knows. */
+/**
+ * Engines Hecate knows.
+ *
+ * @example
+ * ```ts
+ * import type { Engine } from "./driver.ts";
+ * const engine: Engine = "postgres";
+ * console.log(engine);
+ * ```
+ */
 export type Engine = "sqlite" | "postgres" | "mysql" | "mssql";
 
-/** TLS policy for a connection. */
+/**
+ * TLS policy for a connection.
+ *
+ * @example
+ * ```ts ignore
+ * const { settings } = await vault.endpoint("billing");
+ * console.log(settings.tls.mode); // "verify"
+ * ```
+ */
 export interface TlsSettings {
   /**
    * `verify`: encrypt and verify the server certificate and host name (the default).
@@ -30,14 +47,29 @@ export interface TlsSettings {
   serverName?: string;
 }
 
-/** Everything a driver needs to connect: no references left, secrets in clear, in memory only. */
+/**
+ * Everything a driver needs to connect: no references left, secrets in clear, in memory only.
+ *
+ * @example
+ * ```ts ignore
+ * const { settings } = await vault.endpoint("billing");
+ * console.log(settings.engine, settings.host, settings.port);
+ * ```
+ */
 export interface ConnectSettings {
+  /** The engine. */
   engine: Engine;
+  /** Server host (or a socket directory). */
   host?: string;
+  /** Server port. */
   port?: number;
+  /** Database name; for SQLite the file path. */
   database?: string;
+  /** Login name. */
   user?: string;
+  /** Password, in clear. */
   password?: string;
+  /** TLS policy. */
   tls: TlsSettings;
   /** Milliseconds to wait for the connection and login. */
   connectTimeoutMs: number;
@@ -45,7 +77,15 @@ export interface ConnectSettings {
   extra?: Record<string, string>;
 }
 
-/** Column metadata. */
+/**
+ * Column metadata.
+ *
+ * @example
+ * ```ts ignore
+ * const cols: Column[] = await db.query("select 1 as one").columns;
+ * console.log(cols[0]); // { name: "one", type: "int4" }
+ * ```
+ */
 export interface Column {
   /** Column name as the server reports it. */
   name: string;
@@ -59,10 +99,26 @@ export interface Column {
  *   {@link import("./value.ts").Decimal}, {@link import("./value.ts").JsonText}.
  * - `text`: each value as the engine's own text form (what its command-line client prints), or
  *   null; used for CSV and TSV so every path gives the same bytes.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const set of db.results("select 1.50::numeric", [], { mode: "text" })) {
+ *   for await (const row of set.rows) console.log(row[0]); // "1.50"
+ * }
+ * ```
  */
 export type ValueMode = "typed" | "text";
 
-/** Options for {@link DbConnection.query}. */
+/**
+ * Options for {@link DbConnection.query}.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const set of db.results("select 1", [], { mode: "text", batchSize: 500 })) {
+ *   for await (const row of set.rows) console.log(row);
+ * }
+ * ```
+ */
 export interface QueryOptions {
   /** How values are delivered. @default {"typed"} */
   mode?: ValueMode;
@@ -70,7 +126,17 @@ export interface QueryOptions {
   batchSize?: number;
 }
 
-/** One result set: its columns, then its rows as a stream. */
+/**
+ * One result set: its columns, then its rows as a stream.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const set of db.results("select 1 as a; select 2 as b")) {
+ *   console.log(set.index, set.columns);
+ *   for await (const row of set.rows) console.log(row);
+ * }
+ * ```
+ */
 export interface ResultSet {
   /** Zero-based position of this set among the statement's results. */
   index: number;

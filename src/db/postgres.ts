@@ -291,10 +291,17 @@ function connectError(
   const where = `PostgreSQL at ${target(s)}`;
   if (isServerError(e)) {
     const msg = `${clean(e.message, secrets)} (SQLSTATE ${e.code})`;
+    const driverCode = e.code;
     if (e.code.startsWith("28")) {
-      return new HecateError("auth_failed", `Login to ${where} refused: ${msg}`, { cause: e });
+      return new HecateError("auth_failed", `Login to ${where} refused: ${msg}`, {
+        cause: e,
+        driverCode,
+      });
     }
-    return new HecateError("connection_failed", `Cannot connect to ${where}: ${msg}`, { cause: e });
+    return new HecateError("connection_failed", `Cannot connect to ${where}: ${msg}`, {
+      cause: e,
+      driverCode,
+    });
   }
   const code = errorCode(e);
   if (s.tls.mode !== "disable" && isClientCertRefused(e)) {
@@ -311,12 +318,15 @@ function connectError(
     );
   }
   let reason: string;
+  let driverCode = code;
   if (code && NET_REASONS[code]) {
     reason = NET_REASONS[code];
   } else if (code && /^(ERR_TLS_|ERR_SSL_|CERT_|ERR_OSSL)/.test(code)) {
     reason = `TLS handshake failed (${code})`;
   } else if (info.elapsedMs >= s.connectTimeoutMs - 50 && s.connectTimeoutMs > 0) {
     reason = `timed out after ${s.connectTimeoutMs} ms`;
+    // pg's own connect timer raises an error without a code; name it as the socket would.
+    driverCode ??= "ETIMEDOUT";
   } else {
     const text = e instanceof Error ? e.message : String(e);
     reason = clean(text, secrets) || "unknown error";
@@ -324,6 +334,7 @@ function connectError(
   }
   return new HecateError("connection_failed", `Cannot connect to ${where}: ${reason}`, {
     cause: e,
+    driverCode,
   });
 }
 
@@ -334,7 +345,7 @@ function queryError(e: unknown, secrets: readonly string[]): HecateError {
     return new HecateError(
       "query_failed",
       `Query failed: ${clean(e.message, secrets)} (SQLSTATE ${e.code})`,
-      { cause: e },
+      { cause: e, driverCode: e.code },
     );
   }
   const code = errorCode(e);
@@ -342,6 +353,7 @@ function queryError(e: unknown, secrets: readonly string[]): HecateError {
   const reason = code && NET_REASONS[code] ? NET_REASONS[code] : clean(text, secrets);
   return new HecateError("connection_failed", `Connection to PostgreSQL lost: ${reason}`, {
     cause: e,
+    driverCode: code,
   });
 }
 

@@ -5,9 +5,21 @@
  * @module
  */
 
-/** An exact decimal number kept as its canonical text (e.g. NUMERIC, DECIMAL). */
+/**
+ * An exact decimal number kept as its canonical text (e.g. NUMERIC, DECIMAL).
+ *
+ * @example
+ * ```ts
+ * import { Decimal } from "./value.ts";
+ * console.log(new Decimal("12.50").toString()); // "12.50"
+ * ```
+ */
 export class Decimal {
-  /** @param text The exact decimal text as the server wrote it. */
+  /**
+   * Wraps a decimal text.
+   *
+   * @param text The exact decimal text as the server wrote it.
+   */
   constructor(readonly text: string) {}
   /** The exact text. */
   toString(): string {
@@ -15,9 +27,21 @@ export class Decimal {
   }
 }
 
-/** A JSON document kept as the server's text (json, jsonb), embedded as-is in JSON output. */
+/**
+ * A JSON document kept as the server's text (json, jsonb), embedded as-is in JSON output.
+ *
+ * @example
+ * ```ts
+ * import { JsonText } from "./value.ts";
+ * console.log(JSON.parse(new JsonText('{"a":1}').text).a); // 1
+ * ```
+ */
 export class JsonText {
-  /** @param text Valid JSON text. */
+  /**
+   * Wraps a JSON text.
+   *
+   * @param text Valid JSON text.
+   */
   constructor(readonly text: string) {}
   /** The JSON text. */
   toString(): string {

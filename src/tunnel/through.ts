@@ -149,16 +149,24 @@ class TunnelledConnection implements DbConnection {
  * @param options Progress reporting and accept-new pinning.
  * @returns A connection whose close() also closes the tunnel.
  */
-export async function connectThroughTunnel(
+/**
+ * Opens the profile's SSH tunnel to its database host and port (hops, host-key checks, keepalives
+ * as the profile says).
+ *
+ * @param profile A profile with `ssh`.
+ * @param settings Its resolved connection settings (the database address is the forward target).
+ * @param options Step reporting.
+ * @returns The open tunnel; close it when done.
+ */
+export async function openProfileTunnel(
   profile: Profile,
   settings: ConnectSettings,
-  driver: Driver,
   options: ThroughOptions = {},
-): Promise<DbConnection> {
+): Promise<Tunnel> {
   const ssh = profile.ssh!;
   const target = { host: settings.host ?? "localhost", port: settings.port ?? 0 };
   const agent = Deno.env.get("SSH_AUTH_SOCK");
-  const tunnel = await openTunnel({
+  return await openTunnel({
     profile: profile.name,
     hops: await hopsOf(profile),
     target,
@@ -170,6 +178,16 @@ export async function connectThroughTunnel(
     ...(agent ? { agentSocket: agent } : {}),
     ...(options.onStep ? { onStep: options.onStep } : {}),
   });
+}
+
+export async function connectThroughTunnel(
+  profile: Profile,
+  settings: ConnectSettings,
+  driver: Driver,
+  options: ThroughOptions = {},
+): Promise<DbConnection> {
+  const target = { host: settings.host ?? "localhost", port: settings.port ?? 0 };
+  const tunnel = await openProfileTunnel(profile, settings, options);
   try {
     if (tunnel.learned.length && options.pinHostKeys) await options.pinHostKeys(tunnel.learned);
     const t0 = performance.now();

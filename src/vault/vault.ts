@@ -35,7 +35,7 @@ import {
   wrapDataKey,
   wrapRootWithPassword,
 } from "./keyring.ts";
-import { AuthenticationFailure, KEY_BYTES, randomBytes, sha256 } from "./primitives.ts";
+import { AuthenticationFailure, hkdfSha256, KEY_BYTES, randomBytes, sha256 } from "./primitives.ts";
 
 /** A JSON object stored in a record or in the meta blob. */
 export type JsonObject = { [key: string]: unknown };
@@ -546,6 +546,31 @@ export class UnlockedVault {
     });
     const seal = { sha256: await sha256(bodyBytes), mac: await macBody(this.#keys.mac, bodyBytes) };
     return { bytes: assembleFile(bodyBytes, seal), generation };
+  }
+
+  // Hooks for formats outside the vault file (backup bundles, src/backup/): the key is derived
+  // from the root key under the caller's own label, so the root key itself never leaves.
+
+  /** The vault id and the password slot as stored, for a bundle header. */
+  passwordSlotCopy(): { vaultId: Uint8Array<ArrayBuffer>; slot: PasswordSlot } {
+    return {
+      vaultId: this.#vaultId,
+      slot: UnlockedVault.#passwordSlotOf(this.#bodyShape()),
+    };
+  }
+
+  /**
+   * HKDF-SHA256 of the root key with a salt and a label naming the purpose.
+   *
+   * @param salt Salt bytes.
+   * @param label A label that no other use of the root key shares.
+   * @returns A 32-byte key.
+   */
+  deriveExternalKey(
+    salt: Uint8Array<ArrayBuffer>,
+    label: string,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    return hkdfSha256(this.#root, salt, utf8(label));
   }
 
   /**

@@ -13,6 +13,7 @@ export const HECATE_PERMISSIONS: readonly string[] = [
   "--allow-write",
   "--allow-env",
   "--allow-net",
+  "--allow-run",
   "--allow-sys=hostname,uid",
 ];
 

@@ -45,6 +45,10 @@ export interface PgServer {
    * @throws {Error} When psql fails; the message holds its stderr.
    */
   psql(sql: string): Promise<string>;
+  /** Shuts the server down (fast mode: sessions are terminated), keeping its data and port. */
+  halt(): Promise<void>;
+  /** Starts a server stopped by {@link PgServer.halt} again on the same port. */
+  resume(): Promise<void>;
   /** Stops the server and removes its directory; safe to call twice. */
   stop(): Promise<void>;
   /** Same as {@link PgServer.stop}. */
@@ -481,6 +485,28 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
         (clientCert ? `CREATE ROLE ${clientCert.user} LOGIN;\n` : ""),
     );
 
+    const halt = async () => {
+      if (!started) return;
+      await pgCtlStop();
+      started = false;
+    };
+    const resume = async () => {
+      if (started) return;
+      await run([
+        `${bin}/pg_ctl`,
+        "-D",
+        dataDir,
+        "-l",
+        logFile,
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        [`-p ${port}`, ...serverOpts].join(" "),
+        "start",
+      ], { asPostgres: true, what: "pg_ctl start" });
+      started = true;
+    };
     let stopped = false;
     const stop = async () => {
       if (stopped) return;
@@ -499,6 +525,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       caFile,
       clientCert,
       psql: (sql) => psqlAs(database, sql),
+      halt,
+      resume,
       stop,
       [Symbol.asyncDispose]: stop,
     };

@@ -1,0 +1,114 @@
+/**
+ * What an importer produces and how it is applied: profiles to add, and a report of what could
+ * not be brought over and why. Applying takes an automatic backup first and never replaces an
+ * existing profile.
+ *
+ * @module
+ */
+
+import type { ProfileInput, Vault } from "../api/vault.ts";
+import { HecateError } from "../errors.ts";
+
+/**
+ * One line of an import report.
+ *
+ * @example
+ * ```ts ignore
+ * const report: ImportNote[] = await applyImport(vault, plan, { dryRun: true });
+ * ```
+ */
+export interface ImportNote {
+  /** The profile (source name) it concerns, if any. */
+  profile?: string;
+  /** `imported`, `skipped` (not brought over), or `note` (brought over with a caveat). */
+  kind: "imported" | "skipped" | "note";
+  /** What happened, one line, never a secret. */
+  message: string;
+}
+
+/**
+ * Profiles an importer found, and its notes so far.
+ *
+ * @example
+ * ```ts ignore
+ * const plan: ImportPlan = await planDotenvImport(".env", "app");
+ * console.log(plan.profiles.length, plan.notes);
+ * ```
+ */
+export interface ImportPlan {
+  /** Where the data came from, for the report. */
+  source: string;
+  /** Profiles to add. */
+  profiles: ProfileInput[];
+  /** Notes and skipped entries. */
+  notes: ImportNote[];
+}
+
+const NAME_OK = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * Turns any text into a valid profile name (letters, digits, `.`, `_`, `-`; at most 64).
+ *
+ * @param raw The source's name.
+ * @returns A valid name (never empty).
+ */
+export function profileNameFrom(raw: string): string {
+  if (NAME_OK.test(raw)) return raw;
+  let n = raw.normalize("NFKD").replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[^A-Za-z0-9]+/, "");
+  n = n.slice(0, 64).replace(/-+$/, "");
+  return n || "imported";
+}
+
+/**
+ * Adds the plan's profiles to the vault: an automatic backup first (when there is anything to
+ * add), then each profile; a name that exists already, or a profile the vault refuses (e.g. an
+ * authentication method this build lacks), is skipped and reported.
+ *
+ * @param vault The open vault.
+ * @param plan The importer's plan.
+ * @param options `dryRun` reports without changing anything.
+ * @returns The full report.
+ *
+ * @example
+ * ```ts ignore
+ * const plan = await planPgpassImport(`${Deno.env.get("HOME")}/.pgpass`);
+ * for (const n of await applyImport(vault, plan)) console.log(n.kind, n.profile, n.message);
+ * ```
+ */
+export async function applyImport(
+  vault: Vault,
+  plan: ImportPlan,
+  options: { dryRun?: boolean } = {},
+): Promise<ImportNote[]> {
+  const report: ImportNote[] = [...plan.notes];
+  const fresh = plan.profiles.filter((p) => {
+    if (!vault.hasProfile(p.name)) return true;
+    report.push({
+      profile: p.name,
+      kind: "skipped",
+      message: "a profile of that name exists already (it was left as it is)",
+    });
+    return false;
+  });
+  if (fresh.length > 0 && !options.dryRun) await vault.autoBackup("import");
+  for (const p of fresh) {
+    if (options.dryRun) {
+      report.push({ profile: p.name, kind: "imported", message: "would be imported (dry run)" });
+      continue;
+    }
+    try {
+      await vault.addProfile(p);
+      report.push({
+        profile: p.name,
+        kind: "imported",
+        message: `imported (${p.engine}, auth ${p.auth ?? "sql"})`,
+      });
+    } catch (e) {
+      if (!(e instanceof HecateError) || !["invalid_profile", "already_exists"].includes(e.code)) {
+        throw e;
+      }
+      report.push({ profile: p.name, kind: "skipped", message: e.message });
+    }
+  }
+  return report;
+}

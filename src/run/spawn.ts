@@ -1,0 +1,98 @@
+/**
+ * Starting a program with extra environment variables and passing its exit status through, the
+ * way `env(1)` does: its own standard streams are ours, its exit code becomes ours, and a death by
+ * signal N becomes 128 + N as in a shell.
+ *
+ * @module
+ */
+
+import { HecateError } from "../errors.ts";
+
+/** Signal numbers (Linux and macOS agree on these). */
+const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+};
+
+/** Variables a child never inherits: they would let it unlock the vault as well. */
+const WITHHELD = ["HECATE_PASSWORD_FILE", "HECATE_NEW_PASSWORD_FILE", "HECATE_API_KEY"];
+
+/** Signals passed on to the child while it runs (SIGINT reaches it from the terminal itself). */
+const FORWARDED: Deno.Signal[] = ["SIGTERM", "SIGHUP"];
+
+/**
+ * The shell-style exit code for a child's status.
+ *
+ * @param status The child's status.
+ * @returns Its exit code, or 128 + the signal number.
+ */
+export function exitCodeOf(status: Deno.CommandStatus): number {
+  if (status.signal) return 128 + (SIGNAL_NUMBERS[status.signal] ?? 0);
+  return status.code;
+}
+
+/**
+ * Runs a program to completion with `env` added to this process's environment.
+ *
+ * @param command Program name or path (looked up on PATH).
+ * @param args Its arguments.
+ * @param env Variables to add (they win over inherited ones).
+ * @returns Its exit code (128 + N after signal N).
+ * @throws {HecateError} `usage` when the program cannot be found or started.
+ */
+export async function spawnWithEnv(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<number> {
+  const full: Record<string, string> = { ...Deno.env.toObject(), ...env };
+  for (const name of WITHHELD) delete full[name];
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(command, {
+      args: [...args],
+      env: full,
+      clearEnv: true,
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "not found"
+      : e instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : "cannot be started";
+    throw new HecateError("usage", `Command "${command}" ${why}`, { cause: e });
+  }
+  const forward: [Deno.Signal, () => void][] = FORWARDED.map((sig) => [sig, () => {
+    try {
+      child.kill(sig);
+    } catch {
+      // already gone
+    }
+  }]);
+  // Ctrl-C goes to the whole foreground group: the child gets it; we wait for its exit.
+  const ignore = () => {};
+  for (const [sig, fn] of forward) Deno.addSignalListener(sig, fn);
+  Deno.addSignalListener("SIGINT", ignore);
+  try {
+    return exitCodeOf(await child.status);
+  } finally {
+    for (const [sig, fn] of forward) Deno.removeSignalListener(sig, fn);
+    Deno.removeSignalListener("SIGINT", ignore);
+  }
+}
