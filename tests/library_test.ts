@@ -6,7 +6,7 @@
  */
 
 import nodeAssert from "node:assert/strict";
-import { HecateError, initVault, openVault, type Vault } from "../mod.ts";
+import { ExitCode, HecateError, initVault, openVault, type Vault } from "../mod.ts";
 import { type PgServer, startPostgres } from "./support/postgres.ts";
 
 const PASSWORD = "library-test-password";
@@ -141,7 +141,7 @@ Deno.test("library", async (t) => {
       const e = await assertRejects(() => pool.query("select 1").toArray(), HecateError);
       const waited = performance.now() - t0;
       assertEquals(e.code, "pool_timeout");
-      assertEquals(e.exitCode, 22);
+      assertEquals(e.exitCode, ExitCode.POOL_TIMEOUT);
       assert(waited >= 150 && waited < 550, `waited ${waited} ms`);
       await holder;
       assertEquals((await pool.query("select 1 as one").toArray())[0]!.one, 1);

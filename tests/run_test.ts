@@ -152,12 +152,12 @@ Deno.test("hecate run and hecate env", async (t) => {
         r.event === "run"
       );
       assert.ok(runs.length >= 6);
-      const exit7 = runs.find((r) => r.exit_code === 7);
+      const exit7 = runs.find((r) => r.detail?.exit_code === 7);
       assert.deepEqual(
-        [exit7.command, exit7.profile, exit7.outcome, exit7.actor.kind],
+        [exit7.detail.command, exit7.profile, exit7.outcome, exit7.actor.kind],
         ["sh", "pg", "fail", "password"],
       );
-      assert.ok(runs.some((r) => r.command === "psql" && r.outcome === "ok"));
+      assert.ok(runs.some((r) => r.detail?.command === "psql" && r.outcome === "ok"));
       assert.ok(!audit.includes("exit 7"), "arguments in the audit trail");
       assert.ok(!audit.includes(pg.password) && !audit.includes(odd.password));
     });
