@@ -155,13 +155,13 @@ Deno.test("imports and export", async (t) => {
       const out = r.stdout;
       assert.match(out, /note +prod sql: renamed to "prod-sql"/);
       assert.match(out, /imported prod-sql: imported \(mssql, auth sql\)/);
-      assert.match(out, /skipped +tunnel: SSH tunnels are not available in this build .*port 2222/);
+      assert.match(out, /imported tunnel: imported \(mssql, auth sql\)/);
+      assert.match(out, /note +tunnel: through the SSH bastion jump@bastion\.example:2222/);
+      assert.match(out, /skipped +certy: .*--token-mode client-certificate/);
       assert.match(out, /skipped +prod sql: TOTP secret \(enabled\) not imported/);
       assert.match(out, /1 API key\(s\) found as unsalted SHA-256 hashes/);
-      for (const n of ["winbox", "azure", "certy"]) {
-        // Authentication methods of the SQL Server branch: reported, not silently dropped.
-        assert.match(out, new RegExp(`(imported|skipped) +${n}: `));
-      }
+      assert.match(out, /imported winbox: imported \(mssql, auth windows\)/);
+      assert.match(out, /imported azure: imported \(mssql, auth token\)/);
       for (const s of ["S3cret", "JBSWY3DP", "eyJ.token", "cert-pw", "ssh-pw", "sa-pw", "9f86d0"]) {
         assert.ok(!out.includes(s) && !r.stderr.includes(s), `${s} printed`);
       }
@@ -171,6 +171,17 @@ Deno.test("imports and export", async (t) => {
         ["mssql", "sql1.corp.example", "1444", "billing", "billing_app"],
       );
       assert.equal(f.SQLCMDPASSWORD, "S3cret:pw/€");
+      const shown = await runHecate(["--password-stdin", "server", "show", "tunnel", "--json"], {
+        env: { HECATE_HOME: home, HOME: root },
+        stdin: `${MASTER}\n`,
+      });
+      assert.equal(shown.code, 0, shown.stderr);
+      const tunnel = JSON.parse(shown.stdout);
+      assert.deepEqual(tunnel.ssh.hops, [
+        { host: "bastion.example", port: 2222, user: "jump", auth: "password" },
+      ]);
+      assert.deepEqual(Object.keys(tunnel.secrets).sort(), ["password", "ssh.0.password"]);
+      assert.ok(!shown.stdout.includes("ssh-pw"));
       const backups = [...Deno.readDirSync(`${home}/backups`)].map((e) => e.name);
       assert.ok(backups.some((n) => /^auto-.*-import\.hecate-backup$/.test(n)), backups.join());
       // A second run adds nothing and replaces nothing.

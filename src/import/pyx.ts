@@ -134,9 +134,13 @@ export interface MappedProfile {
  * - `sql_auth`: auth `sql`, `username` / `password`.
  * - `windows_auth`: auth `windows`, `DOMAIN\user` split into `params.domain` and the user.
  * - `jwt_auth`: auth `token`, `params.tokenMode = "stored"`, secret `token` = `access_token`.
- * - `certificate_auth`: auth `certificate`, `params.certFile` = `certificate_path`, secret
- *   `certPassword` = `certificate_password`.
- * - `ssh_tunnel`: not brought over (SSH tunnels are not part of this build); reported.
+ * - `certificate_auth`: not brought over: for SQL Server a certificate login is the Entra ID
+ *   client-certificate token flow, which needs a tenant and client id the old entry lacks; reported
+ *   with the command that adds it.
+ * - `ssh_tunnel`: auth `sql` (`sql_username` / `sql_password`) behind a one-hop SSH tunnel
+ *   (`ssh_host`, `ssh_port`, `ssh_username`, secret `ssh.0.password` = `ssh_password`). The
+ *   bastion's host key is not known yet: the first connection is refused with its fingerprint and
+ *   the command that pins it.
  *
  * @param sourceName The name in the Pyx file.
  * @param e The entry.
@@ -215,32 +219,43 @@ export function mapPyxProfile(sourceName: string, e: Entry): MappedProfile {
     }
     case "certificate_auth": {
       const certFile = str(e.certificate_path);
-      if (!certFile) {
-        note("skipped", "certificate_auth without a certificate_path");
+      note(
+        "skipped",
+        `a certificate login to SQL Server is an Entra ID client-certificate token, which needs a ` +
+          `tenant and client id the old entry does not have: add it with 'hecate server add ` +
+          `${name} --engine mssql --host ${host} --auth token --token-mode client-certificate ` +
+          `--tenant-id T --client-id C --cert-file ${certFile ?? "CERT"} --key-file KEY'`,
+      );
+      return { notes };
+    }
+    case "ssh_tunnel": {
+      const sshHost = str(e.ssh_host);
+      const sshUser = str(e.ssh_username);
+      if (!sshHost || !sshUser) {
+        note("skipped", "ssh_tunnel without an ssh_host or ssh_username");
         return { notes };
       }
-      const pw = str(e.certificate_password);
+      const sshPort = portOf(e.ssh_port) ?? 22;
       note(
         "note",
-        `the certificate file "${certFile}" is referenced, not copied: keep it in place`,
+        `through the SSH bastion ${sshUser}@${sshHost}:${sshPort}; its host key is not pinned yet: ` +
+          "the first connection prints the fingerprint and the command that pins it",
       );
+      const sshPassword = str(e.ssh_password);
       return {
         input: {
           ...base,
-          auth: "certificate",
-          params: { certFile },
-          secrets: pw ? { certPassword: { value: pw } } : {},
+          user: str(e.sql_username),
+          auth: "sql",
+          ssh: { hops: [{ host: sshHost, port: sshPort, user: sshUser, auth: "password" }] },
+          secrets: {
+            ...secret(str(e.sql_password)),
+            ...(sshPassword ? { "ssh.0.password": { value: sshPassword } } : {}),
+          },
         },
         notes,
       };
     }
-    case "ssh_tunnel":
-      note(
-        "skipped",
-        `SSH tunnels are not available in this build (ssh host ${str(e.ssh_host) ?? "?"}, ` +
-          `port ${portOf(e.ssh_port) ?? 22}): add the profile with an SSH tunnel once supported`,
-      );
-      return { notes };
     default:
       note("skipped", `unknown auth_type "${auth.slice(0, 40)}"`);
       return { notes };
