@@ -28,14 +28,9 @@ import { UnlockedVault } from "../src/vault/vault.ts";
 import { measure, medianMs, medianOf, report } from "./bench/measure.ts";
 import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
+import { HECATE_PERMISSIONS } from "./permissions.ts";
 
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-sys=hostname,uid",
-];
+const PERMISSIONS = HECATE_PERMISSIONS;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
 const sections = Deno.args.length

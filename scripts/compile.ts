@@ -10,6 +10,8 @@
  * @module
  */
 
+import { HECATE_PERMISSIONS } from "./permissions.ts";
+
 /** Targets built by default: Linux, macOS and Windows on x86-64 and ARM64 where Deno ships. */
 export const TARGETS = [
   "x86_64-unknown-linux-gnu",
@@ -19,15 +21,8 @@ export const TARGETS = [
   "x86_64-pc-windows-msvc",
 ] as const;
 
-/** The permission set the executable runs with; kept equal to the `hecate` task. */
-export const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-run",
-  "--allow-sys=hostname,uid",
-];
+/** The permission set the executable runs with: the same as `deno task hecate`. */
+export const PERMISSIONS: readonly string[] = HECATE_PERMISSIONS;
 
 /**
  * The `deno compile` arguments for one target.

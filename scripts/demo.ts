@@ -1,7 +1,7 @@
 /**
  * The demo: Hecate's main job end to end on a throwaway vault. It creates a temporary home, a
  * vault, a SQLite database with a few rows, a profile for it, runs a parameterised query through
- * the `hecate` command, and prints the audit records those steps produced. Nothing outside the
+ * the `hecate` command, and prints and verifies the audit records those steps produced. Nothing outside the
  * temporary directory is touched, and it is removed at the end.
  *
  * Run: `deno task demo`
@@ -10,14 +10,9 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
+import { HECATE_PERMISSIONS } from "./permissions.ts";
 
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-sys=hostname,uid",
-];
+const PERMISSIONS = HECATE_PERMISSIONS;
 const main = new URL("../main.ts", import.meta.url).pathname;
 // A demo password, shown on purpose: the vault is thrown away when the demo ends.
 const DEMO_PASSWORD = "demo-only correct horse battery";
@@ -74,6 +69,7 @@ try {
     `query shop "select id, name, country, balance from customers where country <> ? order by id" --param US --format table --password-stdin`,
   );
   await hecate(["audit", "show"], "");
+  await hecate(["audit", "verify", "--password-stdin"], pw);
   console.log("\nThe vault file holds only ciphertext:");
   const head = (await Deno.readTextFile(`${home}/vault.hecate`)).slice(0, 160);
   console.log(`${head}...`);

@@ -9,15 +9,10 @@ import assert from "node:assert/strict";
 import { openVault } from "../src/hecate.ts";
 import { FileAuditLog } from "../src/audit/log.ts";
 import { toBase64Url } from "../src/vault/encoding.ts";
+import { HECATE_PERMISSIONS } from "../scripts/permissions.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-sys=hostname,uid",
-];
+const PERMISSIONS = HECATE_PERMISSIONS;
 const PW = `master-CANARY-${crypto.randomUUID()}`;
 const DB_SECRET = `dbsecret-CANARY-${crypto.randomUUID()}`;
 const PARAM = `param-CANARY-${crypto.randomUUID()}`;

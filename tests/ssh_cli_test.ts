@@ -8,15 +8,10 @@ import nodeAssert from "node:assert/strict";
 import { startPostgres } from "./support/postgres.ts";
 import { makeKeyPair, startSshd } from "./support/sshd.ts";
 import { initVault } from "../src/hecate.ts";
+import { HECATE_PERMISSIONS } from "../scripts/permissions.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-sys=hostname,uid",
-];
+const PERMISSIONS = HECATE_PERMISSIONS;
 const MASTER = "cli test master password";
 
 const pg = await startPostgres();

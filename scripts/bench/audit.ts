@@ -14,14 +14,9 @@ import { verifyTrail } from "../../src/audit/verify.ts";
 import { initVault, openVault } from "../../src/hecate.ts";
 import { MIN_KDF_ITERATIONS } from "../../src/kdf.ts";
 import { measure, medianMs, medianOf } from "./measure.ts";
+import { HECATE_PERMISSIONS } from "../../scripts/permissions.ts";
 
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-sys=hostname,uid",
-];
+const PERMISSIONS = HECATE_PERMISSIONS;
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 const QUERY: AuditEvent = {

@@ -37,7 +37,8 @@ import type {
 } from "./driver.ts";
 import { HecateError } from "../errors.ts";
 import { makeRowConverter, paramFor, sqlTypeName, type TdsColumn } from "./mssql_values.ts";
-import { clean, connectError, paramSecrets, queryError } from "./mssql_errors.ts";
+import { connectError, queryError } from "./mssql_errors.ts";
+import { clean, paramSecrets } from "./error_text.ts";
 
 /** Rows queued before the request is paused. */
 const HIGH_WATER = 2000;

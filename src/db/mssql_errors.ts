@@ -7,56 +7,8 @@
  */
 
 import type { ConnectSettings } from "./driver.ts";
-import { Decimal, JsonText } from "./value.ts";
 import { HecateError } from "../errors.ts";
-
-/** Reasons for socket failures, by Node error code. */
-const NET_REASONS: Readonly<Record<string, string>> = {
-  ECONNREFUSED: "connection refused",
-  ENOTFOUND: "host not found",
-  EAI_AGAIN: "host name lookup failed",
-  EAI_NONAME: "host not found",
-  ETIMEDOUT: "timed out",
-  EHOSTUNREACH: "host unreachable",
-  ENETUNREACH: "network unreachable",
-  ECONNRESET: "connection reset by the server",
-  EPIPE: "connection closed by the server",
-  CERT_HAS_EXPIRED: "TLS: server certificate has expired",
-  DEPTH_ZERO_SELF_SIGNED_CERT: "TLS: server certificate is self-signed",
-  SELF_SIGNED_CERT_IN_CHAIN: "TLS: self-signed certificate in chain",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "TLS: cannot verify the server certificate",
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "TLS: unknown certificate issuer",
-  ERR_TLS_CERT_ALTNAME_INVALID: "TLS: server certificate does not match the host name",
-};
-
-/**
- * One line without secrets: whitespace collapsed, secret and parameter texts masked.
- *
- * @param message The message.
- * @param secrets Texts to mask.
- * @returns The cleaned line.
- */
-export function clean(message: string, secrets: readonly string[]): string {
-  let out = message.replace(/\s+/g, " ").trim();
-  for (const s of secrets) if (s.length >= 3) out = out.split(s).join("***");
-  return out;
-}
-
-/**
- * Texts that must never appear in a message: parameters' values, longest first.
- *
- * @param params The statement's parameters.
- * @returns Their texts.
- */
-export function paramSecrets(params: readonly unknown[]): string[] {
-  const out: string[] = [];
-  for (const p of params) {
-    if (p === null || p === undefined || p instanceof Uint8Array) continue;
-    if (typeof p === "object" && !(p instanceof Decimal) && !(p instanceof JsonText)) continue;
-    out.push(String(p));
-  }
-  return out.sort((a, b) => b.length - a.length);
-}
+import { clean, NET_REASONS } from "./error_text.ts";
 
 /** Walks an error and its causes (including AggregateError members) for a Node error code. */
 function causeCode(e: unknown, depth = 0): string | undefined {

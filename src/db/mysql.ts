@@ -28,7 +28,6 @@ import type {
 } from "./driver.ts";
 import { HecateError } from "../errors.ts";
 import { isClientCertRefused } from "./tls_errors.ts";
-import { Decimal, JsonText } from "./value.ts";
 import {
   type MysqlField,
   mysqlParam,
@@ -36,6 +35,7 @@ import {
   mysqlTypeName,
   type TypedParameters,
 } from "./mysql_values.ts";
+import { clean, NET_REASONS as BASE_NET_REASONS, paramSecrets } from "./error_text.ts";
 
 /** Rows buffered before the socket is paused. */
 const HIGH_WATER = 2000;
@@ -119,47 +119,11 @@ const AUTH_ERRNOS = new Set([
 
 /** Reasons for socket and TLS failures, by Node error code. */
 const NET_REASONS: Readonly<Record<string, string>> = {
-  ECONNREFUSED: "connection refused",
-  ENOTFOUND: "host not found",
-  EAI_AGAIN: "host name lookup failed",
-  EAI_NONAME: "host not found",
-  EHOSTUNREACH: "host unreachable",
-  ENETUNREACH: "network unreachable",
-  ECONNRESET: "connection reset by the server",
-  EPIPE: "connection closed by the server",
-  ECONNABORTED: "connection aborted",
-  EADDRNOTAVAIL: "address not available",
+  ...BASE_NET_REASONS,
   PROTOCOL_CONNECTION_LOST: "the server closed the connection",
   HANDSHAKE_NO_SSL_SUPPORT:
     "the server does not support TLS (use --tls disable to connect without)",
-  CERT_HAS_EXPIRED: "TLS: server certificate has expired",
-  DEPTH_ZERO_SELF_SIGNED_CERT: "TLS: server certificate is self-signed",
-  SELF_SIGNED_CERT_IN_CHAIN: "TLS: self-signed certificate in chain",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "TLS: cannot verify the server certificate",
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "TLS: unknown certificate issuer",
-  ERR_TLS_CERT_ALTNAME_INVALID: "TLS: server certificate does not match the host name",
 };
-
-/** One line, no secrets: collapses whitespace and masks the password and parameter texts. */
-function clean(message: string, secrets: readonly string[]): string {
-  let out = message.replace(/\s+/g, " ").trim();
-  for (const s of secrets) {
-    // Very short texts would mangle the message and reveal little; longer ones are masked.
-    if (s.length >= 3) out = out.split(s).join("***");
-  }
-  return out;
-}
-
-/** Strings that must never appear in a message: every parameter's text, longest first. */
-function paramSecrets(params: readonly unknown[]): string[] {
-  const out: string[] = [];
-  for (const p of params) {
-    if (p === null || p === undefined || p instanceof Uint8Array) continue;
-    if (typeof p === "object" && !(p instanceof Decimal) && !(p instanceof JsonText)) continue;
-    out.push(String(p));
-  }
-  return out.sort((a, b) => b.length - a.length);
-}
 
 /** `(error 1146, SQLSTATE 42S02)`. */
 function serverCodes(e: ServerError): string {

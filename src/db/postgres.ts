@@ -27,6 +27,7 @@ import { Decimal, JsonText } from "./value.ts";
 import { CopyOut } from "./pg_copy_out.ts";
 import { HecateError } from "../errors.ts";
 import { isClientCertRefused } from "./tls_errors.ts";
+import { clean, NET_REASONS, paramSecrets } from "./error_text.ts";
 
 /** Rows fetched per round trip when the caller does not say. */
 const DEFAULT_BATCH_SIZE = 1000;
@@ -228,49 +229,6 @@ function isServerError(e: unknown): e is ServerError {
 function errorCode(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : undefined;
-}
-
-/** Reasons for socket and TLS failures, by Node error code. */
-const NET_REASONS: Readonly<Record<string, string>> = {
-  ECONNREFUSED: "connection refused",
-  ENOTFOUND: "host not found",
-  EAI_AGAIN: "host name lookup failed",
-  EAI_NONAME: "host not found",
-  ETIMEDOUT: "timed out",
-  EHOSTUNREACH: "host unreachable",
-  ENETUNREACH: "network unreachable",
-  ECONNRESET: "connection reset by the server",
-  EPIPE: "connection closed by the server",
-  ECONNABORTED: "connection aborted",
-  EADDRNOTAVAIL: "address not available",
-  CERT_HAS_EXPIRED: "TLS: server certificate has expired",
-  DEPTH_ZERO_SELF_SIGNED_CERT: "TLS: server certificate is self-signed",
-  SELF_SIGNED_CERT_IN_CHAIN: "TLS: self-signed certificate in chain",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "TLS: cannot verify the server certificate",
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "TLS: unknown certificate issuer",
-  ERR_TLS_CERT_ALTNAME_INVALID: "TLS: server certificate does not match the host name",
-};
-
-/** One line, no secrets: collapses whitespace and masks the password and parameter texts. */
-function clean(message: string, secrets: readonly string[]): string {
-  let out = message.replace(/\s+/g, " ").trim();
-  for (const s of secrets) {
-    // Very short texts would mangle the message and reveal little; longer ones are masked.
-    if (s.length >= 3) out = out.split(s).join("***");
-  }
-  return out;
-}
-
-/** Strings that must never appear in a message: the password and every parameter's text. */
-function paramSecrets(params: readonly unknown[]): string[] {
-  const out: string[] = [];
-  for (const p of params) {
-    if (p === null || p === undefined || p instanceof Uint8Array) continue;
-    if (typeof p === "object" && !(p instanceof Decimal) && !(p instanceof JsonText)) continue;
-    out.push(String(p));
-  }
-  // Longest first so a parameter containing another is masked whole.
-  return out.sort((a, b) => b.length - a.length);
 }
 
 /** Where we were connecting, for messages. */

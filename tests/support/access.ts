@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { HecateError } from "../../src/errors.ts";
 import { initVault, openVault, type Vault } from "../../src/hecate.ts";
+import { HECATE_PERMISSIONS } from "../../scripts/permissions.ts";
 
 /** A master password that passes the policy. */
 export const PW = "access-test: violet kettle marathon";
@@ -85,11 +86,7 @@ export async function runHecate(args: string[], options: RunHecateOptions = {}):
     args: [
       "run",
       "--quiet",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-net",
-      "--allow-sys=hostname,uid",
+      ...HECATE_PERMISSIONS,
       `${ROOT}main.ts`,
       ...args,
     ],

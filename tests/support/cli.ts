@@ -7,15 +7,9 @@
  * @module
  */
 
-/** Permissions of `deno task hecate` (deno.json), kept identical here. */
-export const HECATE_PERMISSIONS: readonly string[] = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-run",
-  "--allow-sys=hostname,uid",
-];
+import { HECATE_PERMISSIONS } from "../../scripts/permissions.ts";
+
+export { HECATE_PERMISSIONS };
 
 /** The repository root (where main.ts and deno.json live). */
 export const REPO_ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
