@@ -1,8 +1,8 @@
 /**
  * The demo: Hecate's main job end to end on a throwaway vault. It creates a temporary home, a
  * vault, a SQLite database with a few rows, a profile for it, runs a parameterised query through
- * the `hecate` command, and prints and verifies the audit records those steps produced. Nothing outside the
- * temporary directory is touched, and it is removed at the end.
+ * the `hecate` command, and prints and verifies the audit records those steps produced. Nothing
+ * outside the temporary directory is touched, and it is removed at the end.
  *
  * Run: `deno task demo`
  *
