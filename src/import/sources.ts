@@ -5,7 +5,6 @@
  * @module
  */
 
-import { parse as parseDotenv } from "dotenv";
 import type { ProfileInput } from "../api/vault.ts";
 import type { Engine } from "../db/driver.ts";
 import { HecateError } from "../errors.ts";
@@ -113,6 +112,8 @@ export function profileFromUrl(name: string, url: string, notes: string[]): Prof
  * ```
  */
 export async function planDotenvImport(path: string, name: string): Promise<ImportPlan> {
+  // dotenv pulls in node:crypto (~30 ms to load): only this import pays for it.
+  const { parse: parseDotenv } = await import("dotenv");
   const vars = parseDotenv(await readText(path));
   const notes: string[] = [];
   let input: ProfileInput;

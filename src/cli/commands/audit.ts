@@ -13,8 +13,7 @@ import {
   type TrailLine,
   trailLines,
 } from "../../audit/read.ts";
-import { exportTrail, verifyExport } from "../../audit/export.ts";
-import { snapshotTrail, type VerifyReport, verifyTrail } from "../../audit/verify.ts";
+import type { VerifyReport } from "../../audit/verify.ts";
 import type { AuditEntry } from "../../audit/entry.ts";
 import { HecateError } from "../../errors.ts";
 import { openVault, type Vault } from "../../hecate.ts";
@@ -123,11 +122,14 @@ export function auditCommand(ctx: CliContext) {
         const dir = home();
         await checkHome(dir);
         // The trail as it stands now, before this command's own unlock record.
+        // Verification and export load a WebAssembly hash; only these commands pay for it.
+        const { snapshotTrail, verifyTrail } = await import("../../audit/verify.ts");
         const snapshot = await snapshotTrail(dir);
         const vault = await unlockForAudit(ctx, dir);
         const a0 = chainKey(vault);
         const log = new FileAuditLog(dir, { failure: "warn", onWarning: (m) => void ctx.warn(m) });
         if (opts.export !== undefined) {
+          const { verifyExport } = await import("../../audit/export.ts");
           const h = await verifyExport(await Deno.readTextFile(opts.export), a0);
           await ctx.io.out(
             `Export intact: ${h.entries} entries (seq ${h.first_seq}..${h.last_seq}) of vault ${h.vault}\n`,
@@ -167,6 +169,8 @@ export function auditCommand(ctx: CliContext) {
         const dir = home();
         await checkHome(dir);
         const since = opts.since !== undefined ? parseSince(opts.since) : undefined;
+        const { snapshotTrail } = await import("../../audit/verify.ts");
+        const { exportTrail } = await import("../../audit/export.ts");
         const snapshot = await snapshotTrail(dir);
         const vault = await unlockForAudit(ctx, dir);
         const target = opts.output
