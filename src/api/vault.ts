@@ -1007,6 +1007,14 @@ export class Vault {
     name: string,
     mappings: readonly EnvMapping[] = [],
   ): Promise<Record<string, string>> {
+    if (this.#find(name).profile.ssh) {
+      // The tunnel's local port is gone when this returns: the variables would point nowhere.
+      throw new HecateError(
+        "usage",
+        `Profile "${name}" is reached through an SSH tunnel, which lives only while a command runs`,
+        { hint: `use 'hecate run ${name} -- COMMAND', which keeps the tunnel open` },
+      );
+    }
     const endpoint = await this.endpoint(name);
     try {
       const env = connectionEnv(name, endpoint.settings, mappings);
