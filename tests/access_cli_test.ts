@@ -194,5 +194,10 @@ Deno.test("CLI: API keys, TOTP and rotate end to end, with exit codes and no sec
     ) {
       assert.ok(audit.includes(`"event":"${event}"`), event);
     }
+    // Key events name the key (its name and scope; never the key text).
+    const created0 = audit.split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((r) =>
+      r.event === "apikey.create" && r.outcome === "ok" && r.detail?.key_name === "cron"
+    );
+    assert.deepEqual(created0?.detail?.scope, ["a"]);
   });
 });

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Actor, AuditSink } from "../audit/log.ts";
+import type { Actor, AuditSink, DetailValue } from "../audit/log.ts";
 import { chainKeyOf } from "../audit/meta.ts";
 import { apiKeyLastUsed, forgetApiKey } from "../access/apikey_state.ts";
 import {
@@ -387,16 +387,19 @@ export class Vault {
     event: string,
     profile: string | undefined,
     fn: () => Promise<void>,
+    detail?: () => { [key: string]: DetailValue },
   ): Promise<void> {
     const base = { event, actor: this.#access.actor, ...(profile ? { profile } : {}) };
+    const extra = () => (detail ? { detail: detail() } : {});
     try {
       this.#unlocked();
       await fn();
     } catch (e) {
-      await this.#audit.append({ ...base, outcome: "fail", reason: reasonOf(e) }).catch(() => {});
+      await this.#audit.append({ ...base, outcome: "fail", reason: reasonOf(e), ...extra() })
+        .catch(() => {});
       throw e;
     }
-    await this.#audit.append({ ...base, outcome: "ok" });
+    await this.#audit.append({ ...base, outcome: "ok", ...extra() });
   }
 
   /**
@@ -540,7 +543,7 @@ export class Vault {
           expires: options.expires,
         });
       });
-    });
+    }, () => ({ key_name: options.name, scope: [...options.profiles] }));
     return text;
   }
 
@@ -584,7 +587,7 @@ export class Vault {
         id = key.id;
         state.removeApiKey(key.id);
       });
-    });
+    }, () => ({ key_name: name, ...(id ? { key_id: id } : {}) }));
     await forgetApiKey(this.home, id).catch(() => {});
   }
 
