@@ -434,3 +434,36 @@ Deno.test("a vault made before the chained trail gets its first chain key on the
     assert.deepEqual(again.auditChainKey(), a0);
   });
 });
+
+Deno.test("concurrent appends in one process share writes, keep call order and verify", async () => {
+  await withHome(async (home) => {
+    const a0 = await startChain(home);
+    const log = new FileAuditLog(home);
+    // 200 callers at once: each promise resolves only when its own record is on disk.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => log.append({ ...QUERY, rows: i })));
+    const rows = (await lines(`${home}/audit.jsonl`)).map((l) => JSON.parse(l).rows);
+    assert.deepEqual(rows, Array.from({ length: 200 }, (_, i) => i));
+    const report = await verifyTrail(home, a0);
+    assert.equal(report.ok, true, report.problem?.message ?? "");
+    assert.equal(report.entries, 200);
+  });
+});
+
+Deno.test("when a shared write fails, every caller waiting on it is refused", async () => {
+  await withHome(async (home) => {
+    await startChain(home);
+    const log = new FileAuditLog(home);
+    await log.append(QUERY);
+    // The active segment cannot be opened for appending: a directory stands in its place (tests
+    // run as root, which file modes would not stop).
+    await Deno.remove(`${home}/audit.jsonl`);
+    await Deno.mkdir(`${home}/audit.jsonl`);
+    const results = await Promise.allSettled(
+      Array.from({ length: 5 }, () => log.append(QUERY)),
+    );
+    assert.deepEqual(results.map((r) => r.status), Array(5).fill("rejected"));
+    for (const r of results) {
+      assert.equal((r as PromiseRejectedResult).reason.code, "audit_failed");
+    }
+  });
+});

@@ -189,6 +189,9 @@ export class FileAuditLog implements AuditSink {
   readonly #host: string;
   readonly #options: FileAuditLogOptions;
   readonly #warn: (message: string) => void;
+  /** Records waiting for the next write, with their callers' settlements. */
+  #queue: { event: AuditEvent; done: () => void; failed: (e: unknown) => void }[] = [];
+  #draining = false;
 
   /**
    * @param home The home directory.
@@ -207,9 +210,37 @@ export class FileAuditLog implements AuditSink {
     return `${this.#home}/${AUDIT_FILE}`;
   }
 
-  /** {@inheritDoc AuditSink.append} */
+  /**
+   * Records one event durably; resolves only once its line and the chain state are on disk.
+   * Concurrent callers in one process share a write (group commit): records that arrive while a
+   * write is under way go out together in the next one, under one lock and one flush, in arrival
+   * order. A lone caller pays exactly one write, as before.
+   *
+   * @throws {HecateError} `audit_failed` when it cannot be written.
+   */
   append(event: AuditEvent): Promise<void> {
-    return this.appendMany([event]);
+    return new Promise<void>((done, failed) => {
+      this.#queue.push({ event, done, failed });
+      if (!this.#draining) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue;
+        this.#queue = [];
+        try {
+          await this.appendMany(batch.map((b) => b.event));
+          for (const b of batch) b.done();
+        } catch (e) {
+          for (const b of batch) b.failed(e);
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
   }
 
   /**
