@@ -54,6 +54,10 @@ export type {
 } from "./src/db/driver.ts";
 export { Decimal, JsonText } from "./src/db/value.ts";
 export type { SecretValue, SshAuth, SshHop, SshProfile, TlsProfile } from "./src/profile.ts";
+export type { OpenDbConnectionOptions } from "./src/connect.ts";
+export type { ApiKeySummary, CreateApiKeyOptions, TotpSetup } from "./src/api/vault.ts";
+export type { CodeSource } from "./src/api/access.ts";
+export type { DetailValue } from "./src/audit/log.ts";
 export type { DatabaseStep } from "./src/tunnel/through.ts";
 export type { TunnelStep } from "./src/tunnel/tunnel.ts";
 export type { Actor, AuditEvent, AuditSink } from "./src/audit/log.ts";

@@ -42,9 +42,11 @@ export type SshAuth = "password" | "key" | "agent";
 
 /** One SSH server on the way to the database (a bastion or a jump host). */
 export interface SshHop {
+  /** Host name or address of the SSH server. */
   host: string;
-  /** @default {22} */
+  /** SSH port. @default {22} */
   port?: number;
+  /** Login name on the SSH server. */
   user: string;
   /** `password` (secret `ssh.N.password`), `key` (`keyFile`, optional secret
    * `ssh.N.passphrase`) or `agent` (`SSH_AUTH_SOCK`). */
@@ -57,6 +59,7 @@ export interface SshHop {
 
 /** An SSH tunnel in front of the database: hops in path order, the last one forwards to it. */
 export interface SshProfile {
+  /** The SSH servers in path order; the last one forwards to the database. */
   hops: SshHop[];
   /** Accept an unknown host key once and pin it in the profile (like `accept-new`). */
   acceptNew?: boolean;

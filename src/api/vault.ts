@@ -167,9 +167,11 @@ export interface ProfileChanges {
 export interface ApiKeySummary {
   /** Key id (the middle part of the key text; not a secret). */
   id: string;
+  /** The key's name. */
   name: string;
   /** Profile names in scope (a removed profile shows as `(removed)`). */
   profiles: string[];
+  /** ISO time of creation. */
   created: string;
   /** ISO time, or null for never. */
   expires: string | null;

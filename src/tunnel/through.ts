@@ -35,7 +35,9 @@ export interface ThroughOptions {
 
 /** The last step of a tunnelled connect: the driver's login through the tunnel. */
 export interface DatabaseStep {
+  /** Always `database login`. */
   step: "database login";
+  /** Milliseconds the login took. */
   ms: number;
   /** `host:port` of the database as the last hop sees it. */
   label: string;

@@ -39,6 +39,7 @@ export interface TunnelStep {
   hop: number;
   /** `user@host:port` of the hop. */
   label: string;
+  /** Which part of opening the hop completed. */
   step: "handshake" | "host key" | "auth" | "forward";
   /** Milliseconds the step took. */
   ms: number;
