@@ -26,6 +26,7 @@ import { initVault, openVault } from "../src/hecate.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../src/kdf.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
 import { measure, medianMs, medianOf, report } from "./bench/measure.ts";
+import { psqlCommand, serverProfile, vaultWith } from "./bench/setup.ts";
 import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
@@ -64,33 +65,10 @@ try {
   if (sections.includes("pg")) {
     await using pg = await startPostgres();
     const home = `${root}/home`;
-    await initVault({ home, password: PASSWORD });
-    const vault = await openVault({ home, password: PASSWORD });
-    await vault.addProfile({
-      name: "pg",
-      engine: "postgres",
-      host: pg.host,
-      port: pg.port,
-      database: pg.database,
-      user: pg.user,
-      tls: { mode: "disable" },
-      secrets: { password: { value: pg.password } },
-    });
+    const vault = await vaultWith(home, PASSWORD, [serverProfile("pg", "postgres", pg)]);
     console.log(`vault KDF: ${vault.kdfIterations} iterations (calibrated default)`);
     const env = { HECATE_PASSWORD_FILE: pwFile, PGPASSWORD: pg.password };
-    const psql = (...a: string[]) => [
-      "psql",
-      "-X",
-      "-h",
-      pg.host,
-      "-p",
-      String(pg.port),
-      "-U",
-      pg.user,
-      "-d",
-      pg.database,
-      ...a,
-    ];
+    const psql = (...a: string[]) => psqlCommand(pg, ...a);
 
     const q1 = await medianOf(
       9,
@@ -260,33 +238,9 @@ try {
   if (sections.includes("apikey")) {
     await using pg = await startPostgres();
     const home = `${root}/home-apikey`;
-    await initVault({ home, password: PASSWORD });
-    const vault = await openVault({ home, password: PASSWORD });
-    await vault.addProfile({
-      name: "pg",
-      engine: "postgres",
-      host: pg.host,
-      port: pg.port,
-      database: pg.database,
-      user: pg.user,
-      tls: { mode: "disable" },
-      secrets: { password: { value: pg.password } },
-    });
+    const vault = await vaultWith(home, PASSWORD, [serverProfile("pg", "postgres", pg)]);
     const apiKey = await vault.createApiKey({ name: "bench", profiles: ["pg"], expires: null });
-    const psql = [
-      "psql",
-      "-X",
-      "-h",
-      pg.host,
-      "-p",
-      String(pg.port),
-      "-U",
-      pg.user,
-      "-d",
-      pg.database,
-      "-c",
-      "select 1",
-    ];
+    const psql = psqlCommand(pg, "-c", "select 1");
     // Warm Deno's module cache once so the first measured run is not a compile.
     await measure(hecateCmd(home, "query", "pg", "select 1"), { env: { HECATE_API_KEY: apiKey } });
     const ours = await medianOf(
@@ -309,18 +263,7 @@ try {
   if (sections.includes("mysql")) {
     await using db = await startMariadb();
     const home = `${root}/home-mysql`;
-    await initVault({ home, password: PASSWORD });
-    const vault = await openVault({ home, password: PASSWORD });
-    await vault.addProfile({
-      name: "maria",
-      engine: "mysql",
-      host: db.host,
-      port: db.port,
-      database: db.database,
-      user: db.user,
-      tls: { mode: "disable" },
-      secrets: { password: { value: db.password } },
-    });
+    await vaultWith(home, PASSWORD, [serverProfile("maria", "mysql", db)]);
     const env = { HECATE_PASSWORD_FILE: pwFile, MYSQL_PWD: db.password };
     const big = "select seq, md5(seq) from seq_1_to_1000000";
     const outA = `${root}/m.csv`, outB = `${root}/m.tsv`;
