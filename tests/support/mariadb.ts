@@ -14,6 +14,7 @@
  */
 
 import { issueCert, makeCa } from "./tls_certs.ts";
+import { freePort, randomHex, spawnWatchdog } from "./process.ts";
 
 /** A running test server. */
 export interface MariadbServer {
@@ -118,49 +119,6 @@ async function run(argv: string[], what: string, stdin?: string): Promise<string
   return dec.decode(out.stdout);
 }
 
-/**
- * Starts `sh` in its own session that waits for this process to end, then kills the server whose
- * pid file is in `root` and deletes `root`. Killed by a normal stop().
- */
-function spawnWatchdog(root: string): Deno.ChildProcess {
-  const script = [
-    "trap '' HUP INT",
-    'while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do sleep 1; done',
-    'if [ -f "$2/mariadbd.pid" ]; then',
-    '  pid=$(cat "$2/mariadbd.pid")',
-    '  kill -9 "$pid" 2>/dev/null',
-    '  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done',
-    "fi",
-    'rm -rf "$2"',
-  ].join("\n");
-  const child = new Deno.Command("/usr/bin/setsid", {
-    args: ["/bin/sh", "-c", script, "sh", String(Deno.pid), root],
-    clearEnv: true,
-    env: { PATH: CLEAN_ENV.PATH },
-    cwd: "/",
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  child.unref();
-  return child;
-}
-
-/** A port that was free on 127.0.0.1 a moment ago (not 3306). */
-function freePort(): number {
-  for (;;) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    l.close();
-    if (port !== 3306) return port;
-  }
-}
-
-function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 async function tail(file: string, lines = 8): Promise<string> {
   try {
     return (await Deno.readTextFile(file)).trim().split("\n").slice(-lines).join("\n");
@@ -191,7 +149,16 @@ export async function startMariadb(options: StartMariadbOptions = {}): Promise<M
   let server: Deno.ChildProcess | undefined;
   // If this process dies without calling stop(), a detached watchdog kills the server through its
   // pid file and removes the directory within a second or so.
-  const watchdog = spawnWatchdog(root);
+  const watchdog = spawnWatchdog(
+    root,
+    [
+      'if [ -f "$2/mariadbd.pid" ]; then',
+      '  pid=$(cat "$2/mariadbd.pid")',
+      '  kill -9 "$pid" 2>/dev/null',
+      '  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done',
+      "fi",
+    ].join("\n"),
+  );
 
   const cleanup = async () => {
     if (server) {
@@ -302,7 +269,7 @@ export async function startMariadb(options: StartMariadbOptions = {}): Promise<M
     // A port can be taken between probing and binding: retry a few times.
     let port = 0;
     for (let attempt = 0; attempt < 5 && !server; attempt++) {
-      port = freePort();
+      port = freePort(3306);
       await Deno.writeTextFile(logFile, "");
       if (account) await Deno.chown(logFile, account.uid, account.gid);
       const child = new Deno.Command(mariadbd, {

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { freePort, randomHex, spawnWatchdog } from "./process.ts";
+
 /** A running test server. */
 export interface PgServer {
   /** Always `127.0.0.1`. */
@@ -155,48 +157,6 @@ async function run(
   return res;
 }
 
-/**
- * Starts `sh` in its own session that waits for this process to end, then stops the server in
- * `root` (if it runs) and deletes `root`. Killed by a normal stop().
- */
-function spawnWatchdog(root: string, pgCtl: string, asRunuser: boolean): Deno.ChildProcess {
-  const script = [
-    "trap '' HUP INT",
-    'while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do sleep 1; done',
-    'if [ -f "$2/data/postmaster.pid" ]; then',
-    '  if [ "$4" = 1 ]; then /usr/sbin/runuser -u postgres -- "$3" -D "$2/data" -m immediate stop',
-    '  else "$3" -D "$2/data" -m immediate stop; fi',
-    "fi >/dev/null 2>&1",
-    'rm -rf "$2"',
-  ].join("\n");
-  const child = new Deno.Command("/usr/bin/setsid", {
-    args: ["/bin/sh", "-c", script, "sh", String(Deno.pid), root, pgCtl, asRunuser ? "1" : "0"],
-    clearEnv: true,
-    env: { PATH: "/usr/bin:/bin:/usr/sbin:/sbin" },
-    cwd: "/",
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  child.unref();
-  return child;
-}
-
-/** A port that was free on 127.0.0.1 a moment ago (not 5432). */
-function freePort(): number {
-  for (;;) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    l.close();
-    if (port !== 5432) return port;
-  }
-}
-
-function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 /** Makes a fresh CA, a server certificate for 127.0.0.1 / localhost and a client certificate. */
 async function makeCerts(
   dir: string,
@@ -308,7 +268,16 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   };
   // If this process dies without calling stop() (crash, unresolved await, Ctrl-C), a detached
   // watchdog stops the server and removes the directory within a second or so.
-  const watchdog = spawnWatchdog(root, `${bin}/pg_ctl`, isRoot);
+  const watchdog = spawnWatchdog(
+    root,
+    [
+      'if [ -f "$2/data/postmaster.pid" ]; then',
+      '  if [ "$4" = 1 ]; then /usr/sbin/runuser -u postgres -- "$3" -D "$2/data" -m immediate stop',
+      '  else "$3" -D "$2/data" -m immediate stop; fi',
+      "fi >/dev/null 2>&1",
+    ].join("\n"),
+    [`${bin}/pg_ctl`, isRoot ? "1" : "0"],
+  );
   const cleanup = async () => {
     if (started) {
       started = false;
@@ -398,7 +367,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     // A port can be taken between probing and binding: retry a few times.
     let lastError: unknown;
     for (let attempt = 0; attempt < 5 && !started; attempt++) {
-      port = freePort();
+      port = freePort(5432);
       try {
         await run([
           `${bin}/pg_ctl`,

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { freePort, randomHex, spawnWatchdog } from "./process.ts";
+
 const INSTALL_HINT = "run scripts/install_test_deps.sh";
 const SSHD = "/usr/sbin/sshd";
 const SSH_KEYGEN = "/usr/bin/ssh-keygen";
@@ -89,11 +91,6 @@ async function run(argv: string[], opts: { stdin?: string; env?: Record<string, 
   return dec.decode(out.stdout);
 }
 
-function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 let accountPassword: string | undefined;
 
 /**
@@ -154,16 +151,6 @@ export async function makeKeyPair(
   return { privateFile: file, publicLine, fingerprint };
 }
 
-/** A port that was free on 127.0.0.1 a moment ago (not 22). */
-function freePort(): number {
-  for (;;) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    l.close();
-    if (port !== 22) return port;
-  }
-}
-
 /** Parent pid of every process, from /proc. */
 function parentMap(): Map<number, number> {
   const out = new Map<number, number>();
@@ -212,26 +199,6 @@ function killPid(pid: number, signal: Deno.Signal): void {
   }
 }
 
-/** A detached shell that stops the server and removes `root` if this process dies first. */
-function spawnWatchdog(root: string): Deno.ChildProcess {
-  const script = [
-    "trap '' HUP INT",
-    'while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do sleep 1; done',
-    'if [ -f "$2/sshd.pid" ]; then kill -9 "$(cat "$2/sshd.pid")"; fi >/dev/null 2>&1',
-    'rm -rf "$2"',
-  ].join("\n");
-  const child = new Deno.Command("/usr/bin/setsid", {
-    args: ["/bin/sh", "-c", script, "sh", String(Deno.pid), root],
-    clearEnv: true,
-    env: { PATH: "/usr/bin:/bin:/usr/sbin:/sbin" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  child.unref();
-  return child;
-}
-
 async function waitForPort(port: number, child: Deno.ChildProcess, log: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   let exited = false;
@@ -278,7 +245,10 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshServ
   // sshd's privilege separation needs this directory; the system service would create it.
   await Deno.mkdir("/run/sshd", { recursive: true, mode: 0o755 });
   const root = await Deno.makeTempDir({ prefix: "hecate-sshd-" });
-  const watchdog = spawnWatchdog(root);
+  const watchdog = spawnWatchdog(
+    root,
+    'if [ -f "$2/sshd.pid" ]; then kill -9 "$(cat "$2/sshd.pid")"; fi >/dev/null 2>&1',
+  );
   let child: Deno.ChildProcess | undefined;
   const cleanup = async () => {
     if (child) {
@@ -302,7 +272,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshServ
     const log = `${root}/sshd.log`;
     let port = 0;
     for (let attempt = 0; attempt < 5; attempt++) {
-      port = freePort();
+      port = freePort(22);
       const config = [
         `Port ${port}`,
         "ListenAddress 127.0.0.1",
