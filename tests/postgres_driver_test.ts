@@ -422,6 +422,87 @@ Deno.test("postgres driver against a real server", async (t) => {
       assert.deepEqual(rows, [[7]]);
     });
 
+    await t.step("stopping early cancels a statement that would run on for an hour", async () => {
+      const before = (await all(conn, "select pg_backend_pid()")).rows[0]![0];
+      // More than the server's 8 KB send buffer, so rows arrive before the hour-long sleep.
+      const sql = "select md5(g::text) as v from generate_series(1, 2000) g " +
+        "union all select pg_sleep(3600)::text";
+      let n = 0;
+      for await (const set of conn.query(sql, [], { batchSize: 10 })) {
+        for await (const _ of set.rows) {
+          if (++n === 5) break;
+        }
+      }
+      assert.equal(n, 5);
+      // The same session is still usable: the statement was cancelled, not waited for, and the
+      // connection was not replaced.
+      const after = await all(conn, "select pg_backend_pid(), 8");
+      assert.deepEqual(after.rows, [[before, 8]]);
+      const active = await pg.psql(
+        `select count(*) from pg_stat_activity where pid = ${before} and state <> 'idle'`,
+      );
+      assert.equal(active.trim(), "0");
+    });
+
+    await t.step("an error at commit, after the rows, fails the statement", async () => {
+      await all(
+        conn,
+        "create table deferred_pk (id int primary key deferrable initially deferred)",
+      );
+      const insert = await hecateError(all(conn, "insert into deferred_pk values (1), (1)"));
+      assert.equal(insert.driverCode, "23505");
+      // A statement that returns rows: they stream, then the commit fails; not reported as done.
+      const seen: unknown[] = [];
+      const e = await hecateError((async () => {
+        for await (
+          const set of conn.query(
+            "with x as (insert into deferred_pk values (2), (2) returning id) select id from x",
+            [],
+          )
+        ) {
+          for await (const row of set.rows) seen.push(row[0]);
+        }
+      })());
+      assert.equal(e.driverCode, "23505");
+      assert.equal(e.code, "query_failed");
+      assert.deepEqual(seen, [2, 2]);
+      assert.deepEqual((await all(conn, "select count(*)::int from deferred_pk")).rows, [[0]]);
+    });
+
+    await t.step(
+      "a reader that stops reading holds the server back (no unbounded buffer)",
+      async () => {
+        const c2 = await postgresDriver.connect(settingsFor(pg));
+        try {
+          const pid = (await all(c2, "select pg_backend_pid()")).rows[0]![0];
+          const it = c2.query(
+            "select g, md5(g::text) from generate_series(1, 1000000) g",
+            [],
+            { batchSize: 100 },
+          )[Symbol.asyncIterator]();
+          const set = (await it.next()).value as ResultSet;
+          const rows = set.rows[Symbol.asyncIterator]();
+          assert.deepEqual((await rows.next()).value?.[0], 1);
+          // Not reading: the server must end up blocked writing to us.
+          let waitEvent = "";
+          for (let i = 0; i < 100 && waitEvent !== "ClientWrite"; i++) {
+            await new Promise((r) => setTimeout(r, 50));
+            waitEvent = (await pg.psql(
+              `select coalesce(wait_event, '') from pg_stat_activity where pid = ${pid}`,
+            )).trim();
+          }
+          assert.equal(waitEvent, "ClientWrite");
+          // Reading resumes the flow and every row arrives.
+          let n = 1;
+          while (!(await rows.next()).done) n++;
+          assert.equal(n, 1000000);
+          await it.return?.(undefined);
+        } finally {
+          await c2.close();
+        }
+      },
+    );
+
     await t.step("copyCsv writes a header and rows, in merged chunks", async () => {
       const small = await copyToString(
         conn,

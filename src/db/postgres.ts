@@ -1,7 +1,8 @@
 /**
- * PostgreSQL driver on npm `pg`: rows stream through `pg-cursor` in batches, `copyCsv` streams
- * `COPY (...) TO STDOUT` through a submittable of our own (./pg_copy_out.ts). Values arrive as the server's text and are
- * converted here, so `text` mode is byte-for-byte what `COPY ... CSV` writes.
+ * PostgreSQL driver on npm `pg`: rows stream through a submittable of our own with one round trip
+ * per statement (./pg_statement.ts), `copyCsv` streams `COPY (...) TO STDOUT` through another
+ * (./pg_copy_out.ts). Values arrive as the server's text and are converted here, so `text` mode is
+ * byte-for-byte what `COPY ... CSV` writes.
  *
  * The session is pinned to stable output settings (UTC, ISO dates, hex bytea, UTF-8) and nothing
  * is read from PG* environment variables or `~/.pgpass`: every connection field is passed
@@ -11,7 +12,7 @@
  */
 
 import pg from "pg";
-import Cursor from "pg-cursor";
+import pgUtils from "pg/lib/utils.js";
 import { Buffer } from "node:buffer";
 import type { ConnectionOptions } from "node:tls";
 import type {
@@ -25,16 +26,21 @@ import type {
 } from "./driver.ts";
 import { Decimal, JsonText } from "./value.ts";
 import { CopyOut } from "./pg_copy_out.ts";
+import { PgStatement } from "./pg_statement.ts";
+import { sendCancelRequest } from "./pg_cancel.ts";
 import { HecateError } from "../errors.ts";
 import { isClientCertRefused } from "./tls_errors.ts";
 import { clean, NET_REASONS, paramSecrets } from "./error_text.ts";
 
-/** Rows fetched per round trip when the caller does not say. */
+/** Unread rows held before reading from the server pauses, when the caller does not say. */
 const DEFAULT_BATCH_SIZE = 1000;
 /** Bytes gathered before one call of the `copyCsv` sink. */
 const COPY_CHUNK_BYTES = 256 * 1024;
-/** How long `close()` waits for an open cursor to close politely before dropping the socket. */
-const CURSOR_CLOSE_TIMEOUT_MS = 1000;
+/** How long a statement left early may take to stop before the connection is dropped instead. */
+const ABANDON_TIMEOUT_MS = 2000;
+
+/** pg's own parameter serialisation (dates, arrays, objects as JSON, Buffers as bytea). */
+const prepareValue = (pgUtils as { prepareValue: (v: unknown) => unknown }).prepareValue;
 
 /**
  * Startup options pinning every setting that changes the text form of values, so output does not
@@ -369,21 +375,19 @@ function newClient(config: pg.ClientConfig): pg.Client {
   return client;
 }
 
-/** Closes a cursor's portal, giving up after a while (the socket is dropped later anyway). */
-async function closeCursor(cursor: Cursor): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    cursor.close().catch(() => {}),
-    new Promise<void>((r) => timer = setTimeout(r, CURSOR_CLOSE_TIMEOUT_MS)),
-  ]);
-  clearTimeout(timer);
+/** pg's client fields needed for a CancelRequest. */
+interface CancelKey {
+  host?: string;
+  port?: number;
+  processID?: number | null;
+  secretKey?: number | null;
 }
 
 class PostgresConnection implements DbConnection {
   #client: pg.Client;
   #secrets: readonly string[];
   #closed = false;
-  #cursor: Cursor | null = null;
+  #active: PgStatement | null = null;
   #busy = false;
 
   constructor(client: pg.Client, secrets: readonly string[]) {
@@ -403,7 +407,21 @@ class PostgresConnection implements DbConnection {
     }
   }
 
-  /** Runs one statement; its single result set streams in batches through a cursor. */
+  /** Asks the server, on a separate connection, to cancel this session's running statement. */
+  #cancel(): Promise<void> {
+    const key = this.#client as unknown as CancelKey;
+    if (typeof key.processID !== "number" || typeof key.secretKey !== "number") {
+      return Promise.reject(new Error("no cancel key"));
+    }
+    return sendCancelRequest({
+      host: key.host || "localhost",
+      port: key.port || 5432,
+      processId: key.processID,
+      secretKey: key.secretKey,
+    });
+  }
+
+  /** Runs one statement; its single result set streams as the rows arrive. */
   async *query(
     sql: string,
     params: readonly unknown[],
@@ -411,59 +429,46 @@ class PostgresConnection implements DbConnection {
   ): AsyncGenerator<ResultSet> {
     this.#check();
     const mode = options.mode ?? "typed";
-    const requested = options.batchSize ?? DEFAULT_BATCH_SIZE;
-    const batchSize = Number.isFinite(requested) && requested >= 1
-      ? Math.floor(requested)
-      : DEFAULT_BATCH_SIZE;
     const secrets = [...this.#secrets, ...paramSecrets(params)];
-    const cursor = new Cursor(sql, params.map(toParam), { rowMode: "array", types: RAW_TYPES });
-    // `settled`: the server finished the statement (all rows read, or an error), so the cursor
-    // needs no closing; closing it then would wait for a ReadyForQuery that already came.
-    let settled = false;
+    const stmt = new PgStatement(sql, params.map(toParam), {
+      highWaterRows: options.batchSize ?? DEFAULT_BATCH_SIZE,
+      valueMapper: prepareValue,
+    });
+    // Leaving before the server finished (the caller stopped reading): cut the statement short
+    // so the connection can be used again, or drop the connection if that fails.
     const release = async () => {
-      if (this.#cursor !== cursor) return;
-      this.#cursor = null;
+      if (this.#active !== stmt) return;
+      this.#active = null;
       this.#busy = false;
-      if (!settled && !this.#closed) await closeCursor(cursor);
+      if (stmt.done || this.#closed) return;
+      if (!await stmt.abandon(() => this.#cancel(), ABANDON_TIMEOUT_MS)) await this.close();
     };
-    const read = (): Promise<{ rows: unknown[][]; result: pg.QueryResult }> =>
-      new Promise((resolve, reject) => {
-        cursor.read(batchSize, (err, rows, result) => {
-          if (err) {
-            settled = true;
-            reject(queryError(err, secrets));
-          } else {
-            if (rows.length < batchSize) settled = true;
-            resolve({ rows: rows as unknown[][], result });
-          }
-        });
-      });
+    const fail = (e: unknown) => queryError(e, secrets);
 
     this.#busy = true;
-    this.#cursor = cursor;
+    this.#active = stmt;
     try {
-      this.#client.query(cursor);
-      // The first batch also brings the row description (or the command's completion).
-      let batch = await read();
-      const fields = batch.result.fields ?? [];
+      this.#client.query(stmt);
+      const fields = await stmt.description().catch((e) => Promise.reject(fail(e)));
       const columns: Column[] = fields.map((f) => ({ name: f.name, type: typeName(f.dataTypeID) }));
       const convert = makeRowConverter(fields.map((f) => f.dataTypeID), mode);
       let rowCount: number | null = null;
-      if (columns.length === 0 && settled) rowCount = batch.result.rowCount ?? 0;
-      const isClosed = () => this.#closed;
+      if (columns.length === 0) {
+        // A command: its count is final (and its success certain) only once it has committed.
+        await stmt.finished().catch((e) => Promise.reject(fail(e)));
+        rowCount = stmt.rowCount ?? 0;
+      }
 
       const rows = async function* (): AsyncGenerator<unknown[]> {
         try {
           let seen = 0;
           for (;;) {
-            for (const row of batch.rows) yield convert(row);
-            seen += batch.rows.length;
-            if (settled || isClosed()) break;
-            batch = await read();
+            const batch = await stmt.next().catch((e) => Promise.reject(fail(e)));
+            if (batch === null) break;
+            for (const row of batch) yield convert(row);
+            seen += batch.length;
           }
-          if (settled) {
-            rowCount = columns.length > 0 ? seen : batch.result.rowCount ?? seen;
-          }
+          rowCount = columns.length > 0 ? seen : rowCount;
         } finally {
           await release();
         }
@@ -519,13 +524,11 @@ class PostgresConnection implements DbConnection {
     }
   }
 
-  /** Closes an open cursor, then the connection. Safe to call twice. */
+  /** Closes the connection (a running statement is dropped with it). Safe to call twice. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const cursor = this.#cursor;
-    this.#cursor = null;
-    if (cursor) await closeCursor(cursor);
+    this.#active = null;
     try {
       await this.#client.end();
     } catch {
