@@ -29,6 +29,7 @@ export {
   type ProfileSummary,
   QueryRows,
   type Row,
+  type StatementAudit,
   Vault,
   type VaultPoolOptions,
 } from "./src/hecate.ts";

@@ -15,6 +15,6 @@ export {
   Vault,
   type VaultPoolOptions,
 } from "./api/vault.ts";
-export { Connection, tlsWarnings } from "./api/connection.ts";
+export { Connection, type StatementAudit, tlsWarnings } from "./api/connection.ts";
 export { ConnectionPool, type PoolQueryOptions } from "./api/pool.ts";
 export { QueryRows, type Row } from "./api/rows.ts";

@@ -334,6 +334,75 @@ Deno.test("the profile.read record is written before a secret is used: if it fai
   });
 });
 
+Deno.test("deferred records go out in group writes, keep the chain, and are all on disk after flush", async () => {
+  await withHome(async (home) => {
+    const a0 = await startChain(home);
+    const log = new FileAuditLog(home);
+    for (let i = 0; i < 300; i++) log.enqueue({ ...QUERY, rows: i });
+    await log.flush();
+    const ls = await lines(log.path);
+    assert.equal(ls.length, 300);
+    // In the order they were enqueued.
+    assert.deepEqual(ls.map((l) => JSON.parse(l).rows), Array.from({ length: 300 }, (_, i) => i));
+    const report = await verifyTrail(home, a0);
+    assert.equal(report.ok, true, report.problem?.message ?? "");
+    assert.equal(report.entries, 300);
+    // Durable records queued behind deferred ones keep their place in the chain.
+    log.enqueue({ ...QUERY, rows: 300 });
+    await log.append({ ...QUERY, rows: 301 });
+    assert.deepEqual((await lines(log.path)).slice(-2).map((l) => JSON.parse(l).rows), [300, 301]);
+  });
+});
+
+Deno.test("a deferred record that cannot be written fails flush and refuses every later record", async () => {
+  await withHome(async (home) => {
+    await startChain(home);
+    const log = new FileAuditLog(home);
+    await fill(log, 1);
+    await Deno.remove(log.path);
+    await Deno.symlink("/dev/full", log.path); // disk full
+    log.enqueue(QUERY); // returns at once; the failure comes later
+    const isAuditFailed = (e: unknown) => {
+      assert.ok(e instanceof HecateError);
+      assert.equal(e.code, "audit_failed");
+      return true;
+    };
+    await assert.rejects(() => log.flush(), isAuditFailed);
+    // Fail closed from now on, even with the disk fixed: the trail is missing a record.
+    await Deno.remove(log.path);
+    assert.throws(() => log.enqueue(QUERY), isAuditFailed);
+    assert.throws(() => log.assertWritable(), isAuditFailed);
+    await assert.rejects(() => log.append(QUERY), isAuditFailed);
+    assert.equal((await readState(home))!.seq, 1, "the chain moved on without its records");
+  });
+});
+
+Deno.test("a connection with deferred statement records: every statement is on the trail after close", async () => {
+  await withHome(async (home) => {
+    const pw = "audit test password";
+    await initVault({ home, password: pw, kdfIterations: 600_000 });
+    const db = `${home}/lite.db`;
+    await Deno.writeFile(db, new Uint8Array());
+    const vault = await openVault({ home, password: pw });
+    await vault.addProfile({ name: "lite", engine: "sqlite", database: db });
+    const conn = await vault.connect("lite", { auditStatements: "deferred" });
+    for (let i = 0; i < 120; i++) {
+      assert.deepEqual(await conn.query("select ? as n", [i]).toArray(), [{ n: i }]);
+    }
+    await assert.rejects(() => conn.query("selec 1").toArray(), HecateError);
+    await conn.close();
+    const entries = (await lines(`${home}/audit.jsonl`)).map((l) => JSON.parse(l));
+    const queries = entries.filter((e) => e.event === "query" && e.profile === "lite");
+    assert.equal(queries.length, 121);
+    assert.equal(queries.filter((q) => q.outcome === "ok").length, 120);
+    assert.equal(queries.at(-1).outcome, "fail");
+    // The parameter values never reach the trail; the SQL only as its hash.
+    const text = await Deno.readTextFile(`${home}/audit.jsonl`);
+    assert.ok(!text.includes("select ? as n"));
+    await vault.close();
+  });
+});
+
 Deno.test("an export verifies with A0, names a changed or cut line, and holds no key", async () => {
   await withHome(async (home) => {
     const a0 = await startChain(home);

@@ -93,6 +93,21 @@ Deno.test("library", async (t) => {
         assertEquals(e.exitCode, 7);
       }
       assertEquals(await vault.query("pg", "select 'x' as v"), [{ v: "x" }]);
+      {
+        // toArray() reads the result whole; the columns are still there, and only once.
+        await using db = await vault.connect("pg");
+        const result = db.query("select n from generate_series(1, $1::int) n", [2500]);
+        const rows = await result.toArray();
+        assertEquals(rows.length, 2500);
+        assertEquals(rows[2499], { n: 2500 });
+        assertEquals((await result.columns).map((c) => [c.name, c.type]), [["n", "int4"]]);
+        await assertRejects(() => result.toArray(), TypeError);
+        assertEquals(
+          await db.query("create temp table lib_tmp (n int)").toArray(),
+          [],
+        );
+        assertEquals(await db.query("insert into lib_tmp values (1), (2)").toArray(), []);
+      }
       const missing = await assertRejects(() => vault.connect("nope"), HecateError);
       assertEquals(missing.code, "profile_not_found");
       const wrong = await assertRejects(
@@ -130,6 +145,27 @@ Deno.test("library", async (t) => {
       assert([...again].every((p) => pids.has(p)), "a new connection was opened");
       assertEquals(pool.stats(), { total: 3, idle: 3, inUse: 0, waiting: 0 });
     });
+
+    await t.step(
+      "a pool with deferred statement records: all on the trail after close",
+      async () => {
+        const trail = `${home}/audit.jsonl`;
+        const count = async () =>
+          (await Deno.readTextFile(trail)).split("\n").filter((l) =>
+            l.includes('"event":"query"') && l.includes('"profile":"pg"')
+          ).length;
+        const before = await count();
+        const pool = await vault.pool("pg", { max: 4, auditStatements: "deferred" });
+        const results = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => pool.query("select $1::int as n", [i]).toArray()),
+        );
+        assertEquals(results.map((r) => r[0]!.n), Array.from({ length: 200 }, (_, i) => i));
+        await pool.close();
+        assertEquals(await count(), before + 200);
+        const last = JSON.parse((await Deno.readTextFile(trail)).trim().split("\n").at(-1)!);
+        assertEquals([last.event, last.outcome, last.rows], ["query", "ok", 1]);
+      },
+    );
 
     await t.step("acquire times out when every connection is borrowed", async () => {
       await using pool = await vault.pool("pg", { max: 1, acquireTimeoutMs: 200 });

@@ -5,11 +5,52 @@
  */
 
 import type { Actor, AuditSink } from "../audit/log.ts";
-import type { DbConnection, Engine, QueryOptions, ResultSet } from "../db/driver.ts";
+import type { AuditEvent } from "../audit/entry.ts";
+import type {
+  CollectedSet,
+  Column,
+  DbConnection,
+  Engine,
+  QueryOptions,
+  ResultSet,
+} from "../db/driver.ts";
 import { HecateError } from "../errors.ts";
 import type { Profile } from "../profile.ts";
-import { QueryRows, rowsOfFirstSet } from "./rows.ts";
-import { reasonOf, sha256Hex } from "./util.ts";
+import { QueryRows, type Row, rowObjects, rowsOfFirstSet } from "./rows.ts";
+import { reasonOf, sqlDigest } from "./util.ts";
+
+/**
+ * The same rows, calling `onRow` for each: a plain iterator object rather than an async generator,
+ * which costs measurably more per row on short statements.
+ */
+function counted(
+  rows: AsyncIterable<unknown[]>,
+  onRow: () => void,
+): AsyncIterable<unknown[]> {
+  return {
+    [Symbol.asyncIterator]() {
+      const inner = rows[Symbol.asyncIterator]();
+      return {
+        next: async () => {
+          const r = await inner.next();
+          if (!r.done) onRow();
+          return r;
+        },
+        return: async (value?: unknown) => {
+          await inner.return?.(value);
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
+/**
+ * How a connection's statements are audited: `true` (each record on disk before the statement's
+ * result is final), `"deferred"` (records written behind the statements in group writes; see
+ * {@link AuditSink.enqueue}), or `false` (only opening the profile is recorded).
+ */
+export type StatementAudit = boolean | "deferred";
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/;
 
@@ -49,7 +90,7 @@ export class Connection {
   readonly #conn: DbConnection;
   readonly #audit: AuditSink;
   readonly #actor: Actor;
-  readonly #auditStatements: boolean;
+  readonly #auditStatements: StatementAudit;
 
   /** @internal Use {@link Vault.connect}. */
   constructor(
@@ -59,7 +100,7 @@ export class Connection {
     audit: AuditSink,
     warnings: string[] = [],
     actor: Actor = { kind: "password" },
-    auditStatements = true,
+    auditStatements: StatementAudit = true,
   ) {
     this.#actor = actor;
     this.#auditStatements = auditStatements;
@@ -71,8 +112,9 @@ export class Connection {
   }
 
   async #record(sql: string, ok: boolean, rows: number, started: number, e?: unknown) {
-    if (!this.#auditStatements) return;
-    await this.#audit.append({
+    const mode = this.#auditStatements;
+    if (mode === false) return;
+    const event: AuditEvent = {
       event: "query",
       actor: this.#actor,
       profile: this.profile,
@@ -80,8 +122,13 @@ export class Connection {
       ...(ok ? {} : { reason: reasonOf(e) }),
       rows,
       durationMs: Math.round(performance.now() - started),
-      sqlSha256: await sha256Hex(sql),
-    });
+      sqlSha256: sqlDigest(sql),
+    };
+    if (mode === "deferred" && this.#audit.enqueue) {
+      this.#audit.enqueue(event);
+    } else {
+      await this.#audit.append(event);
+    }
   }
 
   /**
@@ -97,21 +144,14 @@ export class Connection {
     params: readonly unknown[] = [],
     options: QueryOptions = {},
   ): AsyncGenerator<ResultSet> {
+    // A lost deferred record stops everything after it (fail closed).
+    if (this.#auditStatements === "deferred") this.#audit.assertWritable?.();
     const started = performance.now();
     let rows = 0;
     let failure: unknown;
     try {
       for await (const set of this.#conn.query(sql, params, options)) {
-        const inner = set.rows;
-        yield {
-          ...set,
-          rows: (async function* () {
-            for await (const r of inner) {
-              rows++;
-              yield r;
-            }
-          })(),
-        };
+        yield { ...set, rows: counted(set.rows, () => rows++) };
         if (set.columns.length === 0) rows += set.rowCount() ?? 0;
       }
     } catch (e) {
@@ -138,7 +178,45 @@ export class Connection {
    * ```
    */
   query(sql: string, params: readonly unknown[] = []): QueryRows {
-    return new QueryRows((onColumns) => rowsOfFirstSet(this.results(sql, params), onColumns));
+    return new QueryRows(
+      (onColumns) => rowsOfFirstSet(this.results(sql, params), onColumns),
+      () => this.collect(sql, params),
+    );
+  }
+
+  /**
+   * Runs a statement and returns the rows of its first result set whole, audited like
+   * {@link Connection.results}. Engines with a faster path for that use it (PostgreSQL: one
+   * await instead of per-row iteration); `toArray()` of {@link Connection.query} comes here.
+   *
+   * @param sql The statement, with the engine's placeholders.
+   * @param params Positional parameters, bound by the driver.
+   * @returns The columns and the rows as objects.
+   */
+  async collect(
+    sql: string,
+    params: readonly unknown[] = [],
+  ): Promise<{ columns: Column[]; rows: Row[] }> {
+    const direct = this.#conn.collect?.bind(this.#conn);
+    if (!direct) {
+      let columns: Column[] = [];
+      const rows: Row[] = [];
+      for await (const r of rowsOfFirstSet(this.results(sql, params), (c) => columns = c)) {
+        rows.push(r);
+      }
+      return { columns, rows };
+    }
+    if (this.#auditStatements === "deferred") this.#audit.assertWritable?.();
+    const started = performance.now();
+    let set: CollectedSet;
+    try {
+      set = await direct(sql, params);
+    } catch (e) {
+      await this.#record(sql, false, 0, started, e);
+      throw e;
+    }
+    await this.#record(sql, true, set.rowCount ?? set.rows.length, started);
+    return { columns: set.columns, rows: rowObjects(set.columns, set.rows) };
   }
 
   /** Whether this engine can stream CSV straight from the server. */
@@ -178,8 +256,10 @@ export class Connection {
   }
 
   /** Closes the connection. */
-  close(): Promise<void> {
-    return this.#conn.close();
+  async close(): Promise<void> {
+    await this.#conn.close();
+    // Deferred statement records are on disk before close() returns.
+    if (this.#auditStatements === "deferred") await this.#audit.flush?.();
   }
 
   /** Closes the connection at the end of an `await using` block. */

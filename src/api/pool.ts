@@ -43,7 +43,7 @@ export class ConnectionPool {
   readonly profile: string;
   readonly #pool: Pool<Connection>;
   readonly #breaker: CircuitBreaker;
-  readonly #options: PoolOptions;
+  readonly #policy: ReturnType<typeof retryPolicy>;
   readonly #onClose: () => void;
 
   /** @internal Use `vault.pool()`. */
@@ -55,7 +55,7 @@ export class ConnectionPool {
     onClose: () => void = () => {},
   ) {
     this.profile = profile;
-    this.#options = options;
+    this.#policy = retryPolicy(options.retry);
     this.#breaker = breaker;
     this.#pool = new Pool(profile, open, options, breaker);
     this.#onClose = onClose;
@@ -90,8 +90,26 @@ export class ConnectionPool {
   query(sql: string, params: readonly unknown[] = [], options: PoolQueryOptions = {}): QueryRows {
     const pool = this.#pool;
     const breaker = this.#breaker;
-    const policy = retryPolicy(this.#options.retry);
+    const policy = this.#policy;
     const idempotent = options.idempotent ?? false;
+    const collect = async () => {
+      for (let attempt = 1;; attempt++) {
+        const conn = await pool.acquire();
+        let broken = false;
+        try {
+          const result = await conn.collect(sql, params);
+          breaker.success();
+          return result;
+        } catch (e) {
+          broken = isConnectionLost(e);
+          if (broken) breaker.failure();
+          if (!(attempt < policy.attempts && isRetryable(e, "statement", idempotent))) throw e;
+        } finally {
+          pool.release(conn, { broken });
+        }
+        await new Promise((r) => setTimeout(r, backoffDelay(attempt - 1, policy)));
+      }
+    };
     return new QueryRows(async function* (onColumns): AsyncGenerator<Row> {
       for (let attempt = 1;; attempt++) {
         const conn = await pool.acquire();
@@ -115,7 +133,7 @@ export class ConnectionPool {
         }
         await new Promise((r) => setTimeout(r, backoffDelay(attempt - 1, policy)));
       }
-    });
+    }, collect);
   }
 
   /**

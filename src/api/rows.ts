@@ -20,6 +20,9 @@ export type Row = Record<string, unknown>;
 /** Produces rows and reports the columns once they are known. */
 export type RowSource = (onColumns: (columns: Column[]) => void) => AsyncGenerator<Row>;
 
+/** Runs the statement and returns its first result set whole (the fast path of `toArray()`). */
+export type RowCollector = () => Promise<{ columns: Column[]; rows: Row[] }>;
+
 /**
  * Rows of a statement's first result set, streamed as objects keyed by column name. Iterate it
  * once with `for await`; `columns` resolves when the server has described the result (before the
@@ -35,7 +38,8 @@ export type RowSource = (onColumns: (columns: Column[]) => void) => AsyncGenerat
  */
 export class QueryRows implements AsyncIterable<Row> {
   readonly #source: RowSource;
-  #gen: AsyncGenerator<Row> | undefined;
+  readonly #collect: RowCollector | undefined;
+  #rows: AsyncIterator<Row> | undefined;
   #first: Promise<IteratorResult<Row>> | undefined;
   #iterated = false;
   #columns: Promise<Column[]> | undefined;
@@ -43,12 +47,13 @@ export class QueryRows implements AsyncIterable<Row> {
   #rejectColumns: ((e: unknown) => void) | undefined;
 
   /** @internal Made by `Connection.query` and `ConnectionPool.query`. */
-  constructor(source: RowSource) {
+  constructor(source: RowSource, collect?: RowCollector) {
     this.#source = source;
+    this.#collect = collect;
   }
 
-  #start(): AsyncGenerator<Row> {
-    if (this.#gen) return this.#gen;
+  #columnsPromise(): Promise<Column[]> {
+    if (this.#columns) return this.#columns;
     const columns = new Promise<Column[]>((resolve, reject) => {
       this.#resolveColumns = resolve;
       this.#rejectColumns = reject;
@@ -57,49 +62,67 @@ export class QueryRows implements AsyncIterable<Row> {
     // not see an unhandled rejection.
     columns.catch(() => {});
     this.#columns = columns;
+    return columns;
+  }
+
+  /**
+   * Starts the source once. The rows come through a plain iterator object rather than another
+   * async generator: on a pool serving short statements each generator layer is measurable.
+   */
+  #start(): AsyncIterator<Row> {
+    if (this.#rows) return this.#rows;
+    this.#columnsPromise();
     const source = this.#source((c) => this.#resolveColumns?.(c));
-    const reject = (e: unknown) => this.#rejectColumns?.(e);
-    const done = () => this.#resolveColumns?.([]);
-    this.#gen = (async function* () {
-      try {
-        yield* source;
-        done();
-      } catch (e) {
-        reject(e);
-        throw e;
-      }
-    })();
-    return this.#gen;
+    const rows: AsyncIterator<Row> = {
+      next: async () => {
+        try {
+          const r = await source.next();
+          if (r.done) this.#resolveColumns?.([]);
+          return r;
+        } catch (e) {
+          this.#rejectColumns?.(e);
+          throw e;
+        }
+      },
+      return: (value?: unknown) => source.return(value as undefined),
+    };
+    this.#rows = rows;
+    return rows;
   }
 
   /** The columns of the result, known before the first row. Reading this starts the statement. */
   get columns(): Promise<Column[]> {
-    const gen = this.#start();
+    if (this.#iterated && !this.#rows) return this.#columnsPromise(); // collected by toArray()
+    const rows = this.#start();
     // Pull the first row so the server describes the result; iteration hands it out later.
     if (!this.#first && !this.#iterated) {
-      this.#first = gen.next();
+      this.#first = rows.next();
       this.#first.catch(() => {});
     }
     return this.#columns!;
   }
 
   /** Streams the rows. A result can be iterated once. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Row> {
+  [Symbol.asyncIterator](): AsyncIterator<Row> {
     if (this.#iterated) throw new TypeError("A query result can be iterated only once");
     this.#iterated = true;
-    const gen = this.#start();
-    try {
-      let next = this.#first ?? gen.next();
-      this.#first = undefined;
-      for (;;) {
-        const r = await next;
-        if (r.done) return;
-        yield r.value;
-        next = gen.next();
-      }
-    } finally {
-      await gen.return(undefined);
-    }
+    const rows = this.#start();
+    return {
+      next: () => {
+        const first = this.#first;
+        if (first) {
+          this.#first = undefined;
+          return first;
+        }
+        return rows.next();
+      },
+      // Leaving a loop early: the source's `finally` blocks free the connection.
+      return: async (value?: unknown) => {
+        this.#first = undefined;
+        await rows.return?.(value);
+        return { done: true, value: undefined };
+      },
+    };
   }
 
   /**
@@ -108,10 +131,39 @@ export class QueryRows implements AsyncIterable<Row> {
    * @returns The rows.
    */
   async toArray(): Promise<Row[]> {
+    if (this.#collect && !this.#rows && !this.#iterated) {
+      // Nothing started yet: run the statement in one go instead of row by row.
+      this.#iterated = true;
+      this.#columnsPromise();
+      try {
+        const { columns, rows } = await this.#collect();
+        this.#resolveColumns?.(columns);
+        return rows;
+      } catch (e) {
+        this.#rejectColumns?.(e);
+        throw e;
+      }
+    }
     const out: Row[] = [];
     for await (const r of this) out.push(r);
     return out;
   }
+}
+
+/**
+ * Row objects keyed by column name.
+ *
+ * @param columns The columns.
+ * @param rows Rows as arrays in column order.
+ * @returns The rows as objects.
+ */
+export function rowObjects(columns: readonly Column[], rows: readonly unknown[][]): Row[] {
+  const names = columns.map((c) => c.name);
+  return rows.map((r) => {
+    const o: Row = {};
+    for (let i = 0; i < names.length; i++) o[names[i]!] = r[i];
+    return o;
+  });
 }
 
 /**

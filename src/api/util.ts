@@ -6,16 +6,27 @@
 
 import { HecateError } from "../errors.ts";
 import { toHex, utf8 } from "../vault/encoding.ts";
-import { sha256 } from "../vault/primitives.ts";
+import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
+
+const digests = new Map<string, string>();
+/** Distinct statements remembered; a pool runs the same few over and over. */
+const DIGEST_CACHE = 256;
 
 /**
- * SHA-256 of a text, as lowercase hex.
+ * SHA-256 of a statement's text, hex, as the audit trail records it. Synchronous and cached, since
+ * it runs for every statement.
  *
- * @param text The text.
- * @returns The digest.
+ * @param sql The statement text.
+ * @returns 64 hex digits.
  */
-export function sha256Hex(text: string): Promise<string> {
-  return sha256(utf8(text)).then(toHex);
+export function sqlDigest(sql: string): string {
+  let d = digests.get(sql);
+  if (d === undefined) {
+    d = toHex(nobleSha256(utf8(sql)));
+    if (digests.size >= DIGEST_CACHE) digests.clear();
+    digests.set(sql, d);
+  }
+  return d;
 }
 
 /**

@@ -52,7 +52,7 @@ import {
   type Progress,
   retentionOf,
 } from "../backup/backup.ts";
-import { Connection, tlsWarnings } from "./connection.ts";
+import { Connection, type StatementAudit, tlsWarnings } from "./connection.ts";
 import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
 import type { PoolOptions } from "../db/pool.ts";
 import { ConnectionPool } from "./pool.ts";
@@ -217,11 +217,14 @@ export interface ConnectOptions {
   /** Called as each SSH tunnel step (and the database login behind it) completes. */
   onStep?: OpenDbConnectionOptions["onStep"];
   /**
-   * Record every statement in the audit trail (SQL hash, rows, duration, outcome). With `false`
-   * only opening the profile is recorded: each audit line is flushed to disk, which bounds a busy
-   * pool's throughput (see docs/PERFORMANCE.md). @default {true}
+   * Record every statement in the audit trail (SQL hash, rows, duration, outcome). `true` puts each
+   * record on disk before the statement's result is final, which bounds a busy pool's throughput
+   * at the disk's flush rate; `"deferred"` writes the records behind the statements in group
+   * writes (a crash can lose the last moments' records; a lost record stops every later statement
+   * and `close()` waits for the rest); `false` records only the opening of the profile. See
+   * docs/SECURITY.md and docs/PERFORMANCE.md. @default {true}
    */
-  auditStatements?: boolean;
+  auditStatements?: StatementAudit;
 }
 
 /**
@@ -978,6 +981,7 @@ export class Vault {
   /** Closes every pool opened through this vault (each waits for its borrowed connections). */
   async close(): Promise<void> {
     await Promise.all([...this.#pools].map((p) => p.close()));
+    await this.#audit.flush?.();
   }
 
   /** Same as {@link Vault.close}. */

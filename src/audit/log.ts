@@ -14,6 +14,7 @@ import { HecateError } from "../errors.ts";
 import { toBase64Url } from "../vault/encoding.ts";
 import { randomBytes } from "../vault/primitives.ts";
 import { CHAIN_BYTES, entryMac, nextKey } from "./chain.ts";
+import type { FastHmac } from "./fast_hmac.ts";
 import { type AuditEvent, canonicalEntry, sealedLine, seqOf, splitLine } from "./entry.ts";
 import {
   AUDIT_FILE,
@@ -45,7 +46,29 @@ export interface AuditSink {
    * @throws {HecateError} `audit_failed` when it cannot be written.
    */
   append(event: AuditEvent): Promise<void>;
+  /**
+   * Records an event without waiting for the disk: it goes out with the next group write. For
+   * per-statement records on busy connections; never for a record that must precede a release.
+   *
+   * @throws {HecateError} `audit_failed` when an earlier enqueued record could not be written.
+   */
+  enqueue?(event: AuditEvent): void;
+  /**
+   * Throws if an earlier enqueued record could not be written (checked before each statement).
+   *
+   * @throws {HecateError} `audit_failed`.
+   */
+  assertWritable?(): void;
+  /**
+   * Waits until every enqueued record is on disk.
+   *
+   * @throws {HecateError} `audit_failed` when one could not be written.
+   */
+  flush?(): Promise<void>;
 }
+
+/** Entries in one write from which the WebAssembly HMAC pays for its instantiation. */
+const FAST_HMAC_BATCH = 8;
 
 /** Default size at which the active segment is closed: 64 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -192,6 +215,11 @@ export class FileAuditLog implements AuditSink {
   /** Records waiting for the next write, with their callers' settlements. */
   #queue: { event: AuditEvent; done: () => void; failed: (e: unknown) => void }[] = [];
   #draining = false;
+  /** Callers of flush() waiting for the queue to empty. */
+  #drained: (() => void)[] = [];
+  #fastHmac: Promise<FastHmac> | undefined;
+  /** Why an enqueued record was lost: every later record is refused (fail closed). */
+  #lost: HecateError | undefined;
 
   /**
    * @param home The home directory.
@@ -220,9 +248,61 @@ export class FileAuditLog implements AuditSink {
    */
   append(event: AuditEvent): Promise<void> {
     return new Promise<void>((done, failed) => {
+      this.assertWritable();
       this.#queue.push({ event, done, failed });
       if (!this.#draining) void this.#drain();
     });
+  }
+
+  /**
+   * Queues one event for the next group write and returns at once. While a write (and its flush)
+   * is under way, everything enqueued meanwhile goes out together in the next one, so a busy pool
+   * pays one flush per batch instead of one per statement, and its statements do not wait for the
+   * disk. The price: a crash can lose the records of the last moments, and a record that fails to
+   * be written is reported late, by the next record or {@link FileAuditLog.flush}; from then on
+   * every record is refused, so nothing more is released. Records that must be on disk before
+   * something is released (unlock, profile.read) always go through {@link FileAuditLog.append}.
+   *
+   * @throws {HecateError} `audit_failed` when an earlier enqueued record could not be written.
+   */
+  enqueue(event: AuditEvent): void {
+    this.assertWritable();
+    this.#queue.push({
+      event,
+      done: () => {},
+      failed: (e) => {
+        this.#lost ??= new HecateError(
+          "audit_failed",
+          "An audit record of an earlier statement could not be written; nothing more is released",
+          {
+            cause: e,
+            hint: "fix the audit trail's disk or permissions, then open the vault again",
+          },
+        );
+      },
+    });
+    if (!this.#draining) void this.#drain();
+  }
+
+  /**
+   * Throws when an enqueued record was lost.
+   *
+   * @throws {HecateError} `audit_failed`.
+   */
+  assertWritable(): void {
+    if (this.#lost) throw this.#lost;
+  }
+
+  /**
+   * Waits until every enqueued record is written and flushed.
+   *
+   * @throws {HecateError} `audit_failed` when one could not be written.
+   */
+  async flush(): Promise<void> {
+    while (this.#draining || this.#queue.length > 0) {
+      await new Promise<void>((resolve) => this.#drained.push(resolve));
+    }
+    this.assertWritable();
   }
 
   async #drain(): Promise<void> {
@@ -240,6 +320,7 @@ export class FileAuditLog implements AuditSink {
       }
     } finally {
       this.#draining = false;
+      for (const resolve of this.#drained.splice(0)) resolve();
     }
   }
 
@@ -372,10 +453,11 @@ export class FileAuditLog implements AuditSink {
     const time = now.toISOString();
     let { seq, mac, key } = state;
     let text = "";
-    // Large batches use the WebAssembly HMAC (same results, tested); single entries stay on
-    // node:crypto so that an ordinary command does not instantiate WebAssembly.
-    const fast = events.length >= 256
-      ? await import("./fast_hmac.ts").then((m) => m.FastHmac.create())
+    // Batches (a busy pool's statements, bulk producers) use the WebAssembly HMAC, instantiated
+    // once per log (same results, tested); a few entries stay on @noble/hashes so that an
+    // ordinary command does not instantiate WebAssembly at all.
+    const fast = events.length >= FAST_HMAC_BATCH
+      ? await (this.#fastHmac ??= import("./fast_hmac.ts").then((m) => m.FastHmac.create()))
       : undefined;
     for (const event of events) {
       seq++;

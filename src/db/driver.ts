@@ -148,6 +148,23 @@ export interface ResultSet {
   rowCount(): number | null;
 }
 
+/**
+ * A statement's first result set, read whole.
+ *
+ * @example
+ * ```ts ignore
+ * const { columns, rows } = await db.collect!("select 1 as a", []);
+ * ```
+ */
+export interface CollectedSet {
+  /** Columns. */
+  columns: Column[];
+  /** Every row, each an array in column order. */
+  rows: unknown[][];
+  /** Rows affected for statements without result rows, else the number of rows. */
+  rowCount: number | null;
+}
+
 /** A live connection. */
 export interface DbConnection {
   /**
@@ -159,6 +176,11 @@ export interface DbConnection {
    * @param options Delivery options.
    */
   query(sql: string, params: readonly unknown[], options?: QueryOptions): AsyncIterable<ResultSet>;
+  /**
+   * Runs a statement and returns its first result set whole, where the engine has a faster path
+   * for that than streaming (short statements on a busy pool); absent otherwise.
+   */
+  collect?(sql: string, params: readonly unknown[], options?: QueryOptions): Promise<CollectedSet>;
   /**
    * Streams a query's result as CSV (RFC 4180, header line first) straight from the server when
    * the engine can (PostgreSQL `COPY ... TO STDOUT`); absent otherwise.

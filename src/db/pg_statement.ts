@@ -51,7 +51,7 @@ interface WireConnection {
 
 /** Options for {@link PgStatement}. */
 export interface PgStatementOptions {
-  /** Unread rows held before the socket is paused. @default {1000} */
+  /** Unread rows held before the socket is paused; `Infinity` never pauses. @default {1000} */
   highWaterRows?: number;
   /** Maps each parameter to its wire form (pg's `prepareValue`). */
   valueMapper?: (v: unknown) => unknown;
@@ -95,7 +95,12 @@ export class PgStatement {
     this.text = text;
     this.#values = values;
     const hw = options.highWaterRows ?? 1000;
-    this.#highWater = Number.isFinite(hw) && hw >= 1 ? Math.floor(hw) : 1000;
+    // Infinity: never pause (the caller collects the whole result anyway).
+    this.#highWater = hw === Infinity
+      ? Infinity
+      : Number.isFinite(hw) && hw >= 1
+      ? Math.floor(hw)
+      : 1000;
     this.#valueMapper = options.valueMapper;
   }
 

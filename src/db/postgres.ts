@@ -16,6 +16,7 @@ import pgUtils from "pg/lib/utils.js";
 import { Buffer } from "node:buffer";
 import type { ConnectionOptions } from "node:tls";
 import type {
+  CollectedSet,
   Column,
   ConnectSettings,
   DbConnection,
@@ -479,6 +480,39 @@ class PostgresConnection implements DbConnection {
       // Reached when the caller asks for the next set or stops early: free the connection.
       await release();
     }
+  }
+
+  /** Runs one statement and returns its rows whole: one await, no per-row iteration. */
+  async collect(
+    sql: string,
+    params: readonly unknown[],
+    options: QueryOptions = {},
+  ): Promise<CollectedSet> {
+    this.#check();
+    const secrets = [...this.#secrets, ...paramSecrets(params)];
+    const stmt = new PgStatement(sql, params.map(toParam), {
+      highWaterRows: Infinity,
+      valueMapper: prepareValue,
+    });
+    this.#busy = true;
+    this.#active = stmt;
+    try {
+      this.#client.query(stmt);
+      await stmt.finished();
+    } catch (e) {
+      throw queryError(e, secrets);
+    } finally {
+      this.#active = null;
+      this.#busy = false;
+    }
+    const fields = await stmt.description();
+    const convert = makeRowConverter(fields.map((f) => f.dataTypeID), options.mode ?? "typed");
+    const rows = (await stmt.next() ?? []).map(convert);
+    return {
+      columns: fields.map((f) => ({ name: f.name, type: typeName(f.dataTypeID) })),
+      rows,
+      rowCount: fields.length > 0 ? rows.length : stmt.rowCount ?? 0,
+    };
   }
 
   /**

@@ -336,7 +336,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       "-c fsync=off",
       "-c synchronous_commit=off",
       "-c full_page_writes=off",
-      "-c max_connections=30",
+      "-c max_connections=50",
       "-c shared_buffers=16MB",
       "-c password_encryption=scram-sha-256",
     ];
