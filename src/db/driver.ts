@@ -122,7 +122,7 @@ export type ValueMode = "typed" | "text";
 export interface QueryOptions {
   /** How values are delivered. @default {"typed"} */
   mode?: ValueMode;
-  /** Rows fetched from the server per round trip where the engine streams by cursor. */
+  /** Rows held unread before the engine stops reading from the server (its backpressure bound). */
   batchSize?: number;
 }
 
