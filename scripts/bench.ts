@@ -42,6 +42,7 @@ import { buildBundle } from "./bundle.ts";
 
 const PERMISSIONS = HECATE_PERMISSIONS;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const PG_FLOOR = new URL("./bench/pg_floor.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
 const sections = Deno.args.length
   ? Deno.args
@@ -254,6 +255,21 @@ try {
     const launcher = await buildBundle(`${root}/bundle`);
     const bundled = (...a: string[]) => [launcher, "--home", home, ...a];
     const env = { HECATE_API_KEY: apiKey, DENO: Deno.execPath() };
+    // The floor: a bare pg client (scripts/bench/pg_floor.ts), bundled the same way.
+    const floorJs = `${root}/pg_floor.js`;
+    const built = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", "--platform=deno", "--output", floorJs, PG_FLOOR],
+      env: { NO_COLOR: "1" },
+    }).output();
+    if (!built.success) throw new Error(new TextDecoder().decode(built.stderr));
+    const floorCmd = [Deno.execPath(), "run", "--quiet", "--no-config", "-A", floorJs];
+    const floorEnv = {
+      PGHOST: pg.host,
+      PGPORT: String(pg.port),
+      PGUSER: pg.user,
+      PGDATABASE: pg.database,
+      PGPASSWORD: pg.password,
+    };
     // Warm Deno's module and code caches once so that no measured run compiles.
     await measure(hecateCmd(home, "query", "pg", "select 1"), { env });
     await measure(bundled("query", "pg", "select 1"), { env });
@@ -261,6 +277,7 @@ try {
       source: () => measure(hecateCmd(home, "query", "pg", "select 1"), { env }),
       bundle: () => measure(bundled("query", "pg", "select 1"), { env }),
       psql: () => measure(psql, { env: { PGPASSWORD: pg.password } }),
+      pgFloor: () => measure(floorCmd, { env: floorEnv }),
       sourceFloor: () => measure(hecateCmd(home, "--version"), { env }),
       bundleFloor: () => measure(bundled("--version"), { env }),
     });
@@ -275,6 +292,13 @@ try {
       m.bundle,
       m.psql,
       "psql -c",
+    );
+    report(
+      "bare pg client, connect + select 1, bundled (the floor; median of 11)",
+      m.pgFloor,
+      m.psql,
+      "psql -c",
+      "pg",
     );
     const ratio = (r: RunResult) => (r.wallS / m.psql.wallS).toFixed(2);
     console.log(

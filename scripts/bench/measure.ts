@@ -133,10 +133,17 @@ export async function medianMs(n: number, fn: () => Promise<unknown>): Promise<n
  * @param ours Hecate's result.
  * @param ref The reference tool's result.
  * @param refName The reference tool's name.
+ * @param oursName What ran in place of Hecate. @default {"hecate"}
  */
-export function report(label: string, ours: RunResult, ref: RunResult, refName: string): void {
+export function report(
+  label: string,
+  ours: RunResult,
+  ref: RunResult,
+  refName: string,
+  oursName = "hecate",
+): void {
   console.log(
-    `${label}: hecate ${ours.wallS.toFixed(3)} s / ${ours.peakMiB.toFixed(0)} MiB peak; ` +
+    `${label}: ${oursName} ${ours.wallS.toFixed(3)} s / ${ours.peakMiB.toFixed(0)} MiB peak; ` +
       `${refName} ${ref.wallS.toFixed(3)} s / ${ref.peakMiB.toFixed(0)} MiB peak; ` +
       `time ratio ${(ours.wallS / ref.wallS).toFixed(2)}x`,
   );
