@@ -4,7 +4,8 @@
  * against psql), `ssh` (the same through an SSH tunnel, against `ssh -L` plus psql on the same
  * sshd), `mssql` (start-up of `hecate query` on SQL Server, through the TDS test double, next to
  * SQLite's: tedious is loaded lazily, so only SQL Server pays for it), `apikey` (the cron path:
- * `HECATE_API_KEY=... hecate query pg "select 1"` against `psql -c "select 1"`; goal at most 2x),
+ * `HECATE_API_KEY=... hecate query pg "select 1"` against `psql -c "select 1"`, from source and
+ * from the bundle of `deno task bundle`; goal at most 2x),
  * `mysql` (a 1,000,000-row CSV export from MariaDB against `mariadb --batch`), `startup`
  * (`hecate query ... "select 1"` per engine, against `hecate server list`, which loads no
  * driver), `audit` (append latency and throughput, the audit share of an in-process query, and
@@ -25,14 +26,23 @@ import { startMariadb } from "../tests/support/mariadb.ts";
 import { initVault, openVault } from "../src/hecate.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../src/kdf.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
-import { measure, medianMs, medianOf, report } from "./bench/measure.ts";
+import {
+  measure,
+  medianInterleaved,
+  medianMs,
+  medianOf,
+  report,
+  type RunResult,
+} from "./bench/measure.ts";
 import { psqlCommand, serverProfile, vaultWith } from "./bench/setup.ts";
 import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
+import { buildBundle } from "./bundle.ts";
 
 const PERMISSIONS = HECATE_PERMISSIONS;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const PG_FLOOR = new URL("./bench/pg_floor.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
 const sections = Deno.args.length
   ? Deno.args
@@ -241,22 +251,67 @@ try {
     const vault = await vaultWith(home, PASSWORD, [serverProfile("pg", "postgres", pg)]);
     const apiKey = await vault.createApiKey({ name: "bench", profiles: ["pg"], expires: null });
     const psql = psqlCommand(pg, "-c", "select 1");
-    // Warm Deno's module cache once so the first measured run is not a compile.
-    await measure(hecateCmd(home, "query", "pg", "select 1"), { env: { HECATE_API_KEY: apiKey } });
-    const ours = await medianOf(
-      9,
-      () =>
-        measure(hecateCmd(home, "query", "pg", "select 1"), { env: { HECATE_API_KEY: apiKey } }),
+    // The bundled distribution (deno task bundle), run through its launcher.
+    const launcher = await buildBundle(`${root}/bundle`);
+    const bundled = (...a: string[]) => [launcher, "--home", home, ...a];
+    const env = { HECATE_API_KEY: apiKey, DENO: Deno.execPath() };
+    // The floor: a bare pg client (scripts/bench/pg_floor.ts), bundled the same way.
+    const floorJs = `${root}/pg_floor.js`;
+    const built = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", "--platform=deno", "--output", floorJs, PG_FLOOR],
+      env: { NO_COLOR: "1" },
+    }).output();
+    if (!built.success) throw new Error(new TextDecoder().decode(built.stderr));
+    const floorCmd = [Deno.execPath(), "run", "--quiet", "--no-config", "-A", floorJs];
+    const floorEnv = {
+      PGHOST: pg.host,
+      PGPORT: String(pg.port),
+      PGUSER: pg.user,
+      PGDATABASE: pg.database,
+      PGPASSWORD: pg.password,
+    };
+    // Warm Deno's module and code caches once so that no measured run compiles.
+    await measure(hecateCmd(home, "query", "pg", "select 1"), { env });
+    await measure(bundled("query", "pg", "select 1"), { env });
+    const m = await medianInterleaved(11, {
+      source: () => measure(hecateCmd(home, "query", "pg", "select 1"), { env }),
+      bundle: () => measure(bundled("query", "pg", "select 1"), { env }),
+      psql: () => measure(psql, { env: { PGPASSWORD: pg.password } }),
+      pgFloor: () => measure(floorCmd, { env: floorEnv }),
+      sourceFloor: () => measure(hecateCmd(home, "--version"), { env }),
+      bundleFloor: () => measure(bundled("--version"), { env }),
+    });
+    report(
+      "cron path, API key, select 1, from source (deno run main.ts; median of 11)",
+      m.source,
+      m.psql,
+      "psql -c",
     );
-    const ref = await medianOf(9, () => measure(psql, { env: { PGPASSWORD: pg.password } }));
-    report("cron path, API key, select 1 (median of 9)", ours, ref, "psql -c");
-    const ratio = ours.wallS / ref.wallS;
-    console.log(`cron path goal: at most 2.00x psql; measured ${ratio.toFixed(2)}x`);
-    // The floor under it: starting Deno and loading the command tree, no vault, no server.
-    const floor = await medianOf(9, () => measure(hecateCmd(home, "--version")));
+    report(
+      "cron path, API key, select 1, bundle (dist/bundle/hecate; median of 11)",
+      m.bundle,
+      m.psql,
+      "psql -c",
+    );
+    report(
+      "bare pg client, connect + select 1, bundled (the floor; median of 11)",
+      m.pgFloor,
+      m.psql,
+      "psql -c",
+      "pg",
+    );
+    const ratio = (r: RunResult) => (r.wallS / m.psql.wallS).toFixed(2);
     console.log(
-      `start-up floor (hecate --version, median of 9): ${floor.wallS.toFixed(3)} s, ` +
-        `${(floor.wallS / ref.wallS).toFixed(2)}x psql (other load on the machine skews both)`,
+      `cron path goal: at most 2.00x psql; measured ${ratio(m.source)}x from source, ` +
+        `${ratio(m.bundle)}x bundled`,
+    );
+    // The floor under it: starting Deno and loading the command tree, no vault, no server.
+    console.log(
+      `start-up floor (hecate --version, median of 11): source ${
+        m.sourceFloor.wallS.toFixed(3)
+      } s ` +
+        `(${ratio(m.sourceFloor)}x psql), bundle ${m.bundleFloor.wallS.toFixed(3)} s ` +
+        `(${ratio(m.bundleFloor)}x psql); runs interleaved, other load on the machine skews all`,
     );
   }
 

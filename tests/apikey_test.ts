@@ -188,6 +188,27 @@ Deno.test("last-used time is recorded without the master password, in a 0600 sta
   });
 });
 
+Deno.test("last-used time is kept to the minute: a use within a minute of the recorded one leaves it", async () => {
+  await withHome(async (home) => {
+    const vault = await vaultWith(home, ["billing"]);
+    const key = await vault.createApiKey({ name: "cron", profiles: ["billing"], expires: null });
+    const t0 = Date.parse("2026-11-23T12:00:00.000Z");
+    const useAt = (ms: number) => openVault({ home, apiKey: key, now: () => new Date(t0 + ms) });
+    const lastUsed = async () => (await vault.apiKeys())[0]!.lastUsed;
+    await useAt(0);
+    const file = `${home}/apikeys.state.json`;
+    const first = await Deno.stat(file);
+    await useAt(30_000);
+    assert.equal(await lastUsed(), new Date(t0).toISOString());
+    assert.equal((await Deno.stat(file)).ino, first.ino, "the file was not replaced");
+    await useAt(61_000);
+    assert.equal(await lastUsed(), new Date(t0 + 61_000).toISOString());
+    // A recorded time after "now" (the clock went back) is corrected at once.
+    await useAt(5_000);
+    assert.equal(await lastUsed(), new Date(t0 + 5_000).toISOString());
+  });
+});
+
 Deno.test("audit lines name the API key (id and name) and never carry the key", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing"]);

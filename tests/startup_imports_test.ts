@@ -1,8 +1,9 @@
 /**
  * The cron path (`HECATE_API_KEY=... hecate query ...`) must not load what only people at a
- * terminal need: the prompt, the QR encoder, the password-strength estimator, the TOTP library.
- * This walks the static import graph of main.ts (as `deno info --json` reports it) and checks that
- * those packages are reached only through dynamic `import()`.
+ * terminal need: the prompt, the QR encoder, the password-strength estimator, the TOTP library;
+ * nor the modules of the other commands. This walks the static import graph of main.ts plus the
+ * `query` command's module (which src/cli/command_table.ts imports for a `query` run), as
+ * `deno info --json` reports it, and checks that those are reached only through `import()`.
  */
 
 import assert from "node:assert/strict";
@@ -14,21 +15,26 @@ interface Dep {
   isDynamic?: boolean;
 }
 
-Deno.test("main.ts loads the prompt, QR, zxcvbn and otpauth packages only on demand", async () => {
+const QUERY = `${ROOT}src/cli/commands/query.ts`;
+
+/** The modules `deno info` reports for one entry point. */
+async function modulesOf(entry: string): Promise<{ specifier: string; dependencies?: Dep[] }[]> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", `${ROOT}main.ts`],
+    args: ["info", "--json", entry],
     env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
   assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const graph = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: { specifier: string; dependencies?: Dep[] }[];
-  };
+  return JSON.parse(new TextDecoder().decode(out.stdout)).modules;
+}
+
+Deno.test("a query run loads the prompt, QR, zxcvbn, otpauth packages and other commands only on demand", async () => {
+  const graph = { modules: [...await modulesOf(`${ROOT}main.ts`), ...await modulesOf(QUERY)] };
   const bySpecifier = new Map(graph.modules.map((m) => [m.specifier, m]));
   const staticBare = new Set<string>();
   const seen = new Set<string>();
-  const queue = [`file://${ROOT}main.ts`];
+  const queue = [`file://${ROOT}main.ts`, `file://${QUERY}`];
   while (queue.length) {
     const s = queue.pop()!;
     if (seen.has(s)) continue;
@@ -43,5 +49,9 @@ Deno.test("main.ts loads the prompt, QR, zxcvbn and otpauth packages only on dem
   assert.ok(seen.size > 20, "the walk must reach the command tree");
   for (const lazy of ["@inquirer/password", "qrcode", "otpauth", "@zxcvbn-ts/core"]) {
     assert.ok(!staticBare.has(lazy), `${lazy} is imported statically`);
+  }
+  for (const other of ["server", "backup", "import", "totp", "apikey", "audit", "init", "run"]) {
+    const mod = `file://${ROOT}src/cli/commands/${other}.ts`;
+    assert.ok(!seen.has(mod), `the ${other} command is imported statically`);
   }
 });

@@ -20,6 +20,7 @@ import {
 } from "../access/totp.ts";
 import { updateState } from "../access/state_file.ts";
 import type { Engine } from "../db/driver.ts";
+import { preloadDriver } from "../db/registry.ts";
 import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
 import {
@@ -839,6 +840,9 @@ export class Vault {
    * `totp_failed`, `locked_out`, `connection_failed`, `audit_failed`.
    */
   async connect(name: string, options: ConnectOptions = {}): Promise<Connection> {
+    // The driver module holds no secret: load it while the profile.read record is flushed.
+    const engine = this.#all().find((r) => r.profile.name === name)?.profile.engine;
+    if (engine) preloadDriver(engine);
     const { profile, actor } = await this.#released(name);
     try {
       const conn = await openDbConnection(profile, {

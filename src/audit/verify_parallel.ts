@@ -72,6 +72,10 @@ class Batch {
   }
 }
 
+// From source the worker is the .ts module beside this one; in the bundle (scripts/bundle.ts)
+// this code sits in a chunk and the worker is bundled beside it as verify_worker.js.
+const WORKER = import.meta.url.endsWith(".ts") ? "./verify_worker.ts" : "./verify_worker.js";
+
 /**
  * Runs the parallel pass.
  *
@@ -84,7 +88,7 @@ export async function parallelPass(input: PassInput): Promise<PassResult | undef
   try {
     pool = Array.from(
       { length: input.workers },
-      () => new Worker(new URL("./verify_worker.ts", import.meta.url), { type: "module" }),
+      () => new Worker(new URL(WORKER, import.meta.url), { type: "module" }),
     );
   } catch {
     return undefined;

@@ -5,8 +5,11 @@
  * @module
  */
 
+import { CoalescingAuditSink } from "../audit/coalesce.ts";
+import { FileAuditLog } from "../audit/log.ts";
 import { HecateError } from "../errors.ts";
 import { openVault, type Vault } from "../hecate.ts";
+import { resolveHome } from "../vault/home.ts";
 import type { CliIo } from "./io.ts";
 import { masterPassword, StdinLines } from "./secrets.ts";
 
@@ -100,6 +103,29 @@ export class CliContext {
     const totp = (what: string) => this.code(what);
     if (apiKey !== undefined) return await openVault({ home: this.globals.home, apiKey, totp });
     return (await this.unlockWithPassword()).vault;
+  }
+
+  /**
+   * Like {@link unlock}, for a command whose next audited step releases one profile (`query`):
+   * with an API key, the unlock record is held and written in one flush with the next record,
+   * the `profile.read` that comes before the secret is used (src/audit/coalesce.ts). Call
+   * `flush` when the command ends: it writes the held record if nothing followed it.
+   *
+   * @returns The open vault and the flush.
+   */
+  async unlockForRelease(): Promise<{ vault: Vault; flush: () => Promise<void> }> {
+    const apiKey = await this.apiKey();
+    if (apiKey === undefined) return { vault: await this.unlock(), flush: () => Promise.resolve() };
+    const home = this.globals.home;
+    const audit = new CoalescingAuditSink(new FileAuditLog(resolveHome({ home })));
+    const totp = (what: string) => this.code(what);
+    try {
+      const vault = await openVault({ home, apiKey, totp, audit });
+      return { vault, flush: () => audit.flush() };
+    } catch (e) {
+      await audit.flush().catch(() => {}); // the error that stopped the unlock is the one to report
+      throw e;
+    }
   }
 
   /**

@@ -7,28 +7,21 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { ExitCode, HecateError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { apikeyCommand } from "./commands/apikey.ts";
-import { auditCommand } from "./commands/audit.ts";
-import { initCommand, passwdCommand } from "./commands/init.ts";
-import { queryCommand } from "./commands/query.ts";
-import { rotateCommand } from "./commands/rotate.ts";
-import { envCommand, runCommand } from "./commands/run.ts";
-import { backupCommand } from "./commands/backup.ts";
-import { exportCommand, importCommand } from "./commands/import.ts";
-import { serverCommand } from "./commands/server.ts";
-import { totpCommand } from "./commands/totp.ts";
+import { COMMANDS, invokedCommand } from "./command_table.ts";
 import { CliContext } from "./context.ts";
 import { type CliIo, processIo, PromptCancelled } from "./io.ts";
 
 const HELP_HINT = "hecate: hint: add --help for usage";
 
 /**
- * Builds the command tree for one invocation.
+ * Builds the command tree for one invocation: the root command and, when `args` names one
+ * top-level command, only that one (its module is imported now); otherwise all of them.
  *
  * @param ctx The invocation context.
+ * @param args The command line, to pick the command to build. @default {[] (all commands)}
  * @returns The root command.
  */
-export function buildProgram(ctx: CliContext) {
+export async function buildProgram(ctx: CliContext, args: readonly string[] = []) {
   // Commander writes synchronously; keep each write's promise so runCli can wait for all of them
   // before the process exits (otherwise --help or a usage error can vanish).
   const writeOut = (s: string) => void ctx.pending.push(ctx.io.out(s));
@@ -54,25 +47,10 @@ export function buildProgram(ctx: CliContext) {
     .hook("preAction", (thisCommand) => {
       ctx.globals = thisCommand.opts();
     });
-  for (
-    const cmd of [
-      initCommand(ctx),
-      passwdCommand(ctx),
-      serverCommand(ctx),
-      queryCommand(ctx),
-      auditCommand(ctx),
-      apikeyCommand(ctx),
-      totpCommand(ctx),
-      rotateCommand(ctx),
-      runCommand(ctx),
-      envCommand(ctx),
-      backupCommand(ctx),
-      importCommand(ctx),
-      exportCommand(ctx),
-    ]
-  ) {
-    program.addCommand(cmd);
-  }
+  const invoked = invokedCommand(program, args);
+  const names = invoked ? [invoked] : Object.keys(COMMANDS);
+  const builders = await Promise.all(names.map((name) => COMMANDS[name]!()));
+  for (const build of builders) program.addCommand(build(ctx));
   // Subcommands inherit error and output handling so that they never exit the process.
   const configure = (c: Command<unknown[], Record<string, unknown>, Record<string, unknown>>) => {
     c.exitOverride().showHelpAfterError(HELP_HINT).configureOutput({
@@ -120,7 +98,7 @@ export function renderError(e: unknown, debug = false): { text: string; code: nu
  */
 export async function runCli(args: string[], io: CliIo = processIo()): Promise<number> {
   const ctx = new CliContext(io);
-  const program = buildProgram(ctx);
+  const program = await buildProgram(ctx, args);
   if (args.length === 0) {
     program.outputHelp({ error: true });
     await Promise.all(ctx.pending);

@@ -30,3 +30,15 @@ export function driverFor(engine: Engine): Promise<Driver> {
   if (!load) return Promise.reject(notYet(engine));
   return load();
 }
+
+/**
+ * Starts loading an engine's driver without waiting for it, so that the module's parsing and
+ * evaluation can overlap other work (e.g. the disk flush of an audit record). Loading a module
+ * releases nothing; a failure is not reported here but by the {@link driverFor} call that needs
+ * the driver.
+ *
+ * @param engine The engine.
+ */
+export function preloadDriver(engine: Engine): void {
+  driverFor(engine).catch(() => {});
+}

@@ -74,8 +74,12 @@ export function queryCommand(ctx: CliContext) {
         ? await OutputTarget.file(opts.output)
         : OutputTarget.stdout(ctx.io);
       try {
-        const vault = await ctx.unlock();
-        const conn = await vault.connect(name);
+        const { vault, flush } = await ctx.unlockForRelease();
+        const conn = await vault.connect(name).catch(async (e) => {
+          await flush().catch(() => {}); // e (say, no such profile) is the error to report
+          throw e;
+        });
+        await flush(); // a no-op: profile.read took the held unlock record with it
         try {
           for (const w of conn.warnings) await ctx.warn(w);
           if (format === "csv" && conn.canCopyCsv && params.length === 0 && isCopyable(sql)) {

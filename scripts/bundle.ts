@@ -1,0 +1,124 @@
+/**
+ * `deno task bundle`: builds Hecate as plain JavaScript, a distribution that runs on any machine
+ * with Deno 2.9.6 and needs neither node_modules, nor npm, nor the network at run time:
+ *
+ * - `main.js` and its chunks: `deno bundle --platform=deno --code-splitting` of main.ts. Each
+ *   `import()` in the source (drivers, prompts, zxcvbn, qrcode, ...) stays a separate chunk, so a
+ *   command parses only what it runs;
+ * - `verify_worker.js`: the `audit verify` worker, bundled on its own (a worker is started by
+ *   URL, which the bundler does not follow);
+ * - `hecate`: a POSIX shell launcher that runs `main.js` with the explicit permission set of
+ *   scripts/permissions.ts (never `-A`), `--no-config` (the bundle needs no deno.json, and none
+ *   found above it is read) and `--unstable-lazy-dynamic-imports` (chunks are read when imported,
+ *   not all before `main` starts).
+ *
+ * Why: started from source, Deno resolves every npm package from node_modules on each run; the
+ * bundle skips that, which is most of the start-up of the cron path (see docs/PERFORMANCE.md).
+ *
+ * `ssh2` and `cpu-features` `require()` optional native `.node` add-ons inside `try`; they are
+ * left external (absent), and the pure-JavaScript fallbacks run, as they do from source.
+ *
+ * Usage: `deno task bundle [--out DIR]` (default `dist/bundle`; the directory is replaced).
+ *
+ * @module
+ */
+
+import { HECATE_PERMISSIONS } from "./permissions.ts";
+
+/** Default output directory. */
+export const DEFAULT_OUT = "dist/bundle";
+
+/** Flags the launcher passes to `deno run` before the permissions. */
+export const RUN_FLAGS: readonly string[] = [
+  "--quiet",
+  "--no-config",
+  "--unstable-lazy-dynamic-imports",
+];
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+/**
+ * The `deno bundle` arguments for the command and its chunks.
+ *
+ * @param outDir Output directory.
+ * @returns Arguments after `deno`.
+ */
+export function bundleArgs(outDir: string): string[] {
+  return [
+    "bundle",
+    "--quiet",
+    "--platform=deno",
+    "--code-splitting",
+    "--external",
+    "*.node",
+    "--outdir",
+    outDir,
+    `${ROOT}main.ts`,
+  ];
+}
+
+/**
+ * The `deno bundle` arguments for the `audit verify` worker.
+ *
+ * @param outDir Output directory.
+ * @returns Arguments after `deno`.
+ */
+export function workerBundleArgs(outDir: string): string[] {
+  return [
+    "bundle",
+    "--quiet",
+    "--platform=deno",
+    "--output",
+    `${outDir}/verify_worker.js`,
+    `${ROOT}src/audit/verify_worker.ts`,
+  ];
+}
+
+/**
+ * The launcher script: finds `main.js` beside itself and runs it with Deno.
+ *
+ * @returns The script's text.
+ */
+export function launcherScript(): string {
+  const flags = [...RUN_FLAGS, ...HECATE_PERMISSIONS].join(" ");
+  return `#!/bin/sh
+# Hecate, bundled (scripts/bundle.ts). Needs deno 2.9.6 on PATH, or DENO=/path/to/deno.
+dir=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+exec "\${DENO:-deno}" run ${flags} "$dir/main.js" "$@"
+`;
+}
+
+async function deno(args: string[]): Promise<void> {
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args,
+    env: { NO_COLOR: "1" },
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  if (code !== 0) throw new Error(`deno ${args[0]} failed (exit ${code})`);
+}
+
+/**
+ * Builds the bundle into `outDir`, replacing what was there.
+ *
+ * @param outDir Output directory.
+ * @returns The launcher's path.
+ */
+export async function buildBundle(outDir: string = DEFAULT_OUT): Promise<string> {
+  await Deno.remove(outDir, { recursive: true }).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+  await deno(bundleArgs(outDir));
+  await deno(workerBundleArgs(outDir));
+  const launcher = `${outDir}/hecate`;
+  await Deno.writeTextFile(launcher, launcherScript(), { mode: 0o755 });
+  await Deno.chmod(launcher, 0o755); // mode applies only to a new file; be explicit
+  return launcher;
+}
+
+if (import.meta.main) {
+  const i = Deno.args.indexOf("--out");
+  const outDir = i >= 0 && Deno.args[i + 1] ? Deno.args[i + 1]! : DEFAULT_OUT;
+  const launcher = await buildBundle(outDir);
+  console.log(`bundle: ${launcher} (run it, or: deno run ${RUN_FLAGS.join(" ")} ... main.js)`);
+}
