@@ -67,7 +67,7 @@ export interface AuditSink {
   flush?(): Promise<void>;
 }
 
-/** Entries in one write from which the WebAssembly HMAC pays for its instantiation. */
+/** Entries in one write from which loading the verifier's HMAC (fast_hmac.ts) pays off. */
 const FAST_HMAC_BATCH = 8;
 
 /** Default size at which the active segment is closed: 64 MiB. */
@@ -453,9 +453,9 @@ export class FileAuditLog implements AuditSink {
     const time = now.toISOString();
     let { seq, mac, key } = state;
     let text = "";
-    // Batches (a busy pool's statements, bulk producers) use the WebAssembly HMAC, instantiated
+    // Batches (a busy pool's statements, bulk producers) use the verifier's faster HMAC, loaded
     // once per log (same results, tested); a few entries stay on @noble/hashes so that an
-    // ordinary command does not instantiate WebAssembly at all.
+    // ordinary command does not load it at all.
     const fast = events.length >= FAST_HMAC_BATCH
       ? await (this.#fastHmac ??= import("./fast_hmac.ts").then((m) => m.FastHmac.create()))
       : undefined;
