@@ -49,3 +49,44 @@ export async function eachLine(
     f.close();
   }
 }
+
+/**
+ * Calls `fn` with runs of complete lines (each ending with `\n`) of the first `size` bytes of a
+ * file, in chunks of about 4 MiB. `fn` may await, and returns false to stop.
+ *
+ * @param path The file.
+ * @param size How many bytes of it to read.
+ * @param fn Called per run; the bytes are only valid until its promise settles.
+ * @returns False when stopped, or when the region ends without a newline (a cut-off line).
+ */
+export async function eachLineRun(
+  path: string,
+  size: number,
+  fn: (lines: Uint8Array) => Promise<boolean>,
+): Promise<boolean> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    let carry = new Uint8Array(0);
+    let pos = 0;
+    while (pos < size) {
+      const want = Math.min(CHUNK, size - pos);
+      const buf = new Uint8Array(carry.length + want);
+      buf.set(carry);
+      let got = 0;
+      while (got < want) {
+        const n = await f.read(buf.subarray(carry.length + got, carry.length + want));
+        if (n === null) break;
+        got += n;
+      }
+      if (got === 0) break;
+      pos += got;
+      const end = carry.length + got;
+      const cut = buf.lastIndexOf(0x0a, end - 1) + 1;
+      if (cut > 0 && !(await fn(buf.subarray(0, cut)))) return false;
+      carry = buf.slice(cut, end);
+    }
+    return carry.length === 0;
+  } finally {
+    f.close();
+  }
+}
