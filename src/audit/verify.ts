@@ -59,8 +59,9 @@ export interface RemovedSegment {
 /** Options for {@link verifyTrail}. */
 export interface VerifyOptions {
   /**
-   * Worker threads checking MACs in parallel; 0 verifies on this thread only.
-   * @default {cores - 1 (at least 1) for trails over 4 MiB, else 0}
+   * Worker threads checking MACs in parallel; 0 verifies on this thread only. This thread also
+   * checks runs whenever every worker has one queued, so one worker per core measured best.
+   * @default {cores (at least 1) for trails over 4 MiB, else 0}
    */
   workers?: number;
 }
@@ -221,7 +222,7 @@ export async function verifyTrail(
   // Large trails: a parallel pass first; the sequential loop below runs only to name a problem.
   const bytes = snap.files.reduce((a, f) => a + (f.size ?? 0), 0);
   const workers = options.workers ??
-    (bytes >= PARALLEL_BYTES ? Math.max(1, navigator.hardwareConcurrency - 1) : 0);
+    (bytes >= PARALLEL_BYTES ? Math.max(1, navigator.hardwareConcurrency) : 0);
   const fast = workers > 0
     ? await parallelPass({ files: snap.files, key, prev, expected, hmac, workers })
     : undefined;
