@@ -354,6 +354,22 @@ Deno.test("deferred records go out in group writes, keep the chain, and are all 
   });
 });
 
+Deno.test("deferred records reach the disk on their own, without flush", async () => {
+  await withHome(async (home) => {
+    const a0 = await startChain(home);
+    const log = new FileAuditLog(home);
+    for (let i = 0; i < 5; i++) log.enqueue({ ...QUERY, rows: i });
+    // No flush: the pending write must still happen (it also keeps a process alive until then).
+    let n = 0;
+    for (let i = 0; i < 200 && n < 5; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      n = await Deno.readTextFile(log.path).then((t) => t.split("\n").length - 1, () => 0);
+    }
+    assert.equal(n, 5);
+    assert.equal((await verifyTrail(home, a0)).entries, 5);
+  });
+});
+
 Deno.test("a deferred record that cannot be written fails flush and refuses every later record", async () => {
   await withHome(async (home) => {
     await startChain(home);

@@ -67,6 +67,12 @@ export interface AuditSink {
   flush?(): Promise<void>;
 }
 
+/**
+ * Longest wait before deferred records are written (see {@link FileAuditLog.enqueue}): bounds what
+ * a crash can lose, and lets a busy pool's records share few flushes.
+ */
+export const DEFERRED_WRITE_DELAY_MS = 25;
+
 /** Entries in one write from which loading the verifier's HMAC (fast_hmac.ts) pays off. */
 const FAST_HMAC_BATCH = 8;
 
@@ -213,8 +219,19 @@ export class FileAuditLog implements AuditSink {
   readonly #options: FileAuditLogOptions;
   readonly #warn: (message: string) => void;
   /** Records waiting for the next write, with their callers' settlements. */
-  #queue: { event: AuditEvent; done: () => void; failed: (e: unknown) => void }[] = [];
+  #queue: {
+    event: AuditEvent;
+    done: () => void;
+    failed: (e: unknown) => void;
+    deferred: boolean;
+  }[] = [];
   #draining = false;
+  /** Pending start of a write of deferred records only. */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Callers of flush() in progress: write everything now. */
+  #urgent = 0;
+  /** The deferred records' wait is over: write them. */
+  #due = false;
   /** Callers of flush() waiting for the queue to empty. */
   #drained: (() => void)[] = [];
   #fastHmac: Promise<FastHmac> | undefined;
@@ -249,16 +266,18 @@ export class FileAuditLog implements AuditSink {
   append(event: AuditEvent): Promise<void> {
     return new Promise<void>((done, failed) => {
       this.assertWritable();
-      this.#queue.push({ event, done, failed });
-      if (!this.#draining) void this.#drain();
+      this.#queue.push({ event, done, failed, deferred: false });
+      this.#kick();
     });
   }
 
   /**
-   * Queues one event for the next group write and returns at once. While a write (and its flush)
-   * is under way, everything enqueued meanwhile goes out together in the next one, so a busy pool
+   * Queues one event for the next group write and returns at once. A write of deferred records
+   * starts at most {@link DEFERRED_WRITE_DELAY_MS} after the first of them (at once when a durable
+   * record or a flush comes), and everything enqueued meanwhile goes out together, so a busy pool
    * pays one flush per batch instead of one per statement, and its statements do not wait for the
-   * disk. The price: a crash can lose the records of the last moments, and a record that fails to
+   * disk. The pending write keeps the process alive, so a script that simply ends still writes its
+   * records. The price: a crash can lose the records of the last moments, and a record that fails to
    * be written is reported late, by the next record or {@link FileAuditLog.flush}; from then on
    * every record is refused, so nothing more is released. Records that must be on disk before
    * something is released (unlock, profile.read) always go through {@link FileAuditLog.append}.
@@ -280,8 +299,9 @@ export class FileAuditLog implements AuditSink {
           },
         );
       },
+      deferred: true,
     });
-    if (!this.#draining) void this.#drain();
+    if (!this.#draining) this.#schedule();
   }
 
   /**
@@ -299,16 +319,45 @@ export class FileAuditLog implements AuditSink {
    * @throws {HecateError} `audit_failed` when one could not be written.
    */
   async flush(): Promise<void> {
-    while (this.#draining || this.#queue.length > 0) {
-      await new Promise<void>((resolve) => this.#drained.push(resolve));
+    this.#urgent++;
+    try {
+      this.#kick();
+      while (this.#draining || this.#queue.length > 0) {
+        await new Promise<void>((resolve) => this.#drained.push(resolve));
+      }
+    } finally {
+      this.#urgent--;
     }
     this.assertWritable();
+  }
+
+  /** Starts a write now. */
+  #kick(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (!this.#draining) void this.#drain();
+  }
+
+  /** Starts a write of deferred records a little later, so that more of them share it. */
+  #schedule(): void {
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.#due = true;
+      if (!this.#draining) void this.#drain();
+    }, DEFERRED_WRITE_DELAY_MS);
   }
 
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
       while (this.#queue.length > 0) {
+        if (this.#urgent === 0 && !this.#due && this.#queue.every((b) => b.deferred)) {
+          this.#schedule(); // only deferred records wait, and not for long yet: let them gather
+          break;
+        }
+        this.#due = false;
         const batch = this.#queue;
         this.#queue = [];
         try {
@@ -453,9 +502,9 @@ export class FileAuditLog implements AuditSink {
     const time = now.toISOString();
     let { seq, mac, key } = state;
     let text = "";
-    // Batches (a busy pool's statements, bulk producers) use the verifier's faster HMAC, loaded
-    // once per log (same results, tested); a few entries stay on @noble/hashes so that an
-    // ordinary command does not load it at all.
+    // Batches (a busy pool's statements, bulk producers) use the allocation-free HMAC engine of
+    // the verifier (about half the cost per entry; same results, tested), loaded once per log; a
+    // few entries stay on @noble/hashes so that an ordinary command loads nothing more.
     const fast = events.length >= FAST_HMAC_BATCH
       ? await (this.#fastHmac ??= import("./fast_hmac.ts").then((m) => m.FastHmac.create()))
       : undefined;

@@ -122,7 +122,7 @@ export function auditCommand(ctx: CliContext) {
         const dir = home();
         await checkHome(dir);
         // The trail as it stands now, before this command's own unlock record.
-        // Verification and export load a WebAssembly hash; only these commands pay for it.
+        // Verification and export load the verifier and its hash engine; only these commands pay.
         const { snapshotTrail, verifyTrail } = await import("../../audit/verify.ts");
         const snapshot = await snapshotTrail(dir);
         const vault = await unlockForAudit(ctx, dir);
