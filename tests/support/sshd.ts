@@ -93,9 +93,37 @@ async function run(argv: string[], opts: { stdin?: string; env?: Record<string, 
 
 let accountPassword: string | undefined;
 
+/** Where the test account's password is kept, root-only, so that test processes agree on it. */
+const PASSWORD_FILE = "/run/hecate-test-ssh-password";
+
 /**
- * Creates the test account if missing (no home, nologin shell) and gives it a fresh random
- * password, once per process. sshd refuses locked accounts even for key logins without PAM.
+ * The test account's password: made once per boot and shared by every test process, so that two
+ * processes running tests at once do not change it under each other's sshd logins.
+ */
+async function sharedPassword(): Promise<string> {
+  try {
+    return (await Deno.readTextFile(PASSWORD_FILE)).trim();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  // Write it whole under a temporary name, then link: whoever links first wins, and the others
+  // read a complete file.
+  const temp = `${PASSWORD_FILE}.${Deno.pid}.${randomHex(4)}`;
+  await Deno.writeTextFile(temp, `ssh-${randomHex(12)}\n`, { mode: 0o600 });
+  try {
+    await Deno.link(temp, PASSWORD_FILE);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+  } finally {
+    await Deno.remove(temp);
+  }
+  return (await Deno.readTextFile(PASSWORD_FILE)).trim();
+}
+
+/**
+ * Creates the test account if missing (no home, nologin shell) and sets its random password
+ * (see {@link sharedPassword}), once per process. sshd refuses locked accounts even for key logins
+ * without PAM.
  */
 async function ensureAccount(): Promise<string> {
   if (accountPassword) return accountPassword;
@@ -113,7 +141,7 @@ async function ensureAccount(): Promise<string> {
       SSH_TEST_USER,
     ]);
   }
-  const pw = `ssh-${randomHex(12)}`;
+  const pw = await sharedPassword();
   await run(["/usr/sbin/chpasswd"], { stdin: `${SSH_TEST_USER}:${pw}\n` });
   accountPassword = pw;
   return pw;
