@@ -23,7 +23,6 @@ import { makeKeyPair, startSshd } from "../tests/support/sshd.ts";
 import type { SshProfile } from "../src/profile.ts";
 import { startTdsDouble } from "../tests/support/tds_double.ts";
 import { startMariadb } from "../tests/support/mariadb.ts";
-import { initVault, openVault } from "../src/hecate.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../src/kdf.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
 import {
@@ -119,8 +118,6 @@ try {
     const knownHosts = `${root}/known_hosts`;
     await Deno.writeTextFile(knownHosts, sshd.knownHostsLine + "\n");
     const home = `${root}/home-ssh`;
-    await initVault({ home, password: PASSWORD });
-    const vault = await openVault({ home, password: PASSWORD });
     const hop = {
       host: sshd.host,
       port: sshd.port,
@@ -135,19 +132,11 @@ try {
       "pgdirect",
       undefined,
     ]];
-    for (const [name, ssh] of tunnels) {
-      await vault.addProfile({
-        name,
-        engine: "postgres",
-        host: "127.0.0.1",
-        port: pg.port,
-        database: pg.database,
-        user: pg.user,
-        tls: { mode: "disable" },
-        ssh,
-        secrets: { password: { value: pg.password } },
-      });
-    }
+    const vault = await vaultWith(
+      home,
+      PASSWORD,
+      tunnels.map(([name, ssh]) => ({ ...serverProfile(name, "postgres", pg), ssh })),
+    );
     const env = { HECATE_PASSWORD_FILE: pwFile, HECATE_KNOWN_HOSTS: knownHosts };
     const ctl = `${root}/ssh-ctl`;
     const localPort = 20000 + Math.floor(Math.random() * 20000);
@@ -226,18 +215,18 @@ try {
   if (sections.includes("mssql")) {
     await using db = await startTdsDouble({ logins: { sa: PASSWORD } });
     const home = `${root}/home-mssql`;
-    await initVault({ home, password: PASSWORD });
-    const vault = await openVault({ home, password: PASSWORD });
-    await vault.addProfile({
-      name: "ms",
-      engine: "mssql",
-      host: db.host,
-      port: db.port,
-      user: "sa",
-      tls: { mode: "disable" },
-      secrets: { password: { value: PASSWORD } },
-    });
-    await vault.addProfile({ name: "lite", engine: "sqlite", database: `${root}/lite.db` });
+    await vaultWith(home, PASSWORD, [
+      {
+        name: "ms",
+        engine: "mssql",
+        host: db.host,
+        port: db.port,
+        user: "sa",
+        tls: { mode: "disable" },
+        secrets: { password: { value: PASSWORD } },
+      },
+      { name: "lite", engine: "sqlite", database: `${root}/lite.db` },
+    ]);
     const env = { HECATE_PASSWORD_FILE: pwFile };
     const ms = await medianOf(
       5,
@@ -362,31 +351,13 @@ try {
     await using pg = await startPostgres();
     await using db = await startMariadb();
     const home = `${root}/home-startup`;
-    await initVault({ home, password: PASSWORD, kdfIterations: MIN_KDF_ITERATIONS });
-    const vault = await openVault({ home, password: PASSWORD });
     const sqliteFile = `${root}/startup.db`;
     await Deno.writeFile(sqliteFile, new Uint8Array()); // an empty file is an empty database
-    await vault.addProfile({ name: "lite", engine: "sqlite", database: sqliteFile, auth: "none" });
-    await vault.addProfile({
-      name: "pg",
-      engine: "postgres",
-      host: pg.host,
-      port: pg.port,
-      database: pg.database,
-      user: pg.user,
-      tls: { mode: "disable" },
-      secrets: { password: { value: pg.password } },
-    });
-    await vault.addProfile({
-      name: "maria",
-      engine: "mysql",
-      host: db.host,
-      port: db.port,
-      database: db.database,
-      user: db.user,
-      tls: { mode: "disable" },
-      secrets: { password: { value: db.password } },
-    });
+    await vaultWith(home, PASSWORD, [
+      { name: "lite", engine: "sqlite", database: sqliteFile, auth: "none" },
+      serverProfile("pg", "postgres", pg),
+      serverProfile("maria", "mysql", db),
+    ], MIN_KDF_ITERATIONS);
     const env = { HECATE_PASSWORD_FILE: pwFile };
     console.log(`startup (median of 9, vault KDF ${MIN_KDF_ITERATIONS} iterations):`);
     const base = await medianOf(9, () => measure(hecateCmd(home, "server", "list"), { env }));

@@ -10,7 +10,7 @@
 
 import pg from "pg";
 import { startPostgres } from "../../tests/support/postgres.ts";
-import { initVault, openVault } from "../../src/hecate.ts";
+import { serverProfile, vaultWith } from "./setup.ts";
 
 const WORKERS = 8;
 const SECONDS = 3;
@@ -38,18 +38,7 @@ async function qps(run: () => Promise<void>): Promise<number> {
 export async function benchPool(root: string, password: string): Promise<number> {
   await using server = await startPostgres();
   const home = `${root}/pool-home`;
-  await initVault({ home, password, kdfIterations: 600_000 });
-  const vault = await openVault({ home, password });
-  await vault.addProfile({
-    name: "pg",
-    engine: "postgres",
-    host: server.host,
-    port: server.port,
-    database: server.database,
-    user: server.user,
-    tls: { mode: "disable" },
-    secrets: { password: { value: server.password } },
-  });
+  const vault = await vaultWith(home, password, [serverProfile("pg", "postgres", server)], 600_000);
   const raw = new pg.Pool({
     host: server.host,
     port: server.port,

@@ -197,8 +197,7 @@ export class Connection {
     sql: string,
     params: readonly unknown[] = [],
   ): Promise<{ columns: Column[]; rows: Row[] }> {
-    const direct = this.#conn.collect?.bind(this.#conn);
-    if (!direct) {
+    if (!this.#conn.collect) {
       let columns: Column[] = [];
       const rows: Row[] = [];
       for await (const r of rowsOfFirstSet(this.results(sql, params), (c) => columns = c)) {
@@ -210,7 +209,7 @@ export class Connection {
     const started = performance.now();
     let set: CollectedSet;
     try {
-      set = await direct(sql, params);
+      set = await this.#conn.collect(sql, params);
     } catch (e) {
       await this.#record(sql, false, 0, started, e);
       throw e;

@@ -27,7 +27,7 @@ import type {
 } from "./driver.ts";
 import { Decimal, JsonText } from "./value.ts";
 import { CopyOut } from "./pg_copy_out.ts";
-import { PgStatement } from "./pg_statement.ts";
+import { type PgField, PgStatement } from "./pg_statement.ts";
 import { sendCancelRequest } from "./pg_cancel.ts";
 import { HecateError } from "../errors.ts";
 import { isClientCertRefused } from "./tls_errors.ts";
@@ -376,6 +376,11 @@ function newClient(config: pg.ClientConfig): pg.Client {
   return client;
 }
 
+/** Hecate's columns for the server's row description. */
+function columnsOf(fields: readonly PgField[]): Column[] {
+  return fields.map((f) => ({ name: f.name, type: typeName(f.dataTypeID) }));
+}
+
 /** pg's client fields needed for a CancelRequest. */
 interface CancelKey {
   host?: string;
@@ -422,19 +427,41 @@ class PostgresConnection implements DbConnection {
     });
   }
 
+  /**
+   * Sends one statement; the connection is busy with it until released. `fail` turns its errors
+   * into HecateErrors that name neither the password nor a parameter value.
+   */
+  #start(
+    sql: string,
+    params: readonly unknown[],
+    highWaterRows: number,
+  ): { stmt: PgStatement; fail: (e: unknown) => HecateError } {
+    this.#check();
+    const secrets = [...this.#secrets, ...paramSecrets(params)];
+    const stmt = new PgStatement(sql, params.map(toParam), {
+      highWaterRows,
+      valueMapper: prepareValue,
+    });
+    const fail = (e: unknown) => queryError(e, secrets);
+    this.#busy = true;
+    this.#active = stmt;
+    try {
+      this.#client.query(stmt);
+    } catch (e) {
+      this.#active = null;
+      this.#busy = false;
+      throw fail(e);
+    }
+    return { stmt, fail };
+  }
+
   /** Runs one statement; its single result set streams as the rows arrive. */
   async *query(
     sql: string,
     params: readonly unknown[],
     options: QueryOptions = {},
   ): AsyncGenerator<ResultSet> {
-    this.#check();
-    const mode = options.mode ?? "typed";
-    const secrets = [...this.#secrets, ...paramSecrets(params)];
-    const stmt = new PgStatement(sql, params.map(toParam), {
-      highWaterRows: options.batchSize ?? DEFAULT_BATCH_SIZE,
-      valueMapper: prepareValue,
-    });
+    const { stmt, fail } = this.#start(sql, params, options.batchSize ?? DEFAULT_BATCH_SIZE);
     // Leaving before the server finished (the caller stopped reading): cut the statement short
     // so the connection can be used again, or drop the connection if that fails.
     const release = async () => {
@@ -444,15 +471,10 @@ class PostgresConnection implements DbConnection {
       if (stmt.done || this.#closed) return;
       if (!await stmt.abandon(() => this.#cancel(), ABANDON_TIMEOUT_MS)) await this.close();
     };
-    const fail = (e: unknown) => queryError(e, secrets);
-
-    this.#busy = true;
-    this.#active = stmt;
     try {
-      this.#client.query(stmt);
       const fields = await stmt.description().catch((e) => Promise.reject(fail(e)));
-      const columns: Column[] = fields.map((f) => ({ name: f.name, type: typeName(f.dataTypeID) }));
-      const convert = makeRowConverter(fields.map((f) => f.dataTypeID), mode);
+      const columns = columnsOf(fields);
+      const convert = makeRowConverter(fields.map((f) => f.dataTypeID), options.mode ?? "typed");
       let rowCount: number | null = null;
       if (columns.length === 0) {
         // A command: its count is final (and its success certain) only once it has committed.
@@ -488,19 +510,12 @@ class PostgresConnection implements DbConnection {
     params: readonly unknown[],
     options: QueryOptions = {},
   ): Promise<CollectedSet> {
-    this.#check();
-    const secrets = [...this.#secrets, ...paramSecrets(params)];
-    const stmt = new PgStatement(sql, params.map(toParam), {
-      highWaterRows: Infinity,
-      valueMapper: prepareValue,
-    });
-    this.#busy = true;
-    this.#active = stmt;
+    // Never pauses reading: the whole result is wanted anyway.
+    const { stmt, fail } = this.#start(sql, params, Infinity);
     try {
-      this.#client.query(stmt);
       await stmt.finished();
     } catch (e) {
-      throw queryError(e, secrets);
+      throw fail(e);
     } finally {
       this.#active = null;
       this.#busy = false;
@@ -509,7 +524,7 @@ class PostgresConnection implements DbConnection {
     const convert = makeRowConverter(fields.map((f) => f.dataTypeID), options.mode ?? "typed");
     const rows = (await stmt.next() ?? []).map(convert);
     return {
-      columns: fields.map((f) => ({ name: f.name, type: typeName(f.dataTypeID) })),
+      columns: columnsOf(fields),
       rows,
       rowCount: fields.length > 0 ? rows.length : stmt.rowCount ?? 0,
     };
