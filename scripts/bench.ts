@@ -215,6 +215,7 @@ try {
   if (sections.includes("mssql")) {
     await using db = await startTdsDouble({ logins: { sa: PASSWORD } });
     const home = `${root}/home-mssql`;
+    await Deno.writeFile(`${root}/lite.db`, new Uint8Array()); // an empty file is an empty database
     await vaultWith(home, PASSWORD, [
       {
         name: "ms",
