@@ -5,7 +5,7 @@
  * @module
  */
 
-import { runCli } from "./src/cli/program.ts";
+import { runCli } from "./src/cli/cli.ts";
 
 if (import.meta.main) {
   Deno.exit(await runCli(Deno.args));

@@ -60,7 +60,7 @@ Deno.test("connectionEnv uses each engine's own variables", () => {
 });
 
 Deno.test("hecate env warns on stderr when stdout is a terminal", async () => {
-  const { runCli } = await import("../src/cli/program.ts");
+  const { runCli } = await import("../src/cli/cli.ts");
   const { initVault, openVault } = await import("../mod.ts");
   const home = await Deno.makeTempDir({ prefix: "hecate-envtty-" });
   try {

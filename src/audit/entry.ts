@@ -7,7 +7,6 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { toBase64Url } from "../vault/encoding.ts";
 import { LINE_PREFIX, MAC_SUFFIX_BYTES } from "./chain.ts";
 
@@ -144,8 +143,11 @@ export function sealedLine(canonical: string, mac: Uint8Array): string {
 export function splitLine(line: Uint8Array): { body: Uint8Array; mac: string } | undefined {
   const s = macOffset(line);
   if (s < 0) return undefined;
-  const mac = Buffer.from(line.buffer, line.byteOffset + s + MAC_HEAD.length, 43).toString(
-    "latin1",
+  // 43 base64url characters: ASCII, so each byte is one UTF-16 code unit.
+  const start = s + MAC_HEAD.length;
+  const mac = String.fromCharCode.apply(
+    null,
+    line.subarray(start, start + 43) as unknown as number[],
   );
   return { body: line.subarray(0, s), mac };
 }
@@ -200,7 +202,7 @@ export function seqOf(line: Uint8Array): number {
  * @returns The text, as in a line's `mac` member.
  */
 export function macText(mac: Uint8Array): string {
-  return Buffer.from(mac.buffer, mac.byteOffset, mac.length).toString("base64url");
+  return mac.toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

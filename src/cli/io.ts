@@ -1,5 +1,3 @@
-import process from "node:process";
-
 /**
  * The CLI's contact with the outside: standard streams, environment, terminal detection and the
  * hidden prompt. Commands receive a {@link CliIo} so tests can run them in-process.
@@ -52,8 +50,11 @@ export function processIo(): CliIo {
     promptSecret: async (label) => {
       // Loaded only when a person is at a terminal; the cron path never pays for it.
       const { default: password } = await import("@inquirer/password");
+      // Prompts go to stderr so that stdout stays clean for data. node:process is imported here,
+      // not at the top: any node: module starts Deno's Node layer, which the cron path avoids.
+      const { default: process } = await import("node:process");
       try {
-        return await password({ message: label, mask: false }, { output: stderrStream() });
+        return await password({ message: label, mask: false }, { output: process.stderr });
       } catch (e) {
         if (e instanceof Error && e.name === "ExitPromptError") {
           throw new PromptCancelled();
@@ -71,9 +72,4 @@ export class PromptCancelled extends Error {
     super("Cancelled");
     this.name = "PromptCancelled";
   }
-}
-
-function stderrStream(): NodeJS.WritableStream {
-  // Prompts go to stderr so that stdout stays clean for data.
-  return process.stderr;
 }

@@ -1,15 +1,17 @@
 /**
- * The command tree and the one place that turns errors into text and exit codes.
+ * The command tree: the root command, the top-level commands it builds, and running a command line
+ * through them.
  *
  * @module
  */
 
 import { Command, CommanderError } from "@commander-js/extra-typings";
-import { ExitCode, HecateError } from "../errors.ts";
+import { ExitCode } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { COMMANDS, invokedCommand } from "./command_table.ts";
 import { CliContext } from "./context.ts";
-import { type CliIo, processIo, PromptCancelled } from "./io.ts";
+import type { CliIo } from "./io.ts";
+import { renderError } from "./render_error.ts";
 
 const HELP_HINT = "hecate: hint: add --help for usage";
 
@@ -22,7 +24,7 @@ const HELP_HINT = "hecate: hint: add --help for usage";
  * @returns The root command.
  */
 export async function buildProgram(ctx: CliContext, args: readonly string[] = []) {
-  // Commander writes synchronously; keep each write's promise so runCli can wait for all of them
+  // Commander writes synchronously; keep each write's promise so runCommandTree can wait for all of them
   // before the process exits (otherwise --help or a usage error can vanish).
   const writeOut = (s: string) => void ctx.pending.push(ctx.io.out(s));
   const writeErr = (s: string) => void ctx.pending.push(ctx.io.err(s));
@@ -65,38 +67,14 @@ export async function buildProgram(ctx: CliContext, args: readonly string[] = []
 }
 
 /**
- * Renders an error as `hecate: error:` and `hecate: hint:` lines and picks the exit code.
- * Unknown errors print no message or stack (they could carry a library's connection string)
- * unless HECATE_DEBUG=1.
- *
- * @param e The error.
- * @param debug Whether to print stack traces of unexpected errors.
- * @returns The text for stderr and the exit code.
- */
-export function renderError(e: unknown, debug = false): { text: string; code: number } {
-  if (e instanceof HecateError) {
-    let text = `hecate: error: ${e.message.split("\n")[0]}\n`;
-    if (e.hint) text += `hecate: hint: ${e.hint}\n`;
-    return { text, code: e.exitCode };
-  }
-  if (e instanceof PromptCancelled) {
-    return { text: "hecate: error: cancelled\n", code: ExitCode.USAGE };
-  }
-  const name = e instanceof Error ? e.name : typeof e;
-  let text = `hecate: error: internal error (${name})\n` +
-    "hecate: hint: set HECATE_DEBUG=1 to print details, and report the bug\n";
-  if (debug && e instanceof Error) text += `${e.stack ?? e.message}\n`;
-  return { text, code: ExitCode.INTERNAL };
-}
-
-/**
- * Runs the CLI.
+ * Runs a command line through the command tree (everything but the cron path, see
+ * ./cron_path.ts).
  *
  * @param args Command-line arguments (without the program name).
- * @param io Process io. @default {processIo()}
+ * @param io Process io.
  * @returns The exit code.
  */
-export async function runCli(args: string[], io: CliIo = processIo()): Promise<number> {
+export async function runCommandTree(args: string[], io: CliIo): Promise<number> {
   const ctx = new CliContext(io);
   const program = await buildProgram(ctx, args);
   if (args.length === 0) {

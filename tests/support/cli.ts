@@ -40,6 +40,8 @@ export interface RunHecateOptions {
    * stdin is an idle pipe: shows that a command does not wait for input.
    */
   holdStdin?: boolean;
+  /** Flags for `deno run` itself (e.g. `--log-level=debug`), placed before main.ts. */
+  denoFlags?: string[];
   /** Kill the process (SIGKILL) after this many milliseconds. @default {120000} */
   timeoutMs?: number;
 }
@@ -99,7 +101,15 @@ function readVmHwm(pid: number): number | undefined {
  * @returns Exit code, output and (optionally) peak memory.
  */
 export async function runHecate(args: string[], opts: RunHecateOptions): Promise<RunHecateResult> {
-  const denoArgs = ["run", "--quiet", ...HECATE_PERMISSIONS, MAIN_TS, "--home", opts.home, ...args];
+  const denoArgs = [
+    "run",
+    ...(opts.denoFlags ?? ["--quiet"]),
+    ...HECATE_PERMISSIONS,
+    MAIN_TS,
+    "--home",
+    opts.home,
+    ...args,
+  ];
   let command = Deno.execPath();
   let commandArgs = denoArgs;
   let timeFile: string | undefined;

@@ -1,0 +1,41 @@
+/**
+ * The CLI's entry: a `query` command line from a scheduled job runs on the cron path
+ * (./cron_path.ts) without loading the command tree; every other command line goes to commander
+ * (./program.ts), imported only then.
+ *
+ * @module
+ */
+
+import { ExitCode } from "../errors.ts";
+import { CliContext } from "./context.ts";
+import { parseQueryLine } from "./cron_path.ts";
+import { type CliIo, processIo } from "./io.ts";
+import { runQuery } from "./query_run.ts";
+import { renderError } from "./render_error.ts";
+
+/**
+ * Runs the CLI.
+ *
+ * @param args Command-line arguments (without the program name).
+ * @param io Process io. @default {processIo()}
+ * @returns The exit code.
+ */
+export async function runCli(args: string[], io: CliIo = processIo()): Promise<number> {
+  const line = parseQueryLine(args);
+  if (line === undefined) {
+    const { runCommandTree } = await import("./program.ts");
+    return await runCommandTree(args, io);
+  }
+  const ctx = new CliContext(io);
+  ctx.globals = line.globals;
+  try {
+    await runQuery(ctx, line.name, line.sql, line.options);
+    return ctx.exitCode ?? ExitCode.OK;
+  } catch (e) {
+    const { text, code } = renderError(e, io.env("HECATE_DEBUG") === "1");
+    await io.err(text);
+    return code;
+  } finally {
+    await Promise.all(ctx.pending);
+  }
+}
