@@ -18,6 +18,12 @@
  * `ssh2` and `cpu-features` `require()` optional native `.node` add-ons inside `try`; they are
  * left external (absent), and the pure-JavaScript fallbacks run, as they do from source.
  *
+ * One edit after bundling ({@link lazyRequireShim}): the bundler's shared runtime chunk, which
+ * every chunk imports, creates its `require()` for CommonJS packages with a top-level
+ * `import ... from "node:module"`. Any `node:` module starts Deno's Node compatibility layer, about
+ * 20 ms, so that import alone cost every run, the cron path included, which otherwise loads no
+ * `node:` module. The edit makes that `require()` start the Node layer on its first call instead.
+ *
  * Usage: `deno task bundle [--out DIR]` (default `dist/bundle`; the directory is replaced).
  *
  * @module
@@ -74,6 +80,54 @@ export function workerBundleArgs(outDir: string): string[] {
   ];
 }
 
+/** The bundler's eager `require()` for CommonJS code, as `deno bundle` 2.9.6 writes it. */
+const EAGER_REQUIRE =
+  'import { createRequire as __deno_internal_createRequire } from "node:module";\n' +
+  "var __require = __deno_internal_createRequire(import.meta.url);\n";
+
+/** The same `require()`, created on its first use (properties such as `resolve` included). */
+const LAZY_REQUIRE =
+  `// scripts/bundle.ts: require() starts the Node layer on first use, not at load.
+var __deno_lazy_require;
+var __deno_require = () =>
+  __deno_lazy_require ??= globalThis.process.getBuiltinModule("node:module")
+    .createRequire(import.meta.url);
+var __require = new Proxy(function () {}, {
+  apply: (_f, _this, args) => __deno_require()(...args),
+  get: (_f, key) => __deno_require()[key],
+});
+`;
+
+/**
+ * Replaces the bundler's eager `require()` shim in one chunk's text by a lazy one.
+ *
+ * @param text A chunk's JavaScript.
+ * @returns The text, and whether the shim was found.
+ */
+export function lazyRequireShim(text: string): { text: string; replaced: boolean } {
+  if (!text.includes(EAGER_REQUIRE)) return { text, replaced: false };
+  return { text: text.replace(EAGER_REQUIRE, LAZY_REQUIRE), replaced: true };
+}
+
+/** Applies {@link lazyRequireShim} to the chunks in `outDir`; the shim must be found once. */
+async function makeRequireLazy(outDir: string): Promise<void> {
+  let found = 0;
+  for await (const entry of Deno.readDir(outDir)) {
+    if (!entry.isFile || !entry.name.endsWith(".js")) continue;
+    const path = `${outDir}/${entry.name}`;
+    const { text, replaced } = lazyRequireShim(await Deno.readTextFile(path));
+    if (!replaced) continue;
+    found++;
+    await Deno.writeTextFile(path, text);
+  }
+  if (found !== 1) {
+    throw new Error(
+      `bundle: expected the bundler's require() shim in one chunk, found ${found}; ` +
+        "update lazyRequireShim in scripts/bundle.ts for this Deno version",
+    );
+  }
+}
+
 /**
  * The launcher script: finds `main.js` beside itself and runs it with Deno.
  *
@@ -83,7 +137,10 @@ export function launcherScript(): string {
   const flags = [...RUN_FLAGS, ...HECATE_PERMISSIONS].join(" ");
   return `#!/bin/sh
 # Hecate, bundled (scripts/bundle.ts). Needs deno 2.9.6 on PATH, or DENO=/path/to/deno.
-dir=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+case "$0" in
+  */*) dir=\${0%/*} ;;
+  *) dir=$(dirname -- "$(command -v -- "$0" || echo "$0")") ;;
+esac
 exec "\${DENO:-deno}" run ${flags} "$dir/main.js" "$@"
 `;
 }
@@ -109,6 +166,7 @@ export async function buildBundle(outDir: string = DEFAULT_OUT): Promise<string>
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   });
   await deno(bundleArgs(outDir));
+  await makeRequireLazy(outDir);
   await deno(workerBundleArgs(outDir));
   const launcher = `${outDir}/hecate`;
   await Deno.writeTextFile(launcher, launcherScript(), { mode: 0o755 });
