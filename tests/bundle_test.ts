@@ -2,14 +2,16 @@
  * The bundled distribution (scripts/bundle.ts) is a working `hecate`: built into a temporary
  * directory, copied away from the checkout (so no deno.json or node_modules can help it), and run
  * through its launcher for the cron path (an API key, a real SQLite query, its audit records),
- * `--help`, and `audit verify` with the master password.
+ * `--help`, and `audit verify` with the master password; and its PostgreSQL cron path starts no
+ * part of Deno's Node compatibility layer.
  */
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { buildBundle, launcherScript } from "../scripts/bundle.ts";
+import { buildBundle, launcherScript, RUN_FLAGS } from "../scripts/bundle.ts";
 import { HECATE_PERMISSIONS } from "../scripts/permissions.ts";
 import { PW, runHecate, vaultWith, withHome } from "./support/access.ts";
+import { startPostgres } from "./support/postgres.ts";
 
 interface Run {
   code: number;
@@ -128,6 +130,57 @@ Deno.test("a wrong API key through the bundle fails closed with the documented e
       assert.equal(r.stdout, "");
       assert.match(r.stderr, /^hecate: error: /);
       assert.ok(!r.stderr.includes(wrong));
+    });
+  } finally {
+    await Deno.remove(build, { recursive: true });
+  }
+});
+
+Deno.test("the bundle's API-key query against PostgreSQL loads no module of Deno's Node layer", async () => {
+  // scripts/bundle.ts makes the bundler's require() shim lazy; without that its node:module
+  // import starts the Node layer in every run, whatever the command.
+  const build = await Deno.makeTempDir({ prefix: "hecate-bundle-test-" });
+  await using pg = await startPostgres();
+  try {
+    await buildBundle(`${build}/out`);
+    await withHome(async (home) => {
+      const vault = await vaultWith(home, []);
+      await vault.addProfile({
+        name: "pg",
+        engine: "postgres",
+        host: pg.host,
+        port: pg.port,
+        database: pg.database,
+        user: pg.user,
+        tls: { mode: "disable" },
+        secrets: { password: { value: pg.password } },
+      });
+      const key = await vault.createApiKey({ name: "cron", profiles: ["pg"], expires: null });
+      // The launcher's command, with Deno's debug log instead of --quiet.
+      const flags = RUN_FLAGS.filter((f) => f !== "--quiet");
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--log-level=debug",
+          ...flags,
+          ...HECATE_PERMISSIONS,
+          `${build}/out/main.js`,
+          "--home",
+          home,
+          "query",
+          "pg",
+          "select 6 * 7 as answer",
+        ],
+        clearEnv: true,
+        env: { HOME: Deno.env.get("HOME") ?? "/tmp", HECATE_API_KEY: key, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr).split("\n");
+      assert.equal(out.code, 0, stderr.filter((l) => !l.startsWith("DEBUG")).join("\n"));
+      assert.equal(new TextDecoder().decode(out.stdout), "answer\n42\n");
+      assert.ok(stderr.some((l) => l.startsWith("DEBUG") && l.includes("/out/main.js")));
+      assert.deepEqual(stderr.filter((l) => l.includes("ext:deno_node/")), []);
     });
   } finally {
     await Deno.remove(build, { recursive: true });
