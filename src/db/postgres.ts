@@ -35,6 +35,7 @@ import { CopyOut } from "./pg/copy_out.ts";
 import { paramText } from "./pg/params.ts";
 import { PgWire } from "./pg/session.ts";
 import { Statement } from "./pg/statement.ts";
+import { deadline } from "./pg/deadline.ts";
 import { openTransport, type Transport } from "./pg/transport.ts";
 import { makeRowConverter, typeName } from "./pg/values.ts";
 
@@ -460,12 +461,10 @@ async function openSession(
       throw e;
     }
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      timedOut = true;
-      reject(new ConnectTimeoutError(ms));
-    }, ms);
+  const timer = deadline(ms);
+  const expired = timer.expired.then((): never => {
+    timedOut = true;
+    throw new ConnectTimeoutError(ms);
   });
   try {
     return await Promise.race([work, expired]);
@@ -475,7 +474,7 @@ async function openSession(
     work.catch(() => {});
     throw e;
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
   }
 }
 

@@ -4,13 +4,14 @@
  * the SCRAM `n=` attribute is left empty). The SCRAM client verifies the server's signature, so a
  * server that does not know the password cannot pretend the login succeeded.
  *
+ * MD5 comes from `@noble/hashes` (WebCrypto has none), imported only when a server asks for it:
+ * loading any npm package makes Deno set up its Node globals, which the SCRAM path avoids.
+ *
  * No channel binding: a server that offers only SCRAM-SHA-256-PLUS is refused with a clear error.
  * Like npm `pg`, the password is used as given (no SASLprep); for ASCII passwords that is the same.
  *
  * @module
  */
-
-import { md5 } from "@noble/hashes/legacy.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -43,10 +44,15 @@ function hex(bytes: Uint8Array): string {
  * @example
  * ```ts
  * import { md5Answer } from "./auth.ts";
- * console.log(md5Answer("u", "p", new Uint8Array(4)).length); // 35
+ * console.log((await md5Answer("u", "p", new Uint8Array(4))).length); // 35
  * ```
  */
-export function md5Answer(user: string, password: string, salt: Uint8Array): string {
+export async function md5Answer(
+  user: string,
+  password: string,
+  salt: Uint8Array,
+): Promise<string> {
+  const { md5 } = await import("@noble/hashes/legacy.js");
   const inner = encoder.encode(hex(md5(encoder.encode(password + user))));
   const salted = new Uint8Array(inner.length + salt.length);
   salted.set(inner);

@@ -146,7 +146,7 @@ export class PgWire {
             this.writer.password(needPassword());
             await this.send();
           } else if (code === 5) {
-            this.writer.password(md5Answer(user, needPassword(), body.slice(0, 4)));
+            this.writer.password(await md5Answer(user, needPassword(), body.slice(0, 4)));
             await this.send();
           } else if (code === 10) {
             const offered = new TextDecoder().decode(body).split("\0").filter((m) => m !== "");

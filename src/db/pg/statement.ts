@@ -20,6 +20,7 @@ import { Msg, parseCommandTag, parseDataRow, parseError, parseRowDescription } f
 import type { PgField, PgServerError, RawRow } from "./backend.ts";
 import { ProtocolError } from "./reader.ts";
 import type { PgWire } from "./session.ts";
+import { deadline } from "./deadline.ts";
 
 /**
  * A statement sent on a session; read it with {@link Statement.description} and
@@ -248,10 +249,8 @@ export class Statement {
   async abandon(cancel: () => Promise<void>, timeoutMs: number): Promise<boolean> {
     this.#discarding = true;
     if (this.#done) return !this.#failure;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<"expired">((r) =>
-      timer = setTimeout(() => r("expired"), timeoutMs)
-    );
+    const timer = deadline(timeoutMs);
+    const expired = timer.expired.then(() => "expired" as const);
     try {
       const cancelled = cancel().catch(() => {});
       const drained = (async () => {
@@ -264,7 +263,7 @@ export class Statement {
       const outcome = await Promise.race([drained, expired]);
       return outcome !== "expired" && !this.#failure;
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
     }
   }
 }
