@@ -128,12 +128,18 @@ export function int32(buf: Uint8Array, p: number): number {
 }
 
 /**
- * Decodes a DataRow body into strings (text format) and nulls. Short ASCII values (the common
- * case: numbers, dates, hashes) are built without a call into the decoder.
+ * Decodes a DataRow body into strings (text format) and nulls.
+ *
+ * Fast path: the whole body goes through the decoder once and the values are sliced out of that
+ * string. That is only right when every byte became one UTF-16 unit, i.e. the decoded string is
+ * as long as the body (any multi-byte character, also one formed with a length byte, makes it
+ * shorter); otherwise each value is decoded on its own.
  */
-export function parseDataRow(buf: Uint8Array, start: number): RawRow {
+export function parseDataRow(buf: Uint8Array, start: number, end: number): RawRow {
   const n = (buf[start]! << 8) | buf[start + 1]!;
   const row: RawRow = new Array(n);
+  const whole = decoder.decode(buf.subarray(start, end));
+  const sliced = whole.length === end - start;
   let p = start + 2;
   for (let i = 0; i < n; i++) {
     const len = int32(buf, p);
@@ -142,19 +148,10 @@ export function parseDataRow(buf: Uint8Array, start: number): RawRow {
       row[i] = null;
       continue;
     }
-    row[i] = len <= 64 ? shortText(buf, p, p + len) : decoder.decode(buf.subarray(p, p + len));
+    row[i] = sliced
+      ? whole.slice(p - start, p - start + len)
+      : decoder.decode(buf.subarray(p, p + len));
     p += len;
   }
   return row;
-}
-
-/** A short value: by char codes when it is ASCII, else through the decoder. */
-function shortText(buf: Uint8Array, from: number, to: number): string {
-  let s = "";
-  for (let i = from; i < to; i++) {
-    const c = buf[i]!;
-    if (c >= 0x80) return decoder.decode(buf.subarray(from, to));
-    s += String.fromCharCode(c);
-  }
-  return s;
 }

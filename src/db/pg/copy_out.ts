@@ -114,7 +114,9 @@ export class CopyOut {
               used += n;
               from += n;
               if (used === size) {
-                // The message body stays valid: emit() does not read from the socket.
+                // Read on while the sink writes; the message body stays valid (a read ahead
+                // only fills the free space behind the data).
+                r.prefetch();
                 await emit(out);
                 out = new Uint8Array(size);
                 used = 0;

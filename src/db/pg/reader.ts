@@ -13,9 +13,9 @@
 import type { Transport } from "./transport.ts";
 
 /** Initial buffer size; it grows for larger messages. */
-const INITIAL_SIZE = 128 * 1024;
+const INITIAL_SIZE = 512 * 1024;
 /** Space wanted behind the data before a read: less, and the unread tail moves to the front. */
-const MIN_READ = 32 * 1024;
+const MIN_READ = 64 * 1024;
 
 /** The connection ended while a message was expected. */
 export class ConnectionLostError extends Error {
@@ -60,6 +60,10 @@ export class MessageReader {
   /** Unread bytes are `buf[#head..#tail)`. */
   #head = 0;
   #tail = 0;
+  /** A read started ahead (see {@link MessageReader.prefetch}), not yet awaited. */
+  #pending: Promise<void> | null = null;
+  /** Size the buffer must grow to before the next read (a message larger than it). */
+  #wanted = 0;
 
   /** @param transport Where the bytes come from. */
   constructor(transport: Transport) {
@@ -81,7 +85,8 @@ export class MessageReader {
     const len = ((b[p + 1]! << 24) | (b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!) >>> 0;
     if (len < 4) throw new ProtocolError(`Malformed message from the server (length ${len})`);
     if (avail < len + 1) {
-      if (len + 1 > b.length) this.#grow(len + 1);
+      // Grown before the next read, never under a read in flight.
+      if (len + 1 > b.length) this.#wanted = len + 1;
       return false;
     }
     this.type = b[p]!;
@@ -97,11 +102,19 @@ export class MessageReader {
   }
 
   /**
-   * Reads more bytes from the transport (one read).
+   * Reads more bytes from the transport (one read, or the one already started ahead).
    *
    * @throws {ConnectionLostError} At the end of the stream or when the read fails.
    */
   async fill(): Promise<void> {
+    if (this.#pending) {
+      const pending = this.#pending;
+      this.#pending = null;
+      await pending;
+      return;
+    }
+    if (this.#wanted > this.buf.length) this.#grow(this.#wanted);
+    this.#wanted = 0;
     if (this.#head === this.#tail) {
       this.#head = this.#tail = 0;
     } else if (this.buf.length - this.#tail < MIN_READ) {
@@ -109,6 +122,22 @@ export class MessageReader {
       this.#tail -= this.#head;
       this.#head = 0;
     }
+    await this.#read();
+  }
+
+  /**
+   * Starts a read into the free space behind the data, if there is enough, so the bytes arrive
+   * while the consumer is busy; {@link MessageReader.fill} then waits for it. Moves nothing, so
+   * the current message stays valid. At most one buffer is read ahead: backpressure holds.
+   */
+  prefetch(): void {
+    if (this.#pending || this.buf.length - this.#tail < MIN_READ) return;
+    const p = this.#read();
+    p.catch(() => {}); // reported by the fill() that awaits it
+    this.#pending = p;
+  }
+
+  async #read(): Promise<void> {
     let n: number | null;
     try {
       n = await this.#transport.read(this.buf.subarray(this.#tail));
@@ -119,9 +148,7 @@ export class MessageReader {
         ...(typeof code === "string" ? { code } : {}),
       });
     }
-    if (n === null) {
-      throw new ConnectionLostError("Connection terminated unexpectedly");
-    }
+    if (n === null) throw new ConnectionLostError("Connection terminated unexpectedly");
     this.#tail += n;
   }
 

@@ -103,7 +103,7 @@ export class Statement {
       if (!r.take()) return;
       switch (r.type) {
         case Msg.DataRow:
-          if (batch !== null && !this.#discarding) batch.push(parseDataRow(r.buf, r.start));
+          if (batch !== null && !this.#discarding) batch.push(parseDataRow(r.buf, r.start, r.end));
           break;
         case Msg.RowDescription:
           this.#fields = parseRowDescription(r.buf, r.start, r.end);
@@ -210,7 +210,11 @@ export class Statement {
     const batch: RawRow[] = [];
     for (;;) {
       this.#run(batch, this.#highWater, false);
-      if (batch.length > 0) return batch;
+      if (batch.length > 0) {
+        // Let the next bytes arrive while the caller works through this batch.
+        if (!this.#done) this.#wire.reader.prefetch();
+        return batch;
+      }
       this.#throwIfFailed();
       if (this.#done) return null;
       await this.#fill();
