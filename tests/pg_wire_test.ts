@@ -163,6 +163,79 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
     assert.match(e.message, /TLS/);
   });
 
+  await t.step(
+    "a NUL in the statement text is query_failed; the session stays usable",
+    async () => {
+      const c = await postgresDriver.connect(settingsFor(pg));
+      try {
+        const e = await hecateError(c.collect!("select 1\0", []));
+        assert.equal(e.code, "query_failed");
+        assert.match(e.message, /NUL/);
+        // In a parameter the server refuses it (text values cannot hold NUL).
+        const p = await hecateError(c.collect!("select $1::text", ["a\0b"]));
+        assert.equal(p.code, "query_failed");
+        assert.equal(p.driverCode, "22021");
+        assert.deepEqual(await rows(c, "select 3"), [[3]]);
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a connection cut mid-result is connection_failed, and the session is gone",
+    async () => {
+      // A relay between driver and server that drops both sides after 64 KiB of results.
+      const relay = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const relayed = (async () => {
+        const client = await relay.accept();
+        const server = await Deno.connect({ hostname: pg.host, port: pg.port });
+        const up = client.readable.pipeTo(server.writable).catch(() => {});
+        let seen = 0;
+        const buf = new Uint8Array(16384);
+        for (;;) {
+          const n = await server.read(buf).catch(() => null);
+          if (n === null) break;
+          seen += n;
+          if (seen > 65536) break; // the login took a few hundred bytes: this is mid-result
+          await client.write(buf.subarray(0, n)).catch(() => {});
+        }
+        for (const c of [client, server]) {
+          try {
+            c.close();
+          } catch {
+            // closed by the pipe
+          }
+        }
+        await up;
+      })();
+      try {
+        const port = (relay.addr as Deno.NetAddr).port;
+        const c = await postgresDriver.connect(settingsFor(pg, { port }));
+        let n = 0;
+        const e = await hecateError((async () => {
+          for await (
+            const set of c.query("select g, md5(g::text) from generate_series(1, 100000) g", [])
+          ) {
+            for await (const _ of set.rows) n++;
+          }
+        })());
+        assert.ok(n > 0 && n < 100000, `${n} rows before the cut`);
+        assert.equal(e.code, "connection_failed");
+        assert.equal(
+          e.message,
+          "Connection to PostgreSQL lost: Connection terminated unexpectedly",
+        );
+        const after = await hecateError(c.ping());
+        assert.match(after.message, /closed|lost/);
+        await c.close();
+      } finally {
+        relay.close();
+        await relayed;
+      }
+    },
+  );
+
   await t.step("disable and verify load no node: module; insecure does", async () => {
     const disable = await childRun(settingsFor(pg));
     assert.equal(disable.code, 0, disable.text.slice(-2000));

@@ -262,6 +262,10 @@ class PostgresConnection implements DbConnection {
       return { stmt, fail };
     } catch (e) {
       this.#busy = false;
+      if (e instanceof TypeError) {
+        // Nothing was sent: the text cannot be encoded (a NUL character).
+        throw new HecateError("query_failed", `Query failed: ${e.message}`, { cause: e });
+      }
       throw fail(e);
     }
   }
@@ -427,11 +431,13 @@ async function openSession(
     : undefined;
   let transport: Transport | null = null;
   let timedOut = false;
+  const abort = new AbortController();
   const work = (async () => {
     const t = await openTransport({
       host,
       port,
       tls: settings.tls,
+      signal: abort.signal,
       ...(caPem === undefined ? {} : { caPem }),
     });
     if (timedOut) {
@@ -464,6 +470,7 @@ async function openSession(
   const timer = deadline(ms);
   const expired = timer.expired.then((): never => {
     timedOut = true;
+    abort.abort();
     throw new ConnectTimeoutError(ms);
   });
   try {

@@ -33,8 +33,14 @@ export interface TransportOptions {
   port: number;
   /** The TLS policy. */
   tls: TlsSettings;
-  /** The CA certificates (PEM) for `verify`, already read; none means the system store. */
+  /**
+   * The CA certificates (PEM) for `verify`, already read; none means the default store. Through
+   * Deno's TLS they are trusted in addition to the default roots (Deno offers no way to replace
+   * them); node:tls, used with a client certificate, trusts only them.
+   */
   caPem?: string;
+  /** Aborts a TCP connect still in progress (the connect timeout). */
+  signal?: AbortSignal;
 }
 
 /** Why the server would not start TLS: it answered `N` to the SSLRequest. */
@@ -85,11 +91,15 @@ class DenoTransport implements Transport {
 }
 
 /** Opens the plain connection: a Unix socket for a host starting with `/`, else TCP. */
-async function connectPlain(host: string, port: number): Promise<Deno.Conn> {
+async function connectPlain(
+  host: string,
+  port: number,
+  signal: AbortSignal | undefined,
+): Promise<Deno.Conn> {
   if (host.startsWith("/")) {
     return await Deno.connect({ transport: "unix", path: `${host}/.s.PGSQL.${port}` });
   }
-  const conn = await Deno.connect({ hostname: host, port });
+  const conn = await Deno.connect({ hostname: host, port, ...(signal ? { signal } : {}) });
   // Statements are single writes and wait for the answer: Nagle would only add latency.
   conn.setNoDelay(true);
   conn.setKeepAlive(true);
@@ -128,7 +138,7 @@ export async function openTransport(options: TransportOptions): Promise<Transpor
     const { openNodeTransport } = await import("./node_transport.ts");
     return await openNodeTransport(options);
   }
-  const conn = await connectPlain(host, port);
+  const conn = await connectPlain(host, port, options.signal);
   if (tls.mode === "disable") return new DenoTransport(conn);
   try {
     if (!await negotiateTls(new DenoTransport(conn))) throw new TlsRefusedError();
