@@ -21,6 +21,11 @@ const MAX_SCRAM_ITERATIONS = 10_000_000;
 
 /** An authentication exchange that cannot go on (bad server message, unsupported method). */
 export class AuthProtocolError extends Error {
+  /**
+   * An authentication exchange error.
+   *
+   * @param message What went wrong (never a secret).
+   */
   constructor(message: string) {
     super(message);
     this.name = "AuthProtocolError";
@@ -132,6 +137,8 @@ export class ScramClient {
   #verified = false;
 
   /**
+   * A SCRAM client for one login.
+   *
    * @param password The password.
    * @param nonce The client nonce (random when omitted; tests may fix it).
    */

@@ -59,6 +59,8 @@ export class PgServerError extends Error {
   readonly detail: string | undefined;
 
   /**
+   * The error from its ErrorResponse fields.
+   *
    * @param fields The error's fields by their one-letter code.
    */
   constructor(fields: ReadonlyMap<string, string>) {

@@ -36,6 +36,8 @@ export class CopyOut {
   #reusable = false;
 
   /**
+   * A COPY run on an idle session.
+   *
    * @param wire The session (idle).
    * @param sink Receives the data in order, one call at a time; each chunk is a fresh buffer the
    * sink may keep. Every chunk but the last is exactly `chunkBytes` long.

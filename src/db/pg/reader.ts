@@ -21,6 +21,12 @@ const MIN_READ = 64 * 1024;
 export class ConnectionLostError extends Error {
   /** Node-style code, so the shared error mapping names the reason. */
   readonly code: string | undefined;
+  /**
+   * A lost connection.
+   *
+   * @param message What happened.
+   * @param options The underlying error and its node-style code.
+   */
   constructor(message: string, options: { cause?: unknown; code?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ConnectionLostError";
@@ -30,6 +36,11 @@ export class ConnectionLostError extends Error {
 
 /** The server broke the protocol; the connection cannot be trusted any more. */
 export class ProtocolError extends Error {
+  /**
+   * A protocol violation.
+   *
+   * @param message What the server sent that it should not have.
+   */
   constructor(message: string) {
     super(message);
     this.name = "ProtocolError";
@@ -65,7 +76,11 @@ export class MessageReader {
   /** Size the buffer must grow to before the next read (a message larger than it). */
   #wanted = 0;
 
-  /** @param transport Where the bytes come from. */
+  /**
+   * A reader over a transport.
+   *
+   * @param transport Where the bytes come from.
+   */
   constructor(transport: Transport) {
     this.#transport = transport;
     this.buf = new Uint8Array(INITIAL_SIZE);

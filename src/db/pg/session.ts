@@ -33,6 +33,11 @@ export class PasswordMissingError extends Error {
 
 /** The server asked for an authentication method this client does not speak. */
 export class UnsupportedAuthError extends Error {
+  /**
+   * An unsupported authentication method.
+   *
+   * @param method The method the server asked for.
+   */
   constructor(method: string) {
     super(`The server asks for ${method} authentication, which Hecate does not support`);
     this.name = "UnsupportedAuthError";
@@ -64,7 +69,11 @@ export class PgWire {
   /** Set when the connection is lost or closed, or the server broke the protocol. */
   dead = false;
 
-  /** @param transport The connected byte stream. */
+  /**
+   * A session over a connected transport.
+   *
+   * @param transport The connected byte stream.
+   */
   constructor(transport: Transport) {
     this.transport = transport;
     this.reader = new MessageReader(transport);

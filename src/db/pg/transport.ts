@@ -53,6 +53,11 @@ export class TlsRefusedError extends Error {
 
 /** A TLS handshake through Deno's TLS failed (certificate not trusted, wrong name...). */
 export class TlsHandshakeError extends Error {
+  /**
+   * A failed handshake.
+   *
+   * @param cause The TLS error from Deno.
+   */
   constructor(cause: unknown) {
     super(`TLS handshake failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
       cause,

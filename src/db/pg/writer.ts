@@ -34,7 +34,11 @@ export class MessageWriter {
   /** Where the length of the message being built goes. */
   #lengthAt = 0;
 
-  /** @param size Initial capacity in bytes. */
+  /**
+   * An empty writer.
+   *
+   * @param size Initial capacity in bytes.
+   */
   constructor(size = 4096) {
     this.#buf = new Uint8Array(size);
     this.#view = new DataView(this.#buf.buffer);
