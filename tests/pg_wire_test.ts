@@ -8,9 +8,15 @@
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { postgresDriver } from "../src/db/postgres.ts";
 import type { ConnectSettings, DbConnection } from "../src/db/driver.ts";
 import { HecateError } from "../src/errors.ts";
+import { Decimal, JsonText } from "../src/db/value.ts";
+import { md5Answer, ScramClient } from "../src/db/pg/auth.ts";
+import { paramText } from "../src/db/pg/params.ts";
+import { ConnectionLostError, MessageReader } from "../src/db/pg/reader.ts";
+import { MessageWriter } from "../src/db/pg/writer.ts";
 import { ROOT } from "./support/access.ts";
 import { type PgServer, startPostgres } from "./support/postgres.ts";
 
@@ -161,6 +167,28 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
     );
     assert.equal(e.code, "connection_failed");
     assert.match(e.message, /TLS/);
+  });
+
+  await t.step("array, object, bytea and Date parameters reach the server intact", async () => {
+    const c = await postgresDriver.connect(settingsFor(pg));
+    try {
+      const d = new Date(Date.UTC(2024, 1, 29, 12, 0, 0, 250));
+      const r = await c.collect!(
+        "select $1::int[], $2::text[], $3::jsonb ->> 'k', $4::bytea, $5::timestamptz, $6::bool",
+        [[1, null, 3], ['a"b', "c\\d", "", null], { k: "v" }, new Uint8Array([0, 1, 254]), d, true],
+        { mode: "text" },
+      );
+      assert.deepEqual(r.rows, [[
+        "{1,NULL,3}",
+        '{"a\\"b","c\\\\d","",NULL}',
+        "v",
+        "\\x0001fe",
+        "2024-02-29 12:00:00.25+00",
+        "t",
+      ]]);
+    } finally {
+      await c.close();
+    }
   });
 
   await t.step(
@@ -361,4 +389,99 @@ Deno.test("SCRAM: a fake server that cannot prove it knows the password is refus
       }
     });
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// The pieces on their own.
+
+Deno.test("SCRAM-SHA-256: the RFC 7677 example exchange", async () => {
+  const scram = new ScramClient("pencil", { nonce: "rOprNGfwEbeRWgbNEkqO", user: "user" });
+  const enc = new TextEncoder(), dec = new TextDecoder();
+  assert.equal(dec.decode(scram.clientFirst()), "n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+  const final = await scram.clientFinal(enc.encode(
+    "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+  ));
+  assert.equal(
+    dec.decode(final),
+    "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0," +
+      "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+  );
+  assert.equal(scram.verified, false);
+  scram.verifyServerFinal(enc.encode("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="));
+  assert.equal(scram.verified, true);
+});
+
+Deno.test("SCRAM-SHA-256: a nonce that does not extend ours and a huge iteration count are refused", async () => {
+  const enc = new TextEncoder();
+  const scram = new ScramClient("pw", { nonce: "abc" });
+  scram.clientFirst();
+  await assert.rejects(() => scram.clientFinal(enc.encode("r=xyzdef,s=AAAA,i=4096")), /nonce/);
+  await assert.rejects(
+    () => scram.clientFinal(enc.encode("r=abcdef,s=AAAA,i=1000000000")),
+    /iteration count/,
+  );
+});
+
+Deno.test("MD5 answer is md5(md5(password + user) + salt) in hex, prefixed md5", async () => {
+  const salt = new Uint8Array([1, 2, 250, 4]);
+  const inner = createHash("md5").update("secretuser1").digest("hex");
+  const expected = "md5" + createHash("md5").update(inner).update(salt).digest("hex");
+  assert.equal(await md5Answer("user1", "secret", salt), expected);
+});
+
+Deno.test("paramText: the text form of each parameter type", () => {
+  assert.equal(paramText(null), null);
+  assert.equal(paramText(undefined), null);
+  assert.equal(paramText("x"), "x");
+  assert.equal(paramText(1.5), "1.5");
+  assert.equal(paramText(-9007199254740993n), "-9007199254740993");
+  assert.equal(paramText(true), "true");
+  assert.equal(paramText(new Uint8Array([0, 255, 16])), "\\x00ff10");
+  assert.equal(paramText(new Decimal("1.10")), "1.10");
+  assert.equal(paramText(new JsonText('{"a":1}')), '{"a":1}');
+  assert.equal(paramText({ a: [1, "b"] }), '{"a":[1,"b"]}');
+  assert.equal(
+    paramText([1, null, 'q"uote', "back\\slash", [2, 3], new Uint8Array([1])]),
+    '{"1",NULL,"q\\"uote","back\\\\slash",{"2","3"},"\\\\x01"}',
+  );
+  // Local time with its offset, as npm pg sent it.
+  const d = new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 6));
+  const text = paramText(d)!;
+  assert.match(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.006[+-]\d\d:\d\d$/);
+  assert.equal(new Date(text).getTime(), d.getTime());
+  assert.throws(() => paramText(new Date(NaN)), RangeError);
+});
+
+Deno.test("MessageReader: messages split across reads and larger than the buffer", async () => {
+  // A fake transport (no server involved): hands out a byte stream in tiny reads.
+  const w = new MessageWriter();
+  const big = "x".repeat(2 * 1024 * 1024);
+  w.query("a").query(big).query("b");
+  const bytes = w.take();
+  let at = 0;
+  const transport = {
+    read(buf: Uint8Array): Promise<number | null> {
+      if (at >= bytes.length) return Promise.resolve(null);
+      // Small reads at the edges of the big message, large ones inside it.
+      const n = Math.min(
+        buf.length,
+        bytes.length - at,
+        at < 16 || at > bytes.length - 16 ? 3 : 70000,
+      );
+      buf.set(bytes.subarray(at, at + n));
+      at += n;
+      return Promise.resolve(n);
+    },
+    write: () => Promise.resolve(),
+    close: () => {},
+  };
+  const r = new MessageReader(transport);
+  const texts: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    assert.equal(await r.next(), 0x51);
+    texts.push(new TextDecoder().decode(r.buf.subarray(r.start, r.end - 1)));
+  }
+  assert.deepEqual(texts.map((t) => t.length), [1, big.length, 1]);
+  assert.equal(texts[1], big);
+  await assert.rejects(() => r.next(), ConnectionLostError);
 });

@@ -132,6 +132,7 @@ export class ScramClient {
   static readonly MECHANISM = "SCRAM-SHA-256";
   readonly #password: string;
   readonly #nonce: string;
+  readonly #user: string;
   #clientFirstBare = "";
   #serverSignature: Uint8Array | null = null;
   #verified = false;
@@ -140,11 +141,14 @@ export class ScramClient {
    * A SCRAM client for one login.
    *
    * @param password The password.
-   * @param nonce The client nonce (random when omitted; tests may fix it).
+   * @param options `nonce`: the client nonce (random when omitted; tests fix it). `user`: the name
+   * in the client-first-message, sent as given (no escaping), empty by default: PostgreSQL takes
+   * the name from the startup message; a name here is for test vectors.
    */
-  constructor(password: string, nonce?: string) {
+  constructor(password: string, options: { nonce?: string; user?: string } = {}) {
     this.#password = password;
-    this.#nonce = nonce ?? toBase64(crypto.getRandomValues(new Uint8Array(18)));
+    this.#nonce = options.nonce ?? toBase64(crypto.getRandomValues(new Uint8Array(18)));
+    this.#user = options.user ?? "";
   }
 
   /**
@@ -172,7 +176,7 @@ export class ScramClient {
 
   /** The client-first-message (no channel binding: `n,,`). */
   clientFirst(): Uint8Array {
-    this.#clientFirstBare = `n=,r=${this.#nonce}`;
+    this.#clientFirstBare = `n=${this.#user},r=${this.#nonce}`;
     return encoder.encode(`n,,${this.#clientFirstBare}`);
   }
 
