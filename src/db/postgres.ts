@@ -292,7 +292,10 @@ class PostgresConnection implements DbConnection {
         if (this.#wire.dead) await this.close();
         return;
       }
-      if (!await stmt.abandon(() => this.#cancel(), ABANDON_TIMEOUT_MS)) await this.close();
+      if (!await stmt.abandon(() => this.#cancel(), ABANDON_TIMEOUT_MS)) {
+        this.#wire.dead = true; // mid-statement: no Terminate, just drop it
+        await this.close();
+      }
     };
     try {
       const fields = await stmt.description().catch((e) => Promise.reject(fail(e)));
@@ -377,7 +380,10 @@ class PostgresConnection implements DbConnection {
     } catch (e) {
       // Cut off mid-stream (sink failure) or a lost connection: it cannot be reused.
       this.#busy = false;
-      if (!copy.reusable || this.#wire.dead) await this.close();
+      if (!copy.reusable || this.#wire.dead) {
+        this.#wire.dead = true; // mid-stream: no Terminate, just drop it
+        await this.close();
+      }
       if (sinkFailed) throw e;
       throw queryError(e, this.#secrets);
     } finally {
