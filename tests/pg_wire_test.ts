@@ -485,3 +485,35 @@ Deno.test("MessageReader: messages split across reads and larger than the buffer
   assert.equal(texts[1], big);
   await assert.rejects(() => r.next(), ConnectionLostError);
 });
+
+Deno.test("the PostgreSQL driver's static imports hold no node: module and no npm package", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", `${ROOT}src/db/postgres.ts`],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const modules = JSON.parse(new TextDecoder().decode(out.stdout)).modules as {
+    specifier: string;
+    dependencies?: { specifier: string; code?: { specifier: string }; isDynamic?: boolean }[];
+  }[];
+  const bySpecifier = new Map(modules.map((m) => [m.specifier, m]));
+  const seen = new Set<string>();
+  const queue = [`file://${ROOT}src/db/postgres.ts`];
+  const outside: string[] = [];
+  while (queue.length) {
+    const s = queue.pop()!;
+    if (seen.has(s)) continue;
+    seen.add(s);
+    for (const d of bySpecifier.get(s)?.dependencies ?? []) {
+      if (d.isDynamic || !d.code) continue;
+      if (!d.code.specifier.startsWith("file://")) outside.push(`${s} -> ${d.specifier}`);
+      else queue.push(d.code.specifier);
+    }
+  }
+  assert.ok(seen.size >= 10, "the walk must reach the protocol modules");
+  assert.deepEqual(outside, []);
+  // The node:tls transport and MD5 stay behind import().
+  assert.ok(![...seen].some((s) => s.endsWith("/node_transport.ts")));
+});
