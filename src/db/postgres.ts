@@ -1,20 +1,22 @@
 /**
- * PostgreSQL driver on npm `pg`: rows stream through a submittable of our own with one round trip
- * per statement (./pg_statement.ts), `copyCsv` streams `COPY (...) TO STDOUT` through another
- * (./pg_copy_out.ts). Values arrive as the server's text and are converted here, so `text` mode is
- * byte-for-byte what `COPY ... CSV` writes.
+ * PostgreSQL driver speaking the frontend/backend protocol v3 itself (./pg/): no npm package and
+ * no `node:` module is loaded for TLS `disable` and `verify` without a client certificate, because
+ * either starts Deno's Node compatibility layer, which alone costs more than a whole `select 1`
+ * against a local server. There is no well-kept Deno-native client on npm, so the protocol is
+ * implemented here, carefully and only as far as Hecate needs it: startup with cleartext, MD5 and
+ * SCRAM-SHA-256 logins, TLS, the extended protocol with text parameters and results, COPY TO
+ * STDOUT, and CancelRequest (./pg_cancel.ts).
+ *
+ * Rows stream through one round trip per statement (./pg/statement.ts); `copyCsv` streams
+ * `COPY (...) TO STDOUT` (./pg/copy_out.ts). Values arrive as the server's text and are converted
+ * in ./pg/values.ts, so `text` mode is byte-for-byte what `COPY ... CSV` writes.
  *
  * The session is pinned to stable output settings (UTC, ISO dates, hex bytea, UTF-8) and nothing
- * is read from PG* environment variables or `~/.pgpass`: every connection field is passed
- * explicitly.
+ * is read from PG* environment variables or `~/.pgpass`: every connection field is explicit.
  *
  * @module
  */
 
-import pg from "pg";
-import pgUtils from "pg/lib/utils.js";
-import { Buffer } from "node:buffer";
-import type { ConnectionOptions } from "node:tls";
 import type {
   CollectedSet,
   Column,
@@ -23,15 +25,19 @@ import type {
   Driver,
   QueryOptions,
   ResultSet,
-  ValueMode,
 } from "./driver.ts";
-import { Decimal, JsonText } from "./value.ts";
-import { CopyOut } from "./pg_copy_out.ts";
-import { type PgField, PgStatement } from "./pg_statement.ts";
-import { sendCancelRequest } from "./pg_cancel.ts";
 import { HecateError } from "../errors.ts";
 import { isClientCertRefused } from "./tls_errors.ts";
 import { clean, NET_REASONS, paramSecrets } from "./error_text.ts";
+import { sendCancelRequest } from "./pg_cancel.ts";
+import { type PgField, PgServerError } from "./pg/backend.ts";
+import { CopyOut } from "./pg/copy_out.ts";
+import { paramText } from "./pg/params.ts";
+import { PgWire } from "./pg/session.ts";
+import { Statement } from "./pg/statement.ts";
+import { deadline } from "./pg/deadline.ts";
+import { openTransport, type Transport } from "./pg/transport.ts";
+import { makeRowConverter, typeName } from "./pg/values.ts";
 
 /** Unread rows held before reading from the server pauses, when the caller does not say. */
 const DEFAULT_BATCH_SIZE = 1000;
@@ -39,9 +45,6 @@ const DEFAULT_BATCH_SIZE = 1000;
 const COPY_CHUNK_BYTES = 256 * 1024;
 /** How long a statement left early may take to stop before the connection is dropped instead. */
 const ABANDON_TIMEOUT_MS = 2000;
-
-/** pg's own parameter serialisation (dates, arrays, objects as JSON, Buffers as bytea). */
-const prepareValue = (pgUtils as { prepareValue: (v: unknown) => unknown }).prepareValue;
 
 /**
  * Startup options pinning every setting that changes the text form of values, so output does not
@@ -56,181 +59,19 @@ const SESSION_OPTIONS = [
   "-c extra_float_digits=1",
 ].join(" ");
 
-/** Type names by OID (pg_type.typname) for the types Hecate cares about. */
-const TYPE_NAMES: ReadonlyMap<number, string> = new Map([
-  [16, "bool"],
-  [17, "bytea"],
-  [18, "char"],
-  [19, "name"],
-  [20, "int8"],
-  [21, "int2"],
-  [23, "int4"],
-  [25, "text"],
-  [26, "oid"],
-  [114, "json"],
-  [142, "xml"],
-  [650, "cidr"],
-  [700, "float4"],
-  [701, "float8"],
-  [705, "unknown"],
-  [790, "money"],
-  [829, "macaddr"],
-  [869, "inet"],
-  [1000, "_bool"],
-  [1001, "_bytea"],
-  [1005, "_int2"],
-  [1007, "_int4"],
-  [1009, "_text"],
-  [1016, "_int8"],
-  [1021, "_float4"],
-  [1022, "_float8"],
-  [1015, "_varchar"],
-  [1042, "bpchar"],
-  [1043, "varchar"],
-  [1082, "date"],
-  [1083, "time"],
-  [1114, "timestamp"],
-  [1184, "timestamptz"],
-  [1186, "interval"],
-  [1231, "_numeric"],
-  [1266, "timetz"],
-  [1560, "bit"],
-  [1562, "varbit"],
-  [1700, "numeric"],
-  [2249, "record"],
-  [2278, "void"],
-  [2950, "uuid"],
-  [2951, "_uuid"],
-  [3802, "jsonb"],
-  [3807, "_jsonb"],
-  [4072, "jsonpath"],
-]);
-
-/** Lower-case type name for an OID, or `oid:<n>` for types not in the table. */
-function typeName(oid: number): string {
-  return TYPE_NAMES.get(oid) ?? `oid:${oid}`;
-}
-
-/** Parsers that hand back the server's text untouched (binary format is never requested). */
-const RAW_TYPES: pg.CustomTypesConfig = {
-  getTypeParser:
-    ((_oid: number, format?: string) =>
-      format === "binary"
-        ? (v: unknown) => v
-        : (v: string) => v) as unknown as pg.CustomTypesConfig["getTypeParser"],
-};
-
-type Convert = (text: string) => unknown;
-
-const HEX_VALUES: Int8Array = (() => {
-  const t = new Int8Array(128).fill(-1);
-  for (let i = 0; i < 10; i++) t[48 + i] = i;
-  for (let i = 0; i < 6; i++) {
-    t[65 + i] = 10 + i;
-    t[97 + i] = 10 + i;
+/** The connect timeout ran out (connect, TLS and login together). */
+class ConnectTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`Timed out after ${ms} ms`);
+    this.name = "ConnectTimeoutError";
   }
-  return t;
-})();
-
-/** Decodes bytea hex output (`\x0a1b...`) into bytes. */
-function decodeByteaHex(text: string): Uint8Array {
-  if (!text.startsWith("\\x")) {
-    // Only reachable if bytea_output was changed inside the session; keep the text's bytes.
-    return new TextEncoder().encode(text);
-  }
-  const n = (text.length - 2) >> 1;
-  const out = new Uint8Array(n);
-  for (let i = 0, j = 2; i < n; i++, j += 2) {
-    const hi = HEX_VALUES[text.charCodeAt(j)] ?? -1;
-    const lo = HEX_VALUES[text.charCodeAt(j + 1)] ?? -1;
-    if (hi < 0 || lo < 0) throw new Error("Malformed bytea value from server");
-    out[i] = (hi << 4) | lo;
-  }
-  return out;
-}
-
-/** Matches ISO output `YYYY-MM-DD HH:MM:SS[.ffffff]` plus an optional numeric offset. */
-const TIMESTAMP_RE = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d(?::?\d\d){0,2})?$/;
-
-/** `2024-01-02 03:04:05.5+00` → `2024-01-02T03:04:05.5+00:00`; infinity and BC stay as text. */
-function isoTimestamp(text: string, withOffset: boolean): string {
-  const m = TIMESTAMP_RE.exec(text);
-  if (!m) return text;
-  const base = `${m[1]}T${m[2]}`;
-  if (!withOffset || m[3] === undefined) return base;
-  const off = m[3].replaceAll(":", "");
-  const hh = off.slice(0, 3), mm = off.slice(3, 5) || "00", ss = off.slice(5, 7);
-  return `${base}${hh}:${mm}${ss ? `:${ss}` : ""}`;
-}
-
-/** The typed-mode converter for a column type. */
-function typedConverter(oid: number): Convert | null {
-  switch (oid) {
-    case 16:
-      return (t) => t === "t";
-    case 17:
-      return decodeByteaHex;
-    case 20:
-      return (t) => BigInt(t);
-    case 21:
-    case 23:
-    case 26:
-    case 700:
-    case 701:
-      return Number; // also NaN, Infinity, -Infinity
-    case 1700:
-      return (t) => new Decimal(t);
-    case 114:
-    case 3802:
-      return (t) => new JsonText(t);
-    case 1184:
-      return (t) => isoTimestamp(t, true);
-    case 1114:
-      return (t) => isoTimestamp(t, false);
-    default:
-      return null; // the server's text
-  }
-}
-
-/** Converts one raw row (server text or null) in place for the mode. */
-function makeRowConverter(oids: readonly number[], mode: ValueMode): (row: unknown[]) => unknown[] {
-  if (mode === "text") return (row) => row;
-  const convs = oids.map(typedConverter);
-  if (convs.every((c) => c === null)) return (row) => row;
-  return (row) => {
-    for (let i = 0; i < convs.length; i++) {
-      const c = convs[i];
-      const v = row[i];
-      if (c && v !== null && v !== undefined) row[i] = c(v as string);
-    }
-    return row;
-  };
-}
-
-/** Parameter values as pg wants them. */
-function toParam(v: unknown): unknown {
-  if (v === null || v === undefined) return null;
-  if (typeof v === "bigint") return v.toString();
-  if (v instanceof Decimal || v instanceof JsonText) return v.text;
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  return v;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-/** The fields of a server error (pg's DatabaseError) we rely on. */
-interface ServerError {
-  code: string;
-  message: string;
-  severity?: string;
-}
-
-function isServerError(e: unknown): e is ServerError {
-  if (!(e instanceof Error)) return false;
-  const code = (e as { code?: unknown }).code;
-  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) &&
-    typeof (e as { severity?: unknown }).severity === "string";
+function isServerError(e: unknown): e is PgServerError {
+  return e instanceof PgServerError;
 }
 
 function errorCode(e: unknown): string | undefined {
@@ -284,13 +125,15 @@ function connectError(
   }
   let reason: string;
   let driverCode = code;
-  if (code && NET_REASONS[code]) {
+  if (e instanceof ConnectTimeoutError) {
+    reason = `timed out after ${s.connectTimeoutMs} ms`;
+    driverCode = "ETIMEDOUT";
+  } else if (code && NET_REASONS[code]) {
     reason = NET_REASONS[code];
   } else if (code && /^(ERR_TLS_|ERR_SSL_|CERT_|ERR_OSSL)/.test(code)) {
     reason = `TLS handshake failed (${code})`;
   } else if (info.elapsedMs >= s.connectTimeoutMs - 50 && s.connectTimeoutMs > 0) {
     reason = `timed out after ${s.connectTimeoutMs} ms`;
-    // pg's own connect timer raises an error without a code; name it as the socket would.
     driverCode ??= "ETIMEDOUT";
   } else {
     const text = e instanceof Error ? e.message : String(e);
@@ -334,73 +177,42 @@ async function readCa(path: string): Promise<string> {
   }
 }
 
-/** The `ssl` option for pg from the TLS policy. */
-async function sslOptions(s: ConnectSettings): Promise<false | ConnectionOptions> {
-  const tls = s.tls;
-  if (tls.mode === "disable") return false;
-  const opts: ConnectionOptions = { rejectUnauthorized: tls.mode === "verify" };
-  if (tls.mode === "verify" && tls.caFile) opts.ca = await readCa(tls.caFile);
-  if (tls.certPem) opts.cert = tls.certPem;
-  if (tls.keyPem) opts.key = tls.keyPem;
-  if (tls.serverName) opts.servername = tls.serverName;
-  return opts;
-}
-
-/** pg's client plus the few internals we reset (fields read from the environment). */
-interface ClientInternals {
-  connectionParameters?: { replication?: unknown };
-  replication?: unknown;
-}
-
-/**
- * Creates a pg client. pg still looks at PGBINARY and PGREPLICATION for the two settings that
- * cannot be given as a truthy value; PGBINARY has no effect on a Client given a config, and the
- * replication setting is cleared here so PGREPLICATION cannot turn this into a walsender session.
- */
-function newClient(config: pg.ClientConfig): pg.Client {
-  let client: pg.Client;
-  try {
-    client = new pg.Client(config);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-      throw new HecateError("internal", "The PostgreSQL driver needs environment access", {
-        cause: e,
-        hint: "Run with --allow-env (the pg library reads PG* variables, which Hecate ignores)",
-      });
-    }
-    throw e;
-  }
-  const internals = client as unknown as ClientInternals;
-  if (internals.connectionParameters) internals.connectionParameters.replication = undefined;
-  internals.replication = undefined;
-  return client;
-}
-
 /** Hecate's columns for the server's row description. */
 function columnsOf(fields: readonly PgField[]): Column[] {
   return fields.map((f) => ({ name: f.name, type: typeName(f.dataTypeID) }));
 }
 
-/** pg's client fields needed for a CancelRequest. */
-interface CancelKey {
-  host?: string;
-  port?: number;
-  processID?: number | null;
-  secretKey?: number | null;
+/** Parameters as text; a value that cannot be sent is the caller's mistake, named without it. */
+function paramTexts(params: readonly unknown[]): (string | null)[] {
+  return params.map((v, i) => {
+    try {
+      return paramText(v);
+    } catch (e) {
+      throw new HecateError(
+        "query_failed",
+        `Query failed: parameter $${i + 1} cannot be sent (${
+          e instanceof Error ? e.name : "error"
+        })`,
+        { cause: e },
+      );
+    }
+  });
 }
 
 class PostgresConnection implements DbConnection {
-  #client: pg.Client;
+  #wire: PgWire;
+  #host: string;
+  #port: number;
   #secrets: readonly string[];
   #closed = false;
-  #active: PgStatement | null = null;
+  #active: Statement | null = null;
   #busy = false;
 
-  constructor(client: pg.Client, secrets: readonly string[]) {
-    this.#client = client;
+  constructor(wire: PgWire, host: string, port: number, secrets: readonly string[]) {
+    this.#wire = wire;
+    this.#host = host;
+    this.#port = port;
     this.#secrets = secrets;
-    // A dropped socket between statements must not become an unhandled 'error' event.
-    client.on("error", () => {});
   }
 
   #check(): void {
@@ -411,19 +223,22 @@ class PostgresConnection implements DbConnection {
         "A PostgreSQL statement is still running on this connection: drain its rows first",
       );
     }
+    if (this.#wire.dead) {
+      throw new HecateError(
+        "connection_failed",
+        "Connection to PostgreSQL lost: the session ended earlier",
+      );
+    }
   }
 
   /** Asks the server, on a separate connection, to cancel this session's running statement. */
   #cancel(): Promise<void> {
-    const key = this.#client as unknown as CancelKey;
-    if (typeof key.processID !== "number" || typeof key.secretKey !== "number") {
-      return Promise.reject(new Error("no cancel key"));
-    }
+    if (this.#wire.processId === 0) return Promise.reject(new Error("no cancel key"));
     return sendCancelRequest({
-      host: key.host || "localhost",
-      port: key.port || 5432,
-      processId: key.processID,
-      secretKey: key.secretKey,
+      host: this.#host,
+      port: this.#port,
+      processId: this.#wire.processId,
+      secretKey: this.#wire.secretKey,
     });
   }
 
@@ -431,28 +246,28 @@ class PostgresConnection implements DbConnection {
    * Sends one statement; the connection is busy with it until released. `fail` turns its errors
    * into HecateErrors that name neither the password nor a parameter value.
    */
-  #start(
+  async #start(
     sql: string,
     params: readonly unknown[],
     highWaterRows: number,
-  ): { stmt: PgStatement; fail: (e: unknown) => HecateError } {
+  ): Promise<{ stmt: Statement; fail: (e: unknown) => HecateError }> {
     this.#check();
     const secrets = [...this.#secrets, ...paramSecrets(params)];
-    const stmt = new PgStatement(sql, params.map(toParam), {
-      highWaterRows,
-      valueMapper: prepareValue,
-    });
     const fail = (e: unknown) => queryError(e, secrets);
+    const texts = paramTexts(params);
     this.#busy = true;
-    this.#active = stmt;
     try {
-      this.#client.query(stmt);
+      const stmt = await Statement.send(this.#wire, sql, texts, highWaterRows);
+      this.#active = stmt;
+      return { stmt, fail };
     } catch (e) {
-      this.#active = null;
       this.#busy = false;
+      if (e instanceof TypeError) {
+        // Nothing was sent: the text cannot be encoded (a NUL character).
+        throw new HecateError("query_failed", `Query failed: ${e.message}`, { cause: e });
+      }
       throw fail(e);
     }
-    return { stmt, fail };
   }
 
   /** Runs one statement; its single result set streams as the rows arrive. */
@@ -461,15 +276,26 @@ class PostgresConnection implements DbConnection {
     params: readonly unknown[],
     options: QueryOptions = {},
   ): AsyncGenerator<ResultSet> {
-    const { stmt, fail } = this.#start(sql, params, options.batchSize ?? DEFAULT_BATCH_SIZE);
+    const { stmt, fail } = await this.#start(
+      sql,
+      params,
+      options.batchSize ?? DEFAULT_BATCH_SIZE,
+    );
     // Leaving before the server finished (the caller stopped reading): cut the statement short
     // so the connection can be used again, or drop the connection if that fails.
     const release = async () => {
       if (this.#active !== stmt) return;
       this.#active = null;
       this.#busy = false;
-      if (stmt.done || this.#closed) return;
-      if (!await stmt.abandon(() => this.#cancel(), ABANDON_TIMEOUT_MS)) await this.close();
+      if (this.#closed) return;
+      if (stmt.done) {
+        if (this.#wire.dead) await this.close();
+        return;
+      }
+      if (!await stmt.abandon(() => this.#cancel(), ABANDON_TIMEOUT_MS)) {
+        this.#wire.dead = true; // mid-statement: no Terminate, just drop it
+        await this.close();
+      }
     };
     try {
       const fields = await stmt.description().catch((e) => Promise.reject(fail(e)));
@@ -511,18 +337,21 @@ class PostgresConnection implements DbConnection {
     options: QueryOptions = {},
   ): Promise<CollectedSet> {
     // Never pauses reading: the whole result is wanted anyway.
-    const { stmt, fail } = this.#start(sql, params, Infinity);
+    const { stmt, fail } = await this.#start(sql, params, Infinity);
+    let fields: PgField[];
+    let raw: unknown[][];
     try {
-      await stmt.finished();
+      fields = await stmt.description();
+      raw = await stmt.all();
     } catch (e) {
       throw fail(e);
     } finally {
       this.#active = null;
       this.#busy = false;
+      if (this.#wire.dead) await this.close();
     }
-    const fields = await stmt.description();
     const convert = makeRowConverter(fields.map((f) => f.dataTypeID), options.mode ?? "typed");
-    const rows = (await stmt.next() ?? []).map(convert);
+    const rows = raw.map(convert);
     return {
       columns: columnsOf(fields),
       rows,
@@ -537,25 +366,24 @@ class PostgresConnection implements DbConnection {
   async copyCsv(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
     this.#check();
     let sinkFailed = false;
-    const copy = new CopyOut(
-      `COPY (${sql}) TO STDOUT WITH (FORMAT csv, HEADER true)`,
-      async (chunk) => {
-        try {
-          await sink(chunk);
-        } catch (e) {
-          sinkFailed = true;
-          throw e;
-        }
-      },
-      { chunkBytes: COPY_CHUNK_BYTES },
-    );
+    const copy = new CopyOut(this.#wire, async (chunk) => {
+      try {
+        await sink(chunk);
+      } catch (e) {
+        sinkFailed = true;
+        throw e;
+      }
+    }, COPY_CHUNK_BYTES);
     this.#busy = true;
     try {
-      this.#client.query(copy);
-      return await copy.done;
+      return await copy.run(`COPY (${sql}) TO STDOUT WITH (FORMAT csv, HEADER true)`);
     } catch (e) {
       // Cut off mid-stream (sink failure) or a lost connection: it cannot be reused.
-      if (!copy.reusable) await this.close();
+      this.#busy = false;
+      if (!copy.reusable || this.#wire.dead) {
+        this.#wire.dead = true; // mid-stream: no Terminate, just drop it
+        await this.close();
+      }
       if (sinkFailed) throw e;
       throw queryError(e, this.#secrets);
     } finally {
@@ -565,10 +393,10 @@ class PostgresConnection implements DbConnection {
 
   /** Runs `SELECT 1`. */
   async ping(): Promise<void> {
-    this.#check();
     try {
-      await this.#client.query("SELECT 1");
+      await this.collect("SELECT 1", []);
     } catch (e) {
+      if (e instanceof HecateError) throw e;
       throw queryError(e, this.#secrets);
     }
   }
@@ -577,12 +405,89 @@ class PostgresConnection implements DbConnection {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const wire = this.#wire;
+    const idle = !this.#busy && !wire.dead;
     this.#active = null;
-    try {
-      await this.#client.end();
-    } catch {
-      // the socket is gone already
+    if (idle) {
+      try {
+        wire.writer.terminate();
+        await wire.send();
+      } catch {
+        // the socket is gone already
+      }
     }
+    wire.close();
+  }
+}
+
+/**
+ * Opens the transport and logs in, all within the connect timeout.
+ *
+ * @returns The session, ready for statements.
+ */
+async function openSession(
+  settings: ConnectSettings,
+  host: string,
+  port: number,
+  user: string,
+  onPasswordAsked: () => void,
+): Promise<PgWire> {
+  const caPem = settings.tls.mode === "verify" && settings.tls.caFile
+    ? await readCa(settings.tls.caFile)
+    : undefined;
+  let transport: Transport | null = null;
+  let timedOut = false;
+  const abort = new AbortController();
+  const work = (async () => {
+    const t = await openTransport({
+      host,
+      port,
+      tls: settings.tls,
+      signal: abort.signal,
+      ...(caPem === undefined ? {} : { caPem }),
+    });
+    if (timedOut) {
+      t.close();
+      throw new ConnectTimeoutError(settings.connectTimeoutMs);
+    }
+    transport = t;
+    const wire = new PgWire(t);
+    await wire.startup({
+      user,
+      database: settings.database || user,
+      password: settings.password,
+      params: [
+        ["options", SESSION_OPTIONS],
+        ["application_name", "hecate"],
+        ["client_encoding", "UTF8"],
+      ],
+    }, onPasswordAsked);
+    return wire;
+  })();
+  const ms = settings.connectTimeoutMs;
+  if (!(ms > 0)) {
+    try {
+      return await work;
+    } catch (e) {
+      (transport as Transport | null)?.close();
+      throw e;
+    }
+  }
+  const timer = deadline(ms);
+  const expired = timer.expired.then((): never => {
+    timedOut = true;
+    abort.abort();
+    throw new ConnectTimeoutError(ms);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } catch (e) {
+    // Also ends a read or write the handshake is still waiting for.
+    (transport as Transport | null)?.close();
+    work.catch(() => {});
+    throw e;
+  } finally {
+    timer.cancel();
   }
 }
 
@@ -602,44 +507,21 @@ export async function connectPostgres(settings: ConnectSettings): Promise<DbConn
   }
   const password = settings.password ?? "";
   const secrets = password.length > 0 ? [password] : [];
+  const host = settings.host || "localhost";
+  const port = settings.port || 5432;
   let passwordAsked = false;
-  const client = newClient({
-    host: settings.host || "localhost",
-    port: settings.port || 5432,
-    database: settings.database || user,
-    user,
-    // A function keeps pg away from PGPASSWORD and ~/.pgpass, also for an empty password.
-    password: () => {
-      passwordAsked = true;
-      return password;
-    },
-    ssl: await sslOptions(settings),
-    sslnegotiation: "postgres",
-    connectionTimeoutMillis: settings.connectTimeoutMs,
-    application_name: "hecate",
-    fallback_application_name: "hecate",
-    options: SESSION_OPTIONS,
-    client_encoding: "UTF8",
-    types: RAW_TYPES,
-    keepAlive: true,
-  });
-
   const started = Date.now();
-  // Errors emitted while connecting are reported through connect()'s promise.
-  const onError = () => {};
-  client.on("error", onError);
+  let wire: PgWire;
   try {
-    await client.connect();
+    wire = await openSession(settings, host, port, user, () => passwordAsked = true);
   } catch (e) {
-    client.end().catch(() => {});
+    if (e instanceof HecateError) throw e;
     throw connectError(e, settings, secrets, {
       elapsedMs: Date.now() - started,
       passwordAsked,
     });
-  } finally {
-    client.off("error", onError);
   }
-  return new PostgresConnection(client, secrets);
+  return new PostgresConnection(wire, host, port, secrets);
 }
 
 /** The PostgreSQL {@link Driver}. */

@@ -26,6 +26,14 @@ export interface PgServer {
   password: string;
   /** A database owned by {@link PgServer.user}. */
   database: string;
+  /**
+   * Roles for the other password methods over TCP: `md5` (its password stored as an MD5 hash)
+   * and `cleartext` (pg_hba method `password`). Each has its own password.
+   */
+  logins: {
+    md5: { user: string; password: string };
+    cleartext: { user: string; password: string };
+  };
   /** The superuser, reachable without password through the unix socket only. */
   superuser: string;
   /** The data directory. */
@@ -321,12 +329,18 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     ], { asPostgres: true, what: "initdb" });
 
     // Exactly these rules: the superuser only through the socket, the certificate role with its
-    // certificate, everyone else with SCRAM.
+    // certificate, one role each for MD5 and cleartext passwords, everyone else with SCRAM.
     const certUser = "hecate_cert";
+    const logins = {
+      md5: { user: "hecate_md5", password: `md5-${randomHex(12)}` },
+      cleartext: { user: "hecate_clear", password: `clear-${randomHex(12)}` },
+    };
     await Deno.writeTextFile(
       `${dataDir}/pg_hba.conf`,
       "local all all trust\n" +
         (options.tls ? `hostssl all ${certUser} 127.0.0.1/32 cert\n` : "") +
+        `host all ${logins.md5.user} 127.0.0.1/32 md5\n` +
+        `host all ${logins.cleartext.user} 127.0.0.1/32 password\n` +
         "host all all 127.0.0.1/32 scram-sha-256\n",
     );
 
@@ -451,7 +465,14 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       "postgres",
       `CREATE ROLE ${user} LOGIN PASSWORD '${password}';\n` +
         `CREATE DATABASE ${database} OWNER ${user};\n` +
-        (clientCert ? `CREATE ROLE ${clientCert.user} LOGIN;\n` : ""),
+        (clientCert ? `CREATE ROLE ${clientCert.user} LOGIN;\n` : "") +
+        // The md5 method needs the password stored as an MD5 hash (a SCRAM verifier would make
+        // the server switch to SCRAM).
+        "SET password_encryption = 'md5';\n" +
+        `CREATE ROLE ${logins.md5.user} LOGIN PASSWORD '${logins.md5.password}';\n` +
+        "RESET password_encryption;\n" +
+        `CREATE ROLE ${logins.cleartext.user} LOGIN PASSWORD '${logins.cleartext.password}';\n` +
+        `GRANT CONNECT ON DATABASE ${database} TO ${logins.md5.user}, ${logins.cleartext.user};\n`,
     );
 
     const halt = async () => {
@@ -488,6 +509,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       user,
       password,
       database,
+      logins,
       superuser: SUPERUSER,
       dataDir,
       socketDir,

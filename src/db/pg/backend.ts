@@ -1,0 +1,159 @@
+/**
+ * Decoding the backend messages the driver reads (protocol "Message Formats"): type codes, error
+ * fields, row descriptions and data rows. Every function reads a body at `buf[start..end)` as
+ * {@link import("./reader.ts").MessageReader} leaves it.
+ *
+ * @module
+ */
+
+/** Backend message type bytes. */
+export const Msg = {
+  Authentication: 0x52, // 'R'
+  BackendKeyData: 0x4b, // 'K'
+  BindComplete: 0x32, // '2'
+  CloseComplete: 0x33, // '3'
+  CommandComplete: 0x43, // 'C'
+  CopyData: 0x64, // 'd'
+  CopyDone: 0x63, // 'c'
+  CopyInResponse: 0x47, // 'G'
+  CopyOutResponse: 0x48, // 'H'
+  CopyBothResponse: 0x57, // 'W'
+  DataRow: 0x44, // 'D'
+  EmptyQueryResponse: 0x49, // 'I'
+  ErrorResponse: 0x45, // 'E'
+  NegotiateProtocolVersion: 0x76, // 'v'
+  NoData: 0x6e, // 'n'
+  NoticeResponse: 0x4e, // 'N'
+  NotificationResponse: 0x41, // 'A'
+  ParameterDescription: 0x74, // 't'
+  ParameterStatus: 0x53, // 'S'
+  ParseComplete: 0x31, // '1'
+  PortalSuspended: 0x73, // 's'
+  ReadyForQuery: 0x5a, // 'Z'
+  RowDescription: 0x54, // 'T'
+} as const;
+
+/** One row as the server sent it in text format; `null` is SQL NULL. */
+export type RawRow = (string | null)[];
+
+/** A result column as described by the server. */
+export interface PgField {
+  /** Column name. */
+  name: string;
+  /** Type OID. */
+  dataTypeID: number;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * An ErrorResponse from the server: `code` is the SQLSTATE, `severity` the non-localised severity
+ * (`ERROR`, `FATAL`, `PANIC`), `message` the primary message.
+ */
+export class PgServerError extends Error {
+  /** SQLSTATE. */
+  readonly code: string;
+  /** `ERROR`, `FATAL` or `PANIC` (or a localised word from an old server). */
+  readonly severity: string;
+  /** The DETAIL field, when sent. */
+  readonly detail: string | undefined;
+
+  /**
+   * The error from its ErrorResponse fields.
+   *
+   * @param fields The error's fields by their one-letter code.
+   */
+  constructor(fields: ReadonlyMap<string, string>) {
+    super(fields.get("M") ?? "Unknown server error");
+    this.name = "PgServerError";
+    this.code = fields.get("C") ?? "XX000";
+    this.severity = fields.get("V") ?? fields.get("S") ?? "ERROR";
+    this.detail = fields.get("D");
+  }
+
+  /** FATAL and PANIC end the session: the server closes the connection after them. */
+  get fatal(): boolean {
+    return this.severity === "FATAL" || this.severity === "PANIC";
+  }
+}
+
+/** Reads a NUL-terminated string at `pos`; returns it and the position after the NUL. */
+function cstring(buf: Uint8Array, pos: number, end: number): [string, number] {
+  let i = pos;
+  while (i < end && buf[i] !== 0) i++;
+  return [decoder.decode(buf.subarray(pos, i)), i + 1];
+}
+
+/** Decodes an ErrorResponse or NoticeResponse body. */
+export function parseError(buf: Uint8Array, start: number, end: number): PgServerError {
+  const fields = new Map<string, string>();
+  let p = start;
+  while (p < end && buf[p] !== 0) {
+    const key = String.fromCharCode(buf[p]!);
+    const [value, next] = cstring(buf, p + 1, end);
+    fields.set(key, value);
+    p = next;
+  }
+  return new PgServerError(fields);
+}
+
+/** Decodes a RowDescription body into names and type OIDs. */
+export function parseRowDescription(buf: Uint8Array, start: number, end: number): PgField[] {
+  const view = new DataView(buf.buffer, buf.byteOffset);
+  const n = view.getInt16(start);
+  const fields: PgField[] = new Array(n);
+  let p = start + 2;
+  for (let i = 0; i < n; i++) {
+    const [name, next] = cstring(buf, p, end);
+    // table OID (4), column number (2), type OID (4), size (2), modifier (4), format (2)
+    const dataTypeID = view.getUint32(next + 6);
+    fields[i] = { name, dataTypeID };
+    p = next + 18;
+  }
+  return fields;
+}
+
+/** Decodes a CommandComplete body: its tag (`SELECT 2`, `INSERT 0 1`, `COPY 5`...). */
+export function parseCommandTag(buf: Uint8Array, start: number, end: number): string {
+  return cstring(buf, start, end)[0];
+}
+
+/** The row count at the end of a command tag, or null when the tag has none. */
+export function tagRowCount(tag: string | null): number | null {
+  const m = /(\d+)$/.exec(tag ?? "");
+  return m ? Number(m[1]) : null;
+}
+
+/** Reads a big-endian Int32 at `p`. */
+export function int32(buf: Uint8Array, p: number): number {
+  return (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
+}
+
+/**
+ * Decodes a DataRow body into strings (text format) and nulls.
+ *
+ * Fast path: the whole body goes through the decoder once and the values are sliced out of that
+ * string. That is only right when every byte became one UTF-16 unit, i.e. the decoded string is
+ * as long as the body (any multi-byte character, also one formed with a length byte, makes it
+ * shorter); otherwise each value is decoded on its own.
+ */
+export function parseDataRow(buf: Uint8Array, start: number, end: number): RawRow {
+  const n = (buf[start]! << 8) | buf[start + 1]!;
+  const row: RawRow = new Array(n);
+  const whole = decoder.decode(buf.subarray(start, end));
+  const sliced = whole.length === end - start;
+  let p = start + 2;
+  for (let i = 0; i < n; i++) {
+    const len = int32(buf, p);
+    p += 4;
+    if (len < 0) {
+      row[i] = null;
+      continue;
+    }
+    row[i] = sliced
+      ? whole.slice(p - start, p - start + len)
+      : decoder.decode(buf.subarray(p, p + len));
+    p += len;
+  }
+  return row;
+}
