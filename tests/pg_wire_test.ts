@@ -1,8 +1,8 @@
 /**
  * The PostgreSQL wire protocol implementation (src/db/pg/) against a real server
  * (tests/support/postgres.ts): SCRAM-SHA-256, MD5 and cleartext logins, the Unix socket, TLS
- * through Deno's TLS (`verify`) and through node:tls (`insecure`), and that the `disable` and
- * `verify` paths load no `node:` module. A fake server on 127.0.0.1 (named as such below) plays a
+ * through Deno's TLS (`verify` with the default trust store) and through node:tls (`insecure`, a
+ * pinned CA file), and that the `disable` and default-store `verify` paths load no `node:` module. A fake server on 127.0.0.1 (named as such below) plays a
  * SCRAM server that does not know the password, which no real server can be made to do.
  * Run: NO_COLOR=1 scripts/deno.sh test -A tests/pg_wire_test.ts
  */
@@ -19,6 +19,7 @@ import { ConnectionLostError, MessageReader } from "../src/db/pg/reader.ts";
 import { MessageWriter } from "../src/db/pg/writer.ts";
 import { ROOT } from "./support/access.ts";
 import { type PgServer, startPostgres } from "./support/postgres.ts";
+import { makeCa } from "./support/tls_certs.ts";
 
 function settingsFor(pg: PgServer, over: Partial<ConnectSettings> = {}): ConnectSettings {
   return {
@@ -60,11 +61,11 @@ function allText(e: unknown): string {
 }
 
 /** Runs the connect child with debug logging; returns its ROWS line and the node modules loaded. */
-async function childRun(settings: ConnectSettings) {
+async function childRun(settings: ConnectSettings, env: Record<string, string> = {}) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--log-level=debug", `${ROOT}tests/support/pg_connect_child.ts`],
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -149,7 +150,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
     await c.close();
   });
 
-  await t.step("verify through Deno's TLS, insecure through node:tls, both encrypted", async () => {
+  await t.step("verify with a CA file and insecure (through node:tls) are encrypted", async () => {
     for (const tls of [{ mode: "verify", caFile: pg.caFile! }, { mode: "insecure" }] as const) {
       const c = await postgresDriver.connect(settingsFor(pg, { tls }));
       assert.deepEqual(
@@ -264,13 +265,15 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
     },
   );
 
-  await t.step("disable and verify load no node: module; insecure does", async () => {
+  await t.step("disable and verify (default trust store) load no node: module", async () => {
     const disable = await childRun(settingsFor(pg));
     assert.equal(disable.code, 0, disable.text.slice(-2000));
     assert.equal(disable.rows, "[[1,false]]");
     assert.deepEqual(disable.nodeModules, []);
 
-    const verify = await childRun(settingsFor(pg, { tls: { mode: "verify", caFile: pg.caFile! } }));
+    // DENO_CERT adds the test CA to the child's default store, as a system CA would be.
+    const trusted = { DENO_CERT: pg.caFile! };
+    const verify = await childRun(settingsFor(pg, { tls: { mode: "verify" } }), trusted);
     assert.equal(verify.code, 0, verify.text.slice(-2000));
     assert.equal(verify.rows, "[[1,true]]");
     assert.deepEqual(verify.nodeModules, []);
@@ -280,6 +283,31 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
     assert.equal(insecure.code, 0, insecure.text.slice(-2000));
     assert.equal(insecure.rows, "[[1,true]]");
     assert.ok(insecure.nodeModules.length > 0);
+  });
+
+  await t.step("a profile's CA file pins: the default store is not trusted then", async () => {
+    const trusted = { DENO_CERT: pg.caFile! };
+    const pinnedRight = await childRun(
+      settingsFor(pg, { tls: { mode: "verify", caFile: pg.caFile! } }),
+      trusted,
+    );
+    assert.equal(pinnedRight.code, 0, pinnedRight.text.slice(-2000));
+    assert.equal(pinnedRight.rows, "[[1,true]]");
+    // Another CA pinned: the server's certificate is refused although the default store (with
+    // DENO_CERT) would accept it.
+    const dir = await Deno.makeTempDir({ prefix: "hecate-pg-pin-" });
+    try {
+      const other = await makeCa(dir, "other-ca");
+      const pinnedWrong = await childRun(
+        settingsFor(pg, { tls: { mode: "verify", caFile: other.certFile } }),
+        trusted,
+      );
+      assert.notEqual(pinnedWrong.code, 0);
+      assert.equal(pinnedWrong.rows, undefined);
+      assert.match(pinnedWrong.text, /TLS/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 });
 

@@ -1,9 +1,11 @@
 /**
  * The byte stream under a PostgreSQL session: TCP or a Unix socket through `Deno.connect`, TLS
- * through `Deno.startTls` after the SSLRequest exchange. Deno's own TLS can neither skip
- * certificate verification nor present a client certificate, so those two cases go through a
- * node:net + node:tls transport (./node_transport.ts), imported only when needed: any `node:`
- * module starts Deno's Node compatibility layer, which costs tens of milliseconds per process.
+ * through `Deno.startTls` after the SSLRequest exchange, verifying against the default trust store.
+ * Deno's own TLS can neither skip certificate verification, nor present a client certificate, nor
+ * trust only a given CA (its `caCerts` are added to the default roots, so a profile's CA file
+ * would not pin anything). Those three cases go through a node:net + node:tls transport
+ * (./node_transport.ts), imported only when needed: any `node:` module starts Deno's Node
+ * compatibility layer, which costs tens of milliseconds per process.
  *
  * @module
  */
@@ -34,9 +36,8 @@ export interface TransportOptions {
   /** The TLS policy. */
   tls: TlsSettings;
   /**
-   * The CA certificates (PEM) for `verify`, already read; none means the default store. Through
-   * Deno's TLS they are trusted in addition to the default roots (Deno offers no way to replace
-   * them); node:tls, used with a client certificate, trusts only them.
+   * The CA certificates (PEM) for `verify`, already read: then only they are trusted (through
+   * node:tls). None means the default store (through Deno's TLS).
    */
   caPem?: string;
   /** Aborts a TCP connect still in progress (the connect timeout). */
@@ -129,8 +130,9 @@ export async function negotiateTls(conn: Transport): Promise<boolean> {
 }
 
 /**
- * Opens the transport for a TLS policy: plain for `disable`, Deno's TLS for `verify` without a
- * client certificate, node:tls for `insecure` and client certificates.
+ * Opens the transport for a TLS policy: plain for `disable`; Deno's TLS for `verify` against the
+ * default trust store without a client certificate; node:tls for `insecure`, a pinned CA and
+ * client certificates.
  *
  * @param options Host, port, TLS policy and CA.
  * @returns The connected transport (TLS handshake done).
@@ -139,7 +141,9 @@ export async function negotiateTls(conn: Transport): Promise<boolean> {
  */
 export async function openTransport(options: TransportOptions): Promise<Transport> {
   const { host, port, tls } = options;
-  if (tls.mode !== "disable" && (tls.mode === "insecure" || tls.certPem || tls.keyPem)) {
+  const needsNodeTls = tls.mode === "insecure" || options.caPem !== undefined ||
+    tls.certPem !== undefined || tls.keyPem !== undefined;
+  if (tls.mode !== "disable" && needsNodeTls) {
     const { openNodeTransport } = await import("./node_transport.ts");
     return await openNodeTransport(options);
   }
@@ -149,10 +153,7 @@ export async function openTransport(options: TransportOptions): Promise<Transpor
     if (!await negotiateTls(new DenoTransport(conn))) throw new TlsRefusedError();
     let tlsConn: Deno.TlsConn;
     try {
-      tlsConn = await Deno.startTls(conn as Deno.TcpConn, {
-        hostname: tls.serverName ?? host,
-        ...(options.caPem ? { caCerts: [options.caPem] } : {}),
-      });
+      tlsConn = await Deno.startTls(conn as Deno.TcpConn, { hostname: tls.serverName ?? host });
       await tlsConn.handshake();
     } catch (e) {
       throw new TlsHandshakeError(e);
