@@ -1,7 +1,7 @@
 /**
  * PostgreSQL driver speaking the frontend/backend protocol v3 itself (./pg/): no npm package and
- * no `node:` module is loaded for TLS `disable` and `verify` without a client certificate, because
- * either starts Deno's Node compatibility layer, which alone costs more than a whole `select 1`
+ * no `node:` module is loaded for TLS `disable`, and `verify` against the default trust store
+ * without a client certificate (see ./pg/transport.ts for the rest), because either starts Deno's Node compatibility layer, which alone costs more than a whole `select 1`
  * against a local server. There is no well-kept Deno-native client on npm, so the protocol is
  * implemented here, carefully and only as far as Hecate needs it: startup with cleartext, MD5 and
  * SCRAM-SHA-256 logins, TLS, the extended protocol with text parameters and results, COPY TO
