@@ -14,7 +14,7 @@
  * @module
  */
 
-import { sha256 as sha256Hash } from "@noble/hashes/sha2.js";
+import { sha256 as sha256Digest } from "../src/sha256.ts";
 import type { AuthProvider, ProviderFields } from "./mod.ts";
 import { HecateError } from "../src/errors.ts";
 import type { Profile } from "../src/profile.ts";
@@ -61,13 +61,14 @@ async function readFile(p: Profile, field: string, path: string): Promise<string
   }
 }
 
-// A cache key for the token: the hash of what identifies it (node:crypto would cost every
-// command ~30 ms of start-up just for this).
+// A cache key for the token: the hash of what identifies it, each part ended by a NUL
+// (node:crypto would start Deno's Node layer on every command just for this).
 function sha256(...parts: string[]): string {
-  const h = sha256Hash.create();
-  const enc = new TextEncoder();
-  for (const part of parts) h.update(enc.encode(part)).update(new Uint8Array([0]));
-  return Array.from(h.digest(), (b) => b.toString(16).padStart(2, "0")).join("");
+  const text = parts.map((part) => `${part}\0`).join("");
+  return Array.from(
+    sha256Digest(new TextEncoder().encode(text)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
 }
 
 /** Entra ID access token for SQL Server; see the module documentation for the params. */

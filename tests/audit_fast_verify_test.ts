@@ -10,7 +10,7 @@ import { entryMac, nextKey, stepKey, ZERO_MAC } from "../src/audit/chain.ts";
 import { decodeMacText, macText } from "../src/audit/entry.ts";
 import { bytesOf, FastHmac, keyWords } from "../src/audit/fast_hmac.ts";
 import { FileAuditLog, startChain } from "../src/audit/log.ts";
-import { SHA256_IV, Sha256Core } from "../src/audit/sha256.ts";
+import { sha256 as sha256Digest, SHA256_IV, Sha256Core } from "../src/sha256.ts";
 import { readState } from "../src/audit/state.ts";
 import { verifyTrail } from "../src/audit/verify.ts";
 import { checkRun } from "../src/audit/verify_batch.ts";
@@ -68,6 +68,35 @@ Deno.test("Sha256Core matches the FIPS 180-4 examples and node:crypto on random 
   for (let n = 0; n < 700; n += 1 + (n % 7)) {
     const msg = random(n);
     assert.equal(sha256(msg), createHash("sha256").update(msg).digest("hex"), `length ${n}`);
+  }
+});
+
+Deno.test("sha256() pads like FIPS 180-4 at every length around the block edges", () => {
+  assert.equal(
+    hex(sha256Digest(enc.encode("abc"))),
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+  );
+  assert.equal(
+    hex(sha256Digest(new Uint8Array(1_000_000).fill(0x61))),
+    "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+  );
+  for (let n = 0; n <= 200; n++) {
+    const msg = random(n);
+    assert.equal(hex(sha256Digest(msg)), createHash("sha256").update(msg).digest("hex"), `${n}`);
+  }
+});
+
+Deno.test("the writer's chain is HMAC-SHA256 and a labelled SHA-256, as node:crypto computes them", () => {
+  for (let n = 0; n < 2000; n += 97) {
+    const key = random(32), prev = random(32), canonical = random(n);
+    assert.equal(
+      hex(entryMac(key, prev, canonical)),
+      createHmac("sha256", key).update(prev).update(canonical).digest("hex"),
+    );
+    assert.equal(
+      hex(nextKey(key)),
+      createHash("sha256").update("hecate-audit-v1 next key").update(key).digest("hex"),
+    );
   }
 });
 

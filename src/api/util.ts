@@ -6,7 +6,7 @@
 
 import { HecateError } from "../errors.ts";
 import { toHex, utf8 } from "../vault/encoding.ts";
-import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
+import { sha256 } from "../sha256.ts";
 
 const digests = new Map<string, string>();
 /** Distinct statements remembered; a pool runs the same few over and over. */
@@ -22,7 +22,7 @@ const DIGEST_CACHE = 256;
 export function sqlDigest(sql: string): string {
   let d = digests.get(sql);
   if (d === undefined) {
-    d = toHex(nobleSha256(utf8(sql)));
+    d = toHex(sha256(utf8(sql)));
     if (digests.size >= DIGEST_CACHE) digests.clear();
     digests.set(sql, d);
   }

@@ -9,22 +9,20 @@
  *
  * The key step is the labelled one-way hash of Schneier and Kelsey's construction; one SHA-256
  * block instead of an HMAC's four keeps verification fast.
- * The writer uses @noble/hashes (synchronous, one entry at a time, and cheap to load: node:crypto
- * costs ~30 ms of start-up on every command); the verifier uses {@link ./fast_hmac.ts} for
- * throughput. Both are checked against each other in the tests.
+ * Writer and verifier both compute it with ./fast_hmac.ts over the plain-JavaScript SHA-256 in
+ * ../sha256.ts: synchronous, and loading neither an npm package nor a `node:` module, which would
+ * start Deno's Node compatibility layer on every command. The tests check both against
+ * node:crypto and the RFC 4231 vectors.
  *
  * @module
  */
 
-import { hmac } from "@noble/hashes/hmac.js";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { FastHmac, STEP_LABEL } from "./fast_hmac.ts";
+
+export { STEP_LABEL };
 
 /** Bytes in a chain key and in a MAC. */
 export const CHAIN_BYTES = 32;
-/** The label of the one-way key step. */
-export const STEP_LABEL: Uint8Array<ArrayBuffer> = new TextEncoder().encode(
-  "hecate-audit-v1 next key",
-);
 /** `mac(0)`: the value chained into the first entry. */
 export const ZERO_MAC: Uint8Array<ArrayBuffer> = new Uint8Array(CHAIN_BYTES);
 
@@ -40,10 +38,14 @@ export const LINE_PREFIX = '{"seq":';
  * @returns `A(n)`.
  */
 export function nextKey(key: Uint8Array): Uint8Array<ArrayBuffer> {
-  const input = new Uint8Array(STEP_LABEL.length + key.length);
-  input.set(STEP_LABEL);
-  input.set(key, STEP_LABEL.length);
-  return new Uint8Array(sha256(input));
+  if (key.length !== CHAIN_BYTES) throw new RangeError("A chain key has 32 bytes");
+  return new Uint8Array(engine().next(key));
+}
+
+let hmacEngine: FastHmac | undefined;
+/** One engine for the process: it keeps buffers between calls, and JavaScript is one thread. */
+function engine(): FastHmac {
+  return hmacEngine ??= new FastHmac();
 }
 
 /**
@@ -59,7 +61,7 @@ export function entryMac(
   prev: Uint8Array,
   canonical: Uint8Array,
 ): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(hmac.create(sha256, key).update(prev).update(canonical).digest());
+  return new Uint8Array(engine().mac(key, prev, canonical));
 }
 
 /**

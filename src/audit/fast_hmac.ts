@@ -13,8 +13,12 @@
  * @module
  */
 
-import { STEP_LABEL } from "./chain.ts";
-import { SHA256_IV, Sha256Core } from "./sha256.ts";
+import { SHA256_IV, Sha256Core } from "../sha256.ts";
+
+/** The label of the chain's one-way key step (see chain.ts). */
+export const STEP_LABEL: Uint8Array<ArrayBuffer> = new TextEncoder().encode(
+  "hecate-audit-v1 next key",
+);
 
 const BLOCK = 64;
 const IPAD = 0x36363636;

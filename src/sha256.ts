@@ -1,12 +1,16 @@
 /**
- * The SHA-256 compression function (FIPS 180-4) in plain JavaScript, for the verifier's hot loop.
+ * SHA-256 (FIPS 180-4) in plain JavaScript: the compression function for the audit verifier's hot
+ * loop, and {@link sha256} for everything else that needs a synchronous digest (the audit writer's
+ * chain, statement digests, token cache keys).
  *
  * Why our own: verifying the audit chain hashes three short messages per entry (the HMAC's inner
  * and outer hash and the key step). Per call, node:crypto and hash-wasm cost more in crossing into
  * native code or WebAssembly and copying than the few blocks cost to compress; a compression the
  * caller feeds words directly (no allocation, no copies, fixed blocks such as HMAC pads built as
- * words) does the whole entry faster. Checked against node:crypto on random inputs and the
- * FIPS 180-4 vectors in tests/audit_sha256_test.ts.
+ * words) does the whole entry faster. And the cron path must not load an npm package or a `node:`
+ * module (either starts Deno's Node compatibility layer, tens of milliseconds per run; see
+ * docs/PERFORMANCE.md), while WebCrypto's digest is asynchronous. Checked against node:crypto on
+ * random inputs and the FIPS 180-4 vectors in tests/audit_fast_verify_test.ts.
  *
  * @module
  */
@@ -124,4 +128,34 @@ export class Sha256Core {
     s[6] = (s[6]! + g) | 0;
     s[7] = (s[7]! + h) | 0;
   }
+}
+
+/**
+ * SHA-256 of a message.
+ *
+ * @param data The message.
+ * @returns The 32-byte digest.
+ */
+export function sha256(data: Uint8Array): Uint8Array<ArrayBuffer> {
+  const core = new Sha256Core();
+  const s = Int32Array.from(SHA256_IV);
+  const whole = data.length - (data.length % 64);
+  for (let off = 0; off < whole; off += 64) {
+    core.load(data, off);
+    core.compress(s);
+  }
+  // The last bytes, 0x80, zeros, and the length in bits as a 64-bit big-endian number.
+  const rest = data.length - whole;
+  const tail = new Uint8Array(rest < 56 ? 64 : 128);
+  tail.set(data.subarray(whole));
+  tail[rest] = 0x80;
+  new DataView(tail.buffer).setBigUint64(tail.length - 8, BigInt(data.length) * 8n);
+  for (let off = 0; off < tail.length; off += 64) {
+    core.load(tail, off);
+    core.compress(s);
+  }
+  const out = new Uint8Array(32);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) view.setInt32(4 * i, s[i]!);
+  return out;
 }
