@@ -11,7 +11,7 @@ import { DatabaseSync } from "node:sqlite";
 import { buildBundle, launcherScript, RUN_FLAGS } from "../scripts/bundle.ts";
 import { HECATE_PERMISSIONS } from "../scripts/permissions.ts";
 import { PW, runHecate, vaultWith, withHome } from "./support/access.ts";
-import { startPostgres } from "./support/postgres.ts";
+import { pgProfile, startPostgres } from "./support/postgres.ts";
 
 interface Run {
   code: number;
@@ -145,16 +145,7 @@ Deno.test("the bundle's API-key query against PostgreSQL loads no module of Deno
     await buildBundle(`${build}/out`);
     await withHome(async (home) => {
       const vault = await vaultWith(home, []);
-      await vault.addProfile({
-        name: "pg",
-        engine: "postgres",
-        host: pg.host,
-        port: pg.port,
-        database: pg.database,
-        user: pg.user,
-        tls: { mode: "disable" },
-        secrets: { password: { value: pg.password } },
-      });
+      await vault.addProfile(pgProfile(pg, "pg"));
       const key = await vault.createApiKey({ name: "cron", profiles: ["pg"], expires: null });
       // The launcher's command, with Deno's debug log instead of --quiet.
       const flags = RUN_FLAGS.filter((f) => f !== "--quiet");

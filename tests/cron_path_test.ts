@@ -19,7 +19,7 @@ import {
   ROOT_OPTIONS,
 } from "../src/cli/cron_path.ts";
 import { initVault, openVault } from "../src/hecate.ts";
-import { startPostgres } from "./support/postgres.ts";
+import { pgProfile, startPostgres } from "./support/postgres.ts";
 import { runHecate, tempDir } from "./support/cli.ts";
 
 /** An io that keeps what commander writes and has no terminal. */
@@ -197,16 +197,7 @@ Deno.test("an API-key query against PostgreSQL loads no module of Deno's Node la
   const password = "cron path test: quiet lantern orchard";
   await initVault({ home, password, kdfIterations: 600_000 });
   const vault = await openVault({ home, password, lockout: "off" });
-  await vault.addProfile({
-    name: "pg",
-    engine: "postgres",
-    host: pg.host,
-    port: pg.port,
-    database: pg.database,
-    user: pg.user,
-    tls: { mode: "disable" },
-    secrets: { password: { value: pg.password } },
-  });
+  await vault.addProfile(pgProfile(pg, "pg"));
   const apiKey = await vault.createApiKey({ name: "cron", profiles: ["pg"], expires: null });
   await vault.close();
   const run = await runHecate(["query", "pg", "select 40 + 2 as answer"], {

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { initVault, openVault } from "../mod.ts";
-import { startPostgres } from "./support/postgres.ts";
+import { pgProfile, startPostgres } from "./support/postgres.ts";
 
 Deno.test("examples/library.ts runs as documented", async () => {
   await using pg = await startPostgres();
@@ -11,16 +11,7 @@ Deno.test("examples/library.ts runs as documented", async () => {
   try {
     await initVault({ home, password, kdfIterations: 600_000 });
     const vault = await openVault({ home, password });
-    await vault.addProfile({
-      name: "billing",
-      engine: "postgres",
-      host: pg.host,
-      port: pg.port,
-      database: pg.database,
-      user: pg.user,
-      tls: { mode: "disable" },
-      secrets: { password: { value: pg.password } },
-    });
+    await vault.addProfile(pgProfile(pg, "billing"));
     await Deno.writeTextFile(`${home}/pw`, password);
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL("../examples/library.ts", import.meta.url).pathname, "billing"],

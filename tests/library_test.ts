@@ -7,7 +7,7 @@
 
 import nodeAssert from "node:assert/strict";
 import { ExitCode, HecateError, initVault, openVault, type Vault } from "../mod.ts";
-import { type PgServer, startPostgres } from "./support/postgres.ts";
+import { pgProfile, type PgServer, startPostgres } from "./support/postgres.ts";
 
 const PASSWORD = "library-test-password";
 function assert(v: unknown, msg?: string): asserts v {
@@ -35,17 +35,7 @@ async function setup(pg: PgServer): Promise<{ home: string; vault: Vault }> {
   await Deno.chmod(home, 0o700);
   await initVault({ home, password: PASSWORD, kdfIterations: 600_000 });
   const vault = await openVault({ home, password: PASSWORD });
-  await vault.addProfile({
-    name: "pg",
-    engine: "postgres",
-    host: pg.host,
-    port: pg.port,
-    database: pg.database,
-    user: pg.user,
-    tls: { mode: "disable" },
-    connectTimeoutMs: 2000,
-    secrets: { password: { value: pg.password } },
-  });
+  await vault.addProfile(pgProfile(pg, "pg", { connectTimeoutMs: 2000 }));
   return { home, vault };
 }
 

@@ -9,11 +9,11 @@ import net from "node:net";
 import { mssqlDriver } from "../src/db/mssql.ts";
 import type { ConnectSettings, DbConnection, QueryOptions } from "../src/db/driver.ts";
 import { Decimal } from "../src/db/value.ts";
-import { HecateError } from "../src/errors.ts";
 import { initVault } from "../src/hecate.ts";
 import { type CannedColumn, type CannedValue, startTdsDouble } from "./support/tds_double.ts";
 import { makeTestCerts } from "./support/tds/certs.ts";
 import { runHecate } from "./support/cli.ts";
+import { hecateError as rejects } from "./support/hecate_error.ts";
 
 const SA_PASSWORD = "Sa-Secret-Pw-4411";
 const NTLM = { domain: "TESTDOM", user: "alice", password: "Nt-Secret-Pw-7788" };
@@ -75,16 +75,6 @@ async function sets(conn: DbConnection, sql: string, params: unknown[] = [], o: 
     out.push({ columns: set.columns.map((c) => c.name), rows, rowCount: set.rowCount() });
   }
   return out;
-}
-
-async function rejects(p: Promise<unknown>): Promise<HecateError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof HecateError, `expected HecateError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected a rejection");
 }
 
 Deno.test("SQL Server driver against the TDS test double", async (t) => {

@@ -10,6 +10,7 @@ import type { ConnectSettings, DbConnection, QueryOptions, ResultSet } from "../
 import { Decimal, JsonText } from "../src/db/value.ts";
 import { HecateError } from "../src/errors.ts";
 import { type MariadbServer, startMariadb } from "./support/mariadb.ts";
+import { hecateError } from "./support/hecate_error.ts";
 
 function settingsFor(db: MariadbServer, over: Partial<ConnectSettings> = {}): ConnectSettings {
   return {
@@ -56,17 +57,6 @@ async function all(
   const out = await sets(conn, sql, params, options);
   assert.equal(out.length, 1, `expected one result set, got ${out.length}`);
   return out[0]!;
-}
-
-/** Rejects with a HecateError and returns it. */
-async function hecateError(p: Promise<unknown>): Promise<HecateError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof HecateError, `expected HecateError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected a rejection");
 }
 
 /** One row of `mariadb --batch` output, unescaped (`\t`, `\n`, `\\`, `\0`), NULL as null. */

@@ -18,32 +18,10 @@ import { paramText } from "../src/db/pg/params.ts";
 import { ConnectionLostError, MessageReader } from "../src/db/pg/reader.ts";
 import { MessageWriter } from "../src/db/pg/writer.ts";
 import { ROOT } from "./support/access.ts";
-import { type PgServer, startPostgres } from "./support/postgres.ts";
+import { pgSettings, startPostgres } from "./support/postgres.ts";
 import { makeCa } from "./support/tls_certs.ts";
-
-function settingsFor(pg: PgServer, over: Partial<ConnectSettings> = {}): ConnectSettings {
-  return {
-    engine: "postgres",
-    host: pg.host,
-    port: pg.port,
-    database: pg.database,
-    user: pg.user,
-    password: pg.password,
-    tls: { mode: "disable" },
-    connectTimeoutMs: 5000,
-    ...over,
-  };
-}
-
-async function hecateError(p: Promise<unknown>): Promise<HecateError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof HecateError, `expected HecateError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected a rejection");
-}
+import { hecateError } from "./support/hecate_error.ts";
+import { staticGraph } from "./support/module_graph.ts";
 
 async function rows(conn: DbConnection, sql: string): Promise<unknown[][]> {
   return (await conn.collect!(sql, [])).rows;
@@ -88,7 +66,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
   await using pg = await startPostgres({ tls: true });
 
   await t.step("SCRAM-SHA-256: right password logs in, wrong one is refused", async () => {
-    const c = await postgresDriver.connect(settingsFor(pg));
+    const c = await postgresDriver.connect(pgSettings(pg));
     assert.deepEqual(await rows(c, "select current_user::text"), [[pg.user]]);
     await c.close();
     const method = await pg.psql(
@@ -96,7 +74,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
     );
     assert.equal(method.trim(), "SCRAM-SHA-256");
     const bad = "Wr0ng-scram-Passw0rd";
-    const e = await hecateError(postgresDriver.connect(settingsFor(pg, { password: bad })));
+    const e = await hecateError(postgresDriver.connect(pgSettings(pg, { password: bad })));
     assert.equal(e.code, "auth_failed");
     assert.equal(e.driverCode, "28P01");
     assert.ok(!allText(e).includes(bad) && !allText(e).includes(pg.password), e.message);
@@ -105,7 +83,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
   for (const kind of ["md5", "cleartext"] as const) {
     await t.step(`${kind}: right password logs in; wrong and missing ones differ`, async () => {
       const login = pg.logins[kind];
-      const s = settingsFor(pg, { user: login.user, password: login.password });
+      const s = pgSettings(pg, { user: login.user, password: login.password });
       const c = await postgresDriver.connect(s);
       assert.deepEqual(await rows(c, "select current_user::text, 2"), [[login.user, 2]]);
       await c.close();
@@ -140,7 +118,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
 
   await t.step("Unix socket: host is the socket directory", async () => {
     const c = await postgresDriver.connect(
-      settingsFor(pg, { host: pg.socketDir, password: "" }),
+      pgSettings(pg, { host: pg.socketDir, password: "" }),
     );
     const r = await rows(
       c,
@@ -152,7 +130,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
 
   await t.step("verify with a CA file and insecure (through node:tls) are encrypted", async () => {
     for (const tls of [{ mode: "verify", caFile: pg.caFile! }, { mode: "insecure" }] as const) {
-      const c = await postgresDriver.connect(settingsFor(pg, { tls }));
+      const c = await postgresDriver.connect(pgSettings(pg, { tls }));
       assert.deepEqual(
         await rows(c, "select ssl from pg_stat_ssl where pid = pg_backend_pid()"),
         [[true]],
@@ -163,7 +141,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
     // verify checks the name: the certificate is for 127.0.0.1 and localhost only.
     const e = await hecateError(
       postgresDriver.connect(
-        settingsFor(pg, { tls: { mode: "verify", caFile: pg.caFile!, serverName: "db.example" } }),
+        pgSettings(pg, { tls: { mode: "verify", caFile: pg.caFile!, serverName: "db.example" } }),
       ),
     );
     assert.equal(e.code, "connection_failed");
@@ -171,7 +149,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
   });
 
   await t.step("array, object, bytea and Date parameters reach the server intact", async () => {
-    const c = await postgresDriver.connect(settingsFor(pg));
+    const c = await postgresDriver.connect(pgSettings(pg));
     try {
       const d = new Date(Date.UTC(2024, 1, 29, 12, 0, 0, 250));
       const r = await c.collect!(
@@ -195,7 +173,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
   await t.step(
     "a NUL in the statement text is query_failed; the session stays usable",
     async () => {
-      const c = await postgresDriver.connect(settingsFor(pg));
+      const c = await postgresDriver.connect(pgSettings(pg));
       try {
         const e = await hecateError(c.collect!("select 1\0", []));
         assert.equal(e.code, "query_failed");
@@ -240,7 +218,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
       })();
       try {
         const port = (relay.addr as Deno.NetAddr).port;
-        const c = await postgresDriver.connect(settingsFor(pg, { port }));
+        const c = await postgresDriver.connect(pgSettings(pg, { port }));
         let n = 0;
         const e = await hecateError((async () => {
           for await (
@@ -266,20 +244,20 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
   );
 
   await t.step("disable and verify (default trust store) load no node: module", async () => {
-    const disable = await childRun(settingsFor(pg));
+    const disable = await childRun(pgSettings(pg));
     assert.equal(disable.code, 0, disable.text.slice(-2000));
     assert.equal(disable.rows, "[[1,false]]");
     assert.deepEqual(disable.nodeModules, []);
 
     // DENO_CERT adds the test CA to the child's default store, as a system CA would be.
     const trusted = { DENO_CERT: pg.caFile! };
-    const verify = await childRun(settingsFor(pg, { tls: { mode: "verify" } }), trusted);
+    const verify = await childRun(pgSettings(pg, { tls: { mode: "verify" } }), trusted);
     assert.equal(verify.code, 0, verify.text.slice(-2000));
     assert.equal(verify.rows, "[[1,true]]");
     assert.deepEqual(verify.nodeModules, []);
 
     // The check can fail: the node:tls transport shows up in the same log.
-    const insecure = await childRun(settingsFor(pg, { tls: { mode: "insecure" } }));
+    const insecure = await childRun(pgSettings(pg, { tls: { mode: "insecure" } }));
     assert.equal(insecure.code, 0, insecure.text.slice(-2000));
     assert.equal(insecure.rows, "[[1,true]]");
     assert.ok(insecure.nodeModules.length > 0);
@@ -288,7 +266,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
   await t.step("a profile's CA file pins: the default store is not trusted then", async () => {
     const trusted = { DENO_CERT: pg.caFile! };
     const pinnedRight = await childRun(
-      settingsFor(pg, { tls: { mode: "verify", caFile: pg.caFile! } }),
+      pgSettings(pg, { tls: { mode: "verify", caFile: pg.caFile! } }),
       trusted,
     );
     assert.equal(pinnedRight.code, 0, pinnedRight.text.slice(-2000));
@@ -299,7 +277,7 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
     try {
       const other = await makeCa(dir, "other-ca");
       const pinnedWrong = await childRun(
-        settingsFor(pg, { tls: { mode: "verify", caFile: other.certFile } }),
+        pgSettings(pg, { tls: { mode: "verify", caFile: other.certFile } }),
         trusted,
       );
       assert.notEqual(pinnedWrong.code, 0);
@@ -515,31 +493,9 @@ Deno.test("MessageReader: messages split across reads and larger than the buffer
 });
 
 Deno.test("the PostgreSQL driver's static imports hold no node: module and no npm package", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", `${ROOT}src/db/postgres.ts`],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const modules = JSON.parse(new TextDecoder().decode(out.stdout)).modules as {
-    specifier: string;
-    dependencies?: { specifier: string; code?: { specifier: string }; isDynamic?: boolean }[];
-  }[];
-  const bySpecifier = new Map(modules.map((m) => [m.specifier, m]));
-  const seen = new Set<string>();
-  const queue = [`file://${ROOT}src/db/postgres.ts`];
-  const outside: string[] = [];
-  while (queue.length) {
-    const s = queue.pop()!;
-    if (seen.has(s)) continue;
-    seen.add(s);
-    for (const d of bySpecifier.get(s)?.dependencies ?? []) {
-      if (d.isDynamic || !d.code) continue;
-      if (!d.code.specifier.startsWith("file://")) outside.push(`${s} -> ${d.specifier}`);
-      else queue.push(d.code.specifier);
-    }
-  }
+  const { modules: seen, imports } = await staticGraph([`${ROOT}src/db/postgres.ts`]);
+  const outside = imports.filter((i) => i.from.startsWith("file://") && !i.to.startsWith("file://"))
+    .map((i) => `${i.from} -> ${i.specifier}`);
   assert.ok(seen.size >= 10, "the walk must reach the protocol modules");
   assert.deepEqual(outside, []);
   // The node:tls transport and MD5 stay behind import().

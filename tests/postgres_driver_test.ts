@@ -6,24 +6,11 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { postgresDriver } from "../src/db/postgres.ts";
-import type { ConnectSettings, DbConnection, QueryOptions, ResultSet } from "../src/db/driver.ts";
+import type { DbConnection, QueryOptions, ResultSet } from "../src/db/driver.ts";
 import { Decimal, JsonText } from "../src/db/value.ts";
 import { HecateError } from "../src/errors.ts";
-import { type PgServer, startPostgres } from "./support/postgres.ts";
-
-function settingsFor(pg: PgServer, over: Partial<ConnectSettings> = {}): ConnectSettings {
-  return {
-    engine: "postgres",
-    host: pg.host,
-    port: pg.port,
-    database: pg.database,
-    user: pg.user,
-    password: pg.password,
-    tls: { mode: "disable" },
-    connectTimeoutMs: 5000,
-    ...over,
-  };
-}
+import { pgSettings, startPostgres } from "./support/postgres.ts";
+import { hecateError } from "./support/hecate_error.ts";
 
 /** Runs a statement and collects its only result set. */
 async function all(
@@ -40,17 +27,6 @@ async function all(
   }
   assert.equal(sets.length, 1);
   return sets[0]!;
-}
-
-/** Rejects with a HecateError and returns it. */
-async function hecateError(p: Promise<unknown>): Promise<HecateError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof HecateError, `expected HecateError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected a rejection");
 }
 
 /** RFC 4180 parser; an unquoted empty field is NULL (as COPY CSV writes it). */
@@ -148,7 +124,7 @@ const SAMPLE_SQL = `select
 
 Deno.test("postgres driver against a real server", async (t) => {
   const pg = await startPostgres({ tls: true });
-  const conn = await postgresDriver.connect(settingsFor(pg));
+  const conn = await postgresDriver.connect(pgSettings(pg));
   try {
     await t.step("connect and ping", async () => {
       await conn.ping();
@@ -284,7 +260,7 @@ Deno.test("postgres driver against a real server", async (t) => {
 
     await t.step("wrong password is auth_failed and names no password", async () => {
       const bad = "Wr0ng-Secret-Passw0rd";
-      const e = await hecateError(postgresDriver.connect(settingsFor(pg, { password: bad })));
+      const e = await hecateError(postgresDriver.connect(pgSettings(pg, { password: bad })));
       assert.equal(e.code, "auth_failed");
       assert.ok(!e.message.includes(bad), e.message);
       assert.ok(!e.message.includes(pg.password), e.message);
@@ -294,7 +270,7 @@ Deno.test("postgres driver against a real server", async (t) => {
     });
 
     await t.step("missing password is auth_failed (no ~/.pgpass fallback)", async () => {
-      const noPw = settingsFor(pg);
+      const noPw = pgSettings(pg);
       delete noPw.password;
       // pg would fall back to PGPASSWORD (and ~/.pgpass): the driver must not.
       const saved = Deno.env.get("PGPASSWORD");
@@ -324,7 +300,7 @@ Deno.test("postgres driver against a real server", async (t) => {
       const saved = Object.keys(vars).map((k) => [k, Deno.env.get(k)] as const);
       for (const [k, v] of Object.entries(vars)) Deno.env.set(k, v);
       try {
-        const c = await postgresDriver.connect(settingsFor(pg));
+        const c = await postgresDriver.connect(pgSettings(pg));
         const { rows } = await all(
           c,
           `select current_user, current_database(), current_setting('TimeZone'),
@@ -343,7 +319,7 @@ Deno.test("postgres driver against a real server", async (t) => {
 
     await t.step("unknown database is connection_failed", async () => {
       const e = await hecateError(
-        postgresDriver.connect(settingsFor(pg, { database: "no_such_db" })),
+        postgresDriver.connect(pgSettings(pg, { database: "no_such_db" })),
       );
       assert.equal(e.code, "connection_failed");
       assert.match(e.message, /3D000/);
@@ -353,7 +329,7 @@ Deno.test("postgres driver against a real server", async (t) => {
       const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       const port = (l.addr as Deno.NetAddr).port;
       l.close();
-      const e = await hecateError(postgresDriver.connect(settingsFor(pg, { port })));
+      const e = await hecateError(postgresDriver.connect(pgSettings(pg, { port })));
       assert.equal(e.code, "connection_failed");
       assert.equal(
         e.message,
@@ -472,7 +448,7 @@ Deno.test("postgres driver against a real server", async (t) => {
     await t.step(
       "a reader that stops reading holds the server back (no unbounded buffer)",
       async () => {
-        const c2 = await postgresDriver.connect(settingsFor(pg));
+        const c2 = await postgresDriver.connect(pgSettings(pg));
         try {
           const pid = (await all(c2, "select pg_backend_pid()")).rows[0]![0];
           const it = c2.query(
@@ -615,7 +591,7 @@ Deno.test("postgres driver against a real server", async (t) => {
     });
 
     await t.step("copyCsv: a failing sink closes the connection and rethrows", async () => {
-      const c2 = await postgresDriver.connect(settingsFor(pg));
+      const c2 = await postgresDriver.connect(pgSettings(pg));
       const boom = new Error("disk full");
       let calls = 0;
       await assert.rejects(
@@ -645,7 +621,7 @@ Deno.test("postgres driver against a real server", async (t) => {
 
     await t.step("copyCsv over TLS", async () => {
       const tls = await postgresDriver.connect(
-        settingsFor(pg, { tls: { mode: "verify", caFile: pg.caFile! } }),
+        pgSettings(pg, { tls: { mode: "verify", caFile: pg.caFile! } }),
       );
       try {
         const sql = "select g, md5(g::text) from generate_series(1, 100000) g";
@@ -661,7 +637,7 @@ Deno.test("postgres driver against a real server", async (t) => {
 
     await t.step("TLS: verify with CA, insecure, and verify without CA", async () => {
       const verify = await postgresDriver.connect(
-        settingsFor(pg, { tls: { mode: "verify", caFile: pg.caFile! } }),
+        pgSettings(pg, { tls: { mode: "verify", caFile: pg.caFile! } }),
       );
       const { rows } = await all(
         verify,
@@ -670,12 +646,12 @@ Deno.test("postgres driver against a real server", async (t) => {
       assert.deepEqual(rows, [[true]]);
       await verify.close();
 
-      const insecure = await postgresDriver.connect(settingsFor(pg, { tls: { mode: "insecure" } }));
+      const insecure = await postgresDriver.connect(pgSettings(pg, { tls: { mode: "insecure" } }));
       await insecure.ping();
       await insecure.close();
 
       const e = await hecateError(
-        postgresDriver.connect(settingsFor(pg, { tls: { mode: "verify" } })),
+        postgresDriver.connect(pgSettings(pg, { tls: { mode: "verify" } })),
       );
       assert.equal(e.code, "connection_failed");
       assert.match(e.message, /TLS/);
@@ -684,7 +660,7 @@ Deno.test("postgres driver against a real server", async (t) => {
 
     await t.step("TLS client certificate login", async () => {
       const cc = pg.clientCert!;
-      const s = settingsFor(pg, {
+      const s = pgSettings(pg, {
         user: cc.user,
         tls: { mode: "verify", caFile: pg.caFile!, certPem: cc.certPem, keyPem: cc.keyPem },
       });
@@ -708,7 +684,7 @@ Deno.test("postgres driver against a real server", async (t) => {
       try {
         const port = (l.addr as Deno.NetAddr).port;
         const e = await hecateError(
-          postgresDriver.connect(settingsFor(pg, { port, connectTimeoutMs: 300 })),
+          postgresDriver.connect(pgSettings(pg, { port, connectTimeoutMs: 300 })),
         );
         assert.equal(e.code, "connection_failed");
         assert.equal(
@@ -723,7 +699,7 @@ Deno.test("postgres driver against a real server", async (t) => {
     });
 
     await t.step("close is idempotent and closes an open cursor", async () => {
-      const c2 = await postgresDriver.connect(settingsFor(pg));
+      const c2 = await postgresDriver.connect(pgSettings(pg));
       const it = c2.query("select g from generate_series(1, 100000) g", [], { batchSize: 10 })[
         Symbol.asyncIterator
       ]();

@@ -8,43 +8,15 @@
 
 import assert from "node:assert/strict";
 import { ROOT } from "./support/access.ts";
-
-interface Dep {
-  specifier: string;
-  code?: { specifier: string };
-  isDynamic?: boolean;
-}
+import { staticGraph } from "./support/module_graph.ts";
 
 const QUERY = `${ROOT}src/cli/commands/query.ts`;
 
-/** The modules `deno info` reports for one entry point. */
-async function modulesOf(entry: string): Promise<{ specifier: string; dependencies?: Dep[] }[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", entry],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  return JSON.parse(new TextDecoder().decode(out.stdout)).modules;
-}
-
 Deno.test("a query run loads the prompt, QR, zxcvbn, otpauth packages and other commands only on demand", async () => {
-  const graph = { modules: [...await modulesOf(`${ROOT}main.ts`), ...await modulesOf(QUERY)] };
-  const bySpecifier = new Map(graph.modules.map((m) => [m.specifier, m]));
-  const staticBare = new Set<string>();
-  const seen = new Set<string>();
-  const queue = [`file://${ROOT}main.ts`, `file://${QUERY}`];
-  while (queue.length) {
-    const s = queue.pop()!;
-    if (seen.has(s)) continue;
-    seen.add(s);
-    for (const d of bySpecifier.get(s)?.dependencies ?? []) {
-      if (d.isDynamic || !d.code) continue;
-      if (!d.specifier.startsWith(".")) staticBare.add(d.specifier);
-      queue.push(d.code.specifier);
-    }
-  }
+  const { modules: seen, imports } = await staticGraph([`${ROOT}main.ts`, QUERY]);
+  const staticBare = new Set(
+    imports.filter((i) => !i.specifier.startsWith(".")).map((i) => i.specifier),
+  );
   assert.ok(staticBare.has("commander") || staticBare.has("@commander-js/extra-typings"));
   assert.ok(seen.size > 20, "the walk must reach the command tree");
   for (const lazy of ["@inquirer/password", "qrcode", "otpauth", "@zxcvbn-ts/core"]) {
@@ -54,4 +26,14 @@ Deno.test("a query run loads the prompt, QR, zxcvbn, otpauth packages and other 
     const mod = `file://${ROOT}src/cli/commands/${other}.ts`;
     assert.ok(!seen.has(mod), `the ${other} command is imported statically`);
   }
+});
+
+Deno.test("the cron path's static imports hold no npm package and no node: module", async () => {
+  // main.ts runs a `query` command line without the command tree (src/cli/cron_path.ts); what it
+  // imports statically loads on every run, so none of it may start Deno's Node layer.
+  const { modules, imports } = await staticGraph([`${ROOT}main.ts`]);
+  assert.ok(modules.size > 20, "the walk must reach the vault and the audit trail");
+  const outside = imports.filter((i) => !i.to.startsWith("file://"))
+    .map((i) => `${i.from.replace(`file://${ROOT}`, "")} -> ${i.specifier}`);
+  assert.deepEqual(outside, []);
 });

@@ -16,6 +16,7 @@ import { runHecate, stackLines } from "./support/cli.ts";
 import { type MariadbServer, startMariadb } from "./support/mariadb.ts";
 import { type PgServer, startPostgres } from "./support/postgres.ts";
 import { encryptKey, issueCert, makeCa, makePfx } from "./support/tls_certs.ts";
+import { hecateError } from "./support/hecate_error.ts";
 
 const PASSPHRASE = "k3y-Passphrase-xyzzy";
 const MASTER = "master password for tls tests";
@@ -84,16 +85,6 @@ async function loginAs(t: Target, p: Profile): Promise<void> {
   } finally {
     await conn.close();
   }
-}
-
-async function hecateError(p: Promise<unknown>): Promise<HecateError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof HecateError, `expected HecateError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected a rejection");
 }
 
 /** Runs `hecate --home HOME ...args` with text on stdin (tests/support/cli.ts). */

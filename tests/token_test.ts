@@ -6,7 +6,6 @@
 
 import assert from "node:assert/strict";
 import { decodeJwt, decodeProtectedHeader } from "jose";
-import { HecateError } from "../src/errors.ts";
 import { initVault, openVault } from "../src/hecate.ts";
 import { requestToken, TokenCache } from "../providers/token/oauth.ts";
 import { clientAssertion } from "../providers/token/assertion.ts";
@@ -15,20 +14,11 @@ import { startTokenServer } from "./support/token_server.ts";
 import { startTdsDouble } from "./support/tds_double.ts";
 import { makeTestCerts } from "./support/tds/certs.ts";
 import { runHecate } from "./support/cli.ts";
+import { hecateError as rejects } from "./support/hecate_error.ts";
 
 const CLIENT_ID = "11111111-2222-3333-4444-555555555555";
 const CLIENT_SECRET = "client-secret-value-Zq8~xY";
 const MASTER = "master password for token tests";
-
-async function rejects(p: Promise<unknown>): Promise<HecateError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof HecateError, `expected HecateError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected a rejection");
-}
 
 Deno.test("TokenCache reuses a token until shortly before expiry, then refreshes", async () => {
   let now = 1_000_000;

@@ -13,6 +13,8 @@
  */
 
 import { freePort, randomHex, spawnWatchdog } from "./process.ts";
+import type { ProfileInput } from "../../src/api/vault.ts";
+import type { ConnectSettings } from "../../src/db/driver.ts";
 
 /** A running test server. */
 export interface PgServer {
@@ -525,4 +527,51 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     await cleanup();
     throw e;
   }
+}
+
+/**
+ * A profile for the test role over plain TCP (`tls: disable`), its password as the stored secret.
+ *
+ * @param pg The server.
+ * @param name The profile name.
+ * @param extra More profile fields (e.g. `connectTimeoutMs`).
+ * @returns The input for `vault.addProfile`.
+ */
+export function pgProfile(
+  pg: PgServer,
+  name: string,
+  extra: Partial<ProfileInput> = {},
+): ProfileInput {
+  return {
+    name,
+    engine: "postgres",
+    host: pg.host,
+    port: pg.port,
+    database: pg.database,
+    user: pg.user,
+    tls: { mode: "disable" },
+    secrets: { password: { value: pg.password } },
+    ...extra,
+  };
+}
+
+/**
+ * Driver connection settings for the test role over plain TCP.
+ *
+ * @param pg The server.
+ * @param over Fields to replace.
+ * @returns The settings.
+ */
+export function pgSettings(pg: PgServer, over: Partial<ConnectSettings> = {}): ConnectSettings {
+  return {
+    engine: "postgres",
+    host: pg.host,
+    port: pg.port,
+    database: pg.database,
+    user: pg.user,
+    password: pg.password,
+    tls: { mode: "disable" },
+    connectTimeoutMs: 5000,
+    ...over,
+  };
 }
