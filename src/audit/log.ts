@@ -73,7 +73,6 @@ export interface AuditSink {
  */
 export const DEFERRED_WRITE_DELAY_MS = 25;
 
-
 /** Default size at which the active segment is closed: 64 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Default age at which the active segment is closed: 30 days. */
