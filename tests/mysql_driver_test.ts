@@ -540,13 +540,24 @@ Deno.test("mysql driver against a real MariaDB server", async (t) => {
       const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
       let n = 0;
       let stalled = -1;
+      let sentBeforeStall = -1;
+      const start = await bytesSent();
       for await (
         const set of conn.query("select seq, repeat('x', 2000) from seq_1_to_200000", [])
       ) {
         for await (const row of set.rows) {
           if (n++ === 0) {
-            await sleep(300); // socket buffers fill up
+            // Let the socket buffers fill (how long that takes depends on the machine's load):
+            // wait until the counter grows by less than 64 KiB in 200 ms, at most 6 s.
+            let prev = await bytesSent();
+            for (let i = 0; i < 30; i++) {
+              await sleep(200);
+              const now = await bytesSent();
+              if (now - prev < 65536) break;
+              prev = now;
+            }
             const before = await bytesSent();
+            sentBeforeStall = before - start;
             await sleep(1000);
             stalled = await bytesSent() - before;
           }
@@ -554,6 +565,8 @@ Deno.test("mysql driver against a real MariaDB server", async (t) => {
         }
       }
       assert.equal(n, 200000);
+      // It stopped early (not because all 400 MB were sent), and stayed stopped.
+      assert.ok(sentBeforeStall < 50e6, `the server sent ${sentBeforeStall} bytes before stalling`);
       assert.ok(stalled >= 0 && stalled < 5e6, `the server sent ${stalled} bytes meanwhile`);
     });
 
