@@ -15,7 +15,7 @@ import { HecateError } from "../src/errors.ts";
 import { Decimal, JsonText } from "../src/db/value.ts";
 import { md5Answer, ScramClient } from "../src/db/pg/auth.ts";
 import { paramText } from "../src/db/pg/params.ts";
-import { ConnectionLostError, MessageReader } from "../src/db/pg/reader.ts";
+import { ConnectionLostError, MessageReader, ProtocolError } from "../src/db/pg/reader.ts";
 import { MessageWriter } from "../src/db/pg/writer.ts";
 import { ROOT } from "./support/access.ts";
 import { pgSettings, startPostgres } from "./support/postgres.ts";
@@ -456,6 +456,29 @@ Deno.test("paramText: the text form of each parameter type", () => {
   assert.match(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.006[+-]\d\d:\d\d$/);
   assert.equal(new Date(text).getTime(), d.getTime());
   assert.throws(() => paramText(new Date(NaN)), RangeError);
+});
+
+Deno.test("MessageReader: a length beyond 1 GiB is refused before anything is allocated", async () => {
+  // A fake peer (no server involved): one DataRow header announcing 3 GiB.
+  const header = new Uint8Array([0x44, 0xc0, 0x00, 0x00, 0x00]);
+  let sent = false;
+  const transport = {
+    read(buf: Uint8Array): Promise<number | null> {
+      if (sent) return Promise.resolve(null);
+      sent = true;
+      buf.set(header);
+      return Promise.resolve(header.length);
+    },
+    write: () => Promise.resolve(),
+    close: () => {},
+  };
+  const r = new MessageReader(transport);
+  await assert.rejects(() => r.next(), (e: unknown) => {
+    assert.ok(e instanceof ProtocolError);
+    assert.match(e.message, /too large/);
+    return true;
+  });
+  assert.ok(r.buf.length <= 1024 * 1024, "the buffer did not grow");
 });
 
 Deno.test("MessageReader: messages split across reads and larger than the buffer", async () => {

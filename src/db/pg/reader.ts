@@ -16,6 +16,11 @@ import type { Transport } from "./transport.ts";
 const INITIAL_SIZE = 512 * 1024;
 /** Space wanted behind the data before a read: less, and the unread tail moves to the front. */
 const MIN_READ = 64 * 1024;
+/**
+ * Largest message accepted. PostgreSQL builds each message in one allocation of at most 1 GiB, so
+ * a longer length can only come from a broken or hostile peer, which must not make us allocate it.
+ */
+export const MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
 
 /** The connection ended while a message was expected. */
 export class ConnectionLostError extends Error {
@@ -90,7 +95,7 @@ export class MessageReader {
    * Takes the next message if it is wholly buffered.
    *
    * @returns True when `type`, `start` and `end` describe a new message.
-   * @throws {ProtocolError} For a length below 4.
+   * @throws {ProtocolError} For a length below 4 or above {@link MAX_MESSAGE_BYTES}.
    */
   take(): boolean {
     const avail = this.#tail - this.#head;
@@ -99,6 +104,9 @@ export class MessageReader {
     const p = this.#head;
     const len = ((b[p + 1]! << 24) | (b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!) >>> 0;
     if (len < 4) throw new ProtocolError(`Malformed message from the server (length ${len})`);
+    if (len > MAX_MESSAGE_BYTES) {
+      throw new ProtocolError(`Message from the server too large (${len} bytes)`);
+    }
     if (avail < len + 1) {
       // Grown before the next read, never under a read in flight.
       if (len + 1 > b.length) this.#wanted = len + 1;
