@@ -15,6 +15,7 @@
  */
 
 import { sha256 as sha256Digest } from "../src/sha256.ts";
+import { toHex } from "../src/vault/encoding.ts";
 import type { AuthProvider, ProviderFields } from "./mod.ts";
 import { HecateError } from "../src/errors.ts";
 import type { Profile } from "../src/profile.ts";
@@ -65,10 +66,7 @@ async function readFile(p: Profile, field: string, path: string): Promise<string
 // (node:crypto would start Deno's Node layer on every command just for this).
 function sha256(...parts: string[]): string {
   const text = parts.map((part) => `${part}\0`).join("");
-  return Array.from(
-    sha256Digest(new TextEncoder().encode(text)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
+  return toHex(sha256Digest(new TextEncoder().encode(text)));
 }
 
 /** Entra ID access token for SQL Server; see the module documentation for the params. */

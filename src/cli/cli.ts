@@ -6,12 +6,11 @@
  * @module
  */
 
-import { ExitCode } from "../errors.ts";
 import { CliContext } from "./context.ts";
 import { parseQueryLine } from "./cron_path.ts";
 import { type CliIo, processIo } from "./io.ts";
 import { runQuery } from "./query_run.ts";
-import { renderError } from "./render_error.ts";
+import { exitCodeOf } from "./render_error.ts";
 
 /**
  * Runs the CLI.
@@ -28,14 +27,5 @@ export async function runCli(args: string[], io: CliIo = processIo()): Promise<n
   }
   const ctx = new CliContext(io);
   ctx.globals = line.globals;
-  try {
-    await runQuery(ctx, line.name, line.sql, line.options);
-    return ctx.exitCode ?? ExitCode.OK;
-  } catch (e) {
-    const { text, code } = renderError(e, io.env("HECATE_DEBUG") === "1");
-    await io.err(text);
-    return code;
-  } finally {
-    await Promise.all(ctx.pending);
-  }
+  return await exitCodeOf(ctx, () => runQuery(ctx, line.name, line.sql, line.options));
 }

@@ -11,7 +11,7 @@ import { VERSION } from "../version.ts";
 import { COMMANDS, invokedCommand } from "./command_table.ts";
 import { CliContext } from "./context.ts";
 import type { CliIo } from "./io.ts";
-import { renderError } from "./render_error.ts";
+import { exitCodeOf } from "./render_error.ts";
 
 const HELP_HINT = "hecate: hint: add --help for usage";
 
@@ -82,18 +82,13 @@ export async function runCommandTree(args: string[], io: CliIo): Promise<number>
     await Promise.all(ctx.pending);
     return ExitCode.USAGE;
   }
-  try {
-    await program.parseAsync(args, { from: "user" });
-    return ctx.exitCode ?? ExitCode.OK;
-  } catch (e) {
-    if (e instanceof CommanderError) {
+  return await exitCodeOf(ctx, async () => {
+    try {
+      await program.parseAsync(args, { from: "user" });
+    } catch (e) {
       // --help and --version end here too, with exit code 0.
-      return e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      throw e;
     }
-    const { text, code } = renderError(e, io.env("HECATE_DEBUG") === "1");
-    await io.err(text);
-    return code;
-  } finally {
-    await Promise.all(ctx.pending);
-  }
+  });
 }

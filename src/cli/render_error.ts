@@ -6,6 +6,7 @@
  */
 
 import { ExitCode, HecateError } from "../errors.ts";
+import type { CliContext } from "./context.ts";
 import { PromptCancelled } from "./io.ts";
 
 /**
@@ -31,4 +32,28 @@ export function renderError(e: unknown, debug = false): { text: string; code: nu
     "hecate: hint: set HECATE_DEBUG=1 to print details, and report the bug\n";
   if (debug && e instanceof Error) text += `${e.stack ?? e.message}\n`;
   return { text, code: ExitCode.INTERNAL };
+}
+
+/**
+ * Runs a command line's work and gives its exit code: the one the work returns, else the one the
+ * command chose (`ctx.exitCode`), else 0; an error is written to stderr as {@link renderError}
+ * renders it. Writes started meanwhile finish before this returns.
+ *
+ * @param ctx The invocation context.
+ * @param work The work.
+ * @returns The exit code.
+ */
+export async function exitCodeOf(
+  ctx: CliContext,
+  work: () => Promise<number | void>,
+): Promise<number> {
+  try {
+    return (await work()) ?? ctx.exitCode ?? ExitCode.OK;
+  } catch (e) {
+    const { text, code } = renderError(e, ctx.io.env("HECATE_DEBUG") === "1");
+    await ctx.io.err(text);
+    return code;
+  } finally {
+    await Promise.all(ctx.pending);
+  }
 }

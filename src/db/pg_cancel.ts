@@ -5,6 +5,8 @@
  * @module
  */
 
+import { connectPlain } from "./pg/transport.ts";
+
 /** CancelRequest code: 1234 in the high 16 bits, 5678 in the low 16 bits. */
 const CANCEL_REQUEST_CODE = 80877102;
 
@@ -34,9 +36,7 @@ export interface CancelTarget {
  * ```
  */
 export async function sendCancelRequest(target: CancelTarget): Promise<void> {
-  const conn = target.host.startsWith("/")
-    ? await Deno.connect({ transport: "unix", path: `${target.host}/.s.PGSQL.${target.port}` })
-    : await Deno.connect({ hostname: target.host, port: target.port });
+  const conn = await connectPlain(target.host, target.port, undefined);
   try {
     const message = new Uint8Array(16);
     const view = new DataView(message.buffer);

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { toHex } from "../../vault/encoding.ts";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -30,12 +32,6 @@ export class AuthProtocolError extends Error {
     super(message);
     this.name = "AuthProtocolError";
   }
-}
-
-function hex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
 }
 
 /**
@@ -58,29 +54,19 @@ export async function md5Answer(
   salt: Uint8Array,
 ): Promise<string> {
   const { md5 } = await import("@noble/hashes/legacy.js");
-  const inner = encoder.encode(hex(md5(encoder.encode(password + user))));
+  const inner = encoder.encode(toHex(md5(encoder.encode(password + user))));
   const salted = new Uint8Array(inner.length + salt.length);
   salted.set(inner);
   salted.set(salt, inner.length);
-  return "md5" + hex(md5(salted));
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
+  return "md5" + toHex(md5(salted));
 }
 
 function fromBase64(text: string): Uint8Array {
-  let raw: string;
   try {
-    raw = atob(text);
+    return Uint8Array.fromBase64(text);
   } catch {
     throw new AuthProtocolError("SCRAM: malformed base64 from the server");
   }
-  const out = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-  return out;
 }
 
 async function hmac(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
@@ -147,7 +133,7 @@ export class ScramClient {
    */
   constructor(password: string, options: { nonce?: string; user?: string } = {}) {
     this.#password = password;
-    this.#nonce = options.nonce ?? toBase64(crypto.getRandomValues(new Uint8Array(18)));
+    this.#nonce = options.nonce ?? crypto.getRandomValues(new Uint8Array(18)).toBase64();
     this.#user = options.user ?? "";
   }
 
@@ -234,7 +220,7 @@ export class ScramClient {
     for (let i = 0; i < proof.length; i++) proof[i] = clientKey[i]! ^ clientSignature[i]!;
     const serverKey = await hmac(salted, encoder.encode("Server Key"));
     this.#serverSignature = await hmac(serverKey, authMessage);
-    return encoder.encode(`${withoutProof},p=${toBase64(proof)}`);
+    return encoder.encode(`${withoutProof},p=${proof.toBase64()}`);
   }
 
   /**

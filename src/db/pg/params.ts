@@ -6,15 +6,8 @@
  * @module
  */
 
+import { byteaHex } from "../hex.ts";
 import { Decimal, JsonText } from "../value.ts";
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
-function hex(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]!];
-  return s;
-}
 
 function pad(n: number, width = 2): string {
   return String(n).padStart(width, "0");
@@ -48,7 +41,6 @@ function arrayText(values: readonly unknown[]): string {
     const v = values[i];
     if (v === null || v === undefined) out += "NULL";
     else if (Array.isArray(v)) out += arrayText(v);
-    else if (v instanceof Uint8Array) out += `"\\\\x${hex(v)}"`;
     else out += quoteElement(paramText(v)!);
   }
   return out + "}";
@@ -83,10 +75,7 @@ export function paramText(v: unknown): string | null {
       return String(v);
   }
   if (v instanceof Decimal || v instanceof JsonText) return v.text;
-  if (v instanceof Uint8Array) return `\\x${hex(v)}`;
-  if (ArrayBuffer.isView(v)) {
-    return `\\x${hex(new Uint8Array(v.buffer, v.byteOffset, v.byteLength))}`;
-  }
+  if (ArrayBuffer.isView(v)) return byteaHex(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
   if (v instanceof Date) return dateText(v);
   if (Array.isArray(v)) return arrayText(v);
   return JSON.stringify(v);

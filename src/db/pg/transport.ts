@@ -96,8 +96,15 @@ class DenoTransport implements Transport {
   }
 }
 
-/** Opens the plain connection: a Unix socket for a host starting with `/`, else TCP. */
-async function connectPlain(
+/**
+ * Opens a plain connection to a server: its Unix socket for a host starting with `/`, else TCP.
+ *
+ * @param host Host name or address, or the socket directory.
+ * @param port Port (also names the Unix socket).
+ * @param signal Aborts a TCP connect in progress.
+ * @returns The connection.
+ */
+export async function connectPlain(
   host: string,
   port: number,
   signal: AbortSignal | undefined,
