@@ -67,6 +67,11 @@ export const ExitCode = {
   CIRCUIT_OPEN: 23,
   /** No pooled connection became free within the acquire timeout. */
   POOL_TIMEOUT: 24,
+  /**
+   * The vault file is older than one this home has already used (a kept generation or an old copy
+   * put back), as the audit trail's record of written generations shows.
+   */
+  VAULT_ROLLED_BACK: 25,
 } as const;
 
 /**
@@ -115,7 +120,8 @@ export type ErrorCode =
   | "host_key_unknown"
   | "host_key_changed"
   | "circuit_open"
-  | "pool_timeout";
+  | "pool_timeout"
+  | "vault_rolled_back";
 
 const EXIT_BY_CODE: Record<ErrorCode, ExitCodeValue> = {
   internal: ExitCode.INTERNAL,
@@ -142,6 +148,7 @@ const EXIT_BY_CODE: Record<ErrorCode, ExitCodeValue> = {
   host_key_changed: ExitCode.HOST_KEY_CHANGED,
   circuit_open: ExitCode.CIRCUIT_OPEN,
   pool_timeout: ExitCode.POOL_TIMEOUT,
+  vault_rolled_back: ExitCode.VAULT_ROLLED_BACK,
 };
 
 /** Options for {@link HecateError}. */
