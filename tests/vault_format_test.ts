@@ -46,7 +46,7 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayB
 /** The two lines of a vault file, without their newlines. */
 function split(
   file: Uint8Array,
-): { body: Uint8Array<ArrayBuffer>; seal: { sha256: string; mac: string } } {
+): { body: Uint8Array<ArrayBuffer>; seal: { sha256: string; mac: string; sig?: string } } {
   const nl = file.indexOf(0x0a);
   assert.ok(nl > 0 && file[file.length - 1] === 0x0a, "test fixture is a two-line file");
   const seal = JSON.parse(dec.decode(file.subarray(nl + 1, file.length - 1)));
@@ -60,8 +60,11 @@ function split(
 async function resealed(
   body: Uint8Array<ArrayBuffer>,
   mac: string,
+  sig?: string,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  const sealLine = JSON.stringify({ sha256: b64u(await sha256(body)), mac }) + "\n";
+  const sealLine =
+    JSON.stringify({ sha256: b64u(await sha256(body)), mac, ...sig ? { sig } : {} }) +
+    "\n";
   const s = enc.encode(sealLine);
   const out = new Uint8Array(body.length + 1 + s.length);
   out.set(body, 0);
@@ -78,7 +81,7 @@ async function editBody(
   const { body, seal } = split(file);
   const json = JSON.parse(dec.decode(body));
   edit(json);
-  return await resealed(enc.encode(JSON.stringify(json)), seal.mac);
+  return await resealed(enc.encode(JSON.stringify(json)), seal.mac, seal.sig);
 }
 
 type Code = HecateError["code"];
@@ -249,14 +252,19 @@ Deno.test("flipping any body byte and recomputing the unkeyed checksum still nev
   const { file } = await sampleVault();
   const { body, seal } = split(file);
   const seen = new Map<Code, number>();
+  const versionAt = dec.decode(body).indexOf(`"version":${FORMAT_VERSION}`) + 10;
   for (const mask of [0x01, 0x80]) {
     for (let i = 0; i < body.length; i++) {
       const edited = body.slice();
       edited[i] = edited[i]! ^ mask;
-      const bad = await resealed(edited, seal.mac);
+      const bad = await resealed(edited, seal.mac, seal.sig);
+      // The version digit turned into another positive version reads as that version.
+      const allowed: readonly Code[] = i === versionAt && mask === 0x01
+        ? ["unsupported_version"]
+        : TAMPER_FAILURE;
       const code = await assertRejects(
         () => UnlockedVault.unlock(bad, PW),
-        TAMPER_FAILURE,
+        allowed,
         `body byte ${i} (${String.fromCharCode(body[i]!)}) xor ${mask}`,
       );
       seen.set(code, (seen.get(code) ?? 0) + 1);
@@ -435,10 +443,10 @@ Deno.test("every encryption uses a fresh nonce: the same record sealed twice dif
   assert.notDeepEqual(x, y);
 });
 
-Deno.test("a body of version 2 with a correct checksum fails with unsupported_version", async () => {
+Deno.test("a body of version 3 with a correct checksum fails with unsupported_version", async () => {
   const { file } = await sampleVault();
-  assert.equal(FORMAT_VERSION, 1);
-  for (const v of [2, 3, 1000]) {
+  assert.equal(FORMAT_VERSION, 2);
+  for (const v of [3, 4, 1000]) {
     const bad = await editBody(file, (j) => (j.version = v));
     await assertRejects(
       () => UnlockedVault.unlock(bad, PW),
@@ -446,8 +454,8 @@ Deno.test("a body of version 2 with a correct checksum fails with unsupported_ve
       `version ${v}`,
     );
   }
-  // Nonsense versions are damage, not a newer format.
-  for (const v of [0, -1, 1.5, "1", null]) {
+  // Nonsense versions are damage, not a newer format; a signed body posing as version 1 too.
+  for (const v of [0, -1, 1.5, "1", null, 1]) {
     const bad = await editBody(file, (j) => (j.version = v));
     await assertRejects(() => UnlockedVault.unlock(bad, PW), ["vault_integrity"], `version ${v}`);
   }

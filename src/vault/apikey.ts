@@ -1,27 +1,36 @@
 /**
- * API-key slots: the key text, the slot key derived from it, and the sealed scope payload.
+ * API-key slots: the key text, the key pair derived from it, and the sealed scope payload.
  * Pure: no file system and no clock (callers pass `now`).
  *
  * Key text: `hcx_<b64u(slot id, 8 bytes)>_<b64u(secret, 32 bytes)>`. The secret has full entropy,
- * so one HKDF step (no slow KDF) turns it into the slot key:
+ * so one HKDF step (no slow KDF) turns it into an X25519 private key, and the slot is sealed to
+ * that key pair as age seals to a recipient (docs/FORMAT.md, "API-key slot"):
  *
  * ```text
- * K_slot  = HKDF-SHA256(IKM = secret, salt = slot salt, info = AAD("apikey-slot", vault_id, slot_id))
- * wrapped = SEAL(K_slot, utf8(JSON(payload)), AAD("apikey-slot", vault_id, slot_id))
- * payload = {"name", "created", "expires" (ISO time or null), "scope": [{"record", "key"}]}
+ * k       = HKDF-SHA256(IKM = secret, salt = "", info = AAD2("apikey-x25519", vault_id, slot_id))
+ * P       = X25519(k, 9)                     (kept only in the sealed meta, never in the clear)
+ * epk     = X25519(e, 9) for a fresh random e, per sealing
+ * K_slot  = HKDF-SHA256(IKM = X25519(e, P), salt = epk || P, info = AAD2("apikey-slot", vault_id, slot_id))
+ * wrapped = SEAL(K_slot, utf8(JSON(payload)), AAD2("apikey-slot", vault_id, slot_id))
+ * payload = {"name", "created", "expires", "scope": [{"record", "key"}], "signer"}
  * ```
  *
- * The payload carries the data keys of the records in scope and nothing else: whoever holds the
- * key can open exactly those records, because every other record is sealed under a data key the
- * payload does not contain (docs/FORMAT.md, "API-key slot").
+ * The writer re-seals with only `P`, so nothing a root-key holder keeps opens a slot sealed after
+ * a `rotate`; `signer` is the writer's Ed25519 verifying key, so the key holder can check that the
+ * body was written by the root-key side before it trusts a record. The payload carries the data
+ * keys of the records in scope and nothing else.
+ *
+ * Format-1 ("legacy") slots, sealed under an HKDF slot key that the meta also kept, are still
+ * read and re-sealed until a `rotate`.
  *
  * @module
  */
 
 import { HecateError } from "../errors.ts";
-import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "./encoding.ts";
-import type { ApiKeySlot } from "./format.ts";
-import { associatedData } from "./keyring.ts";
+import { concatBytes, fromBase64Url, fromUtf8, toBase64Url, utf8 } from "./encoding.ts";
+import type { ApiKeySlot, LegacyApiKeySlot } from "./format.ts";
+import { associatedData, associatedDataV2 } from "./keyring.ts";
+import { x25519, x25519PublicKey } from "./asymmetric.ts";
 import {
   AuthenticationFailure,
   hkdfSha256,
@@ -53,6 +62,8 @@ export interface ApiKeyPayload {
   expires: string | null;
   /** Records in scope with their data keys. */
   scope: ScopeEntry[];
+  /** The writer's Ed25519 verifying key; null only in a payload a format-1 writer sealed. */
+  signer: Uint8Array<ArrayBuffer> | null;
 }
 
 /** The two parts of an API key. */
@@ -104,7 +115,111 @@ export function newApiKey(): ParsedApiKey {
 }
 
 /**
- * Derives the slot key from the key's secret.
+ * Derives the X25519 private key of an API key (format 2).
+ *
+ * @param secret The 32-byte secret from the key text.
+ * @param vaultId The vault id.
+ * @param slotId The slot id.
+ * @returns The private key seed.
+ */
+export function deriveApiKeyPrivate(
+  secret: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+  slotId: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return hkdfSha256(secret, new Uint8Array(), associatedDataV2("apikey-x25519", vaultId, slotId));
+}
+
+/**
+ * The X25519 public key of an API key: what the vault's writer keeps (sealed) to re-seal the slot.
+ *
+ * @param secret The 32-byte secret from the key text.
+ * @param vaultId The vault id.
+ * @param slotId The slot id.
+ * @returns The public key.
+ */
+export async function deriveApiKeyPublic(
+  secret: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+  slotId: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return await x25519PublicKey(await deriveApiKeyPrivate(secret, vaultId, slotId));
+}
+
+function slotAad(vaultId: Uint8Array, slotId: Uint8Array): Uint8Array<ArrayBuffer> {
+  return associatedDataV2("apikey-slot", vaultId, slotId);
+}
+
+async function x25519SlotKey(
+  shared: Uint8Array<ArrayBuffer>,
+  epk: Uint8Array,
+  recipient: Uint8Array,
+  vaultId: Uint8Array,
+  slotId: Uint8Array,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return await hkdfSha256(shared, concatBytes(epk, recipient), slotAad(vaultId, slotId));
+}
+
+function payloadJson(payload: ApiKeyPayload): Uint8Array<ArrayBuffer> {
+  return utf8(JSON.stringify({
+    name: payload.name,
+    created: payload.created,
+    expires: payload.expires,
+    scope: payload.scope.map((s) => ({ record: s.record, key: toBase64Url(s.key) })),
+    ...(payload.signer ? { signer: toBase64Url(payload.signer) } : {}),
+  }));
+}
+
+/**
+ * Seals a payload into a format-2 API-key slot, to the key's X25519 public key, under a fresh
+ * ephemeral key pair.
+ *
+ * @param recipient The key's X25519 public key ({@link deriveApiKeyPublic}).
+ * @param vaultId The vault id.
+ * @param slotId The slot id.
+ * @param payload Name, times, scope and signer.
+ * @returns The slot.
+ */
+export async function sealApiKeySlot(
+  recipient: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+  slotId: Uint8Array<ArrayBuffer>,
+  payload: ApiKeyPayload,
+): Promise<ApiKeySlot> {
+  const ephemeral = randomBytes(KEY_BYTES);
+  const epk = await x25519PublicKey(ephemeral);
+  const shared = await x25519(ephemeral, recipient);
+  const key = await x25519SlotKey(shared, epk, recipient, vaultId, slotId);
+  const wrapped = await seal(key, payloadJson(payload), slotAad(vaultId, slotId));
+  return { id: slotId, kind: "apikey", epk, wrapped };
+}
+
+/**
+ * Opens a format-2 API-key slot with the key's secret.
+ *
+ * @param secret The 32-byte secret from the key text.
+ * @param slot The slot.
+ * @param vaultId The vault id.
+ * @returns The payload.
+ * @throws {AuthenticationFailure} When the key does not open the slot.
+ * @throws {HecateError} `vault_integrity` when an authenticated payload is malformed.
+ */
+export async function openApiKeySlot(
+  secret: Uint8Array<ArrayBuffer>,
+  slot: ApiKeySlot,
+  vaultId: Uint8Array<ArrayBuffer>,
+): Promise<ApiKeyPayload> {
+  const k = await deriveApiKeyPrivate(secret, vaultId, slot.id);
+  const recipient = await x25519PublicKey(k);
+  const shared = await x25519(k, slot.epk);
+  const key = await x25519SlotKey(shared, slot.epk, recipient, vaultId, slot.id);
+  const payload = parsePayload(await open(key, slot.wrapped, slotAad(vaultId, slot.id)));
+  if (!payload.signer) throw badPayload(); // a format-2 writer always names itself
+  return payload;
+}
+
+/**
+ * Derives a format-1 slot key from the key's secret.
  *
  * @param secret The 32-byte secret from the key text.
  * @param salt The slot's salt.
@@ -112,7 +227,7 @@ export function newApiKey(): ParsedApiKey {
  * @param slotId The slot id.
  * @returns The slot key.
  */
-export function deriveSlotKey(
+export function deriveLegacySlotKey(
   secret: Uint8Array<ArrayBuffer>,
   salt: Uint8Array<ArrayBuffer>,
   vaultId: Uint8Array<ArrayBuffer>,
@@ -122,52 +237,66 @@ export function deriveSlotKey(
 }
 
 /**
- * Seals a payload into an API-key slot.
+ * Seals a payload into a format-1 ("legacy") API-key slot under its HKDF slot key.
  *
- * @param slotKey The slot key ({@link deriveSlotKey}).
+ * @param slotKey The slot key ({@link deriveLegacySlotKey}).
  * @param salt The slot's salt.
  * @param vaultId The vault id.
  * @param slotId The slot id.
- * @param payload Name, times and scope.
+ * @param payload Name, times, scope and signer.
  * @returns The slot.
  */
-export async function sealApiKeySlot(
+export async function sealLegacyApiKeySlot(
   slotKey: Uint8Array<ArrayBuffer>,
   salt: Uint8Array<ArrayBuffer>,
   vaultId: Uint8Array<ArrayBuffer>,
   slotId: Uint8Array<ArrayBuffer>,
   payload: ApiKeyPayload,
-): Promise<ApiKeySlot> {
-  const json = JSON.stringify({
-    name: payload.name,
-    created: payload.created,
-    expires: payload.expires,
-    scope: payload.scope.map((s) => ({ record: s.record, key: toBase64Url(s.key) })),
-  });
-  const wrapped = await seal(slotKey, utf8(json), associatedData("apikey-slot", vaultId, slotId));
-  return { id: slotId, kind: "apikey", salt, wrapped };
-}
-
-function badPayload(): HecateError {
-  return new HecateError("vault_integrity", "Vault failed authentication: API-key slot payload");
+): Promise<LegacyApiKeySlot> {
+  const wrapped = await seal(
+    slotKey,
+    payloadJson(payload),
+    associatedData("apikey-slot", vaultId, slotId),
+  );
+  return { id: slotId, kind: "apikey-legacy", salt, wrapped };
 }
 
 /**
- * Opens an API-key slot with the slot key.
+ * Opens a format-1 ("legacy") API-key slot with the key's secret.
  *
- * @param slotKey The slot key.
+ * @param secret The 32-byte secret from the key text.
  * @param slot The slot.
  * @param vaultId The vault id.
  * @returns The payload.
  * @throws {AuthenticationFailure} When the key does not open the slot.
  * @throws {HecateError} `vault_integrity` when an authenticated payload is malformed.
  */
-export async function openApiKeySlot(
-  slotKey: Uint8Array<ArrayBuffer>,
-  slot: ApiKeySlot,
+export async function openLegacyApiKeySlot(
+  secret: Uint8Array<ArrayBuffer>,
+  slot: LegacyApiKeySlot,
   vaultId: Uint8Array<ArrayBuffer>,
 ): Promise<ApiKeyPayload> {
+  const slotKey = await deriveLegacySlotKey(secret, slot.salt, vaultId, slot.id);
   const plain = await open(slotKey, slot.wrapped, associatedData("apikey-slot", vaultId, slot.id));
+  return parsePayload(plain);
+}
+
+function badPayload(): HecateError {
+  return new HecateError("vault_integrity", "Vault failed authentication: API-key slot payload");
+}
+
+function keyBytes(v: unknown): Uint8Array<ArrayBuffer> {
+  let key: Uint8Array<ArrayBuffer>;
+  try {
+    key = fromBase64Url(String(v));
+  } catch {
+    throw badPayload();
+  }
+  if (key.length !== KEY_BYTES) throw badPayload();
+  return key;
+}
+
+function parsePayload(plain: Uint8Array): ApiKeyPayload {
   let v: unknown;
   try {
     v = JSON.parse(fromUtf8(plain));
@@ -184,16 +313,15 @@ export async function openApiKeySlot(
   for (const s of o.scope as unknown[]) {
     const e = s as Record<string, unknown>;
     if (typeof e !== "object" || e === null || typeof e.record !== "string") throw badPayload();
-    let key: Uint8Array<ArrayBuffer>;
-    try {
-      key = fromBase64Url(String(e.key));
-    } catch {
-      throw badPayload();
-    }
-    if (key.length !== KEY_BYTES) throw badPayload();
-    scope.push({ record: e.record, key });
+    scope.push({ record: e.record, key: keyBytes(e.key) });
   }
-  return { name: o.name, created: o.created, expires: o.expires as string | null, scope };
+  return {
+    name: o.name,
+    created: o.created,
+    expires: o.expires as string | null,
+    scope,
+    signer: o.signer === undefined ? null : keyBytes(o.signer),
+  };
 }
 
 export { AuthenticationFailure };

@@ -17,14 +17,22 @@
 import { HecateError } from "../errors.ts";
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "./encoding.ts";
 
+/** Bytes in an Ed25519 signature (the seal's `sig`). */
+export const SIGNATURE_BYTES = 64;
+
 /** The `format` value every vault body carries. */
 export const FORMAT_NAME = "hecate-vault";
-/** The body format version this build writes and reads. */
-export const FORMAT_VERSION = 1;
+/** The body format version this build writes. */
+export const FORMAT_VERSION = 2;
+/** The body format versions this build reads (version 1 files are upgraded on their next write). */
+export const READABLE_VERSIONS: readonly number[] = [1, 2];
 /** Largest vault file accepted, to bound work on hostile input. */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
-/** Largest PBKDF2 iteration count accepted from a file, to bound work on hostile input. */
-export const MAX_PBKDF2_ITERATIONS = 100_000_000;
+/**
+ * Largest PBKDF2 iteration count accepted from a file, to bound work on hostile input: about a
+ * second and a half here, over six times the cost `init` calibrates to.
+ */
+export const MAX_PBKDF2_ITERATIONS = 10_000_000;
 /** Smallest PBKDF2 iteration count accepted from a file. */
 export const MIN_PBKDF2_ITERATIONS = 1_000;
 
@@ -44,18 +52,34 @@ export interface PasswordSlot {
   wrapped: Uint8Array<ArrayBuffer>;
 }
 
-/** An API-key slot: wraps only the data keys of the profiles in its scope. */
+/**
+ * An API-key slot (format 2): wraps only the data keys of the profiles in its scope, sealed to an
+ * X25519 key pair derived from the key's secret.
+ */
 export interface ApiKeySlot {
   id: Uint8Array<ArrayBuffer>;
   kind: "apikey";
+  /** The ephemeral X25519 public key of this sealing. */
+  epk: Uint8Array<ArrayBuffer>;
+  /** Scope payload (record ids, names, data keys, the writer's verifying key), sealed. */
+  wrapped: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * A format-1 API-key slot: the payload sealed under an HKDF slot key that the vault meta also
+ * keeps. Read for compatibility; `rotate` refuses to carry one over (docs/FORMAT.md).
+ */
+export interface LegacyApiKeySlot {
+  id: Uint8Array<ArrayBuffer>;
+  kind: "apikey-legacy";
   /** HKDF salt for this slot. */
   salt: Uint8Array<ArrayBuffer>;
-  /** Scope payload (record ids, names and data keys) sealed under the key-derived slot key. */
+  /** Scope payload sealed under the key-derived slot key. */
   wrapped: Uint8Array<ArrayBuffer>;
 }
 
 /** Any key slot. */
-export type Slot = PasswordSlot | ApiKeySlot;
+export type Slot = PasswordSlot | ApiKeySlot | LegacyApiKeySlot;
 
 /** One encrypted record. */
 export interface RecordEntry {
@@ -69,6 +93,8 @@ export interface RecordEntry {
 
 /** The vault body: everything in the file except the seal. */
 export interface VaultBody {
+  /** The format version the body was read in (always {@link FORMAT_VERSION} when written). */
+  version: number;
   vaultId: Uint8Array<ArrayBuffer>;
   generation: number;
   slots: Slot[];
@@ -81,6 +107,8 @@ export interface VaultBody {
 export interface Seal {
   sha256: Uint8Array<ArrayBuffer>;
   mac: Uint8Array<ArrayBuffer>;
+  /** The writer's Ed25519 signature (format 2; absent in format 1). */
+  sig?: Uint8Array<ArrayBuffer>;
 }
 
 /** A parsed file: the body, its exact bytes (what the seal covers) and the seal. */
@@ -132,7 +160,17 @@ function exactKeys(o: Json, keys: string[], what: string): void {
   }
 }
 
-function parseSlot(v: unknown, i: number): Slot {
+function parseLegacyApiKeySlot(o: Json, i: number): LegacyApiKeySlot {
+  exactKeys(o, ["id", "kind", "salt", "wrapped"], `slot ${i}`);
+  return {
+    id: bytes(o.id, `slot ${i} id`, 8),
+    kind: "apikey-legacy",
+    salt: bytes(o.salt, `slot ${i} salt`, 16),
+    wrapped: bytes(o.wrapped, `slot ${i} wrapped keys`),
+  };
+}
+
+function parseSlot(v: unknown, i: number, version: number): Slot {
   const o = obj(v, `slot ${i}`);
   if (o.kind === "password") {
     exactKeys(o, ["id", "kind", "kdf", "wrapped"], `slot ${i}`);
@@ -155,12 +193,16 @@ function parseSlot(v: unknown, i: number): Slot {
       wrapped: bytes(o.wrapped, `slot ${i} wrapped key`),
     };
   }
-  if (o.kind === "apikey") {
-    exactKeys(o, ["id", "kind", "salt", "wrapped"], `slot ${i}`);
+  // Format 1 called its (HKDF) API-key slots "apikey"; format 2 names them "apikey-legacy".
+  if (version === 1 ? o.kind === "apikey" : o.kind === "apikey-legacy") {
+    return parseLegacyApiKeySlot(o, i);
+  }
+  if (version >= 2 && o.kind === "apikey") {
+    exactKeys(o, ["id", "kind", "epk", "wrapped"], `slot ${i}`);
     return {
       id: bytes(o.id, `slot ${i} id`, 8),
       kind: "apikey",
-      salt: bytes(o.salt, `slot ${i} salt`, 16),
+      epk: bytes(o.epk, `slot ${i} ephemeral key`, 32),
       wrapped: bytes(o.wrapped, `slot ${i} wrapped keys`),
     };
   }
@@ -209,11 +251,14 @@ export function splitVaultFile(file: Uint8Array<ArrayBuffer>): SplitVaultFile {
     throw damaged("seal line is not valid JSON");
   }
   const s = obj(sealJson, "seal");
-  exactKeys(s, ["sha256", "mac"], "seal");
-  return {
-    bodyBytes,
-    seal: { sha256: bytes(s.sha256, "seal checksum", 32), mac: bytes(s.mac, "seal MAC", 32) },
+  const signed = "sig" in s;
+  exactKeys(s, signed ? ["sha256", "mac", "sig"] : ["sha256", "mac"], "seal");
+  const seal: Seal = {
+    sha256: bytes(s.sha256, "seal checksum", 32),
+    mac: bytes(s.mac, "seal MAC", 32),
   };
+  if (signed) seal.sig = bytes(s.sig, "seal signature", SIGNATURE_BYTES);
+  return { bodyBytes, seal };
 }
 
 /**
@@ -233,11 +278,14 @@ export function parseBody(bodyBytes: Uint8Array<ArrayBuffer>): VaultBody {
   }
   const b = obj(bodyJson, "body");
   if (b.format !== FORMAT_NAME) throw damaged("not a Hecate vault");
-  if (b.version !== FORMAT_VERSION) {
-    if (typeof b.version === "number" && Number.isSafeInteger(b.version) && b.version > 0) {
+  const version = b.version;
+  if (typeof version !== "number" || !READABLE_VERSIONS.includes(version)) {
+    if (typeof version === "number" && Number.isSafeInteger(version) && version > 0) {
       throw new HecateError(
         "unsupported_version",
-        `Vault format version ${b.version} is not supported by this build (it reads version ${FORMAT_VERSION})`,
+        `Vault format version ${version} is not supported by this build (it reads versions ${
+          READABLE_VERSIONS.join(" and ")
+        })`,
         { hint: "upgrade Hecate to open this vault" },
       );
     }
@@ -246,9 +294,10 @@ export function parseBody(bodyBytes: Uint8Array<ArrayBuffer>): VaultBody {
   exactKeys(b, ["format", "version", "vault_id", "generation", "slots", "records", "meta"], "body");
   if (!Array.isArray(b.slots) || !Array.isArray(b.records)) throw damaged("slot or record list");
   return {
+    version,
     vaultId: bytes(b.vault_id, "vault id", 16),
     generation: int(b.generation, "generation", 0, Number.MAX_SAFE_INTEGER),
-    slots: b.slots.map(parseSlot),
+    slots: b.slots.map((slot, i) => parseSlot(slot, i, version)),
     records: b.records.map(parseRecord),
     meta: bytes(b.meta, "meta"),
   };
@@ -263,7 +312,23 @@ export function parseBody(bodyBytes: Uint8Array<ArrayBuffer>): VaultBody {
  */
 export function parseVaultFile(file: Uint8Array<ArrayBuffer>): ParsedVaultFile {
   const split = splitVaultFile(file);
-  return { ...split, body: parseBody(split.bodyBytes) };
+  return withBody(split, parseBody(split.bodyBytes));
+}
+
+/**
+ * Pairs a split file with its parsed body, checking that the seal has the shape of the body's
+ * version: a format-2 body must carry the writer's signature, a format-1 body must not.
+ *
+ * @param split The split file.
+ * @param body Its parsed body.
+ * @returns The parsed file.
+ * @throws {HecateError} `vault_integrity` when the seal does not fit the version.
+ */
+export function withBody(split: SplitVaultFile, body: VaultBody): ParsedVaultFile {
+  if ((body.version >= 2) !== (split.seal.sig !== undefined)) {
+    throw damaged(body.version >= 2 ? "the seal has no signature" : "unexpected signature");
+  }
+  return { ...split, body };
 }
 
 function slotJson(s: Slot): Json {
@@ -272,6 +337,14 @@ function slotJson(s: Slot): Json {
       id: toBase64Url(s.id),
       kind: s.kind,
       kdf: { alg: s.kdf.alg, iterations: s.kdf.iterations, salt: toBase64Url(s.kdf.salt) },
+      wrapped: toBase64Url(s.wrapped),
+    };
+  }
+  if (s.kind === "apikey") {
+    return {
+      id: toBase64Url(s.id),
+      kind: s.kind,
+      epk: toBase64Url(s.epk),
       wrapped: toBase64Url(s.wrapped),
     };
   }
@@ -315,7 +388,11 @@ export function serializeBody(body: VaultBody): Uint8Array<ArrayBuffer> {
  */
 export function assembleFile(bodyBytes: Uint8Array, seal: Seal): Uint8Array<ArrayBuffer> {
   const sealLine = utf8(
-    JSON.stringify({ sha256: toBase64Url(seal.sha256), mac: toBase64Url(seal.mac) }) + "\n",
+    JSON.stringify({
+      sha256: toBase64Url(seal.sha256),
+      mac: toBase64Url(seal.mac),
+      ...(seal.sig ? { sig: toBase64Url(seal.sig) } : {}),
+    }) + "\n",
   );
   const out = new Uint8Array(bodyBytes.length + 1 + sealLine.length);
   out.set(bodyBytes, 0);

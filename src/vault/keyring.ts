@@ -8,20 +8,52 @@
 
 import { concatBytes, utf8 } from "./encoding.ts";
 import { hkdfSha256, hmacSha256, KEY_BYTES, open, pbkdf2Sha256, seal } from "./primitives.ts";
-import { FORMAT_VERSION } from "./format.ts";
 
-const LABEL = `hecate-vault/${FORMAT_VERSION}`;
+// Format 2 keeps every construction of format 1 under its original labels (so records need no
+// re-sealing on upgrade) and names what it adds with the "hecate-vault/2" prefix.
+const LABEL_V1 = "hecate-vault/1";
+const LABEL_V2 = "hecate-vault/2";
 
 /**
  * Builds associated data: a label followed by length-prefixed fields, so that no two field lists
- * encode to the same bytes.
+ * encode to the same bytes. The label is prefixed with `hecate-vault/1 `, the prefix of every
+ * construction format 1 defined.
  *
  * @param label What the data binds (e.g. "record").
  * @param fields Identifiers to bind.
  * @returns The associated data bytes.
  */
 export function associatedData(label: string, ...fields: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const parts: Uint8Array[] = [utf8(`${LABEL} ${label}`)];
+  return labelled(LABEL_V1, label, fields);
+}
+
+/**
+ * As {@link associatedData}, for the constructions format 2 added (prefix `hecate-vault/2 `).
+ *
+ * @param label What the data binds (e.g. "apikey-slot").
+ * @param fields Identifiers to bind.
+ * @returns The associated data bytes.
+ */
+export function associatedDataV2(
+  label: string,
+  ...fields: Uint8Array[]
+): Uint8Array<ArrayBuffer> {
+  return labelled(LABEL_V2, label, fields);
+}
+
+/**
+ * The bytes the writer signs: a fixed label, then the body line exactly as stored, so a
+ * signature over a vault body can never be taken for a signature over anything else.
+ *
+ * @param bodyBytes The body line without its newline.
+ * @returns The message to sign or verify.
+ */
+export function signedBodyMessage(bodyBytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return concatBytes(utf8(`${LABEL_V2} body-signature `), bodyBytes);
+}
+
+function labelled(prefix: string, label: string, fields: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const parts: Uint8Array[] = [utf8(`${prefix} ${label}`)];
   for (const f of fields) {
     const len = new Uint8Array(4);
     new DataView(len.buffer).setUint32(0, f.length);
@@ -53,7 +85,7 @@ export async function deriveKeys(
 ): Promise<DerivedKeys> {
   const [wrap, mac, meta] = await Promise.all(
     ["wrap", "mac", "meta"].map((purpose) =>
-      hkdfSha256(root, vaultId, utf8(`${LABEL} ${purpose}`))
+      hkdfSha256(root, vaultId, utf8(`${LABEL_V1} ${purpose}`))
     ),
   );
   return { wrap: wrap!, mac: mac!, meta: meta! };

@@ -2,21 +2,35 @@
  * Opening a vault file with an API key: only the records in the key's scope, read-only. Pure: no
  * file system; the caller passes the clock.
  *
- * What this path checks, and what it cannot: it has no root key, so it cannot verify the body MAC.
- * It checks the unkeyed checksum (accidental damage), opens its own slot (AEAD under a key only
- * the API key yields, binding vault id and slot id) and opens each record in scope (AEAD under the
- * record's data key, binding vault id and record id). A deliberate edit of anything else in the
- * body (other slots, other records, the generation) goes unnoticed here; an edit of what this key
- * reads fails authentication. See docs/SECURITY.md, "API keys".
+ * What this path checks: it has no root key, so it cannot verify the body MAC. It checks the
+ * unkeyed checksum (accidental damage), opens its own slot (only the API key's secret does), and
+ * then checks the whole body against the writer's Ed25519 signature, with the verifying key the
+ * slot itself carries. Only then does it open the records in scope. So another key holder, who
+ * has the same data keys but not the writer's signing key, cannot forge a record this key reads,
+ * nor edit anything else in the body. See docs/SECURITY.md, "API keys".
  *
  * @module
  */
 
 import { HecateError } from "../errors.ts";
 import { fromUtf8, timingSafeEqual, toBase64Url } from "./encoding.ts";
-import { deriveSlotKey, openApiKeySlot, parseApiKey } from "./apikey.ts";
-import { type ApiKeySlot, parseBody, splitVaultFile } from "./format.ts";
-import { openRecord } from "./keyring.ts";
+import {
+  type ApiKeyPayload,
+  openApiKeySlot,
+  openLegacyApiKeySlot,
+  parseApiKey,
+  type ParsedApiKey,
+} from "./apikey.ts";
+import { verifyEd25519 } from "./asymmetric.ts";
+import {
+  type ApiKeySlot,
+  type LegacyApiKeySlot,
+  parseBody,
+  type ParsedVaultFile,
+  splitVaultFile,
+  withBody,
+} from "./format.ts";
+import { openRecord, signedBodyMessage } from "./keyring.ts";
 import { AuthenticationFailure } from "./primitives.ts";
 import { checkChecksum, type JsonObject } from "./vault.ts";
 
@@ -34,6 +48,43 @@ export interface ScopedVault {
   expires: string | null;
   /** The records in scope that still exist. */
   records(): { id: string; value: JsonObject }[];
+}
+
+async function openSlot(
+  key: ParsedApiKey,
+  slot: ApiKeySlot | LegacyApiKeySlot,
+  vaultId: Uint8Array<ArrayBuffer>,
+): Promise<ApiKeyPayload> {
+  try {
+    return slot.kind === "apikey"
+      ? await openApiKeySlot(key.secret, slot, vaultId)
+      : await openLegacyApiKeySlot(key.secret, slot, vaultId);
+  } catch (e) {
+    if (e instanceof AuthenticationFailure) {
+      throw new HecateError("auth_failed", "The API key does not open this vault", { cause: e });
+    }
+    throw e;
+  }
+}
+
+/**
+ * Checks the body against the writer's signature. A payload that names a signer demands one, in
+ * any file version, so a forged body cannot escape the check by posing as a format-1 file; only
+ * a payload sealed by a format-1 writer (no signer) reads a format-1 file unsigned, as before.
+ */
+async function checkWriter(parsed: ParsedVaultFile, payload: ApiKeyPayload): Promise<void> {
+  if (parsed.body.version < 2 && payload.signer === null) return;
+  const sig = parsed.seal.sig;
+  if (
+    payload.signer === null || sig === undefined ||
+    !await verifyEd25519(payload.signer, sig, signedBodyMessage(parsed.bodyBytes))
+  ) {
+    throw new HecateError(
+      "vault_integrity",
+      "Vault failed authentication: the body is not signed by the vault's writer",
+      { hint: "the file was altered; ask the vault owner to check it with the master password" },
+    );
+  }
 }
 
 /** Options for {@link openScoped}. */
@@ -61,25 +112,18 @@ export async function openScoped(
   const key = parseApiKey(keyText);
   const split = splitVaultFile(file);
   await checkChecksum(split);
-  const body = parseBody(split.bodyBytes);
-  const slot = body.slots.find((s): s is ApiKeySlot =>
-    s.kind === "apikey" && timingSafeEqual(s.id, key.slotId)
+  const parsed = withBody(split, parseBody(split.bodyBytes));
+  const { body } = parsed;
+  const slot = body.slots.find((s): s is ApiKeySlot | LegacyApiKeySlot =>
+    s.kind !== "password" && timingSafeEqual(s.id, key.slotId)
   );
   if (!slot) {
     throw new HecateError("key_revoked", "This API key is unknown or was revoked", {
       hint: "ask the vault owner for a new key ('hecate apikey create')",
     });
   }
-  const slotKey = await deriveSlotKey(key.secret, slot.salt, body.vaultId, slot.id);
-  let payload;
-  try {
-    payload = await openApiKeySlot(slotKey, slot, body.vaultId);
-  } catch (e) {
-    if (e instanceof AuthenticationFailure) {
-      throw new HecateError("auth_failed", "The API key does not open this vault", { cause: e });
-    }
-    throw e;
-  }
+  const payload = await openSlot(key, slot, body.vaultId);
+  await checkWriter(parsed, payload);
   if (payload.expires !== null && options.now.getTime() >= Date.parse(payload.expires)) {
     throw new HecateError(
       "key_expired",

@@ -8,10 +8,22 @@
 
 import { HecateError } from "../errors.ts";
 import { fromBase64Url, fromUtf8, timingSafeEqual, toBase64Url, utf8 } from "./encoding.ts";
-import { deriveSlotKey, formatApiKey, newApiKey, sealApiKeySlot } from "./apikey.ts";
 import {
-  type ApiKeySlot,
+  deriveApiKeyPublic,
+  formatApiKey,
+  newApiKey,
+  sealApiKeySlot,
+  sealLegacyApiKeySlot,
+} from "./apikey.ts";
+import {
+  newSigningKeyPair,
+  signEd25519,
+  type SigningKeyPair,
+  verifyEd25519,
+} from "./asymmetric.ts";
+import {
   assembleFile,
+  FORMAT_VERSION,
   parseBody,
   type ParsedVaultFile,
   type PasswordSlot,
@@ -21,6 +33,7 @@ import {
   type SplitVaultFile,
   splitVaultFile,
   type VaultBody,
+  withBody,
 } from "./format.ts";
 import {
   type DerivedKeys,
@@ -30,6 +43,7 @@ import {
   openRecord,
   sealMeta,
   sealRecord,
+  signedBodyMessage,
   unwrapDataKey,
   unwrapRootWithPassword,
   wrapDataKey,
@@ -42,6 +56,8 @@ export type JsonObject = { [key: string]: unknown };
 
 /** The meta member holding what the root-key side knows about each API key. */
 const APIKEYS_META = "apikeys";
+/** The meta member holding the writer's Ed25519 key pair (format 2). */
+const SIGNER_META = "signer";
 
 /** An API key as the master-password holder sees it (never the key text). */
 export interface ApiKeyInfo {
@@ -58,8 +74,13 @@ export interface ApiKeyInfo {
 }
 
 interface ApiKeyMeta extends ApiKeyInfo {
-  /** The slot key (not the API key): lets the root-key side re-seal the slot after re-keying. */
-  slotKey: string;
+  /**
+   * Format 2: the key's X25519 public key, so the root-key side can re-seal the slot without
+   * being able to open it. Kept only here (sealed), so no other key holder can seal to it.
+   */
+  publicKey?: string;
+  /** Format 1 ("legacy") slots: the HKDF slot key itself, which also opens the slot. */
+  slotKey?: string;
 }
 
 /** Options for {@link UnlockedVault.addApiKey}. */
@@ -127,7 +148,32 @@ export async function checkChecksum(parsed: SplitVaultFile): Promise<void> {
 async function checkedFile(file: Uint8Array<ArrayBuffer>): Promise<ParsedVaultFile> {
   const split = splitVaultFile(file);
   await checkChecksum(split);
-  return { ...split, body: parseBody(split.bodyBytes) };
+  return withBody(split, parseBody(split.bodyBytes));
+}
+
+function signerOf(meta: JsonObject): SigningKeyPair | undefined {
+  const m = meta[SIGNER_META] as { seed?: unknown; public?: unknown } | undefined;
+  if (typeof m !== "object" || m === null) return undefined;
+  try {
+    const seed = fromBase64Url(String(m.seed));
+    const publicKey = fromBase64Url(String(m.public));
+    if (seed.length !== KEY_BYTES || publicKey.length !== KEY_BYTES) return undefined;
+    return { seed, publicKey };
+  } catch {
+    return undefined;
+  }
+}
+
+function withSigner(meta: JsonObject, signer: SigningKeyPair): JsonObject {
+  return {
+    ...meta,
+    [SIGNER_META]: { seed: toBase64Url(signer.seed), public: toBase64Url(signer.publicKey) },
+  };
+}
+
+function withoutSigner(meta: JsonObject): JsonObject {
+  const { [SIGNER_META]: _signer, ...rest } = meta;
+  return rest;
 }
 
 /**
@@ -142,6 +188,8 @@ export class UnlockedVault {
   #slots: Slot[];
   #records: LiveRecord[];
   #meta: JsonObject;
+  /** The writer's signing key, kept in the sealed meta but out of {@link meta}'s view. */
+  #signer: SigningKeyPair | undefined;
 
   private constructor(
     root: Uint8Array<ArrayBuffer>,
@@ -152,6 +200,8 @@ export class UnlockedVault {
     records: LiveRecord[],
     meta: JsonObject,
   ) {
+    this.#signer = signerOf(meta);
+    meta = withoutSigner(meta);
     this.#root = root;
     this.#keys = keys;
     this.#vaultId = vaultId;
@@ -254,6 +304,19 @@ export class UnlockedVault {
       if (e instanceof AuthenticationFailure) throw integrity("meta blob", e);
       throw e;
     }
+    const signer = signerOf(meta);
+    if (body.version >= 2) {
+      // API-key readers trust the body through this signature alone: check it here too, so a
+      // file the password accepts is never one they refuse.
+      if (
+        !signer ||
+        !await verifyEd25519(
+          signer.publicKey,
+          parsed.seal.sig!,
+          signedBodyMessage(parsed.bodyBytes),
+        )
+      ) throw integrity("the writer's signature does not match");
+    }
     const records: LiveRecord[] = [];
     for (const [i, entry] of body.records.entries()) {
       try {
@@ -304,6 +367,7 @@ export class UnlockedVault {
 
   #bodyShape(): VaultBody {
     return {
+      version: FORMAT_VERSION,
       vaultId: this.#vaultId,
       generation: this.#generation,
       slots: this.#slots,
@@ -366,9 +430,9 @@ export class UnlockedVault {
     return structuredClone(this.#meta);
   }
 
-  /** Replaces the vault-level meta object. */
+  /** Replaces the vault-level meta object (the writer's signing key is kept apart from it). */
   set meta(value: JsonObject) {
-    this.#meta = structuredClone(value);
+    this.#meta = withoutSigner(structuredClone(value));
   }
 
   #apiKeyMeta(): Record<string, ApiKeyMeta> {
@@ -383,7 +447,7 @@ export class UnlockedVault {
    */
   apiKeys(): ApiKeyInfo[] {
     const meta = this.#apiKeyMeta();
-    return this.#slots.filter((s) => s.kind === "apikey").flatMap((s) => {
+    return this.#slots.filter((s) => s.kind !== "password").flatMap((s) => {
       const m = meta[toBase64Url(s.id)];
       return m
         ? [{ id: m.id, name: m.name, created: m.created, expires: m.expires, scope: [...m.scope] }]
@@ -410,8 +474,7 @@ export class UnlockedVault {
       }
     }
     const key = newApiKey();
-    const salt = randomBytes(16);
-    const slotKey = await deriveSlotKey(key.secret, salt, this.#vaultId, key.slotId);
+    const publicKey = await deriveApiKeyPublic(key.secret, this.#vaultId, key.slotId);
     const id = toBase64Url(key.slotId);
     const entry: ApiKeyMeta = {
       id,
@@ -419,11 +482,16 @@ export class UnlockedVault {
       created: options.created.toISOString(),
       expires: options.expires ? options.expires.toISOString() : null,
       scope: [...new Set(options.scope)],
-      slotKey: toBase64Url(slotKey),
+      publicKey: toBase64Url(publicKey),
     };
     this.#meta = { ...this.#meta, [APIKEYS_META]: { ...this.#apiKeyMeta(), [id]: entry } };
     // The real payload is sealed at serialize time, from the data keys current then.
-    this.#slots.push({ id: key.slotId, kind: "apikey", salt, wrapped: new Uint8Array() });
+    this.#slots.push({
+      id: key.slotId,
+      kind: "apikey",
+      epk: new Uint8Array(32),
+      wrapped: new Uint8Array(),
+    });
     return formatApiKey(key);
   }
 
@@ -439,7 +507,7 @@ export class UnlockedVault {
     const meta = this.#apiKeyMeta();
     const entry = meta[id];
     const before = this.#slots.length;
-    this.#slots = this.#slots.filter((s) => !(s.kind === "apikey" && toBase64Url(s.id) === id));
+    this.#slots = this.#slots.filter((s) => !(s.kind !== "password" && toBase64Url(s.id) === id));
     if (!entry && before === this.#slots.length) return false;
     const { [id]: _removed, ...rest } = meta;
     this.#meta = { ...this.#meta, [APIKEYS_META]: rest };
@@ -462,45 +530,81 @@ export class UnlockedVault {
   }
 
   /**
+   * The API keys made by a format-1 writer. Their slot keys are kept in the meta, so whoever holds
+   * any root key this vault ever had can open them: {@link rotate} refuses to carry them over.
+   *
+   * @returns One entry per such key.
+   */
+  legacyApiKeys(): ApiKeyInfo[] {
+    const legacy = new Set(
+      this.#slots.filter((s) => s.kind === "apikey-legacy").map((s) => toBase64Url(s.id)),
+    );
+    return this.apiKeys().filter((k) => legacy.has(k.id));
+  }
+
+  /**
    * Rotates every key below the password: a new root key (so new wrap, MAC and meta keys), new
-   * data keys for every record, and a new password slot. API-key slots keep their slot keys and
-   * are re-sealed with the new data keys, so existing API keys keep working. The vault id stays
-   * (API keys are bound to it).
+   * data keys for every record, a new signing key, and a new password slot. API-key slots are
+   * re-sealed to their keys' public keys with the new data keys and signer, so existing API keys
+   * keep working while nothing derivable from the old root key opens what is written now. The
+   * vault id stays (API keys are bound to it).
    *
    * @param password The master password for the new slot.
    * @param iterations PBKDF2 iterations for the new slot.
+   * @throws {HecateError} `usage` while format-1 API keys remain ({@link legacyApiKeys}): their
+   * slot keys are known to every old root key, so they must be revoked (and re-created) first.
    */
   async rotate(password: string, iterations: number): Promise<void> {
+    const legacy = this.legacyApiKeys();
+    if (legacy.length > 0) {
+      throw new HecateError(
+        "usage",
+        `Cannot rotate while API keys made before vault format 2 remain: ${
+          legacy.map((k) => `"${k.name}"`).join(", ")
+        }`,
+        {
+          hint:
+            "their slot keys are known to the old root key: create replacements with 'hecate apikey create', revoke these with 'hecate apikey revoke NAME', then rotate",
+        },
+      );
+    }
     this.#root = randomBytes(KEY_BYTES);
     this.#keys = await deriveKeys(this.#root, this.#vaultId);
     for (const r of this.#records) {
       r.dataKey = randomBytes(KEY_BYTES);
       r.entry = undefined;
     }
+    this.#signer = await newSigningKeyPair();
     await this.setPassword(password, iterations);
   }
 
-  async #sealApiKeySlots(): Promise<Slot[]> {
+  async #sealApiKeySlots(signer: Uint8Array<ArrayBuffer>): Promise<Slot[]> {
     const meta = this.#apiKeyMeta();
     const out: Slot[] = [];
     for (const s of this.#slots) {
-      const m = s.kind === "apikey" ? meta[toBase64Url(s.id)] : undefined;
-      if (s.kind !== "apikey" || !m) {
+      const m = s.kind === "password" ? undefined : meta[toBase64Url(s.id)];
+      if (s.kind === "password" || !m) {
         out.push(s);
         continue;
       }
-      const scope = m.scope.flatMap((record) => {
-        const rec = this.#records.find((r) => toBase64Url(r.id) === record);
-        return rec ? [{ record, key: rec.dataKey }] : [];
-      });
-      out.push(
-        await sealApiKeySlot(fromBase64Url(m.slotKey), s.salt, this.#vaultId, s.id, {
-          name: m.name,
-          created: m.created,
-          expires: m.expires,
-          scope,
-        }) satisfies ApiKeySlot,
-      );
+      const payload = {
+        name: m.name,
+        created: m.created,
+        expires: m.expires,
+        scope: m.scope.flatMap((record) => {
+          const rec = this.#records.find((r) => toBase64Url(r.id) === record);
+          return rec ? [{ record, key: rec.dataKey }] : [];
+        }),
+        signer,
+      };
+      if (s.kind === "apikey" && m.publicKey) {
+        out.push(await sealApiKeySlot(fromBase64Url(m.publicKey), this.#vaultId, s.id, payload));
+      } else if (s.kind === "apikey-legacy" && m.slotKey) {
+        const slotKey = fromBase64Url(m.slotKey);
+        out.push(await sealLegacyApiKeySlot(slotKey, s.salt, this.#vaultId, s.id, payload));
+      } else {
+        out.push(s);
+      }
     }
     return out;
   }
@@ -534,17 +638,28 @@ export class UnlockedVault {
       records.push(r.entry);
     }
     const generation = this.#generation + 1;
+    // A format-1 vault gets its signing key on its first format-2 write.
+    const signer = this.#signer ??= await newSigningKeyPair();
     // API-key slots are re-sealed on every write from the data keys current now, so re-keying a
     // record (revoke, rotate) can never leave a remaining key with a stale data key.
-    this.#slots = await this.#sealApiKeySlots();
+    this.#slots = await this.#sealApiKeySlots(signer.publicKey);
     const bodyBytes = serializeBody({
+      version: FORMAT_VERSION,
       vaultId: this.#vaultId,
       generation,
       slots: this.#slots,
       records,
-      meta: await sealMeta(this.#keys.meta, utf8(JSON.stringify(this.#meta)), this.#vaultId),
+      meta: await sealMeta(
+        this.#keys.meta,
+        utf8(JSON.stringify(withSigner(this.#meta, signer))),
+        this.#vaultId,
+      ),
     });
-    const seal = { sha256: await sha256(bodyBytes), mac: await macBody(this.#keys.mac, bodyBytes) };
+    const seal = {
+      sha256: await sha256(bodyBytes),
+      mac: await macBody(this.#keys.mac, bodyBytes),
+      sig: await signEd25519(signer.seed, signedBodyMessage(bodyBytes)),
+    };
     return { bytes: assembleFile(bodyBytes, seal), generation };
   }
 
