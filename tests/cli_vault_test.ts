@@ -655,16 +655,16 @@ Deno.test("tampered vault (one byte of a record's base64 flipped): exit 4", asyn
   assert.deepEqual(await Deno.readFile(fx.vaultPath), saved, "a failed unlock never rewrites");
 });
 
-Deno.test("vault of format version 2 (seal checksum fixed): exit 9", async () => {
+Deno.test("vault of format version 3 (seal checksum fixed): exit 9", async () => {
   await using fx = await fixture();
   const text = await Deno.readTextFile(fx.vaultPath);
   const [body, sealLine] = text.split("\n");
-  assert.ok(body!.includes('"version":1,'));
-  const newBody = body!.replace('"version":1,', '"version":2,');
+  assert.ok(body!.includes('"version":2,'));
+  const newBody = body!.replace('"version":2,', '"version":3,');
   const seal = JSON.parse(sealLine!);
   seal.sha256 = await sha256B64u(new TextEncoder().encode(newBody));
   await Deno.writeTextFile(fx.vaultPath, `${newBody}\n${JSON.stringify(seal)}\n`);
-  fails(await fx.pw(["server", "list"]), 9, /version 2 is not supported/);
+  fails(await fx.pw(["server", "list"]), 9, /version 3 is not supported/);
 });
 
 Deno.test("unknown profile: exit 5 for show, edit, remove, test, query", async () => {
