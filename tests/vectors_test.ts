@@ -9,6 +9,7 @@ import { HecateError } from "../src/errors.ts";
 import { openVault } from "../src/hecate.ts";
 import type { AuditSink } from "../src/audit/log.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
+import { openScoped } from "../src/vault/scoped.ts";
 
 const VECTORS = new URL("./vectors/", import.meta.url).pathname;
 const noAudit: AuditSink = { append: () => Promise.resolve() };
@@ -21,6 +22,8 @@ interface OkExpectation {
   generation: number;
   kdf_iterations: number;
   profiles: Record<string, unknown>[];
+  /** Format 2: the profiles the API key in apikey.txt opens. */
+  apikey_profiles?: string[];
 }
 
 interface ErrorExpectation {
@@ -66,10 +69,20 @@ async function openThroughLibrary<T>(
   }
 }
 
-Deno.test("the vector set holds at least the five version-1 vectors", async () => {
+Deno.test("the vector set holds at least the five version-1 and four version-2 vectors", async () => {
   const names = await vectorNames();
   for (
-    const n of ["v1-basic", "v1-wrong-password", "v1-tampered", "v1-damaged", "v1-future-version"]
+    const n of [
+      "v1-basic",
+      "v1-wrong-password",
+      "v1-tampered",
+      "v1-damaged",
+      "v1-future-version",
+      "v2-basic",
+      "v2-future-version",
+      "v2-unsigned",
+      "v2-bad-signature",
+    ]
   ) assert.ok(names.includes(n), `missing vector ${n}`);
 });
 
@@ -91,6 +104,15 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
           for (const [field, value] of Object.entries(want)) {
             assert.deepEqual(values[i]![field], value, `${want.name}.${field}`);
           }
+        }
+        // The API key (format 2 vectors): exactly its scope, read through the signature check.
+        if (expected.apikey_profiles) {
+          const key = (await Deno.readTextFile(`${VECTORS}${name}/apikey.txt`)).trim();
+          const scoped = await openScoped(v.file, key, { now: new Date() });
+          assert.deepEqual(
+            scoped.records().map((r) => r.value.name).sort(),
+            expected.apikey_profiles,
+          );
         }
         // Library layer: the same profiles, listed without secrets.
         await openThroughLibrary(v, async (open) => {
