@@ -94,6 +94,11 @@ export function provenStart(
   if (!timingSafeEqual(want, tag)) {
     return { refused: "the retention record's proof does not verify (forged)" };
   }
-  const listed = removed.filter((r) => r !== null && typeof r === "object");
+  // The list is for people; only well-typed items are passed on.
+  const listed = removed.filter((r) =>
+    r !== null && typeof r === "object" && typeof r.segment === "string" &&
+    Number.isSafeInteger(r.first_seq) && Number.isSafeInteger(r.last_seq) &&
+    typeof r.last_mac === "string"
+  );
   return { removed: listed.filter((r) => r.last_seq < firstKept), prev };
 }

@@ -21,8 +21,11 @@ import { type ChainState, readState, STATE_FILE } from "./state.ts";
 export interface TrailSnapshot {
   /** The state file, or undefined when it is missing. */
   state: ChainState | undefined;
-  /** Closed segments and the active one, in chain order, each with the bytes to check. */
-  files: (SegmentFile & { size: number | undefined })[];
+  /**
+   * Closed segments and the active one, in chain order, each with the bytes to check and its
+   * inode (to find the active file again if a rotation renamed it meanwhile).
+   */
+  files: (SegmentFile & { size: number | undefined; ino?: number | null })[];
 }
 
 /** What is wrong with a trail. */
@@ -93,7 +96,8 @@ export async function snapshotTrail(home: string): Promise<TrailSnapshot> {
     const files: TrailSnapshot["files"] = [];
     for (const f of await trailFiles(home)) {
       try {
-        files.push({ ...f, size: (await Deno.stat(f.path)).size });
+        const st = await Deno.stat(f.path);
+        files.push({ ...f, size: st.size, ino: st.ino });
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
         files.push({ ...f, size: undefined });
@@ -101,6 +105,21 @@ export async function snapshotTrail(home: string): Promise<TrailSnapshot> {
     }
     return { state: await readState(home), files };
   });
+}
+
+/**
+ * The snapshot with the active file's path following a rotation made since (for example by the
+ * verifier's own unlock record): the same file, found by inode among the closed segments.
+ */
+async function followRotation(home: string, snap: TrailSnapshot): Promise<TrailSnapshot> {
+  const active = snap.files.find((f) => f.first === undefined);
+  if (!active?.ino || active.size === undefined) return snap;
+  const ino = async (path: string) => await Deno.stat(path).then((s) => s.ino, () => undefined);
+  if (await ino(active.path) === active.ino) return snap;
+  const first = snap.state?.segmentFirst;
+  const moved = first === undefined ? undefined : `${home}/${segmentName(first)}`;
+  if (!moved || await ino(moved) !== active.ino) return snap;
+  return { ...snap, files: snap.files.map((f) => f === active ? { ...f, path: moved } : f) };
 }
 
 async function firstLineOf(path: string, size: number): Promise<Uint8Array | undefined> {
@@ -159,7 +178,7 @@ export async function verifyTrail(
   snapshot?: TrailSnapshot,
   options: VerifyOptions = {},
 ): Promise<VerifyReport> {
-  const snap = snapshot ?? await snapshotTrail(home);
+  const snap = await followRotation(home, snapshot ?? await snapshotTrail(home));
   const hmac = await FastHmac.create();
   const state = snap.state;
   const present = snap.files.filter((f) => f.size !== undefined);
