@@ -138,7 +138,7 @@ Deno.test("the reader behind audit show: any file gives lines it can print safel
           if (l.entry) {
             // What the printer reads is of the type it expects.
             for (const k of ["time", "event", "profile", "outcome", "reason"] as const) {
-              const v = l.entry[k];
+              const v: unknown = l.entry[k];
               assert.ok(v === undefined || typeof v === "string", k);
             }
             const a = l.entry.actor as unknown;
