@@ -16,9 +16,10 @@ const actor = { kind: "apikey", id: "k1", name: "cron" } as const;
 const unlockOk: AuditEvent = { event: "unlock", actor, outcome: "ok" };
 const read: AuditEvent = { event: "profile.read", actor, profile: "p", outcome: "ok" };
 
+/** The trail's entries after the chain's own first entry (`audit.start` from startChain). */
 async function lines(home: string): Promise<Record<string, unknown>[]> {
   try {
-    return await auditLines(home);
+    return (await auditLines(home)).filter((l) => l.event !== "audit.start");
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];
     throw e;
@@ -33,7 +34,7 @@ Deno.test("a held unlock goes out with the next record, in one write, in order",
     assert.deepEqual(await lines(home), [], "held, not yet written");
     await sink.append(read);
     const got = await lines(home);
-    assert.deepEqual(got.map((l) => [l.seq, l.event]), [[1, "unlock"], [2, "profile.read"]]);
+    assert.deepEqual(got.map((l) => [l.seq, l.event]), [[2, "unlock"], [3, "profile.read"]]);
     assert.equal(got[0]!.time, got[1]!.time, "one batch: one write time");
     await sink.flush();
     assert.equal((await lines(home)).length, 2, "nothing left to flush");

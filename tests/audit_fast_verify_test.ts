@@ -163,7 +163,8 @@ async function withTrail(
   try {
     const a0 = await startChain(home);
     const log = new FileAuditLog(home, { host: "testhost" });
-    await log.appendMany(Array.from({ length: n }, (_, i) => ({
+    // n entries in all: the chain's first (audit.start), then n - 1 queries.
+    await log.appendMany(Array.from({ length: n - 1 }, (_, i) => ({
       event: "query",
       actor: { kind: "apikey" as const, id: "k-1", name: "nightly" },
       outcome: "ok" as const,
@@ -194,7 +195,7 @@ Deno.test("checkRun accepts a run of good lines and points at the first bad one"
     const lines = text.split("\n").slice(0, -1);
     const join = (ls: string[]) => ls.map((l) => l + "\n").join("");
     const edited = [...lines];
-    edited[20] = edited[20]!.replace('"rows":20', '"rows":21');
+    edited[20] = edited[20]!.replace('"rows":19', '"rows":21');
     assert.equal(run(join(edited)), 20);
     const odd = [...lines];
     nonCanonical(odd, 30);

@@ -2,7 +2,8 @@
  * The audit trail through the library (src/audit): the chain construction, crash recovery,
  * segments and retention, 20 concurrent appending processes, fail-closed writes, and exports.
  * Chains here are started with `startChain` (no vault, no KDF) so the tests stay fast; the CLI
- * tests (audit_cli_test.ts) go through a real vault and the master password.
+ * tests (audit_cli_test.ts) go through a real vault and the master password. A chain starts
+ * with one entry (`audit.start` here, `init` for a vault), so counts below include it.
  */
 
 import assert from "node:assert/strict";
@@ -91,8 +92,9 @@ Deno.test("each line has the canonical members in order, its MAC chains from A0,
       reason: "auth_failed",
     });
     const ls = await lines(log.path);
-    assert.equal(ls.length, 3);
-    const second = JSON.parse(ls[1]!);
+    assert.equal(ls.length, 4);
+    assert.equal(JSON.parse(ls[0]!).event, "audit.start");
+    const second = JSON.parse(ls[2]!);
     assert.deepEqual(Object.keys(second), [
       "seq",
       "time",
@@ -111,7 +113,7 @@ Deno.test("each line has the canonical members in order, its MAC chains from A0,
     assert.deepEqual(second.actor, { kind: "apikey", id: "k-1", name: "nightly" });
     assert.equal(second.pid, Deno.pid);
     assert.equal(second.host, "testhost");
-    assert.equal(JSON.parse(ls[2]!).reason, "auth_failed");
+    assert.equal(JSON.parse(ls[3]!).reason, "auth_failed");
 
     // Recompute by hand from the documented construction.
     let key: Uint8Array = a0;
@@ -126,8 +128,8 @@ Deno.test("each line has the canonical members in order, its MAC chains from A0,
       key = nextKey(key);
     }
     const state = (await readState(home))!;
-    assert.equal(state.seq, 3);
-    assert.deepEqual(state.key, stepKey(a0, 3));
+    assert.equal(state.seq, 4);
+    assert.deepEqual(state.key, stepKey(a0, 4));
     assert.deepEqual(state.mac, prev);
     assert.equal((await Deno.stat(`${home}/${STATE_FILE}`)).mode! & 0o777, 0o600);
     assert.equal((await Deno.stat(log.path)).mode! & 0o777, 0o600);
@@ -137,12 +139,12 @@ Deno.test("each line has the canonical members in order, its MAC chains from A0,
         Deno.readTextFile(`${home}/${e.name}`)
       ),
     )).join("\n");
-    for (const k of [a0, stepKey(a0, 1), stepKey(a0, 2)]) {
+    for (const k of [a0, stepKey(a0, 1), stepKey(a0, 2), stepKey(a0, 3)]) {
       assert.ok(!all.includes(toBase64Url(k)), "an old chain key is still on disk");
     }
     const report = await verifyTrail(home, a0);
     assert.equal(report.ok, true, report.problem?.message ?? "");
-    assert.equal(report.entries, 3);
+    assert.equal(report.entries, 4);
   });
 });
 
@@ -156,14 +158,14 @@ Deno.test("after a crash, a written but unrecorded entry is adopted and a half-w
     // Crash between the log fsync and the state rename: the state is one entry behind.
     await Deno.writeTextFile(`${home}/${STATE_FILE}`, before);
     await fill(log, 1);
-    assert.equal((await lines(log.path)).length, 4);
+    assert.equal((await lines(log.path)).length, 5);
     assert.equal((await verifyTrail(home, a0)).ok, true);
     // Crash in the middle of a write: a partial line without its newline.
-    await Deno.writeTextFile(log.path, '{"seq":5,"time":"2026', { append: true });
+    await Deno.writeTextFile(log.path, '{"seq":6,"time":"2026', { append: true });
     await fill(log, 1);
     const ls = await lines(log.path);
-    assert.equal(ls.length, 5);
-    assert.equal(JSON.parse(ls[4]!).seq, 5);
+    assert.equal(ls.length, 6);
+    assert.equal(JSON.parse(ls[5]!).seq, 6);
     const report = await verifyTrail(home, a0);
     assert.equal(report.ok, true, report.problem?.message ?? "");
   });
@@ -187,7 +189,7 @@ Deno.test("the active segment rotates by size and by age, the chain continues, a
     assert.equal((await lines(aged.path)).length, 1);
     const report = await verifyTrail(home, a0);
     assert.equal(report.ok, true, report.problem?.message ?? "");
-    assert.equal(report.entries, 31);
+    assert.equal(report.entries, 32);
     assert.equal(report.files, segs.length + 2);
   });
 });
@@ -195,7 +197,13 @@ Deno.test("the active segment rotates by size and by age, the chain continues, a
 Deno.test("retention removes old segments only after a signed record, and verify names what was removed", async () => {
   await withHome(async (home) => {
     const a0 = await startChain(home);
-    await fill(new FileAuditLog(home, { segmentBytes: 1500, keepSegments: 2 }), 40);
+    // Without the retention key (no password unlock), segments are closed but never removed.
+    await fill(new FileAuditLog(home, { segmentBytes: 1500, keepSegments: 2 }), 30);
+    assert.ok((await closedSegments(home)).length > 2);
+    assert.equal((await verifyTrail(home, a0)).firstSeq, 1);
+    const log = new FileAuditLog(home, { segmentBytes: 1500, keepSegments: 2 });
+    log.enableRetention(a0);
+    await fill(log, 10);
     const segs = await closedSegments(home);
     assert.equal(segs.length, 2);
     const report = await verifyTrail(home, a0);
@@ -264,18 +272,19 @@ Deno.test("20 processes appending at once (rotating segments meanwhile) leave a 
     assert.ok(segs.length >= 3, `only ${segs.length} rotations`);
     const ls: string[] = [];
     for (const f of [...segs.map((s) => s.path), `${home}/audit.jsonl`]) ls.push(...await lines(f));
-    assert.equal(ls.length, N * EACH);
+    assert.equal(ls.length, N * EACH + 1);
     const perChild = new Map<string, number[]>();
     for (const [i, l] of ls.entries()) {
       const o = JSON.parse(l); // every line is one whole JSON object
       assert.equal(o.seq, i + 1);
+      if (i === 0) continue; // the chain's start
       perChild.set(o.actor.id, [...(perChild.get(o.actor.id) ?? []), o.rows]);
     }
     assert.equal(perChild.size, N);
     for (const rows of perChild.values()) assert.deepEqual(rows, [0, 1, 2, 3, 4]);
     const report = await verifyTrail(home, a0);
     assert.equal(report.ok, true, report.problem?.message ?? "");
-    assert.equal(report.entries, N * EACH);
+    assert.equal(report.entries, N * EACH + 1);
   });
 });
 
@@ -293,7 +302,7 @@ Deno.test("an unwritable trail fails closed with audit_failed; HECATE_AUDIT_FAIL
       assert.equal(e.exitCode, 12);
       return true;
     });
-    assert.equal((await readState(home))!.seq, 1, "the state moved on without a record");
+    assert.equal((await readState(home))!.seq, 2, "the state moved on without a record");
     const warnings: string[] = [];
     await new FileAuditLog(home, { failure: "warn", onWarning: (m) => warnings.push(m) }).append(
       QUERY,
@@ -340,13 +349,13 @@ Deno.test("deferred records go out in group writes, keep the chain, and are all 
     const log = new FileAuditLog(home);
     for (let i = 0; i < 300; i++) log.enqueue({ ...QUERY, rows: i });
     await log.flush();
-    const ls = await lines(log.path);
+    const ls = (await lines(log.path)).slice(1);
     assert.equal(ls.length, 300);
     // In the order they were enqueued.
     assert.deepEqual(ls.map((l) => JSON.parse(l).rows), Array.from({ length: 300 }, (_, i) => i));
     const report = await verifyTrail(home, a0);
     assert.equal(report.ok, true, report.problem?.message ?? "");
-    assert.equal(report.entries, 300);
+    assert.equal(report.entries, 301);
     // Durable records queued behind deferred ones keep their place in the chain.
     log.enqueue({ ...QUERY, rows: 300 });
     await log.append({ ...QUERY, rows: 301 });
@@ -361,12 +370,12 @@ Deno.test("deferred records reach the disk on their own, without flush", async (
     for (let i = 0; i < 5; i++) log.enqueue({ ...QUERY, rows: i });
     // No flush: the pending write must still happen (it also keeps a process alive until then).
     let n = 0;
-    for (let i = 0; i < 200 && n < 5; i++) {
+    for (let i = 0; i < 200 && n < 6; i++) {
       await new Promise((r) => setTimeout(r, 10));
       n = await Deno.readTextFile(log.path).then((t) => t.split("\n").length - 1, () => 0);
     }
-    assert.equal(n, 5);
-    assert.equal((await verifyTrail(home, a0)).entries, 5);
+    assert.equal(n, 6);
+    assert.equal((await verifyTrail(home, a0)).entries, 6);
   });
 });
 
@@ -389,7 +398,7 @@ Deno.test("a deferred record that cannot be written fails flush and refuses ever
     assert.throws(() => log.enqueue(QUERY), isAuditFailed);
     assert.throws(() => log.assertWritable(), isAuditFailed);
     await assert.rejects(() => log.append(QUERY), isAuditFailed);
-    assert.equal((await readState(home))!.seq, 1, "the chain moved on without its records");
+    assert.equal((await readState(home))!.seq, 2, "the chain moved on without its records");
   });
 });
 
@@ -431,16 +440,16 @@ Deno.test("an export verifies with A0, names a changed or cut line, and holds no
       since: new Date(mid),
     });
     assert.equal(h.first_seq, 3);
-    assert.equal(h.last_seq, 10);
+    assert.equal(h.last_seq, 11);
     const header = await verifyExport(text, a0);
-    assert.equal(header.entries, 8);
-    for (let i = 0; i <= 10; i++) {
+    assert.equal(header.entries, 9);
+    for (let i = 0; i <= 11; i++) {
       assert.ok(!text.includes(toBase64Url(stepKey(a0, i))), "a chain key in the export");
     }
     const rows = text.trimEnd().split("\n");
     await assert.rejects(
       () => verifyExport(text.replace('"rows":3', '"rows":4'), a0),
-      /Line 3 of the export \(seq 4\) was altered/,
+      /Line 4 of the export \(seq 5\) was altered/,
     );
     await assert.rejects(
       () => verifyExport(rows.slice(0, -2).join("\n") + "\n", a0),
@@ -462,11 +471,11 @@ Deno.test("a large appendMany batch (WebAssembly HMAC) chains exactly like singl
     await log.appendMany(Array.from({ length: 300 }, (_, i) => ({ ...QUERY, rows: i })));
     await log.append(QUERY);
     const state = (await readState(home))!;
-    assert.equal(state.seq, 302);
-    assert.deepEqual(state.key, stepKey(a0, 302));
+    assert.equal(state.seq, 303);
+    assert.deepEqual(state.key, stepKey(a0, 303));
     const report = await verifyTrail(home, a0);
     assert.equal(report.ok, true, report.problem?.message ?? "");
-    assert.equal(report.entries, 302);
+    assert.equal(report.entries, 303);
   });
 });
 
@@ -481,7 +490,7 @@ Deno.test("the parallel verify pass agrees with the sequential one, and a proble
     const par = await verifyTrail(home, a0, undefined, { workers: 2 });
     assert.equal(par.ok, true, par.problem?.message ?? "");
     assert.deepEqual(par, seq);
-    assert.equal(par.entries, 10_000);
+    assert.equal(par.entries, 10_001);
     // One byte changed deep inside a closed segment, in the middle of a worker batch.
     const seg = (await closedSegments(home))[1]!;
     const ls = await lines(seg.path);
@@ -514,7 +523,7 @@ Deno.test("a vault made before the chained trail gets its first chain key on the
     assert.equal(moved.length, 1, "the old plain trail was not kept aside");
     const report = await verifyTrail(home, a0);
     assert.equal(report.ok, true, report.problem?.message ?? "");
-    assert.equal(report.entries, 1); // this unlock
+    assert.equal(report.entries, 2); // the chain's start, then this unlock
     const again = await openVault({ home, password: pw });
     assert.deepEqual(again.auditChainKey(), a0);
   });
@@ -526,11 +535,11 @@ Deno.test("concurrent appends in one process share writes, keep call order and v
     const log = new FileAuditLog(home);
     // 200 callers at once: each promise resolves only when its own record is on disk.
     await Promise.all(Array.from({ length: 200 }, (_, i) => log.append({ ...QUERY, rows: i })));
-    const rows = (await lines(`${home}/audit.jsonl`)).map((l) => JSON.parse(l).rows);
+    const rows = (await lines(`${home}/audit.jsonl`)).slice(1).map((l) => JSON.parse(l).rows);
     assert.deepEqual(rows, Array.from({ length: 200 }, (_, i) => i));
     const report = await verifyTrail(home, a0);
     assert.equal(report.ok, true, report.problem?.message ?? "");
-    assert.equal(report.entries, 200);
+    assert.equal(report.entries, 201);
   });
 });
 

@@ -4,13 +4,15 @@
  * @module
  */
 
-import { type AuditSink, FileAuditLog, startChain } from "../audit/log.ts";
+import { type AuditEvent, type AuditSink, startChain } from "../audit/log.ts";
 import { withChainKey } from "../audit/meta.ts";
 import { HecateError } from "../errors.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../kdf.ts";
 import { ensureHome, resolveHome } from "../vault/home.ts";
 import { VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
+
+const INIT_EVENT: AuditEvent = { event: "init", actor: { kind: "password" }, outcome: "ok" };
 
 /**
  * Options for {@link initVault}.
@@ -62,16 +64,13 @@ export async function initVault(
       });
     }
     // The audit chain's first key lives only in the vault (sealed under the root key); the
-    // state file gets a copy that the first append steps past.
-    vault.meta = withChainKey(vault.meta, await startChain(home));
+    // chain starts with the init entry, so the state file begins at A(1), never A0.
+    vault.meta = withChainKey(vault.meta, await startChain(home, new Date(), INIT_EVENT));
     const { bytes, generation } = await vault.serialize();
     await store.replace(bytes, generation);
     vault.markSaved(generation);
   });
-  await (options.audit ?? new FileAuditLog(home)).append({
-    event: "init",
-    actor: { kind: "password" },
-    outcome: "ok",
-  });
+  // The home's trail has its init entry already; a custom sink gets its own.
+  await options.audit?.append(INIT_EVENT);
   return { home, kdfIterations: iterations };
 }

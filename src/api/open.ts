@@ -133,6 +133,8 @@ async function openWithPassword(
     vault.markFactorPassed("vault");
   }
   await lockout.succeeded("password");
+  // Removing old segments needs a proof made from A0: only a full password unlock enables it.
+  if (audit instanceof FileAuditLog) audit.enableRetention(chainKeyOf(state.meta)!);
   await audit.append({ event: "unlock", actor, outcome: "ok" });
   if (state.passwordIterations < MIN_KDF_ITERATIONS) {
     await vault.upgradeKdf(password, MIN_KDF_ITERATIONS);

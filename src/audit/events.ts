@@ -30,7 +30,9 @@ export const AUDIT_EVENTS = {
   "backup.restore": "the vault was restored from a backup or a previous generation",
   "audit.verify": "the trail was verified (outcome = the verdict)",
   "audit.export": "the trail was exported (detail: first and last seq)",
-  "audit.retention": "closed segments were removed (detail: each one's name, seq range, last MAC)",
+  "audit.retention":
+    "closed segments were removed (detail: each one's name, seq range, last MAC, and the proof)",
+  "audit.start": "a chain was started for a vault made before the trail (the chain's first entry)",
 } as const;
 
 /** A listed event name. */

@@ -126,7 +126,9 @@ export async function verifyExport(text: string, a0: Uint8Array): Promise<Export
   } catch {
     throw tampered("Line 1 of the export is not a valid header");
   }
-  if (header.format !== EXPORT_FORMAT) throw tampered("Line 1 of the export is not a valid header");
+  if (header === null || typeof header !== "object" || header.format !== EXPORT_FORMAT) {
+    throw tampered("Line 1 of the export is not a valid header");
+  }
   const canonical = head.slice(0, head.length - MAC_SUFFIX_BYTES) + "}";
   const mac = createHmac("sha256", exportKey(a0)).update(canonical).digest();
   if (headerLine(header, a0).trimEnd() !== head || !head.endsWith(`"${toBase64Url(mac)}"}`)) {

@@ -11,9 +11,9 @@
  */
 
 import { HecateError } from "../errors.ts";
-import { toBase64Url } from "../vault/encoding.ts";
+import { fromBase64Url, toBase64Url } from "../vault/encoding.ts";
 import { randomBytes } from "../vault/primitives.ts";
-import { CHAIN_BYTES, entryMac, nextKey } from "./chain.ts";
+import { CHAIN_BYTES, entryMac, nextKey, ZERO_MAC } from "./chain.ts";
 import { FastHmac } from "./fast_hmac.ts";
 import { type AuditEvent, canonicalEntry, sealedLine, seqOf, splitLine } from "./entry.ts";
 import {
@@ -24,7 +24,15 @@ import {
   segmentName,
   syncDir,
 } from "./segments.ts";
-import { type ChainState, initialState, readState, STATE_FILE, writeState } from "./state.ts";
+import { retentionAuth, retentionKey } from "./retention.ts";
+import {
+  type ChainState,
+  initialState,
+  readState,
+  removeStaleTemps,
+  STATE_FILE,
+  writeState,
+} from "./state.ts";
 
 export type { Actor, AuditEvent, DetailValue } from "./entry.ts";
 export { AUDIT_FILE } from "./segments.ts";
@@ -186,24 +194,56 @@ export async function withAuditLock<T>(home: string, fn: () => Promise<T>): Prom
   }
 }
 
+/** The first entry of a chain started for a vault that had none (made before the trail). */
+export const CHAIN_START_EVENT: AuditEvent = {
+  event: "audit.start",
+  actor: { kind: "password" },
+  outcome: "ok",
+};
+
 /**
- * Starts a new chain in a home: a fresh first key A0, the state file for it, and any earlier
- * trail files moved aside (they belong to another chain). Store the returned key in the vault.
+ * Starts a new chain in a home: a fresh first key A0, its first entry, and the state file for
+ * the entry after it; any earlier trail files are moved aside (they belong to another chain).
+ * The first entry is on disk before the state file exists, so the state never holds A0 (which
+ * would let its reader forge the whole trail): it starts at `A(1)`. Store the returned key in
+ * the vault.
  *
  * @param home The home directory.
  * @param now Current time.
+ * @param first The chain's first entry (`init` for a new vault).
  * @returns A0.
  */
-export async function startChain(home: string, now: Date = new Date()): Promise<Uint8Array> {
+export async function startChain(
+  home: string,
+  now: Date = new Date(),
+  first: AuditEvent = CHAIN_START_EVENT,
+): Promise<Uint8Array> {
   const a0 = randomBytes(CHAIN_BYTES);
   await withAuditLock(home, async () => {
+    await removeStaleTemps(home);
     const stamp = now.toISOString().replaceAll(":", "-");
     for (const name of [AUDIT_FILE, SEGMENT_DIR, STATE_FILE]) {
       await Deno.rename(`${home}/${name}`, `${home}/${name}.before-${stamp}`).catch((e) => {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       });
     }
-    await writeState(home, initialState(a0, now.getTime()));
+    const canonical = canonicalEntry(1, now.toISOString(), first, Deno.pid, hostName());
+    const mac = entryMac(a0, ZERO_MAC, new TextEncoder().encode(canonical));
+    const line = new TextEncoder().encode(sealedLine(canonical, mac));
+    const f = await Deno.open(`${home}/${AUDIT_FILE}`, {
+      createNew: true,
+      write: true,
+      mode: 0o600,
+    });
+    try {
+      await writeAll(f, line);
+      await f.syncData();
+    } finally {
+      f.close();
+    }
+    await syncDir(home);
+    const state = initialState(nextKey(a0), now.getTime());
+    await writeState(home, { ...state, seq: 1, mac, size: line.length });
   });
   return a0;
 }
@@ -235,6 +275,10 @@ export class FileAuditLog implements AuditSink {
   #hmac: FastHmac | undefined;
   /** Why an enqueued record was lost: every later record is refused (fail closed). */
   #lost: HecateError | undefined;
+  /** The retention key R (derived from A0), once a password unlock handed it over. */
+  #retentionKey: Uint8Array | undefined;
+  /** Whether the next locked append should look for closed segments beyond the limit. */
+  #retentionDue = false;
 
   /**
    * @param home The home directory.
@@ -246,6 +290,18 @@ export class FileAuditLog implements AuditSink {
     this.#host = options.host ?? hostName();
     this.#options = options;
     this.#warn = options.onWarning ?? ((m) => console.error(`hecate: warning: ${m}`));
+  }
+
+  /**
+   * Lets this log remove closed segments beyond `keepSegments`, which needs the proof only the
+   * holder of A0 can make (see retention.ts). Called after a password unlock; without it the log
+   * closes segments but never removes one. Keeps only the derived retention key, not A0.
+   *
+   * @param a0 The chain's first key, from the vault.
+   */
+  enableRetention(a0: Uint8Array): void {
+    this.#retentionKey = retentionKey(a0);
+    this.#retentionDue = true;
   }
 
   /** Path of the active segment. */
@@ -413,6 +469,7 @@ export class FileAuditLog implements AuditSink {
         },
       );
     }
+    await removeStaleTemps(home);
     const now = this.#now();
     let log = await Deno.open(this.path, { read: true, append: true, create: true, mode: 0o600 });
     try {
@@ -426,8 +483,25 @@ export class FileAuditLog implements AuditSink {
         log.close();
         state = await this.#rotate(state, now);
         log = await Deno.open(this.path, { read: true, append: true, create: true, mode: 0o600 });
-        if (settings.keepSegments !== undefined) {
-          state = await this.#retain(log, state, settings.keepSegments, now);
+        this.#retentionDue = true;
+      }
+      const r = this.#retentionKey;
+      if (r && this.#retentionDue && settings.keepSegments !== undefined) {
+        this.#retentionDue = false;
+        const closed = await closedSegments(home);
+        if (closed.length > settings.keepSegments) {
+          if (state.size > 0) {
+            // The retention record opens a segment, where the verifier looks for it.
+            log.close();
+            state = await this.#rotate(state, now);
+            log = await Deno.open(this.path, {
+              read: true,
+              append: true,
+              create: true,
+              mode: 0o600,
+            });
+          }
+          state = await this.#retain(log, state, settings.keepSegments, now, r);
         }
       }
       state = await this.#write(log, state, events, now);
@@ -531,14 +605,17 @@ export class FileAuditLog implements AuditSink {
 
   /**
    * Removes the oldest closed segments beyond `keep`, after writing an in-chain record of what
-   * goes: each segment's name, first and last sequence number and last MAC. The record is the
-   * first entry of the new active segment, where `audit verify` looks for it.
+   * goes: each segment's name, first and last sequence number and last MAC, and `auth`, the
+   * proof under the retention key that entries up to the last removed one may be missing (see
+   * retention.ts). The record is the first entry of the active segment, where `audit verify`
+   * looks for it.
    */
   async #retain(
     log: Deno.FsFile,
     state: ChainState,
     keep: number,
     now: Date,
+    r: Uint8Array,
   ): Promise<ChainState> {
     const closed = await closedSegments(this.#home);
     const drop = closed.slice(0, Math.max(0, closed.length - keep));
@@ -555,11 +632,22 @@ export class FileAuditLog implements AuditSink {
         last_mac: parts?.mac ?? "",
       });
     }
+    // The kept chain must start right after the last removed entry, with that entry's MAC as it
+    // stands on disk; anything else is not removed, and verify judges the segments as they are.
+    const end = removed.at(-1)!;
+    const kept = closed[drop.length]?.first ?? state.segmentFirst;
+    let lastMac: Uint8Array;
+    try {
+      lastMac = fromBase64Url(end.last_mac);
+    } catch {
+      return state;
+    }
+    if (end.last_seq !== kept - 1 || lastMac.length !== CHAIN_BYTES) return state;
     const after = await this.#write(log, state, [{
       event: "audit.retention",
-      actor: { kind: "none" },
+      actor: { kind: "password" },
       outcome: "ok",
-      detail: { removed },
+      detail: { removed, auth: retentionAuth(r, end.last_seq, lastMac) },
     }], now);
     for (const seg of drop) await Deno.remove(seg.path);
     await syncDir(`${this.#home}/${SEGMENT_DIR}`);

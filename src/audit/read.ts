@@ -1,6 +1,7 @@
 /**
  * Reading the trail for people: every entry of every segment in chain order, with filters.
- * (Reading checks nothing; `audit verify` does.)
+ * (Reading checks nothing; `audit verify` does. A line may be forged, so what is printed from it
+ * is escaped first: see {@link jsonSafe}.)
  *
  * @module
  */
@@ -94,11 +95,48 @@ export async function* trailLines(home: string): AsyncGenerator<TrailLine> {
   }
 }
 
+/** Control characters (C0, DEL, C1), line and paragraph separators, bidirectional overrides. */
+const UNSAFE = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
+
+/**
+ * A stored line made safe to print: every control character (C0 including ESC, DEL, C1), line or
+ * paragraph separator and bidirectional override becomes a JSON `\uXXXX` escape, so a forged line
+ * cannot drive the terminal. Inside a JSON string that escape denotes the same character, so a
+ * well-formed line keeps its value; outside one the writer never puts such a character.
+ *
+ * @param text The raw line.
+ * @returns The line with those characters escaped.
+ */
+export function jsonSafe(text: string): string {
+  return text.replace(UNSAFE, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+}
+
+const STRINGS = ["time", "event", "profile", "outcome", "reason", "sql_sha256", "host", "mac"];
+const NUMBERS = ["seq", "rows", "duration_ms", "pid"];
+
+/** The entry, when the line is a JSON object whose known members have their types. */
 function parse(text: string): AuditEntry | undefined {
+  let v: unknown;
   try {
-    const v = JSON.parse(text);
-    return v && typeof v === "object" && !Array.isArray(v) ? v as AuditEntry : undefined;
+    v = JSON.parse(text);
   } catch {
     return undefined;
   }
+  if (!isObject(v)) return undefined;
+  // A forged line must not reach the printer with, e.g., an object where text belongs.
+  for (const k of STRINGS) if (k in v && typeof v[k] !== "string") return undefined;
+  for (const k of NUMBERS) if (k in v && typeof v[k] !== "number") return undefined;
+  if ("detail" in v && !isObject(v.detail)) return undefined;
+  if ("actor" in v) {
+    const a = v.actor;
+    if (!isObject(a)) return undefined;
+    for (const k of ["kind", "id", "name"]) {
+      if (k in a && typeof a[k] !== "string") return undefined;
+    }
+  }
+  return v as unknown as AuditEntry;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
 }

@@ -1,20 +1,22 @@
 /**
  * The chain state file `audit.state` (0600): the next key, the last sequence number and MAC, and
- * where the active segment stands. Rewritten after every entry by temp file + fsync + rename +
- * directory fsync, so the previous key does not survive in the directory. (A journaling or
+ * where the active segment stands. Rewritten after every entry, under the audit lock, through one
+ * fixed temp file `.audit.state.tmp` + fsync + rename + directory fsync, so the previous key does
+ * not survive in the directory. A temp file left by a writer killed before its rename holds a key
+ * too: every locked section removes such files first ({@link removeStaleTemps}). (A journaling or
  * copy-on-write file system, or an SSD, may still hold the old blocks: see docs/SECURITY.md.)
  *
  * @module
  */
 
 import { HecateError } from "../errors.ts";
-import { fromBase64Url, toBase64Url, toHex } from "../vault/encoding.ts";
-import { randomBytes } from "../vault/primitives.ts";
+import { fromBase64Url, toBase64Url } from "../vault/encoding.ts";
 import { CHAIN_BYTES, ZERO_MAC } from "./chain.ts";
 
 /** File name of the state inside the home directory. */
 export const STATE_FILE = "audit.state";
-const TEMP_PREFIX = ".audit.state.tmp-";
+/** The one temp file a state write goes through (under the lock, so one writer at a time). */
+export const STATE_TEMP = ".audit.state.tmp";
 
 /** The chain state. */
 export interface ChainState {
@@ -50,6 +52,29 @@ function bad(path: string, what: string): HecateError {
 }
 
 /**
+ * Removes temp state files a killed writer left behind: the fixed {@link STATE_TEMP} and the
+ * randomly named `.audit.state.tmp-*` of earlier versions. Each holds a chain key that could
+ * rewrite every later entry. Call under the audit lock (no writer is between create and rename).
+ *
+ * @param home The home directory.
+ * @returns How many files were removed.
+ */
+export async function removeStaleTemps(home: string): Promise<number> {
+  let removed = 0;
+  for await (const e of Deno.readDir(home)) {
+    if (!e.name.startsWith(STATE_TEMP)) continue;
+    try {
+      await Deno.remove(`${home}/${e.name}`);
+      removed++;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  if (removed > 0) await syncDir(home);
+  return removed;
+}
+
+/**
  * Parses the state file's text.
  *
  * @param text The file contents.
@@ -71,13 +96,16 @@ export function parseState(text: string, path: string): ChainState {
   };
   const bytes = (k: string) => {
     try {
-      const b = fromBase64Url(String(o[k]));
+      const v = o[k];
+      if (typeof v !== "string") throw new Error();
+      const b = fromBase64Url(v);
       if (b.length !== CHAIN_BYTES) throw new Error();
       return b;
     } catch {
       throw bad(path, k);
     }
   };
+  if (o === null || typeof o !== "object" || Array.isArray(o)) throw bad(path, "not an object");
   if (o.v !== 1) throw bad(path, "unknown version");
   return {
     seq: int("seq"),
@@ -130,7 +158,11 @@ export async function writeState(home: string, s: ChainState): Promise<void> {
     segment_first: s.segmentFirst,
     segment_started: s.segmentStarted,
   }) + "\n";
-  const temp = `${home}/${TEMP_PREFIX}${toHex(randomBytes(6))}`;
+  const temp = `${home}/${STATE_TEMP}`;
+  // A leftover from a killed writer goes first: a new file gets mode 0600 whatever it had.
+  await Deno.remove(temp).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
   const f = await Deno.open(temp, { createNew: true, write: true, mode: 0o600 });
   try {
     const b = new TextEncoder().encode(text);

@@ -13,6 +13,7 @@ import { FastHmac } from "./fast_hmac.ts";
 import { eachLine } from "./lines.ts";
 import { parallelPass } from "./verify_parallel.ts";
 import { withAuditLock } from "./log.ts";
+import { provenStart, type RemovedSegment } from "./retention.ts";
 import { AUDIT_FILE, type SegmentFile, segmentName, trailFiles } from "./segments.ts";
 import { type ChainState, readState, STATE_FILE } from "./state.ts";
 
@@ -20,8 +21,11 @@ import { type ChainState, readState, STATE_FILE } from "./state.ts";
 export interface TrailSnapshot {
   /** The state file, or undefined when it is missing. */
   state: ChainState | undefined;
-  /** Closed segments and the active one, in chain order, each with the bytes to check. */
-  files: (SegmentFile & { size: number | undefined })[];
+  /**
+   * Closed segments and the active one, in chain order, each with the bytes to check and its
+   * inode (to find the active file again if a rotation renamed it meanwhile).
+   */
+  files: (SegmentFile & { size: number | undefined; ino?: number | null })[];
 }
 
 /** What is wrong with a trail. */
@@ -48,13 +52,7 @@ export interface TrailProblem {
   message: string;
 }
 
-/** A segment that retention removed, as its in-chain record describes it. */
-export interface RemovedSegment {
-  segment: string;
-  first_seq: number;
-  last_seq: number;
-  last_mac: string;
-}
+export type { RemovedSegment };
 
 /** Options for {@link verifyTrail}. */
 export interface VerifyOptions {
@@ -98,7 +96,8 @@ export async function snapshotTrail(home: string): Promise<TrailSnapshot> {
     const files: TrailSnapshot["files"] = [];
     for (const f of await trailFiles(home)) {
       try {
-        files.push({ ...f, size: (await Deno.stat(f.path)).size });
+        const st = await Deno.stat(f.path);
+        files.push({ ...f, size: st.size, ino: st.ino });
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
         files.push({ ...f, size: undefined });
@@ -106,6 +105,21 @@ export async function snapshotTrail(home: string): Promise<TrailSnapshot> {
     }
     return { state: await readState(home), files };
   });
+}
+
+/**
+ * The snapshot with the active file's path following a rotation made since (for example by the
+ * verifier's own unlock record): the same file, found by inode among the closed segments.
+ */
+async function followRotation(home: string, snap: TrailSnapshot): Promise<TrailSnapshot> {
+  const active = snap.files.find((f) => f.first === undefined);
+  if (!active?.ino || active.size === undefined) return snap;
+  const ino = async (path: string) => await Deno.stat(path).then((s) => s.ino, () => undefined);
+  if (await ino(active.path) === active.ino) return snap;
+  const first = snap.state?.segmentFirst;
+  const moved = first === undefined ? undefined : `${home}/${segmentName(first)}`;
+  if (!moved || await ino(moved) !== active.ino) return snap;
+  return { ...snap, files: snap.files.map((f) => f === active ? { ...f, path: moved } : f) };
 }
 
 async function firstLineOf(path: string, size: number): Promise<Uint8Array | undefined> {
@@ -117,25 +131,36 @@ async function firstLineOf(path: string, size: number): Promise<Uint8Array | und
   return first;
 }
 
-/** Finds the retention record that covers entries 1..first-1. */
-async function retentionStart(
+/**
+ * The `detail` of every retention record that opens a file and claims to cover entries
+ * 1..first-1 (untrusted until {@link provenStart} checks it). A record is the first entry of its
+ * segment: the writer starts a segment for it.
+ */
+async function retentionClaims(
   files: TrailSnapshot["files"],
   first: number,
-): Promise<RemovedSegment[] | undefined> {
+): Promise<{ detail: unknown; file: string }[]> {
+  const out = [];
   for (const f of files) {
     if (f.size === undefined) continue;
     const line = await firstLineOf(f.path, f.size);
     if (!line) continue;
-    let o: { event?: string; detail?: { removed?: RemovedSegment[] } };
+    let o: { event?: unknown; detail?: { removed?: unknown } };
     try {
       o = JSON.parse(new TextDecoder().decode(line));
     } catch {
       continue;
     }
-    const removed = o.event === "audit.retention" ? o.detail?.removed : undefined;
-    if (Array.isArray(removed) && removed.some((r) => r.last_seq === first - 1)) return removed;
+    if (o === null || typeof o !== "object" || o.event !== "audit.retention") continue;
+    const removed = o.detail?.removed;
+    if (
+      Array.isArray(removed) &&
+      removed.some((r) => r !== null && typeof r === "object" && r.last_seq === first - 1)
+    ) {
+      out.push({ detail: o.detail, file: f.name });
+    }
   }
-  return undefined;
+  return out;
 }
 
 /**
@@ -153,7 +178,7 @@ export async function verifyTrail(
   snapshot?: TrailSnapshot,
   options: VerifyOptions = {},
 ): Promise<VerifyReport> {
-  const snap = snapshot ?? await snapshotTrail(home);
+  const snap = await followRotation(home, snapshot ?? await snapshotTrail(home));
   const hmac = await FastHmac.create();
   const state = snap.state;
   const present = snap.files.filter((f) => f.size !== undefined);
@@ -188,32 +213,32 @@ export async function verifyTrail(
   const firstLine = firstFile ? await firstLineOf(firstFile.path, firstFile.size!) : undefined;
   const firstSeq = firstLine ? seqOf(firstLine) : -1;
   if (firstFile && firstSeq > 1) {
-    const removed = await retentionStart(present, firstSeq);
-    const covering = removed?.find((r) => r.last_seq === firstSeq - 1);
-    if (!removed || !covering) {
+    // Entries 1..firstSeq-1 are gone. Only a retention record whose proof verifies under A0 (not
+    // merely under the chain key, which the state file holds) says where the kept chain starts.
+    let refused = "no retention record covers them";
+    let start: { removed: RemovedSegment[]; prev: Uint8Array } | undefined;
+    for (const claim of await retentionClaims(present, firstSeq)) {
+      const r = provenStart(a0, claim.detail, firstSeq);
+      if ("refused" in r) refused = `${r.refused}, in "${claim.file}"`;
+      else start = r;
+      if (start) break;
+    }
+    if (!start) {
+      const active = firstFile.first === undefined;
       return fail({
-        kind: firstFile.first === undefined && state && state.segmentFirst < firstSeq
-          ? "file_missing"
-          : "segment_missing",
-        file: firstFile.first === undefined ? AUDIT_FILE : segmentName(1),
-        line: firstFile.first === undefined ? 1 : undefined,
-        message: firstFile.first === undefined
+        kind: active && state && state.segmentFirst < firstSeq ? "file_missing" : "segment_missing",
+        file: active ? AUDIT_FILE : segmentName(1),
+        line: active ? 1 : undefined,
+        message: active
           ? `The audit log "${AUDIT_FILE}" was deleted or replaced: it starts at seq ${firstSeq}, ` +
-            `entries 1..${firstSeq - 1} are gone`
+            `entries 1..${firstSeq - 1} are gone and ${refused}`
           : `Segment "${segmentName(1)}" is missing: entries 1..${
             firstSeq - 1
-          } are gone and no retention record covers them`,
+          } are gone and ${refused}`,
       } as TrailProblem);
     }
-    report.removed = removed.filter((r) => r.last_seq < firstSeq);
-    try {
-      prev = Uint8Array.from(
-        atob(covering.last_mac.replaceAll("-", "+").replaceAll("_", "/")),
-        (c) => c.charCodeAt(0),
-      );
-    } catch {
-      prev = ZERO_MAC;
-    }
+    report.removed = start.removed;
+    prev = start.prev;
     for (let i = 1; i < firstSeq; i++) key = hmac.next(key);
     expected = firstSeq;
   }

@@ -5,9 +5,10 @@
  */
 
 import { Command, Option } from "@commander-js/extra-typings";
-import { FileAuditLog } from "../../audit/log.ts";
+import { FileAuditLog, type FileAuditLogOptions } from "../../audit/log.ts";
 import {
   type EntryFilter,
+  jsonSafe,
   matches,
   parseSince,
   type TrailLine,
@@ -15,6 +16,7 @@ import {
 } from "../../audit/read.ts";
 import type { VerifyReport } from "../../audit/verify.ts";
 import type { AuditEntry } from "../../audit/entry.ts";
+import { safeCell } from "../../db/output/width.ts";
 import { HecateError } from "../../errors.ts";
 import { openVault, type Vault } from "../../hecate.ts";
 import { checkHome, resolveHome } from "../../vault/home.ts";
@@ -37,12 +39,20 @@ function formatEntry(r: AuditEntry): string {
 }
 
 /**
+ * The log options of the audit commands: a failure to write only warns (see below), and no
+ * retention: it would remove files the snapshot being checked or exported still lists.
+ */
+function auditLogOptions(ctx: CliContext): FileAuditLogOptions {
+  return { failure: "warn", onWarning: (m) => void ctx.warn(m), keepSegments: undefined };
+}
+
+/**
  * Unlocks for audit work. The unlock is recorded as usual, but a failure to record it only warns:
  * verifying or exporting releases no database secret, and a damaged trail must still be checkable.
  */
 async function unlockForAudit(ctx: CliContext, home: string): Promise<Vault> {
   const password = await masterPassword(ctx.io, ctx.stdin, ctx.globals);
-  const audit = new FileAuditLog(home, { failure: "warn", onWarning: (m) => void ctx.warn(m) });
+  const audit = new FileAuditLog(home, auditLogOptions(ctx));
   return await openVault({ home, password, audit });
 }
 
@@ -53,13 +63,18 @@ function chainKey(vault: Vault): Uint8Array {
 }
 
 function describe(report: VerifyReport): string {
-  let s =
+  const out = [
     `Audit trail intact: ${report.entries} entries (seq ${report.firstSeq}..${report.lastSeq}) ` +
-    `in ${report.files} file(s)`;
-  for (const r of report.removed) {
-    s += `\nRemoved by retention (signed record): ${r.segment} (seq ${r.first_seq}..${r.last_seq})`;
+    `in ${report.files} file(s)`,
+  ];
+  if (report.firstSeq > 1) {
+    out.push(`Entries 1..${report.firstSeq - 1} removed by retention (proof checked under A0):`);
   }
-  return s + "\n";
+  // The names come from the trail: escaped, like everything printed from it.
+  for (const r of report.removed) {
+    out.push(`  ${safeCell(String(r.segment))} (seq ${r.first_seq}..${r.last_seq})`);
+  }
+  return out.join("\n") + "\n";
 }
 
 /**
@@ -97,8 +112,13 @@ export function auditCommand(ctx: CliContext) {
         const keep: TrailLine[] = [];
         let any = false;
         const emit = async (l: TrailLine) => {
-          if (opts.json) await ctx.io.out(l.text + "\n");
-          else await ctx.io.out((l.entry ? formatEntry(l.entry) : `(unreadable) ${l.text}`) + "\n");
+          // Lines may be forged: no control character from the file reaches the terminal.
+          if (opts.json) await ctx.io.out(jsonSafe(l.text) + "\n");
+          else {
+            await ctx.io.out(
+              safeCell(l.entry ? formatEntry(l.entry) : `(unreadable) ${l.text}`) + "\n",
+            );
+          }
         };
         for await (const l of trailLines(dir)) {
           any = true;
@@ -127,7 +147,7 @@ export function auditCommand(ctx: CliContext) {
         const snapshot = await snapshotTrail(dir);
         const vault = await unlockForAudit(ctx, dir);
         const a0 = chainKey(vault);
-        const log = new FileAuditLog(dir, { failure: "warn", onWarning: (m) => void ctx.warn(m) });
+        const log = new FileAuditLog(dir, auditLogOptions(ctx));
         if (opts.export !== undefined) {
           const { verifyExport } = await import("../../audit/export.ts");
           const h = await verifyExport(await Deno.readTextFile(opts.export), a0);
@@ -189,7 +209,7 @@ export function auditCommand(ctx: CliContext) {
             },
           );
           await target.commit();
-          await new FileAuditLog(dir, { failure: "warn", onWarning: (m) => void ctx.warn(m) })
+          await new FileAuditLog(dir, auditLogOptions(ctx))
             .append({
               event: "audit.export",
               actor: { kind: "password" },
