@@ -184,7 +184,7 @@ Deno.test("token profiles connect to the SQL Server double with fetched tokens",
   const dir = await Deno.makeTempDir({ prefix: "hecate-token-" });
   const home = `${dir}/home`;
   const pwFile = `${dir}/pw`;
-  await Deno.writeTextFile(pwFile, MASTER);
+  await Deno.writeTextFile(pwFile, MASTER, { mode: 0o600 });
   await initVault({ home, password: MASTER, kdfIterations: 600_000 });
   const run = (args: string[], stdin = "") =>
     runHecate(args, { home, stdin, env: { HECATE_PASSWORD_FILE: pwFile } });
