@@ -166,6 +166,8 @@ export class PgWire {
       const r = this.reader;
       switch (type) {
         case Msg.Authentication: {
+          // Nothing may be read past the body: the buffer goes on with the next messages.
+          if (r.end - r.start < 4) throw new ProtocolError("Malformed authentication request");
           const code = int32(r.buf, r.start);
           const body = r.buf.subarray(r.start + 4, r.end);
           if (code === 0) {
@@ -187,6 +189,7 @@ export class PgWire {
             this.writer.password(needPassword());
             await this.send();
           } else if (code === 5) {
+            if (body.length !== 4) throw new ProtocolError("Malformed MD5 authentication request");
             this.writer.password(await md5Answer(user, needPassword(), body.slice(0, 4)));
             await this.send();
           } else if (code === 10) {
@@ -208,6 +211,7 @@ export class PgWire {
           break;
         }
         case Msg.BackendKeyData:
+          if (r.end - r.start < 8) throw new ProtocolError("Malformed BackendKeyData");
           this.processId = int32(r.buf, r.start);
           this.secretKey = int32(r.buf, r.start + 4);
           break;
