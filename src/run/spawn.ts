@@ -84,6 +84,8 @@ export async function spawnWithEnv(
       ? "not found"
       : e instanceof Deno.errors.PermissionDenied
       ? "permission denied"
+      : e instanceof Deno.errors.NotCapable
+      ? "cannot be started: this process runs without Deno's --allow-run permission"
       : "cannot be started";
     throw new HecateError("usage", `Command "${command}" ${why}`, { cause: e });
   }
