@@ -204,6 +204,39 @@ Deno.test("two unlocks racing with the same recovery code: exactly one succeeds 
   });
 });
 
+Deno.test("two connects racing with the same profile recovery code: exactly one gets the profile", async () => {
+  await withHome(async (home) => {
+    const c = clock(Date.parse("2026-11-23T10:00:05Z"));
+    await vaultWith(home, ["billing"]);
+    const v = await openVault({ home, password: PW, now: c.now, lockout: "off" });
+    const setup = await v.beginTotpSetup("billing");
+    const codes = await v.enableTotp(setup, await totpCode(setup.secret, c.now()));
+    const same = inStep(2);
+    // Both sessions read the profile (with the code unspent) before either connects.
+    const sessions = await Promise.all(
+      [0, 1].map(() =>
+        openVault({ home, password: PW, now: c.now, totp: () => same(codes[0]!), lockout: "off" })
+      ),
+    );
+    const results = await Promise.allSettled(sessions.map((s) => s.connect("billing")));
+    const ok = results.filter((r) => r.status === "fulfilled");
+    assert.equal(ok.length, 1);
+    for (const r of ok) {
+      await (r as PromiseFulfilledResult<{ close(): Promise<void> }>).value.close();
+    }
+    const refused = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    assert.equal(refused.reason.code, "totp_failed");
+    const after = await openVault({
+      home,
+      password: PW,
+      now: c.now,
+      totp: codes[0]!,
+      lockout: "off",
+    });
+    await assertCode(() => after.connect("billing"), "totp_failed", "spent code");
+  });
+});
+
 Deno.test("two hecate processes racing with the same recovery code: exactly one gets in", async () => {
   await withHome(async (home) => {
     const c = clock(Date.now());
