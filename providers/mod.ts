@@ -205,7 +205,11 @@ export async function connectSettings(
     ...(profile.host !== undefined ? { host: profile.host } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(profile.database !== undefined ? { database: profile.database } : {}),
-    tls: { mode: profile.tls.mode, ...(profile.tls.caFile ? { caFile: profile.tls.caFile } : {}) },
+    tls: {
+      mode: profile.tls.mode,
+      ...(profile.tls.caFile ? { caFile: profile.tls.caFile } : {}),
+      ...(profile.tls.allowPlainAuth === true ? { allowPlainAuth: true } : {}),
+    },
     connectTimeoutMs: profile.connectTimeoutMs ?? options.connectTimeoutMs ?? 15_000,
     ...(await provider.credentials(profile, secrets)),
   };

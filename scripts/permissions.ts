@@ -6,7 +6,11 @@
  * - read/write: the vault home, SQLite files, `--output` files, certificate and key files;
  * - env: `HECATE_*`, and the drivers read a few variables (tedious reads `DEBUG`);
  * - net: the database servers and SSH bastions, token endpoints;
- * - run: `hecate run` starts the program it is given;
+ * - run: `hecate run` starts the program it is given, any program the person names, so it cannot
+ *   be a list fixed when the process starts; unscoped, it makes this set as wide as `-A` (a child
+ *   runs outside Deno's sandbox), as unscoped read and write already nearly do. This set says what
+ *   Hecate needs; it is not a sandbox. docs/SECURITY.md ("Deno permissions") gives the reasoning,
+ *   and tests/permissions_test.ts checks that only src/run/spawn.ts starts processes.
  * - sys: the host name (recorded in audit lines) and the user id (home ownership check).
  *
  * @module

@@ -11,25 +11,36 @@ import { driverFor } from "./db/registry.ts";
 import type { Profile } from "./profile.ts";
 import { connectSettings } from "../providers/mod.ts";
 import type { ThroughOptions } from "./tunnel/through.ts";
+import { reportTransportWarnings } from "./transport_warnings.ts";
 
 /** Options for {@link openDbConnection}: only used for profiles with an SSH tunnel. */
 export type OpenDbConnectionOptions = ThroughOptions;
+
+/** Where {@link openDbConnection} and {@link openEndpoint} send transport warnings. */
+export interface WarningOptions {
+  /**
+   * Receives each transport-security warning (TLS off to another host, certificate verification
+   * off) before the login is used. @default {stderr, `hecate: warning: ...`, once per process}
+   */
+  onWarning?: ((message: string) => void) | undefined;
+}
 
 /**
  * Opens a driver connection for a profile.
  *
  * @param profile The profile, with its secrets.
- * @param options Tunnel progress reporting and accept-new pinning.
+ * @param options Tunnel progress reporting, accept-new pinning, the warning sink.
  * @returns The live connection; for a tunnelled profile, closing it also closes the tunnel.
  * @throws {import("./errors.ts").HecateError} `secret_unresolved`, `invalid_profile`,
  * `connection_failed`, `auth_failed`, `host_key_unknown`, `host_key_changed`.
  */
 export async function openDbConnection(
   profile: Profile,
-  options: OpenDbConnectionOptions = {},
+  options: OpenDbConnectionOptions & WarningOptions = {},
 ): Promise<DbConnection> {
   const settings = await connectSettings(profile);
   const driver = await driverFor(profile.engine);
+  reportTransportWarnings(profile, options.onWarning);
   if (!profile.ssh) return await driver.connect(settings);
   // ssh2 is loaded only by profiles that need it.
   const { connectThroughTunnel } = await import("./tunnel/through.ts");
@@ -71,9 +82,11 @@ export interface Endpoint {
  */
 export async function openEndpoint(
   profile: Profile,
-  options: OpenDbConnectionOptions = {},
+  options: OpenDbConnectionOptions & WarningOptions = {},
 ): Promise<Endpoint> {
   const settings = await connectSettings(profile);
+  // The other program will send the login: the same warnings as for our own connection.
+  reportTransportWarnings(profile, options.onWarning);
   if (!profile.ssh) return { settings, close: () => Promise.resolve() };
   const { openProfileTunnel } = await import("./tunnel/through.ts");
   const tunnel = await openProfileTunnel(profile, settings, options);

@@ -35,6 +35,11 @@ export interface TlsProfile {
   mode: "verify" | "insecure" | "disable";
   /** CA bundle file for verifying the server. */
   caFile?: string;
+  /**
+   * PostgreSQL: answer a cleartext or MD5 password request also when TLS is not verified (like
+   * libpq's `require_auth`, which this relaxes). Off by default: see docs/SECURITY.md.
+   */
+  allowPlainAuth?: boolean;
 }
 
 /** How an SSH hop authenticates. */
@@ -150,6 +155,9 @@ export function validateProfile(p: Profile): void {
   }
   if (!["verify", "insecure", "disable"].includes(p.tls.mode)) {
     throw invalid(p.name, `unknown TLS mode "${p.tls.mode}"`);
+  }
+  if (p.tls.allowPlainAuth !== undefined && typeof p.tls.allowPlainAuth !== "boolean") {
+    throw invalid(p.name, "tls.allowPlainAuth must be true or false");
   }
   if (p.ssh !== undefined) validateSsh(p);
   for (const [field, s] of Object.entries(p.secrets)) {

@@ -29,7 +29,7 @@ async function newHome(profiles: string[]): Promise<string> {
 Deno.test("backup bundles", async (t) => {
   const home = await newHome(["alpha", "beta", "gamma"]);
   const pwFile = `${home}.pw`;
-  await Deno.writeTextFile(pwFile, MASTER);
+  await Deno.writeTextFile(pwFile, MASTER, { mode: 0o600 });
   const env = { HECATE_HOME: home, HECATE_PASSWORD_FILE: pwFile };
   const profileNames = async () => {
     const r = await runHecate(["server", "list"], { env });
@@ -58,7 +58,7 @@ Deno.test("backup bundles", async (t) => {
     });
 
     await t.step("a wrong password is refused with its own exit code", async () => {
-      await Deno.writeTextFile(`${home}.bad`, "not-the-master-password");
+      await Deno.writeTextFile(`${home}.bad`, "not-the-master-password", { mode: 0o600 });
       const r = await runHecate(["backup", "verify", bundle], {
         env: { ...env, HECATE_PASSWORD_FILE: `${home}.bad` },
       });

@@ -12,7 +12,7 @@ Deno.test("examples/library.ts runs as documented", async () => {
     await initVault({ home, password, kdfIterations: 600_000 });
     const vault = await openVault({ home, password });
     await vault.addProfile(pgProfile(pg, "billing"));
-    await Deno.writeTextFile(`${home}/pw`, password);
+    await Deno.writeTextFile(`${home}/pw`, password, { mode: 0o600 });
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL("../examples/library.ts", import.meta.url).pathname, "billing"],
       env: { HECATE_HOME: home, HECATE_PASSWORD_FILE: `${home}/pw`, NO_COLOR: "1" },

@@ -109,7 +109,7 @@ Deno.test("imports and export", async (t) => {
   const home = `${root}/home`;
   await initVault({ home, password: MASTER, kdfIterations: 600_000 });
   const pwFile = `${root}/master`;
-  await Deno.writeTextFile(pwFile, MASTER);
+  await Deno.writeTextFile(pwFile, MASTER, { mode: 0o600 });
   const env = { HECATE_HOME: home, HECATE_PASSWORD_FILE: pwFile, HOME: root };
   const pyx = `${root}/.hecate_pyx`;
   await Deno.mkdir(pyx);

@@ -376,7 +376,7 @@ Deno.test("SQL Server TLS against the TDS test double", async (t) => {
           sets: [{ columns: [{ name: "one", type: "int" }], rows: [[1]] }],
         });
         const home = `${certs.dir}/home`;
-        await Deno.writeTextFile(`${certs.dir}/pw`, MASTER);
+        await Deno.writeTextFile(`${certs.dir}/pw`, MASTER, { mode: 0o600 });
         await initVault({ home, password: MASTER, kdfIterations: 600_000 });
         const env = { HECATE_PASSWORD_FILE: `${certs.dir}/pw` };
         const base = ["--engine", "mssql", "--host", "127.0.0.1", "--port", String(tlsDb.port)];
@@ -444,7 +444,7 @@ Deno.test("hecate CLI with SQL Server profiles", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "hecate-mssql-cli-" });
   const home = `${dir}/home`;
   const pwFile = `${dir}/pw`;
-  await Deno.writeTextFile(pwFile, MASTER);
+  await Deno.writeTextFile(pwFile, MASTER, { mode: 0o600 });
   await initVault({ home, password: MASTER, kdfIterations: 600_000 });
   const env = { HECATE_PASSWORD_FILE: pwFile };
   const run = (args: string[], stdin = "") => runHecate(args, { home, stdin, env });

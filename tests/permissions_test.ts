@@ -8,3 +8,45 @@ Deno.test("the hecate task in deno.json runs with exactly the documented permiss
   assert.deepEqual(flags.sort(), [...HECATE_PERMISSIONS].sort());
   assert.ok(!task.includes(" -A") && !task.includes("--allow-all"));
 });
+
+Deno.test("only src/run/spawn.ts starts a process (the sole user of --allow-run)", async () => {
+  const root = new URL("../", import.meta.url);
+  // Code, not prose: a call or an import that starts a process.
+  const SPAWNS = /new Deno\.Command\(|Deno\.run\(|["']node:child_process["']/;
+  const found: string[] = [];
+  const scan = async (path: string) => {
+    const url = new URL(path, root);
+    const info = await Deno.stat(url);
+    if (info.isDirectory) {
+      for await (const e of Deno.readDir(url)) await scan(`${path}/${e.name}`);
+    } else if (path.endsWith(".ts") && SPAWNS.test(await Deno.readTextFile(url))) {
+      found.push(path);
+    }
+  };
+  for (const top of ["src", "providers", "main.ts", "mod.ts"]) await scan(top);
+  assert.deepEqual(found, ["src/run/spawn.ts"]);
+});
+
+Deno.test("without --allow-run, spawning fails as usage and names the missing permission", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hecate-norun-" });
+  try {
+    const script = `${dir}/norun.ts`;
+    const spawn = new URL("../src/run/spawn.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { spawnWithEnv } from "${spawn}";\n` +
+        `try { await spawnWithEnv("true", [], {}); console.log("started"); }\n` +
+        `catch (e) { console.log(e.code, e.message); }\n`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--no-prompt", "--allow-read", "--allow-env", script],
+      env: { NO_COLOR: "1" },
+    }).output();
+    assert.match(
+      new TextDecoder().decode(out.stdout),
+      /^usage Command "true" cannot be started: .*--allow-run/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

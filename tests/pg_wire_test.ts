@@ -83,7 +83,12 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
   for (const kind of ["md5", "cleartext"] as const) {
     await t.step(`${kind}: right password logs in; wrong and missing ones differ`, async () => {
       const login = pg.logins[kind];
-      const s = pgSettings(pg, { user: login.user, password: login.password });
+      // Plain TCP: the profile must allow a cleartext or MD5 answer explicitly (see below).
+      const s = pgSettings(pg, {
+        user: login.user,
+        password: login.password,
+        tls: { mode: "disable", allowPlainAuth: true },
+      });
       const c = await postgresDriver.connect(s);
       assert.deepEqual(await rows(c, "select current_user::text, 2"), [[login.user, 2]]);
       await c.close();
@@ -104,6 +109,35 @@ Deno.test("PostgreSQL wire protocol against a real server", async (t) => {
       assert.notEqual(none.message, wrong.message);
     });
   }
+
+  await t.step(
+    "cleartext and md5 without verified TLS or the allowance: refused, nothing sent",
+    async () => {
+      for (const kind of ["md5", "cleartext"] as const) {
+        const login = pg.logins[kind];
+        for (const tls of [{ mode: "disable" as const }, { mode: "insecure" as const }]) {
+          const e = await hecateError(
+            postgresDriver.connect(
+              pgSettings(pg, { user: login.user, password: login.password, tls }),
+            ),
+          );
+          assert.equal(e.code, "auth_failed");
+          assert.equal(e.exitCode, 3);
+          const method = kind === "md5" ? "MD5" : "cleartext";
+          assert.match(e.message, new RegExp(`asks for the password in ${method}.*was not sent`));
+          assert.match(e.hint ?? "", /--allow-plain-auth/);
+          assert.ok(!allText(e).includes(login.password));
+        }
+        // insecure TLS with the allowance logs in (the server offers TLS).
+        const c = await postgresDriver.connect(pgSettings(pg, {
+          user: login.user,
+          password: login.password,
+          tls: { mode: "insecure", allowPlainAuth: true },
+        }));
+        await c.close();
+      }
+    },
+  );
 
   await t.step("md5: the server really used md5 and cleartext the password method", async () => {
     const method = await pg.psql(
@@ -399,6 +433,73 @@ Deno.test("SCRAM: a fake server that cannot prove it knows the password is refus
 
 // ---------------------------------------------------------------------------------------------
 // The pieces on their own.
+
+/**
+ * A fake server that asks for the password in cleartext (3) or as MD5 (5) and records every
+ * frontend message it gets after the startup message: a man in the middle on a TLS-off connection.
+ */
+function fakePlainServer(code: 3 | 5) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const got: Uint8Array[] = [];
+  const served = (async () => {
+    const conn = await listener.accept();
+    try {
+      await readMessage(conn, false); // StartupMessage
+      await conn.write(code === 5 ? auth(5, new Uint8Array([1, 2, 3, 4])) : auth(3));
+      for (;;) {
+        const buf = new Uint8Array(4096);
+        const n = await conn.read(buf);
+        if (n === null) break;
+        got.push(buf.slice(0, n));
+      }
+    } catch {
+      // the client hung up
+    } finally {
+      conn.close();
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    got,
+    async close() {
+      listener.close();
+      await served.catch(() => {});
+    },
+  };
+}
+
+Deno.test("a fake server asking for a cleartext or MD5 password over TLS-off gets no password", async (t) => {
+  const password = "plain-canary-Passw0rd";
+  for (const code of [3, 5] as const) {
+    await t.step(code === 3 ? "cleartext" : "MD5", async () => {
+      const fake = fakePlainServer(code);
+      try {
+        const e = await hecateError(postgresDriver.connect({
+          engine: "postgres",
+          host: "127.0.0.1",
+          port: fake.port,
+          user: "someone",
+          password,
+          tls: { mode: "disable" },
+          connectTimeoutMs: 5000,
+        }));
+        assert.equal(e.code, "auth_failed");
+        assert.match(e.message, /the password was not sent/);
+        assert.ok(!allText(e).includes(password));
+      } finally {
+        await fake.close();
+      }
+      const sent = new Uint8Array(fake.got.reduce((n, b) => n + b.length, 0));
+      let at = 0;
+      for (const b of fake.got) (sent.set(b, at), at += b.length);
+      // No PasswordMessage ('p') at all, and neither the password nor its MD5 answer.
+      assert.ok(!sent.includes(0x70), `sent: ${[...sent]}`);
+      const text = new TextDecoder().decode(sent);
+      assert.ok(!text.includes(password));
+      assert.ok(!text.includes(await md5Answer("someone", password, new Uint8Array([1, 2, 3, 4]))));
+    });
+  }
+});
 
 Deno.test("SCRAM-SHA-256: the RFC 7677 example exchange", async () => {
   const scram = new ScramClient("pencil", { nonce: "rOprNGfwEbeRWgbNEkqO", user: "user" });

@@ -42,7 +42,7 @@ Deno.test("hecate run and hecate env", async (t) => {
   const home = await Deno.makeTempDir({ prefix: "hecate-run-" });
   const work = await Deno.makeTempDir({ prefix: "hecate-run-cwd-" });
   const pwFile = `${work}/master`;
-  await Deno.writeTextFile(pwFile, MASTER);
+  await Deno.writeTextFile(pwFile, MASTER, { mode: 0o600 });
   try {
     await initVault({ home, password: MASTER, kdfIterations: 600_000 });
     const vault = await openVault({ home, password: MASTER });

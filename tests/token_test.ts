@@ -126,6 +126,37 @@ Deno.test("client-credentials requests against a local endpoint", async (t) => {
       assert.match(e.message, /wrong or missing key passphrase/);
     });
 
+    await t.step("a redirect is not followed: the secret never reaches its target", async () => {
+      // Another listener, standing for the attacker's server the redirect points to.
+      const received: string[] = [];
+      const thief = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+        received.push(`${req.method} ${await req.text()}`);
+        return new Response(JSON.stringify({ access_token: "stolen", expires_in: 3600 }), {
+          headers: { "content-type": "application/json" },
+        });
+      });
+      try {
+        const location = `http://127.0.0.1:${thief.addr.port}/collect`;
+        for (const status of [301, 302, 303, 307, 308]) {
+          server.fail({ kind: "redirect", status, location });
+          for (
+            const how of [{ clientSecret: CLIENT_SECRET }, {
+              assertion: () => Promise.resolve("assertion-canary"),
+            }]
+          ) {
+            const e = await rejects(requestToken({ ...base, ...how }));
+            assert.equal(e.code, "connection_failed");
+            assert.match(e.message, new RegExp(`redirect \\(HTTP ${status}\\)`));
+            assert.ok(!e.message.includes(CLIENT_SECRET) && !e.message.includes("\n"));
+          }
+        }
+        assert.deepEqual(received, []);
+      } finally {
+        server.fail(undefined);
+        await thief.shutdown();
+      }
+    });
+
     await t.step("a failing endpoint gives one clear line and never the secret", async () => {
       const cases: [Parameters<typeof server.fail>[0], string, RegExp][] = [
         [{ kind: "status", status: 500, body: CLIENT_SECRET }, "connection_failed", /HTTP 500$/],
@@ -184,7 +215,7 @@ Deno.test("token profiles connect to the SQL Server double with fetched tokens",
   const dir = await Deno.makeTempDir({ prefix: "hecate-token-" });
   const home = `${dir}/home`;
   const pwFile = `${dir}/pw`;
-  await Deno.writeTextFile(pwFile, MASTER);
+  await Deno.writeTextFile(pwFile, MASTER, { mode: 0o600 });
   await initVault({ home, password: MASTER, kdfIterations: 600_000 });
   const run = (args: string[], stdin = "") =>
     runHecate(args, { home, stdin, env: { HECATE_PASSWORD_FILE: pwFile } });

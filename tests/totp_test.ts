@@ -14,7 +14,15 @@ import {
 import { openVault, type Vault } from "../src/hecate.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
-import { assertCode, auditLines, PW, vaultWith, withHome } from "./support/access.ts";
+import {
+  assertCode,
+  auditLines,
+  passwordFile,
+  PW,
+  runHecate,
+  vaultWith,
+  withHome,
+} from "./support/access.ts";
 
 /** RFC 6238 appendix B, SHA-1 column: the seed is the ASCII string "12345678901234567890". */
 const RFC_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
@@ -143,6 +151,112 @@ Deno.test("a recovery code opens the vault once, is spent in the vault file, and
       assert.ok(!text.includes(code.replace("-", "")) && !text.includes(code));
     }
     assert.ok(!text.includes(totpConfigOf(state.meta.totp)!.secret));
+  });
+});
+
+/** Runs `fns` so that each has read (and unlocked) the vault before any of them spends a code. */
+function inStep(n: number) {
+  let arrived = 0;
+  let release!: () => void;
+  const all = new Promise<void>((r) => (release = r));
+  return async (code: string) => {
+    if (++arrived === n) release();
+    await all;
+    return code;
+  };
+}
+
+Deno.test("two unlocks racing with the same recovery code: exactly one succeeds (16 for the other); a code spent meanwhile is not put back", async () => {
+  await withHome(async (home) => {
+    const c = clock(Date.parse("2026-11-23T10:00:05Z"));
+    await vaultWith(home, ["billing"]);
+    const v = await openVault({ home, password: PW, now: c.now, lockout: "off" });
+    const { codes } = await enableVaultTotp(v, c.now());
+    const open = (code: (what: string) => Promise<string>) =>
+      openVault({ home, password: PW, now: c.now, totp: code, lockout: "off" });
+    const left = async () =>
+      totpConfigOf(
+        (await UnlockedVault.unlock(await Deno.readFile(`${home}/${VAULT_FILE}`), PW)).meta.totp,
+      )!.recovery.length;
+
+    // Both have read the vault, unlocked it and matched the code before either spends it.
+    const same = inStep(2);
+    const results = await Promise.allSettled([0, 1].map(() => open(() => same(codes[0]!))));
+    const ok = results.filter((r) => r.status === "fulfilled");
+    const refused = results.filter((r) => r.status === "rejected");
+    assert.equal(ok.length, 1);
+    assert.equal(refused.length, 1);
+    const e = (refused[0] as PromiseRejectedResult).reason;
+    assert.equal(e.code, "totp_failed");
+    assert.equal(e.exitCode, 16);
+    assert.equal(await left(), 9);
+    const spend = (await auditLines(home)).filter((l) => l.event === "totp.recovery");
+    assert.deepEqual(spend.map((l) => l.outcome).sort(), ["fail", "ok"]);
+
+    // Two different codes at once: both are spent, neither write puts the other's code back.
+    const two = inStep(2);
+    const both = await Promise.allSettled([codes[1]!, codes[2]!].map((x) => open(() => two(x))));
+    assert.deepEqual(both.map((r) => r.status), ["fulfilled", "fulfilled"]);
+    assert.equal(await left(), 7);
+    for (const spent of [codes[0]!, codes[1]!, codes[2]!]) {
+      await assertCode(() => open(() => Promise.resolve(spent)), "totp_failed", spent);
+    }
+  });
+});
+
+Deno.test("two connects racing with the same profile recovery code: exactly one gets the profile", async () => {
+  await withHome(async (home) => {
+    const c = clock(Date.parse("2026-11-23T10:00:05Z"));
+    await vaultWith(home, ["billing"]);
+    const v = await openVault({ home, password: PW, now: c.now, lockout: "off" });
+    const setup = await v.beginTotpSetup("billing");
+    const codes = await v.enableTotp(setup, await totpCode(setup.secret, c.now()));
+    const same = inStep(2);
+    // Both sessions read the profile (with the code unspent) before either connects.
+    const sessions = await Promise.all(
+      [0, 1].map(() =>
+        openVault({ home, password: PW, now: c.now, totp: () => same(codes[0]!), lockout: "off" })
+      ),
+    );
+    const results = await Promise.allSettled(sessions.map((s) => s.connect("billing")));
+    const ok = results.filter((r) => r.status === "fulfilled");
+    assert.equal(ok.length, 1);
+    for (const r of ok) {
+      await (r as PromiseFulfilledResult<{ close(): Promise<void> }>).value.close();
+    }
+    const refused = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    assert.equal(refused.reason.code, "totp_failed");
+    const after = await openVault({
+      home,
+      password: PW,
+      now: c.now,
+      totp: codes[0]!,
+      lockout: "off",
+    });
+    await assertCode(() => after.connect("billing"), "totp_failed", "spent code");
+  });
+});
+
+Deno.test("two hecate processes racing with the same recovery code: exactly one gets in", async () => {
+  await withHome(async (home) => {
+    const c = clock(Date.now());
+    await vaultWith(home, ["billing"]);
+    const v = await openVault({ home, password: PW, now: c.now, lockout: "off" });
+    const { codes } = await enableVaultTotp(v, c.now());
+    const pw = await passwordFile(home);
+    for (const code of codes.slice(0, 3)) {
+      const runs = await Promise.all(
+        [0, 1, 2].map(() =>
+          runHecate(["--home", home, "--totp", code, "server", "list"], {
+            env: { HECATE_PASSWORD_FILE: pw },
+          })
+        ),
+      );
+      const codesSeen = runs.map((r) => r.code).sort();
+      assert.deepEqual(codesSeen, [0, 16, 16], runs.map((r) => r.stderr).join(""));
+    }
+    const state = await UnlockedVault.unlock(await Deno.readFile(`${home}/${VAULT_FILE}`), PW);
+    assert.equal(totpConfigOf(state.meta.totp)!.recovery.length, 7);
   });
 });
 

@@ -3,7 +3,8 @@
  * Microsoft Entra ID's, with a client secret or a client assertion (RFC 7523), and an in-memory
  * cache that keeps each access token until shortly before it expires.
  *
- * Errors are one line and never carry the client secret, the assertion or the token.
+ * Errors are one line and never carry the client secret, the assertion or the token. Redirects
+ * are not followed: a 3xx answer is a failure, so the credentials go only to the configured URL.
  *
  * @module
  */
@@ -51,6 +52,9 @@ export async function requestToken(req: TokenRequest, now = Date.now()): Promise
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
       body,
+      // A redirect would carry the client secret or assertion to a URL the profile never named
+      // (fetch re-sends the body on 307 and 308): never followed, reported below.
+      redirect: "manual",
       signal: AbortSignal.timeout(req.timeoutMs),
     });
   } catch (e) {
@@ -61,6 +65,15 @@ export async function requestToken(req: TokenRequest, now = Date.now()): Promise
         timedOut ? `no answer within ${req.timeoutMs} ms` : "cannot connect"
       }`,
       { cause: timedOut ? undefined : e },
+    );
+  }
+  if (res.type === "opaqueredirect" || (res.status >= 300 && res.status < 400)) {
+    await res.body?.cancel().catch(() => {});
+    throw new HecateError(
+      "connection_failed",
+      `Cannot get an access token from ${where}: it answered with a redirect (HTTP ${res.status}), ` +
+        "which Hecate does not follow",
+      { hint: "set the profile's tokenUrl to the endpoint itself" },
     );
   }
   let json: unknown;

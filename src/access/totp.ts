@@ -123,7 +123,7 @@ export async function hashRecoveryCode(code: string): Promise<string> {
 /** What {@link verifySecondFactor} accepted. */
 export type SecondFactorResult =
   | { kind: "totp"; step: number }
-  | { kind: "recovery"; remaining: string[] };
+  | { kind: "recovery"; remaining: string[]; spent: string };
 
 /** Options for {@link verifySecondFactor}. */
 export interface VerifySecondFactorOptions {
@@ -183,7 +183,25 @@ export async function verifySecondFactor(
   if (!hit) {
     throw totpFailed("The code is neither a valid one-time code nor an unused recovery code");
   }
-  return { kind: "recovery", remaining: config.recovery.filter((h) => h !== hit) };
+  return { kind: "recovery", remaining: config.recovery.filter((h) => h !== hit), spent: hit };
+}
+
+/**
+ * Spends a recovery code in the setup as it is now on disk: the caller reads the vault afresh
+ * under its write lock and stores the result in the same locked write, so of two processes that
+ * matched the same code only the first to take the lock spends it, and a code spent by another
+ * process meanwhile is not put back.
+ *
+ * @param current The setup read afresh under the vault write lock (undefined: TOTP is off now).
+ * @param spent The code's hash ({@link SecondFactorResult} `spent`).
+ * @returns The setup without that hash.
+ * @throws {HecateError} `totp_failed` when the hash is no longer there (spent meanwhile).
+ */
+export function spendRecoveryCode(current: TotpConfig | undefined, spent: string): TotpConfig {
+  if (!current || !current.recovery.includes(spent)) {
+    throw totpFailed("This recovery code was just used by another process");
+  }
+  return { ...current, recovery: current.recovery.filter((h) => h !== spent) };
 }
 
 /**

@@ -15,7 +15,6 @@ import type {
   ResultSet,
 } from "../db/driver.ts";
 import { HecateError } from "../errors.ts";
-import type { Profile } from "../profile.ts";
 import { QueryRows, type Row, rowObjects, rowsOfFirstSet } from "./rows.ts";
 import { reasonOf, sqlDigest } from "./util.ts";
 
@@ -52,24 +51,7 @@ function counted(
  */
 export type StatementAudit = boolean | "deferred";
 
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/;
-
-/**
- * Warnings a person should see each time a profile connects with weakened transport security.
- *
- * @param p The profile.
- * @returns Zero or more one-line warnings.
- */
-export function tlsWarnings(p: Profile): string[] {
-  if (p.engine === "sqlite") return [];
-  if (p.tls.mode === "insecure") {
-    return [`TLS certificate verification is off for profile "${p.name}" (--tls insecure)`];
-  }
-  if (p.tls.mode === "disable" && !LOOPBACK.test(p.host ?? "")) {
-    return [`TLS is disabled for profile "${p.name}": the login travels unencrypted`];
-  }
-  return [];
-}
+export { tlsWarnings } from "../transport_warnings.ts";
 
 /**
  * A connection opened through a profile; every statement it runs is audited.
@@ -85,7 +67,10 @@ export class Connection {
   readonly profile: string;
   /** Engine. */
   readonly engine: Engine;
-  /** Transport-security warnings to show the person (see {@link tlsWarnings}). */
+  /**
+   * Transport-security warnings of the profile (src/transport_warnings.ts); they were already
+   * shown when the connection was opened.
+   */
   readonly warnings: readonly string[];
   readonly #conn: DbConnection;
   readonly #audit: AuditSink;

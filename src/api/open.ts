@@ -129,7 +129,7 @@ async function openWithPassword(
     // Failures stay counted until the code passes too: a known password does not reset the
     // count of wrong codes.
     const ok = await requireSecondFactor(ctx, totp, "vault", "the vault", "unlock", true);
-    if (ok.kind === "recovery") await vault.spendVaultRecoveryCode(ok.remaining);
+    if (ok.kind === "recovery") await vault.spendVaultRecoveryCode(ok.spent);
     vault.markFactorPassed("vault");
   }
   await lockout.succeeded("password");

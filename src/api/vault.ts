@@ -12,6 +12,7 @@ import {
   matchTotp,
   newRecoveryCodes,
   newTotpSecret,
+  spendRecoveryCode,
   TOTP_STATE_FILE,
   type TotpConfig,
   totpConfigOf,
@@ -731,17 +732,33 @@ export class Vault {
     this.#passed.add(secretId);
   }
 
-  /** @internal Spends a vault recovery code used at unlock. */
-  async spendVaultRecoveryCode(remaining: string[]): Promise<void> {
-    await this.#mutate((state) => {
-      const config = totpConfigOf(state.meta.totp);
-      if (config) state.meta = { ...state.meta, totp: { ...config, recovery: remaining } };
-    });
+  /**
+   * @internal Spends a vault recovery code used at unlock: checked and removed in one locked
+   * write of the newest vault, so two processes cannot both spend it (the second gets
+   * `totp_failed`).
+   */
+  async spendVaultRecoveryCode(spent: string): Promise<void> {
+    let left = 0;
+    try {
+      await this.#mutate((state) => {
+        const totp = spendRecoveryCode(totpConfigOf(state.meta.totp), spent);
+        state.meta = { ...state.meta, totp };
+        left = totp.recovery.length;
+      });
+    } catch (e) {
+      await this.#audit.append({
+        event: "totp.recovery",
+        actor: this.#access.actor,
+        outcome: "fail",
+        reason: reasonOf(e),
+      }).catch(() => {});
+      throw e;
+    }
     await this.#audit.append({
       event: "totp.recovery",
       actor: this.#access.actor,
       outcome: "ok",
-      reason: `${remaining.length} recovery codes left`,
+      reason: `${left} recovery codes left`,
     });
   }
 
@@ -814,7 +831,7 @@ export class Vault {
       if (ok.kind === "recovery") {
         await this.#mutate((state) => {
           const hit = this.#find(name, state);
-          const value = { ...hit.profile, totp: { ...totp, recovery: ok.remaining } };
+          const value = { ...hit.profile, totp: spendRecoveryCode(hit.totp, ok.spent) };
           state.putRecord(value as unknown as Record<string, unknown>, hit.id);
         });
       }

@@ -11,6 +11,7 @@ import { HecateError } from "../errors.ts";
 import { openVault, type Vault } from "../hecate.ts";
 import { resolveHome } from "../vault/home.ts";
 import type { CliIo } from "./io.ts";
+import { readPrivateFile } from "./private_file.ts";
 import { masterPassword, StdinLines } from "./secrets.ts";
 
 /** Options accepted before or after any subcommand. */
@@ -49,31 +50,13 @@ export class CliContext {
 
   /**
    * The API key from `--api-key-file` or `HECATE_API_KEY`, if any. The file must be a regular
-   * file that only its owner can read.
+   * file of this user that no one else can read (./private_file.ts).
    *
    * @returns The key text, or undefined.
    */
   async apiKey(): Promise<string | undefined> {
     const file = this.globals.apiKeyFile;
-    if (file !== undefined) {
-      let info: Deno.FileInfo;
-      try {
-        info = await Deno.stat(file);
-      } catch {
-        throw new HecateError("no_credential", `Cannot read the API key file "${file}"`);
-      }
-      if (!info.isFile) throw new HecateError("no_credential", `"${file}" is not a file`);
-      if (info.mode !== null && (info.mode & 0o077) !== 0) {
-        throw new HecateError(
-          "insecure_home",
-          `API key file "${file}" is readable by other users`,
-          {
-            hint: `run 'chmod 600 ${file}'`,
-          },
-        );
-      }
-      return (await Deno.readTextFile(file)).trim();
-    }
+    if (file !== undefined) return (await readPrivateFile(file, "API key file")).trim();
     const env = this.io.env("HECATE_API_KEY");
     return env === undefined || env.trim() === "" ? undefined : env.trim();
   }

@@ -84,7 +84,6 @@ export async function runQuery(
     });
     await flush(); // a no-op: profile.read took the held unlock record with it
     try {
-      for (const w of conn.warnings) await ctx.warn(w);
       if (format === "csv" && conn.canCopyCsv && params.length === 0 && isCopyable(sql)) {
         await conn.copyCsv(sql, (chunk) => target.write(chunk));
       } else {

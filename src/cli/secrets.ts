@@ -10,6 +10,7 @@
 import { checkPasswordPolicy } from "../access/password_policy.ts";
 import { HecateError } from "../errors.ts";
 import type { CliIo } from "./io.ts";
+import { readPrivateFile } from "./private_file.ts";
 
 export { checkPasswordPolicy, MIN_PASSWORD_LENGTH } from "../access/password_policy.ts";
 
@@ -157,14 +158,7 @@ async function nonEmpty(p: Promise<string>): Promise<string> {
 }
 
 async function readPasswordFile(path: string): Promise<string> {
-  let text: string;
-  try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) throw new Error("not a file");
-    text = await Deno.readTextFile(path);
-  } catch {
-    throw new HecateError("no_credential", `Cannot read the password file "${path}"`);
-  }
+  const text = await readPrivateFile(path, "password file");
   const pw = text.replace(/\r?\n$/, "");
   if (pw === "") throw new HecateError("no_credential", `The password file "${path}" is empty`);
   return pw;

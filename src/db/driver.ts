@@ -41,6 +41,14 @@ export interface TlsSettings {
   /** Client private key (PEM) for certificate authentication. */
   keyPem?: string;
   /**
+   * Answer a server's request for the password in cleartext or as MD5 even though TLS is not
+   * verified (`insecure` or `disable`), where whoever answers in the server's place learns the
+   * password (cleartext) or a hash that logs in to the real server (MD5). Without it such a
+   * request is refused unless `mode` is `verify`. SCRAM-SHA-256 is answered in every mode: the
+   * server proves it knows the password. Only the PostgreSQL driver uses it. @default {false}
+   */
+  allowPlainAuth?: boolean;
+  /**
    * The name to verify the server certificate against when it differs from the host connected
    * to (through an SSH tunnel the driver connects to 127.0.0.1).
    */

@@ -4,7 +4,8 @@
  * without a client certificate (see ./pg/transport.ts for the rest), because either starts Deno's Node compatibility layer, which alone costs more than a whole `select 1`
  * against a local server. There is no well-kept Deno-native client on npm, so the protocol is
  * implemented here, carefully and only as far as Hecate needs it: startup with cleartext, MD5 and
- * SCRAM-SHA-256 logins, TLS, the extended protocol with text parameters and results, COPY TO
+ * SCRAM-SHA-256 logins (cleartext and MD5 answered only over verified TLS or when the profile
+ * allows them), TLS, the extended protocol with text parameters and results, COPY TO
  * STDOUT, and CancelRequest (./pg_cancel.ts).
  *
  * Rows stream through one round trip per statement (./pg/statement.ts); `copyCsv` streams
@@ -33,7 +34,7 @@ import { sendCancelRequest } from "./pg_cancel.ts";
 import { type PgField, PgServerError } from "./pg/backend.ts";
 import { CopyOut } from "./pg/copy_out.ts";
 import { paramText } from "./pg/params.ts";
-import { PgWire } from "./pg/session.ts";
+import { PgWire, PlainAuthRefusedError } from "./pg/session.ts";
 import { Statement } from "./pg/statement.ts";
 import { deadline } from "./pg/deadline.ts";
 import { openTransport, type Transport } from "./pg/transport.ts";
@@ -108,6 +109,17 @@ function connectError(
       cause: e,
       driverCode,
     });
+  }
+  if (e instanceof PlainAuthRefusedError) {
+    return new HecateError(
+      "auth_failed",
+      `Login to ${where} refused by Hecate: ${e.message}; the password was not sent`,
+      {
+        cause: e,
+        hint: "use --tls verify, or allow it for this profile with " +
+          "'hecate server edit NAME --allow-plain-auth' (see docs/SECURITY.md)",
+      },
+    );
   }
   const code = errorCode(e);
   if (s.tls.mode !== "disable" && isClientCertRefused(e)) {
@@ -421,6 +433,16 @@ class PostgresConnection implements DbConnection {
 }
 
 /**
+ * Whether a cleartext or MD5 password request may be answered: when TLS verified the server (it is
+ * the server the profile names), or when the profile explicitly allows it. A loopback address or a
+ * Unix socket gets no exception (as with libpq's `require_auth`): another local user can listen
+ * there when the server is down.
+ */
+function plainAuthAllowed(tls: ConnectSettings["tls"]): boolean {
+  return tls.mode === "verify" || tls.allowPlainAuth === true;
+}
+
+/**
  * Opens the transport and logs in, all within the connect timeout.
  *
  * @returns The session, ready for statements.
@@ -461,6 +483,7 @@ async function openSession(
         ["application_name", "hecate"],
         ["client_encoding", "UTF8"],
       ],
+      plainAuthAllowed: plainAuthAllowed(settings.tls),
     }, onPasswordAsked);
     return wire;
   })();

@@ -27,8 +27,17 @@ const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
   SIGTERM: 15,
 };
 
-/** Variables a child never inherits: they would let it unlock the vault as well. */
-const WITHHELD = ["HECATE_PASSWORD_FILE", "HECATE_NEW_PASSWORD_FILE", "HECATE_API_KEY"];
+/**
+ * Variables a child never inherits: the credentials that would let it unlock the vault as well
+ * (an API key; a password file's path, which names where the password is), and a one-time code,
+ * which a child could spend before the person's own next command.
+ */
+export const WITHHELD: readonly string[] = [
+  "HECATE_PASSWORD_FILE",
+  "HECATE_NEW_PASSWORD_FILE",
+  "HECATE_API_KEY",
+  "HECATE_TOTP",
+];
 
 /** Signals passed on to the child while it runs (SIGINT reaches it from the terminal itself). */
 const FORWARDED: Deno.Signal[] = ["SIGTERM", "SIGHUP"];
@@ -75,6 +84,8 @@ export async function spawnWithEnv(
       ? "not found"
       : e instanceof Deno.errors.PermissionDenied
       ? "permission denied"
+      : e instanceof Deno.errors.NotCapable
+      ? "cannot be started: this process runs without Deno's --allow-run permission"
       : "cannot be started";
     throw new HecateError("usage", `Command "${command}" ${why}`, { cause: e });
   }

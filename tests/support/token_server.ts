@@ -14,7 +14,8 @@ import { createHash, X509Certificate } from "node:crypto";
 export type TokenServerFailure =
   | { kind: "status"; status: number; body?: string }
   | { kind: "bad-json" }
-  | { kind: "hang" };
+  | { kind: "hang" }
+  | { kind: "redirect"; status: number; location: string };
 
 /** Options for {@link startTokenServer}. */
 export interface TokenServerOptions {
@@ -75,6 +76,12 @@ export function startTokenServer(options: TokenServerOptions): TokenServer {
     }
     if (failure?.kind === "status") {
       return new Response(failure.body ?? "", { status: failure.status });
+    }
+    if (failure?.kind === "redirect") {
+      return new Response(null, {
+        status: failure.status,
+        headers: { location: failure.location },
+      });
     }
     if (failure?.kind === "bad-json") return new Response("<html>oops</html>", { status: 200 });
     if (req.method !== "POST" || !/^\/[^/]+\/oauth2\/v2\.0\/token$/.test(url.pathname)) {

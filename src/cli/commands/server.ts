@@ -34,6 +34,12 @@ function withProfileOptions<T extends Command<[string], Record<string, never>>>(
       new Option("--tls <mode>", "TLS: verify (default), insecure, disable").choices(TLS_MODES),
     )
     .option("--ca-file <file>", "CA certificate file (PEM) to verify the server with")
+    .option(
+      "--allow-plain-auth",
+      "PostgreSQL: send the password in cleartext or as MD5 when the server asks, even though TLS " +
+        "does not verify it (--tls insecure/disable); see docs/SECURITY.md",
+    )
+    .option("--no-allow-plain-auth", "refuse cleartext and MD5 password requests (the default)")
     .option("--connect-timeout <ms>", "connect and login timeout in milliseconds", parsePositiveInt)
     .option("--tag <tag>", "a tag (repeatable)", collect)
     .option(
@@ -103,13 +109,16 @@ async function secretsFor(
 }
 
 function tlsFrom(
-  opts: { tls?: string; caFile?: string },
+  opts: { tls?: string; caFile?: string; allowPlainAuth?: boolean },
   base?: TlsProfile,
 ): TlsProfile | undefined {
-  if (opts.tls === undefined && opts.caFile === undefined) return base;
+  if (opts.tls === undefined && opts.caFile === undefined && opts.allowPlainAuth === undefined) {
+    return base;
+  }
   const mode = (opts.tls ?? base?.mode ?? "verify") as TlsProfile["mode"];
   const caFile = opts.caFile ?? base?.caFile;
-  return { mode, ...(caFile ? { caFile } : {}) };
+  const allowPlainAuth = opts.allowPlainAuth ?? base?.allowPlainAuth ?? false;
+  return { mode, ...(caFile ? { caFile } : {}), ...(allowPlainAuth ? { allowPlainAuth } : {}) };
 }
 
 async function printJsonOrLines(ctx: CliContext, json: boolean, value: unknown, lines: string) {

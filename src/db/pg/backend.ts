@@ -3,8 +3,15 @@
  * fields, row descriptions and data rows. Every function reads a body at `buf[start..end)` as
  * {@link import("./reader.ts").MessageReader} leaves it.
  *
+ * The server is not trusted to be well-formed: every count and length is checked against the
+ * body before anything is read or allocated for it, nothing is read past `end` (the buffer goes on
+ * with the next messages), and a body with bytes left over is refused. A violation is a
+ * {@link ProtocolError}; tests/pg_backend_fuzz_test.ts feeds random and mutated messages.
+ *
  * @module
  */
+
+import { ProtocolError } from "./reader.ts";
 
 /** Backend message type bytes. */
 export const Msg = {
@@ -84,6 +91,22 @@ function cstring(buf: Uint8Array, pos: number, end: number): [string, number] {
   return [decoder.decode(buf.subarray(pos, i)), i + 1];
 }
 
+/** Like {@link cstring}, but the NUL must come before `end`. */
+function strictCstring(buf: Uint8Array, pos: number, end: number, what: string): [string, number] {
+  const nul = buf.subarray(pos, end).indexOf(0);
+  if (nul < 0) throw malformed(what, "unterminated string");
+  return [decoder.decode(buf.subarray(pos, pos + nul)), pos + nul + 1];
+}
+
+function malformed(what: string, why: string): ProtocolError {
+  return new ProtocolError(`Malformed ${what} from the server (${why})`);
+}
+
+/** Reads a big-endian Int16 at `p`, which the caller checked lies before the body's end. */
+function int16(buf: Uint8Array, p: number): number {
+  return ((buf[p]! << 24) | (buf[p + 1]! << 16)) >> 16;
+}
+
 /** Decodes an ErrorResponse or NoticeResponse body. */
 export function parseError(buf: Uint8Array, start: number, end: number): PgServerError {
   const fields = new Map<string, string>();
@@ -97,19 +120,33 @@ export function parseError(buf: Uint8Array, start: number, end: number): PgServe
   return new PgServerError(fields);
 }
 
-/** Decodes a RowDescription body into names and type OIDs. */
+/** Bytes of a RowDescription field after its name. */
+const FIELD_TAIL = 18;
+
+/**
+ * Decodes a RowDescription body into names and type OIDs.
+ *
+ * @throws {ProtocolError} For a count or a field that does not fit the body exactly.
+ */
 export function parseRowDescription(buf: Uint8Array, start: number, end: number): PgField[] {
-  const view = new DataView(buf.buffer, buf.byteOffset);
-  const n = view.getInt16(start);
-  const fields: PgField[] = new Array(n);
+  const what = "row description";
+  if (end - start < 2) throw malformed(what, "no field count");
+  const n = int16(buf, start);
+  // Each field takes at least its name's NUL and 18 bytes: checked before allocating for n.
+  if (n < 0 || n * (1 + FIELD_TAIL) > end - start - 2) {
+    throw malformed(what, `${n} fields in ${end - start} bytes`);
+  }
+  const fields: PgField[] = [];
   let p = start + 2;
   for (let i = 0; i < n; i++) {
-    const [name, next] = cstring(buf, p, end);
+    const [name, next] = strictCstring(buf, p, end, what);
+    if (next + FIELD_TAIL > end) throw malformed(what, "field cut short");
     // table OID (4), column number (2), type OID (4), size (2), modifier (4), format (2)
-    const dataTypeID = view.getUint32(next + 6);
-    fields[i] = { name, dataTypeID };
-    p = next + 18;
+    const dataTypeID = int32(buf, next + 6) >>> 0;
+    fields.push({ name, dataTypeID });
+    p = next + FIELD_TAIL;
   }
+  if (p !== end) throw malformed(what, "bytes after the last field");
   return fields;
 }
 
@@ -138,22 +175,32 @@ export function int32(buf: Uint8Array, p: number): number {
  * shorter); otherwise each value is decoded on its own.
  */
 export function parseDataRow(buf: Uint8Array, start: number, end: number): RawRow {
-  const n = (buf[start]! << 8) | buf[start + 1]!;
+  const what = "data row";
+  if (end - start < 2) throw malformed(what, "no column count");
+  const n = int16(buf, start);
+  // Each column takes at least its 4-byte length: checked before allocating for n.
+  if (n < 0 || n * 4 > end - start - 2) {
+    throw malformed(what, `${n} columns in ${end - start} bytes`);
+  }
   const row: RawRow = new Array(n);
   const whole = decoder.decode(buf.subarray(start, end));
   const sliced = whole.length === end - start;
   let p = start + 2;
   for (let i = 0; i < n; i++) {
+    if (p + 4 > end) throw malformed(what, "column cut short");
     const len = int32(buf, p);
     p += 4;
     if (len < 0) {
+      if (len !== -1) throw malformed(what, `column length ${len}`);
       row[i] = null;
       continue;
     }
+    if (len > end - p) throw malformed(what, `column of ${len} bytes past the end`);
     row[i] = sliced
       ? whole.slice(p - start, p - start + len)
       : decoder.decode(buf.subarray(p, p + len));
     p += len;
   }
+  if (p !== end) throw malformed(what, "bytes after the last column");
   return row;
 }

@@ -5,7 +5,9 @@
  *
  * One growable buffer with a start and an end offset: a read appends at the end, a message is
  * taken from the start, and the unread tail moves to the front only when the space behind it runs
- * short. No per-read concatenation, no per-message allocation.
+ * short. No per-read concatenation, no per-message allocation. The buffer doubles only when it is
+ * full of a message larger than it, so it stays within twice the bytes received: a length field
+ * alone (up to {@link MAX_MESSAGE_BYTES}) allocates nothing.
  *
  * @module
  */
@@ -78,7 +80,7 @@ export class MessageReader {
   #tail = 0;
   /** A read started ahead (see {@link MessageReader.prefetch}), not yet awaited. */
   #pending: Promise<void> | null = null;
-  /** Size the buffer must grow to before the next read (a message larger than it). */
+  /** Size of the message being gathered when it is larger than the buffer (0: none). */
   #wanted = 0;
 
   /**
@@ -136,7 +138,11 @@ export class MessageReader {
       await pending;
       return;
     }
-    if (this.#wanted > this.buf.length) this.#grow(this.#wanted);
+    // A message larger than the buffer: grow (doubling) only once the buffer is full of its
+    // bytes, so memory follows what the server sent, not the length it announced.
+    if (this.#wanted > this.buf.length && this.buf.length - (this.#tail - this.#head) < MIN_READ) {
+      this.#grow(Math.min(this.#wanted, this.buf.length + 1));
+    }
     this.#wanted = 0;
     if (this.#head === this.#tail) {
       this.#head = this.#tail = 0;

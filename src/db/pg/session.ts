@@ -21,6 +21,32 @@ export interface StartupOptions {
   password: string | undefined;
   /** Further run-time parameters for the StartupMessage (`options`, `application_name`...). */
   params: ReadonlyArray<readonly [string, string]>;
+  /**
+   * Whether a cleartext or MD5 password request may be answered: only when the server was
+   * authenticated by TLS (`verify`) or the profile explicitly allows it. SCRAM is always answered.
+   */
+  plainAuthAllowed: boolean;
+}
+
+/**
+ * The server asked for the password in cleartext or as MD5 over a connection whose peer TLS did not
+ * authenticate, and the profile does not allow that; nothing was sent.
+ */
+export class PlainAuthRefusedError extends Error {
+  /** The method the server asked for (`cleartext` or `MD5`). */
+  readonly method: string;
+  /**
+   * A refused plain password request.
+   *
+   * @param method `cleartext` or `MD5`.
+   */
+  constructor(method: string) {
+    super(
+      `the server asks for the password in ${method}, and TLS did not verify the server`,
+    );
+    this.name = "PlainAuthRefusedError";
+    this.method = method;
+  }
 }
 
 /** The server asked for a password and none was given; nothing was sent. */
@@ -121,7 +147,8 @@ export class PgWire {
    * @param onPasswordAsked Called when the server asks for a password (for the error message when
    * none was given).
    * @throws {PgServerError} The server's refusal. {@link PasswordMissingError},
-   * {@link UnsupportedAuthError}, {@link AuthProtocolError}, {@link ConnectionLostError},
+   * {@link UnsupportedAuthError}, {@link PlainAuthRefusedError}, {@link AuthProtocolError},
+   * {@link ConnectionLostError},
    * {@link ProtocolError}.
    */
   async startup(options: StartupOptions, onPasswordAsked: () => void): Promise<void> {
@@ -139,6 +166,8 @@ export class PgWire {
       const r = this.reader;
       switch (type) {
         case Msg.Authentication: {
+          // Nothing may be read past the body: the buffer goes on with the next messages.
+          if (r.end - r.start < 4) throw new ProtocolError("Malformed authentication request");
           const code = int32(r.buf, r.start);
           const body = r.buf.subarray(r.start + 4, r.end);
           if (code === 0) {
@@ -151,10 +180,16 @@ export class PgWire {
           if (scram && code !== 11 && code !== 12) {
             throw new AuthProtocolError(`SCRAM: unexpected authentication message ${code}`);
           }
+          if ((code === 3 || code === 5) && !options.plainAuthAllowed) {
+            // Whoever answers in the server's place would get the password or a hash that logs
+            // in to the real server: refuse before anything of it is sent.
+            throw new PlainAuthRefusedError(code === 3 ? "cleartext" : "MD5");
+          }
           if (code === 3) {
             this.writer.password(needPassword());
             await this.send();
           } else if (code === 5) {
+            if (body.length !== 4) throw new ProtocolError("Malformed MD5 authentication request");
             this.writer.password(await md5Answer(user, needPassword(), body.slice(0, 4)));
             await this.send();
           } else if (code === 10) {
@@ -176,6 +211,7 @@ export class PgWire {
           break;
         }
         case Msg.BackendKeyData:
+          if (r.end - r.start < 8) throw new ProtocolError("Malformed BackendKeyData");
           this.processId = int32(r.buf, r.start);
           this.secretKey = int32(r.buf, r.start + 4);
           break;
