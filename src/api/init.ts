@@ -11,6 +11,7 @@ import { calibrateIterations, MIN_KDF_ITERATIONS } from "../kdf.ts";
 import { ensureHome, resolveHome } from "../vault/home.ts";
 import { VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
+import { auditVaultWrite, saveVault } from "./vault_write.ts";
 
 /**
  * Options for {@link initVault}.
@@ -64,14 +65,10 @@ export async function initVault(
     // The audit chain's first key lives only in the vault (sealed under the root key); the
     // state file gets a copy that the first append steps past.
     vault.meta = withChainKey(vault.meta, await startChain(home));
-    const { bytes, generation } = await vault.serialize();
-    await store.replace(bytes, generation);
-    vault.markSaved(generation);
+    await saveVault(store, vault, undefined, { kind: "password" });
   });
-  await (options.audit ?? new FileAuditLog(home)).append({
-    event: "init",
-    actor: { kind: "password" },
-    outcome: "ok",
-  });
+  const audit = options.audit ?? new FileAuditLog(home);
+  await audit.append({ event: "init", actor: { kind: "password" }, outcome: "ok" });
+  await auditVaultWrite(audit, { kind: "password" }, vault.id, vault.generation);
   return { home, kdfIterations: iterations };
 }
