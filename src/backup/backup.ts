@@ -12,6 +12,7 @@ import { type Actor, type AuditSink, startChain, withAuditLock } from "../audit/
 import { withChainKey } from "../audit/meta.ts";
 import { trailFiles } from "../audit/segments.ts";
 import { STATE_FILE } from "../audit/state.ts";
+import { trailVaultFacts } from "../audit/written_generation.ts";
 import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
 import { parseBody, splitVaultFile } from "../vault/format.ts";
@@ -379,11 +380,14 @@ export async function restoreBackup(
       restored.meta = withChainKey(restored.meta, await startChain(home));
       newChain = true;
     }
-    // Generations only go up: the restored vault is written as the next generation, so the file
-    // it replaces is kept under its own number and the rollback gate accepts it.
+    // Generations only go up: the restored vault is written above every generation this home
+    // has written (the kept files, the gate file, and the trail's records, which survive a
+    // deleted gate file), so the rollback checks accept it.
+    const trail = await trailVaultFacts(home, restored.id, 1, Number.MAX_SAFE_INTEGER);
     const above = Math.max(
       await highestGeneration(store),
       await highestWritten(home, restored.id),
+      trail.highestGeneration,
       fresh?.generation ?? 0,
     );
     restored.markSaved(above);

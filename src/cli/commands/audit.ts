@@ -43,7 +43,14 @@ function formatEntry(r: AuditEntry): string {
  */
 async function unlockForAudit(ctx: CliContext, home: string): Promise<Vault> {
   const password = await masterPassword(ctx.io, ctx.stdin, ctx.globals);
-  const audit = new FileAuditLog(home, { failure: "warn", onWarning: (m) => void ctx.warn(m) });
+  // The unlock record never closes the active segment: the snapshot taken before it names the
+  // active file, and a rotation now would move that file away under the verifier.
+  const audit = new FileAuditLog(home, {
+    failure: "warn",
+    onWarning: (m) => void ctx.warn(m),
+    segmentBytes: Number.MAX_SAFE_INTEGER,
+    segmentAgeMs: 0,
+  });
   return await openVault({ home, password, audit });
 }
 
