@@ -94,19 +94,33 @@ export function rolledBack(generation: number, highest: number, source: string):
   );
 }
 
+/** The recorded generations at one instant; see {@link readGenerationGate}. */
+export interface GenerationGate {
+  /**
+   * Refuses a vault whose generation is lower than the highest recorded for its id.
+   *
+   * @param vaultId The vault id (base64url).
+   * @param generation The generation of the file that was read.
+   * @throws {HecateError} `vault_rolled_back`.
+   */
+  check(vaultId: string, generation: number): void;
+}
+
 /**
- * Refuses a vault whose generation is lower than the highest recorded for its id.
+ * Reads the recorded generations. Call it BEFORE reading the vault file: writers record a
+ * generation only after its file replaced the vault, so a file read after this snapshot is never
+ * below it, even while other processes write (read in the other order, a concurrent write would
+ * look like a rollback).
  *
  * @param home The home directory.
- * @param vaultId The vault id (base64url).
- * @param generation The generation of the file being opened.
- * @throws {HecateError} `vault_rolled_back`.
+ * @returns The gate.
  */
-export async function assertNotRolledBack(
-  home: string,
-  vaultId: string,
-  generation: number,
-): Promise<void> {
-  const highest = await highestWritten(home, vaultId);
-  if (generation < highest) throw rolledBack(generation, highest, GENERATION_FILE);
+export async function readGenerationGate(home: string): Promise<GenerationGate> {
+  const state = await readState(home, GENERATION_FILE) as GenerationState;
+  return {
+    check(vaultId, generation) {
+      const highest = highestIn(state, vaultId);
+      if (generation < highest) throw rolledBack(generation, highest, GENERATION_FILE);
+    },
+  };
 }

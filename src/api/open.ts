@@ -11,7 +11,7 @@ import { type Actor, type AuditSink, FileAuditLog, startChain } from "../audit/l
 import { chainKeyOf, withChainKey } from "../audit/meta.ts";
 import { recordApiKeyUse } from "../access/apikey_state.ts";
 import { Lockout, parseLockoutPolicy } from "../access/lockout.ts";
-import { assertNotRolledBack } from "../access/vault_generation.ts";
+import { type GenerationGate, readGenerationGate } from "../access/vault_generation.ts";
 import { totpConfigOf } from "../access/totp.ts";
 import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
@@ -122,12 +122,15 @@ export async function openVaultWithState(
  * in this home. Not counted toward lockout: the credential was right.
  */
 async function refuseRolledBack(
-  home: string,
+  gate: GenerationGate,
   audit: AuditSink,
   actor: Actor,
   vault: { id: string; generation: number },
 ): Promise<void> {
-  await refuseUnreadable(audit, actor, () => assertNotRolledBack(home, vault.id, vault.generation));
+  await refuseUnreadable(audit, actor, () => {
+    gate.check(vault.id, vault.generation);
+    return Promise.resolve();
+  });
 }
 
 async function openWithPassword(
@@ -141,7 +144,9 @@ async function openWithPassword(
 ): Promise<{ vault: Vault; state: UnlockedVault }> {
   const actor: Actor = { kind: "password" };
   const ctx: AccessContext = { actor, subject: "password", lockout, audit, home, now, code };
-  // A missing or unreadable vault is not audited: there is no vault to record it for.
+  // The gate first, then the file: a write by another process in between is then not mistaken
+  // for a rollback. A missing or unreadable vault is not audited: there is no vault to record it for.
+  const gate = await readGenerationGate(home);
   const bytes = await store.read();
   let state = await guarded(
     ctx,
@@ -149,7 +154,7 @@ async function openWithPassword(
     () => UnlockedVault.unlock(bytes, password),
     failureOf("auth_failed"),
   );
-  await refuseRolledBack(home, audit, actor, state);
+  await refuseRolledBack(gate, audit, actor, state);
   // A custom sink keeps its own records; the file trail needs its chain key in the vault.
   if (audit instanceof FileAuditLog && !chainKeyOf(state.meta)) {
     state = await startChainFor(home, store, state, audit);
@@ -190,6 +195,7 @@ async function openWithApiKey(
   code: CodeSource,
   apiKey: string,
 ): Promise<{ vault: Vault; state: ScopedVault }> {
+  const gate = await readGenerationGate(home); // before the file, as on the password path
   const bytes = await store.read();
   const keyId = await refuseUnreadable(
     audit,
@@ -204,7 +210,7 @@ async function openWithApiKey(
     failureOf("auth_failed", "key_revoked"),
   );
   const actor: Actor = { kind: "apikey", id: keyId, name: scoped.keyName };
-  await refuseRolledBack(home, audit, actor, scoped);
+  await refuseRolledBack(gate, audit, actor, scoped);
   await lockout.succeeded(subject);
   await audit.append({ event: "unlock", actor, outcome: "ok" });
   await recordApiKeyUse(home, keyId, now()).catch(() => {}); // informational only
