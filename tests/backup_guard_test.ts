@@ -306,3 +306,32 @@ Deno.test("bundles carry the closed audit segments, never the chain state", asyn
     assert.equal(names.filter((n) => n.startsWith("audit.segments/")).length, segs);
   });
 });
+
+Deno.test("a successful backup verify does not clear the count of wrong current passwords", async () => {
+  await withHome(async (home) => {
+    const vault = await vaultWith(home, ["alpha"]);
+    const { path: bundle } = await vault.backup();
+    const bad = await pwFile(home, "bad", "not the master password at all");
+    const good = await pwFile(home, "good", PW);
+    const env = (file: string) => ({
+      HECATE_HOME: home,
+      HECATE_PASSWORD_FILE: file,
+      HECATE_LOCKOUT: "3/10m",
+    });
+    try {
+      // Guesses at the current password, interleaved with a bundle opened with a known
+      // (old) password: the bundle's success must not reset the count.
+      for (let i = 0; i < 2; i++) {
+        assert.equal((await runHecate(["server", "list"], { env: env(bad) })).code, 3);
+      }
+      const v = await runHecate(["backup", "verify", bundle], { env: env(good) });
+      assert.equal(v.code, 0, v.stderr);
+      assert.equal((await runHecate(["server", "list"], { env: env(bad) })).code, 3);
+      const locked = await runHecate(["server", "list"], { env: env(good) });
+      assert.equal(locked.code, 13, locked.stderr);
+    } finally {
+      await Deno.remove(bad);
+      await Deno.remove(good);
+    }
+  });
+});

@@ -135,7 +135,7 @@ async function openGuarded(
   event: string,
   bytes: Uint8Array<ArrayBuffer>,
   password: string,
-  secondFactor: boolean,
+  secondFactor: "required" | "required, recovery allowed" | "none",
 ): Promise<VerifiedBackup> {
   const verified = await guarded(
     ctx,
@@ -143,15 +143,17 @@ async function openGuarded(
     () => verifyIn(bytes, password),
     failureOf("auth_failed"),
   );
-  const totp = secondFactor ? totpConfigOf(verified.vault.meta.totp) : undefined;
+  const totp = secondFactor !== "none" ? totpConfigOf(verified.vault.meta.totp) : undefined;
   if (totp) {
+    // A recovery code only where it is spent (in the vault a restore writes), never on verify.
+    const recovery = secondFactor === "required, recovery allowed";
     const ok = await requireSecondFactor(
       ctx,
       totp,
       "vault",
       "the vault in the backup",
       event,
-      true,
+      recovery,
     );
     // A recovery code spent here stays spent in the vault this bundle becomes.
     if (ok.kind === "recovery") {
@@ -188,7 +190,7 @@ export async function verifyBackup(options: BackupFileOptions): Promise<BackupSu
   let v: VerifiedBackup;
   try {
     const bytes = await readBundleFile(options.file);
-    v = await openGuarded(ctx, "backup.verify", bytes, options.password, true);
+    v = await openGuarded(ctx, "backup.verify", bytes, options.password, "required");
   } catch (e) {
     if (e instanceof HecateError && e.code === "usage") {
       await audit.append({
@@ -201,7 +203,8 @@ export async function verifyBackup(options: BackupFileOptions): Promise<BackupSu
     }
     throw e;
   }
-  await ctx.lockout.succeeded(ctx.subject);
+  // No lockout.succeeded(): a bundle's (possibly old) password must not clear the count of
+  // failures against the current one; only a complete unlock of the current vault does.
   await audit.append({
     event: "backup.verify",
     actor: PASSWORD_ACTOR,
@@ -289,9 +292,9 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       "backup.restore",
       bytes,
       options.bundlePassword ?? options.password,
-      current === undefined,
+      current === undefined ? "required, recovery allowed" : "none",
     );
-    await ctx.lockout.succeeded(ctx.subject);
+    // The count is not cleared here: the bundle's password may be an old one (see verify).
     audited = false;
     const homeVault = current?.state.id ?? await lastVaultId(home);
     if (homeVault !== undefined && verified.vault.id !== homeVault && !options.foreign) {
