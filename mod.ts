@@ -71,6 +71,7 @@ export {
   listBackups,
   type Progress,
   restoreBackup,
+  type RestoreBackupOptions,
   type RestoreResult,
   verifyBackup,
 } from "./src/api/backup.ts";

@@ -294,7 +294,15 @@ Deno.test("unlocking a vault whose KDF cost is below the floor upgrades it and a
     const again = await openVault({ home, password: PW });
     assert.equal(again.kdfIterations, 600_000);
     const events = (await auditLines(home)).map((l) => `${l.event}:${l.outcome}`);
-    // The chain started for this old vault opens with its own first entry (audit.start).
-    assert.deepEqual(events, ["audit.start:ok", "unlock:ok", "kdf.upgrade:ok", "unlock:ok"]);
+    // The chain started for this old vault opens with its own first entry (audit.start); each
+    // vault write is recorded with its generation (the chain key, then the upgrade).
+    assert.deepEqual(events, [
+      "audit.start:ok",
+      "vault.write:ok",
+      "unlock:ok",
+      "vault.write:ok",
+      "kdf.upgrade:ok",
+      "unlock:ok",
+    ]);
   });
 });

@@ -374,7 +374,7 @@ Deno.test("a library append between CLI runs keeps the trail verifiable", async 
       outcome: "ok",
     });
     const r = await ok(home, ["audit", "verify", "--password-stdin"], `${PW}\n`);
-    assert.match(r.stdout, /^Audit trail intact: 2 entries/);
+    assert.match(r.stdout, /^Audit trail intact: 3 entries/); // init, vault.write, apikey.use
     const shown = await ok(home, ["audit", "show", "--actor", "cron"]);
     assert.match(shown.stdout, /apikey\.use\s+ok\s+apikey:cron\(k9\)\s+billing/);
   } finally {

@@ -4,13 +4,14 @@
  * @module
  */
 
-import { type AuditEvent, type AuditSink, startChain } from "../audit/log.ts";
+import { type AuditEvent, type AuditSink, FileAuditLog, startChain } from "../audit/log.ts";
 import { withChainKey } from "../audit/meta.ts";
 import { HecateError } from "../errors.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../kdf.ts";
 import { ensureHome, resolveHome } from "../vault/home.ts";
 import { VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
+import { auditVaultWrite, saveVault } from "./vault_write.ts";
 
 const INIT_EVENT: AuditEvent = { event: "init", actor: { kind: "password" }, outcome: "ok" };
 
@@ -66,11 +67,15 @@ export async function initVault(
     // The audit chain's first key lives only in the vault (sealed under the root key); the
     // chain starts with the init entry, so the state file begins at A(1), never A0.
     vault.meta = withChainKey(vault.meta, await startChain(home, new Date(), INIT_EVENT));
-    const { bytes, generation } = await vault.serialize();
-    await store.replace(bytes, generation);
-    vault.markSaved(generation);
+    await saveVault(store, vault, undefined, { kind: "password" });
   });
   // The home's trail has its init entry already; a custom sink gets its own.
   await options.audit?.append(INIT_EVENT);
+  await auditVaultWrite(
+    options.audit ?? new FileAuditLog(home),
+    { kind: "password" },
+    vault.id,
+    vault.generation,
+  );
   return { home, kdfIterations: iterations };
 }

@@ -1,7 +1,8 @@
 /**
  * Opening (unlocking) a vault: with the master password (and the vault's one-time code, if TOTP
  * is on), or with an API key (only the profiles in its scope, read-only). Lockout is checked
- * before each attempt and every failure is counted and audited.
+ * before each attempt and every failure is counted and audited. A vault file older than the
+ * highest generation written in the home is refused on both paths (`vault_rolled_back`).
  *
  * @module
  */
@@ -10,13 +11,14 @@ import { type Actor, type AuditSink, FileAuditLog, startChain } from "../audit/l
 import { chainKeyOf, withChainKey } from "../audit/meta.ts";
 import { recordApiKeyUse } from "../access/apikey_state.ts";
 import { Lockout, parseLockoutPolicy } from "../access/lockout.ts";
+import { type GenerationGate, readGenerationGate } from "../access/vault_generation.ts";
 import { totpConfigOf } from "../access/totp.ts";
 import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
 import { parseApiKey } from "../vault/apikey.ts";
 import { toBase64Url } from "../vault/encoding.ts";
 import { checkHome, resolveHome } from "../vault/home.ts";
-import { openScoped } from "../vault/scoped.ts";
+import { openScoped, type ScopedVault } from "../vault/scoped.ts";
 import { VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
 import {
@@ -28,6 +30,7 @@ import {
 } from "./access.ts";
 import { reasonOf } from "./util.ts";
 import { Vault } from "./vault.ts";
+import { saveVault } from "./vault_write.ts";
 
 /**
  * Options for {@link openVault}: give exactly one of `password` and `apiKey`.
@@ -70,7 +73,8 @@ function codeSource(totp: OpenVaultOptions["totp"]): CodeSource {
  * @returns The open vault.
  * @throws {HecateError} `vault_not_found`, `auth_failed`, `vault_integrity`,
  * `unsupported_version`, `insecure_home`, `locked_out`, `key_expired`, `key_revoked`,
- * `totp_failed`, `usage` (neither or both credentials).
+ * `totp_failed`, `vault_rolled_back` (the file is older than a generation already written in
+ * this home), `usage` (neither or both credentials).
  *
  * @example Open a vault and list its profiles
  * ```ts ignore
@@ -80,6 +84,19 @@ function codeSource(totp: OpenVaultOptions["totp"]): CodeSource {
  * ```
  */
 export async function openVault(options: OpenVaultOptions): Promise<Vault> {
+  return (await openVaultWithState(options)).vault;
+}
+
+/**
+ * {@link openVault}, also returning the unlocked vault state (for a restore, which re-reads the
+ * current file under the vault lock with its root key). Not part of the library API.
+ *
+ * @param options As for {@link openVault}.
+ * @returns The open vault and its state (an API key's scoped state on that path).
+ */
+export async function openVaultWithState(
+  options: OpenVaultOptions,
+): Promise<{ vault: Vault; state: UnlockedVault | ScopedVault }> {
   if ((options.password === undefined) === (options.apiKey === undefined)) {
     throw new HecateError("usage", "Give either the master password or an API key");
   }
@@ -100,6 +117,22 @@ export async function openVault(options: OpenVaultOptions): Promise<Vault> {
   return await openWithPassword(home, store, audit, lockout, now, code, options.password!);
 }
 
+/**
+ * Refuses (and audits as a failed unlock) a vault file older than the highest generation written
+ * in this home. Not counted toward lockout: the credential was right.
+ */
+async function refuseRolledBack(
+  gate: GenerationGate,
+  audit: AuditSink,
+  actor: Actor,
+  vault: { id: string; generation: number },
+): Promise<void> {
+  await refuseUnreadable(audit, actor, () => {
+    gate.check(vault.id, vault.generation);
+    return Promise.resolve();
+  });
+}
+
 async function openWithPassword(
   home: string,
   store: VaultStore,
@@ -108,10 +141,12 @@ async function openWithPassword(
   now: () => Date,
   code: CodeSource,
   password: string,
-): Promise<Vault> {
+): Promise<{ vault: Vault; state: UnlockedVault }> {
   const actor: Actor = { kind: "password" };
   const ctx: AccessContext = { actor, subject: "password", lockout, audit, home, now, code };
-  // A missing or unreadable vault is not audited: there is no vault to record it for.
+  // The gate first, then the file: a write by another process in between is then not mistaken
+  // for a rollback. A missing or unreadable vault is not audited: there is no vault to record it for.
+  const gate = await readGenerationGate(home);
   const bytes = await store.read();
   let state = await guarded(
     ctx,
@@ -119,9 +154,10 @@ async function openWithPassword(
     () => UnlockedVault.unlock(bytes, password),
     failureOf("auth_failed"),
   );
+  await refuseRolledBack(gate, audit, actor, state);
   // A custom sink keeps its own records; the file trail needs its chain key in the vault.
   if (audit instanceof FileAuditLog && !chainKeyOf(state.meta)) {
-    state = await startChainFor(home, store, state);
+    state = await startChainFor(home, store, state, audit);
   }
   const vault = new Vault(home, store, state, audit, ctx);
   const totp = totpConfigOf(state.meta.totp);
@@ -139,7 +175,7 @@ async function openWithPassword(
   if (state.passwordIterations < MIN_KDF_ITERATIONS) {
     await vault.upgradeKdf(password, MIN_KDF_ITERATIONS);
   }
-  return vault;
+  return { vault, state };
 }
 
 async function refuseUnreadable<T>(audit: AuditSink, actor: Actor, fn: () => Promise<T>) {
@@ -160,7 +196,8 @@ async function openWithApiKey(
   now: () => Date,
   code: CodeSource,
   apiKey: string,
-): Promise<Vault> {
+): Promise<{ vault: Vault; state: ScopedVault }> {
+  const gate = await readGenerationGate(home); // before the file, as on the password path
   const bytes = await store.read();
   const keyId = await refuseUnreadable(
     audit,
@@ -175,10 +212,11 @@ async function openWithApiKey(
     failureOf("auth_failed", "key_revoked"),
   );
   const actor: Actor = { kind: "apikey", id: keyId, name: scoped.keyName };
+  await refuseRolledBack(gate, audit, actor, scoped);
   await lockout.succeeded(subject);
   await audit.append({ event: "unlock", actor, outcome: "ok" });
   await recordApiKeyUse(home, keyId, now()).catch(() => {}); // informational only
-  return new Vault(home, store, scoped, audit, {
+  const vault = new Vault(home, store, scoped, audit, {
     actor,
     subject,
     lockout,
@@ -187,6 +225,7 @@ async function openWithApiKey(
     now,
     code,
   });
+  return { vault, state: scoped };
 }
 
 /** A vault made before the chained trail: give it a first chain key on first unlock. */
@@ -194,14 +233,13 @@ async function startChainFor(
   home: string,
   store: VaultStore,
   state: UnlockedVault,
+  audit: AuditSink,
 ): Promise<UnlockedVault> {
   return await store.withLock(async () => {
     const fresh = await state.reload(await store.read());
     if (chainKeyOf(fresh.meta)) return fresh; // another process did it meanwhile
     fresh.meta = withChainKey(fresh.meta, await startChain(home));
-    const { bytes, generation } = await fresh.serialize();
-    await store.replace(bytes, generation);
-    fresh.markSaved(generation);
+    await saveVault(store, fresh, audit, { kind: "password" });
     return fresh;
   });
 }

@@ -59,6 +59,7 @@ import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
 import type { PoolOptions } from "../db/pool.ts";
 import { ConnectionPool } from "./pool.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
+import { saveVault } from "./vault_write.ts";
 
 /**
  * A profile as listed: no secrets at all.
@@ -383,9 +384,7 @@ export class Vault {
       // Apply the change to the newest file, not to what this process read earlier.
       const fresh = await current.reload(await this.#store.read());
       await fn(fresh);
-      const { bytes, generation } = await fresh.serialize();
-      await this.#store.replace(bytes, generation);
-      fresh.markSaved(generation);
+      await saveVault(this.#store, fresh, this.#audit, this.#access.actor);
       this.#state = fresh;
     });
   }

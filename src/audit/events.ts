@@ -27,7 +27,9 @@ export const AUDIT_EVENTS = {
   "lockout": "repeated failures locked further attempts out for a while",
   "vault.rotate": "the root key and data keys were rotated",
   "backup.create": "a backup of the vault was written",
-  "backup.restore": "the vault was restored from a backup or a previous generation",
+  "backup.restore": "the vault was restored from a backup (detail: vault, generation, bundle's)",
+  "backup.verify": "a backup bundle was opened to check it (ok or fail; counts toward lockout)",
+  "vault.write": "the vault file was written (detail: vault id and generation)",
   "audit.verify": "the trail was verified (outcome = the verdict)",
   "audit.export": "the trail was exported (detail: first and last seq)",
   "audit.retention":

@@ -6,9 +6,16 @@
  * @module
  */
 
+import { highestWritten } from "../access/vault_generation.ts";
+import { saveVault } from "../api/vault_write.ts";
+import { type Actor, type AuditSink, startChain, withAuditLock } from "../audit/log.ts";
+import { withChainKey } from "../audit/meta.ts";
+import { trailFiles } from "../audit/segments.ts";
+import { STATE_FILE } from "../audit/state.ts";
+import { trailVaultFacts } from "../audit/written_generation.ts";
 import { HecateError } from "../errors.ts";
+import { MIN_KDF_ITERATIONS } from "../kdf.ts";
 import { parseBody, splitVaultFile } from "../vault/format.ts";
-import { ensureHome } from "../vault/home.ts";
 import { VAULT_FILE, VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
 import { type BundleFile, type BundleManifest, BundleOpener, sealBundle } from "./bundle.ts";
@@ -61,24 +68,31 @@ function stamp(now: Date): string {
   return now.toISOString().replace(/[:.]/g, "-");
 }
 
-/** The audit trail files of a home (`audit*`, lock files excepted). */
+/**
+ * The audit trail's segments: the closed ones in `audit.segments/` and the active `audit.jsonl`,
+ * read under the audit lock so that no rotation moves a file meanwhile. Never `audit.state`: it
+ * holds the current chain key, with which its holder could forge every later entry.
+ */
 async function auditFiles(home: string): Promise<BundleFile[]> {
-  const out: BundleFile[] = [];
-  for await (const e of Deno.readDir(home)) {
-    if (!e.isFile || !e.name.startsWith("audit") || e.name.endsWith(".lock")) continue;
-    let bytes = await Deno.readFile(`${home}/${e.name}`);
-    if (e.name.endsWith(".jsonl")) {
+  return await withAuditLock(home, async () => {
+    const out: BundleFile[] = [];
+    for (const seg of await trailFiles(home)) {
+      let bytes: Uint8Array<ArrayBuffer>;
+      try {
+        bytes = await Deno.readFile(seg.path);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue;
+        throw e;
+      }
       // A line being appended right now is left for the next backup.
-      const last = bytes.lastIndexOf(0x0a);
-      bytes = bytes.slice(0, last + 1);
+      out.push({ name: seg.name, bytes: bytes.slice(0, bytes.lastIndexOf(0x0a) + 1) });
     }
-    out.push({ name: e.name, bytes });
-  }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+    return out;
+  });
 }
 
 /** Writes a file durably and atomically with mode 0600; refuses to replace an existing one. */
-async function writeNew(path: string, bytes: Uint8Array): Promise<void> {
+export async function writeNew(path: string, bytes: Uint8Array): Promise<void> {
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
   const temp = `${dir}/.tmp-${crypto.randomUUID()}`;
   const f = await Deno.open(temp, { createNew: true, write: true, mode: 0o600 });
@@ -281,8 +295,22 @@ export async function verifyBackup(
   return { manifest, files, vault };
 }
 
+/** The vault being replaced, unlocked by its owner (current password and second factor). */
+export interface CurrentVault {
+  /** Its state at unlock (re-read under the vault lock with its root key). */
+  state: UnlockedVault;
+  /** The current master password: the restored vault opens with it. */
+  password: string;
+}
+
 /** Options for {@link restoreBackup}. */
 export interface RestoreBackupOptions {
+  /** The current vault, when the home has one (it must have been unlocked by its owner). */
+  current: CurrentVault | undefined;
+  /** Where the `vault.write` record goes. */
+  audit: AuditSink;
+  /** Who restores. */
+  actor: Actor;
   /** Progress reports. */
   progress?: Progress | undefined;
 }
@@ -296,61 +324,116 @@ export interface RestoreBackupOptions {
  * ```
  */
 export interface RestoreResult {
-  /** The restored vault's generation. */
+  /** The restored vault's generation (always above every generation written before). */
   generation: number;
   /** Where the previous vault was kept: a bundle, or a directory of raw copies. */
   keptPrevious: string | undefined;
-  /** Audit files restored because they were missing. */
-  restoredAuditFiles: string[];
+  /**
+   * True when the home had no audit trail (no `audit.state`), so a new chain was started with the
+   * restore; the bundle's own trail is then kept, read-only, in {@link archivedTrail}.
+   */
+  newChain: boolean;
+  /** Where the bundle's trail was archived when a new chain was started. */
+  archivedTrail: string | undefined;
 }
 
 /**
- * Restores a bundle: verifies it first (and refuses it if that fails), keeps the current vault
- * (a bundle if it still opens with the password, else raw copies in `backups/previous-<time>/`),
- * then replaces the vault file atomically under the vault lock. The audit trail is append-only:
- * the current one is kept, and audit files from the bundle are written only where none exist.
+ * Restores a verified bundle under the vault lock: keeps the current vault first (a bundle, or raw
+ * copies in `backups/previous-<time>/` when there is a file that was not unlocked), then writes
+ * the bundle's vault as the next generation, above every generation written here before.
  *
- * @param home The home directory.
- * @param bytes The bundle.
- * @param password The master password the bundle opens with.
- * @param options Progress.
+ * Over a current vault, the restored one keeps the current vault's second factor (TOTP secret and
+ * remaining recovery codes) and audit chain key, and is rotated under the current password: the
+ * bundle brings back profiles, API keys and settings, never an older password, root key, second
+ * factor or trail. Bundle audit files are never written into the trail: the restore appends to
+ * the current trail; only when the home has no trail at all does it start a new chain, and the
+ * bundle's trail is archived in `backups/trail-<time>/`.
+ *
+ * @param home The home directory (checked).
+ * @param verified The verified bundle.
+ * @param options The current vault, audit sink, actor, progress.
  * @returns What was done.
  */
 export async function restoreBackup(
   home: string,
-  bytes: Uint8Array<ArrayBuffer>,
-  password: string,
-  options: RestoreBackupOptions = {},
+  verified: VerifiedBackup,
+  options: RestoreBackupOptions,
 ): Promise<RestoreResult> {
   const progress = options.progress ?? (() => {});
-  progress("verifying the bundle", 0, 3);
-  const verified = await verifyBackup(bytes, password);
-  await ensureHome(home);
   const store = new VaultStore(home);
   return await store.withLock(async () => {
     progress("keeping the current vault", 1, 3);
-    const keptPrevious = await keepCurrent(home, store, password);
+    const fresh = options.current
+      ? await options.current.state.reload(await store.read())
+      : undefined;
+    const keptPrevious = await keepCurrent(home, store, fresh);
     progress("replacing the vault", 2, 3);
-    // Generations only go up: the restored vault is written as the next generation (its records
-    // unchanged), so the file it replaces is kept under its own number and no kept generation
-    // is overwritten.
     const restored = verified.vault;
-    restored.markSaved(await highestGeneration(store));
-    const { bytes: restoredBytes, generation } = await restored.serialize();
-    await store.replace(restoredBytes, generation);
-    const restoredAuditFiles: string[] = [];
-    for (const f of verified.files) {
-      if (f.name === VAULT_FILE) continue;
-      try {
-        await writeNew(`${home}/${f.name}`, f.bytes);
-        restoredAuditFiles.push(f.name);
-      } catch (e) {
-        if (!(e instanceof HecateError && e.code === "already_exists")) throw e;
-      }
+    let newChain = false;
+    let archivedTrail: string | undefined;
+    if (fresh) {
+      restored.meta = withHomeState(restored.meta, fresh.meta);
+      const iterations = Math.max(fresh.passwordIterations, MIN_KDF_ITERATIONS);
+      await restored.rotate(options.current!.password, iterations);
+    } else if (!(await exists(`${home}/${STATE_FILE}`))) {
+      archivedTrail = await archiveTrail(home, verified.files);
+      restored.meta = withChainKey(restored.meta, await startChain(home));
+      newChain = true;
     }
+    // Generations only go up: the restored vault is written above every generation this home
+    // has written (the kept files, the gate file, and the trail's records, which survive a
+    // deleted gate file), so the rollback checks accept it.
+    const trail = await trailVaultFacts(home, restored.id, 1, Number.MAX_SAFE_INTEGER);
+    const above = Math.max(
+      await highestGeneration(store),
+      await highestWritten(home, restored.id),
+      trail.highestGeneration,
+      fresh?.generation ?? 0,
+    );
+    restored.markSaved(above);
+    const generation = await saveVault(store, restored, options.audit, options.actor);
     progress("done", 3, 3);
-    return { generation, keptPrevious, restoredAuditFiles };
+    return { generation, keptPrevious, newChain, archivedTrail };
   });
+}
+
+/** Meta keys that belong to the home, not to a vault file: they never go back with a bundle. */
+const HOME_META = ["audit", "totp"] as const;
+
+/** The bundle's meta with the current vault's second factor and chain key (or their absence). */
+function withHomeState(
+  restored: Record<string, unknown>,
+  current: Record<string, unknown>,
+): Record<string, unknown> {
+  const out = { ...restored };
+  for (const k of HOME_META) {
+    if (current[k] === undefined) delete out[k];
+    else out[k] = current[k];
+  }
+  return out;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** Writes the bundle's trail files (never a chain state) to `backups/trail-<time>/`. */
+async function archiveTrail(home: string, files: BundleFile[]): Promise<string | undefined> {
+  const trail = files.filter((f) => f.name !== VAULT_FILE && f.name !== STATE_FILE);
+  if (trail.length === 0) return undefined;
+  const dir = `${home}/${BACKUP_DIR}/trail-${stamp(new Date())}`;
+  for (const f of trail) {
+    const path = `${dir}/${f.name}`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+    await writeNew(path, f.bytes);
+  }
+  return dir;
 }
 
 /**
@@ -371,15 +454,8 @@ async function highestGeneration(store: VaultStore): Promise<number> {
 async function keepCurrent(
   home: string,
   store: VaultStore,
-  password: string,
+  current: UnlockedVault | undefined,
 ): Promise<string | undefined> {
-  if (!(await store.exists())) return undefined;
-  let current: UnlockedVault | undefined;
-  try {
-    current = await UnlockedVault.unlock(await store.read(), password);
-  } catch {
-    current = undefined; // damaged, or another password: keep the raw bytes instead
-  }
   if (current) {
     const made = await createBackup(home, current, {
       reason: "restore",
@@ -388,6 +464,8 @@ async function keepCurrent(
     });
     return made.path;
   }
+  if (!(await store.exists())) return undefined;
+  // A file that was not unlocked (damaged, or one that appeared meanwhile): keep its bytes.
   const dir = `${home}/${BACKUP_DIR}/previous-${stamp(new Date())}`;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   await Deno.copyFile(store.path, `${dir}/${VAULT_FILE}`);

@@ -38,7 +38,7 @@ const WRAPPED_ROOT_BYTES = 12 + KEY_BYTES + 16;
 
 /** One file carried by a bundle. */
 export interface BundleFile {
-  /** File name inside the home directory (no directories). */
+  /** File name inside the home directory (no directories but `audit.segments/`). */
   name: string;
   /** Its bytes. */
   bytes: Uint8Array<ArrayBuffer>;
@@ -88,7 +88,8 @@ function hex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/** A file name in the home directory, or a closed audit segment in `audit.segments/`. */
+const FILE_NAME = /^(?:audit\.segments\/)?[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /** Parsed clear header. */
 interface Header {
@@ -264,28 +265,72 @@ export class BundleOpener {
   }
 }
 
-async function parsePayload(
+/** The most files a bundle may list (the trail's segments plus the vault). */
+const MAX_FILES = 100_000;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const REASON = /^[a-z0-9-]{1,64}$/;
+
+/** Checks the manifest's shape: every field a reader uses has the type it expects. */
+function checkManifest(m: unknown, vaultId: string): BundleManifest {
+  if (typeof m !== "object" || m === null || Array.isArray(m)) throw damaged("manifest shape");
+  const o = m as Record<string, unknown>;
+  if (o.format !== "hecate-backup" || o.vaultId !== vaultId) {
+    throw damaged("manifest does not match the header");
+  }
+  const int = (v: unknown, min: number) =>
+    typeof v === "number" && Number.isSafeInteger(v) && v >= min;
+  if (
+    o.version !== BUNDLE_VERSION || typeof o.created !== "string" ||
+    Number.isNaN(Date.parse(o.created)) || typeof o.reason !== "string" ||
+    !REASON.test(o.reason) || !int(o.generation, 1) || !Array.isArray(o.files) ||
+    o.files.length > MAX_FILES
+  ) {
+    throw damaged("manifest fields");
+  }
+  const names = new Set<string>();
+  for (const f of o.files as unknown[]) {
+    const e = f as Record<string, unknown> | null;
+    if (
+      typeof e !== "object" || e === null || typeof e.name !== "string" ||
+      !FILE_NAME.test(e.name) || names.has(e.name) || !int(e.size, 0) ||
+      typeof e.sha256 !== "string" || !SHA256_HEX.test(e.sha256)
+    ) {
+      throw damaged("file table");
+    }
+    names.add(e.name);
+  }
+  return m as BundleManifest;
+}
+
+/**
+ * Parses a decrypted payload: the manifest, then each file it lists, checked against its size
+ * and SHA-256. Exported for the property-based tests; the payload is authenticated before this
+ * runs, so a failure means a writer bug or a key holder's forgery, reported as damage.
+ *
+ * @param payload The decrypted payload.
+ * @param vaultId The vault id from the header.
+ * @returns The manifest and files.
+ * @throws {HecateError} `vault_integrity` for anything malformed.
+ */
+export async function parsePayload(
   payload: Uint8Array<ArrayBuffer>,
   vaultId: Uint8Array<ArrayBuffer>,
 ): Promise<OpenedBundle> {
-  // Authenticated already: a failure here is a bug in the writer, still reported as damage.
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   if (payload.length < 4) throw damaged("payload too short");
   const mlen = view.getUint32(0);
   if (4 + mlen > payload.length) throw damaged("manifest length");
-  let manifest: BundleManifest;
+  let parsed: unknown;
   try {
-    manifest = JSON.parse(fromUtf8(payload.subarray(4, 4 + mlen)));
+    parsed = JSON.parse(fromUtf8(payload.subarray(4, 4 + mlen)));
   } catch {
     throw damaged("manifest is not JSON");
   }
-  if (manifest.format !== "hecate-backup" || manifest.vaultId !== toBase64Url(vaultId)) {
-    throw damaged("manifest does not match the header");
-  }
+  const manifest = checkManifest(parsed, toBase64Url(vaultId));
   const files: BundleFile[] = [];
   let at = 4 + mlen;
   for (const f of manifest.files) {
-    if (!FILE_NAME.test(f.name) || at + f.size > payload.length) throw damaged("file table");
+    if (at + f.size > payload.length) throw damaged("file table");
     const bytes = payload.slice(at, at += f.size);
     if (hex(await sha256(bytes)) !== f.sha256) throw damaged(`file ${f.name}`);
     files.push({ name: f.name, bytes });

@@ -17,6 +17,7 @@ import {
 import type { VerifyReport } from "../../audit/verify.ts";
 import type { AuditEntry } from "../../audit/entry.ts";
 import { safeCell } from "../../db/output/width.ts";
+import { rolledBack } from "../../access/vault_generation.ts";
 import { HecateError } from "../../errors.ts";
 import { openVault, type Vault } from "../../hecate.ts";
 import { checkHome, resolveHome } from "../../vault/home.ts";
@@ -157,12 +158,25 @@ export function auditCommand(ctx: CliContext) {
           return;
         }
         const report = await verifyTrail(dir, a0, snapshot);
+        // The verified trail knows every generation written: a lower vault file was put back.
+        const { trailVaultFacts } = await import("../../audit/written_generation.ts");
+        const facts = report.ok
+          ? await trailVaultFacts(dir, vault.id, report.firstSeq, report.lastSeq)
+          : undefined;
+        const rolled = facts && vault.generation < facts.highestGeneration;
         await log.append({
           event: "audit.verify",
           actor: { kind: "password" },
-          outcome: report.ok ? "ok" : "fail",
-          ...(report.problem ? { reason: report.problem.kind } : {}),
+          outcome: report.ok && !rolled ? "ok" : "fail",
+          ...(report.problem
+            ? { reason: report.problem.kind }
+            : rolled
+            ? { reason: "vault_rolled_back" }
+            : {}),
         });
+        if (rolled) {
+          throw rolledBack(vault.generation, facts.highestGeneration, "the verified audit trail");
+        }
         if (!report.ok) {
           const p = report.problem!;
           throw new HecateError(
@@ -175,6 +189,11 @@ export function auditCommand(ctx: CliContext) {
           );
         }
         await ctx.io.out(describe(report));
+        if (facts?.newChainByRestore) {
+          await ctx.io.out(
+            `This trail was started by a restore at ${facts.newChainByRestore} (the previous trail was missing)\n`,
+          );
+        }
       }),
   );
 

@@ -6,6 +6,8 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { listBackups, restoreBackup, verifyBackup } from "../../api/backup.ts";
+import { FileAuditLog } from "../../audit/log.ts";
+import { resolveHome } from "../../vault/home.ts";
 import type { CliContext } from "../context.ts";
 import { parsePositiveInt } from "../parse.ts";
 import { terminalProgress } from "../progress.ts";
@@ -58,13 +60,22 @@ export function backupCommand(ctx: CliContext) {
   );
   backup.addCommand(
     new Command("verify")
-      .description("check that a bundle is intact and opens with the master password")
+      .description(
+        "check that a bundle is intact and opens with the master password it was made with " +
+          "(an unlock: lockout, one-time code, audited)",
+      )
       .argument("<file>", "the bundle")
       .action(async (file) => {
         const password = await masterPassword(ctx.io, ctx.stdin, ctx.globals);
         const s = await verifyBackup({
           file,
           password,
+          home: ctx.globals.home,
+          totp: (what) => ctx.code(what),
+          audit: new FileAuditLog(resolveHome({ home: ctx.globals.home }), {
+            failure: "warn",
+            onWarning: (m) => void ctx.warn(m),
+          }),
           progress: terminalProgress(ctx.io, "verify"),
         });
         await ctx.io.out(
@@ -76,14 +87,26 @@ export function backupCommand(ctx: CliContext) {
   backup.addCommand(
     new Command("restore")
       .description(
-        "replace the vault with a bundle's (verified first; the current vault is kept as a backup)",
+        "replace the vault with a bundle's (needs the current vault's password and one-time code; " +
+          "the current vault is kept as a backup)",
       )
       .argument("<file>", "the bundle")
-      .action(async (file) => {
+      .option(
+        "--bundle-password-stdin",
+        "read the bundle's password, when it differs from the current one, from the next line of standard input",
+      )
+      .option("--foreign", "accept a bundle of another vault than this home's")
+      .action(async (file, opts) => {
         const password = await masterPassword(ctx.io, ctx.stdin, ctx.globals);
+        const bundlePassword = opts.bundlePasswordStdin
+          ? await ctx.stdin.next("bundle password")
+          : undefined;
         const r = await restoreBackup({
           file,
           password,
+          bundlePassword,
+          foreign: opts.foreign === true,
+          totp: (what) => ctx.code(what),
           home: ctx.globals.home,
           progress: terminalProgress(ctx.io, "restore"),
         });
@@ -91,6 +114,12 @@ export function backupCommand(ctx: CliContext) {
           `restored vault generation ${r.generation}` +
             (r.keptPrevious ? `; the previous vault is kept in ${r.keptPrevious}` : "") + "\n",
         );
+        if (r.newChain) {
+          await ctx.warn(
+            "this home had no audit trail: a new one starts with this restore" +
+              (r.archivedTrail ? `; the bundle's trail is archived in ${r.archivedTrail}` : ""),
+          );
+        }
       }),
   );
   backup.addCommand(
