@@ -166,10 +166,11 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
           check: "unlock",
           severity: "info",
           message: "Not checked without the master password: TLS and SSH of each profile, " +
-            `API-key expiry, the audit trail's MACs${
-              options.skipped ? ` (${options.skipped})` : ""
-            }`,
-          fix: "hecate doctor with --password-stdin, HECATE_PASSWORD_FILE or on a terminal",
+            `API-key expiry, the audit trail's MACs${skipped ? ` (${skipped})` : ""}`,
+          // Only a missing password source is the user's to fix by running it differently.
+          ...(!options.unlock
+            ? { fix: "hecate doctor with --password-stdin, HECATE_PASSWORD_FILE or on a terminal" }
+            : {}),
         });
       }
     }

@@ -79,7 +79,7 @@ export function doctorCommand(ctx: CliContext) {
             {
               home: report.home,
               unlocked: report.unlocked,
-              status: worstSeverity(report.findings) ?? "ok",
+              status: code === 0 ? "ok" : worstSeverity(report.findings),
               exitCode: code,
               findings: sortFindings(report.findings),
             },
