@@ -87,7 +87,10 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const missing = await homeFinding(home);
   if (missing) return { home, unlocked: false, findings: [missing] };
   const findings: Finding[] = [];
-  findings.push(...await checkPermissions(home));
+  const permissions = await checkPermissions(home);
+  findings.push(...permissions);
+  // Unlock refuses an unsafe home; that is reported above, not again as a failed unlock.
+  const unsafeHome = permissions.some((f) => f.path === home && f.severity === "error");
   findings.push(...await checkTempFiles(home, now.getTime()));
   const lockFindings = await checkLocks(home, options.lockThresholdMs);
   findings.push(...lockFindings);
@@ -121,7 +124,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   // upgrade's write): with one held, it is not tried.
   let skipped = options.skipped;
   if (options.unlock && lockFindings.length > 0) skipped = "a lock is held (see above)";
-  else if (options.unlock && !vaultFile.unlockable) skipped = "the vault file cannot be unlocked";
+  else if (options.unlock && (!vaultFile.unlockable || unsafeHome)) {
+    skipped = "the vault cannot be unlocked (see above)";
+  }
   if (options.unlock && skipped === undefined) {
     try {
       vault = await options.unlock();
