@@ -163,6 +163,9 @@ Deno.test("temp files: stale ones are reported, a live writer's are not", async 
     }
     await Deno.writeTextFile(`${home}/.lockout.state.json.tmp-aa`, "x", { mode: 0o600 });
     await Deno.utime(`${home}/.lockout.state.json.tmp-aa`, old, old);
+    await Deno.mkdir(`${home}/backups`, { mode: 0o700 });
+    await Deno.writeTextFile(`${home}/backups/.tmp-1234`, "x", { mode: 0o600 });
+    await Deno.utime(`${home}/backups/.tmp-1234`, old, old);
     // Fresh: a writer may be between create and rename.
     await Deno.writeTextFile(`${home}/.vault.hecate.tmp-fresh`, "x", { mode: 0o600 });
     const found = await checkTempFiles(home);
@@ -170,6 +173,7 @@ Deno.test("temp files: stale ones are reported, a live writer's are not", async 
       [".audit.state.tmp", "warn"],
       [".lockout.state.json.tmp-aa", "info"],
       [".vault.hecate.tmp-0011223344556677", "warn"],
+      ["backups/.tmp-1234", "warn"],
     ]);
     assert.match(found[0]!.fix!, /hecate audit verify/);
   });
