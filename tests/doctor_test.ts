@@ -244,3 +244,41 @@ Deno.test("doctor: TLS off for a remote profile (27), an API key expiring in 3 d
     assert.match(report.findings.find((f) => f.check === "unlock")!.message, /--no-unlock/);
   });
 });
+
+Deno.test("doctor: an SSH hop trusted on first use is a warning (26), pinned it is not", async () => {
+  await withHome(async (home) => {
+    await healthy(home);
+    const vault = await openVault({ home, password: PW, lockout: "off" });
+    await vault.addProfile({
+      name: "tunnelled",
+      engine: "postgres",
+      host: "db.internal",
+      user: "app",
+      ssh: { hops: [{ host: "bastion.example.com", user: "ops", auth: "agent" }], acceptNew: true },
+      secrets: { password: { value: CANARY } },
+    });
+    await vault.close();
+    let { run, report } = await doctor(home);
+    assert.equal(run.code, ExitCode.DOCTOR_WARNINGS, run.stdout);
+    const ssh = only(report, "warn", "ssh")[0]!;
+    assert.match(ssh.message, /bastion\.example\.com:22 of profile "tunnelled"/);
+    assert.match(ssh.fix!, /hecate server edit tunnelled --ssh-host-key SHA256:/);
+
+    const again = await openVault({ home, password: PW, lockout: "off" });
+    await again.editProfile("tunnelled", {
+      ssh: {
+        hops: [{
+          host: "bastion.example.com",
+          user: "ops",
+          auth: "agent",
+          hostKey: "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8",
+        }],
+        acceptNew: true,
+      },
+    });
+    await again.close();
+    ({ run, report } = await doctor(home));
+    assert.equal(run.code, 0, run.stdout);
+    assert.deepEqual(report.findings.filter((f) => f.check === "ssh"), []);
+  });
+});
