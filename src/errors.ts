@@ -72,6 +72,10 @@ export const ExitCode = {
    * put back), as the audit trail's record of written generations shows.
    */
   VAULT_ROLLED_BACK: 25,
+  /** `hecate doctor` found warnings (and no errors). */
+  DOCTOR_WARNINGS: 26,
+  /** `hecate doctor` found at least one error. */
+  DOCTOR_ERRORS: 27,
 } as const;
 
 /**
