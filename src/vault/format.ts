@@ -120,7 +120,7 @@ export interface ParsedVaultFile {
 
 function damaged(what: string): HecateError {
   return new HecateError("vault_integrity", `Vault file is damaged: ${what}`, {
-    hint: "restore a previous generation with 'hecate vault generations' or from a backup",
+    hint: "copy the newest good file from generations/ over vault.hecate, or 'hecate backup restore'",
   });
 }
 
