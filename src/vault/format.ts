@@ -120,7 +120,8 @@ export interface ParsedVaultFile {
 
 function damaged(what: string): HecateError {
   return new HecateError("vault_integrity", `Vault file is damaged: ${what}`, {
-    hint: "copy the newest good file from generations/ over vault.hecate, or 'hecate backup restore'",
+    hint:
+      "copy the newest good file from generations/ over vault.hecate, or 'hecate backup restore'",
   });
 }
 
