@@ -29,6 +29,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   backup: async () => (await import("./commands/backup.ts")).backupCommand,
   import: async () => (await import("./commands/import.ts")).importCommand,
   export: async () => (await import("./commands/import.ts")).exportCommand,
+  completions: async () => (await import("./commands/completions.ts")).completionsCommand,
 };
 
 /**
