@@ -155,6 +155,15 @@ Deno.test("zsh: the script parses and completes with compadd", async () => {
   const dir = await scratch("zsh", await script("zsh"));
   try {
     await shell("zsh", ["-n", "hecate.zsh"], dir);
+    // Installed as documented (a file _hecate on $fpath), compinit binds it to hecate.
+    await Deno.mkdir(`${dir}/zfunc`);
+    await Deno.copyFile(`${dir}/hecate.zsh`, `${dir}/zfunc/_hecate`);
+    const bound = await shell("zsh", [
+      "-f",
+      "-c",
+      "fpath=(./zfunc $fpath); autoload -U compinit; compinit -u -D; print -r -- $_comps[hecate]",
+    ], dir);
+    assert.equal(bound.trim(), "_hecate");
     // Outside a completion widget: compadd and _files stubbed to print what they are given.
     const run = (line: string) => {
       const words = line.split(" ").map((w) => `'${w}'`).join(" ");

@@ -23,7 +23,7 @@ export function completionsCommand(ctx: CliContext) {
       "after",
       "\nLoad it with:\n" +
         "  bash: source <(hecate completions bash)     (add the line to ~/.bashrc)\n" +
-        '  zsh:  hecate completions zsh > "${fpath[1]}/_hecate"   (then compinit)\n' +
+        "  zsh:  hecate completions zsh > ~/.zfunc/_hecate   (fpath=(~/.zfunc $fpath) before compinit)\n" +
         "  fish: hecate completions fish > ~/.config/fish/completions/hecate.fish\n",
     )
     .action(async (shell) => {
