@@ -224,3 +224,10 @@ Deno.test("fish: the script parses and fish's own complete -C uses it", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("completions for an unknown shell is a usage error (exit 2)", async () => {
+  const run = await runHecate(["completions", "tcsh"]);
+  assert.equal(run.code, 2);
+  assert.equal(run.stdout, "");
+  assert.match(run.stderr, /^hecate: error: .*tcsh.*bash, zsh, fish/);
+});
