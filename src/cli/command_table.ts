@@ -30,6 +30,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   import: async () => (await import("./commands/import.ts")).importCommand,
   export: async () => (await import("./commands/import.ts")).exportCommand,
   doctor: async () => (await import("./commands/doctor.ts")).doctorCommand,
+  completions: async () => (await import("./commands/completions.ts")).completionsCommand,
 };
 
 /**

@@ -14,22 +14,47 @@ import type { CliContext } from "../context.ts";
 import { collect, parsePort, parsePositiveInt } from "../parse.ts";
 import { profileSecret } from "../secrets.ts";
 import { addAuthOptions, authParamsFrom } from "../options/auth_options.ts";
-import { addSshOptions, type SshFlags, sshForAdd, sshForEdit } from "../options/ssh_options.ts";
+import {
+  addSshOptions,
+  addSshSecretOption,
+  type SshFlags,
+  sshForAdd,
+  sshForEdit,
+} from "../options/ssh_options.ts";
 import { fieldsOf, providerByType } from "../../../providers/mod.ts";
 
 const TLS_MODES = ["verify", "insecure", "disable"] as const;
 
-/** Options shared by `add` and `edit`. */
-function withProfileOptions<T extends Command<[string], Record<string, never>>>(cmd: T) {
-  return addAuthOptions(cmd)
+/**
+ * Options shared by `add` and `edit`, in the help groups people read them by: where the server is,
+ * how to log in, TLS, the SSH tunnel, and where secrets come from. Commander lists a group where
+ * its first option was added, so the order here is the order of `--help`.
+ *
+ * @param cmd `add` (with `--engine` already added) or `edit`.
+ * @param edit Whether to add the edit-only negations (`--no-port`, `--no-ssh`, ...) and `--rename`.
+ */
+function withProfileOptions<O extends Record<string, unknown>>(
+  cmd: Command<[string], O>,
+  edit: boolean,
+) {
+  const connection = cmd.optionsGroup("Connection:")
     .option("--host <host>", "server host name or address")
     .option("--port <port>", "server port", parsePort)
     .option("--database <name>", "database name (SQLite: the database file path)")
     .option("--user <user>", "login name")
+    .option("--connect-timeout <ms>", "connect and login timeout in milliseconds", parsePositiveInt)
+    .option("--tag <tag>", "a tag (repeatable)", collect);
+  if (edit) {
+    connection.option("--no-port", "remove the port (use the engine default)")
+      .option("--rename <new>", "rename the profile");
+  }
+  const auth = connection.optionsGroup("Authentication:")
     .option(
       "--auth <method>",
-      "authentication method: sql, none (SQLite), windows (SQL Server NTLM), token (SQL Server)",
-    )
+      "authentication method: sql, none (SQLite), windows (SQL Server NTLM), token (SQL Server), " +
+        "certificate (PostgreSQL, MySQL)",
+    );
+  const tls = addAuthOptions(auth).optionsGroup("TLS:")
     .addOption(
       new Option("--tls <mode>", "TLS: verify (default), insecure, disable").choices(TLS_MODES),
     )
@@ -39,9 +64,8 @@ function withProfileOptions<T extends Command<[string], Record<string, never>>>(
       "PostgreSQL: send the password in cleartext or as MD5 when the server asks, even though TLS " +
         "does not verify it (--tls insecure/disable); see docs/SECURITY.md",
     )
-    .option("--no-allow-plain-auth", "refuse cleartext and MD5 password requests (the default)")
-    .option("--connect-timeout <ms>", "connect and login timeout in milliseconds", parsePositiveInt)
-    .option("--tag <tag>", "a tag (repeatable)", collect)
+    .option("--no-allow-plain-auth", "refuse cleartext and MD5 password requests (the default)");
+  const secrets = addSshOptions(tls.optionsGroup("SSH:"), edit).optionsGroup("Secrets:")
     .option(
       "--secret-stdin",
       "read the profile's secrets (e.g. the password) from standard input, one per line",
@@ -50,6 +74,8 @@ function withProfileOptions<T extends Command<[string], Record<string, never>>>(
       "--secret-ref <ref>",
       "store a reference instead of the (first) secret: env:NAME or file:PATH, resolved at connect time",
     );
+  // Options added after this (and -h) go back to commander's default group.
+  return addSshSecretOption(secrets).optionsGroup("Options:");
 }
 
 /**
@@ -135,11 +161,14 @@ export function serverCommand(ctx: CliContext) {
   const server = new Command("server").description("manage connection profiles");
 
   server.addCommand(
-    addSshOptions(withProfileOptions(new Command("add").argument("<name>", "profile name")), false)
+    withProfileOptions(
+      new Command("add").argument("<name>", "profile name").optionsGroup("Connection:")
+        .addOption(
+          new Option("--engine <engine>", "database engine").choices(ENGINES).makeOptionMandatory(),
+        ),
+      false,
+    )
       .description("add a connection profile (its password from a hidden prompt or --secret-stdin)")
-      .addOption(
-        new Option("--engine <engine>", "database engine").choices(ENGINES).makeOptionMandatory(),
-      )
       .action(async (name, opts) => {
         const vault = await ctx.unlock();
         const engine = String(opts.engine) as Engine;
@@ -202,11 +231,14 @@ export function serverCommand(ctx: CliContext) {
   );
 
   server.addCommand(
-    addSshOptions(withProfileOptions(new Command("edit").argument("<name>", "profile name")), true)
+    withProfileOptions(new Command("edit").argument("<name>", "profile name"), true)
       .description("change fields of a profile")
-      .option("--rename <new>", "rename the profile")
-      .option("--no-port", "remove the port (use the engine default)")
-      .action(async (name, opts) => {
+      .action(async (name, parsed) => {
+        // --rename and --no-port are added only for edit (see withProfileOptions).
+        const opts = parsed as Omit<typeof parsed, "port"> & {
+          port?: number | false;
+          rename?: string;
+        };
         const vault = await ctx.unlock();
         const changes: ProfileChanges = {};
         if (opts.host !== undefined) changes.host = opts.host;

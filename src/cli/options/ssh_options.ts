@@ -59,11 +59,7 @@ export function addSshOptions<T extends Command<[string]>>(cmd: T, edit: boolean
     )
     .option("--ssh-accept-new", "pin unknown SSH host keys on first use")
     .option("--ssh-known-hosts <file>", "known_hosts file (default: ~/.ssh/known_hosts)")
-    .option("--ssh-keepalive <ms>", "SSH keepalive interval in milliseconds", parsePositiveInt)
-    .option(
-      "--ssh-secret-stdin",
-      "read SSH passwords / key passphrases from standard input, one line per hop",
-    );
+    .option("--ssh-keepalive <ms>", "SSH keepalive interval in milliseconds", parsePositiveInt);
   if (edit) {
     cmd.option("--no-ssh", "remove the SSH tunnel").option(
       "--no-ssh-accept-new",
@@ -71,6 +67,20 @@ export function addSshOptions<T extends Command<[string]>>(cmd: T, edit: boolean
     );
   }
   return cmd;
+}
+
+/**
+ * Adds `--ssh-secret-stdin`, which help lists with the other secret flags rather than with the
+ * tunnel flags of {@link addSshOptions}.
+ *
+ * @param cmd The command.
+ * @returns The same command.
+ */
+export function addSshSecretOption<T extends Command<[string]>>(cmd: T): T {
+  return cmd.option(
+    "--ssh-secret-stdin",
+    "read SSH passwords / key passphrases from standard input, one line per hop",
+  ) as T;
 }
 
 /**
