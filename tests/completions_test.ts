@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { allCommands, describeProgram } from "../src/cli/tree.ts";
+import { COMMANDS } from "../src/cli/command_table.ts";
 import { runHecate } from "./support/access.ts";
 
 async function script(shell: string): Promise<string> {
@@ -173,10 +174,8 @@ Deno.test("zsh: the script parses and completes with compadd", async () => {
     };
     const cases: [string, string][] = [
       // compadd is given every candidate; zsh itself filters them by the prefix.
-      [
-        "hecate ser",
-        "apikey audit backup completions env export help import init passwd query rotate run server totp",
-      ],
+      // Every top-level command of the table, and help.
+      ["hecate ser", [...Object.keys(COMMANDS), "help"].sort().join(" ")],
       ["hecate server add pg --engine ", "mssql mysql postgres sqlite"],
       ["hecate --home x backup ", "create list restore retention verify"],
       ["hecate server add pg --ca-file ", "FILES"],
