@@ -105,7 +105,7 @@ const entry = fc.record(
   { requiredKeys: [] },
 );
 
-Deno.test("mapPyxProfile: any entry maps or is skipped with a note, never throws, never names a secret", () => {
+Deno.test("mapPyxProfile: any entry maps (maybe incomplete) or is skipped with a note, never throws, never names a secret", () => {
   fc.assert(
     fc.property(fc.string({ maxLength: 80 }), entry, (name, e) => {
       const m = mapPyxProfile(name, e as Record<string, unknown>);
@@ -113,7 +113,12 @@ Deno.test("mapPyxProfile: any entry maps or is skipped with a note, never throws
       if (m.input) {
         assert.match(m.input.name, /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/);
         assert.equal(m.input.engine, "mssql");
-        assert.ok(typeof m.input.host === "string" && m.input.host !== "");
+        // Every entry with a known auth_type is kept: without a server it is incomplete.
+        if (m.input.host === undefined) assert.ok(m.input.incomplete?.missing.includes("host"));
+        else assert.ok(typeof m.input.host === "string" && m.input.host !== "");
+        for (const item of m.input.incomplete?.missing ?? []) {
+          assert.match(item, /^(host|user|database|ssh|params\.[A-Za-z]+|secrets\.[A-Za-z.0-9]+)$/);
+        }
       } else {
         assert.ok(m.notes.some((n) => n.kind === "skipped"));
       }
