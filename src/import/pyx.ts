@@ -63,12 +63,13 @@ export class PyxDecryptError extends Error {
   }
 }
 
-/** Key material for one file: PBKDF2 output of 64 bytes (the first 32 are the AES key). */
+/** Key material for one file: the AES key, and the 64-byte PBKDF2 output on demand. */
 interface Keys {
   salt: Uint8Array<ArrayBuffer>;
   iv: Uint8Array<ArrayBuffer>;
-  derived: Uint8Array<ArrayBuffer>;
   aes: CryptoKey;
+  /** PBKDF2 asked for 64 bytes (its first 32 are the AES key); derived only for HMAC checks. */
+  derived(): Promise<Uint8Array<ArrayBuffer>>;
 }
 
 /** What an HMAC may cover. */
@@ -131,19 +132,21 @@ async function deriveKeys(bytes: Uint8Array<ArrayBuffer>, password: string): Pro
     false,
     ["deriveBits"],
   );
-  // PBKDF2's first 32 bytes do not depend on the length asked for: one derivation serves the
-  // AES key and the split-MAC guess.
-  const derived = new Uint8Array(
-    await crypto.subtle.deriveBits(
-      { name: "PBKDF2", hash: "SHA-256", salt, iterations: PYX_ITERATIONS },
-      base,
-      512,
-    ),
-  );
-  const aes = await crypto.subtle.importKey("raw", derived.slice(0, 32), "AES-CBC", false, [
+  const pbkdf2 = async (bits: number) =>
+    new Uint8Array(
+      await crypto.subtle.deriveBits(
+        { name: "PBKDF2", hash: "SHA-256", salt, iterations: PYX_ITERATIONS },
+        base,
+        bits,
+      ),
+    );
+  const aes = await crypto.subtle.importKey("raw", await pbkdf2(256), "AES-CBC", false, [
     "decrypt",
   ]);
-  return { salt, iv, derived, aes };
+  // PBKDF2's first 32 bytes do not depend on the length asked for, so the 64-byte output (for
+  // the split-key guess) is only paid for once a file decrypts: a wrong password costs one.
+  let derived: Promise<Uint8Array<ArrayBuffer>> | undefined;
+  return { salt, iv, aes, derived: () => derived ??= pbkdf2(512) };
 }
 
 async function cbc(
@@ -182,7 +185,9 @@ async function matchScheme(
   for (const s of PYX_MAC_SCHEMES) {
     const data = s.data(m);
     if (!data) continue;
-    if (timingSafeEqual(await hmacSha256(await s.key(keys.derived), data), tag)) return s.name;
+    if (timingSafeEqual(await hmacSha256(await s.key(await keys.derived()), data), tag)) {
+      return s.name;
+    }
   }
   return undefined;
 }
@@ -210,16 +215,12 @@ export async function openPyxFile(
   if (body >= BLOCK + MAC) {
     const ct = bytes.slice(SALT + IV, bytes.length - MAC);
     const plain = await cbc(keys, ct);
-    const scheme = await matchScheme(
-      keys,
-      { salt: keys.salt, iv: keys.iv, ct, plain },
-      bytes.slice(bytes.length - MAC),
-    );
     three = parseJson(plain);
-    if (scheme) {
-      // Authentic, so the password is right: anything unreadable was written damaged.
-      if (!three.ok) throw new PyxDecryptError("not_json");
-      return { value: three.value, layout: "3.0", mac: "verified", scheme };
+    // The HMAC is checked only for a file that decrypts: a wrong password never gets here.
+    if (three.ok) {
+      const m = { salt: keys.salt, iv: keys.iv, ct, plain };
+      const scheme = await matchScheme(keys, m, bytes.slice(bytes.length - MAC));
+      if (scheme) return { value: three.value, layout: "3.0", mac: "verified", scheme };
     }
   }
   const legacy = parseJson(await cbc(keys, bytes.slice(SALT + IV)));
