@@ -63,7 +63,16 @@ export interface PlannedTotp {
   secret: string;
 }
 
-/** Options for {@link applyImport}. */
+/**
+ * Options for {@link applyImport}.
+ *
+ * @example
+ * ```ts ignore
+ * await applyImport(vault, plan, {
+ *   onRecoveryCodes: (profile, codes) => console.log(profile, codes.join(" ")),
+ * });
+ * ```
+ */
 export interface ApplyImportOptions {
   /** Report without changing anything. */
   dryRun?: boolean;
