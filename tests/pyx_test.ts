@@ -1,7 +1,10 @@
 /** The Hecate Pyx decryptor on its own: what a wrong password and damage look like. */
 
 import assert from "node:assert/strict";
-import { decryptPyxFile, openPyxFile, PyxDecryptError } from "../src/import/pyx.ts";
+import { decryptPyxFile, mapPyxProfile, openPyxFile, PyxDecryptError } from "../src/import/pyx.ts";
+import type { ProfileInput } from "../src/api/vault.ts";
+import type { Profile } from "../src/profile.ts";
+import { connectSettings, settleIncomplete } from "../providers/mod.ts";
 
 async function encrypt(text: string, password: string): Promise<Uint8Array<ArrayBuffer>> {
   const salt = crypto.getRandomValues(new Uint8Array(32));
@@ -163,4 +166,50 @@ Deno.test("openPyxFile: 3.0 wrong password vs damage", async () => {
   mid[48 + 16 + 3]! ^= 0x10;
   assert.equal(await reason(openPyxFile(mid, "pw")), "not_json");
   assert.equal(await reason(openPyxFile(file.slice(0, -1), "pw")), "bad_length");
+});
+
+function asStored(input: ProfileInput): Profile {
+  return {
+    ...input,
+    auth: input.auth ?? "sql",
+    tls: { mode: "verify" },
+    secrets: input.secrets ?? {},
+    created: "",
+    updated: "",
+  } as Profile;
+}
+
+Deno.test("an incomplete tunnel profile stays refused until the tunnel is given, whatever else is edited", async () => {
+  const m = mapPyxProfile("t", {
+    server: "10.0.0.5",
+    auth_type: "ssh_tunnel",
+    ssh_host: "bastion.example",
+    sql_username: "sa",
+    sql_password: "pw",
+  });
+  const p = asStored(m.input!);
+  assert.equal(p.ssh, undefined);
+  assert.deepEqual(p.incomplete?.missing, ["ssh"]);
+  // Editing other fields never clears it: the database host is only reachable through the tunnel.
+  settleIncomplete(p);
+  assert.deepEqual(p.incomplete?.missing, ["ssh"]);
+  await assert.rejects(connectSettings(p), /is incomplete: missing SSH tunnel host and user/);
+  p.ssh = { hops: [{ host: "bastion.example", user: "jump", auth: "agent" }] };
+  settleIncomplete(p);
+  assert.equal(p.incomplete, undefined);
+});
+
+Deno.test("an incomplete profile's marker follows its method: changing the method re-evaluates it", () => {
+  const p = asStored(mapPyxProfile("w", { server: "db", auth_type: "windows_auth" }).input!);
+  assert.deepEqual(p.incomplete?.missing, ["user", "params.domain", "secrets.password"]);
+  p.user = "alice";
+  settleIncomplete(p);
+  assert.deepEqual(p.incomplete?.missing, ["params.domain", "secrets.password"]);
+  // Switching to a SQL login: the domain is no longer needed, the password still is.
+  p.auth = "sql";
+  settleIncomplete(p);
+  assert.deepEqual(p.incomplete?.missing, ["secrets.password"]);
+  p.secrets = { password: { value: "pw" } };
+  settleIncomplete(p);
+  assert.equal(p.incomplete, undefined);
 });
