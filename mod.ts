@@ -76,6 +76,13 @@ export {
   verifyBackup,
 } from "./src/api/backup.ts";
 export type { CreatedBackup } from "./src/backup/backup.ts";
-export { applyImport, type ImportNote, type ImportPlan } from "./src/import/plan.ts";
+export {
+  applyImport,
+  type ApplyImportOptions,
+  type ImportNote,
+  type ImportPlan,
+  type PlannedTotp,
+} from "./src/import/plan.ts";
+export type { IncompleteMarker } from "./src/incomplete.ts";
 export { planPyxImport } from "./src/import/pyx.ts";
 export { planDotenvImport, planPgpassImport } from "./src/import/sources.ts";

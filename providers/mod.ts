@@ -8,6 +8,7 @@
 import type { ConnectSettings, Engine } from "../src/db/driver.ts";
 import { HecateError } from "../src/errors.ts";
 import { DEFAULT_PORTS, type Profile } from "../src/profile.ts";
+import { incompleteError } from "../src/incomplete.ts";
 import { resolveSecret } from "./secret_ref.ts";
 import { windowsLogin } from "./windows.ts";
 import { tokenLogin } from "./token.ts";
@@ -150,8 +151,10 @@ export function providerFor(profile: Profile): AuthProvider {
       `Profile "${profile.name}" is invalid: auth "${p.type}" does not work with engine "${profile.engine}"`,
     );
   }
+  // An incomplete profile may lack what its marker names; it is refused at use instead.
+  const excused = new Set(profile.incomplete?.missing ?? []);
   for (const f of p.requiredFields) {
-    if (!profile[f]) {
+    if (!profile[f] && !excused.has(f)) {
       throw new HecateError(
         "invalid_profile",
         `Profile "${profile.name}" is invalid: missing field '${f}'`,
@@ -160,7 +163,7 @@ export function providerFor(profile: Profile): AuthProvider {
   }
   const fields = fieldsOf(p, profile.params);
   for (const f of fields.requiredParams) {
-    if (!profile.params?.[f]) {
+    if (!profile.params?.[f] && !excused.has(`params.${f}`)) {
       throw new HecateError(
         "invalid_profile",
         `Profile "${profile.name}" is invalid: missing field '${f}' for auth "${p.type}"`,
@@ -168,15 +171,54 @@ export function providerFor(profile: Profile): AuthProvider {
     }
   }
   for (const f of fields.secretFields) {
-    if (!profile.secrets[f]) {
+    if (!profile.secrets[f] && !excused.has(`secrets.${f}`)) {
       throw new HecateError(
         "invalid_profile",
         `Profile "${profile.name}" is invalid: missing secret '${f}' for auth "${p.type}"`,
       );
     }
   }
+  // The method's own rules are checked once the profile is complete.
+  if (profile.incomplete) return p;
   p.validate?.(profile);
   return p;
+}
+
+/**
+ * What a profile lacks for its method (items as in src/incomplete.ts: `host`, `user`,
+ * `params.NAME`, `secrets.NAME`). An unknown method or engine is not "missing":
+ * {@link providerFor} reports those.
+ *
+ * @param profile The profile.
+ * @returns The missing items, in the order a person would supply them.
+ */
+export function missingFor(profile: Profile): string[] {
+  const p = providers.get(profile.auth);
+  const out: string[] = [];
+  if (profile.engine !== "sqlite" && !profile.host) out.push("host");
+  if (!p || !p.engines.includes(profile.engine)) return out;
+  for (const f of p.requiredFields) if (!profile[f] && !out.includes(f)) out.push(f);
+  const fields = fieldsOf(p, profile.params);
+  for (const f of fields.requiredParams) if (!profile.params?.[f]) out.push(`params.${f}`);
+  for (const f of fields.secretFields) if (!profile.secrets[f]) out.push(`secrets.${f}`);
+  return out;
+}
+
+/**
+ * Brings an incomplete profile's marker up to date before it is stored: what is still missing
+ * for its (possibly changed) method, plus an SSH tunnel the source named but that is still
+ * absent. When nothing is missing any more the marker is removed, and the profile is checked
+ * like any other from then on. Profiles without a marker are left alone.
+ *
+ * @param profile The profile about to be stored (changed in place).
+ */
+export function settleIncomplete(profile: Profile): void {
+  const marker = profile.incomplete;
+  if (!marker) return;
+  const missing = missingFor(profile);
+  if (marker.missing.includes("ssh") && !profile.ssh) missing.push("ssh");
+  if (missing.length === 0) delete profile.incomplete;
+  else profile.incomplete = { ...marker, missing };
 }
 
 /** Options for {@link connectSettings}. */
@@ -191,11 +233,15 @@ export interface ConnectSettingsOptions {
  * @param profile The profile.
  * @param options Defaults.
  * @returns Settings ready for a driver (secrets in clear, in memory only).
+ * @throws {HecateError} `invalid_profile` for an incomplete profile (with the command that
+ * completes it) or a missing field, `secret_unresolved`.
  */
 export async function connectSettings(
   profile: Profile,
   options: ConnectSettingsOptions = {},
 ): Promise<ConnectSettings> {
+  // Every use (connect, query, run, env, server test, the library) comes through here.
+  if (profile.incomplete) throw incompleteError(profile.name, profile.incomplete);
   const provider = providerFor(profile);
   const secrets: Record<string, string> = {};
   for (const [field, s] of Object.entries(profile.secrets)) secrets[field] = await resolveSecret(s);

@@ -7,6 +7,7 @@
 
 import type { Engine } from "./db/driver.ts";
 import { HecateError } from "./errors.ts";
+import { type IncompleteMarker, incompleteOf } from "./incomplete.ts";
 
 /**
  * A stored secret: the value itself, or a reference resolved at connect time.
@@ -99,6 +100,11 @@ export interface Profile {
   ssh?: SshProfile;
   /** Secret fields by name (e.g. `password`, `ssh.0.password`). */
   secrets: Record<string, SecretValue>;
+  /**
+   * Set on an imported profile that cannot be used yet: what is missing (see src/incomplete.ts).
+   * Every use is refused until `hecate server edit` supplies it, which removes the marker.
+   */
+  incomplete?: IncompleteMarker;
   created: string;
   updated: string;
 }
@@ -149,7 +155,10 @@ export function validateProfile(p: Profile): void {
     if (p.ssh) throw invalid(p.name, "an SSH tunnel cannot lead to a SQLite file");
     return;
   }
-  if (!p.host) throw invalid(p.name, "missing field 'host'");
+  // An incomplete profile (src/incomplete.ts) may lack the fields its marker names.
+  if (!p.host && !p.incomplete?.missing.includes("host")) {
+    throw invalid(p.name, "missing field 'host'");
+  }
   if (p.port !== undefined && (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535)) {
     throw invalid(p.name, `port ${p.port} is not between 1 and 65535`);
   }
@@ -237,6 +246,11 @@ export function maskedProfile(p: Profile): Record<string, unknown> {
 export function profileFromRecord(value: Record<string, unknown>): Profile {
   if (typeof value.name !== "string" || typeof value.engine !== "string") {
     throw new HecateError("vault_integrity", "A vault record is not a valid profile");
+  }
+  if (value.incomplete !== undefined) {
+    // A malformed marker still keeps the profile from being used (fail closed).
+    const marker = incompleteOf(value.incomplete) ?? { source: "", reason: "", missing: [] };
+    return { ...value, incomplete: marker } as unknown as Profile;
   }
   return value as unknown as Profile;
 }

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { initVault } from "../mod.ts";
+import { totpCode } from "../src/access/totp.ts";
 import { runHecate } from "./support/run_hecate.ts";
 
 const MASTER = "import-test-master-password";
@@ -125,8 +126,8 @@ Deno.test("imports and export", async (t) => {
       LEGACY,
     ),
   );
-  const fields = async (name: string) => {
-    const r = await runHecate(["env", name, "--format", "json"], { env });
+  const fields = async (name: string, extra: Record<string, string> = {}) => {
+    const r = await runHecate(["env", name, "--format", "json"], { env: { ...env, ...extra } });
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as Record<string, string>;
   };
@@ -157,15 +158,26 @@ Deno.test("imports and export", async (t) => {
       assert.match(out, /imported prod-sql: imported \(mssql, auth sql\)/);
       assert.match(out, /imported tunnel: imported \(mssql, auth sql\)/);
       assert.match(out, /note +tunnel: through the SSH bastion jump@bastion\.example:2222/);
-      assert.match(out, /skipped +certy: .*--token-mode client-certificate/);
-      assert.match(out, /skipped +prod sql: TOTP secret \(enabled\) not imported/);
+      assert.match(
+        out,
+        /imported certy: imported \(mssql, auth token\), INCOMPLETE: missing tenantId, clientId, keyFile/,
+      );
+      assert.match(
+        out,
+        /hecate server edit certy --tenant-id TENANT_ID --client-id CLIENT_ID --key-file KEY_FILE/,
+      );
+      assert.match(out, /imported prod-sql: TOTP carried over/);
+      assert.match(out, /Recovery codes for profile "prod-sql"/);
       assert.match(out, /1 API key\(s\) found as unsalted SHA-256 hashes/);
       assert.match(out, /imported winbox: imported \(mssql, auth windows\)/);
       assert.match(out, /imported azure: imported \(mssql, auth token\)/);
       for (const s of ["S3cret", "JBSWY3DP", "eyJ.token", "cert-pw", "ssh-pw", "sa-pw", "9f86d0"]) {
         assert.ok(!out.includes(s) && !r.stderr.includes(s), `${s} printed`);
       }
-      const f = await fields("prod-sql");
+      // The carried-over TOTP now guards the profile: a code from the Pyx secret opens it.
+      const f = await fields("prod-sql", {
+        HECATE_TOTP: await totpCode("JBSWY3DPEHPK3PXP", new Date()),
+      });
       assert.deepEqual(
         [f.HECATE_ENGINE, f.HECATE_HOST, f.HECATE_PORT, f.HECATE_DATABASE, f.HECATE_USER],
         ["mssql", "sql1.corp.example", "1444", "billing", "billing_app"],

@@ -14,6 +14,7 @@ import fc from "fast-check";
 import {
   decryptPyxFile,
   mapPyxProfile,
+  openPyxFile,
   planPyxImport,
   PyxDecryptError,
 } from "../src/import/pyx.ts";
@@ -105,7 +106,7 @@ const entry = fc.record(
   { requiredKeys: [] },
 );
 
-Deno.test("mapPyxProfile: any entry maps or is skipped with a note, never throws, never names a secret", () => {
+Deno.test("mapPyxProfile: any entry maps (maybe incomplete) or is skipped with a note, never throws, never names a secret", () => {
   fc.assert(
     fc.property(fc.string({ maxLength: 80 }), entry, (name, e) => {
       const m = mapPyxProfile(name, e as Record<string, unknown>);
@@ -113,7 +114,12 @@ Deno.test("mapPyxProfile: any entry maps or is skipped with a note, never throws
       if (m.input) {
         assert.match(m.input.name, /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/);
         assert.equal(m.input.engine, "mssql");
-        assert.ok(typeof m.input.host === "string" && m.input.host !== "");
+        // Every entry with a known auth_type is kept: without a server it is incomplete.
+        if (m.input.host === undefined) assert.ok(m.input.incomplete?.missing.includes("host"));
+        else assert.ok(typeof m.input.host === "string" && m.input.host !== "");
+        for (const item of m.input.incomplete?.missing ?? []) {
+          assert.match(item, /^(host|user|database|ssh|params\.[A-Za-z]+|secrets\.[A-Za-z.0-9]+)$/);
+        }
       } else {
         assert.ok(m.notes.some((n) => n.kind === "skipped"));
       }
@@ -212,4 +218,79 @@ Deno.test("planPyxImport: directories of random and mutated files give a plan or
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** A 3.0-layout file: AES key and HMAC key the two halves of a 64-byte PBKDF2, HMAC over IV+ct. */
+async function pyx30File(plain: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
+  const base = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(PASSWORD),
+    "PBKDF2",
+    false,
+    ["deriveBits"],
+  );
+  const dk = new Uint8Array(
+    await crypto.subtle.deriveBits(
+      { name: "PBKDF2", hash: "SHA-256", salt: SALT, iterations: 100_000 },
+      base,
+      512,
+    ),
+  );
+  const iv = crypto.getRandomValues(new Uint8Array(16));
+  const aes = await crypto.subtle.importKey("raw", dk.slice(0, 32), "AES-CBC", false, ["encrypt"]);
+  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-CBC", iv }, aes, plain));
+  const hk = await crypto.subtle.importKey(
+    "raw",
+    dk.slice(32),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const signed = new Uint8Array(16 + ct.length);
+  signed.set(iv);
+  signed.set(ct, 16);
+  const tag = new Uint8Array(await crypto.subtle.sign("HMAC", hk, signed));
+  const out = new Uint8Array(48 + ct.length + 32);
+  out.set(SALT);
+  out.set(iv, 32);
+  out.set(ct, 48);
+  out.set(tag, 48 + ct.length);
+  return out;
+}
+
+Deno.test("openPyxFile: a tampered 3.0 file never reads as verified, and is refused once a sibling verified", async () => {
+  const doc = JSON.stringify({
+    version: "3.0",
+    servers: { a: { server: "db.example", password: CANARIES.password } },
+  });
+  const file = await pyx30File(new TextEncoder().encode(doc));
+  const clean = await openPyxFile(file, PASSWORD);
+  assert.equal(clean.mac, "verified");
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.record({ at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }), {
+        minLength: 1,
+        maxLength: 3,
+      }),
+      fc.boolean(),
+      async (flips, sibling) => {
+        const f = file.slice();
+        for (const { at, xor } of flips) f[at % f.length]! ^= xor;
+        if (f.every((b, i) => b === file[i])) return; // flips that cancel out
+        try {
+          const o = await within(
+            openPyxFile(f, PASSWORD, sibling ? clean.scheme : undefined),
+            5000,
+          );
+          assert.notEqual(o.mac, "verified");
+          assert.ok(!sibling, "a sibling verified, yet a tampered file was read");
+        } catch (e) {
+          assert.ok(e instanceof PyxDecryptError, `undocumented: ${e}`);
+          assert.ok(["bad_padding", "not_json", "mac_mismatch"].includes(e.reason), e.reason);
+          assertNoSecret(e.message);
+        }
+      },
+    ),
+    { numRuns: 40 },
+  );
 });

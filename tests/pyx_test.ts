@@ -1,7 +1,10 @@
 /** The Hecate Pyx decryptor on its own: what a wrong password and damage look like. */
 
 import assert from "node:assert/strict";
-import { decryptPyxFile, PyxDecryptError } from "../src/import/pyx.ts";
+import { decryptPyxFile, mapPyxProfile, openPyxFile, PyxDecryptError } from "../src/import/pyx.ts";
+import type { ProfileInput } from "../src/api/vault.ts";
+import type { Profile } from "../src/profile.ts";
+import { connectSettings, settleIncomplete } from "../providers/mod.ts";
 
 async function encrypt(text: string, password: string): Promise<Uint8Array<ArrayBuffer>> {
   const salt = crypto.getRandomValues(new Uint8Array(32));
@@ -62,4 +65,151 @@ Deno.test("decryptPyxFile tells damage from a wrong password", async () => {
   const mid = file.slice();
   mid[48 + 16 + 3]! ^= 0x10;
   assert.equal(await reason(decryptPyxFile(mid, "pw")), "not_json");
+});
+
+/**
+ * The 3.0 layout, built here from the README's description: salt | IV | AES-256-CBC | HMAC. The
+ * HMAC key and coverage are the writer's choice; each plausible one must verify.
+ */
+async function encrypt30(
+  text: string,
+  password: string,
+  mac: { key: "second-half" | "aes-key" | "random"; covers: "iv+ct" | "salt+iv+ct" | "ct" },
+): Promise<Uint8Array<ArrayBuffer>> {
+  const salt = crypto.getRandomValues(new Uint8Array(32));
+  const iv = crypto.getRandomValues(new Uint8Array(16));
+  const base = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(password),
+    "PBKDF2",
+    false,
+    ["deriveBits"],
+  );
+  const dk = new Uint8Array(
+    await crypto.subtle.deriveBits(
+      { name: "PBKDF2", hash: "SHA-256", salt, iterations: 100_000 },
+      base,
+      512,
+    ),
+  );
+  const aes = await crypto.subtle.importKey("raw", dk.slice(0, 32), "AES-CBC", false, [
+    "encrypt",
+  ]);
+  const ct = new Uint8Array(
+    await crypto.subtle.encrypt({ name: "AES-CBC", iv }, aes, new TextEncoder().encode(text)),
+  );
+  const macKey = mac.key === "second-half"
+    ? dk.slice(32)
+    : mac.key === "aes-key"
+    ? dk.slice(0, 32)
+    : crypto.getRandomValues(new Uint8Array(32));
+  const parts = mac.covers === "ct" ? [ct] : mac.covers === "iv+ct" ? [iv, ct] : [salt, iv, ct];
+  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    data.set(p, at);
+    at += p.length;
+  }
+  const hk = await crypto.subtle.importKey(
+    "raw",
+    macKey,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    [
+      "sign",
+    ],
+  );
+  const tag = new Uint8Array(await crypto.subtle.sign("HMAC", hk, data));
+  const out = new Uint8Array(48 + ct.length + 32);
+  out.set(salt);
+  out.set(iv, 32);
+  out.set(ct, 48);
+  out.set(tag, 48 + ct.length);
+  return out;
+}
+
+const DOC = JSON.stringify({ version: "3.0", servers: { a: { server: "x" } } });
+
+Deno.test("openPyxFile reads the 3.0 layout and verifies its HMAC under each plausible derivation", async () => {
+  for (const key of ["second-half", "aes-key"] as const) {
+    for (const covers of ["iv+ct", "salt+iv+ct", "ct"] as const) {
+      const o = await openPyxFile(await encrypt30(DOC, "pw", { key, covers }), "pw");
+      assert.equal(o.layout, "3.0", `${key} ${covers}`);
+      assert.equal(o.mac, "verified", `${key} ${covers}`);
+      assert.deepEqual(o.value, JSON.parse(DOC));
+    }
+  }
+  const legacy = await openPyxFile(await encrypt(DOC, "pw"), "pw");
+  assert.deepEqual([legacy.layout, legacy.mac], ["legacy", "none"]);
+});
+
+Deno.test("openPyxFile: an unknown HMAC derivation is 'unverifiable', unless a sibling verified", async () => {
+  const file = await encrypt30(DOC, "pw", { key: "random", covers: "iv+ct" });
+  const o = await openPyxFile(file, "pw");
+  assert.deepEqual([o.layout, o.mac], ["3.0", "unverifiable"]);
+  // Another file of the directory verified: this one must too, so a bad tag is damage.
+  assert.equal(
+    await reason(openPyxFile(file, "pw", "pbkdf2-64-split/iv+ciphertext")),
+    "mac_mismatch",
+  );
+});
+
+Deno.test("openPyxFile: 3.0 wrong password vs damage", async () => {
+  const file = await encrypt30(`{"k": "${"v".repeat(64)}"}`, "pw", {
+    key: "second-half",
+    covers: "iv+ct",
+  });
+  for (let i = 0; i < 40; i++) {
+    assert.equal(await reason(openPyxFile(file, `wrong-${i}`)), "bad_padding");
+  }
+  const mid = file.slice();
+  mid[48 + 16 + 3]! ^= 0x10;
+  assert.equal(await reason(openPyxFile(mid, "pw")), "not_json");
+  assert.equal(await reason(openPyxFile(file.slice(0, -1), "pw")), "bad_length");
+});
+
+function asStored(input: ProfileInput): Profile {
+  return {
+    ...input,
+    auth: input.auth ?? "sql",
+    tls: { mode: "verify" },
+    secrets: input.secrets ?? {},
+    created: "",
+    updated: "",
+  } as Profile;
+}
+
+Deno.test("an incomplete tunnel profile stays refused until the tunnel is given, whatever else is edited", async () => {
+  const m = mapPyxProfile("t", {
+    server: "10.0.0.5",
+    auth_type: "ssh_tunnel",
+    ssh_host: "bastion.example",
+    sql_username: "sa",
+    sql_password: "pw",
+  });
+  const p = asStored(m.input!);
+  assert.equal(p.ssh, undefined);
+  assert.deepEqual(p.incomplete?.missing, ["ssh"]);
+  // Editing other fields never clears it: the database host is only reachable through the tunnel.
+  settleIncomplete(p);
+  assert.deepEqual(p.incomplete?.missing, ["ssh"]);
+  await assert.rejects(connectSettings(p), /is incomplete: missing SSH tunnel host and user/);
+  p.ssh = { hops: [{ host: "bastion.example", user: "jump", auth: "agent" }] };
+  settleIncomplete(p);
+  assert.equal(p.incomplete, undefined);
+});
+
+Deno.test("an incomplete profile's marker follows its method: changing the method re-evaluates it", () => {
+  const p = asStored(mapPyxProfile("w", { server: "db", auth_type: "windows_auth" }).input!);
+  assert.deepEqual(p.incomplete?.missing, ["user", "params.domain", "secrets.password"]);
+  p.user = "alice";
+  settleIncomplete(p);
+  assert.deepEqual(p.incomplete?.missing, ["params.domain", "secrets.password"]);
+  // Switching to a SQL login: the domain is no longer needed, the password still is.
+  p.auth = "sql";
+  settleIncomplete(p);
+  assert.deepEqual(p.incomplete?.missing, ["secrets.password"]);
+  p.secrets = { password: { value: "pw" } };
+  settleIncomplete(p);
+  assert.equal(p.incomplete, undefined);
 });

@@ -34,7 +34,8 @@ import {
   validateName,
   validateProfile,
 } from "../profile.ts";
-import { providerFor } from "../../providers/mod.ts";
+import { providerFor, settleIncomplete } from "../../providers/mod.ts";
+import type { IncompleteMarker } from "../incomplete.ts";
 import type { VaultStore } from "../vault/store.ts";
 import type { ScopedVault } from "../vault/scoped.ts";
 import { UnlockedVault } from "../vault/vault.ts";
@@ -86,6 +87,8 @@ export interface ProfileSummary {
   auth: string;
   /** Tags. */
   tags?: string[];
+  /** What an incomplete (imported) profile still lacks; absent when it is usable. */
+  incomplete?: string[];
 }
 
 /**
@@ -129,6 +132,8 @@ export interface ProfileInput {
   ssh?: SshProfile | undefined;
   /** Secret fields by name (e.g. `password`), values or references. */
   secrets?: Record<string, SecretValue>;
+  /** Marks an imported profile that cannot be used until completed (src/incomplete.ts). */
+  incomplete?: IncompleteMarker | undefined;
 }
 
 /**
@@ -358,6 +363,7 @@ export class Vault {
         user: p.user,
         auth: p.auth,
         tags: p.tags,
+        incomplete: p.incomplete?.missing,
       }) as ProfileSummary
     ).sort((a, b) => a.name.localeCompare(b.name));
   }
@@ -431,9 +437,11 @@ export class Vault {
         tags: input.tags,
         ssh: input.ssh,
         secrets: input.secrets ?? {},
+        incomplete: input.incomplete,
         created: now,
         updated: now,
       }) as Profile;
+      settleIncomplete(profile);
       validateProfile(profile);
       providerFor(profile);
       await this.#mutate((state) => {
@@ -503,6 +511,7 @@ export class Vault {
         }
         next.updated = new Date().toISOString();
         const p = next as unknown as Profile;
+        settleIncomplete(p);
         validateProfile(p);
         providerFor(p);
         state.putRecord(totp ? { ...next, totp } : next, id);

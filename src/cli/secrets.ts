@@ -94,31 +94,39 @@ export async function masterPassword(
 
 /**
  * Gets a new master password (for `init` and `passwd`): from stdin when its flag is given, else
- * asked twice on the terminal. Checks the policy (length, and not guessable: see
- * src/access/password_policy.ts).
+ * from the file `HECATE_NEW_PASSWORD_FILE` names, else (for `init`, which has no current
+ * password) from `HECATE_PASSWORD_FILE`, else asked twice on the terminal. Files must pass the
+ * private-file check (src/cli/private_file.ts). Checks the policy (length, and not guessable:
+ * see src/access/password_policy.ts).
  *
  * @param io The process io.
  * @param stdin The shared stdin line reader.
  * @param fromStdin Whether the new password comes from stdin.
+ * @param options `passwordFileFallback`: also read `HECATE_PASSWORD_FILE` (init only: for
+ * `passwd` that file holds the current password).
  * @returns The new password.
  */
 export async function newPassword(
   io: CliIo,
   stdin: StdinLines,
   fromStdin: boolean,
+  options: { passwordFileFallback?: boolean } = {},
 ): Promise<string> {
   let pw: string;
+  const file = io.env("HECATE_NEW_PASSWORD_FILE") ||
+    (options.passwordFileFallback ? io.env("HECATE_PASSWORD_FILE") : undefined);
   if (fromStdin) {
     pw = await stdin.next("new password");
-  } else if (io.env("HECATE_NEW_PASSWORD_FILE")) {
-    pw = await readPasswordFile(io.env("HECATE_NEW_PASSWORD_FILE")!);
+  } else if (file) {
+    pw = await readPasswordFile(file);
   } else if (io.stdinIsTerminal) {
     pw = await nonEmpty(io.promptSecret("New master password:"));
     const again = await io.promptSecret("Repeat the new master password:");
     if (again !== pw) throw new HecateError("usage", "The two passwords differ");
   } else {
     throw new HecateError("no_credential", "No new password given and no terminal to ask on", {
-      hint: "use --password-stdin (init) or --new-password-stdin (passwd)",
+      hint: "use --password-stdin or HECATE_PASSWORD_FILE (init), --new-password-stdin " +
+        "(passwd), or HECATE_NEW_PASSWORD_FILE",
     });
   }
   await checkPasswordPolicy(pw);

@@ -7,7 +7,9 @@
  */
 
 import type { ProfileInput, Vault } from "../api/vault.ts";
+import { TOTP_PERIOD, totpCode } from "../access/totp.ts";
 import { HecateError } from "../errors.ts";
+import { describeMissing } from "../incomplete.ts";
 
 /**
  * One line of an import report.
@@ -42,6 +44,43 @@ export interface ImportPlan {
   profiles: ProfileInput[];
   /** Notes and skipped entries. */
   notes: ImportNote[];
+  /** TOTP secrets to carry over to profiles of this plan (as their per-profile TOTP). */
+  totp?: PlannedTotp[];
+}
+
+/**
+ * A TOTP secret an importer found for one of its profiles.
+ *
+ * @example
+ * ```ts ignore
+ * const planned: PlannedTotp = { profile: "billing", secret: "JBSWY3DPEHPK3PXPJBSWY3DP" };
+ * ```
+ */
+export interface PlannedTotp {
+  /** The Hecate profile name. */
+  profile: string;
+  /** The shared secret, base32. */
+  secret: string;
+}
+
+/**
+ * Options for {@link applyImport}.
+ *
+ * @example
+ * ```ts ignore
+ * await applyImport(vault, plan, {
+ *   onRecoveryCodes: (profile, codes) => console.log(profile, codes.join(" ")),
+ * });
+ * ```
+ */
+export interface ApplyImportOptions {
+  /** Report without changing anything. */
+  dryRun?: boolean;
+  /**
+   * Receives the recovery codes made for each profile whose TOTP was carried over (show them
+   * once: only their hashes are stored). Without it the codes are not shown anywhere.
+   */
+  onRecoveryCodes?: (profile: string, codes: string[]) => void | Promise<void>;
 }
 
 const NAME_OK = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -64,9 +103,13 @@ export function profileNameFrom(raw: string): string {
  * add), then each profile; a name that exists already, or a profile the vault refuses (e.g. an
  * authentication method this build lacks), is skipped and reported.
  *
+ * TOTP secrets in the plan become the per-profile TOTP of profiles added by this run (never of a
+ * profile that existed already), so the authenticator entries people have keep working.
+ *
  * @param vault The open vault.
  * @param plan The importer's plan.
- * @param options `dryRun` reports without changing anything.
+ * @param options `dryRun` reports without changing anything; `onRecoveryCodes` shows the
+ * recovery codes of carried-over TOTP secrets.
  * @returns The full report.
  *
  * @example
@@ -78,7 +121,7 @@ export function profileNameFrom(raw: string): string {
 export async function applyImport(
   vault: Vault,
   plan: ImportPlan,
-  options: { dryRun?: boolean } = {},
+  options: ApplyImportOptions = {},
 ): Promise<ImportNote[]> {
   const report: ImportNote[] = [...plan.notes];
   const fresh = plan.profiles.filter((p) => {
@@ -91,6 +134,7 @@ export async function applyImport(
     return false;
   });
   if (fresh.length > 0 && !options.dryRun) await vault.autoBackup("import");
+  const added = new Set<string>();
   for (const p of fresh) {
     if (options.dryRun) {
       report.push({ profile: p.name, kind: "imported", message: "would be imported (dry run)" });
@@ -101,14 +145,40 @@ export async function applyImport(
       report.push({
         profile: p.name,
         kind: "imported",
-        message: `imported (${p.engine}, auth ${p.auth ?? "sql"})`,
+        message: `imported (${p.engine}, auth ${p.auth ?? "sql"})${
+          p.incomplete ? `, INCOMPLETE: missing ${describeMissing(p.incomplete.missing)}` : ""
+        }`,
       });
+      added.add(p.name);
     } catch (e) {
       if (!(e instanceof HecateError) || !["invalid_profile", "already_exists"].includes(e.code)) {
         throw e;
       }
       report.push({ profile: p.name, kind: "skipped", message: e.message });
     }
+  }
+  for (const t of plan.totp ?? []) {
+    if (options.dryRun && fresh.some((p) => p.name === t.profile)) {
+      report.push({ profile: t.profile, kind: "note", message: "TOTP would be carried over" });
+      continue;
+    }
+    if (!added.has(t.profile)) {
+      report.push({
+        profile: t.profile,
+        kind: "skipped",
+        message: "TOTP secret not carried over: the profile was not added by this import",
+      });
+      continue;
+    }
+    // Confirm with the previous step's code: the authenticator's current code stays usable.
+    const code = await totpCode(t.secret, new Date(Date.now() - TOTP_PERIOD * 1000));
+    const codes = await vault.enableTotp({ profile: t.profile, secret: t.secret, uri: "" }, code);
+    await options.onRecoveryCodes?.(t.profile, codes);
+    report.push({
+      profile: t.profile,
+      kind: "imported",
+      message: "TOTP carried over: the authenticator's codes for it now guard this profile",
+    });
   }
   return report;
 }

@@ -34,7 +34,19 @@ async function run(
 ): Promise<void> {
   const vault = await ctx.unlock();
   const p = await plan(vault);
-  await printReport(ctx, await applyImport(vault, p, { dryRun }));
+  const recovery: string[] = [];
+  const report = await applyImport(vault, p, {
+    dryRun,
+    onRecoveryCodes: (profile, codes) => {
+      recovery.push(
+        `Recovery codes for profile "${profile}" (each works once, with the master password; ` +
+          `store them offline):\n${codes.map((c) => `  ${c}\n`).join("")}`,
+      );
+    },
+  });
+  await printReport(ctx, report);
+  // Shown once, like 'hecate totp setup' does: only their hashes are stored.
+  for (const r of recovery) await ctx.io.out(r);
 }
 
 /**
@@ -50,7 +62,9 @@ export function importCommand(ctx: CliContext) {
   cmd.addCommand(
     new Command("hecate-pyx")
       .description(
-        "import a Hecate Pyx directory (credentials.enc, totp_secrets.enc, api_keys.enc)",
+        "import a Hecate Pyx directory (credentials.enc, totp_secrets.enc, api_keys.enc; the " +
+          "legacy and the 3.0 layout): every profile, incomplete ones marked with the " +
+          "'server edit' that completes them; enabled TOTP secrets become the profiles' TOTP",
       )
       .argument("[dir]", "the directory (default: ~/.hecate_pyx)")
       .option(

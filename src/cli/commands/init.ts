@@ -18,14 +18,19 @@ import { newPassword } from "../secrets.ts";
  */
 export function initCommand(ctx: CliContext) {
   return new Command("init")
-    .description("create a new vault (asks for the master password)")
+    .description(
+      "create a new vault: the master password from --password-stdin, else the file " +
+        "HECATE_NEW_PASSWORD_FILE or HECATE_PASSWORD_FILE names, else asked twice",
+    )
     .option(
       "--kdf-iterations <n>",
       "PBKDF2 iterations (at least 600000; default: calibrated to ~250 ms here)",
       parsePositiveInt,
     )
     .action(async (opts) => {
-      const password = await newPassword(ctx.io, ctx.stdin, ctx.globals.passwordStdin ?? false);
+      const password = await newPassword(ctx.io, ctx.stdin, ctx.globals.passwordStdin ?? false, {
+        passwordFileFallback: true,
+      });
       const { home, kdfIterations } = await initVault({
         home: ctx.globals.home,
         password,
@@ -45,7 +50,10 @@ export function initCommand(ctx: CliContext) {
  */
 export function passwdCommand(ctx: CliContext) {
   return new Command("passwd")
-    .description("change the master password (re-wraps the root key; records are untouched)")
+    .description(
+      "change the master password (re-wraps the root key; records are untouched); the new one " +
+        "from --new-password-stdin, else the file HECATE_NEW_PASSWORD_FILE names, else asked twice",
+    )
     .option(
       "--new-password-stdin",
       "read the new password from standard input (after the current one, if that is on stdin too)",

@@ -22,6 +22,7 @@ import {
   sshForEdit,
 } from "../options/ssh_options.ts";
 import { fieldsOf, providerByType } from "../../../providers/mod.ts";
+import { completionCommand, describeMissing, incompleteOf } from "../../incomplete.ts";
 
 const TLS_MODES = ["verify", "insecure", "disable"] as const;
 
@@ -208,8 +209,8 @@ export function serverCommand(ctx: CliContext) {
           `${p.name.padEnd(width)}  ${p.engine.padEnd(8)}  ${
             p.engine === "sqlite"
               ? p.database
-              : `${p.user ?? ""}@${p.host}:${p.port ?? ""}/${p.database ?? ""}`
-          }\n`
+              : `${p.user ?? ""}@${p.host ?? ""}:${p.port ?? ""}/${p.database ?? ""}`
+          }${p.incomplete ? `  INCOMPLETE: missing ${describeMissing(p.incomplete)}` : ""}\n`
         ).join("");
         await printJsonOrLines(ctx, opts.json ?? false, list, lines || "No profiles\n");
       }),
@@ -223,9 +224,16 @@ export function serverCommand(ctx: CliContext) {
       .action(async (name, opts) => {
         const vault = await ctx.unlock();
         const p = vault.showProfile(name);
-        const lines = Object.entries(p).map(([k, v]) =>
+        const marker = incompleteOf(p.incomplete);
+        const { incomplete: _, ...rest } = p;
+        const lines = Object.entries(rest).map(([k, v]) =>
           `${k.padEnd(16)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}\n`
-        ).join("");
+        ).join("") +
+          (marker
+            ? `${"incomplete".padEnd(16)} missing ${describeMissing(marker.missing)}${
+              marker.reason ? ` (${marker.reason})` : ""
+            }\n${"complete with".padEnd(16)} ${completionCommand(name, marker.missing)}\n`
+            : "");
         await printJsonOrLines(ctx, opts.json ?? false, p, lines);
       }),
   );
