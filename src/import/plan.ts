@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { ProfileInput, Vault } from "../api/vault.ts";
+import type { ProfileInput } from "../api/profiles.ts";
+import type { Vault } from "../api/vault.ts";
 import { HecateError } from "../errors.ts";
 
 /**
@@ -82,7 +83,7 @@ export async function applyImport(
 ): Promise<ImportNote[]> {
   const report: ImportNote[] = [...plan.notes];
   const fresh = plan.profiles.filter((p) => {
-    if (!vault.hasProfile(p.name)) return true;
+    if (!vault.profiles.has(p.name)) return true;
     report.push({
       profile: p.name,
       kind: "skipped",
@@ -90,14 +91,14 @@ export async function applyImport(
     });
     return false;
   });
-  if (fresh.length > 0 && !options.dryRun) await vault.autoBackup("import");
+  if (fresh.length > 0 && !options.dryRun) await vault.backups.auto("import");
   for (const p of fresh) {
     if (options.dryRun) {
       report.push({ profile: p.name, kind: "imported", message: "would be imported (dry run)" });
       continue;
     }
     try {
-      await vault.addProfile(p);
+      await vault.profiles.add(p);
       report.push({
         profile: p.name,
         kind: "imported",

@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { ProfileInput } from "../api/vault.ts";
+import type { ProfileInput } from "../api/profiles.ts";
 import { HecateError } from "../errors.ts";
 import type { SecretValue } from "../profile.ts";
 import { type ImportNote, type ImportPlan, profileNameFrom } from "./plan.ts";
