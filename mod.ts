@@ -16,9 +16,11 @@
  */
 
 export {
+  type ApiKeySummary,
   Connection,
   ConnectionPool,
   type ConnectOptions,
+  type CreateApiKeyOptions,
   initVault,
   type InitVaultOptions,
   openVault,
@@ -30,8 +32,15 @@ export {
   QueryRows,
   type Row,
   type StatementAudit,
+  type TotpSetup,
   Vault,
+  VaultApiKeys,
+  type VaultBackupOptions,
+  VaultBackups,
+  VaultKeys,
   type VaultPoolOptions,
+  VaultProfiles,
+  VaultTotp,
 } from "./src/hecate.ts";
 export type { PoolOptions, PoolStats } from "./src/db/pool.ts";
 export {
@@ -56,7 +65,6 @@ export type {
 export { Decimal, JsonText } from "./src/db/value.ts";
 export type { SecretValue, SshAuth, SshHop, SshProfile, TlsProfile } from "./src/profile.ts";
 export type { OpenDbConnectionOptions } from "./src/connect.ts";
-export type { ApiKeySummary, CreateApiKeyOptions, TotpSetup } from "./src/api/vault.ts";
 export type { CodeSource } from "./src/api/access.ts";
 export type { DetailValue } from "./src/audit/log.ts";
 export type { DatabaseStep } from "./src/tunnel/through.ts";

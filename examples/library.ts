@@ -14,7 +14,7 @@ const password = (await Deno.readTextFile(Deno.env.get("HECATE_PASSWORD_FILE")!)
 
 // 1. Open the vault (audited) and list profiles: names and hosts, never secrets.
 await using vault = await openVault({ password });
-console.log("profiles:", vault.profiles().map((p) => p.name).join(", "));
+console.log("profiles:", vault.profiles.list().map((p) => p.name).join(", "));
 
 // 2. One connection: rows stream as objects; the columns are known before the first row.
 {

@@ -75,7 +75,7 @@ try {
     await using pg = await startPostgres();
     const home = `${root}/home`;
     const vault = await vaultWith(home, PASSWORD, [serverProfile("pg", "postgres", pg)]);
-    console.log(`vault KDF: ${vault.kdfIterations} iterations (calibrated default)`);
+    console.log(`vault KDF: ${vault.keys.kdfIterations} iterations (calibrated default)`);
     const env = { HECATE_PASSWORD_FILE: pwFile, PGPASSWORD: pg.password };
     const psql = (...a: string[]) => psqlCommand(pg, ...a);
 
@@ -90,7 +90,7 @@ try {
     const outA = `${root}/a.csv`, outB = `${root}/b.csv`;
     // The unattended path (an API key: HKDF, no PBKDF2) next to the master password, whose
     // calibrated PBKDF2 unlock (~250 ms) is a deliberate fixed cost.
-    const apiKey = await vault.createApiKey({ name: "export", profiles: ["pg"], expires: null });
+    const apiKey = await vault.apiKeys.create({ name: "export", profiles: ["pg"], expires: null });
     const exportArgs = ["query", "pg", big, "--format", "csv", "--output", outA];
     const e = await medianInterleaved(5, {
       password: () => measure(hecateCmd(home, ...exportArgs), { env }),
@@ -244,7 +244,7 @@ try {
     await using pg = await startPostgres();
     const home = `${root}/home-apikey`;
     const vault = await vaultWith(home, PASSWORD, [serverProfile("pg", "postgres", pg)]);
-    const apiKey = await vault.createApiKey({ name: "bench", profiles: ["pg"], expires: null });
+    const apiKey = await vault.apiKeys.create({ name: "bench", profiles: ["pg"], expires: null });
     const psql = psqlCommand(pg, "-c", "select 1");
     // The bundled distribution (deno task bundle), run through its launcher.
     const launcher = await buildBundle(`${root}/bundle`);

@@ -7,14 +7,18 @@
 
 export { initVault, type InitVaultOptions } from "./api/init.ts";
 export { openVault, type OpenVaultOptions } from "./api/open.ts";
+export { Vault } from "./api/vault.ts";
 export {
-  type ConnectOptions,
   type ProfileChanges,
   type ProfileInput,
   type ProfileSummary,
-  Vault,
-  type VaultPoolOptions,
-} from "./api/vault.ts";
+  VaultProfiles,
+} from "./api/profiles.ts";
+export { type ApiKeySummary, type CreateApiKeyOptions, VaultApiKeys } from "./api/api_keys.ts";
+export { type TotpSetup, VaultTotp } from "./api/totp.ts";
+export { VaultKeys } from "./api/keys.ts";
+export { type VaultBackupOptions, VaultBackups } from "./api/backups.ts";
+export { type ConnectOptions, type VaultPoolOptions } from "./api/connections.ts";
 export { Connection, type StatementAudit, tlsWarnings } from "./api/connection.ts";
 export { ConnectionPool, type PoolQueryOptions } from "./api/pool.ts";
 export { QueryRows, type Row } from "./api/rows.ts";

@@ -31,7 +31,7 @@ async function keysFromFile(file: Uint8Array<ArrayBuffer>, keyText: string) {
 Deno.test("an API key's slot yields only its scope's data keys: no out-of-scope record opens with them", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing", "hr", "crm"]);
-    const key = await vault.createApiKey({
+    const key = await vault.apiKeys.create({
       name: "nightly",
       profiles: ["billing", "crm"],
       expires: null,
@@ -61,28 +61,31 @@ Deno.test("an API key's slot yields only its scope's data keys: no out-of-scope 
     assert.deepEqual(scoped.records().map((r) => r.value.name).sort(), ["billing", "crm"]);
     assert.ok(!new TextDecoder().decode(file).includes(key.slice(16)));
     const byKey = await openVault({ home, apiKey: key });
-    assert.deepEqual(byKey.profiles().map((p) => p.name), ["billing", "crm"]);
+    assert.deepEqual(byKey.profiles.list().map((p) => p.name), ["billing", "crm"]);
     await assertCode(() => byKey.connect("hr"), "profile_not_found");
-    assert.equal(byKey.hasProfile("hr"), false);
+    assert.equal(byKey.profiles.has("hr"), false);
   });
 });
 
 Deno.test("an API key cannot change the vault, and the file stays byte-identical", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing"]);
-    const key = await vault.createApiKey({ name: "ro", profiles: ["billing"], expires: null });
+    const key = await vault.apiKeys.create({ name: "ro", profiles: ["billing"], expires: null });
     const before = await Deno.readFile(`${home}/${VAULT_FILE}`);
     const byKey = await openVault({ home, apiKey: key });
     await assertCode(
-      () => byKey.addProfile({ name: "x", engine: "sqlite", database: "/tmp/x" }),
+      () => byKey.profiles.add({ name: "x", engine: "sqlite", database: "/tmp/x" }),
       "no_credential",
     );
-    await assertCode(() => byKey.editProfile("billing", { tags: ["t"] }), "no_credential");
-    await assertCode(() => byKey.removeProfile("billing"), "no_credential");
-    await assertCode(() => byKey.changePassword("another long password here"), "no_credential");
-    await assertCode(() => byKey.apiKeys(), "no_credential");
+    await assertCode(() => byKey.profiles.edit("billing", { tags: ["t"] }), "no_credential");
+    await assertCode(() => byKey.profiles.remove("billing"), "no_credential");
     await assertCode(
-      () => byKey.createApiKey({ name: "y", profiles: ["billing"], expires: null }),
+      () => byKey.keys.changePassword("another long password here"),
+      "no_credential",
+    );
+    await assertCode(() => byKey.apiKeys.list(), "no_credential");
+    await assertCode(
+      () => byKey.apiKeys.create({ name: "y", profiles: ["billing"], expires: null }),
       "no_credential",
     );
     assert.deepEqual(await Deno.readFile(`${home}/${VAULT_FILE}`), before);
@@ -93,7 +96,7 @@ Deno.test("an expired key is refused with key_expired; an unknown one with key_r
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing"]);
     const t0 = Date.now();
-    const key = await vault.createApiKey({
+    const key = await vault.apiKeys.create({
       name: "short",
       profiles: ["billing"],
       expires: new Date(t0 + DAY),
@@ -125,12 +128,12 @@ Deno.test("an expired key is refused with key_expired; an unknown one with key_r
 Deno.test("revoking re-keys the covered profiles: an old file copy plus the revoked key opens nothing written after", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing", "hr"]);
-    const doomed = await vault.createApiKey({
+    const doomed = await vault.apiKeys.create({
       name: "doomed",
       profiles: ["billing"],
       expires: null,
     });
-    const keeper = await vault.createApiKey({
+    const keeper = await vault.apiKeys.create({
       name: "keeper",
       profiles: ["billing", "hr"],
       expires: null,
@@ -138,8 +141,10 @@ Deno.test("revoking re-keys the covered profiles: an old file copy plus the revo
     const oldCopy = await Deno.readFile(`${home}/${VAULT_FILE}`);
     const old = await keysFromFile(oldCopy, doomed);
 
-    await vault.revokeApiKey("doomed");
-    await vault.editProfile("billing", { secrets: { password: { value: "new-billing-secret" } } });
+    await vault.apiKeys.revoke("doomed");
+    await vault.profiles.edit("billing", {
+      secrets: { password: { value: "new-billing-secret" } },
+    });
     await assertCode(() => openVault({ home, apiKey: doomed }), "key_revoked");
 
     // The old slot's data key does not open the record as written after the revocation.
@@ -156,7 +161,7 @@ Deno.test("revoking re-keys the covered profiles: an old file copy plus the revo
 
     // The other key got the new data keys and still opens both, with the new secret.
     const byKeeper = await openVault({ home, apiKey: keeper });
-    assert.deepEqual(byKeeper.profiles().map((p) => p.name), ["billing", "hr"]);
+    assert.deepEqual(byKeeper.profiles.list().map((p) => p.name), ["billing", "hr"]);
     const scoped = await openScoped(await Deno.readFile(`${home}/${VAULT_FILE}`), keeper, {
       now: new Date(),
     });
@@ -165,20 +170,20 @@ Deno.test("revoking re-keys the covered profiles: an old file copy plus the revo
       (billing.value.secrets as { password: { value: string } }).password.value,
       "new-billing-secret",
     );
-    assert.deepEqual((await vault.apiKeys()).map((k) => k.name), ["keeper"]);
-    await assertCode(() => vault.revokeApiKey("doomed"), "key_revoked");
+    assert.deepEqual((await vault.apiKeys.list()).map((k) => k.name), ["keeper"]);
+    await assertCode(() => vault.apiKeys.revoke("doomed"), "key_revoked");
   });
 });
 
 Deno.test("last-used time is recorded without the master password, in a 0600 state file", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing"]);
-    const key = await vault.createApiKey({ name: "cron", profiles: ["billing"], expires: null });
-    assert.equal((await vault.apiKeys())[0]!.lastUsed, null);
+    const key = await vault.apiKeys.create({ name: "cron", profiles: ["billing"], expires: null });
+    assert.equal((await vault.apiKeys.list())[0]!.lastUsed, null);
     const at = new Date("2026-11-23T12:00:00.000Z");
     const gen = vault.generation;
     await openVault({ home, apiKey: key, now: () => at });
-    const listed = await vault.apiKeys();
+    const listed = await vault.apiKeys.list();
     assert.equal(listed[0]!.lastUsed, at.toISOString());
     assert.deepEqual(listed[0]!.profiles, ["billing"]);
     assert.equal(((await Deno.stat(`${home}/apikeys.state.json`)).mode ?? 0) & 0o777, 0o600);
@@ -190,10 +195,10 @@ Deno.test("last-used time is recorded without the master password, in a 0600 sta
 Deno.test("last-used time is kept to the minute: a use within a minute of the recorded one leaves it", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing"]);
-    const key = await vault.createApiKey({ name: "cron", profiles: ["billing"], expires: null });
+    const key = await vault.apiKeys.create({ name: "cron", profiles: ["billing"], expires: null });
     const t0 = Date.parse("2026-11-23T12:00:00.000Z");
     const useAt = (ms: number) => openVault({ home, apiKey: key, now: () => new Date(t0 + ms) });
-    const lastUsed = async () => (await vault.apiKeys())[0]!.lastUsed;
+    const lastUsed = async () => (await vault.apiKeys.list())[0]!.lastUsed;
     await useAt(0);
     const file = `${home}/apikeys.state.json`;
     const first = await Deno.stat(file);
@@ -211,7 +216,7 @@ Deno.test("last-used time is kept to the minute: a use within a minute of the re
 Deno.test("audit lines name the API key (id and name) and never carry the key", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing"]);
-    const key = await vault.createApiKey({ name: "cron", profiles: ["billing"], expires: null });
+    const key = await vault.apiKeys.create({ name: "cron", profiles: ["billing"], expires: null });
     const byKey = await openVault({ home, apiKey: key });
     const conn = await byKey.connect("billing");
     const rows = [];
@@ -231,10 +236,10 @@ Deno.test("audit lines name the API key (id and name) and never carry the key", 
 Deno.test("a record in scope altered in the file is refused with vault_integrity", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing"]);
-    const key = await vault.createApiKey({ name: "k", profiles: ["billing"], expires: null });
+    const key = await vault.apiKeys.create({ name: "k", profiles: ["billing"], expires: null });
     // Put another record's ciphertext in billing's place and fix up the unkeyed checksum (the MAC,
     // which this path cannot check, is left as it was).
-    await vault.addProfile({ name: "other", engine: "sqlite", database: "/tmp/o" });
+    await vault.profiles.add({ name: "other", engine: "sqlite", database: "/tmp/o" });
     const text = new TextDecoder().decode(await Deno.readFile(`${home}/${VAULT_FILE}`));
     const [bodyLine] = text.split("\n");
     const body = JSON.parse(bodyLine!);
@@ -253,13 +258,13 @@ Deno.test("a record in scope altered in the file is refused with vault_integrity
 Deno.test("rotate re-encrypts every record and keeps API keys working; a wrong password changes nothing", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing", "hr"]);
-    const key = await vault.createApiKey({ name: "k", profiles: ["hr"], expires: null });
+    const key = await vault.apiKeys.create({ name: "k", profiles: ["hr"], expires: null });
     const before = parseVaultFile(await Deno.readFile(`${home}/${VAULT_FILE}`)).body;
     const beforeBytes = await Deno.readFile(`${home}/${VAULT_FILE}`);
-    await assertCode(() => vault.rotate("not the password at all"), "auth_failed");
+    await assertCode(() => vault.keys.rotate("not the password at all"), "auth_failed");
     assert.deepEqual(await Deno.readFile(`${home}/${VAULT_FILE}`), beforeBytes);
 
-    await vault.rotate(PW);
+    await vault.keys.rotate(PW);
     const after = parseVaultFile(await Deno.readFile(`${home}/${VAULT_FILE}`)).body;
     assert.equal(toBase64Url(after.vaultId), toBase64Url(before.vaultId));
     for (const [i, r] of after.records.entries()) {
@@ -275,10 +280,10 @@ Deno.test("rotate re-encrypts every record and keeps API keys working; a wrong p
     );
 
     const byKey = await openVault({ home, apiKey: key });
-    assert.deepEqual(byKey.profiles().map((p) => p.name), ["hr"]);
+    assert.deepEqual(byKey.profiles.list().map((p) => p.name), ["hr"]);
     const again = await openVault({ home, password: PW });
-    assert.deepEqual(again.profiles().map((p) => p.name), ["billing", "hr"]);
-    assert.equal(again.kdfIterations, ITER);
+    assert.deepEqual(again.profiles.list().map((p) => p.name), ["billing", "hr"]);
+    assert.equal(again.keys.kdfIterations, ITER);
   });
 });
 
@@ -288,11 +293,11 @@ Deno.test("unlocking a vault whose KDF cost is below the floor upgrades it and a
     const { bytes, generation } = await weak.serialize();
     await Deno.writeFile(`${home}/${VAULT_FILE}`, bytes, { mode: 0o600 });
     const v = await openVault({ home, password: PW });
-    assert.equal(v.kdfIterations, 600_000);
+    assert.equal(v.keys.kdfIterations, 600_000);
     // One write for the KDF upgrade (a vault this old also gets its audit chain key on first unlock).
     assert.ok(v.generation > generation);
     const again = await openVault({ home, password: PW });
-    assert.equal(again.kdfIterations, 600_000);
+    assert.equal(again.keys.kdfIterations, 600_000);
     const events = (await auditLines(home)).map((l) => `${l.event}:${l.outcome}`);
     // The chain started for this old vault opens with its own first entry (audit.start); each
     // vault write is recorded with its generation (the chain key, then the upgrade).

@@ -62,7 +62,7 @@ Deno.test("API-key query: unlock and profile.read share a write, the trail verif
     const db = new DatabaseSync(`${home}/shop.db`);
     db.exec("create table t (x integer); insert into t values (7)");
     db.close();
-    const key = await vault.createApiKey({ name: "cron", profiles: ["shop"], expires: null });
+    const key = await vault.apiKeys.create({ name: "cron", profiles: ["shop"], expires: null });
     const before = (await lines(home)).length;
 
     const q = await runHecate(["--home", home, "query", "shop", "select x from t"], {
@@ -96,7 +96,7 @@ Deno.test("API-key query: when the pair cannot be written, the statement never r
     const db = new DatabaseSync(path);
     db.exec("create table t (x integer)");
     db.close();
-    const key = await vault.createApiKey({ name: "cron", profiles: ["shop"], expires: null });
+    const key = await vault.apiKeys.create({ name: "cron", profiles: ["shop"], expires: null });
     const log = `${home}/audit.jsonl`;
     await Deno.rename(log, `${log}.saved`);
     await Deno.symlink("/dev/full", log); // every write fails with ENOSPC

@@ -331,7 +331,7 @@ Deno.test("the profile.read record is written before a secret is used: if it fai
           : real.append(e),
     };
     const vault = await openVault({ home, password: pw, audit: fakeFailingOnRead });
-    await vault.addProfile({ name: "lite", engine: "sqlite", database: db });
+    await vault.profiles.add({ name: "lite", engine: "sqlite", database: db });
     await assert.rejects(() => vault.connect("lite"), (e: unknown) => {
       assert.ok(e instanceof HecateError);
       assert.equal(e.code, "audit_failed");
@@ -409,7 +409,7 @@ Deno.test("a connection with deferred statement records: every statement is on t
     const db = `${home}/lite.db`;
     await Deno.writeFile(db, new Uint8Array());
     const vault = await openVault({ home, password: pw });
-    await vault.addProfile({ name: "lite", engine: "sqlite", database: db });
+    await vault.profiles.add({ name: "lite", engine: "sqlite", database: db });
     const conn = await vault.connect("lite", { auditStatements: "deferred" });
     for (let i = 0; i < 120; i++) {
       assert.deepEqual(await conn.query("select ? as n", [i]).toArray(), [{ n: i }]);

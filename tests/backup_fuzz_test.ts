@@ -41,13 +41,13 @@ Deno.test("backup bundle parser under fuzzing: documented errors only, no hang, 
   await withHome(async (home) => {
     await initVault({ home, password: CANARY_PW, kdfIterations: 600_000 });
     const vault = await openVault({ home, password: CANARY_PW, lockout: "off" });
-    await vault.addProfile({
+    await vault.profiles.add({
       name: "alpha",
       engine: "sqlite",
       database: `${home}/alpha.db`,
       secrets: { password: { value: CANARY_SECRET } },
     });
-    const { path } = await vault.backup();
+    const { path } = await vault.backups.create();
     const real = await Deno.readFile(path);
     const opener = new BundleOpener(CANARY_PW);
     const opened = await opener.open(real); // warms the key cache: one PBKDF2 for all runs

@@ -41,7 +41,7 @@ async function trail(home: string): Promise<Record<string, unknown>[]> {
 Deno.test("backup verify: guesses during a lockout are refused (exit 13), counted and audited", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["alpha"]);
-    const { path: bundle } = await vault.backup();
+    const { path: bundle } = await vault.backups.create();
     const bad = await pwFile(home, "bad", "not the master password at all");
     const good = await pwFile(home, "good", PW);
     try {
@@ -88,7 +88,7 @@ Deno.test("backup verify: guesses during a lockout are refused (exit 13), counte
 Deno.test("backup verify succeeds with the right password and is audited", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["alpha"]);
-    const { path: bundle } = await vault.backup();
+    const { path: bundle } = await vault.backups.create();
     const good = await pwFile(home, "good", PW);
     try {
       const r = await runHecate(["backup", "verify", bundle], {
@@ -107,11 +107,11 @@ Deno.test("backup verify succeeds with the right password and is audited", async
 Deno.test("restore of a pre-TOTP, pre-passwd bundle: refused without the code (16) or with only the old password (3); a legit restore keeps TOTP and the current password", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["alpha", "beta"]);
-    const { path: bundle } = await vault.backup(); // before TOTP and before passwd
-    const setup = await vault.beginTotpSetup();
-    const recovery = await vault.enableTotp(setup, await totpCode(setup.secret, new Date()));
-    await vault.changePassword(NEW_PW);
-    await vault.removeProfile("beta");
+    const { path: bundle } = await vault.backups.create(); // before TOTP and before passwd
+    const setup = await vault.totp.beginSetup();
+    const recovery = await vault.totp.enable(setup, await totpCode(setup.secret, new Date()));
+    await vault.keys.changePassword(NEW_PW);
+    await vault.profiles.remove("beta");
     const oldPw = await pwFile(home, "old", OLD_PW);
     const newPw = await pwFile(home, "new", NEW_PW);
     const env = (file: string, extra: Record<string, string> = {}) => ({
@@ -166,9 +166,9 @@ Deno.test("restore of a pre-TOTP, pre-passwd bundle: refused without the code (1
 Deno.test("the audit trail cannot be rolled back through a restore", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["alpha"]);
-    const { path: bundle } = await vault.backup();
+    const { path: bundle } = await vault.backups.create();
     // Entries made after the bundle: what the attacker wants gone.
-    await vault.addProfile({ name: "later", engine: "sqlite", database: `${home}/alpha.db` });
+    await vault.profiles.add({ name: "later", engine: "sqlite", database: `${home}/alpha.db` });
     const names = (await new BundleOpener(PW).open(await Deno.readFile(bundle))).files.map((f) =>
       f.name
     );
@@ -213,10 +213,10 @@ Deno.test("the audit trail cannot be rolled back through a restore", async () =>
 Deno.test("a kept generation put back over the vault is refused (exit 25) on every path", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["alpha"]);
-    const apiKey = await vault.createApiKey({ name: "cron", profiles: ["alpha"], expires: null });
-    const { path: bundle } = await vault.backup();
-    await vault.changePassword(NEW_PW);
-    await vault.rotate(NEW_PW);
+    const apiKey = await vault.apiKeys.create({ name: "cron", profiles: ["alpha"], expires: null });
+    const { path: bundle } = await vault.backups.create();
+    await vault.keys.changePassword(NEW_PW);
+    await vault.keys.rotate(NEW_PW);
     const gen = vault.generation;
     const kept = [...Deno.readDirSync(`${home}/generations`)].map((e) => e.name);
     const old = kept.find((n) => n === "vault.3.hecate") ?? kept.sort()[0]!;
@@ -265,7 +265,7 @@ Deno.test("a bundle of another vault is refused unless --foreign", async () => {
     await withHome(async (other) => {
       await vaultWith(home, ["mine"]);
       const theirs = await vaultWith(other, ["theirs"]);
-      const { path: bundle } = await theirs.backup();
+      const { path: bundle } = await theirs.backups.create();
       const good = await pwFile(home, "good", PW);
       const env = { HECATE_HOME: home, HECATE_PASSWORD_FILE: good };
       try {
@@ -294,7 +294,7 @@ Deno.test("bundles carry the closed audit segments, never the chain state", asyn
     for (let i = 0; i < 4; i++) {
       await log.append({ event: "audit.export", actor: { kind: "password" }, outcome: "ok" });
     }
-    const { path } = await vault.backup();
+    const { path } = await vault.backups.create();
     const names = (await new BundleOpener(PW).open(await Deno.readFile(path))).files.map((f) =>
       f.name
     );
@@ -310,7 +310,7 @@ Deno.test("bundles carry the closed audit segments, never the chain state", asyn
 Deno.test("a successful backup verify does not clear the count of wrong current passwords", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["alpha"]);
-    const { path: bundle } = await vault.backup();
+    const { path: bundle } = await vault.backups.create();
     const bad = await pwFile(home, "bad", "not the master password at all");
     const good = await pwFile(home, "good", PW);
     const env = (file: string) => ({

@@ -21,7 +21,7 @@ async function newHome(profiles: string[]): Promise<string> {
   await initVault({ home, password: MASTER, kdfIterations: 600_000 });
   const vault = await openVault({ home, password: MASTER });
   for (const name of profiles) {
-    await vault.addProfile({ name, engine: "sqlite", database: `/tmp/${name}.db` });
+    await vault.profiles.add({ name, engine: "sqlite", database: `/tmp/${name}.db` });
   }
   return home;
 }
@@ -71,7 +71,7 @@ Deno.test("backup bundles", async (t) => {
       const small = await newHome(["one"]);
       try {
         const v = await openVault({ home: small, password: MASTER });
-        const { path } = await v.backup();
+        const { path } = await v.backups.create();
         const bytes = await Deno.readFile(path);
         const opener = new BundleOpener(MASTER);
         // The vault and the audit trail; never the chain state (a forward key).

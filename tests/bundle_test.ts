@@ -71,7 +71,7 @@ Deno.test("the bundle answers an API-key query, audits it, and verifies its trai
       const db = new DatabaseSync(`${home}/shop.db`);
       db.exec("create table t (id integer, name text); insert into t values (1, 'ada'), (2, 'bo')");
       db.close();
-      const key = await vault.createApiKey({ name: "cron", profiles: ["shop"], expires: null });
+      const key = await vault.apiKeys.create({ name: "cron", profiles: ["shop"], expires: null });
 
       const q = await runLauncher(
         launcher,
@@ -121,7 +121,7 @@ Deno.test("a wrong API key through the bundle fails closed with the documented e
     const launcher = await buildBundle(`${build}/out`);
     await withHome(async (home) => {
       const vault = await vaultWith(home, ["shop"]);
-      const key = await vault.createApiKey({ name: "cron", profiles: ["shop"], expires: null });
+      const key = await vault.apiKeys.create({ name: "cron", profiles: ["shop"], expires: null });
       const wrong = key.slice(0, -4) + (key.endsWith("AAAA") ? "BBBB" : "AAAA");
       const r = await runLauncher(launcher, ["--home", home, "query", "shop", "select 1"], {
         HECATE_API_KEY: wrong,
@@ -145,8 +145,8 @@ Deno.test("the bundle's API-key query against PostgreSQL loads no module of Deno
     await buildBundle(`${build}/out`);
     await withHome(async (home) => {
       const vault = await vaultWith(home, []);
-      await vault.addProfile(pgProfile(pg, "pg"));
-      const key = await vault.createApiKey({ name: "cron", profiles: ["pg"], expires: null });
+      await vault.profiles.add(pgProfile(pg, "pg"));
+      const key = await vault.apiKeys.create({ name: "cron", profiles: ["pg"], expires: null });
       // The launcher's command, with Deno's debug log instead of --quiet.
       const flags = RUN_FLAGS.filter((f) => f !== "--quiet");
       const out = await new Deno.Command(Deno.execPath(), {

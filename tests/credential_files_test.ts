@@ -14,7 +14,7 @@ import { passwordFile, PW, runHecate, vaultWith, withHome } from "./support/acce
 Deno.test("a password or API key file open to other users is refused with exit 11, vault unchanged", async (t) => {
   await withHome(async (home) => {
     await vaultWith(home, ["lite"]);
-    const key = await (await openVault({ home, password: PW })).createApiKey({
+    const key = await (await openVault({ home, password: PW })).apiKeys.create({
       name: "k",
       profiles: ["lite"],
       expires: null,
@@ -90,7 +90,7 @@ Deno.test("a password or API key file open to other users is refused with exit 1
 Deno.test("hecate run: the child gets neither the API key, the password file nor the one-time code", async () => {
   await withHome(async (home) => {
     await vaultWith(home, ["lite"]);
-    const key = await (await openVault({ home, password: PW })).createApiKey({
+    const key = await (await openVault({ home, password: PW })).apiKeys.create({
       name: "k",
       profiles: ["lite"],
       expires: null,

@@ -197,8 +197,8 @@ Deno.test("an API-key query against PostgreSQL loads no module of Deno's Node la
   const password = "cron path test: quiet lantern orchard";
   await initVault({ home, password, kdfIterations: 600_000 });
   const vault = await openVault({ home, password, lockout: "off" });
-  await vault.addProfile(pgProfile(pg, "pg"));
-  const apiKey = await vault.createApiKey({ name: "cron", profiles: ["pg"], expires: null });
+  await vault.profiles.add(pgProfile(pg, "pg"));
+  const apiKey = await vault.apiKeys.create({ name: "cron", profiles: ["pg"], expires: null });
   await vault.close();
   const run = await runHecate(["query", "pg", "select 40 + 2 as answer"], {
     home,

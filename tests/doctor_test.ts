@@ -23,7 +23,7 @@ interface Report {
 /** A vault with two SQLite profiles, a verified-TLS PostgreSQL one and a key valid for 90 days. */
 async function healthy(home: string): Promise<void> {
   const vault = await vaultWith(home, ["alpha", "beta"]);
-  await vault.addProfile({
+  await vault.profiles.add({
     name: "billing",
     engine: "postgres",
     host: "db.example.com",
@@ -31,7 +31,7 @@ async function healthy(home: string): Promise<void> {
     tls: { mode: "verify" },
     secrets: { password: { value: CANARY } },
   });
-  await vault.createApiKey({
+  await vault.apiKeys.create({
     name: "nightly",
     profiles: ["alpha"],
     expires: new Date(Date.now() + 90 * 86_400_000),
@@ -219,7 +219,7 @@ Deno.test("doctor: TLS off for a remote profile (27), an API key expiring in 3 d
   await withHome(async (home) => {
     await healthy(home);
     const vault = await openVault({ home, password: PW, lockout: "off" });
-    await vault.createApiKey({
+    await vault.apiKeys.create({
       name: "soon",
       profiles: ["beta"],
       expires: new Date(Date.now() + 3 * 86_400_000),
@@ -230,7 +230,7 @@ Deno.test("doctor: TLS off for a remote profile (27), an API key expiring in 3 d
     assert.match(only(report, "warn", "apikey")[0]!.message, /"soon" expires/);
 
     const again = await openVault({ home, password: PW, lockout: "off" });
-    await again.editProfile("billing", { tls: { mode: "disable" } });
+    await again.profiles.edit("billing", { tls: { mode: "disable" } });
     await again.close();
     ({ run, report } = await doctor(home));
     assert.equal(run.code, ExitCode.DOCTOR_ERRORS, run.stdout);
@@ -249,7 +249,7 @@ Deno.test("doctor: an SSH hop trusted on first use is a warning (26), pinned it 
   await withHome(async (home) => {
     await healthy(home);
     const vault = await openVault({ home, password: PW, lockout: "off" });
-    await vault.addProfile({
+    await vault.profiles.add({
       name: "tunnelled",
       engine: "postgres",
       host: "db.internal",
@@ -265,7 +265,7 @@ Deno.test("doctor: an SSH hop trusted on first use is a warning (26), pinned it 
     assert.match(ssh.fix!, /hecate server edit tunnelled --ssh-host-key SHA256:/);
 
     const again = await openVault({ home, password: PW, lockout: "off" });
-    await again.editProfile("tunnelled", {
+    await again.profiles.edit("tunnelled", {
       ssh: {
         hops: [{
           host: "bastion.example.com",

@@ -11,7 +11,7 @@ Deno.test("examples/library.ts runs as documented", async () => {
   try {
     await initVault({ home, password, kdfIterations: 600_000 });
     const vault = await openVault({ home, password });
-    await vault.addProfile(pgProfile(pg, "billing"));
+    await vault.profiles.add(pgProfile(pg, "billing"));
     await Deno.writeTextFile(`${home}/pw`, password, { mode: 0o600 });
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL("../examples/library.ts", import.meta.url).pathname, "billing"],

@@ -35,7 +35,7 @@ async function setup(pg: PgServer): Promise<{ home: string; vault: Vault }> {
   await Deno.chmod(home, 0o700);
   await initVault({ home, password: PASSWORD, kdfIterations: 600_000 });
   const vault = await openVault({ home, password: PASSWORD });
-  await vault.addProfile(pgProfile(pg, "pg", { connectTimeoutMs: 2000 }));
+  await vault.profiles.add(pgProfile(pg, "pg", { connectTimeoutMs: 2000 }));
   return { home, vault };
 }
 
@@ -65,7 +65,7 @@ Deno.test("library", async (t) => {
   const { home, vault } = await setup(pg);
   try {
     await t.step("connect, stream rows with columns, typed errors", async () => {
-      assertEquals(vault.profiles().map((p) => p.name), ["pg"]);
+      assertEquals(vault.profiles.list().map((p) => p.name), ["pg"]);
       {
         await using db = await vault.connect("pg");
         const result = db.query("select n, n * 2 as twice from generate_series(1, $1::int) n", [

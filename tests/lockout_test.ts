@@ -35,7 +35,7 @@ Deno.test("parseLockoutPolicy reads MAX/WINDOW[/LOCK] and off, and rejects anyth
 Deno.test("failures from parallel processes add up: after five, attempts are refused with locked_out until a stated time", async () => {
   await withHome(async (home) => {
     await vaultWith(home, ["billing"]);
-    const key = await (await openVault({ home, password: PW })).createApiKey({
+    const key = await (await openVault({ home, password: PW })).apiKeys.create({
       name: "k",
       profiles: ["billing"],
       expires: null,
@@ -82,7 +82,7 @@ Deno.test("failures from parallel processes add up: after five, attempts are ref
 Deno.test("many parallel processes with the right API key and password are never locked out", async () => {
   await withHome(async (home) => {
     await vaultWith(home, ["billing"]);
-    const key = await (await openVault({ home, password: PW })).createApiKey({
+    const key = await (await openVault({ home, password: PW })).apiKeys.create({
       name: "k",
       profiles: ["billing"],
       expires: null,
@@ -105,7 +105,7 @@ Deno.test("many parallel processes with the right API key and password are never
 Deno.test("API-key failures lock that key id out; HECATE_LOCKOUT sets the threshold", async () => {
   await withHome(async (home) => {
     await vaultWith(home, ["billing"]);
-    const key = await (await openVault({ home, password: PW })).createApiKey({
+    const key = await (await openVault({ home, password: PW })).apiKeys.create({
       name: "k",
       profiles: ["billing"],
       expires: null,

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { decryptPyxFile, mapPyxProfile, openPyxFile, PyxDecryptError } from "../src/import/pyx.ts";
-import type { ProfileInput } from "../src/api/vault.ts";
+import type { ProfileInput } from "../src/api/profiles.ts";
 import type { Profile } from "../src/profile.ts";
 import { connectSettings, settleIncomplete } from "../providers/mod.ts";
 

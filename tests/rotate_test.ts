@@ -46,8 +46,8 @@ function secretOf(value: Record<string, unknown>): string | undefined {
 Deno.test("rotate killed with SIGKILL at random moments always leaves a vault that opens with the password and the API keys", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing", "hr", "crm"]);
-    const keyA = await vault.createApiKey({ name: "a", profiles: ["billing"], expires: null });
-    const keyB = await vault.createApiKey({ name: "b", profiles: ["hr", "crm"], expires: null });
+    const keyA = await vault.apiKeys.create({ name: "a", profiles: ["billing"], expires: null });
+    const keyB = await vault.apiKeys.create({ name: "b", profiles: ["hr", "crm"], expires: null });
     const RUNS = 16;
     let rotations = 0, lastRecordKeys = "";
     for (let run = 0; run < RUNS; run++) {
@@ -72,7 +72,7 @@ Deno.test("rotate killed with SIGKILL at random moments always leaves a vault th
 
       // The password opens it, with every profile and secret.
       const v = await openVault({ home, password: PW, lockout: "off" });
-      assert.deepEqual(v.profiles().map((p) => p.name), ["billing", "crm", "hr"]);
+      assert.deepEqual(v.profiles.list().map((p) => p.name), ["billing", "crm", "hr"]);
       // Each API key opens exactly its scope, with the right secrets.
       const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
       for (const [key, want] of [[keyA, ["billing"]], [keyB, ["crm", "hr"]]] as const) {

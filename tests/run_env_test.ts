@@ -66,7 +66,7 @@ Deno.test("hecate env warns on stderr when stdout is a terminal", async () => {
   try {
     const password = "env-tty-master-password";
     await initVault({ home, password, kdfIterations: 600_000 });
-    await (await openVault({ home, password })).addProfile({
+    await (await openVault({ home, password })).profiles.add({
       name: "lite",
       engine: "sqlite",
       database: `${home}/x.db`,

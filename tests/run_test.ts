@@ -53,13 +53,13 @@ Deno.test("hecate run and hecate env", async (t) => {
       database: pg.database,
       tls: { mode: "disable" as const },
     };
-    await vault.addProfile({
+    await vault.profiles.add({
       ...base,
       name: "pg",
       user: pg.user,
       secrets: { password: { value: pg.password } },
     });
-    await vault.addProfile({
+    await vault.profiles.add({
       ...base,
       name: "odd",
       user: odd.user,

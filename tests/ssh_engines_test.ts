@@ -32,7 +32,7 @@ Deno.test("MariaDB and the SQL Server test double work through an SSH tunnel", a
       hops: [{ host: sshd.host, port: sshd.port, user: sshd.user, auth: "password" as const }],
       knownHostsFile: knownHosts,
     };
-    await vault.addProfile({
+    await vault.profiles.add({
       name: "maria",
       engine: "mysql",
       host: "127.0.0.1",
@@ -43,7 +43,7 @@ Deno.test("MariaDB and the SQL Server test double work through an SSH tunnel", a
       ssh,
       secrets: { password: { value: maria.password }, "ssh.0.password": { value: sshd.password } },
     });
-    await vault.addProfile({
+    await vault.profiles.add({
       name: "mssql",
       engine: "mssql",
       host: "127.0.0.1",

@@ -54,7 +54,7 @@ async function addProfile(
   const name = `p${++n}`;
   const sec: Record<string, { value: string }> = { password: { value: pg.password } };
   for (const [k, v] of Object.entries(secrets)) sec[k] = { value: v };
-  await vault.addProfile({
+  await vault.profiles.add({
     name,
     engine: "postgres",
     host: "127.0.0.1",
@@ -160,7 +160,7 @@ Deno.test("accept-new pins the host key on first use, then holds it", async () =
     acceptNew: true,
   });
   assertEquals(await whoAmI(name), { u: pg.user, p: pg.port });
-  const shown = vault.showProfile(name) as { ssh: SshProfile };
+  const shown = vault.profiles.show(name) as { ssh: SshProfile };
   assertEquals(shown.ssh.hops[0]!.hostKey, sshd.hostKey.fingerprint);
   // The vault write is audited.
   const audit = (await Deno.readTextFile(`${home}/audit.jsonl`)).trim().split("\n").map((l) =>
@@ -174,7 +174,7 @@ Deno.test("accept-new pins the host key on first use, then holds it", async () =
   // A second unlock sees the pin on disk.
   const again = await openVault({ home, password: PASSWORD });
   assertEquals(
-    (again.showProfile(name) as { ssh: SshProfile }).ssh.hops[0]!.hostKey,
+    (again.profiles.show(name) as { ssh: SshProfile }).ssh.hops[0]!.hostKey,
     sshd.hostKey.fingerprint,
   );
 });
@@ -323,7 +323,7 @@ Deno.test("a two-hop chain through two sshd instances reaches PostgreSQL", async
 Deno.test("TLS through the tunnel is verified against the database's name, not 127.0.0.1", async () => {
   await using tlsPg = await startPostgres({ tls: true });
   const profile = (name: string, host: string) =>
-    vault.addProfile({
+    vault.profiles.add({
       name,
       engine: "postgres",
       host,
@@ -352,7 +352,7 @@ Deno.test("TLS through the tunnel is verified against the database's name, not 1
       return postgresDriver.connect(settings);
     },
   };
-  const p = (vault.showProfile("tls-ok") as unknown) as Profile;
+  const p = (vault.profiles.show("tls-ok") as unknown) as Profile;
   const full = {
     ...p,
     secrets: { password: { value: tlsPg.password }, "ssh.0.password": { value: sshd.password } },
@@ -401,12 +401,12 @@ Deno.test("the tunnel is driver-neutral: an unmodified psql connects to its loca
 
 Deno.test("a failed database login closes the tunnel it opened", async () => {
   const name = await addProfile([hop()], { "ssh.0.password": sshd.password });
-  await vault.editProfile(name, { secrets: { password: { value: "wrong db password" } } });
+  await vault.profiles.edit(name, { secrets: { password: { value: "wrong db password" } } });
   await rejectsWith(() => whoAmI(name), "auth_failed");
   assertEquals(openTunnelCount(), 0);
   // The forward to a closed port names the bastion that could not reach it.
   const closed = await addProfile([hop()], { "ssh.0.password": sshd.password });
-  await vault.editProfile(closed, { port: 1 });
+  await vault.profiles.edit(closed, { port: 1 });
   const e = await rejectsWith(() => whoAmI(closed), "connection_failed");
   assertMatch(e.message, /cannot reach 127\.0\.0\.1:1/);
   assertEquals(openTunnelCount(), 0);

@@ -81,10 +81,10 @@ async function enableVaultTotp(
   vault: Vault,
   at: Date,
 ): Promise<{ secret: string; codes: string[] }> {
-  const setup = await vault.beginTotpSetup();
+  const setup = await vault.totp.beginSetup();
   assert.match(setup.uri, /^otpauth:\/\/totp\/Hecate:vault\?.*secret=/);
-  await assertCode(() => vault.enableTotp(setup, "12345"), "totp_failed");
-  const codes = await vault.enableTotp(setup, await totpCode(setup.secret, at));
+  await assertCode(() => vault.totp.enable(setup, "12345"), "totp_failed");
+  const codes = await vault.totp.enable(setup, await totpCode(setup.secret, at));
   return { secret: setup.secret, codes };
 }
 
@@ -209,8 +209,8 @@ Deno.test("two connects racing with the same profile recovery code: exactly one 
     const c = clock(Date.parse("2026-11-23T10:00:05Z"));
     await vaultWith(home, ["billing"]);
     const v = await openVault({ home, password: PW, now: c.now, lockout: "off" });
-    const setup = await v.beginTotpSetup("billing");
-    const codes = await v.enableTotp(setup, await totpCode(setup.secret, c.now()));
+    const setup = await v.totp.beginSetup("billing");
+    const codes = await v.totp.enable(setup, await totpCode(setup.secret, c.now()));
     const same = inStep(2);
     // Both sessions read the profile (with the code unspent) before either connects.
     const sessions = await Promise.all(
@@ -264,13 +264,13 @@ Deno.test("profile TOTP: required at connect for the password and for an API key
   await withHome(async (home) => {
     const c = clock(Date.parse("2026-11-23T10:00:05Z"));
     const vault = await vaultWith(home, ["billing", "hr"]);
-    const key = await vault.createApiKey({ name: "k", profiles: ["billing"], expires: null });
+    const key = await vault.apiKeys.create({ name: "k", profiles: ["billing"], expires: null });
     const v = await openVault({ home, password: PW, now: c.now, lockout: "off" });
-    const setup = await v.beginTotpSetup("billing");
-    const codes = await v.enableTotp(setup, await totpCode(setup.secret, c.now()));
-    assert.deepEqual(v.totpStatus(), { vault: false, profiles: ["billing"] });
-    assert.equal(v.showProfile("billing").totp, "required");
-    assert.ok(!JSON.stringify(v.showProfile("billing")).includes(setup.secret));
+    const setup = await v.totp.beginSetup("billing");
+    const codes = await v.totp.enable(setup, await totpCode(setup.secret, c.now()));
+    assert.deepEqual(v.totp.status(), { vault: false, profiles: ["billing"] });
+    assert.equal(v.profiles.show("billing").totp, "required");
+    assert.ok(!JSON.stringify(v.profiles.show("billing")).includes(setup.secret));
 
     // Unlocking needs no code (the TOTP is per profile); connecting to billing does, hr does not.
     const byPw = await openVault({ home, password: PW, now: c.now, lockout: "off" });
@@ -306,8 +306,8 @@ Deno.test("profile TOTP: required at connect for the password and for an API key
     });
     await assertCode(() => pw2.connect("billing"), "totp_failed", "recovery reused");
     // Editing the profile keeps its TOTP.
-    await pw2.editProfile("billing", { tags: ["x"] });
-    assert.deepEqual(pw2.totpStatus().profiles, ["billing"]);
+    await pw2.profiles.edit("billing", { tags: ["x"] });
+    assert.deepEqual(pw2.totp.status().profiles, ["billing"]);
   });
 });
 
@@ -316,15 +316,15 @@ Deno.test("totp disable needs a valid code or recovery code; a wrong one changes
     const c = clock(Date.parse("2026-11-23T10:00:05Z"));
     await vaultWith(home, ["billing"]);
     const v = await openVault({ home, password: PW, now: c.now, lockout: "off" });
-    const setup = await v.beginTotpSetup("billing");
-    const codes = await v.enableTotp(setup, await totpCode(setup.secret, c.now()));
+    const setup = await v.totp.beginSetup("billing");
+    const codes = await v.totp.enable(setup, await totpCode(setup.secret, c.now()));
     const before = await Deno.readFile(`${home}/${VAULT_FILE}`);
-    await assertCode(() => v.disableTotp("billing", "123456"), "totp_failed");
-    await assertCode(() => v.disableTotp("billing", "aaaaa-bbbbb"), "totp_failed");
+    await assertCode(() => v.totp.disable("billing", "123456"), "totp_failed");
+    await assertCode(() => v.totp.disable("billing", "aaaaa-bbbbb"), "totp_failed");
     assert.deepEqual(await Deno.readFile(`${home}/${VAULT_FILE}`), before);
-    await v.disableTotp("billing", codes[1]!);
-    assert.deepEqual(v.totpStatus(), { vault: false, profiles: [] });
-    await assertCode(() => v.disableTotp("billing", codes[2]!), "usage");
+    await v.totp.disable("billing", codes[1]!);
+    assert.deepEqual(v.totp.status(), { vault: false, profiles: [] });
+    await assertCode(() => v.totp.disable("billing", codes[2]!), "usage");
     await (await v.connect("billing")).close();
   });
 });

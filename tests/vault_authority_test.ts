@@ -81,10 +81,10 @@ async function opens(fn: () => Promise<unknown>): Promise<boolean> {
 Deno.test("after passwd and rotate, nothing from the old file and old password opens a current record or API-key slot", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing", "hr"]);
-    const key = await vault.createApiKey({ name: "cron", profiles: ["billing"], expires: null });
+    const key = await vault.apiKeys.create({ name: "cron", profiles: ["billing"], expires: null });
     const oldFile = await Deno.readFile(`${home}/${VAULT_FILE}`);
-    await vault.changePassword(NEW_PW);
-    await vault.rotate(NEW_PW);
+    await vault.keys.changePassword(NEW_PW);
+    await vault.keys.rotate(NEW_PW);
     const current = await Deno.readFile(`${home}/${VAULT_FILE}`);
 
     // The old password is the old file's; it opens nothing in the current one.
@@ -130,7 +130,7 @@ Deno.test("after passwd and rotate, nothing from the old file and old password o
 Deno.test("the old file's meta holds no API-key slot key: only the key's public half", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing"]);
-    const key = await vault.createApiKey({ name: "cron", profiles: ["billing"], expires: null });
+    const key = await vault.apiKeys.create({ name: "cron", profiles: ["billing"], expires: null });
     const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
     const { body } = parseVaultFile(file);
     const slot = body.slots.find((s): s is ApiKeySlot => s.kind === "apikey")!;
@@ -203,7 +203,7 @@ Deno.test("a key holder cannot forge a shared profile for another key: the other
   await withHome(async (home) => {
     await initVault({ home, password: PW, kdfIterations: ITER });
     const vault = await openVault({ home, password: PW, lockout: "off" });
-    await vault.addProfile({
+    await vault.profiles.add({
       name: "shared",
       engine: "postgres",
       host: "127.0.0.1",
@@ -213,8 +213,8 @@ Deno.test("a key holder cannot forge a shared profile for another key: the other
       connectTimeoutMs: 2000,
       secrets: { password: { value: "victim-db-password-canary" } },
     });
-    const k1 = await vault.createApiKey({ name: "one", profiles: ["shared"], expires: null });
-    const k2 = await vault.createApiKey({ name: "two", profiles: ["shared"], expires: null });
+    const k1 = await vault.apiKeys.create({ name: "one", profiles: ["shared"], expires: null });
+    const k2 = await vault.apiKeys.create({ name: "two", profiles: ["shared"], expires: null });
     const genuine = await Deno.readFile(`${home}/${VAULT_FILE}`);
     const attacker = attackerServer();
     try {
@@ -314,7 +314,7 @@ async function asFormat1(file: Uint8Array<ArrayBuffer>, keyText: string) {
 Deno.test("a format-1 vault with an API key: the key works before and after the upgrade, and rotate refuses to carry it over", async () => {
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["billing"]);
-    const key = await vault.createApiKey({
+    const key = await vault.apiKeys.create({
       name: "old-cron",
       profiles: ["billing"],
       expires: null,
@@ -326,7 +326,7 @@ Deno.test("a format-1 vault with an API key: the key works before and after the 
 
     // The first password write upgrades the file; the legacy key keeps working, now signed.
     const owner = await openVault({ home, password: PW, lockout: "off" });
-    await owner.editProfile("billing", { tags: ["t"] });
+    await owner.profiles.edit("billing", { tags: ["t"] });
     const v2 = await Deno.readFile(`${home}/${VAULT_FILE}`);
     const parsed = parseVaultFile(v2);
     assert.equal(parsed.body.version, 2);
@@ -339,8 +339,8 @@ Deno.test("a format-1 vault with an API key: the key works before and after the 
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /"old-cron"/);
     assert.deepEqual(await Deno.readFile(`${home}/${VAULT_FILE}`), v2, "the vault is unchanged");
-    await owner.revokeApiKey("old-cron");
-    await owner.rotate(PW);
+    await owner.apiKeys.revoke("old-cron");
+    await owner.keys.rotate(PW);
     await assertCode(() => openVault({ home, apiKey: key, lockout: "off" }), "key_revoked");
   });
 });

@@ -47,7 +47,7 @@ function mode(info: Deno.FileInfo): number {
 }
 
 function names(vault: Vault): string[] {
-  return vault.profiles().map((p) => p.name);
+  return vault.profiles.list().map((p) => p.name);
 }
 
 async function tempFiles(home: string): Promise<string[]> {
@@ -82,17 +82,17 @@ Deno.test("initVault then openVault round trip keeps profiles, secrets and safe 
 
     const v1 = await openVault({ home, password: PW });
     assert.equal(v1.generation, 1);
-    assert.equal(v1.kdfIterations, ITER);
-    assert.deepEqual(v1.profiles(), []);
+    assert.equal(v1.keys.kdfIterations, ITER);
+    assert.deepEqual(v1.profiles.list(), []);
     const canary = `CANARY-${crypto.randomUUID()}`;
-    await v1.addProfile(pgProfile("pg1", canary));
-    await v1.addProfile({ name: "lite", engine: "sqlite", database: "/tmp/x.db" });
+    await v1.profiles.add(pgProfile("pg1", canary));
+    await v1.profiles.add({ name: "lite", engine: "sqlite", database: "/tmp/x.db" });
     assert.equal(v1.generation, 3);
 
     const v2 = await openVault({ home, password: PW });
     assert.equal(v2.id, v1.id);
     assert.equal(v2.generation, 3);
-    assert.deepEqual(v2.profiles(), [
+    assert.deepEqual(v2.profiles.list(), [
       { name: "lite", engine: "sqlite", database: "/tmp/x.db", auth: "none" },
       {
         name: "pg1",
@@ -104,7 +104,7 @@ Deno.test("initVault then openVault round trip keeps profiles, secrets and safe 
         auth: "sql",
       },
     ]);
-    assert.deepEqual(v2.showProfile("pg1").secrets as Record<string, string>, {
+    assert.deepEqual(v2.profiles.show("pg1").secrets as Record<string, string>, {
       password: "********",
     });
     const state = await UnlockedVault.unlock(await Deno.readFile(`${home}/${VAULT_FILE}`), PW);
@@ -185,7 +185,7 @@ Deno.test("initVault over an existing vault fails with already_exists and leaves
   await withHome(async (home) => {
     await initVault({ home, password: PW, kdfIterations: ITER });
     const v = await openVault({ home, password: PW });
-    await v.addProfile(pgProfile("keep-me"));
+    await v.profiles.add(pgProfile("keep-me"));
     const before = await Deno.readFile(`${home}/${VAULT_FILE}`);
 
     await assertCode(
@@ -204,13 +204,13 @@ Deno.test("two open handles in one process both write without losing each other'
     await initVault({ home, password: PW, kdfIterations: ITER });
     const a = await openVault({ home, password: PW });
     const b = await openVault({ home, password: PW });
-    await a.addProfile(pgProfile("from-a"));
-    await b.addProfile(pgProfile("from-b")); // b read the vault before a wrote
-    await a.editProfile("from-b", { host: "edited-by-a" });
+    await a.profiles.add(pgProfile("from-a"));
+    await b.profiles.add(pgProfile("from-b")); // b read the vault before a wrote
+    await a.profiles.edit("from-b", { host: "edited-by-a" });
     const v = await openVault({ home, password: PW });
     assert.deepEqual(names(v), ["from-a", "from-b"]);
-    assert.equal(v.profiles()[1]!.host, "edited-by-a");
-    await assertCode(() => b.addProfile(pgProfile("from-a")), "already_exists");
+    assert.equal(v.profiles.list()[1]!.host, "edited-by-a");
+    await assertCode(() => b.profiles.add(pgProfile("from-a")), "already_exists");
   });
 });
 
@@ -218,7 +218,7 @@ Deno.test("at most 5 previous generations are kept and each opens with the passw
   await withHome(async (home) => {
     await initVault({ home, password: PW, kdfIterations: ITER }); // generation 1
     const v = await openVault({ home, password: PW });
-    for (let i = 1; i <= 8; i++) await v.addProfile(pgProfile(`p${i}`)); // generations 2..9
+    for (let i = 1; i <= 8; i++) await v.profiles.add(pgProfile(`p${i}`)); // generations 2..9
     assert.equal(v.generation, 9);
 
     const dir = `${home}/generations`;
@@ -348,7 +348,7 @@ async function readWholeUntil(home: string, deadline: number): Promise<number> {
  */
 async function checkSequenceState(home: string, root: UnlockedVault): Promise<number> {
   const vault = await openVault({ home, password: PW }); // the full path, with the password
-  const list = vault.profiles();
+  const list = vault.profiles.list();
   const k = list.length;
   const sorted = list.map((p) => p.name).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
   assert.deepEqual(sorted, Array.from({ length: k }, (_, i) => `p${i + 1}`), "profiles p1..pK");

@@ -119,14 +119,14 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
           const vault = await open();
           assert.equal(vault.id, expected.vault_id);
           assert.deepEqual(
-            vault.profiles(),
+            vault.profiles.list(),
             expected.profiles.map((p) => {
               const { tls: _t, secrets: _s, connectTimeoutMs: _c, ...summary } = p;
               return summary;
             }),
           );
           for (const p of expected.profiles) {
-            const shown = JSON.stringify(vault.showProfile(String(p.name)));
+            const shown = JSON.stringify(vault.profiles.show(String(p.name)));
             const secrets = Object.values(p.secrets as Record<string, { value?: string }>);
             for (const s of secrets) {
               if (s.value !== undefined) assert.ok(!shown.includes(s.value), `${p.name}: masked`);

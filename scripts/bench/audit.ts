@@ -56,7 +56,7 @@ export async function benchAudit(root: string, password: string): Promise<void> 
   const db = `${root}/audit-bench.db`;
   await Deno.writeFile(db, new Uint8Array());
   const audited = await openVault({ home: vhome, password });
-  await audited.addProfile({ name: "lite", engine: "sqlite", database: db });
+  await audited.profiles.add({ name: "lite", engine: "sqlite", database: db });
   const silent = await openVault({ home: vhome, password, audit: { append: async () => {} } });
   const sql = "select 1 as one";
   const withTrail = await medianMs(50, () => audited.query("lite", sql));

@@ -58,7 +58,7 @@ export async function vaultWith(
 ): Promise<Vault> {
   await initVault({ home, password, kdfIterations });
   const vault = await openVault({ home, password });
-  for (const p of profiles) await vault.addProfile(p);
+  for (const p of profiles) await vault.profiles.add(p);
   return vault;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Backups from the library: verify and restore bundles without an open vault (the vault may be
- * the thing that was lost), and list them. Creating one needs an open vault: `vault.backup()`.
+ * the thing that was lost), and list them. Creating one needs an open vault: `vault.backups.create()`.
  * Verify and restore are unlocks and go through the same guard as `openVault`: lockout (checked
  * and counted), the second factor, and an audit record of success and failure.
  *

@@ -28,6 +28,9 @@ import {
   guarded,
   requireSecondFactor,
 } from "./access.ts";
+import { VaultCore } from "./_core.ts";
+import { upgradeKdf } from "./keys.ts";
+import { spendVaultRecoveryCode } from "./totp.ts";
 import { reasonOf } from "./util.ts";
 import { Vault } from "./vault.ts";
 import { saveVault } from "./vault_write.ts";
@@ -80,7 +83,7 @@ function codeSource(totp: OpenVaultOptions["totp"]): CodeSource {
  * ```ts ignore
  * import { openVault } from "./hecate.ts";
  * const vault = await openVault({ password: Deno.env.get("PW")! });
- * console.log(vault.profiles().map((p) => p.name));
+ * console.log(vault.profiles.list().map((p) => p.name));
  * ```
  */
 export async function openVault(options: OpenVaultOptions): Promise<Vault> {
@@ -159,21 +162,22 @@ async function openWithPassword(
   if (audit instanceof FileAuditLog && !chainKeyOf(state.meta)) {
     state = await startChainFor(home, store, state, audit);
   }
-  const vault = new Vault(home, store, state, audit, ctx);
+  const core = new VaultCore(home, store, state, audit, ctx);
+  const vault = new Vault(core);
   const totp = totpConfigOf(state.meta.totp);
   if (totp) {
     // Failures stay counted until the code passes too: a known password does not reset the
     // count of wrong codes.
     const ok = await requireSecondFactor(ctx, totp, "vault", "the vault", "unlock", true);
-    if (ok.kind === "recovery") await vault.spendVaultRecoveryCode(ok.spent);
-    vault.markFactorPassed("vault");
+    if (ok.kind === "recovery") await spendVaultRecoveryCode(core, ok.spent);
+    core.passed.add("vault");
   }
   await lockout.succeeded("password");
   // Removing old segments needs a proof made from A0: only a full password unlock enables it.
   if (audit instanceof FileAuditLog) audit.enableRetention(chainKeyOf(state.meta)!);
   await audit.append({ event: "unlock", actor, outcome: "ok" });
   if (state.passwordIterations < MIN_KDF_ITERATIONS) {
-    await vault.upgradeKdf(password, MIN_KDF_ITERATIONS);
+    await upgradeKdf(core, password, MIN_KDF_ITERATIONS);
   }
   return { vault, state };
 }
@@ -216,15 +220,9 @@ async function openWithApiKey(
   await lockout.succeeded(subject);
   await audit.append({ event: "unlock", actor, outcome: "ok" });
   await recordApiKeyUse(home, keyId, now()).catch(() => {}); // informational only
-  const vault = new Vault(home, store, scoped, audit, {
-    actor,
-    subject,
-    lockout,
-    audit,
-    home,
-    now,
-    code,
-  });
+  const vault = new Vault(
+    new VaultCore(home, store, scoped, audit, { actor, subject, lockout, audit, home, now, code }),
+  );
   return { vault, state: scoped };
 }
 

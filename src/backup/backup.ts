@@ -34,7 +34,7 @@ export const KEEP_META_KEY = "backupKeep";
  *
  * @example
  * ```ts ignore
- * await vault.backup({ progress: (step, done, total) => console.error(step, done, total) });
+ * await vault.backups.create({ progress: (step, done, total) => console.error(step, done, total) });
  * ```
  */
 export type Progress = (step: string, done: number, total: number) => void;
@@ -132,7 +132,7 @@ export interface CreateBackupOptions {
  *
  * @example
  * ```ts ignore
- * const { path, size } = await vault.backup();
+ * const { path, size } = await vault.backups.create();
  * ```
  */
 export interface CreatedBackup {

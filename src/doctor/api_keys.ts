@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ApiKeySummary } from "../api/vault.ts";
+import type { ApiKeySummary } from "../api/api_keys.ts";
 import { type Finding, shellQuote } from "./finding.ts";
 
 /** A key expiring within this many days is reported. */
@@ -16,7 +16,7 @@ const DAY_MS = 86_400_000;
 /**
  * Judges the keys' expiry times.
  *
- * @param keys The keys (`vault.apiKeys()`).
+ * @param keys The keys (`vault.apiKeys.list()`).
  * @param now Current time.
  * @returns One finding per expired or soon-expiring key.
  */

@@ -142,15 +142,17 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   }
 
   try {
-    const iterations = vault ? vault.kdfIterations : vaultFile.facts?.iterations;
+    const iterations = vault ? vault.keys.kdfIterations : vaultFile.facts?.iterations;
     if (iterations !== undefined) {
       findings.push(judgeKdfCost(iterations, await (options.measureKdf ?? measurePbkdf2)()));
     }
     if (vault) {
-      for (const p of vault.profiles()) {
-        findings.push(...checkTransport(vault.showProfile(p.name) as unknown as TransportProfile));
+      for (const p of vault.profiles.list()) {
+        findings.push(
+          ...checkTransport(vault.profiles.show(p.name) as unknown as TransportProfile),
+        );
       }
-      findings.push(...checkApiKeys(await vault.apiKeys(), now));
+      findings.push(...checkApiKeys(await vault.apiKeys.list(), now));
       const a0 = vault.auditChainKey();
       if (a0 && snap) {
         findings.push(...await checkAuditVerified(home, a0, snap, vault));

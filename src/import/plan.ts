@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { ProfileInput, Vault } from "../api/vault.ts";
+import type { ProfileInput } from "../api/profiles.ts";
+import type { Vault } from "../api/vault.ts";
 import { TOTP_PERIOD, totpCode } from "../access/totp.ts";
 import { HecateError } from "../errors.ts";
 import { describeMissing } from "../incomplete.ts";
@@ -125,7 +126,7 @@ export async function applyImport(
 ): Promise<ImportNote[]> {
   const report: ImportNote[] = [...plan.notes];
   const fresh = plan.profiles.filter((p) => {
-    if (!vault.hasProfile(p.name)) return true;
+    if (!vault.profiles.has(p.name)) return true;
     report.push({
       profile: p.name,
       kind: "skipped",
@@ -133,7 +134,7 @@ export async function applyImport(
     });
     return false;
   });
-  if (fresh.length > 0 && !options.dryRun) await vault.autoBackup("import");
+  if (fresh.length > 0 && !options.dryRun) await vault.backups.auto("import");
   const added = new Set<string>();
   for (const p of fresh) {
     if (options.dryRun) {
@@ -141,7 +142,7 @@ export async function applyImport(
       continue;
     }
     try {
-      await vault.addProfile(p);
+      await vault.profiles.add(p);
       report.push({
         profile: p.name,
         kind: "imported",
@@ -172,7 +173,7 @@ export async function applyImport(
     }
     // Confirm with the previous step's code: the authenticator's current code stays usable.
     const code = await totpCode(t.secret, new Date(Date.now() - TOTP_PERIOD * 1000));
-    const codes = await vault.enableTotp({ profile: t.profile, secret: t.secret, uri: "" }, code);
+    const codes = await vault.totp.enable({ profile: t.profile, secret: t.secret, uri: "" }, code);
     await options.onRecoveryCodes?.(t.profile, codes);
     report.push({
       profile: t.profile,

@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { ProfileInput } from "../api/vault.ts";
+import type { ProfileInput } from "../api/profiles.ts";
 import { HecateError } from "../errors.ts";
 import { completionCommand, describeMissing } from "../incomplete.ts";
 import type { Profile, SecretValue } from "../profile.ts";

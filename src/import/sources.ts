@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ProfileInput } from "../api/vault.ts";
+import type { ProfileInput } from "../api/profiles.ts";
 import type { Engine } from "../db/driver.ts";
 import { HecateError } from "../errors.ts";
 import type { TlsProfile } from "../profile.ts";

@@ -52,7 +52,7 @@ export async function vaultWith(home: string, names: string[]): Promise<Vault> {
   for (const name of names) {
     // An empty file is a valid empty SQLite database (Hecate refuses a missing one).
     await Deno.writeFile(`${home}/${name}.db`, new Uint8Array(), { mode: 0o600 });
-    await vault.addProfile({
+    await vault.profiles.add({
       name,
       engine: "sqlite",
       database: `${home}/${name}.db`,

@@ -13,7 +13,7 @@
  */
 
 import { freePort, randomHex, spawnWatchdog } from "./process.ts";
-import type { ProfileInput } from "../../src/api/vault.ts";
+import type { ProfileInput } from "../../src/api/profiles.ts";
 import type { ConnectSettings } from "../../src/db/driver.ts";
 
 /** A running test server. */
@@ -535,7 +535,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
  * @param pg The server.
  * @param name The profile name.
  * @param extra More profile fields (e.g. `connectTimeoutMs`).
- * @returns The input for `vault.addProfile`.
+ * @returns The input for `vault.profiles.add`.
  */
 export function pgProfile(
   pg: PgServer,

@@ -22,6 +22,6 @@ const out = (line: string) => Deno.stdout.writeSync(new TextEncoder().encode(lin
 const vault = await openVault({ home, password, lockout: "off" });
 out("ready");
 for (;;) {
-  await vault.rotate(password);
+  await vault.keys.rotate(password);
   out("rotated");
 }

@@ -36,27 +36,27 @@ out("ready");
 if (mode === "sequence") {
   const max = Number(rest[0] ?? Infinity);
   let n = 0;
-  for (const p of vault.profiles()) {
+  for (const p of vault.profiles.list()) {
     const m = /^p(\d+)$/.exec(p.name);
     if (m) n = Math.max(n, Number(m[1]));
   }
   // A writer killed between the add and the edit left the newest profile unedited: finish it.
-  if (vault.profiles().some((p) => p.name === `p${n}` && p.host === `h-${n}`)) {
-    await vault.editProfile(`p${n}`, {
+  if (vault.profiles.list().some((p) => p.name === `p${n}` && p.host === `h-${n}`)) {
+    await vault.profiles.edit(`p${n}`, {
       host: `e-${n}`,
       secrets: { password: { value: `t-${n}` } },
     });
   }
   while (n < max) {
     n++;
-    await vault.addProfile({
+    await vault.profiles.add({
       name: `p${n}`,
       engine: "postgres",
       host: `h-${n}`,
       user: "u",
       secrets: { password: { value: `s-${n}` } },
     });
-    await vault.editProfile(`p${n}`, {
+    await vault.profiles.edit(`p${n}`, {
       host: `e-${n}`,
       secrets: { password: { value: `t-${n}` } },
     });
@@ -64,7 +64,7 @@ if (mode === "sequence") {
 } else if (mode === "add") {
   const [prefix, count] = rest;
   for (let i = 1; i <= Number(count); i++) {
-    await vault.addProfile({
+    await vault.profiles.add({
       name: `${prefix}-${i}`,
       engine: "postgres",
       host: `host-${prefix}-${i}`,

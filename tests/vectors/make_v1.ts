@@ -38,7 +38,7 @@ if (!Deno.args.includes("--force")) {
 const home = await Deno.makeTempDir({ prefix: "hecate-vectors-" });
 await initVault({ home, password: PASSWORD, kdfIterations: ITERATIONS, audit: noAudit });
 const vault = await openVault({ home, password: PASSWORD, audit: noAudit });
-await vault.addProfile({
+await vault.profiles.add({
   name: "prod-pg",
   engine: "postgres",
   host: "db.prod.example",
@@ -49,8 +49,8 @@ await vault.addProfile({
   tls: { mode: "verify", caFile: "/etc/ssl/hecate/ca.pem" },
   secrets: { password: { value: "pg-s3cret-Ünïcödé-✓" } },
 });
-await vault.addProfile({ name: "local-lite", engine: "sqlite", database: "/var/lib/app/data.db" });
-await vault.addProfile({
+await vault.profiles.add({ name: "local-lite", engine: "sqlite", database: "/var/lib/app/data.db" });
+await vault.profiles.add({
   name: "ci-pg",
   engine: "postgres",
   host: "127.0.0.1",
@@ -59,7 +59,7 @@ await vault.addProfile({
   connectTimeoutMs: 5000,
   secrets: { password: { ref: "env:PGPASSWORD" } },
 });
-await vault.addProfile({
+await vault.profiles.add({
   name: "mysql-dev",
   engine: "mysql",
   host: "mysql.dev.example",
@@ -68,7 +68,7 @@ await vault.addProfile({
   tls: { mode: "insecure" },
   secrets: { password: { value: "first" } },
 });
-await vault.editProfile("mysql-dev", { secrets: { password: { value: `my"q\\uote'd` } } });
+await vault.profiles.edit("mysql-dev", { secrets: { password: { value: `my"q\\uote'd` } } });
 const basic = await Deno.readFile(`${home}/vault.hecate`);
 await Deno.remove(home, { recursive: true });
 

@@ -44,15 +44,15 @@ if (!Deno.args.includes("--force")) {
 const home = await Deno.makeTempDir({ prefix: "hecate-vectors-" });
 await initVault({ home, password: PASSWORD, kdfIterations: 600_000, audit: noAudit });
 const vault = await openVault({ home, password: PASSWORD, audit: noAudit, lockout: "off" });
-await vault.addProfile({
+await vault.profiles.add({
   name: "reporting",
   engine: "postgres",
   host: "db.example",
   user: "report",
   secrets: { password: { value: "v2-pg-s3cret-✓" } },
 });
-await vault.addProfile({ name: "cache", engine: "sqlite", database: "/var/lib/app/cache.db" });
-const apiKey = await vault.createApiKey({ name: "cron", profiles: ["reporting"], expires: null });
+await vault.profiles.add({ name: "cache", engine: "sqlite", database: "/var/lib/app/cache.db" });
+const apiKey = await vault.apiKeys.create({ name: "cron", profiles: ["reporting"], expires: null });
 const basic = await Deno.readFile(`${home}/vault.hecate`);
 await Deno.remove(home, { recursive: true });
 const state = await UnlockedVault.unlock(basic, PASSWORD);

@@ -45,7 +45,7 @@ export function apikeyCommand(ctx: CliContext) {
         }
         const expires = expiryFrom(opts.expires, new Date());
         const { vault } = await ctx.unlockWithPassword();
-        const key = await vault.createApiKey({ name, profiles: opts.server, expires });
+        const key = await vault.apiKeys.create({ name, profiles: opts.server, expires });
         await ctx.io.out(`${key}\n`);
         await ctx.io.err(
           `Created API key "${name}" for ${opts.server.join(", ")}, expires ${
@@ -61,7 +61,7 @@ export function apikeyCommand(ctx: CliContext) {
       .option("--json", "print JSON")
       .action(async (opts) => {
         const { vault } = await ctx.unlockWithPassword();
-        const keys = await vault.apiKeys();
+        const keys = await vault.apiKeys.list();
         if (opts.json) {
           await ctx.io.out(JSON.stringify(keys, null, 2) + "\n");
           return;
@@ -93,7 +93,7 @@ export function apikeyCommand(ctx: CliContext) {
       .description("delete the key and re-key the profiles it covered")
       .action(async (name) => {
         const { vault } = await ctx.unlockWithPassword();
-        await vault.revokeApiKey(name);
+        await vault.apiKeys.revoke(name);
         await ctx.io.out(`Revoked API key "${name}"; the profiles it covered were re-keyed\n`);
       }),
   );

@@ -37,7 +37,7 @@ export function backupCommand(ctx: CliContext) {
       .option("--output <file>", "write the bundle to FILE (must not exist)")
       .action(async (opts) => {
         const vault = await ctx.unlock();
-        const made = await vault.backup({
+        const made = await vault.backups.create({
           output: opts.output,
           progress: terminalProgress(ctx.io, "backup"),
         });
@@ -128,8 +128,8 @@ export function backupCommand(ctx: CliContext) {
       .argument("[n]", "keep the newest N automatic bundles", parsePositiveInt)
       .action(async (n) => {
         const vault = await ctx.unlock();
-        if (n !== undefined) await vault.setBackupRetention(n);
-        await ctx.io.out(`${vault.backupRetention}\n`);
+        if (n !== undefined) await vault.backups.setRetention(n);
+        await ctx.io.out(`${vault.backups.retention}\n`);
       }),
   );
   return backup;

@@ -133,7 +133,7 @@ export function exportCommand(ctx: CliContext) {
     .requiredOption("--encrypted <file>", "the bundle to write (must not exist)")
     .action(async (opts) => {
       const vault = await ctx.unlock();
-      const made = await vault.backup({
+      const made = await vault.backups.create({
         output: opts.encrypted,
         reason: "export",
         progress: terminalProgress(ctx.io, "export"),

@@ -62,7 +62,7 @@ export function passwdCommand(ctx: CliContext) {
     .action(async (opts) => {
       const { vault } = await ctx.unlockWithPassword();
       const password = await newPassword(ctx.io, ctx.stdin, opts.newPasswordStdin ?? false);
-      await vault.changePassword(
+      await vault.keys.changePassword(
         password,
         opts.kdfIterations !== undefined ? { kdfIterations: opts.kdfIterations } : {},
       );

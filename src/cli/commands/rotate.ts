@@ -20,10 +20,10 @@ export function rotateCommand(ctx: CliContext) {
     )
     .action(async () => {
       const { vault, password } = await ctx.unlockWithPassword();
-      await vault.rotate(password);
+      await vault.keys.rotate(password);
       await ctx.io.out(
-        `Rotated every key: ${vault.profiles().length} profiles re-encrypted, ${
-          (await vault.apiKeys()).length
+        `Rotated every key: ${vault.profiles.list().length} profiles re-encrypted, ${
+          (await vault.apiKeys.list()).length
         } API keys re-sealed\n`,
       );
     });

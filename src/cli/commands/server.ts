@@ -8,7 +8,7 @@ import { Command, Option } from "@commander-js/extra-typings";
 import type { Engine } from "../../db/driver.ts";
 import { HecateError } from "../../errors.ts";
 import type { ProfileChanges, Vault } from "../../hecate.ts";
-import type { ConnectOptions } from "../../api/vault.ts";
+import type { ConnectOptions } from "../../api/connections.ts";
 import { ENGINES, type SecretValue, type SshProfile, type TlsProfile } from "../../profile.ts";
 import type { CliContext } from "../context.ts";
 import { collect, parsePort, parsePositiveInt } from "../parse.ts";
@@ -178,7 +178,7 @@ export function serverCommand(ctx: CliContext) {
         const secrets = await secretsFor(ctx, name, auth, opts, params);
         const tunnel = await sshForAdd(ctx, name, opts as SshFlags);
         const tls = tlsFrom(opts);
-        await vault.addProfile({
+        await vault.profiles.add({
           name,
           engine,
           host: opts.host,
@@ -203,7 +203,7 @@ export function serverCommand(ctx: CliContext) {
       .option("--json", "print JSON")
       .action(async (opts) => {
         const vault = await ctx.unlock();
-        const list = vault.profiles();
+        const list = vault.profiles.list();
         const width = Math.max(4, ...list.map((p) => p.name.length));
         const lines = list.map((p) =>
           `${p.name.padEnd(width)}  ${p.engine.padEnd(8)}  ${
@@ -223,7 +223,7 @@ export function serverCommand(ctx: CliContext) {
       .option("--json", "print JSON")
       .action(async (name, opts) => {
         const vault = await ctx.unlock();
-        const p = vault.showProfile(name);
+        const p = vault.profiles.show(name);
         const marker = incompleteOf(p.incomplete);
         const { incomplete: _, ...rest } = p;
         const lines = Object.entries(rest).map(([k, v]) =>
@@ -258,20 +258,20 @@ export function serverCommand(ctx: CliContext) {
         if (opts.connectTimeout !== undefined) changes.connectTimeoutMs = opts.connectTimeout;
         if (opts.tag !== undefined) changes.tags = opts.tag;
         if (opts.rename !== undefined) changes.rename = opts.rename;
-        const current = vault.showProfile(name) as { tls: TlsProfile };
+        const current = vault.profiles.show(name) as { tls: TlsProfile };
         const tls = tlsFrom(opts, current.tls);
         if (tls !== current.tls && tls !== undefined) changes.tls = tls;
         const params = authParamsFrom(opts);
         if (Object.keys(params).length) changes.params = params;
         if (opts.secretStdin || opts.secretRef) {
-          const shown = vault.showProfile(name) as {
+          const shown = vault.profiles.show(name) as {
             auth: string;
             params?: Record<string, string>;
           };
           const auth = opts.auth ?? String(shown.auth);
           changes.secrets = await secretsFor(ctx, name, auth, opts, { ...shown.params, ...params });
         }
-        const currentSsh = vault.showProfile(name) as { ssh?: SshProfile; secrets: object };
+        const currentSsh = vault.profiles.show(name) as { ssh?: SshProfile; secrets: object };
         const tunnel = await sshForEdit(ctx, name, opts as SshFlags, {
           ssh: currentSsh.ssh,
           secretNames: Object.keys(currentSsh.secrets),
@@ -285,7 +285,7 @@ export function serverCommand(ctx: CliContext) {
             hint: "see 'hecate server edit --help'",
           });
         }
-        await vault.editProfile(name, changes);
+        await vault.profiles.edit(name, changes);
         await ctx.io.out(`Updated profile "${opts.rename ?? name}"\n`);
       }),
   );
@@ -296,7 +296,7 @@ export function serverCommand(ctx: CliContext) {
       .description("remove a profile (the previous vault generation is kept)")
       .action(async (name) => {
         const vault = await ctx.unlock();
-        await vault.removeProfile(name);
+        await vault.profiles.remove(name);
         await ctx.io.out(`Removed profile "${name}"\n`);
       }),
   );

@@ -29,7 +29,7 @@ export function totpCommand(ctx: CliContext) {
       .option("--issuer <name>", "issuer shown in the authenticator app", "Hecate")
       .action(async (opts) => {
         const { vault } = await ctx.unlockWithPassword();
-        const setup = await vault.beginTotpSetup(opts.server, opts.issuer);
+        const setup = await vault.totp.beginSetup(opts.server, opts.issuer);
         // Loaded only here: the unlock and cron paths never pay for the QR encoder.
         const { default: qrcode } = await import("qrcode");
         const qr = await qrcode.toString(setup.uri, { type: "terminal", small: true });
@@ -40,7 +40,7 @@ export function totpCommand(ctx: CliContext) {
         const code = ctx.io.stdinIsTerminal
           ? await ctx.io.promptSecret("Current code:")
           : await ctx.stdin.next("one-time code");
-        const recovery = await vault.enableTotp(setup, code);
+        const recovery = await vault.totp.enable(setup, code);
         await ctx.io.out(
           `TOTP is on for ${opts.server ? `profile "${opts.server}"` : "the vault"}.\n` +
             "Recovery codes (each works once, with the master password; store them offline):\n" +
@@ -57,7 +57,7 @@ export function totpCommand(ctx: CliContext) {
       .option("--server <profile>", "the profile (default: the vault)")
       .action(async (opts) => {
         const { vault } = await ctx.unlockWithPassword();
-        const status = vault.totpStatus();
+        const status = vault.totp.status();
         const on = opts.server ? status.profiles.includes(opts.server) : status.vault;
         if (!on) {
           throw new HecateError(
@@ -66,7 +66,7 @@ export function totpCommand(ctx: CliContext) {
           );
         }
         const code = opts.server ? await ctx.code(`profile "${opts.server}"`) : undefined;
-        await vault.disableTotp(opts.server, code);
+        await vault.totp.disable(opts.server, code);
         await ctx.io.out(
           `TOTP is off for ${opts.server ? `profile "${opts.server}"` : "the vault"}\n`,
         );
@@ -78,7 +78,7 @@ export function totpCommand(ctx: CliContext) {
       .description("show where TOTP is on")
       .action(async () => {
         const { vault } = await ctx.unlockWithPassword();
-        const s = vault.totpStatus();
+        const s = vault.totp.status();
         await ctx.io.out(
           `vault: ${s.vault ? "on" : "off"}\nprofiles: ${s.profiles.join(", ") || "none"}\n`,
         );

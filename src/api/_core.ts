@@ -1,0 +1,206 @@
+/**
+ * The machinery every part of an open vault shares (internal; not exported from mod.ts): the
+ * unlocked state, the store and its write lock, the audit sink, the access context, the lookup of
+ * profiles, fail-closed auditing of operations, and the gate every release of a profile's secrets
+ * goes through. The parts (`vault.profiles`, `vault.apiKeys`, ...) each take the one core of their
+ * vault, so a write by one part is seen by every other.
+ *
+ * @module
+ */
+
+import type { Actor, AuditSink, DetailValue } from "../audit/log.ts";
+import { spendRecoveryCode, type TotpConfig, totpConfigOf } from "../access/totp.ts";
+import { HecateError } from "../errors.ts";
+import { type Profile, profileFromRecord } from "../profile.ts";
+import type { VaultStore } from "../vault/store.ts";
+import type { ScopedVault } from "../vault/scoped.ts";
+import { UnlockedVault } from "../vault/vault.ts";
+import { type AccessContext, requireSecondFactor } from "./access.ts";
+import { reasonOf } from "./util.ts";
+import { saveVault } from "./vault_write.ts";
+
+/** A stored profile with its record id and its own TOTP setup, if any. */
+export interface Found {
+  /** Record id. */
+  id: string;
+  /** The profile, secrets included. */
+  profile: Profile;
+  /** The profile's second factor, if it has one. */
+  totp: TotpConfig | undefined;
+}
+
+/** The shared state and machinery of one open vault. */
+export class VaultCore {
+  /** The home directory. */
+  readonly home: string;
+  /** The vault file and its lock. */
+  readonly store: VaultStore;
+  /** Where audit records go. */
+  readonly audit: AuditSink;
+  /** Who opened the vault, lockout, clock, one-time code source. */
+  readonly access: AccessContext;
+  /** Second factors already passed in this session (`vault`, `profile:<id>`): asked once each. */
+  readonly passed: Set<string> = new Set();
+  #state: UnlockedVault | ScopedVault;
+
+  /**
+   * @param home Home directory.
+   * @param store The vault store.
+   * @param state The unlocked (or API-key scoped) vault.
+   * @param audit Audit sink.
+   * @param access Access state of this session.
+   */
+  constructor(
+    home: string,
+    store: VaultStore,
+    state: UnlockedVault | ScopedVault,
+    audit: AuditSink,
+    access: AccessContext,
+  ) {
+    this.home = home;
+    this.store = store;
+    this.#state = state;
+    this.audit = audit;
+    this.access = access;
+  }
+
+  /** The vault as last read or written by this session. */
+  get state(): UnlockedVault | ScopedVault {
+    return this.#state;
+  }
+
+  /** Who is acting (the actor of every audit record of this session). */
+  get actor(): Actor {
+    return this.access.actor;
+  }
+
+  /**
+   * The full vault, for operations that need the master password.
+   *
+   * @returns The unlocked vault.
+   * @throws {HecateError} `no_credential` when an API key opened the vault.
+   */
+  unlocked(): UnlockedVault {
+    if (this.#state instanceof UnlockedVault) return this.#state;
+    throw new HecateError(
+      "no_credential",
+      "This needs the master password: an API key can only read the profiles in its scope",
+      { hint: "run it without HECATE_API_KEY / --api-key-file" },
+    );
+  }
+
+  /**
+   * Every profile readable in a state (this session's by default).
+   *
+   * @param state The vault to read.
+   * @returns The profiles with ids and TOTP setups.
+   */
+  all(state: UnlockedVault | ScopedVault = this.#state): Found[] {
+    return state.records().map((r) => {
+      const { totp, ...value } = r.value;
+      return { id: r.id, profile: profileFromRecord(value), totp: totpConfigOf(totp) };
+    });
+  }
+
+  /**
+   * One profile by name.
+   *
+   * @param name Profile name.
+   * @param state The vault to read (this session's by default).
+   * @returns The profile.
+   * @throws {HecateError} `profile_not_found`.
+   */
+  find(name: string, state: UnlockedVault | ScopedVault = this.#state): Found {
+    const hit = this.all(state).find((r) => r.profile.name === name);
+    if (!hit) {
+      throw new HecateError("profile_not_found", `No profile named "${name}"`, {
+        hint: this.access.actor.kind === "apikey"
+          ? "this API key may use only the profiles in its scope"
+          : "list profiles with 'hecate server list'",
+      });
+    }
+    return hit;
+  }
+
+  /**
+   * Changes the vault under the write lock: `fn` gets the newest file's state, which is then
+   * written as the next generation (recorded through `saveVault`) and becomes this session's.
+   *
+   * @param fn The change; throwing leaves the file as it was.
+   */
+  async mutate(fn: (state: UnlockedVault) => void | Promise<void>): Promise<void> {
+    const current = this.unlocked();
+    await this.store.withLock(async () => {
+      // Apply the change to the newest file, not to what this process read earlier.
+      const fresh = await current.reload(await this.store.read());
+      await fn(fresh);
+      await saveVault(this.store, fresh, this.audit, this.access.actor);
+      this.#state = fresh;
+    });
+  }
+
+  /**
+   * Runs an operation that needs the master password and audits it: a failure is recorded (best
+   * effort) and rethrown; success is recorded, and a success record that cannot be written fails
+   * the call.
+   *
+   * @param event The audit event.
+   * @param profile The profile concerned, if any.
+   * @param fn The operation.
+   * @param detail Detail for the record, computed after `fn` ran.
+   */
+  async audited(
+    event: string,
+    profile: string | undefined,
+    fn: () => Promise<void>,
+    detail?: () => { [key: string]: DetailValue },
+  ): Promise<void> {
+    const base = { event, actor: this.access.actor, ...(profile ? { profile } : {}) };
+    const extra = () => (detail ? { detail: detail() } : {});
+    try {
+      this.unlocked();
+      await fn();
+    } catch (e) {
+      await this.audit.append({ ...base, outcome: "fail", reason: reasonOf(e), ...extra() })
+        .catch(() => {});
+      throw e;
+    }
+    await this.audit.append({ ...base, outcome: "ok", ...extra() });
+  }
+
+  /**
+   * The gate every release of a profile's secrets goes through: the profile's own second factor
+   * (if it has one), then the `profile.read` audit record. If that record cannot be written,
+   * nothing is released.
+   *
+   * @param name Profile name.
+   * @returns The profile (secrets included) and the actor.
+   */
+  async released(name: string): Promise<{ profile: Profile; actor: Actor }> {
+    const { id, profile, totp } = this.find(name);
+    const actor = this.access.actor;
+    if (totp && !this.passed.has(`profile:${id}`)) {
+      const password = this.#state instanceof UnlockedVault;
+      const ok = await requireSecondFactor(
+        this.access,
+        totp,
+        `profile:${id}`,
+        `profile "${name}"`,
+        "connect",
+        password,
+        name,
+      );
+      if (ok.kind === "recovery") {
+        await this.mutate((state) => {
+          const hit = this.find(name, state);
+          const value = { ...hit.profile, totp: spendRecoveryCode(hit.totp, ok.spent) };
+          state.putRecord(value as unknown as Record<string, unknown>, hit.id);
+        });
+      }
+      this.passed.add(`profile:${id}`);
+      await this.access.lockout.succeeded(this.access.subject);
+    }
+    await this.audit.append({ event: "profile.read", actor, profile: name, outcome: "ok" });
+    return { profile, actor };
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * Connections of an open vault: single connections, one-shot queries, pools with their circuit
+ * breakers, endpoints and environments for other programs, and `run`. Every release of a
+ * profile's secrets goes through the core's gate (`profile.read` first). The `Vault` hub
+ * delegates to this class; it is not exported from mod.ts.
+ *
+ * @module
+ */
+
+import type { Profile } from "../profile.ts";
+import { preloadDriver } from "../db/registry.ts";
+import { HecateError } from "../errors.ts";
+import {
+  type Endpoint,
+  openDbConnection,
+  type OpenDbConnectionOptions,
+  openEndpoint,
+} from "../connect.ts";
+import { connectionEnv, type EnvMapping } from "../run/env.ts";
+import { spawnWithEnv } from "../run/spawn.ts";
+import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
+import type { PoolOptions } from "../db/pool.ts";
+import type { VaultCore } from "./_core.ts";
+import { Connection, type StatementAudit, tlsWarnings } from "./connection.ts";
+import { ConnectionPool } from "./pool.ts";
+import { reasonOf } from "./util.ts";
+
+/**
+ * Options for {@link Vault.connect}.
+ *
+ * @example
+ * ```ts ignore
+ * await using db = await vault.connect("billing", { auditStatements: false });
+ * ```
+ */
+export interface ConnectOptions {
+  /** Called as each SSH tunnel step (and the database login behind it) completes. */
+  onStep?: OpenDbConnectionOptions["onStep"];
+  /**
+   * Record every statement in the audit trail (SQL hash, rows, duration, outcome). `true` puts each
+   * record on disk before the statement's result is final, which bounds a busy pool's throughput
+   * at the disk's flush rate; `"deferred"` writes the records behind the statements in group
+   * writes (a crash can lose the last moments' records; a lost record stops every later statement
+   * and `close()` waits for the rest); `false` records only the opening of the profile. See
+   * docs/SECURITY.md and docs/PERFORMANCE.md. @default {true}
+   */
+  auditStatements?: StatementAudit;
+}
+
+/**
+ * Options for {@link Vault.pool}.
+ *
+ * @example
+ * ```ts ignore
+ * await using pool = await vault.pool("billing", {
+ *   max: 4,
+ *   retry: { attempts: 5 },
+ *   breaker: { failureThreshold: 3, coolDownMs: 5000 },
+ * });
+ * ```
+ */
+export interface VaultPoolOptions extends PoolOptions, ConnectOptions {
+  /** Settings for the profile's circuit breaker (shared by the vault's pools of the profile). */
+  breaker?: BreakerOptions;
+}
+
+/** The connections, pools and breakers of one open vault. */
+export class VaultConnections {
+  readonly #core: VaultCore;
+  readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #pools = new Set<ConnectionPool>();
+
+  /** @param core The open vault's core. */
+  constructor(core: VaultCore) {
+    this.#core = core;
+  }
+
+  /** Opens a connection (see {@link Vault.connect}). */
+  async connect(name: string, options: ConnectOptions = {}): Promise<Connection> {
+    // The driver module holds no secret: load it while the profile.read record is flushed.
+    const engine = this.#core.all().find((r) => r.profile.name === name)?.profile.engine;
+    if (engine) preloadDriver(engine);
+    const { profile, actor } = await this.#core.released(name);
+    try {
+      const conn = await openDbConnection(profile, {
+        onStep: options.onStep,
+        pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
+      });
+      return new Connection(
+        name,
+        profile.engine,
+        conn,
+        this.#core.audit,
+        tlsWarnings(profile),
+        actor,
+        options.auditStatements ?? true,
+      );
+    } catch (e) {
+      await this.#core.audit.append({
+        event: "connect",
+        actor,
+        profile: name,
+        outcome: "fail",
+        reason: reasonOf(e),
+      }).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Pins host keys learned under accept-new, unless the profile changed meanwhile. */
+  async #pinHostKeys(
+    name: string,
+    seen: Profile,
+    learned: readonly { hop: number; fingerprint: string }[],
+  ): Promise<void> {
+    await this.#core.audited("profile.pin_host_key", name, async () => {
+      await this.#core.mutate((state) => {
+        const { id, profile } = this.#core.find(name, state);
+        if (!profile.ssh) return;
+        const hops = profile.ssh.hops.map((h, i) => {
+          const l = learned.find((x) => x.hop === i);
+          const was = seen.ssh?.hops[i];
+          if (!l || !was || was.host !== h.host || was.port !== h.port) return h;
+          if (h.hostKey && h.hostKey !== l.fingerprint) {
+            // Another process pinned a different key in between: trust neither silently.
+            throw new HecateError(
+              "host_key_changed",
+              `Host key of SSH server ${h.host}:${
+                h.port ?? 22
+              } differs from the one just pinned (${h.hostKey})`,
+            );
+          }
+          return { ...h, hostKey: l.fingerprint };
+        });
+        state.putRecord({
+          ...profile,
+          ssh: { ...profile.ssh, hops },
+          updated: new Date().toISOString(),
+        } as unknown as Record<string, unknown>, id);
+      });
+    });
+  }
+
+  /** One statement on a fresh connection (see {@link Vault.query}). */
+  async query(
+    name: string,
+    sql: string,
+    params: readonly unknown[] = [],
+  ): Promise<Record<string, unknown>[]> {
+    const conn = await this.connect(name);
+    try {
+      const out: Record<string, unknown>[] = [];
+      for await (const row of conn.query(sql, params)) out.push(row);
+      return out;
+    } finally {
+      await conn.close();
+    }
+  }
+
+  /** A profile's shared circuit breaker (see {@link Vault.breaker}). */
+  breaker(name: string, options: BreakerOptions = {}): CircuitBreaker {
+    let b = this.#breakers.get(name);
+    if (!b) {
+      b = new CircuitBreaker(name, options);
+      this.#breakers.set(name, b);
+    } else {
+      b.configure(options);
+    }
+    return b;
+  }
+
+  /** Opens a pool (see {@link Vault.pool}). */
+  async pool(name: string, options: VaultPoolOptions = {}): Promise<ConnectionPool> {
+    this.#core.find(name);
+    const { breaker, auditStatements, ...poolOptions } = options;
+    const pool: ConnectionPool = new ConnectionPool(
+      name,
+      () => this.connect(name, { auditStatements: auditStatements ?? true }),
+      poolOptions,
+      this.breaker(name, breaker),
+      () => this.#pools.delete(pool),
+    );
+    this.#pools.add(pool);
+    try {
+      await pool.fill();
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  /** Closes every pool opened through these connections (each waits for its borrowed ones). */
+  async close(): Promise<void> {
+    await Promise.all([...this.#pools].map((p) => p.close()));
+  }
+
+  /** Resolves a profile for another program (see {@link Vault.endpoint}). */
+  async endpoint(name: string): Promise<Endpoint> {
+    const { profile } = await this.#core.released(name);
+    return await openEndpoint(profile, {
+      pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
+    });
+  }
+
+  /** The variables `hecate run` gives a program (see {@link Vault.environment}). */
+  async environment(
+    name: string,
+    mappings: readonly EnvMapping[] = [],
+  ): Promise<Record<string, string>> {
+    if (this.#core.find(name).profile.ssh) {
+      // The tunnel's local port is gone when this returns: the variables would point nowhere.
+      throw new HecateError(
+        "usage",
+        `Profile "${name}" is reached through an SSH tunnel, which lives only while a command runs`,
+        { hint: `use 'hecate run ${name} -- COMMAND', which keeps the tunnel open` },
+      );
+    }
+    const endpoint = await this.endpoint(name);
+    try {
+      const env = connectionEnv(name, endpoint.settings, mappings);
+      await this.#core.audit.append({
+        event: "env",
+        actor: this.#core.actor,
+        profile: name,
+        outcome: "ok",
+      });
+      return env;
+    } finally {
+      await endpoint.close();
+    }
+  }
+
+  /** Runs a program with a profile's connection (see {@link Vault.run}). */
+  async run(
+    name: string,
+    command: string,
+    args: readonly string[] = [],
+    options: { env?: readonly EnvMapping[] } = {},
+  ): Promise<number> {
+    const endpoint = await this.endpoint(name);
+    let code: number | undefined;
+    let failure: unknown;
+    try {
+      const env = connectionEnv(name, endpoint.settings, options.env ?? []);
+      code = await spawnWithEnv(command, args, env);
+      return code;
+    } catch (e) {
+      failure = e;
+      throw e;
+    } finally {
+      await endpoint.close();
+      const record = this.#core.audit.append({
+        event: "run",
+        actor: this.#core.actor,
+        profile: name,
+        outcome: code === 0 ? "ok" : "fail",
+        ...(failure !== undefined ? { reason: reasonOf(failure) } : {}),
+        // The program's name only: never its arguments or environment.
+        detail: { command, ...(code !== undefined ? { exit_code: code } : {}) },
+      });
+      // The program's own failure is the one to report.
+      if (failure === undefined) await record;
+      else await record.catch(() => {});
+    }
+  }
+}

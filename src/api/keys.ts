@@ -1,0 +1,91 @@
+/**
+ * `vault.keys`: the master password and the keys under it (rotation, password change, KDF cost).
+ *
+ * @module
+ */
+
+import { HecateError } from "../errors.ts";
+import { MIN_KDF_ITERATIONS } from "../kdf.ts";
+import { UnlockedVault } from "../vault/vault.ts";
+import type { VaultCore } from "./_core.ts";
+
+/**
+ * Re-wraps the root key at a higher PBKDF2 cost, audited as `kdf.upgrade`. Used by `openVault`
+ * when the vault's cost is below the current floor; not part of the library API.
+ *
+ * @param core The vault just unlocked with the password.
+ * @param password The master password (just verified).
+ * @param iterations The new cost.
+ */
+export async function upgradeKdf(
+  core: VaultCore,
+  password: string,
+  iterations: number,
+): Promise<void> {
+  await core.audited("kdf.upgrade", undefined, async () => {
+    await core.mutate((state) => state.setPassword(password, iterations));
+  });
+}
+
+/**
+ * Keys of an open vault (`vault.keys`); all need the master password. Audited as `rotate` and
+ * `password.change`.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(vault.keys.kdfIterations);
+ * await vault.keys.changePassword(newPassword, { kdfIterations: 1_000_000 });
+ * await vault.keys.rotate(newPassword);
+ * ```
+ */
+export class VaultKeys {
+  readonly #core: VaultCore;
+
+  /** @internal Reached as `vault.keys`. */
+  constructor(core: VaultCore) {
+    this.#core = core;
+  }
+
+  /** PBKDF2 iterations of the password slot (master password only). */
+  get kdfIterations(): number {
+    return this.#core.unlocked().passwordIterations;
+  }
+
+  /**
+   * Rotates every key: a new root key and new data keys, every record re-encrypted, every API-key
+   * slot re-sealed for its scope (existing API keys keep working), in one atomic replace of the
+   * file: an interruption leaves the old vault or the new one.
+   *
+   * @param password The master password (checked against the vault before anything changes).
+   * @throws {HecateError} `auth_failed` for a wrong password (nothing changes).
+   */
+  async rotate(password: string): Promise<void> {
+    const core = this.#core;
+    await core.audited("rotate", undefined, async () => {
+      await core.mutate(async (state) => {
+        const bytes = await core.store.read();
+        // A wrong password here would lock the owner out of the rotated vault: check it first.
+        await UnlockedVault.unlock(bytes, password);
+        await state.rotate(password, Math.max(state.passwordIterations, MIN_KDF_ITERATIONS));
+      });
+    });
+  }
+
+  /**
+   * Changes the master password: the root key is re-wrapped; records are untouched.
+   *
+   * @param password The new password.
+   * @param options KDF cost for the new slot (at least the floor; default: the current cost).
+   * @throws {HecateError} `usage` for a KDF cost below the floor.
+   */
+  async changePassword(password: string, options: { kdfIterations?: number } = {}): Promise<void> {
+    await this.#core.audited("password.change", undefined, async () => {
+      const iterations = options.kdfIterations ??
+        Math.max(this.kdfIterations, MIN_KDF_ITERATIONS);
+      if (iterations < MIN_KDF_ITERATIONS) {
+        throw new HecateError("usage", `KDF iterations must be at least ${MIN_KDF_ITERATIONS}`);
+      }
+      await this.#core.mutate((state) => state.setPassword(password, iterations));
+    });
+  }
+}
