@@ -368,15 +368,15 @@ Deno.test("a library append between CLI runs keeps the trail verifiable", async 
     const home = `${root}/h`;
     await ok(home, ["init", "--kdf-iterations", "600000", "--password-stdin"], `${PW}\n`);
     await new FileAuditLog(home).append({
-      event: "apikey.use",
+      event: "unlock",
       actor: { kind: "apikey", id: "k9", name: "cron" },
       profile: "billing",
       outcome: "ok",
     });
     const r = await ok(home, ["audit", "verify", "--password-stdin"], `${PW}\n`);
-    assert.match(r.stdout, /^Audit trail intact: 3 entries/); // init, vault.write, apikey.use
+    assert.match(r.stdout, /^Audit trail intact: 3 entries/); // init, vault.write, the library's unlock
     const shown = await ok(home, ["audit", "show", "--actor", "cron"]);
-    assert.match(shown.stdout, /apikey\.use\s+ok\s+apikey:cron\(k9\)\s+billing/);
+    assert.match(shown.stdout, /unlock\s+ok\s+apikey:cron\(k9\)\s+billing/);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

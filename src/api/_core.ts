@@ -18,6 +18,7 @@ import { UnlockedVault } from "../vault/vault.ts";
 import { type AccessContext, requireSecondFactor } from "./access.ts";
 import { reasonOf } from "./util.ts";
 import { saveVault } from "./vault_write.ts";
+import type { AuditEventName } from "../audit/events.ts";
 
 /** A stored profile with its record id and its own TOTP setup, if any. */
 export interface Found {
@@ -150,7 +151,7 @@ export class VaultCore {
    * @param detail Detail for the record, computed after `fn` ran.
    */
   async audited(
-    event: string,
+    event: AuditEventName,
     profile: string | undefined,
     fn: () => Promise<void>,
     detail?: () => { [key: string]: DetailValue },

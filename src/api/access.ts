@@ -10,6 +10,7 @@ import type { Lockout } from "../access/lockout.ts";
 import { type SecondFactorResult, type TotpConfig, verifySecondFactor } from "../access/totp.ts";
 import { HecateError } from "../errors.ts";
 import { reasonOf } from "./util.ts";
+import type { AuditEventName } from "../audit/events.ts";
 
 /**
  * Supplies a one-time code when one is required (a prompt, `--totp`, `HECATE_TOTP`), or
@@ -52,7 +53,7 @@ export type GuardContext = Pick<AccessContext, "actor" | "subject" | "lockout" |
  */
 export async function guarded<T>(
   ctx: GuardContext,
-  event: string,
+  event: AuditEventName,
   fn: () => Promise<T>,
   isFailure: (e: unknown) => boolean,
   profile?: string,
@@ -111,7 +112,7 @@ export async function requireSecondFactor(
   config: TotpConfig,
   secretId: string,
   what: string,
-  event: string,
+  event: AuditEventName,
   allowRecovery: boolean,
   profile?: string,
 ): Promise<SecondFactorResult> {

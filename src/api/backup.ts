@@ -36,6 +36,7 @@ import {
 } from "./access.ts";
 import { openVaultWithState } from "./open.ts";
 import { reasonOf } from "./util.ts";
+import type { AuditEventName } from "../audit/events.ts";
 
 export type { BackupEntry, BundleManifest, Progress, RestoreResult };
 
@@ -132,7 +133,7 @@ function passwordAccess(home: string, options: BackupFileOptions, audit: AuditSi
  */
 async function openGuarded(
   ctx: AccessContext,
-  event: string,
+  event: AuditEventName,
   bytes: Uint8Array<ArrayBuffer>,
   password: string,
   secondFactor: "required" | "required, recovery allowed" | "none",

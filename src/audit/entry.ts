@@ -9,6 +9,7 @@
 
 import { toBase64Url } from "../vault/encoding.ts";
 import { LINE_PREFIX, MAC_SUFFIX_BYTES } from "./chain.ts";
+import type { AuditEventName } from "./events.ts";
 
 /** Who is acting. */
 export interface Actor {
@@ -31,8 +32,8 @@ export type DetailValue =
 
 /** What happened, as reported by a layer above. */
 export interface AuditEvent {
-  /** Event name, from the list in docs/SECURITY.md (see `AUDIT_EVENTS`). */
-  event: string;
+  /** Event name: one of `AUDIT_EVENTS` (src/audit/events.ts), the list docs/SECURITY.md shows. */
+  event: AuditEventName;
   /** Who acted. */
   actor: Actor;
   /** Profile name, when the event concerns one. */

@@ -1,6 +1,7 @@
 /**
- * The audit event names, one list for every layer (documented in docs/SECURITY.md). `append`
- * accepts any string so that a new layer can add a name, but each should be listed here first.
+ * The audit event names, one list for every layer. `AuditEvent.event` has this list's type, so the
+ * compiler refuses a name that is not here, and tests/audit_events_test.ts keeps the table in
+ * docs/SECURITY.md equal to it.
  *
  * @module
  */
@@ -8,33 +9,36 @@
 /** Event names and what each records. */
 export const AUDIT_EVENTS = {
   "init": "a vault was created (the chain's first entry)",
-  "unlock": "an unlock attempt with the master password (ok or fail, reason = error code)",
+  "audit.start": "a chain was started for a vault made before the trail (the chain's first entry)",
+  "unlock":
+    "an unlock attempt with the master password or an API key (actor says which), ok or fail, including its second factor (reason = error code)",
+  "lockout": "repeated failures locked further attempts out for a while",
   "profile.read": "a profile's secrets were read to connect (written before anything is released)",
   "connect": "a connection attempt failed after the profile was read",
   "query": "a statement ran: rows, duration_ms, sql_sha256 (never the SQL text or parameters)",
+  "env": "a profile's credentials were handed out as environment variables (`hecate env`)",
+  "run": "a program was started with a profile's credentials in its environment",
   "profile.add": "a profile was added",
   "profile.edit": "a profile was changed",
   "profile.remove": "a profile was removed",
+  "profile.pin_host_key": "SSH host keys learned under accept-new were pinned in the profile",
   "password.change": "the master password was changed",
-  "apikey.create": "an API key was created (detail: its id, name and scope; never the key)",
-  "apikey.use": "an API key unlocked the vault (actor: the key's id and name)",
-  "apikey.revoke": "an API key was revoked",
-  "apikey.expired": "an expired or revoked API key was presented",
-  "totp.setup": "a TOTP second factor was set up (never the secret or a code)",
-  "totp.use": "a TOTP code was accepted",
-  "totp.fail": "a TOTP code was missing, wrong or replayed",
-  "totp.recovery": "a recovery code was used",
-  "lockout": "repeated failures locked further attempts out for a while",
-  "vault.rotate": "the root key and data keys were rotated",
-  "backup.create": "a backup of the vault was written",
-  "backup.restore": "the vault was restored from a backup (detail: vault, generation, bundle's)",
-  "backup.verify": "a backup bundle was opened to check it (ok or fail; counts toward lockout)",
+  "kdf.upgrade": "the password slot was re-wrapped at a higher PBKDF2 cost",
+  "rotate": "the root key, data keys and signing key were rotated",
   "vault.write": "the vault file was written (detail: vault id and generation)",
+  "apikey.create": "an API key was created (detail: its id, name and scope; never the key)",
+  "apikey.revoke": "an API key was revoked",
+  "totp.enable": "a TOTP second factor was enabled (never the secret or a code)",
+  "totp.disable": "a TOTP second factor was disabled",
+  "totp.recovery": "a recovery code was used",
+  "backup.create": "a backup of the vault was written",
+  "backup.retention": "the number of automatic backups to keep was changed",
+  "backup.verify": "a backup bundle was opened to check it (ok or fail; counts toward lockout)",
+  "backup.restore": "the vault was restored from a backup (detail: vault, generation, bundle's)",
   "audit.verify": "the trail was verified (outcome = the verdict)",
   "audit.export": "the trail was exported (detail: first and last seq)",
   "audit.retention":
     "closed segments were removed (detail: each one's name, seq range, last MAC, and the proof)",
-  "audit.start": "a chain was started for a vault made before the trail (the chain's first entry)",
 } as const;
 
 /** A listed event name. */
