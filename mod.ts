@@ -70,6 +70,7 @@ export type { DetailValue } from "./src/audit/log.ts";
 export type { DatabaseStep } from "./src/tunnel/through.ts";
 export type { TunnelStep } from "./src/tunnel/tunnel.ts";
 export type { Actor, AuditEvent, AuditSink } from "./src/audit/log.ts";
+export { AUDIT_EVENTS, type AuditEventName } from "./src/audit/events.ts";
 export { VERSION } from "./src/version.ts";
 export {
   type BackupEntry,
