@@ -149,15 +149,7 @@ async function syncDir(dir: string): Promise<void> {
  * @param s The new state.
  */
 export async function writeState(home: string, s: ChainState): Promise<void> {
-  const text = JSON.stringify({
-    v: 1,
-    seq: s.seq,
-    mac: toBase64Url(s.mac),
-    key: toBase64Url(s.key),
-    size: s.size,
-    segment_first: s.segmentFirst,
-    segment_started: s.segmentStarted,
-  }) + "\n";
+  const text = stateText(s);
   const temp = `${home}/${STATE_TEMP}`;
   // A leftover from a killed writer goes first: a new file gets mode 0600 whatever it had.
   await Deno.remove(temp).catch((e) => {
@@ -177,4 +169,48 @@ export async function writeState(home: string, s: ChainState): Promise<void> {
   f.close();
   await Deno.rename(temp, `${home}/${STATE_FILE}`);
   await syncDir(home);
+}
+
+function stateText(s: ChainState): string {
+  return JSON.stringify({
+    v: 1,
+    seq: s.seq,
+    mac: toBase64Url(s.mac),
+    key: toBase64Url(s.key),
+    size: s.size,
+    segment_first: s.segmentFirst,
+    segment_started: s.segmentStarted,
+  }) + "\n";
+}
+
+/**
+ * {@link writeState} without awaiting: for a process that is exiting (an `unload` handler cannot
+ * wait). Same temp file, flush, rename and directory flush; call under the audit lock.
+ *
+ * @param home The home directory.
+ * @param s The new state.
+ */
+export function writeStateSync(home: string, s: ChainState): void {
+  const temp = `${home}/${STATE_TEMP}`;
+  try {
+    Deno.removeSync(temp);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const f = Deno.openSync(temp, { createNew: true, write: true, mode: 0o600 });
+  try {
+    const b = new TextEncoder().encode(stateText(s));
+    let n = 0;
+    while (n < b.length) n += f.writeSync(b.subarray(n));
+    f.syncSync();
+  } finally {
+    f.close();
+  }
+  Deno.renameSync(temp, `${home}/${STATE_FILE}`);
+  const d = Deno.openSync(home, { read: true });
+  try {
+    d.syncSync();
+  } finally {
+    d.close();
+  }
 }
