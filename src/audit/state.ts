@@ -1,8 +1,9 @@
 /**
  * The chain state file `audit.state` (0600): the next key, the last sequence number and MAC, and
- * where the active segment stands. Rewritten after every entry, under the audit lock, through one
- * fixed temp file `.audit.state.tmp` + fsync + rename + directory fsync, so the previous key does
- * not survive in the directory. A temp file left by a writer killed before its rename holds a key
+ * where the active segment stands. Rewritten before each writer lets the audit lock go (after a
+ * write, or once after the group writes of one hold: see log.ts), through one fixed temp file
+ * `.audit.state.tmp` + fsync + rename + directory fsync, so the previous key does not survive in
+ * the directory. A temp file left by a writer killed before its rename holds a key
  * too: every locked section removes such files first ({@link removeStaleTemps}). (A journaling or
  * copy-on-write file system, or an SSD, may still hold the old blocks: see docs/SECURITY.md.)
  *
