@@ -3,8 +3,9 @@
  * share flushes and holds of the lock, yet each record is flushed before its append resolves;
  * many concurrent records all reach a trail that verifies; a writer killed in the middle of a
  * hold (its state file behind its flushed lines) loses no record it had reported final, and the
- * next writer's recovery adopts them so that the chain verifies; and a statement's result is
- * never returned before its record is durable.
+ * next writer's recovery adopts them so that the chain verifies, while a state file put back
+ * from an old copy is not adopted over; and a statement's result is never returned before its
+ * record is durable.
  */
 
 import assert from "node:assert/strict";
@@ -215,4 +216,22 @@ Deno.test("a statement's result is not returned before its audit record is durab
     const resultsBefore = order.slice(0, at).filter((l) => l.startsWith("result")).length;
     assert.ok(durableBefore > resultsBefore, order.join(", "));
   }
+});
+
+Deno.test("a state file put back from an older copy is not healed by crash recovery: lines written long after it stay for verify to report", async () => {
+  await withHome(async (home) => {
+    const a0 = await startChain(home);
+    let t = Date.parse("2026-12-03T08:00:00Z");
+    const log = new FileAuditLog(home, { now: () => new Date(t) });
+    await log.append(query(1));
+    const old = await Deno.readTextFile(`${home}/audit.state`); // the attacker's copy
+    for (let i = 2; i <= 4; i++) {
+      t += 3_000; // one process, lines 9 s apart in all: never one hold
+      await log.append(query(i));
+    }
+    await Deno.writeTextFile(`${home}/audit.state`, old);
+    await new FileAuditLog(home).append(query(5));
+    const report = await verifyTrail(home, a0);
+    assert.equal(report.ok, false, "the put-back state was adopted over as if after a crash");
+  });
 });
