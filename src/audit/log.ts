@@ -402,7 +402,8 @@ export class FileAuditLog implements AuditSink {
   }
 
   /**
-   * Waits until every enqueued record is written and flushed.
+   * Waits until every enqueued record is written and flushed, and a group write still holding the
+   * lock has replaced the state file and let the lock go (so the state counts every record).
    *
    * @throws {HecateError} `audit_failed` when one could not be written.
    */
