@@ -242,8 +242,9 @@ export class Connection {
   /** Closes the connection. */
   async close(): Promise<void> {
     await this.#conn.close();
-    // Deferred statement records are on disk before close() returns.
-    if (this.#auditStatements === "deferred") await this.#audit.flush?.();
+    // Deferred statement records are on disk before close() returns, and the state file counts
+    // every record (a group write may still hold the lock to write it).
+    await this.#audit.flush?.();
   }
 
   /** Closes the connection at the end of an `await using` block. */

@@ -38,8 +38,9 @@ export interface ConnectOptions {
   onStep?: OpenDbConnectionOptions["onStep"];
   /**
    * Record every statement in the audit trail (SQL hash, rows, duration, outcome). `true` puts each
-   * record on disk before the statement's result is final, which bounds a busy pool's throughput
-   * at the disk's flush rate; `"deferred"` writes the records behind the statements in group
+   * record on disk before the statement's result is final (concurrent statements of one process
+   * share a flush, so a busy pool pays about one flush per round of its connections);
+   * `"deferred"` writes the records behind the statements in group
    * writes (a crash can lose the last moments' records; a lost record stops every later statement
    * and `close()` waits for the rest); `false` records only the opening of the profile. See
    * docs/SECURITY.md and docs/PERFORMANCE.md. @default {true}

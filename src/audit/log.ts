@@ -32,6 +32,7 @@ import {
   removeStaleTemps,
   STATE_FILE,
   writeState,
+  writeStateSync,
 } from "./state.ts";
 
 export type { Actor, AuditEvent, DetailValue } from "./entry.ts";
@@ -80,6 +81,29 @@ export interface AuditSink {
  * a crash can lose, and lets a busy pool's records share few flushes.
  */
 export const DEFERRED_WRITE_DELAY_MS = 25;
+
+/**
+ * Longest time one process keeps the audit lock for consecutive group writes (see
+ * {@link FileAuditLog.append}); then it lets other processes have their turn.
+ */
+export const LOCK_HOLD_MS = 25;
+
+/**
+ * How long a hold that has seen concurrent records waits for the next one before it writes the
+ * state and lets the lock go: a pool's next statements arrive after a round trip to the server.
+ */
+export const HOLD_IDLE_MS = 2;
+
+/** How long the next group write waits for more of the callers that took part in earlier ones. */
+export const GATHER_MS = 1;
+
+/**
+ * Longest span of write times among the lines crash recovery adopts (see FileAuditLog's
+ * reconcile): one hold of the lock lasts {@link LOCK_HOLD_MS} plus one write, so this leaves room
+ * for a slow disk while lines written long after an older state (a state file put back from an
+ * old copy) stay for `audit verify` to report.
+ */
+export const RECOVERY_SPAN_MS = 5_000;
 
 /** Default size at which the active segment is closed: 64 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -248,6 +272,14 @@ export async function startChain(
   return a0;
 }
 
+/** A record waiting for a group write, with its caller's settlement. */
+interface Queued {
+  event: AuditEvent;
+  done: () => void;
+  failed: (e: unknown) => void;
+  deferred: boolean;
+}
+
 /** Appends chained entries to the trail in a home directory. */
 export class FileAuditLog implements AuditSink {
   readonly #home: string;
@@ -256,12 +288,7 @@ export class FileAuditLog implements AuditSink {
   readonly #options: FileAuditLogOptions;
   readonly #warn: (message: string) => void;
   /** Records waiting for the next write, with their callers' settlements. */
-  #queue: {
-    event: AuditEvent;
-    done: () => void;
-    failed: (e: unknown) => void;
-    deferred: boolean;
-  }[] = [];
+  #queue: Queued[] = [];
   #draining = false;
   /** Pending start of a write of deferred records only. */
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -269,6 +296,8 @@ export class FileAuditLog implements AuditSink {
   #urgent = 0;
   /** The deferred records' wait is over: write them. */
   #due = false;
+  /** Wakes a hold waiting for the next record (see #nextRecord). */
+  #arrived: (() => void) | undefined;
   /** Callers of flush() waiting for the queue to empty. */
   #drained: (() => void)[] = [];
   /** The chain's HMAC engine (the verifier's, allocation-free on its step path). */
@@ -310,10 +339,14 @@ export class FileAuditLog implements AuditSink {
   }
 
   /**
-   * Records one event durably; resolves only once its line and the chain state are on disk.
+   * Records one event durably; resolves only once its line is written and flushed to disk.
    * Concurrent callers in one process share a write (group commit): records that arrive while a
-   * write is under way go out together in the next one, under one lock and one flush, in arrival
-   * order. A lone caller pays exactly one write, as before.
+   * write is under way go out together in the next one, with one flush, in arrival order, and
+   * batches that follow each other closely share one hold of the lock (see
+   * {@link LOCK_HOLD_MS}). The state file is replaced when the hold ends, before the lock is let
+   * go: a lone caller resolves only after that, as before; a batch followed by another resolves
+   * once its lines are flushed, and if the process dies before the state catches up the next
+   * writer adopts those lines (crash recovery, docs/SECURITY.md "Writing").
    *
    * @throws {HecateError} `audit_failed` when it cannot be written.
    */
@@ -321,6 +354,7 @@ export class FileAuditLog implements AuditSink {
     return new Promise<void>((done, failed) => {
       this.assertWritable();
       this.#queue.push({ event, done, failed, deferred: false });
+      this.#arrived?.();
       this.#kick();
     });
   }
@@ -368,13 +402,15 @@ export class FileAuditLog implements AuditSink {
   }
 
   /**
-   * Waits until every enqueued record is written and flushed.
+   * Waits until every enqueued record is written and flushed, and a group write still holding the
+   * lock has replaced the state file and let the lock go (so the state counts every record).
    *
    * @throws {HecateError} `audit_failed` when one could not be written.
    */
   async flush(): Promise<void> {
     this.#urgent++;
     try {
+      this.#arrived?.(); // a hold waiting for more records ends now
       this.#kick();
       while (this.#draining || this.#queue.length > 0) {
         await new Promise<void>((resolve) => this.#drained.push(resolve));
@@ -407,24 +443,158 @@ export class FileAuditLog implements AuditSink {
     this.#draining = true;
     try {
       while (this.#queue.length > 0) {
-        if (this.#urgent === 0 && !this.#due && this.#queue.every((b) => b.deferred)) {
+        if (this.#waitsForMore()) {
           this.#schedule(); // only deferred records wait, and not for long yet: let them gather
           break;
         }
         this.#due = false;
-        const batch = this.#queue;
-        this.#queue = [];
-        try {
-          await this.appendMany(batch.map((b) => b.event));
-          for (const b of batch) b.done();
-        } catch (e) {
-          for (const b of batch) b.failed(e);
-        }
+        await this.#writeQueued();
       }
     } finally {
       this.#draining = false;
       for (const resolve of this.#drained.splice(0)) resolve();
     }
+  }
+
+  /** Whether the queue holds only deferred records whose gathering time is not over. */
+  #waitsForMore(): boolean {
+    return this.#urgent === 0 && !this.#due && this.#queue.every((b) => b.deferred);
+  }
+
+  /**
+   * Writes the queue in group writes under one hold of the lock. The first batch pays for the
+   * lock, the state read and the crash check; each batch queued while the one before it was being
+   * flushed follows under the same hold and pays only its write and its flushes, as nothing else
+   * can have touched the trail meanwhile. The hold ends when the queue is empty, after
+   * {@link LOCK_HOLD_MS}, or when the segment must be closed (the next hold does that); the state
+   * file is replaced then, once. Each batch is settled on its own: a lone record once its line and
+   * the state are on disk (as before), a batch among others once its lines are flushed; a failed
+   * batch ends the hold, and the next one starts over from the state on disk.
+   */
+  async #writeQueued(): Promise<void> {
+    let batch = this.#take();
+    let settings: ReturnType<typeof auditSettings> | undefined;
+    try {
+      settings = auditSettings(this.#options);
+      const s = settings;
+      await withAuditLock(this.#home, async () => {
+        let { log, state } = await this.#openLocked(s);
+        let saved = true; // whether the state file counts every flushed line
+        let callers = 1; // the most records seen outstanding at once in this hold
+        // A process that exits (Deno.exit) while the state is behind writes it on the way out.
+        const onExit = () => {
+          if (!saved) writeStateSync(this.#home, state);
+        };
+        globalThis.addEventListener("unload", onExit);
+        try {
+          const until = performance.now() + LOCK_HOLD_MS;
+          for (let n = 1;; n++) {
+            state = await this.#writeLines(log, state, batch.map((b) => b.event), this.#now());
+            saved = false;
+            const alone = n === 1 && batch.length === 1 && this.#queue.length === 0;
+            callers = Math.max(callers, batch.length + this.#queue.length);
+            if (!alone) {
+              // Other records are being written too: this batch is final now that its lines are
+              // flushed (a crash before the state catches up leaves lines the next writer adopts,
+              // see #reconcile), and its callers may already queue their next records.
+              const written = batch;
+              batch = [];
+              for (const b of written) b.done();
+              // Deferred records' callers do not wait for them, so none is coming back.
+              if (written.some((b) => !b.deferred)) await this.#nextRecord(until, callers);
+            }
+            const last = this.#queue.length === 0 || this.#waitsForMore() ||
+              performance.now() >= until || this.#rotationDue(state, s, this.#now());
+            // The state file is replaced when the hold ends, before the lock is let go: other
+            // processes and `audit verify` only ever see it current. A lone record resolves
+            // only after that, as it always did.
+            if (last) {
+              await writeState(this.#home, state);
+              saved = true;
+            }
+            if (alone) {
+              const written = batch;
+              batch = [];
+              for (const b of written) b.done();
+            }
+            if (last) break;
+            this.#due = false;
+            batch = this.#take();
+          }
+        } catch (e) {
+          // The batches settled before this failure are on disk: the state counts them before
+          // the lock goes (if it cannot, the next writer's recovery does).
+          if (!saved) await writeState(this.#home, state).catch(() => {});
+          throw e;
+        } finally {
+          globalThis.removeEventListener("unload", onExit);
+          log.close();
+        }
+      });
+    } catch (e) {
+      const err = settings ? this.#failure(e, settings) : e;
+      for (const b of batch) err === undefined ? b.done() : b.failed(err);
+    }
+  }
+
+  /**
+   * Waits, within a hold, for the next records: until `callers` are queued (as many as were
+   * outstanding at once before, so that the callers a batch released and those that queued
+   * meanwhile share the next flush instead of taking turns), at most {@link GATHER_MS} once some
+   * are queued and {@link HOLD_IDLE_MS} while none is, never past `until`.
+   */
+  async #nextRecord(until: number, callers: number): Promise<void> {
+    for (let i = 0; i < 8 && this.#queue.length < callers; i++) await Promise.resolve();
+    const start = performance.now();
+    while (this.#queue.length < callers && this.#urgent === 0) {
+      const limit = this.#queue.length === 0 ? HOLD_IDLE_MS : GATHER_MS;
+      const wait = Math.min(limit - (performance.now() - start), until - performance.now());
+      if (wait <= 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const arrived = await new Promise<boolean>((resolve) => {
+        this.#arrived = () => resolve(true);
+        timer = setTimeout(() => resolve(false), wait);
+      });
+      clearTimeout(timer);
+      this.#arrived = undefined;
+      if (!arrived) return;
+    }
+  }
+
+  /** Takes every queued record for one group write. */
+  #take(): Queued[] {
+    const batch = this.#queue;
+    this.#queue = [];
+    return batch;
+  }
+
+  /**
+   * The error a failed write reports: `audit_failed`, or nothing in `warn` mode (after warning).
+   */
+  #failure(e: unknown, settings: ReturnType<typeof auditSettings>): HecateError | undefined {
+    const err = e instanceof HecateError && e.code === "audit_failed"
+      ? e
+      : new HecateError("audit_failed", `Cannot write the audit record to "${this.path}"`, {
+        cause: e,
+        hint: "nothing was released; fix the permissions or free disk space and retry",
+      });
+    if (settings.failure === "warn") {
+      this.#warn(`${err.message} (HECATE_AUDIT_FAILURE=warn: continuing without it)`);
+      return undefined;
+    }
+    return err;
+  }
+
+  /** Whether the active segment must be closed before the next entry. */
+  #rotationDue(
+    state: ChainState,
+    settings: ReturnType<typeof auditSettings>,
+    now: Date,
+  ): boolean {
+    const age = now.getTime() - state.segmentStarted;
+    return state.size > 0 &&
+      (state.size >= settings.segmentBytes ||
+        (settings.segmentAgeMs > 0 && age >= settings.segmentAgeMs));
   }
 
   /**
@@ -437,26 +607,27 @@ export class FileAuditLog implements AuditSink {
   async appendMany(events: readonly AuditEvent[]): Promise<void> {
     const settings = auditSettings(this.#options);
     try {
-      await withAuditLock(this.#home, () => this.#appendLocked(events, settings));
+      await withAuditLock(this.#home, async () => {
+        const { log, state } = await this.#openLocked(settings);
+        try {
+          await this.#write(log, state, events, this.#now());
+        } finally {
+          log.close();
+        }
+      });
     } catch (e) {
-      const err = e instanceof HecateError && e.code === "audit_failed"
-        ? e
-        : new HecateError("audit_failed", `Cannot write the audit record to "${this.path}"`, {
-          cause: e,
-          hint: "nothing was released; fix the permissions or free disk space and retry",
-        });
-      if (settings.failure === "warn") {
-        this.#warn(`${err.message} (HECATE_AUDIT_FAILURE=warn: continuing without it)`);
-        return;
-      }
-      throw err;
+      const err = this.#failure(e, settings);
+      if (err) throw err;
     }
   }
 
-  async #appendLocked(
-    events: readonly AuditEvent[],
+  /**
+   * Under the lock: reads the state, recovers from a crash, closes the segment or removes old ones
+   * when due, and opens the active file for appending.
+   */
+  async #openLocked(
     settings: ReturnType<typeof auditSettings>,
-  ): Promise<void> {
+  ): Promise<{ log: Deno.FsFile; state: ChainState }> {
     const home = this.#home;
     let state = await readState(home);
     if (!state) {
@@ -474,12 +645,7 @@ export class FileAuditLog implements AuditSink {
     let log = await Deno.open(this.path, { read: true, append: true, create: true, mode: 0o600 });
     try {
       state = await this.#reconcile(log, state);
-      const age = now.getTime() - state.segmentStarted;
-      if (
-        state.size > 0 &&
-        (state.size >= settings.segmentBytes ||
-          (settings.segmentAgeMs > 0 && age >= settings.segmentAgeMs))
-      ) {
+      if (this.#rotationDue(state, settings, now)) {
         log.close();
         state = await this.#rotate(state, now);
         log = await Deno.open(this.path, { read: true, append: true, create: true, mode: 0o600 });
@@ -504,17 +670,21 @@ export class FileAuditLog implements AuditSink {
           state = await this.#retain(log, state, settings.keepSegments, now, r);
         }
       }
-      state = await this.#write(log, state, events, now);
-    } finally {
+      return { log, state };
+    } catch (e) {
       log.close();
+      throw e;
     }
   }
 
   /**
-   * Brings the state in line with the active file after a crash: the lines of one batch written
-   * but not yet recorded in the state are adopted when their MACs prove them (one batch: same
-   * pid and time); a partial line that was never committed is cut off. Anything else is left as
-   * it is for `audit verify` to report, and appending goes on after it.
+   * Brings the state in line with the active file after a crash. A writer replaces the state
+   * file once per hold of the lock (see #writeQueued), so a crash can leave lines of one or more
+   * of its batches flushed but not yet counted by the state: those complete lines are adopted
+   * when their MACs prove them under the state's key, they all come from one process (same pid)
+   * and were written within {@link RECOVERY_SPAN_MS} of each other. A partial line at the end is
+   * a write that never completed, so never final: it is cut off. Anything else (lines that do not verify, lines of several processes, a file shorter than
+   * the state says) is left as it is for `audit verify` to report, and appending goes on after it.
    */
   async #reconcile(log: Deno.FsFile, state: ChainState): Promise<ChainState> {
     const size = (await log.stat()).size;
@@ -528,17 +698,13 @@ export class FileAuditLog implements AuditSink {
       if (n === null) break;
       got += n;
     }
-    const lastNl = extra.lastIndexOf(0x0a);
-    if (lastNl < 0) {
-      await log.truncate(state.size); // a write that never completed, so never committed
-      return state;
-    }
-    if (lastNl !== extra.length - 1) return { ...state, size };
+    const complete = extra.lastIndexOf(0x0a) + 1; // bytes of complete lines
     let { seq, mac, key } = state;
-    let batch: string | undefined;
+    let writer: unknown;
+    let first = NaN;
     let start = 0;
     const dec = new TextDecoder();
-    while (start < extra.length) {
+    while (start < complete) {
       const nl = extra.indexOf(0x0a, start);
       const line = extra.subarray(start, nl);
       start = nl + 1;
@@ -552,19 +718,41 @@ export class FileAuditLog implements AuditSink {
       } catch {
         return { ...state, size };
       }
-      const id = `${o.pid} ${o.time}`;
-      if (batch !== undefined && batch !== id) return { ...state, size };
-      batch = id;
+      const time = typeof o.time === "string" ? Date.parse(o.time) : NaN;
+      if (writer === undefined) first = time;
+      if (
+        (writer !== undefined && writer !== o.pid) || !(Math.abs(time - first) <= RECOVERY_SPAN_MS)
+      ) return { ...state, size };
+      writer = o.pid;
       seq++;
       mac = computed;
       key = nextKey(key);
     }
-    const adopted = { ...state, seq, mac, key, size };
+    // A write that never completed, so never final, after the lines that did.
+    if (complete < extra.length) await log.truncate(state.size + complete);
+    if (complete === 0) return state;
+    const adopted = { ...state, seq, mac, key, size: state.size + complete };
     await writeState(this.#home, adopted);
     return adopted;
   }
 
+  /** Writes the events' lines and flushes them, then replaces the state file. */
   async #write(
+    log: Deno.FsFile,
+    state: ChainState,
+    events: readonly AuditEvent[],
+    now: Date,
+  ): Promise<ChainState> {
+    const next = await this.#writeLines(log, state, events, now);
+    await writeState(this.#home, next);
+    return next;
+  }
+
+  /**
+   * Writes the events' lines in one write and flushes them; returns the state after them, which
+   * the caller must write to the state file before it lets the lock go.
+   */
+  async #writeLines(
     log: Deno.FsFile,
     state: ChainState,
     events: readonly AuditEvent[],
@@ -584,12 +772,13 @@ export class FileAuditLog implements AuditSink {
       text += sealedLine(canonical, mac);
     }
     const bytes = enc.encode(text);
-    // One write of all the lines: with O_APPEND and the lock, lines never interleave.
-    await writeAll(log, bytes);
+    // One write of all the lines: with O_APPEND and the lock, lines never interleave. It only
+    // copies into the page cache, so it is made synchronously (an asynchronous call costs a
+    // thread hand-off); the flush, which waits for the disk, leaves the event loop free.
+    let n = 0;
+    while (n < bytes.length) n += log.writeSync(bytes.subarray(n));
     await log.syncData();
-    const next: ChainState = { ...state, seq, mac, key, size: state.size + bytes.length };
-    await writeState(this.#home, next);
-    return next;
+    return { ...state, seq, mac, key, size: state.size + bytes.length };
   }
 
   async #rotate(state: ChainState, now: Date): Promise<ChainState> {

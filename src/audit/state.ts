@@ -1,8 +1,9 @@
 /**
  * The chain state file `audit.state` (0600): the next key, the last sequence number and MAC, and
- * where the active segment stands. Rewritten after every entry, under the audit lock, through one
- * fixed temp file `.audit.state.tmp` + fsync + rename + directory fsync, so the previous key does
- * not survive in the directory. A temp file left by a writer killed before its rename holds a key
+ * where the active segment stands. Rewritten before each writer lets the audit lock go (after a
+ * write, or once after the group writes of one hold: see log.ts), through one fixed temp file
+ * `.audit.state.tmp` + fsync + rename + directory fsync, so the previous key does not survive in
+ * the directory. A temp file left by a writer killed before its rename holds a key
  * too: every locked section removes such files first ({@link removeStaleTemps}). (A journaling or
  * copy-on-write file system, or an SSD, may still hold the old blocks: see docs/SECURITY.md.)
  *
@@ -149,15 +150,7 @@ async function syncDir(dir: string): Promise<void> {
  * @param s The new state.
  */
 export async function writeState(home: string, s: ChainState): Promise<void> {
-  const text = JSON.stringify({
-    v: 1,
-    seq: s.seq,
-    mac: toBase64Url(s.mac),
-    key: toBase64Url(s.key),
-    size: s.size,
-    segment_first: s.segmentFirst,
-    segment_started: s.segmentStarted,
-  }) + "\n";
+  const text = stateText(s);
   const temp = `${home}/${STATE_TEMP}`;
   // A leftover from a killed writer goes first: a new file gets mode 0600 whatever it had.
   await Deno.remove(temp).catch((e) => {
@@ -177,4 +170,48 @@ export async function writeState(home: string, s: ChainState): Promise<void> {
   f.close();
   await Deno.rename(temp, `${home}/${STATE_FILE}`);
   await syncDir(home);
+}
+
+function stateText(s: ChainState): string {
+  return JSON.stringify({
+    v: 1,
+    seq: s.seq,
+    mac: toBase64Url(s.mac),
+    key: toBase64Url(s.key),
+    size: s.size,
+    segment_first: s.segmentFirst,
+    segment_started: s.segmentStarted,
+  }) + "\n";
+}
+
+/**
+ * {@link writeState} without awaiting: for a process that is exiting (an `unload` handler cannot
+ * wait). Same temp file, flush, rename and directory flush; call under the audit lock.
+ *
+ * @param home The home directory.
+ * @param s The new state.
+ */
+export function writeStateSync(home: string, s: ChainState): void {
+  const temp = `${home}/${STATE_TEMP}`;
+  try {
+    Deno.removeSync(temp);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const f = Deno.openSync(temp, { createNew: true, write: true, mode: 0o600 });
+  try {
+    const b = new TextEncoder().encode(stateText(s));
+    let n = 0;
+    while (n < b.length) n += f.writeSync(b.subarray(n));
+    f.syncSync();
+  } finally {
+    f.close();
+  }
+  Deno.renameSync(temp, `${home}/${STATE_FILE}`);
+  const d = Deno.openSync(home, { read: true });
+  try {
+    d.syncSync();
+  } finally {
+    d.close();
+  }
 }
