@@ -108,11 +108,11 @@ export class VaultCore {
    *
    * @param state The vault to read (this session's by default).
    * @returns Record ids with their summaries (name, engine, host, ...; `totp: true` when the
-   * profile requires its own code).
+   * profile requires its own code). Read-only: they may be the vault's own objects.
    */
   summaries(
     state: UnlockedVault | ScopedVault = this.#state,
-  ): { id: string; summary: JsonObject }[] {
+  ): { id: string; summary: Readonly<JsonObject> }[] {
     if (state instanceof UnlockedVault) return state.summaries();
     return state.records().map((r) => ({ id: r.id, summary: recordSummary(r.value) }));
   }

@@ -158,8 +158,13 @@ export class VaultProfiles {
   list(): ProfileSummary[] {
     // From the profile index: no record is opened (docs/FORMAT.md, "Meta JSON").
     return this.#core.summaries().map(({ summary }) => {
-      const { totp: _totp, ...p } = summary;
-      return p as unknown as ProfileSummary;
+      const { totp: _totp, tags, incomplete, ...p } = summary;
+      // Copies of the arrays: the index's own objects must not reach the caller.
+      return {
+        ...p,
+        ...(Array.isArray(tags) ? { tags: [...tags] } : {}),
+        ...(Array.isArray(incomplete) ? { incomplete: [...incomplete] } : {}),
+      } as unknown as ProfileSummary;
     }).sort((a, b) => a.name.localeCompare(b.name));
   }
 

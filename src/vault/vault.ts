@@ -498,12 +498,13 @@ export class UnlockedVault {
 
   /**
    * The profile index, without opening any record: each record's id and summary (name and the
-   * fields `server list` shows; see {@link recordSummary}).
+   * fields `server list` shows; see {@link recordSummary}). The summaries are the vault's own
+   * (not copied, which would cost more than the rest of a listing): callers must not change them.
    *
    * @returns One entry per record, in file order.
    */
-  summaries(): { id: string; summary: JsonObject }[] {
-    return this.#records.map((r) => ({ id: r.key, summary: structuredClone(r.summary) }));
+  summaries(): { id: string; summary: Readonly<JsonObject> }[] {
+    return this.#records.map((r) => ({ id: r.key, summary: r.summary }));
   }
 
   /**
