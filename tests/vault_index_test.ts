@@ -93,7 +93,9 @@ Deno.test("a vault with an index opens without opening records; the index lists 
     await vaultWith(home, ["alpha", "beta", "gamma"]);
     const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
     const { meta } = await openWithPassword(file, PW);
-    const names = Object.values(meta.index as Record<string, { name: string }>).map((e) => e.name);
+    const names = Object.values(meta.index.entries as Record<string, { name: string }>).map((e) =>
+      e.name
+    );
     assert.deepEqual(names.sort(), ["alpha", "beta", "gamma"]);
     const state = await UnlockedVault.unlock(file, PW);
     assert.equal(state.indexed, true);
@@ -136,7 +138,7 @@ Deno.test("attack: a root-key writer's index that misnames a record is refused w
     const path = `${home}/${VAULT_FILE}`;
     // Swap the two names in the index: asking for "alpha" would hand out beta's secrets.
     const forged = await resealMeta(await Deno.readFile(path), PW, (meta) => {
-      const index = meta.index as Record<string, { name: string }>;
+      const index = (meta.index as { entries: Record<string, { name: string }> }).entries;
       const [a, b] = Object.values(index);
       [a!.name, b!.name] = [b!.name, a!.name];
     });
@@ -150,18 +152,23 @@ Deno.test("attack: a root-key writer's index that misnames a record is refused w
     assert.doesNotMatch(env.stdout + env.stderr, /secret-of-/);
     // An index that leaves a record out, or names one that is not there, fails at unlock.
     const short = await resealMeta(await Deno.readFile(path), PW, (meta) => {
-      const index = meta.index as Record<string, unknown>;
+      const index = (meta.index as { entries: Record<string, unknown> }).entries;
       delete index[Object.keys(index)[0]!];
     });
     await assertCode(() => UnlockedVault.unlock(short, PW), "vault_integrity", "missing entry");
     const extra = await resealMeta(await Deno.readFile(path), PW, (meta) => {
-      (meta.index as Record<string, unknown>)["AAAAAAAAAAAAAAAAAAAAAA"] = { name: "ghost" };
+      const index = (meta.index as { entries: Record<string, unknown> }).entries;
+      index["AAAAAAAAAAAAAAAAAAAAAA"] = { name: "ghost" };
     });
     await assertCode(() => UnlockedVault.unlock(extra, PW), "vault_integrity", "extra entry");
     const bad = await resealMeta(await Deno.readFile(path), PW, (meta) => {
       meta.index = ["not", "an", "object"];
     });
     await assertCode(() => UnlockedVault.unlock(bad, PW), "vault_integrity", "malformed");
+    const noGeneration = await resealMeta(await Deno.readFile(path), PW, (meta) => {
+      delete (meta.index as { generation?: number }).generation;
+    });
+    await assertCode(() => UnlockedVault.unlock(noGeneration, PW), "vault_integrity", "no gen");
   });
 });
 
@@ -184,6 +191,29 @@ Deno.test("an older vault without an index opens (every record opened) and gets 
     parseVaultFile(bytes).body.records,
     parseVaultFile(file).body.records,
   );
+});
+
+Deno.test("an index left behind by a writer that does not keep it (older generation) is not used", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta"]);
+    const path = `${home}/${VAULT_FILE}`;
+    // What an older build's write looks like: the records changed (here: renamed in the index
+    // only, standing for a rename it made), the index member kept as it was, one generation back.
+    const stale = await resealMeta(await Deno.readFile(path), PW, (meta) => {
+      const index = meta.index as { generation: number; entries: Record<string, { name: string }> };
+      index.generation -= 1;
+      for (const e of Object.values(index.entries)) e.name = `stale-${e.name}`;
+    });
+    await Deno.writeFile(path, stale);
+    const state = await UnlockedVault.unlock(stale, PW);
+    assert.equal(state.indexed, false);
+    assert.deepEqual(state.summaries().map((s) => s.summary.name), ["alpha", "beta"]);
+    const r = await cli(home, ["server", "list"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /stale-/);
+    const next = await UnlockedVault.unlock((await state.serialize()).bytes, PW);
+    assert.equal(next.indexed, true);
+  });
 });
 
 Deno.test("a write re-seals only the record it changed", async () => {

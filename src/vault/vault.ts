@@ -191,14 +191,23 @@ function withoutSigner(meta: JsonObject): JsonObject {
   return rest;
 }
 
-/** The index member of a meta read from a file, or undefined when the file has none. */
-function indexOf(meta: JsonObject): Record<string, JsonObject> | undefined {
-  const index = meta[INDEX_META];
+/**
+ * The index entries of a meta read from a file, or undefined when the file has no index for this
+ * generation: none (written before the index), or one left behind by a writer that does not keep it
+ * (an older build keeps the member as it found it while the records change; its generation then
+ * lags behind the body's).
+ */
+function indexOf(meta: JsonObject, generation: number): Record<string, JsonObject> | undefined {
+  const index = meta[INDEX_META] as { generation?: unknown; entries?: unknown } | undefined;
   if (index === undefined) return undefined;
-  if (typeof index !== "object" || index === null || Array.isArray(index)) {
+  const entries = index?.entries;
+  if (
+    typeof index !== "object" || index === null || typeof index.generation !== "number" ||
+    typeof entries !== "object" || entries === null || Array.isArray(entries)
+  ) {
     throw integrity("the profile index is malformed");
   }
-  return index as Record<string, JsonObject>;
+  return index.generation === generation ? entries as Record<string, JsonObject> : undefined;
 }
 
 /**
@@ -230,7 +239,7 @@ export class UnlockedVault {
     meta: JsonObject,
   ) {
     this.#signer = signerOf(meta);
-    this.#indexed = meta[INDEX_META] !== undefined;
+    this.#indexed = false;
     meta = withoutSigner(meta);
     this.#root = root;
     this.#keys = keys;
@@ -348,7 +357,7 @@ export class UnlockedVault {
         )
       ) throw integrity("the writer's signature does not match");
     }
-    const index = indexOf(meta);
+    const index = indexOf(meta, body.generation);
     const records: LiveRecord[] = body.records.map((entry) => {
       const key = toBase64Url(entry.id);
       const summary = index?.[key];
@@ -369,14 +378,24 @@ export class UnlockedVault {
       throw integrity("the profile index does not match the records");
     }
     if (!index) {
-      // A file from before the index: open every record now, as every reader did then; the
-      // next write stores the index.
+      // No current index (a file from before it, or last written by a build that does not keep
+      // it): open every record now, as every reader did then; the next write stores the index.
       for (const [i, r] of records.entries()) {
         await UnlockedVault.#open(keys, body.vaultId, r, i);
         r.summary = recordSummary(r.value!);
       }
     }
-    return new UnlockedVault(root, keys, body.vaultId, body.generation, body.slots, records, meta);
+    const vault = new UnlockedVault(
+      root,
+      keys,
+      body.vaultId,
+      body.generation,
+      body.slots,
+      records,
+      meta,
+    );
+    vault.#indexed = index !== undefined;
+    return vault;
   }
 
   /** Unwraps a record's data key under `keys` if not done yet. */
@@ -517,7 +536,10 @@ export class UnlockedVault {
     return this.#records.find((r) => r.summary.name === name)?.key;
   }
 
-  /** Whether this vault was read from a file with a profile index (records opened on demand). */
+  /**
+   * Whether this vault was read from a file with a current profile index (records opened on
+   * demand); false for a file without one, whose records were all opened at unlock.
+   */
   get indexed(): boolean {
     return this.#indexed;
   }
@@ -817,7 +839,10 @@ export class UnlockedVault {
       records,
       meta: await sealMeta(
         this.#keys.meta,
-        utf8(JSON.stringify({ ...withSigner(this.#meta, signer), [INDEX_META]: index })),
+        utf8(JSON.stringify({
+          ...withSigner(this.#meta, signer),
+          [INDEX_META]: { generation, entries: index },
+        })),
         this.#vaultId,
       ),
     });
