@@ -291,3 +291,26 @@ Deno.test("addMany: refused inputs are reported and audited, the rest written in
     assert.deepEqual(adds.map((l) => l.outcome), ["ok", "fail", "fail", "fail", "ok"]);
   });
 });
+
+Deno.test("a record's key and data are decoded when read: a bad spelling is still damaged, and an unchanged record is written back as read", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta"]);
+    const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
+    const text = fromUtf8(file);
+    const body = JSON.parse(text.slice(0, text.indexOf("\n")));
+    body.records[1].data = body.records[1].data + "*";
+    const bad = parseVaultFile(
+      utf8(JSON.stringify(body) + "\n" + text.slice(text.indexOf("\n") + 1)),
+    );
+    assert.equal(
+      toBase64Url(bad.body.records[0]!.data),
+      JSON.parse(text.split("\n")[0]!).records[0].data,
+    );
+    await assertCode(async () => await bad.body.records[1]!.data, "vault_integrity", "bad data");
+    // Written back unchanged: the same record texts.
+    const state = await UnlockedVault.unlock(file, PW);
+    const again = fromUtf8((await state.serialize()).bytes);
+    const records = (t: string) => JSON.stringify(JSON.parse(t.slice(0, t.indexOf("\n"))).records);
+    assert.equal(records(again), records(text));
+  });
+});
