@@ -314,3 +314,31 @@ Deno.test("a record's key and data are decoded when read: a bad spelling is stil
     assert.equal(records(again), records(text));
   });
 });
+
+Deno.test("reload of the bytes just verified skips no check that matters: states are independent, a changed buffer is verified again", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta"]);
+    const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
+    const state = await UnlockedVault.unlock(file, PW);
+    const a = await state.reload(file);
+    const b = await state.reload(await Deno.readFile(`${home}/${VAULT_FILE}`));
+    a.putRecord(
+      { ...(await a.record(a.recordIdByName("alpha")!)), name: "renamed" },
+      a.recordIdByName("alpha"),
+    );
+    await a.addApiKey({
+      name: "k",
+      scope: [a.recordIdByName("beta")!],
+      created: new Date(),
+      expires: null,
+    });
+    assert.deepEqual(b.summaries().map((s) => s.summary.name), ["alpha", "beta"]);
+    assert.deepEqual(state.summaries().map((s) => s.summary.name), ["alpha", "beta"]);
+    assert.equal(b.apiKeys().length, 0);
+    assert.equal((await b.serialize()).bytes.length > 0, true);
+    // The caller's buffer changed after the unlock: the same array object, other bytes.
+    const body = file.indexOf(0x0a);
+    file[body - 30] = file[body - 30] === 0x41 ? 0x42 : 0x41;
+    await assertCode(() => state.reload(file), "vault_integrity", "edited buffer");
+  });
+});

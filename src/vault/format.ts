@@ -219,14 +219,22 @@ class ParsedRecord implements RecordEntry {
   readonly id: Uint8Array<ArrayBuffer>;
   readonly kind = "profile" as const;
   /** The base64url texts as read. */
+  readonly idText: string;
   readonly keyText: string;
   readonly dataText: string;
   #key: Uint8Array<ArrayBuffer> | undefined;
   #data: Uint8Array<ArrayBuffer> | undefined;
   readonly #i: number;
 
-  constructor(id: Uint8Array<ArrayBuffer>, keyText: string, dataText: string, i: number) {
+  constructor(
+    id: Uint8Array<ArrayBuffer>,
+    idText: string,
+    keyText: string,
+    dataText: string,
+    i: number,
+  ) {
     this.id = id;
+    this.idText = idText;
     this.keyText = keyText;
     this.dataText = dataText;
     this.#i = i;
@@ -248,7 +256,17 @@ function parseRecord(v: unknown, i: number): RecordEntry {
   const id = bytes(o.id, `record ${i} id`, 16);
   if (typeof o.key !== "string") throw damaged(`record ${i} key is not a string`);
   if (typeof o.data !== "string") throw damaged(`record ${i} data is not a string`);
-  return new ParsedRecord(id, o.key, o.data, i);
+  return new ParsedRecord(id, o.id as string, o.key, o.data, i);
+}
+
+/**
+ * A record id in base64url, without encoding it again when it was read from a file.
+ *
+ * @param r The record.
+ * @returns The id text.
+ */
+export function recordIdText(r: RecordEntry): string {
+  return r instanceof ParsedRecord ? r.idText : toBase64Url(r.id);
 }
 
 /** The two lines of a vault file, before the body is interpreted. */
@@ -403,7 +421,7 @@ export function serializeBody(body: VaultBody): Uint8Array<ArrayBuffer> {
       // A record read from a file and not changed is written back as the text it was read as.
       const read = r instanceof ParsedRecord;
       return {
-        id: toBase64Url(r.id),
+        id: read ? r.idText : toBase64Url(r.id),
         kind: r.kind,
         key: read ? r.keyText : toBase64Url(r.key),
         data: read ? r.dataText : toBase64Url(r.data),

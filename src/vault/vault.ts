@@ -28,6 +28,7 @@ import {
   type ParsedVaultFile,
   type PasswordSlot,
   type RecordEntry,
+  recordIdText,
   serializeBody,
   type Slot,
   type SplitVaultFile,
@@ -130,6 +131,21 @@ function integrity(what: string, cause?: unknown): HecateError {
   });
 }
 
+/** Byte equality, four bytes a step where the buffers allow it (a vault file can be megabytes). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let i = 0;
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const n = Math.floor(a.length / 4);
+    const x = new Uint32Array(a.buffer, a.byteOffset, n);
+    const y = new Uint32Array(b.buffer, b.byteOffset, n);
+    for (; i < n; i++) if (x[i] !== y[i]) return false;
+    i = n * 4;
+  }
+  for (; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function parseJsonObject(bytes: Uint8Array, what: string): JsonObject {
   let v: unknown;
   try {
@@ -226,6 +242,16 @@ export class UnlockedVault {
   #meta: JsonObject;
   /** Whether the file read carried the profile index. */
   #indexed: boolean;
+  /** The file this state was read from, as verified (see {@link reload}). */
+  #read:
+    | {
+      file: Uint8Array<ArrayBuffer>;
+      parsed: ParsedVaultFile;
+      root: Uint8Array<ArrayBuffer>;
+      keys: DerivedKeys;
+      meta: JsonObject;
+    }
+    | undefined;
   /** The writer's signing key, kept in the sealed meta but out of {@link meta}'s view. */
   #signer: SigningKeyPair | undefined;
 
@@ -240,6 +266,7 @@ export class UnlockedVault {
   ) {
     this.#signer = signerOf(meta);
     this.#indexed = false;
+    this.#read = undefined;
     meta = withoutSigner(meta);
     this.#root = root;
     this.#keys = keys;
@@ -269,7 +296,9 @@ export class UnlockedVault {
 
   /**
    * Unlocks a vault file with the master password, checking the checksum, the password slot, the
-   * body MAC, and every record, in that order.
+   * body MAC, the meta and the writer's signature, in that order. Records are opened when used
+   * (each must match the profile index); a file without a current index has every record opened
+   * here, as before the index (docs/FORMAT.md, "Reading" step 5).
    *
    * @param file The vault file bytes.
    * @param password The master password.
@@ -296,7 +325,7 @@ export class UnlockedVault {
       }
       throw e;
     }
-    return UnlockedVault.#fromRoot(parsed, root);
+    return UnlockedVault.#fromRoot(parsed, root, file);
   }
 
   /**
@@ -309,11 +338,23 @@ export class UnlockedVault {
    * (altered, or rotated by another process).
    */
   async reload(file: Uint8Array<ArrayBuffer>): Promise<UnlockedVault> {
+    const read = this.#read;
+    if (read && read.root === this.#root && sameBytes(read.file, file)) {
+      // The very bytes this vault verified (no other writer since): build a fresh state from
+      // that verification instead of repeating it over the whole file.
+      return UnlockedVault.#build(
+        read.parsed,
+        read.root,
+        read.keys,
+        structuredClone(read.meta),
+        file,
+      );
+    }
     const parsed = await checkedFile(file);
     if (!timingSafeEqual(parsed.body.vaultId, this.#vaultId)) {
       throw integrity("the vault file was replaced by another vault");
     }
-    return UnlockedVault.#fromRoot(parsed, this.#root);
+    return UnlockedVault.#fromRoot(parsed, this.#root, file);
   }
 
   static #passwordSlotOf(body: VaultBody): PasswordSlot {
@@ -325,6 +366,7 @@ export class UnlockedVault {
   static async #fromRoot(
     parsed: ParsedVaultFile,
     root: Uint8Array<ArrayBuffer>,
+    file: Uint8Array<ArrayBuffer>,
   ): Promise<UnlockedVault> {
     const { body } = parsed;
     const keys = await deriveKeys(root, body.vaultId);
@@ -332,8 +374,9 @@ export class UnlockedVault {
       throw integrity("the body MAC does not match");
     }
     const seen = new Set<string>();
-    for (const id of [...body.slots.map((s) => s.id), ...body.records.map((r) => r.id)]) {
-      const key = toBase64Url(id);
+    for (
+      const key of [...body.slots.map((s) => toBase64Url(s.id)), ...body.records.map(recordIdText)]
+    ) {
       if (seen.has(key)) throw integrity("duplicate id");
       seen.add(key);
     }
@@ -357,9 +400,22 @@ export class UnlockedVault {
         )
       ) throw integrity("the writer's signature does not match");
     }
+    return await UnlockedVault.#build(parsed, root, keys, meta, file);
+  }
+
+  /** The state of a verified file (steps 1-6 of docs/FORMAT.md "Reading" passed). */
+  static async #build(
+    parsed: ParsedVaultFile,
+    root: Uint8Array<ArrayBuffer>,
+    keys: DerivedKeys,
+    meta: JsonObject,
+    file: Uint8Array<ArrayBuffer>,
+  ): Promise<UnlockedVault> {
+    const { body } = parsed;
+    const verifiedMeta = structuredClone(meta);
     const index = indexOf(meta, body.generation);
     const records: LiveRecord[] = body.records.map((entry) => {
-      const key = toBase64Url(entry.id);
+      const key = recordIdText(entry);
       const summary = index?.[key];
       if (index && (typeof summary !== "object" || summary === null)) {
         throw integrity("the profile index does not match the records");
@@ -390,11 +446,14 @@ export class UnlockedVault {
       keys,
       body.vaultId,
       body.generation,
-      body.slots,
+      [...body.slots], // this state's own list: reload() may build another from the same parse
       records,
       meta,
     );
     vault.#indexed = index !== undefined;
+    // Kept for reload(): only with an index, where building opens no record.
+    // A copy of the file: the caller may change its buffer afterwards.
+    if (index) vault.#read = { file: file.slice(), parsed, root, keys, meta: verifiedMeta };
     return vault;
   }
 
