@@ -14,7 +14,11 @@ import { initVault, openVault, type ProfileInput } from "../../src/hecate.ts";
 import { MIN_KDF_ITERATIONS } from "../../src/kdf.ts";
 import { startPostgres } from "../../tests/support/postgres.ts";
 import { HECATE_PERMISSIONS } from "../permissions.ts";
-import { measure, medianInterleaved, medianOf, type RunResult } from "./measure.ts";
+import { newSigningKeyPair, verifyEd25519 } from "../../src/vault/asymmetric.ts";
+import { parseBody, splitVaultFile } from "../../src/vault/format.ts";
+import { macBody, signedBodyMessage } from "../../src/vault/keyring.ts";
+import { randomBytes, sha256 } from "../../src/vault/primitives.ts";
+import { measure, medianInterleaved, medianMs, medianOf, type RunResult } from "./measure.ts";
 import { serverProfile } from "./setup.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -69,6 +73,42 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
       } s with one write; vault file ${(bytes / 1048576).toFixed(2)} MiB`,
     );
     homes.set(size, { home, apiKey, bytes });
+  }
+
+  // The floor no index can remove: every command reads the whole file and authenticates all of
+  // it (checksum, then the MAC and the signature with the password, the signature with an API
+  // key), and a write writes and syncs all of it. Timed in-process, per size.
+  const signer = await newSigningKeyPair();
+  const macKey = randomBytes(32);
+  console.log("vaultsize: in-process floor per command (median of 5):");
+  for (const [size, { home }] of homes) {
+    const path = `${home}/vault.hecate`;
+    const file = await Deno.readFile(path);
+    const body = splitVaultFile(file).bodyBytes;
+    const read = await medianMs(5, () => Deno.readFile(path));
+    const parse = await medianMs(5, () => Promise.resolve(parseBody(body)));
+    const checksum = await medianMs(5, () => sha256(body));
+    const mac = await medianMs(5, () => macBody(macKey, body));
+    const sig = await medianMs(
+      5,
+      () => verifyEd25519(signer.publicKey, new Uint8Array(64), signedBodyMessage(body)),
+    );
+    const write = await medianMs(5, async () => {
+      using f = await Deno.open(`${root}/write-test`, {
+        write: true,
+        create: true,
+        truncate: true,
+      });
+      await f.write(file);
+      await f.syncData();
+    });
+    console.log(
+      `  ${size.toLocaleString("en")} profiles: read ${read.toFixed(1)} ms, parse ${
+        parse.toFixed(1)
+      } ms, checksum ${checksum.toFixed(1)} ms, MAC ${mac.toFixed(1)} ms, signature check ${
+        sig.toFixed(1)
+      } ms; writing the file once (write + fsync) ${write.toFixed(1)} ms`,
+    );
   }
 
   let added = 0;
