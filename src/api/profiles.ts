@@ -235,18 +235,18 @@ export class VaultProfiles {
         results.push({ name: input.name, error: e });
       }
     }
-    const added: number[] = [];
     if (valid.length > 0) {
       try {
         await core.mutate((state) => {
-          added.length = 0;
+          // The names once, not a scan of the index per input (an import brings thousands).
+          const names = new Set(state.summaries().map((s) => s.summary.name));
           for (const { index, profile } of valid) {
-            if (state.recordIdByName(profile.name) !== undefined) {
+            if (names.has(profile.name)) {
               results[index] = { name: profile.name, error: taken(profile.name) };
               continue;
             }
             state.putRecord(profile as unknown as Record<string, unknown>);
-            added.push(index);
+            names.add(profile.name);
           }
         });
       } catch (e) {
