@@ -16,6 +16,7 @@
  */
 
 export {
+  type AddResult,
   type ApiKeySummary,
   Connection,
   ConnectionPool,

@@ -10,7 +10,9 @@
  * (`hecate query ... "select 1"` per engine, against `hecate server list`, which loads no
  * driver), `audit` (append latency and throughput, the audit share of an in-process query, and
  * `audit verify` on a 1,000,000-entry trail), `pool` (queries per second through the library pool
- * against a raw `pg` Pool). Pass section names to run only those.
+ * against a raw `pg` Pool), `vaultsize` (query, server list and server add at 10, 1,000 and 10,000
+ * profiles, and importing a 10,000-line .pgpass; scripts/bench/vaultsize.ts). Pass section names
+ * to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -36,6 +38,7 @@ import {
 import { psqlCommand, serverProfile, vaultWith } from "./bench/setup.ts";
 import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
+import { benchVaultSize } from "./bench/vaultsize.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
 
@@ -45,7 +48,7 @@ const PG_FLOOR = new URL("./bench/pg_floor.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
 const sections = Deno.args.length
   ? Deno.args
-  : ["unlock", "pg", "ssh", "mssql", "apikey", "mysql", "startup", "audit", "pool"];
+  : ["unlock", "pg", "ssh", "mssql", "apikey", "mysql", "startup", "audit", "pool", "vaultsize"];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -396,6 +399,7 @@ try {
 
   if (sections.includes("audit")) await benchAudit(root, PASSWORD);
   if (sections.includes("pool")) await benchPool(root, PASSWORD);
+  if (sections.includes("vaultsize")) await benchVaultSize(root, PASSWORD);
 } finally {
   await Deno.remove(root, { recursive: true });
 }

@@ -160,7 +160,7 @@ Deno.test("accept-new pins the host key on first use, then holds it", async () =
     acceptNew: true,
   });
   assertEquals(await whoAmI(name), { u: pg.user, p: pg.port });
-  const shown = vault.profiles.show(name) as { ssh: SshProfile };
+  const shown = (await vault.profiles.show(name)) as { ssh: SshProfile };
   assertEquals(shown.ssh.hops[0]!.hostKey, sshd.hostKey.fingerprint);
   // The vault write is audited.
   const audit = (await Deno.readTextFile(`${home}/audit.jsonl`)).trim().split("\n").map((l) =>
@@ -174,7 +174,7 @@ Deno.test("accept-new pins the host key on first use, then holds it", async () =
   // A second unlock sees the pin on disk.
   const again = await openVault({ home, password: PASSWORD });
   assertEquals(
-    (again.profiles.show(name) as { ssh: SshProfile }).ssh.hops[0]!.hostKey,
+    ((await again.profiles.show(name)) as { ssh: SshProfile }).ssh.hops[0]!.hostKey,
     sshd.hostKey.fingerprint,
   );
 });
@@ -352,7 +352,7 @@ Deno.test("TLS through the tunnel is verified against the database's name, not 1
       return postgresDriver.connect(settings);
     },
   };
-  const p = (vault.profiles.show("tls-ok") as unknown) as Profile;
+  const p = ((await vault.profiles.show("tls-ok")) as unknown) as Profile;
   const full = {
     ...p,
     secrets: { password: { value: tlsPg.password }, "ssh.0.password": { value: sshd.password } },

@@ -269,8 +269,8 @@ Deno.test("profile TOTP: required at connect for the password and for an API key
     const setup = await v.totp.beginSetup("billing");
     const codes = await v.totp.enable(setup, await totpCode(setup.secret, c.now()));
     assert.deepEqual(v.totp.status(), { vault: false, profiles: ["billing"] });
-    assert.equal(v.profiles.show("billing").totp, "required");
-    assert.ok(!JSON.stringify(v.profiles.show("billing")).includes(setup.secret));
+    assert.equal((await v.profiles.show("billing")).totp, "required");
+    assert.ok(!JSON.stringify(await v.profiles.show("billing")).includes(setup.secret));
 
     // Unlocking needs no code (the TOTP is per profile); connecting to billing does, hr does not.
     const byPw = await openVault({ home, password: PW, now: c.now, lockout: "off" });

@@ -142,8 +142,8 @@ Deno.test("a vault serialised and unlocked with its password has the same record
   assert.equal(back.id, vault.id);
   assert.equal(back.generation, 1);
   assert.equal(back.passwordIterations, ITER);
-  assert.deepEqual(back.records(), vault.records());
-  assert.deepEqual(back.records(), [
+  assert.deepEqual(await back.records(), await vault.records());
+  assert.deepEqual(await back.records(), [
     { id: a, value: { name: "a2", engine: "mysql" } },
     { id: b, value: { name: "b", text: 'ünïcødé ✓ \u0000 "quoted"' } },
   ]);
@@ -166,18 +166,18 @@ Deno.test("the generation goes up by one per serialize + markSaved and not witho
   }
   const back = await UnlockedVault.unlock(file, PW);
   assert.equal(back.generation, 4);
-  assert.deepEqual(back.records().map((r) => r.value.name), ["p1", "p2", "p3", "p4"]);
+  assert.deepEqual((await back.records()).map((r) => r.value.name), ["p1", "p2", "p3", "p4"]);
   // A reloaded vault continues numbering from the file.
   assert.equal((await back.serialize()).generation, 5);
 });
 
 Deno.test("records and meta returned by the vault are copies, not live references", async () => {
   const { vault } = await sampleVault();
-  const recs = vault.records();
+  const recs = await vault.records();
   (recs[0]!.value as { host: string }).host = "changed";
   const m = vault.meta;
   m.note = "changed";
-  assert.equal(vault.records()[0]!.value.host, "h1");
+  assert.equal((await vault.records())[0]!.value.host, "h1");
   assert.equal(vault.meta.note, "meta-value");
 });
 
@@ -210,7 +210,7 @@ Deno.test("setPassword re-wraps the root key: the new password opens, the old on
   await assertRejects(() => UnlockedVault.unlock(bytes, PW), ["auth_failed"], "old password");
   const back = await UnlockedVault.unlock(bytes, "new password");
   assert.equal(back.passwordIterations, ITER + 1);
-  assert.deepEqual(back.records(), vault.records());
+  assert.deepEqual(await back.records(), await vault.records());
   assert.equal(parseVaultFile(bytes).body.slots.length, 1);
 });
 
@@ -394,7 +394,7 @@ Deno.test("reload refuses a file of another vault and a tampered file", async ()
   const bad = await editBody(a.file, (j) => (j.generation = 7));
   await assertRejects(() => a.vault.reload(bad), ["vault_integrity"], "tampered");
   const same = await a.vault.reload(a.file);
-  assert.deepEqual(same.records(), a.vault.records());
+  assert.deepEqual(await same.records(), await a.vault.records());
 });
 
 Deno.test("keyring: a record or data key opened with another vault id or record id fails", async () => {
@@ -610,7 +610,8 @@ Deno.test("a secret stored in a record never appears in the serialised file byte
   // The test is not vacuous: the secret is really in there, encrypted.
   const back = await UnlockedVault.unlock(bytes, PW);
   assert.equal(
-    (back.records()[0]!.value as { secrets: { password: { value: string } } }).secrets.password
+    ((await back.records())[0]!.value as { secrets: { password: { value: string } } }).secrets
+      .password
       .value,
     canary,
   );

@@ -104,11 +104,11 @@ Deno.test("initVault then openVault round trip keeps profiles, secrets and safe 
         auth: "sql",
       },
     ]);
-    assert.deepEqual(v2.profiles.show("pg1").secrets as Record<string, string>, {
+    assert.deepEqual((await v2.profiles.show("pg1")).secrets as Record<string, string>, {
       password: "********",
     });
     const state = await UnlockedVault.unlock(await Deno.readFile(`${home}/${VAULT_FILE}`), PW);
-    assert.deepEqual(state.records().map((r) => secretOf(r.value)), [canary, undefined]);
+    assert.deepEqual((await state.records()).map((r) => secretOf(r.value)), [canary, undefined]);
 
     const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
     assert.ok(
@@ -236,18 +236,18 @@ Deno.test("at most 5 previous generations are kept and each opens with the passw
       assert.equal(old.id, v.id);
       // Generation g was written after init and g-1 additions.
       assert.deepEqual(
-        old.records().map((r) => r.value.name),
+        (await old.records()).map((r) => r.value.name),
         Array.from({ length: g - 1 }, (_, i) => `p${i + 1}`),
       );
       assert.deepEqual(
-        old.records().map((r) => secretOf(r.value)),
+        (await old.records()).map((r) => secretOf(r.value)),
         Array.from({ length: g - 1 }, (_, i) => `secret-of-p${i + 1}`),
       );
     }
     // The current file is generation 9 with all 8 profiles.
     const cur = await UnlockedVault.unlock(await Deno.readFile(`${home}/${VAULT_FILE}`), PW);
     assert.equal(cur.generation, 9);
-    assert.equal(cur.records().length, 8);
+    assert.equal((await cur.records()).length, 8);
   });
 });
 
@@ -355,7 +355,7 @@ async function checkSequenceState(home: string, root: UnlockedVault): Promise<nu
   // Secrets: re-read the same file under the known root key (checks checksum, MAC, every AEAD).
   const state = await root.reload(await Deno.readFile(`${home}/${VAULT_FILE}`));
   assert.equal(state.generation, vault.generation);
-  for (const { value } of state.records()) {
+  for (const { value } of (await state.records())) {
     const n = Number(String(value.name).slice(1));
     const host = value.host, secret = secretOf(value);
     const edited = host === `e-${n}` && secret === `t-${n}`;
@@ -437,7 +437,7 @@ Deno.test({
         const g = Number(/^vault\.(\d+)\.hecate$/.exec(e.name)?.[1]);
         const old = await root.reload(await Deno.readFile(`${dir}/${e.name}`));
         assert.equal(old.generation, g, e.name);
-        const recs = old.records().map((r) => String(r.value.name));
+        const recs = (await old.records()).map((r) => String(r.value.name));
         assert.deepEqual(recs, Array.from({ length: recs.length }, (_, i) => `p${i + 1}`));
         kept++;
       }
@@ -463,7 +463,7 @@ Deno.test("ten processes adding three profiles each at the same time lose no upd
     assert.deepEqual((names(v)).sort(), want.sort());
     assert.equal(v.generation, 31, "one generation per write, none overwritten");
     const state = await UnlockedVault.unlock(await Deno.readFile(`${home}/${VAULT_FILE}`), PW);
-    for (const { value } of state.records()) {
+    for (const { value } of (await state.records())) {
       assert.equal(secretOf(value), `secret-${value.name}`);
     }
     assert.deepEqual(await tempFiles(home), []);

@@ -97,7 +97,7 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
         assert.equal(state.id, expected.vault_id);
         assert.equal(state.generation, expected.generation);
         assert.equal(state.passwordIterations, expected.kdf_iterations);
-        const values = state.records().map((r) => r.value)
+        const values = (await state.records()).map((r) => r.value)
           .sort((a, b) => String(a.name).localeCompare(String(b.name)));
         assert.equal(values.length, expected.profiles.length);
         for (const [i, want] of expected.profiles.entries()) {
@@ -126,7 +126,7 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
             }),
           );
           for (const p of expected.profiles) {
-            const shown = JSON.stringify(vault.profiles.show(String(p.name)));
+            const shown = JSON.stringify(await vault.profiles.show(String(p.name)));
             const secrets = Object.values(p.secrets as Record<string, { value?: string }>);
             for (const s of secrets) {
               if (s.value !== undefined) assert.ok(!shown.includes(s.value), `${p.name}: masked`);

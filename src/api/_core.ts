@@ -14,7 +14,8 @@ import { HecateError } from "../errors.ts";
 import { type Profile, profileFromRecord } from "../profile.ts";
 import type { VaultStore } from "../vault/store.ts";
 import type { ScopedVault } from "../vault/scoped.ts";
-import { UnlockedVault } from "../vault/vault.ts";
+import { type JsonObject, UnlockedVault } from "../vault/vault.ts";
+import { recordSummary } from "../vault/record_index.ts";
 import { type AccessContext, requireSecondFactor } from "./access.ts";
 import { reasonOf } from "./util.ts";
 import { saveVault } from "./vault_write.ts";
@@ -91,36 +92,52 @@ export class VaultCore {
   }
 
   /**
-   * Every profile readable in a state (this session's by default).
+   * Every profile readable in a state (this session's by default). With the master password this
+   * opens every record: prefer {@link summaries} and {@link find}.
    *
    * @param state The vault to read.
    * @returns The profiles with ids and TOTP setups.
    */
-  all(state: UnlockedVault | ScopedVault = this.#state): Found[] {
-    return state.records().map((r) => {
-      const { totp, ...value } = r.value;
-      return { id: r.id, profile: profileFromRecord(value), totp: totpConfigOf(totp) };
-    });
+  async all(state: UnlockedVault | ScopedVault = this.#state): Promise<Found[]> {
+    return (await state.records()).map((r) => foundOf(r.id, r.value));
   }
 
   /**
-   * One profile by name.
+   * The index of the profiles readable in a state, without opening records (with an API key its
+   * few records are open already).
+   *
+   * @param state The vault to read (this session's by default).
+   * @returns Record ids with their summaries (name, engine, host, ...; `totp: true` when the
+   * profile requires its own code). Read-only: they may be the vault's own objects.
+   */
+  summaries(
+    state: UnlockedVault | ScopedVault = this.#state,
+  ): { id: string; summary: Readonly<JsonObject> }[] {
+    if (state instanceof UnlockedVault) return state.summaries();
+    return state.records().map((r) => ({ id: r.id, summary: recordSummary(r.value) }));
+  }
+
+  /**
+   * One profile by name, opening only its record.
    *
    * @param name Profile name.
    * @param state The vault to read (this session's by default).
    * @returns The profile.
    * @throws {HecateError} `profile_not_found`.
    */
-  find(name: string, state: UnlockedVault | ScopedVault = this.#state): Found {
-    const hit = this.all(state).find((r) => r.profile.name === name);
-    if (!hit) {
-      throw new HecateError("profile_not_found", `No profile named "${name}"`, {
-        hint: this.access.actor.kind === "apikey"
-          ? "this API key may use only the profiles in its scope"
-          : "list profiles with 'hecate server list'",
-      });
+  async find(name: string, state: UnlockedVault | ScopedVault = this.#state): Promise<Found> {
+    if (state instanceof UnlockedVault) {
+      const id = state.recordIdByName(name);
+      if (id !== undefined) return foundOf(id, await state.record(id));
+    } else {
+      const hit = state.records().find((r) => r.value.name === name);
+      if (hit) return foundOf(hit.id, hit.value);
     }
-    return hit;
+    throw new HecateError("profile_not_found", `No profile named "${name}"`, {
+      hint: this.access.actor.kind === "apikey"
+        ? "this API key may use only the profiles in its scope"
+        : "list profiles with 'hecate server list'",
+    });
   }
 
   /**
@@ -178,7 +195,7 @@ export class VaultCore {
    * @returns The profile (secrets included) and the actor.
    */
   async released(name: string): Promise<{ profile: Profile; actor: Actor }> {
-    const { id, profile, totp } = this.find(name);
+    const { id, profile, totp } = await this.find(name);
     const actor = this.access.actor;
     if (totp && !this.passed.has(`profile:${id}`)) {
       const password = this.#state instanceof UnlockedVault;
@@ -192,8 +209,8 @@ export class VaultCore {
         name,
       );
       if (ok.kind === "recovery") {
-        await this.mutate((state) => {
-          const hit = this.find(name, state);
+        await this.mutate(async (state) => {
+          const hit = await this.find(name, state);
           const value = { ...hit.profile, totp: spendRecoveryCode(hit.totp, ok.spent) };
           state.putRecord(value as unknown as Record<string, unknown>, hit.id);
         });
@@ -204,4 +221,9 @@ export class VaultCore {
     await this.audit.append({ event: "profile.read", actor, profile: name, outcome: "ok" });
     return { profile, actor };
   }
+}
+
+function foundOf(id: string, value: JsonObject): Found {
+  const { totp, ...rest } = value;
+  return { id, profile: profileFromRecord(rest), totp: totpConfigOf(totp) };
 }

@@ -71,9 +71,11 @@ export class VaultApiKeys {
         throw new HecateError("usage", "An API key needs at least one profile in its scope");
       }
       await core.mutate(async (state) => {
+        const scope: string[] = [];
+        for (const n of options.profiles) scope.push((await core.find(n, state)).id);
         text = await state.addApiKey({
           name: options.name,
-          scope: options.profiles.map((n) => core.find(n, state).id),
+          scope,
           created: core.access.now(),
           expires: options.expires,
         });
@@ -90,7 +92,7 @@ export class VaultApiKeys {
   async list(): Promise<ApiKeySummary[]> {
     const core = this.#core;
     const state = core.unlocked();
-    const names = new Map(core.all(state).map((r) => [r.id, r.profile.name]));
+    const names = new Map(core.summaries(state).map((r) => [r.id, String(r.summary.name)]));
     const used = await apiKeyLastUsed(core.home);
     return state.apiKeys().map((k) => ({
       id: k.id,

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Engine } from "../db/driver.ts";
 import type { Profile } from "../profile.ts";
 import { preloadDriver } from "../db/registry.ts";
 import { HecateError } from "../errors.ts";
@@ -79,7 +80,9 @@ export class VaultConnections {
   /** Opens a connection (see {@link Vault.connect}). */
   async connect(name: string, options: ConnectOptions = {}): Promise<Connection> {
     // The driver module holds no secret: load it while the profile.read record is flushed.
-    const engine = this.#core.all().find((r) => r.profile.name === name)?.profile.engine;
+    const engine = this.#core.summaries().find((r) => r.summary.name === name)?.summary.engine as
+      | Engine
+      | undefined;
     if (engine) preloadDriver(engine);
     const { profile, actor } = await this.#core.released(name);
     try {
@@ -115,8 +118,8 @@ export class VaultConnections {
     learned: readonly { hop: number; fingerprint: string }[],
   ): Promise<void> {
     await this.#core.audited("profile.pin_host_key", name, async () => {
-      await this.#core.mutate((state) => {
-        const { id, profile } = this.#core.find(name, state);
+      await this.#core.mutate(async (state) => {
+        const { id, profile } = await this.#core.find(name, state);
         if (!profile.ssh) return;
         const hops = profile.ssh.hops.map((h, i) => {
           const l = learned.find((x) => x.hop === i);
@@ -172,7 +175,7 @@ export class VaultConnections {
 
   /** Opens a pool (see {@link Vault.pool}). */
   async pool(name: string, options: VaultPoolOptions = {}): Promise<ConnectionPool> {
-    this.#core.find(name);
+    await this.#core.find(name);
     const { breaker, auditStatements, ...poolOptions } = options;
     const pool: ConnectionPool = new ConnectionPool(
       name,
@@ -209,7 +212,7 @@ export class VaultConnections {
     name: string,
     mappings: readonly EnvMapping[] = [],
   ): Promise<Record<string, string>> {
-    if (this.#core.find(name).profile.ssh) {
+    if ((await this.#core.find(name)).profile.ssh) {
       // The tunnel's local port is gone when this returns: the variables would point nowhere.
       throw new HecateError(
         "usage",

@@ -19,7 +19,7 @@ import { providerFor, settleIncomplete } from "../../providers/mod.ts";
 import type { IncompleteMarker } from "../incomplete.ts";
 import type { VaultCore } from "./_core.ts";
 import { writeAutoBackup } from "./backups.ts";
-import { stripUndefined } from "./util.ts";
+import { reasonOf, stripUndefined } from "./util.ts";
 
 /**
  * A profile as listed: no secrets at all.
@@ -138,7 +138,7 @@ export interface ProfileChanges {
  * @example
  * ```ts ignore
  * for (const p of vault.profiles.list()) console.log(p.name, p.engine, p.host);
- * console.log(vault.profiles.show("billing")); // secrets masked
+ * console.log(await vault.profiles.show("billing")); // secrets masked
  * await vault.profiles.edit("billing", { port: 6432 });
  * ```
  */
@@ -156,19 +156,16 @@ export class VaultProfiles {
    * @returns Summaries.
    */
   list(): ProfileSummary[] {
-    return this.#core.all().map(({ profile: p }) =>
-      stripUndefined({
-        name: p.name,
-        engine: p.engine,
-        host: p.host,
-        port: p.port,
-        database: p.database,
-        user: p.user,
-        auth: p.auth,
-        tags: p.tags,
-        incomplete: p.incomplete?.missing,
-      }) as ProfileSummary
-    ).sort((a, b) => a.name.localeCompare(b.name));
+    // From the profile index: no record is opened (docs/FORMAT.md, "Meta JSON").
+    return this.#core.summaries().map(({ summary }) => {
+      const { totp: _totp, tags, incomplete, ...p } = summary;
+      // Copies of the arrays: the index's own objects must not reach the caller.
+      return {
+        ...p,
+        ...(Array.isArray(tags) ? { tags: [...tags] } : {}),
+        ...(Array.isArray(incomplete) ? { incomplete: [...incomplete] } : {}),
+      } as unknown as ProfileSummary;
+    }).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /**
@@ -177,14 +174,14 @@ export class VaultProfiles {
    * @param name Profile name.
    * @returns A plain object safe to print.
    */
-  show(name: string): Record<string, unknown> {
-    const { profile, totp } = this.#core.find(name);
+  async show(name: string): Promise<Record<string, unknown>> {
+    const { profile, totp } = await this.#core.find(name);
     return { ...maskedProfile(profile), ...(totp ? { totp: "required" } : {}) };
   }
 
   /** Whether a profile of that name exists (with an API key: in its scope). */
   has(name: string): boolean {
-    return this.#core.all().some((r) => r.profile.name === name);
+    return this.#core.summaries().some((r) => r.summary.name === name);
   }
 
   /**
@@ -195,41 +192,94 @@ export class VaultProfiles {
    */
   async add(input: ProfileInput): Promise<void> {
     await this.#core.audited("profile.add", input.name, async () => {
-      const now = new Date().toISOString();
-      const profile = stripUndefined({
-        name: input.name,
-        engine: input.engine,
-        host: input.host,
-        port: input.port,
-        database: input.database,
-        user: input.user,
-        auth: input.auth ?? (input.engine === "sqlite" ? "none" : "sql"),
-        params: input.params && Object.keys(input.params).length ? input.params : undefined,
-        tls: input.tls ?? { mode: "verify" },
-        connectTimeoutMs: input.connectTimeoutMs,
-        tags: input.tags,
-        ssh: input.ssh,
-        secrets: input.secrets ?? {},
-        incomplete: input.incomplete,
-        created: now,
-        updated: now,
-      }) as Profile;
-      settleIncomplete(profile);
-      validateProfile(profile);
-      providerFor(profile);
+      const profile = profileOf(input, new Date().toISOString());
       await this.#core.mutate((state) => {
-        if (this.#core.all(state).some((r) => r.profile.name === profile.name)) {
-          throw new HecateError(
-            "already_exists",
-            `A profile named "${profile.name}" already exists`,
-            {
-              hint: "use 'hecate server edit' to change it",
-            },
-          );
-        }
+        if (state.recordIdByName(profile.name) !== undefined) throw taken(profile.name);
         state.putRecord(profile as unknown as Record<string, unknown>);
       });
     });
+  }
+
+  /**
+   * Adds many profiles with one write of the vault (an import): each input is checked on its
+   * own, the valid ones are written together as one generation, and each input gets its own
+   * `profile.add` audit record (`ok`, or `fail` with the reason).
+   *
+   * @param inputs The profiles to add.
+   * @returns One result per input, in order: `error` set when that profile was refused
+   * (`already_exists`, `invalid_profile`, or what its provider throws).
+   * @throws {HecateError} `no_credential` with an API key; whatever the write throws (then no
+   * profile was added).
+   *
+   * @example
+   * ```ts ignore
+   * const results = await vault.profiles.addMany([
+   *   { name: "db1", engine: "postgres", host: "db1", user: "app" },
+   *   { name: "db2", engine: "postgres", host: "db2", user: "app" },
+   * ]);
+   * for (const r of results) if (r.error) console.error(r.name, r.error.message);
+   * ```
+   */
+  async addMany(inputs: readonly ProfileInput[]): Promise<AddResult[]> {
+    const core = this.#core;
+    core.unlocked();
+    const now = new Date().toISOString();
+    const results: AddResult[] = [];
+    const valid: { index: number; profile: Profile }[] = [];
+    for (const [index, input] of inputs.entries()) {
+      try {
+        valid.push({ index, profile: profileOf(input, now) });
+        results.push({ name: input.name });
+      } catch (e) {
+        if (!(e instanceof HecateError)) throw e;
+        results.push({ name: input.name, error: e });
+      }
+    }
+    if (valid.length > 0) {
+      try {
+        await core.mutate((state) => {
+          // The names once, not a scan of the index per input (an import brings thousands).
+          const names = new Set(state.summaries().map((s) => s.summary.name));
+          for (const { index, profile } of valid) {
+            if (names.has(profile.name)) {
+              results[index] = { name: profile.name, error: taken(profile.name) };
+              continue;
+            }
+            state.putRecord(profile as unknown as Record<string, unknown>);
+            names.add(profile.name);
+          }
+        });
+      } catch (e) {
+        // Nothing was written: every input is recorded as failed (best effort), then rethrown.
+        await this.#auditAdds(
+          results.map((r) => ({ name: r.name, reason: reasonOf(r.error ?? e) })),
+        )
+          .catch(() => {});
+        throw e;
+      }
+    }
+    await this.#auditAdds(
+      results.map((r) => ({ name: r.name, ...(r.error ? { reason: reasonOf(r.error) } : {}) })),
+    );
+    return results;
+  }
+
+  /** One `profile.add` record per input; they must reach the disk before the call returns. */
+  async #auditAdds(outcomes: readonly { name: string; reason?: string }[]): Promise<void> {
+    const audit = this.#core.audit;
+    const actor = this.#core.access.actor;
+    const events = outcomes.map((r) => ({
+      event: "profile.add" as const,
+      actor,
+      profile: r.name,
+      ...(r.reason ? { outcome: "fail" as const, reason: r.reason } : { outcome: "ok" as const }),
+    }));
+    if (audit.enqueue && audit.flush) {
+      for (const e of events) audit.enqueue(e);
+      await audit.flush();
+    } else {
+      for (const e of events) await audit.append(e);
+    }
   }
 
   /**
@@ -241,8 +291,8 @@ export class VaultProfiles {
   async edit(name: string, changes: ProfileChanges): Promise<void> {
     await this.#core.audited("profile.edit", name, async () => {
       if (changes.rename !== undefined) validateName(changes.rename);
-      await this.#core.mutate((state) => {
-        const { id, profile, totp } = this.#core.find(name, state);
+      await this.#core.mutate(async (state) => {
+        const { id, profile, totp } = await this.#core.find(name, state);
         const next: Record<string, unknown> = { ...profile };
         for (
           const key of ["host", "port", "database", "user", "connectTimeoutMs", "tags"] as const
@@ -274,7 +324,7 @@ export class VaultProfiles {
         }
         next.secrets = secrets;
         if (changes.rename !== undefined && changes.rename !== name) {
-          if (this.#core.all(state).some((r) => r.profile.name === changes.rename)) {
+          if (state.recordIdByName(changes.rename) !== undefined) {
             throw new HecateError(
               "already_exists",
               `A profile named "${changes.rename}" already exists`,
@@ -299,11 +349,60 @@ export class VaultProfiles {
    */
   async remove(name: string): Promise<void> {
     await this.#core.audited("profile.remove", name, async () => {
-      this.#core.find(name);
+      if (!this.has(name)) await this.#core.find(name); // profile_not_found
       await writeAutoBackup(this.#core, "profile-remove");
       await this.#core.mutate((state) => {
-        state.deleteRecord(this.#core.find(name, state).id);
+        const id = state.recordIdByName(name);
+        if (id === undefined) return void this.#core.find(name, state);
+        state.deleteRecord(id);
       });
     });
   }
+}
+
+/**
+ * What {@link VaultProfiles.addMany} reports for one input.
+ *
+ * @example
+ * ```ts ignore
+ * const [r]: AddResult[] = await vault.profiles.addMany([input]);
+ * ```
+ */
+export interface AddResult {
+  /** The input's profile name. */
+  name: string;
+  /** Why it was not added; absent when it was. */
+  error?: HecateError;
+}
+
+function taken(name: string): HecateError {
+  return new HecateError("already_exists", `A profile named "${name}" already exists`, {
+    hint: "use 'hecate server edit' to change it",
+  });
+}
+
+/** The stored profile for an input, checked (as `add` stores it). */
+function profileOf(input: ProfileInput, now: string): Profile {
+  const profile = stripUndefined({
+    name: input.name,
+    engine: input.engine,
+    host: input.host,
+    port: input.port,
+    database: input.database,
+    user: input.user,
+    auth: input.auth ?? (input.engine === "sqlite" ? "none" : "sql"),
+    params: input.params && Object.keys(input.params).length ? input.params : undefined,
+    tls: input.tls ?? { mode: "verify" },
+    connectTimeoutMs: input.connectTimeoutMs,
+    tags: input.tags,
+    ssh: input.ssh,
+    secrets: input.secrets ?? {},
+    incomplete: input.incomplete,
+    created: now,
+    updated: now,
+  }) as Profile;
+  settleIncomplete(profile);
+  validateProfile(profile);
+  providerFor(profile);
+  return profile;
 }

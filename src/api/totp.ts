@@ -93,7 +93,9 @@ export class VaultTotp {
     const state = this.#core.unlocked();
     return {
       vault: totpConfigOf(state.meta.totp) !== undefined,
-      profiles: this.#core.all().filter((r) => r.totp).map((r) => r.profile.name).sort(),
+      profiles: this.#core.summaries().filter((r) => r.summary.totp === true).map((r) =>
+        String(r.summary.name)
+      ).sort(),
     };
   }
 
@@ -107,7 +109,7 @@ export class VaultTotp {
    */
   async beginSetup(profile?: string, issuer = "Hecate"): Promise<TotpSetup> {
     const state = this.#core.unlocked();
-    if (profile !== undefined && this.#core.find(profile, state).totp) {
+    if (profile !== undefined && (await this.#core.find(profile, state)).totp) {
       throw new HecateError("already_exists", `TOTP is already on for profile "${profile}"`);
     }
     if (profile === undefined && totpConfigOf(state.meta.totp)) {
@@ -141,12 +143,12 @@ export class VaultTotp {
         recovery: await Promise.all(codes.map(hashRecoveryCode)),
         created: core.access.now().toISOString(),
       };
-      await core.mutate((state) => {
+      await core.mutate(async (state) => {
         if (setup.profile === undefined) {
           state.meta = { ...state.meta, totp: config };
           return;
         }
-        const hit = core.find(setup.profile, state);
+        const hit = await core.find(setup.profile, state);
         state.putRecord(
           { ...hit.profile, totp: config } as unknown as Record<string, unknown>,
           hit.id,
@@ -155,7 +157,7 @@ export class VaultTotp {
       // The confirming code is spent: it cannot be replayed at the next unlock.
       const secretId = setup.profile === undefined
         ? "vault"
-        : `profile:${core.find(setup.profile).id}`;
+        : `profile:${(await core.find(setup.profile)).id}`;
       await updateState(core.home, TOTP_STATE_FILE, (s) => {
         s[secretId] = step;
         return { write: true, result: undefined };
@@ -177,7 +179,7 @@ export class VaultTotp {
     const core = this.#core;
     await core.audited("totp.disable", profile, async () => {
       const state = core.unlocked();
-      const hit = profile === undefined ? undefined : core.find(profile, state);
+      const hit = profile === undefined ? undefined : await core.find(profile, state);
       const config = hit ? hit.totp : totpConfigOf(state.meta.totp);
       if (!config) {
         throw new HecateError(
@@ -203,13 +205,13 @@ export class VaultTotp {
           profile,
         );
       }
-      await core.mutate((s) => {
+      await core.mutate(async (s) => {
         if (profile === undefined) {
           const { totp: _off, ...rest } = s.meta;
           s.meta = rest;
           return;
         }
-        const fresh = core.find(profile, s);
+        const fresh = await core.find(profile, s);
         s.putRecord(fresh.profile as unknown as Record<string, unknown>, fresh.id);
       });
     });

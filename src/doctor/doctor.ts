@@ -149,7 +149,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     if (vault) {
       for (const p of vault.profiles.list()) {
         findings.push(
-          ...checkTransport(vault.profiles.show(p.name) as unknown as TransportProfile),
+          ...checkTransport(await vault.profiles.show(p.name) as unknown as TransportProfile),
         );
       }
       findings.push(...checkApiKeys(await vault.apiKeys.list(), now));

@@ -9,7 +9,6 @@
 import type { ProfileInput } from "../api/profiles.ts";
 import type { Vault } from "../api/vault.ts";
 import { TOTP_PERIOD, totpCode } from "../access/totp.ts";
-import { HecateError } from "../errors.ts";
 import { describeMissing } from "../incomplete.ts";
 
 /**
@@ -101,8 +100,8 @@ export function profileNameFrom(raw: string): string {
 
 /**
  * Adds the plan's profiles to the vault: an automatic backup first (when there is anything to
- * add), then each profile; a name that exists already, or a profile the vault refuses (e.g. an
- * authentication method this build lacks), is skipped and reported.
+ * add), then every profile in one write of the vault; a name that exists already, or a profile the
+ * vault refuses (e.g. an authentication method this build lacks), is skipped and reported.
  *
  * TOTP secrets in the plan become the per-profile TOTP of profiles added by this run (never of a
  * profile that existed already), so the authenticator entries people have keep working.
@@ -136,13 +135,20 @@ export async function applyImport(
   });
   if (fresh.length > 0 && !options.dryRun) await vault.backups.auto("import");
   const added = new Set<string>();
-  for (const p of fresh) {
-    if (options.dryRun) {
+  if (options.dryRun) {
+    for (const p of fresh) {
       report.push({ profile: p.name, kind: "imported", message: "would be imported (dry run)" });
-      continue;
     }
-    try {
-      await vault.profiles.add(p);
+  } else if (fresh.length > 0) {
+    // One write of the vault for the whole import (not one per profile).
+    const results = await vault.profiles.addMany(fresh);
+    for (const [i, r] of results.entries()) {
+      const p = fresh[i]!;
+      if (r.error) {
+        if (!["invalid_profile", "already_exists"].includes(r.error.code)) throw r.error;
+        report.push({ profile: p.name, kind: "skipped", message: r.error.message });
+        continue;
+      }
       report.push({
         profile: p.name,
         kind: "imported",
@@ -151,11 +157,6 @@ export async function applyImport(
         }`,
       });
       added.add(p.name);
-    } catch (e) {
-      if (!(e instanceof HecateError) || !["invalid_profile", "already_exists"].includes(e.code)) {
-        throw e;
-      }
-      report.push({ profile: p.name, kind: "skipped", message: e.message });
     }
   }
   for (const t of plan.totp ?? []) {

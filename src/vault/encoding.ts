@@ -14,11 +14,8 @@ const B64URL = /^[A-Za-z0-9_-]*$/;
  * @returns The encoded text.
  */
 export function toBase64Url(bytes: Uint8Array): string {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  // The built-in encoder: a vault of 10,000 profiles has some 30,000 fields to encode.
+  return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
 /**
@@ -29,17 +26,17 @@ export function toBase64Url(bytes: Uint8Array): string {
  * @throws {SyntaxError} When the text is not canonical unpadded base64url.
  */
 export function fromBase64Url(text: string): Uint8Array<ArrayBuffer> {
+  // The built-in decoder skips ASCII whitespace and accepts padding: the pattern refuses both.
   if (!B64URL.test(text) || text.length % 4 === 1) {
     throw new SyntaxError("Invalid base64url text");
   }
-  const padded = text.replaceAll("-", "+").replaceAll("_", "/") +
-    "=".repeat((4 - (text.length % 4)) % 4);
-  const bin = atob(padded);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  // Reject non-canonical encodings (stray low bits) so that one byte string has one spelling.
-  if (toBase64Url(out) !== text) throw new SyntaxError("Non-canonical base64url text");
-  return out;
+  const padded = text + "=".repeat((4 - (text.length % 4)) % 4);
+  try {
+    // "strict" rejects stray low bits in the last chunk, so one byte string has one spelling.
+    return Uint8Array.fromBase64(padded, { alphabet: "base64url", lastChunkHandling: "strict" });
+  } catch {
+    throw new SyntaxError("Non-canonical base64url text");
+  }
 }
 
 const encoder = new TextEncoder();

@@ -154,9 +154,8 @@ function int(v: unknown, what: string, min: number, max: number): number {
 }
 
 function exactKeys(o: Json, keys: string[], what: string): void {
-  const have = Object.keys(o).sort();
-  const want = [...keys].sort();
-  if (have.length !== want.length || have.some((k, i) => k !== want[i])) {
+  // As many members as wanted, and each wanted one present: the same set (no sorting per record).
+  if (Object.keys(o).length !== keys.length || keys.some((k) => !Object.hasOwn(o, k))) {
     throw damaged(`${what} has unexpected fields`);
   }
 }
@@ -210,16 +209,64 @@ function parseSlot(v: unknown, i: number, version: number): Slot {
   throw damaged(`slot ${i} has an unknown kind`);
 }
 
+/**
+ * A record read from a file. `key` and `data` are decoded when first read: a reader that opens a
+ * few records of many (docs/FORMAT.md, "Reading" step 5) does not decode the others, and a writer
+ * writes an unchanged record back as the text it was read as. A bad spelling is still "damaged",
+ * when it is read; the MAC (or the writer's signature) has covered these bytes before then.
+ */
+class ParsedRecord implements RecordEntry {
+  readonly id: Uint8Array<ArrayBuffer>;
+  readonly kind = "profile" as const;
+  /** The base64url texts as read. */
+  readonly idText: string;
+  readonly keyText: string;
+  readonly dataText: string;
+  #key: Uint8Array<ArrayBuffer> | undefined;
+  #data: Uint8Array<ArrayBuffer> | undefined;
+  readonly #i: number;
+
+  constructor(
+    id: Uint8Array<ArrayBuffer>,
+    idText: string,
+    keyText: string,
+    dataText: string,
+    i: number,
+  ) {
+    this.id = id;
+    this.idText = idText;
+    this.keyText = keyText;
+    this.dataText = dataText;
+    this.#i = i;
+  }
+
+  get key(): Uint8Array<ArrayBuffer> {
+    return this.#key ??= bytes(this.keyText, `record ${this.#i} key`);
+  }
+
+  get data(): Uint8Array<ArrayBuffer> {
+    return this.#data ??= bytes(this.dataText, `record ${this.#i} data`);
+  }
+}
+
 function parseRecord(v: unknown, i: number): RecordEntry {
   const o = obj(v, `record ${i}`);
   exactKeys(o, ["id", "kind", "key", "data"], `record ${i}`);
   if (o.kind !== "profile") throw damaged(`record ${i} has an unknown kind`);
-  return {
-    id: bytes(o.id, `record ${i} id`, 16),
-    kind: "profile",
-    key: bytes(o.key, `record ${i} key`),
-    data: bytes(o.data, `record ${i} data`),
-  };
+  const id = bytes(o.id, `record ${i} id`, 16);
+  if (typeof o.key !== "string") throw damaged(`record ${i} key is not a string`);
+  if (typeof o.data !== "string") throw damaged(`record ${i} data is not a string`);
+  return new ParsedRecord(id, o.id as string, o.key, o.data, i);
+}
+
+/**
+ * A record id in base64url, without encoding it again when it was read from a file.
+ *
+ * @param r The record.
+ * @returns The id text.
+ */
+export function recordIdText(r: RecordEntry): string {
+  return r instanceof ParsedRecord ? r.idText : toBase64Url(r.id);
 }
 
 /** The two lines of a vault file, before the body is interpreted. */
@@ -370,12 +417,16 @@ export function serializeBody(body: VaultBody): Uint8Array<ArrayBuffer> {
     vault_id: toBase64Url(body.vaultId),
     generation: body.generation,
     slots: body.slots.map(slotJson),
-    records: body.records.map((r) => ({
-      id: toBase64Url(r.id),
-      kind: r.kind,
-      key: toBase64Url(r.key),
-      data: toBase64Url(r.data),
-    })),
+    records: body.records.map((r) => {
+      // A record read from a file and not changed is written back as the text it was read as.
+      const read = r instanceof ParsedRecord;
+      return {
+        id: read ? r.idText : toBase64Url(r.id),
+        kind: r.kind,
+        key: read ? r.keyText : toBase64Url(r.key),
+        data: read ? r.dataText : toBase64Url(r.data),
+      };
+    }),
     meta: toBase64Url(body.meta),
   }));
 }

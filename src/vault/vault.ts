@@ -28,6 +28,7 @@ import {
   type ParsedVaultFile,
   type PasswordSlot,
   type RecordEntry,
+  recordIdText,
   serializeBody,
   type Slot,
   type SplitVaultFile,
@@ -50,6 +51,7 @@ import {
   wrapRootWithPassword,
 } from "./keyring.ts";
 import { AuthenticationFailure, hkdfSha256, KEY_BYTES, randomBytes, sha256 } from "./primitives.ts";
+import { INDEX_META, matchesSummary, recordSummary } from "./record_index.ts";
 
 /** A JSON object stored in a record or in the meta blob. */
 export type JsonObject = { [key: string]: unknown };
@@ -101,12 +103,25 @@ export interface CreateVaultOptions {
   iterations: number;
 }
 
+/**
+ * One record. Records read from a file with an index are opened only when used: the body MAC (or
+ * the writer's signature) has already authenticated every ciphertext, so opening is only about
+ * getting the plaintext.
+ */
 interface LiveRecord {
   id: Uint8Array<ArrayBuffer>;
-  dataKey: Uint8Array<ArrayBuffer>;
-  value: JsonObject;
-  /** The sealed entry as last read or written; undefined once the value changed. */
+  /** `id` in base64url. */
+  key: string;
+  /** The data key; undefined until needed (unwrapped from `entry`). */
+  dataKey: Uint8Array<ArrayBuffer> | undefined;
+  /** The plaintext; undefined until opened. */
+  value: JsonObject | undefined;
+  /** Its index entry ({@link recordSummary} of the value). */
+  summary: JsonObject;
+  /** The sealed entry as last read or written; undefined once the value or data key changed. */
   entry: RecordEntry | undefined;
+  /** Gets a fresh data key at the next serialize (re-keyed while possibly unopened). */
+  rekey: boolean;
 }
 
 function integrity(what: string, cause?: unknown): HecateError {
@@ -114,6 +129,21 @@ function integrity(what: string, cause?: unknown): HecateError {
     cause,
     hint: "the file was altered or damaged; restore a previous generation or a backup",
   });
+}
+
+/** Byte equality, four bytes a step where the buffers allow it (a vault file can be megabytes). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let i = 0;
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const n = Math.floor(a.length / 4);
+    const x = new Uint32Array(a.buffer, a.byteOffset, n);
+    const y = new Uint32Array(b.buffer, b.byteOffset, n);
+    for (; i < n; i++) if (x[i] !== y[i]) return false;
+    i = n * 4;
+  }
+  for (; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function parseJsonObject(bytes: Uint8Array, what: string): JsonObject {
@@ -171,9 +201,29 @@ function withSigner(meta: JsonObject, signer: SigningKeyPair): JsonObject {
   };
 }
 
+/** The meta as callers see it: without the signing key and the profile index, kept apart. */
 function withoutSigner(meta: JsonObject): JsonObject {
-  const { [SIGNER_META]: _signer, ...rest } = meta;
+  const { [SIGNER_META]: _signer, [INDEX_META]: _index, ...rest } = meta;
   return rest;
+}
+
+/**
+ * The index entries of a meta read from a file, or undefined when the file has no index for this
+ * generation: none (written before the index), or one left behind by a writer that does not keep it
+ * (an older build keeps the member as it found it while the records change; its generation then
+ * lags behind the body's).
+ */
+function indexOf(meta: JsonObject, generation: number): Record<string, JsonObject> | undefined {
+  const index = meta[INDEX_META] as { generation?: unknown; entries?: unknown } | undefined;
+  if (index === undefined) return undefined;
+  const entries = index?.entries;
+  if (
+    typeof index !== "object" || index === null || typeof index.generation !== "number" ||
+    typeof entries !== "object" || entries === null || Array.isArray(entries)
+  ) {
+    throw integrity("the profile index is malformed");
+  }
+  return index.generation === generation ? entries as Record<string, JsonObject> : undefined;
 }
 
 /**
@@ -187,7 +237,22 @@ export class UnlockedVault {
   #generation: number;
   #slots: Slot[];
   #records: LiveRecord[];
+  /** The same records by base64url id. */
+  #byId: Map<string, LiveRecord>;
   #meta: JsonObject;
+  /** Whether the file read carried the profile index. */
+  #indexed: boolean;
+  /** The file this state was read from, as verified (see {@link reload}). */
+  #read:
+    | {
+      file: Uint8Array<ArrayBuffer>;
+      parsed: ParsedVaultFile;
+      root: Uint8Array<ArrayBuffer>;
+      keys: DerivedKeys;
+      meta: JsonObject;
+      index: Record<string, JsonObject>;
+    }
+    | undefined;
   /** The writer's signing key, kept in the sealed meta but out of {@link meta}'s view. */
   #signer: SigningKeyPair | undefined;
 
@@ -201,6 +266,8 @@ export class UnlockedVault {
     meta: JsonObject,
   ) {
     this.#signer = signerOf(meta);
+    this.#indexed = false;
+    this.#read = undefined;
     meta = withoutSigner(meta);
     this.#root = root;
     this.#keys = keys;
@@ -208,6 +275,7 @@ export class UnlockedVault {
     this.#generation = generation;
     this.#slots = slots;
     this.#records = records;
+    this.#byId = new Map(records.map((r) => [r.key, r]));
     this.#meta = meta;
   }
 
@@ -229,7 +297,9 @@ export class UnlockedVault {
 
   /**
    * Unlocks a vault file with the master password, checking the checksum, the password slot, the
-   * body MAC, and every record, in that order.
+   * body MAC, the meta and the writer's signature, in that order. Records are opened when used
+   * (each must match the profile index); a file without a current index has every record opened
+   * here, as before the index (docs/FORMAT.md, "Reading" step 5).
    *
    * @param file The vault file bytes.
    * @param password The master password.
@@ -256,7 +326,7 @@ export class UnlockedVault {
       }
       throw e;
     }
-    return UnlockedVault.#fromRoot(parsed, root);
+    return UnlockedVault.#fromRoot(parsed, root, file);
   }
 
   /**
@@ -269,11 +339,24 @@ export class UnlockedVault {
    * (altered, or rotated by another process).
    */
   async reload(file: Uint8Array<ArrayBuffer>): Promise<UnlockedVault> {
+    const read = this.#read;
+    if (read && read.root === this.#root && sameBytes(read.file, file)) {
+      // The very bytes this vault verified (no other writer since): build a fresh state from
+      // that verification instead of repeating it over the whole file.
+      return UnlockedVault.#build(
+        read.parsed,
+        read.root,
+        read.keys,
+        structuredClone(read.meta),
+        read.index,
+        file,
+      );
+    }
     const parsed = await checkedFile(file);
     if (!timingSafeEqual(parsed.body.vaultId, this.#vaultId)) {
       throw integrity("the vault file was replaced by another vault");
     }
-    return UnlockedVault.#fromRoot(parsed, this.#root);
+    return UnlockedVault.#fromRoot(parsed, this.#root, file);
   }
 
   static #passwordSlotOf(body: VaultBody): PasswordSlot {
@@ -285,6 +368,7 @@ export class UnlockedVault {
   static async #fromRoot(
     parsed: ParsedVaultFile,
     root: Uint8Array<ArrayBuffer>,
+    file: Uint8Array<ArrayBuffer>,
   ): Promise<UnlockedVault> {
     const { body } = parsed;
     const keys = await deriveKeys(root, body.vaultId);
@@ -292,8 +376,9 @@ export class UnlockedVault {
       throw integrity("the body MAC does not match");
     }
     const seen = new Set<string>();
-    for (const id of [...body.slots.map((s) => s.id), ...body.records.map((r) => r.id)]) {
-      const key = toBase64Url(id);
+    for (
+      const key of [...body.slots.map((s) => toBase64Url(s.id)), ...body.records.map(recordIdText)]
+    ) {
       if (seen.has(key)) throw integrity("duplicate id");
       seen.add(key);
     }
@@ -317,23 +402,120 @@ export class UnlockedVault {
         )
       ) throw integrity("the writer's signature does not match");
     }
-    const records: LiveRecord[] = [];
-    for (const [i, entry] of body.records.entries()) {
-      try {
-        const dataKey = await unwrapDataKey(keys.wrap, entry.key, body.vaultId, entry.id);
-        const plain = await openRecord(dataKey, entry.data, body.vaultId, entry.id);
-        records.push({
-          id: entry.id,
-          dataKey,
-          value: parseJsonObject(plain, `record ${i}`),
-          entry,
-        });
-      } catch (e) {
-        if (e instanceof AuthenticationFailure) throw integrity(`record ${i}`, e);
-        throw e;
+    return await UnlockedVault.#build(
+      parsed,
+      root,
+      keys,
+      meta,
+      indexOf(meta, body.generation),
+      file,
+    );
+  }
+
+  /** The state of a verified file (steps 1-6 of docs/FORMAT.md "Reading" passed). */
+  static async #build(
+    parsed: ParsedVaultFile,
+    root: Uint8Array<ArrayBuffer>,
+    keys: DerivedKeys,
+    meta: JsonObject,
+    index: Record<string, JsonObject> | undefined,
+    file: Uint8Array<ArrayBuffer>,
+  ): Promise<UnlockedVault> {
+    const { body } = parsed;
+    // The index entries become the records' summaries, which are replaced, never changed in
+    // place: they can be shared with a later reload() (cloning 10,000 of them is the slow part).
+    const { [INDEX_META]: _index, ...rest } = meta;
+    const verifiedMeta = index ? structuredClone(rest) : undefined;
+    const records: LiveRecord[] = body.records.map((entry) => {
+      const key = recordIdText(entry);
+      const summary = index?.[key];
+      if (index && (typeof summary !== "object" || summary === null)) {
+        throw integrity("the profile index does not match the records");
+      }
+      return {
+        id: entry.id,
+        key,
+        dataKey: undefined,
+        value: undefined,
+        summary: summary ?? {},
+        entry,
+        rekey: false,
+      };
+    });
+    if (index && Object.keys(index).length !== records.length) {
+      throw integrity("the profile index does not match the records");
+    }
+    if (!index) {
+      // No current index (a file from before it, or last written by a build that does not keep
+      // it): open every record now, as every reader did then; the next write stores the index.
+      for (const [i, r] of records.entries()) {
+        await UnlockedVault.#open(keys, body.vaultId, r, i);
+        r.summary = recordSummary(r.value!);
       }
     }
-    return new UnlockedVault(root, keys, body.vaultId, body.generation, body.slots, records, meta);
+    const vault = new UnlockedVault(
+      root,
+      keys,
+      body.vaultId,
+      body.generation,
+      [...body.slots], // this state's own list: reload() may build another from the same parse
+      records,
+      meta,
+    );
+    vault.#indexed = index !== undefined;
+    // Kept for reload(): only with an index, where building opens no record.
+    // A copy of the file: the caller may change its buffer afterwards.
+    if (index && verifiedMeta) {
+      vault.#read = { file: file.slice(), parsed, root, keys, meta: verifiedMeta, index };
+    }
+    return vault;
+  }
+
+  /** Unwraps a record's data key under `keys` if not done yet. */
+  static async #dataKey(
+    keys: DerivedKeys,
+    vaultId: Uint8Array<ArrayBuffer>,
+    r: LiveRecord,
+    i: number,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    if (r.dataKey) return r.dataKey;
+    try {
+      return r.dataKey = await unwrapDataKey(keys.wrap, r.entry!.key, vaultId, r.id);
+    } catch (e) {
+      if (e instanceof AuthenticationFailure) throw integrity(`record ${i}`, e);
+      throw e;
+    }
+  }
+
+  /**
+   * Opens a record read from the file. With an index, the plaintext must match its index entry:
+   * both were sealed by the same writer, so a mismatch means a faulty or hostile writer.
+   */
+  static async #open(
+    keys: DerivedKeys,
+    vaultId: Uint8Array<ArrayBuffer>,
+    r: LiveRecord,
+    i: number,
+    checkIndex = false,
+  ): Promise<JsonObject> {
+    if (r.value) return r.value;
+    const dataKey = await UnlockedVault.#dataKey(keys, vaultId, r, i);
+    let plain: Uint8Array;
+    try {
+      plain = await openRecord(dataKey, r.entry!.data, vaultId, r.id);
+    } catch (e) {
+      if (e instanceof AuthenticationFailure) throw integrity(`record ${i}`, e);
+      throw e;
+    }
+    const value = parseJsonObject(plain, `record ${i}`);
+    if (checkIndex && !matchesSummary(value, r.summary)) {
+      throw integrity(`record ${i} does not match the profile index`);
+    }
+    return r.value = value;
+  }
+
+  #openRecord(r: LiveRecord): Promise<JsonObject> {
+    return UnlockedVault.#open(this.#keys, this.#vaultId, r, this.#records.indexOf(r), true);
   }
 
   async #passwordSlot(password: string, iterations: number): Promise<PasswordSlot> {
@@ -377,12 +559,62 @@ export class UnlockedVault {
   }
 
   /**
-   * Lists records as id and a deep copy of the stored value.
+   * Lists records as id and a deep copy of the stored value, opening every record not opened yet
+   * (a cost in the number of records: prefer {@link summaries} and {@link record}).
+   *
+   * @returns One entry per record, in file order.
+   * @throws {HecateError} `vault_integrity` when a record does not open or does not match the
+   * profile index.
+   */
+  async records(): Promise<{ id: string; value: JsonObject }[]> {
+    const out: { id: string; value: JsonObject }[] = [];
+    for (const r of this.#records) {
+      out.push({ id: r.key, value: structuredClone(await this.#openRecord(r)) });
+    }
+    return out;
+  }
+
+  /**
+   * One record's value (a deep copy), opening only that record.
+   *
+   * @param id The record id.
+   * @returns The value.
+   * @throws {HecateError} `profile_not_found` when `id` names no record, `vault_integrity` when it
+   * does not open or does not match the profile index.
+   */
+  async record(id: string): Promise<JsonObject> {
+    const r = this.#byId.get(id);
+    if (!r) throw new HecateError("profile_not_found", "No such record");
+    return structuredClone(await this.#openRecord(r));
+  }
+
+  /**
+   * The profile index, without opening any record: each record's id and summary (name and the
+   * fields `server list` shows; see {@link recordSummary}). The summaries are the vault's own
+   * (not copied, which would cost more than the rest of a listing): callers must not change them.
    *
    * @returns One entry per record, in file order.
    */
-  records(): { id: string; value: JsonObject }[] {
-    return this.#records.map((r) => ({ id: toBase64Url(r.id), value: structuredClone(r.value) }));
+  summaries(): { id: string; summary: Readonly<JsonObject> }[] {
+    return this.#records.map((r) => ({ id: r.key, summary: r.summary }));
+  }
+
+  /**
+   * The id of the first record whose index entry has this name.
+   *
+   * @param name The profile name.
+   * @returns The record id, or undefined.
+   */
+  recordIdByName(name: string): string | undefined {
+    return this.#records.find((r) => r.summary.name === name)?.key;
+  }
+
+  /**
+   * Whether this vault was read from a file with a current profile index (records opened on
+   * demand); false for a file without one, whose records were all opened at unlock.
+   */
+  get indexed(): boolean {
+    return this.#indexed;
   }
 
   /**
@@ -397,18 +629,24 @@ export class UnlockedVault {
   putRecord(value: JsonObject, id?: string): string {
     const copy = structuredClone(value);
     if (id === undefined) {
+      const rid = randomBytes(16);
       const rec: LiveRecord = {
-        id: randomBytes(16),
+        id: rid,
+        key: toBase64Url(rid),
         dataKey: randomBytes(KEY_BYTES),
         value: copy,
+        summary: recordSummary(copy),
         entry: undefined,
+        rekey: false,
       };
       this.#records.push(rec);
-      return toBase64Url(rec.id);
+      this.#byId.set(rec.key, rec);
+      return rec.key;
     }
-    const rec = this.#records.find((r) => toBase64Url(r.id) === id);
+    const rec = this.#byId.get(id);
     if (!rec) throw new HecateError("profile_not_found", "No such record");
     rec.value = copy;
+    rec.summary = recordSummary(copy);
     rec.entry = undefined;
     return id;
   }
@@ -420,9 +658,11 @@ export class UnlockedVault {
    * @returns Whether a record was removed.
    */
   deleteRecord(id: string): boolean {
-    const before = this.#records.length;
-    this.#records = this.#records.filter((r) => toBase64Url(r.id) !== id);
-    return this.#records.length !== before;
+    const rec = this.#byId.get(id);
+    if (!rec) return false;
+    this.#byId.delete(id);
+    this.#records.splice(this.#records.indexOf(rec), 1);
+    return true;
   }
 
   /** A deep copy of the vault-level meta object. */
@@ -469,7 +709,7 @@ export class UnlockedVault {
       throw new HecateError("already_exists", `An API key named "${options.name}" already exists`);
     }
     for (const id of options.scope) {
-      if (!this.#records.some((r) => toBase64Url(r.id) === id)) {
+      if (!this.#byId.has(id)) {
         throw new HecateError("profile_not_found", "No such record");
       }
     }
@@ -522,10 +762,9 @@ export class UnlockedVault {
    * @returns Whether the record exists.
    */
   rekeyRecord(id: string): boolean {
-    const rec = this.#records.find((r) => toBase64Url(r.id) === id);
+    const rec = this.#byId.get(id);
     if (!rec) return false;
-    rec.dataKey = randomBytes(KEY_BYTES);
-    rec.entry = undefined;
+    rec.rekey = true;
     return true;
   }
 
@@ -568,14 +807,26 @@ export class UnlockedVault {
         },
       );
     }
+    // Every record is re-sealed under the new keys: open them all with the old ones first.
+    for (const r of this.#records) await this.#openRecord(r);
     this.#root = randomBytes(KEY_BYTES);
     this.#keys = await deriveKeys(this.#root, this.#vaultId);
-    for (const r of this.#records) {
-      r.dataKey = randomBytes(KEY_BYTES);
-      r.entry = undefined;
-    }
+    for (const r of this.#records) r.rekey = true;
     this.#signer = await newSigningKeyPair();
     await this.setPassword(password, iterations);
+  }
+
+  async #scopeKeys(scope: string[]): Promise<{ record: string; key: Uint8Array<ArrayBuffer> }[]> {
+    const out: { record: string; key: Uint8Array<ArrayBuffer> }[] = [];
+    for (const record of scope) {
+      const rec = this.#byId.get(record);
+      if (rec) out.push({ record, key: await this.#dataKeyOf(rec) });
+    }
+    return out;
+  }
+
+  #dataKeyOf(r: LiveRecord): Promise<Uint8Array<ArrayBuffer>> {
+    return UnlockedVault.#dataKey(this.#keys, this.#vaultId, r, this.#records.indexOf(r));
   }
 
   async #sealApiKeySlots(signer: Uint8Array<ArrayBuffer>): Promise<Slot[]> {
@@ -591,10 +842,7 @@ export class UnlockedVault {
         name: m.name,
         created: m.created,
         expires: m.expires,
-        scope: m.scope.flatMap((record) => {
-          const rec = this.#records.find((r) => toBase64Url(r.id) === record);
-          return rec ? [{ record, key: rec.dataKey }] : [];
-        }),
+        scope: await this.#scopeKeys(m.scope),
         signer,
       };
       if (s.kind === "apikey" && m.publicKey) {
@@ -628,14 +876,27 @@ export class UnlockedVault {
    */
   async serialize(): Promise<{ bytes: Uint8Array<ArrayBuffer>; generation: number }> {
     const records: RecordEntry[] = [];
+    const index: Record<string, JsonObject> = {};
     for (const r of this.#records) {
-      r.entry ??= {
-        id: r.id,
-        kind: "profile",
-        key: await wrapDataKey(this.#keys.wrap, r.dataKey, this.#vaultId, r.id),
-        data: await sealRecord(r.dataKey, utf8(JSON.stringify(r.value)), this.#vaultId, r.id),
-      };
+      if (r.rekey) {
+        await this.#openRecord(r); // with the data key it has now
+        r.dataKey = randomBytes(KEY_BYTES);
+        r.entry = undefined;
+        r.rekey = false;
+      }
+      // Only changed records are sealed again; the others keep their bytes.
+      if (!r.entry) {
+        const dataKey = await this.#dataKeyOf(r);
+        const value = await this.#openRecord(r);
+        r.entry = {
+          id: r.id,
+          kind: "profile",
+          key: await wrapDataKey(this.#keys.wrap, dataKey, this.#vaultId, r.id),
+          data: await sealRecord(dataKey, utf8(JSON.stringify(value)), this.#vaultId, r.id),
+        };
+      }
       records.push(r.entry);
+      index[r.key] = r.summary;
     }
     const generation = this.#generation + 1;
     // A format-1 vault gets its signing key on its first format-2 write.
@@ -651,7 +912,10 @@ export class UnlockedVault {
       records,
       meta: await sealMeta(
         this.#keys.meta,
-        utf8(JSON.stringify(withSigner(this.#meta, signer))),
+        utf8(JSON.stringify({
+          ...withSigner(this.#meta, signer),
+          [INDEX_META]: { generation, entries: index },
+        })),
         this.#vaultId,
       ),
     });

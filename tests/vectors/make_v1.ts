@@ -86,7 +86,7 @@ const FIELDS = [
   "tags",
   "secrets",
 ];
-const profiles = state.records().map(({ value }) =>
+const profiles = (await state.records()).map(({ value }) =>
   Object.fromEntries(FIELDS.filter((f) => value[f] !== undefined).map((f) => [f, value[f]]))
 ).sort((a, b) => String(a.name).localeCompare(String(b.name)));
 

@@ -118,7 +118,7 @@ await vector("v2-basic", basic, {
   generation: state.generation,
   kdf_iterations: state.passwordIterations,
   apikey_profiles: ["reporting"],
-  profiles: state.records().map(({ value }) =>
+  profiles: (await state.records()).map(({ value }) =>
     Object.fromEntries(PROFILE_FIELDS.filter((f) => value[f] !== undefined).map((f) => [f, value[f]]))
   ).sort((a, b) => String(a.name).localeCompare(String(b.name))),
 });

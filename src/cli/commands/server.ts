@@ -223,7 +223,7 @@ export function serverCommand(ctx: CliContext) {
       .option("--json", "print JSON")
       .action(async (name, opts) => {
         const vault = await ctx.unlock();
-        const p = vault.profiles.show(name);
+        const p = await vault.profiles.show(name);
         const marker = incompleteOf(p.incomplete);
         const { incomplete: _, ...rest } = p;
         const lines = Object.entries(rest).map(([k, v]) =>
@@ -258,20 +258,20 @@ export function serverCommand(ctx: CliContext) {
         if (opts.connectTimeout !== undefined) changes.connectTimeoutMs = opts.connectTimeout;
         if (opts.tag !== undefined) changes.tags = opts.tag;
         if (opts.rename !== undefined) changes.rename = opts.rename;
-        const current = vault.profiles.show(name) as { tls: TlsProfile };
+        const current = await vault.profiles.show(name) as { tls: TlsProfile };
         const tls = tlsFrom(opts, current.tls);
         if (tls !== current.tls && tls !== undefined) changes.tls = tls;
         const params = authParamsFrom(opts);
         if (Object.keys(params).length) changes.params = params;
         if (opts.secretStdin || opts.secretRef) {
-          const shown = vault.profiles.show(name) as {
+          const shown = await vault.profiles.show(name) as {
             auth: string;
             params?: Record<string, string>;
           };
           const auth = opts.auth ?? String(shown.auth);
           changes.secrets = await secretsFor(ctx, name, auth, opts, { ...shown.params, ...params });
         }
-        const currentSsh = vault.profiles.show(name) as { ssh?: SshProfile; secrets: object };
+        const currentSsh = await vault.profiles.show(name) as { ssh?: SshProfile; secrets: object };
         const tunnel = await sshForEdit(ctx, name, opts as SshFlags, {
           ssh: currentSsh.ssh,
           secretNames: Object.keys(currentSsh.secrets),

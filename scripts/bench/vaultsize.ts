@@ -1,0 +1,183 @@
+/**
+ * The `vaultsize` section of `deno task bench`: a command's cost against the number of profiles in
+ * the vault. Vaults of 10, 1,000 and 10,000 PostgreSQL profiles (one of them a real server, the
+ * rest filler, all added through one `profiles.addMany` write), then, interleaved across the sizes
+ * (so load on the machine falls on all alike), medians of `hecate query` with an API key and with
+ * the master password, `hecate server list` and `hecate server add`; and `hecate import pgpass` of a
+ * 10,000-line file into an empty vault. Goal (issue 13): at 10,000 profiles each within 1.3x of its
+ * 10-profile time (plus writing the file once), the import under 10 s.
+ *
+ * @module
+ */
+
+import { initVault, openVault, type ProfileInput } from "../../src/hecate.ts";
+import { MIN_KDF_ITERATIONS } from "../../src/kdf.ts";
+import { startPostgres } from "../../tests/support/postgres.ts";
+import { HECATE_PERMISSIONS } from "../permissions.ts";
+import { newSigningKeyPair, verifyEd25519 } from "../../src/vault/asymmetric.ts";
+import { parseBody, splitVaultFile } from "../../src/vault/format.ts";
+import { macBody, signedBodyMessage } from "../../src/vault/keyring.ts";
+import { randomBytes, sha256 } from "../../src/vault/primitives.ts";
+import { measure, medianInterleaved, medianMs, medianOf, type RunResult } from "./measure.ts";
+import { serverProfile } from "./setup.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const SIZES = [10, 1_000, 10_000] as const;
+const ROUNDS = 7;
+const IMPORT_LINES = 10_000;
+
+function hecateCmd(home: string, ...args: string[]): string[] {
+  return [Deno.execPath(), "run", "--quiet", ...HECATE_PERMISSIONS, MAIN, "--home", home, ...args];
+}
+
+/** Filler profiles like a fleet's: PostgreSQL, a host, a database, a user, a stored password. */
+function filler(n: number): ProfileInput[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `fleet-${String(i).padStart(5, "0")}`,
+    engine: "postgres" as const,
+    host: `db${i}.fleet.internal`,
+    port: 5432,
+    database: `app${i % 50}`,
+    user: `svc_${i % 200}`,
+    tags: ["fleet"],
+    secrets: { password: { value: `filler-password-${i}-0123456789abcdef` } },
+  }));
+}
+
+/**
+ * Runs the section.
+ *
+ * @param root A scratch directory.
+ * @param password The master password; `${root}/password` holds it.
+ */
+export async function benchVaultSize(root: string, password: string): Promise<void> {
+  await using pg = await startPostgres();
+  const pwFile = `${root}/password`;
+  const homes = new Map<number, { home: string; apiKey: string; bytes: number }>();
+  for (const size of SIZES) {
+    const home = `${root}/home-size-${size}`;
+    await initVault({ home, password, kdfIterations: MIN_KDF_ITERATIONS });
+    const vault = await openVault({ home, password, lockout: "off" });
+    const t0 = performance.now();
+    const results = await vault.profiles.addMany([
+      serverProfile("pg", "postgres", pg),
+      ...filler(size - 1),
+    ]);
+    const failed = results.filter((r) => r.error);
+    if (failed.length) throw new Error(`addMany refused ${failed[0]!.name}: ${failed[0]!.error}`);
+    const apiKey = await vault.apiKeys.create({ name: "bench", profiles: ["pg"], expires: null });
+    const bytes = (await Deno.stat(`${home}/vault.hecate`)).size;
+    console.log(
+      `vaultsize: ${size.toLocaleString("en")} profiles built in ${
+        ((performance.now() - t0) / 1000).toFixed(2)
+      } s with one write; vault file ${(bytes / 1048576).toFixed(2)} MiB`,
+    );
+    homes.set(size, { home, apiKey, bytes });
+  }
+
+  // The floor no index can remove: every command reads the whole file and authenticates all of
+  // it (checksum, then the MAC and the signature with the password, the signature with an API
+  // key), and a write writes and syncs all of it. Timed in-process, per size.
+  const signer = await newSigningKeyPair();
+  const macKey = randomBytes(32);
+  console.log("vaultsize: in-process floor per command (median of 5):");
+  for (const [size, { home }] of homes) {
+    const path = `${home}/vault.hecate`;
+    const file = await Deno.readFile(path);
+    const body = splitVaultFile(file).bodyBytes;
+    const read = await medianMs(5, () => Deno.readFile(path));
+    const parse = await medianMs(5, () => Promise.resolve(parseBody(body)));
+    const checksum = await medianMs(5, () => sha256(body));
+    const mac = await medianMs(5, () => macBody(macKey, body));
+    const sig = await medianMs(
+      5,
+      () => verifyEd25519(signer.publicKey, new Uint8Array(64), signedBodyMessage(body)),
+    );
+    const write = await medianMs(5, async () => {
+      using f = await Deno.open(`${root}/write-test`, {
+        write: true,
+        create: true,
+        truncate: true,
+      });
+      await f.write(file);
+      await f.syncData();
+    });
+    console.log(
+      `  ${size.toLocaleString("en")} profiles: read ${read.toFixed(1)} ms, parse ${
+        parse.toFixed(1)
+      } ms, checksum ${checksum.toFixed(1)} ms, MAC ${mac.toFixed(1)} ms, signature check ${
+        sig.toFixed(1)
+      } ms; writing the file once (write + fsync) ${write.toFixed(1)} ms`,
+    );
+  }
+
+  let added = 0;
+  const jobs: Record<string, () => Promise<RunResult>> = {};
+  for (const [size, { home, apiKey }] of homes) {
+    const pwEnv = { HECATE_PASSWORD_FILE: pwFile, HECATE_LOCKOUT: "off" };
+    jobs[`queryKey${size}`] = () =>
+      measure(hecateCmd(home, "query", "pg", "select 1"), {
+        env: { HECATE_API_KEY: apiKey, HECATE_LOCKOUT: "off" },
+      });
+    jobs[`queryPw${size}`] = () =>
+      measure(hecateCmd(home, "query", "pg", "select 1"), { env: pwEnv });
+    jobs[`list${size}`] = () => measure(hecateCmd(home, "server", "list"), { env: pwEnv });
+    jobs[`add${size}`] = () =>
+      measure(
+        hecateCmd(
+          home,
+          "server",
+          "add",
+          `added-${added++}`,
+          "--engine",
+          "postgres",
+          "--host",
+          "db.example",
+          "--user",
+          "app",
+          "--secret-stdin",
+        ),
+        { env: pwEnv, stdin: "added-secret\n" },
+      );
+  }
+  // Warm Deno's caches so that no measured run compiles.
+  for (const job of Object.values(jobs)) await job();
+  const m = await medianInterleaved(ROUNDS, jobs);
+  console.log(
+    `vaultsize (interleaved, median of ${ROUNDS}; vault KDF ${MIN_KDF_ITERATIONS} iterations):`,
+  );
+  const row = (label: string, key: string) => {
+    const base = m[`${key}10`]!;
+    const cells = SIZES.map((s) => {
+      const r = m[`${key}${s}`]!;
+      return `${s.toLocaleString("en")}: ${r.wallS.toFixed(3)} s ${r.peakMiB.toFixed(0)} MiB (${
+        (r.wallS / base.wallS).toFixed(2)
+      }x)`;
+    });
+    console.log(`  ${label.padEnd(28)} ${cells.join("; ")}`);
+  };
+  row("query, API key", "queryKey");
+  row("query, master password", "queryPw");
+  row("server list", "list");
+  row("server add", "add");
+
+  const lines = Array.from(
+    { length: IMPORT_LINES },
+    (_, i) => `db${i}.fleet.internal:5432:app${i % 50}:svc_${i}:pgpass-secret-${i}`,
+  );
+  const pgpass = `${root}/pgpass`;
+  await Deno.writeTextFile(pgpass, lines.join("\n") + "\n", { mode: 0o600 });
+  let run = 0;
+  const imported = await medianOf(3, async () => {
+    const home = `${root}/home-import-${run++}`;
+    await initVault({ home, password, kdfIterations: MIN_KDF_ITERATIONS });
+    return await measure(hecateCmd(home, "import", "pgpass", pgpass), {
+      env: { HECATE_PASSWORD_FILE: pwFile, HECATE_LOCKOUT: "off" },
+    });
+  });
+  console.log(
+    `  import of a ${IMPORT_LINES.toLocaleString("en")}-line .pgpass into an empty vault ` +
+      `(median of 3): ${imported.wallS.toFixed(2)} s, ${imported.peakMiB.toFixed(0)} MiB peak ` +
+      `(goal: under 10 s)`,
+  );
+}

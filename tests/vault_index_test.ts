@@ -1,0 +1,344 @@
+/**
+ * The profile index and lazily opened records (issue 13): a vault with an index opens without
+ * decrypting its records, a record opened later must match its index entry, an older vault
+ * without an index opens as before and gets one on its next write, a write re-seals only the
+ * records it changed, and a batch import writes the vault once.
+ *
+ * The attacks run through the CLI against a temp home: an attacker with write access to the
+ * vault file (no root key) edits the sealed index; a writer holding the root key (a faulty or
+ * hostile one) seals an index that names the records wrongly.
+ */
+
+import assert from "node:assert/strict";
+import { openVault } from "../src/hecate.ts";
+import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "../src/vault/encoding.ts";
+import { assembleFile, parseVaultFile, serializeBody } from "../src/vault/format.ts";
+import {
+  deriveKeys,
+  macBody,
+  openMeta,
+  sealMeta,
+  signedBodyMessage,
+  unwrapRootWithPassword,
+} from "../src/vault/keyring.ts";
+import { signEd25519 } from "../src/vault/asymmetric.ts";
+import { sha256 } from "../src/vault/primitives.ts";
+import { VAULT_FILE } from "../src/vault/store.ts";
+import { UnlockedVault } from "../src/vault/vault.ts";
+import {
+  assertCode,
+  auditLines,
+  passwordFile,
+  PW,
+  runHecate,
+  vaultWith,
+  withHome,
+} from "./support/access.ts";
+
+const VECTOR_V2 = new URL("./vectors/v2-basic/", import.meta.url).pathname;
+const VAULT_INTEGRITY_EXIT = 4;
+
+/** Opens the sealed meta of a vault file with the password, as a root-key holder can. */
+async function openWithPassword(file: Uint8Array<ArrayBuffer>, password: string) {
+  const parsed = parseVaultFile(file);
+  const slot = parsed.body.slots.find((s) => s.kind === "password")!;
+  if (slot.kind !== "password") throw new Error("no password slot");
+  const root = await unwrapRootWithPassword(
+    slot.wrapped,
+    password,
+    slot.kdf.salt,
+    slot.kdf.iterations,
+    parsed.body.vaultId,
+    slot.id,
+  );
+  const keys = await deriveKeys(root, parsed.body.vaultId);
+  const meta = JSON.parse(
+    fromUtf8(await openMeta(keys.meta, parsed.body.meta, parsed.body.vaultId)),
+  );
+  return { parsed, keys, meta };
+}
+
+/**
+ * Writes the file a root-key holder would write with `edit` applied to the meta: the meta sealed
+ * again, the MAC, checksum and signature all genuine.
+ */
+async function resealMeta(
+  file: Uint8Array<ArrayBuffer>,
+  password: string,
+  edit: (meta: Record<string, unknown>) => void,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const { parsed, keys, meta } = await openWithPassword(file, password);
+  edit(meta);
+  const body = {
+    ...parsed.body,
+    meta: await sealMeta(keys.meta, utf8(JSON.stringify(meta)), parsed.body.vaultId),
+  };
+  const bodyBytes = serializeBody(body);
+  const seed = fromBase64Url(meta.signer.seed);
+  return assembleFile(bodyBytes, {
+    sha256: await sha256(bodyBytes),
+    mac: await macBody(keys.mac, bodyBytes),
+    sig: await signEd25519(seed, signedBodyMessage(bodyBytes)),
+  });
+}
+
+async function cli(home: string, args: string[]) {
+  return await runHecate(["--home", home, ...args], {
+    env: { HECATE_PASSWORD_FILE: await passwordFile(home), HECATE_LOCKOUT: "off" },
+  });
+}
+
+Deno.test("a vault with an index opens without opening records; the index lists and finds profiles", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta", "gamma"]);
+    const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
+    const { meta } = await openWithPassword(file, PW);
+    const names = Object.values(meta.index.entries as Record<string, { name: string }>).map((e) =>
+      e.name
+    );
+    assert.deepEqual(names.sort(), ["alpha", "beta", "gamma"]);
+    const state = await UnlockedVault.unlock(file, PW);
+    assert.equal(state.indexed, true);
+    assert.equal(state.meta.index, undefined, "the index is kept out of the meta's view");
+    const id = state.recordIdByName("beta")!;
+    assert.equal((await state.record(id)).name, "beta");
+    const vault = await openVault({ home, password: PW, lockout: "off" });
+    assert.deepEqual(vault.profiles.list().map((p) => p.name), ["alpha", "beta", "gamma"]);
+    assert.equal((await vault.profiles.show("gamma")).name, "gamma");
+  });
+});
+
+Deno.test("attack: an edited index (no root key) is refused with vault_integrity", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta"]);
+    const path = `${home}/${VAULT_FILE}`;
+    const file = await Deno.readFile(path);
+    // Flip bytes inside the sealed meta (the index is its largest member) and fix the checksum.
+    const body = JSON.parse(fromUtf8(file.subarray(0, file.indexOf(0x0a))));
+    const meta = fromBase64Url(body.meta);
+    meta[meta.length - 40]! ^= 1;
+    body.meta = toBase64Url(meta);
+    const bodyBytes = utf8(JSON.stringify(body));
+    const seal = JSON.parse(fromUtf8(file.subarray(file.indexOf(0x0a) + 1)));
+    seal.sha256 = toBase64Url(await sha256(bodyBytes));
+    await Deno.writeFile(path, utf8(`${fromUtf8(bodyBytes)}\n${JSON.stringify(seal)}\n`));
+    const before = await Deno.readFile(path);
+    for (const args of [["server", "list"], ["server", "show", "alpha"]]) {
+      const r = await cli(home, args);
+      assert.equal(r.code, VAULT_INTEGRITY_EXIT, `${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split("\n")[0]!.startsWith("hecate:"), true, r.stderr);
+    }
+    assert.deepEqual(await Deno.readFile(path), before, "the vault is left as it was");
+  });
+});
+
+Deno.test("attack: a root-key writer's index that misnames a record is refused when the record is opened", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta"]);
+    const path = `${home}/${VAULT_FILE}`;
+    // Swap the two names in the index: asking for "alpha" would hand out beta's secrets.
+    const forged = await resealMeta(await Deno.readFile(path), PW, (meta) => {
+      const index = (meta.index as { entries: Record<string, { name: string }> }).entries;
+      const [a, b] = Object.values(index);
+      [a!.name, b!.name] = [b!.name, a!.name];
+    });
+    await Deno.writeFile(path, forged);
+    const r = await cli(home, ["server", "show", "alpha"]);
+    assert.equal(r.code, VAULT_INTEGRITY_EXIT, r.stderr);
+    assert.match(r.stderr, /does not match the profile index/);
+    assert.doesNotMatch(r.stdout + r.stderr, /secret-of-/);
+    const env = await cli(home, ["env", "beta"]);
+    assert.equal(env.code, VAULT_INTEGRITY_EXIT, env.stderr);
+    assert.doesNotMatch(env.stdout + env.stderr, /secret-of-/);
+    // An index that leaves a record out, or names one that is not there, fails at unlock.
+    const short = await resealMeta(await Deno.readFile(path), PW, (meta) => {
+      const index = (meta.index as { entries: Record<string, unknown> }).entries;
+      delete index[Object.keys(index)[0]!];
+    });
+    await assertCode(() => UnlockedVault.unlock(short, PW), "vault_integrity", "missing entry");
+    const extra = await resealMeta(await Deno.readFile(path), PW, (meta) => {
+      const index = (meta.index as { entries: Record<string, unknown> }).entries;
+      index["AAAAAAAAAAAAAAAAAAAAAA"] = { name: "ghost" };
+    });
+    await assertCode(() => UnlockedVault.unlock(extra, PW), "vault_integrity", "extra entry");
+    const bad = await resealMeta(await Deno.readFile(path), PW, (meta) => {
+      meta.index = ["not", "an", "object"];
+    });
+    await assertCode(() => UnlockedVault.unlock(bad, PW), "vault_integrity", "malformed");
+    const noGeneration = await resealMeta(await Deno.readFile(path), PW, (meta) => {
+      delete (meta.index as { generation?: number }).generation;
+    });
+    await assertCode(() => UnlockedVault.unlock(noGeneration, PW), "vault_integrity", "no gen");
+  });
+});
+
+Deno.test("an older vault without an index opens (every record opened) and gets the index on its next write", async () => {
+  const file = await Deno.readFile(`${VECTOR_V2}vault.hecate`);
+  const password = await Deno.readTextFile(`${VECTOR_V2}password.txt`);
+  const old = await UnlockedVault.unlock(file, password);
+  assert.equal(old.indexed, false);
+  const values = await old.records();
+  const { bytes } = await old.serialize();
+  const next = await UnlockedVault.unlock(bytes, password);
+  assert.equal(next.indexed, true);
+  assert.deepEqual(
+    next.summaries().map((s) => s.summary.name),
+    values.map((v) => v.value.name),
+  );
+  assert.deepEqual(await next.records(), values);
+  // The upgrade re-sealed nothing: every record keeps its bytes.
+  assert.deepEqual(
+    parseVaultFile(bytes).body.records,
+    parseVaultFile(file).body.records,
+  );
+});
+
+Deno.test("an index left behind by a writer that does not keep it (older generation) is not used", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta"]);
+    const path = `${home}/${VAULT_FILE}`;
+    // What an older build's write looks like: the records changed (here: renamed in the index
+    // only, standing for a rename it made), the index member kept as it was, one generation back.
+    const stale = await resealMeta(await Deno.readFile(path), PW, (meta) => {
+      const index = meta.index as { generation: number; entries: Record<string, { name: string }> };
+      index.generation -= 1;
+      for (const e of Object.values(index.entries)) e.name = `stale-${e.name}`;
+    });
+    await Deno.writeFile(path, stale);
+    const state = await UnlockedVault.unlock(stale, PW);
+    assert.equal(state.indexed, false);
+    assert.deepEqual(state.summaries().map((s) => s.summary.name), ["alpha", "beta"]);
+    const r = await cli(home, ["server", "list"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /stale-/);
+    const next = await UnlockedVault.unlock((await state.serialize()).bytes, PW);
+    assert.equal(next.indexed, true);
+  });
+});
+
+Deno.test("a write re-seals only the record it changed", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta", "gamma"]);
+    const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
+    const state = await UnlockedVault.unlock(file, PW);
+    const id = state.recordIdByName("beta")!;
+    state.putRecord({ ...(await state.record(id)), host: "moved" }, id);
+    const { bytes } = await state.serialize();
+    const before = parseVaultFile(file).body.records;
+    const after = parseVaultFile(bytes).body.records;
+    assert.equal(after.length, before.length);
+    for (const [i, r] of after.entries()) {
+      const same = toBase64Url(r.data) === toBase64Url(before[i]!.data) &&
+        toBase64Url(r.key) === toBase64Url(before[i]!.key);
+      assert.equal(same, toBase64Url(r.id) !== id, `record ${i}`);
+    }
+    const back = await UnlockedVault.unlock(bytes, PW);
+    assert.equal((await back.record(id)).host, "moved");
+    assert.equal(back.summaries().find((s) => s.id === id)!.summary.name, "beta");
+  });
+});
+
+Deno.test("import pgpass writes the vault once: generation plus one, one vault.write record", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["existing"]);
+    const gen = parseVaultFile(await Deno.readFile(`${home}/${VAULT_FILE}`)).body.generation;
+    const writes = (await auditLines(home)).filter((l) => l.event === "vault.write").length;
+    const lines = Array.from({ length: 60 }, (_, i) => `db${i}.example:5432:app:u${i}:pw-${i}`);
+    lines.push("bad line");
+    await Deno.writeTextFile(`${home}/pgpass`, lines.join("\n") + "\n", { mode: 0o600 });
+    const r = await cli(home, ["import", "pgpass", `${home}/pgpass`]);
+    assert.equal(r.code, 0, r.stderr);
+    const after = parseVaultFile(await Deno.readFile(`${home}/${VAULT_FILE}`)).body.generation;
+    assert.equal(after, gen + 1);
+    const audit = await auditLines(home);
+    assert.equal(audit.filter((l) => l.event === "vault.write").length, writes + 1);
+    assert.equal(audit.filter((l) => l.event === "profile.add" && l.outcome === "ok").length, 61);
+    assert.doesNotMatch(JSON.stringify(audit), /pw-\d/);
+    const vault = await openVault({ home, password: PW, lockout: "off" });
+    assert.equal(vault.profiles.list().length, 61);
+    // Running it again adds nothing and writes nothing.
+    const again = await cli(home, ["import", "pgpass", `${home}/pgpass`]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(
+      parseVaultFile(await Deno.readFile(`${home}/${VAULT_FILE}`)).body.generation,
+      after,
+    );
+  });
+});
+
+Deno.test("addMany: refused inputs are reported and audited, the rest written in one generation", async () => {
+  await withHome(async (home) => {
+    const vault = await vaultWith(home, ["taken"]);
+    const gen = vault.generation;
+    const pw = { password: { value: "batch-secret" } };
+    const results = await vault.profiles.addMany([
+      { name: "one", engine: "postgres", host: "h1", user: "u", secrets: pw },
+      { name: "taken", engine: "postgres", host: "h2", user: "u", secrets: pw },
+      { name: "bad name!", engine: "postgres", host: "h3", user: "u", secrets: pw },
+      { name: "one", engine: "postgres", host: "h4", user: "u", secrets: pw },
+      { name: "two", engine: "postgres", host: "h5", user: "u", secrets: pw },
+    ]);
+    assert.deepEqual(results.map((r) => r.error?.code), [
+      undefined,
+      "already_exists",
+      "invalid_profile",
+      "already_exists",
+      undefined,
+    ]);
+    assert.equal(vault.generation, gen + 1);
+    assert.deepEqual(vault.profiles.list().map((p) => p.name), ["one", "taken", "two"]);
+    const adds = (await auditLines(home)).filter((l) => l.event === "profile.add").slice(-5);
+    assert.deepEqual(adds.map((l) => l.outcome), ["ok", "fail", "fail", "fail", "ok"]);
+  });
+});
+
+Deno.test("a record's key and data are decoded when read: a bad spelling is still damaged, and an unchanged record is written back as read", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta"]);
+    const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
+    const text = fromUtf8(file);
+    const body = JSON.parse(text.slice(0, text.indexOf("\n")));
+    body.records[1].data = body.records[1].data + "*";
+    const bad = parseVaultFile(
+      utf8(JSON.stringify(body) + "\n" + text.slice(text.indexOf("\n") + 1)),
+    );
+    assert.equal(
+      toBase64Url(bad.body.records[0]!.data),
+      JSON.parse(text.split("\n")[0]!).records[0].data,
+    );
+    await assertCode(async () => await bad.body.records[1]!.data, "vault_integrity", "bad data");
+    // Written back unchanged: the same record texts.
+    const state = await UnlockedVault.unlock(file, PW);
+    const again = fromUtf8((await state.serialize()).bytes);
+    const records = (t: string) => JSON.stringify(JSON.parse(t.slice(0, t.indexOf("\n"))).records);
+    assert.equal(records(again), records(text));
+  });
+});
+
+Deno.test("reload of the bytes just verified skips no check that matters: states are independent, a changed buffer is verified again", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta"]);
+    const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
+    const state = await UnlockedVault.unlock(file, PW);
+    const a = await state.reload(file);
+    const b = await state.reload(await Deno.readFile(`${home}/${VAULT_FILE}`));
+    a.putRecord(
+      { ...(await a.record(a.recordIdByName("alpha")!)), name: "renamed" },
+      a.recordIdByName("alpha"),
+    );
+    await a.addApiKey({
+      name: "k",
+      scope: [a.recordIdByName("beta")!],
+      created: new Date(),
+      expires: null,
+    });
+    assert.deepEqual(b.summaries().map((s) => s.summary.name), ["alpha", "beta"]);
+    assert.deepEqual(state.summaries().map((s) => s.summary.name), ["alpha", "beta"]);
+    assert.equal(b.apiKeys().length, 0);
+    assert.equal((await b.serialize()).bytes.length > 0, true);
+    // The caller's buffer changed after the unlock: the same array object, other bytes.
+    const body = file.indexOf(0x0a);
+    file[body - 30] = file[body - 30] === 0x41 ? 0x42 : 0x41;
+    await assertCode(() => state.reload(file), "vault_integrity", "edited buffer");
+  });
+});
