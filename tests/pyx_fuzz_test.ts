@@ -19,6 +19,7 @@ import {
   PyxDecryptError,
 } from "../src/import/pyx.ts";
 import { HecateError } from "../src/errors.ts";
+import { pyx30File } from "./support/pyx_files.ts";
 
 const PASSWORD = "pyx-fuzz-old-Passw0rd";
 /** Secret values placed in the files: none may show in a message. */
@@ -220,50 +221,12 @@ Deno.test("planPyxImport: directories of random and mutated files give a plan or
   }
 });
 
-/** A 3.0-layout file: AES key and HMAC key the two halves of a 64-byte PBKDF2, HMAC over IV+ct. */
-async function pyx30File(plain: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
-  const base = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(PASSWORD),
-    "PBKDF2",
-    false,
-    ["deriveBits"],
-  );
-  const dk = new Uint8Array(
-    await crypto.subtle.deriveBits(
-      { name: "PBKDF2", hash: "SHA-256", salt: SALT, iterations: 100_000 },
-      base,
-      512,
-    ),
-  );
-  const iv = crypto.getRandomValues(new Uint8Array(16));
-  const aes = await crypto.subtle.importKey("raw", dk.slice(0, 32), "AES-CBC", false, ["encrypt"]);
-  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-CBC", iv }, aes, plain));
-  const hk = await crypto.subtle.importKey(
-    "raw",
-    dk.slice(32),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const signed = new Uint8Array(16 + ct.length);
-  signed.set(iv);
-  signed.set(ct, 16);
-  const tag = new Uint8Array(await crypto.subtle.sign("HMAC", hk, signed));
-  const out = new Uint8Array(48 + ct.length + 32);
-  out.set(SALT);
-  out.set(iv, 32);
-  out.set(ct, 48);
-  out.set(tag, 48 + ct.length);
-  return out;
-}
-
 Deno.test("openPyxFile: a tampered 3.0 file never reads as verified, and is refused once a sibling verified", async () => {
   const doc = JSON.stringify({
     version: "3.0",
     servers: { a: { server: "db.example", password: CANARIES.password } },
   });
-  const file = await pyx30File(new TextEncoder().encode(doc));
+  const file = await pyx30File(doc, PASSWORD, { salt: SALT });
   const clean = await openPyxFile(file, PASSWORD);
   assert.equal(clean.mac, "verified");
   await fc.assert(

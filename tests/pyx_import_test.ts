@@ -13,6 +13,7 @@ import { HecateError, initVault, openVault } from "../mod.ts";
 import { totpCode } from "../src/access/totp.ts";
 import { runHecate } from "./support/cli.ts";
 import { startTdsDouble } from "./support/tds_double.ts";
+import { pyx30File } from "./support/pyx_files.ts";
 
 const MASTER = "pyx-import-master-Passw0rd";
 const OLD = "old pyx 3.0 password ñ";
@@ -25,48 +26,13 @@ const TOTP_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 const OFF_SECRET = "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U";
 const SECRETS = [SA_PW, NTLM.password, TOKEN, CERT_PW, SSH_PW, TOTP_SECRET, OFF_SECRET, OLD];
 
-const te = new TextEncoder();
-
-/** The 3.0 layout: PBKDF2 asked for 64 bytes, AES key the first half, HMAC key the second. */
-async function pyx30(
-  doc: unknown,
-  password: string,
-  macKey: "derived" | "unknown" = "derived",
-): Promise<Uint8Array<ArrayBuffer>> {
-  const salt = crypto.getRandomValues(new Uint8Array(32));
-  const iv = crypto.getRandomValues(new Uint8Array(16));
-  const base = await crypto.subtle.importKey("raw", te.encode(password), "PBKDF2", false, [
-    "deriveBits",
-  ]);
-  const dk = new Uint8Array(
-    await crypto.subtle.deriveBits(
-      { name: "PBKDF2", hash: "SHA-256", salt, iterations: 100_000 },
-      base,
-      512,
-    ),
-  );
-  const aes = await crypto.subtle.importKey("raw", dk.slice(0, 32), "AES-CBC", false, [
-    "encrypt",
-  ]);
-  const ct = new Uint8Array(
-    await crypto.subtle.encrypt({ name: "AES-CBC", iv }, aes, te.encode(JSON.stringify(doc))),
-  );
-  const hk = macKey === "derived" ? dk.slice(32) : crypto.getRandomValues(new Uint8Array(32));
-  const hmac = await crypto.subtle.importKey("raw", hk, { name: "HMAC", hash: "SHA-256" }, false, [
-    "sign",
-  ]);
-  // The HMAC covers IV and ciphertext (encrypt-then-MAC).
-  const signed = new Uint8Array(16 + ct.length);
-  signed.set(iv, 0);
-  signed.set(ct, 16);
-  const tag = new Uint8Array(await crypto.subtle.sign("HMAC", hmac, signed));
-  const out = new Uint8Array(48 + ct.length + 32);
-  out.set(salt);
-  out.set(iv, 32);
-  out.set(ct, 48);
-  out.set(tag, 48 + ct.length);
-  return out;
+/** A 3.0 file of a JSON document, HMAC keyed with the second half of the PBKDF2 output. */
+function pyx30Doc(doc: unknown, password: string): Promise<Uint8Array<ArrayBuffer>> {
+  return pyx30File(JSON.stringify(doc), password);
 }
+
+/** An HMAC under a key no derivation gives: the file reads as unverifiable. */
+const UNKNOWN_MAC = { key: "random", covers: "iv+ct" } as const;
 
 function document(servers: unknown) {
   return {
@@ -124,8 +90,8 @@ Deno.test("Hecate Pyx 3.0 import: every profile kept, incomplete ones refused th
   };
   const pyx = `${root}/.hecate_pyx`;
   await Deno.mkdir(pyx);
-  const credentials = await pyx30(document(servers), OLD);
-  const totp = await pyx30(
+  const credentials = await pyx30Doc(document(servers), OLD);
+  const totp = await pyx30Doc(
     document({
       "app sql": { secret: TOTP_SECRET, enabled: true },
       off: { secret: OFF_SECRET, enabled: false },
@@ -174,7 +140,7 @@ Deno.test("Hecate Pyx 3.0 import: every profile kept, incomplete ones refused th
         await Deno.mkdir(odd);
         await Deno.writeFile(
           `${odd}/credentials.enc`,
-          await pyx30(document(servers), OLD, "unknown"),
+          await pyx30File(JSON.stringify(document(servers)), OLD, { mac: UNKNOWN_MAC }),
         );
         const r = await run(
           ["import", "hecate-pyx", odd, "--legacy-password-stdin", "--dry-run"],

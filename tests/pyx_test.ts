@@ -5,6 +5,7 @@ import { decryptPyxFile, mapPyxProfile, openPyxFile, PyxDecryptError } from "../
 import type { ProfileInput } from "../src/api/profiles.ts";
 import type { Profile } from "../src/profile.ts";
 import { connectSettings, settleIncomplete } from "../providers/mod.ts";
+import { pyx30File } from "./support/pyx_files.ts";
 
 async function encrypt(text: string, password: string): Promise<Uint8Array<ArrayBuffer>> {
   const salt = crypto.getRandomValues(new Uint8Array(32));
@@ -67,73 +68,12 @@ Deno.test("decryptPyxFile tells damage from a wrong password", async () => {
   assert.equal(await reason(decryptPyxFile(mid, "pw")), "not_json");
 });
 
-/**
- * The 3.0 layout, built here from the README's description: salt | IV | AES-256-CBC | HMAC. The
- * HMAC key and coverage are the writer's choice; each plausible one must verify.
- */
-async function encrypt30(
-  text: string,
-  password: string,
-  mac: { key: "second-half" | "aes-key" | "random"; covers: "iv+ct" | "salt+iv+ct" | "ct" },
-): Promise<Uint8Array<ArrayBuffer>> {
-  const salt = crypto.getRandomValues(new Uint8Array(32));
-  const iv = crypto.getRandomValues(new Uint8Array(16));
-  const base = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(password),
-    "PBKDF2",
-    false,
-    ["deriveBits"],
-  );
-  const dk = new Uint8Array(
-    await crypto.subtle.deriveBits(
-      { name: "PBKDF2", hash: "SHA-256", salt, iterations: 100_000 },
-      base,
-      512,
-    ),
-  );
-  const aes = await crypto.subtle.importKey("raw", dk.slice(0, 32), "AES-CBC", false, [
-    "encrypt",
-  ]);
-  const ct = new Uint8Array(
-    await crypto.subtle.encrypt({ name: "AES-CBC", iv }, aes, new TextEncoder().encode(text)),
-  );
-  const macKey = mac.key === "second-half"
-    ? dk.slice(32)
-    : mac.key === "aes-key"
-    ? dk.slice(0, 32)
-    : crypto.getRandomValues(new Uint8Array(32));
-  const parts = mac.covers === "ct" ? [ct] : mac.covers === "iv+ct" ? [iv, ct] : [salt, iv, ct];
-  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    data.set(p, at);
-    at += p.length;
-  }
-  const hk = await crypto.subtle.importKey(
-    "raw",
-    macKey,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    [
-      "sign",
-    ],
-  );
-  const tag = new Uint8Array(await crypto.subtle.sign("HMAC", hk, data));
-  const out = new Uint8Array(48 + ct.length + 32);
-  out.set(salt);
-  out.set(iv, 32);
-  out.set(ct, 48);
-  out.set(tag, 48 + ct.length);
-  return out;
-}
-
 const DOC = JSON.stringify({ version: "3.0", servers: { a: { server: "x" } } });
 
 Deno.test("openPyxFile reads the 3.0 layout and verifies its HMAC under each plausible derivation", async () => {
   for (const key of ["second-half", "aes-key"] as const) {
     for (const covers of ["iv+ct", "salt+iv+ct", "ct"] as const) {
-      const o = await openPyxFile(await encrypt30(DOC, "pw", { key, covers }), "pw");
+      const o = await openPyxFile(await pyx30File(DOC, "pw", { mac: { key, covers } }), "pw");
       assert.equal(o.layout, "3.0", `${key} ${covers}`);
       assert.equal(o.mac, "verified", `${key} ${covers}`);
       assert.deepEqual(o.value, JSON.parse(DOC));
@@ -144,7 +84,7 @@ Deno.test("openPyxFile reads the 3.0 layout and verifies its HMAC under each pla
 });
 
 Deno.test("openPyxFile: an unknown HMAC derivation is 'unverifiable', unless a sibling verified", async () => {
-  const file = await encrypt30(DOC, "pw", { key: "random", covers: "iv+ct" });
+  const file = await pyx30File(DOC, "pw", { mac: { key: "random", covers: "iv+ct" } });
   const o = await openPyxFile(file, "pw");
   assert.deepEqual([o.layout, o.mac], ["3.0", "unverifiable"]);
   // Another file of the directory verified: this one must too, so a bad tag is damage.
@@ -155,9 +95,11 @@ Deno.test("openPyxFile: an unknown HMAC derivation is 'unverifiable', unless a s
 });
 
 Deno.test("openPyxFile: 3.0 wrong password vs damage", async () => {
-  const file = await encrypt30(`{"k": "${"v".repeat(64)}"}`, "pw", {
-    key: "second-half",
-    covers: "iv+ct",
+  const file = await pyx30File(`{"k": "${"v".repeat(64)}"}`, "pw", {
+    mac: {
+      key: "second-half",
+      covers: "iv+ct",
+    },
   });
   for (let i = 0; i < 40; i++) {
     assert.equal(await reason(openPyxFile(file, `wrong-${i}`)), "bad_padding");
