@@ -18,24 +18,10 @@ import { closedSegments } from "../src/audit/segments.ts";
 import { parseState, STATE_FILE } from "../src/audit/state.ts";
 import { verifyTrail } from "../src/audit/verify.ts";
 import { HecateError } from "../src/errors.ts";
+import { within } from "./support/within.ts";
 
 const CANARY = `canary-${crypto.randomUUID()}`;
 const UNSAFE = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
-
-/** Fails a run that takes longer than `ms` (a hang). */
-async function within<T>(ms: number, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (hang)`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function documented(e: unknown, ...codes: string[]): void {
   assert.ok(e instanceof HecateError, `not a HecateError: ${e}`);
@@ -127,7 +113,7 @@ Deno.test("the reader behind audit show: any file gives lines it can print safel
     await fc.assert(
       fc.asyncProperty(fc.array(line, { maxLength: 8 }), async (ls) => {
         await Deno.writeTextFile(`${home}/audit.jsonl`, ls.join("\n"));
-        for (const l of await within(5000, collect(trailLines(home)))) {
+        for (const l of await within(collect(trailLines(home)), 5000)) {
           const safe = jsonSafe(l.text);
           assert.doesNotMatch(safe, UNSAFE);
           try {
@@ -307,7 +293,7 @@ Deno.test("verifyTrail over random mutations of a real trail: never intact, neve
           if (next) [now, changed] = [next, true];
         }
         await restore(home, now, state);
-        const report = await within(5000, verifyTrail(home, a0, undefined, { workers: 0 }));
+        const report = await within(verifyTrail(home, a0, undefined, { workers: 0 }), 5000);
         if (changed) {
           // A mutation can cancel an earlier one (e.g. two swaps): only then may it verify.
           const same = [...files].every(([n, b]) =>
@@ -331,7 +317,7 @@ Deno.test("verifyTrail over random mutations of a real trail: never intact, neve
           s[at]! ^= bits;
           await Deno.writeFile(`${home}/${STATE_FILE}`, s);
           try {
-            const r = await within(5000, verifyTrail(home, a0, undefined, { workers: 0 }));
+            const r = await within(verifyTrail(home, a0, undefined, { workers: 0 }), 5000);
             const o = JSON.parse(new TextDecoder().decode(s));
             const was = JSON.parse(new TextDecoder().decode(state));
             if (o.seq !== was.seq || o.key !== was.key || o.mac !== was.mac) {
@@ -364,7 +350,7 @@ Deno.test("verifyExport over random mutations of a real export: audit_tampered o
         async (at, s) => {
           const bad = text.slice(0, at) + s + text.slice(at + 1);
           try {
-            const h = await within(5000, verifyExport(bad, a0));
+            const h = await within(verifyExport(bad, a0), 5000);
             // Accepted: then it is the same export (e.g. the change was in trailing text only).
             assert.equal(h.entries, ok.entries);
             assert.equal(
@@ -382,7 +368,7 @@ Deno.test("verifyExport over random mutations of a real export: audit_tampered o
     await fc.assert(
       fc.asyncProperty(fc.jsonValue(), async (v) => {
         const bad = JSON.stringify(v) + text.slice(text.indexOf("\n"));
-        await assert.rejects(() => within(5000, verifyExport(bad, a0)), (e) => {
+        await assert.rejects(() => within(verifyExport(bad, a0), 5000), (e) => {
           documented(e, "audit_tampered");
           return true;
         });

@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import type { CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { CliContext } from "../src/cli/context.ts";
-import type { CliIo } from "../src/cli/io.ts";
 import { buildProgram } from "../src/cli/program.ts";
 import { collect } from "../src/cli/parse.ts";
 import {
@@ -21,21 +20,7 @@ import {
 import { initVault, openVault } from "../src/hecate.ts";
 import { pgProfile, startPostgres } from "./support/postgres.ts";
 import { runHecate, tempDir } from "./support/cli.ts";
-
-/** An io that keeps what commander writes and has no terminal. */
-function quietIo(): CliIo {
-  return {
-    out: () => Promise.resolve(),
-    outBytes: () => Promise.resolve(),
-    err: () => Promise.resolve(),
-    env: () => undefined,
-    stdinIsTerminal: false,
-    stdoutIsTerminal: false,
-    readStdin: () => Promise.resolve(new Uint8Array()),
-    promptSecret: () => Promise.reject(new Error("no terminal")),
-    color: false,
-  };
-}
+import { QUIET_IO } from "../src/cli/tree.ts";
 
 /** The cron-path view of one commander option. */
 function asCronOption(o: Option): CronOption {
@@ -49,7 +34,7 @@ function asCronOption(o: Option): CronOption {
 async function capturingProgram(
   capture: (parsed: QueryLine) => void,
 ): Promise<{ program: CommandUnknownOpts; ctx: CliContext }> {
-  const ctx = new CliContext(quietIo());
+  const ctx = new CliContext(QUIET_IO);
   const program = await buildProgram(ctx, ["query"]);
   const query = program.commands.find((c) => c.name() === "query")!;
   query.action((...args: unknown[]) => {

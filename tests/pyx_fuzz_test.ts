@@ -20,6 +20,7 @@ import {
 } from "../src/import/pyx.ts";
 import { HecateError } from "../src/errors.ts";
 import { pyx30File } from "./support/pyx_files.ts";
+import { within } from "./support/within.ts";
 
 const PASSWORD = "pyx-fuzz-old-Passw0rd";
 /** Secret values placed in the files: none may show in a message. */
@@ -60,19 +61,6 @@ async function pyxFile(plain: Uint8Array<ArrayBuffer>): Promise<Uint8Array<Array
   out.set(iv, 32);
   out.set(ct, 48);
   return out;
-}
-
-/** Fails when `p` takes longer than `ms`. */
-async function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`hang: no outcome within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function assertNoSecret(text: string): void {

@@ -68,8 +68,8 @@ export interface CommandInfo {
   subcommands: CommandInfo[];
 }
 
-/** Silent io: building the tree for docs or completions must never prompt or print. */
-const QUIET_IO: CliIo = {
+/** Silent io: building the tree for docs or completions (or a test) must never prompt or print. */
+export const QUIET_IO: CliIo = {
   out: () => Promise.resolve(),
   outBytes: () => Promise.resolve(),
   err: () => Promise.resolve(),
