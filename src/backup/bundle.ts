@@ -22,6 +22,7 @@ import {
   sha256,
 } from "../vault/primitives.ts";
 import type { UnlockedVault } from "../vault/vault.ts";
+import { VAULT_FILE } from "../vault/store.ts";
 
 /** The 8 bytes every bundle starts with. */
 export const BUNDLE_MAGIC = "HECATEBK";
@@ -299,6 +300,8 @@ function checkManifest(m: unknown, vaultId: string): BundleManifest {
     }
     names.add(e.name);
   }
+  // A bundle without the vault file restores nothing usable: refuse it as damaged.
+  if (!names.has(VAULT_FILE)) throw damaged("no vault file");
   return m as BundleManifest;
 }
 
