@@ -10,12 +10,14 @@ import {
   maskedProfile,
   type Profile,
   type SecretValue,
+  type SourceSettings,
   type SshProfile,
   type TlsProfile,
   validateName,
   validateProfile,
 } from "../profile.ts";
 import { providerFor, settleIncomplete } from "../../providers/mod.ts";
+import { validateRefs } from "../../providers/sources/validate.ts";
 import type { IncompleteMarker } from "../incomplete.ts";
 import type { VaultCore } from "./_core.ts";
 import { writeAutoBackup } from "./backups.ts";
@@ -91,6 +93,8 @@ export interface ProfileInput {
   ssh?: SshProfile | undefined;
   /** Secret fields by name (e.g. `password`), values or references. */
   secrets?: Record<string, SecretValue>;
+  /** Whole-connection secrets (`from`), source timeout, offline cache (docs/SOURCES.md). */
+  sources?: SourceSettings | undefined;
   /** Marks an imported profile that cannot be used until completed (src/incomplete.ts). */
   incomplete?: IncompleteMarker | undefined;
 }
@@ -126,6 +130,8 @@ export interface ProfileChanges {
   ssh?: SshProfile | null;
   /** Secrets to set; `null` removes one. */
   secrets?: Record<string, SecretValue | null>;
+  /** Source settings to set (each member replaces the stored one); `null` removes them all. */
+  sources?: SourceSettings | null;
   /** A new name for the profile. */
   rename?: string;
 }
@@ -323,6 +329,12 @@ export class VaultProfiles {
           else secrets[k] = v;
         }
         next.secrets = secrets;
+        if (changes.sources === null) delete next.sources;
+        else if (changes.sources !== undefined) {
+          const merged = stripUndefined({ ...(profile.sources ?? {}), ...changes.sources });
+          if (Object.keys(merged).length) next.sources = merged;
+          else delete next.sources;
+        }
         if (changes.rename !== undefined && changes.rename !== name) {
           if (state.recordIdByName(changes.rename) !== undefined) {
             throw new HecateError(
@@ -336,6 +348,10 @@ export class VaultProfiles {
         const p = next as unknown as Profile;
         settleIncomplete(p);
         validateProfile(p);
+        validateRefs(p, {
+          secrets: Object.keys(changes.secrets ?? {}),
+          from: changes.sources?.from !== undefined,
+        });
         providerFor(p);
         state.putRecord(totp ? { ...next, totp } : next, id);
       });
@@ -397,12 +413,14 @@ function profileOf(input: ProfileInput, now: string): Profile {
     tags: input.tags,
     ssh: input.ssh,
     secrets: input.secrets ?? {},
+    sources: input.sources && Object.keys(input.sources).length ? input.sources : undefined,
     incomplete: input.incomplete,
     created: now,
     updated: now,
   }) as Profile;
   settleIncomplete(profile);
   validateProfile(profile);
+  validateRefs(profile);
   providerFor(profile);
   return profile;
 }
