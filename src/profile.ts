@@ -194,7 +194,8 @@ export function validateProfile(p: Profile): void {
     return;
   }
   // An incomplete profile (src/incomplete.ts) may lack the fields its marker names.
-  if (!p.host && !p.incomplete?.missing.includes("host")) {
+  // A whole-connection secret (`sources.from`) may supply the host at connect time.
+  if (!p.host && !p.incomplete?.missing.includes("host") && !p.sources?.from?.length) {
     throw invalid(p.name, "missing field 'host'");
   }
   if (p.port !== undefined && (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535)) {

@@ -127,8 +127,14 @@ function defaultWarning(message: string): void {
   }
 }
 
-/** The credentials a profile stores for a scheme's source (`source.<scheme>.<name>`). */
-function credentialsFor(profile: Profile, scheme: string): Record<string, string> {
+/**
+ * The credentials a profile stores for a scheme's source (`source.<scheme>.<name>`).
+ *
+ * @param profile The profile.
+ * @param scheme The scheme.
+ * @returns Credentials by name.
+ */
+export function credentialsFor(profile: Profile, scheme: string): Record<string, string> {
   const out: Record<string, string> = {};
   const prefix = `${SOURCE_CREDENTIAL_PREFIX}${scheme}.`;
   for (const [k, s] of Object.entries(profile.secrets)) {
@@ -142,12 +148,20 @@ export function isSourceCredential(field: string): boolean {
   return field.startsWith(SOURCE_CREDENTIAL_PREFIX);
 }
 
-/** Races a source call against the timeout: a source that ignores its signal still loses. */
-function withTimeout<T>(
+/**
+ * Races a source call against the timeout: a source that ignores its signal still loses.
+ *
+ * @param work The call, given the signal to honour.
+ * @param ms The timeout.
+ * @param outer A caller's signal.
+ * @returns What the call returned.
+ * @throws {TimedOut} when the time ran out first.
+ */
+export function withTimeout<T>(
   work: (signal: AbortSignal) => Promise<T>,
   ms: number,
   outer?: AbortSignal,
-) {
+): Promise<T> {
   const ctl = new AbortController();
   const signals = [ctl.signal, ...(outer ? [outer] : [])];
   const signal = AbortSignal.any(signals);
@@ -162,7 +176,8 @@ function withTimeout<T>(
   return Promise.race([work(signal), timeout]).finally(() => clearTimeout(timer));
 }
 
-class TimedOut extends Error {}
+/** What {@link withTimeout} throws when the time ran out. */
+export class TimedOut extends Error {}
 
 /** The lease id's hash, as audited. */
 function leaseHash(lease: Lease): string {
@@ -188,6 +203,7 @@ function checkAnswer(r: unknown): Resolved {
 }
 
 class Malformed extends Error {}
+class FieldMissing extends Error {}
 
 /** The error for a failed attempt: the framework's own words, never a source's free text. */
 function attemptError(title: string, raw: string, status: SourceStatus, e: unknown): HecateError {
@@ -269,8 +285,8 @@ async function resolveRefs(
       let fields: Record<string, string>;
       try {
         fields = accept(ref, answer.fields);
-      } catch {
-        status = "field_missing";
+      } catch (e) {
+        status = e instanceof FieldMissing ? "field_missing" : "malformed";
         throw new Malformed();
       }
       const now = (opts.now ?? Date.now)();
@@ -463,7 +479,7 @@ export async function resolveProfile(
     const errors: HecateError[] = [];
     const accept = (ref: ParsedRef, fields: Readonly<Record<string, string>>) => {
       const value = pick(field, ref, fields);
-      if (value === undefined) throw new Malformed();
+      if (value === undefined) throw new FieldMissing();
       // A whole login (no #FIELD) gives the password field its user as well: a dynamic login
       // works only under the name the source made for it.
       const user = field === "password" && ref.field === undefined

@@ -31,8 +31,17 @@ export function validateRefs(
   };
   for (const [field, s] of Object.entries(profile.secrets)) {
     if (only && !only.secrets.includes(field)) continue;
-    for (const ref of refsOf(s) ?? []) check(`Secret '${field}' of profile "${profile.name}"`, ref);
+    // A shape that is not a list of strings is left to validateProfile (invalid_profile).
+    const refs = s && typeof s === "object" ? refsOf(s) : undefined;
+    if (!Array.isArray(refs)) continue;
+    for (const ref of refs) {
+      if (typeof ref === "string") check(`Secret '${field}' of profile "${profile.name}"`, ref);
+    }
   }
   if (only && !only.from) return;
-  for (const ref of profile.sources?.from ?? []) check(`--from of profile "${profile.name}"`, ref);
+  const from = profile.sources?.from;
+  if (!Array.isArray(from)) return;
+  for (const ref of from) {
+    if (typeof ref === "string") check(`--from of profile "${profile.name}"`, ref);
+  }
 }

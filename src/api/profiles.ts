@@ -21,6 +21,7 @@ import { validateRefs } from "../../providers/sources/validate.ts";
 import type { IncompleteMarker } from "../incomplete.ts";
 import type { VaultCore } from "./_core.ts";
 import { writeAutoBackup } from "./backups.ts";
+import { dropCache } from "./source_cache.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
 
 /**
@@ -130,7 +131,7 @@ export interface ProfileChanges {
   ssh?: SshProfile | null;
   /** Secrets to set; `null` removes one. */
   secrets?: Record<string, SecretValue | null>;
-  /** Source settings to set (each member replaces the stored one); `null` removes them all. */
+  /** New source settings, replacing the stored ones; `null` removes them. */
   sources?: SourceSettings | null;
   /** A new name for the profile. */
   rename?: string;
@@ -331,7 +332,7 @@ export class VaultProfiles {
         next.secrets = secrets;
         if (changes.sources === null) delete next.sources;
         else if (changes.sources !== undefined) {
-          const merged = stripUndefined({ ...(profile.sources ?? {}), ...changes.sources });
+          const merged = stripUndefined({ ...changes.sources });
           if (Object.keys(merged).length) next.sources = merged;
           else delete next.sources;
         }
@@ -347,11 +348,11 @@ export class VaultProfiles {
         next.updated = new Date().toISOString();
         const p = next as unknown as Profile;
         settleIncomplete(p);
-        validateProfile(p);
         validateRefs(p, {
           secrets: Object.keys(changes.secrets ?? {}),
           from: changes.sources?.from !== undefined,
         });
+        validateProfile(p);
         providerFor(p);
         state.putRecord(totp ? { ...next, totp } : next, id);
       });
@@ -367,11 +368,15 @@ export class VaultProfiles {
     await this.#core.audited("profile.remove", name, async () => {
       if (!this.has(name)) await this.#core.find(name); // profile_not_found
       await writeAutoBackup(this.#core, "profile-remove");
+      let removed: string | undefined;
       await this.#core.mutate((state) => {
         const id = state.recordIdByName(name);
         if (id === undefined) return void this.#core.find(name, state);
         state.deleteRecord(id);
+        removed = id;
       });
+      // Its cached secrets could not be opened any more; remove them too.
+      if (removed) await dropCache(this.#core.home, removed);
     });
   }
 }
@@ -419,8 +424,9 @@ function profileOf(input: ProfileInput, now: string): Profile {
     updated: now,
   }) as Profile;
   settleIncomplete(profile);
-  validateProfile(profile);
+  // Each reference through its source first: a malformed one is a usage error (exit 2).
   validateRefs(profile);
+  validateProfile(profile);
   providerFor(profile);
   return profile;
 }
