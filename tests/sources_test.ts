@@ -18,6 +18,7 @@ import {
 import { runCli } from "../src/cli/cli.ts";
 import { CACHE_DIR } from "../src/api/source_cache.ts";
 import { runHecate } from "./support/cli.ts";
+import { withAuditLock } from "../src/audit/log.ts";
 
 const PASSWORD = "sources-test-master-password";
 const CANARY = "CANARY-7f3e9b21-do-not-print";
@@ -137,6 +138,9 @@ async function withHome(fn: (home: string) => Promise<void>): Promise<void> {
     await initVault({ home, password: PASSWORD, kdfIterations: 600_000 });
     await fn(home);
   } finally {
+    // An in-process command may still hold the audit lock to bring the state file up to date
+    // after its last group write (src/audit/log.ts): let it finish before the home goes.
+    await withAuditLock(home, () => Promise.resolve());
     await Deno.remove(home, { recursive: true });
   }
 }

@@ -129,7 +129,13 @@ export class VaultConnections {
     const side = ttl ? await this.#core.sideKey(id) : undefined;
     return {
       resolve: {
-        onAttempt: (r) => audit.append(resolutionEvent(name, actor, r)),
+        // A failed attempt goes out with the next write (the next attempt's durable record, or
+        // the failure's): failover then costs one flush, not one per source tried.
+        onAttempt: (r) => {
+          const event = resolutionEvent(name, actor, r);
+          if (r.outcome === "fail" && audit.enqueue) return void audit.enqueue(event);
+          return audit.append(event);
+        },
         ...(side
           ? { cache: fileSecretCache({ home: this.#core.home, recordId: id, ...side }) }
           : {}),
@@ -229,9 +235,15 @@ export class VaultConnections {
   /** Resolves a profile for another program (see {@link Vault.endpoint}). */
   async endpoint(name: string): Promise<Endpoint> {
     const { profile, actor, id } = await this.#core.released(name);
-    return await openEndpoint(profile, {
-      pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
-    }, await this.#sourceUse(name, id, profile, actor));
+    try {
+      return await openEndpoint(profile, {
+        pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
+      }, await this.#sourceUse(name, id, profile, actor));
+    } catch (e) {
+      // The records of the sources that failed are on disk before the failure is reported.
+      await this.#core.audit.flush?.().catch(() => {});
+      throw e;
+    }
   }
 
   /** The variables `hecate run` gives a program (see {@link Vault.environment}). */
