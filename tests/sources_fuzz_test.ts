@@ -60,6 +60,7 @@ const answer = fc.oneof(
   fc.oneof(fc.constant(CANARY), fc.constant(new Error(CANARY)), fc.jsonValue())
     .map((v) => ({ kind: "reject" as const, v })),
   fc.constant({ kind: "hang" as const, v: undefined }),
+  fc.constant({ kind: "throw" as const, v: new Error(CANARY) }),
 );
 
 Deno.test("resolution: any answer gives a value or secret_unresolved, never a canary in words or records", async () => {
@@ -84,6 +85,8 @@ Deno.test("resolution: any answer gives a value or secret_unresolved, never a ca
       behaviour = () => {
         const a = answers[i++ % answers.length]!;
         if (a.kind === "hang") return new Promise(() => {});
+        // Thrown, not rejected: the framework must still time out nothing and report it.
+        if (a.kind === "throw") throw a.v;
         return a.kind === "resolve" ? Promise.resolve(a.v) : Promise.reject(a.v);
       };
       const records: ResolutionRecord[] = [];

@@ -173,7 +173,12 @@ export function withTimeout<T>(
     }, ms);
     outer?.addEventListener("abort", () => reject(new TimedOut()), { once: true });
   });
-  return Promise.race([work(signal), timeout]).finally(() => clearTimeout(timer));
+  // The loser must never surface as an unhandled rejection.
+  timeout.catch(() => {});
+  // A source that throws instead of rejecting is a rejection like any other (and the timer is
+  // still cleared).
+  const call = (async () => await work(signal))();
+  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** What {@link withTimeout} throws when the time ran out. */

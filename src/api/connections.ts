@@ -129,11 +129,12 @@ export class VaultConnections {
     const side = ttl ? await this.#core.sideKey(id) : undefined;
     return {
       resolve: {
-        // A failed attempt goes out with the next write (the next attempt's durable record, or
-        // the failure's): failover then costs one flush, not one per source tried.
+        // The attempts' records go out with the next durable record of this use (the statement,
+        // `env`, `run`, or the failure's), so a source costs no flush of its own; the
+        // `profile.read` record was on disk before anything was resolved.
         onAttempt: (r) => {
           const event = resolutionEvent(name, actor, r);
-          if (r.outcome === "fail" && audit.enqueue) return void audit.enqueue(event);
+          if (audit.enqueue) return void audit.enqueue(event);
           return audit.append(event);
         },
         ...(side
