@@ -81,10 +81,17 @@ const junkSource: SecretSource = {
   },
 };
 
+/** Lease ids `dyn:` was asked to revoke. */
+const revoked: string[] = [];
+
 const dynSource: SecretSource = {
   schemes: ["dyn"],
   title: "dynamic store",
   dynamic: true,
+  revoke(lease) {
+    revoked.push(lease.id);
+    return Promise.resolve();
+  },
   parse: (scheme, rest) => ({ scheme, raw: `${scheme}:${rest}`, parts: { role: rest } }),
   resolve(ref) {
     leaseCounter++;
@@ -590,5 +597,29 @@ Deno.test("server test lists each source with health and latency; hecate sources
     );
     const checked = await cli(home, ["sources", "--check"]);
     assert.match(checked.out, /^memo\s+1 profile\s+memo store\s+FAIL \(1\/2 answered\)$/m);
+  });
+});
+
+Deno.test("a resolution that fails after a dynamic login was made revokes that login", async () => {
+  await withHome(async (home) => {
+    const vault = await openVault({ home, password: PASSWORD });
+    await vault.profiles.add({
+      name: "half",
+      engine: "postgres",
+      host: "db",
+      secrets: {
+        password: { ref: "dyn:half" },
+        // A second secret whose only source fails: the whole use fails.
+        extra: { ref: "env:HECATE_T_NEVER_SET" },
+      },
+    });
+    const before = revoked.length;
+    await assert.rejects(vault.endpoint("half"), (e: Error & { code?: string }) => {
+      assert.equal(e.code, "secret_unresolved");
+      return true;
+    });
+    await vault.close();
+    assert.equal(revoked.length, before + 1);
+    assert.match(revoked.at(-1)!, /^lease\//);
   });
 });
