@@ -19,6 +19,7 @@ import { runCli } from "../src/cli/cli.ts";
 import { CACHE_DIR } from "../src/api/source_cache.ts";
 import { runHecate } from "./support/cli.ts";
 import { withAuditLock } from "../src/audit/log.ts";
+import { startPostgres } from "./support/postgres.ts";
 
 const PASSWORD = "sources-test-master-password";
 const CANARY = "CANARY-7f3e9b21-do-not-print";
@@ -122,7 +123,7 @@ async function cli(home: string, args: string[], env: Record<string, string> = {
   const useKey = env.HECATE_API_KEY !== undefined;
   const code = await runCli(["--home", home, ...(useKey ? [] : ["--password-stdin"]), ...args], {
     out: (t) => Promise.resolve(void (out += t)),
-    outBytes: () => Promise.resolve(),
+    outBytes: (b) => Promise.resolve(void (out += new TextDecoder().decode(b))),
     err: (t) => Promise.resolve(void (err += t)),
     env: (n) => env[n],
     stdinIsTerminal: false,
@@ -621,5 +622,48 @@ Deno.test("a resolution that fails after a dynamic login was made revokes that l
     await vault.close();
     assert.equal(revoked.length, before + 1);
     assert.match(revoked.at(-1)!, /^lease\//);
+  });
+});
+
+Deno.test("a custom source's password logs in to a real PostgreSQL: query, and a whole --from connection", async () => {
+  await using pg = await startPostgres();
+  await withHome(async (home) => {
+    memo.set("pg-login", { password: pg.password });
+    memo.set("pg-whole", {
+      host: pg.host,
+      port: String(pg.port),
+      dbname: pg.database,
+      username: pg.user,
+      password: pg.password,
+    });
+    const base = ["--engine", "postgres", "--tls", "disable"];
+    const add = await cli(home, [
+      "server",
+      "add",
+      "real",
+      ...base,
+      "--host",
+      pg.host,
+      "--port",
+      String(pg.port),
+      "--database",
+      pg.database,
+      "--user",
+      pg.user,
+      "--secret-ref",
+      "memo:pg-login",
+    ]);
+    assert.equal(add.code, 0, add.err);
+    let r = await cli(home, ["query", "real", "select current_user as u", "--format", "csv"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^${pg.user}$`, "m"));
+    assert.equal(
+      (await cli(home, ["server", "add", "whole", ...base, "--from", "memo:pg-whole"])).code,
+      0,
+    );
+    r = await cli(home, ["query", "whole", "select 40 + 2 as n", "--format", "csv"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^42$/m);
+    for (const out of [r.out, r.err]) assert.ok(!out.includes(pg.password));
   });
 });
