@@ -598,6 +598,10 @@ Deno.test("server test lists each source with health and latency; hecate sources
     );
     const checked = await cli(home, ["sources", "--check"]);
     assert.match(checked.out, /^memo\s+1 profile\s+memo store\s+FAIL \(1\/2 answered\)$/m);
+    assert.equal(checked.code, 18, "a failing source makes --check exit 18");
+    assert.equal((await cli(home, ["server", "remove", "s"])).code, 0);
+    const healthy = await cli(home, ["sources", "--check"]);
+    assert.equal(healthy.code, 0, healthy.out + healthy.err);
   });
 });
 

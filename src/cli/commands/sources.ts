@@ -5,6 +5,7 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
+import { ExitCode } from "../../errors.ts";
 import type { CliContext } from "../context.ts";
 
 /**
@@ -16,11 +17,18 @@ import type { CliContext } from "../context.ts";
 export function sourcesCommand(ctx: CliContext) {
   return new Command("sources")
     .description("list the secret sources the profiles use (scheme, profiles, health)")
-    .option("--check", "ask each source whether it answers (each profile is read as by a connect)")
+    .option(
+      "--check",
+      "ask each source whether it answers (each profile is read as by a connect); exit 18 if any does not",
+    )
     .option("--json", "print JSON")
     .action(async (opts) => {
       const vault = await ctx.unlock();
       const list = await vault.sourcesInUse({ check: opts.check ?? false });
+      // A script running `sources --check` relies on the exit code, not on reading the table.
+      if (list.some((s) => s.healthy !== undefined && s.healthy < s.refs)) {
+        ctx.exitCode = ExitCode.SECRET_UNRESOLVED;
+      }
       if (opts.json) return await ctx.io.out(JSON.stringify(list, null, 2) + "\n");
       if (list.length === 0) return await ctx.io.out("No profile uses a secret source\n");
       const width = Math.max(6, ...list.map((s) => s.scheme.length));
