@@ -24,6 +24,14 @@
  * 20 ms, so that import alone cost every run, the cron path included, which otherwise loads no
  * `node:` module. The edit makes that `require()` start the Node layer on its first call instead.
  *
+ * A second edit ({@link replaceStandins}): tedious `require()`s `@azure/identity` and
+ * `@azure/core-auth` when it loads, which pulled about 1 MB of Azure and MSAL code into the SQL
+ * Server chunk and cost every SQL Server run about 0.1 s, though Hecate configures no
+ * authentication type that uses them (it hands tedious ready tokens). They are left out
+ * (`--external`) and their `require()` is pointed at scripts/bundle/tedious_standin.js, copied
+ * beside the chunks, whose functions throw a clear error if ever called. From source, tedious
+ * still loads the real packages.
+ *
  * Usage: `deno task bundle [--out DIR]` (default `dist/bundle`; the directory is replaced).
  *
  * @module
@@ -44,6 +52,15 @@ export const RUN_FLAGS: readonly string[] = [
 const ROOT = new URL("../", import.meta.url).pathname;
 
 /**
+ * Packages tedious requires at load that Hecate never calls: left out of the bundle and replaced
+ * by the stand-in module scripts/bundle/tedious_standin.js.
+ */
+export const STANDIN_PACKAGES: readonly string[] = ["@azure/identity", "@azure/core-auth"];
+
+/** The stand-in module's file name, in scripts/bundle/ and in the output directory. */
+export const STANDIN_FILE = "tedious_standin.js";
+
+/**
  * The `deno bundle` arguments for the command and its chunks.
  *
  * @param outDir Output directory.
@@ -57,6 +74,7 @@ export function bundleArgs(outDir: string): string[] {
     "--code-splitting",
     "--external",
     "*.node",
+    ...STANDIN_PACKAGES.flatMap((p) => ["--external", p]),
     "--outdir",
     outDir,
     `${ROOT}main.ts`,
@@ -129,6 +147,50 @@ async function makeRequireLazy(outDir: string): Promise<void> {
 }
 
 /**
+ * Points one chunk's `require()` of each {@link STANDIN_PACKAGES} package at the stand-in module,
+ * imported statically from beside the chunk (nothing is resolved at run time).
+ *
+ * @param text A chunk's JavaScript.
+ * @returns The text, and the packages whose `require()` it replaced.
+ */
+export function replaceStandins(text: string): { text: string; replaced: string[] } {
+  const replaced: string[] = [];
+  for (const pkg of STANDIN_PACKAGES) {
+    const call = `__require(${JSON.stringify(pkg)})`;
+    if (!text.includes(call)) continue;
+    text = text.replaceAll(call, `__hecate_standin(${JSON.stringify(pkg)})`);
+    replaced.push(pkg);
+  }
+  if (replaced.length === 0) return { text, replaced };
+  const header = `// scripts/bundle.ts: ${replaced.join(" and ")} replaced by a stand-in.\n` +
+    `import { standin as __hecate_standin } from "./${STANDIN_FILE}";\n`;
+  return { text: header + text, replaced };
+}
+
+/** Applies {@link replaceStandins} to the chunks in `outDir`: each package must be found. */
+async function installStandins(outDir: string): Promise<void> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(outDir)) {
+    if (!entry.isFile || !entry.name.endsWith(".js")) continue;
+    const path = `${outDir}/${entry.name}`;
+    const { text, replaced } = replaceStandins(await Deno.readTextFile(path));
+    if (replaced.length === 0) continue;
+    found.push(...replaced);
+    await Deno.writeTextFile(path, text);
+  }
+  if (found.sort().join() !== [...STANDIN_PACKAGES].sort().join()) {
+    throw new Error(
+      `bundle: expected one require() of each of ${STANDIN_PACKAGES.join(", ")} in the ` +
+        `chunks, found ${found.join(", ") || "none"}; update replaceStandins in scripts/bundle.ts`,
+    );
+  }
+  await Deno.copyFile(
+    new URL(`./bundle/${STANDIN_FILE}`, import.meta.url),
+    `${outDir}/${STANDIN_FILE}`,
+  );
+}
+
+/**
  * The launcher script: finds `main.js` beside itself and runs it with Deno.
  *
  * @returns The script's text.
@@ -143,6 +205,28 @@ case "$0" in
 esac
 exec "\${DENO:-deno}" run ${flags} "$dir/main.js" "$@"
 `;
+}
+
+/**
+ * Bundles one more program the way the distribution is bundled (one file, the same stand-ins and
+ * lazy `require()`): the benchmark's bare-driver references use it so that they are compared
+ * like for like.
+ *
+ * @param entry The program's entry module (absolute path).
+ * @param outDir Output directory (created; the program is `OUTDIR/<name>.js`).
+ */
+export async function bundleProgram(entry: string, outDir: string): Promise<void> {
+  await deno([
+    "bundle",
+    "--quiet",
+    "--platform=deno",
+    ...STANDIN_PACKAGES.flatMap((p) => ["--external", p]),
+    "--outdir",
+    outDir,
+    entry,
+  ]);
+  await makeRequireLazy(outDir);
+  await installStandins(outDir);
 }
 
 async function deno(args: string[]): Promise<void> {
@@ -167,6 +251,7 @@ export async function buildBundle(outDir: string = DEFAULT_OUT): Promise<string>
   });
   await deno(bundleArgs(outDir));
   await makeRequireLazy(outDir);
+  await installStandins(outDir);
   await deno(workerBundleArgs(outDir));
   const launcher = `${outDir}/hecate`;
   await Deno.writeTextFile(launcher, launcherScript(), { mode: 0o755 });
