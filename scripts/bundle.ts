@@ -32,6 +32,10 @@
  * beside the chunks, whose functions throw a clear error if ever called. From source, tedious
  * still loads the real packages.
  *
+ * A third ({@link deferJsJoda}): tedious's date and datetime parameter types load `@js-joda/core`
+ * when tedious loads and build two constants with it, about 10 ms of every SQL Server run; Hecate
+ * sends no date parameters, so the bundle loads it on first use instead.
+ *
  * Usage: `deno task bundle [--out DIR]` (default `dist/bundle`; the directory is replaced).
  *
  * @module
@@ -167,6 +171,63 @@ export function replaceStandins(text: string): { text: string; replaced: string[
   return { text: header + text, replaced };
 }
 
+/** Loads a module object on first property access (the bundle's deferred `require()`s). */
+const LAZY_HELPER = "// scripts/bundle.ts: @js-joda/core is loaded on first use.\n" +
+  "var __hecate_lazy = (load) => { let m; return new Proxy({}, { get: (_t, k) => (m ??= load())[k] }); };\n";
+
+/** tedious's two requires of `@js-joda/core`, as the bundler writes them. */
+const JODA_REQUIRE =
+  /var _core = \((init_js_joda_esm\d*)\(\), __toCommonJS\((js_joda_esm_exports\d*)\)\);/g;
+
+/** The js-joda constants tedious builds at load: name, expression, uses inside functions. */
+const JODA_CONSTANTS: readonly [string, string, number][] = [
+  ["EPOCH_DATE", "_core.LocalDate.ofYearDay(1900, 1)", 2], // data-types/datetime.js
+  ["YEAR_ONE", "_core.LocalDate.ofYearDay(1, 1)", 1], // data-types/temporal.js
+];
+
+/**
+ * Defers tedious's `@js-joda/core` in one chunk's text: both requires become a module object
+ * that loads on first property access, and the two constants tedious builds with it at load are
+ * built on first use. Every piece must be found as expected, or the build fails.
+ *
+ * @param text A chunk's JavaScript.
+ * @returns The text, and whether it held tedious's js-joda requires.
+ * @throws {Error} When the chunk holds them but not in the expected shape.
+ */
+export function deferJsJoda(text: string): { text: string; replaced: boolean } {
+  const requires = text.match(JODA_REQUIRE) ?? [];
+  if (requires.length === 0) return { text, replaced: false };
+  const fail = (what: string) => {
+    throw new Error(`bundle: ${what}; update deferJsJoda in scripts/bundle.ts for this tedious`);
+  };
+  if (requires.length !== 2) fail(`expected 2 requires of @js-joda/core, found ${requires.length}`);
+  text = text.replace(JODA_REQUIRE, "var _core = __hecate_lazy(() => ($1(), __toCommonJS($2)));");
+  for (const [name, expr, uses] of JODA_CONSTANTS) {
+    const decl = `var ${name} = ${expr};`;
+    const use = `${name}.until(`;
+    if (text.split(decl).length !== 2) fail(`expected one "${decl}"`);
+    if (text.split(use).length !== uses + 1) fail(`expected ${uses} uses of ${name}`);
+    text = text.replace(decl, `var ${name};`).replaceAll(use, `(${name} ??= ${expr}).until(`);
+  }
+  return { text: LAZY_HELPER + text, replaced: true };
+}
+
+/** Applies {@link deferJsJoda} to the chunks in `outDir`: tedious's chunk must be found. */
+async function deferTediousDates(outDir: string): Promise<void> {
+  let found = 0;
+  for await (const entry of Deno.readDir(outDir)) {
+    if (!entry.isFile || !entry.name.endsWith(".js")) continue;
+    const path = `${outDir}/${entry.name}`;
+    const { text, replaced } = deferJsJoda(await Deno.readTextFile(path));
+    if (!replaced) continue;
+    found++;
+    await Deno.writeTextFile(path, text);
+  }
+  if (found !== 1) {
+    throw new Error(`bundle: expected tedious's js-joda in one chunk, found ${found}`);
+  }
+}
+
 /** Applies {@link replaceStandins} to the chunks in `outDir`: each package must be found. */
 async function installStandins(outDir: string): Promise<void> {
   const found: string[] = [];
@@ -227,6 +288,7 @@ export async function bundleProgram(entry: string, outDir: string): Promise<void
   ]);
   await makeRequireLazy(outDir);
   await installStandins(outDir);
+  await deferTediousDates(outDir);
 }
 
 async function deno(args: string[]): Promise<void> {
@@ -252,6 +314,7 @@ export async function buildBundle(outDir: string = DEFAULT_OUT): Promise<string>
   await deno(bundleArgs(outDir));
   await makeRequireLazy(outDir);
   await installStandins(outDir);
+  await deferTediousDates(outDir);
   await deno(workerBundleArgs(outDir));
   const launcher = `${outDir}/hecate`;
   await Deno.writeTextFile(launcher, launcherScript(), { mode: 0o755 });

@@ -7,7 +7,14 @@
  */
 
 import assert from "node:assert/strict";
-import { buildBundle, replaceStandins, RUN_FLAGS, STANDIN_PACKAGES } from "../scripts/bundle.ts";
+import {
+  buildBundle,
+  bundleProgram,
+  deferJsJoda,
+  replaceStandins,
+  RUN_FLAGS,
+  STANDIN_PACKAGES,
+} from "../scripts/bundle.ts";
 import { standin } from "../scripts/bundle/tedious_standin.js";
 import { HECATE_PERMISSIONS } from "../scripts/permissions.ts";
 import { vaultWith, withHome } from "./support/access.ts";
@@ -41,6 +48,71 @@ Deno.test("replaceStandins rewrites each package's require() and imports the sta
   assert.ok(text.includes('var a = __hecate_standin("@azure/identity");'));
   const other = 'var c = __require("node:net");\n';
   assert.deepEqual(replaceStandins(other), { text: other, replaced: [] });
+});
+
+Deno.test("deferJsJoda defers tedious's js-joda, and fails the build on an unexpected shape", () => {
+  const req = "var _core = (init_js_joda_esm(), __toCommonJS(js_joda_esm_exports));";
+  const chunk = [
+    req,
+    "var EPOCH_DATE = _core.LocalDate.ofYearDay(1900, 1);",
+    "f = () => EPOCH_DATE.until(a, b) + EPOCH_DATE.until(c, d);",
+    req,
+    "var YEAR_ONE = _core.LocalDate.ofYearDay(1, 1);",
+    "g = () => YEAR_ONE.until(x, y);",
+  ].join("\n");
+  const { text, replaced } = deferJsJoda(chunk);
+  assert.ok(replaced);
+  assert.ok(!text.includes(req) && !text.includes("var EPOCH_DATE = "), text);
+  assert.ok(!text.includes("var YEAR_ONE = "), text);
+  assert.equal(text.split("__hecate_lazy(() => (init_js_joda_esm(),").length, 3);
+  assert.ok(text.includes("(EPOCH_DATE ??= _core.LocalDate.ofYearDay(1900, 1)).until(c, d)"));
+  assert.ok(text.includes("(YEAR_ONE ??= _core.LocalDate.ofYearDay(1, 1)).until(x, y)"));
+  assert.deepEqual(deferJsJoda("var x = 1;"), { text: "var x = 1;", replaced: false });
+  // A tedious that builds the constants differently must stop the build, not half-defer.
+  assert.throws(() => deferJsJoda(chunk.replace("EPOCH_DATE.until(a, b) + ", "")), /uses of/);
+  assert.throws(() => deferJsJoda(chunk.split("\n").slice(3).join("\n")), /expected 2/);
+});
+
+Deno.test("bundled tedious still sends date and datetime parameters (js-joda on first use)", async () => {
+  const build = await Deno.makeTempDir({ prefix: "hecate-mssql-bundle-" });
+  await using db = await startTdsDouble({ logins: { sa: SA_PASSWORD } });
+  db.answer("select @d as d, @t as t", {
+    sets: [{ columns: [{ name: "d", type: "int" }], rows: [[1]] }],
+  });
+  const program = new URL("./support/tedious_dates.ts", import.meta.url).pathname;
+  try {
+    await bundleProgram(program, build);
+    const js = await Deno.readTextFile(`${build}/tedious_dates.js`);
+    assert.ok(js.includes("__hecate_lazy(() => (init_js_joda_esm"), "js-joda deferred");
+    const env = { MSSQL_PORT: String(db.port), MSSQL_USER: "sa", MSSQL_PASSWORD: SA_PASSWORD };
+    // From source (tedious as published) and bundled: the double must record the same values.
+    for (
+      const args of [["--allow-all", program], [
+        "--no-config",
+        "--allow-all",
+        `${build}/tedious_dates.js`,
+      ]]
+    ) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--quiet", ...args],
+        env: { NO_COLOR: "1", ...env },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(
+        new TextDecoder().decode(out.stdout),
+        "ok\n",
+        new TextDecoder().decode(out.stderr),
+      );
+    }
+    const sent = db.requests.filter((r) => r.kind === "rpc").map((r) =>
+      r.params.map((p) => [p.name, p.type, p.value])
+    );
+    const expected = [["@d", "date", "2024-01-02"], ["@t", "datetime", "2023-12-31T23:59:58.500"]];
+    assert.deepEqual(sent, [expected, expected]);
+  } finally {
+    await Deno.remove(build, { recursive: true });
+  }
 });
 
 /** Runs the bundle's main.js as its launcher would, with Deno's debug log; returns files read. */
