@@ -245,6 +245,38 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
       },
     );
 
+    await t.step(
+      "rows left unread are skipped: the next set and the counts are right",
+      async () => {
+        const sql = "select a from t; select b from u";
+        db.answer(sql, {
+          sets: [
+            { columns: [{ name: "a", type: "int" }], rows: [[1], [2], [3]] },
+            { columns: [{ name: "b", type: "nvarchar" }], rows: [["x"], ["y"]] },
+          ],
+        });
+        const seen: { columns: string[]; rows: unknown[][]; count: () => number | null }[] = [];
+        for await (const set of conn.query(sql, [], { mode: "text" })) {
+          const rows: unknown[][] = [];
+          for await (const r of set.rows) {
+            rows.push(r);
+            if (set.index === 0) break; // only the first row of the first set
+          }
+          // Once left, the iterator stays finished.
+          assert.deepEqual(await set.rows[Symbol.asyncIterator]().next(), {
+            done: true,
+            value: undefined,
+          });
+          seen.push({ columns: set.columns.map((c) => c.name), rows, count: set.rowCount });
+        }
+        assert.deepEqual(seen.map((s) => [s.columns, s.rows, s.count()]), [
+          [["a"], [["1"]], 3],
+          [["b"], [["x"], ["y"]], 2],
+        ]);
+        await conn.ping();
+      },
+    );
+
     await t.step("breaking off sends ATTENTION and the connection stays usable", async () => {
       const sql = "select many rows";
       db.answer(sql, {
