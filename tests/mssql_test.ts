@@ -10,7 +10,14 @@ import { mssqlDriver } from "../src/db/mssql.ts";
 import type { ConnectSettings, DbConnection, QueryOptions } from "../src/db/driver.ts";
 import { Decimal } from "../src/db/value.ts";
 import { initVault } from "../src/hecate.ts";
-import { type CannedColumn, type CannedValue, startTdsDouble } from "./support/tds_double.ts";
+import {
+  type CannedAnswer,
+  type CannedColumn,
+  type CannedValue,
+  startTdsDouble,
+} from "./support/tds_double.ts";
+import { ChunkedSink } from "../src/db/output/sink.ts";
+import { CsvFormatter } from "../src/db/output/csv.ts";
 import { makeTestCerts } from "./support/tds/certs.ts";
 import { runHecate } from "./support/cli.ts";
 import { hecateError as rejects } from "./support/hecate_error.ts";
@@ -75,6 +82,35 @@ async function sets(conn: DbConnection, sql: string, params: unknown[] = [], o: 
     out.push({ columns: set.columns.map((c) => c.name), rows, rowCount: set.rowCount() });
   }
   return out;
+}
+
+function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/** The CSV of the streaming path (text values, the CLI's formatter), and the rows it counts. */
+async function streamedCsv(conn: DbConnection, sql: string) {
+  const chunks: Uint8Array[] = [];
+  const sink = new ChunkedSink((c) => (chunks.push(c), Promise.resolve()));
+  const formatter = new CsvFormatter(sink);
+  let count = 0;
+  for await (const set of conn.query(sql, [], { mode: "text" })) {
+    await formatter.beginSet(set.index, set.columns);
+    for await (const row of set.rows) {
+      count++;
+      await formatter.row(row);
+    }
+    if (set.columns.length === 0) count += set.rowCount() ?? 0;
+    formatter.endSet();
+  }
+  await formatter.finish();
+  return { text: new TextDecoder().decode(concatBytes(chunks)), count };
 }
 
 Deno.test("SQL Server driver against the TDS test double", async (t) => {
@@ -325,6 +361,85 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
       }
       assert.equal(count, total);
     });
+
+    await t.step("copyCsv writes what the streaming path and the CSV formatter write", async () => {
+      const cases: [string, CannedAnswer][] = [
+        ["csv: all types", { sets: [{ columns: TYPES_COLUMNS, rows: [TYPES_ROW, TYPES_ROW] }] }],
+        ["csv: sets and counts", {
+          sets: [
+            { columns: [{ name: "a", type: "int" }], rows: [[1], [null], [3]] },
+            { columns: [{ name: 'b,"q"', type: "nvarchar" }], rows: [["\\."], [""], [null]] },
+            { columns: [{ name: "c", type: "bit" }, { name: "d", type: "nvarchar" }], rows: [] },
+          ],
+          rowCounts: [5, 7],
+        }],
+        ["csv: counts only", { rowCounts: [4] }],
+        ["csv: nocount", {
+          sets: [
+            { columns: [{ name: "x", type: "int" }], rows: [[1], [2]] },
+            { columns: [{ name: "y", type: "int" }], rows: [[3]] },
+          ],
+          noCount: true,
+        }],
+      ];
+      for (const [sql, answer] of cases) {
+        db.answer(sql, answer);
+        const chunks: Uint8Array[] = [];
+        const n = await conn.copyCsv!(sql, (c) => (chunks.push(c), Promise.resolve()));
+        const viaCopy = new TextDecoder().decode(concatBytes(chunks));
+        const streamed = await streamedCsv(conn, sql);
+        assert.equal(viaCopy, streamed.text, sql);
+        assert.equal(n, streamed.count, sql);
+      }
+      db.answer("csv: broken", { error: { number: 207, message: "Invalid column name 'x'." } });
+      const e = await rejects(conn.copyCsv!("csv: broken", () => Promise.resolve()));
+      assert.equal(e.code, "query_failed");
+      assert.match(e.message, /Invalid column name 'x'\. \(error 207\)/);
+      await conn.ping();
+    });
+
+    await t.step(
+      "copyCsv pauses the server while a chunk is written; a failed write stops it",
+      async () => {
+        const sql = "select csv stream";
+        const total = 100_000;
+        db.answer(sql, {
+          sets: [{
+            columns: [{ name: "n", type: "int" }, { name: "pad", type: "nvarchar" }],
+            rows: function* () {
+              for (let i = 0; i < total; i++) yield [i, "z".repeat(200)];
+            },
+          }],
+        });
+        const start = db.rowsSent;
+        let writes = 0;
+        let bytes = 0;
+        const rows = await conn.copyCsv!(sql, async (chunk) => {
+          bytes += chunk.length;
+          if (++writes === 1) {
+            await new Promise((r) => setTimeout(r, 400));
+            // About 40 MB would be sent without backpressure (see the slow reader above).
+            assert.ok(db.rowsSent - start < 30_000, `sent ${db.rowsSent - start} rows`);
+          }
+        });
+        assert.equal(rows, total);
+        assert.ok(writes > 10, `${writes} writes`);
+        assert.equal(
+          bytes,
+          "n,pad\n".length + [...Array(total).keys()].reduce(
+            (sum, i) => sum + String(i).length + 202,
+            0,
+          ),
+        );
+        const full = new Error("disk full (test)");
+        const attentions = db.attentions;
+        const e = await conn.copyCsv!(sql, () => Promise.reject(full)).catch((x) => x);
+        assert.equal(e, full);
+        assert.equal(db.attentions, attentions + 1);
+        const [one] = await sets(conn, TYPES_SQL);
+        assert.equal(one!.rows.length, 1, "the connection is still usable");
+      },
+    );
   } finally {
     await conn.close();
   }
