@@ -399,7 +399,7 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
     });
 
     await t.step(
-      "copyCsv pauses the server while a chunk is written; a failed write stops it",
+      "copyCsv stops reading while the sink is slow; a failed write stops it",
       async () => {
         const sql = "select csv stream";
         const total = 100_000;

@@ -47,6 +47,11 @@ const HIGH_WATER = 2000;
 const LOW_WATER = 200;
 /** Text gathered before {@link MssqlConnection.copyCsv} writes a chunk (UTF-16 code units). */
 const CSV_CHUNK = 256 * 1024;
+/**
+ * Text {@link MssqlConnection.copyCsv} gathers while a chunk is being written before it stops
+ * reading from the server: rows keep being parsed during a write, and memory stays bounded.
+ */
+const CSV_PENDING_MAX = 4 * CSV_CHUNK;
 /** How long to wait for the server to acknowledge a cancel before dropping the connection. */
 const CANCEL_TIMEOUT_MS = 5000;
 
@@ -322,7 +327,8 @@ class MssqlConnection implements DbConnection {
    * Runs a batch and writes its result sets as CSV, byte for byte what the streaming path with
    * the CSV formatter writes (the same text values and {@link csvField}; a blank line and a new
    * header between sets; nothing for a statement without columns), but formatted in tedious's
-   * row events: no promise per row. The request is paused while a chunk is being written.
+   * row events: no promise per row. Rows keep being read while a chunk is written; the request
+   * is paused only when another 1 MiB of text has gathered meanwhile.
    *
    * @param sql The batch (no parameters).
    * @param sink Receives chunks of about 256 KiB, one at a time.
@@ -338,26 +344,35 @@ class MssqlConnection implements DbConnection {
     let writing: Promise<void> | undefined;
     let writeError: unknown;
     const encoder = new TextEncoder();
+    let paused = false;
     const add = (line: string) => {
       texts.push(line);
       size += line.length;
-      if (size >= CSV_CHUNK && !writing && writeError === undefined) startWrite();
+      if (size < CSV_CHUNK || writeError !== undefined) return;
+      if (!writing) startWrite();
+      else if (size >= CSV_PENDING_MAX && !paused) {
+        // The sink is slower than the server: stop reading until the write in flight is done.
+        paused = true;
+        request.pause();
+      }
     };
     const startWrite = () => {
       const chunk = encoder.encode(texts.join(""));
       texts = [];
       size = 0;
-      request.pause();
       writing = sink(chunk).then(
         () => {
           writing = undefined;
           if (size >= CSV_CHUNK) startWrite();
-          else request.resume();
+          if (paused && size < CSV_PENDING_MAX) {
+            paused = false;
+            request.resume();
+          }
         },
         (e) => {
           writing = undefined;
           writeError = e;
-          request.resume();
+          if (paused) request.resume();
           this.#conn.cancel(); // the request then ends; its callback reports the write error
         },
       );
