@@ -21,6 +21,7 @@ import { CsvFormatter } from "../src/db/output/csv.ts";
 import { makeTestCerts } from "./support/tds/certs.ts";
 import { runHecate } from "./support/cli.ts";
 import { hecateError as rejects } from "./support/hecate_error.ts";
+import { within } from "./support/within.ts";
 
 const SA_PASSWORD = "Sa-Secret-Pw-4411";
 const NTLM = { domain: "TESTDOM", user: "alice", password: "Nt-Secret-Pw-7788" };
@@ -309,6 +310,33 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
           [["a"], [["1"]], 3],
           [["b"], [["x"], ["y"]], 2],
         ]);
+        // next() called again before the last call settled: rows come in order, none lost,
+        // nothing hangs (the iterator wakes every waiting call, as an async generator queues them).
+        const many = "select n from counted";
+        db.answer(many, {
+          sets: [{
+            columns: [{ name: "n", type: "int" }],
+            rows: function* () {
+              for (let i = 0; i < 20_000; i++) yield [i];
+            },
+          }],
+        });
+        const got: unknown[] = [];
+        await within(
+          (async () => {
+            for await (const set of conn.query(many, [], { mode: "text" })) {
+              const it = set.rows[Symbol.asyncIterator]();
+              for (;;) {
+                const four = await Promise.all([it.next(), it.next(), it.next(), it.next()]);
+                for (const r of four) if (!r.done) got.push(r.value[0]);
+                if (four.some((r) => r.done)) break;
+              }
+            }
+          })(),
+          20_000,
+        );
+        assert.equal(got.length, 20_000);
+        assert.ok(got.every((v, i) => v === String(i)));
         await conn.ping();
       },
     );

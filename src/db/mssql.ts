@@ -68,7 +68,8 @@ type Event =
 class Feed {
   readonly #items: Event[] = [];
   #head = 0;
-  #wake: (() => void) | undefined;
+  /** Callers waiting for the next event (more than one only if a consumer calls next() early). */
+  #wake: (() => void)[] = [];
   #paused = false;
   ended = false;
   readonly request: Request;
@@ -94,9 +95,7 @@ class Feed {
       this.#paused = true;
       this.request.pause();
     }
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
+    if (this.#wake.length > 0) { for (const w of this.#wake.splice(0)) w(); }
   }
 
   /** Puts an event back at the front. */
@@ -123,7 +122,7 @@ class Feed {
 
   /** Resolves when the next event is pushed. */
   wait(): Promise<void> {
-    return new Promise<void>((r) => this.#wake = r);
+    return new Promise<void>((r) => this.#wake.push(r));
   }
 
   resume(): void {
