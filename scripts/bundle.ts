@@ -28,9 +28,9 @@
  * `@azure/core-auth` when it loads, which pulled about 1 MB of Azure and MSAL code into the SQL
  * Server chunk and cost every SQL Server run about 0.1 s, though Hecate configures no
  * authentication type that uses them (it hands tedious ready tokens). They are left out
- * (`--external`) and their `require()` is pointed at scripts/bundle/tedious_standin.js, copied
- * beside the chunks, whose functions throw a clear error if ever called. From source, tedious
- * still loads the real packages.
+ * (`--external`) and their `require()` is pointed at src/db/tedious_standin.ts, bundled beside
+ * the chunks, whose functions throw a clear error if ever called (from source,
+ * src/db/tedious_source.ts serves the same stand-ins through the Node layer's module cache).
  *
  * A third ({@link deferJsJoda}): tedious's date and datetime parameter types load `@js-joda/core`
  * when tedious loads and build two constants with it, about 10 ms of every SQL Server run; Hecate
@@ -42,6 +42,9 @@
  */
 
 import { HECATE_PERMISSIONS } from "./permissions.ts";
+import { STANDIN_PACKAGES } from "../src/db/tedious_standin.ts";
+
+export { STANDIN_PACKAGES };
 
 /** Default output directory. */
 export const DEFAULT_OUT = "dist/bundle";
@@ -55,13 +58,7 @@ export const RUN_FLAGS: readonly string[] = [
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-/**
- * Packages tedious requires at load that Hecate never calls: left out of the bundle and replaced
- * by the stand-in module scripts/bundle/tedious_standin.js.
- */
-export const STANDIN_PACKAGES: readonly string[] = ["@azure/identity", "@azure/core-auth"];
-
-/** The stand-in module's file name, in scripts/bundle/ and in the output directory. */
+/** The stand-in module's file name in the output directory (src/db/tedious_standin.ts, bundled). */
 export const STANDIN_FILE = "tedious_standin.js";
 
 /**
@@ -245,10 +242,14 @@ async function installStandins(outDir: string): Promise<void> {
         `chunks, found ${found.join(", ") || "none"}; update replaceStandins in scripts/bundle.ts`,
     );
   }
-  await Deno.copyFile(
-    new URL(`./bundle/${STANDIN_FILE}`, import.meta.url),
+  await deno([
+    "bundle",
+    "--quiet",
+    "--platform=deno",
+    "--output",
     `${outDir}/${STANDIN_FILE}`,
-  );
+    `${ROOT}src/db/tedious_standin.ts`,
+  ]);
 }
 
 /**

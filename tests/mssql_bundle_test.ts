@@ -1,9 +1,10 @@
 /**
- * The SQL Server driver in the bundle (scripts/bundle.ts): tedious's `require()` of
- * `@azure/identity` and `@azure/core-auth` is pointed at a stand-in (scripts/bundle/
- * tedious_standin.js), so a SQL login loads none of the Azure identity code, and a token login,
- * whose token Hecate hands to tedious itself, still works. Runs the bundle through the TDS test
- * double with Deno's debug log, which names every module file read.
+ * tedious's `require()` of `@azure/identity` and `@azure/core-auth` is served by a stand-in
+ * (src/db/tedious_standin.ts): in the bundle (scripts/bundle.ts) the calls themselves are
+ * rewritten, from source src/db/tedious_source.ts seeds the Node layer's module cache. So a SQL
+ * login loads none of the Azure identity code, and a token login, whose token Hecate hands to
+ * tedious itself, still works. The bundle runs through the TDS test double with Deno's debug log,
+ * which names every module file read; from source, a fresh process reports the module cache.
  */
 
 import assert from "node:assert/strict";
@@ -15,7 +16,7 @@ import {
   RUN_FLAGS,
   STANDIN_PACKAGES,
 } from "../scripts/bundle.ts";
-import { standin } from "../scripts/bundle/tedious_standin.js";
+import { standin } from "../src/db/tedious_standin.ts";
 import { HECATE_PERMISSIONS } from "../scripts/permissions.ts";
 import { vaultWith, withHome } from "./support/access.ts";
 import { startTdsDouble } from "./support/tds_double.ts";
@@ -211,4 +212,36 @@ Deno.test("bundle: a SQL login loads no Azure identity code; a token login still
   } finally {
     await Deno.remove(build, { recursive: true });
   }
+});
+
+Deno.test("from source: a SQL login loads no Azure identity module; a token login still works", async () => {
+  await using db = await startTdsDouble({ logins: { sa: SA_PASSWORD }, tokens: [TOKEN] });
+  db.answer("select 6 * 7 as answer", {
+    sets: [{ columns: [{ name: "answer", type: "int" }], rows: [[42]] }],
+  });
+  const program = new URL("./support/mssql_source_login.ts", import.meta.url).pathname;
+  const run = async (env: Record<string, string>) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--allow-all", program],
+      env: { NO_COLOR: "1", MSSQL_PORT: String(db.port), ...env },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    return JSON.parse(new TextDecoder().decode(out.stdout)) as {
+      rows: unknown[][];
+      azure: string[];
+      call: string;
+    };
+  };
+  for (const env of [{ MSSQL_USER: "sa", MSSQL_PASSWORD: SA_PASSWORD }, { MSSQL_TOKEN: TOKEN }]) {
+    const r = await run(env);
+    assert.deepEqual(r.rows, [["42"]]);
+    // Only the two seeded entries: no file of the real packages (or of MSAL) was evaluated.
+    assert.equal(r.azure.length, 2, r.azure.join("\n"));
+    assert.ok(r.azure.some((k) => k.includes("@azure+identity")), r.azure.join("\n"));
+    assert.ok(r.azure.some((k) => k.includes("@azure+core-auth")), r.azure.join("\n"));
+    assert.match(r.call, /@azure\/identity \(DefaultAzureCredential\) is not part of this build/);
+  }
+  assert.deepEqual(db.logins.map((l) => [l.method, l.ok]), [["sql", true], ["token", true]]);
 });

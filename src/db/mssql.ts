@@ -19,6 +19,8 @@
  * @module
  */
 
+// First: tedious must find the stand-ins for its Azure packages when it loads (from source).
+import "./tedious_source.ts";
 import net from "node:net";
 import { lookup } from "node:dns/promises";
 import {

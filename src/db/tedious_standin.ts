@@ -1,6 +1,7 @@
 /**
  * Stand-ins for the Azure packages that tedious `require()`s when it loads (`@azure/identity`,
- * `@azure/core-auth`), used by the bundle of scripts/bundle.ts in their place.
+ * `@azure/core-auth`), used in their place by the bundle (scripts/bundle.ts puts this module,
+ * bundled, beside the chunks) and from source (./tedious_source.ts).
  *
  * tedious calls these packages only to obtain a token for the authentication types that make it
  * fetch one itself (`azure-active-directory-password`, `-msi-vm`, `-msi-app-service`, `-default`,
@@ -13,18 +14,21 @@
  * @module
  */
 
+/** The packages replaced. */
+export const STANDIN_PACKAGES: readonly string[] = ["@azure/identity", "@azure/core-auth"];
+
 /**
  * A module object whose every export is a function (or class) that throws when called.
  *
- * @param {string} pkg The package this object stands in for.
- * @returns {Record<string, unknown>} The stand-in module.
+ * @param pkg The package this object stands in for.
+ * @returns The stand-in module.
  */
-export function standin(pkg) {
+export function standin(pkg: string): Record<string, unknown> {
   return new Proxy({}, {
     get(_target, key) {
       // Not exports: what module interop and promise checks probe for.
       if (typeof key === "symbol" || key === "__esModule" || key === "then") return undefined;
-      return function unavailable() {
+      return function unavailable(): never {
         throw new Error(
           `${pkg} (${key}) is not part of this build of Hecate: tedious asked for an ` +
             "authentication type Hecate does not configure (it passes tokens to tedious itself)",
