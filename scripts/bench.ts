@@ -2,8 +2,9 @@
  * `deno task bench`: measures Hecate against the reference clients on the same server in one
  * run, and prints ratios. Sections: `unlock`, `pg` (select 1 and a 1,000,000-row CSV export
  * against psql), `ssh` (the same through an SSH tunnel, against `ssh -L` plus psql on the same
- * sshd), `mssql` (start-up of `hecate query` on SQL Server, through the TDS test double, next to
- * SQLite's: tedious is loaded lazily, so only SQL Server pays for it), `apikey` (the cron path:
+ * sshd), `mssql` (the SQL Server path through the TDS test double, bundled: spawn to first byte
+ * against the PostgreSQL path, where a bare tedious script spends its time, the cron path, a
+ * 1,000,000-row export against the bare script; scripts/bench/mssql.ts), `apikey` (the cron path:
  * `HECATE_API_KEY=... hecate query pg "select 1"` against `psql -c "select 1"`, from source and
  * from the bundle of `deno task bundle`; goal at most 2x),
  * `mysql` (a 1,000,000-row CSV export from MariaDB against `mariadb --batch`), `startup`
@@ -24,7 +25,6 @@
 import { startPostgres } from "../tests/support/postgres.ts";
 import { makeKeyPair, startSshd } from "../tests/support/sshd.ts";
 import type { SshProfile } from "../src/profile.ts";
-import { startTdsDouble } from "../tests/support/tds_double.ts";
 import { startMariadb } from "../tests/support/mariadb.ts";
 import { calibrateIterations, MIN_KDF_ITERATIONS } from "../src/kdf.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
@@ -41,6 +41,7 @@ import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
 import { benchSources } from "./bench/sources.ts";
+import { benchMssql } from "./bench/mssql.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
 
@@ -227,33 +228,7 @@ try {
     );
   }
 
-  if (sections.includes("mssql")) {
-    await using db = await startTdsDouble({ logins: { sa: PASSWORD } });
-    const home = `${root}/home-mssql`;
-    await Deno.writeFile(`${root}/lite.db`, new Uint8Array()); // an empty file is an empty database
-    await vaultWith(home, PASSWORD, [
-      {
-        name: "ms",
-        engine: "mssql",
-        host: db.host,
-        port: db.port,
-        user: "sa",
-        tls: { mode: "disable" },
-        secrets: { password: { value: PASSWORD } },
-      },
-      { name: "lite", engine: "sqlite", database: `${root}/lite.db` },
-    ]);
-    const env = { HECATE_PASSWORD_FILE: pwFile };
-    const ms = await medianOf(
-      5,
-      () => measure(hecateCmd(home, "query", "ms", "select 1"), { env }),
-    );
-    const lite = await medianOf(
-      5,
-      () => measure(hecateCmd(home, "query", "lite", "select 1"), { env }),
-    );
-    report("query start-up, SQL Server (double) vs SQLite (median of 5)", ms, lite, "sqlite");
-  }
+  if (sections.includes("mssql")) await benchMssql(root, PASSWORD);
 
   if (sections.includes("apikey")) {
     await using pg = await startPostgres();

@@ -24,12 +24,27 @@
  * 20 ms, so that import alone cost every run, the cron path included, which otherwise loads no
  * `node:` module. The edit makes that `require()` start the Node layer on its first call instead.
  *
+ * A second edit ({@link replaceStandins}): tedious `require()`s `@azure/identity` and
+ * `@azure/core-auth` when it loads, which pulled about 1 MB of Azure and MSAL code into the SQL
+ * Server chunk and cost every SQL Server run about 0.1 s, though Hecate configures no
+ * authentication type that uses them (it hands tedious ready tokens). They are left out
+ * (`--external`) and their `require()` is pointed at src/db/tedious_standin.ts, bundled beside
+ * the chunks, whose functions throw a clear error if ever called (from source,
+ * src/db/tedious_source.ts serves the same stand-ins through the Node layer's module cache).
+ *
+ * A third ({@link deferJsJoda}): tedious's date and datetime parameter types load `@js-joda/core`
+ * when tedious loads and build two constants with it, about 10 ms of every SQL Server run; Hecate
+ * sends no date parameters, so the bundle loads it on first use instead.
+ *
  * Usage: `deno task bundle [--out DIR]` (default `dist/bundle`; the directory is replaced).
  *
  * @module
  */
 
 import { HECATE_PERMISSIONS } from "./permissions.ts";
+import { STANDIN_PACKAGES } from "../src/db/tedious_standin.ts";
+
+export { STANDIN_PACKAGES };
 
 /** Default output directory. */
 export const DEFAULT_OUT = "dist/bundle";
@@ -42,6 +57,9 @@ export const RUN_FLAGS: readonly string[] = [
 ];
 
 const ROOT = new URL("../", import.meta.url).pathname;
+
+/** The stand-in module's file name in the output directory (src/db/tedious_standin.ts, bundled). */
+export const STANDIN_FILE = "tedious_standin.js";
 
 /**
  * The `deno bundle` arguments for the command and its chunks.
@@ -57,6 +75,7 @@ export function bundleArgs(outDir: string): string[] {
     "--code-splitting",
     "--external",
     "*.node",
+    ...STANDIN_PACKAGES.flatMap((p) => ["--external", p]),
     "--outdir",
     outDir,
     `${ROOT}main.ts`,
@@ -129,6 +148,111 @@ async function makeRequireLazy(outDir: string): Promise<void> {
 }
 
 /**
+ * Points one chunk's `require()` of each {@link STANDIN_PACKAGES} package at the stand-in module,
+ * imported statically from beside the chunk (nothing is resolved at run time).
+ *
+ * @param text A chunk's JavaScript.
+ * @returns The text, and the packages whose `require()` it replaced.
+ */
+export function replaceStandins(text: string): { text: string; replaced: string[] } {
+  const replaced: string[] = [];
+  for (const pkg of STANDIN_PACKAGES) {
+    const call = `__require(${JSON.stringify(pkg)})`;
+    if (!text.includes(call)) continue;
+    text = text.replaceAll(call, `__hecate_standin(${JSON.stringify(pkg)})`);
+    replaced.push(pkg);
+  }
+  if (replaced.length === 0) return { text, replaced };
+  const header = `// scripts/bundle.ts: ${replaced.join(" and ")} replaced by a stand-in.\n` +
+    `import { standin as __hecate_standin } from "./${STANDIN_FILE}";\n`;
+  return { text: header + text, replaced };
+}
+
+/** Loads a module object on first property access (the bundle's deferred `require()`s). */
+const LAZY_HELPER = "// scripts/bundle.ts: @js-joda/core is loaded on first use.\n" +
+  "var __hecate_lazy = (load) => { let m; return new Proxy({}, { get: (_t, k) => (m ??= load())[k] }); };\n";
+
+/** tedious's two requires of `@js-joda/core`, as the bundler writes them. */
+const JODA_REQUIRE =
+  /var _core = \((init_js_joda_esm\d*)\(\), __toCommonJS\((js_joda_esm_exports\d*)\)\);/g;
+
+/** The js-joda constants tedious builds at load: name, expression, uses inside functions. */
+const JODA_CONSTANTS: readonly [string, string, number][] = [
+  ["EPOCH_DATE", "_core.LocalDate.ofYearDay(1900, 1)", 2], // data-types/datetime.js
+  ["YEAR_ONE", "_core.LocalDate.ofYearDay(1, 1)", 1], // data-types/temporal.js
+];
+
+/**
+ * Defers tedious's `@js-joda/core` in one chunk's text: both requires become a module object
+ * that loads on first property access, and the two constants tedious builds with it at load are
+ * built on first use. Every piece must be found as expected, or the build fails.
+ *
+ * @param text A chunk's JavaScript.
+ * @returns The text, and whether it held tedious's js-joda requires.
+ * @throws {Error} When the chunk holds them but not in the expected shape.
+ */
+export function deferJsJoda(text: string): { text: string; replaced: boolean } {
+  const requires = text.match(JODA_REQUIRE) ?? [];
+  if (requires.length === 0) return { text, replaced: false };
+  const fail = (what: string) => {
+    throw new Error(`bundle: ${what}; update deferJsJoda in scripts/bundle.ts for this tedious`);
+  };
+  if (requires.length !== 2) fail(`expected 2 requires of @js-joda/core, found ${requires.length}`);
+  text = text.replace(JODA_REQUIRE, "var _core = __hecate_lazy(() => ($1(), __toCommonJS($2)));");
+  for (const [name, expr, uses] of JODA_CONSTANTS) {
+    const decl = `var ${name} = ${expr};`;
+    const use = `${name}.until(`;
+    if (text.split(decl).length !== 2) fail(`expected one "${decl}"`);
+    if (text.split(use).length !== uses + 1) fail(`expected ${uses} uses of ${name}`);
+    text = text.replace(decl, `var ${name};`).replaceAll(use, `(${name} ??= ${expr}).until(`);
+  }
+  return { text: LAZY_HELPER + text, replaced: true };
+}
+
+/** Applies {@link deferJsJoda} to the chunks in `outDir`: tedious's chunk must be found. */
+async function deferTediousDates(outDir: string): Promise<void> {
+  let found = 0;
+  for await (const entry of Deno.readDir(outDir)) {
+    if (!entry.isFile || !entry.name.endsWith(".js")) continue;
+    const path = `${outDir}/${entry.name}`;
+    const { text, replaced } = deferJsJoda(await Deno.readTextFile(path));
+    if (!replaced) continue;
+    found++;
+    await Deno.writeTextFile(path, text);
+  }
+  if (found !== 1) {
+    throw new Error(`bundle: expected tedious's js-joda in one chunk, found ${found}`);
+  }
+}
+
+/** Applies {@link replaceStandins} to the chunks in `outDir`: each package must be found. */
+async function installStandins(outDir: string): Promise<void> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(outDir)) {
+    if (!entry.isFile || !entry.name.endsWith(".js")) continue;
+    const path = `${outDir}/${entry.name}`;
+    const { text, replaced } = replaceStandins(await Deno.readTextFile(path));
+    if (replaced.length === 0) continue;
+    found.push(...replaced);
+    await Deno.writeTextFile(path, text);
+  }
+  if (found.sort().join() !== [...STANDIN_PACKAGES].sort().join()) {
+    throw new Error(
+      `bundle: expected one require() of each of ${STANDIN_PACKAGES.join(", ")} in the ` +
+        `chunks, found ${found.join(", ") || "none"}; update replaceStandins in scripts/bundle.ts`,
+    );
+  }
+  await deno([
+    "bundle",
+    "--quiet",
+    "--platform=deno",
+    "--output",
+    `${outDir}/${STANDIN_FILE}`,
+    `${ROOT}src/db/tedious_standin.ts`,
+  ]);
+}
+
+/**
  * The launcher script: finds `main.js` beside itself and runs it with Deno.
  *
  * @returns The script's text.
@@ -143,6 +267,29 @@ case "$0" in
 esac
 exec "\${DENO:-deno}" run ${flags} "$dir/main.js" "$@"
 `;
+}
+
+/**
+ * Bundles one more program the way the distribution is bundled (one file, the same stand-ins and
+ * lazy `require()`): the benchmark's bare-driver references use it so that they are compared
+ * like for like.
+ *
+ * @param entry The program's entry module (absolute path).
+ * @param outDir Output directory (created; the program is `OUTDIR/<name>.js`).
+ */
+export async function bundleProgram(entry: string, outDir: string): Promise<void> {
+  await deno([
+    "bundle",
+    "--quiet",
+    "--platform=deno",
+    ...STANDIN_PACKAGES.flatMap((p) => ["--external", p]),
+    "--outdir",
+    outDir,
+    entry,
+  ]);
+  await makeRequireLazy(outDir);
+  await installStandins(outDir);
+  await deferTediousDates(outDir);
 }
 
 async function deno(args: string[]): Promise<void> {
@@ -167,6 +314,8 @@ export async function buildBundle(outDir: string = DEFAULT_OUT): Promise<string>
   });
   await deno(bundleArgs(outDir));
   await makeRequireLazy(outDir);
+  await installStandins(outDir);
+  await deferTediousDates(outDir);
   await deno(workerBundleArgs(outDir));
   const launcher = `${outDir}/hecate`;
   await Deno.writeTextFile(launcher, launcherScript(), { mode: 0o755 });

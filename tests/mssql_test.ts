@@ -10,10 +10,18 @@ import { mssqlDriver } from "../src/db/mssql.ts";
 import type { ConnectSettings, DbConnection, QueryOptions } from "../src/db/driver.ts";
 import { Decimal } from "../src/db/value.ts";
 import { initVault } from "../src/hecate.ts";
-import { type CannedColumn, type CannedValue, startTdsDouble } from "./support/tds_double.ts";
+import {
+  type CannedAnswer,
+  type CannedColumn,
+  type CannedValue,
+  startTdsDouble,
+} from "./support/tds_double.ts";
+import { ChunkedSink } from "../src/db/output/sink.ts";
+import { CsvFormatter } from "../src/db/output/csv.ts";
 import { makeTestCerts } from "./support/tds/certs.ts";
 import { runHecate } from "./support/cli.ts";
 import { hecateError as rejects } from "./support/hecate_error.ts";
+import { within } from "./support/within.ts";
 
 const SA_PASSWORD = "Sa-Secret-Pw-4411";
 const NTLM = { domain: "TESTDOM", user: "alice", password: "Nt-Secret-Pw-7788" };
@@ -75,6 +83,35 @@ async function sets(conn: DbConnection, sql: string, params: unknown[] = [], o: 
     out.push({ columns: set.columns.map((c) => c.name), rows, rowCount: set.rowCount() });
   }
   return out;
+}
+
+function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/** The CSV of the streaming path (text values, the CLI's formatter), and the rows it counts. */
+async function streamedCsv(conn: DbConnection, sql: string) {
+  const chunks: Uint8Array[] = [];
+  const sink = new ChunkedSink((c) => (chunks.push(c), Promise.resolve()));
+  const formatter = new CsvFormatter(sink);
+  let count = 0;
+  for await (const set of conn.query(sql, [], { mode: "text" })) {
+    await formatter.beginSet(set.index, set.columns);
+    for await (const row of set.rows) {
+      count++;
+      await formatter.row(row);
+    }
+    if (set.columns.length === 0) count += set.rowCount() ?? 0;
+    formatter.endSet();
+  }
+  await formatter.finish();
+  return { text: new TextDecoder().decode(concatBytes(chunks)), count };
 }
 
 Deno.test("SQL Server driver against the TDS test double", async (t) => {
@@ -245,6 +282,65 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
       },
     );
 
+    await t.step(
+      "rows left unread are skipped: the next set and the counts are right",
+      async () => {
+        const sql = "select a from t; select b from u";
+        db.answer(sql, {
+          sets: [
+            { columns: [{ name: "a", type: "int" }], rows: [[1], [2], [3]] },
+            { columns: [{ name: "b", type: "nvarchar" }], rows: [["x"], ["y"]] },
+          ],
+        });
+        const seen: { columns: string[]; rows: unknown[][]; count: () => number | null }[] = [];
+        for await (const set of conn.query(sql, [], { mode: "text" })) {
+          const rows: unknown[][] = [];
+          for await (const r of set.rows) {
+            rows.push(r);
+            if (set.index === 0) break; // only the first row of the first set
+          }
+          // Once left, the iterator stays finished.
+          assert.deepEqual(await set.rows[Symbol.asyncIterator]().next(), {
+            done: true,
+            value: undefined,
+          });
+          seen.push({ columns: set.columns.map((c) => c.name), rows, count: set.rowCount });
+        }
+        assert.deepEqual(seen.map((s) => [s.columns, s.rows, s.count()]), [
+          [["a"], [["1"]], 3],
+          [["b"], [["x"], ["y"]], 2],
+        ]);
+        // next() called again before the last call settled: rows come in order, none lost,
+        // nothing hangs (the iterator wakes every waiting call, as an async generator queues them).
+        const many = "select n from counted";
+        db.answer(many, {
+          sets: [{
+            columns: [{ name: "n", type: "int" }],
+            rows: function* () {
+              for (let i = 0; i < 20_000; i++) yield [i];
+            },
+          }],
+        });
+        const got: unknown[] = [];
+        await within(
+          (async () => {
+            for await (const set of conn.query(many, [], { mode: "text" })) {
+              const it = set.rows[Symbol.asyncIterator]();
+              for (;;) {
+                const four = await Promise.all([it.next(), it.next(), it.next(), it.next()]);
+                for (const r of four) if (!r.done) got.push(r.value[0]);
+                if (four.some((r) => r.done)) break;
+              }
+            }
+          })(),
+          20_000,
+        );
+        assert.equal(got.length, 20_000);
+        assert.ok(got.every((v, i) => v === String(i)));
+        await conn.ping();
+      },
+    );
+
     await t.step("breaking off sends ATTENTION and the connection stays usable", async () => {
       const sql = "select many rows";
       db.answer(sql, {
@@ -293,6 +389,85 @@ Deno.test("SQL Server driver against the TDS test double", async (t) => {
       }
       assert.equal(count, total);
     });
+
+    await t.step("copyCsv writes what the streaming path and the CSV formatter write", async () => {
+      const cases: [string, CannedAnswer][] = [
+        ["csv: all types", { sets: [{ columns: TYPES_COLUMNS, rows: [TYPES_ROW, TYPES_ROW] }] }],
+        ["csv: sets and counts", {
+          sets: [
+            { columns: [{ name: "a", type: "int" }], rows: [[1], [null], [3]] },
+            { columns: [{ name: 'b,"q"', type: "nvarchar" }], rows: [["\\."], [""], [null]] },
+            { columns: [{ name: "c", type: "bit" }, { name: "d", type: "nvarchar" }], rows: [] },
+          ],
+          rowCounts: [5, 7],
+        }],
+        ["csv: counts only", { rowCounts: [4] }],
+        ["csv: nocount", {
+          sets: [
+            { columns: [{ name: "x", type: "int" }], rows: [[1], [2]] },
+            { columns: [{ name: "y", type: "int" }], rows: [[3]] },
+          ],
+          noCount: true,
+        }],
+      ];
+      for (const [sql, answer] of cases) {
+        db.answer(sql, answer);
+        const chunks: Uint8Array[] = [];
+        const n = await conn.copyCsv!(sql, (c) => (chunks.push(c), Promise.resolve()));
+        const viaCopy = new TextDecoder().decode(concatBytes(chunks));
+        const streamed = await streamedCsv(conn, sql);
+        assert.equal(viaCopy, streamed.text, sql);
+        assert.equal(n, streamed.count, sql);
+      }
+      db.answer("csv: broken", { error: { number: 207, message: "Invalid column name 'x'." } });
+      const e = await rejects(conn.copyCsv!("csv: broken", () => Promise.resolve()));
+      assert.equal(e.code, "query_failed");
+      assert.match(e.message, /Invalid column name 'x'\. \(error 207\)/);
+      await conn.ping();
+    });
+
+    await t.step(
+      "copyCsv stops reading while the sink is slow; a failed write stops it",
+      async () => {
+        const sql = "select csv stream";
+        const total = 100_000;
+        db.answer(sql, {
+          sets: [{
+            columns: [{ name: "n", type: "int" }, { name: "pad", type: "nvarchar" }],
+            rows: function* () {
+              for (let i = 0; i < total; i++) yield [i, "z".repeat(200)];
+            },
+          }],
+        });
+        const start = db.rowsSent;
+        let writes = 0;
+        let bytes = 0;
+        const rows = await conn.copyCsv!(sql, async (chunk) => {
+          bytes += chunk.length;
+          if (++writes === 1) {
+            await new Promise((r) => setTimeout(r, 400));
+            // About 40 MB would be sent without backpressure (see the slow reader above).
+            assert.ok(db.rowsSent - start < 30_000, `sent ${db.rowsSent - start} rows`);
+          }
+        });
+        assert.equal(rows, total);
+        assert.ok(writes > 10, `${writes} writes`);
+        assert.equal(
+          bytes,
+          "n,pad\n".length + [...Array(total).keys()].reduce(
+            (sum, i) => sum + String(i).length + 202,
+            0,
+          ),
+        );
+        const full = new Error("disk full (test)");
+        const attentions = db.attentions;
+        const e = await conn.copyCsv!(sql, () => Promise.reject(full)).catch((x) => x);
+        assert.equal(e, full);
+        assert.equal(db.attentions, attentions + 1);
+        const [one] = await sets(conn, TYPES_SQL);
+        assert.equal(one!.rows.length, 1, "the connection is still usable");
+      },
+    );
   } finally {
     await conn.close();
   }

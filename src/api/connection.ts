@@ -209,7 +209,8 @@ export class Connection {
   }
 
   /**
-   * Streams a query's result as CSV from the server (PostgreSQL COPY). Audited like a query.
+   * Streams a query's result as CSV from the server (PostgreSQL COPY; SQL Server formats rows
+   * as they are parsed). Audited like a query.
    *
    * @param sql The query (no parameters).
    * @param sink Receives large chunks.

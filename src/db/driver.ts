@@ -191,7 +191,8 @@ export interface DbConnection {
   collect?(sql: string, params: readonly unknown[], options?: QueryOptions): Promise<CollectedSet>;
   /**
    * Streams a query's result as CSV (RFC 4180, header line first) straight from the server when
-   * the engine can (PostgreSQL `COPY ... TO STDOUT`); absent otherwise.
+   * the engine can (PostgreSQL `COPY ... TO STDOUT`; SQL Server formats the rows as they are
+   * parsed, the same bytes as the CSV formatter); absent otherwise.
    *
    * @returns Rows written.
    */

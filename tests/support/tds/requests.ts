@@ -12,7 +12,10 @@ import { fromUcs2, Reader } from "./wire.ts";
 export interface RecordedParam {
   /** Name including `@`. */
   name: string;
-  /** TDS type name: `nvarchar`, `int`, `bigint`, `smallint`, `tinyint`, `float`, `bit`, `varbinary`. */
+  /**
+   * TDS type name: `nvarchar`, `int`, `bigint`, `smallint`, `tinyint`, `float`, `bit`,
+   * `varbinary`, `date` (value `YYYY-MM-DD`), `datetime` (value `YYYY-MM-DDThh:mm:ss.sss`).
+   */
   type: string;
   value: string | number | bigint | boolean | Uint8Array | null;
 }
@@ -62,6 +65,18 @@ function plp(r: Reader): Uint8Array | null {
   return out;
 }
 
+/** Milliseconds since 1970 of January 1st of a year (any year, unlike `Date.UTC`). */
+function dayZero(year: number): number {
+  const d = new Date(0);
+  d.setUTCFullYear(year, 0, 1);
+  return d.getTime();
+}
+
+/** `YYYY-MM-DDThh:mm:ss.sss` of a day count and milliseconds after a start. */
+function utcText(start: number, days: number, ms: number): string {
+  return new Date(start + days * 86_400_000 + Math.round(ms)).toISOString().slice(0, 23);
+}
+
 function param(r: Reader): RecordedParam {
   const name = r.bVarchar();
   r.u8(); // status flags
@@ -99,6 +114,21 @@ function param(r: Reader): RecordedParam {
       }
       if (type === 0xa5) return { name, type: "varbinary", value: bytes };
       return { name, type: "nvarchar", value: bytes === null ? null : fromUcs2(bytes) };
+    }
+    case 0x28: { // DATEN: days since 0001-01-01 in 3 bytes
+      const len = r.u8();
+      if (len === 0) return { name, type: "date", value: null };
+      const days = r.u8() | (r.u8() << 8) | (r.u8() << 16);
+      return { name, type: "date", value: utcText(dayZero(1), days, 0).slice(0, 10) };
+    }
+    case 0x6f: { // DATETIMN: days since 1900-01-01, then 1/300 s since midnight
+      r.u8();
+      const len = r.u8();
+      if (len === 0) return { name, type: "datetime", value: null };
+      if (len !== 8) throw new Error("TDS double: only 8-byte datetime parameters");
+      const days = r.i32();
+      const ticks = r.u32();
+      return { name, type: "datetime", value: utcText(dayZero(1900), days, ticks * 10 / 3) };
     }
     default:
       throw new Error(`TDS double: parameter type 0x${type.toString(16)} not supported`);
