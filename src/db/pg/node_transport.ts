@@ -139,7 +139,7 @@ function connected(socket: net.Socket, event: "connect" | "secureConnect"): Prom
 export async function openNodeTransport(options: TransportOptions): Promise<Transport> {
   const { host, port, tls: policy } = options;
   const socket = host.startsWith("/")
-    ? net.connect({ path: `${host}/.s.PGSQL.${port}` })
+    ? net.connect({ path: options.socketPath ?? `${host}/.s.PGSQL.${port}` })
     : net.connect({ host, port });
   try {
     await connected(socket, "connect");
@@ -148,7 +148,7 @@ export async function openNodeTransport(options: TransportOptions): Promise<Tran
       socket.setKeepAlive(true);
     }
     const plain = new NodeTransport(socket);
-    const yes = await negotiateTls(plain);
+    const yes = await (options.negotiate ?? negotiateTls)(plain);
     plain.detach();
     if (!yes) throw new TlsRefusedError();
     const verify = policy.mode === "verify";
