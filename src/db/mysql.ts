@@ -81,6 +81,18 @@ class ConnectTimeoutError extends Error {
   }
 }
 
+/** Names for server errors that src/db/retry.ts classifies (mysql2's names, kept). */
+const ERRNO_NAMES: Readonly<Record<number, string>> = {
+  1040: "ER_CON_COUNT_ERROR",
+  1205: "ER_LOCK_WAIT_TIMEOUT",
+  1213: "ER_LOCK_DEADLOCK",
+};
+
+/** The code retry and callers see: a known error's name, else the SQLSTATE. */
+function serverDriverCode(e: MysqlServerError): string {
+  return ERRNO_NAMES[e.errno] ?? e.sqlState;
+}
+
 /** `(error 1146, SQLSTATE 42S02)`. */
 function serverCodes(e: MysqlServerError): string {
   return `(error ${e.errno}, SQLSTATE ${e.sqlState})`;
@@ -110,7 +122,7 @@ function connectError(
   const where = `MySQL at ${target(s)}`;
   if (e instanceof MysqlServerError) {
     const msg = `${clean(e.sqlMessage, secrets)} ${serverCodes(e)}`;
-    const driverCode = String(e.errno);
+    const driverCode = serverDriverCode(e);
     if (AUTH_ERRNOS.has(e.errno) || e.sqlState.startsWith("28")) {
       return new HecateError("auth_failed", `Login to ${where} refused: ${msg}`, {
         cause: e,
@@ -176,7 +188,7 @@ function queryError(e: unknown, secrets: readonly string[]): HecateError {
     return new HecateError(
       "query_failed",
       `Query failed: ${clean(e.sqlMessage, secrets)} ${serverCodes(e)}`,
-      { cause: e, driverCode: String(e.errno) },
+      { cause: e, driverCode: serverDriverCode(e) },
     );
   }
   const text = e instanceof Error ? e.message : String(e);
@@ -194,7 +206,7 @@ function queryError(e: unknown, secrets: readonly string[]): HecateError {
     : clean(text, secrets);
   return new HecateError("connection_failed", `Connection to MySQL lost: ${reason}`, {
     cause: e,
-    driverCode: code,
+    driverCode: code ?? (e instanceof ConnectionLostError ? "PROTOCOL_CONNECTION_LOST" : undefined),
   });
 }
 
