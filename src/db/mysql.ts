@@ -43,8 +43,12 @@ import {
 } from "./mysql/session.ts";
 import { readColumns, Results } from "./mysql/results.ts";
 import { writeExecute } from "./mysql/params.ts";
+import { CsvOut, csvRecord } from "./mysql/csv_out.ts";
+import { csvField } from "./output/csv.ts";
 import { TlsHandshakeError, TlsRefusedError, type Transport } from "./mysql/transport.ts";
 
+/** Bytes gathered before one call of the `copyCsv` sink. */
+const COPY_CHUNK_BYTES = 256 * 1024;
 /** How long `close()` waits for the QUIT to be written. */
 const QUIT_TIMEOUT_MS = 1000;
 
@@ -415,6 +419,78 @@ class MysqlConnection implements DbConnection {
           if (results && !results.ended) await results.drain();
           if (statement !== null) await this.#closeStatement(statement);
         }
+      } catch {
+        // the session is marked dead; the next call reports it
+      } finally {
+        this.#busy = false;
+      }
+    }
+  }
+
+  /**
+   * Streams a query's result as CSV (header line first; RFC 4180 quoting as ./output/csv.ts
+   * writes it) into the sink in chunks of about 256 KiB: the text protocol's value bytes go
+   * straight into the chunk, without a JS value per row (see ./mysql/csv_out.ts). Each further
+   * result set follows after a blank line with its own header, as the CSV formatter writes it.
+   *
+   * @returns Rows written.
+   */
+  async copyCsv(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
+    this.#check();
+    const wire = this.#wire;
+    let sinkFailed = false;
+    const out = new CsvOut(async (chunk) => {
+      try {
+        await sink(chunk);
+      } catch (e) {
+        sinkFailed = true;
+        throw e;
+      }
+    }, COPY_CHUNK_BYTES);
+    this.#busy = true;
+    let results: Results | null = null;
+    try {
+      wire.writer.u8(0x03).text(sql);
+      await wire.command();
+      results = new Results(wire, false);
+      let rows = 0;
+      let sets = 0;
+      for (;;) {
+        const head = await results.head();
+        if (head === null) break;
+        if (head.columns.length === 0) continue;
+        if (sets++ > 0) out.byte(0x0a);
+        out.text(head.columns.map((c) => csvField(c.name, head.columns.length === 1)).join(","));
+        out.byte(0x0a);
+        const plans = mysqlRowPlan(head.columns, "text");
+        for (;;) {
+          const got = results.takeRawRow();
+          if (got === 0) break;
+          if (got < 0) {
+            if (out.full) await out.flush();
+            results.prefetch();
+            await results.fill();
+            continue;
+          }
+          const r = wire.reader;
+          csvRecord(out, r.buf, r.start, r.end, plans);
+          rows++;
+        }
+      }
+      await out.flush();
+      return rows;
+    } catch (e) {
+      if (sinkFailed) {
+        // Cut off mid-result: the connection cannot be reused.
+        wire.dead = true;
+        await this.close();
+        throw e;
+      }
+      if (e instanceof ProtocolError) wire.dead = true;
+      throw queryError(e, this.#secrets);
+    } finally {
+      try {
+        if (!this.#closed && !wire.dead && results && !results.ended) await results.drain();
       } catch {
         // the session is marked dead; the next call reports it
       } finally {

@@ -191,6 +191,44 @@ export class Results {
   }
 
   /**
+   * Takes the next row's packet undecoded, if buffered: 1 when `wire.reader.buf[start..end)` is
+   * a row (text protocol), 0 at the end of the set, -1 when more bytes must be read first.
+   *
+   * @throws {MysqlServerError} The statement failed mid-set. {@link ProtocolError}.
+   */
+  takeRawRow(): 1 | 0 | -1 {
+    if (this.#state !== "rows") return 0;
+    const wire = this.#wire;
+    const r = wire.reader;
+    try {
+      if (!r.take()) return -1;
+    } catch (e) {
+      wire.dead = true;
+      throw e;
+    }
+    const { buf, start, end } = r;
+    if (isEof(buf, start, end)) {
+      this.#state = eofStatus(buf, start, end) & MORE_RESULTS ? "head" : "end";
+      return 0;
+    }
+    if (buf[start] === 0xff) {
+      this.#state = "end";
+      throw parseErr(buf, start, end);
+    }
+    return 1;
+  }
+
+  /** Reads more bytes from the socket (marking the session dead when that fails). */
+  async fill(): Promise<void> {
+    try {
+      await this.#wire.reader.fill();
+    } catch (e) {
+      this.#wire.dead = true;
+      throw e;
+    }
+  }
+
+  /**
    * The next row, reading from the socket as needed; null at the end of the set.
    */
   async nextRow(): Promise<unknown[] | null> {
