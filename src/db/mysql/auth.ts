@@ -11,12 +11,11 @@
  *   instead, whatever its length).
  *
  * SHA-1, SHA-256, SHA-512 and RSA-OAEP come from WebCrypto; Ed25519's point arithmetic from
- * `@noble/curves` (WebCrypto's Ed25519 takes only a 32-byte seed).
+ * `@noble/curves` (WebCrypto's Ed25519 takes only a 32-byte seed), imported only when a server
+ * asks for `client_ed25519`, so other logins load no npm package.
  *
  * @module
  */
-
-import { ed25519 } from "@noble/curves/ed25519.js";
 
 const encoder = new TextEncoder();
 
@@ -98,6 +97,7 @@ function le32(n: bigint): Uint8Array {
  * @returns The 64-byte signature.
  */
 export async function ed25519Answer(password: string, nonce: Uint8Array): Promise<Uint8Array> {
+  const { ed25519 } = await import("@noble/curves/ed25519.js");
   const L = ed25519.Point.Fn.ORDER;
   const B = ed25519.Point.BASE;
   const h = await digest("SHA-512", encoder.encode(password));
@@ -150,6 +150,7 @@ export async function rsaPasswordAnswer(
 
 /** The public key of a `client_ed25519` password (what MariaDB stores), for tests and checks. */
 export async function ed25519PublicKey(password: string): Promise<Uint8Array> {
+  const { ed25519 } = await import("@noble/curves/ed25519.js");
   const h = await digest("SHA-512", encoder.encode(password));
   const a = h.slice(0, 32);
   a[0]! &= 248;
