@@ -150,6 +150,9 @@ export async function openNodeTransport(options: TransportOptions): Promise<Tran
     const plain = new NodeTransport(socket);
     const yes = await (options.negotiate ?? negotiateTls)(plain);
     plain.detach();
+    // The TLS socket reports the stream's failures; the plain socket under it can still emit its
+    // own (a reset after the server's TLS alert), which must not be an uncaught 'error' event.
+    socket.on("error", () => {});
     if (!yes) throw new TlsRefusedError();
     const verify = policy.mode === "verify";
     const name = policy.serverName ?? host;
@@ -163,13 +166,16 @@ export async function openNodeTransport(options: TransportOptions): Promise<Tran
       host: name,
       ...(net.isIP(name) === 0 ? { servername: name } : {}),
     });
+    // Listening from the start: a server refusing the client certificate sends its alert right
+    // after the handshake, possibly in the same read, before an await could attach a listener.
+    const transport = new NodeTransport(secure);
     try {
       await connected(secure, "secureConnect");
     } catch (e) {
       secure.destroy();
       throw e;
     }
-    return new NodeTransport(secure);
+    return transport;
   } catch (e) {
     socket.destroy();
     throw e;
