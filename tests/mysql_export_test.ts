@@ -11,6 +11,7 @@ import { mysqlDriver } from "../src/db/mysql.ts";
 import type { ConnectSettings, DbConnection } from "../src/db/driver.ts";
 import { ChunkedSink } from "../src/db/output/sink.ts";
 import { CsvFormatter } from "../src/db/output/csv.ts";
+import { TsvFormatter } from "../src/db/output/tsv.ts";
 import { startMariadb } from "./support/mariadb.ts";
 import { MASTER_PASSWORD, runHecate, tempDir } from "./support/cli.ts";
 
@@ -38,13 +39,13 @@ function settingsFor(db: Awaited<ReturnType<typeof startMariadb>>): ConnectSetti
   };
 }
 
-async function viaFormatter(conn: DbConnection, sql: string): Promise<Uint8Array> {
+async function viaFormatter(conn: DbConnection, sql: string, tsv = false): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   const sink = new ChunkedSink((c) => {
     chunks.push(c.slice());
     return Promise.resolve();
   });
-  const f = new CsvFormatter(sink);
+  const f = tsv ? new TsvFormatter(sink) : new CsvFormatter(sink);
   for await (const set of conn.query(sql, [], { mode: f.mode })) {
     await f.beginSet(set.index, set.columns);
     for await (const row of set.rows) await f.row(row);
@@ -54,9 +55,13 @@ async function viaFormatter(conn: DbConnection, sql: string): Promise<Uint8Array
   return concat(chunks);
 }
 
-async function viaCopy(conn: DbConnection, sql: string): Promise<[Uint8Array, number]> {
+async function viaCopy(
+  conn: DbConnection,
+  sql: string,
+  tsv = false,
+): Promise<[Uint8Array, number]> {
   const chunks: Uint8Array[] = [];
-  const n = await conn.copyCsv!(sql, (c) => {
+  const n = await (tsv ? conn.copyTsv! : conn.copyCsv!).call(conn, sql, (c) => {
     chunks.push(c.slice());
     return Promise.resolve();
   });
@@ -134,12 +139,14 @@ Deno.test("MariaDB exports: copyCsv, CSV and TSV against the formatter and maria
   await db.sql(`${TABLE};\n${ROWS};`);
   const conn = await mysqlDriver.connect(settingsFor(db));
   try {
-    await t.step("copyCsv is byte for byte the CSV formatter's output", async () => {
+    await t.step("copyCsv and copyTsv are byte for byte the formatters' output", async () => {
       for (
         const sql of [
           "select * from ex order by id",
           "select one from ex order by id",
-          "select seq, md5(seq), if(seq % 7 = 0, null, repeat('x,', seq % 300)) from seq_1_to_20000",
+          "select seq, md5(seq), if(seq % 7 = 0, null, repeat('x,\\t\\\\', seq % 300)) " +
+          "from seq_1_to_20000",
+          "select concat('a', char(8), char(9), char(10), char(11), char(12), char(13), '\\\\z') as `t\tn`",
           "select 1 from ex where 1 = 0",
         ]
       ) {
@@ -148,6 +155,11 @@ Deno.test("MariaDB exports: copyCsv, CSV and TSV against the formatter and maria
         assert.equal(new TextDecoder().decode(got), new TextDecoder().decode(expected), sql);
         assert.deepEqual(got, expected, sql);
         assert.equal(n, parseCsv(new TextDecoder().decode(got)).length - 1, sql);
+        const expectedTsv = await viaFormatter(conn, sql, true);
+        const [gotTsv, nTsv] = await viaCopy(conn, sql, true);
+        assert.equal(new TextDecoder().decode(gotTsv), new TextDecoder().decode(expectedTsv), sql);
+        assert.deepEqual(gotTsv, expectedTsv, sql);
+        assert.equal(nTsv, n);
       }
       // The connection is usable afterwards, also after a failing statement.
       await assert.rejects(viaCopy(conn, "select * from no_such_table"), /error 1146/);

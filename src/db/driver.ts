@@ -198,6 +198,14 @@ export interface DbConnection {
    * @returns Rows written.
    */
   copyCsv?(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number>;
+  /**
+   * Streams a query's result as TSV (PostgreSQL's COPY text format with a header line, as the TSV
+   * formatter writes it) straight from the protocol's bytes when the engine can (MySQL);
+   * absent otherwise.
+   *
+   * @returns Rows written.
+   */
+  copyTsv?(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number>;
   /** A cheap round trip to prove the connection works. */
   ping(): Promise<void>;
   /** Closes the connection; safe to call twice. */

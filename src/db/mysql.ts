@@ -45,6 +45,7 @@ import { readColumns, Results } from "./mysql/results.ts";
 import { writeExecute } from "./mysql/params.ts";
 import { CsvOut, csvRecord } from "./mysql/csv_out.ts";
 import { csvField } from "./output/csv.ts";
+import { tsvField } from "./output/tsv.ts";
 import { TlsHandshakeError, TlsRefusedError, type Transport } from "./mysql/transport.ts";
 
 /** Bytes gathered before one call of the `copyCsv` sink. */
@@ -435,7 +436,25 @@ class MysqlConnection implements DbConnection {
    *
    * @returns Rows written.
    */
-  async copyCsv(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
+  copyCsv(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
+    return this.#copy(sql, sink, false);
+  }
+
+  /**
+   * Streams a query's result as TSV (PostgreSQL's COPY text format with a header line, as
+   * ./output/tsv.ts writes it) the same way as {@link MysqlConnection.copyCsv}.
+   *
+   * @returns Rows written.
+   */
+  copyTsv(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
+    return this.#copy(sql, sink, true);
+  }
+
+  async #copy(
+    sql: string,
+    sink: (chunk: Uint8Array) => Promise<void>,
+    tsv: boolean,
+  ): Promise<number> {
     this.#check();
     const wire = this.#wire;
     let sinkFailed = false;
@@ -460,7 +479,11 @@ class MysqlConnection implements DbConnection {
         if (head === null) break;
         if (head.columns.length === 0) continue;
         if (sets++ > 0) out.byte(0x0a);
-        out.text(head.columns.map((c) => csvField(c.name, head.columns.length === 1)).join(","));
+        out.text(
+          tsv
+            ? head.columns.map((c) => tsvField(c.name)).join("\t")
+            : head.columns.map((c) => csvField(c.name, head.columns.length === 1)).join(","),
+        );
         out.byte(0x0a);
         const plans = mysqlRowPlan(head.columns, "text");
         for (;;) {
@@ -473,7 +496,7 @@ class MysqlConnection implements DbConnection {
             continue;
           }
           const r = wire.reader;
-          csvRecord(out, r.buf, r.start, r.end, plans);
+          csvRecord(out, r.buf, r.start, r.end, plans, tsv);
           rows++;
         }
       }

@@ -78,6 +78,7 @@ class TunnelledConnection implements DbConnection {
   readonly #inner: DbConnection;
   readonly #tunnel: Tunnel;
   copyCsv?: NonNullable<DbConnection["copyCsv"]>;
+  copyTsv?: NonNullable<DbConnection["copyTsv"]>;
 
   constructor(inner: DbConnection, tunnel: Tunnel) {
     this.#inner = inner;
@@ -86,6 +87,15 @@ class TunnelledConnection implements DbConnection {
       this.copyCsv = async (sql, sink) => {
         try {
           return await inner.copyCsv!(sql, sink);
+        } catch (e) {
+          throw this.#map(e);
+        }
+      };
+    }
+    if (inner.copyTsv) {
+      this.copyTsv = async (sql, sink) => {
+        try {
+          return await inner.copyTsv!(sql, sink);
         } catch (e) {
           throw this.#map(e);
         }

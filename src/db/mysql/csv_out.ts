@@ -11,9 +11,20 @@
 import { ProtocolError } from "./packet.ts";
 import type { ColumnPlan } from "../mysql_values.ts";
 import { csvField } from "../output/csv.ts";
+import { tsvField } from "../output/tsv.ts";
 
 const encoder = new TextEncoder();
-const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, LF = 0x0a;
+const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, LF = 0x0a, TAB = 0x09;
+/** The letter after the backslash for each byte TSV escapes (by byte value). */
+const TSV_ESCAPES: Readonly<Record<number, number>> = {
+  0x5c: 0x5c, // \\
+  0x08: 0x62, // \b
+  0x09: 0x74, // \t
+  0x0a: 0x6e, // \n
+  0x0b: 0x76, // \v
+  0x0c: 0x66, // \f
+  0x0d: 0x72, // \r
+};
 
 /** An output buffer handed to the sink in chunks of about `chunkBytes`. */
 export class CsvOut {
@@ -98,6 +109,33 @@ export class CsvOut {
     this.#len = o;
   }
 
+  /**
+   * Appends one text value's bytes as a TSV field (see `tsvField`): backslash, backspace, tab,
+   * LF, vertical tab, form feed and CR escaped with a backslash.
+   *
+   * @param src The buffer holding the value.
+   * @param p Its first byte.
+   * @param len Its length.
+   */
+  tsvField(src: Uint8Array, p: number, len: number): void {
+    this.room(2 * len);
+    const out = this.#buf;
+    let o = this.#len;
+    for (let i = p, end = p + len; i < end; i++) {
+      const c = src[i]!;
+      if (c <= 0x0d || c === 0x5c) {
+        const e = TSV_ESCAPES[c];
+        if (e !== undefined) {
+          out[o++] = 0x5c;
+          out[o++] = e;
+          continue;
+        }
+      }
+      out[o++] = c;
+    }
+    this.#len = o;
+  }
+
   /** Appends one byte. */
   byte(b: number): void {
     this.room(1);
@@ -114,13 +152,14 @@ export class CsvOut {
 }
 
 /**
- * Appends one text-protocol row as a CSV record.
+ * Appends one text-protocol row as a CSV record (or, with `tsv`, a TSV line).
  *
  * @param out The output.
  * @param buf The packet's buffer.
  * @param start First byte of the row.
  * @param end One past its last byte.
  * @param plans The columns' text-mode plans.
+ * @param tsv TSV instead of CSV.
  * @throws {ProtocolError} For a malformed row.
  */
 export function csvRecord(
@@ -129,15 +168,23 @@ export function csvRecord(
   start: number,
   end: number,
   plans: readonly ColumnPlan[],
+  tsv = false,
 ): void {
   const n = plans.length;
   const single = n === 1;
   let p = start;
   for (let i = 0; i < n; i++) {
-    if (i > 0) out.byte(COMMA);
+    if (i > 0) out.byte(tsv ? TAB : COMMA);
     if (p >= end) throw new ProtocolError("Row from the server cut short");
     let len = buf[p++]!;
-    if (len === 0xfb) continue; // NULL: an empty unquoted field
+    if (len === 0xfb) {
+      // NULL: an empty unquoted CSV field, `\N` in TSV.
+      if (tsv) {
+        out.byte(0x5c);
+        out.byte(0x4e);
+      }
+      continue;
+    }
     if (len === 0xfc) {
       if (p + 2 > end) throw new ProtocolError("Row from the server cut short");
       len = buf[p]! | (buf[p + 1]! << 8);
@@ -158,7 +205,10 @@ export function csvRecord(
     if (len > end - p || len < 0) throw new ProtocolError("Row value past the end of its packet");
     const plan = plans[i]!;
     if (plan.bytes) {
-      out.text(csvField(String(plan.convert(buf.subarray(p, p + len))), single));
+      const text = String(plan.convert(buf.subarray(p, p + len)));
+      out.text(tsv ? tsvField(text) : csvField(text, single));
+    } else if (tsv) {
+      out.tsvField(buf, p, len);
     } else {
       out.field(buf, p, len, single);
     }
