@@ -15,6 +15,8 @@ import { handshakePacket, type PacketSocket, startMysqlDouble } from "./support/
 import { hecateError } from "./support/hecate_error.ts";
 import { within } from "./support/within.ts";
 import { MASTER_PASSWORD, runHecate, tempDir } from "./support/cli.ts";
+import fc from "fast-check";
+import { HecateError } from "../src/errors.ts";
 
 const NONCE = new TextEncoder().encode("abcdefghijklmnopqrst");
 
@@ -232,4 +234,63 @@ Deno.test("hecate query against a server asking for a local file: exit 6, nothin
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   assert.match(r.stderr, /asked for a local file/);
   assert.ok(!sawFile);
+});
+
+Deno.test("random answers to the login and to a statement: documented errors, no secret, no hang", async () => {
+  const canary = "Canary-Passw0rd-7f3a";
+  let answer = new Uint8Array();
+  let afterLogin = false;
+  await using d = await startMysqlDouble({
+    script: async (s) => {
+      if (afterLogin) {
+        if (!await login(s)) return;
+      } else {
+        s.send(0, handshakePacket(NONCE, "mysql_native_password", false));
+        if (!await s.packet()) return;
+      }
+      // The random answer, then the end of the connection: whatever the client makes of the
+      // answer, it must not wait for more.
+      s.raw(answer);
+      s.socket.end();
+    },
+  });
+  let failures = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.boolean(),
+      fc.uint8Array({ maxLength: 64 }),
+      fc.constantFrom(1, 2, 3, 7),
+      async (phase, body, seq) => {
+        afterLogin = phase;
+        // A framed packet with a random body (and sometimes a wrong sequence number).
+        answer = new Uint8Array([body.length, 0, 0, phase ? seq - 1 : seq + 1, ...body]);
+        const run = async () => {
+          const c = await mysqlDriver.connect(
+            settings(d.port, { password: canary, connectTimeoutMs: 2000 }),
+          );
+          try {
+            if (!phase) return;
+            for await (const set of c.query("select 1", [])) {
+              for await (const _ of set.rows) { /* drain */ }
+            }
+          } finally {
+            await c.close();
+          }
+        };
+        let error: unknown = null;
+        await within(run().catch((e) => error = e), 10_000);
+        if (error === null) return; // a well-formed answer by chance
+        failures++;
+        assert.ok(error instanceof HecateError, String(error));
+        assert.ok(
+          ["connection_failed", "auth_failed", "query_failed"].includes(error.code),
+          `${error.code}: ${error.message}`,
+        );
+        assert.ok(!error.message.includes(canary), error.message);
+        assert.ok(!error.message.includes("\n"), error.message);
+      },
+    ),
+    { numRuns: 60 },
+  );
+  assert.ok(failures > 30, `only ${failures} runs failed: the answers were too tame`);
 });

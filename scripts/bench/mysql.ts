@@ -3,7 +3,7 @@
  *
  * - `mysql`: 1,000,000-row TSV and CSV exports through `hecate query --output` against
  *   `mariadb --batch --quick` on the same server, interleaved, medians of 5, with peak RSS; then
- *   10,000,000 rows once each, to show memory flat in the row count. Goal: at most 1.2x, under
+ *   10,000,000 rows, median of 3, to show memory flat in the row count. Goal: at most 1.2x, under
  *   80 MiB at both sizes.
  * - `mysqlcron`: the cron path (`HECATE_API_KEY=... hecate query NAME "select 1"` from the bundle)
  *   against MariaDB next to the same against PostgreSQL, interleaved, median of 11. Goal: at most
@@ -70,7 +70,7 @@ export async function benchMysqlExport(ctx: MysqlBenchContext): Promise<void> {
           env,
         },
       );
-    const runs = rows > 1_000_000 ? 1 : 5;
+    const runs = rows > 1_000_000 ? 3 : 5;
     await hecate("tsv")(); // warm the module cache
     const m = await medianInterleaved(runs, {
       tsv: hecate("tsv"),
