@@ -17,7 +17,7 @@ import { type MariadbServer, startMariadb } from "./support/mariadb.ts";
 import { startMysqlDouble } from "./support/mysql_double.ts";
 import { issueCert, makeCa } from "./support/tls_certs.ts";
 import { hecateError } from "./support/hecate_error.ts";
-import { tempDir } from "./support/cli.ts";
+import { MASTER_PASSWORD, runHecate, tempDir } from "./support/cli.ts";
 
 function settings(over: Partial<ConnectSettings>): ConnectSettings {
   return {
@@ -273,4 +273,44 @@ Deno.test("caching_sha2_password against the protocol double", async (t) => {
     await c.close();
     assert.equal(d.log.accepted, 1);
   });
+});
+
+Deno.test("hecate query: a server asking for the password in clear gets nothing (exit 3)", async () => {
+  const password = "cli-Secret-pw-41";
+  await using dir = await tempDir("hecate-mysql-clear-");
+  const home = `${dir.path}/home`;
+  const run = (stdin: string, ...args: string[]) =>
+    runHecate(["--password-stdin", ...args], { home, stdin: `${MASTER_PASSWORD}\n${stdin}` });
+  assert.equal(
+    (await runHecate(["--password-stdin", "init", "--kdf-iterations", "600000"], {
+      home,
+      stdin: `${MASTER_PASSWORD}\n`,
+    })).code,
+    0,
+  );
+  for (
+    const [name, options] of [
+      ["clear", { clearPassword: true, plugin: "mysql_native_password" as const }],
+      ["sha2full", { cached: false }],
+    ] as const
+  ) {
+    await using d = await startMysqlDouble({ password, ...options });
+    const add = await run(
+      `${password}\n`,
+      ...["server", "add", name, "--engine", "mysql", "--host", "127.0.0.1", "--port"],
+      ...[String(d.port), "--user", "u", "--tls", "disable", "--secret-stdin"],
+    );
+    assert.equal(add.code, 0, add.stderr);
+    const r = await run("", "query", name, "select 1");
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /refused by Hecate: .*the password was not sent/);
+    assert.ok(!r.stderr.includes(password));
+    assert.ok(!sawText(d.log.payloads, password), `${name}: the password reached the server`);
+    assert.equal(d.log.accepted, 0);
+    // Allowed explicitly, the same server gets it (cleartext, or RSA-encrypted with its key).
+    const edit = await run("", "server", "edit", name, "--allow-plain-auth");
+    assert.equal(edit.code, 0, edit.stderr);
+    const ok = await run("", "query", name, "select 1");
+    assert.equal(d.log.accepted, 1, ok.stderr);
+  }
 });
