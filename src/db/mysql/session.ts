@@ -52,6 +52,11 @@ const MARIADB_EXTENDED_METADATA = 0x8;
 const UTF8MB4_UNICODE_CI = 224;
 /** Largest packet the client will send (the server caps it with its max_allowed_packet). */
 const MAX_CLIENT_PACKET = 1024 * 1024 * 1024;
+/**
+ * The reader's first buffer: it grows for larger packets. Small kept the export's peak memory
+ * lowest at the same speed (measured on 1,000,000 rows: 66 MiB against 80 to 93 MiB with 256 KiB).
+ */
+const READER_BYTES = 4096;
 /** Authentication exchanges accepted before the server is taken for a hostile one. */
 const MAX_AUTH_ROUNDS = 8;
 
@@ -335,7 +340,7 @@ export class MysqlWire {
       ...(o.signal ? { signal: o.signal } : {}),
       negotiate: async (plain) => {
         o.onTransport?.(plain);
-        const r = new PacketReader(plain, 4096);
+        const r = new PacketReader(plain, READER_BYTES);
         await r.next();
         hs = parseHandshake(r);
         if (!wantTls) {
@@ -353,7 +358,7 @@ export class MysqlWire {
       },
     });
     o.onTransport?.(transport);
-    const wire = new MysqlWire(transport, plainReader ?? new PacketReader(transport));
+    const wire = new MysqlWire(transport, plainReader ?? new PacketReader(transport, READER_BYTES));
     wire.reader.seq = wantTls ? 2 : 1;
     try {
       await wire.#login(o, hs!, wantTls);
