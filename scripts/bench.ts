@@ -7,7 +7,9 @@
  * 1,000,000-row export against the bare script; scripts/bench/mssql.ts), `apikey` (the cron path:
  * `HECATE_API_KEY=... hecate query pg "select 1"` against `psql -c "select 1"`, from source and
  * from the bundle of `deno task bundle`; goal at most 2x),
- * `mysql` (a 1,000,000-row CSV export from MariaDB against `mariadb --batch`), `startup`
+ * `mysql` (1,000,000- and 10,000,000-row TSV and CSV exports from MariaDB against
+ * `mariadb --batch --quick`, with peak RSS; scripts/bench/mysql.ts), `mysqlcron` (the cron path
+ * against MariaDB next to the same against PostgreSQL, from the bundle), `startup`
  * (`hecate query ... "select 1"` per engine, against `hecate server list`, which loads no
  * driver), `audit` (append latency and throughput, the audit share of an in-process query, and
  * `audit verify` on a 1,000,000-entry trail), `pool` (queries per second through the library pool
@@ -42,6 +44,7 @@ import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
 import { benchSources } from "./bench/sources.ts";
 import { benchMssql } from "./bench/mssql.ts";
+import { benchMysqlCron, benchMysqlExport } from "./bench/mysql.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
 
@@ -56,6 +59,7 @@ const sections = Deno.args.length ? Deno.args : [
   "mssql",
   "apikey",
   "mysql",
+  "mysqlcron",
   "startup",
   "audit",
   "pool",
@@ -302,41 +306,11 @@ try {
   }
 
   if (sections.includes("mysql")) {
-    await using db = await startMariadb();
-    const home = `${root}/home-mysql`;
-    await vaultWith(home, PASSWORD, [serverProfile("maria", "mysql", db)]);
-    const env = { HECATE_PASSWORD_FILE: pwFile, MYSQL_PWD: db.password };
-    const big = "select seq, md5(seq) from seq_1_to_1000000";
-    const outA = `${root}/m.csv`, outB = `${root}/m.tsv`;
-    const e1 = await medianOf(
-      3,
-      () =>
-        measure(hecateCmd(home, "query", "maria", big, "--format", "csv", "--output", outA), {
-          env,
-        }),
-    );
-    const mariadb = (...extra: string[]) => [
-      "mariadb",
-      "--no-defaults",
-      "--protocol=tcp",
-      "-h",
-      db.host,
-      "-P",
-      String(db.port),
-      "-u",
-      db.user,
-      db.database,
-      "--batch",
-      ...extra,
-      "-e",
-      big,
-    ];
-    const e2 = await medianOf(3, () => measure(mariadb(), { env, stdoutFile: outB }));
-    report("MariaDB 1,000,000-row CSV export (median of 3)", e1, e2, "mariadb --batch");
-    const e3 = await medianOf(3, () => measure(mariadb("--quick"), { env, stdoutFile: outB }));
-    report("MariaDB 1,000,000-row CSV export (median of 3)", e1, e3, "mariadb --batch --quick");
-    const lines = (await Deno.readTextFile(outA)).split("\n").length - 2;
-    console.log(`  (hecate wrote ${lines} data rows)`);
+    await benchMysqlExport({ root, password: PASSWORD, pwFile, hecateCmd });
+  }
+
+  if (sections.includes("mysqlcron")) {
+    await benchMysqlCron({ root, password: PASSWORD, pwFile, hecateCmd });
   }
 
   if (sections.includes("startup")) {

@@ -73,8 +73,10 @@ export interface TlsProfile {
   /** CA bundle file for verifying the server. */
   caFile?: string;
   /**
-   * PostgreSQL: answer a cleartext or MD5 password request also when TLS is not verified (like
-   * libpq's `require_auth`, which this relaxes). Off by default: see docs/SECURITY.md.
+   * PostgreSQL and MySQL: answer a request for the password itself (PostgreSQL cleartext or MD5;
+   * MySQL cleartext, or `caching_sha2_password` full authentication with an RSA key the server
+   * sends) also when TLS is not verified (like libpq's `require_auth`, which this relaxes). Off by
+   * default: see docs/SECURITY.md.
    */
   allowPlainAuth?: boolean;
 }

@@ -19,6 +19,7 @@ import {
 } from "../src/cli/cron_path.ts";
 import { initVault, openVault } from "../src/hecate.ts";
 import { pgProfile, startPostgres } from "./support/postgres.ts";
+import { startMariadb } from "./support/mariadb.ts";
 import { runHecate, tempDir } from "./support/cli.ts";
 import { QUIET_IO } from "../src/cli/tree.ts";
 
@@ -196,5 +197,37 @@ Deno.test("an API-key query against PostgreSQL loads no module of Deno's Node la
   const loaded = stderrLines.filter((l) => l.includes("ext:deno_node/"));
   assert.deepEqual(loaded, [], "the cron path started the Node compatibility layer");
   // The debug log must have been on, or the empty list proves nothing.
+  assert.ok(stderrLines.some((l) => l.startsWith("DEBUG") && l.includes("main.ts")));
+});
+
+Deno.test("an API-key query against MariaDB loads no module of Deno's Node layer", async () => {
+  await using db = await startMariadb();
+  await using dir = await tempDir("hecate-cron-my-");
+  const home = `${dir.path}/home`;
+  const password = "cron path test: quiet lantern orchard";
+  await initVault({ home, password, kdfIterations: 600_000 });
+  const vault = await openVault({ home, password, lockout: "off" });
+  await vault.profiles.add({
+    name: "my",
+    engine: "mysql",
+    host: db.host,
+    port: db.port,
+    database: db.database,
+    user: db.user,
+    tls: { mode: "disable" },
+    secrets: { password: { value: db.password } },
+  });
+  const apiKey = await vault.apiKeys.create({ name: "cron", profiles: ["my"], expires: null });
+  await vault.close();
+  const run = await runHecate(["query", "my", "select 40 + 2 as answer, ? as p", "--param", "x"], {
+    home,
+    env: { HECATE_API_KEY: apiKey },
+    denoFlags: ["--log-level=debug"],
+  });
+  const stderrLines = run.stderr.split("\n");
+  assert.equal(run.code, 0, stderrLines.filter((l) => !l.startsWith("DEBUG")).join("\n"));
+  assert.equal(run.stdout, "answer,p\n42,x\n");
+  const loaded = stderrLines.filter((l) => l.includes("ext:deno_node/"));
+  assert.deepEqual(loaded, [], "the MySQL cron path started the Node compatibility layer");
   assert.ok(stderrLines.some((l) => l.startsWith("DEBUG") && l.includes("main.ts")));
 });

@@ -208,9 +208,35 @@ export class Connection {
     return this.#conn.copyCsv !== undefined;
   }
 
+  /** Whether this engine can stream TSV straight from the protocol's bytes (MySQL). */
+  get canCopyTsv(): boolean {
+    return this.#conn.copyTsv !== undefined;
+  }
+
   /**
-   * Streams a query's result as CSV from the server (PostgreSQL COPY; SQL Server formats rows
-   * as they are parsed). Audited like a query.
+   * Streams a query's result as TSV (PostgreSQL's COPY text format with a header line, byte for
+   * byte what `--format tsv` writes) from the protocol's bytes (MySQL). Audited like a query.
+   *
+   * @param sql The query (no parameters).
+   * @param sink Receives large chunks.
+   * @returns Rows written.
+   */
+  async copyTsv(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
+    if (!this.#conn.copyTsv) throw new HecateError("internal", "This engine cannot stream TSV");
+    const started = performance.now();
+    try {
+      const n = await this.#conn.copyTsv(sql, sink);
+      await this.#record(sql, true, n, started);
+      return n;
+    } catch (e) {
+      await this.#record(sql, false, 0, started, e).catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * Streams a query's result as CSV from the server (PostgreSQL COPY, MySQL's row bytes; SQL
+   * Server formats rows as they are parsed). Audited like a query.
    *
    * @param sql The query (no parameters).
    * @param sink Receives large chunks.

@@ -86,6 +86,8 @@ export async function runQuery(
     try {
       if (format === "csv" && conn.canCopyCsv && params.length === 0 && isCopyable(sql)) {
         await conn.copyCsv(sql, (chunk) => target.write(chunk));
+      } else if (format === "tsv" && conn.canCopyTsv && params.length === 0 && isCopyable(sql)) {
+        await conn.copyTsv(sql, (chunk) => target.write(chunk));
       } else {
         const sink = new ChunkedSink((chunk) => target.write(chunk));
         await streamResults(conn, sql, params, format, sink, ctx.io.color && toTerminal);

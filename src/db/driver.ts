@@ -45,7 +45,9 @@ export interface TlsSettings {
    * verified (`insecure` or `disable`), where whoever answers in the server's place learns the
    * password (cleartext) or a hash that logs in to the real server (MD5). Without it such a
    * request is refused unless `mode` is `verify`. SCRAM-SHA-256 is answered in every mode: the
-   * server proves it knows the password. Only the PostgreSQL driver uses it. @default {false}
+   * server proves it knows the password. The MySQL driver applies it to `mysql_clear_password`
+   * and to `caching_sha2_password`'s full authentication (then asking the server for its RSA
+   * key). SQL Server does not use it. @default {false}
    */
   allowPlainAuth?: boolean;
   /**
@@ -197,6 +199,14 @@ export interface DbConnection {
    * @returns Rows written.
    */
   copyCsv?(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number>;
+  /**
+   * Streams a query's result as TSV (PostgreSQL's COPY text format with a header line, as the TSV
+   * formatter writes it) straight from the protocol's bytes when the engine can (MySQL);
+   * absent otherwise.
+   *
+   * @returns Rows written.
+   */
+  copyTsv?(sql: string, sink: (chunk: Uint8Array) => Promise<void>): Promise<number>;
   /** A cheap round trip to prove the connection works. */
   ping(): Promise<void>;
   /** Closes the connection; safe to call twice. */

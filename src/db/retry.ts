@@ -28,7 +28,8 @@ const CONNECTION_CODES: ReadonlySet<string> = new Set([
   "57P02",
   "57P03",
   "53300",
-  // mysql2: the server closed the connection; too many connections.
+  // MySQL (mysql2's names, which the native driver keeps): the server closed the connection;
+  // too many connections.
   "PROTOCOL_CONNECTION_LOST",
   "ER_CON_COUNT_ERROR",
   // tedious: socket failure, connect timeout.

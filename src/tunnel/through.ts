@@ -85,6 +85,7 @@ class TunnelledConnection implements DbConnection {
   readonly #inner: DbConnection;
   readonly #tunnel: Tunnel;
   copyCsv?: NonNullable<DbConnection["copyCsv"]>;
+  copyTsv?: NonNullable<DbConnection["copyTsv"]>;
 
   constructor(inner: DbConnection, tunnel: Tunnel) {
     this.#inner = inner;
@@ -93,6 +94,15 @@ class TunnelledConnection implements DbConnection {
       this.copyCsv = async (sql, sink) => {
         try {
           return await inner.copyCsv!(sql, sink);
+        } catch (e) {
+          throw this.#map(e);
+        }
+      };
+    }
+    if (inner.copyTsv) {
+      this.copyTsv = async (sql, sink) => {
+        try {
+          return await inner.copyTsv!(sql, sink);
         } catch (e) {
           throw this.#map(e);
         }

@@ -69,10 +69,11 @@ function withProfileOptions<O extends Record<string, unknown>>(
     .option("--ca-file <file>", "CA certificate file (PEM) to verify the server with")
     .option(
       "--allow-plain-auth",
-      "PostgreSQL: send the password in cleartext or as MD5 when the server asks, even though TLS " +
-        "does not verify it (--tls insecure/disable); see docs/SECURITY.md",
+      "PostgreSQL, MySQL: send the password (cleartext, MD5, or MySQL full auth with a key the " +
+        "server sends) when the server asks, even though TLS does not verify it " +
+        "(--tls insecure/disable); see docs/SECURITY.md",
     )
-    .option("--no-allow-plain-auth", "refuse cleartext and MD5 password requests (the default)");
+    .option("--no-allow-plain-auth", "refuse such password requests (the default)");
   const secrets = addSshOptions(tls.optionsGroup("SSH:"), edit).optionsGroup("Secrets:")
     .option(
       "--secret-stdin",

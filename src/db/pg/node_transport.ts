@@ -139,7 +139,7 @@ function connected(socket: net.Socket, event: "connect" | "secureConnect"): Prom
 export async function openNodeTransport(options: TransportOptions): Promise<Transport> {
   const { host, port, tls: policy } = options;
   const socket = host.startsWith("/")
-    ? net.connect({ path: `${host}/.s.PGSQL.${port}` })
+    ? net.connect({ path: options.socketPath ?? `${host}/.s.PGSQL.${port}` })
     : net.connect({ host, port });
   try {
     await connected(socket, "connect");
@@ -148,8 +148,11 @@ export async function openNodeTransport(options: TransportOptions): Promise<Tran
       socket.setKeepAlive(true);
     }
     const plain = new NodeTransport(socket);
-    const yes = await negotiateTls(plain);
+    const yes = await (options.negotiate ?? negotiateTls)(plain);
     plain.detach();
+    // The TLS socket reports the stream's failures; the plain socket under it can still emit its
+    // own (a reset after the server's TLS alert), which must not be an uncaught 'error' event.
+    socket.on("error", () => {});
     if (!yes) throw new TlsRefusedError();
     const verify = policy.mode === "verify";
     const name = policy.serverName ?? host;
@@ -163,13 +166,16 @@ export async function openNodeTransport(options: TransportOptions): Promise<Tran
       host: name,
       ...(net.isIP(name) === 0 ? { servername: name } : {}),
     });
+    // Listening from the start: a server refusing the client certificate sends its alert right
+    // after the handshake, possibly in the same read, before an await could attach a listener.
+    const transport = new NodeTransport(secure);
     try {
       await connected(secure, "secureConnect");
     } catch (e) {
       secure.destroy();
       throw e;
     }
-    return new NodeTransport(secure);
+    return transport;
   } catch (e) {
     socket.destroy();
     throw e;

@@ -42,6 +42,13 @@ export interface TransportOptions {
   caPem?: string;
   /** Aborts a TCP connect still in progress (the connect timeout). */
   signal?: AbortSignal;
+  /** The Unix socket's path, when the engine does not name it PostgreSQL's way. */
+  socketPath?: string;
+  /**
+   * The engine's exchange on the plain stream before the TLS handshake, true when the server
+   * agreed to TLS (default: PostgreSQL's SSLRequest, {@link negotiateTls}).
+   */
+  negotiate?: (plain: Transport) => Promise<boolean>;
 }
 
 /** Why the server would not start TLS: it answered `N` to the SSLRequest. */
@@ -68,10 +75,15 @@ export class TlsHandshakeError extends Error {
 }
 
 /** A Deno connection as a {@link Transport}. */
-class DenoTransport implements Transport {
+export class DenoTransport implements Transport {
   #conn: Deno.Conn;
   #closed = false;
 
+  /**
+   * Wraps a connection.
+   *
+   * @param conn The connection.
+   */
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
   }
