@@ -5,7 +5,8 @@
  * sshd), `mssql` (start-up of `hecate query` on SQL Server, through the TDS test double, next to
  * SQLite's: tedious is loaded lazily, so only SQL Server pays for it), `apikey` (the cron path:
  * `HECATE_API_KEY=... hecate query pg "select 1"` against `psql -c "select 1"`, from source and
- * from the bundle of `deno task bundle`; goal at most 2x),
+ * from the bundle of `deno task bundle`; goal at most 2x), `agent` (the same query served by the
+ * unlock agent against the API-key path; goal at most 1.1x; scripts/bench/agent.ts),
  * `mysql` (a 1,000,000-row CSV export from MariaDB against `mariadb --batch`), `startup`
  * (`hecate query ... "select 1"` per engine, against `hecate server list`, which loads no
  * driver), `audit` (append latency and throughput, the audit share of an in-process query, and
@@ -36,6 +37,7 @@ import {
   type RunResult,
 } from "./bench/measure.ts";
 import { psqlCommand, serverProfile, vaultWith } from "./bench/setup.ts";
+import { benchAgent } from "./bench/agent.ts";
 import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
@@ -46,9 +48,19 @@ const PERMISSIONS = HECATE_PERMISSIONS;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PG_FLOOR = new URL("./bench/pg_floor.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
-const sections = Deno.args.length
-  ? Deno.args
-  : ["unlock", "pg", "ssh", "mssql", "apikey", "mysql", "startup", "audit", "pool", "vaultsize"];
+const sections = Deno.args.length ? Deno.args : [
+  "unlock",
+  "pg",
+  "ssh",
+  "mssql",
+  "apikey",
+  "agent",
+  "mysql",
+  "startup",
+  "audit",
+  "pool",
+  "vaultsize",
+];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -313,6 +325,8 @@ try {
         `(${ratio(m.denoStart)}x psql); runs interleaved, other load on the machine skews all`,
     );
   }
+
+  if (sections.includes("agent")) await benchAgent(root, PASSWORD, pwFile, hecateCmd);
 
   if (sections.includes("mysql")) {
     await using db = await startMariadb();
