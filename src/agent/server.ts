@@ -39,6 +39,20 @@ export interface StartMessage {
 /** How often the limits and the vault file are checked between requests. */
 const WATCH_MS = 250;
 
+/** How long a client has to send its request line. */
+const REQUEST_READ_MS = 10_000;
+
+const FORMATS: readonly string[] = ["table", "csv", "tsv", "json", "ndjson"];
+
+/** Whether a request's arguments have the types `query` needs (anything else is `usage`). */
+function isQuery(req: QueryRequest): boolean {
+  const r = req as unknown as Record<string, unknown>;
+  return typeof r.profile === "string" && r.profile !== "" && typeof r.sql === "string" &&
+    Array.isArray(r.params) && r.params.every((p) => typeof p === "string") &&
+    typeof r.format === "string" && FORMATS.includes(r.format) && typeof r.color === "boolean" &&
+    (r.totp === undefined || typeof r.totp === "string");
+}
+
 /** What identifies the vault file: a write replaces it (new inode) or changes mtime/size. */
 async function fingerprint(home: string): Promise<string> {
   try {
@@ -175,6 +189,14 @@ class Agent {
     const reader = conn.readable.getReader();
     let text = "";
     const dec = new TextDecoder();
+    // A client that never finishes its line does not keep a connection open for ever.
+    const deadline = setTimeout(() => {
+      try {
+        conn.close();
+      } catch {
+        // closed already
+      }
+    }, REQUEST_READ_MS);
     try {
       while (!text.includes("\n")) {
         const { value, done } = await reader.read();
@@ -182,7 +204,10 @@ class Agent {
         text += dec.decode(value, { stream: true });
         if (text.length > MAX_REQUEST_BYTES) return undefined;
       }
+    } catch {
+      return undefined; // closed by the deadline, or reset by the client
     } finally {
+      clearTimeout(deadline);
       reader.releaseLock();
     }
     try {
@@ -223,13 +248,16 @@ class Agent {
       await this.end("lock", () => send(FRAME.ok, utf8("{}")).catch(() => {}));
     } else if (req.op === "ping") {
       await send(FRAME.ok, utf8(JSON.stringify({ pid: Deno.pid, expires: this.#expires })));
-    } else if (req.op === "query") {
+    } else if (req.op === "query" && isQuery(req)) {
       this.#active++;
       try {
         await this.#query(req, send);
       } finally {
         this.#active--;
       }
+    } else {
+      const e = new HecateError("usage", "The unlock agent got a request it does not know");
+      await send(FRAME.error, utf8(JSON.stringify(wire(e))));
     }
   }
 
@@ -258,9 +286,9 @@ class Agent {
       await writeResults(
         conn,
         req.sql,
-        Array.isArray(req.params) ? req.params.map(String) : [],
+        req.params,
         req.format,
-        req.color === true,
+        req.color,
         (chunk) => send(FRAME.data, chunk),
       );
       await send(FRAME.ok, utf8("{}"));
