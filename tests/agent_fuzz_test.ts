@@ -82,7 +82,7 @@ Deno.test("agent socket fuzz: no token, no answer; with the token, random argume
     await fc.assert(
       fc.asyncProperty(
         fc.record({
-          op: fc.constantFrom("query", "ping", "nope", ""),
+          op: fc.constantFrom("query", "list", "show", "ping", "nope", ""),
           profile: fc.oneof(fc.constantFrom("a", "missing"), anything),
           sql: fc.oneof(fc.constantFrom("select 1", "select ?", "select * from nowhere"), anything),
           params: fc.oneof(fc.array(fc.string(), { maxLength: 2 }), anything),

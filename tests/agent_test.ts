@@ -93,6 +93,16 @@ Deno.test("agent: commands run without a password while it lives; lock ends it a
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, "x\n1\n");
     }
+    // Listing and showing profiles (no secret crosses: summaries, a masked profile).
+    const list = await runHecate(["--home", home, "server", "list"]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^a\s+sqlite\s+\//);
+    const show = await runHecate(["--home", home, "server", "show", "a", "--json"]);
+    assert.equal(show.code, 0, show.stderr);
+    assert.equal(JSON.parse(show.stdout).name, "a");
+    assert.ok(!show.stdout.includes("secret-of-a"), "the secret stays masked");
+    const noShow = await runHecate(["--home", home, "server", "show", "nope"]);
+    assert.equal(noShow.code, 5, noShow.stderr);
     // An error of the operation comes back under its own code, not as "no agent".
     const missing = await runHecate(["--home", home, "query", "nope", "select 1"]);
     assert.equal(missing.code, 5, missing.stderr);
@@ -109,7 +119,7 @@ Deno.test("agent: commands run without a password while it lives; lock ends it a
     const events = (await auditLines(home)).map((e) => `${e.event}:${e.outcome}`);
     const start = events.indexOf("agent.start:ok");
     assert.ok(start > 0 && events[start - 1] === "unlock:ok", events.join(" "));
-    assert.equal(events.filter((e) => e === "agent.use:ok").length, 3);
+    assert.equal(events.filter((e) => e === "agent.use:ok").length, 6);
     assert.deepEqual(await endReasons(home), ["lock"]);
     // Each served query: agent.use, then profile.read, before the query ran.
     const i = events.indexOf("agent.use:ok");

@@ -14,6 +14,7 @@ import {
   type AgentRequest,
   FRAME,
   FrameReader,
+  type ProfileRequest,
   PROTOCOL_VERSION,
   type QueryRequest,
   type WireError,
@@ -48,7 +49,7 @@ interface Exchange {
 
 async function open(
   home: string,
-  request: QueryRequest | { op: "ping" } | { op: "lock" },
+  request: QueryRequest | ProfileRequest | { op: "ping" } | { op: "lock" },
 ): Promise<Exchange | undefined> {
   const session = await readSession(home);
   if (!session) return undefined;
@@ -114,6 +115,34 @@ export async function queryViaAgent(
       else if (f.type === FRAME.ok) return true;
       else throw new HecateError("internal", "The unlock agent sent an unknown answer");
     }
+  } finally {
+    close(x);
+  }
+}
+
+/**
+ * Asks the agent for profile information (`list`, `show`): no secret crosses, only what the
+ * command prints (summaries; a profile with its secrets masked).
+ *
+ * @param home The vault home.
+ * @param request The operation.
+ * @returns The answer's JSON value, or undefined when there is no usable agent.
+ * @throws {HecateError} The error the operation ended with (e.g. `profile_not_found`).
+ */
+export async function profilesViaAgent(
+  home: string,
+  request: ProfileRequest,
+): Promise<unknown> {
+  const x = await open(home, request);
+  if (!x) return undefined;
+  try {
+    const f = await x.frames.next();
+    if (f === undefined || f.type === FRAME.unavailable) return undefined;
+    if (f.type === FRAME.error) throw wireError(f.payload);
+    if (f.type !== FRAME.ok) {
+      throw new HecateError("internal", "The unlock agent sent an unknown answer");
+    }
+    return JSON.parse(new TextDecoder().decode(f.payload));
   } finally {
     close(x);
   }

@@ -29,10 +29,13 @@ export interface QueryRequest {
   totp?: string;
 }
 
+/** `list` (the profiles, no secrets) and `show` (one profile, secrets masked). */
+export type ProfileRequest = { op: "list" } | { op: "show"; profile: string };
+
 /** A request as sent. */
 export type AgentRequest =
   & { v: number; token: string }
-  & (QueryRequest | { op: "ping" } | { op: "lock" });
+  & (QueryRequest | ProfileRequest | { op: "ping" } | { op: "lock" });
 
 /** An error as sent in an `E` frame. */
 export interface WireError {

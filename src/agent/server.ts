@@ -22,6 +22,7 @@ import {
   FRAME,
   frame,
   MAX_REQUEST_BYTES,
+  type ProfileRequest,
   PROTOCOL_VERSION,
   type QueryRequest,
   type WireError,
@@ -255,6 +256,8 @@ class Agent {
       } finally {
         this.#active--;
       }
+    } else if (req.op === "list" || (req.op === "show" && typeof req.profile === "string")) {
+      await this.#profiles(req, send);
     } else {
       const e = new HecateError("usage", "The unlock agent got a request it does not know");
       await send(FRAME.error, utf8(JSON.stringify(wire(e))));
@@ -292,6 +295,29 @@ class Agent {
         (chunk) => send(FRAME.data, chunk),
       );
       await send(FRAME.ok, utf8("{}"));
+    } catch (e) {
+      await send(FRAME.error, utf8(JSON.stringify(wire(e)))).catch(() => {});
+    } finally {
+      this.#lastUse = Date.now();
+    }
+  }
+
+  async #profiles(
+    req: ProfileRequest,
+    send: (type: number, payload: Uint8Array) => Promise<void>,
+  ): Promise<void> {
+    try {
+      await this.#audit.append({
+        event: "agent.use",
+        actor: { kind: "password" },
+        ...(req.op === "show" ? { profile: req.profile } : {}),
+        outcome: "ok",
+        detail: { op: req.op, pid: Deno.pid },
+      });
+      const value = req.op === "list"
+        ? this.#vault.profiles.list()
+        : await this.#vault.profiles.show(req.profile);
+      await send(FRAME.ok, utf8(JSON.stringify(value)));
     } catch (e) {
       await send(FRAME.error, utf8(JSON.stringify(wire(e)))).catch(() => {});
     } finally {

@@ -90,6 +90,21 @@ export class CliContext {
   }
 
   /**
+   * Like {@link viaAgent}, for an operation whose answer is a value.
+   *
+   * @param ask Asks the agent of a home; undefined when there is none.
+   * @returns The answer, or undefined when there is no agent or it is not to be used.
+   */
+  async fromAgent(ask: (home: string) => Promise<unknown>): Promise<unknown> {
+    let answer: unknown;
+    await this.viaAgent(async (home) => {
+      answer = await ask(home);
+      return answer !== undefined;
+    });
+    return answer;
+  }
+
+  /**
    * A one-time code given on the command line or in the environment, for a profile that
    * requires one when the agent connects it (the agent cannot ask on this terminal).
    *
