@@ -55,7 +55,11 @@ async function open(
   if (!session) return undefined;
   let conn: Deno.UnixConn;
   try {
-    conn = await Deno.connect({ transport: "unix", path: agentPaths(home).socket });
+    // The token and the request go only to a socket of this user (a foreign one is no agent).
+    const socket = agentPaths(home).socket;
+    const info = await Deno.lstat(socket);
+    if (!info.isSocket || info.uid !== Deno.uid()) return undefined;
+    conn = await Deno.connect({ transport: "unix", path: socket });
   } catch {
     return undefined; // dead or foreign socket: not an error, the caller asks instead
   }
