@@ -172,24 +172,6 @@ export async function lockAgent(home: string): Promise<boolean> {
   return false;
 }
 
-/**
- * Whether a live agent of this user answers for the home.
- *
- * @param home The vault home.
- * @returns The session when it does.
- */
-export async function agentAlive(home: string): Promise<AgentSession | undefined> {
-  const x = await open(home, { op: "ping" });
-  if (!x) return undefined;
-  try {
-    const f = await x.frames.next();
-    if (f?.type !== FRAME.ok) return undefined;
-    return JSON.parse(new TextDecoder().decode(f.payload)) as AgentSession;
-  } finally {
-    close(x);
-  }
-}
-
 /** Removes the files of an agent that no longer answers (this user's own home only). */
 async function removeStale(home: string): Promise<void> {
   const p = agentPaths(home);

@@ -238,9 +238,20 @@ class Agent {
       }).catch(() => {});
       return;
     }
-    if (this.#ended || await fingerprint(this.#home) !== this.#print) {
-      await send(FRAME.unavailable, new Uint8Array(0));
-      await this.end("vault_changed");
+    // Checked here too, not only by the 250 ms tick: no request is served past a limit or from
+    // a vault file that has changed since the unlock.
+    const over = this.#ended
+      ? "ended"
+      : Date.now() >= this.#expires.getTime()
+      ? "limit"
+      : this.#active === 0 && Date.now() - this.#lastUse >= this.#idleMs
+      ? "idle"
+      : await fingerprint(this.#home) !== this.#print
+      ? "vault_changed"
+      : undefined;
+    if (over !== undefined) {
+      await send(FRAME.unavailable, new Uint8Array(0)).catch(() => {});
+      await this.end(over);
       return;
     }
     this.#lastUse = Date.now();
