@@ -162,7 +162,7 @@ Deno.test("agent: ends at its time limit and when idle; commands then ask again"
   });
 });
 
-Deno.test("agent: ends when the vault file is replaced under it, on passwd and on rotate", async () => {
+Deno.test("agent: ends when the vault file is replaced under it, on a restore, on passwd and on rotate", async () => {
   await withVault(async (home, pwFile) => {
     // Another process replaces the file (same bytes, new inode): a restore or a copy from elsewhere.
     let pid = await unlock(home, pwFile);
@@ -171,6 +171,21 @@ Deno.test("agent: ends when the vault file is replaced under it, on passwd and o
     await Deno.rename(`${file}.copy`, file);
     await assertAsks(home, "after the vault file changed"); // at once, not at the next watch tick
     await waitGone(pid, 5000);
+
+    // A restore from a backup bundle.
+    const bundle = `${home}/../bundle.hcb`;
+    const made = await runHecate(["--home", home, "backup", "create", "--output", bundle], {
+      env: { HECATE_PASSWORD_FILE: pwFile },
+    });
+    assert.equal(made.code, 0, made.stderr);
+    pid = await unlock(home, pwFile);
+    assert.equal((await query(home)).code, 0);
+    const restored = await runHecate(["--home", home, "backup", "restore", bundle], {
+      env: { HECATE_PASSWORD_FILE: pwFile },
+    });
+    assert.equal(restored.code, 0, restored.stderr);
+    await waitGone(pid, 5000);
+    await assertAsks(home, "after a restore");
 
     pid = await unlock(home, pwFile);
     const newPw = `${pwFile}.new`;
@@ -191,7 +206,7 @@ Deno.test("agent: ends when the vault file is replaced under it, on passwd and o
     assert.equal(rotate.code, 0, rotate.stderr);
     await waitGone(pid, 5000);
     await assertAsks(home, "after rotate");
-    assert.deepEqual(await endReasons(home), ["vault_changed", "lock", "lock"]);
+    assert.deepEqual(await endReasons(home), ["vault_changed", "vault_changed", "lock", "lock"]);
   });
 });
 
