@@ -350,3 +350,27 @@ Deno.test({
     });
   },
 });
+
+Deno.test("agent: a credential on the command line wins over the agent; SIGINT is ignored, SIGTERM ends it", async () => {
+  await withVault(async (home, pwFile) => {
+    const vault = await openVault({ home, password: PW, lockout: "off" });
+    await Deno.writeFile(`${home}/b.db`, new Uint8Array(), { mode: 0o600 });
+    await vault.profiles.add({ name: "b", engine: "sqlite", database: `${home}/b.db` });
+    const key = await vault.apiKeys.create({ name: "only-b", profiles: ["b"], expires: null });
+    await vault.close();
+    const pid = await unlock(home, pwFile);
+    // The key's scope holds, although the agent could serve profile a.
+    const scoped = await runHecate(["--home", home, ...QUERY], { env: { HECATE_API_KEY: key } });
+    assert.equal(scoped.code, 5, `the API key's scope, not the agent, decides: ${scoped.stderr}`);
+    assert.equal((await query(home)).code, 0);
+    // Ctrl-C in the shell that started it does not end it.
+    Deno.kill(pid, "SIGINT");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(alive(pid));
+    assert.equal((await query(home)).code, 0);
+    Deno.kill(pid, "SIGTERM");
+    await waitGone(pid, 5000);
+    await assertAsks(home, "after SIGTERM");
+    assert.deepEqual(await endReasons(home), ["signal"]);
+  });
+});
