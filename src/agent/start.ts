@@ -31,9 +31,13 @@ function agentCommand(): { command: string; args: string[]; cwd: string } {
   const base = exec.slice(exec.lastIndexOf("/") + 1);
   if (!base.startsWith("deno")) return { command: exec, args: [AGENT_ARG], cwd: "/" };
   const main = new URL(Deno.mainModule).pathname;
-  // From the directory of main.ts, so that Deno finds the same deno.json (imports, flags).
+  // From source: run in the directory of main.ts, so that Deno finds the same deno.json (imports,
+  // flags). The bundle (scripts/bundle.ts) needs no config and must not pick one up.
   const cwd = main.slice(0, main.lastIndexOf("/")) || "/";
-  return { command: exec, args: ["run", "--quiet", ...AGENT_PERMISSIONS, main, AGENT_ARG], cwd };
+  const flags = main.endsWith(".ts")
+    ? ["--quiet"]
+    : ["--quiet", "--no-config", "--unstable-lazy-dynamic-imports"];
+  return { command: exec, args: ["run", ...flags, ...AGENT_PERMISSIONS, main, AGENT_ARG], cwd };
 }
 
 /** What the agent said when it started. */
