@@ -87,6 +87,15 @@ async function endReasons(home: string): Promise<string[]> {
 Deno.test("agent: commands run without a password while it lives; lock ends it at once; lock again is a note", async () => {
   await withVault(async (home, pwFile) => {
     await assertAsks(home, "before unlock");
+    // A wrong password: the unlock's own code, and no agent left behind.
+    const wrong = `${pwFile}.wrong`;
+    await Deno.writeTextFile(wrong, "not the password at all, no\n", { mode: 0o600 });
+    const bad = await runHecate(["--home", home, "unlock"], {
+      env: { HECATE_PASSWORD_FILE: wrong },
+    });
+    assert.equal(bad.code, 3, bad.stderr);
+    assert.equal(session(home), undefined);
+    await assertAsks(home, "after a failed unlock");
     const pid = await unlock(home, pwFile, "--for", "10m", "--idle", "5m");
     for (let i = 0; i < 2; i++) {
       const r = await query(home);
