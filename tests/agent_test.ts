@@ -383,3 +383,21 @@ Deno.test("agent: a credential on the command line wins over the agent; SIGINT i
     assert.deepEqual(await endReasons(home), ["signal"]);
   });
 });
+
+Deno.test("agent: a profile's own one-time code comes from the command (the agent cannot ask)", async () => {
+  await withVault(async (home, pwFile) => {
+    const vault = await openVault({ home, password: PW, lockout: "off" });
+    const setup = await vault.totp.beginSetup("a");
+    const recovery = await vault.totp.enable(setup, await totpCode(setup.secret, new Date()));
+    await vault.close();
+    await unlock(home, pwFile);
+    const none = await query(home);
+    assert.equal(none.code, 16, `no code: totp_failed from the agent: ${none.stderr}`);
+    const withCode = await runHecate(["--home", home, ...QUERY], {
+      env: { HECATE_TOTP: recovery[0]! },
+    });
+    assert.equal(withCode.code, 0, withCode.stderr);
+    assert.equal(withCode.stdout, "x\n1\n");
+    assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+  });
+});
