@@ -30,7 +30,16 @@ async function withVault(fn: (home: string, pwFile: string) => Promise<void>): P
       Deno.kill(pid, "SIGKILL");
       await waitGone(pid, 5000);
     }
-    await Deno.remove(dir, { recursive: true });
+    // An agent ending on its own (after `lock` answered) may still be closing files: retry.
+    for (let i = 0;; i++) {
+      try {
+        await Deno.remove(dir, { recursive: true });
+        break;
+      } catch (e) {
+        if (i >= 20) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 }
 

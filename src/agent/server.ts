@@ -372,6 +372,8 @@ class Agent {
       detail: { pid: Deno.pid },
     }).catch(() => {});
     await this.#vault.close().catch(() => {});
+    // Let a group write still holding the trail's lock replace its state and let go first.
+    await this.#audit.flush().catch(() => {});
     await last?.();
     Deno.exit(0);
   }
