@@ -6,7 +6,8 @@
  * against the PostgreSQL path, where a bare tedious script spends its time, the cron path, a
  * 1,000,000-row export against the bare script; scripts/bench/mssql.ts), `apikey` (the cron path:
  * `HECATE_API_KEY=... hecate query pg "select 1"` against `psql -c "select 1"`, from source and
- * from the bundle of `deno task bundle`; goal at most 2x),
+ * from the bundle of `deno task bundle`; goal at most 2x), `agent` (the same query served by the
+ * unlock agent against the API-key path; goal at most 1.1x; scripts/bench/agent.ts),
  * `mysql` (1,000,000- and 10,000,000-row TSV and CSV exports from MariaDB against
  * `mariadb --batch --quick`, with peak RSS; scripts/bench/mysql.ts), `mysqlcron` (the cron path
  * against MariaDB next to the same against PostgreSQL, from the bundle), `startup`
@@ -39,6 +40,7 @@ import {
   type RunResult,
 } from "./bench/measure.ts";
 import { psqlCommand, serverProfile, vaultWith } from "./bench/setup.ts";
+import { benchAgent } from "./bench/agent.ts";
 import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
@@ -58,6 +60,7 @@ const sections = Deno.args.length ? Deno.args : [
   "ssh",
   "mssql",
   "apikey",
+  "agent",
   "mysql",
   "mysqlcron",
   "startup",
@@ -304,6 +307,8 @@ try {
         `(${ratio(m.denoStart)}x psql); runs interleaved, other load on the machine skews all`,
     );
   }
+
+  if (sections.includes("agent")) await benchAgent(root, PASSWORD, pwFile, hecateCmd);
 
   if (sections.includes("mysql")) {
     await benchMysqlExport({ root, password: PASSWORD, pwFile, hecateCmd });

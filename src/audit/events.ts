@@ -12,6 +12,11 @@ export const AUDIT_EVENTS = {
   "audit.start": "a chain was started for a vault made before the trail (the chain's first entry)",
   "unlock":
     "an unlock attempt with the master password or an API key (actor says which), ok or fail, including its second factor (reason = error code)",
+  "agent.start":
+    "an unlock agent started after a master-password unlock (detail: its pid, time limit and idle limit)",
+  "agent.use":
+    "a command was served by the unlock agent (detail: the operation and the agent's pid)",
+  "agent.end": "the unlock agent ended (reason: lock, limit, idle, vault_changed, signal, error)",
   "lockout": "repeated failures locked further attempts out for a while",
   "profile.read": "a profile's secrets were read to connect (written before anything is released)",
   "connect": "a connection attempt failed after the profile was read",

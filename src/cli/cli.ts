@@ -6,6 +6,7 @@
  * @module
  */
 
+import { AGENT_ARG } from "../agent/paths.ts";
 import { CliContext } from "./context.ts";
 import { parseQueryLine } from "./cron_path.ts";
 import { type CliIo, processIo } from "./io.ts";
@@ -20,6 +21,10 @@ import { exitCodeOf } from "./render_error.ts";
  * @returns The exit code.
  */
 export async function runCli(args: string[], io: CliIo = processIo()): Promise<number> {
+  if (args.length === 1 && args[0] === AGENT_ARG) {
+    const { agentMain } = await import("../agent/server.ts");
+    return await agentMain();
+  }
   const line = parseQueryLine(args);
   if (line === undefined) {
     const { runCommandTree } = await import("./program.ts");

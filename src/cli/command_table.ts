@@ -24,6 +24,8 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   audit: async () => (await import("./commands/audit.ts")).auditCommand,
   apikey: async () => (await import("./commands/apikey.ts")).apikeyCommand,
   totp: async () => (await import("./commands/totp.ts")).totpCommand,
+  unlock: async () => (await import("./commands/agent.ts")).unlockCommand,
+  lock: async () => (await import("./commands/agent.ts")).lockCommand,
   rotate: async () => (await import("./commands/rotate.ts")).rotateCommand,
   run: async () => (await import("./commands/run.ts")).runCommand,
   env: async () => (await import("./commands/run.ts")).envCommand,

@@ -76,6 +76,46 @@ export class CliContext {
   }
 
   /**
+   * Offers an operation to the unlock agent (src/agent/) unless the command line chose a
+   * credential itself (an API key, or `--password-stdin`).
+   *
+   * @param ask Runs the operation through the agent of a home; false when there is none.
+   * @returns What `ask` returned, or false when the agent is not to be used.
+   */
+  async viaAgent(ask: (home: string) => Promise<boolean>): Promise<boolean> {
+    const apiKey = this.globals.apiKeyFile ?? this.io.env("HECATE_API_KEY");
+    if ((apiKey !== undefined && apiKey.trim() !== "") || this.globals.passwordStdin) return false;
+    const home = resolveHome({ home: this.globals.home, env: (n) => this.io.env(n) });
+    return await ask(home.startsWith("/") ? home : `${Deno.cwd()}/${home}`);
+  }
+
+  /**
+   * Like {@link viaAgent}, for an operation whose answer is a value.
+   *
+   * @param ask Asks the agent of a home; undefined when there is none.
+   * @returns The answer, or undefined when there is no agent or it is not to be used.
+   */
+  async fromAgent(ask: (home: string) => Promise<unknown>): Promise<unknown> {
+    let answer: unknown;
+    await this.viaAgent(async (home) => {
+      answer = await ask(home);
+      return answer !== undefined;
+    });
+    return answer;
+  }
+
+  /**
+   * A one-time code given on the command line or in the environment, for a profile that
+   * requires one when the agent connects it (the agent cannot ask on this terminal).
+   *
+   * @returns `{ totp }` when one was given, else an empty object.
+   */
+  profileCode(): { totp?: string } {
+    const given = this.globals.totp ?? this.io.env("HECATE_TOTP");
+    return given !== undefined && given !== "" ? { totp: given } : {};
+  }
+
+  /**
    * Opens the vault with the API key when one is given (`HECATE_API_KEY`, `--api-key-file`),
    * else with the master password from the configured source.
    *

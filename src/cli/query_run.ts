@@ -12,6 +12,7 @@ import { ChunkedSink } from "../db/output/sink.ts";
 import { createFormatter, type OutputFormat } from "../db/output/mod.ts";
 import type { CliContext } from "./context.ts";
 import { OutputTarget } from "./output_target.ts";
+import { queryViaAgent } from "../agent/client.ts";
 
 /** The output formats of `query`, in the order its help lists them. */
 export const QUERY_FORMATS = ["table", "csv", "tsv", "json", "ndjson"] as const;
@@ -58,8 +59,45 @@ async function streamResults(
 }
 
 /**
+ * Runs a statement on an open connection and writes its rows in a format, then closes the
+ * connection. Shared by `query` and the unlock agent (src/agent/server.ts), which runs it for a
+ * client and sends the chunks over its socket.
+ *
+ * @param conn The connection (closed when this returns).
+ * @param sql The statement.
+ * @param params Positional parameters.
+ * @param format The output format.
+ * @param color Whether the table format may use colour.
+ * @param write Receives each chunk of output.
+ */
+export async function writeResults(
+  conn: Connection,
+  sql: string,
+  params: string[],
+  format: OutputFormat,
+  color: boolean,
+  write: (chunk: Uint8Array) => Promise<void>,
+): Promise<void> {
+  try {
+    if (format === "csv" && conn.canCopyCsv && params.length === 0 && isCopyable(sql)) {
+      await conn.copyCsv(sql, write);
+    } else if (format === "tsv" && conn.canCopyTsv && params.length === 0 && isCopyable(sql)) {
+      await conn.copyTsv(sql, write);
+    } else {
+      const sink = new ChunkedSink(write);
+      await streamResults(conn, sql, params, format, sink, color);
+      await sink.flush();
+    }
+  } finally {
+    await conn.close();
+  }
+}
+
+/**
  * Runs `query`: the output file (if any) is created first, so a bad path is reported before any
- * secret is touched; it replaces the target only when everything succeeded.
+ * secret is touched; it replaces the target only when everything succeeded. A live unlock agent
+ * (src/agent/) runs it when no API key or `--password-stdin` was given; otherwise, or when there
+ * is none, the vault is unlocked here.
  *
  * @param ctx The invocation context (its global options already set).
  * @param name The profile name.
@@ -76,26 +114,27 @@ export async function runQuery(
   const toTerminal = !opts.output && ctx.io.stdoutIsTerminal;
   const format: OutputFormat = opts.format ?? (toTerminal ? "table" : "csv");
   const target = opts.output ? await OutputTarget.file(opts.output) : OutputTarget.stdout(ctx.io);
+  const color = ctx.io.color && toTerminal;
   try {
+    if (
+      await ctx.viaAgent((home) =>
+        queryViaAgent(
+          home,
+          { profile: name, sql, params, format, color, ...ctx.profileCode() },
+          (chunk) => target.write(chunk),
+        )
+      )
+    ) {
+      await target.commit();
+      return;
+    }
     const { vault, flush } = await ctx.unlockForRelease();
     const conn = await vault.connect(name).catch(async (e) => {
       await flush().catch(() => {}); // e (say, no such profile) is the error to report
       throw e;
     });
     await flush(); // a no-op: profile.read took the held unlock record with it
-    try {
-      if (format === "csv" && conn.canCopyCsv && params.length === 0 && isCopyable(sql)) {
-        await conn.copyCsv(sql, (chunk) => target.write(chunk));
-      } else if (format === "tsv" && conn.canCopyTsv && params.length === 0 && isCopyable(sql)) {
-        await conn.copyTsv(sql, (chunk) => target.write(chunk));
-      } else {
-        const sink = new ChunkedSink((chunk) => target.write(chunk));
-        await streamResults(conn, sql, params, format, sink, ctx.io.color && toTerminal);
-        await sink.flush();
-      }
-    } finally {
-      await conn.close();
-    }
+    await writeResults(conn, sql, params, format, color, (chunk) => target.write(chunk));
     await target.commit();
   } catch (e) {
     await target.abort();

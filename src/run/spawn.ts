@@ -107,3 +107,31 @@ export async function spawnWithEnv(
     Deno.removeSignalListener("SIGINT", ignore);
   }
 }
+
+/**
+ * Starts a background process (the unlock agent, src/agent/start.ts) with a clean environment
+ * (no variable of {@link WITHHELD}), stdin and stdout piped to the caller, stderr discarded. Kept
+ * here so that this module stays the only one that starts processes.
+ *
+ * @param command The program.
+ * @param args Its arguments (never a secret: they are visible in /proc/PID/cmdline).
+ * @param cwd Its working directory.
+ * @returns The child process.
+ */
+export function spawnBackground(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+): Deno.ChildProcess {
+  const env = Deno.env.toObject();
+  for (const name of WITHHELD) delete env[name];
+  return new Deno.Command(command, {
+    args: [...args],
+    env,
+    clearEnv: true,
+    cwd,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+}

@@ -6,6 +6,7 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { initVault } from "../../hecate.ts";
+import { endAgentAfterKeyChange } from "./agent.ts";
 import type { CliContext } from "../context.ts";
 import { parsePositiveInt } from "../parse.ts";
 import { newPassword } from "../secrets.ts";
@@ -61,6 +62,7 @@ export function passwdCommand(ctx: CliContext) {
     .option("--kdf-iterations <n>", "PBKDF2 iterations for the new password", parsePositiveInt)
     .action(async (opts) => {
       const { vault } = await ctx.unlockWithPassword();
+      await endAgentAfterKeyChange(ctx); // the agent holds the old key material: end it first
       const password = await newPassword(ctx.io, ctx.stdin, opts.newPasswordStdin ?? false);
       await vault.keys.changePassword(
         password,

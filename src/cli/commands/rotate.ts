@@ -5,6 +5,7 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
+import { endAgentAfterKeyChange } from "./agent.ts";
 import type { CliContext } from "../context.ts";
 
 /**
@@ -20,6 +21,7 @@ export function rotateCommand(ctx: CliContext) {
     )
     .action(async () => {
       const { vault, password } = await ctx.unlockWithPassword();
+      await endAgentAfterKeyChange(ctx); // the agent holds the old root key: end it first
       await vault.keys.rotate(password);
       await ctx.io.out(
         `Rotated every key: ${vault.profiles.list().length} profiles re-encrypted, ${

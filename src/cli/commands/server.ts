@@ -7,7 +7,8 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import type { Engine } from "../../db/driver.ts";
 import { HecateError } from "../../errors.ts";
-import type { ProfileChanges, Vault } from "../../hecate.ts";
+import type { ProfileChanges, ProfileSummary, Vault } from "../../hecate.ts";
+import { profilesViaAgent } from "../../agent/client.ts";
 import type { ConnectOptions } from "../../api/connections.ts";
 import {
   ENGINES,
@@ -256,8 +257,9 @@ export function serverCommand(ctx: CliContext) {
       .description("list profiles (no secrets)")
       .option("--json", "print JSON")
       .action(async (opts) => {
-        const vault = await ctx.unlock();
-        const list = vault.profiles.list();
+        // The unlock agent answers when there is one (src/agent/); else unlock here.
+        const served = await ctx.fromAgent((home) => profilesViaAgent(home, { op: "list" }));
+        const list = served as ProfileSummary[] | undefined ?? (await ctx.unlock()).profiles.list();
         const width = Math.max(4, ...list.map((p) => p.name.length));
         const lines = list.map((p) =>
           `${p.name.padEnd(width)}  ${p.engine.padEnd(8)}  ${
@@ -276,8 +278,11 @@ export function serverCommand(ctx: CliContext) {
       .description("show one profile, secrets masked")
       .option("--json", "print JSON")
       .action(async (name, opts) => {
-        const vault = await ctx.unlock();
-        const p = await vault.profiles.show(name);
+        const served = await ctx.fromAgent((home) =>
+          profilesViaAgent(home, { op: "show", profile: name })
+        );
+        const p = served as Record<string, unknown> | undefined ??
+          await (await ctx.unlock()).profiles.show(name);
         const marker = incompleteOf(p.incomplete);
         const { incomplete: _, ...rest } = p;
         const lines = Object.entries(rest).map(([k, v]) =>

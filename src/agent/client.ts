@@ -1,0 +1,179 @@
+/**
+ * The client side of the unlock agent: find it, present the session token, run an operation,
+ * stream its output. Anything short of an answer from a live agent of this user (no session
+ * file, a file that is not this user's private file, a dead or foreign socket, an agent that is
+ * ending) is "no agent": the caller falls back to asking for the password. Kept free of the CLI
+ * and the drivers, so the cron path pays only for this module when it asks the agent.
+ *
+ * @module
+ */
+
+import { HecateError } from "../errors.ts";
+import { agentPaths, type AgentSession } from "./paths.ts";
+import {
+  type AgentRequest,
+  FRAME,
+  FrameReader,
+  type ProfileRequest,
+  PROTOCOL_VERSION,
+  type QueryRequest,
+  type WireError,
+} from "./protocol.ts";
+
+/**
+ * Reads the session file when it is a regular file of this user that no one else can read;
+ * otherwise (absent, foreign, too open, torn) undefined.
+ *
+ * @param home The vault home.
+ * @returns The session, or undefined.
+ */
+export async function readSession(home: string): Promise<AgentSession | undefined> {
+  const path = agentPaths(home).session;
+  try {
+    const info = await Deno.lstat(path);
+    if (!info.isFile || info.uid !== Deno.uid() || ((info.mode ?? 0) & 0o077) !== 0) {
+      return undefined;
+    }
+    const s = JSON.parse(await Deno.readTextFile(path)) as AgentSession;
+    return typeof s.token === "string" && typeof s.pid === "number" ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An open exchange with the agent. */
+interface Exchange {
+  conn: Deno.UnixConn;
+  frames: FrameReader;
+}
+
+async function open(
+  home: string,
+  request: QueryRequest | ProfileRequest | { op: "ping" } | { op: "lock" },
+): Promise<Exchange | undefined> {
+  const session = await readSession(home);
+  if (!session) return undefined;
+  let conn: Deno.UnixConn;
+  try {
+    // The token and the request go only to a socket of this user (a foreign one is no agent).
+    const socket = agentPaths(home).socket;
+    const info = await Deno.lstat(socket);
+    if (!info.isSocket || info.uid !== Deno.uid()) return undefined;
+    conn = await Deno.connect({ transport: "unix", path: socket });
+  } catch {
+    return undefined; // dead or foreign socket: not an error, the caller asks instead
+  }
+  const body: AgentRequest = { v: PROTOCOL_VERSION, token: session.token, ...request };
+  try {
+    const bytes = new TextEncoder().encode(JSON.stringify(body) + "\n");
+    let n = 0;
+    while (n < bytes.length) n += await conn.write(bytes.subarray(n));
+  } catch {
+    conn.close();
+    return undefined;
+  }
+  return { conn, frames: new FrameReader(conn.readable) };
+}
+
+function close(x: Exchange): void {
+  try {
+    x.conn.close();
+  } catch {
+    // already closed by the reader
+  }
+}
+
+function wireError(payload: Uint8Array): HecateError {
+  const e = JSON.parse(new TextDecoder().decode(payload)) as WireError;
+  return new HecateError(e.code, e.message, e.hint === undefined ? {} : { hint: e.hint });
+}
+
+/**
+ * Runs `query` in the agent, writing its output as it arrives.
+ *
+ * @param home The vault home.
+ * @param request The statement, its parameters and the output format.
+ * @param write Receives each chunk of output.
+ * @returns True when the agent ran it; false when there is no usable agent (nothing was written).
+ * @throws {HecateError} The error the operation ended with, under its own code.
+ */
+export async function queryViaAgent(
+  home: string,
+  request: Omit<QueryRequest, "op">,
+  write: (chunk: Uint8Array) => Promise<void>,
+): Promise<boolean> {
+  const x = await open(home, { op: "query", ...request });
+  if (!x) return false;
+  let answered = false;
+  try {
+    for (;;) {
+      const f = await x.frames.next();
+      if (f === undefined) {
+        if (!answered) return false; // it closed without a word: a stale or foreign listener
+        throw new HecateError("internal", "The unlock agent ended in the middle of an answer");
+      }
+      if (f.type === FRAME.unavailable && !answered) return false;
+      answered = true;
+      if (f.type === FRAME.data) await write(f.payload);
+      else if (f.type === FRAME.error) throw wireError(f.payload);
+      else if (f.type === FRAME.ok) return true;
+      else throw new HecateError("internal", "The unlock agent sent an unknown answer");
+    }
+  } finally {
+    close(x);
+  }
+}
+
+/**
+ * Asks the agent for profile information (`list`, `show`): no secret crosses, only what the
+ * command prints (summaries; a profile with its secrets masked).
+ *
+ * @param home The vault home.
+ * @param request The operation.
+ * @returns The answer's JSON value, or undefined when there is no usable agent.
+ * @throws {HecateError} The error the operation ended with (e.g. `profile_not_found`).
+ */
+export async function profilesViaAgent(
+  home: string,
+  request: ProfileRequest,
+): Promise<unknown> {
+  const x = await open(home, request);
+  if (!x) return undefined;
+  try {
+    const f = await x.frames.next();
+    if (f === undefined || f.type === FRAME.unavailable) return undefined;
+    if (f.type === FRAME.error) throw wireError(f.payload);
+    if (f.type !== FRAME.ok) {
+      throw new HecateError("internal", "The unlock agent sent an unknown answer");
+    }
+    return JSON.parse(new TextDecoder().decode(f.payload));
+  } finally {
+    close(x);
+  }
+}
+
+/**
+ * Asks the agent of a home to end at once.
+ *
+ * @param home The vault home.
+ * @returns True when a live agent ended; false when there was none (stale files are removed).
+ */
+export async function lockAgent(home: string): Promise<boolean> {
+  const x = await open(home, { op: "lock" });
+  if (x) {
+    try {
+      const f = await x.frames.next();
+      if (f?.type === FRAME.ok) return true;
+    } finally {
+      close(x);
+    }
+  }
+  await removeStale(home);
+  return false;
+}
+
+/** Removes the files of an agent that no longer answers (this user's own home only). */
+async function removeStale(home: string): Promise<void> {
+  const p = agentPaths(home);
+  for (const f of [p.session, p.socket]) await Deno.remove(f).catch(() => {});
+}

@@ -1,0 +1,44 @@
+/**
+ * Where the unlock agent lives: a directory `agent/` (0700) inside the vault home (itself 0700),
+ * holding the socket (0600) and the session file (0600: the agent's pid and the per-session
+ * secret a client must present). See docs/GATEWAY.md, "Unlock agent".
+ *
+ * @module
+ */
+
+/** The argument that makes `hecate` run as the agent (not a command: absent from help). */
+export const AGENT_ARG = "__agent";
+
+/** The agent's directory inside the home. */
+export const AGENT_DIR = "agent";
+
+/** The agent's files for one home. */
+export interface AgentPaths {
+  /** `HOME/agent` (0700). */
+  dir: string;
+  /** `HOME/agent/agent.sock` (0600). */
+  socket: string;
+  /** `HOME/agent/session.json` (0600). */
+  session: string;
+}
+
+/**
+ * The agent's paths for a home.
+ *
+ * @param home The vault home (absolute).
+ * @returns The directory, socket and session file.
+ */
+export function agentPaths(home: string): AgentPaths {
+  const dir = `${home}/${AGENT_DIR}`;
+  return { dir, socket: `${dir}/agent.sock`, session: `${dir}/session.json` };
+}
+
+/** What the session file holds (no secret but the token, which only opens the socket). */
+export interface AgentSession {
+  /** The agent's process id. */
+  pid: number;
+  /** The per-session secret (base64url of 32 random bytes) a client sends with each request. */
+  token: string;
+  /** When the agent ends at the latest (ISO 8601). */
+  expires: string;
+}

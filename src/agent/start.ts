@@ -1,0 +1,105 @@
+/**
+ * `hecate unlock`'s side of starting the agent: start this program again as the agent process
+ * (`hecate __agent`, no secret in its argv or environment), hand it the start message on its
+ * stdin, relay a request for the vault's one-time code, and wait for its verdict. The agent then
+ * lives on alone; this process exits.
+ *
+ * @module
+ */
+
+import { HecateError } from "../errors.ts";
+import { spawnBackground } from "../run/spawn.ts";
+import { AGENT_ARG } from "./paths.ts";
+import type { WireError } from "./protocol.ts";
+import type { StartMessage } from "./server.ts";
+
+/**
+ * Permissions of the agent when it runs from source: those of `hecate` without `--allow-run`
+ * (the agent starts no process).
+ */
+export const AGENT_PERMISSIONS: readonly string[] = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-net",
+  "--allow-sys=hostname,uid",
+];
+
+/** How to start this program again as the agent: the compiled binary, or Deno and main.ts. */
+function agentCommand(): { command: string; args: string[]; cwd: string } {
+  const exec = Deno.execPath();
+  const base = exec.slice(exec.lastIndexOf("/") + 1);
+  if (!base.startsWith("deno")) return { command: exec, args: [AGENT_ARG], cwd: "/" };
+  const main = new URL(Deno.mainModule).pathname;
+  // From source: run in the directory of main.ts, so that Deno finds the same deno.json (imports,
+  // flags). The bundle (scripts/bundle.ts) needs no config and must not pick one up.
+  const cwd = main.slice(0, main.lastIndexOf("/")) || "/";
+  const flags = main.endsWith(".ts")
+    ? ["--quiet"]
+    : ["--quiet", "--no-config", "--unstable-lazy-dynamic-imports"];
+  return { command: exec, args: ["run", ...flags, ...AGENT_PERMISSIONS, main, AGENT_ARG], cwd };
+}
+
+/** What the agent said when it started. */
+export interface Started {
+  pid: number;
+  expires: string;
+}
+
+/**
+ * Starts an agent for a home.
+ *
+ * @param start The start message (home absolute, password, limits).
+ * @param askCode Asked for the vault's one-time code when the agent needs one.
+ * @returns The agent's pid and end time.
+ * @throws {HecateError} The error the unlock failed with (auth_failed, totp_failed, ...).
+ */
+export async function startAgent(
+  start: StartMessage,
+  askCode: (what: string) => Promise<string | undefined>,
+): Promise<Started> {
+  const { command, args, cwd } = agentCommand();
+  const child = spawnBackground(command, args, cwd);
+  const writer = child.stdin.getWriter();
+  const enc = new TextEncoder();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  const nextLine = async (): Promise<string | undefined> => {
+    for (;;) {
+      const i = buf.indexOf("\n");
+      if (i >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        return line;
+      }
+      const { value, done } = await reader.read();
+      if (done) return undefined;
+      buf += value;
+    }
+  };
+  try {
+    await writer.write(enc.encode(JSON.stringify(start) + "\n"));
+    for (;;) {
+      const line = await nextLine();
+      if (line === undefined) {
+        throw new HecateError("internal", "The unlock agent ended before it started");
+      }
+      const msg = JSON.parse(line) as
+        | { need: "totp"; what: string }
+        | { ok: true; pid: number; expires: string }
+        | { ok: false; error: WireError };
+      if ("need" in msg) {
+        await writer.write(enc.encode(`${(await askCode(msg.what)) ?? ""}\n`));
+      } else if (msg.ok) {
+        child.unref();
+        return { pid: msg.pid, expires: msg.expires };
+      } else {
+        const e = msg.error;
+        throw new HecateError(e.code, e.message, e.hint === undefined ? {} : { hint: e.hint });
+      }
+    }
+  } finally {
+    await writer.close().catch(() => {});
+    await reader.cancel().catch(() => {});
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * `hecate unlock` and `hecate lock`: start the unlock agent (src/agent/), which keeps the vault
+ * unlocked for later commands of this user, and end it.
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import { parseDuration } from "../../access/duration.ts";
+import { lockAgent } from "../../agent/client.ts";
+import { startAgent } from "../../agent/start.ts";
+import { HecateError } from "../../errors.ts";
+import { checkHome, resolveHome } from "../../vault/home.ts";
+import type { CliContext } from "../context.ts";
+import { masterPassword } from "../secrets.ts";
+
+/** The home as an absolute path (the agent runs in another directory). */
+function absoluteHome(ctx: CliContext): string {
+  const home = resolveHome({ home: ctx.globals.home, env: (n) => ctx.io.env(n) });
+  return home.startsWith("/") ? home : `${Deno.cwd()}/${home}`;
+}
+
+/**
+ * Builds `unlock`.
+ *
+ * @param ctx The invocation context.
+ * @returns The command.
+ */
+export function unlockCommand(ctx: CliContext) {
+  return new Command("unlock")
+    .description(
+      "keep the vault unlocked in a background agent for later commands (ends at --for, " +
+        "when idle for --idle, at `hecate lock`, or when the vault file changes)",
+    )
+    .option("--for <duration>", "end the agent after this long (e.g. 15m, 2h)", "15m")
+    .option("--idle <duration>", "end the agent after this long without a command", "5m")
+    .action(async (opts) => {
+      const forMs = parseDuration(opts.for, "--for");
+      const idleMs = parseDuration(opts.idle, "--idle");
+      if (ctx.globals.apiKeyFile !== undefined) {
+        throw new HecateError("no_credential", "The unlock agent needs the master password", {
+          hint: "run it without --api-key-file",
+        });
+      }
+      const home = absoluteHome(ctx);
+      await checkHome(home);
+      const password = await masterPassword(ctx.io, ctx.stdin, ctx.globals);
+      // A new agent replaces the old one: one agent per home.
+      await lockAgent(home);
+      const given = ctx.globals.totp ?? ctx.io.env("HECATE_TOTP");
+      const started = await startAgent(
+        { home, password, ...(given ? { totp: given } : {}), forMs, idleMs },
+        (what) => ctx.code(what),
+      );
+      await ctx.io.err(
+        `hecate: unlocked until ${started.expires} (agent pid ${started.pid}; ` +
+          `\`hecate lock\` ends it)\n`,
+      );
+    });
+}
+
+/**
+ * Builds `lock`.
+ *
+ * @param ctx The invocation context.
+ * @returns The command.
+ */
+export function lockCommand(ctx: CliContext) {
+  return new Command("lock")
+    .description("end the unlock agent at once (no agent is not an error)")
+    .action(async () => {
+      const home = absoluteHome(ctx);
+      const ended = await lockAgent(home);
+      await ctx.io.err(ended ? "hecate: locked\n" : "hecate: note: no unlock agent was running\n");
+    });
+}
+
+/**
+ * Ends the agent of the home after a command that changes the keys or the password (`passwd`,
+ * `rotate`); the vault-file watch would end it too, this is at once.
+ *
+ * @param ctx The invocation context.
+ */
+export async function endAgentAfterKeyChange(ctx: CliContext): Promise<void> {
+  await lockAgent(absoluteHome(ctx)).catch(() => {});
+}

@@ -1,0 +1,415 @@
+/**
+ * The unlock agent (`hecate unlock` / `hecate lock`, src/agent/), through the real CLI: commands
+ * run without a password while it lives and ask again after `lock`, the time limit, the idle
+ * limit, a change of the vault file, `passwd` and `rotate`; another user cannot use its socket
+ * (the attack is performed as a second uid with socat); its files are private; no secret is in
+ * its argv or environment; every step is in the audit trail.
+ */
+
+import assert from "node:assert/strict";
+import { totpCode } from "../src/access/totp.ts";
+import { openVault } from "../src/hecate.ts";
+import { agentPaths, type AgentSession } from "../src/agent/paths.ts";
+import { VAULT_FILE } from "../src/vault/store.ts";
+import { auditLines, passwordFile, PW, runHecate, vaultWith } from "./support/access.ts";
+
+const QUERY = ["query", "a", "select 1 as x"];
+
+/** A home with one SQLite profile `a`, and a password file beside it (not inside). */
+async function withVault(fn: (home: string, pwFile: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "hecate-agent-test-" });
+  await Deno.chmod(dir, 0o700);
+  const home = `${dir}/home`;
+  await Deno.mkdir(home, { mode: 0o700 });
+  try {
+    await (await vaultWith(home, ["a"])).close();
+    await fn(home, await passwordFile(dir));
+  } finally {
+    const pid = session(home)?.pid;
+    if (pid !== undefined && alive(pid)) {
+      Deno.kill(pid, "SIGKILL");
+      await waitGone(pid, 5000);
+    }
+    await removeWithRetry(dir);
+  }
+}
+
+/** Removes a test directory; an agent ending on its own (after `lock` answered) may still be closing files. */
+async function removeWithRetry(dir: string): Promise<void> {
+  for (let i = 0;; i++) {
+    try {
+      return await Deno.remove(dir, { recursive: true });
+    } catch (e) {
+      if (i >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function session(home: string): AgentSession | undefined {
+  try {
+    return JSON.parse(Deno.readTextFileSync(agentPaths(home).session));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a process runs (a zombie left for an init that does not reap counts as ended). */
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(Deno.readTextFileSync(`/proc/${pid}/status`));
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(pid: number, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (alive(pid)) {
+    if (Date.now() > until) throw new Error(`agent ${pid} still alive after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function unlock(home: string, pwFile: string, ...limits: string[]): Promise<number> {
+  const r = await runHecate(["--home", home, "unlock", ...limits], {
+    env: { HECATE_PASSWORD_FILE: pwFile },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const s = session(home);
+  assert.ok(s && alive(s.pid), "an agent runs after unlock");
+  return s.pid;
+}
+
+/** `hecate query` with no password source and no terminal: only the agent can serve it. */
+function query(home: string) {
+  return runHecate(["--home", home, ...QUERY]);
+}
+
+async function assertAsks(home: string, why: string): Promise<void> {
+  const r = await query(home);
+  assert.equal(r.code, 19, `${why}: falls back to asking (no_credential): ${r.stderr}`);
+  assert.match(r.stderr, /No master password given/);
+}
+
+async function endReasons(home: string): Promise<string[]> {
+  return (await auditLines(home)).filter((e) => e.event === "agent.end").map((e) => `${e.reason}`);
+}
+
+Deno.test("agent: commands run without a password while it lives; lock ends it at once; lock again is a note", async () => {
+  await withVault(async (home, pwFile) => {
+    await assertAsks(home, "before unlock");
+    // A wrong password: the unlock's own code, and no agent left behind.
+    const wrong = `${pwFile}.wrong`;
+    await Deno.writeTextFile(wrong, "not the password at all, no\n", { mode: 0o600 });
+    const bad = await runHecate(["--home", home, "unlock"], {
+      env: { HECATE_PASSWORD_FILE: wrong },
+    });
+    assert.equal(bad.code, 3, bad.stderr);
+    assert.equal(session(home), undefined);
+    await assertAsks(home, "after a failed unlock");
+    const pid = await unlock(home, pwFile, "--for", "10m", "--idle", "5m");
+    for (let i = 0; i < 2; i++) {
+      const r = await query(home);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "x\n1\n");
+    }
+    // Listing and showing profiles (no secret crosses: summaries, a masked profile).
+    const list = await runHecate(["--home", home, "server", "list"]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^a\s+sqlite\s+\//);
+    const show = await runHecate(["--home", home, "server", "show", "a", "--json"]);
+    assert.equal(show.code, 0, show.stderr);
+    assert.equal(JSON.parse(show.stdout).name, "a");
+    assert.ok(!show.stdout.includes("secret-of-a"), "the secret stays masked");
+    const noShow = await runHecate(["--home", home, "server", "show", "nope"]);
+    assert.equal(noShow.code, 5, noShow.stderr);
+    // An error of the operation comes back under its own code, not as "no agent".
+    const missing = await runHecate(["--home", home, "query", "nope", "select 1"]);
+    assert.equal(missing.code, 5, missing.stderr);
+    const lock = await runHecate(["--home", home, "lock"]);
+    assert.equal(lock.code, 0);
+    assert.match(lock.stderr, /locked/);
+    await waitGone(pid, 5000);
+    await assertAsks(home, "after lock");
+    assert.equal(session(home), undefined, "the session file is removed");
+    const again = await runHecate(["--home", home, "lock"]);
+    assert.equal(again.code, 0);
+    assert.match(again.stderr, /note: no unlock agent was running/);
+
+    const events = (await auditLines(home)).map((e) => `${e.event}:${e.outcome}`);
+    const start = events.indexOf("agent.start:ok");
+    assert.ok(start > 0 && events[start - 1] === "unlock:ok", events.join(" "));
+    assert.equal(events.filter((e) => e === "agent.use:ok").length, 6);
+    assert.deepEqual(await endReasons(home), ["lock"]);
+    // Each served query: agent.use, then profile.read, before the query ran.
+    const i = events.indexOf("agent.use:ok");
+    assert.deepEqual(events.slice(i, i + 3), ["agent.use:ok", "profile.read:ok", "query:ok"]);
+    assert.ok(!(await Deno.readTextFile(`${home}/audit.jsonl`)).includes(PW));
+  });
+});
+
+Deno.test("agent: its directory is 0700, socket and session file 0600; no secret in its argv or environment", async () => {
+  await withVault(async (home, pwFile) => {
+    const pid = await unlock(home, pwFile);
+    const p = agentPaths(home);
+    assert.equal((await Deno.stat(p.dir)).mode! & 0o777, 0o700);
+    assert.equal((await Deno.lstat(p.socket)).mode! & 0o777, 0o600);
+    assert.ok((await Deno.lstat(p.socket)).isSocket);
+    assert.equal((await Deno.stat(p.session)).mode! & 0o777, 0o600);
+    const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`);
+    const environ = await Deno.readTextFile(`/proc/${pid}/environ`);
+    assert.match(cmdline, /__agent/);
+    for (const text of [cmdline, environ]) {
+      assert.ok(!text.includes(PW), "no master password");
+      assert.ok(!text.includes("HECATE_PASSWORD_FILE"), "no password file's name");
+      assert.ok(!text.includes(session(home)!.token), "no session token");
+    }
+  });
+});
+
+Deno.test("agent: ends at its time limit and when idle; commands then ask again", async () => {
+  await withVault(async (home, pwFile) => {
+    let pid = await unlock(home, pwFile, "--for", "3s", "--idle", "1m");
+    assert.equal((await query(home)).code, 0);
+    await waitGone(pid, 10_000);
+    await assertAsks(home, "after the time limit");
+
+    pid = await unlock(home, pwFile, "--for", "1m", "--idle", "2s");
+    assert.equal((await query(home)).code, 0);
+    await waitGone(pid, 10_000);
+    await assertAsks(home, "after the idle limit");
+    assert.deepEqual(await endReasons(home), ["limit", "idle"]);
+  });
+});
+
+Deno.test("agent: ends when the vault file is replaced under it, on a restore, on passwd and on rotate", async () => {
+  await withVault(async (home, pwFile) => {
+    // Another process replaces the file (same bytes, new inode): a restore or a copy from elsewhere.
+    let pid = await unlock(home, pwFile);
+    const file = `${home}/${VAULT_FILE}`;
+    await Deno.copyFile(file, `${file}.copy`);
+    await Deno.rename(`${file}.copy`, file);
+    await assertAsks(home, "after the vault file changed"); // at once, not at the next watch tick
+    await waitGone(pid, 5000);
+
+    // A restore from a backup bundle.
+    const bundle = `${home}/../bundle.hcb`;
+    const made = await runHecate(["--home", home, "backup", "create", "--output", bundle], {
+      env: { HECATE_PASSWORD_FILE: pwFile },
+    });
+    assert.equal(made.code, 0, made.stderr);
+    pid = await unlock(home, pwFile);
+    assert.equal((await query(home)).code, 0);
+    const restored = await runHecate(["--home", home, "backup", "restore", bundle], {
+      env: { HECATE_PASSWORD_FILE: pwFile },
+    });
+    assert.equal(restored.code, 0, restored.stderr);
+    await waitGone(pid, 5000);
+    await assertAsks(home, "after a restore");
+
+    pid = await unlock(home, pwFile);
+    const newPw = `${pwFile}.new`;
+    await Deno.writeTextFile(newPw, "a brand new passphrase: cobalt lantern orbit\n", {
+      mode: 0o600,
+    });
+    const passwd = await runHecate(["--home", home, "passwd"], {
+      env: { HECATE_PASSWORD_FILE: pwFile, HECATE_NEW_PASSWORD_FILE: newPw },
+    });
+    assert.equal(passwd.code, 0, passwd.stderr);
+    await waitGone(pid, 5000);
+    await assertAsks(home, "after passwd");
+
+    pid = await unlock(home, newPw);
+    const rotate = await runHecate(["--home", home, "rotate"], {
+      env: { HECATE_PASSWORD_FILE: newPw },
+    });
+    assert.equal(rotate.code, 0, rotate.stderr);
+    await waitGone(pid, 5000);
+    await assertAsks(home, "after rotate");
+    assert.deepEqual(await endReasons(home), ["vault_changed", "vault_changed", "lock", "lock"]);
+  });
+});
+
+Deno.test("agent: a dead socket, a foreign session file and a wrong token are no agent: commands fall back", async () => {
+  await withVault(async (home, pwFile) => {
+    const pid = await unlock(home, pwFile);
+    const p = agentPaths(home);
+    const real = await Deno.readTextFile(p.session);
+    // A session file others can read is not trusted (not even this agent's own).
+    await Deno.chmod(p.session, 0o644);
+    await assertAsks(home, "session file 0644");
+    await Deno.chmod(p.session, 0o600);
+    // A wrong token: the agent closes the connection; the command asks.
+    await Deno.writeTextFile(p.session, real.replace(/"token":"[^"]+"/, '"token":"guessed"'));
+    await assertAsks(home, "wrong token");
+    await Deno.writeTextFile(p.session, real);
+    assert.equal((await query(home)).code, 0);
+    // A dead agent (killed, its files left behind): the password is asked for, or used.
+    Deno.kill(pid, "SIGKILL");
+    await waitGone(pid, 5000);
+    await assertAsks(home, "dead socket");
+    const withPw = await runHecate(["--home", home, ...QUERY], {
+      env: { HECATE_PASSWORD_FILE: pwFile },
+    });
+    assert.equal(withPw.code, 0, withPw.stderr);
+    const lock = await runHecate(["--home", home, "lock"]);
+    assert.equal(lock.code, 0);
+    assert.match(lock.stderr, /no unlock agent/);
+    const fails = (await auditLines(home)).filter((e) =>
+      e.event === "agent.use" && e.outcome === "fail"
+    );
+    assert.deepEqual(fails.map((e) => e.reason), ["bad_token"]);
+  });
+});
+
+Deno.test("agent: the vault's one-time code is asked once, at unlock, not by each command", async () => {
+  await withVault(async (home, pwFile) => {
+    const vault = await openVault({ home, password: PW, lockout: "off" });
+    const setup = await vault.totp.beginSetup();
+    const recovery = await vault.totp.enable(setup, await totpCode(setup.secret, new Date()));
+    await vault.close();
+    const noCode = await runHecate(["--home", home, "unlock"], {
+      env: { HECATE_PASSWORD_FILE: pwFile },
+    });
+    assert.equal(noCode.code, 16, noCode.stderr);
+    assert.equal(session(home), undefined, "no agent without the code");
+    const r = await runHecate(["--home", home, "unlock"], {
+      env: { HECATE_PASSWORD_FILE: pwFile, HECATE_TOTP: recovery[0]! },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    for (let i = 0; i < 2; i++) assert.equal((await query(home)).code, 0, "no code asked");
+    assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+  });
+});
+
+const OTHER_USER = "hecate-agent-other";
+
+async function ensureOtherUser(): Promise<void> {
+  const passwd = await Deno.readTextFile("/etc/passwd");
+  if (passwd.split("\n").some((l) => l.startsWith(`${OTHER_USER}:`))) return;
+  const out = await new Deno.Command("/usr/sbin/useradd", {
+    args: [
+      "--system",
+      "--no-create-home",
+      "--home-dir",
+      "/nonexistent",
+      "--shell",
+      "/usr/sbin/nologin",
+      OTHER_USER,
+    ],
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+}
+
+/** Runs `argv` as the other user, with `stdin`. */
+async function asOther(
+  argv: string[],
+  stdin = "",
+): Promise<{ code: number; out: string; err: string }> {
+  const child = new Deno.Command("/usr/sbin/runuser", {
+    args: ["-u", OTHER_USER, "--", ...argv],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(stdin));
+  await w.close();
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, out: dec.decode(out.stdout), err: dec.decode(out.stderr) };
+}
+
+Deno.test({
+  name: "agent: another user cannot use the socket (dir 0700, socket 0600, then the session token)",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    await ensureOtherUser();
+    await withVault(async (home, pwFile) => {
+      await unlock(home, pwFile);
+      const p = agentPaths(home);
+      const dir = home.slice(0, home.lastIndexOf("/"));
+      const request = JSON.stringify({
+        v: 1,
+        token: "guessed",
+        op: "query",
+        profile: "a",
+        sql: "select 1",
+        params: [],
+        format: "csv",
+        color: false,
+      }) + "\n";
+      const connect = () =>
+        asOther(["/usr/bin/socat", "-t", "2", "-", `UNIX-CONNECT:${p.socket}`], request);
+
+      // As set up: the 0700 directories stop the other user before the socket.
+      let r = await connect();
+      assert.notEqual(r.code, 0);
+      assert.match(r.err, /Permission denied/);
+      // Directories opened for traversal: the socket's own 0600 mode refuses the connect.
+      for (const d of [dir, home, p.dir]) await Deno.chmod(d, 0o711);
+      r = await connect();
+      assert.notEqual(r.code, 0);
+      assert.match(r.err, /Permission denied/);
+      // Nor can the other user read the session token.
+      const cat = await asOther(["/bin/cat", p.session]);
+      assert.notEqual(cat.code, 0);
+      // Even with the socket opened to everyone, a request without the session's token gets
+      // nothing, and the attempt is in the trail.
+      await Deno.chmod(p.socket, 0o666);
+      r = await connect();
+      assert.equal(r.out, "", "no answer without the token");
+      const fails = (await auditLines(home)).filter((e) =>
+        e.event === "agent.use" && e.outcome === "fail"
+      );
+      assert.deepEqual(fails.map((e) => e.reason), ["bad_token"]);
+      for (const d of [dir, home, p.dir]) await Deno.chmod(d, 0o700);
+      await Deno.chmod(p.socket, 0o600);
+      assert.equal((await query(home)).code, 0, "the owner is still served");
+      assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+    });
+  },
+});
+
+Deno.test("agent: a credential on the command line wins over the agent; SIGINT is ignored, SIGTERM ends it", async () => {
+  await withVault(async (home, pwFile) => {
+    const vault = await openVault({ home, password: PW, lockout: "off" });
+    await Deno.writeFile(`${home}/b.db`, new Uint8Array(), { mode: 0o600 });
+    await vault.profiles.add({ name: "b", engine: "sqlite", database: `${home}/b.db` });
+    const key = await vault.apiKeys.create({ name: "only-b", profiles: ["b"], expires: null });
+    await vault.close();
+    const pid = await unlock(home, pwFile);
+    // The key's scope holds, although the agent could serve profile a.
+    const scoped = await runHecate(["--home", home, ...QUERY], { env: { HECATE_API_KEY: key } });
+    assert.equal(scoped.code, 5, `the API key's scope, not the agent, decides: ${scoped.stderr}`);
+    assert.equal((await query(home)).code, 0);
+    // Ctrl-C in the shell that started it does not end it.
+    Deno.kill(pid, "SIGINT");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(alive(pid));
+    assert.equal((await query(home)).code, 0);
+    Deno.kill(pid, "SIGTERM");
+    await waitGone(pid, 5000);
+    await assertAsks(home, "after SIGTERM");
+    assert.deepEqual(await endReasons(home), ["signal"]);
+  });
+});
+
+Deno.test("agent: a profile's own one-time code comes from the command (the agent cannot ask)", async () => {
+  await withVault(async (home, pwFile) => {
+    const vault = await openVault({ home, password: PW, lockout: "off" });
+    const setup = await vault.totp.beginSetup("a");
+    const recovery = await vault.totp.enable(setup, await totpCode(setup.secret, new Date()));
+    await vault.close();
+    await unlock(home, pwFile);
+    const none = await query(home);
+    assert.equal(none.code, 16, `no code: totp_failed from the agent: ${none.stderr}`);
+    const withCode = await runHecate(["--home", home, ...QUERY], {
+      env: { HECATE_TOTP: recovery[0]! },
+    });
+    assert.equal(withCode.code, 0, withCode.stderr);
+    assert.equal(withCode.stdout, "x\n1\n");
+    assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+  });
+});
