@@ -24,8 +24,8 @@ import {
 import {
   assembleFile,
   FORMAT_VERSION,
-  parseBody,
   type ParsedVaultFile,
+  parseSplit,
   type PasswordSlot,
   type RecordEntry,
   recordIdText,
@@ -34,7 +34,6 @@ import {
   type SplitVaultFile,
   splitVaultFile,
   type VaultBody,
-  withBody,
 } from "./format.ts";
 import {
   type DerivedKeys,
@@ -167,7 +166,9 @@ function parseJsonObject(bytes: Uint8Array, what: string): JsonObject {
  * @param parsed The split file.
  * @throws {HecateError} `vault_integrity` on mismatch.
  */
-export async function checkChecksum(parsed: SplitVaultFile): Promise<void> {
+export async function checkChecksum(
+  parsed: Pick<SplitVaultFile, "bodyBytes" | "seal">,
+): Promise<void> {
   if (!timingSafeEqual(await sha256(parsed.bodyBytes), parsed.seal.sha256)) {
     throw new HecateError("vault_integrity", "Vault file is damaged: checksum mismatch", {
       hint: "restore a previous generation or a backup",
@@ -178,7 +179,7 @@ export async function checkChecksum(parsed: SplitVaultFile): Promise<void> {
 async function checkedFile(file: Uint8Array<ArrayBuffer>): Promise<ParsedVaultFile> {
   const split = splitVaultFile(file);
   await checkChecksum(split);
-  return withBody(split, parseBody(split.bodyBytes));
+  return parseSplit(split);
 }
 
 function signerOf(meta: JsonObject): SigningKeyPair | undefined {
@@ -904,7 +905,7 @@ export class UnlockedVault {
     // API-key slots are re-sealed on every write from the data keys current now, so re-keying a
     // record (revoke, rotate) can never leave a remaining key with a stale data key.
     this.#slots = await this.#sealApiKeySlots(signer.publicKey);
-    const bodyBytes = serializeBody({
+    const { bodyBytes, lines } = serializeBody({
       version: FORMAT_VERSION,
       vaultId: this.#vaultId,
       generation,
@@ -924,7 +925,7 @@ export class UnlockedVault {
       mac: await macBody(this.#keys.mac, bodyBytes),
       sig: await signEd25519(signer.seed, signedBodyMessage(bodyBytes)),
     };
-    return { bytes: assembleFile(bodyBytes, seal), generation };
+    return { bytes: assembleFile(bodyBytes, seal, lines), generation };
   }
 
   // Hooks for formats outside the vault file (backup bundles, src/backup/): the key is derived
