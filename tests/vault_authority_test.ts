@@ -23,7 +23,7 @@ import {
   unwrapDataKey,
   unwrapRootWithPassword,
 } from "../src/vault/keyring.ts";
-import { hkdfSha256, open, seal, sha256 } from "../src/vault/primitives.ts";
+import { hkdfSha256, open, seal } from "../src/vault/primitives.ts";
 import { openScoped } from "../src/vault/scoped.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
 import { openVault } from "../src/hecate.ts";

@@ -43,7 +43,11 @@ function b64u(bytes: Uint8Array): string {
 /** The lines of a vault file: the header, the seal, the record lines (tests/support). */
 function split(
   file: Uint8Array,
-): { body: Uint8Array<ArrayBuffer>; seal: { sha256: string; mac: string; sig?: string }; records: string[] } {
+): {
+  body: Uint8Array<ArrayBuffer>;
+  seal: { sha256: string; mac: string; sig?: string };
+  records: string[];
+} {
   return fileLines(file);
 }
 
