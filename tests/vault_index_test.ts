@@ -75,7 +75,7 @@ async function resealMeta(
     ...parsed.body,
     meta: await sealMeta(keys.meta, utf8(JSON.stringify(meta)), parsed.body.vaultId),
   };
-  const { bodyBytes, lines } = serializeBody(body);
+  const { bodyBytes, lines } = await serializeBody(body);
   const seed = fromBase64Url(meta.signer.seed);
   return assembleFile(bodyBytes, {
     sha256: await sha256(bodyBytes),

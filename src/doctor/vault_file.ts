@@ -83,7 +83,7 @@ export async function checkVaultFile(home: string): Promise<VaultFileCheck> {
     await checkChecksum(split);
     const { body } = parseSplit(split);
     // The checksum covers a format-3 header only; its record lines are covered by their hashes.
-    checkRecordLines(body);
+    await checkRecordLines(body);
     const slot = body.slots.find((s) => s.kind === "password");
     if (!slot || slot.kind !== "password") {
       throw new HecateError("vault_integrity", "Vault file is damaged: no password slot");

@@ -228,6 +228,41 @@ function tampered(what: string): HecateError {
 }
 
 /**
+ * The record lines of a format-3 file as read: every byte after the seal line, and the SHA-256
+ * of all of them that the header carries (`lines_sha256`). Readers check a line against its own
+ * hash when they read it; a writer checks the whole region once before it carries any line
+ * forward unread, so damage is never copied into the next file (and from there, as the kept
+ * generations rotate, over every good copy).
+ */
+export class RecordLines {
+  /** The bytes after the seal line. */
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  /** Their SHA-256 as the header states it. */
+  readonly sha256: Uint8Array<ArrayBuffer>;
+  #checked: Promise<void> | undefined;
+
+  constructor(bytes: Uint8Array<ArrayBuffer>, digest: Uint8Array<ArrayBuffer>) {
+    this.bytes = bytes;
+    this.sha256 = digest;
+  }
+
+  /**
+   * Checks the region against the header's `lines_sha256` (once; later calls share the result).
+   *
+   * @throws {HecateError} `vault_integrity` when any record line differs from what the header's
+   * writer wrote.
+   */
+  check(): Promise<void> {
+    return this.#checked ??= (async () => {
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", this.bytes));
+      if (!timingSafeEqual(digest, this.sha256)) {
+        throw tampered("the record lines do not match the header (damaged or altered)");
+      }
+    })();
+  }
+}
+
+/**
  * A record read from a file. `key` and `data` are decoded when first read: a reader that opens a
  * few records of many (docs/FORMAT.md, "Reading" step 5) does not decode the others, and a writer
  * writes an unchanged record back as the text it was read as. A bad spelling is still "damaged",
@@ -245,6 +280,8 @@ class ParsedRecord implements RecordEntry {
   /** Format 3: the record line as stored (without its newline) and its SHA-256 from the table. */
   readonly line: Uint8Array | undefined;
   readonly lineHash: Uint8Array<ArrayBuffer> | undefined;
+  /** Format 3: all record lines of the file this one came from. */
+  readonly region: RecordLines | undefined;
   #keyText: string | undefined;
   #dataText: string | undefined;
   #key: Uint8Array<ArrayBuffer> | undefined;
@@ -255,10 +292,9 @@ class ParsedRecord implements RecordEntry {
     id: Uint8Array<ArrayBuffer>,
     idText: string,
     i: number,
-    texts: { keyText: string; dataText: string } | {
-      line: Uint8Array;
-      lineHash: Uint8Array<ArrayBuffer>;
-    },
+    texts:
+      | { keyText: string; dataText: string }
+      | { line: Uint8Array; lineHash: Uint8Array<ArrayBuffer>; region: RecordLines },
   ) {
     this.id = id;
     this.idText = idText;
@@ -266,6 +302,7 @@ class ParsedRecord implements RecordEntry {
     if ("line" in texts) {
       this.line = texts.line;
       this.lineHash = texts.lineHash;
+      this.region = texts.region;
     } else {
       this.#keyText = texts.keyText;
       this.#dataText = texts.dataText;
@@ -331,8 +368,9 @@ function parseRecord(v: unknown, i: number): RecordEntry {
  * missing, extra, cut or resized line is damage found here, before any key is derived. The
  * content of a line is checked against its hash when the record is read.
  */
-function parseRecordTable(v: unknown, lines: Uint8Array): RecordEntry[] {
+function parseRecordTable(v: unknown, region: RecordLines): RecordEntry[] {
   if (!Array.isArray(v)) throw damaged("record table is not a list");
+  const lines = region.bytes;
   const out: RecordEntry[] = [];
   let at = 0;
   for (const [i, e] of v.entries()) {
@@ -345,7 +383,11 @@ function parseRecordTable(v: unknown, lines: Uint8Array): RecordEntry[] {
       throw damaged(`record line ${i + 1} is missing or has another size than the header says`);
     }
     out.push(
-      new ParsedRecord(id, o.id as string, i, { line: lines.subarray(at, at + size), lineHash }),
+      new ParsedRecord(id, o.id as string, i, {
+        line: lines.subarray(at, at + size),
+        lineHash,
+        region,
+      }),
     );
     at += size + 1;
   }
@@ -438,17 +480,20 @@ export function parseBody(
     }
     throw damaged("version field is invalid");
   }
-  exactKeys(b, ["format", "version", "vault_id", "generation", "slots", "records", "meta"], "body");
+  const fields = ["format", "version", "vault_id", "generation", "slots", "records", "meta"];
+  exactKeys(b, version >= 3 ? [...fields, "lines_sha256"] : fields, "body");
   if (!Array.isArray(b.slots) || !Array.isArray(b.records)) throw damaged("slot or record list");
   if (version < 3 && recordBytes.length > 0) throw damaged("extra lines");
-  return {
-    version,
-    vaultId: bytes(b.vault_id, "vault id", 16),
-    generation: int(b.generation, "generation", 0, Number.MAX_SAFE_INTEGER),
-    slots: b.slots.map((slot, i) => parseSlot(slot, i, version)),
-    records: version >= 3 ? parseRecordTable(b.records, recordBytes) : b.records.map(parseRecord),
-    meta: bytes(b.meta, "meta"),
-  };
+  const vaultId = bytes(b.vault_id, "vault id", 16);
+  const generation = int(b.generation, "generation", 0, Number.MAX_SAFE_INTEGER);
+  const slots = b.slots.map((slot, i) => parseSlot(slot, i, version));
+  const records = version >= 3
+    ? parseRecordTable(
+      b.records,
+      new RecordLines(recordBytes, bytes(b.lines_sha256, "record lines checksum", 32)),
+    )
+    : b.records.map(parseRecord);
+  return { version, vaultId, generation, slots, records, meta: bytes(b.meta, "meta") };
 }
 
 /**
@@ -518,15 +563,15 @@ function slotJson(s: Slot): Json {
 export interface SerializedBody {
   /** The header line without its newline: what the seal covers. */
   bodyBytes: Uint8Array<ArrayBuffer>;
-  /** One line per record, in table order, without newlines. */
+  /** The record lines, each with its newline, as one block (what follows the seal line). */
   lines: Uint8Array[];
 }
 
 /** A record's line and its SHA-256: as read for an unchanged format-3 record, else made now. */
 function recordLine(r: RecordEntry): { idText: string; line: Uint8Array; hash: Uint8Array } {
   if (r instanceof ParsedRecord && r.line && r.lineHash) {
-    // Written back as read, with the hash the header it came from vouched for: not re-verified
-    // here (that costs a hash of every record); a line altered since still fails its hash.
+    // Written back as read, with the hash the header it came from vouched for; serializeBody has
+    // checked the lines it came from against that header first.
     return { idText: r.idText, line: r.line, hash: r.lineHash };
   }
   const read = r instanceof ParsedRecord;
@@ -542,13 +587,29 @@ function recordLine(r: RecordEntry): { idText: string; line: Uint8Array; hash: U
 
 /**
  * Serialises a body as format 3: the header (with the record table) whose exact bytes the seal
- * will cover, and the record lines the table lists.
+ * will cover, and the record lines the table lists. A format-3 record carried forward as read
+ * is written only after the record lines of its file have matched their header
+ * ({@link RecordLines.check}).
  *
  * @param body The body.
  * @returns The header line and the record lines, without newlines.
+ * @throws {HecateError} `vault_integrity` when a record line carried forward was damaged or
+ * altered.
  */
-export function serializeBody(body: VaultBody): SerializedBody {
+export async function serializeBody(body: VaultBody): Promise<SerializedBody> {
+  const regions = new Set<RecordLines>();
+  for (const r of body.records) if (r instanceof ParsedRecord && r.region) regions.add(r.region);
+  for (const region of regions) await region.check();
   const records = body.records.map(recordLine);
+  const lines = records.map((r) => r.line);
+  const region = new Uint8Array(lines.reduce((n, l) => n + l.length + 1, 0));
+  let at = 0;
+  for (const l of lines) {
+    region.set(l, at);
+    region[at + l.length] = 0x0a;
+    at += l.length + 1;
+  }
+  const linesSha256 = new Uint8Array(await crypto.subtle.digest("SHA-256", region));
   const bodyBytes = utf8(JSON.stringify({
     format: FORMAT_NAME,
     version: FORMAT_VERSION,
@@ -560,9 +621,10 @@ export function serializeBody(body: VaultBody): SerializedBody {
       size: r.line.length,
       sha256: toBase64Url(r.hash),
     })),
+    lines_sha256: toBase64Url(linesSha256),
     meta: toBase64Url(body.meta),
   }));
-  return { bodyBytes, lines: records.map((r) => r.line) };
+  return { bodyBytes, lines: [region] };
 }
 
 /**
@@ -570,7 +632,8 @@ export function serializeBody(body: VaultBody): SerializedBody {
  *
  * @param bodyBytes The header line {@link serializeBody} returned.
  * @param seal The seal over those bytes.
- * @param lines The record lines, in table order.
+ * @param lines What follows the seal line, as {@link serializeBody} returned it (newlines
+ * included).
  * @returns The whole file.
  */
 export function assembleFile(
@@ -585,7 +648,7 @@ export function assembleFile(
       ...(seal.sig ? { sig: toBase64Url(seal.sig) } : {}),
     }) + "\n",
   );
-  const size = lines.reduce((n, l) => n + l.length + 1, bodyBytes.length + 1 + sealLine.length);
+  const size = lines.reduce((n, l) => n + l.length, bodyBytes.length + 1 + sealLine.length);
   const out = new Uint8Array(size);
   out.set(bodyBytes, 0);
   out[bodyBytes.length] = 0x0a;
@@ -594,8 +657,7 @@ export function assembleFile(
   at += sealLine.length;
   for (const l of lines) {
     out.set(l, at);
-    out[at + l.length] = 0x0a;
-    at += l.length + 1;
+    at += l.length;
   }
   return out;
 }
@@ -608,6 +670,8 @@ export function assembleFile(
  * @param body A parsed body.
  * @throws {HecateError} `vault_integrity` for the first line that does not match.
  */
-export function checkRecordLines(body: VaultBody): void {
+export async function checkRecordLines(body: VaultBody): Promise<void> {
   for (const r of body.records) if (r instanceof ParsedRecord && r.line) void r.keyText;
+  const first = body.records[0];
+  if (first instanceof ParsedRecord && first.region) await first.region.check();
 }

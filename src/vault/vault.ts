@@ -905,7 +905,7 @@ export class UnlockedVault {
     // API-key slots are re-sealed on every write from the data keys current now, so re-keying a
     // record (revoke, rotate) can never leave a remaining key with a stale data key.
     this.#slots = await this.#sealApiKeySlots(signer.publicKey);
-    const { bodyBytes, lines } = serializeBody({
+    const { bodyBytes, lines } = await serializeBody({
       version: FORMAT_VERSION,
       vaultId: this.#vaultId,
       generation,

@@ -3,7 +3,7 @@
  * test: a format-3 file (header, seal, one line per record) is read as one "logical" body JSON
  * with the records inline, as format 2 had them, and written back with every unkeyed value an
  * attacker can compute recomputed (each record line's SHA-256 and size in the header's table, the
- * header's checksum), keeping the seal's MAC and signature. Format-1 and -2 files (two lines) are
+ * SHA-256 of all record lines, the header's checksum), keeping the seal's MAC and signature. Format-1 and -2 files (two lines) are
  * read and written as they are.
  *
  * @module
@@ -62,7 +62,11 @@ export function fileLines(
 export function readLogical(file: Uint8Array): LogicalFile {
   const { body, seal, records } = fileLines(file);
   const json = JSON.parse(dec.decode(body));
-  if (json.version >= 3) json.records = records.map((l) => JSON.parse(l));
+  if (json.version >= 3) {
+    // Recomputed by writeLogical from the lines, so the logical body has format 2's fields.
+    delete json.lines_sha256;
+    json.records = records.map((l) => JSON.parse(l));
+  }
   return { body: json, seal };
 }
 
@@ -112,8 +116,14 @@ export async function writeLogical(logical: LogicalFile): Promise<Uint8Array<Arr
     const id = (body.records[i] as { id?: unknown } | null)?.id;
     table.push({ id, size: bytes.length, sha256: b64u(await sha256(bytes)) });
   }
-  const header = enc.encode(JSON.stringify({ ...body, records: table }));
-  return await assemble(header, seal, lines);
+  const region = enc.encode(lines.map((l) => l + "\n").join(""));
+  // The header's members in the body's order, the checksum of the lines right after the table.
+  const header: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body)) {
+    header[k] = k === "records" ? table : v;
+    if (k === "records") header.lines_sha256 = b64u(await sha256(region));
+  }
+  return await assemble(enc.encode(JSON.stringify(header)), seal, lines);
 }
 
 /**
