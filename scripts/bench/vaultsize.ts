@@ -15,7 +15,7 @@ import { MIN_KDF_ITERATIONS } from "../../src/kdf.ts";
 import { startPostgres } from "../../tests/support/postgres.ts";
 import { HECATE_PERMISSIONS } from "../permissions.ts";
 import { newSigningKeyPair, verifyEd25519 } from "../../src/vault/asymmetric.ts";
-import { parseBody, splitVaultFile } from "../../src/vault/format.ts";
+import { parseSplit, splitVaultFile } from "../../src/vault/format.ts";
 import { macBody, signedBodyMessage } from "../../src/vault/keyring.ts";
 import { randomBytes, sha256 } from "../../src/vault/primitives.ts";
 import { measure, medianInterleaved, medianMs, medianOf, type RunResult } from "./measure.ts";
@@ -75,24 +75,32 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
     homes.set(size, { home, apiKey, bytes });
   }
 
-  // The floor no index can remove: every command reads the whole file and authenticates all of
-  // it (checksum, then the MAC and the signature with the password, the signature with an API
-  // key), and a write writes and syncs all of it. Timed in-process, per size.
+  // What each command still does with the whole file in format 3 (it reads it, finds the record
+  // lines from the table's sizes) and with the header (parse, checksum, then the MAC and the
+  // signature with the password, the signature with an API key); reading one record (its line's
+  // hash and JSON); what a write adds (checking every record line once, writing and syncing all).
+  // Timed in-process, per size.
   const signer = await newSigningKeyPair();
   const macKey = randomBytes(32);
   console.log("vaultsize: in-process floor per command (median of 5):");
   for (const [size, { home }] of homes) {
     const path = `${home}/vault.hecate`;
     const file = await Deno.readFile(path);
-    const body = splitVaultFile(file).bodyBytes;
+    const split = splitVaultFile(file);
+    const header = split.bodyBytes;
     const read = await medianMs(5, () => Deno.readFile(path));
-    const parse = await medianMs(5, () => Promise.resolve(parseBody(body)));
-    const checksum = await medianMs(5, () => sha256(body));
-    const mac = await medianMs(5, () => macBody(macKey, body));
+    const parse = await medianMs(5, () => Promise.resolve(parseSplit(splitVaultFile(file))));
+    const checksum = await medianMs(5, () => sha256(header));
+    const mac = await medianMs(5, () => macBody(macKey, header));
     const sig = await medianMs(
       5,
-      () => verifyEd25519(signer.publicKey, new Uint8Array(64), signedBodyMessage(body)),
+      () => verifyEd25519(signer.publicKey, new Uint8Array(64), signedBodyMessage(header)),
     );
+    const oneRecord = await medianMs(5, () => {
+      const { body } = parseSplit(splitVaultFile(file));
+      return Promise.resolve(body.records[Math.floor(body.records.length / 2)]!.data);
+    }) - parse;
+    const allLines = await medianMs(5, () => sha256(split.recordBytes));
     const write = await medianMs(5, async () => {
       using f = await Deno.open(`${root}/write-test`, {
         write: true,
@@ -103,11 +111,14 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
       await f.syncData();
     });
     console.log(
-      `  ${size.toLocaleString("en")} profiles: read ${read.toFixed(1)} ms, parse ${
-        parse.toFixed(1)
-      } ms, checksum ${checksum.toFixed(1)} ms, MAC ${mac.toFixed(1)} ms, signature check ${
-        sig.toFixed(1)
-      } ms; writing the file once (write + fsync) ${write.toFixed(1)} ms`,
+      `  ${size.toLocaleString("en")} profiles: header ${(header.length / 1048576).toFixed(2)} ` +
+        `MiB of ${(file.length / 1048576).toFixed(2)}; read ${read.toFixed(1)} ms, split and ` +
+        `parse ${parse.toFixed(1)} ms, header checksum ${checksum.toFixed(1)} ms, MAC ${
+          mac.toFixed(1)
+        } ms, signature check ${sig.toFixed(1)} ms, one record line ${
+          Math.max(0, oneRecord).toFixed(2)
+        } ms; a write adds: all record lines checked ${allLines.toFixed(1)} ms, the file written ` +
+        `once (write + fsync) ${write.toFixed(1)} ms`,
     );
   }
 

@@ -273,13 +273,15 @@ export class RecordLines {
  * first read, so a reader hashes only the records it opens.
  */
 class ParsedRecord implements RecordEntry {
-  readonly id: Uint8Array<ArrayBuffer>;
   readonly kind = "profile" as const;
   /** The id's base64url text as read. */
   readonly idText: string;
-  /** Format 3: the record line as stored (without its newline) and its SHA-256 from the table. */
+  /** Format 3: the record line as stored (without its newline). */
   readonly line: Uint8Array | undefined;
-  readonly lineHash: Uint8Array<ArrayBuffer> | undefined;
+  /** Format 3: the line's SHA-256 as the table spells it (decoded when the line is read). */
+  readonly lineHashText: string | undefined;
+  #id: Uint8Array<ArrayBuffer> | undefined;
+  #lineHash: Uint8Array<ArrayBuffer> | undefined;
   /** Format 3: all record lines of the file this one came from. */
   readonly region: RecordLines | undefined;
   #keyText: string | undefined;
@@ -289,24 +291,38 @@ class ParsedRecord implements RecordEntry {
   readonly #i: number;
 
   constructor(
-    id: Uint8Array<ArrayBuffer>,
+    id: Uint8Array<ArrayBuffer> | undefined,
     idText: string,
     i: number,
     texts:
       | { keyText: string; dataText: string }
-      | { line: Uint8Array; lineHash: Uint8Array<ArrayBuffer>; region: RecordLines },
+      | { line: Uint8Array; lineHashText: string; region: RecordLines },
   ) {
-    this.id = id;
+    this.#id = id;
     this.idText = idText;
     this.#i = i;
     if ("line" in texts) {
       this.line = texts.line;
-      this.lineHash = texts.lineHash;
+      this.lineHashText = texts.lineHashText;
       this.region = texts.region;
     } else {
       this.#keyText = texts.keyText;
       this.#dataText = texts.dataText;
     }
+  }
+
+  /**
+   * The id. A format-3 table's ids are decoded when first used: parsing a 10,000-record table
+   * decodes none (their spelling is still checked, strictly, before any use).
+   */
+  get id(): Uint8Array<ArrayBuffer> {
+    return this.#id ??= bytes(this.idText, `record ${this.#i} id`, 16);
+  }
+
+  /** Format 3: the line's SHA-256 from the table. */
+  get lineHash(): Uint8Array<ArrayBuffer> | undefined {
+    if (this.lineHashText === undefined) return undefined;
+    return this.#lineHash ??= bytes(this.lineHashText, `record ${this.#i} hash`, 32);
   }
 
   /** The base64url text of `key` as read (format 3: after the line's hash was checked). */
@@ -376,16 +392,18 @@ function parseRecordTable(v: unknown, region: RecordLines): RecordEntry[] {
   for (const [i, e] of v.entries()) {
     const o = obj(e, `record table entry ${i}`);
     exactKeys(o, ["id", "size", "sha256"], `record table entry ${i}`);
-    const id = bytes(o.id, `record ${i} id`, 16);
+    // Ids and hashes are decoded when used (see ParsedRecord); here only their length, which is
+    // fixed for 16 and 32 bytes of unpadded base64url.
+    if (typeof o.id !== "string" || o.id.length !== 22) throw damaged(`record ${i} id`);
+    if (typeof o.sha256 !== "string" || o.sha256.length !== 43) throw damaged(`record ${i} hash`);
     const size = int(o.size, `record ${i} size`, 1, MAX_FILE_BYTES);
-    const lineHash = bytes(o.sha256, `record ${i} hash`, 32);
     if (at + size >= lines.length || lines[at + size] !== 0x0a) {
       throw damaged(`record line ${i + 1} is missing or has another size than the header says`);
     }
     out.push(
-      new ParsedRecord(id, o.id as string, i, {
+      new ParsedRecord(undefined, o.id, i, {
         line: lines.subarray(at, at + size),
-        lineHash,
+        lineHashText: o.sha256,
         region,
       }),
     );
@@ -493,7 +511,20 @@ export function parseBody(
       new RecordLines(recordBytes, bytes(b.lines_sha256, "record lines checksum", 32)),
     )
     : b.records.map(parseRecord);
-  return { version, vaultId, generation, slots, records, meta: bytes(b.meta, "meta") };
+  if (typeof b.meta !== "string") throw damaged("meta is not a string");
+  const metaText = b.meta;
+  let meta: Uint8Array<ArrayBuffer> | undefined;
+  return {
+    version,
+    vaultId,
+    generation,
+    slots,
+    records,
+    // Decoded when first used: an API-key reader, which cannot open it, never pays for it.
+    get meta(): Uint8Array<ArrayBuffer> {
+      return meta ??= bytes(metaText, "meta");
+    },
+  };
 }
 
 /**
@@ -568,11 +599,11 @@ export interface SerializedBody {
 }
 
 /** A record's line and its SHA-256: as read for an unchanged format-3 record, else made now. */
-function recordLine(r: RecordEntry): { idText: string; line: Uint8Array; hash: Uint8Array } {
-  if (r instanceof ParsedRecord && r.line && r.lineHash) {
+function recordLine(r: RecordEntry): { idText: string; line: Uint8Array; hashText: string } {
+  if (r instanceof ParsedRecord && r.line && r.lineHashText !== undefined) {
     // Written back as read, with the hash the header it came from vouched for; serializeBody has
     // checked the lines it came from against that header first.
-    return { idText: r.idText, line: r.line, hash: r.lineHash };
+    return { idText: r.idText, line: r.line, hashText: r.lineHashText };
   }
   const read = r instanceof ParsedRecord;
   const idText = read ? r.idText : toBase64Url(r.id);
@@ -582,7 +613,7 @@ function recordLine(r: RecordEntry): { idText: string; line: Uint8Array; hash: U
     key: read ? r.keyText : toBase64Url(r.key),
     data: read ? r.dataText : toBase64Url(r.data),
   }));
-  return { idText, line, hash: sha256(line) };
+  return { idText, line, hashText: toBase64Url(sha256(line)) };
 }
 
 /**
@@ -619,7 +650,7 @@ export async function serializeBody(body: VaultBody): Promise<SerializedBody> {
     records: records.map((r) => ({
       id: r.idText,
       size: r.line.length,
-      sha256: toBase64Url(r.hash),
+      sha256: r.hashText,
     })),
     lines_sha256: toBase64Url(linesSha256),
     meta: toBase64Url(body.meta),

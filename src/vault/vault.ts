@@ -103,9 +103,10 @@ export interface CreateVaultOptions {
 }
 
 /**
- * One record. Records read from a file with an index are opened only when used: the body MAC (or
- * the writer's signature) has already authenticated every ciphertext, so opening is only about
- * getting the plaintext.
+ * One record. Records read from a file with an index are opened only when used: the MAC (or the
+ * writer's signature) has already authenticated every ciphertext, through the whole body (formats
+ * 1, 2) or through each record line's hash in the header (format 3, checked when the line is
+ * first read; src/vault/format.ts), so opening is only about getting the plaintext.
  */
 interface LiveRecord {
   id: Uint8Array<ArrayBuffer>;
@@ -298,7 +299,8 @@ export class UnlockedVault {
 
   /**
    * Unlocks a vault file with the master password, checking the checksum, the password slot, the
-   * body MAC, the meta and the writer's signature, in that order. Records are opened when used
+   * MAC, the meta and the writer's signature (over the body, or the header of format 3), in that
+   * order. Records are opened when used
    * (each must match the profile index); a file without a current index has every record opened
    * here, as before the index (docs/FORMAT.md, "Reading" step 5).
    *
@@ -434,7 +436,10 @@ export class UnlockedVault {
         throw integrity("the profile index does not match the records");
       }
       return {
-        id: entry.id,
+        // Decoded when the record is used (a format-3 table's ids are decoded on demand).
+        get id() {
+          return entry.id;
+        },
         key,
         dataKey: undefined,
         value: undefined,
