@@ -124,6 +124,32 @@ interface LiveRecord {
   rekey: boolean;
 }
 
+/**
+ * A {@link LiveRecord} read from a file: its id is decoded from the entry when the record is used
+ * (a format-3 table's ids are decoded on demand). A class, not an object literal with a getter,
+ * so 10,000 of them share one shape.
+ */
+class ReadRecord implements LiveRecord {
+  readonly #entry: RecordEntry;
+  key: string;
+  dataKey: Uint8Array<ArrayBuffer> | undefined = undefined;
+  value: JsonObject | undefined = undefined;
+  summary: JsonObject;
+  entry: RecordEntry | undefined;
+  rekey = false;
+
+  constructor(entry: RecordEntry, key: string, summary: JsonObject) {
+    this.#entry = entry;
+    this.entry = entry;
+    this.key = key;
+    this.summary = summary;
+  }
+
+  get id(): Uint8Array<ArrayBuffer> {
+    return this.#entry.id;
+  }
+}
+
 function integrity(what: string, cause?: unknown): HecateError {
   return new HecateError("vault_integrity", `Vault failed authentication: ${what}`, {
     cause,
@@ -435,18 +461,7 @@ export class UnlockedVault {
       if (index && (typeof summary !== "object" || summary === null)) {
         throw integrity("the profile index does not match the records");
       }
-      return {
-        // Decoded when the record is used (a format-3 table's ids are decoded on demand).
-        get id() {
-          return entry.id;
-        },
-        key,
-        dataKey: undefined,
-        value: undefined,
-        summary: summary ?? {},
-        entry,
-        rekey: false,
-      };
+      return new ReadRecord(entry, key, summary ?? {});
     });
     if (index && Object.keys(index).length !== records.length) {
       throw integrity("the profile index does not match the records");
