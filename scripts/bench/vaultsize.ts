@@ -125,20 +125,44 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
     );
   }
 
+  // CPU time (user + system) beside the wall time: on a shared machine under load the wall time
+  // of every run grows with the load, its CPU time much less. An inner GNU time writes it.
+  const cpuFile = `${root}/cpu-time`;
+  const cpu = new Map<string, number[]>();
+  const withCpu =
+    (name: string, run: (wrap: (cmd: string[]) => string[]) => Promise<RunResult>) => async () => {
+      const r = await run((cmd) => ["/usr/bin/time", "-o", cpuFile, "-f", "%U %S", ...cmd]);
+      const [user, sys] = (await Deno.readTextFile(cpuFile)).trim().split("\n").at(-1)!.split(" ");
+      cpu.set(name, [...(cpu.get(name) ?? []), Number(user) + Number(sys)]);
+      return r;
+    };
+  const medianCpu = (name: string) => {
+    const xs = [...cpu.get(name)!].sort((a, b) => a - b);
+    return xs[Math.floor(xs.length / 2)]!;
+  };
+
   let added = 0;
   const jobs: Record<string, () => Promise<RunResult>> = {};
   for (const [size, { home, apiKey }] of homes) {
     const pwEnv = { HECATE_PASSWORD_FILE: pwFile, HECATE_LOCKOUT: "off" };
-    jobs[`queryKey${size}`] = () =>
-      measure(hecateCmd(home, "query", "pg", "select 1"), {
-        env: { HECATE_API_KEY: apiKey, HECATE_LOCKOUT: "off" },
-      });
-    jobs[`queryPw${size}`] = () =>
-      measure(hecateCmd(home, "query", "pg", "select 1"), { env: pwEnv });
-    jobs[`list${size}`] = () => measure(hecateCmd(home, "server", "list"), { env: pwEnv });
-    jobs[`add${size}`] = () =>
+    jobs[`queryKey${size}`] = withCpu(
+      `queryKey${size}`,
+      (wrap) =>
+        measure(wrap(hecateCmd(home, "query", "pg", "select 1")), {
+          env: { HECATE_API_KEY: apiKey, HECATE_LOCKOUT: "off" },
+        }),
+    );
+    jobs[`queryPw${size}`] = withCpu(
+      `queryPw${size}`,
+      (wrap) => measure(wrap(hecateCmd(home, "query", "pg", "select 1")), { env: pwEnv }),
+    );
+    jobs[`list${size}`] = withCpu(
+      `list${size}`,
+      (wrap) => measure(wrap(hecateCmd(home, "server", "list")), { env: pwEnv }),
+    );
+    jobs[`add${size}`] = withCpu(`add${size}`, (wrap) =>
       measure(
-        hecateCmd(
+        wrap(hecateCmd(
           home,
           "server",
           "add",
@@ -150,23 +174,26 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
           "--user",
           "app",
           "--secret-stdin",
-        ),
+        )),
         { env: pwEnv, stdin: "added-secret\n" },
-      );
+      ));
   }
   // Warm Deno's caches so that no measured run compiles.
   for (const job of Object.values(jobs)) await job();
+  cpu.clear();
   const m = await medianInterleaved(ROUNDS, jobs);
   console.log(
     `vaultsize (interleaved, median of ${ROUNDS}; vault KDF ${MIN_KDF_ITERATIONS} iterations):`,
   );
   const row = (label: string, key: string) => {
     const base = m[`${key}10`]!;
+    const baseCpu = medianCpu(`${key}10`);
     const cells = SIZES.map((s) => {
       const r = m[`${key}${s}`]!;
+      const c = medianCpu(`${key}${s}`);
       return `${s.toLocaleString("en")}: ${r.wallS.toFixed(3)} s ${r.peakMiB.toFixed(0)} MiB (${
         (r.wallS / base.wallS).toFixed(2)
-      }x)`;
+      }x), CPU ${c.toFixed(2)} s (${(c / baseCpu).toFixed(2)}x)`;
     });
     console.log(`  ${label.padEnd(28)} ${cells.join("; ")}`);
   };
