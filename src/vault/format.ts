@@ -378,6 +378,9 @@ function parseRecord(v: unknown, i: number): RecordEntry {
   return new ParsedRecord(id, o.id as string, i, { keyText: o.key, dataText: o.data });
 }
 
+/** The members of a record table entry (format 3). */
+const TABLE_ENTRY_KEYS = ["id", "size", "sha256"];
+
 /**
  * Reads the format-3 record table and finds each record's line in the bytes after the seal line.
  * Lines follow in table order, each `size` bytes and a newline, and nothing else follows: a
@@ -387,31 +390,35 @@ function parseRecord(v: unknown, i: number): RecordEntry {
 function parseRecordTable(v: unknown, region: RecordLines): RecordEntry[] {
   if (!Array.isArray(v)) throw damaged("record table is not a list");
   const lines = region.bytes;
-  const out: RecordEntry[] = [];
+  const out: RecordEntry[] = new Array(v.length);
   let at = 0;
-  for (const [i, e] of v.entries()) {
-    const o = obj(e, `record table entry ${i}`);
-    exactKeys(o, ["id", "size", "sha256"], `record table entry ${i}`);
+  // An indexed loop and one key count per entry: this runs 10,000 times per read of a large vault.
+  for (let i = 0; i < v.length; i++) {
+    const o = v[i] as Json;
+    if (typeof o !== "object" || o === null || Array.isArray(o)) {
+      throw damaged(`record table entry ${i} is not an object`);
+    }
+    exactKeys(o, TABLE_ENTRY_KEYS, `record table entry ${i}`);
     // Ids and hashes are decoded when used (see ParsedRecord); here only their length, which is
     // fixed for 16 and 32 bytes of unpadded base64url.
-    if (typeof o.id !== "string" || o.id.length !== 22) throw damaged(`record ${i} id`);
-    if (typeof o.sha256 !== "string" || o.sha256.length !== 43) throw damaged(`record ${i} hash`);
+    const { id, sha256: hashText } = o;
+    if (typeof id !== "string" || id.length !== 22) throw damaged(`record ${i} id`);
+    if (typeof hashText !== "string" || hashText.length !== 43) throw damaged(`record ${i} hash`);
     const size = int(o.size, `record ${i} size`, 1, MAX_FILE_BYTES);
     if (at + size >= lines.length || lines[at + size] !== 0x0a) {
       throw damaged(`record line ${i + 1} is missing or has another size than the header says`);
     }
-    out.push(
-      new ParsedRecord(undefined, o.id, i, {
-        line: lines.subarray(at, at + size),
-        lineHashText: o.sha256,
-        region,
-      }),
-    );
+    out[i] = new ParsedRecord(undefined, id, i, {
+      line: lines.subarray(at, at + size),
+      lineHashText: hashText,
+      region,
+    });
     at += size + 1;
   }
   if (at !== lines.length) throw damaged("bytes after the last record line");
   return out;
 }
+
 /**
  * A record id in base64url, without encoding it again when it was read from a file.
  *
