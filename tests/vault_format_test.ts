@@ -617,3 +617,25 @@ Deno.test("a secret stored in a record never appears in the serialised file byte
   );
   assert.equal(back.meta.also, canary);
 });
+
+Deno.test("format 3: a damaged record line is found when read, and a writer refuses to carry it forward", async () => {
+  const { file, ids } = await sampleVault([{ name: "a" }, { name: "b" }]);
+  const { body, seal, records } = split(file);
+  // One byte inside record b's data, header and seal untouched.
+  const line = records[1]!;
+  const at = line.indexOf('"data":"') + 20;
+  const damagedLine = line.slice(0, at) + (line[at] === "A" ? "B" : "A") + line.slice(at + 1);
+  const bad = await resealed(body, seal.mac, seal.sig, [records[0]!, damagedLine]);
+  // The header still authenticates: unlock and record a succeed; record b does not.
+  const vault = await UnlockedVault.unlock(bad, PW);
+  assert.equal((await vault.record(ids[0]!)).name, "a");
+  await assertRejects(() => vault.record(ids[1]!), ["vault_integrity"], "record b");
+  // A write that changes only record a still checks every line it carries forward.
+  const fresh = await UnlockedVault.unlock(bad, PW);
+  fresh.putRecord({ name: "a2" }, ids[0]!);
+  await assertRejects(() => fresh.serialize(), ["vault_integrity"], "write");
+  // The same write over the intact file succeeds and keeps record b's line byte for byte.
+  const good = await UnlockedVault.unlock(file, PW);
+  good.putRecord({ name: "a2" }, ids[0]!);
+  assert.equal(split((await good.serialize()).bytes).records[1], records[1]);
+});

@@ -122,6 +122,11 @@ interface LiveRecord {
   entry: RecordEntry | undefined;
   /** Gets a fresh data key at the next serialize (re-keyed while possibly unopened). */
   rekey: boolean;
+  /**
+   * The entry as read from the file, kept after `entry` is cleared: a record given a new value
+   * before it was ever opened still unwraps its (unchanged) data key from here.
+   */
+  readonly read?: RecordEntry;
 }
 
 /**
@@ -130,7 +135,7 @@ interface LiveRecord {
  * so 10,000 of them share one shape.
  */
 class ReadRecord implements LiveRecord {
-  readonly #entry: RecordEntry;
+  readonly read: RecordEntry;
   key: string;
   dataKey: Uint8Array<ArrayBuffer> | undefined = undefined;
   value: JsonObject | undefined = undefined;
@@ -139,14 +144,14 @@ class ReadRecord implements LiveRecord {
   rekey = false;
 
   constructor(entry: RecordEntry, key: string, summary: JsonObject) {
-    this.#entry = entry;
+    this.read = entry;
     this.entry = entry;
     this.key = key;
     this.summary = summary;
   }
 
   get id(): Uint8Array<ArrayBuffer> {
-    return this.#entry.id;
+    return this.read.id;
   }
 }
 
@@ -501,7 +506,9 @@ export class UnlockedVault {
   ): Promise<Uint8Array<ArrayBuffer>> {
     if (r.dataKey) return r.dataKey;
     try {
-      return r.dataKey = await unwrapDataKey(keys.wrap, r.entry!.key, vaultId, r.id);
+      const sealed = r.entry ?? r.read;
+      if (!sealed) throw integrity(`record ${i} has no data key`); // unreachable: new ones do
+      return r.dataKey = await unwrapDataKey(keys.wrap, sealed.key, vaultId, r.id);
     } catch (e) {
       if (e instanceof AuthenticationFailure) throw integrity(`record ${i}`, e);
       throw e;
