@@ -637,34 +637,53 @@ Deno.test("wrong master password: exit 3, vault unchanged by failing writes", as
   assert.ok(audit.includes('"reason":"auth_failed"'));
 });
 
-Deno.test("tampered vault (one byte of a record's base64 flipped): exit 4", async () => {
+Deno.test("tampered vault (one byte of a record line's base64 flipped): exit 4 for each command that reads the record, and for a write", async () => {
   await using fx = await fixture();
   const bytes = await Deno.readFile(fx.vaultPath);
   const text = new TextDecoder().decode(bytes);
   const at = text.indexOf('"data":"') + '"data":"'.length + 10;
-  assert.ok(at > 20, "a record's data field");
+  assert.ok(at > text.indexOf("\n", text.indexOf("\n") + 1), "a record line's data field");
   const old = text[at]!;
   const tampered = text.slice(0, at) + (old === "A" ? "B" : "A") + text.slice(at + 1);
   await Deno.writeTextFile(fx.vaultPath, tampered);
   const saved = await Deno.readFile(fx.vaultPath);
   await allFail([
+    [fx.pw(["query", "lite", "select 1"]), 4, /damaged|tampered|integrity|authentication/i],
+    [fx.pw(["server", "show", "lite"]), 4],
+    // A writer checks every record line it carries forward, so damage never reaches a new file.
+    [fx.pw(["server", "add", "x", "--engine", "sqlite", "--database", "/tmp/x.db"]), 4],
+  ]);
+  // Listing reads the sealed index in the header, not the record: format 3 reports a record
+  // line's damage when the record is read or the vault written (docs/FORMAT.md, "Reading").
+  ok(await fx.pw(["server", "list"]));
+  assert.deepEqual(await Deno.readFile(fx.vaultPath), saved, "a failed command never rewrites");
+});
+
+Deno.test("tampered vault header (one byte of the sealed meta flipped): exit 4, even for server list", async () => {
+  await using fx = await fixture();
+  const text = await Deno.readTextFile(fx.vaultPath);
+  const at = text.indexOf('"meta":"') + '"meta":"'.length + 10;
+  assert.ok(at > 20 && at < text.indexOf("\n"), "the header's meta");
+  const tampered = text.slice(0, at) + (text[at] === "A" ? "B" : "A") + text.slice(at + 1);
+  await Deno.writeTextFile(fx.vaultPath, tampered);
+  const saved = await Deno.readFile(fx.vaultPath);
+  await allFail([
     [fx.pw(["server", "list"]), 4, /damaged|tampered|integrity/i],
     [fx.pw(["query", "lite", "select 1"]), 4],
-    [fx.pw(["server", "add", "x", "--engine", "sqlite", "--database", "/tmp/x.db"]), 4],
   ]);
   assert.deepEqual(await Deno.readFile(fx.vaultPath), saved, "a failed unlock never rewrites");
 });
 
-Deno.test("vault of format version 3 (seal checksum fixed): exit 9", async () => {
+Deno.test("vault of format version 4 (seal checksum fixed): exit 9", async () => {
   await using fx = await fixture();
   const text = await Deno.readTextFile(fx.vaultPath);
-  const [body, sealLine] = text.split("\n");
-  assert.ok(body!.includes('"version":2,'));
-  const newBody = body!.replace('"version":2,', '"version":3,');
+  const [body, sealLine, ...records] = text.split("\n");
+  assert.ok(body!.includes('"version":3,'));
+  const newBody = body!.replace('"version":3,', '"version":4,');
   const seal = JSON.parse(sealLine!);
   seal.sha256 = await sha256B64u(new TextEncoder().encode(newBody));
-  await Deno.writeTextFile(fx.vaultPath, `${newBody}\n${JSON.stringify(seal)}\n`);
-  fails(await fx.pw(["server", "list"]), 9, /version 3 is not supported/);
+  await Deno.writeTextFile(fx.vaultPath, [newBody, JSON.stringify(seal), ...records].join("\n"));
+  fails(await fx.pw(["server", "list"]), 9, /version 4 is not supported/);
 });
 
 Deno.test("unknown profile: exit 5 for show, edit, remove, test, query", async () => {

@@ -23,12 +23,19 @@ import {
   unwrapDataKey,
   unwrapRootWithPassword,
 } from "../src/vault/keyring.ts";
-import { hkdfSha256, open, seal, sha256 } from "../src/vault/primitives.ts";
+import { hkdfSha256, open, seal } from "../src/vault/primitives.ts";
 import { openScoped } from "../src/vault/scoped.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
 import { openVault } from "../src/hecate.ts";
 import { assertCode, ITER, PW, runHecate, vaultWith, withHome } from "./support/access.ts";
 import { initVault } from "../src/hecate.ts";
+
+import {
+  type LogicalFile,
+  readLogical,
+  type SealJson,
+  writeLogical,
+} from "./support/vault_lines.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -36,16 +43,17 @@ const NEW_PW = "access-test: a different violet kettle";
 
 type Json = Record<string, unknown>;
 
-function lines(file: Uint8Array): { body: Json; seal: Json } {
-  const [body, seal] = dec.decode(file).split("\n");
-  return { body: JSON.parse(body!), seal: JSON.parse(seal!) };
+/** The body (format 3: records inline) and seal of a file (tests/support/vault_lines.ts). */
+function lines(file: Uint8Array): { body: Json; seal: SealJson } {
+  return readLogical(file);
 }
 
-/** Writes body and seal back with a recomputed unkeyed checksum: what any editor of the file can do. */
-async function assemble(body: Json, seal: Json): Promise<Uint8Array<ArrayBuffer>> {
-  const bodyBytes = enc.encode(JSON.stringify(body));
-  const fixed = { ...seal, sha256: toBase64Url(await sha256(bodyBytes)) };
-  return enc.encode(`${JSON.stringify(body)}\n${JSON.stringify(fixed)}\n`);
+/**
+ * Writes body and seal back with every unkeyed value recomputed (checksum; format 3: the record
+ * lines' hashes in the header): what any editor of the file can do.
+ */
+function assemble(body: Json, seal: SealJson): Promise<Uint8Array<ArrayBuffer>> {
+  return writeLogical({ body: body as LogicalFile["body"], seal });
 }
 
 /** Every 32-byte value an attacker holding an old root key can reach: keys, meta values, data keys. */
@@ -167,7 +175,7 @@ async function forgeSharedRecord(
   file: Uint8Array<ArrayBuffer>,
   keyText: string,
   port: number,
-): Promise<{ body: Json; seal: Json }> {
+): Promise<{ body: Json; seal: SealJson }> {
   const parsed = parseVaultFile(file);
   const key = parseApiKey(keyText);
   const slot = parsed.body.slots.find((s): s is ApiKeySlot =>
@@ -324,12 +332,13 @@ Deno.test("a format-1 vault with an API key: the key works before and after the 
     assert.equal(parseVaultFile(v1).body.version, 1);
     assert.equal((await openScoped(v1, key, { now: new Date() })).records().length, 1);
 
-    // The first password write upgrades the file; the legacy key keeps working, now signed.
+    // The first password write upgrades the file (to the current format, 3); the legacy key
+    // keeps working, now signed.
     const owner = await openVault({ home, password: PW, lockout: "off" });
     await owner.profiles.edit("billing", { tags: ["t"] });
     const v2 = await Deno.readFile(`${home}/${VAULT_FILE}`);
     const parsed = parseVaultFile(v2);
-    assert.equal(parsed.body.version, 2);
+    assert.equal(parsed.body.version, 3);
     assert.deepEqual(parsed.body.slots.map((s) => s.kind).sort(), ["apikey-legacy", "password"]);
     assert.ok(parsed.seal.sig);
     assert.equal((await openScoped(v2, key, { now: new Date() })).records().length, 1);

@@ -23,6 +23,7 @@ import {
 } from "../src/vault/keyring.ts";
 import { AuthenticationFailure, randomBytes } from "../src/vault/primitives.ts";
 import { type JsonObject, UnlockedVault } from "../src/vault/vault.ts";
+import { assemble, editLogical, fileLines, readLogical } from "./support/vault_lines.ts";
 
 const ITER = 1000;
 const PW = "correct horse battery staple";
@@ -39,49 +40,46 @@ function b64u(bytes: Uint8Array): string {
   return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
-async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-}
-
-/** The two lines of a vault file, without their newlines. */
+/** The lines of a vault file: the header, the seal, the record lines (tests/support). */
 function split(
   file: Uint8Array,
-): { body: Uint8Array<ArrayBuffer>; seal: { sha256: string; mac: string; sig?: string } } {
-  const nl = file.indexOf(0x0a);
-  assert.ok(nl > 0 && file[file.length - 1] === 0x0a, "test fixture is a two-line file");
-  const seal = JSON.parse(dec.decode(file.subarray(nl + 1, file.length - 1)));
-  return { body: file.slice(0, nl), seal };
+): {
+  body: Uint8Array<ArrayBuffer>;
+  seal: { sha256: string; mac: string; sig?: string };
+  records: string[];
+} {
+  return fileLines(file);
 }
 
 /**
- * Builds a file from body bytes and a MAC, with the unkeyed checksum recomputed: what an attacker
- * who edits the body can always do.
+ * Builds a file from header bytes, a MAC (and signature) and record lines, with the unkeyed
+ * checksum recomputed: what an attacker who edits the header can always do.
  */
-async function resealed(
+function resealed(
   body: Uint8Array<ArrayBuffer>,
   mac: string,
   sig?: string,
+  records: string[] = [],
 ): Promise<Uint8Array<ArrayBuffer>> {
-  const sealLine =
-    JSON.stringify({ sha256: b64u(await sha256(body)), mac, ...sig ? { sig } : {} }) +
-    "\n";
-  const s = enc.encode(sealLine);
-  const out = new Uint8Array(body.length + 1 + s.length);
-  out.set(body, 0);
-  out[body.length] = 0x0a;
-  out.set(s, body.length + 1);
-  return out;
+  return assemble(body, { mac, sig }, records);
 }
 
-/** Edits the body JSON of a file and recomputes the checksum, keeping the original MAC. */
-async function editBody(
+/**
+ * Edits the body JSON of a file (format 3: records inline, as format 2 had them) and recomputes
+ * every unkeyed value (line hashes, checksum), keeping the original MAC and signature.
+ */
+function editBody(
   file: Uint8Array,
   edit: (body: Record<string, unknown>) => void,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  const { body, seal } = split(file);
-  const json = JSON.parse(dec.decode(body));
-  edit(json);
-  return await resealed(enc.encode(JSON.stringify(json)), seal.mac, seal.sig);
+  return editLogical(file, edit);
+}
+
+/** Unlocks and reads every record: format 3 checks a record line when the record is read. */
+async function unlockAll(file: Uint8Array<ArrayBuffer>, password: string): Promise<UnlockedVault> {
+  const vault = await UnlockedVault.unlock(file, password);
+  await vault.records();
+  return vault;
 }
 
 type Code = HecateError["code"];
@@ -237,7 +235,7 @@ Deno.test("flipping any single bit (xor 0x01 and xor 0x80) of any byte never unl
       const bad = file.slice();
       bad[i] = bad[i]! ^ mask;
       const code = await assertRejects(
-        () => UnlockedVault.unlock(bad, PW),
+        () => unlockAll(bad, PW),
         ANY_FAILURE,
         `byte ${i} xor ${mask}`,
       );
@@ -250,17 +248,18 @@ Deno.test("flipping any single bit (xor 0x01 and xor 0x80) of any byte never unl
 
 Deno.test("flipping any body byte and recomputing the unkeyed checksum still never unlocks", async () => {
   const { file } = await sampleVault();
-  const { body, seal } = split(file);
+  const { body, seal, records } = split(file);
   const seen = new Map<Code, number>();
   const versionAt = dec.decode(body).indexOf(`"version":${FORMAT_VERSION}`) + 10;
   for (const mask of [0x01, 0x80]) {
     for (let i = 0; i < body.length; i++) {
       const edited = body.slice();
       edited[i] = edited[i]! ^ mask;
-      const bad = await resealed(edited, seal.mac, seal.sig);
-      // The version digit turned into another positive version reads as that version.
+      const bad = await resealed(edited, seal.mac, seal.sig, records);
+      // The version digit turned into another positive version reads as that version: "3" xor 1
+      // is "2", a version this build reads, whose body has no record table (damaged).
       const allowed: readonly Code[] = i === versionAt && mask === 0x01
-        ? ["unsupported_version"]
+        ? ["unsupported_version", "vault_integrity"]
         : TAMPER_FAILURE;
       const code = await assertRejects(
         () => UnlockedVault.unlock(bad, PW),
@@ -280,13 +279,13 @@ Deno.test("flipping any body byte and recomputing the unkeyed checksum still nev
 
 Deno.test("a file with the original body and a recomputed checksum but a changed MAC fails with vault_integrity", async () => {
   const { file } = await sampleVault();
-  const { body, seal } = split(file);
+  const { body, seal, records } = split(file);
   const mac = fromBase64Url(seal.mac);
   for (const i of [0, 15, 31]) {
     const m = mac.slice();
     m[i] = m[i]! ^ 0x01;
     await assertRejects(
-      async () => UnlockedVault.unlock(await resealed(body, b64u(m)), PW),
+      async () => UnlockedVault.unlock(await resealed(body, b64u(m), seal.sig, records), PW),
       ["vault_integrity"],
       `mac byte ${i}`,
     );
@@ -304,7 +303,7 @@ Deno.test("a file with the original body and a recomputed checksum but a changed
 Deno.test("a record entry spliced in from another vault fails with vault_integrity", async () => {
   const a = await sampleVault([{ name: "a1" }]);
   const b = await sampleVault([{ name: "b1" }, { name: "b2" }]);
-  const bRecords = (JSON.parse(dec.decode(split(b.file).body)) as { records: unknown[] }).records;
+  const bRecords = readLogical(b.file).body.records;
   // Appended, replacing, and replacing with the victim's record id kept.
   const variants: [string, (body: Record<string, unknown>) => void][] = [
     ["appended", (j) => (j.records as unknown[]).push(bRecords[0])],
@@ -443,10 +442,10 @@ Deno.test("every encryption uses a fresh nonce: the same record sealed twice dif
   assert.notDeepEqual(x, y);
 });
 
-Deno.test("a body of version 3 with a correct checksum fails with unsupported_version", async () => {
+Deno.test("a header of version 4 with a correct checksum fails with unsupported_version", async () => {
   const { file } = await sampleVault();
-  assert.equal(FORMAT_VERSION, 2);
-  for (const v of [3, 4, 1000]) {
+  assert.equal(FORMAT_VERSION, 3);
+  for (const v of [4, 5, 1000]) {
     const bad = await editBody(file, (j) => (j.version = v));
     await assertRejects(
       () => UnlockedVault.unlock(bad, PW),
@@ -454,8 +453,9 @@ Deno.test("a body of version 3 with a correct checksum fails with unsupported_ve
       `version ${v}`,
     );
   }
-  // Nonsense versions are damage, not a newer format; a signed body posing as version 1 too.
-  for (const v of [0, -1, 1.5, "1", null, 1]) {
+  // Nonsense versions are damage, not a newer format; a signed file posing as version 1 or 2 too
+  // (as version 2, with its records inline in a two-line file: the MAC covers other bytes).
+  for (const v of [0, -1, 1.5, "1", null, 1, 2]) {
     const bad = await editBody(file, (j) => (j.version = v));
     await assertRejects(() => UnlockedVault.unlock(bad, PW), ["vault_integrity"], `version ${v}`);
   }
@@ -616,4 +616,26 @@ Deno.test("a secret stored in a record never appears in the serialised file byte
     canary,
   );
   assert.equal(back.meta.also, canary);
+});
+
+Deno.test("format 3: a damaged record line is found when read, and a writer refuses to carry it forward", async () => {
+  const { file, ids } = await sampleVault([{ name: "a" }, { name: "b" }]);
+  const { body, seal, records } = split(file);
+  // One byte inside record b's data, header and seal untouched.
+  const line = records[1]!;
+  const at = line.indexOf('"data":"') + 20;
+  const damagedLine = line.slice(0, at) + (line[at] === "A" ? "B" : "A") + line.slice(at + 1);
+  const bad = await resealed(body, seal.mac, seal.sig, [records[0]!, damagedLine]);
+  // The header still authenticates: unlock and record a succeed; record b does not.
+  const vault = await UnlockedVault.unlock(bad, PW);
+  assert.equal((await vault.record(ids[0]!)).name, "a");
+  await assertRejects(() => vault.record(ids[1]!), ["vault_integrity"], "record b");
+  // A write that changes only record a still checks every line it carries forward.
+  const fresh = await UnlockedVault.unlock(bad, PW);
+  fresh.putRecord({ name: "a2" }, ids[0]!);
+  await assertRejects(() => fresh.serialize(), ["vault_integrity"], "write");
+  // The same write over the intact file succeeds and keeps record b's line byte for byte.
+  const good = await UnlockedVault.unlock(file, PW);
+  good.putRecord({ name: "a2" }, ids[0]!);
+  assert.equal(split((await good.serialize()).bytes).records[1], records[1]);
 });

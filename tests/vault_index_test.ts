@@ -35,6 +35,8 @@ import {
   withHome,
 } from "./support/access.ts";
 
+import { editLogical, readLogical } from "./support/vault_lines.ts";
+
 const VECTOR_V2 = new URL("./vectors/v2-basic/", import.meta.url).pathname;
 const VAULT_INTEGRITY_EXIT = 4;
 
@@ -73,13 +75,13 @@ async function resealMeta(
     ...parsed.body,
     meta: await sealMeta(keys.meta, utf8(JSON.stringify(meta)), parsed.body.vaultId),
   };
-  const bodyBytes = serializeBody(body);
+  const { bodyBytes, lines } = await serializeBody(body);
   const seed = fromBase64Url(meta.signer.seed);
   return assembleFile(bodyBytes, {
     sha256: await sha256(bodyBytes),
     mac: await macBody(keys.mac, bodyBytes),
     sig: await signEd25519(seed, signedBodyMessage(bodyBytes)),
-  });
+  }, lines);
 }
 
 async function cli(home: string, args: string[]) {
@@ -114,14 +116,12 @@ Deno.test("attack: an edited index (no root key) is refused with vault_integrity
     const path = `${home}/${VAULT_FILE}`;
     const file = await Deno.readFile(path);
     // Flip bytes inside the sealed meta (the index is its largest member) and fix the checksum.
-    const body = JSON.parse(fromUtf8(file.subarray(0, file.indexOf(0x0a))));
-    const meta = fromBase64Url(body.meta);
-    meta[meta.length - 40]! ^= 1;
-    body.meta = toBase64Url(meta);
-    const bodyBytes = utf8(JSON.stringify(body));
-    const seal = JSON.parse(fromUtf8(file.subarray(file.indexOf(0x0a) + 1)));
-    seal.sha256 = toBase64Url(await sha256(bodyBytes));
-    await Deno.writeFile(path, utf8(`${fromUtf8(bodyBytes)}\n${JSON.stringify(seal)}\n`));
+    const edited = await editLogical(file, (body) => {
+      const meta = fromBase64Url(String(body.meta));
+      meta[meta.length - 40]! ^= 1;
+      body.meta = toBase64Url(meta);
+    });
+    await Deno.writeFile(path, edited);
     const before = await Deno.readFile(path);
     for (const args of [["server", "list"], ["server", "show", "alpha"]]) {
       const r = await cli(home, args);
@@ -186,11 +186,10 @@ Deno.test("an older vault without an index opens (every record opened) and gets 
     values.map((v) => v.value.name),
   );
   assert.deepEqual(await next.records(), values);
-  // The upgrade re-sealed nothing: every record keeps its bytes.
-  assert.deepEqual(
-    parseVaultFile(bytes).body.records,
-    parseVaultFile(file).body.records,
-  );
+  // The upgrade (to format 3) re-sealed nothing: every record keeps its bytes.
+  const sealed = (f: Uint8Array<ArrayBuffer>) =>
+    parseVaultFile(f).body.records.map((r) => [r.id, r.key, r.data].map(toBase64Url).join());
+  assert.deepEqual(sealed(bytes), sealed(file));
 });
 
 Deno.test("an index left behind by a writer that does not keep it (older generation) is not used", async () => {
@@ -297,20 +296,22 @@ Deno.test("a record's key and data are decoded when read: a bad spelling is stil
     await vaultWith(home, ["alpha", "beta"]);
     const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
     const text = fromUtf8(file);
-    const body = JSON.parse(text.slice(0, text.indexOf("\n")));
-    body.records[1].data = body.records[1].data + "*";
+    // The record's line re-hashed into the table too (the parser checks no key; the MAC would).
     const bad = parseVaultFile(
-      utf8(JSON.stringify(body) + "\n" + text.slice(text.indexOf("\n") + 1)),
+      await editLogical(file, (body) => {
+        const records = body.records as { data: string }[];
+        records[1]!.data = records[1]!.data + "*";
+      }),
     );
     assert.equal(
       toBase64Url(bad.body.records[0]!.data),
-      JSON.parse(text.split("\n")[0]!).records[0].data,
+      readLogical(file).body.records.map((r) => (r as { data: string }).data)[0],
     );
     await assertCode(async () => await bad.body.records[1]!.data, "vault_integrity", "bad data");
-    // Written back unchanged: the same record texts.
+    // Written back unchanged: the same record lines, byte for byte.
     const state = await UnlockedVault.unlock(file, PW);
     const again = fromUtf8((await state.serialize()).bytes);
-    const records = (t: string) => JSON.stringify(JSON.parse(t.slice(0, t.indexOf("\n"))).records);
+    const records = (t: string) => t.split("\n").slice(2).join("\n");
     assert.equal(records(again), records(text));
   });
 });

@@ -30,6 +30,8 @@ interface ErrorExpectation {
   outcome: "error";
   code: HecateError["code"];
   description: string;
+  /** Format 3: the code the API key in apikey.txt meets (its slot opens; a record does not). */
+  apikey_code?: HecateError["code"];
 }
 
 interface Vector {
@@ -69,7 +71,7 @@ async function openThroughLibrary<T>(
   }
 }
 
-Deno.test("the vector set holds at least the five version-1 and four version-2 vectors", async () => {
+Deno.test("the vector set holds at least the five version-1, four version-2 and eight version-3 vectors", async () => {
   const names = await vectorNames();
   for (
     const n of [
@@ -82,6 +84,14 @@ Deno.test("the vector set holds at least the five version-1 and four version-2 v
       "v2-future-version",
       "v2-unsigned",
       "v2-bad-signature",
+      "v3-basic",
+      "v3-tampered-record",
+      "v3-rehashed-record",
+      "v3-swapped-records",
+      "v3-truncated",
+      "v3-extra-line",
+      "v3-future-version",
+      "v3-bad-signature",
     ]
   ) assert.ok(names.includes(n), `missing vector ${n}`);
 });
@@ -135,15 +145,28 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
         });
         return;
       }
+      // Every record is read too: format 3 checks a record line when its record is read.
       for (
         const attempt of [
-          () => UnlockedVault.unlock(v.file, v.password),
-          () => openThroughLibrary(v, (open) => open()),
+          async () => await (await UnlockedVault.unlock(v.file, v.password)).records(),
+          () =>
+            openThroughLibrary(v, async (open) => {
+              const vault = await open();
+              for (const p of vault.profiles.list()) await vault.profiles.show(p.name);
+            }),
         ]
       ) {
         await assert.rejects(attempt, (e: unknown) => {
           assert.ok(e instanceof HecateError, `${name}: threw ${e}`);
           assert.equal(e.code, expected.code, `${name}: ${e.message}`);
+          return true;
+        });
+      }
+      if (expected.apikey_code) {
+        const key = (await Deno.readTextFile(`${VECTORS}${name}/apikey.txt`)).trim();
+        await assert.rejects(() => openScoped(v.file, key, { now: new Date() }), (e: unknown) => {
+          assert.ok(e instanceof HecateError, `${name}: API key: threw ${e}`);
+          assert.equal(e.code, expected.apikey_code, `${name}: API key: ${e.message}`);
           return true;
         });
       }
@@ -187,4 +210,48 @@ Deno.test("the failure vectors differ from v1-basic only as their descriptions s
     text.decode(basic.file.subarray(0, bodyEnd)).replace('"version":1,', '"version":2,'),
   );
   assert.equal(future.password, basic.password);
+});
+
+/** A file's lines (the last, empty one after the final newline dropped). */
+function fileLines(file: Uint8Array): string[] {
+  return new TextDecoder().decode(file).split("\n").slice(0, -1);
+}
+
+Deno.test("the version-3 failure vectors differ from v3-basic only as their descriptions say", async () => {
+  const basic = await loadVector("v3-basic");
+  const [header, seal, ...records] = fileLines(basic.file);
+  assert.equal(JSON.parse(header!).version, 3);
+  assert.equal(records.length, 3);
+  const sealEnd = header!.length + seal!.length + 2;
+
+  const tampered = await loadVector("v3-tampered-record");
+  const t = diff(basic.file, tampered.file);
+  assert.equal(t.length, 1);
+  assert.ok(t[0]! >= sealEnd, "a record line byte, header and seal untouched");
+  assert.equal(basic.file[t[0]!]! ^ tampered.file[t[0]!]!, 0x01);
+
+  const rehashed = fileLines((await loadVector("v3-rehashed-record")).file);
+  assert.equal(rehashed.length, 5);
+  assert.deepEqual(JSON.parse(rehashed[1]!).mac, JSON.parse(seal!).mac, "the MAC is kept");
+  assert.deepEqual(JSON.parse(rehashed[1]!).sig, JSON.parse(seal!).sig, "the signature is kept");
+  assert.equal(rehashed.slice(2).filter((l, i) => l !== records[i]).length, 1, "one record line");
+
+  const swapped = fileLines((await loadVector("v3-swapped-records")).file);
+  assert.deepEqual(swapped, [header, seal, records[1], records[0], records[2]]);
+
+  const truncated = (await loadVector("v3-truncated")).file;
+  assert.ok(truncated.length < basic.file.length && truncated.length > sealEnd);
+  assert.deepEqual(truncated, basic.file.slice(0, truncated.length));
+
+  const extra = fileLines((await loadVector("v3-extra-line")).file);
+  assert.deepEqual(extra, [header, seal, ...records, records[0]]);
+
+  const future = fileLines((await loadVector("v3-future-version")).file);
+  assert.equal(future[0], header!.replace('"version":3,', '"version":4,'));
+  assert.deepEqual(future.slice(2), records);
+
+  const badSig = (await loadVector("v3-bad-signature")).file;
+  const b = diff(basic.file, badSig);
+  assert.equal(b.length, 1);
+  assert.ok(b[0]! > header!.length && b[0]! < sealEnd, "one byte of the seal line");
 });

@@ -15,7 +15,7 @@ import { MIN_KDF_ITERATIONS } from "../../src/kdf.ts";
 import { startPostgres } from "../../tests/support/postgres.ts";
 import { HECATE_PERMISSIONS } from "../permissions.ts";
 import { newSigningKeyPair, verifyEd25519 } from "../../src/vault/asymmetric.ts";
-import { parseBody, splitVaultFile } from "../../src/vault/format.ts";
+import { parseSplit, splitVaultFile } from "../../src/vault/format.ts";
 import { macBody, signedBodyMessage } from "../../src/vault/keyring.ts";
 import { randomBytes, sha256 } from "../../src/vault/primitives.ts";
 import { measure, medianInterleaved, medianMs, medianOf, type RunResult } from "./measure.ts";
@@ -75,24 +75,35 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
     homes.set(size, { home, apiKey, bytes });
   }
 
-  // The floor no index can remove: every command reads the whole file and authenticates all of
-  // it (checksum, then the MAC and the signature with the password, the signature with an API
-  // key), and a write writes and syncs all of it. Timed in-process, per size.
+  // What each command still does with the whole file in format 3 (it reads it, finds the record
+  // lines from the table's sizes) and with the header (parse, checksum, then the MAC and the
+  // signature with the password, the signature with an API key); reading one record (its line's
+  // hash and JSON); what a write adds (checking every record line once, writing and syncing all).
+  // Timed in-process, per size.
   const signer = await newSigningKeyPair();
   const macKey = randomBytes(32);
   console.log("vaultsize: in-process floor per command (median of 5):");
   for (const [size, { home }] of homes) {
     const path = `${home}/vault.hecate`;
     const file = await Deno.readFile(path);
-    const body = splitVaultFile(file).bodyBytes;
+    const split = splitVaultFile(file);
+    const header = split.bodyBytes;
     const read = await medianMs(5, () => Deno.readFile(path));
-    const parse = await medianMs(5, () => Promise.resolve(parseBody(body)));
-    const checksum = await medianMs(5, () => sha256(body));
-    const mac = await medianMs(5, () => macBody(macKey, body));
+    const parse = await medianMs(5, () => Promise.resolve(parseSplit(splitVaultFile(file))));
+    const checksum = await medianMs(5, () => sha256(header));
+    const mac = await medianMs(5, () => macBody(macKey, header));
     const sig = await medianMs(
       5,
-      () => verifyEd25519(signer.publicKey, new Uint8Array(64), signedBodyMessage(body)),
+      () => verifyEd25519(signer.publicKey, new Uint8Array(64), signedBodyMessage(header)),
     );
+    // Reading one record of a freshly parsed file: its line's hash, JSON and base64url.
+    const parsedFiles = Array.from({ length: 5 }, () => parseSplit(splitVaultFile(file)).body);
+    let next = 0;
+    const oneRecord = await medianMs(5, () => {
+      const { records } = parsedFiles[next++]!;
+      return Promise.resolve(records[Math.floor(records.length / 2)]!.data);
+    });
+    const allLines = await medianMs(5, () => sha256(split.recordBytes));
     const write = await medianMs(5, async () => {
       using f = await Deno.open(`${root}/write-test`, {
         write: true,
@@ -103,28 +114,55 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
       await f.syncData();
     });
     console.log(
-      `  ${size.toLocaleString("en")} profiles: read ${read.toFixed(1)} ms, parse ${
-        parse.toFixed(1)
-      } ms, checksum ${checksum.toFixed(1)} ms, MAC ${mac.toFixed(1)} ms, signature check ${
-        sig.toFixed(1)
-      } ms; writing the file once (write + fsync) ${write.toFixed(1)} ms`,
+      `  ${size.toLocaleString("en")} profiles: header ${(header.length / 1048576).toFixed(2)} ` +
+        `MiB of ${(file.length / 1048576).toFixed(2)}; read ${read.toFixed(1)} ms, split and ` +
+        `parse ${parse.toFixed(1)} ms, header checksum ${checksum.toFixed(1)} ms, MAC ${
+          mac.toFixed(1)
+        } ms, signature check ${sig.toFixed(1)} ms, one record line ${
+          oneRecord.toFixed(2)
+        } ms; a write adds: all record lines checked ${allLines.toFixed(1)} ms, the file written ` +
+        `once (write + fsync) ${write.toFixed(1)} ms`,
     );
   }
+
+  // CPU time (user + system) beside the wall time: on a shared machine under load the wall time
+  // of every run grows with the load, its CPU time much less. An inner GNU time writes it.
+  const cpuFile = `${root}/cpu-time`;
+  const cpu = new Map<string, number[]>();
+  const withCpu =
+    (name: string, run: (wrap: (cmd: string[]) => string[]) => Promise<RunResult>) => async () => {
+      const r = await run((cmd) => ["/usr/bin/time", "-o", cpuFile, "-f", "%U %S", ...cmd]);
+      const [user, sys] = (await Deno.readTextFile(cpuFile)).trim().split("\n").at(-1)!.split(" ");
+      cpu.set(name, [...(cpu.get(name) ?? []), Number(user) + Number(sys)]);
+      return r;
+    };
+  const medianCpu = (name: string) => {
+    const xs = [...cpu.get(name)!].sort((a, b) => a - b);
+    return xs[Math.floor(xs.length / 2)]!;
+  };
 
   let added = 0;
   const jobs: Record<string, () => Promise<RunResult>> = {};
   for (const [size, { home, apiKey }] of homes) {
     const pwEnv = { HECATE_PASSWORD_FILE: pwFile, HECATE_LOCKOUT: "off" };
-    jobs[`queryKey${size}`] = () =>
-      measure(hecateCmd(home, "query", "pg", "select 1"), {
-        env: { HECATE_API_KEY: apiKey, HECATE_LOCKOUT: "off" },
-      });
-    jobs[`queryPw${size}`] = () =>
-      measure(hecateCmd(home, "query", "pg", "select 1"), { env: pwEnv });
-    jobs[`list${size}`] = () => measure(hecateCmd(home, "server", "list"), { env: pwEnv });
-    jobs[`add${size}`] = () =>
+    jobs[`queryKey${size}`] = withCpu(
+      `queryKey${size}`,
+      (wrap) =>
+        measure(wrap(hecateCmd(home, "query", "pg", "select 1")), {
+          env: { HECATE_API_KEY: apiKey, HECATE_LOCKOUT: "off" },
+        }),
+    );
+    jobs[`queryPw${size}`] = withCpu(
+      `queryPw${size}`,
+      (wrap) => measure(wrap(hecateCmd(home, "query", "pg", "select 1")), { env: pwEnv }),
+    );
+    jobs[`list${size}`] = withCpu(
+      `list${size}`,
+      (wrap) => measure(wrap(hecateCmd(home, "server", "list")), { env: pwEnv }),
+    );
+    jobs[`add${size}`] = withCpu(`add${size}`, (wrap) =>
       measure(
-        hecateCmd(
+        wrap(hecateCmd(
           home,
           "server",
           "add",
@@ -136,23 +174,26 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
           "--user",
           "app",
           "--secret-stdin",
-        ),
+        )),
         { env: pwEnv, stdin: "added-secret\n" },
-      );
+      ));
   }
   // Warm Deno's caches so that no measured run compiles.
   for (const job of Object.values(jobs)) await job();
+  cpu.clear();
   const m = await medianInterleaved(ROUNDS, jobs);
   console.log(
     `vaultsize (interleaved, median of ${ROUNDS}; vault KDF ${MIN_KDF_ITERATIONS} iterations):`,
   );
   const row = (label: string, key: string) => {
     const base = m[`${key}10`]!;
+    const baseCpu = medianCpu(`${key}10`);
     const cells = SIZES.map((s) => {
       const r = m[`${key}${s}`]!;
+      const c = medianCpu(`${key}${s}`);
       return `${s.toLocaleString("en")}: ${r.wallS.toFixed(3)} s ${r.peakMiB.toFixed(0)} MiB (${
         (r.wallS / base.wallS).toFixed(2)
-      }x)`;
+      }x), CPU ${c.toFixed(2)} s (${(c / baseCpu).toFixed(2)}x)`;
     });
     console.log(`  ${label.padEnd(28)} ${cells.join("; ")}`);
   };

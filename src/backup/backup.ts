@@ -15,7 +15,7 @@ import { STATE_FILE } from "../audit/state.ts";
 import { trailVaultFacts } from "../audit/written_generation.ts";
 import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
-import { parseBody, splitVaultFile } from "../vault/format.ts";
+import { parseSplit, splitVaultFile } from "../vault/format.ts";
 import { VAULT_FILE, VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
 import { type BundleFile, type BundleManifest, BundleOpener, sealBundle } from "./bundle.ts";
@@ -444,7 +444,7 @@ async function highestGeneration(store: VaultStore): Promise<number> {
   const kept = (await store.generations())[0]?.generation ?? 0;
   if (!(await store.exists())) return kept;
   try {
-    return Math.max(kept, parseBody(splitVaultFile(await store.read()).bodyBytes).generation);
+    return Math.max(kept, parseSplit(splitVaultFile(await store.read())).body.generation);
   } catch {
     return kept + 1; // damaged: its number is unknown, so keep it under a fresh one
   }

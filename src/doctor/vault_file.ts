@@ -10,7 +10,7 @@
 import { highestWritten } from "../access/vault_generation.ts";
 import { HecateError } from "../errors.ts";
 import { toBase64Url } from "../vault/encoding.ts";
-import { parseBody, splitVaultFile, withBody } from "../vault/format.ts";
+import { checkRecordLines, FORMAT_VERSION, parseSplit, splitVaultFile } from "../vault/format.ts";
 import { VAULT_FILE, VaultStore } from "../vault/store.ts";
 import { checkChecksum } from "../vault/vault.ts";
 import type { Finding } from "./finding.ts";
@@ -81,7 +81,9 @@ export async function checkVaultFile(home: string): Promise<VaultFileCheck> {
   try {
     const split = splitVaultFile(bytes);
     await checkChecksum(split);
-    const { body } = withBody(split, parseBody(split.bodyBytes));
+    const { body } = parseSplit(split);
+    // The checksum covers a format-3 header only; its record lines are covered by their hashes.
+    await checkRecordLines(body);
     const slot = body.slots.find((s) => s.kind === "password");
     if (!slot || slot.kind !== "password") {
       throw new HecateError("vault_integrity", "Vault file is damaged: no password slot");
@@ -92,12 +94,12 @@ export async function checkVaultFile(home: string): Promise<VaultFileCheck> {
       version: body.version,
       iterations: slot.kdf.iterations,
     };
-    if (body.version === 1) {
+    if (body.version < FORMAT_VERSION) {
       findings.push({
         check: "vault",
         severity: "info",
-        message:
-          "The vault is in format 1: its next change with the master password writes format 2",
+        message: `The vault is in format ${body.version}: its next change with the master ` +
+          `password writes format ${FORMAT_VERSION}`,
       });
     }
     // A format-1 API-key slot: its slot key sits in the meta, readable with any older root key.

@@ -25,10 +25,11 @@ import { verifyEd25519 } from "./asymmetric.ts";
 import {
   type ApiKeySlot,
   type LegacyApiKeySlot,
-  parseBody,
   type ParsedVaultFile,
+  parseSplit,
+  type RecordEntry,
+  recordIdText,
   splitVaultFile,
-  withBody,
 } from "./format.ts";
 import { openRecord, signedBodyMessage } from "./keyring.ts";
 import { AuthenticationFailure } from "./primitives.ts";
@@ -114,7 +115,7 @@ export async function openScoped(
   const key = parseApiKey(keyText);
   const split = splitVaultFile(file);
   await checkChecksum(split);
-  const parsed = withBody(split, parseBody(split.bodyBytes));
+  const parsed = parseSplit(split);
   const { body } = parsed;
   const slot = body.slots.find((s): s is ApiKeySlot | LegacyApiKeySlot =>
     s.kind !== "password" && timingSafeEqual(s.id, key.slotId)
@@ -137,8 +138,15 @@ export async function openScoped(
   }
   const records: { id: string; value: JsonObject }[] = [];
   const sideKeys = new Map<string, () => Promise<Uint8Array<ArrayBuffer>>>();
+  // The first record of each id, as a scan in file order would find it.
+  const byId = new Map<string, RecordEntry>();
+  for (const r of body.records) {
+    const id = recordIdText(r);
+    if (!byId.has(id)) byId.set(id, r);
+  }
   for (const s of payload.scope) {
-    const entry = body.records.find((r) => toBase64Url(r.id) === s.record);
+    // Format 3: reading `data` checks the record's line against its hash in the signed header.
+    const entry = byId.get(s.record);
     if (!entry) continue; // the profile was removed since the key was made
     let plain: Uint8Array;
     try {

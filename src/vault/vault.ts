@@ -31,8 +31,8 @@ import {
 import {
   assembleFile,
   FORMAT_VERSION,
-  parseBody,
   type ParsedVaultFile,
+  parseSplit,
   type PasswordSlot,
   type RecordEntry,
   recordIdText,
@@ -41,7 +41,6 @@ import {
   type SplitVaultFile,
   splitVaultFile,
   type VaultBody,
-  withBody,
 } from "./format.ts";
 import {
   type DerivedKeys,
@@ -111,9 +110,10 @@ export interface CreateVaultOptions {
 }
 
 /**
- * One record. Records read from a file with an index are opened only when used: the body MAC (or
- * the writer's signature) has already authenticated every ciphertext, so opening is only about
- * getting the plaintext.
+ * One record. Records read from a file with an index are opened only when used: the MAC (or the
+ * writer's signature) has already authenticated every ciphertext, through the whole body (formats
+ * 1, 2) or through each record line's hash in the header (format 3, checked when the line is
+ * first read; src/vault/format.ts), so opening is only about getting the plaintext.
  */
 interface LiveRecord {
   id: Uint8Array<ArrayBuffer>;
@@ -129,6 +129,37 @@ interface LiveRecord {
   entry: RecordEntry | undefined;
   /** Gets a fresh data key at the next serialize (re-keyed while possibly unopened). */
   rekey: boolean;
+  /**
+   * The entry as read from the file, kept after `entry` is cleared: a record given a new value
+   * before it was ever opened still unwraps its (unchanged) data key from here.
+   */
+  readonly read?: RecordEntry;
+}
+
+/**
+ * A {@link LiveRecord} read from a file: its id is decoded from the entry when the record is used
+ * (a format-3 table's ids are decoded on demand). A class, not an object literal with a getter,
+ * so 10,000 of them share one shape.
+ */
+class ReadRecord implements LiveRecord {
+  readonly read: RecordEntry;
+  key: string;
+  dataKey: Uint8Array<ArrayBuffer> | undefined = undefined;
+  value: JsonObject | undefined = undefined;
+  summary: JsonObject;
+  entry: RecordEntry | undefined;
+  rekey = false;
+
+  constructor(entry: RecordEntry, key: string, summary: JsonObject) {
+    this.read = entry;
+    this.entry = entry;
+    this.key = key;
+    this.summary = summary;
+  }
+
+  get id(): Uint8Array<ArrayBuffer> {
+    return this.read.id;
+  }
 }
 
 function integrity(what: string, cause?: unknown): HecateError {
@@ -174,7 +205,9 @@ function parseJsonObject(bytes: Uint8Array, what: string): JsonObject {
  * @param parsed The split file.
  * @throws {HecateError} `vault_integrity` on mismatch.
  */
-export async function checkChecksum(parsed: SplitVaultFile): Promise<void> {
+export async function checkChecksum(
+  parsed: Pick<SplitVaultFile, "bodyBytes" | "seal">,
+): Promise<void> {
   if (!timingSafeEqual(await sha256(parsed.bodyBytes), parsed.seal.sha256)) {
     throw new HecateError("vault_integrity", "Vault file is damaged: checksum mismatch", {
       hint: "restore a previous generation or a backup",
@@ -185,7 +218,7 @@ export async function checkChecksum(parsed: SplitVaultFile): Promise<void> {
 async function checkedFile(file: Uint8Array<ArrayBuffer>): Promise<ParsedVaultFile> {
   const split = splitVaultFile(file);
   await checkChecksum(split);
-  return withBody(split, parseBody(split.bodyBytes));
+  return parseSplit(split);
 }
 
 function signerOf(meta: JsonObject): SigningKeyPair | undefined {
@@ -304,7 +337,8 @@ export class UnlockedVault {
 
   /**
    * Unlocks a vault file with the master password, checking the checksum, the password slot, the
-   * body MAC, the meta and the writer's signature, in that order. Records are opened when used
+   * MAC, the meta and the writer's signature (over the body, or the header of format 3), in that
+   * order. Records are opened when used
    * (each must match the profile index); a file without a current index has every record opened
    * here, as before the index (docs/FORMAT.md, "Reading" step 5).
    *
@@ -439,15 +473,7 @@ export class UnlockedVault {
       if (index && (typeof summary !== "object" || summary === null)) {
         throw integrity("the profile index does not match the records");
       }
-      return {
-        id: entry.id,
-        key,
-        dataKey: undefined,
-        value: undefined,
-        summary: summary ?? {},
-        entry,
-        rekey: false,
-      };
+      return new ReadRecord(entry, key, summary ?? {});
     });
     if (index && Object.keys(index).length !== records.length) {
       throw integrity("the profile index does not match the records");
@@ -487,7 +513,9 @@ export class UnlockedVault {
   ): Promise<Uint8Array<ArrayBuffer>> {
     if (r.dataKey) return r.dataKey;
     try {
-      return r.dataKey = await unwrapDataKey(keys.wrap, r.entry!.key, vaultId, r.id);
+      const sealed = r.entry ?? r.read;
+      if (!sealed) throw integrity(`record ${i} has no data key`); // unreachable: new ones do
+      return r.dataKey = await unwrapDataKey(keys.wrap, sealed.key, vaultId, r.id);
     } catch (e) {
       if (e instanceof AuthenticationFailure) throw integrity(`record ${i}`, e);
       throw e;
@@ -925,7 +953,7 @@ export class UnlockedVault {
     // API-key slots are re-sealed on every write from the data keys current now, so re-keying a
     // record (revoke, rotate) can never leave a remaining key with a stale data key.
     this.#slots = await this.#sealApiKeySlots(signer.publicKey);
-    const bodyBytes = serializeBody({
+    const { bodyBytes, lines } = await serializeBody({
       version: FORMAT_VERSION,
       vaultId: this.#vaultId,
       generation,
@@ -945,7 +973,7 @@ export class UnlockedVault {
       mac: await macBody(this.#keys.mac, bodyBytes),
       sig: await signEd25519(signer.seed, signedBodyMessage(bodyBytes)),
     };
-    return { bytes: assembleFile(bodyBytes, seal), generation };
+    return { bytes: assembleFile(bodyBytes, seal, lines), generation };
   }
 
   // Hooks for formats outside the vault file (backup bundles, src/backup/): the key is derived
