@@ -13,6 +13,7 @@ import { resolveSecret } from "./secret_ref.ts";
 import { windowsLogin } from "./windows.ts";
 import { tokenLogin } from "./token.ts";
 import { certificateAuth } from "./certificate.ts";
+import { awsIamLogin } from "./aws_iam.ts";
 
 /** One authentication method. */
 export interface AuthProvider {
@@ -106,7 +107,9 @@ export const noAuth: AuthProvider = {
 };
 
 const providers = new Map<string, AuthProvider>(
-  [sqlLogin, noAuth, windowsLogin, tokenLogin, certificateAuth].map((p) => [p.type, p]),
+  [sqlLogin, noAuth, windowsLogin, tokenLogin, certificateAuth, awsIamLogin].map((
+    p,
+  ) => [p.type, p]),
 );
 
 /**

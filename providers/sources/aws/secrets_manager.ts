@@ -1,0 +1,210 @@
+/**
+ * AWS Secrets Manager as a secret source: `aws-sm:SECRET_ID[?version-stage=S|?version-id=V][#FIELD]`
+ * where SECRET_ID is a secret's name or ARN. GetSecretValue over the JSON 1.1 protocol, SigV4
+ * signed with credentials from the chain (chain.ts). A JSON object secret gives its fields (the
+ * RDS secret shape gives a whole connection for `--from`); any other secret string is one value,
+ * field `value`. Binary secrets are refused.
+ *
+ * @module
+ */
+
+import type { ParsedRef, Resolved, SecretSource, SourceContext, SourceHealth } from "../source.ts";
+import { awsCredentials, awsRegion } from "./chain.ts";
+import { awsError, awsUsage } from "./fail.ts";
+import { awsFetch, readBody, serviceEndpoint } from "./net.ts";
+import { signRequest } from "./sign.ts";
+
+const TITLE = "AWS Secrets Manager";
+const FORM = "aws-sm:NAME-OR-ARN[?version-stage=STAGE|?version-id=ID][#FIELD]";
+const NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const ARN =
+  /^arn:aws[a-z-]*:secretsmanager:([a-z]{2}(-[a-z]+)+-\d):\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/;
+const FIELD = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/**
+ * Parses `aws-sm:` references.
+ *
+ * @param scheme `aws-sm`.
+ * @param rest The text after the colon.
+ * @returns The parsed reference; parts `secretId`, optional `region` (from an ARN),
+ * `versionStage`, `versionId`.
+ */
+export function parseAwsSmRef(scheme: string, rest: string): ParsedRef {
+  const raw = `${scheme}:${rest}`;
+  const bad = (what: string) => awsUsage(`Malformed ${TITLE} reference "${raw}": ${what}`, FORM);
+  let body = rest, field: string | undefined;
+  const hash = body.indexOf("#");
+  if (hash >= 0) {
+    field = body.slice(hash + 1);
+    body = body.slice(0, hash);
+    if (!FIELD.test(field)) {
+      throw bad("the #FIELD part is empty or has characters outside A-Z a-z 0-9 _ . -");
+    }
+  }
+  const parts: Record<string, string> = {};
+  const q = body.indexOf("?");
+  if (q >= 0) {
+    const params = new URLSearchParams(body.slice(q + 1));
+    body = body.slice(0, q);
+    for (const [k, v] of params) {
+      if (k === "version-stage" && /^[\w.-]{1,256}$/.test(v)) parts.versionStage = v;
+      else if (k === "version-id" && /^[A-Za-z0-9-]{32,64}$/.test(v)) parts.versionId = v;
+      else throw bad(`unknown or malformed option "${k.slice(0, 32)}"`);
+    }
+    if (parts.versionStage && parts.versionId) {
+      throw bad("give version-stage or version-id, not both");
+    }
+  }
+  const arn = ARN.exec(body);
+  if (!arn && (!NAME.test(body) || body.startsWith("arn:"))) {
+    throw bad("the secret id must be a secret name (A-Z a-z 0-9 / _ + = . @ -) or its ARN");
+  }
+  parts.secretId = body;
+  // The ARN names the secret's region, which wins over the configured one.
+  if (arn) parts.region = arn[1]!;
+  return { scheme, raw, ...(field !== undefined ? { field } : {}), parts };
+}
+
+/** Turns a secret string into fields: a flat JSON object's values, else `value`. */
+function fieldsOf(secret: string): Record<string, string> {
+  if (secret.trimStart().startsWith("{")) {
+    try {
+      const j = JSON.parse(secret);
+      if (j && typeof j === "object" && !Array.isArray(j)) {
+        const out: Record<string, string> = {};
+        for (const [k, v] of Object.entries(j)) {
+          // RDS secrets carry `port` as a number.
+          if (typeof v === "string") out[k] = v;
+          else if (typeof v === "number" || typeof v === "boolean") out[k] = String(v);
+        }
+        return out;
+      }
+    } catch {
+      // Not JSON after all: a plain secret that starts with a brace.
+    }
+  }
+  return { value: secret };
+}
+
+interface CallResult {
+  status: number;
+  body: string;
+  latencyMs: number;
+}
+
+async function getSecretValue(ref: ParsedRef, ctx: SourceContext): Promise<CallResult> {
+  const what = `${TITLE} "${ref.raw}"`;
+  const region = ref.parts.region ?? await awsRegion(ctx.env);
+  if (!region) {
+    throw awsError(what, "no region", "set AWS_REGION, or region in the profile's config");
+  }
+  const creds = await awsCredentials({ env: ctx.env, signal: ctx.signal });
+  const url = serviceEndpoint(ctx.env, "SECRETS_MANAGER", `secretsmanager.${region}.amazonaws.com`);
+  const payload: Record<string, string> = { SecretId: ref.parts.secretId! };
+  if (ref.parts.versionStage) payload.VersionStage = ref.parts.versionStage;
+  if (ref.parts.versionId) payload.VersionId = ref.parts.versionId;
+  const request = await signRequest(creds, {
+    method: "POST",
+    url,
+    headers: {
+      "content-type": "application/x-amz-json-1.1",
+      "x-amz-target": "secretsmanager.GetSecretValue",
+    },
+    body: JSON.stringify(payload),
+    service: "secretsmanager",
+    region,
+  });
+  const started = performance.now();
+  const res = await awsFetch(
+    what,
+    request,
+    {},
+    ctx.signal,
+    10_000,
+    "check the endpoint and the network",
+  );
+  const body = await readBody(what, res, 1 << 20);
+  return { status: res.status, body, latencyMs: performance.now() - started };
+}
+
+function failure(ref: ParsedRef, r: CallResult): never {
+  const what = `${TITLE} "${ref.raw}"`;
+  let type = "";
+  try {
+    type = String(JSON.parse(r.body).__type ?? "").replace(/^.*#/, "");
+  } catch {
+    // Not JSON (a proxy's page): the status says enough.
+  }
+  const detail = `${type || "error"}, HTTP ${r.status}`;
+  if (type === "ResourceNotFoundException") {
+    throw awsError(what, "not found", "check the secret's name, region and version", detail);
+  }
+  if (
+    r.status === 403 || type === "AccessDeniedException" ||
+    type === "UnrecognizedClientException" ||
+    type === "InvalidSignatureException" || type === "ExpiredTokenException"
+  ) {
+    throw awsError(
+      what,
+      "forbidden",
+      "check the credentials and that the IAM policy allows secretsmanager:GetSecretValue",
+      detail,
+    );
+  }
+  if (type === "DecryptionFailure") {
+    throw awsError(what, "forbidden", "the identity may not use the secret's KMS key", detail);
+  }
+  throw awsError(what, "failed", "retry later or check the secret's state", detail);
+}
+
+/** AWS Secrets Manager (`aws-sm:`). */
+export const awsSecretsManagerSource: SecretSource = {
+  schemes: ["aws-sm"],
+  title: TITLE,
+  parse: parseAwsSmRef,
+  async resolve(ref: ParsedRef, ctx: SourceContext): Promise<Resolved> {
+    const what = `${TITLE} "${ref.raw}"`;
+    const r = await getSecretValue(ref, ctx);
+    if (r.status !== 200) failure(ref, r);
+    let j: Record<string, unknown>;
+    try {
+      j = JSON.parse(r.body);
+    } catch {
+      throw awsError(what, "malformed answer", "the endpoint did not answer JSON");
+    }
+    if (typeof j.SecretString !== "string") {
+      throw awsError(
+        what,
+        "malformed answer",
+        j.SecretBinary !== undefined ? "binary secrets are not supported" : "no SecretString",
+      );
+    }
+    const all = fieldsOf(j.SecretString);
+    const version = typeof j.VersionId === "string" ? j.VersionId : undefined;
+    if (ref.field !== undefined) {
+      const v = all[ref.field];
+      if (v === undefined) {
+        throw awsError(what, "field missing", "the secret has no such JSON key", ref.field);
+      }
+      return { fields: { [ref.field]: v }, ...(version ? { version } : {}) };
+    }
+    return { fields: all, ...(version ? { version } : {}) };
+  },
+  async health(ref: ParsedRef, ctx: SourceContext): Promise<SourceHealth> {
+    const started = performance.now();
+    try {
+      const r = await getSecretValue(ref, ctx);
+      return {
+        ok: r.status === 200,
+        detail: r.status === 200 ? "GetSecretValue ok" : `HTTP ${r.status}`,
+        latencyMs: performance.now() - started,
+      };
+    } catch (e) {
+      return {
+        ok: false,
+        detail: e instanceof Error ? e.message.split("\n")[0]!.slice(0, 120) : "failed",
+        latencyMs: performance.now() - started,
+      };
+    }
+  },
+};
