@@ -31,7 +31,9 @@ const FIELD = /^[A-Za-z0-9_.-]{1,128}$/;
  */
 export function parseAwsSmRef(scheme: string, rest: string): ParsedRef {
   const raw = `${scheme}:${rest}`;
-  const bad = (what: string) => awsUsage(`Malformed ${TITLE} reference "${raw}": ${what}`, FORM);
+  // Shown escaped and clipped: a pasted reference may hold line breaks or anything else.
+  const shown = JSON.stringify(raw.length > 120 ? `${raw.slice(0, 120)}...` : raw);
+  const bad = (what: string) => awsUsage(`Malformed ${TITLE} reference ${shown}: ${what}`, FORM);
   let body = rest, field: string | undefined;
   const hash = body.indexOf("#");
   if (hash >= 0) {
@@ -49,7 +51,7 @@ export function parseAwsSmRef(scheme: string, rest: string): ParsedRef {
     for (const [k, v] of params) {
       if (k === "version-stage" && /^[\w.-]{1,256}$/.test(v)) parts.versionStage = v;
       else if (k === "version-id" && /^[A-Za-z0-9-]{32,64}$/.test(v)) parts.versionId = v;
-      else throw bad(`unknown or malformed option "${k.slice(0, 32)}"`);
+      else throw bad(`unknown or malformed option ${JSON.stringify(k.slice(0, 32))}`);
     }
     if (parts.versionStage && parts.versionId) {
       throw bad("give version-stage or version-id, not both");
@@ -127,6 +129,20 @@ async function getSecretValue(ref: ParsedRef, ctx: SourceContext): Promise<CallR
   return { status: res.status, body, latencyMs: performance.now() - started };
 }
 
+const KNOWN_ERRORS = new Set([
+  "ResourceNotFoundException",
+  "AccessDeniedException",
+  "UnrecognizedClientException",
+  "InvalidSignatureException",
+  "ExpiredTokenException",
+  "IncompleteSignature",
+  "DecryptionFailure",
+  "InvalidParameterException",
+  "InvalidRequestException",
+  "InternalServiceError",
+  "ThrottlingException",
+]);
+
 function failure(ref: ParsedRef, r: CallResult): never {
   const what = `${TITLE} "${ref.raw}"`;
   let type = "";
@@ -135,6 +151,8 @@ function failure(ref: ParsedRef, r: CallResult): never {
   } catch {
     // Not JSON (a proxy's page): the status says enough.
   }
+  // Only AWS's own error names are shown: the body comes from the network.
+  if (!KNOWN_ERRORS.has(type)) type = "";
   const detail = `${type || "error"}, HTTP ${r.status}`;
   if (type === "ResourceNotFoundException") {
     throw awsError(what, "not found", "check the secret's name, region and version", detail);

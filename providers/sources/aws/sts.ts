@@ -40,6 +40,19 @@ function xmlText(xml: string, tag: string): string | undefined {
     .replace(/&apos;/g, "'").replace(/&amp;/g, "&");
 }
 
+const STS_ERRORS = new Set([
+  "AccessDenied",
+  "ExpiredToken",
+  "ExpiredTokenException",
+  "IDPCommunicationError",
+  "IDPRejectedClaim",
+  "InvalidClientTokenId",
+  "InvalidIdentityToken",
+  "MalformedPolicyDocument",
+  "RegionDisabledException",
+  "SignatureDoesNotMatch",
+]);
+
 async function call(
   what: string,
   request: Request,
@@ -50,7 +63,9 @@ async function call(
   const res = await awsFetch(what, request, {}, o.signal, o.timeoutMs ?? 5000, hint);
   const body = await readBody(what, res);
   if (!res.ok) {
-    const code = xmlText(body, "Code") ?? `HTTP ${res.status}`;
+    // Only STS's own error codes are shown: the body comes from the network.
+    const given = xmlText(body, "Code") ?? "";
+    const code = STS_ERRORS.has(given) ? `${given}` : `HTTP ${res.status}`;
     const status = res.status === 403 || code === "AccessDenied" ? "forbidden" : "refused";
     throw awsError(what, status, "check that the role trusts the caller", code);
   }
