@@ -173,3 +173,56 @@ Deno.test("hecate mints a fresh token from the chain for each use, and refuses a
   assert.equal(none.code, 18, none.stderr);
   assert.match(none.stderr, /AWS credentials: none found \(tried environment/);
 });
+
+Deno.test("against a real PostgreSQL with TLS: the token goes out only over verified TLS", async () => {
+  const { startPostgres } = await import("./support/postgres.ts");
+  await using pg = await startPostgres({ tls: true });
+  await using dir = await tempDir("hecate-aws-iam-pg-");
+  const home = `${dir.path}/home`;
+  const env = {
+    AWS_ACCESS_KEY_ID: KEY_ID,
+    AWS_SECRET_ACCESS_KEY: SECRET_KEY,
+    AWS_EC2_METADATA_DISABLED: "true",
+    HOME: dir.path,
+  };
+  const run = (args: string[]) =>
+    runHecate(["--password-stdin", ...args], { home, stdin: `${MASTER_PASSWORD}\n`, env });
+  assert.equal((await run(["init", "--kdf-iterations", "600000"])).code, 0);
+  const user = pg.logins.cleartext.user;
+  const add = (name: string, more: string[]) =>
+    run([
+      "server",
+      "add",
+      name,
+      "--engine",
+      "postgres",
+      "--auth",
+      "aws-iam",
+      "--host",
+      pg.host,
+      "--port",
+      String(pg.port),
+      "--user",
+      user,
+      "--database",
+      pg.database,
+      "--aws-region",
+      "eu-west-1",
+      ...more,
+    ]);
+  assert.equal((await add("trusted", ["--ca-file", pg.caFile!])).code, 0);
+  assert.equal((await add("untrusted", [])).code, 0);
+  // Unverified certificate: refused before any login is sent.
+  const refused = await run(["query", "untrusted", "select 1"]);
+  assert.equal(refused.code, 6, refused.stderr);
+  assert.match(refused.stderr, /certificate/i);
+  // Verified: the server asks for the password in cleartext (as RDS does) and gets the token,
+  // which this server's own password check refuses: the login was attempted, over TLS.
+  const tried = await run(["query", "trusted", "select 1"]);
+  assert.equal(tried.code, 3, tried.stderr);
+  assert.ok(!tried.stderr.includes("X-Amz-Signature"), "the token is never printed");
+  // Editing the profile down to unverified TLS is refused too.
+  const weakened = await run(["server", "edit", "trusted", "--tls", "insecure"]);
+  assert.equal(weakened.code, 2, weakened.stderr);
+  assert.match(weakened.stderr, /aws-iam needs --tls verify/);
+});

@@ -601,6 +601,9 @@ export async function connectMysql(settings: ConnectSettings): Promise<DbConnect
     password,
     ...(settings.database ? { database: settings.database } : {}),
     ...(ssl ? { ssl } : {}),
+    // A server may ask for the password in cleartext (RDS IAM logins do): answered only over TLS
+    // that verified the server, as the PostgreSQL driver does.
+    ...(ssl && settings.tls.mode === "verify" ? { enableCleartextPlugin: true } : {}),
     connectTimeout: settings.connectTimeoutMs,
     charset: "UTF8MB4_UNICODE_CI",
     // Lets a statement without parameters hold several statements (each its own result set);

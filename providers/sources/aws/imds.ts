@@ -33,27 +33,23 @@ export async function imdsCredentials(
 ): Promise<AwsCredentials | undefined> {
   const base = (env("AWS_EC2_METADATA_SERVICE_ENDPOINT") ?? "http://169.254.169.254")
     .replace(/\/+$/, "");
-  let token: string;
+  let tokenRes: Response;
+  const limit = AbortSignal.timeout(timeoutMs);
   try {
-    const res = await awsFetch(
-      WHAT,
-      `${base}/latest/api/token`,
-      {
-        method: "PUT",
-        headers: { "X-aws-ec2-metadata-token-ttl-seconds": "21600" },
-      },
-      signal,
-      timeoutMs,
-      HINT,
-    );
-    token = await readBody(WHAT, res, 4096);
-    if (!res.ok) throw awsError(WHAT, "refused", HINT, `token: HTTP ${res.status}`);
-  } catch (e) {
-    // Nothing listening (or too slow): not on EC2, the chain has nothing more to try.
-    if (signal?.aborted) throw e;
-    if (e instanceof Error && /unreachable|timed out/.test(e.message)) return undefined;
-    throw e;
+    tokenRes = await fetch(`${base}/latest/api/token`, {
+      method: "PUT",
+      headers: { "X-aws-ec2-metadata-token-ttl-seconds": "21600" },
+      signal: signal ? AbortSignal.any([signal, limit]) : limit,
+      redirect: "manual",
+    });
+  } catch {
+    // Nothing listening (or too slow): not on EC2, the chain has nothing more to try. The
+    // caller's own deadline is reported as such.
+    if (signal?.aborted) throw awsError(WHAT, "timed out", HINT);
+    return undefined;
   }
+  const token = await readBody(WHAT, tokenRes, 4096);
+  if (!tokenRes.ok) throw awsError(WHAT, "refused", HINT, `token: HTTP ${tokenRes.status}`);
   const headers = { "X-aws-ec2-metadata-token": token.trim() };
   const listRes = await awsFetch(
     WHAT,
