@@ -8,10 +8,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { HecateError } from "../src/errors.ts";
-import {
-  awsSecretsManagerSource,
-  parseAwsSmRef,
-} from "../providers/sources/aws/secrets_manager.ts";
+import { awsSecretsManagerSource } from "../providers/sources/aws/source.ts";
+import { parseAwsSmRef } from "../providers/sources/aws/sm_ref.ts";
 import { clearAwsCredentialCache } from "../providers/sources/aws/chain.ts";
 
 const CANARY = "canary-7d1f-LEAK";

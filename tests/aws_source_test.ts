@@ -11,10 +11,8 @@ import assert from "node:assert/strict";
 import { startAwsDouble } from "./support/aws_double.ts";
 import { closedPort, tempDir } from "./support/cli.ts";
 import { hecateError } from "./support/hecate_error.ts";
-import {
-  awsSecretsManagerSource,
-  parseAwsSmRef,
-} from "../providers/sources/aws/secrets_manager.ts";
+import { awsSecretsManagerSource } from "../providers/sources/aws/source.ts";
+import { parseAwsSmRef } from "../providers/sources/aws/sm_ref.ts";
 import { awsCredentials, clearAwsCredentialCache } from "../providers/sources/aws/chain.ts";
 import { signRequest } from "../providers/sources/aws/sign.ts";
 import type { SourceContext } from "../providers/sources/source.ts";
