@@ -443,3 +443,37 @@ Deno.test("an http endpoint override off loopback is refused before any request"
   assert.match(e.message, /AWS_ENDPOINT_URL_SECRETS_MANAGER: refused/);
   assert.equal(t.double.seen.length, 0);
 });
+
+Deno.test("chain order: environment keys before the default profile; AWS_PROFILE over them; credential_source", async () => {
+  await using t = await setup();
+  await Deno.mkdir(`${t.dir.path}/.aws`);
+  await Deno.writeTextFile(
+    `${t.dir.path}/.aws/config`,
+    `[default]\naws_access_key_id = AKIACONFIGDEFAULT000\naws_secret_access_key = from-config\n` +
+      `[profile envrole]\nrole_arn = ${ROLE_ARN}\ncredential_source = Environment\n`,
+  );
+  await Deno.writeTextFile(
+    `${t.dir.path}/.aws/credentials`,
+    `[default]\naws_access_key_id = ${KEY_ID}\naws_secret_access_key = ${SECRET_KEY}\n`,
+  );
+  const fromFiles = await awsCredentials({ env: t.ctx().env });
+  assert.equal(fromFiles.accessKeyId, KEY_ID);
+  assert.equal(fromFiles.origin, 'profile "default"');
+  clearAwsCredentialCache();
+  const fromEnv = await awsCredentials({
+    env: t.ctx({ AWS_ACCESS_KEY_ID: "AKIAENVFIRST00000000", AWS_SECRET_ACCESS_KEY: "x" }).env,
+  });
+  assert.equal(fromEnv.origin, "environment");
+  clearAwsCredentialCache();
+  // A profile named in AWS_PROFILE wins over environment keys (as in the JS SDK v3); its
+  // credential_source = Environment then takes those keys to AssumeRole.
+  const viaRole = await awsCredentials({ env: t.ctx({ AWS_PROFILE: "envrole", ...ENV_KEYS }).env });
+  assert.equal(viaRole.origin, 'profile "envrole" role');
+  assert.ok(viaRole.sessionToken);
+  assert.deepEqual(t.double.seen.map((s) => `${s.api}:${s.outcome}:${s.principal}`), [
+    `AssumeRole:ok:${USER_ARN}`,
+  ]);
+  const files = await import("../providers/sources/aws/config_files.ts");
+  const ini = files.parseIni("[a]\nx = 1\ns3 =\n  max = 2\ny = 3\n; c\n# d\n");
+  assert.deepEqual(ini.get("a"), { x: "1", y: "3" });
+});

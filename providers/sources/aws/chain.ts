@@ -1,7 +1,8 @@
 /**
  * The AWS credential chain, in the order of the AWS SDKs' default chain:
  *
- * 1. environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`;
+ * 1. environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (skipped
+ *    when `AWS_PROFILE` names a profile, as the AWS SDK for JavaScript v3 does);
  * 2. the shared config and credentials files, profile `AWS_PROFILE` or `default`: static keys,
  *    `role_arn` with `source_profile` (or `credential_source`) through STS AssumeRole, `role_arn`
  *    with `web_identity_token_file`, `credential_process`;
@@ -130,10 +131,14 @@ function envCredentials(env: Env): AwsCredentials | undefined {
 }
 
 async function runChain(o: ChainOptions): Promise<AwsCredentials> {
-  const fromEnv = envCredentials(o.env);
-  if (fromEnv) return fromEnv;
-  const files = await readSharedFiles(o.env);
   const { name, explicit } = profileName(o.env);
+  // A profile named in AWS_PROFILE wins over keys in the environment, as in the AWS SDK for
+  // JavaScript v3 (and the CLI's --profile): the keys stay available to `credential_source`.
+  if (!explicit) {
+    const fromEnv = envCredentials(o.env);
+    if (fromEnv) return fromEnv;
+  }
+  const files = await readSharedFiles(o.env);
   const region = await awsRegion(o.env);
   const sts: StsOptions = { env: o.env, region, signal: o.signal };
   const fromProfile = await profileCredentials(files, name, sts, o, new Set());
