@@ -226,3 +226,9 @@ Deno.test("against a real PostgreSQL with TLS: the token goes out only over veri
   assert.equal(weakened.code, 2, weakened.stderr);
   assert.match(weakened.stderr, /aws-iam needs --tls verify/);
 });
+
+Deno.test("aws-iam is offered for PostgreSQL and MySQL only", async () => {
+  const { providerByType } = await import("../providers/mod.ts");
+  assert.deepEqual(providerByType("aws-iam")?.engines, ["postgres", "mysql"]);
+  assert.deepEqual(providerByType("aws-iam")?.secretFields, []);
+});

@@ -428,6 +428,28 @@ Deno.test("chain: nothing configured lists every step tried; IMDS disabled is ho
     e.message,
     /none found \(tried environment, shared files \(profile "default"\), web identity, container, EC2 instance metadata\)/,
   );
+  // A metadata address that accepts and never answers costs one short timeout, then the same.
+  const hang = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const c of hang) held.push(c);
+  })();
+  try {
+    const started = performance.now();
+    const slow = await hecateError(awsCredentials({
+      env: t.ctx({
+        AWS_EC2_METADATA_DISABLED: undefined,
+        AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://127.0.0.1:${(hang.addr as Deno.NetAddr).port}`,
+      }).env,
+      imdsTimeoutMs: 300,
+    }));
+    assert.match(slow.message, /none found/);
+    assert.ok(performance.now() - started < 10_000);
+  } finally {
+    hang.close();
+    for (const c of held) c.close();
+    await accepting.catch(() => {});
+  }
   const off = await hecateError(awsCredentials({ env: t.ctx().env }));
   assert.match(off.message, /EC2 instance metadata \(disabled\)/);
   const half = await hecateError(awsCredentials({ env: t.ctx({ AWS_ACCESS_KEY_ID: KEY_ID }).env }));
