@@ -11,10 +11,11 @@
  * driver), `audit` (append latency and throughput, the audit share of an in-process query, and
  * `audit verify` on a 1,000,000-entry trail), `pool` (queries per second through the library pool
  * against a raw `pg` Pool), `vaultsize` (query, server list and server add at 10, 1,000 and 10,000
- * profiles, and importing a 10,000-line .pgpass; scripts/bench/vaultsize.ts), `aws` (the cron
- * path with an `aws-sm:` password through the AWS double against a stored one, goal at most
- * 1.3x, and the AWS credential chain's own cost; scripts/bench/aws.ts). Pass section names
- * to run only those.
+ * profiles, and importing a 10,000-line .pgpass; scripts/bench/vaultsize.ts), `sources` (the cron
+ * path with a `file:` reference and with an `env:` reference failing over to it, against a stored
+ * secret; scripts/bench/sources.ts), `aws` (the cron path with an `aws-sm:` password through the
+ * AWS double against a stored one, goal at most 1.3x, and the AWS credential chain's own cost;
+ * scripts/bench/aws.ts). Pass section names to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -41,6 +42,7 @@ import { psqlCommand, serverProfile, vaultWith } from "./bench/setup.ts";
 import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
+import { benchSources } from "./bench/sources.ts";
 import { benchAws } from "./bench/aws.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
@@ -60,6 +62,7 @@ const sections = Deno.args.length ? Deno.args : [
   "audit",
   "pool",
   "vaultsize",
+  "sources",
   "aws",
 ];
 
@@ -413,6 +416,7 @@ try {
   if (sections.includes("audit")) await benchAudit(root, PASSWORD);
   if (sections.includes("pool")) await benchPool(root, PASSWORD);
   if (sections.includes("vaultsize")) await benchVaultSize(root, PASSWORD);
+  if (sections.includes("sources")) await benchSources(root, PASSWORD, hecateCmd);
 
   if (sections.includes("aws")) {
     const ratio = await benchAws(root, PASSWORD, hecateCmd);

@@ -50,6 +50,10 @@ for (const sub of ["add", "edit"]) {
     assert.deepEqual(groups.get("Secrets"), [
       "--secret-stdin",
       "--secret-ref",
+      "--from",
+      "--source-timeout",
+      "--cache-ttl",
+      ...(sub === "edit" ? ["--no-from", "--no-cache-ttl"] : []),
       "--ssh-secret-stdin",
     ]);
     assert.deepEqual(groups.get("Options"), ["--help"]);

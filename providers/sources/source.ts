@@ -65,9 +65,11 @@ export interface SourceContext {
 
 /** The health of a source, for `hecate server test` and `hecate sources`. */
 export interface SourceHealth {
+  /** Whether the source answers and would serve the reference. */
   readonly ok: boolean;
   /** One line, no secret: e.g. `sealed`, `HTTP 503`, `v1.15.2 active`. */
   readonly detail: string;
+  /** Milliseconds the check took. */
   readonly latencyMs: number;
 }
 

@@ -16,7 +16,11 @@ import {
   openDbConnection,
   type OpenDbConnectionOptions,
   openEndpoint,
+  type SourceUse,
 } from "../connect.ts";
+import type { Actor } from "../audit/log.ts";
+import type { HeldLease, ResolutionRecord } from "../../providers/sources/resolve.ts";
+import { fileSecretCache } from "./source_cache.ts";
 import { connectionEnv, type EnvMapping } from "../run/env.ts";
 import { spawnWithEnv } from "../run/spawn.ts";
 import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
@@ -84,12 +88,12 @@ export class VaultConnections {
       | Engine
       | undefined;
     if (engine) preloadDriver(engine);
-    const { profile, actor } = await this.#core.released(name);
+    const { profile, actor, id } = await this.#core.released(name);
     try {
       const conn = await openDbConnection(profile, {
         onStep: options.onStep,
         pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
-      });
+      }, await this.#sourceUse(name, id, profile, actor));
       return new Connection(
         name,
         profile.engine,
@@ -109,6 +113,36 @@ export class VaultConnections {
       }).catch(() => {});
       throw e;
     }
+  }
+
+  /**
+   * Receives the leases on dynamic credentials each connect or endpoint obtains (the lease
+   * keeper renews them while the connection lives and revokes them after). Until a keeper is
+   * set, leases simply run out at their end.
+   */
+  onLeases: ((profile: string, leases: readonly HeldLease[]) => void) | undefined;
+
+  /** How a use of profile `name` resolves its secrets: audited, cached if the profile opts in. */
+  async #sourceUse(name: string, id: string, profile: Profile, actor: Actor): Promise<SourceUse> {
+    const audit = this.#core.audit;
+    const ttl = profile.sources?.cacheTtlMs;
+    const side = ttl ? await this.#core.sideKey(id) : undefined;
+    return {
+      resolve: {
+        // The attempts' records go out with the next durable record of this use (the statement,
+        // `env`, `run`, or the failure's), so a source costs no flush of its own; the
+        // `profile.read` record was on disk before anything was resolved.
+        onAttempt: (r) => {
+          const event = resolutionEvent(name, actor, r);
+          if (audit.enqueue) return void audit.enqueue(event);
+          return audit.append(event);
+        },
+        ...(side
+          ? { cache: fileSecretCache({ home: this.#core.home, recordId: id, ...side }) }
+          : {}),
+      },
+      onLeases: (leases) => this.onLeases?.(name, leases),
+    };
   }
 
   /** Pins host keys learned under accept-new, unless the profile changed meanwhile. */
@@ -201,10 +235,16 @@ export class VaultConnections {
 
   /** Resolves a profile for another program (see {@link Vault.endpoint}). */
   async endpoint(name: string): Promise<Endpoint> {
-    const { profile } = await this.#core.released(name);
-    return await openEndpoint(profile, {
-      pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
-    });
+    const { profile, actor, id } = await this.#core.released(name);
+    try {
+      return await openEndpoint(profile, {
+        pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
+      }, await this.#sourceUse(name, id, profile, actor));
+    } catch (e) {
+      // The records of the sources that failed are on disk before the failure is reported.
+      await this.#core.audit.flush?.().catch(() => {});
+      throw e;
+    }
   }
 
   /** The variables `hecate run` gives a program (see {@link Vault.environment}). */
@@ -268,4 +308,26 @@ export class VaultConnections {
       else await record.catch(() => {});
     }
   }
+}
+
+/** The audit record of one resolution attempt: where and how, never a value or a token. */
+function resolutionEvent(profile: string, actor: Actor, r: ResolutionRecord) {
+  const cache = r.outcome === "cached" || r.reason?.startsWith("cache_");
+  return {
+    event: cache ? "secret.cache" as const : "secret.resolve" as const,
+    actor,
+    profile,
+    outcome: r.outcome === "fail" ? "fail" as const : "ok" as const,
+    ...(r.reason && r.outcome === "fail" ? { reason: r.reason } : {}),
+    detail: {
+      field: r.field,
+      scheme: r.scheme,
+      ref: r.ref,
+      latency_ms: Math.round(r.latencyMs),
+      ...(r.version !== undefined ? { version: r.version } : {}),
+      ...(r.leaseSha256 !== undefined ? { lease_sha256: r.leaseSha256 } : {}),
+      ...(r.cacheAgeSeconds !== undefined ? { age_s: r.cacheAgeSeconds } : {}),
+      ...(r.outcome === "cached" && r.reason ? { sources: r.reason } : {}),
+    },
+  };
 }
