@@ -145,7 +145,7 @@ Deno.test("not found, field missing, binary secret, no region: exit 18 naming th
   for (const [ref, re] of cases) {
     const e = await hecateError(awsSecretsManagerSource.resolve(parseAwsSmRef("aws-sm", ref), ctx));
     assert.equal(e.exitCode, 18);
-    assert.match(e.message, /^AWS Secrets Manager "aws-sm:/);
+    assert.match(e.message, /^Secret source AWS Secrets Manager: "aws-sm:/);
     assert.match(e.message, re, ref);
     assertNoKeys(e.message + (e.hint ?? ""));
   }

@@ -53,10 +53,15 @@ export async function benchAws(
       ...serverProfile("viaaws", "postgres", pg),
       secrets: { password: { ref: "aws-sm:bench/pg#password" } },
     };
-    const vault = await vaultWith(home, password, [stored, viaAws]);
+    // The framework's own cost (resolution, audit record), without AWS: an env: reference.
+    const viaEnv = {
+      ...serverProfile("viaenv", "postgres", pg),
+      secrets: { password: { ref: "env:BENCH_PG_PASSWORD" } },
+    };
+    const vault = await vaultWith(home, password, [stored, viaAws, viaEnv]);
     const apiKey = await vault.apiKeys.create({
       name: "bench",
-      profiles: ["stored", "viaaws"],
+      profiles: ["stored", "viaaws", "viaenv"],
       expires: null,
     });
     const empty = `${root}/aws-empty-home`;
@@ -72,6 +77,7 @@ export async function benchAws(
       AWS_ACCESS_KEY_ID: KEY_ID,
       AWS_SECRET_ACCESS_KEY: SECRET_KEY,
       AWS_EC2_METADATA_DISABLED: "true",
+      BENCH_PG_PASSWORD: pg.password,
     };
     const imds = { ...base, AWS_EC2_METADATA_SERVICE_ENDPOINT: double.url };
     const q = (name: string) => hecateCmd(home, "query", name, "select 1");
@@ -81,12 +87,19 @@ export async function benchAws(
     await measure(q("viaaws"), { env: imds });
     const m = await medianInterleaved(11, {
       stored: () => measure(q("stored"), { env: envKeys }),
+      envRef: () => measure(q("viaenv"), { env: envKeys }),
       awsEnv: () => measure(q("viaaws"), { env: envKeys }),
       awsImds: () => measure(q("viaaws"), { env: imds }),
     });
     report(
       "cron path, aws-sm: via the AWS double, environment keys (median of 11)",
       m.awsEnv,
+      m.stored,
+      "stored secret",
+    );
+    report(
+      "cron path, env: reference (the source framework alone; median of 11)",
+      m.envRef,
       m.stored,
       "stored secret",
     );

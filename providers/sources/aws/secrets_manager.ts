@@ -10,7 +10,7 @@
 
 import type { ParsedRef, Resolved, SecretSource, SourceContext, SourceHealth } from "../source.ts";
 import { awsCredentials, awsRegion } from "./chain.ts";
-import { awsError } from "./fail.ts";
+import { asSourceError, awsError } from "./fail.ts";
 import { AWS_SM_TITLE } from "./sm_ref.ts";
 import { awsFetch, readBody, serviceEndpoint } from "./net.ts";
 import { signRequest } from "./sign.ts";
@@ -125,35 +125,43 @@ function failure(ref: ParsedRef, r: CallResult): never {
   throw awsError(what, "failed", "retry later or check the secret's state", detail);
 }
 
+async function resolveSecret(ref: ParsedRef, ctx: SourceContext): Promise<Resolved> {
+  const what = `${TITLE} "${ref.raw}"`;
+  const r = await getSecretValue(ref, ctx);
+  if (r.status !== 200) failure(ref, r);
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(r.body);
+  } catch {
+    throw awsError(what, "malformed answer", "the endpoint did not answer JSON");
+  }
+  if (typeof j.SecretString !== "string") {
+    throw awsError(
+      what,
+      "malformed answer",
+      j.SecretBinary !== undefined ? "binary secrets are not supported" : "no SecretString",
+    );
+  }
+  const all = fieldsOf(j.SecretString);
+  const version = typeof j.VersionId === "string" ? j.VersionId : undefined;
+  if (ref.field !== undefined) {
+    const v = all[ref.field];
+    if (v === undefined) {
+      throw awsError(what, "field missing", "the secret has no such JSON key", ref.field);
+    }
+    return { fields: { [ref.field]: v }, ...(version ? { version } : {}) };
+  }
+  return { fields: all, ...(version ? { version } : {}) };
+}
+
 /** The resolving half of the source (loaded on first use by ./source.ts). */
 export const awsSecretsManager: Pick<SecretSource, "resolve" | "health"> = {
   async resolve(ref: ParsedRef, ctx: SourceContext): Promise<Resolved> {
-    const what = `${TITLE} "${ref.raw}"`;
-    const r = await getSecretValue(ref, ctx);
-    if (r.status !== 200) failure(ref, r);
-    let j: Record<string, unknown>;
     try {
-      j = JSON.parse(r.body);
-    } catch {
-      throw awsError(what, "malformed answer", "the endpoint did not answer JSON");
+      return await resolveSecret(ref, ctx);
+    } catch (e) {
+      throw asSourceError(e, TITLE, ref.raw);
     }
-    if (typeof j.SecretString !== "string") {
-      throw awsError(
-        what,
-        "malformed answer",
-        j.SecretBinary !== undefined ? "binary secrets are not supported" : "no SecretString",
-      );
-    }
-    const all = fieldsOf(j.SecretString);
-    const version = typeof j.VersionId === "string" ? j.VersionId : undefined;
-    if (ref.field !== undefined) {
-      const v = all[ref.field];
-      if (v === undefined) {
-        throw awsError(what, "field missing", "the secret has no such JSON key", ref.field);
-      }
-      return { fields: { [ref.field]: v }, ...(version ? { version } : {}) };
-    }
-    return { fields: all, ...(version ? { version } : {}) };
   },
   async health(ref: ParsedRef, ctx: SourceContext): Promise<SourceHealth> {
     const started = performance.now();
