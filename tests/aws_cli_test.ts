@@ -98,6 +98,11 @@ Deno.test("hecate query with aws-sm: references and --from aws-sm: against a rea
     assert.equal(q2.code, 0, q2.stderr);
     assert.equal(q2.stdout, "n\n42\n");
 
+    // server test names the source and asks it (GetSecretValue through the double).
+    const tested = await run(["server", "test", "field"]);
+    assert.equal(tested.code, 0, tested.stderr);
+    assert.match(tested.stdout, /aws-sm:\S+ \(AWS Secrets Manager\): ok, .*GetSecretValue ok/);
+
     // A malformed reference: usage error at add time, nothing stored.
     const before = await Deno.readFile(`${home}/vault.hecate`);
     const bad = await run([

@@ -85,26 +85,26 @@ export async function benchAws(
     await measure(q("stored"), { env: envKeys });
     await measure(q("viaaws"), { env: envKeys });
     await measure(q("viaaws"), { env: imds });
-    const m = await medianInterleaved(11, {
+    const m = await medianInterleaved(21, {
       stored: () => measure(q("stored"), { env: envKeys }),
       envRef: () => measure(q("viaenv"), { env: envKeys }),
       awsEnv: () => measure(q("viaaws"), { env: envKeys }),
       awsImds: () => measure(q("viaaws"), { env: imds }),
     });
     report(
-      "cron path, aws-sm: via the AWS double, environment keys (median of 11)",
+      "cron path, aws-sm: via the AWS double, environment keys (median of 21)",
       m.awsEnv,
       m.stored,
       "stored secret",
     );
     report(
-      "cron path, env: reference (the source framework alone; median of 11)",
+      "cron path, env: reference (the source framework alone; median of 21)",
       m.envRef,
       m.stored,
       "stored secret",
     );
     report(
-      "cron path, aws-sm: via the AWS double, IMDSv2 credentials (median of 11)",
+      "cron path, aws-sm: via the AWS double, IMDSv2 credentials (median of 21)",
       m.awsImds,
       m.stored,
       "stored secret",
