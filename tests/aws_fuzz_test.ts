@@ -114,3 +114,46 @@ Deno.test("fuzz: hostile Secrets Manager answers give a value or exit 18, never 
     await server.shutdown();
   }
 });
+
+Deno.test("an endpoint that streams an endless answer is cut off at 1 MiB: exit 18, bounded memory", async () => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    await req.body?.cancel();
+    const chunk = new Uint8Array(64 * 1024).fill(0x61);
+    let sent = 0;
+    return new Response(
+      new ReadableStream({
+        pull(c) {
+          // 64 MiB at most, so a broken limit ends the test instead of hanging it.
+          if ((sent += chunk.byteLength) > 64 << 20) c.close();
+          else c.enqueue(chunk);
+        },
+      }),
+    );
+  });
+  const env: Record<string, string> = {
+    AWS_ACCESS_KEY_ID: "AKIAFUZZ000000000000",
+    AWS_SECRET_ACCESS_KEY: "fuzz-secret-key",
+    AWS_REGION: "eu-west-1",
+    AWS_ENDPOINT_URL: `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`,
+    HOME: "/nonexistent",
+  };
+  try {
+    clearAwsCredentialCache();
+    await assert.rejects(
+      awsSecretsManagerSource.resolve(parseAwsSmRef("aws-sm", "x"), {
+        signal: AbortSignal.timeout(10_000),
+        credentials: {},
+        env: (n) => env[n],
+      }),
+      (e: Error) => {
+        assert.ok(e instanceof HecateError && e.exitCode === 18);
+        assert.match(e.message, /malformed/);
+        // Cut off by the limit, not by parsing 64 MiB of garbage.
+        assert.match((e as HecateError).hint ?? "", /too large/);
+        return true;
+      },
+    );
+  } finally {
+    await server.shutdown();
+  }
+});

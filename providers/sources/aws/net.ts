@@ -6,6 +6,8 @@
  * @module
  */
 
+import { HecateError } from "../../../src/errors.ts";
+import { concatBytes } from "../../../src/vault/encoding.ts";
 import { awsError } from "./fail.ts";
 
 /** Credentials for signing AWS requests. */
@@ -116,11 +118,25 @@ export async function awsFetch(
  * @returns The body text.
  */
 export async function readBody(what: string, res: Response, max = 1 << 20): Promise<string> {
-  const text = await res.text().catch(() => {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    if (res.body) {
+      for await (const chunk of res.body) {
+        size += chunk.byteLength;
+        // Stop reading at the limit instead of buffering whatever the endpoint sends.
+        if (size > max) {
+          await res.body.cancel().catch(() => {});
+          throw awsError(what, "malformed answer", "the answer is too large");
+        }
+        chunks.push(chunk);
+      }
+    }
+  } catch (e) {
+    if (e instanceof HecateError) throw e;
     throw awsError(what, "unreachable", "the connection broke while reading the answer");
-  });
-  if (text.length > max) throw awsError(what, "malformed answer", "the answer is too large");
-  return text;
+  }
+  return new TextDecoder().decode(concatBytes(...chunks));
 }
 
 /**
