@@ -244,6 +244,21 @@ Deno.test("attack: a signed request whose body is changed in transit is refused"
   assert.equal(res.status, 400);
   assert.equal(body.__type, "InvalidSignatureException");
   assert.match(body.message, /does not match/);
+  // Shifting the signed date by a second (to dodge a replay check) breaks the signature too.
+  const shifted = new Headers(good.headers);
+  const d = shifted.get("x-amz-date")!;
+  shifted.set(
+    "x-amz-date",
+    d.replace(/(\d{2})Z$/, (_, s) => `${String((+s + 1) % 60).padStart(2, "0")}Z`),
+  );
+  const res2 = await fetch(
+    new Request(good.url, {
+      method: "POST",
+      headers: shifted,
+      body: JSON.stringify({ SecretId: "plain" }),
+    }),
+  );
+  assert.equal((await res2.json()).__type, "InvalidSignatureException");
   // The untouched request passes: the refusal was the tampering.
   const ok = await fetch(await signedGet(t.double.url, "plain"));
   assert.equal(ok.status, 200);
