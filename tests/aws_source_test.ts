@@ -293,6 +293,13 @@ Deno.test("chain: static keys of AWS_PROFILE in the shared credentials file; reg
   assert.deepEqual(r.fields, { value: DB_PASSWORD });
   const e = await hecateError(awsCredentials({ env: t.ctx({ AWS_PROFILE: "nosuch" }).env }));
   assert.match(e.message, /profile "nosuch": not found/);
+  await Deno.writeTextFile(
+    `${t.dir.path}/.aws/config`,
+    `[profile app]\nregion = ${REGION}\n[profile sso]\nsso_session = corp\nsso_account_id = 1\n`,
+  );
+  const sso = await hecateError(awsCredentials({ env: t.ctx({ AWS_PROFILE: "sso" }).env }));
+  assert.match(sso.message, /profile "sso": not supported \(SSO profile\)/);
+  assert.match(sso.hint ?? "", /export-credentials --profile sso --format process/);
 });
 
 Deno.test("chain: role_arn with source_profile goes through STS AssumeRole (signed, trusted)", async () => {

@@ -254,6 +254,15 @@ async function profileCredentials(
   const keys = staticKeys(s, origin);
   if (keys) return keys;
   if (s.credential_process) return await processCredentials(name, s.credential_process, o.signal);
+  if (s.sso_session || s.sso_start_url) {
+    // IAM Identity Center needs the SDK's token cache and refresh; the CLI can bridge it.
+    throw awsError(
+      what,
+      "not supported",
+      `add credential_process = aws configure export-credentials --profile ${name} --format process`,
+      "SSO profile",
+    );
+  }
   return undefined;
 }
 

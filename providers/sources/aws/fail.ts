@@ -35,6 +35,8 @@ const STATUS: Record<string, SourceStatus> = {
   "malformed answer": "malformed",
   "incomplete": "malformed",
   "failed to start": "unreachable",
+  // An SSO profile: no credentials Hecate can use there.
+  "not supported": "not_found",
 };
 
 /**
