@@ -14,6 +14,7 @@ import { sourceFor } from "./sources/registry.ts";
 import { windowsLogin } from "./windows.ts";
 import { tokenLogin } from "./token.ts";
 import { certificateAuth } from "./certificate.ts";
+import { awsIamLogin } from "./aws_iam.ts";
 
 /** One authentication method. */
 export interface AuthProvider {
@@ -107,7 +108,9 @@ export const noAuth: AuthProvider = {
 };
 
 const providers = new Map<string, AuthProvider>(
-  [sqlLogin, noAuth, windowsLogin, tokenLogin, certificateAuth].map((p) => [p.type, p]),
+  [sqlLogin, noAuth, windowsLogin, tokenLogin, certificateAuth, awsIamLogin].map((
+    p,
+  ) => [p.type, p]),
 );
 
 /**

@@ -17,7 +17,9 @@
  * against a raw `pg` Pool), `vaultsize` (query, server list and server add at 10, 1,000 and 10,000
  * profiles, and importing a 10,000-line .pgpass; scripts/bench/vaultsize.ts), `sources` (the cron
  * path with a `file:` reference and with an `env:` reference failing over to it, against a stored
- * secret; scripts/bench/sources.ts). Pass section names to run only those.
+ * secret; scripts/bench/sources.ts), `aws` (the cron path with an `aws-sm:` password through the
+ * AWS double against a stored one, goal at most 1.3x, and the AWS credential chain's own cost;
+ * scripts/bench/aws.ts). Pass section names to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -47,6 +49,7 @@ import { benchVaultSize } from "./bench/vaultsize.ts";
 import { benchSources } from "./bench/sources.ts";
 import { benchMssql } from "./bench/mssql.ts";
 import { benchMysqlCron, benchMysqlExport } from "./bench/mysql.ts";
+import { benchAws } from "./bench/aws.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
 
@@ -68,6 +71,7 @@ const sections = Deno.args.length ? Deno.args : [
   "pool",
   "vaultsize",
   "sources",
+  "aws",
 ];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
@@ -367,6 +371,13 @@ try {
   if (sections.includes("pool")) await benchPool(root, PASSWORD);
   if (sections.includes("vaultsize")) await benchVaultSize(root, PASSWORD);
   if (sections.includes("sources")) await benchSources(root, PASSWORD, hecateCmd);
+
+  if (sections.includes("aws")) {
+    const ratio = await benchAws(root, PASSWORD, hecateCmd);
+    console.log(
+      `aws-sm: cron path ratio against a stored secret: ${ratio.toFixed(2)}x (goal <= 1.3x)`,
+    );
+  }
 } finally {
   await Deno.remove(root, { recursive: true });
 }

@@ -10,6 +10,7 @@ import { HecateError } from "../../src/errors.ts";
 import type { ParsedRef, SecretSource } from "./source.ts";
 import { envSource } from "./env.ts";
 import { fileSource } from "./file.ts";
+import { awsSecretsManagerSource } from "./aws/source.ts";
 
 export { malformedRef, sourceError, type SourceStatus, statusOf } from "./errors.ts";
 
@@ -103,3 +104,4 @@ export function parseRef(text: string): ParsedRef {
 
 registerSource(envSource);
 registerSource(fileSource);
+registerSource(awsSecretsManagerSource);

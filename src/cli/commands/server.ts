@@ -61,7 +61,7 @@ function withProfileOptions<O extends Record<string, unknown>>(
     .option(
       "--auth <method>",
       "authentication method: sql, none (SQLite), windows (SQL Server NTLM), token (SQL Server), " +
-        "certificate (PostgreSQL, MySQL)",
+        "certificate (PostgreSQL, MySQL), aws-iam (RDS/Aurora PostgreSQL, MySQL)",
     );
   const tls = addAuthOptions(auth).optionsGroup("TLS:")
     .addOption(

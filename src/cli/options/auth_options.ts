@@ -81,6 +81,13 @@ export const AUTH_FLAGS: AuthFlag[] = [
     option: "pfxFile",
     path: true,
   },
+  {
+    flag: "--aws-region <region>",
+    description:
+      "aws-iam: the database's AWS region (default: from an RDS host name, AWS_REGION or the AWS profile)",
+    param: "region",
+    option: "awsRegion",
+  },
 ];
 
 /**
