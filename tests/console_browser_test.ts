@@ -98,6 +98,22 @@ Deno.test({
         );
         assert.match(await page.textContent("#q-status") ?? "", new RegExp(`^${want.length} rows`));
         await shot(page, shots, "query-1280");
+        // 100,000 rows stream into the table (rendered in batches, one per animation frame).
+        await page.fill(
+          "#q-sql",
+          "with recursive c(x) as (select 1 union all select x + 1 from c where x < cast(? as integer)) select x from c",
+        );
+        await page.fill("#q-params", "100000");
+        await page.fill("#q-limit", "100000");
+        const t0 = performance.now();
+        await page.click("#q-run");
+        await page.waitForSelector("#q-status.ok", { timeout: 120_000 });
+        console.log(
+          `100,000 rows: page says "${await page.textContent("#q-status")}", ` +
+            `test saw ${Math.round(performance.now() - t0)} ms`,
+        );
+        assert.equal(await page.$$eval("#q-table tbody tr", (t) => t.length), 100_000);
+        assert.match(await page.textContent("#q-status") ?? "", /^100000 rows in \d+ ms$/);
 
         // An API key: shown once, then never again; revoked.
         await page.goto(`${con.origin}/console/apikeys`);

@@ -356,3 +356,25 @@ Deno.test("console: no secret in any response body (canary)", async () => {
     }
   });
 });
+
+Deno.test("console: the first page with its script and style is under 150 KB", async () => {
+  await withHome(async (home) => {
+    await prepared(home);
+    const c = await consoleClient(home);
+    try {
+      await login(c, PW);
+      let bytes = 0;
+      for (
+        const path of ["/console/profiles", "/console/assets/app.js", "/console/assets/app.css"]
+      ) {
+        const res = await c.request(path);
+        assert.equal(res.status, 200, path);
+        bytes += (await res.arrayBuffer()).byteLength;
+      }
+      assert.ok(bytes > 1000, "something was measured");
+      assert.ok(bytes < 150 * 1024, `first page ${bytes} bytes`);
+    } finally {
+      await c.close();
+    }
+  });
+});

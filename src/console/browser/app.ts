@@ -68,6 +68,7 @@ function queryConsole(): void {
     let rows = 0;
     let pending: (string | null)[][] = [];
     let scheduled = false;
+    let done = false;
     const flush = () => {
       scheduled = false;
       const frag = document.createDocumentFragment();
@@ -78,7 +79,7 @@ function queryConsole(): void {
       }
       pending = [];
       table.tBodies[0]!.append(frag);
-      status.textContent = `${rows} rows...`;
+      if (!done) status.textContent = `${rows} rows...`;
     };
     try {
       const params = value("q-params");
@@ -124,11 +125,13 @@ function queryConsole(): void {
         }
       }
       flush();
+      done = true;
       const ms = Math.round(performance.now() - t0);
       status.textContent = `${rows} rows in ${ms} ms${more ? " (row limit reached)" : ""}`;
       status.className = "ok";
     } catch (e) {
       flush();
+      done = true;
       status.textContent = `Error: ${(e as Error).message}`;
       status.className = "bad";
     } finally {
