@@ -44,6 +44,7 @@ td.actions{display:flex;gap:.35rem;flex-wrap:wrap;align-items:center}
 .scroll{overflow:auto;max-width:100%;background:var(--card);border:1px solid var(--line);
 border-radius:8px}
 .results{max-height:60vh}
+#q-table tbody.batch{content-visibility:auto;contain-intrinsic-size:auto 20000px}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid var(--line);vertical-align:top;
 white-space:nowrap}

@@ -62,7 +62,7 @@ function queryConsole(): void {
     busy = true;
     const t0 = performance.now();
     table.tHead!.replaceChildren();
-    table.tBodies[0]!.replaceChildren();
+    for (const b of [...table.tBodies]) b.remove();
     status.textContent = "Running...";
     status.className = "";
     let rows = 0;
@@ -71,14 +71,18 @@ function queryConsole(): void {
     let done = false;
     const flush = () => {
       scheduled = false;
-      const frag = document.createDocumentFragment();
+      if (pending.length === 0) return;
+      // Each batch is its own tbody: the style sheet lets the browser skip laying out batches
+      // that are off screen, so a long result does not make every frame slower.
+      const body = document.createElement("tbody");
+      body.className = "batch";
       for (const r of pending) {
         const tr = document.createElement("tr");
         for (const v of r) tr.append(cell("td", v));
-        frag.append(tr);
+        body.append(tr);
       }
       pending = [];
-      table.tBodies[0]!.append(frag);
+      table.append(body);
       if (!done) status.textContent = `${rows} rows...`;
     };
     try {
