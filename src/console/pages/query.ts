@@ -42,7 +42,12 @@ function parseRequest(f: Record<string, string>): QueryRequest {
   let params: string[] = [];
   const raw = f.params ?? "";
   if (raw.startsWith("[")) {
-    const v: unknown = JSON.parse(raw);
+    let v: unknown;
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      throw new HecateError("usage", "Parameters must be a JSON list or one per line");
+    }
     if (!Array.isArray(v)) throw new HecateError("usage", "Parameters must be a list");
     params = v.map((x) => String(x));
   } else if (raw !== "") params = raw.split(/\r?\n/);
