@@ -378,3 +378,60 @@ Deno.test("console: the first page with its script and style is under 150 KB", a
     }
   });
 });
+
+Deno.test("console: backups: verify asks the password again (a wrong one is an audited failure), restore needs the typed confirmation", async () => {
+  await withHome(async (home) => {
+    await prepared(home);
+    const c = await consoleClient(home);
+    try {
+      await login(c, PW);
+      const made = await c.request("/console/backups", { method: "POST", form: { csrf: c.csrf! } });
+      assert.equal(made.status, 303);
+      await made.body?.cancel();
+      const page = await (await c.request("/console/backups")).text();
+      const file = /name="file" value="([^"]+)"/.exec(page)?.[1];
+      assert.ok(file, "the new bundle is listed");
+      const post = async (path: string, form: Record<string, string>) => {
+        const res = await c.request(path, { method: "POST", form: { csrf: c.csrf!, ...form } });
+        await res.body?.cancel();
+        assert.equal(res.status, 303, path);
+        return await (await c.request("/console/backups")).text();
+      };
+      assert.match(
+        await post("/console/backups/verify", { file, password: "not the password" }),
+        /class="flash error"/,
+      );
+      assert.match(
+        await post("/console/backups/verify", { file, password: PW }),
+        /Backup is sound/,
+      );
+      assert.match(
+        await post("/console/backups/verify", { file: "../vault.hecate", password: PW }),
+        /No backup named/,
+        "only listed bundles can be named",
+      );
+      assert.match(
+        await post("/console/backups/restore", { file, password: PW, confirm: "yes" }),
+        /Type &#34;restore&#34; to confirm/,
+      );
+      const trail = await entries(home);
+      const verifies = trail.filter((e) => e.event === "backup.verify");
+      assert.deepEqual(verifies.map((e) => e.outcome), ["fail", "ok"]);
+      assert.ok(verifies.every((e) => typeof e.detail?.console_session === "string"));
+      assert.ok(!trail.some((e) => e.event === "backup.restore"), "nothing was restored");
+      // With the confirmation the restore runs and the console locks.
+      const restore = await c.request("/console/backups/restore", {
+        method: "POST",
+        form: { csrf: c.csrf!, file, password: PW, confirm: "restore" },
+      });
+      assert.equal(restore.status, 303);
+      assert.equal(restore.headers.get("location"), "/console/login");
+      await restore.body?.cancel();
+      assert.ok(
+        (await entries(home)).some((e) => e.event === "backup.restore" && e.outcome === "ok"),
+      );
+    } finally {
+      await c.close();
+    }
+  });
+});
