@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { trailLines } from "../src/audit/read.ts";
 import type { AuditEntry } from "../src/audit/entry.ts";
 import { openVault } from "../src/hecate.ts";
+import { totpCode } from "../src/access/totp.ts";
 import { PW, vaultWith, withHome } from "./support/access.ts";
 import { consoleClient, csrfOf, login, rawRequest, unlock } from "./support/console.ts";
 
@@ -430,6 +431,71 @@ Deno.test("console: backups: verify asks the password again (a wrong one is an a
       assert.ok(
         (await entries(home)).some((e) => e.event === "backup.restore" && e.outcome === "ok"),
       );
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+Deno.test("console: with TOTP on, the password alone does not unlock; the code does", async () => {
+  await withHome(async (home) => {
+    await prepared(home);
+    let secret: string;
+    {
+      await using v = await openVault({ home, password: PW, lockout: "off" });
+      const setup = await v.totp.beginSetup();
+      await v.totp.enable(setup, await totpCode(setup.secret, new Date()));
+      secret = setup.secret;
+    }
+    const c = await consoleClient(home);
+    try {
+      const res = await login(c, PW);
+      assert.equal(res.headers.get("location"), "/console/login", "back to the form");
+      const form = await (await c.request("/console/login")).text();
+      assert.match(form, /class="flash error"/);
+      c.csrf = csrfOf(form);
+      const denied = await c.request("/console/profiles");
+      assert.equal(denied.status, 401);
+      await denied.body?.cancel();
+      const ok = await c.request("/console/login", {
+        method: "POST",
+        // The next step's code: the one spent on enabling is refused as a replay.
+        form: {
+          csrf: c.csrf!,
+          password: PW,
+          totp: await totpCode(secret, new Date(Date.now() + 30_000)),
+        },
+      });
+      assert.equal(ok.headers.get("location"), "/console/profiles");
+      await ok.body?.cancel();
+      const page = await c.request("/console/profiles");
+      assert.equal(page.status, 200);
+      await page.body?.cancel();
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+Deno.test("console: the absolute limit ends a busy session too", async () => {
+  await withHome(async (home) => {
+    await prepared(home);
+    const c = await consoleClient(home, { limits: { absoluteMs: 600 } });
+    try {
+      await login(c, PW);
+      let status = 200;
+      const until = Date.now() + 3000;
+      while (status === 200 && Date.now() < until) {
+        const res = await c.request("/console/api/audit?after=1000000");
+        status = res.status;
+        await res.body?.cancel();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(status, 401, "ended although never idle");
+      const ended = (await entries(home)).filter((e) =>
+        e.event === "console.session" && e.detail?.state === "end"
+      );
+      assert.equal(ended.at(-1)?.detail?.why, "limit");
     } finally {
       await c.close();
     }
