@@ -68,7 +68,10 @@ export function uiCommand(ctx: CliContext) {
       const desktop = ctx.io.env("DISPLAY") || ctx.io.env("WAYLAND_DISPLAY");
       const home = resolveHome({ home: ctx.globals.home });
       const opened = opts.open && desktop ? await openBrowser(home, running.loginUrl) : undefined;
-      const stop = () => void running.close();
+      let closing: Promise<void> | undefined;
+      const stop = () => {
+        closing ??= running.close();
+      };
       Deno.addSignalListener("SIGINT", stop);
       Deno.addSignalListener("SIGTERM", stop);
       try {
@@ -78,6 +81,7 @@ export function uiCommand(ctx: CliContext) {
         Deno.removeSignalListener("SIGTERM", stop);
         if (opened) await Deno.remove(opened).catch(() => {});
       }
+      await closing; // the stop record and the trail's flush finish before the process ends
       await ctx.io.out("Console stopped; every key it held is forgotten.\n");
     });
 }
