@@ -195,10 +195,14 @@ Deno.test("console: a foreign Host (DNS rebinding) or Origin is refused", async 
   });
 });
 
-Deno.test("console: an idle session ends, and its vault is closed", async () => {
+Deno.test("console: an idle session ends, its vault is closed, and only a new URL logs in again", async () => {
   await withHome(async (home) => {
     await prepared(home);
-    const c = await consoleClient(home, { limits: { idleMs: 300 } });
+    const fresh: string[] = [];
+    const c = await consoleClient(home, {
+      limits: { idleMs: 300 },
+      onLoginUrl: (url, why) => fresh.push(`${why} ${url}`),
+    });
     try {
       await login(c, PW);
       const ok = await c.request("/console/profiles");
@@ -212,6 +216,21 @@ Deno.test("console: an idle session ends, and its vault is closed", async () => 
         e.event === "console.session" && e.detail?.state === "end"
       );
       assert.equal(ended.at(-1)?.detail?.why, "idle");
+      // A browser navigating gets a page that says what to do, not JSON.
+      const nav = await c.request("/console/audit", { headers: { accept: "text/html,*/*" } });
+      assert.equal(nav.status, 401);
+      assert.match(await nav.text(), /Session ended[\s\S]*one-time login URL/);
+      // The spent URL stays spent; the new one printed for the terminal works once.
+      const old = await fetch(c.console.loginUrl, { redirect: "manual" });
+      assert.equal(old.status, 401);
+      await old.body?.cancel();
+      assert.equal(fresh.length, 1);
+      const [why, url] = fresh[0]!.split(" ");
+      assert.equal(why, "idle");
+      assert.notEqual(url, c.console.loginUrl);
+      const again = await fetch(url!, { redirect: "manual" });
+      assert.equal(again.status, 303);
+      await again.body?.cancel();
     } finally {
       await c.close();
     }

@@ -11,6 +11,7 @@ import { RequestAuditLog } from "../http/audit.ts";
 import { handler, type Route, type RunningServer, startServer } from "../http/router.ts";
 import { resolveHome } from "../vault/home.ts";
 import { BASE, type ConsoleApp, redirect } from "./app.ts";
+import { html, page } from "./html.ts";
 import { APP_CSS } from "./assets/app_css.ts";
 import { APP_JS } from "./assets/app_js.ts";
 import { apiKeyRoutes } from "./pages/apikeys.ts";
@@ -45,6 +46,11 @@ export interface ConsoleOptions {
   limits?: Partial<SessionLimits>;
   /** Lockout policy for unlocks. @default {$HECATE_LOCKOUT, else 5/15m} */
   lockout?: string | undefined;
+  /**
+   * Told a fresh one-time login URL when a session ended by its idle or absolute limit and the
+   * previous URL is spent (`hecate ui` prints it where the person started the console).
+   */
+  onLoginUrl?: (url: string, why: string) => void;
 }
 
 /** A running console. */
@@ -77,16 +83,23 @@ function asset(body: string, type: string): Route {
 export async function startConsole(options: ConsoleOptions = {}): Promise<RunningConsole> {
   const home = resolveHome({ home: options.home });
   const audit = new RequestAuditLog(home);
-  const sessions = new SessionStore(
+  let origin = "";
+  const sessions: SessionStore = new SessionStore(
     { ...DEFAULT_LIMITS, ...options.limits },
     Date.now,
-    (state, s, why) =>
-      audit.append({
+    async (state, s, why) => {
+      await audit.append({
         event: "console.session",
         actor: NOBODY,
         outcome: "ok",
         detail: { console_session: s.auditId, state, ...(why ? { why } : {}) },
-      }),
+      });
+      // A browser whose session timed out cannot log in again with the spent URL: the terminal
+      // that started the console gets a new one (a URL is the proof of being that person).
+      if ((why === "idle" || why === "limit") && sessions.loginToken === undefined) {
+        options.onLoginUrl?.(`${origin}${BASE}/login/${sessions.renewLoginToken()}`, why);
+      }
+    },
   );
   const app: ConsoleApp = { home, sessions, audit, lockout: options.lockout };
   let port = 0;
@@ -120,10 +133,25 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
         })
           .catch(() => {});
       },
+      renderRefusal: (r, req) => {
+        // A page the person navigated to gets a page; scripts and other clients get JSON.
+        if (!(req.headers.get("accept") ?? "").includes("text/html")) return undefined;
+        const body = page(
+          r.code === "no_session" ? "Session ended" : "Refused",
+          undefined,
+          html`<p class="status bad" data-code="${r.code}">${r.message}.</p>${
+            r.code === "no_session"
+              ? html`<p>Open the newest one-time login URL that <code>hecate ui</code> printed in its
+terminal (a new one is printed when a session times out), or restart it.</p>`
+              : ""
+          }`,
+        );
+        return new Response(body.body, { status: r.status, headers: body.headers });
+      },
     }),
   );
   port = server.port;
-  const origin = `http://${CONSOLE_HOST}:${port}`;
+  origin = `http://${CONSOLE_HOST}:${port}`;
   await audit.append({ event: "console.start", actor: NOBODY, outcome: "ok", detail: { origin } });
   return {
     origin,

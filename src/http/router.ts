@@ -42,6 +42,11 @@ export interface PipelineOptions {
   onError?: (e: unknown, req: Request, ctx: RequestContext) => Response | undefined;
   /** Called with each refusal (e.g. to audit it). */
   onRefusal?: (r: HttpRefusal, req: Request, ctx: RequestContext) => void | Promise<void>;
+  /**
+   * Renders a refusal for a person (e.g. an HTML page for a browser's navigation); the default
+   * and an undefined return give the JSON error body.
+   */
+  renderRefusal?: (r: HttpRefusal, req: Request, ctx: RequestContext) => Response | undefined;
 }
 
 function match(pattern: string, path: string): Record<string, string> | undefined {
@@ -111,7 +116,8 @@ export function handler(
       } catch (e) {
         if (e instanceof HttpRefusal) {
           await options.onRefusal?.(e, req, ctx);
-          return jsonError(e.status, e.code, e.message, ctx.id);
+          return options.renderRefusal?.(e, req, ctx) ??
+            jsonError(e.status, e.code, e.message, ctx.id);
         }
         const mapped = options.onError?.(e, req, ctx);
         if (mapped) return mapped;

@@ -60,6 +60,8 @@ export function uiCommand(ctx: CliContext) {
         home: resolveHome({ home: ctx.globals.home }),
         port: opts.port ?? 0,
         limits,
+        onLoginUrl: (url, why) =>
+          void ctx.io.out(`A session ended (${why}). New one-time login URL:\n  ${url}\n`),
       });
       await ctx.io.out(
         `Hecate console on ${running.origin}\nOpen this one-time login URL:\n  ${running.loginUrl}\n` +
