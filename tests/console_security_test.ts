@@ -520,3 +520,56 @@ Deno.test("console: the absolute limit ends a busy session too", async () => {
     }
   });
 });
+
+Deno.test("console: profile forms are validated like the CLI; a bad value leaves the vault as it was", async () => {
+  await withHome(async (home) => {
+    await prepared(home);
+    const c = await consoleClient(home);
+    try {
+      await login(c, PW);
+      const post = async (path: string, form: Record<string, string>) => {
+        const res = await c.request(path, { method: "POST", form: { csrf: c.csrf!, ...form } });
+        await res.body?.cancel();
+        assert.equal(res.status, 303, path);
+        return await (await c.request("/console/profiles")).text();
+      };
+      const base = { name: "pg1", engine: "postgres", host: "db.internal", user: "app" };
+      assert.match(await post("/console/profiles", { ...base, tls: "bogus" }), /Unknown TLS mode/);
+      assert.match(await post("/console/profiles", { ...base, port: "70000" }), /Invalid port/);
+      assert.match(
+        await post("/console/profiles", { ...base, engine: "oracle" }),
+        /Unknown engine/,
+      );
+      assert.match(
+        await post("/console/profiles", { ...base, name: "app", password: "p" }),
+        /already exists/,
+      );
+      {
+        await using v = await openVault({ home, password: PW, lockout: "off" });
+        assert.deepEqual(v.profiles.list().map((p) => p.name), ["app"], "nothing was added");
+      }
+      assert.match(
+        await post("/console/profiles", { ...base, tls: "insecure", password: "pw-value-1" }),
+        /Added profile/,
+      );
+      const edited = await post("/console/profiles/pg1", {
+        host: "db2.internal",
+        tls: "verify",
+        ca_file: "/x/ca.pem",
+      });
+      assert.match(edited, /Saved profile/);
+      await using v = await openVault({ home, password: PW, lockout: "off" });
+      const shown = await v.profiles.show("pg1") as {
+        host: string;
+        tls: { mode: string; caFile?: string };
+      };
+      assert.equal(shown.host, "db2.internal");
+      assert.deepEqual(shown.tls, { mode: "verify", caFile: "/x/ca.pem" });
+      const edit = await (await c.request("/console/profiles/pg1/edit")).text();
+      assert.match(edit, /password \(set\)/);
+      assert.ok(!edit.includes("pw-value-1"), "the secret is write-only");
+    } finally {
+      await c.close();
+    }
+  });
+});

@@ -8,6 +8,7 @@
 import type { Engine } from "../../db/driver.ts";
 import { HecateError } from "../../errors.ts";
 import type { ProfileChanges, ProfileInput, Vault } from "../../hecate.ts";
+import type { TlsProfile } from "../../profile.ts";
 import type { Route } from "../../http/router.ts";
 import { actionRoute, BASE, type ConsoleApp, viewRoute } from "../app.ts";
 import { type Html, html, page, postForm } from "../html.ts";
@@ -15,6 +16,27 @@ import { lastUses } from "../last_use.ts";
 import type { Session } from "../session.ts";
 
 const ENGINES: readonly Engine[] = ["postgres", "mysql", "mssql", "sqlite"];
+const TLS_MODES: readonly TlsProfile["mode"][] = ["verify", "insecure", "disable"];
+
+/** The TLS settings a form gives (undefined: keep the default), checked like the CLI's choices. */
+function tlsOf(
+  form: Record<string, string>,
+  base: TlsProfile | undefined,
+): TlsProfile | undefined {
+  if (form.tls === undefined && form.ca_file === undefined) return undefined;
+  const mode = (form.tls || base?.mode || "verify") as TlsProfile["mode"];
+  if (!TLS_MODES.includes(mode)) {
+    throw new HecateError(
+      "usage",
+      `Unknown TLS mode "${form.tls}": use verify, insecure or disable`,
+    );
+  }
+  const out: TlsProfile = { ...base, mode };
+  const ca = form.ca_file?.trim();
+  if (ca) out.caFile = ca;
+  else delete out.caFile;
+  return out;
+}
 
 function port(text: string | undefined): number | undefined {
   if (!text?.trim()) return undefined;
@@ -52,6 +74,18 @@ ${
 <label>Database (SQLite: file path) <input name="database" value="${v("database")}"></label>
 <label>User <input name="user" value="${v("user")}"></label>
 <label>Tags (comma separated) <input name="tags" value="${v("tags")}"></label>
+<label>TLS <select name="tls">${
+    TLS_MODES.map((m) =>
+      html`
+        <option value="${m}" ${(v("tls") || "verify") === m
+          ? html`
+            selected
+          `
+          : ""}>${m}</option>
+      `
+    )
+  }</select></label>
+<label>CA file (TLS verify) <input name="ca_file" value="${v("ca_file")}"></label>
 <label>Password ${editing ? "(leave empty to keep)" : ""}
 <input type="password" name="password" autocomplete="new-password"></label>
 </div>${s ? "" : ""}`;
@@ -148,6 +182,7 @@ export function profileRoutes(app: ConsoleApp): Route[] {
           database: form.database?.trim() || undefined,
           user: form.user?.trim() || undefined,
           tags: tags(form.tags),
+          tls: tlsOf(form, undefined),
         };
         if (form.password) input.secrets = { password: { value: form.password } };
         await vault.profiles.add(input);
@@ -179,6 +214,8 @@ export function profileRoutes(app: ConsoleApp): Route[] {
                 database: p.database ?? "",
                 user: p.user ?? "",
                 tags: (p.tags ?? []).join(", "),
+                tls: (shown.tls as TlsProfile | undefined)?.mode ?? "verify",
+                ca_file: (shown.tls as TlsProfile | undefined)?.caFile ?? "",
               }, true)
             }<button type="submit">Save</button>`,
             { cls: "card" },
@@ -192,13 +229,16 @@ export function profileRoutes(app: ConsoleApp): Route[] {
       `${BASE}/profiles/:name`,
       `${BASE}/profiles`,
       async (_req, { session, vault, form, params }) => {
-        const changes: ProfileChanges = {
-          host: form.host?.trim() || null,
-          port: port(form.port) ?? null,
-          database: form.database?.trim() || null,
-          user: form.user?.trim() || null,
-          tags: tags(form.tags) ?? null,
-        };
+        const current = await vault.profiles.show(params.name!);
+        const tls = tlsOf(form, current.tls as TlsProfile | undefined);
+        // A field the form sent empty is removed; a field it did not send is kept.
+        const changes: ProfileChanges = {};
+        if (form.host !== undefined) changes.host = form.host.trim() || null;
+        if (form.port !== undefined) changes.port = port(form.port) ?? null;
+        if (form.database !== undefined) changes.database = form.database.trim() || null;
+        if (form.user !== undefined) changes.user = form.user.trim() || null;
+        if (form.tags !== undefined) changes.tags = tags(form.tags) ?? null;
+        if (tls) changes.tls = tls;
         if (form.password) changes.secrets = { password: { value: form.password } };
         await vault.profiles.edit(params.name!, changes);
         session.flash.push({ kind: "ok", text: `Saved profile "${params.name}"` });
