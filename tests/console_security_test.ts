@@ -120,6 +120,12 @@ Deno.test("console: a state-changing request without the right CSRF token change
         assert.equal(res.status, 403, `csrf=${csrf}`);
         assert.equal((await res.json()).error.code, "csrf");
       }
+      const big = await c.request("/console/apikeys", {
+        method: "POST",
+        form: { csrf: c.csrf!, name: "big", profile: "app", pad: "x".repeat(300_000) },
+      });
+      assert.equal(big.status, 413, "an oversized body is refused before it is read");
+      await big.body?.cancel();
       const lock = await c.request("/console/lock", { method: "POST", form: {} });
       assert.equal(lock.status, 403, "even lock needs the token");
       await lock.body?.cancel();

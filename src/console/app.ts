@@ -126,8 +126,22 @@ const bodies = new WeakMap<Request, Record<string, string>>();
 export async function fieldsOf(req: Request): Promise<Record<string, string>> {
   const known = bodies.get(req);
   if (known) return known;
-  const bytes = new Uint8Array(await req.arrayBuffer());
-  if (bytes.length > MAX_BODY) throw new HttpRefusal(413, "too_large", "Request body too large");
+  // Read with a cap: a chunked body has no Content-Length for the server-wide check to refuse.
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  if (req.body) {
+    for await (const chunk of req.body) {
+      size += chunk.length;
+      if (size > MAX_BODY) throw new HttpRefusal(413, "too_large", "Request body too large");
+      parts.push(chunk);
+    }
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.length;
+  }
   const text = new TextDecoder().decode(bytes);
   const type = req.headers.get("content-type") ?? "";
   const out: Record<string, string> = Object.create(null);

@@ -6,11 +6,11 @@
  */
 
 import type { Actor } from "../audit/entry.ts";
-import { hostCheck, originCheck } from "../http/checks.ts";
+import { bodyLimit, hostCheck, originCheck } from "../http/checks.ts";
 import { RequestAuditLog } from "../http/audit.ts";
 import { handler, type Route, type RunningServer, startServer } from "../http/router.ts";
 import { resolveHome } from "../vault/home.ts";
-import { BASE, type ConsoleApp, redirect } from "./app.ts";
+import { BASE, type ConsoleApp, MAX_BODY, redirect } from "./app.ts";
 import { html, page } from "./html.ts";
 import { APP_CSS } from "./assets/app_css.ts";
 import { APP_JS } from "./assets/app_js.ts";
@@ -122,7 +122,7 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
     CONSOLE_HOST,
     options.port ?? 0,
     handler(routes, {
-      checks: [hostCheck(hosts), originCheck(origins)],
+      checks: [hostCheck(hosts), originCheck(origins), bodyLimit(MAX_BODY)],
       onRefusal: async (r) => {
         if (!AUDITED_REFUSALS.has(r.code)) return;
         await audit.append({
