@@ -579,3 +579,29 @@ Deno.test("console: profile forms are validated like the CLI; a bad value leaves
     }
   });
 });
+
+Deno.test("console: the audit filter and the tail answer only matching records after a sequence", async () => {
+  await withHome(async (home) => {
+    await prepared(home, ["app", "other"]);
+    const c = await consoleClient(home);
+    try {
+      await login(c, PW);
+      const page = await (await c.request("/console/audit?event=profile.add&profile=other")).text();
+      const seqs = [...page.matchAll(/<tr class="ok">\s*<td>(\d+)<\/td>/g)].map((m) =>
+        Number(m[1])
+      );
+      const want = (await entries(home)).filter((e) =>
+        e.event === "profile.add" && e.profile === "other"
+      );
+      assert.deepEqual(seqs, want.map((e) => e.seq));
+      assert.equal(seqs.length, 1);
+      const tail = await (await c.request("/console/api/audit?after=0&outcome=fail")).json();
+      assert.deepEqual(tail.rows, [], "no failure yet");
+      const bad = await c.request("/console/api/audit?after=-1");
+      assert.equal(bad.status, 400);
+      await bad.body?.cancel();
+    } finally {
+      await c.close();
+    }
+  });
+});

@@ -7,6 +7,7 @@
  */
 
 import type { AuditEntry } from "../../audit/entry.ts";
+import { AUDIT_EVENTS } from "../../audit/events.ts";
 import { matches, trailLines } from "../../audit/read.ts";
 import { snapshotTrail, verifyTrail } from "../../audit/verify.ts";
 import { HecateError } from "../../errors.ts";
@@ -100,7 +101,16 @@ export function auditRoutes(app: ConsoleApp): Route[] {
               html`<button type="submit" id="verify">Verify the trail</button>`,
             )}
           <form method="get" action="${BASE}/audit" class="card filters">
-          <label>Event <input name="event" value="${f.event}"></label>
+          <label>Event <select name="event"><option value="">any</option>${Object.keys(AUDIT_EVENTS)
+            .map((e) =>
+              html`<option${
+                f.event === e
+                  ? html`
+                    selected
+                  `
+                  : ""
+              }>${e}</option>`
+            )}</select></label>
           <label>Actor <input name="actor" value="${f.actor}"></label>
           <label>Profile <input name="profile" value="${f.profile}"></label>
           <label>Outcome <select name="outcome"><option value="">any</option>${["ok", "fail"].map((
