@@ -162,13 +162,17 @@ function auditTail(): void {
   const tail = document.getElementById("tail") as HTMLInputElement | null;
   if (!table || !tail) return;
   let after = Number(table.dataset.after ?? "0");
+  // Where the server's last read of the trail ended: the next poll reads only what follows.
+  let from = table.dataset.from ?? "";
   const filters = new URLSearchParams(location.search);
   const poll = async () => {
     if (tail.checked) {
       filters.set("after", String(after));
+      filters.set("from", from);
       const res = await fetch(`/console/api/audit?${filters}`);
       if (res.ok) {
-        const { rows } = await res.json() as { rows: AuditRow[] };
+        const { rows, next } = await res.json() as { rows: AuditRow[]; next: string };
+        from = next;
         for (const r of rows) {
           const tr = document.createElement("tr");
           tr.className = r.outcome;

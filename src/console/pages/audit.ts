@@ -13,6 +13,7 @@ import { snapshotTrail, verifyTrail } from "../../audit/verify.ts";
 import { HecateError } from "../../errors.ts";
 import type { Route } from "../../http/router.ts";
 import { actionRoute, BASE, type ConsoleApp, sessionCheck, viewRoute } from "../app.ts";
+import { currentPosition, parsePosition, positionText, readSince } from "../trail_tail.ts";
 import { html, page } from "../html.ts";
 import { postForm } from "../html.ts";
 
@@ -60,6 +61,13 @@ function rowOf(e: AuditEntry): AuditRow {
   };
 }
 
+function keep(e: AuditEntry, f: Filter, after: number): boolean {
+  const outcome = f.outcome === "ok" || f.outcome === "fail" ? f.outcome : undefined;
+  if (e.seq <= after) return false;
+  if (f.event && String(e.event) !== f.event) return false;
+  return matches(e, { profile: f.profile || undefined, actor: f.actor || undefined, outcome });
+}
+
 async function rows(home: string, f: Filter, after: number): Promise<AuditRow[]> {
   const out: AuditRow[] = [];
   const outcome = f.outcome === "ok" || f.outcome === "fail" ? f.outcome : undefined;
@@ -86,6 +94,7 @@ export function auditRoutes(app: ConsoleApp): Route[] {
   return [
     viewRoute(app, `${BASE}/audit`, async (_req, { session, url }) => {
       const f = filterOf(url);
+      const from = positionText(await currentPosition(app.home)); // before the read: see trail_tail.ts
       const list = await rows(app.home, f, 0);
       const verdict = session.pending.verdict as { ok: boolean; text: string } | undefined;
       delete session.pending.verdict;
@@ -127,7 +136,7 @@ export function auditRoutes(app: ConsoleApp): Route[] {
           <button type="submit">Filter</button></form>
           <p><label class="check"><input type="checkbox" id="tail" checked> Live tail</label></p>
           <div class="scroll">
-            <table id="audit-table" data-after="${list.at(-1)?.seq ?? 0}">
+            <table id="audit-table" data-after="${list.at(-1)?.seq ?? 0}" data-from="${from}">
               <thead>
                 <tr>
                   <th>Seq</th>
@@ -171,7 +180,14 @@ export function auditRoutes(app: ConsoleApp): Route[] {
         if (!Number.isSafeInteger(after) || after < 0) {
           throw new HecateError("usage", "after must be a sequence number");
         }
-        return Response.json({ rows: await rows(app.home, filterOf(url), after) });
+        // The page sends back where its last poll ended, so a poll reads only new lines.
+        const { entries, position } = await readSince(
+          app.home,
+          parsePosition(url.searchParams.get("from")),
+        );
+        const f = filterOf(url);
+        const out = entries.filter((e) => keep(e, f, after)).map(rowOf).slice(-PAGE_ROWS);
+        return Response.json({ rows: out, next: positionText(position) });
       },
     },
     actionRoute(app, `${BASE}/audit/verify`, `${BASE}/audit`, async (_req, { session, vault }) => {
