@@ -13,6 +13,7 @@ import type { RequestContext } from "../http/context.ts";
 import type { RequestAuditLog } from "../http/audit.ts";
 import { HttpRefusal } from "../http/respond.ts";
 import type { Route, RouteArgs } from "../http/router.ts";
+import type { LastUses } from "./last_use.ts";
 import { sameToken, type Session, type SessionStore } from "./session.ts";
 
 /** The session cookie: HttpOnly, SameSite=Strict, only sent to the console's paths. */
@@ -32,6 +33,8 @@ export interface ConsoleApp {
   audit: RequestAuditLog;
   /** Lockout policy text for unlocks. */
   lockout: string | undefined;
+  /** Each profile's last use, from the trail. */
+  lastUses: LastUses;
 }
 
 /** A handler that runs with the request's session. */

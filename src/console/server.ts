@@ -12,6 +12,7 @@ import { handler, type Route, type RunningServer, startServer } from "../http/ro
 import { resolveHome } from "../vault/home.ts";
 import { BASE, type ConsoleApp, MAX_BODY, redirect } from "./app.ts";
 import { html, page } from "./html.ts";
+import { LastUses } from "./last_use.ts";
 import { APP_CSS } from "./assets/app_css.ts";
 import { APP_JS } from "./assets/app_js.ts";
 import { apiKeyRoutes } from "./pages/apikeys.ts";
@@ -101,7 +102,13 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
       }
     },
   );
-  const app: ConsoleApp = { home, sessions, audit, lockout: options.lockout };
+  const app: ConsoleApp = {
+    home,
+    sessions,
+    audit,
+    lockout: options.lockout,
+    lastUses: new LastUses(home),
+  };
   let port = 0;
   const hosts = () => [`${CONSOLE_HOST}:${port}`, `localhost:${port}`];
   const origins = () => hosts().map((h) => `http://${h}`);

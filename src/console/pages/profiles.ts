@@ -12,7 +12,6 @@ import type { TlsProfile } from "../../profile.ts";
 import type { Route } from "../../http/router.ts";
 import { actionRoute, BASE, type ConsoleApp, viewRoute } from "../app.ts";
 import { type Html, html, page, postForm } from "../html.ts";
-import { lastUses } from "../last_use.ts";
 import type { Session } from "../session.ts";
 
 const ENGINES: readonly Engine[] = ["postgres", "mysql", "mssql", "sqlite"];
@@ -91,7 +90,7 @@ ${
 </div>${s ? "" : ""}`;
 }
 
-function profileTable(s: Session, vault: Vault, uses: Map<string, string>): Html {
+function profileTable(s: Session, vault: Vault, uses: ReadonlyMap<string, string>): Html {
   const list = vault.profiles.list();
   if (list.length === 0) return html`<p class="empty">No profiles yet.</p>`;
   return html`
@@ -147,7 +146,7 @@ function profileTable(s: Session, vault: Vault, uses: Map<string, string>): Html
 export function profileRoutes(app: ConsoleApp): Route[] {
   return [
     viewRoute(app, `${BASE}/profiles`, async (_req, { session, vault }) => {
-      const uses = await lastUses(app.home);
+      const uses = await app.lastUses.get();
       return page(
         "Profiles",
         session,
