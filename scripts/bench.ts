@@ -19,7 +19,8 @@
  * path with a `file:` reference and with an `env:` reference failing over to it, against a stored
  * secret; scripts/bench/sources.ts), `aws` (the cron path with an `aws-sm:` password through the
  * AWS double against a stored one, goal at most 1.3x, and the AWS credential chain's own cost;
- * scripts/bench/aws.ts). Pass section names to run only those.
+ * scripts/bench/aws.ts), `console` (the web console's first page size and load time, and 100,000
+ * rows streamed in Chromium; scripts/bench/console.ts). Pass section names to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -50,6 +51,7 @@ import { benchSources } from "./bench/sources.ts";
 import { benchMssql } from "./bench/mssql.ts";
 import { benchMysqlCron, benchMysqlExport } from "./bench/mysql.ts";
 import { benchAws } from "./bench/aws.ts";
+import { benchConsole } from "./bench/console.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
 
@@ -72,6 +74,7 @@ const sections = Deno.args.length ? Deno.args : [
   "vaultsize",
   "sources",
   "aws",
+  "console",
 ];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
@@ -378,6 +381,7 @@ try {
       `aws-sm: cron path ratio against a stored secret: ${ratio.toFixed(2)}x (goal <= 1.3x)`,
     );
   }
+  if (sections.includes("console")) await benchConsole(root, PASSWORD);
 } finally {
   await Deno.remove(root, { recursive: true });
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need, only when something is missing:
 # PostgreSQL server + psql, openssl, MariaDB server + client, OpenSSH server + client, and zsh and
-# fish (tests/completions_test.ts runs the completion scripts in them), and socat (tests/agent_test.ts
-# talks to the unlock agent's socket as a second user with it).
+# fish (tests/completions_test.ts runs the completion scripts in them), socat (tests/agent_test.ts
+# talks to the unlock agent's socket as a second user with it), and chromium (the web console's
+# browser test drives it headless through playwright-core).
 #
 # Never starts or enables the system services: while packages install, a policy-rc.d that answers
 # 101 ("action forbidden") is in place, and any service a package still managed to start is stopped
@@ -38,6 +39,7 @@ have sshd || missing+=(openssh-server)
 have zsh || missing+=(zsh)
 have fish || missing+=(fish)
 have socat || missing+=(socat)
+have chromium || missing+=(chromium)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install_test_deps: all test prerequisites present"

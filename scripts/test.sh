@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need (PostgreSQL, MariaDB,
-# OpenSSH, openssl, zsh and fish from Debian packages; never starting the system services), fetches
-# the pinned Deno from npm if needed, runs every test, and ends with the plain line
+# OpenSSH, openssl, zsh, fish and chromium from Debian packages; never starting the system
+# services), fetches the pinned Deno from npm if needed, runs every test, and ends with the plain line
 # "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."

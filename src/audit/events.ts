@@ -48,6 +48,12 @@ export const AUDIT_EVENTS = {
   "audit.export": "the trail was exported (detail: first and last seq)",
   "audit.retention":
     "closed segments were removed (detail: each one's name, seq range, last MAC, and the proof)",
+  "console.start": "the web console started listening (detail: its address)",
+  "console.stop": "the web console stopped (every session's vault closed)",
+  "console.session":
+    "a console session began (one-time login URL spent) or ended (detail: state, why: lock, idle, limit, stop)",
+  "console.refused":
+    "a console request was refused by a check (reason = bad_host, bad_origin, csrf or no_session)",
 } as const;
 
 /** A listed event name. */

@@ -84,14 +84,14 @@ export async function* trailLines(home: string): AsyncGenerator<TrailLine> {
       for await (const chunk of f.readable) {
         const parts = (carry + decoder.decode(chunk, { stream: true })).split("\n");
         carry = parts.pop()!;
-        for (const text of parts) if (text !== "") yield { text, entry: parse(text) };
+        for (const text of parts) if (text !== "") yield { text, entry: parseTrailLine(text) };
       }
     } finally {
       try {
         f.close();
       } catch { /* the readable already closed it */ }
     }
-    if (carry !== "") yield { text: carry, entry: parse(carry) };
+    if (carry !== "") yield { text: carry, entry: parseTrailLine(carry) };
   }
 }
 
@@ -114,8 +114,13 @@ export function jsonSafe(text: string): string {
 const STRINGS = ["time", "event", "profile", "outcome", "reason", "sql_sha256", "host", "mac"];
 const NUMBERS = ["seq", "rows", "duration_ms", "pid"];
 
-/** The entry, when the line is a JSON object whose known members have their types. */
-function parse(text: string): AuditEntry | undefined {
+/**
+ * The entry, when the line is a JSON object whose known members have their types.
+ *
+ * @param text One stored line.
+ * @returns The entry, or undefined for an unreadable line.
+ */
+export function parseTrailLine(text: string): AuditEntry | undefined {
   let v: unknown;
   try {
     v = JSON.parse(text);

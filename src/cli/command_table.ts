@@ -34,6 +34,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   export: async () => (await import("./commands/import.ts")).exportCommand,
   doctor: async () => (await import("./commands/doctor.ts")).doctorCommand,
   completions: async () => (await import("./commands/completions.ts")).completionsCommand,
+  ui: async () => (await import("./commands/ui.ts")).uiCommand,
 };
 
 /**
