@@ -10,6 +10,8 @@ import { HecateError } from "../../src/errors.ts";
 import type { ParsedRef, SecretSource } from "./source.ts";
 import { envSource } from "./env.ts";
 import { fileSource } from "./file.ts";
+import { passSource } from "./pass.ts";
+import { sopsSource } from "./sops/source.ts";
 
 export { malformedRef, sourceError, type SourceStatus, statusOf } from "./errors.ts";
 
@@ -103,3 +105,5 @@ export function parseRef(text: string): ParsedRef {
 
 registerSource(envSource);
 registerSource(fileSource);
+registerSource(passSource);
+registerSource(sopsSource);

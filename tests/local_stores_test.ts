@@ -1,0 +1,235 @@
+/**
+ * The local secret stores against the real programs: `pass` with GnuPG (a temp GNUPGHOME with a
+ * passphrase-less key, a temp store), and SOPS files made by an independent encoder
+ * (tests/support/local_stores.ts, from SOPS's format with node:crypto and age-encryption). Each
+ * failure is exit 18 naming the source and its status; the canary never shows in stdout,
+ * stderr or the audit trail.
+ */
+
+import assert from "node:assert/strict";
+import { generateIdentity, identityToRecipient } from "age-encryption";
+import { cli, envVar, PASSWORD, run, sopsEncryptJson, withHome } from "./support/local_stores.ts";
+
+const CANARY = "CANARY-0c1d5e77-local-stores";
+const PG = ["--engine", "postgres", "--host", "db.internal", "--user", "app"];
+const PATH = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+
+async function noCanary(home: string, r: { out: string; err: string }, what: string) {
+  for (const t of [r.out, r.err]) assert.ok(!t.includes(CANARY), `${what}: canary shown`);
+  const trail = await Deno.readTextFile(`${home}/audit.jsonl`).catch(() => "");
+  assert.ok(!trail.includes(CANARY), `${what}: canary in the audit trail`);
+  assert.ok(!trail.includes(PASSWORD));
+}
+
+const hasPass = (() => {
+  try {
+    return new Deno.Command("pass", { args: ["version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "pass: real pass + GnuPG: password, #field, not in store and gpg failure are exit 18",
+  ignore: !hasPass,
+  async fn() {
+    const tmp = await Deno.makeTempDir({ prefix: "hecate-pass-" });
+    const gnupg = `${tmp}/gnupg`;
+    const store = `${tmp}/store`;
+    await Deno.mkdir(gnupg, { mode: 0o700 });
+    const env = {
+      PATH,
+      HOME: Deno.env.get("HOME") ?? tmp,
+      GNUPGHOME: gnupg,
+      PASSWORD_STORE_DIR: store,
+    };
+    try {
+      await run("gpg", [
+        "--batch",
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        "Hecate Test <test@hecate.invalid>",
+        "default",
+        "default",
+        "never",
+      ], env);
+      const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(
+        await run("gpg", ["--batch", "--with-colons", "--list-keys"], env),
+      )![1]!;
+      await run("pass", ["init", fpr], env);
+      await run("pass", ["insert", "-m", "db/billing"], env, `${CANARY}\nuser: billing_app\n`);
+      await withHome(async (home) => {
+        const add = (name: string, ref: string) =>
+          cli(home, ["server", "add", name, ...PG, "--secret-ref", ref], env);
+        assert.equal((await add("p", "pass:db/billing")).code, 0);
+        const ok = await cli(home, ["env", "p"], env);
+        assert.equal(ok.code, 0, ok.err);
+        assert.equal(envVar(ok.out, "PGPASSWORD"), CANARY);
+        assert.equal((await add("u", "pass:db/billing#user")).code, 0);
+        assert.equal(envVar((await cli(home, ["env", "u"], env)).out, "PGPASSWORD"), "billing_app");
+
+        // Malformed references: refused at add time (an option-like path never reaches argv).
+        for (const bad of ["pass:", "pass:--clip", "pass:a/../b", "pass:x#"]) {
+          assert.equal((await add("bad", bad)).code, 2, bad);
+        }
+
+        assert.equal((await add("gone", "pass:db/nothing-here")).code, 0);
+        const gone = await cli(home, ["env", "gone"], env);
+        assert.equal(gone.code, 18, gone.err);
+        assert.match(gone.err, /pass: "pass:db\/nothing-here": not found/);
+        assert.match(gone.err, /hint/i);
+
+        // The key is not in this GnuPG home: gpg cannot decrypt.
+        const other = `${tmp}/empty-gnupg`;
+        await Deno.mkdir(other, { mode: 0o700 });
+        const nokey = await cli(home, ["env", "p"], { ...env, GNUPGHOME: other });
+        assert.equal(nokey.code, 18, nokey.err);
+        assert.match(nokey.err, /pass: "pass:db\/billing": forbidden \(gpg failed/);
+        await noCanary(home, nokey, "gpg failure");
+        await noCanary(home, gone, "not in store");
+        await run("gpgconf", ["--kill", "gpg-agent"], { ...env, GNUPGHOME: other });
+
+        // pass not installed.
+        const nopass = await cli(home, ["env", "p"], { ...env, PATH: tmp });
+        assert.equal(nopass.code, 18);
+        assert.match(nopass.err, /pass: "pass:db\/billing": unreachable \(pass is not installed\)/);
+      });
+    } finally {
+      await run("gpgconf", ["--kill", "gpg-agent"], env).catch(() => "");
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test("sops: an age-encrypted JSON file decrypts; tampered values, MAC and wrong identity are refused", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "hecate-sops-" });
+  try {
+    const id = await generateIdentity();
+    const other = await generateIdentity();
+    const keyFile = `${tmp}/keys.txt`;
+    await Deno.writeTextFile(keyFile, `# created: test\n# public key: x\n${id}\n`);
+    const text = await sopsEncryptJson(
+      { db: { user: "billing_app", password: CANARY, port: 5432 }, other: "x" },
+      [await identityToRecipient(other), await identityToRecipient(id)],
+    );
+    const file = `${tmp}/secrets.enc.json`;
+    await Deno.writeTextFile(file, text);
+    const env: Record<string, string> = { SOPS_AGE_KEY_FILE: keyFile };
+    await withHome(async (home) => {
+      const add = (name: string, ref: string, e = env) =>
+        cli(home, ["server", "add", name, ...PG, "--secret-ref", ref], e);
+      assert.equal((await add("s", `sops:${file}#db.password`)).code, 0);
+      const ok = await cli(home, ["env", "s"], env);
+      assert.equal(ok.code, 0, ok.err);
+      assert.equal(envVar(ok.out, "PGPASSWORD"), CANARY);
+      // SOPS_AGE_KEY (the key itself) works as well as the file; the default path too.
+      const inline = await cli(home, ["env", "s"], { SOPS_AGE_KEY: id });
+      assert.equal(envVar(inline.out, "PGPASSWORD"), CANARY);
+      await Deno.mkdir(`${tmp}/.config/sops/age`, { recursive: true });
+      await Deno.copyFile(keyFile, `${tmp}/.config/sops/age/keys.txt`);
+      const dflt = await cli(home, ["env", "s"], { XDG_CONFIG_HOME: `${tmp}/.config` });
+      assert.equal(envVar(dflt.out, "PGPASSWORD"), CANARY, dflt.err);
+      await Deno.remove(`${tmp}/.config`, { recursive: true });
+
+      for (const bad of [`sops:${file}`, `sops:${file}#`, `sops:#a`, `sops:${file}#a..b`]) {
+        assert.equal((await add("bad", bad)).code, 2, bad);
+      }
+
+      const attempt = async (what: string, body: string, status: RegExp, e = env) => {
+        await Deno.writeTextFile(file, body);
+        const r = await cli(home, ["env", "s"], e);
+        assert.equal(r.code, 18, `${what}: ${r.err}`);
+        assert.match(r.err, /SOPS: "sops:[^"]+#db\.password": /, what);
+        assert.match(r.err, status, what);
+        assert.match(r.err, /hint/i, what);
+        await noCanary(home, r, what);
+      };
+      const doc = JSON.parse(text);
+      const edit = (f: (d: typeof doc) => void) => {
+        const d = structuredClone(doc);
+        f(d);
+        return JSON.stringify(d);
+      };
+      // A byte of a value's ciphertext flipped.
+      await attempt(
+        "flipped value",
+        edit((d) => {
+          const v: string = d.db.password;
+          const i = v.indexOf("data:") + 5;
+          d.db.password = v.slice(0, i) + (v[i] === "A" ? "B" : "A") + v.slice(i + 1);
+        }),
+        /malformed answer \(refused: a value fails its authentication tag\)/,
+      );
+      // Another key's ciphertext moved here (the key path is authenticated).
+      await attempt(
+        "moved value",
+        edit((d) => void (d.db.password = d.db.user)),
+        /refused: a value fails its authentication tag/,
+      );
+      // The value replaced by one in clear.
+      await attempt(
+        "clear value",
+        edit((d) => void (d.db.password = 42)),
+        /refused: a value is not encrypted/,
+      );
+      // A value removed: every remaining value opens, but the MAC no longer matches.
+      await attempt(
+        "removed value",
+        edit((d) => void delete d.other),
+        /refused: the file MAC does not match its values/,
+      );
+      // The MAC itself altered, and the MAC's timestamp changed.
+      await attempt(
+        "tampered MAC",
+        edit((d) => {
+          const m: string = d.sops.mac;
+          const i = m.indexOf("data:") + 5;
+          d.sops.mac = m.slice(0, i) + (m[i] === "A" ? "B" : "A") + m.slice(i + 1);
+        }),
+        /refused: a value fails its authentication tag/,
+      );
+      await attempt(
+        "lastmodified changed",
+        edit((d) => void (d.sops.lastmodified = "2020-01-01T00:00:00Z")),
+        /refused/,
+      );
+      await attempt(
+        "MAC removed",
+        edit((d) => void delete d.sops.mac),
+        /refused: the file has no MAC/,
+      );
+      // A wrong identity: forbidden, names what to set.
+      const wrong = `${tmp}/wrong.txt`;
+      await Deno.writeTextFile(wrong, `${await generateIdentity()}\n`);
+      await attempt("wrong identity", text, /forbidden \(no age identity opens/, {
+        ...env,
+        SOPS_AGE_KEY_FILE: wrong,
+      });
+      await attempt("no identity", text, /forbidden \(no age identity found\)/, {
+        PATH,
+        HOME: tmp,
+      });
+      // A YAML file (handled only by the sops program, absent here): a clear exit 18.
+      await attempt(
+        "yaml without sops",
+        "db:\n  password: ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\n",
+        /unreachable \(the sops program is not on PATH/,
+        { ...env, PATH: tmp },
+      );
+      // The original file still works after all that.
+      await Deno.writeTextFile(file, text);
+      assert.equal(envVar((await cli(home, ["env", "s"], env)).out, "PGPASSWORD"), CANARY);
+      // A key path naming an object gives its members (for --from); a missing one is reported.
+      assert.equal((await add("m", `sops:${file}#db.nope`)).code, 0);
+      const miss = await cli(home, ["env", "m"], env);
+      assert.equal(miss.code, 18);
+      assert.match(miss.err, /field missing/);
+    });
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
