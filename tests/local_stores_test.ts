@@ -8,7 +8,15 @@
 
 import assert from "node:assert/strict";
 import { generateIdentity, identityToRecipient } from "age-encryption";
-import { cli, envVar, PASSWORD, run, sopsEncryptJson, withHome } from "./support/local_stores.ts";
+import {
+  cli,
+  envVar,
+  PASSWORD,
+  run,
+  sopsEncryptJson,
+  startSecretService,
+  withHome,
+} from "./support/local_stores.ts";
 
 const CANARY = "CANARY-0c1d5e77-local-stores";
 const PG = ["--engine", "postgres", "--host", "db.internal", "--user", "app"];
@@ -232,4 +240,62 @@ Deno.test("sops: an age-encrypted JSON file decrypts; tampered values, MAC and w
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+const hasSecretService = ["secret-tool", "gnome-keyring-daemon", "dbus-run-session"].every((c) => {
+  try {
+    return new Deno.Command("which", { args: [c], stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+});
+
+Deno.test({
+  name: "keyring: a real Secret Service (gnome-keyring): found, not found, no session",
+  ignore: !hasSecretService || Deno.build.os !== "linux",
+  async fn() {
+    const svc = await startSecretService("keyring-login-pw");
+    try {
+      const env = { PATH, DBUS_SESSION_BUS_ADDRESS: svc.address };
+      // What a user runs: the secret goes to secret-tool on stdin.
+      await run(
+        "secret-tool",
+        ["store", "--label=billing db", "service", "billing-db", "username", "app/prod"],
+        env,
+        CANARY,
+      );
+      await withHome(async (home) => {
+        const add = (name: string, ref: string) =>
+          cli(home, ["server", "add", name, ...PG, "--secret-ref", ref], env);
+        assert.equal((await add("k", "keyring:billing-db/app/prod")).code, 0);
+        const ok = await cli(home, ["env", "k"], env);
+        assert.equal(ok.code, 0, ok.err);
+        assert.equal(envVar(ok.out, "PGPASSWORD"), CANARY);
+
+        for (
+          const bad of ["keyring:", "keyring:noslash", "keyring:/a", "keyring:a/", "keyring:-s/a"]
+        ) {
+          assert.equal((await add("bad", bad)).code, 2, bad);
+        }
+
+        assert.equal((await add("none", "keyring:billing-db/nobody")).code, 0);
+        const none = await cli(home, ["env", "none"], env);
+        assert.equal(none.code, 18, none.err);
+        assert.match(none.err, /OS keyring: "keyring:billing-db\/nobody": not found/);
+        assert.match(none.err, /secret-tool store/);
+
+        // No session bus: the service is unreachable, said as such.
+        const nobus = await cli(home, ["env", "k"], {
+          PATH,
+          DBUS_SESSION_BUS_ADDRESS: "unix:path=/nonexistent/bus",
+        });
+        assert.equal(nobus.code, 18, nobus.err);
+        assert.match(nobus.err, /OS keyring: "keyring:billing-db\/app\/prod": unreachable/);
+        for (const r of [none, nobus]) await noCanary(home, r, "keyring failure");
+      });
+    } finally {
+      await svc.stop();
+    }
+  },
 });

@@ -10,6 +10,7 @@ import { HecateError } from "../../src/errors.ts";
 import type { ParsedRef, SecretSource } from "./source.ts";
 import { envSource } from "./env.ts";
 import { fileSource } from "./file.ts";
+import { keyringSource } from "./keyring.ts";
 import { passSource } from "./pass.ts";
 import { sopsSource } from "./sops/source.ts";
 
@@ -105,5 +106,6 @@ export function parseRef(text: string): ParsedRef {
 
 registerSource(envSource);
 registerSource(fileSource);
+registerSource(keyringSource);
 registerSource(passSource);
 registerSource(sopsSource);

@@ -125,3 +125,75 @@ export async function sopsEncryptJson(
   };
   return JSON.stringify(out, null, "\t");
 }
+
+// ---- A real Secret Service: gnome-keyring-daemon on a private D-Bus session ----
+
+/** A running Secret Service and how to reach it. */
+export interface SecretService {
+  /** `DBUS_SESSION_BUS_ADDRESS` of its session bus. */
+  address: string;
+  /** Stops the daemon (and with it the session bus) and removes its files. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts gnome-keyring-daemon (secrets component) under `dbus-run-session` in a temp home,
+ * unlocking (creating) its login keyring with `keyringPassword` given on stdin.
+ */
+export async function startSecretService(keyringPassword: string): Promise<SecretService> {
+  const dir = await Deno.makeTempDir({ prefix: "hecate-keyring-" });
+  const child = new Deno.Command("dbus-run-session", {
+    args: [
+      "--",
+      "sh",
+      "-c",
+      // The shell's pid becomes the daemon's (exec): the test stops it by that pid.
+      `echo "$DBUS_SESSION_BUS_ADDRESS" > "${dir}/addr"; echo $$ > "${dir}/pid"; ` +
+      "exec gnome-keyring-daemon --foreground --unlock --components=secrets",
+    ],
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: dir,
+      XDG_DATA_HOME: `${dir}/data`,
+      XDG_RUNTIME_DIR: dir,
+    },
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(keyringPassword));
+  await w.close();
+  let address = "";
+  for (let i = 0; i < 100 && !address; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    address = (await Deno.readTextFile(`${dir}/addr`).catch(() => "")).trim();
+  }
+  if (!address) throw new Error("the session bus did not start");
+  const pid = Number((await Deno.readTextFile(`${dir}/pid`)).trim());
+  // Wait until the daemon owns the Secret Service name (a lookup answers without an error).
+  for (let i = 0; i < 100; i++) {
+    const r = await new Deno.Command("secret-tool", {
+      args: ["lookup", "service", "hecate-probe", "username", "none"],
+      env: { DBUS_SESSION_BUS_ADDRESS: address, PATH: Deno.env.get("PATH") ?? "" },
+      clearEnv: true,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (r.stderr.length === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    address,
+    async stop() {
+      try {
+        Deno.kill(pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
