@@ -17,6 +17,7 @@ import {
   startSecretService,
   withHome,
 } from "./support/local_stores.ts";
+import { runHecate } from "./support/cli.ts";
 
 const CANARY = "CANARY-0c1d5e77-local-stores";
 const PG = ["--engine", "postgres", "--host", "db.internal", "--user", "app"];
@@ -242,6 +243,12 @@ Deno.test("sops: an age-encrypted JSON file decrypts; tampered values, MAC and w
   }
 });
 
+/** `hecate ARGS` with the given stdin text (master password first). */
+async function runStdin(home: string, args: string[], env: Record<string, string>, stdin: string) {
+  const r = await runHecate(["--password-stdin", ...args], { home, stdin, env });
+  return { code: r.code, out: r.stdout, err: r.stderr };
+}
+
 const hasSecretService = ["secret-tool", "gnome-keyring-daemon", "dbus-run-session"].every((c) => {
   try {
     return new Deno.Command("which", { args: [c], stdout: "null", stderr: "null" }).outputSync()
@@ -293,6 +300,82 @@ Deno.test({
         assert.equal(nobus.code, 18, nobus.err);
         assert.match(nobus.err, /OS keyring: "keyring:billing-db\/app\/prod": unreachable/);
         for (const r of [none, nobus]) await noCanary(home, r, "keyring failure");
+
+        // server add --store keyring: the password goes to the keyring, the vault holds a reference.
+        const kept = await runStdin(
+          home,
+          ["server", "add", "kk", ...PG, "--store", "keyring", "--secret-stdin"],
+          env,
+          `${PASSWORD}\n${CANARY}-kept\n`,
+        );
+        assert.equal(kept.code, 0, kept.err);
+        const vaultBytes = await Deno.readFile(`${home}/vault.hecate`);
+        assert.ok(!new TextDecoder().decode(vaultBytes).includes(`${CANARY}-kept`));
+        const shown = await cli(home, ["server", "show", "kk", "--json"], env);
+        const ref = /"(keyring:hecate\/[^"]+\/kk)"/.exec(shown.out)?.[1];
+        assert.ok(ref, shown.out);
+        const account = ref.slice("keyring:hecate/".length);
+        assert.equal(
+          await run("secret-tool", ["lookup", "service", "hecate", "username", account], env),
+          `${CANARY}-kept`,
+        );
+        assert.equal(
+          envVar((await cli(home, ["env", "kk"], env)).out, "PGPASSWORD"),
+          `${CANARY}-kept`,
+        );
+        // A taken name: refused, and the first profile's keyring entry is untouched.
+        const again = await runStdin(
+          home,
+          ["server", "add", "kk", ...PG, "--store", "keyring", "--secret-stdin"],
+          env,
+          `${PASSWORD}\nother\n`,
+        );
+        assert.notEqual(again.code, 0);
+        assert.equal(
+          envVar((await cli(home, ["env", "kk"], env)).out, "PGPASSWORD"),
+          `${CANARY}-kept`,
+        );
+        // --store keyring with --secret-ref is a usage error.
+        assert.equal(
+          (await cli(home, [
+            "server",
+            "add",
+            "kr",
+            ...PG,
+            "--store",
+            "keyring",
+            "--secret-ref",
+            "env:X",
+          ], env)).code,
+          2,
+        );
+        // Removing the profile clears its entry; the user's own item is left alone.
+        assert.equal((await cli(home, ["server", "remove", "kk"], env)).code, 0);
+        assert.equal(
+          await run("secret-tool", ["lookup", "service", "hecate", "username", account], env).catch(
+            () => "gone",
+          ),
+          "gone",
+        );
+        assert.equal((await cli(home, ["server", "remove", "k"], env)).code, 0);
+        assert.equal(
+          await run(
+            "secret-tool",
+            ["lookup", "service", "billing-db", "username", "app/prod"],
+            env,
+          ),
+          CANARY,
+        );
+        // No Secret Service: --store keyring fails with exit 18 and adds nothing.
+        const down = await runStdin(
+          home,
+          ["server", "add", "kd", ...PG, "--store", "keyring", "--secret-stdin"],
+          { PATH, DBUS_SESSION_BUS_ADDRESS: "unix:path=/nonexistent/bus" },
+          `${PASSWORD}\n${CANARY}\n`,
+        );
+        assert.equal(down.code, 18, down.err);
+        await noCanary(home, down, "store failure");
+        assert.notEqual((await cli(home, ["server", "show", "kd"], env)).code, 0);
       });
     } finally {
       await svc.stop();
