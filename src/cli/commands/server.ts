@@ -248,6 +248,7 @@ export function serverCommand(ctx: CliContext) {
         ),
       false,
     )
+      .optionsGroup("Secrets:")
       .addOption(
         new Option(
           "--store <store>",
@@ -255,6 +256,7 @@ export function serverCommand(ctx: CliContext) {
             "vault keeps only a keyring: reference, and server remove clears the entry)",
         ).choices(["vault", "keyring"] as const),
       )
+      .optionsGroup("Options:")
       .description("add a connection profile (its password from a hidden prompt or --secret-stdin)")
       .action(async (name, opts) => {
         const vault = await ctx.unlock();
