@@ -24,7 +24,8 @@ function lookupArgs(service: string, account: string): [string, string[]] | unde
     return ["security", ["find-generic-password", "-s", service, "-a", account, "-w"]];
   }
   if (Deno.build.os === "windows") return undefined;
-  return ["secret-tool", ["lookup", "service", service, "username", account]];
+  // `--` ends secret-tool's options: a part starting with `-` stays an attribute value.
+  return ["secret-tool", ["lookup", "--", "service", service, "username", account]];
 }
 
 /**
@@ -36,10 +37,9 @@ function lookupArgs(service: string, account: string): [string, string[]] | unde
 export function splitKeyringRef(rest: string): { service: string; account: string } | undefined {
   const at = rest.indexOf("/");
   if (at <= 0 || at === rest.length - 1 || rest.length > 1024 || hasControl(rest)) return undefined;
-  const service = rest.slice(0, at), account = rest.slice(at + 1);
-  // An option-like part would be read as a flag by `security`.
-  if (service.startsWith("-") || account.startsWith("-")) return undefined;
-  return { service, account };
+  // Parts starting with `-` are fine: secret-tool gets them after `--`, security as the values
+  // of -s and -a (a vault id, base64url, may start with `-`).
+  return { service: rest.slice(0, at), account: rest.slice(at + 1) };
 }
 
 /**
@@ -121,7 +121,7 @@ export const keyringSource: SecretSource = {
           TITLE,
           ref.raw,
           "not_found",
-          `store it with: secret-tool store --label=NAME service ${ref.parts.service} username ${ref.parts.account}`,
+          `store it with: secret-tool store --label=NAME -- service ${ref.parts.service} username ${ref.parts.account}`,
           "no such item",
         );
       }

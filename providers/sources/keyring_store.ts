@@ -67,6 +67,7 @@ export async function storeInKeyring(
       [
         "store",
         `--label=Hecate: ${profile}`,
+        "--",
         "service",
         HECATE_KEYRING_SERVICE,
         "username",
@@ -94,7 +95,7 @@ export async function storeInKeyring(
 /**
  * Removes Hecate's keyring entry for a profile.
  *
- * @returns Whether secret-tool reported success (a missing entry counts as success).
+ * @returns Whether secret-tool reported success (false also when there was no such entry).
  */
 export async function clearFromKeyring(
   vaultId: string,
@@ -104,7 +105,7 @@ export async function clearFromKeyring(
   try {
     const r = await keyringProgram(
       "secret-tool",
-      ["clear", "service", HECATE_KEYRING_SERVICE, "username", `${vaultId}/${profile}`],
+      ["clear", "--", "service", HECATE_KEYRING_SERVICE, "username", `${vaultId}/${profile}`],
       { env, signal: never },
     );
     return r.code === 0;

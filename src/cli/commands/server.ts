@@ -419,7 +419,7 @@ export function serverCommand(ctx: CliContext) {
           if (!(await clearFromKeyring(vault.id, name, ctx.io.env))) {
             await ctx.warn(
               `the OS keyring entry of "${name}" could not be removed; remove it with ` +
-                `secret-tool clear service hecate username ${vault.id}/${name}`,
+                `secret-tool clear -- service hecate username ${vault.id}/${name}`,
             );
           }
         }
