@@ -34,7 +34,12 @@ const ENC =
   /^ENC\[AES256_GCM,data:([A-Za-z0-9+/=]*),iv:([A-Za-z0-9+/=]+),tag:([A-Za-z0-9+/=]+),type:([a-z0-9]+)\]$/;
 
 function b64(s: string): Uint8Array {
-  const bin = atob(s);
+  let bin: string;
+  try {
+    bin = atob(s);
+  } catch {
+    throw new SopsError("malformed", "a value's base64 is invalid");
+  }
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
 
