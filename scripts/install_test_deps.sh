@@ -2,8 +2,9 @@
 # Installs the Debian packages the integration tests need, only when something is missing:
 # PostgreSQL server + psql, openssl, MariaDB server + client, OpenSSH server + client, and zsh and
 # fish (tests/completions_test.ts runs the completion scripts in them), socat (tests/agent_test.ts
-# talks to the unlock agent's socket as a second user with it), and chromium (the web console's
-# browser test drives it headless through playwright-core).
+# talks to the unlock agent's socket as a second user with it), chromium (the web console's
+# browser test drives it headless through playwright-core), and for tests/local_stores_test.ts
+# pass with GnuPG, and a Secret Service (gnome-keyring, dbus-run-session, secret-tool).
 #
 # Never starts or enables the system services: while packages install, a policy-rc.d that answers
 # 101 ("action forbidden") is in place, and any service a package still managed to start is stopped
@@ -40,6 +41,11 @@ have zsh || missing+=(zsh)
 have fish || missing+=(fish)
 have socat || missing+=(socat)
 have chromium || missing+=(chromium)
+have pass || missing+=(pass)
+{ have gpg && have gpgconf; } || missing+=(gnupg)
+have secret-tool || missing+=(libsecret-tools)
+have gnome-keyring-daemon || missing+=(gnome-keyring)
+have dbus-run-session || missing+=(dbus-daemon)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install_test_deps: all test prerequisites present"

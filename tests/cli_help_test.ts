@@ -55,6 +55,7 @@ for (const sub of ["add", "edit"]) {
       "--cache-ttl",
       ...(sub === "edit" ? ["--no-from", "--no-cache-ttl"] : []),
       "--ssh-secret-stdin",
+      ...(sub === "add" ? ["--store"] : []),
     ]);
     assert.deepEqual(groups.get("Options"), ["--help"]);
     // Every option of the command, once.

@@ -11,6 +11,9 @@ import type { ParsedRef, SecretSource } from "./source.ts";
 import { envSource } from "./env.ts";
 import { fileSource } from "./file.ts";
 import { awsSecretsManagerSource } from "./aws/source.ts";
+import { keyringSource } from "./keyring.ts";
+import { passSource } from "./pass.ts";
+import { sopsSource } from "./sops/source.ts";
 
 export { malformedRef, sourceError, type SourceStatus, statusOf } from "./errors.ts";
 
@@ -105,3 +108,6 @@ export function parseRef(text: string): ParsedRef {
 registerSource(envSource);
 registerSource(fileSource);
 registerSource(awsSecretsManagerSource);
+registerSource(keyringSource);
+registerSource(passSource);
+registerSource(sopsSource);

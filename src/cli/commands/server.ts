@@ -30,6 +30,11 @@ import {
   sshForEdit,
 } from "../options/ssh_options.ts";
 import { fieldsOf, providerByType } from "../../../providers/mod.ts";
+import {
+  clearFromKeyring,
+  hecateKeyringRef,
+  storeInKeyring,
+} from "../../../providers/sources/keyring_store.ts";
 import { completionCommand, describeMissing, incompleteOf } from "../../incomplete.ts";
 
 const TLS_MODES = ["verify", "insecure", "disable"] as const;
@@ -171,6 +176,27 @@ async function secretsFor(
   return out;
 }
 
+/**
+ * `--store keyring`: puts the password in the OS keyring and returns the secrets with a
+ * `keyring:` reference in its place.
+ */
+async function keepInKeyring(
+  ctx: CliContext,
+  vault: Vault,
+  name: string,
+  secrets: Record<string, SecretValue>,
+  secretRef: string[] | undefined,
+): Promise<Record<string, SecretValue>> {
+  const pw = secrets.password;
+  if (secretRef || !pw || !("value" in pw)) {
+    throw new HecateError("usage", "--store keyring keeps a password given here", {
+      hint: "leave out --secret-ref, and use an auth method with a password",
+    });
+  }
+  await storeInKeyring(vault.id, name, pw.value, ctx.io.env);
+  return { ...secrets, password: { ref: hecateKeyringRef(vault.id, name) } };
+}
+
 /** The `sources` settings the flags give (undefined members are left as they are). */
 function sourcesFrom(
   opts: { from?: string[] | false; sourceTimeout?: string; cacheTtl?: string | false },
@@ -222,6 +248,15 @@ export function serverCommand(ctx: CliContext) {
         ),
       false,
     )
+      .optionsGroup("Secrets:")
+      .addOption(
+        new Option(
+          "--store <store>",
+          "where the password is kept: in the vault, or in the OS keyring (Secret Service; the " +
+            "vault keeps only a keyring: reference, and server remove clears the entry)",
+        ).choices(["vault", "keyring"] as const),
+      )
+      .optionsGroup("Options:")
       .description("add a connection profile (its password from a hidden prompt or --secret-stdin)")
       .action(async (name, opts) => {
         const vault = await ctx.unlock();
@@ -229,10 +264,14 @@ export function serverCommand(ctx: CliContext) {
         const auth = opts.auth ?? (engine === "sqlite" ? "none" : "sql");
         const params = authParamsFrom(opts);
         const sources = sourcesFrom(opts).set;
-        const secrets = await secretsFor(ctx, name, auth, opts, params);
+        let secrets = await secretsFor(ctx, name, auth, opts, params);
         const tunnel = await sshForAdd(ctx, name, opts as SshFlags);
         const tls = tlsFrom(opts);
-        await vault.profiles.add({
+        // The keyring entry is written first and removed again if the profile cannot be added;
+        // a taken name is left to add() (and never overwrites the other profile's entry).
+        const inKeyring = opts.store === "keyring" && !vault.profiles.has(name);
+        if (inKeyring) secrets = await keepInKeyring(ctx, vault, name, secrets, opts.secretRef);
+        const added = vault.profiles.add({
           name,
           engine,
           host: opts.host,
@@ -248,6 +287,12 @@ export function serverCommand(ctx: CliContext) {
           secrets: { ...secrets, ...tunnel?.secrets },
           ...(Object.keys(sources).length ? { sources } : {}),
         });
+        if (inKeyring) {
+          await added.catch(async (e) => {
+            await clearFromKeyring(vault.id, name, ctx.io.env);
+            throw e;
+          });
+        } else await added;
         await ctx.io.out(`Added profile "${name}"\n`);
       }),
   );
@@ -364,7 +409,20 @@ export function serverCommand(ctx: CliContext) {
       .description("remove a profile (the previous vault generation is kept)")
       .action(async (name) => {
         const vault = await ctx.unlock();
+        const shown = vault.profiles.has(name) ? await vault.profiles.show(name) : undefined;
+        // show() gives a reference as its text (a stored value as asterisks).
+        const pw = (shown?.secrets as Record<string, unknown> | undefined)?.password;
         await vault.profiles.remove(name);
+        // Only the entry Hecate made for this profile (--store keyring) is cleared; a keyring:
+        // reference the user wrote points at their own item and is left alone.
+        if (pw === hecateKeyringRef(vault.id, name)) {
+          if (!(await clearFromKeyring(vault.id, name, ctx.io.env))) {
+            await ctx.warn(
+              `the OS keyring entry of "${name}" could not be removed; remove it with ` +
+                `secret-tool clear -- service hecate username ${vault.id}/${name}`,
+            );
+          }
+        }
         await ctx.io.out(`Removed profile "${name}"\n`);
       }),
   );
