@@ -10,6 +10,8 @@ import { HecateError } from "../../src/errors.ts";
 import type { ParsedRef, SecretSource } from "./source.ts";
 import { envSource } from "./env.ts";
 import { fileSource } from "./file.ts";
+import { azureKeyVaultSource } from "./azure/source.ts";
+import { gcpSecretManagerSource } from "./gcp/source.ts";
 
 export { malformedRef, sourceError, type SourceStatus, statusOf } from "./errors.ts";
 
@@ -103,3 +105,5 @@ export function parseRef(text: string): ParsedRef {
 
 registerSource(envSource);
 registerSource(fileSource);
+registerSource(azureKeyVaultSource);
+registerSource(gcpSecretManagerSource);
