@@ -208,11 +208,15 @@ async function certificateAssertion(
   // The file holds the certificate and its key, as the Azure SDKs expect; the assertion is the
   // one the token modes of Azure SQL logins already build (RS256 with x5t and x5t#S256).
   try {
+    const cert = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(pem)?.[0];
+    const key = /-----BEGIN ([A-Z ]*)PRIVATE KEY-----[^-]+-----END \1PRIVATE KEY-----/.exec(pem)
+      ?.[0];
+    if (!cert || !key) throw new Error("no certificate or key block");
     return await clientAssertion({
       clientId: client,
       audience: tokenUrl(w, env, tenant),
-      certPem: pem,
-      keyPem: pem,
+      certPem: cert,
+      keyPem: key,
       passphrase: env("AZURE_CLIENT_CERTIFICATE_PASSWORD") || undefined,
     });
   } catch (e) {
@@ -244,12 +248,12 @@ async function appServiceToken(
 
 async function imdsToken(env: Env, o: AzureChainOptions): Promise<AccessToken | undefined> {
   const w = step("managed identity (IMDS)");
-  const base = safeEndpoint(
-    w,
-    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
-    env("AZURE_POD_IDENTITY_AUTHORITY_HOST") || "http://169.254.169.254",
-  );
-  // The link-local IMDS address is plain http by design: it never leaves the host.
+  // IMDS is plain http by design on the link-local address, which never leaves the host; an
+  // override must be https, or http on loopback.
+  const override = env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
+  const base = override
+    ? safeEndpoint(w, "AZURE_POD_IDENTITY_AUTHORITY_HOST", override)
+    : new URL("http://169.254.169.254");
   const url = new URL(`${base.href.replace(/\/$/, "")}/metadata/identity/oauth2/token`);
   url.searchParams.set("api-version", "2018-02-01");
   url.searchParams.set("resource", o.resource);
@@ -276,9 +280,12 @@ async function imdsToken(env: Env, o: AzureChainOptions): Promise<AccessToken | 
 
 async function azureCliToken(o: AzureChainOptions): Promise<AccessToken | undefined> {
   const w = step("Azure CLI");
+  const az = await onPath(o.env, "az");
+  // Not installed: the chain ends here, as the SDK's does.
+  if (!az) return undefined;
   let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command("az", {
+    out = await new Deno.Command(az, {
       args: ["account", "get-access-token", "--resource", o.resource, "-o", "json"],
       stdin: "null",
       stdout: "piped",
@@ -286,7 +293,6 @@ async function azureCliToken(o: AzureChainOptions): Promise<AccessToken | undefi
       ...(o.signal ? { signal: o.signal } : {}),
     }).output();
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
     throw cloudError(w, "failed", "check the az installation", e instanceof Error ? e.name : "");
   }
   if (!out.success) {
@@ -303,4 +309,18 @@ async function azureCliToken(o: AzureChainOptions): Promise<AccessToken | undefi
     throw cloudError(w, "malformed", "az did not print accessToken and its expiry");
   }
   return { token, expiresAt, origin: w.ref };
+}
+
+/** The first executable `name` in the PATH of the environment the sources see. */
+async function onPath(env: Env, name: string): Promise<string | undefined> {
+  for (const dir of (env("PATH") ?? "").split(":")) {
+    if (!dir) continue;
+    try {
+      const st = await Deno.stat(`${dir}/${name}`);
+      if (st.isFile && (st.mode ?? 0o111) & 0o111) return `${dir}/${name}`;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  return undefined;
 }
