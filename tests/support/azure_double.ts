@@ -16,7 +16,7 @@
  * @module
  */
 
-import { decodeProtectedHeader, importX509, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { decodeProtectedHeader, importX509, jwtVerify } from "jose";
 import { createHash, X509Certificate } from "node:crypto";
 
 /** A public key as `jose` takes it. */
