@@ -17,7 +17,9 @@
  * against a raw `pg` Pool), `vaultsize` (query, server list and server add at 10, 1,000 and 10,000
  * profiles, and importing a 10,000-line .pgpass; scripts/bench/vaultsize.ts), `sources` (the cron
  * path with a `file:` reference and with an `env:` reference failing over to it, against a stored
- * secret; scripts/bench/sources.ts). Pass section names to run only those.
+ * secret; scripts/bench/sources.ts), `cloud` (the cron path with `azure-kv:` and `gcp-sm:` through
+ * the doubles, against a stored secret; scripts/bench/cloud.ts). Pass section names to run only
+ * those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -45,6 +47,7 @@ import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
 import { benchSources } from "./bench/sources.ts";
+import { benchCloud } from "./bench/cloud.ts";
 import { benchMssql } from "./bench/mssql.ts";
 import { benchMysqlCron, benchMysqlExport } from "./bench/mysql.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
@@ -68,6 +71,7 @@ const sections = Deno.args.length ? Deno.args : [
   "pool",
   "vaultsize",
   "sources",
+  "cloud",
 ];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
@@ -367,6 +371,7 @@ try {
   if (sections.includes("pool")) await benchPool(root, PASSWORD);
   if (sections.includes("vaultsize")) await benchVaultSize(root, PASSWORD);
   if (sections.includes("sources")) await benchSources(root, PASSWORD, hecateCmd);
+  if (sections.includes("cloud")) await benchCloud(root, PASSWORD, hecateCmd);
 } finally {
   await Deno.remove(root, { recursive: true });
 }

@@ -21,7 +21,6 @@
  */
 
 import { HecateError } from "../../../src/errors.ts";
-import { clientAssertion } from "../../token/assertion.ts";
 import {
   type AccessToken,
   cloudError,
@@ -212,6 +211,8 @@ async function certificateAssertion(
     const key = /-----BEGIN ([A-Z ]*)PRIVATE KEY-----[^-]+-----END \1PRIVATE KEY-----/.exec(pem)
       ?.[0];
     if (!cert || !key) throw new Error("no certificate or key block");
+    // Loaded only for this step: node:crypto costs a cron run's start-up time otherwise.
+    const { clientAssertion } = await import("../../token/assertion.ts");
     return await clientAssertion({
       clientId: client,
       audience: tokenUrl(w, env, tenant),

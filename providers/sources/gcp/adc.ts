@@ -16,7 +16,6 @@
  * @module
  */
 
-import { importPKCS8, SignJWT } from "jose";
 import {
   type AccessToken,
   cloudError,
@@ -113,6 +112,8 @@ async function fromFile(w: Where, path: string, o: AdcOptions): Promise<AccessTo
     if (!email || !pem) {
       throw cloudError(w, "failed", "the key file lacks client_email or private_key", "malformed");
     }
+    // jose is loaded only for a service-account key (start-up time of other paths).
+    const { importPKCS8, SignJWT } = await import("jose");
     let key: Awaited<ReturnType<typeof importPKCS8>>;
     try {
       key = await importPKCS8(pem, "RS256");
