@@ -1,7 +1,8 @@
 /**
  * Google Secret Manager's access call (`GET /v1/projects/P/secrets/S/versions/V:access`) with an
  * ADC bearer token (adc.ts). The payload is base64; its CRC32C (`payload.dataCrc32c`, present when
- * the version was added with a checksum, as gcloud does) is verified and a mismatch refused.
+ * the version was added with a checksum, as gcloud does) is verified (./crc32c.ts) and a mismatch
+ * refused.
  *
  * The endpoint is `https://secretmanager.googleapis.com`, or gcloud's override variable
  * `CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER` (https, or http on loopback).
@@ -9,7 +10,7 @@
  * @module
  */
 
-import { crc32c } from "@aws-crypto/crc32c";
+import { crc32c } from "./crc32c.ts";
 import {
   cloudError,
   cloudFetch,
