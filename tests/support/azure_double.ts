@@ -44,6 +44,10 @@ export interface AzureDoubleOptions {
   identityHeader?: string;
   /** Lifetime of issued tokens in seconds. @default {3600} */
   tokenLifetimeS?: number;
+  /** Resources tokens may be asked for. @default {["https://vault.azure.net"]} */
+  resources?: string[];
+  /** Called with each token issued and its resource (e.g. to tell a database double). */
+  onIssue?: (token: string, resource: string) => void;
 }
 
 /** A running double. */
@@ -87,11 +91,13 @@ export function startAzureDouble(o: AzureDoubleOptions): AzureDouble {
   const seenJti = new Set<string>();
   const calls: Record<string, number> = {};
   const lifetime = o.tokenLifetimeS ?? 3600;
+  const resources = o.resources ?? [RESOURCE];
   const count = (k: string) => void (calls[k] = (calls[k] ?? 0) + 1);
   const issue = (resource: string) => {
     const token = `azure-double-token-${crypto.randomUUID()}`;
     tokens.set(token, { expiresAt: Date.now() + lifetime * 1000, resource });
     issued.push(token);
+    o.onIssue?.(token, resource);
     return token;
   };
   const invalid = (code: string) => json(401, { error: "invalid_client", error_description: code });
@@ -107,7 +113,8 @@ export function startAzureDouble(o: AzureDoubleOptions): AzureDouble {
     }
     const client = o.clients[form.client_id ?? ""];
     if (!client) return json(400, { error: "unauthorized_client" });
-    if (form.scope !== `${RESOURCE}/.default`) return json(400, { error: "invalid_scope" });
+    const resource = resources.find((r) => form.scope === `${r}/.default`);
+    if (!resource) return json(400, { error: "invalid_scope" });
     if (form.client_secret !== undefined) {
       if (!client.secret || form.client_secret !== client.secret) return invalid("AADSTS7000215");
     } else if (form.client_assertion_type === JWT_BEARER && form.client_assertion) {
@@ -152,7 +159,7 @@ export function startAzureDouble(o: AzureDoubleOptions): AzureDouble {
       token_type: "Bearer",
       expires_in: lifetime,
       ext_expires_in: lifetime,
-      access_token: issue(RESOURCE),
+      access_token: issue(resource),
     });
   }
 
@@ -175,7 +182,7 @@ export function startAzureDouble(o: AzureDoubleOptions): AzureDouble {
         return json(401, { error: "unauthorized" });
       }
     }
-    if (resource !== RESOURCE) return json(400, { error: "invalid_resource" });
+    if (!resources.includes(resource)) return json(400, { error: "invalid_resource" });
     const token = issue(resource);
     const expiresOn = Math.floor(Date.now() / 1000) + lifetime;
     // IMDS gives the numbers as strings; App Service gives expires_on as a number.

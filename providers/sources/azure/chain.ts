@@ -65,6 +65,8 @@ export interface AzureChainOptions {
   readonly signal?: AbortSignal | undefined;
   /** Per IMDS probe. @default {1000} */
   readonly imdsTimeoutMs?: number;
+  /** Only the managed identity step (Azure SQL's `--token-mode managed-identity`). */
+  readonly managedIdentityOnly?: boolean;
 }
 
 /**
@@ -75,7 +77,11 @@ export interface AzureChainOptions {
  * @throws {HecateError} `secret_unresolved` (exit 18) naming the step and its status.
  */
 export async function azureToken(o: AzureChainOptions): Promise<AccessToken> {
-  const key = JSON.stringify([o.resource, ...KEY_VARS.map((n) => o.env(n) ?? null)]);
+  const key = JSON.stringify([
+    o.resource,
+    o.managedIdentityOnly ?? false,
+    ...KEY_VARS.map((n) => o.env(n) ?? null),
+  ]);
   return await cache.token(key, () => runChain(o));
 }
 
@@ -85,6 +91,7 @@ function step(name: string): Where {
 
 async function runChain(o: AzureChainOptions): Promise<AccessToken> {
   const env = o.env;
+  if (o.managedIdentityOnly) return await managedIdentity(o);
   const tenant = env("AZURE_TENANT_ID"), client = env("AZURE_CLIENT_ID");
   const secret = env("AZURE_CLIENT_SECRET"), certPath = env("AZURE_CLIENT_CERTIFICATE_PATH");
   if (tenant && client && (secret || certPath)) {
@@ -125,6 +132,19 @@ async function runChain(o: AzureChainOptions): Promise<AccessToken> {
     "not_found",
     "set AZURE_TENANT_ID/AZURE_CLIENT_ID with a secret or certificate, run `az login`, or run where a managed identity is attached",
     `none found; tried ${tried.join(", ")}`,
+  );
+}
+
+async function managedIdentity(o: AzureChainOptions): Promise<AccessToken> {
+  const appService = o.env("IDENTITY_ENDPOINT"), header = o.env("IDENTITY_HEADER");
+  if (appService && header) return await appServiceToken(o.env, appService, header, o);
+  const fromImds = await imdsToken(o.env, o);
+  if (fromImds) return fromImds;
+  throw cloudError(
+    step("managed identity"),
+    "not_found",
+    "run where a managed identity is attached (VM, App Service, AKS with IMDS)",
+    "no App Service endpoint and no IMDS answer",
   );
 }
 
