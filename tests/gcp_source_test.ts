@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { crc32c as referenceCrc32c } from "@aws-crypto/crc32c";
 import { crc32c } from "../providers/sources/gcp/crc32c.ts";
-import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT } from "jose";
+import { exportPKCS8, generateKeyPair, importPKCS8, SignJWT } from "jose";
 import { doubleCrc32c, startGcpDouble } from "./support/gcp_double.ts";
 import { closedPort, MASTER_PASSWORD, runHecate, tempDir } from "./support/cli.ts";
 import { hecateError } from "./support/hecate_error.ts";
