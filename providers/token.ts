@@ -10,6 +10,9 @@
  * - `client-secret`: `tenantId`, `clientId`, optional `tokenUrl`, `scope`; secret `clientSecret`.
  * - `client-certificate`: `tenantId`, `clientId`, `certFile`, `keyFile`, optional `tokenUrl`,
  *   `scope`; optional secret `keyPassphrase`.
+ * - `default`: the Azure credential chain (providers/sources/azure/chain.ts, as
+ *   DefaultAzureCredential) from the process environment; optional `scope`.
+ * - `managed-identity`: only that chain's managed identity step; optional `scope`.
  *
  * @module
  */
@@ -22,7 +25,13 @@ import type { Profile } from "../src/profile.ts";
 import { requestToken, TokenCache } from "./token/oauth.ts";
 
 /** The token modes. */
-export const TOKEN_MODES = ["stored", "client-secret", "client-certificate"] as const;
+export const TOKEN_MODES = [
+  "stored",
+  "client-secret",
+  "client-certificate",
+  "default",
+  "managed-identity",
+] as const;
 
 /** The scope for Azure SQL Database and SQL Server with Entra ID. */
 export const DEFAULT_SCOPE = "https://database.windows.net/.default";
@@ -33,6 +42,8 @@ export function defaultTokenUrl(tenantId: string): string {
 }
 
 const FIELDS: Record<(typeof TOKEN_MODES)[number], ProviderFields> = {
+  "default": { requiredParams: ["tokenMode"], secretFields: [] },
+  "managed-identity": { requiredParams: ["tokenMode"], secretFields: [] },
   "stored": { requiredParams: ["tokenMode"], secretFields: ["token"] },
   "client-secret": {
     requiredParams: ["tokenMode", "tenantId", "clientId"],
@@ -102,6 +113,17 @@ export const tokenLogin: AuthProvider = {
     const params = p.params ?? {};
     const mode = params.tokenMode;
     if (mode === "stored") return { extra: { accessToken: s.token ?? "" } };
+    if (mode === "default" || mode === "managed-identity") {
+      // Loaded only for these modes; the chain caches its token per process.
+      const { azureToken } = await import("./sources/azure/chain.ts");
+      const t = await azureToken({
+        env: (n) => Deno.env.get(n),
+        resource: (params.scope ?? DEFAULT_SCOPE).replace(/\/\.default$/, ""),
+        managedIdentityOnly: mode === "managed-identity",
+        signal: AbortSignal.timeout(p.connectTimeoutMs ?? 15_000),
+      });
+      return { extra: { accessToken: t.token } };
+    }
     const tokenUrl = params.tokenUrl ?? defaultTokenUrl(params.tenantId ?? "");
     const scope = params.scope ?? DEFAULT_SCOPE;
     const clientId = params.clientId ?? "";

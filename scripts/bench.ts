@@ -19,8 +19,10 @@
  * path with a `file:` reference and with an `env:` reference failing over to it, against a stored
  * secret; scripts/bench/sources.ts), `aws` (the cron path with an `aws-sm:` password through the
  * AWS double against a stored one, goal at most 1.3x, and the AWS credential chain's own cost;
- * scripts/bench/aws.ts), `console` (the web console's first page size and load time, and 100,000
- * rows streamed in Chromium; scripts/bench/console.ts). Pass section names to run only those.
+ * scripts/bench/aws.ts), `cloud` (the cron path with `azure-kv:` and `gcp-sm:` through the doubles,
+ * against a stored secret; scripts/bench/cloud.ts), `console` (the web console's first page size
+ * and load time, and 100,000 rows streamed in Chromium; scripts/bench/console.ts). Pass section
+ * names to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -48,6 +50,7 @@ import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
 import { benchSources } from "./bench/sources.ts";
+import { benchCloud } from "./bench/cloud.ts";
 import { benchMssql } from "./bench/mssql.ts";
 import { benchMysqlCron, benchMysqlExport } from "./bench/mysql.ts";
 import { benchAws } from "./bench/aws.ts";
@@ -75,6 +78,7 @@ const sections = Deno.args.length ? Deno.args : [
   "sources",
   "aws",
   "console",
+  "cloud",
 ];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
@@ -382,6 +386,7 @@ try {
     );
   }
   if (sections.includes("console")) await benchConsole(root, PASSWORD);
+  if (sections.includes("cloud")) await benchCloud(root, PASSWORD, hecateCmd);
 } finally {
   await Deno.remove(root, { recursive: true });
 }

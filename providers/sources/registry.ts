@@ -14,6 +14,8 @@ import { awsSecretsManagerSource } from "./aws/source.ts";
 import { keyringSource } from "./keyring.ts";
 import { passSource } from "./pass.ts";
 import { sopsSource } from "./sops/source.ts";
+import { azureKeyVaultSource } from "./azure/source.ts";
+import { gcpSecretManagerSource } from "./gcp/source.ts";
 
 export { malformedRef, sourceError, type SourceStatus, statusOf } from "./errors.ts";
 
@@ -111,3 +113,5 @@ registerSource(awsSecretsManagerSource);
 registerSource(keyringSource);
 registerSource(passSource);
 registerSource(sopsSource);
+registerSource(azureKeyVaultSource);
+registerSource(gcpSecretManagerSource);

@@ -32,7 +32,8 @@ export const AUTH_FLAGS: AuthFlag[] = [
   },
   {
     flag: "--token-mode <mode>",
-    description: "token: stored, client-secret or client-certificate",
+    description:
+      "token: stored, client-secret, client-certificate, default (the Azure chain) or managed-identity",
     param: "tokenMode",
     option: "tokenMode",
   },
