@@ -7,6 +7,9 @@
  *   a retention made by a password unlock still verifies intact;
  * - a temp state file left by a killed writer (it holds a chain key) is gone after the next
  *   append (planted as such a writer leaves it: the window is too short to hit with a kill);
+ * - an older slot of `audit.state` left by a writer killed between writing the new slot and
+ *   zeroing the old (it holds an older chain key, which could rewrite the entries after it) is
+ *   gone after the next append (planted: the window is one flush);
  * - after `init` the state file never holds the first chain key A0;
  * - a forged line with terminal escape sequences is printed escaped by `audit show`.
  */
@@ -16,7 +19,13 @@ import { entryMac, nextKey, stepKey, ZERO_MAC } from "../src/audit/chain.ts";
 import { canonicalEntry, sealedLine } from "../src/audit/entry.ts";
 import { FileAuditLog, startChain } from "../src/audit/log.ts";
 import { closedSegments } from "../src/audit/segments.ts";
-import { readState, STATE_FILE, STATE_TEMP } from "../src/audit/state.ts";
+import {
+  readState,
+  readStateFile,
+  SLOT_BYTES,
+  STATE_FILE,
+  STATE_TEMP,
+} from "../src/audit/state.ts";
 import { verifyTrail } from "../src/audit/verify.ts";
 import { initVault, openVault } from "../src/hecate.ts";
 import { toBase64Url } from "../src/vault/encoding.ts";
@@ -219,6 +228,37 @@ Deno.test("a temp state file left by a killed writer is removed by the next appe
     }
     const names = [...Deno.readDirSync(home)].map((e) => e.name);
     assert.deepEqual(names.filter((n) => n.includes("tmp")), []);
+  });
+});
+
+Deno.test("an older state slot left by a killed writer is gone after the next append", async () => {
+  await withHome(async (home) => {
+    ok(await hecate(home, ["init", ...KDF]), "init");
+    ok(await hecate(home, ["server", "list"]), "an append");
+    const older = await Deno.readFile(`${home}/${STATE_FILE}`);
+    const s1 = (await readStateFile(home))!;
+    ok(await hecate(home, ["server", "list"]), "another append");
+    const s2 = (await readStateFile(home))!;
+    assert.notEqual(s1.slot, s2.slot, "the update did not go to the other slot");
+    // What a writer killed between its two slot writes leaves: the new slot written and flushed,
+    // the previous one (with its older key) not yet zeroed.
+    const at = s2.slot! * SLOT_BYTES;
+    const planted = new Uint8Array(older);
+    planted.set((await Deno.readFile(`${home}/${STATE_FILE}`)).subarray(at, at + SLOT_BYTES), at);
+    await Deno.writeFile(`${home}/${STATE_FILE}`, planted);
+    const text = (b: Uint8Array) => Array.from(b, (c) => String.fromCharCode(c)).join("");
+    assert.ok(text(planted).includes(toBase64Url(s1.state.key)), "the plant holds no older key");
+    assert.equal((await readStateFile(home))!.stale, true);
+
+    ok(await hecate(home, ["server", "list"]), "a command that appends (its unlock)");
+    const after = await Deno.readFile(`${home}/${STATE_FILE}`);
+    assert.ok(!text(after).includes(toBase64Url(s1.state.key)), "the older chain key survived");
+    assert.ok(!text(after).includes(toBase64Url(s2.state.key)), "the replaced chain key survived");
+    const f = (await readStateFile(home))!;
+    assert.equal(f.stale, false);
+    const other = after.subarray((1 - f.slot!) * SLOT_BYTES, (2 - f.slot!) * SLOT_BYTES);
+    assert.ok(other.every((x) => x === 0), "the other slot is not zeroed");
+    ok(await hecate(home, ["audit", "verify"]), "verify");
   });
 });
 

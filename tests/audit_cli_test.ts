@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { openVault } from "../src/hecate.ts";
 import { FileAuditLog } from "../src/audit/log.ts";
+import { readState } from "../src/audit/state.ts";
 import { toBase64Url } from "../src/vault/encoding.ts";
 import { HECATE_PERMISSIONS } from "../scripts/permissions.ts";
 
@@ -162,7 +163,7 @@ Deno.test("audit verify through the CLI", async (t) => {
           audit: { append: () => Promise.resolve() }, // read-only look: no record of this test's unlock
         });
         const a0 = toBase64Url(vault.auditChainKey()!);
-        const state = JSON.parse(await Deno.readTextFile(`${home}/audit.state`));
+        const state = { key: toBase64Url((await readState(home))!.key) };
         const files = [`${home}/audit.jsonl`, `${home}/audit.state`];
         for (const e of Deno.readDirSync(`${home}/audit.segments`)) {
           files.push(`${home}/audit.segments/${e.name}`);
