@@ -483,7 +483,13 @@ export class FileAuditLog implements AuditSink {
         let callers = 1; // the most records seen outstanding at once in this hold
         // A process that exits (Deno.exit) while the state is behind writes it on the way out.
         const onExit = () => {
-          if (!saved) writeStateSync(this.#home, state);
+          if (saved) return;
+          try {
+            writeStateSync(this.#home, state);
+          } catch {
+            // An async update still in flight may hold the temp file of a first write: the lines
+            // are flushed, and the next writer adopts them as after a crash (#reconcile).
+          }
         };
         globalThis.addEventListener("unload", onExit);
         try {
