@@ -1,0 +1,162 @@
+/**
+ * Keeps the leases of dynamic credentials alive while what uses them lives (a connection, a pool,
+ * a `hecate run` child) and revokes them when it ends: each lease is renewed at about two thirds
+ * of its duration (so one missed renewal still leaves a third of the lease to retry), and revoked
+ * at release, at close, and, when asked, on SIGINT/SIGTERM before the process exits.
+ *
+ * Timers are unref'd: a kept lease never holds a process open by itself.
+ *
+ * @module
+ */
+
+import type { Lease } from "./source.ts";
+
+/** What the keeper reports (for the audit trail and tests); never the lease id itself. */
+export type LeaseEvent =
+  | { kind: "renewed"; lease: Lease }
+  | { kind: "renew_failed"; lease: Lease; error: unknown }
+  | { kind: "not_renewable"; lease: Lease }
+  | { kind: "revoked"; lease: Lease }
+  | { kind: "revoke_failed"; lease: Lease; error: unknown };
+
+/** Options for {@link LeaseKeeper}. */
+export interface LeaseKeeperOptions {
+  /** Extends a lease (the source's `renew`). */
+  renew(lease: Lease): Promise<Lease>;
+  /** Ends a lease (the source's `revoke`). */
+  revoke(lease: Lease): Promise<void>;
+  /** Receives each event. */
+  onEvent?: (event: LeaseEvent) => void;
+  /** Fraction of the duration after which to renew. @default {2/3} */
+  fraction?: number;
+}
+
+/** A lease under the keeper's care. */
+export interface KeptLease {
+  /** The lease as last renewed. */
+  readonly current: Lease;
+  /** Stops renewing and revokes it; safe to call twice. */
+  release(): Promise<void>;
+}
+
+interface Entry {
+  current: Lease;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  released: Promise<void> | undefined;
+}
+
+/** Renews and revokes leases; see the module doc. */
+export class LeaseKeeper {
+  readonly #opts: LeaseKeeperOptions;
+  readonly #entries = new Set<Entry>();
+  #signals: [Deno.Signal, () => void][] = [];
+
+  /**
+   * @param opts How to renew and revoke, and where events go.
+   */
+  constructor(opts: LeaseKeeperOptions) {
+    this.#opts = opts;
+  }
+
+  /** How many leases are kept now. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * Starts keeping a lease.
+   *
+   * @param lease The lease just obtained.
+   * @returns A handle whose `release()` revokes it.
+   */
+  keep(lease: Lease): KeptLease {
+    const entry: Entry = { current: lease, timer: undefined, released: undefined };
+    this.#entries.add(entry);
+    this.#schedule(entry);
+    return {
+      get current() {
+        return entry.current;
+      },
+      release: () => this.#release(entry),
+    };
+  }
+
+  #schedule(entry: Entry): void {
+    const l = entry.current;
+    if (!l.renewable || l.durationSeconds <= 1) {
+      this.#opts.onEvent?.({ kind: "not_renewable", lease: l });
+      return;
+    }
+    const fraction = this.#opts.fraction ?? 2 / 3;
+    const due = l.obtainedAt + l.durationSeconds * 1000 * fraction - Date.now();
+    const t = setTimeout(() => void this.#renew(entry), Math.max(0, due));
+    Deno.unrefTimer(t);
+    entry.timer = t;
+  }
+
+  async #renew(entry: Entry): Promise<void> {
+    entry.timer = undefined;
+    if (entry.released) return;
+    try {
+      const renewed = await this.#opts.renew(entry.current);
+      if (entry.released) return;
+      entry.current = renewed;
+      this.#opts.onEvent?.({ kind: "renewed", lease: renewed });
+      this.#schedule(entry);
+    } catch (error) {
+      this.#opts.onEvent?.({ kind: "renew_failed", lease: entry.current, error });
+      // Try once more halfway through what is left, while any of the lease is left.
+      const end = entry.current.obtainedAt + entry.current.durationSeconds * 1000;
+      const left = end - Date.now();
+      if (left > 2000 && !entry.released) {
+        const t = setTimeout(() => void this.#renew(entry), left / 2);
+        Deno.unrefTimer(t);
+        entry.timer = t;
+      }
+    }
+  }
+
+  #release(entry: Entry): Promise<void> {
+    entry.released ??= (async () => {
+      if (entry.timer !== undefined) clearTimeout(entry.timer);
+      entry.timer = undefined;
+      try {
+        await this.#opts.revoke(entry.current);
+        this.#opts.onEvent?.({ kind: "revoked", lease: entry.current });
+      } catch (error) {
+        this.#opts.onEvent?.({ kind: "revoke_failed", lease: entry.current, error });
+      } finally {
+        this.#entries.delete(entry);
+      }
+    })();
+    return entry.released;
+  }
+
+  /** Revokes every kept lease (and stops listening for signals). */
+  async close(): Promise<void> {
+    this.#stopSignals();
+    await Promise.all([...this.#entries].map((e) => this.#release(e)));
+  }
+
+  /**
+   * On SIGINT or SIGTERM: revoke every kept lease, then exit with 128 + the signal number, as a
+   * process killed by it would. For commands that hold leases themselves (`hecate query`); `hecate
+   * run` instead passes the signal to its child and revokes when the child has ended.
+   */
+  revokeOnSignals(): void {
+    if (this.#signals.length || Deno.build.os === "windows") return;
+    const exitCodes: Partial<Record<Deno.Signal, number>> = { SIGINT: 130, SIGTERM: 143 };
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      const fn = () => {
+        void this.close().finally(() => Deno.exit(exitCodes[sig]));
+      };
+      Deno.addSignalListener(sig, fn);
+      this.#signals.push([sig, fn]);
+    }
+  }
+
+  #stopSignals(): void {
+    for (const [sig, fn] of this.#signals) Deno.removeSignalListener(sig, fn);
+    this.#signals = [];
+  }
+}
