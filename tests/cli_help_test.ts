@@ -36,6 +36,7 @@ for (const sub of ["add", "edit"]) {
       "TLS",
       "SSH",
       "Secrets",
+      "Vault",
       "Options",
     ]);
     const connection = groups.get("Connection")!;
@@ -52,6 +53,7 @@ for (const sub of ["add", "edit"]) {
       "--secret-ref",
       "--ssh-secret-stdin",
     ]);
+    assert.ok(groups.get("Vault")!.every((f) => f.startsWith("--vault-")));
     assert.deepEqual(groups.get("Options"), ["--help"]);
     // Every option of the command, once.
     const tree = await describeProgram();

@@ -14,6 +14,7 @@ import type { CliContext } from "../context.ts";
 import { collect, parsePort, parsePositiveInt } from "../parse.ts";
 import { profileSecret } from "../secrets.ts";
 import { addAuthOptions, authParamsFrom } from "../options/auth_options.ts";
+import { addVaultOptions, VAULT_SECRET_ID, vaultParamsFrom } from "../options/vault_options.ts";
 import {
   addSshOptions,
   addSshSecretOption,
@@ -76,7 +77,7 @@ function withProfileOptions<O extends Record<string, unknown>>(
       "store a reference instead of the (first) secret: env:NAME or file:PATH, resolved at connect time",
     );
   // Options added after this (and -h) go back to commander's default group.
-  return addSshSecretOption(secrets).optionsGroup("Options:");
+  return addVaultOptions(addSshSecretOption(secrets)).optionsGroup("Options:");
 }
 
 /**
@@ -135,6 +136,11 @@ async function secretsFor(
   return out;
 }
 
+/** Reads the AppRole secret id (one stdin line) to seal in the profile. */
+async function vaultSecretId(ctx: CliContext, name: string): Promise<SecretValue> {
+  return { value: await profileSecret(ctx.io, ctx.stdin, true, `Vault secret id for ${name}:`) };
+}
+
 function tlsFrom(
   opts: { tls?: string; caFile?: string; allowPlainAuth?: boolean },
   base?: TlsProfile,
@@ -174,9 +180,12 @@ export function serverCommand(ctx: CliContext) {
         const vault = await ctx.unlock();
         const engine = String(opts.engine) as Engine;
         const auth = opts.auth ?? (engine === "sqlite" ? "none" : "sql");
-        const params = authParamsFrom(opts);
+        const params = { ...authParamsFrom(opts), ...vaultParamsFrom(opts) };
         const secrets = await secretsFor(ctx, name, auth, opts, params);
         const tunnel = await sshForAdd(ctx, name, opts as SshFlags);
+        if ((opts as { vaultSecretIdStdin?: boolean }).vaultSecretIdStdin) {
+          secrets[VAULT_SECRET_ID] = await vaultSecretId(ctx, name);
+        }
         const tls = tlsFrom(opts);
         await vault.profiles.add({
           name,
@@ -261,7 +270,8 @@ export function serverCommand(ctx: CliContext) {
         const current = await vault.profiles.show(name) as { tls: TlsProfile };
         const tls = tlsFrom(opts, current.tls);
         if (tls !== current.tls && tls !== undefined) changes.tls = tls;
-        const params = authParamsFrom(opts);
+        const before = await vault.profiles.show(name) as { params?: Record<string, string> };
+        const params = { ...authParamsFrom(opts), ...vaultParamsFrom(opts, before.params) };
         if (Object.keys(params).length) changes.params = params;
         if (opts.secretStdin || opts.secretRef) {
           const shown = await vault.profiles.show(name) as {
@@ -279,6 +289,12 @@ export function serverCommand(ctx: CliContext) {
         if (tunnel) {
           changes.ssh = tunnel.ssh;
           changes.secrets = { ...changes.secrets, ...tunnel.secrets };
+        }
+        if ((opts as { vaultSecretIdStdin?: boolean }).vaultSecretIdStdin) {
+          changes.secrets = {
+            ...changes.secrets,
+            [VAULT_SECRET_ID]: await vaultSecretId(ctx, name),
+          };
         }
         if (Object.keys(changes).length === 0) {
           throw new HecateError("usage", "Nothing to change", {
