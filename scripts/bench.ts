@@ -11,7 +11,9 @@
  * driver), `audit` (append latency and throughput, the audit share of an in-process query, and
  * `audit verify` on a 1,000,000-entry trail), `pool` (queries per second through the library pool
  * against a raw `pg` Pool), `vaultsize` (query, server list and server add at 10, 1,000 and 10,000
- * profiles, and importing a 10,000-line .pgpass; scripts/bench/vaultsize.ts). Pass section names
+ * profiles, and importing a 10,000-line .pgpass; scripts/bench/vaultsize.ts), `sources` (the cron
+ * path with a `vault:` and a `vault-db:` password against a stored one, through the Vault double;
+ * scripts/bench/sources.ts). Pass section names
  * to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
@@ -39,6 +41,7 @@ import { psqlCommand, serverProfile, vaultWith } from "./bench/setup.ts";
 import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
+import { benchSources } from "./bench/sources.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
 
@@ -46,9 +49,19 @@ const PERMISSIONS = HECATE_PERMISSIONS;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PG_FLOOR = new URL("./bench/pg_floor.ts", import.meta.url).pathname;
 const PASSWORD = "bench-password correct horse";
-const sections = Deno.args.length
-  ? Deno.args
-  : ["unlock", "pg", "ssh", "mssql", "apikey", "mysql", "startup", "audit", "pool", "vaultsize"];
+const sections = Deno.args.length ? Deno.args : [
+  "unlock",
+  "pg",
+  "ssh",
+  "mssql",
+  "apikey",
+  "mysql",
+  "startup",
+  "audit",
+  "pool",
+  "vaultsize",
+  "sources",
+];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
 console.log(
@@ -400,6 +413,7 @@ try {
   if (sections.includes("audit")) await benchAudit(root, PASSWORD);
   if (sections.includes("pool")) await benchPool(root, PASSWORD);
   if (sections.includes("vaultsize")) await benchVaultSize(root, PASSWORD);
+  if (sections.includes("sources")) await benchSources(root, PASSWORD);
 } finally {
   await Deno.remove(root, { recursive: true });
 }

@@ -8,10 +8,7 @@
  * @module
  */
 
-import { request as httpsRequest } from "node:https";
-import { request as httpRequest } from "node:http";
 import type { IncomingMessage } from "node:http";
-import { isIP } from "node:net";
 import type { HecateError } from "../../../src/errors.ts";
 import { vaultError } from "./errors.ts";
 import { concatBytes } from "../../../src/vault/encoding.ts";
@@ -47,12 +44,18 @@ const MAX_BODY = 1 << 20;
  * @throws {HecateError} `secret_unresolved` for unreachable, timed out, TLS failure, a body
  * that is not JSON.
  */
-export function vaultRequest(
+export async function vaultRequest(
   ep: VaultEndpoint,
   method: "GET" | "POST" | "PUT",
   path: string,
   opts: { token?: string | undefined; body?: unknown; signal: AbortSignal; ref: string },
 ): Promise<VaultAnswer> {
+  // Deno's Node layer loads only for profiles that use Vault (the cron path stays free of it).
+  const [{ request: httpsRequest }, { request: httpRequest }, { isIP }] = await Promise.all([
+    import("node:https"),
+    import("node:http"),
+    import("node:net"),
+  ]);
   const url = new URL(`/v1/${path}`, ep.addr);
   const secure = url.protocol === "https:";
   const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
@@ -63,7 +66,7 @@ export function vaultRequest(
     headers["Content-Type"] = "application/json";
     headers["Content-Length"] = String(new TextEncoder().encode(payload).length);
   }
-  return new Promise<VaultAnswer>((resolve, reject) => {
+  return await new Promise<VaultAnswer>((resolve, reject) => {
     if (opts.signal.aborted) return reject(vaultError(opts.ref, "timed out"));
     const options = {
       method,
