@@ -108,7 +108,7 @@ export class LeaseKeeper {
       // Try once more halfway through what is left, while any of the lease is left.
       const end = entry.current.obtainedAt + entry.current.durationSeconds * 1000;
       const left = end - Date.now();
-      if (left > 2000 && !entry.released) {
+      if (left > 1000 && !entry.released) {
         const t = setTimeout(() => void this.#renew(entry), left / 2);
         Deno.unrefTimer(t);
         entry.timer = t;
