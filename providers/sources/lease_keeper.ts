@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Lease } from "./source.ts";
+import type { Lease, SourceContext } from "./source.ts";
 
 /** What the keeper reports (for the audit trail and tests); never the lease id itself. */
 export type LeaseEvent =
@@ -19,16 +19,27 @@ export type LeaseEvent =
   | { kind: "revoked"; lease: Lease }
   | { kind: "revoke_failed"; lease: Lease; error: unknown };
 
-/** Options for {@link LeaseKeeper}. */
-export interface LeaseKeeperOptions {
+/** How to renew and revoke one lease (its source's calls). */
+export interface LeaseOps {
   /** Extends a lease (the source's `renew`). */
   renew(lease: Lease): Promise<Lease>;
   /** Ends a lease (the source's `revoke`). */
   revoke(lease: Lease): Promise<void>;
+}
+
+/** Options for {@link LeaseKeeper}. */
+export interface LeaseKeeperOptions extends Partial<LeaseOps> {
   /** Receives each event. */
   onEvent?: (event: LeaseEvent) => void;
   /** Fraction of the duration after which to renew. @default {2/3} */
   fraction?: number;
+  /**
+   * While any lease is kept, revoke them all on SIGINT or SIGTERM and then exit with 128 + the
+   * signal number, as a process killed by it would (`hecate query`, a connection or pool of the
+   * library). Not for `hecate run`, which passes the signal to its child and revokes when the
+   * child has ended. @default {false}
+   */
+  revokeOnSignals?: boolean;
 }
 
 /** A lease under the keeper's care. */
@@ -41,6 +52,7 @@ export interface KeptLease {
 
 interface Entry {
   current: Lease;
+  ops: LeaseOps;
   timer: ReturnType<typeof setTimeout> | undefined;
   released: Promise<void> | undefined;
 }
@@ -67,11 +79,22 @@ export class LeaseKeeper {
    * Starts keeping a lease.
    *
    * @param lease The lease just obtained.
+   * @param ops How to renew and revoke it. @default {the keeper's own `renew` and `revoke`}
    * @returns A handle whose `release()` revokes it.
    */
-  keep(lease: Lease): KeptLease {
-    const entry: Entry = { current: lease, timer: undefined, released: undefined };
+  keep(lease: Lease, ops?: LeaseOps): KeptLease {
+    const own = this.#opts;
+    const entry: Entry = {
+      current: lease,
+      ops: ops ?? {
+        renew: (l) => own.renew ? own.renew(l) : Promise.resolve(l),
+        revoke: (l) => own.revoke ? own.revoke(l) : Promise.resolve(),
+      },
+      timer: undefined,
+      released: undefined,
+    };
     this.#entries.add(entry);
+    if (this.#opts.revokeOnSignals) this.#listen();
     this.#schedule(entry);
     return {
       get current() {
@@ -98,7 +121,7 @@ export class LeaseKeeper {
     entry.timer = undefined;
     if (entry.released) return;
     try {
-      const renewed = await this.#opts.renew(entry.current);
+      const renewed = await entry.ops.renew(entry.current);
       if (entry.released) return;
       entry.current = renewed;
       this.#opts.onEvent?.({ kind: "renewed", lease: renewed });
@@ -121,12 +144,13 @@ export class LeaseKeeper {
       if (entry.timer !== undefined) clearTimeout(entry.timer);
       entry.timer = undefined;
       try {
-        await this.#opts.revoke(entry.current);
+        await entry.ops.revoke(entry.current);
         this.#opts.onEvent?.({ kind: "revoked", lease: entry.current });
       } catch (error) {
         this.#opts.onEvent?.({ kind: "revoke_failed", lease: entry.current, error });
       } finally {
         this.#entries.delete(entry);
+        if (this.#entries.size === 0) this.#stopSignals();
       }
     })();
     return entry.released;
@@ -138,12 +162,7 @@ export class LeaseKeeper {
     await Promise.all([...this.#entries].map((e) => this.#release(e)));
   }
 
-  /**
-   * On SIGINT or SIGTERM: revoke every kept lease, then exit with 128 + the signal number, as a
-   * process killed by it would. For commands that hold leases themselves (`hecate query`); `hecate
-   * run` instead passes the signal to its child and revokes when the child has ended.
-   */
-  revokeOnSignals(): void {
+  #listen(): void {
     if (this.#signals.length || Deno.build.os === "windows") return;
     const exitCodes: Partial<Record<Deno.Signal, number>> = { SIGINT: 130, SIGTERM: 143 };
     for (const sig of ["SIGINT", "SIGTERM"] as const) {
@@ -159,4 +178,42 @@ export class LeaseKeeper {
     for (const [sig, fn] of this.#signals) Deno.removeSignalListener(sig, fn);
     this.#signals = [];
   }
+}
+
+/** A lease as the framework hands it back: the lease, and a context for its source's calls. */
+export interface HeldLeaseLike {
+  readonly source: {
+    renew?(l: Lease, c: SourceContext): Promise<Lease>;
+    revoke?(l: Lease, c: SourceContext): Promise<void>;
+  };
+  readonly lease: Lease;
+  context(signal: AbortSignal): SourceContext;
+}
+
+/** How long one renew or revoke call may take. */
+const CALL_TIMEOUT_MS = 10_000;
+
+/**
+ * Keeps leases the framework handed back, renewing and revoking each through its own source.
+ *
+ * @param keeper The keeper.
+ * @param held The leases.
+ * @returns A function that releases (revokes) all of them; safe to call twice.
+ */
+export function keepHeld(keeper: LeaseKeeper, held: readonly HeldLeaseLike[]): () => Promise<void> {
+  const kept = held.map((h) =>
+    keeper.keep(h.lease, {
+      renew: (l) =>
+        h.source.renew
+          ? h.source.renew(l, h.context(AbortSignal.timeout(CALL_TIMEOUT_MS)))
+          : Promise.reject(new Error("not renewable")),
+      revoke: (l) =>
+        h.source.revoke
+          ? h.source.revoke(l, h.context(AbortSignal.timeout(CALL_TIMEOUT_MS)))
+          : Promise.resolve(),
+    })
+  );
+  return async () => {
+    await Promise.all(kept.map((k) => k.release()));
+  };
 }
