@@ -520,5 +520,11 @@ Deno.test("vault: fault modes of the double are reported as the right status", a
   await v.fault(undefined);
   assert.equal((await vaultSource.resolve(ref, ctx(env))).fields.password, "pw");
   const h = await vaultSource.health!(ref, ctx(env));
-  assert(h.ok && /active/.test(h.detail), h.detail);
+  assert(h.ok && /active, token ttl \d+s$/.test(h.detail), h.detail);
+  const bad = await vaultSource.health!(ref, ctx({ ...env, VAULT_TOKEN: "hvs.unknown" }));
+  assert(!bad.ok && /token refused \(HTTP 403\)/.test(bad.detail), bad.detail);
+  await v.fault({ kind: "refuse" });
+  const down = await vaultSource.health!(ref, ctx(env));
+  assert(!down.ok && /unreachable/.test(down.detail), down.detail);
+  await v.fault(undefined);
 });

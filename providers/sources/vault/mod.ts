@@ -75,32 +75,41 @@ export const vaultSource: SecretSource = {
     await withToken(s, ctx, (token) => revokeLease(s, lease, token, ctx.signal));
   },
   async health(_ref: ParsedRef, ctx: VaultContext): Promise<SourceHealth> {
-    const s = await settingsOf(ctx);
     const t0 = performance.now();
+    const ms = () => Math.round(performance.now() - t0);
     try {
+      const s = await settingsOf(ctx);
       const a = await vaultRequest(s.endpoint, "GET", "sys/health?standbyok=true", {
         signal: ctx.signal,
         ref: "vault",
       });
       const b = a.body ?? {};
-      const latencyMs = Math.round(performance.now() - t0);
-      if (a.status === 200 || a.status === 429) {
+      if (a.status !== 200 && a.status !== 429) {
+        return { ok: false, detail: b.sealed ? "sealed" : `HTTP ${a.status}`, latencyMs: ms() };
+      }
+      const server = `${String(b.version ?? "?")} ${b.standby ? "standby" : "active"}`;
+      // Whether Hecate's token works: lookup-self, allowed by Vault's default policy.
+      const token = await vaultToken(s, ctx);
+      const self = await vaultRequest(s.endpoint, "GET", "auth/token/lookup-self", {
+        token,
+        signal: ctx.signal,
+        ref: "vault",
+      });
+      if (self.status !== 200) {
         return {
-          ok: true,
-          detail: `${String(b.version ?? "?")} ${b.standby ? "standby" : "active"}`,
-          latencyMs,
+          ok: false,
+          detail: `${server}, token refused (HTTP ${self.status})`,
+          latencyMs: ms(),
         };
       }
-      return { ok: false, detail: b.sealed ? "sealed" : `HTTP ${a.status}`, latencyMs };
+      const ttl = (self.body?.data as Record<string, unknown> | undefined)?.ttl;
+      const left = typeof ttl === "number" && ttl > 0 ? `, token ttl ${ttl}s` : "";
+      return { ok: true, detail: `${server}${left}`, latencyMs: ms() };
     } catch (e) {
-      const latencyMs = Math.round(performance.now() - t0);
-      return {
-        ok: false,
-        detail: e instanceof HecateError
-          ? e.message.replace(/^Vault source "vault": /, "")
-          : "error",
-        latencyMs,
-      };
+      const detail = e instanceof HecateError
+        ? e.message.replace(/^Vault source(?: "vault")?: /, "")
+        : "error";
+      return { ok: false, detail, latencyMs: ms() };
     }
   },
 };
