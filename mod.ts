@@ -31,7 +31,9 @@ export {
   type ProfileInput,
   type ProfileSummary,
   QueryRows,
+  type RefHealth,
   type Row,
+  type SourceInUse,
   type StatementAudit,
   type TotpSetup,
   Vault,
@@ -64,7 +66,30 @@ export type {
   ValueMode,
 } from "./src/db/driver.ts";
 export { Decimal, JsonText } from "./src/db/value.ts";
-export type { SecretValue, SshAuth, SshHop, SshProfile, TlsProfile } from "./src/profile.ts";
+export type {
+  SecretValue,
+  SourceSettings,
+  SshAuth,
+  SshHop,
+  SshProfile,
+  TlsProfile,
+} from "./src/profile.ts";
+export {
+  malformedRef,
+  parseRef,
+  registerSource,
+  sourceError,
+  type SourceStatus,
+} from "./providers/sources/registry.ts";
+export type {
+  Lease,
+  ParsedRef,
+  Resolved,
+  SecretSource,
+  SourceContext,
+  SourceHealth,
+} from "./providers/sources/source.ts";
+export type { HeldLease } from "./providers/sources/resolve.ts";
 export type { OpenDbConnectionOptions } from "./src/connect.ts";
 export type { CodeSource } from "./src/api/access.ts";
 export type { DetailValue } from "./src/audit/log.ts";

@@ -7,9 +7,10 @@
 
 import type { ConnectSettings, Engine } from "../src/db/driver.ts";
 import { HecateError } from "../src/errors.ts";
-import { DEFAULT_PORTS, type Profile } from "../src/profile.ts";
+import { DEFAULT_PORTS, type Profile, refsOf } from "../src/profile.ts";
 import { incompleteError } from "../src/incomplete.ts";
-import { resolveSecret } from "./secret_ref.ts";
+import { type HeldLease, type ResolveOptions, resolveProfile } from "./sources/resolve.ts";
+import { sourceFor } from "./sources/registry.ts";
 import { windowsLogin } from "./windows.ts";
 import { tokenLogin } from "./token.ts";
 import { certificateAuth } from "./certificate.ts";
@@ -151,8 +152,9 @@ export function providerFor(profile: Profile): AuthProvider {
       `Profile "${profile.name}" is invalid: auth "${p.type}" does not work with engine "${profile.engine}"`,
     );
   }
-  // An incomplete profile may lack what its marker names; it is refused at use instead.
-  const excused = new Set(profile.incomplete?.missing ?? []);
+  // An incomplete profile may lack what its marker names; it is refused at use instead. Fields a
+  // secret source supplies at connect time (docs/SOURCES.md) are not required in the profile.
+  const excused = new Set([...(profile.incomplete?.missing ?? []), ...suppliedBySources(profile)]);
   for (const f of p.requiredFields) {
     if (!profile[f] && !excused.has(f)) {
       throw new HecateError(
@@ -185,6 +187,22 @@ export function providerFor(profile: Profile): AuthProvider {
 }
 
 /**
+ * The profile fields that its secret sources supply at connect time: everything of the common
+ * shape for a profile with `sources.from`; the user when the password comes from a dynamic
+ * source (its login is made for each use).
+ *
+ * @param profile The profile.
+ * @returns Items as {@link missingFor} names them (`host`, `user`, `secrets.password`, ...).
+ */
+export function suppliedBySources(profile: Profile): string[] {
+  if (profile.sources?.from?.length) return ["host", "user", "database", "secrets.password"];
+  const pw = profile.secrets.password;
+  const refs = pw ? refsOf(pw) : undefined;
+  if (refs?.some((r) => sourceFor(r.slice(0, r.indexOf(":")))?.dynamic)) return ["user"];
+  return [];
+}
+
+/**
  * What a profile lacks for its method (items as in src/incomplete.ts: `host`, `user`,
  * `params.NAME`, `secrets.NAME`). An unknown method or engine is not "missing":
  * {@link providerFor} reports those.
@@ -195,12 +213,17 @@ export function providerFor(profile: Profile): AuthProvider {
 export function missingFor(profile: Profile): string[] {
   const p = providers.get(profile.auth);
   const out: string[] = [];
-  if (profile.engine !== "sqlite" && !profile.host) out.push("host");
+  const supplied = new Set(suppliedBySources(profile));
+  if (profile.engine !== "sqlite" && !profile.host && !supplied.has("host")) out.push("host");
   if (!p || !p.engines.includes(profile.engine)) return out;
-  for (const f of p.requiredFields) if (!profile[f] && !out.includes(f)) out.push(f);
+  for (const f of p.requiredFields) {
+    if (!profile[f] && !out.includes(f) && !supplied.has(f)) out.push(f);
+  }
   const fields = fieldsOf(p, profile.params);
   for (const f of fields.requiredParams) if (!profile.params?.[f]) out.push(`params.${f}`);
-  for (const f of fields.secretFields) if (!profile.secrets[f]) out.push(`secrets.${f}`);
+  for (const f of fields.secretFields) {
+    if (!profile.secrets[f] && !supplied.has(`secrets.${f}`)) out.push(`secrets.${f}`);
+  }
   return out;
 }
 
@@ -221,42 +244,88 @@ export function settleIncomplete(profile: Profile): void {
   else profile.incomplete = { ...marker, missing };
 }
 
-/** Options for {@link connectSettings}. */
-export interface ConnectSettingsOptions {
+/** Options for {@link resolveConnection}. */
+export interface ConnectSettingsOptions extends ResolveOptions {
   /** Default connect timeout in milliseconds. @default {15000} */
   connectTimeoutMs?: number;
 }
 
+/** Driver settings with the leases their secrets hold. */
+export interface ResolvedConnection {
+  /** Settings ready for a driver (secrets in clear, in memory only). */
+  settings: ConnectSettings;
+  /** Tunnel secrets (`ssh.N.*`) resolved with the rest, for the SSH hops. */
+  secrets: Record<string, string>;
+  /**
+   * Leases on dynamic credentials obtained for these settings: the caller keeps them alive while
+   * the settings are in use and revokes them after (the lease keeper does both).
+   */
+  leases: HeldLease[];
+}
+
 /**
- * Resolves a profile's secrets and builds complete driver settings.
+ * Resolves a profile's secrets through their sources (failover, timeout, cache, audit hook) and
+ * builds complete driver settings. Connection fields of `sources.from` fill what the profile does
+ * not set itself; a dynamic password source supplies the user.
  *
  * @param profile The profile.
- * @param options Defaults.
- * @returns Settings ready for a driver (secrets in clear, in memory only).
+ * @param options Defaults and resolution options.
+ * @returns The settings, the resolved tunnel secrets and the leases held.
  * @throws {HecateError} `invalid_profile` for an incomplete profile (with the command that
  * completes it) or a missing field, `secret_unresolved`.
  */
-export async function connectSettings(
+export async function resolveConnection(
   profile: Profile,
   options: ConnectSettingsOptions = {},
-): Promise<ConnectSettings> {
+): Promise<ResolvedConnection> {
   // Every use (connect, query, run, env, server test, the library) comes through here.
   if (profile.incomplete) throw incompleteError(profile.name, profile.incomplete);
   const provider = providerFor(profile);
-  const secrets: Record<string, string> = {};
-  for (const [field, s] of Object.entries(profile.secrets)) secrets[field] = await resolveSecret(s);
-  const port = profile.port ?? DEFAULT_PORTS[profile.engine];
-  return {
+  const resolved = await resolveProfile(profile, options);
+  const from = resolved.from ?? {};
+  const secrets = { ...resolved.secrets };
+  if (secrets.password === undefined && from.password !== undefined) {
+    secrets.password = from.password;
+  }
+  // The profile's own fields override the whole-connection secret; a dynamic login's user wins
+  // over both, since the login exists only under that name.
+  const user = resolved.user ?? profile.user ?? from.user;
+  const effective: Profile = {
+    ...profile,
+    ...(profile.host ?? from.host ? { host: profile.host ?? from.host } : {}),
+    ...(user !== undefined ? { user } : {}),
+    ...(profile.database ?? from.database ? { database: profile.database ?? from.database } : {}),
+  };
+  const port = profile.port ?? from.port ?? DEFAULT_PORTS[profile.engine];
+  const settings: ConnectSettings = {
     engine: profile.engine,
-    ...(profile.host !== undefined ? { host: profile.host } : {}),
+    ...(effective.host !== undefined ? { host: effective.host } : {}),
     ...(port !== undefined ? { port } : {}),
-    ...(profile.database !== undefined ? { database: profile.database } : {}),
+    ...(effective.database !== undefined ? { database: effective.database } : {}),
     tls: {
       mode: profile.tls.mode,
       ...(profile.tls.caFile ? { caFile: profile.tls.caFile } : {}),
       ...(profile.tls.allowPlainAuth === true ? { allowPlainAuth: true } : {}),
     },
     connectTimeoutMs: profile.connectTimeoutMs ?? options.connectTimeoutMs ?? 15_000,
-    ...(await provider.credentials(profile, secrets)),
+    ...(await provider.credentials(effective, secrets)),
   };
+  return { settings, secrets, leases: resolved.leases };
+}
+
+/**
+ * Resolves a profile's secrets and builds complete driver settings, for callers that hold no
+ * lease (tests, tools): use {@link resolveConnection} where a source may hand out dynamic
+ * credentials, so their leases can be renewed and revoked.
+ *
+ * @param profile The profile.
+ * @param options Defaults.
+ * @returns Settings ready for a driver (secrets in clear, in memory only).
+ * @throws {HecateError} `invalid_profile`, `secret_unresolved`.
+ */
+export async function connectSettings(
+  profile: Profile,
+  options: ConnectSettingsOptions = {},
+): Promise<ConnectSettings> {
+  return (await resolveConnection(profile, options)).settings;
 }

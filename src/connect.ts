@@ -9,12 +9,24 @@
 import type { ConnectSettings, DbConnection } from "./db/driver.ts";
 import { driverFor } from "./db/registry.ts";
 import type { Profile } from "./profile.ts";
-import { connectSettings } from "../providers/mod.ts";
+import { type ConnectSettingsOptions, resolveConnection } from "../providers/mod.ts";
+import type { HeldLease } from "../providers/sources/resolve.ts";
 import type { ThroughOptions } from "./tunnel/through.ts";
 import { reportTransportWarnings } from "./transport_warnings.ts";
 
 /** Options for {@link openDbConnection}: only used for profiles with an SSH tunnel. */
 export type OpenDbConnectionOptions = ThroughOptions;
+
+/** How a connect uses the profile's secret sources (internal: the library's layer sets it). */
+export interface SourceUse {
+  /** Audit hook, offline cache and environment for the profile's secret sources. */
+  resolve?: ConnectSettingsOptions | undefined;
+  /**
+   * Receives the leases on dynamic credentials as soon as they are obtained (before the connect,
+   * so a failed connect can still revoke them): the caller keeps them alive and revokes them.
+   */
+  onLeases?: ((leases: readonly HeldLease[]) => void) | undefined;
+}
 
 /** Where {@link openDbConnection} and {@link openEndpoint} send transport warnings. */
 export interface WarningOptions {
@@ -30,6 +42,7 @@ export interface WarningOptions {
  *
  * @param profile The profile, with its secrets.
  * @param options Tunnel progress reporting, accept-new pinning, the warning sink.
+ * @param sources Audit, cache and lease hand-over for the profile's secret sources.
  * @returns The live connection; for a tunnelled profile, closing it also closes the tunnel.
  * @throws {import("./errors.ts").HecateError} `secret_unresolved`, `invalid_profile`,
  * `connection_failed`, `auth_failed`, `host_key_unknown`, `host_key_changed`.
@@ -37,14 +50,16 @@ export interface WarningOptions {
 export async function openDbConnection(
   profile: Profile,
   options: OpenDbConnectionOptions & WarningOptions = {},
+  sources: SourceUse = {},
 ): Promise<DbConnection> {
-  const settings = await connectSettings(profile);
+  const { settings, secrets, leases } = await resolveConnection(profile, sources.resolve);
+  if (leases.length) sources.onLeases?.(leases);
   const driver = await driverFor(profile.engine);
   reportTransportWarnings(profile, options.onWarning);
   if (!profile.ssh) return await driver.connect(settings);
   // ssh2 is loaded only by profiles that need it.
   const { connectThroughTunnel } = await import("./tunnel/through.ts");
-  return await connectThroughTunnel(profile, settings, driver, options);
+  return await connectThroughTunnel(profile, settings, driver, { ...options, secrets });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -68,6 +83,11 @@ export async function openDbConnection(
 export interface Endpoint {
   /** Host, port, database, user and password to give another program. */
   settings: ConnectSettings;
+  /**
+   * Leases on dynamic credentials behind `settings`: keep them alive while the program runs and
+   * revoke them after (`close()` does not).
+   */
+  leases: readonly HeldLease[];
   /** Releases what the endpoint holds open; safe to call twice. */
   close(): Promise<void>;
 }
@@ -77,19 +97,23 @@ export interface Endpoint {
  * provider credentials filled in).
  *
  * @param profile The profile, with its secrets.
+ * @param options Tunnel progress reporting, accept-new pinning, the warning sink.
+ * @param sources Audit, cache and lease hand-over for the profile's secret sources.
  * @returns The endpoint; close it when the program is done.
  * @throws {import("./errors.ts").HecateError} `secret_unresolved`, `invalid_profile`.
  */
 export async function openEndpoint(
   profile: Profile,
   options: OpenDbConnectionOptions & WarningOptions = {},
+  sources: SourceUse = {},
 ): Promise<Endpoint> {
-  const settings = await connectSettings(profile);
+  const { settings, secrets, leases } = await resolveConnection(profile, sources.resolve);
+  if (leases.length) sources.onLeases?.(leases);
   // The other program will send the login: the same warnings as for our own connection.
   reportTransportWarnings(profile, options.onWarning);
-  if (!profile.ssh) return { settings, close: () => Promise.resolve() };
+  if (!profile.ssh) return { settings, leases, close: () => Promise.resolve() };
   const { openProfileTunnel } = await import("./tunnel/through.ts");
-  const tunnel = await openProfileTunnel(profile, settings, options);
+  const tunnel = await openProfileTunnel(profile, settings, { ...options, secrets });
   try {
     if (tunnel.learned.length && options.pinHostKeys) await options.pinHostKeys(tunnel.learned);
   } catch (e) {
@@ -99,6 +123,7 @@ export async function openEndpoint(
   // The other program connects to the tunnel's local end; TLS names stay the database's.
   return {
     settings: { ...settings, host: tunnel.host, port: tunnel.port },
+    leases,
     close: () => tunnel.close(),
   };
 }

@@ -8,6 +8,7 @@
 export { initVault, type InitVaultOptions } from "./api/init.ts";
 export { openVault, type OpenVaultOptions } from "./api/open.ts";
 export { Vault } from "./api/vault.ts";
+export type { RefHealth, SourceInUse } from "./api/sources.ts";
 export {
   type AddResult,
   type ProfileChanges,

@@ -10,16 +10,52 @@ import { HecateError } from "./errors.ts";
 import { type IncompleteMarker, incompleteOf } from "./incomplete.ts";
 
 /**
- * A stored secret: the value itself, or a reference resolved at connect time.
+ * A stored secret: the value itself, a reference resolved at connect time, or several references
+ * in priority order (the first source that answers wins; see docs/SOURCES.md).
  *
  * @example
  * ```ts
  * import type { SecretValue } from "./profile.ts";
  * const stored: SecretValue = { ref: "env:BILLING_PW" };
- * console.log(stored);
+ * const failover: SecretValue = { refs: ["vault:secret/billing#password", "file:/run/pw"] };
+ * console.log(stored, failover);
  * ```
  */
-export type SecretValue = { value: string } | { ref: string };
+export type SecretValue = { value: string } | { ref: string } | { refs: string[] };
+
+/**
+ * The references of a stored secret, in priority order; undefined for a stored value.
+ *
+ * @param s The stored secret.
+ * @returns The references, or undefined.
+ */
+export function refsOf(s: SecretValue): readonly string[] | undefined {
+  if ("refs" in s) return s.refs;
+  if ("ref" in s) return [s.ref];
+  return undefined;
+}
+
+/**
+ * How a profile uses secret sources beyond single references (docs/SOURCES.md).
+ *
+ * @example
+ * ```ts
+ * import type { SourceSettings } from "./profile.ts";
+ * const s: SourceSettings = { from: ["vault:secret/billing"], timeoutMs: 2000, cacheTtlMs: 3_600_000 };
+ * console.log(s);
+ * ```
+ */
+export interface SourceSettings {
+  /**
+   * Whole-connection secrets in priority order: the first that answers gives `host`, `port`,
+   * `dbname`/`database`, `username`/`user` and `password`; the profile's own fields override them.
+   */
+  from?: string[];
+  /** Milliseconds each source may take before the next is tried. @default {5000} */
+  timeoutMs?: number;
+  /** Keep the last resolved values, sealed, for this long, for use when every source fails. */
+  cacheTtlMs?: number;
+}
 
 /**
  * TLS settings stored in a profile.
@@ -100,6 +136,8 @@ export interface Profile {
   ssh?: SshProfile;
   /** Secret fields by name (e.g. `password`, `ssh.0.password`). */
   secrets: Record<string, SecretValue>;
+  /** Whole-connection secrets, source timeout and offline cache (docs/SOURCES.md). */
+  sources?: SourceSettings;
   /**
    * Set on an imported profile that cannot be used yet: what is missing (see src/incomplete.ts).
    * Every use is refused until `hecate server edit` supplies it, which removes the marker.
@@ -156,7 +194,8 @@ export function validateProfile(p: Profile): void {
     return;
   }
   // An incomplete profile (src/incomplete.ts) may lack the fields its marker names.
-  if (!p.host && !p.incomplete?.missing.includes("host")) {
+  // A whole-connection secret (`sources.from`) may supply the host at connect time.
+  if (!p.host && !p.incomplete?.missing.includes("host") && !p.sources?.from?.length) {
     throw invalid(p.name, "missing field 'host'");
   }
   if (p.port !== undefined && (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535)) {
@@ -170,8 +209,40 @@ export function validateProfile(p: Profile): void {
   }
   if (p.ssh !== undefined) validateSsh(p);
   for (const [field, s] of Object.entries(p.secrets)) {
-    if ("ref" in s && !/^[a-z][a-z0-9-]*:.+/.test(s.ref)) {
-      throw invalid(p.name, `secret '${field}' has a malformed reference`);
+    if (
+      "refs" in s && (!Array.isArray(s.refs) || s.refs.length === 0 || s.refs.length > MAX_REFS)
+    ) {
+      throw invalid(p.name, `secret '${field}' must list 1 to ${MAX_REFS} references`);
+    }
+    for (const ref of refsOf(s) ?? []) {
+      if (typeof ref !== "string" || !REF.test(ref)) {
+        throw invalid(p.name, `secret '${field}' has a malformed reference`);
+      }
+    }
+  }
+  if (p.sources !== undefined) validateSources(p);
+}
+
+const REF = /^[a-z][a-z0-9-]*:.+/;
+/** At most this many references per secret field (and `--from` entries). */
+export const MAX_REFS = 8;
+
+function validateSources(p: Profile): void {
+  const s = p.sources!;
+  if (typeof s !== "object" || s === null) throw invalid(p.name, "'sources' must be an object");
+  if (s.from !== undefined) {
+    if (!Array.isArray(s.from) || s.from.length === 0 || s.from.length > MAX_REFS) {
+      throw invalid(p.name, `sources.from must list 1 to ${MAX_REFS} references`);
+    }
+    for (const ref of s.from) {
+      if (typeof ref !== "string" || !REF.test(ref)) {
+        throw invalid(p.name, "sources.from has a malformed reference");
+      }
+    }
+  }
+  for (const f of ["timeoutMs", "cacheTtlMs"] as const) {
+    if (s[f] !== undefined && !positiveInt(s[f])) {
+      throw invalid(p.name, `sources.${f} must be a positive whole number`);
     }
   }
 }
@@ -230,8 +301,11 @@ function validateSsh(p: Profile): void {
  * @returns A plain object safe for output.
  */
 export function maskedProfile(p: Profile): Record<string, unknown> {
+  // References name where a secret lives, not the secret; several are shown space-separated.
   const secrets: Record<string, string> = {};
-  for (const [k, s] of Object.entries(p.secrets)) secrets[k] = "ref" in s ? s.ref : "********";
+  for (const [k, s] of Object.entries(p.secrets)) {
+    secrets[k] = "value" in s ? "********" : refsOf(s)!.join(" ");
+  }
   const { secrets: _, ...rest } = p;
   return { ...rest, secrets };
 }

@@ -51,6 +51,10 @@ for (const sub of ["add", "edit"]) {
     assert.deepEqual(groups.get("Secrets"), [
       "--secret-stdin",
       "--secret-ref",
+      "--from",
+      "--source-timeout",
+      "--cache-ttl",
+      ...(sub === "edit" ? ["--no-from", "--no-cache-ttl"] : []),
       "--ssh-secret-stdin",
     ]);
     assert.ok(groups.get("Vault")!.every((f) => f.startsWith("--vault-")));

@@ -9,12 +9,19 @@
 
 import assert from "node:assert/strict";
 import {
+  HECATE_PERMISSIONS,
+  MAIN_TS,
   MASTER_PASSWORD,
+  REPO_ROOT,
   runHecate,
   type RunHecateResult,
   stackLines,
   tempDir,
 } from "./support/cli.ts";
+import { MARIADB_STATEMENTS, PG_STATEMENTS, startVaultDouble } from "./support/vault_double.ts";
+import { startPostgres } from "./support/postgres.ts";
+import { startMariadb } from "./support/mariadb.ts";
+import { makeCa } from "./support/tls_certs.ts";
 
 function show(r: RunHecateResult): string {
   return `exit ${r.code}\n--- stdout\n${r.stdout.slice(0, 4000)}\n--- stderr\n${r.stderr}`;
@@ -87,5 +94,273 @@ Deno.test("server add/edit: Vault options, the AppRole secret id sealed and neve
   assert.equal(
     JSON.parse(ok(await run(["server", "show", "billing", "--json"]))).params["vault.namespace"],
     "team-a",
+  );
+});
+
+/** A hecate process left running, for the signal tests. */
+function spawnHecate(home: string, args: string[], env: Record<string, string>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...HECATE_PERMISSIONS,
+      MAIN_TS,
+      "--home",
+      home,
+      "--password-stdin",
+      ...args,
+    ],
+    cwd: REPO_ROOT,
+    clearEnv: true,
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: home, NO_COLOR: "1", ...env },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  void w.write(new TextEncoder().encode(`${MASTER_PASSWORD}\n`)).then(() => w.close()).catch(
+    () => {},
+  );
+  return child;
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test("hecate with Vault against real PostgreSQL: vault:, vault-db:, query, run, SIGTERM, expired token", async (t) => {
+  await using pg = await startPostgres();
+  await using v = await startVaultDouble();
+  await using dir = await tempDir("hecate-vault-pg-");
+  const home = `${dir.path}/home`;
+  v.mountKv("secret", 2);
+  v.mountKv("old", 1);
+  v.putKv("secret", "billing", { password: "wrong-first" });
+  v.putKv("secret", "billing", { password: pg.password });
+  v.putKv("old", "billing", { password: pg.password });
+  v.policy("hecate", {
+    "secret/data/billing": ["read"],
+    "old/billing": ["read"],
+    "database/creds/ro": ["read"],
+    "database/creds/long": ["read"],
+    "sys/leases/revoke": ["update"],
+  });
+  // A long lease: a login still there after a signal can only be there because nobody revoked it.
+  v.dbRole("database", "long", {
+    engine: "postgres",
+    admin: (sql) => pg.psql(sql),
+    creation: PG_STATEMENTS.creation,
+    revocation: PG_STATEMENTS.revocation,
+    ttl: 300,
+    maxTtl: 600,
+  });
+  v.dbRole("database", "ro", {
+    engine: "postgres",
+    admin: (sql) => pg.psql(sql),
+    creation: PG_STATEMENTS.creation,
+    revocation: PG_STATEMENTS.revocation,
+    ttl: 3,
+    maxTtl: 120,
+  });
+  const token = v.token({ policies: ["hecate"] });
+  const env = { VAULT_TOKEN: token };
+  const seen: RunHecateResult[] = [];
+  const run = async (
+    args: string[],
+    more: string[] = [],
+    extraEnv: Record<string, string> = env,
+  ) => {
+    const r = await runHecate(["--password-stdin", ...args], {
+      home,
+      env: { HOME: home, ...extraEnv },
+      stdin: [MASTER_PASSWORD, ...more].map((l) => l + "\n").join(""),
+    });
+    seen.push(r);
+    return r;
+  };
+  const add = (name: string, ref: string, user: string[] = ["--user", pg.user]) =>
+    run([
+      "server",
+      "add",
+      name,
+      "--engine",
+      "postgres",
+      "--host",
+      pg.host,
+      "--port",
+      String(pg.port),
+      "--database",
+      pg.database,
+      ...user,
+      "--tls",
+      "disable",
+      "--secret-ref",
+      ref,
+      "--vault-addr",
+      v.addr,
+      "--vault-ca-file",
+      v.caFile,
+    ]);
+  const roleCount = async (u: string) =>
+    (await pg.psql(`select count(*) from pg_roles where rolname = '${u}'`)).trim();
+  ok(await run(["init", "--kdf-iterations", "600000"]));
+
+  await t.step("vault: KV v2 latest, pinned version, KV v1", async () => {
+    ok(await add("kv", "vault:secret/billing#password"));
+    assert.equal(ok(await run(["query", "kv", "select current_user as u"])), `u\n${pg.user}\n`);
+    ok(await add("kv1", "vault:secret/billing#password?version=1"));
+    const r = await run(["query", "kv1", "select 1"]);
+    assert.notEqual(r.code, 0, "version 1 holds a wrong password");
+    ok(await add("old", "vault:old/billing#password"));
+    ok(await run(["query", "old", "select 1"]));
+  });
+
+  await t.step("a malformed reference is refused at add (exit 2)", async () => {
+    fails(await add("bad", "vault:secret//x#password"), 2);
+    fails(await add("bad", "vault-db:database/creds/ro/extra"), 2);
+  });
+
+  await t.step("vault-db: the dynamic login works and is gone after hecate query", async () => {
+    ok(await add("dyn", "vault-db:database/creds/ro", []));
+    const out = ok(await run(["query", "dyn", "select current_user as u"]));
+    const user = v.usernames.at(-1)!;
+    assert.equal(out, `u\n${user}\n`);
+    assert.equal(await roleCount(user), "0", "revoked at exit");
+    assert.deepEqual(v.liveLeases(), []);
+  });
+
+  await t.step(
+    "vault-db: hecate run renews the lease while the child lives, revokes after",
+    async () => {
+      const renewals = v.counts.leaseRenewals;
+      const r = await run([
+        "run",
+        "dyn",
+        "--",
+        "sh",
+        "-c",
+        "sleep 5; psql -X -At -c 'select current_user'",
+      ]);
+      const user = v.usernames.at(-1)!;
+      assert.equal(r.code, 0, show(r));
+      assert.equal(r.stdout, `${user}\n`, "the login still works after its first TTL");
+      assert.ok(
+        v.counts.leaseRenewals - renewals >= 2,
+        `renewals: ${v.counts.leaseRenewals - renewals}`,
+      );
+      assert.equal(await roleCount(user), "0");
+    },
+  );
+
+  await t.step("vault-db: SIGTERM to hecate run and to hecate query still revokes", async () => {
+    ok(await add("dyn-long", "vault-db:database/creds/long", []));
+    for (
+      const args of [
+        ["run", "dyn-long", "--", "sleep", "60"],
+        ["query", "dyn-long", "select pg_sleep(60)"],
+      ]
+    ) {
+      const before = v.usernames.length;
+      const child = spawnHecate(home, args, env);
+      await until("the dynamic login", () => v.usernames.length > before);
+      const user = v.usernames.at(-1)!;
+      await until("the login in use", async () => (await roleCount(user)) === "1");
+      await new Promise((r) => setTimeout(r, 500));
+      child.kill("SIGTERM");
+      const status = await child.output();
+      assert.notEqual(status.code, 0);
+      assert.equal(await roleCount(user), "0", `${args[0]}: revoked after SIGTERM`);
+    }
+  });
+
+  await t.step(
+    "an unknown or expired token: exit 18 with a hint, no token in the output",
+    async () => {
+      const expired = v.token({ policies: ["hecate"], ttl: 1 });
+      await new Promise((r) => setTimeout(r, 1200));
+      for (const bad of [expired, "hvs.never-issued-token"]) {
+        const r = await run(["query", "kv", "select 1"], [], { VAULT_TOKEN: bad });
+        fails(r, 18, /forbidden/);
+        assert.match(r.stderr, /hecate: hint: .*vault login/);
+        assert.ok(!r.stderr.includes(bad) && !r.stdout.includes(bad));
+      }
+    },
+  );
+
+  await t.step("TLS: a Vault certificate from another CA is refused (exit 18)", async () => {
+    const other = await makeCa(dir.path, "other");
+    ok(await run(["server", "edit", "kv", "--vault-ca-file", other.certFile]));
+    fails(await run(["query", "kv", "select 1"]), 18, /TLS verification failed/);
+    ok(await run(["server", "edit", "kv", "--vault-ca-file", v.caFile]));
+  });
+
+  // No token and no password in any output; no token in any file of the home (audit trail).
+  for (const r of seen) {
+    for (const s of [token, pg.password]) {
+      assert.ok(!r.stdout.includes(s) && !r.stderr.includes(s), show(r));
+    }
+  }
+  for await (const f of walk(home)) {
+    const bytes = await Deno.readFile(f);
+    assert.ok(!new TextDecoder().decode(bytes).includes(token), `token in ${f}`);
+  }
+});
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  for await (const e of Deno.readDir(dir)) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory) yield* walk(p);
+    else if (e.isFile) yield p;
+  }
+}
+
+Deno.test("hecate with Vault against real MariaDB: vault-db: login gone after query", async () => {
+  await using db = await startMariadb();
+  await using v = await startVaultDouble();
+  await using dir = await tempDir("hecate-vault-my-");
+  const home = `${dir.path}/home`;
+  v.policy("hecate", { "mysql/creds/app": ["read"], "sys/leases/revoke": ["update"] });
+  v.dbRole("mysql", "app", {
+    engine: "mysql",
+    admin: (sql) => db.sql(sql),
+    ...MARIADB_STATEMENTS,
+    ttl: 60,
+    maxTtl: 120,
+  });
+  const env = { HOME: home, VAULT_TOKEN: v.token({ policies: ["hecate"] }) };
+  const run = (args: string[]) =>
+    runHecate(["--password-stdin", ...args], { home, env, stdin: `${MASTER_PASSWORD}\n` });
+  ok(await run(["init", "--kdf-iterations", "600000"]));
+  ok(
+    await run([
+      "server",
+      "add",
+      "my",
+      "--engine",
+      "mysql",
+      "--host",
+      db.host,
+      "--port",
+      String(db.port),
+      "--tls",
+      "disable",
+      "--secret-ref",
+      "vault-db:mysql/creds/app",
+      "--vault-addr",
+      v.addr,
+      "--vault-ca-file",
+      v.caFile,
+    ]),
+  );
+  const out = ok(await run(["query", "my", "select current_user() as u"]));
+  const user = v.usernames.at(-1)!;
+  assert.equal(out, `u\n${user}@%\n`);
+  assert.equal(
+    (await db.sql(`select count(*) from mysql.user where user = '${user}'`)).trim(),
+    "0",
   );
 });

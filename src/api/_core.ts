@@ -187,14 +187,27 @@ export class VaultCore {
   }
 
   /**
+   * The side key of a record (for the offline secret cache), with the vault's id.
+   *
+   * @param id The record id.
+   * @returns The key and vault id, or undefined when this session cannot open the record.
+   */
+  async sideKey(
+    id: string,
+  ): Promise<{ key: Uint8Array<ArrayBuffer>; vaultId: string } | undefined> {
+    const key = await this.#state.recordSideKey(id);
+    return key ? { key, vaultId: this.#state.id } : undefined;
+  }
+
+  /**
    * The gate every release of a profile's secrets goes through: the profile's own second factor
    * (if it has one), then the `profile.read` audit record. If that record cannot be written,
    * nothing is released.
    *
    * @param name Profile name.
-   * @returns The profile (secrets included) and the actor.
+   * @returns The profile (secrets included), the actor and the record id.
    */
-  async released(name: string): Promise<{ profile: Profile; actor: Actor }> {
+  async released(name: string): Promise<{ profile: Profile; actor: Actor; id: string }> {
     const { id, profile, totp } = await this.find(name);
     const actor = this.access.actor;
     if (totp && !this.passed.has(`profile:${id}`)) {
@@ -219,7 +232,7 @@ export class VaultCore {
       await this.access.lockout.succeeded(this.access.subject);
     }
     await this.audit.append({ event: "profile.read", actor, profile: name, outcome: "ok" });
-    return { profile, actor };
+    return { profile, actor, id };
   }
 }
 

@@ -16,7 +16,13 @@ import {
   openDbConnection,
   type OpenDbConnectionOptions,
   openEndpoint,
+  type SourceUse,
 } from "../connect.ts";
+import type { Actor } from "../audit/log.ts";
+import type { HeldLease, ResolutionRecord } from "../../providers/sources/resolve.ts";
+import { fileSecretCache } from "./source_cache.ts";
+import { keepHeld, type LeaseEvent, LeaseKeeper } from "../../providers/sources/lease_keeper.ts";
+import { leaseTag } from "../../providers/sources/vault/lease.ts";
 import { connectionEnv, type EnvMapping } from "../run/env.ts";
 import { spawnWithEnv } from "../run/spawn.ts";
 import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
@@ -71,6 +77,13 @@ export class VaultConnections {
   readonly #core: VaultCore;
   readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #pools = new Set<ConnectionPool>();
+  /**
+   * Leases of connections and pools: renewed while they live, revoked at their close, and on
+   * SIGINT/SIGTERM before the process exits.
+   */
+  readonly #keeper = new LeaseKeeper({ revokeOnSignals: true, onEvent: leaseWarning });
+  /** Leases of `run` children: the child gets the signal, the lease is revoked after it ends. */
+  readonly #runKeeper = new LeaseKeeper({ onEvent: leaseWarning });
 
   /** @param core The open vault's core. */
   constructor(core: VaultCore) {
@@ -84,12 +97,28 @@ export class VaultConnections {
       | Engine
       | undefined;
     if (engine) preloadDriver(engine);
-    const { profile, actor } = await this.#core.released(name);
+    const { profile, actor, id } = await this.#core.released(name);
+    const held: HeldLease[] = [];
+    let release: (() => Promise<void>) | undefined;
     try {
       const conn = await openDbConnection(profile, {
         onStep: options.onStep,
         pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
-      });
+      }, await this.#sourceUse(name, id, profile, actor, held));
+      if (held.length) {
+        // Dynamic credentials live exactly as long as this connection (a pool's connections
+        // each hold their own login, resolved once when the connection is opened).
+        const done = keepHeld(this.#keeper, held);
+        release = done;
+        const close = conn.close.bind(conn);
+        conn.close = async () => {
+          try {
+            await close();
+          } finally {
+            await done();
+          }
+        };
+      }
       return new Connection(
         name,
         profile.engine,
@@ -100,6 +129,8 @@ export class VaultConnections {
         options.auditStatements ?? true,
       );
     } catch (e) {
+      // A login obtained for a connect that failed is revoked at once.
+      await (release ?? keepHeld(this.#keeper, held))();
       await this.#core.audit.append({
         event: "connect",
         actor,
@@ -109,6 +140,38 @@ export class VaultConnections {
       }).catch(() => {});
       throw e;
     }
+  }
+
+  /**
+   * Receives the leases on dynamic credentials each connect or endpoint obtains (the lease
+   * keeper renews them while the connection lives and revokes them after). Until a keeper is
+   * set, leases simply run out at their end.
+   */
+  onLeases: ((profile: string, leases: readonly HeldLease[]) => void) | undefined;
+
+  /** How a use of profile `name` resolves its secrets: audited, cached if the profile opts in. */
+  async #sourceUse(
+    name: string,
+    id: string,
+    profile: Profile,
+    actor: Actor,
+    held?: HeldLease[],
+  ): Promise<SourceUse> {
+    const audit = this.#core.audit;
+    const ttl = profile.sources?.cacheTtlMs;
+    const side = ttl ? await this.#core.sideKey(id) : undefined;
+    return {
+      resolve: {
+        onAttempt: (r) => audit.append(resolutionEvent(name, actor, r)),
+        ...(side
+          ? { cache: fileSecretCache({ home: this.#core.home, recordId: id, ...side }) }
+          : {}),
+      },
+      onLeases: (leases) => {
+        held?.push(...leases);
+        this.onLeases?.(name, leases);
+      },
+    };
   }
 
   /** Pins host keys learned under accept-new, unless the profile changed meanwhile. */
@@ -197,14 +260,15 @@ export class VaultConnections {
   /** Closes every pool opened through these connections (each waits for its borrowed ones). */
   async close(): Promise<void> {
     await Promise.all([...this.#pools].map((p) => p.close()));
+    await Promise.all([this.#keeper.close(), this.#runKeeper.close()]);
   }
 
   /** Resolves a profile for another program (see {@link Vault.endpoint}). */
   async endpoint(name: string): Promise<Endpoint> {
-    const { profile } = await this.#core.released(name);
+    const { profile, actor, id } = await this.#core.released(name);
     return await openEndpoint(profile, {
       pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
-    });
+    }, await this.#sourceUse(name, id, profile, actor));
   }
 
   /** The variables `hecate run` gives a program (see {@link Vault.environment}). */
@@ -243,6 +307,9 @@ export class VaultConnections {
     options: { env?: readonly EnvMapping[] } = {},
   ): Promise<number> {
     const endpoint = await this.endpoint(name);
+    // A dynamic login is renewed while the program runs and revoked when it has ended (also
+    // when it ended because hecate passed it SIGTERM).
+    const release = keepHeld(this.#runKeeper, endpoint.leases);
     let code: number | undefined;
     let failure: unknown;
     try {
@@ -253,6 +320,7 @@ export class VaultConnections {
       failure = e;
       throw e;
     } finally {
+      await release();
       await endpoint.close();
       const record = this.#core.audit.append({
         event: "run",
@@ -267,5 +335,44 @@ export class VaultConnections {
       if (failure === undefined) await record;
       else await record.catch(() => {});
     }
+  }
+}
+
+/** The audit record of one resolution attempt: where and how, never a value or a token. */
+function resolutionEvent(profile: string, actor: Actor, r: ResolutionRecord) {
+  const cache = r.outcome === "cached" || r.reason?.startsWith("cache_");
+  return {
+    event: cache ? "secret.cache" as const : "secret.resolve" as const,
+    actor,
+    profile,
+    outcome: r.outcome === "fail" ? "fail" as const : "ok" as const,
+    ...(r.reason && r.outcome === "fail" ? { reason: r.reason } : {}),
+    detail: {
+      field: r.field,
+      scheme: r.scheme,
+      ref: r.ref,
+      latency_ms: Math.round(r.latencyMs),
+      ...(r.version !== undefined ? { version: r.version } : {}),
+      ...(r.leaseSha256 !== undefined ? { lease_sha256: r.leaseSha256 } : {}),
+      ...(r.cacheAgeSeconds !== undefined ? { age_s: r.cacheAgeSeconds } : {}),
+      ...(r.outcome === "cached" && r.reason ? { sources: r.reason } : {}),
+    },
+  };
+}
+
+/** Tells the user when a lease could not be renewed or revoked (a hash names it, not its id). */
+function leaseWarning(e: LeaseEvent): void {
+  if (e.kind !== "renew_failed" && e.kind !== "revoke_failed") return;
+  const what = e.kind === "renew_failed"
+    ? "could not be renewed; the login ends with its lease"
+    : "could not be revoked; the login stays valid until its lease ends";
+  try {
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(
+        `hecate: warning: dynamic credentials (${leaseTag(e.lease.id)}) ${what}\n`,
+      ),
+    );
+  } catch {
+    // stderr closed
   }
 }

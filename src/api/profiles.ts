@@ -10,15 +10,18 @@ import {
   maskedProfile,
   type Profile,
   type SecretValue,
+  type SourceSettings,
   type SshProfile,
   type TlsProfile,
   validateName,
   validateProfile,
 } from "../profile.ts";
 import { providerFor, settleIncomplete } from "../../providers/mod.ts";
+import { validateRefs } from "../../providers/sources/validate.ts";
 import type { IncompleteMarker } from "../incomplete.ts";
 import type { VaultCore } from "./_core.ts";
 import { writeAutoBackup } from "./backups.ts";
+import { dropCache } from "./source_cache.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
 
 /**
@@ -91,6 +94,8 @@ export interface ProfileInput {
   ssh?: SshProfile | undefined;
   /** Secret fields by name (e.g. `password`), values or references. */
   secrets?: Record<string, SecretValue>;
+  /** Whole-connection secrets (`from`), source timeout, offline cache (docs/SOURCES.md). */
+  sources?: SourceSettings | undefined;
   /** Marks an imported profile that cannot be used until completed (src/incomplete.ts). */
   incomplete?: IncompleteMarker | undefined;
 }
@@ -126,6 +131,8 @@ export interface ProfileChanges {
   ssh?: SshProfile | null;
   /** Secrets to set; `null` removes one. */
   secrets?: Record<string, SecretValue | null>;
+  /** New source settings, replacing the stored ones; `null` removes them. */
+  sources?: SourceSettings | null;
   /** A new name for the profile. */
   rename?: string;
 }
@@ -323,6 +330,12 @@ export class VaultProfiles {
           else secrets[k] = v;
         }
         next.secrets = secrets;
+        if (changes.sources === null) delete next.sources;
+        else if (changes.sources !== undefined) {
+          const merged = stripUndefined({ ...changes.sources });
+          if (Object.keys(merged).length) next.sources = merged;
+          else delete next.sources;
+        }
         if (changes.rename !== undefined && changes.rename !== name) {
           if (state.recordIdByName(changes.rename) !== undefined) {
             throw new HecateError(
@@ -335,6 +348,10 @@ export class VaultProfiles {
         next.updated = new Date().toISOString();
         const p = next as unknown as Profile;
         settleIncomplete(p);
+        validateRefs(p, {
+          secrets: Object.keys(changes.secrets ?? {}),
+          from: changes.sources?.from !== undefined,
+        });
         validateProfile(p);
         providerFor(p);
         state.putRecord(totp ? { ...next, totp } : next, id);
@@ -351,11 +368,15 @@ export class VaultProfiles {
     await this.#core.audited("profile.remove", name, async () => {
       if (!this.has(name)) await this.#core.find(name); // profile_not_found
       await writeAutoBackup(this.#core, "profile-remove");
+      let removed: string | undefined;
       await this.#core.mutate((state) => {
         const id = state.recordIdByName(name);
         if (id === undefined) return void this.#core.find(name, state);
         state.deleteRecord(id);
+        removed = id;
       });
+      // Its cached secrets could not be opened any more; remove them too.
+      if (removed) await dropCache(this.#core.home, removed);
     });
   }
 }
@@ -397,11 +418,14 @@ function profileOf(input: ProfileInput, now: string): Profile {
     tags: input.tags,
     ssh: input.ssh,
     secrets: input.secrets ?? {},
+    sources: input.sources && Object.keys(input.sources).length ? input.sources : undefined,
     incomplete: input.incomplete,
     created: now,
     updated: now,
   }) as Profile;
   settleIncomplete(profile);
+  // Each reference through its source first: a malformed one is a usage error (exit 2).
+  validateRefs(profile);
   validateProfile(profile);
   providerFor(profile);
   return profile;

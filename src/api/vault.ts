@@ -8,6 +8,7 @@
  * @module
  */
 
+import { type RefHealth, sourceHealth, type SourceInUse, sourcesInUse } from "./sources.ts";
 import type { Actor } from "../audit/log.ts";
 import { chainKeyOf } from "../audit/meta.ts";
 import type { Endpoint } from "../connect.ts";
@@ -203,6 +204,27 @@ export class Vault {
     options: { env?: readonly EnvMapping[] } = {},
   ): Promise<number> {
     return this.#connections.run(name, command, args, options);
+  }
+
+  /**
+   * Checks every secret source of a profile (each reference's source asked within the profile's
+   * source timeout). Audited as `profile.read`, like a connect.
+   *
+   * @param name Profile name.
+   * @returns One entry per reference: field, reference, source, ok, detail, latency.
+   */
+  sourceHealth(name: string): Promise<RefHealth[]> {
+    return sourceHealth(this.#core, name);
+  }
+
+  /**
+   * The secret sources the profiles use, by scheme (with an API key: its scope only).
+   *
+   * @param options `check`: ask each source too (each profile is released as by a connect).
+   * @returns One entry per scheme.
+   */
+  sourcesInUse(options: { check?: boolean } = {}): Promise<SourceInUse[]> {
+    return sourcesInUse(this.#core, options.check ?? false);
   }
 
   /** Closes every pool opened through this vault (each waits for its borrowed connections). */

@@ -16,6 +16,10 @@ export const AUDIT_EVENTS = {
   "profile.read": "a profile's secrets were read to connect (written before anything is released)",
   "connect": "a connection attempt failed after the profile was read",
   "query": "a statement ran: rows, duration_ms, sql_sha256 (never the SQL text or parameters)",
+  "secret.resolve":
+    "a secret source was asked for a profile's secret: detail scheme, ref, field, latency_ms, version or lease_sha256 (never a value or token); fail reason = its status",
+  "secret.cache":
+    "every source of a field failed and the offline cache was tried: ok when a cached value was used (detail age_s), fail with why not (expired, unreadable, missing)",
   "env": "a profile's credentials were handed out as environment variables (`hecate env`)",
   "run": "a program was started with a profile's credentials in its environment",
   "profile.add": "a profile was added",

@@ -20,6 +20,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   passwd: async () => (await import("./commands/init.ts")).passwdCommand,
   server: async () => (await import("./commands/server.ts")).serverCommand,
   query: async () => (await import("./commands/query.ts")).queryCommand,
+  sources: async () => (await import("./commands/sources.ts")).sourcesCommand,
   audit: async () => (await import("./commands/audit.ts")).auditCommand,
   apikey: async () => (await import("./commands/apikey.ts")).apikeyCommand,
   totp: async () => (await import("./commands/totp.ts")).totpCommand,

@@ -16,7 +16,7 @@ import type {
 import { HecateError } from "../errors.ts";
 import type { Profile } from "../profile.ts";
 import { isIP } from "node:net";
-import { resolveSecret } from "../../providers/secret_ref.ts";
+import { resolveSecretValue } from "../../providers/sources/resolve.ts";
 import {
   type LearnedHostKey,
   openTunnel,
@@ -31,6 +31,8 @@ export interface ThroughOptions {
   onStep?: ((step: TunnelStep | DatabaseStep) => void) | undefined;
   /** Stores host keys accepted under accept-new; if it throws, the connection is abandoned. */
   pinHostKeys?: ((learned: readonly LearnedHostKey[]) => Promise<void>) | undefined;
+  /** The profile's secrets already resolved (with audit and failover); else resolved here. */
+  secrets?: Readonly<Record<string, string>> | undefined;
 }
 
 /** The last step of a tunnelled connect: the driver's login through the tunnel. */
@@ -52,12 +54,17 @@ function knownHostsFiles(profile: Profile): string[] {
   return [...(home ? [`${home}/.ssh/known_hosts`] : []), "/etc/ssh/ssh_known_hosts"];
 }
 
-async function hopsOf(profile: Profile): Promise<TunnelHop[]> {
+async function hopsOf(
+  profile: Profile,
+  resolved?: Readonly<Record<string, string>>,
+): Promise<TunnelHop[]> {
   const out: TunnelHop[] = [];
   for (const [i, h] of profile.ssh!.hops.entries()) {
     const secret = async (field: string) => {
-      const s = profile.secrets[`ssh.${i}.${field}`];
-      return s === undefined ? undefined : await resolveSecret(s);
+      const key = `ssh.${i}.${field}`;
+      if (resolved) return resolved[key];
+      const s = profile.secrets[key];
+      return s === undefined ? undefined : await resolveSecretValue(s);
     };
     out.push({
       host: h.host,
@@ -170,7 +177,7 @@ export async function openProfileTunnel(
   const agent = Deno.env.get("SSH_AUTH_SOCK");
   return await openTunnel({
     profile: profile.name,
-    hops: await hopsOf(profile),
+    hops: await hopsOf(profile, options.secrets),
     target,
     knownHostsFiles: knownHostsFiles(profile),
     acceptNew: ssh.acceptNew ?? false,

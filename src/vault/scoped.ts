@@ -32,7 +32,7 @@ import {
 } from "./format.ts";
 import { openRecord, signedBodyMessage } from "./keyring.ts";
 import { AuthenticationFailure } from "./primitives.ts";
-import { checkChecksum, type JsonObject } from "./vault.ts";
+import { checkChecksum, type JsonObject, recordSideKeyOf } from "./vault.ts";
 
 /** A vault opened with an API key: the records in scope, decrypted. */
 export interface ScopedVault {
@@ -48,6 +48,8 @@ export interface ScopedVault {
   expires: string | null;
   /** The records in scope that still exist. */
   records(): { id: string; value: JsonObject }[];
+  /** The side key of a record in scope (see `UnlockedVault.recordSideKey`); else undefined. */
+  recordSideKey(id: string): Promise<Uint8Array<ArrayBuffer> | undefined>;
 }
 
 async function openSlot(
@@ -134,6 +136,7 @@ export async function openScoped(
     );
   }
   const records: { id: string; value: JsonObject }[] = [];
+  const sideKeys = new Map<string, () => Promise<Uint8Array<ArrayBuffer>>>();
   for (const s of payload.scope) {
     const entry = body.records.find((r) => toBase64Url(r.id) === s.record);
     if (!entry) continue; // the profile was removed since the key was made
@@ -153,6 +156,7 @@ export async function openScoped(
       throw new HecateError("vault_integrity", "A record in scope is not valid JSON", { cause: e });
     }
     records.push({ id: s.record, value: value as JsonObject });
+    sideKeys.set(s.record, () => recordSideKeyOf(s.key, body.vaultId, entry.id));
   }
   return {
     id: toBase64Url(body.vaultId),
@@ -161,5 +165,6 @@ export async function openScoped(
     keyName: payload.name,
     expires: payload.expires,
     records: () => records.map((r) => ({ id: r.id, value: structuredClone(r.value) })),
+    recordSideKey: (id) => sideKeys.get(id)?.() ?? Promise.resolve(undefined),
   };
 }

@@ -7,7 +7,14 @@
  */
 
 import { HecateError } from "../errors.ts";
-import { fromBase64Url, fromUtf8, timingSafeEqual, toBase64Url, utf8 } from "./encoding.ts";
+import {
+  concatBytes,
+  fromBase64Url,
+  fromUtf8,
+  timingSafeEqual,
+  toBase64Url,
+  utf8,
+} from "./encoding.ts";
 import {
   deriveApiKeyPublic,
   formatApiKey,
@@ -589,6 +596,20 @@ export class UnlockedVault {
   }
 
   /**
+   * A key for values kept outside the vault file on a record's behalf (the offline secret cache):
+   * derived from the record's data key, so whoever can open the record (the master password, an
+   * API key with it in scope) can derive it, and nobody else.
+   *
+   * @param id The record id.
+   * @returns 32 bytes, or undefined for an unknown record.
+   */
+  async recordSideKey(id: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
+    const r = this.#byId.get(id);
+    if (!r) return undefined;
+    return await recordSideKeyOf(await this.#dataKeyOf(r), this.#vaultId, r.id);
+  }
+
+  /**
    * The profile index, without opening any record: each record's id and summary (name and the
    * fields `server list` shows; see {@link recordSummary}). The summaries are the vault's own
    * (not copied, which would cost more than the rest of a listing): callers must not change them.
@@ -960,4 +981,20 @@ export class UnlockedVault {
   markSaved(generation: number): void {
     this.#generation = generation;
   }
+}
+
+/**
+ * Derives the side key of a record (see {@link UnlockedVault.recordSideKey}) from its data key.
+ *
+ * @param dataKey The record's data key.
+ * @param vaultId The vault id.
+ * @param recordId The record id.
+ * @returns 32 bytes.
+ */
+export function recordSideKeyOf(
+  dataKey: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+  recordId: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return hkdfSha256(dataKey, concatBytes(vaultId, recordId), utf8("hecate record side key v1"));
 }

@@ -9,7 +9,6 @@
  * @module
  */
 
-import { HecateError } from "../../../src/errors.ts";
 import { vaultRequest } from "./client.ts";
 import { vaultError } from "./errors.ts";
 import type { VaultSettings } from "./settings.ts";
@@ -63,12 +62,10 @@ async function readPrivate(path: string, what: string): Promise<string> {
     throw vaultError("vault", "login failed", `${what} file ${path} cannot be read`);
   }
   if (info.mode !== null && (info.mode & 0o077) !== 0) {
-    throw new HecateError(
-      "secret_unresolved",
-      `Vault source: ${what} file ${path} is readable by others (mode ${
-        (info.mode & 0o777).toString(8)
-      })`,
-      { hint: `chmod 600 ${path}` },
+    throw vaultError(
+      "vault",
+      "secret id file readable by others",
+      `${path}, mode ${(info.mode & 0o777).toString(8)}`,
     );
   }
   return (await Deno.readTextFile(path)).trim();

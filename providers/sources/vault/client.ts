@@ -10,7 +10,7 @@
 
 import type { IncomingMessage } from "node:http";
 import type { HecateError } from "../../../src/errors.ts";
-import { vaultError } from "./errors.ts";
+import { tokenRefused, vaultError } from "./errors.ts";
 import { concatBytes } from "../../../src/vault/encoding.ts";
 
 /** Where Vault is and how to reach it. */
@@ -147,7 +147,7 @@ function transportError(ref: string, e: Error & { code?: string }): HecateError 
  * @returns The error (`forbidden`, `not found`, or the HTTP status).
  */
 export function answerError(ref: string, a: VaultAnswer): HecateError {
-  if (a.status === 403 || a.status === 401) return vaultError(ref, "forbidden", `HTTP ${a.status}`);
+  if (a.status === 403 || a.status === 401) return tokenRefused(ref, `HTTP ${a.status}`);
   if (a.status === 404) return vaultError(ref, "not found", "HTTP 404");
   return vaultError(ref, "unreachable", `HTTP ${a.status}`);
 }

@@ -18,6 +18,7 @@ import type {
   SourceHealth,
 } from "../source.ts";
 import { vaultRequest } from "./client.ts";
+import { isTokenRefused } from "./errors.ts";
 import { dropVaultToken, vaultToken } from "./auth.ts";
 import { readKv } from "./kv.ts";
 import { readCreds } from "./database.ts";
@@ -43,17 +44,17 @@ async function withToken<T>(
   try {
     return await call(await vaultToken(s, ctx));
   } catch (e) {
-    const forbidden = e instanceof HecateError && /: forbidden/.test(e.message);
-    if (!forbidden || s.auth.method === "token") throw e;
+    if (!isTokenRefused(e) || s.auth.method === "token") throw e;
     dropVaultToken(s);
     return await call(await vaultToken(s, ctx));
   }
 }
 
-/** The Vault source. */
+/** The Vault source: both schemes (for tests and tools; the registry holds the two below). */
 export const vaultSource: SecretSource = {
   schemes: ["vault", "vault-db"],
   title: "HashiCorp Vault",
+  credentialScope: "vault",
   parse: (scheme, rest) => parseVaultRef(scheme, rest),
   async resolve(ref: ParsedRef, ctx: VaultContext): Promise<Resolved> {
     const s = await settingsOf(ctx);
@@ -107,7 +108,7 @@ export const vaultSource: SecretSource = {
       return { ok: true, detail: `${server}${left}`, latencyMs: ms() };
     } catch (e) {
       const detail = e instanceof HecateError
-        ? e.message.replace(/^Vault source(?: "vault")?: /, "")
+        ? e.message.replace(/^Secret source [^"]*"[^"]*": /, "")
         : "error";
       return { ok: false, detail, latencyMs: ms() };
     }
@@ -117,3 +118,14 @@ export const vaultSource: SecretSource = {
 export { forgetVaultTokens } from "./auth.ts";
 export { leaseTag } from "./lease.ts";
 export { K8S_JWT_FILE, validateVaultParams, VAULT_PARAMS } from "./settings.ts";
+
+/** `vault:` (KV v1/v2), as registered. */
+export const vaultKvSource: SecretSource = { ...vaultSource, schemes: ["vault"] };
+
+/** `vault-db:` (dynamic database logins under a lease), as registered. */
+export const vaultDbSource: SecretSource = {
+  ...vaultSource,
+  schemes: ["vault-db"],
+  title: "HashiCorp Vault database secrets",
+  dynamic: true,
+};

@@ -9,6 +9,7 @@
 
 import { HecateError } from "../../../src/errors.ts";
 import type { VaultEndpoint } from "./client.ts";
+import { vaultError } from "./errors.ts";
 
 /** How Hecate logs in to Vault. */
 export type VaultAuth =
@@ -108,20 +109,14 @@ export async function vaultSettings(
   const namespace = params["vault.namespace"] ?? (env("VAULT_NAMESPACE") || undefined);
   const tlsMode = (params["vault.tls"] ?? "verify") as VaultEndpoint["tlsMode"];
   if (addr.startsWith("http://") && tlsMode !== "disable") {
-    throw new HecateError(
-      "secret_unresolved",
-      `Vault source: ${addr} is plain HTTP; tokens would cross the network in clear`,
-      { hint: "use https:// or, for a local dev server only, --vault-tls disable" },
-    );
+    throw vaultError("vault", "plain HTTP refused", addr);
   }
   let caPem: string | undefined;
   if (caFile && tlsMode === "verify") {
     try {
       caPem = await Deno.readTextFile(caFile);
     } catch {
-      throw new HecateError("secret_unresolved", `Vault source: cannot read CA file ${caFile}`, {
-        hint: "check VAULT_CACERT or --vault-ca-file",
-      });
+      throw vaultError("vault", "CA file unreadable", caFile);
     }
   }
   const method = params["vault.auth"] ?? "token";

@@ -9,9 +9,16 @@ import type { Engine } from "../../db/driver.ts";
 import { HecateError } from "../../errors.ts";
 import type { ProfileChanges, Vault } from "../../hecate.ts";
 import type { ConnectOptions } from "../../api/connections.ts";
-import { ENGINES, type SecretValue, type SshProfile, type TlsProfile } from "../../profile.ts";
+import {
+  ENGINES,
+  type SecretValue,
+  type SourceSettings,
+  type SshProfile,
+  type TlsProfile,
+} from "../../profile.ts";
 import type { CliContext } from "../context.ts";
 import { collect, parsePort, parsePositiveInt } from "../parse.ts";
+import { parseDuration } from "../../access/duration.ts";
 import { profileSecret } from "../secrets.ts";
 import { addAuthOptions, authParamsFrom } from "../options/auth_options.ts";
 import { addVaultOptions, VAULT_SECRET_ID, vaultParamsFrom } from "../options/vault_options.ts";
@@ -74,8 +81,30 @@ function withProfileOptions<O extends Record<string, unknown>>(
     )
     .option(
       "--secret-ref <ref>",
-      "store a reference instead of the (first) secret: env:NAME or file:PATH, resolved at connect time",
+      "store a reference instead of the (first) secret, resolved at connect time: env:NAME, " +
+        "file:PATH or another registered source (repeatable: failover in the order given; see " +
+        "docs/SOURCES.md)",
+      collect,
+    )
+    .option(
+      "--from <ref>",
+      "take the whole connection (host, port, dbname, username, password) from a secret; " +
+        "options given here override it (repeatable: failover in the order given)",
+      collect,
+    )
+    .option(
+      "--source-timeout <duration>",
+      "how long each secret source may take before the next is tried, e.g. 2s (default 5s)",
+    )
+    .option(
+      "--cache-ttl <duration>",
+      "keep the last resolved secrets sealed in the vault home for this long, for use when every " +
+        "source fails, e.g. 1h (off by default)",
     );
+  if (edit) {
+    secrets.option("--no-from", "remove the whole-connection secrets")
+      .option("--no-cache-ttl", "turn the offline cache off");
+  }
   // Options added after this (and -h) go back to commander's default group.
   return addVaultOptions(addSshSecretOption(secrets)).optionsGroup("Options:");
 }
@@ -91,7 +120,7 @@ async function secretsFor(
   ctx: CliContext,
   name: string,
   auth: string,
-  opts: { secretStdin?: boolean; secretRef?: string },
+  opts: { secretStdin?: boolean; secretRef?: string[]; from?: string[] | false },
   params: Record<string, string> = {},
 ): Promise<Record<string, SecretValue>> {
   if (opts.secretStdin && opts.secretRef) {
@@ -107,12 +136,17 @@ async function secretsFor(
   // file is encrypted): those are asked like required ones, the others not at all. Without that
   // knowledge, optional secrets are offered: a further stdin line, or a prompt that may be empty.
   const wanted = await provider.wantedOptionalSecrets?.(params);
-  const asked = [...fields.secretFields, ...optional.filter((f) => wanted?.includes(f))];
+  // A whole-connection secret (--from) supplies the password: it is not asked for.
+  const fromSupplied = Array.isArray(opts.from) && opts.from.length > 0;
+  const asked = [...fields.secretFields, ...optional.filter((f) => wanted?.includes(f))]
+    .filter((f) => !(fromSupplied && f === "password" && !opts.secretStdin && !opts.secretRef));
   const offered = wanted === undefined ? optional : [];
   const out: Record<string, SecretValue> = {};
-  // A reference stands for the first secret field, required or (when none is) optional.
-  const refField = opts.secretRef ? [...asked, ...optional][0] : undefined;
-  if (refField) out[refField] = { ref: opts.secretRef! };
+  // A reference stands for the first secret field, required or (when none is) optional; several
+  // references are that field's sources in priority order.
+  const refs = opts.secretRef ?? [];
+  const refField = refs.length ? [...fields.secretFields, ...optional][0] : undefined;
+  if (refField) out[refField] = refs.length === 1 ? { ref: refs[0]! } : { refs: [...refs] };
   for (const field of asked) {
     if (field === refField) continue;
     out[field] = {
@@ -139,6 +173,23 @@ async function secretsFor(
 /** Reads the AppRole secret id (one stdin line) to seal in the profile. */
 async function vaultSecretId(ctx: CliContext, name: string): Promise<SecretValue> {
   return { value: await profileSecret(ctx.io, ctx.stdin, true, `Vault secret id for ${name}:`) };
+}
+
+/** The `sources` settings the flags give (undefined members are left as they are). */
+function sourcesFrom(
+  opts: { from?: string[] | false; sourceTimeout?: string; cacheTtl?: string | false },
+): { set: SourceSettings; clear: ("from" | "cacheTtlMs")[] } {
+  const set: SourceSettings = {};
+  const clear: ("from" | "cacheTtlMs")[] = [];
+  if (Array.isArray(opts.from)) set.from = [...opts.from];
+  else if (opts.from === false) clear.push("from");
+  if (opts.sourceTimeout !== undefined) {
+    set.timeoutMs = parseDuration(opts.sourceTimeout, "--source-timeout");
+  }
+  if (typeof opts.cacheTtl === "string") {
+    set.cacheTtlMs = parseDuration(opts.cacheTtl, "--cache-ttl");
+  } else if (opts.cacheTtl === false) clear.push("cacheTtlMs");
+  return { set, clear };
 }
 
 function tlsFrom(
@@ -181,6 +232,7 @@ export function serverCommand(ctx: CliContext) {
         const engine = String(opts.engine) as Engine;
         const auth = opts.auth ?? (engine === "sqlite" ? "none" : "sql");
         const params = { ...authParamsFrom(opts), ...vaultParamsFrom(opts) };
+        const sources = sourcesFrom(opts).set;
         const secrets = await secretsFor(ctx, name, auth, opts, params);
         const tunnel = await sshForAdd(ctx, name, opts as SshFlags);
         if ((opts as { vaultSecretIdStdin?: boolean }).vaultSecretIdStdin) {
@@ -201,6 +253,7 @@ export function serverCommand(ctx: CliContext) {
           tags: opts.tag,
           ssh: tunnel?.ssh,
           secrets: { ...secrets, ...tunnel?.secrets },
+          ...(Object.keys(sources).length ? { sources } : {}),
         });
         await ctx.io.out(`Added profile "${name}"\n`);
       }),
@@ -251,10 +304,12 @@ export function serverCommand(ctx: CliContext) {
     withProfileOptions(new Command("edit").argument("<name>", "profile name"), true)
       .description("change fields of a profile")
       .action(async (name, parsed) => {
-        // --rename and --no-port are added only for edit (see withProfileOptions).
-        const opts = parsed as Omit<typeof parsed, "port"> & {
+        // --rename, --no-port, --no-from and --no-cache-ttl are added only for edit.
+        const opts = parsed as Omit<typeof parsed, "port" | "from" | "cacheTtl"> & {
           port?: number | false;
           rename?: string;
+          from?: string[] | false;
+          cacheTtl?: string | false;
         };
         const vault = await ctx.unlock();
         const changes: ProfileChanges = {};
@@ -273,6 +328,13 @@ export function serverCommand(ctx: CliContext) {
         const before = await vault.profiles.show(name) as { params?: Record<string, string> };
         const params = { ...authParamsFrom(opts), ...vaultParamsFrom(opts, before.params) };
         if (Object.keys(params).length) changes.params = params;
+        const sources = sourcesFrom(opts);
+        if (Object.keys(sources.set).length || sources.clear.length) {
+          const current = (await vault.profiles.show(name)).sources as SourceSettings | undefined;
+          const next: SourceSettings = { ...current, ...sources.set };
+          for (const k of sources.clear) delete next[k];
+          changes.sources = Object.keys(next).length ? next : null;
+        }
         if (opts.secretStdin || opts.secretRef) {
           const shown = await vault.profiles.show(name) as {
             auth: string;
@@ -320,7 +382,9 @@ export function serverCommand(ctx: CliContext) {
   server.addCommand(
     new Command("test")
       .argument("<name>", "profile name")
-      .description("connect, run a round trip, and print the latency")
+      .description(
+        "check each secret source, connect, run a round trip, and print the latencies",
+      )
       .action(async (name) => {
         const vault = await ctx.unlock();
         await testProfile(ctx, vault, name);
@@ -331,6 +395,14 @@ export function serverCommand(ctx: CliContext) {
 }
 
 async function testProfile(ctx: CliContext, vault: Vault, name: string): Promise<void> {
+  // Each secret source first, so a failing one is seen even when failover hides it.
+  for (const h of await vault.sourceHealth(name)) {
+    await ctx.io.out(
+      `  source ${h.field} ${h.ref} (${h.title}): ${h.ok ? "ok" : "FAIL"}, ${
+        h.latencyMs.toFixed(1)
+      } ms${h.detail ? `, ${h.detail}` : ""}\n`,
+    );
+  }
   const t0 = performance.now();
   // Tunnelled profiles report each hop as it completes, so a failure shows where it stopped.
   const lines: Promise<void>[] = [];
