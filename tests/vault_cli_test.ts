@@ -364,3 +364,103 @@ Deno.test("hecate with Vault against real MariaDB: vault-db: login gone after qu
     "0",
   );
 });
+
+Deno.test("failover: Vault refused, too slow, 403, malformed -> the next source answers; cache within and past its TTL", async (t) => {
+  await using pg = await startPostgres();
+  await using v = await startVaultDouble();
+  await using dir = await tempDir("hecate-vault-failover-");
+  const home = `${dir.path}/home`;
+  v.mountKv("secret", 2);
+  v.putKv("secret", "billing", { password: pg.password });
+  v.policy("hecate", { "secret/data/billing": ["read"] });
+  const env = { HOME: home, VAULT_TOKEN: v.token({ policies: ["hecate"] }) };
+  const pwFile = `${dir.path}/pw`;
+  await Deno.writeTextFile(pwFile, pg.password, { mode: 0o600 });
+  const run = (args: string[]) =>
+    runHecate(["--password-stdin", ...args], { home, env, stdin: `${MASTER_PASSWORD}\n` });
+  ok(await run(["init", "--kdf-iterations", "600000"]));
+  const common = [
+    "--engine",
+    "postgres",
+    "--host",
+    pg.host,
+    "--port",
+    String(pg.port),
+    "--database",
+    pg.database,
+    "--user",
+    pg.user,
+    "--tls",
+    "disable",
+    "--vault-addr",
+    v.addr,
+    "--vault-ca-file",
+    v.caFile,
+    "--source-timeout",
+    "1s",
+  ];
+  ok(
+    await run([
+      "server",
+      "add",
+      "fo",
+      ...common,
+      "--secret-ref",
+      "vault:secret/billing#password",
+      "--secret-ref",
+      `file:${pwFile}`,
+    ]),
+  );
+  const failed = async (why: RegExp) => {
+    const r = await run(["query", "fo", "select 1 as one"]);
+    assert.equal(ok(r), "one\n1\n");
+    const trail = ok(await run(["audit", "show", "--json"]));
+    const last = trail.trim().split("\n").map((l) => JSON.parse(l)).filter((e) =>
+      e.event === "secret.resolve"
+    ).slice(-2);
+    assert.equal(last[0].outcome, "fail", JSON.stringify(last));
+    assert.match(String(last[0].reason), why);
+    assert.equal(last[1].outcome, "ok");
+    assert.equal(last[1].detail.scheme, "file");
+  };
+  for (
+    const [fault, why] of [
+      [{ kind: "refuse" }, /unreachable/],
+      [{ kind: "slow", ms: 3000 }, /timed_out/],
+      [{ kind: "forbidden" }, /forbidden/],
+      [{ kind: "malformed" }, /malformed/],
+    ] as const
+  ) {
+    await t.step(`A ${fault.kind} -> B answers`, async () => {
+      await v.fault(fault);
+      try {
+        await failed(why);
+      } finally {
+        await v.fault(undefined);
+      }
+    });
+  }
+
+  await t.step("cache: used within its TTL when Vault fails, refused past it", async () => {
+    ok(
+      await run([
+        "server",
+        "add",
+        "cached",
+        ...common,
+        "--secret-ref",
+        "vault:secret/billing#password",
+        "--cache-ttl",
+        "3s",
+      ]),
+    );
+    ok(await run(["query", "cached", "select 1"]));
+    await v.fault({ kind: "refuse" });
+    const r = await run(["query", "cached", "select 1 as one"]);
+    assert.equal(ok(r), "one\n1\n");
+    assert.match(r.stderr, /hecate: warning: .*cached/);
+    await new Promise((res) => setTimeout(res, 3200));
+    fails(await run(["query", "cached", "select 1"]), 18, /unreachable/);
+    await v.fault(undefined);
+  });
+});

@@ -16,6 +16,8 @@ import { startPostgres } from "./support/postgres.ts";
 import { startMariadb } from "./support/mariadb.ts";
 import { driverFor } from "../src/db/registry.ts";
 import type { ConnectSettings } from "../src/db/driver.ts";
+import { initVault, openVault } from "../mod.ts";
+import { MASTER_PASSWORD } from "./support/cli.ts";
 
 function ctx(
   env: Record<string, string>,
@@ -527,4 +529,63 @@ Deno.test("vault: fault modes of the double are reported as the right status", a
   const down = await vaultSource.health!(ref, ctx(env));
   assert(!down.ok && /unreachable/.test(down.detail), down.detail);
   await v.fault(undefined);
+});
+
+Deno.test("vault-db through the library pool: one login per connection, renewed, revoked at close", async () => {
+  await using pg = await startPostgres();
+  await using v = await startVaultDouble();
+  forgetVaultTokens();
+  const home = `${await Deno.makeTempDir()}/home`;
+  v.policy("db", { "database/creds/ro": ["read"], "sys/leases/revoke": ["update"] });
+  v.dbRole("database", "ro", {
+    engine: "postgres",
+    admin: (sql) => pg.psql(sql),
+    ...PG_STATEMENTS,
+    ttl: 3,
+    maxTtl: 120,
+  });
+  await initVault({ home, password: MASTER_PASSWORD, kdfIterations: 600_000 });
+  const vault = await openVault({ home, password: MASTER_PASSWORD });
+  try {
+    // The Vault token sealed in the profile as a source credential.
+    await vault.profiles.add({
+      name: "dyn",
+      engine: "postgres",
+      host: pg.host,
+      port: pg.port,
+      database: pg.database,
+      tls: { mode: "disable" },
+      params: { "vault.addr": v.addr, "vault.caFile": v.caFile },
+      secrets: {
+        password: { ref: "vault-db:database/creds/ro" },
+        "source.vault.token": { value: v.token({ policies: ["db"] }) },
+      },
+    });
+    const pool = await vault.pool("dyn", { min: 2, max: 2 });
+    try {
+      for (let i = 0; i < 40; i++) {
+        const rows = await pool.query("select current_user as u", [], { idempotent: true })
+          .toArray();
+        assert.ok(v.usernames.includes(String(rows[0]!.u)));
+      }
+      assert.equal(v.counts.creds, 2, "one login per physical connection, not per statement");
+      await new Promise((r) => setTimeout(r, 4000));
+      await pool.query("select 1", [], { idempotent: true }).toArray();
+      assert.ok(v.counts.leaseRenewals >= 2, `renewals: ${v.counts.leaseRenewals}`);
+      assert.equal(v.counts.creds, 2, "renewed, not logged in again");
+      assert.equal(v.liveLeases().length, 2);
+    } finally {
+      await pool.close();
+    }
+    assert.deepEqual(v.liveLeases(), [], "revoked when the pool closed");
+    for (const u of v.usernames) {
+      assert.equal(
+        (await pg.psql(`select count(*) from pg_roles where rolname = '${u}'`)).trim(),
+        "0",
+      );
+    }
+  } finally {
+    await vault.close();
+    await Deno.remove(home.replace(/\/home$/, ""), { recursive: true });
+  }
 });
