@@ -295,7 +295,43 @@ Deno.test("hecate with Vault against real PostgreSQL: vault:, vault-db:, query, 
     const other = await makeCa(dir.path, "other");
     ok(await run(["server", "edit", "kv", "--vault-ca-file", other.certFile]));
     fails(await run(["query", "kv", "select 1"]), 18, /TLS verification failed/);
+    // Pinned: the double's CA among Deno's trusted roots (DENO_CERT) does not help.
+    fails(
+      await run(["query", "kv", "select 1"], [], { ...env, DENO_CERT: v.caFile }),
+      18,
+      /TLS verification failed/,
+    );
     ok(await run(["server", "edit", "kv", "--vault-ca-file", v.caFile]));
+    // Without a CA file: the trusted roots (here the double's CA added with DENO_CERT), else
+    // refused.
+    ok(
+      await run([
+        "server",
+        "add",
+        "roots",
+        "--engine",
+        "postgres",
+        "--host",
+        pg.host,
+        "--port",
+        String(pg.port),
+        "--database",
+        pg.database,
+        "--user",
+        pg.user,
+        "--tls",
+        "disable",
+        "--secret-ref",
+        "vault:secret/billing#password",
+        "--vault-addr",
+        v.addr,
+      ]),
+    );
+    fails(await run(["query", "roots", "select 1"]), 18, /TLS verification failed/);
+    assert.equal(
+      ok(await run(["query", "roots", "select 1 as one"], [], { ...env, DENO_CERT: v.caFile })),
+      "one\n1\n",
+    );
   });
 
   // No token and no password in any output; no token in any file of the home (audit trail).

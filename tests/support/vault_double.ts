@@ -91,11 +91,16 @@ interface LeaseEntry {
 export interface VaultDoubleOptions {
   /** A namespace the double serves in addition to the root one (as Vault Enterprise / OpenBao). */
   namespace?: string;
+  /**
+   * Serve plain HTTP, as a Vault Agent listener with `tls_disable` on loopback does (the
+   * benchmark's agent case). @default {false}
+   */
+  plain?: boolean;
 }
 
 /** A running double. */
 export interface VaultDouble {
-  /** `https://127.0.0.1:PORT`. */
+  /** `https://127.0.0.1:PORT` (`http://` with `plain`). */
   addr: string;
   /** PEM file of the CA that signed the double's certificate. */
   caFile: string;
@@ -521,8 +526,7 @@ export async function startVaultDouble(options: VaultDoubleOptions = {}): Promis
     server = Deno.serve({
       hostname: "127.0.0.1",
       port,
-      cert: certPem,
-      key: keyPem,
+      ...(options.plain ? {} : { cert: certPem, key: keyPem }),
       onListen: () => {},
       onError: () => errors(500, "internal error"),
     }, handle);
@@ -539,7 +543,7 @@ export async function startVaultDouble(options: VaultDoubleOptions = {}): Promis
   };
 
   return {
-    addr: `https://127.0.0.1:${port}`,
+    addr: `${options.plain ? "http" : "https"}://127.0.0.1:${port}`,
     caFile: ca.certFile,
     requests,
     usernames,
