@@ -17,6 +17,7 @@ import { startMariadb } from "./support/mariadb.ts";
 import { driverFor } from "../src/db/registry.ts";
 import type { ConnectSettings } from "../src/db/driver.ts";
 import { initVault, openVault } from "../mod.ts";
+import { tlsWarnings } from "../src/transport_warnings.ts";
 import { MASTER_PASSWORD } from "./support/cli.ts";
 
 function ctx(
@@ -588,4 +589,35 @@ Deno.test("vault-db through the library pool: one login per connection, renewed,
     await vault.close();
     await Deno.remove(home.replace(/\/home$/, ""), { recursive: true });
   }
+});
+
+Deno.test("vault: weakened Vault TLS in a profile is warned like a database's", () => {
+  const base = {
+    name: "p",
+    engine: "postgres" as const,
+    host: "db.internal",
+    auth: "sql",
+    tls: { mode: "verify" as const },
+    secrets: {},
+    created: "",
+    updated: "",
+  };
+  assert.deepEqual(tlsWarnings({ ...base, params: { "vault.addr": "https://v:8200" } }), []);
+  assert.match(
+    tlsWarnings({ ...base, params: { "vault.tls": "insecure" } }).join(),
+    /Vault TLS certificate verification is off/,
+  );
+  assert.match(
+    tlsWarnings({ ...base, params: { "vault.tls": "disable", "vault.addr": "http://v:8200" } })
+      .join(),
+    /Vault token travels unencrypted/,
+  );
+  // A loopback agent is not warned about.
+  assert.deepEqual(
+    tlsWarnings({
+      ...base,
+      params: { "vault.tls": "disable", "vault.addr": "http://127.0.0.1:8100" },
+    }),
+    [],
+  );
 });
