@@ -252,6 +252,18 @@ Deno.test("hecate with Vault against real PostgreSQL: vault:, vault-db:, query, 
         v.counts.leaseRenewals - renewals >= 2,
         `renewals: ${v.counts.leaseRenewals - renewals}`,
       );
+      // Each renewal and the revoke are in the trail, with a hash of the lease id only.
+      const trail = ok(await run(["audit", "show", "--json", "--server", "dyn"])).trim().split("\n")
+        .map((l) => JSON.parse(l));
+      const renewed = trail.filter((e) => e.event === "lease.renew" && e.outcome === "ok");
+      const revoked = trail.filter((e) => e.event === "lease.revoke" && e.outcome === "ok");
+      assert.ok(renewed.length >= 2, JSON.stringify(trail.map((e) => e.event)));
+      assert.ok(revoked.length >= 2, "query and run each revoked");
+      for (const e of [...renewed, ...revoked]) {
+        assert.match(e.detail.lease_sha256, /^[0-9a-f]{64}$/);
+        assert.equal(e.detail.scheme, "vault-db");
+        assert.ok(!JSON.stringify(e).includes("creds/ro/"), "no lease id");
+      }
       assert.equal(await roleCount(user), "0");
     },
   );

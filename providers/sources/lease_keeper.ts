@@ -180,8 +180,19 @@ export class LeaseKeeper {
   }
 }
 
+/** One renew or revoke call's outcome, for the audit trail (no lease id: hash it). */
+export interface LeaseOutcome {
+  kind: "renew" | "revoke";
+  /** The reference's scheme (e.g. `vault-db`). */
+  scheme: string;
+  lease: Lease;
+  ok: boolean;
+  error?: unknown;
+}
+
 /** A lease as the framework hands it back: the lease, and a context for its source's calls. */
 export interface HeldLeaseLike {
+  readonly ref: { readonly scheme: string };
   readonly source: {
     renew?(l: Lease, c: SourceContext): Promise<Lease>;
     revoke?(l: Lease, c: SourceContext): Promise<void>;
@@ -198,21 +209,47 @@ const CALL_TIMEOUT_MS = 10_000;
  *
  * @param keeper The keeper.
  * @param held The leases.
+ * @param onOutcome Receives each renew and revoke (awaited; its own failure is ignored).
  * @returns A function that releases (revokes) all of them; safe to call twice.
  */
-export function keepHeld(keeper: LeaseKeeper, held: readonly HeldLeaseLike[]): () => Promise<void> {
-  const kept = held.map((h) =>
-    keeper.keep(h.lease, {
-      renew: (l) =>
-        h.source.renew
-          ? h.source.renew(l, h.context(AbortSignal.timeout(CALL_TIMEOUT_MS)))
-          : Promise.reject(new Error("not renewable")),
-      revoke: (l) =>
-        h.source.revoke
-          ? h.source.revoke(l, h.context(AbortSignal.timeout(CALL_TIMEOUT_MS)))
-          : Promise.resolve(),
-    })
-  );
+export function keepHeld(
+  keeper: LeaseKeeper,
+  held: readonly HeldLeaseLike[],
+  onOutcome?: (o: LeaseOutcome) => void | Promise<void>,
+): () => Promise<void> {
+  const report = async (o: LeaseOutcome) => {
+    try {
+      await onOutcome?.(o);
+    } catch {
+      // the audit trail's own failure is reported by the trail, not here
+    }
+  };
+  const kept = held.map((h) => {
+    const scheme = h.ref.scheme;
+    return keeper.keep(h.lease, {
+      renew: async (l) => {
+        try {
+          if (!h.source.renew) throw new Error("not renewable");
+          const renewed = await h.source.renew(l, h.context(AbortSignal.timeout(CALL_TIMEOUT_MS)));
+          await report({ kind: "renew", scheme, lease: renewed, ok: true });
+          return renewed;
+        } catch (error) {
+          await report({ kind: "renew", scheme, lease: l, ok: false, error });
+          throw error;
+        }
+      },
+      revoke: async (l) => {
+        if (!h.source.revoke) return;
+        try {
+          await h.source.revoke(l, h.context(AbortSignal.timeout(CALL_TIMEOUT_MS)));
+          await report({ kind: "revoke", scheme, lease: l, ok: true });
+        } catch (error) {
+          await report({ kind: "revoke", scheme, lease: l, ok: false, error });
+          throw error;
+        }
+      },
+    });
+  });
   return async () => {
     await Promise.all(kept.map((k) => k.release()));
   };

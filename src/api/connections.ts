@@ -21,7 +21,15 @@ import {
 import type { Actor } from "../audit/log.ts";
 import type { HeldLease, ResolutionRecord } from "../../providers/sources/resolve.ts";
 import { fileSecretCache } from "./source_cache.ts";
-import { keepHeld, type LeaseEvent, LeaseKeeper } from "../../providers/sources/lease_keeper.ts";
+import {
+  keepHeld,
+  type LeaseEvent,
+  LeaseKeeper,
+  type LeaseOutcome,
+} from "../../providers/sources/lease_keeper.ts";
+import { statusOf } from "../../providers/sources/errors.ts";
+import { sha256 } from "../sha256.ts";
+import { toHex, utf8 } from "../vault/encoding.ts";
 import { leaseTag } from "../../providers/sources/vault/lease.ts";
 import { connectionEnv, type EnvMapping } from "../run/env.ts";
 import { spawnWithEnv } from "../run/spawn.ts";
@@ -108,7 +116,7 @@ export class VaultConnections {
       if (held.length) {
         // Dynamic credentials live exactly as long as this connection (a pool's connections
         // each hold their own login, resolved once when the connection is opened).
-        const done = keepHeld(this.#keeper, held);
+        const done = keepHeld(this.#keeper, held, this.#leaseAudit(name, actor));
         release = done;
         const close = conn.close.bind(conn);
         conn.close = async () => {
@@ -130,7 +138,7 @@ export class VaultConnections {
       );
     } catch (e) {
       // A login obtained for a connect that failed is revoked at once.
-      await (release ?? keepHeld(this.#keeper, held))();
+      await (release ?? keepHeld(this.#keeper, held, this.#leaseAudit(name, actor)))();
       await this.#core.audit.append({
         event: "connect",
         actor,
@@ -171,6 +179,24 @@ export class VaultConnections {
         held?.push(...leases);
         this.onLeases?.(name, leases);
       },
+    };
+  }
+
+  /** Records each renew and revoke of a profile's leases (a hash of the lease id, never it). */
+  #leaseAudit(name: string, actor: Actor): (o: LeaseOutcome) => Promise<void> {
+    return async (o) => {
+      await this.#core.audit.append({
+        event: o.kind === "renew" ? "lease.renew" : "lease.revoke",
+        actor,
+        profile: name,
+        outcome: o.ok ? "ok" : "fail",
+        ...(o.ok ? {} : { reason: statusOf(o.error) }),
+        detail: {
+          scheme: o.scheme,
+          lease_sha256: toHex(sha256(utf8(o.lease.id))),
+          ...(o.kind === "renew" ? { duration_s: o.lease.durationSeconds } : {}),
+        },
+      });
     };
   }
 
@@ -309,7 +335,11 @@ export class VaultConnections {
     const endpoint = await this.endpoint(name);
     // A dynamic login is renewed while the program runs and revoked when it has ended (also
     // when it ended because hecate passed it SIGTERM).
-    const release = keepHeld(this.#runKeeper, endpoint.leases);
+    const release = keepHeld(
+      this.#runKeeper,
+      endpoint.leases,
+      this.#leaseAudit(name, this.#core.actor),
+    );
     let code: number | undefined;
     let failure: unknown;
     try {
