@@ -289,6 +289,93 @@ Deno.test("hecate with Vault against real PostgreSQL: vault:, vault-db:, query, 
     }
   });
 
+  await t.step("--from vault: a whole connection from one KV secret", async () => {
+    v.putKv("secret", "conn", {
+      engine: "postgres",
+      host: pg.host,
+      port: pg.port,
+      dbname: pg.database,
+      username: pg.user,
+      password: pg.password,
+    });
+    v.policy("hecate", {
+      "secret/data/billing": ["read"],
+      "secret/data/conn": ["read"],
+      "old/billing": ["read"],
+      "database/creds/ro": ["read"],
+      "database/creds/long": ["read"],
+      "sys/leases/revoke": ["update"],
+    });
+    ok(
+      await run([
+        "server",
+        "add",
+        "whole",
+        "--engine",
+        "postgres",
+        "--tls",
+        "disable",
+        "--from",
+        "vault:secret/conn",
+        "--vault-addr",
+        v.addr,
+        "--vault-ca-file",
+        v.caFile,
+      ]),
+    );
+    assert.equal(
+      ok(await run(["query", "whole", "select current_user as u, current_database() as d"])),
+      `u,d\n${pg.user},${pg.database}\n`,
+    );
+  });
+
+  await t.step(
+    "AppRole with the secret id sealed in the profile: vault-db login, query",
+    async () => {
+      const { roleId, secretId } = v.approle("hecate", { policies: ["hecate"] });
+      const logins = v.counts.logins;
+      ok(
+        await run(
+          [
+            "server",
+            "add",
+            "ar",
+            "--engine",
+            "postgres",
+            "--host",
+            pg.host,
+            "--port",
+            String(pg.port),
+            "--database",
+            pg.database,
+            "--tls",
+            "disable",
+            "--secret-ref",
+            "vault-db:database/creds/ro",
+            "--vault-addr",
+            v.addr,
+            "--vault-ca-file",
+            v.caFile,
+            "--vault-auth",
+            "approle",
+            "--vault-role-id",
+            roleId,
+            "--vault-secret-id-stdin",
+          ],
+          [secretId],
+        ),
+      );
+      // No VAULT_TOKEN: the AppRole login is the only way in.
+      const out = ok(await run(["query", "ar", "select current_user as u"], [], { HOME: home }));
+      assert.equal(out, `u\n${v.usernames.at(-1)}\n`);
+      assert.equal(v.counts.logins, logins + 1);
+      assert.equal(await roleCount(v.usernames.at(-1)!), "0");
+      for await (const f of walk(home)) {
+        assert.ok(!new TextDecoder().decode(await Deno.readFile(f)).includes(secretId), f);
+      }
+    },
+  );
+
   await t.step(
     "an unknown or expired token: exit 18 with a hint, no token in the output",
     async () => {
