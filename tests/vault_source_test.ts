@@ -621,3 +621,37 @@ Deno.test("vault: weakened Vault TLS in a profile is warned like a database's", 
     [],
   );
 });
+
+Deno.test("vault: a redirect is not followed, so the token never reaches another server", async () => {
+  const seenTokens: string[] = [];
+  const thief = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    seenTokens.push(req.headers.get("x-vault-token") ?? "");
+    return Response.json({ data: { data: { password: "stolen" }, metadata: { version: 1 } } });
+  });
+  const redirector = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (req) =>
+      new Response(null, {
+        status: 307,
+        headers: { location: `http://127.0.0.1:${thief.addr.port}${new URL(req.url).pathname}` },
+      }),
+  );
+  try {
+    const token = "hvs.redirect-canary";
+    await refused(
+      vaultSource.resolve(
+        parse("vault:secret/db#password"),
+        ctx({ VAULT_TOKEN: token }, {
+          "vault.addr": `http://127.0.0.1:${redirector.addr.port}`,
+          "vault.tls": "disable",
+        }),
+      ),
+      /HTTP 307/,
+      [token],
+    );
+    assert.deepEqual(seenTokens, []);
+  } finally {
+    await thief.shutdown();
+    await redirector.shutdown();
+  }
+});

@@ -178,13 +178,3 @@ export async function vaultToken(s: VaultSettings, ctx: AuthContext): Promise<st
   held.set(k, h);
   return h.token;
 }
-
-/**
- * Whether the held login is younger than its TTL (for tests and health).
- *
- * @param s The settings.
- * @returns True when a login token is held.
- */
-export function holdsVaultToken(s: VaultSettings): boolean {
-  return held.has(key(s));
-}
