@@ -466,9 +466,15 @@ Deno.test("hecate with Vault against real MariaDB: vault-db: login gone after qu
     ttl: 60,
     maxTtl: 120,
   });
-  const env = { HOME: home, VAULT_TOKEN: v.token({ policies: ["hecate"] }) };
-  const run = (args: string[]) =>
-    runHecate(["--password-stdin", ...args], { home, env, stdin: `${MASTER_PASSWORD}\n` });
+  // The token is sealed in the profile (--vault-token-stdin): none in the environment.
+  const token = v.token({ policies: ["hecate"] });
+  const env = { HOME: home };
+  const run = (args: string[], more: string[] = []) =>
+    runHecate(["--password-stdin", ...args], {
+      home,
+      env,
+      stdin: [MASTER_PASSWORD, ...more].map((l) => l + "\n").join(""),
+    });
   ok(await run(["init", "--kdf-iterations", "600000"]));
   ok(
     await run([
@@ -489,8 +495,12 @@ Deno.test("hecate with Vault against real MariaDB: vault-db: login gone after qu
       v.addr,
       "--vault-ca-file",
       v.caFile,
-    ]),
+      "--vault-token-stdin",
+    ], [token]),
   );
+  const shown = ok(await run(["server", "show", "my", "--json"]));
+  assert.ok(!shown.includes(token));
+  assert.equal(JSON.parse(shown).secrets["source.vault.token"], "********");
   const out = ok(await run(["query", "my", "select current_user() as u"]));
   const user = v.usernames.at(-1)!;
   assert.equal(out, `u\n${user}@%\n`);

@@ -1,6 +1,6 @@
 /**
- * Getting a Vault token: a token the user already has (`VAULT_TOKEN`, then `~/.vault-token` as the
- * `vault` CLI's token helper writes it, then a token sealed in the profile), an AppRole login
+ * Getting a Vault token: a token sealed in the profile, else the one the user already has
+ * (`VAULT_TOKEN`, then `~/.vault-token` as the `vault` CLI's token helper writes it), an AppRole login
  * (role id from the profile, secret id sealed in the profile or read from a 0600 file) or a
  * Kubernetes login (the pod's service-account JWT). Login tokens are kept in memory for the
  * process, renewed (`renew-self`) after two thirds of their TTL and obtained again when renewal
@@ -72,6 +72,9 @@ async function readPrivate(path: string, what: string): Promise<string> {
 }
 
 async function userToken(ctx: AuthContext): Promise<string> {
+  // A token sealed in the profile was set for it on purpose: it comes before the person's own.
+  const stored = ctx.credentials.token;
+  if (stored) return stored;
   const fromEnv = ctx.env("VAULT_TOKEN");
   if (fromEnv) return fromEnv.trim();
   const home = ctx.env("HOME");
@@ -83,8 +86,6 @@ async function userToken(ctx: AuthContext): Promise<string> {
       // no token helper file
     }
   }
-  const stored = ctx.credentials.token;
-  if (stored) return stored;
   throw vaultError("vault", "no token");
 }
 

@@ -21,7 +21,11 @@ import { collect, parsePort, parsePositiveInt } from "../parse.ts";
 import { parseDuration } from "../../access/duration.ts";
 import { profileSecret } from "../secrets.ts";
 import { addAuthOptions, authParamsFrom } from "../options/auth_options.ts";
-import { addVaultOptions, VAULT_SECRET_ID, vaultParamsFrom } from "../options/vault_options.ts";
+import {
+  addVaultOptions,
+  vaultCredentialsFrom,
+  vaultParamsFrom,
+} from "../options/vault_options.ts";
 import {
   addSshOptions,
   addSshSecretOption,
@@ -170,9 +174,9 @@ async function secretsFor(
   return out;
 }
 
-/** Reads the AppRole secret id (one stdin line) to seal in the profile. */
-async function vaultSecretId(ctx: CliContext, name: string): Promise<SecretValue> {
-  return { value: await profileSecret(ctx.io, ctx.stdin, true, `Vault secret id for ${name}:`) };
+/** Reads a Vault credential (one stdin line) to seal in the profile. */
+async function vaultSecret(ctx: CliContext, name: string, what: string): Promise<string> {
+  return await profileSecret(ctx.io, ctx.stdin, true, `${what} for ${name}:`);
 }
 
 /** The `sources` settings the flags give (undefined members are left as they are). */
@@ -235,9 +239,7 @@ export function serverCommand(ctx: CliContext) {
         const sources = sourcesFrom(opts).set;
         const secrets = await secretsFor(ctx, name, auth, opts, params);
         const tunnel = await sshForAdd(ctx, name, opts as SshFlags);
-        if ((opts as { vaultSecretIdStdin?: boolean }).vaultSecretIdStdin) {
-          secrets[VAULT_SECRET_ID] = await vaultSecretId(ctx, name);
-        }
+        Object.assign(secrets, await vaultCredentialsFrom(opts, (p) => vaultSecret(ctx, name, p)));
         const tls = tlsFrom(opts);
         await vault.profiles.add({
           name,
@@ -352,12 +354,8 @@ export function serverCommand(ctx: CliContext) {
           changes.ssh = tunnel.ssh;
           changes.secrets = { ...changes.secrets, ...tunnel.secrets };
         }
-        if ((opts as { vaultSecretIdStdin?: boolean }).vaultSecretIdStdin) {
-          changes.secrets = {
-            ...changes.secrets,
-            [VAULT_SECRET_ID]: await vaultSecretId(ctx, name),
-          };
-        }
+        const vaultCreds = await vaultCredentialsFrom(opts, (p) => vaultSecret(ctx, name, p));
+        if (Object.keys(vaultCreds).length) changes.secrets = { ...changes.secrets, ...vaultCreds };
         if (Object.keys(changes).length === 0) {
           throw new HecateError("usage", "Nothing to change", {
             hint: "see 'hecate server edit --help'",

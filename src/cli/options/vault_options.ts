@@ -10,6 +10,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { Option } from "@commander-js/extra-typings";
 import { validateVaultParams } from "../../../providers/sources/vault/settings.ts";
+import type { SecretValue } from "../../profile.ts";
 
 /** One Vault flag and the param it sets. */
 interface VaultFlag {
@@ -108,6 +109,11 @@ export function addVaultOptions<T extends Command<[string]>>(cmd: T): T {
     "--vault-secret-id-stdin",
     "approle: read the secret id from standard input (after the profile's secrets) and seal it",
   );
+  cmd.option(
+    "--vault-token-stdin",
+    "token: read a Vault token for this profile from standard input (after the secret id) and " +
+      "seal it; it is used before VAULT_TOKEN and ~/.vault-token",
+  );
   return cmd;
 }
 
@@ -136,3 +142,24 @@ export function vaultParamsFrom(
 
 /** The sealed name of the AppRole secret id (a source credential, see providers/sources). */
 export const VAULT_SECRET_ID = "source.vault.secret_id";
+
+/** The sealed name of a profile's own Vault token. */
+export const VAULT_TOKEN_SECRET = "source.vault.token";
+
+/**
+ * Reads the Vault credentials the flags ask for (`--vault-secret-id-stdin`,
+ * `--vault-token-stdin`, in that order), to seal in the profile's record.
+ *
+ * @param opts Parsed options.
+ * @param read Reads one secret line, given what it is.
+ * @returns Secrets by sealed name (empty when no flag asks).
+ */
+export async function vaultCredentialsFrom(
+  opts: Record<string, unknown>,
+  read: (what: string) => Promise<string>,
+): Promise<Record<string, SecretValue>> {
+  const out: Record<string, SecretValue> = {};
+  if (opts.vaultSecretIdStdin) out[VAULT_SECRET_ID] = { value: await read("Vault secret id") };
+  if (opts.vaultTokenStdin) out[VAULT_TOKEN_SECRET] = { value: await read("Vault token") };
+  return out;
+}
