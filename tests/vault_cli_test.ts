@@ -163,7 +163,7 @@ Deno.test("hecate with Vault against real PostgreSQL: vault:, vault-db:, query, 
     admin: (sql) => pg.psql(sql),
     creation: PG_STATEMENTS.creation,
     revocation: PG_STATEMENTS.revocation,
-    ttl: 3,
+    ttl: 5,
     maxTtl: 120,
   });
   const token = v.token({ policies: ["hecate"] });
@@ -243,7 +243,7 @@ Deno.test("hecate with Vault against real PostgreSQL: vault:, vault-db:, query, 
         "--",
         "sh",
         "-c",
-        "sleep 5; psql -X -At -c 'select current_user'",
+        "sleep 7; psql -X -At -c 'select current_user'",
       ]);
       const user = v.usernames.at(-1)!;
       assert.equal(r.code, 0, show(r));

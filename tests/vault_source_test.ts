@@ -399,7 +399,7 @@ Deno.test("vault-db: real PostgreSQL login, renewed by the keeper, gone after re
     engine: "postgres",
     admin: (sql) => pg.psql(sql),
     ...PG_STATEMENTS,
-    ttl: 3,
+    ttl: 5,
     maxTtl: 60,
   });
   const c = () =>
@@ -431,7 +431,7 @@ Deno.test("vault-db: real PostgreSQL login, renewed by the keeper, gone after re
   });
   keeper.keep(r.lease);
   // Past the first TTL: still alive because the keeper renewed it.
-  await new Promise((res) => setTimeout(res, 4500));
+  await new Promise((res) => setTimeout(res, 7500));
   assert(v.counts.leaseRenewals >= 2, `renewals: ${v.counts.leaseRenewals}`);
   assert(await canLogin(settings), "still valid after its first TTL");
   assert.equal(v.counts.creds, 1, "renewed, not new credentials");
@@ -542,7 +542,7 @@ Deno.test("vault-db through the library pool: one login per connection, renewed,
     engine: "postgres",
     admin: (sql) => pg.psql(sql),
     ...PG_STATEMENTS,
-    ttl: 3,
+    ttl: 6,
     maxTtl: 120,
   });
   await initVault({ home, password: MASTER_PASSWORD, kdfIterations: 600_000 });
@@ -570,7 +570,7 @@ Deno.test("vault-db through the library pool: one login per connection, renewed,
         assert.ok(v.usernames.includes(String(rows[0]!.u)));
       }
       assert.equal(v.counts.creds, 2, "one login per physical connection, not per statement");
-      await new Promise((r) => setTimeout(r, 4000));
+      await new Promise((r) => setTimeout(r, 7000));
       await pool.query("select 1", [], { idempotent: true }).toArray();
       assert.ok(v.counts.leaseRenewals >= 2, `renewals: ${v.counts.leaseRenewals}`);
       assert.equal(v.counts.creds, 2, "renewed, not logged in again");
