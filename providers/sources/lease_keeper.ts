@@ -10,6 +10,18 @@
  */
 
 import type { Lease, SourceContext } from "./source.ts";
+import { sha256 } from "../../src/sha256.ts";
+import { toHex, utf8 } from "../../src/vault/encoding.ts";
+
+/**
+ * A short, stable name for a lease in messages (a hash, not the id, which is a secret of sorts).
+ *
+ * @param id The lease id.
+ * @returns `lease:` and 12 hex digits of its SHA-256.
+ */
+export function leaseTag(id: string): string {
+  return `lease:${toHex(sha256(utf8(id))).slice(0, 12)}`;
+}
 
 /** What the keeper reports (for the audit trail and tests); never the lease id itself. */
 export type LeaseEvent =

@@ -26,11 +26,11 @@ import {
   type LeaseEvent,
   LeaseKeeper,
   type LeaseOutcome,
+  leaseTag,
 } from "../../providers/sources/lease_keeper.ts";
 import { statusOf } from "../../providers/sources/errors.ts";
 import { sha256 } from "../sha256.ts";
 import { toHex, utf8 } from "../vault/encoding.ts";
-import { leaseTag } from "../../providers/sources/vault/lease.ts";
 import { connectionEnv, type EnvMapping } from "../run/env.ts";
 import { spawnWithEnv } from "../run/spawn.ts";
 import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";

@@ -5,22 +5,11 @@
  * @module
  */
 
-import { sha256 } from "../../../src/sha256.ts";
-import { toHex, utf8 } from "../../../src/vault/encoding.ts";
+import { leaseTag } from "../lease_keeper.ts";
 import type { Lease } from "../source.ts";
 import { vaultRequest } from "./client.ts";
 import { vaultError } from "./errors.ts";
 import type { VaultSettings } from "./settings.ts";
-
-/**
- * A short, stable name for a lease in messages and the audit trail (a hash, not the id).
- *
- * @param id The lease id.
- * @returns `lease:` and 12 hex digits of its SHA-256.
- */
-export function leaseTag(id: string): string {
-  return `lease:${toHex(sha256(utf8(id))).slice(0, 12)}`;
-}
 
 /**
  * Extends a lease by its role's TTL (Vault caps it at the max TTL).

@@ -116,8 +116,7 @@ export const vaultSource: SecretSource = {
 };
 
 export { forgetVaultTokens } from "./auth.ts";
-export { leaseTag } from "./lease.ts";
-export { K8S_JWT_FILE, validateVaultParams, VAULT_PARAMS } from "./settings.ts";
+export { K8S_JWT_FILE, validateVaultParams } from "./settings.ts";
 
 /** `vault:` (KV v1/v2), as registered. */
 export const vaultKvSource: SecretSource = { ...vaultSource, schemes: ["vault"] };

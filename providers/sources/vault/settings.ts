@@ -34,20 +34,6 @@ export interface VaultSettings {
   readonly auth: VaultAuth;
 }
 
-/** The profile params the Vault source reads (all optional). */
-export const VAULT_PARAMS = [
-  "vault.addr",
-  "vault.caFile",
-  "vault.namespace",
-  "vault.tls",
-  "vault.auth",
-  "vault.roleId",
-  "vault.secretIdFile",
-  "vault.role",
-  "vault.jwtFile",
-  "vault.authMount",
-] as const;
-
 /** The default service-account token file inside a Kubernetes pod. */
 export const K8S_JWT_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
