@@ -22,6 +22,7 @@ import { MARIADB_STATEMENTS, PG_STATEMENTS, startVaultDouble } from "./support/v
 import { startPostgres } from "./support/postgres.ts";
 import { startMariadb } from "./support/mariadb.ts";
 import { makeCa } from "./support/tls_certs.ts";
+import { exportSPKI, generateKeyPair, SignJWT } from "jose";
 
 function show(r: RunHecateResult): string {
   return `exit ${r.code}\n--- stdout\n${r.stdout.slice(0, 4000)}\n--- stderr\n${r.stderr}`;
@@ -453,7 +454,7 @@ async function* walk(dir: string): AsyncGenerator<string> {
   }
 }
 
-Deno.test("hecate with Vault against real MariaDB: vault-db: login gone after query", async () => {
+Deno.test("hecate with Vault against real MariaDB: vault-db: login gone after query; sealed token; Kubernetes auth", async () => {
   await using db = await startMariadb();
   await using v = await startVaultDouble();
   await using dir = await tempDir("hecate-vault-my-");
@@ -508,6 +509,64 @@ Deno.test("hecate with Vault against real MariaDB: vault-db: login gone after qu
     (await db.sql(`select count(*) from mysql.user where user = '${user}'`)).trim(),
     "0",
   );
+
+  // Kubernetes auth: the pod's service-account JWT, verified by the double with the cluster key.
+  const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
+  v.kubernetesKey(await exportSPKI(publicKey));
+  v.kubernetesRole("hecate", {
+    saNames: ["billing"],
+    saNamespaces: ["prod"],
+    policies: ["hecate"],
+  });
+  const jwtFile = `${dir.path}/sa-token`;
+  await Deno.writeTextFile(
+    jwtFile,
+    await new SignJWT({}).setProtectedHeader({ alg: "ES256" }).setIssuer(
+      "kubernetes/serviceaccount",
+    ).setSubject("system:serviceaccount:prod:billing").setIssuedAt().setExpirationTime("10m")
+      .sign(privateKey),
+  );
+  ok(
+    await run([
+      "server",
+      "add",
+      "k8s",
+      "--engine",
+      "mysql",
+      "--host",
+      db.host,
+      "--port",
+      String(db.port),
+      "--tls",
+      "disable",
+      "--secret-ref",
+      "vault-db:mysql/creds/app",
+      "--vault-addr",
+      v.addr,
+      "--vault-ca-file",
+      v.caFile,
+      "--vault-auth",
+      "kubernetes",
+      "--vault-role",
+      "hecate",
+      "--vault-jwt-file",
+      jwtFile,
+    ]),
+  );
+  const logins = v.counts.logins;
+  assert.equal(
+    ok(await run(["query", "k8s", "select 1 as one"])),
+    "one\n1\n",
+  );
+  assert.equal(v.counts.logins, logins + 1);
+  // A token of another namespace's service account is refused: exit 18, no JWT in the output.
+  const other = await new SignJWT({}).setProtectedHeader({ alg: "ES256" }).setIssuer(
+    "kubernetes/serviceaccount",
+  ).setSubject("system:serviceaccount:dev:billing").sign(privateKey);
+  await Deno.writeTextFile(jwtFile, other);
+  const r = await run(["query", "k8s", "select 1"]);
+  fails(r, 18, /login failed/);
+  assert.ok(!r.stderr.includes(other));
 });
 
 Deno.test("failover: Vault refused, too slow, 403, malformed -> the next source answers; cache within and past its TTL", async (t) => {
