@@ -218,6 +218,13 @@ Deno.test("hecate with Vault against real PostgreSQL: vault:, vault-db:, query, 
     assert.notEqual(r.code, 0, "version 1 holds a wrong password");
     ok(await add("old", "vault:old/billing#password"));
     ok(await run(["query", "old", "select 1"]));
+    // server test: the source's health (Vault up, Hecate's token accepted), then the database.
+    const tested = ok(await run(["server", "test", "kv"]));
+    assert.match(
+      tested,
+      /source password vault:secret\/billing#password \(HashiCorp Vault\): ok, [\d.]+ ms, 1\.15\.0\+double active, token ttl \d+s/,
+    );
+    assert.ok(!tested.includes(token));
   });
 
   await t.step("a malformed reference is refused at add (exit 2)", async () => {
