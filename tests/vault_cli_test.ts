@@ -381,6 +381,21 @@ Deno.test("hecate with Vault against real PostgreSQL: vault:, vault-db:, query, 
       for await (const f of walk(home)) {
         assert.ok(!new TextDecoder().decode(await Deno.readFile(f)).includes(secretId), f);
       }
+      // The attack: a holder of an API key scoped to another profile tries to use, show or
+      // list this profile's sealed secret id. The key's scope covers source credentials like
+      // passwords.
+      const key = ok(await run(["apikey", "create", "cron", "--server", "kv", "--expires", "1d"]))
+        .trim();
+      const asKey = (args: string[]) =>
+        runHecate(args, { home, env: { ...env, HOME: home, HECATE_API_KEY: key } });
+      assert.equal(ok(await asKey(["query", "kv", "select 1 as one"])), "one\n1\n");
+      for (const args of [["query", "ar", "select 1"], ["server", "show", "ar", "--json"]]) {
+        const r = await asKey(args);
+        fails(r, 5);
+        assert.ok(!r.stdout.includes(secretId) && !r.stderr.includes(secretId));
+      }
+      const listed = ok(await asKey(["server", "list", "--json"]));
+      assert.ok(!listed.includes(secretId) && !listed.includes('"ar"'));
     },
   );
 
