@@ -12,9 +12,10 @@
  * `audit verify` on a 1,000,000-entry trail), `pool` (queries per second through the library pool
  * against a raw `pg` Pool), `vaultsize` (query, server list and server add at 10, 1,000 and 10,000
  * profiles, and importing a 10,000-line .pgpass; scripts/bench/vaultsize.ts), `sources` (the cron
- * path with a `vault:` and a `vault-db:` password against a stored one, through the Vault double;
- * scripts/bench/sources.ts). Pass section names
- * to run only those.
+ * path with a `file:` reference and with an `env:` reference failing over to it, against a stored
+ * secret; scripts/bench/sources.ts), `vault` (the cron path with a `vault:` password over HTTPS,
+ * with a pinned CA and through a loopback agent, and a `vault-db:` login, against a stored one,
+ * through the Vault double; scripts/bench/vault.ts). Pass section names to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -42,6 +43,7 @@ import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
 import { benchSources } from "./bench/sources.ts";
+import { benchVault } from "./bench/vault.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
 
@@ -61,6 +63,7 @@ const sections = Deno.args.length ? Deno.args : [
   "pool",
   "vaultsize",
   "sources",
+  "vault",
 ];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
@@ -413,7 +416,8 @@ try {
   if (sections.includes("audit")) await benchAudit(root, PASSWORD);
   if (sections.includes("pool")) await benchPool(root, PASSWORD);
   if (sections.includes("vaultsize")) await benchVaultSize(root, PASSWORD);
-  if (sections.includes("sources")) await benchSources(root, PASSWORD);
+  if (sections.includes("sources")) await benchSources(root, PASSWORD, hecateCmd);
+  if (sections.includes("vault")) await benchVault(root, PASSWORD);
 } finally {
   await Deno.remove(root, { recursive: true });
 }

@@ -55,7 +55,7 @@ export async function openDbConnection(
   const { settings, secrets, leases } = await resolveConnection(profile, sources.resolve);
   if (leases.length) sources.onLeases?.(leases);
   const driver = await driverFor(profile.engine);
-  reportTransportWarnings(profile, options.onWarning);
+  reportTransportWarnings(withResolvedHost(profile, settings), options.onWarning);
   if (!profile.ssh) return await driver.connect(settings);
   // ssh2 is loaded only by profiles that need it.
   const { connectThroughTunnel } = await import("./tunnel/through.ts");
@@ -110,7 +110,7 @@ export async function openEndpoint(
   const { settings, secrets, leases } = await resolveConnection(profile, sources.resolve);
   if (leases.length) sources.onLeases?.(leases);
   // The other program will send the login: the same warnings as for our own connection.
-  reportTransportWarnings(profile, options.onWarning);
+  reportTransportWarnings(withResolvedHost(profile, settings), options.onWarning);
   if (!profile.ssh) return { settings, leases, close: () => Promise.resolve() };
   const { openProfileTunnel } = await import("./tunnel/through.ts");
   const tunnel = await openProfileTunnel(profile, settings, { ...options, secrets });
@@ -126,4 +126,11 @@ export async function openEndpoint(
     leases,
     close: () => tunnel.close(),
   };
+}
+
+/** The profile as the warnings judge it: with the host a whole-connection secret supplied. */
+function withResolvedHost(profile: Profile, settings: ConnectSettings): Profile {
+  return profile.host === undefined && settings.host !== undefined
+    ? { ...profile, host: settings.host }
+    : profile;
 }

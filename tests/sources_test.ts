@@ -18,6 +18,8 @@ import {
 import { runCli } from "../src/cli/cli.ts";
 import { CACHE_DIR } from "../src/api/source_cache.ts";
 import { runHecate } from "./support/cli.ts";
+import { withAuditLock } from "../src/audit/log.ts";
+import { startPostgres } from "./support/postgres.ts";
 
 const PASSWORD = "sources-test-master-password";
 const CANARY = "CANARY-7f3e9b21-do-not-print";
@@ -80,10 +82,17 @@ const junkSource: SecretSource = {
   },
 };
 
+/** Lease ids `dyn:` was asked to revoke. */
+const revoked: string[] = [];
+
 const dynSource: SecretSource = {
   schemes: ["dyn"],
   title: "dynamic store",
   dynamic: true,
+  revoke(lease) {
+    revoked.push(lease.id);
+    return Promise.resolve();
+  },
   parse: (scheme, rest) => ({ scheme, raw: `${scheme}:${rest}`, parts: { role: rest } }),
   resolve(ref) {
     leaseCounter++;
@@ -114,7 +123,7 @@ async function cli(home: string, args: string[], env: Record<string, string> = {
   const useKey = env.HECATE_API_KEY !== undefined;
   const code = await runCli(["--home", home, ...(useKey ? [] : ["--password-stdin"]), ...args], {
     out: (t) => Promise.resolve(void (out += t)),
-    outBytes: () => Promise.resolve(),
+    outBytes: (b) => Promise.resolve(void (out += new TextDecoder().decode(b))),
     err: (t) => Promise.resolve(void (err += t)),
     env: (n) => env[n],
     stdinIsTerminal: false,
@@ -137,6 +146,9 @@ async function withHome(fn: (home: string) => Promise<void>): Promise<void> {
     await initVault({ home, password: PASSWORD, kdfIterations: 600_000 });
     await fn(home);
   } finally {
+    // An in-process command may still hold the audit lock to bring the state file up to date
+    // after its last group write (src/audit/log.ts): let it finish before the home goes.
+    await withAuditLock(home, () => Promise.resolve());
     await Deno.remove(home, { recursive: true });
   }
 }
@@ -586,5 +598,72 @@ Deno.test("server test lists each source with health and latency; hecate sources
     );
     const checked = await cli(home, ["sources", "--check"]);
     assert.match(checked.out, /^memo\s+1 profile\s+memo store\s+FAIL \(1\/2 answered\)$/m);
+  });
+});
+
+Deno.test("a resolution that fails after a dynamic login was made revokes that login", async () => {
+  await withHome(async (home) => {
+    const vault = await openVault({ home, password: PASSWORD });
+    await vault.profiles.add({
+      name: "half",
+      engine: "postgres",
+      host: "db",
+      secrets: {
+        password: { ref: "dyn:half" },
+        // A second secret whose only source fails: the whole use fails.
+        extra: { ref: "env:HECATE_T_NEVER_SET" },
+      },
+    });
+    const before = revoked.length;
+    await assert.rejects(vault.endpoint("half"), (e: Error & { code?: string }) => {
+      assert.equal(e.code, "secret_unresolved");
+      return true;
+    });
+    await vault.close();
+    assert.equal(revoked.length, before + 1);
+    assert.match(revoked.at(-1)!, /^lease\//);
+  });
+});
+
+Deno.test("a custom source's password logs in to a real PostgreSQL: query, and a whole --from connection", async () => {
+  await using pg = await startPostgres();
+  await withHome(async (home) => {
+    memo.set("pg-login", { password: pg.password });
+    memo.set("pg-whole", {
+      host: pg.host,
+      port: String(pg.port),
+      dbname: pg.database,
+      username: pg.user,
+      password: pg.password,
+    });
+    const base = ["--engine", "postgres", "--tls", "disable"];
+    const add = await cli(home, [
+      "server",
+      "add",
+      "real",
+      ...base,
+      "--host",
+      pg.host,
+      "--port",
+      String(pg.port),
+      "--database",
+      pg.database,
+      "--user",
+      pg.user,
+      "--secret-ref",
+      "memo:pg-login",
+    ]);
+    assert.equal(add.code, 0, add.err);
+    let r = await cli(home, ["query", "real", "select current_user as u", "--format", "csv"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^${pg.user}$`, "m"));
+    assert.equal(
+      (await cli(home, ["server", "add", "whole", ...base, "--from", "memo:pg-whole"])).code,
+      0,
+    );
+    r = await cli(home, ["query", "whole", "select 40 + 2 as n", "--format", "csv"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^42$/m);
+    for (const out of [r.out, r.err]) assert.ok(!out.includes(pg.password));
   });
 });

@@ -173,7 +173,12 @@ export function withTimeout<T>(
     }, ms);
     outer?.addEventListener("abort", () => reject(new TimedOut()), { once: true });
   });
-  return Promise.race([work(signal), timeout]).finally(() => clearTimeout(timer));
+  // The loser must never surface as an unhandled rejection.
+  timeout.catch(() => {});
+  // A source that throws instead of rejecting is a rejection like any other (and the timer is
+  // still cleared).
+  const call = (async () => await work(signal))();
+  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** What {@link withTimeout} throws when the time ran out. */
@@ -288,6 +293,10 @@ async function resolveRefs(
         fields = accept(ref, answer.fields);
       } catch (e) {
         status = e instanceof FieldMissing ? "field_missing" : "malformed";
+        // A login made for an answer that cannot be used is given back at once.
+        if (answer.lease) {
+          await releaseLeases([{ source, ref, lease: answer.lease, field, context: ctxFor }]);
+        }
         throw new Malformed();
       }
       const now = (opts.now ?? Date.now)();
@@ -326,6 +335,23 @@ async function resolveRefs(
     errors.push(attemptError(source?.title ?? scheme, raw, status, err));
   }
   return undefined;
+}
+
+/**
+ * Revokes leases that will not be handed to a caller (best effort, each within the default source
+ * timeout): a resolution that failed after some of its fields got dynamic logins must not leave
+ * them alive.
+ *
+ * @param leases The leases.
+ */
+export async function releaseLeases(leases: readonly HeldLease[]): Promise<void> {
+  await Promise.all(leases.map(async (h) => {
+    if (!h.source.revoke) return;
+    await withTimeout(
+      (signal) => h.source.revoke!(h.lease, h.context(signal)),
+      DEFAULT_SOURCE_TIMEOUT_MS,
+    ).catch(() => {});
+  }));
 }
 
 /** The error when every reference of a field failed (and no cache stood in). */
@@ -445,62 +471,12 @@ export async function resolveProfile(
     };
   };
 
-  const from = profile.sources?.from;
-  if (from?.length) {
-    const errors: HecateError[] = [];
-    const got = await resolveRefs(
-      profile,
-      "from",
-      from,
-      (_ref, fields) => fromRecord(fromFieldsOf(fields)),
-      opts,
-      errors,
-    );
-    let fields: Record<string, string>;
-    if (got) {
-      fields = got.fields;
-      remember("from", got);
-      if (got.lease) out.leases.push(got.lease);
-    } else {
-      fields = await fallBack("from", from, errors);
-    }
-    out.from = {
-      ...fields,
-      ...(fields.port !== undefined ? { port: Number(fields.port) } : {}),
-    } as FromFields;
+  try {
+    await resolveAll();
+  } catch (e) {
+    await releaseLeases(out.leases);
+    throw e;
   }
-
-  for (const [field, s] of Object.entries(profile.secrets)) {
-    if (isSourceCredential(field)) continue;
-    const refs = refsOf(s as SecretValue);
-    if (!refs) {
-      out.secrets[field] = (s as { value: string }).value;
-      continue;
-    }
-    const errors: HecateError[] = [];
-    const accept = (ref: ParsedRef, fields: Readonly<Record<string, string>>) => {
-      const value = pick(field, ref, fields);
-      if (value === undefined) throw new FieldMissing();
-      // A whole login (no #FIELD) gives the password field its user as well: a dynamic login
-      // works only under the name the source made for it.
-      const user = field === "password" && ref.field === undefined
-        ? fields.username ?? fields.user
-        : undefined;
-      return { value, ...(user !== undefined ? { user } : {}) };
-    };
-    const got = await resolveRefs(profile, field, refs, accept, opts, errors);
-    let fields: Record<string, string>;
-    if (got) {
-      fields = got.fields;
-      remember(field, got);
-      if (got.lease) out.leases.push(got.lease);
-    } else {
-      fields = await fallBack(field, refs, errors);
-    }
-    out.secrets[field] = fields.value!;
-    if (fields.user !== undefined) out.user = fields.user;
-  }
-
   if (ttl && opts.cache && Object.keys(fresh).length) {
     // Only what was freshly resolved replaces an entry; a field served from the cache keeps its
     // original time, so the TTL counts from the last real resolution.
@@ -509,6 +485,64 @@ export async function resolveProfile(
     await opts.cache.save(merged).catch(() => {});
   }
   return out;
+
+  async function resolveAll(): Promise<void> {
+    const from = profile.sources?.from;
+    if (from?.length) {
+      const errors: HecateError[] = [];
+      const got = await resolveRefs(
+        profile,
+        "from",
+        from,
+        (_ref, fields) => fromRecord(fromFieldsOf(fields)),
+        opts,
+        errors,
+      );
+      let fields: Record<string, string>;
+      if (got) {
+        fields = got.fields;
+        remember("from", got);
+        if (got.lease) out.leases.push(got.lease);
+      } else {
+        fields = await fallBack("from", from, errors);
+      }
+      out.from = {
+        ...fields,
+        ...(fields.port !== undefined ? { port: Number(fields.port) } : {}),
+      } as FromFields;
+    }
+
+    for (const [field, s] of Object.entries(profile.secrets)) {
+      if (isSourceCredential(field)) continue;
+      const refs = refsOf(s as SecretValue);
+      if (!refs) {
+        out.secrets[field] = (s as { value: string }).value;
+        continue;
+      }
+      const errors: HecateError[] = [];
+      const accept = (ref: ParsedRef, fields: Readonly<Record<string, string>>) => {
+        const value = pick(field, ref, fields);
+        if (value === undefined) throw new FieldMissing();
+        // A whole login (no #FIELD) gives the password field its user as well: a dynamic login
+        // works only under the name the source made for it.
+        const user = field === "password" && ref.field === undefined
+          ? fields.username ?? fields.user
+          : undefined;
+        return { value, ...(user !== undefined ? { user } : {}) };
+      };
+      const got = await resolveRefs(profile, field, refs, accept, opts, errors);
+      let fields: Record<string, string>;
+      if (got) {
+        fields = got.fields;
+        remember(field, got);
+        if (got.lease) out.leases.push(got.lease);
+      } else {
+        fields = await fallBack(field, refs, errors);
+      }
+      out.secrets[field] = fields.value!;
+      if (fields.user !== undefined) out.user = fields.user;
+    }
+  }
 }
 
 /**

@@ -170,7 +170,14 @@ export class VaultConnections {
     const side = ttl ? await this.#core.sideKey(id) : undefined;
     return {
       resolve: {
-        onAttempt: (r) => audit.append(resolutionEvent(name, actor, r)),
+        // The attempts' records go out with the next durable record of this use (the statement,
+        // `env`, `run`, or the failure's), so a source costs no flush of its own; the
+        // `profile.read` record was on disk before anything was resolved.
+        onAttempt: (r) => {
+          const event = resolutionEvent(name, actor, r);
+          if (audit.enqueue) return void audit.enqueue(event);
+          return audit.append(event);
+        },
         ...(side
           ? { cache: fileSecretCache({ home: this.#core.home, recordId: id, ...side }) }
           : {}),
@@ -292,9 +299,15 @@ export class VaultConnections {
   /** Resolves a profile for another program (see {@link Vault.endpoint}). */
   async endpoint(name: string): Promise<Endpoint> {
     const { profile, actor, id } = await this.#core.released(name);
-    return await openEndpoint(profile, {
-      pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
-    }, await this.#sourceUse(name, id, profile, actor));
+    try {
+      return await openEndpoint(profile, {
+        pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
+      }, await this.#sourceUse(name, id, profile, actor));
+    } catch (e) {
+      // The records of the sources that failed are on disk before the failure is reported.
+      await this.#core.audit.flush?.().catch(() => {});
+      throw e;
+    }
   }
 
   /** The variables `hecate run` gives a program (see {@link Vault.environment}). */

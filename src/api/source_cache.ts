@@ -9,7 +9,7 @@
  * @module
  */
 
-import { fromUtf8, utf8 } from "../vault/encoding.ts";
+import { fromBase64Url, fromUtf8, utf8 } from "../vault/encoding.ts";
 import { open, seal } from "../vault/primitives.ts";
 import { associatedDataV2 } from "../vault/keyring.ts";
 import type { CachedField, SecretCache } from "../../providers/sources/resolve.ts";
@@ -30,7 +30,7 @@ export interface FileSecretCacheOptions {
 }
 
 function aad(o: FileSecretCacheOptions): Uint8Array<ArrayBuffer> {
-  return associatedDataV2("secret-cache", utf8(o.vaultId), utf8(o.recordId));
+  return associatedDataV2("secret-cache", fromBase64Url(o.vaultId), fromBase64Url(o.recordId));
 }
 
 /** The file of a record's entry (record ids are base64url, so safe as a name). */

@@ -996,5 +996,5 @@ export function recordSideKeyOf(
   vaultId: Uint8Array<ArrayBuffer>,
   recordId: Uint8Array<ArrayBuffer>,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  return hkdfSha256(dataKey, concatBytes(vaultId, recordId), utf8("hecate record side key v1"));
+  return hkdfSha256(dataKey, concatBytes(vaultId, recordId), utf8("hecate-vault/2 side"));
 }
