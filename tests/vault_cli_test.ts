@@ -589,6 +589,51 @@ Deno.test("hecate with Vault against real MariaDB: vault-db: login gone after qu
   const r = await run(["query", "k8s", "select 1"]);
   fails(r, 18, /login failed/);
   assert.ok(!r.stderr.includes(other));
+
+  // A token whose policy lacks sys/leases/revoke (Vault's default policy does): the query works,
+  // the revoke is refused, warned on stderr and audited as failed, and the login stays until its
+  // lease ends (the double drops it at close).
+  v.policy("no-revoke", { "mysql/creds/app": ["read"] });
+  const weak = v.token({ policies: ["no-revoke"] });
+  ok(
+    await run([
+      "server",
+      "add",
+      "weak",
+      "--engine",
+      "mysql",
+      "--host",
+      db.host,
+      "--port",
+      String(db.port),
+      "--tls",
+      "disable",
+      "--secret-ref",
+      "vault-db:mysql/creds/app",
+      "--vault-addr",
+      v.addr,
+      "--vault-ca-file",
+      v.caFile,
+      "--vault-token-stdin",
+    ], [weak]),
+  );
+  const w = await run(["query", "weak", "select 1 as one"]);
+  assert.equal(ok(w), "one\n1\n");
+  assert.match(
+    w.stderr,
+    /hecate: warning: dynamic credentials \(lease:[0-9a-f]{12}\) could not be revoked/,
+  );
+  const left = v.usernames.at(-1)!;
+  assert.equal(
+    (await db.sql(`select count(*) from mysql.user where user = '${left}'`)).trim(),
+    "1",
+  );
+  const trail = ok(await run(["audit", "show", "--json", "--server", "weak"])).trim().split("\n")
+    .map((l) => JSON.parse(l));
+  const failed = trail.filter((e) => e.event === "lease.revoke");
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0].outcome, "fail");
+  assert.equal(failed[0].reason, "forbidden");
 });
 
 Deno.test("failover: Vault refused, too slow, 403, malformed -> the next source answers; cache within and past its TTL", async (t) => {
