@@ -655,3 +655,40 @@ Deno.test("vault: a redirect is not followed, so the token never reaches another
     await redirector.shutdown();
   }
 });
+
+Deno.test("vault-db: a user token is renewed with the leases it holds, so it outlives its first TTL", async () => {
+  await using db = await startMariadb();
+  await using v = await startVaultDouble();
+  forgetVaultTokens();
+  v.policy("db", { "mysql/creds/*": ["read"], "sys/leases/revoke": ["update"] });
+  v.dbRole("mysql", "app", {
+    engine: "mysql",
+    admin: (sql) => db.sql(sql),
+    ...MARIADB_STATEMENTS,
+    ttl: 3,
+    maxTtl: 60,
+  });
+  // The token's TTL equals the lease's: without renewing it, the second lease renewal is refused.
+  const env = {
+    VAULT_ADDR: v.addr,
+    VAULT_CACERT: v.caFile,
+    VAULT_TOKEN: v.token({ policies: ["db"], ttl: 3, maxTtl: 60 }),
+  };
+  const r = await vaultSource.resolve(parse("vault-db:mysql/app"), ctx(env));
+  const events: string[] = [];
+  const keeper = new LeaseKeeper({
+    renew: (l) => vaultSource.renew!(l, ctx(env)),
+    revoke: (l) => vaultSource.revoke!(l, ctx(env)),
+    onEvent: (e) => events.push(e.kind),
+  });
+  keeper.keep(r.lease!);
+  await new Promise((res) => setTimeout(res, 5500));
+  await keeper.close();
+  assert.ok(v.counts.tokenRenewals >= 2, `token renewals: ${v.counts.tokenRenewals}`);
+  assert.ok(!events.includes("renew_failed"), events.join());
+  assert.equal(events.at(-1), "revoked");
+  assert.equal(
+    (await db.sql(`select count(*) from mysql.user where user = '${r.fields.username}'`)).trim(),
+    "0",
+  );
+});

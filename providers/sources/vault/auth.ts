@@ -179,3 +179,28 @@ export async function vaultToken(s: VaultSettings, ctx: AuthContext): Promise<st
   held.set(k, h);
   return h.token;
 }
+
+/**
+ * Extends a token the user gave (`renew-self`), ignoring any failure: the call that needs the
+ * token reports a refusal itself.
+ *
+ * @param s The settings.
+ * @param token The token.
+ * @param signal Aborted at the source timeout.
+ */
+export async function renewUserToken(
+  s: VaultSettings,
+  token: string,
+  signal: AbortSignal,
+): Promise<void> {
+  try {
+    await vaultRequest(s.endpoint, "POST", "auth/token/renew-self", {
+      token,
+      body: {},
+      signal,
+      ref: "vault",
+    });
+  } catch {
+    // best effort
+  }
+}

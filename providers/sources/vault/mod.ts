@@ -19,7 +19,7 @@ import type {
 } from "../source.ts";
 import { vaultRequest } from "./client.ts";
 import { isTokenRefused } from "./errors.ts";
-import { dropVaultToken, vaultToken } from "./auth.ts";
+import { dropVaultToken, renewUserToken, vaultToken } from "./auth.ts";
 import { readKv } from "./kv.ts";
 import { readCreds } from "./database.ts";
 import { renewLease, revokeLease } from "./lease.ts";
@@ -69,7 +69,13 @@ export const vaultSource: SecretSource = {
   },
   async renew(lease: Lease, ctx: VaultContext): Promise<Lease> {
     const s = await settingsOf(ctx);
-    return await withToken(s, ctx, (token) => renewLease(s, lease, token, ctx.signal));
+    return await withToken(s, ctx, async (token) => {
+      // A token Hecate did not obtain (VAULT_TOKEN, ~/.vault-token, sealed) is renewed with the
+      // lease it holds, so a long-lived pool does not outlive it; best effort (it may not be
+      // renewable, or be at its max TTL).
+      if (s.auth.method === "token") await renewUserToken(s, token, ctx.signal);
+      return await renewLease(s, lease, token, ctx.signal);
+    });
   },
   async revoke(lease: Lease, ctx: VaultContext): Promise<void> {
     const s = await settingsOf(ctx);
