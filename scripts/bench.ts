@@ -17,12 +17,14 @@
  * against a raw `pg` Pool), `vaultsize` (query, server list and server add at 10, 1,000 and 10,000
  * profiles, and importing a 10,000-line .pgpass; scripts/bench/vaultsize.ts), `sources` (the cron
  * path with a `file:` reference and with an `env:` reference failing over to it, against a stored
- * secret; scripts/bench/sources.ts), `aws` (the cron path with an `aws-sm:` password through the
- * AWS double against a stored one, goal at most 1.3x, and the AWS credential chain's own cost;
- * scripts/bench/aws.ts), `cloud` (the cron path with `azure-kv:` and `gcp-sm:` through the doubles,
- * against a stored secret; scripts/bench/cloud.ts), `console` (the web console's first page size
- * and load time, and 100,000 rows streamed in Chromium; scripts/bench/console.ts). Pass section
- * names to run only those.
+ * secret; scripts/bench/sources.ts), `vault` (the cron path with a `vault:` password over HTTPS,
+ * with a pinned CA and through a loopback agent, and a `vault-db:` login, against a stored one,
+ * through the Vault double; scripts/bench/vault.ts), `aws` (the cron path with an `aws-sm:`
+ * password through the AWS double against a stored one, goal at most 1.3x, and the AWS credential
+ * chain's own cost; scripts/bench/aws.ts), `cloud` (the cron path with `azure-kv:` and `gcp-sm:`
+ * through the doubles, against a stored secret; scripts/bench/cloud.ts), `console` (the web
+ * console's first page size and load time, and 100,000 rows streamed in Chromium;
+ * scripts/bench/console.ts). Pass section names to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -55,6 +57,7 @@ import { benchMssql } from "./bench/mssql.ts";
 import { benchMysqlCron, benchMysqlExport } from "./bench/mysql.ts";
 import { benchAws } from "./bench/aws.ts";
 import { benchConsole } from "./bench/console.ts";
+import { benchVault } from "./bench/vault.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
 
@@ -79,6 +82,7 @@ const sections = Deno.args.length ? Deno.args : [
   "aws",
   "console",
   "cloud",
+  "vault",
 ];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
@@ -387,6 +391,7 @@ try {
   }
   if (sections.includes("console")) await benchConsole(root, PASSWORD);
   if (sections.includes("cloud")) await benchCloud(root, PASSWORD, hecateCmd);
+  if (sections.includes("vault")) await benchVault(root, PASSWORD);
 } finally {
   await Deno.remove(root, { recursive: true });
 }

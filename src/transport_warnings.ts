@@ -24,11 +24,35 @@ const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/;
  */
 export function tlsWarnings(p: Profile): string[] {
   if (p.engine === "sqlite") return [];
+  return [...databaseWarnings(p), ...vaultWarnings(p)];
+}
+
+function databaseWarnings(p: Profile): string[] {
   if (p.tls.mode === "insecure") {
     return [`TLS certificate verification is off for profile "${p.name}" (--tls insecure)`];
   }
   if (p.tls.mode === "disable" && !LOOPBACK.test(p.host ?? "")) {
     return [`TLS is disabled for profile "${p.name}": the login travels unencrypted`];
+  }
+  return [];
+}
+
+/** The profile's HashiCorp Vault settings (docs/SOURCES.md), when it weakens their TLS. */
+function vaultWarnings(p: Profile): string[] {
+  const mode = p.params?.["vault.tls"];
+  if (mode === "insecure") {
+    return [
+      `Vault TLS certificate verification is off for profile "${p.name}" (--vault-tls insecure)`,
+    ];
+  }
+  let host = "";
+  try {
+    host = new URL(p.params?.["vault.addr"] ?? "").hostname;
+  } catch {
+    // no address in the profile: VAULT_ADDR, which must then be https://
+  }
+  if (mode === "disable" && host && !LOOPBACK.test(host)) {
+    return [`Vault TLS is disabled for profile "${p.name}": the Vault token travels unencrypted`];
   }
   return [];
 }

@@ -36,6 +36,7 @@ for (const sub of ["add", "edit"]) {
       "TLS",
       "SSH",
       "Secrets",
+      "Vault",
       "Options",
     ]);
     const connection = groups.get("Connection")!;
@@ -57,6 +58,7 @@ for (const sub of ["add", "edit"]) {
       "--ssh-secret-stdin",
       ...(sub === "add" ? ["--store"] : []),
     ]);
+    assert.ok(groups.get("Vault")!.every((f) => f.startsWith("--vault-")));
     assert.deepEqual(groups.get("Options"), ["--help"]);
     // Every option of the command, once.
     const tree = await describeProgram();

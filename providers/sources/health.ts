@@ -70,13 +70,13 @@ export async function checkProfileSources(
     try {
       const ref = parseRef(raw);
       const source = sourceFor(ref.scheme)!;
-      const credentials = credentialsFor(profile, ref.scheme);
+      const credentials = credentialsFor(profile, source.credentialScope ?? ref.scheme);
       if (!source.health && source.dynamic) {
         out.push({ ...base, ok: true, detail: "no health check", latencyMs: 0 });
         continue;
       }
       const h = await withTimeout(async (signal) => {
-        const ctx = { signal, credentials, env };
+        const ctx = { signal, credentials, env, params: profile.params ?? {} };
         if (source.health) return await source.health(ref, ctx);
         await source.resolve(ref, ctx);
         return { ok: true, detail: "answered", latencyMs: performance.now() - t0 };

@@ -16,6 +16,7 @@ import { passSource } from "./pass.ts";
 import { sopsSource } from "./sops/source.ts";
 import { azureKeyVaultSource } from "./azure/source.ts";
 import { gcpSecretManagerSource } from "./gcp/source.ts";
+import { vaultDbSource, vaultKvSource } from "./vault/mod.ts";
 
 export { malformedRef, sourceError, type SourceStatus, statusOf } from "./errors.ts";
 
@@ -115,3 +116,5 @@ registerSource(passSource);
 registerSource(sopsSource);
 registerSource(azureKeyVaultSource);
 registerSource(gcpSecretManagerSource);
+registerSource(vaultKvSource);
+registerSource(vaultDbSource);

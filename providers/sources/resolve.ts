@@ -278,8 +278,9 @@ async function resolveRefs(
         throw new Malformed();
       }
       source = sourceFor(ref.scheme)!;
-      const credentials = credentialsFor(profile, ref.scheme);
-      const ctxFor = (signal: AbortSignal): SourceContext => ({ signal, credentials, env });
+      const credentials = credentialsFor(profile, source.credentialScope ?? ref.scheme);
+      const params = profile.params ?? {};
+      const ctxFor = (signal: AbortSignal): SourceContext => ({ signal, credentials, env, params });
       const answer = checkAnswer(
         await withTimeout(
           (signal) => source!.resolve(ref!, ctxFor(signal)),

@@ -61,6 +61,11 @@ export interface SourceContext {
   readonly credentials: Readonly<Record<string, string>>;
   /** Reads an environment variable (injectable in tests). */
   readonly env: (name: string) => string | undefined;
+  /**
+   * The profile's non-secret params: a source's own settings live there under its prefix (e.g.
+   * `vault.addr`, `vault.auth`).
+   */
+  readonly params?: Readonly<Record<string, string>>;
 }
 
 /** The health of a source, for `hecate server test` and `hecate sources`. */
@@ -79,6 +84,11 @@ export interface SecretSource {
   readonly schemes: readonly string[];
   /** A short human name for messages and `hecate sources` (e.g. `HashiCorp Vault`). */
   readonly title: string;
+  /**
+   * The name its credentials are sealed under (`source.<name>.*`) when several schemes share
+   * them (e.g. `vault` for both `vault:` and `vault-db:`). @default {the reference's scheme}
+   */
+  readonly credentialScope?: string;
   /** Whether its values are dynamic logins (the framework never caches those past the lease). */
   readonly dynamic?: boolean;
   /**

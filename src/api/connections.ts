@@ -21,6 +21,16 @@ import {
 import type { Actor } from "../audit/log.ts";
 import type { HeldLease, ResolutionRecord } from "../../providers/sources/resolve.ts";
 import { fileSecretCache } from "./source_cache.ts";
+import {
+  keepHeld,
+  type LeaseEvent,
+  LeaseKeeper,
+  type LeaseOutcome,
+  leaseTag,
+} from "../../providers/sources/lease_keeper.ts";
+import { statusOf } from "../../providers/sources/errors.ts";
+import { sha256 } from "../sha256.ts";
+import { toHex, utf8 } from "../vault/encoding.ts";
 import { connectionEnv, type EnvMapping } from "../run/env.ts";
 import { spawnWithEnv } from "../run/spawn.ts";
 import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
@@ -75,6 +85,13 @@ export class VaultConnections {
   readonly #core: VaultCore;
   readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #pools = new Set<ConnectionPool>();
+  /**
+   * Leases of connections and pools: renewed while they live, revoked at their close, and on
+   * SIGINT/SIGTERM before the process exits.
+   */
+  readonly #keeper = new LeaseKeeper({ revokeOnSignals: true, onEvent: leaseWarning });
+  /** Leases of `run` children: the child gets the signal, the lease is revoked after it ends. */
+  readonly #runKeeper = new LeaseKeeper({ onEvent: leaseWarning });
 
   /** @param core The open vault's core. */
   constructor(core: VaultCore) {
@@ -89,11 +106,27 @@ export class VaultConnections {
       | undefined;
     if (engine) preloadDriver(engine);
     const { profile, actor, id } = await this.#core.released(name);
+    const held: HeldLease[] = [];
+    let release: (() => Promise<void>) | undefined;
     try {
       const conn = await openDbConnection(profile, {
         onStep: options.onStep,
         pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
-      }, await this.#sourceUse(name, id, profile, actor));
+      }, await this.#sourceUse(name, id, profile, actor, held));
+      if (held.length) {
+        // Dynamic credentials live exactly as long as this connection (a pool's connections
+        // each hold their own login, resolved once when the connection is opened).
+        const done = keepHeld(this.#keeper, held, this.#leaseAudit(name, actor));
+        release = done;
+        const close = conn.close.bind(conn);
+        conn.close = async () => {
+          try {
+            await close();
+          } finally {
+            await done();
+          }
+        };
+      }
       return new Connection(
         name,
         profile.engine,
@@ -104,6 +137,8 @@ export class VaultConnections {
         options.auditStatements ?? true,
       );
     } catch (e) {
+      // A login obtained for a connect that failed is revoked at once.
+      await (release ?? keepHeld(this.#keeper, held, this.#leaseAudit(name, actor)))();
       await this.#core.audit.append({
         event: "connect",
         actor,
@@ -123,7 +158,13 @@ export class VaultConnections {
   onLeases: ((profile: string, leases: readonly HeldLease[]) => void) | undefined;
 
   /** How a use of profile `name` resolves its secrets: audited, cached if the profile opts in. */
-  async #sourceUse(name: string, id: string, profile: Profile, actor: Actor): Promise<SourceUse> {
+  async #sourceUse(
+    name: string,
+    id: string,
+    profile: Profile,
+    actor: Actor,
+    held?: HeldLease[],
+  ): Promise<SourceUse> {
     const audit = this.#core.audit;
     const ttl = profile.sources?.cacheTtlMs;
     const side = ttl ? await this.#core.sideKey(id) : undefined;
@@ -141,7 +182,28 @@ export class VaultConnections {
           ? { cache: fileSecretCache({ home: this.#core.home, recordId: id, ...side }) }
           : {}),
       },
-      onLeases: (leases) => this.onLeases?.(name, leases),
+      onLeases: (leases) => {
+        held?.push(...leases);
+        this.onLeases?.(name, leases);
+      },
+    };
+  }
+
+  /** Records each renew and revoke of a profile's leases (a hash of the lease id, never it). */
+  #leaseAudit(name: string, actor: Actor): (o: LeaseOutcome) => Promise<void> {
+    return async (o) => {
+      await this.#core.audit.append({
+        event: o.kind === "renew" ? "lease.renew" : "lease.revoke",
+        actor,
+        profile: name,
+        outcome: o.ok ? "ok" : "fail",
+        ...(o.ok ? {} : { reason: statusOf(o.error) }),
+        detail: {
+          scheme: o.scheme,
+          lease_sha256: toHex(sha256(utf8(o.lease.id))),
+          ...(o.kind === "renew" ? { duration_s: o.lease.durationSeconds } : {}),
+        },
+      });
     };
   }
 
@@ -231,6 +293,7 @@ export class VaultConnections {
   /** Closes every pool opened through these connections (each waits for its borrowed ones). */
   async close(): Promise<void> {
     await Promise.all([...this.#pools].map((p) => p.close()));
+    await Promise.all([this.#keeper.close(), this.#runKeeper.close()]);
   }
 
   /** Resolves a profile for another program (see {@link Vault.endpoint}). */
@@ -283,6 +346,13 @@ export class VaultConnections {
     options: { env?: readonly EnvMapping[] } = {},
   ): Promise<number> {
     const endpoint = await this.endpoint(name);
+    // A dynamic login is renewed while the program runs and revoked when it has ended (also
+    // when it ended because hecate passed it SIGTERM).
+    const release = keepHeld(
+      this.#runKeeper,
+      endpoint.leases,
+      this.#leaseAudit(name, this.#core.actor),
+    );
     let code: number | undefined;
     let failure: unknown;
     try {
@@ -293,6 +363,7 @@ export class VaultConnections {
       failure = e;
       throw e;
     } finally {
+      await release();
       await endpoint.close();
       const record = this.#core.audit.append({
         event: "run",
@@ -330,4 +401,21 @@ function resolutionEvent(profile: string, actor: Actor, r: ResolutionRecord) {
       ...(r.outcome === "cached" && r.reason ? { sources: r.reason } : {}),
     },
   };
+}
+
+/** Tells the user when a lease could not be renewed or revoked (a hash names it, not its id). */
+function leaseWarning(e: LeaseEvent): void {
+  if (e.kind !== "renew_failed" && e.kind !== "revoke_failed") return;
+  const what = e.kind === "renew_failed"
+    ? "could not be renewed; the login ends with its lease"
+    : "could not be revoked; the login stays valid until its lease ends";
+  try {
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(
+        `hecate: warning: dynamic credentials (${leaseTag(e.lease.id)}) ${what}\n`,
+      ),
+    );
+  } catch {
+    // stderr closed
+  }
 }

@@ -25,6 +25,10 @@ export const AUDIT_EVENTS = {
     "a secret source was asked for a profile's secret: detail scheme, ref, field, latency_ms, version or lease_sha256 (never a value or token); fail reason = its status",
   "secret.cache":
     "every source of a field failed and the offline cache was tried: ok when a cached value was used (detail age_s), fail with why not (expired, unreadable, missing)",
+  "lease.renew":
+    "a lease on dynamic credentials was renewed while in use: detail scheme, lease_sha256, duration_s (fail reason = the source's status)",
+  "lease.revoke":
+    "a lease on dynamic credentials was revoked when its connection, pool or program ended: detail scheme, lease_sha256",
   "env": "a profile's credentials were handed out as environment variables (`hecate env`)",
   "run": "a program was started with a profile's credentials in its environment",
   "profile.add": "a profile was added",

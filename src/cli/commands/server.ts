@@ -23,6 +23,11 @@ import { parseDuration } from "../../access/duration.ts";
 import { profileSecret } from "../secrets.ts";
 import { addAuthOptions, authParamsFrom } from "../options/auth_options.ts";
 import {
+  addVaultOptions,
+  vaultCredentialsFrom,
+  vaultParamsFrom,
+} from "../options/vault_options.ts";
+import {
   addSshOptions,
   addSshSecretOption,
   type SshFlags,
@@ -112,7 +117,7 @@ function withProfileOptions<O extends Record<string, unknown>>(
       .option("--no-cache-ttl", "turn the offline cache off");
   }
   // Options added after this (and -h) go back to commander's default group.
-  return addSshSecretOption(secrets).optionsGroup("Options:");
+  return addVaultOptions(addSshSecretOption(secrets)).optionsGroup("Options:");
 }
 
 /**
@@ -197,6 +202,11 @@ async function keepInKeyring(
   return { ...secrets, password: { ref: hecateKeyringRef(vault.id, name) } };
 }
 
+/** Reads a Vault credential (one stdin line) to seal in the profile. */
+async function vaultSecret(ctx: CliContext, name: string, what: string): Promise<string> {
+  return await profileSecret(ctx.io, ctx.stdin, true, `${what} for ${name}:`);
+}
+
 /** The `sources` settings the flags give (undefined members are left as they are). */
 function sourcesFrom(
   opts: { from?: string[] | false; sourceTimeout?: string; cacheTtl?: string | false },
@@ -262,10 +272,11 @@ export function serverCommand(ctx: CliContext) {
         const vault = await ctx.unlock();
         const engine = String(opts.engine) as Engine;
         const auth = opts.auth ?? (engine === "sqlite" ? "none" : "sql");
-        const params = authParamsFrom(opts);
+        const params = { ...authParamsFrom(opts), ...vaultParamsFrom(opts) };
         const sources = sourcesFrom(opts).set;
         let secrets = await secretsFor(ctx, name, auth, opts, params);
         const tunnel = await sshForAdd(ctx, name, opts as SshFlags);
+        Object.assign(secrets, await vaultCredentialsFrom(opts, (p) => vaultSecret(ctx, name, p)));
         const tls = tlsFrom(opts);
         // The keyring entry is written first and removed again if the profile cannot be added;
         // a taken name is left to add() (and never overwrites the other profile's entry).
@@ -367,7 +378,8 @@ export function serverCommand(ctx: CliContext) {
         const current = await vault.profiles.show(name) as { tls: TlsProfile };
         const tls = tlsFrom(opts, current.tls);
         if (tls !== current.tls && tls !== undefined) changes.tls = tls;
-        const params = authParamsFrom(opts);
+        const before = await vault.profiles.show(name) as { params?: Record<string, string> };
+        const params = { ...authParamsFrom(opts), ...vaultParamsFrom(opts, before.params) };
         if (Object.keys(params).length) changes.params = params;
         const sources = sourcesFrom(opts);
         if (Object.keys(sources.set).length || sources.clear.length) {
@@ -393,6 +405,8 @@ export function serverCommand(ctx: CliContext) {
           changes.ssh = tunnel.ssh;
           changes.secrets = { ...changes.secrets, ...tunnel.secrets };
         }
+        const vaultCreds = await vaultCredentialsFrom(opts, (p) => vaultSecret(ctx, name, p));
+        if (Object.keys(vaultCreds).length) changes.secrets = { ...changes.secrets, ...vaultCreds };
         if (Object.keys(changes).length === 0) {
           throw new HecateError("usage", "Nothing to change", {
             hint: "see 'hecate server edit --help'",
