@@ -239,11 +239,52 @@ export class RecordLines {
   readonly bytes: Uint8Array<ArrayBuffer>;
   /** Their SHA-256 as the header states it. */
   readonly sha256: Uint8Array<ArrayBuffer>;
+  /**
+   * Set when the lines were not read with the header ({@link readSplitHead}): `bytes` then holds
+   * only the lines loaded through {@link RecordLines.load}, zeros elsewhere.
+   */
+  readonly source: PositionedFile | undefined;
+  /** Where the lines start in the file (partial regions only). */
+  readonly fileOffset: number;
+  #loaded: Set<number> | undefined;
   #checked: Promise<void> | undefined;
 
-  constructor(bytes: Uint8Array<ArrayBuffer>, digest: Uint8Array<ArrayBuffer>) {
+  constructor(
+    bytes: Uint8Array<ArrayBuffer>,
+    digest: Uint8Array<ArrayBuffer>,
+    partial?: { source: PositionedFile; fileOffset: number },
+  ) {
     this.bytes = bytes;
     this.sha256 = digest;
+    this.source = partial?.source;
+    this.fileOffset = partial?.fileOffset ?? 0;
+    if (partial) this.#loaded = new Set();
+  }
+
+  /**
+   * Partial regions: reads one line (and the newline that must end it) from the file into
+   * `bytes`. Its content is checked against its table entry when the record is read, as for a
+   * region read whole; here only that it ends where its size says.
+   *
+   * @param line The record's line, a view into `bytes`.
+   * @throws {HecateError} `vault_integrity` when the file is shorter than the table says or the
+   * line does not end with a newline.
+   */
+  async load(line: Uint8Array): Promise<void> {
+    if (!this.source || !this.#loaded) return;
+    const at = line.byteOffset - this.bytes.byteOffset;
+    if (this.#loaded.has(at)) return;
+    const got = await this.source.readAt(this.fileOffset + at, line.length + 1);
+    if (got.length !== line.length + 1 || got[line.length] !== 0x0a) {
+      throw damaged("a record line is missing or has another size than the header says");
+    }
+    this.bytes.set(got, at);
+    this.#loaded.add(at);
+  }
+
+  /** Whether a line's bytes are present (always, unless the region is partial). */
+  isLoaded(line: Uint8Array): boolean {
+    return !this.#loaded || this.#loaded.has(line.byteOffset - this.bytes.byteOffset);
   }
 
   /**
@@ -253,6 +294,8 @@ export class RecordLines {
    * writer wrote.
    */
   check(): Promise<void> {
+    // A partial region was read for a read-only opening; nothing may be written from it.
+    if (this.source) return Promise.reject(new Error("a partly read vault cannot be checked"));
     return this.#checked ??= (async () => {
       const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", this.bytes));
       if (!timingSafeEqual(digest, this.sha256)) {
@@ -347,6 +390,9 @@ class ParsedRecord implements RecordEntry {
 
   /** Checks a format-3 line against its table entry, then parses it. */
   #readLine(): void {
+    if (!this.region!.isLoaded(this.line!)) {
+      throw new Error("record line read before it was loaded (RecordLines.load)");
+    }
     // The hash first: nothing of a line the header does not vouch for is parsed.
     if (!timingSafeEqual(sha256(this.line!), this.lineHash!)) {
       throw tampered(`record line ${this.#i + 1} does not match its hash in the header`);
@@ -390,6 +436,7 @@ const TABLE_ENTRY_KEYS = ["id", "size", "sha256"];
 function parseRecordTable(v: unknown, region: RecordLines): RecordEntry[] {
   if (!Array.isArray(v)) throw damaged("record table is not a list");
   const lines = region.bytes;
+  const partial = region.source !== undefined;
   const out: RecordEntry[] = new Array(v.length);
   let at = 0;
   // An indexed loop and one key count per entry: this runs 10,000 times per read of a large vault.
@@ -405,7 +452,9 @@ function parseRecordTable(v: unknown, region: RecordLines): RecordEntry[] {
     if (typeof id !== "string" || id.length !== 22) throw damaged(`record ${i} id`);
     if (typeof hashText !== "string" || hashText.length !== 43) throw damaged(`record ${i} hash`);
     const size = int(o.size, `record ${i} size`, 1, MAX_FILE_BYTES);
-    if (at + size >= lines.length || lines[at + size] !== 0x0a) {
+    // A partial region has only its total length here; each line's newline is checked when the
+    // line is loaded.
+    if (at + size >= lines.length || (!partial && lines[at + size] !== 0x0a)) {
       throw damaged(`record line ${i + 1} is missing or has another size than the header says`);
     }
     out[i] = new ParsedRecord(undefined, id, i, {
@@ -429,6 +478,17 @@ export function recordIdText(r: RecordEntry): string {
   return r instanceof ParsedRecord ? r.idText : toBase64Url(r.id);
 }
 
+/**
+ * Makes a record's line readable when its file was read by position ({@link readSplitHead});
+ * nothing to do otherwise.
+ *
+ * @param r The record.
+ * @throws {HecateError} `vault_integrity` when the line is not where the table puts it.
+ */
+export async function loadRecordLine(r: RecordEntry): Promise<void> {
+  if (r instanceof ParsedRecord && r.region && r.line) await r.region.load(r.line);
+}
+
 /** A vault file split into its lines, before the body is interpreted. */
 export interface SplitVaultFile {
   /** The first line: the body (formats 1, 2) or the header (format 3), what the seal covers. */
@@ -436,6 +496,64 @@ export interface SplitVaultFile {
   seal: Seal;
   /** Everything after the seal line: the record lines of format 3, empty in formats 1 and 2. */
   recordBytes: Uint8Array<ArrayBuffer>;
+  /** Set by {@link readSplitHead}: `recordBytes` is a zeroed buffer filled line by line. */
+  partial?: { source: PositionedFile; fileOffset: number };
+}
+
+/** A file read by position (docs/FORMAT.md, "Reading with an API key"). */
+export interface PositionedFile {
+  /** The file's size in bytes, when it was opened. */
+  readonly size: number;
+  /**
+   * Reads up to `length` bytes at `offset`; fewer only at the end of the file.
+   *
+   * @param offset Where to start.
+   * @param length How many bytes.
+   * @returns The bytes read.
+   */
+  readAt(offset: number, length: number): Promise<Uint8Array<ArrayBuffer>>;
+}
+
+/** The first read of {@link readSplitHead}; doubled until the seal line's end is found. */
+const HEAD_CHUNK = 256 * 1024;
+
+/**
+ * Reads only the header and seal lines of a vault file, by position, for a reader that then
+ * reads only the record lines it needs ({@link RecordLines.load}). The record lines' sizes are
+ * checked against the file's size (their total) here, and each line's newline when it is loaded.
+ *
+ * @param file The file.
+ * @returns The split head, with a partial record region.
+ * @throws {HecateError} `vault_integrity` when the layout or the seal is malformed.
+ */
+export async function readSplitHead(file: PositionedFile): Promise<SplitVaultFile> {
+  if (file.size > MAX_FILE_BYTES) throw damaged("file is too large");
+  let head = new Uint8Array(0);
+  let chunk = HEAD_CHUNK;
+  let nl = -1;
+  let sealEnd = -1;
+  while (head.length < file.size) {
+    const more = await file.readAt(head.length, Math.min(chunk, file.size - head.length));
+    if (more.length === 0) break;
+    const from = head.length;
+    const grown = new Uint8Array(head.length + more.length);
+    grown.set(head);
+    grown.set(more, from);
+    head = grown;
+    if (nl < 0) nl = head.indexOf(0x0a, from);
+    if (nl >= 0) sealEnd = head.indexOf(0x0a, Math.max(nl + 1, from));
+    if (sealEnd >= 0) break;
+    chunk *= 2;
+  }
+  const { bodyBytes, seal } = splitLines(head, nl, sealEnd);
+  const fileOffset = sealEnd + 1;
+  return {
+    bodyBytes,
+    seal,
+    // Zeroed; only the lines a reader loads are ever filled in.
+    recordBytes: new Uint8Array(Math.max(0, file.size - fileOffset)),
+    partial: { source: file, fileOffset },
+  };
 }
 
 /**
@@ -450,6 +568,17 @@ export function splitVaultFile(file: Uint8Array<ArrayBuffer>): SplitVaultFile {
   if (file.length > MAX_FILE_BYTES) throw damaged("file is too large");
   const nl = file.indexOf(0x0a);
   const sealEnd = nl < 0 ? -1 : file.indexOf(0x0a, nl + 1);
+  const { bodyBytes, seal } = splitLines(file, nl, sealEnd);
+  // Its own copy: records are read from it lazily, after the caller may have reused its buffer.
+  return { bodyBytes, seal, recordBytes: file.slice(sealEnd + 1) };
+}
+
+/** The header (body) line and the parsed seal, given where the two lines end. */
+function splitLines(
+  file: Uint8Array<ArrayBuffer>,
+  nl: number,
+  sealEnd: number,
+): { bodyBytes: Uint8Array<ArrayBuffer>; seal: Seal } {
   if (sealEnd < 0 || sealEnd === nl + 1) throw damaged("missing seal line");
   const bodyBytes = file.slice(0, nl);
   const sealBytes = file.subarray(nl + 1, sealEnd);
@@ -467,8 +596,7 @@ export function splitVaultFile(file: Uint8Array<ArrayBuffer>): SplitVaultFile {
     mac: bytes(s.mac, "seal MAC", 32),
   };
   if (signed) seal.sig = bytes(s.sig, "seal signature", SIGNATURE_BYTES);
-  // Its own copy: records are read from it lazily, after the caller may have reused its buffer.
-  return { bodyBytes, seal, recordBytes: file.slice(sealEnd + 1) };
+  return { bodyBytes, seal };
 }
 
 /**
@@ -483,6 +611,7 @@ export function splitVaultFile(file: Uint8Array<ArrayBuffer>): SplitVaultFile {
 export function parseBody(
   bodyBytes: Uint8Array<ArrayBuffer>,
   recordBytes: Uint8Array<ArrayBuffer> = new Uint8Array(),
+  partial?: SplitVaultFile["partial"],
 ): VaultBody {
   let bodyJson: unknown;
   try {
@@ -515,7 +644,7 @@ export function parseBody(
   const records = version >= 3
     ? parseRecordTable(
       b.records,
-      new RecordLines(recordBytes, bytes(b.lines_sha256, "record lines checksum", 32)),
+      new RecordLines(recordBytes, bytes(b.lines_sha256, "record lines checksum", 32), partial),
     )
     : b.records.map(parseRecord);
   if (typeof b.meta !== "string") throw damaged("meta is not a string");
@@ -542,7 +671,7 @@ export function parseBody(
  * @throws {HecateError} As {@link parseBody} and {@link withBody}.
  */
 export function parseSplit(split: SplitVaultFile): ParsedVaultFile {
-  return withBody(split, parseBody(split.bodyBytes, split.recordBytes));
+  return withBody(split, parseBody(split.bodyBytes, split.recordBytes, split.partial));
 }
 
 /**
