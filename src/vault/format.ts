@@ -515,7 +515,7 @@ export interface PositionedFile {
 }
 
 /** The first read of {@link readSplitHead}; doubled until the seal line's end is found. */
-const HEAD_CHUNK = 256 * 1024;
+const HEAD_CHUNK = 1024 * 1024;
 
 /**
  * Reads only the header and seal lines of a vault file, by position, for a reader that then
@@ -528,22 +528,35 @@ const HEAD_CHUNK = 256 * 1024;
  */
 export async function readSplitHead(file: PositionedFile): Promise<SplitVaultFile> {
   if (file.size > MAX_FILE_BYTES) throw damaged("file is too large");
-  let head = new Uint8Array(0);
+  // Chunks kept apart and joined once: the header of a large vault is megabytes.
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  let read = 0;
   let chunk = HEAD_CHUNK;
   let nl = -1;
   let sealEnd = -1;
-  while (head.length < file.size) {
-    const more = await file.readAt(head.length, Math.min(chunk, file.size - head.length));
+  while (read < file.size && sealEnd < 0) {
+    const more = await file.readAt(read, Math.min(chunk, file.size - read));
     if (more.length === 0) break;
-    const from = head.length;
-    const grown = new Uint8Array(head.length + more.length);
-    grown.set(head);
-    grown.set(more, from);
-    head = grown;
-    if (nl < 0) nl = head.indexOf(0x0a, from);
-    if (nl >= 0) sealEnd = head.indexOf(0x0a, Math.max(nl + 1, from));
-    if (sealEnd >= 0) break;
+    chunks.push(more);
+    // Newlines searched in the new chunk only, as offsets in the whole file.
+    let from = 0;
+    while (sealEnd < 0) {
+      const at = more.indexOf(0x0a, from);
+      if (at < 0) break;
+      if (nl < 0) nl = read + at;
+      else sealEnd = read + at;
+      from = at + 1;
+    }
+    read += more.length;
     chunk *= 2;
+  }
+  const head = chunks.length === 1 ? chunks[0]! : new Uint8Array(read);
+  if (chunks.length > 1) {
+    let at = 0;
+    for (const c of chunks) {
+      head.set(c, at);
+      at += c.length;
+    }
   }
   const { bodyBytes, seal } = splitLines(head, nl, sealEnd);
   const fileOffset = sealEnd + 1;
