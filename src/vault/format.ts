@@ -319,8 +319,10 @@ class ParsedRecord implements RecordEntry {
   readonly kind = "profile" as const;
   /** The id's base64url text as read. */
   readonly idText: string;
-  /** Format 3: the record line as stored (without its newline). */
-  readonly line: Uint8Array | undefined;
+  /** Format 3: where the line starts in the region, and its size (without its newline). */
+  readonly #lineAt: number;
+  readonly #lineSize: number;
+  #line: Uint8Array | undefined;
   /** Format 3: the line's SHA-256 as the table spells it (decoded when the line is read). */
   readonly lineHashText: string | undefined;
   #id: Uint8Array<ArrayBuffer> | undefined;
@@ -339,19 +341,29 @@ class ParsedRecord implements RecordEntry {
     i: number,
     texts:
       | { keyText: string; dataText: string }
-      | { line: Uint8Array; lineHashText: string; region: RecordLines },
+      | { at: number; size: number; lineHashText: string; region: RecordLines },
   ) {
     this.#id = id;
     this.idText = idText;
     this.#i = i;
-    if ("line" in texts) {
-      this.line = texts.line;
+    this.#lineAt = 0;
+    this.#lineSize = 0;
+    if ("region" in texts) {
+      // The view on the line is made when first used: 10,000 views cost a read that uses one.
+      this.#lineAt = texts.at;
+      this.#lineSize = texts.size;
       this.lineHashText = texts.lineHashText;
       this.region = texts.region;
     } else {
       this.#keyText = texts.keyText;
       this.#dataText = texts.dataText;
     }
+  }
+
+  /** Format 3: the record line as stored (without its newline). */
+  get line(): Uint8Array | undefined {
+    if (!this.region) return undefined;
+    return this.#line ??= this.region.bytes.subarray(this.#lineAt, this.#lineAt + this.#lineSize);
   }
 
   /**
@@ -445,7 +457,12 @@ function parseRecordTable(v: unknown, region: RecordLines): RecordEntry[] {
     if (typeof o !== "object" || o === null || Array.isArray(o)) {
       throw damaged(`record table entry ${i} is not an object`);
     }
-    exactKeys(o, TABLE_ENTRY_KEYS, `record table entry ${i}`);
+    // Exactly `id`, `size` and `sha256` (each checked below): three members, no array made.
+    let members = 0;
+    for (const _ in o) members++;
+    if (members !== TABLE_ENTRY_KEYS.length || !Object.hasOwn(o, "size")) {
+      throw damaged(`record table entry ${i} has unexpected fields`);
+    }
     // Ids and hashes are decoded when used (see ParsedRecord); here only their length, which is
     // fixed for 16 and 32 bytes of unpadded base64url.
     const { id, sha256: hashText } = o;
@@ -458,7 +475,8 @@ function parseRecordTable(v: unknown, region: RecordLines): RecordEntry[] {
       throw damaged(`record line ${i + 1} is missing or has another size than the header says`);
     }
     out[i] = new ParsedRecord(undefined, id, i, {
-      line: lines.subarray(at, at + size),
+      at,
+      size,
       lineHashText: hashText,
       region,
     });
