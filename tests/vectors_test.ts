@@ -4,6 +4,7 @@
  * keep being refused for the same reason. The vectors are never regenerated here.
  */
 
+import { MemoryPositionedFile } from "./support/vault_lines.ts";
 import assert from "node:assert/strict";
 import { HecateError } from "../src/errors.ts";
 import { openVault } from "../src/hecate.ts";
@@ -118,11 +119,14 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
         // The API key (format 2 vectors): exactly its scope, read through the signature check.
         if (expected.apikey_profiles) {
           const key = (await Deno.readTextFile(`${VECTORS}${name}/apikey.txt`)).trim();
-          const scoped = await openScoped(v.file, key, { now: new Date() });
-          assert.deepEqual(
-            scoped.records().map((r) => r.value.name).sort(),
-            expected.apikey_profiles,
-          );
+          // The whole file, and the file read by position as the CLI reads it.
+          for (const file of [v.file, new MemoryPositionedFile(v.file)]) {
+            const scoped = await openScoped(file, key, { now: new Date() });
+            assert.deepEqual(
+              scoped.records().map((r) => r.value.name).sort(),
+              expected.apikey_profiles,
+            );
+          }
         }
         // Library layer: the same profiles, listed without secrets.
         await openThroughLibrary(v, async (open) => {
@@ -164,11 +168,13 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
       }
       if (expected.apikey_code) {
         const key = (await Deno.readTextFile(`${VECTORS}${name}/apikey.txt`)).trim();
-        await assert.rejects(() => openScoped(v.file, key, { now: new Date() }), (e: unknown) => {
-          assert.ok(e instanceof HecateError, `${name}: API key: threw ${e}`);
-          assert.equal(e.code, expected.apikey_code, `${name}: API key: ${e.message}`);
-          return true;
-        });
+        for (const file of [v.file, new MemoryPositionedFile(v.file)]) {
+          await assert.rejects(() => openScoped(file, key, { now: new Date() }), (e: unknown) => {
+            assert.ok(e instanceof HecateError, `${name}: API key: threw ${e}`);
+            assert.equal(e.code, expected.apikey_code, `${name}: API key: ${e.message}`);
+            return true;
+          });
+        }
       }
     });
   }

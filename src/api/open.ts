@@ -19,7 +19,7 @@ import { parseApiKey } from "../vault/apikey.ts";
 import { toBase64Url } from "../vault/encoding.ts";
 import { checkHome, resolveHome } from "../vault/home.ts";
 import { openScoped, type ScopedVault } from "../vault/scoped.ts";
-import { VaultStore } from "../vault/store.ts";
+import { type PositionedVaultFile, VaultStore } from "../vault/store.ts";
 import { UnlockedVault } from "../vault/vault.ts";
 import {
   type AccessContext,
@@ -202,7 +202,26 @@ async function openWithApiKey(
   apiKey: string,
 ): Promise<{ vault: Vault; state: ScopedVault }> {
   const gate = await readGenerationGate(home); // before the file, as on the password path
-  const bytes = await store.read();
+  // Read by position: the header, the seal and the record lines in scope, not the whole file.
+  const file = await store.openPositioned();
+  try {
+    return await openWithApiKeyFile(home, store, audit, lockout, now, code, apiKey, gate, file);
+  } finally {
+    file.close();
+  }
+}
+
+async function openWithApiKeyFile(
+  home: string,
+  store: VaultStore,
+  audit: AuditSink,
+  lockout: Lockout,
+  now: () => Date,
+  code: CodeSource,
+  apiKey: string,
+  gate: Awaited<ReturnType<typeof readGenerationGate>>,
+  bytes: PositionedVaultFile,
+): Promise<{ vault: Vault; state: ScopedVault }> {
   const keyId = await refuseUnreadable(
     audit,
     { kind: "apikey" },

@@ -239,11 +239,52 @@ export class RecordLines {
   readonly bytes: Uint8Array<ArrayBuffer>;
   /** Their SHA-256 as the header states it. */
   readonly sha256: Uint8Array<ArrayBuffer>;
+  /**
+   * Set when the lines were not read with the header ({@link readSplitHead}): `bytes` then holds
+   * only the lines loaded through {@link RecordLines.load}, zeros elsewhere.
+   */
+  readonly source: PositionedFile | undefined;
+  /** Where the lines start in the file (partial regions only). */
+  readonly fileOffset: number;
+  #loaded: Set<number> | undefined;
   #checked: Promise<void> | undefined;
 
-  constructor(bytes: Uint8Array<ArrayBuffer>, digest: Uint8Array<ArrayBuffer>) {
+  constructor(
+    bytes: Uint8Array<ArrayBuffer>,
+    digest: Uint8Array<ArrayBuffer>,
+    partial?: { source: PositionedFile; fileOffset: number },
+  ) {
     this.bytes = bytes;
     this.sha256 = digest;
+    this.source = partial?.source;
+    this.fileOffset = partial?.fileOffset ?? 0;
+    if (partial) this.#loaded = new Set();
+  }
+
+  /**
+   * Partial regions: reads one line (and the newline that must end it) from the file into
+   * `bytes`. Its content is checked against its table entry when the record is read, as for a
+   * region read whole; here only that it ends where its size says.
+   *
+   * @param line The record's line, a view into `bytes`.
+   * @throws {HecateError} `vault_integrity` when the file is shorter than the table says or the
+   * line does not end with a newline.
+   */
+  async load(line: Uint8Array): Promise<void> {
+    if (!this.source || !this.#loaded) return;
+    const at = line.byteOffset - this.bytes.byteOffset;
+    if (this.#loaded.has(at)) return;
+    const got = await this.source.readAt(this.fileOffset + at, line.length + 1);
+    if (got.length !== line.length + 1 || got[line.length] !== 0x0a) {
+      throw damaged("a record line is missing or has another size than the header says");
+    }
+    this.bytes.set(got, at);
+    this.#loaded.add(at);
+  }
+
+  /** Whether a line's bytes are present (always, unless the region is partial). */
+  isLoaded(line: Uint8Array): boolean {
+    return !this.#loaded || this.#loaded.has(line.byteOffset - this.bytes.byteOffset);
   }
 
   /**
@@ -253,6 +294,8 @@ export class RecordLines {
    * writer wrote.
    */
   check(): Promise<void> {
+    // A partial region was read for a read-only opening; nothing may be written from it.
+    if (this.source) return Promise.reject(new Error("a partly read vault cannot be checked"));
     return this.#checked ??= (async () => {
       const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", this.bytes));
       if (!timingSafeEqual(digest, this.sha256)) {
@@ -276,8 +319,10 @@ class ParsedRecord implements RecordEntry {
   readonly kind = "profile" as const;
   /** The id's base64url text as read. */
   readonly idText: string;
-  /** Format 3: the record line as stored (without its newline). */
-  readonly line: Uint8Array | undefined;
+  /** Format 3: where the line starts in the region, and its size (without its newline). */
+  readonly #lineAt: number;
+  readonly #lineSize: number;
+  #line: Uint8Array | undefined;
   /** Format 3: the line's SHA-256 as the table spells it (decoded when the line is read). */
   readonly lineHashText: string | undefined;
   #id: Uint8Array<ArrayBuffer> | undefined;
@@ -296,19 +341,29 @@ class ParsedRecord implements RecordEntry {
     i: number,
     texts:
       | { keyText: string; dataText: string }
-      | { line: Uint8Array; lineHashText: string; region: RecordLines },
+      | { at: number; size: number; lineHashText: string; region: RecordLines },
   ) {
     this.#id = id;
     this.idText = idText;
     this.#i = i;
-    if ("line" in texts) {
-      this.line = texts.line;
+    this.#lineAt = 0;
+    this.#lineSize = 0;
+    if ("region" in texts) {
+      // The view on the line is made when first used: 10,000 views cost a read that uses one.
+      this.#lineAt = texts.at;
+      this.#lineSize = texts.size;
       this.lineHashText = texts.lineHashText;
       this.region = texts.region;
     } else {
       this.#keyText = texts.keyText;
       this.#dataText = texts.dataText;
     }
+  }
+
+  /** Format 3: the record line as stored (without its newline). */
+  get line(): Uint8Array | undefined {
+    if (!this.region) return undefined;
+    return this.#line ??= this.region.bytes.subarray(this.#lineAt, this.#lineAt + this.#lineSize);
   }
 
   /**
@@ -347,6 +402,9 @@ class ParsedRecord implements RecordEntry {
 
   /** Checks a format-3 line against its table entry, then parses it. */
   #readLine(): void {
+    if (!this.region!.isLoaded(this.line!)) {
+      throw new Error("record line read before it was loaded (RecordLines.load)");
+    }
     // The hash first: nothing of a line the header does not vouch for is parsed.
     if (!timingSafeEqual(sha256(this.line!), this.lineHash!)) {
       throw tampered(`record line ${this.#i + 1} does not match its hash in the header`);
@@ -390,6 +448,7 @@ const TABLE_ENTRY_KEYS = ["id", "size", "sha256"];
 function parseRecordTable(v: unknown, region: RecordLines): RecordEntry[] {
   if (!Array.isArray(v)) throw damaged("record table is not a list");
   const lines = region.bytes;
+  const partial = region.source !== undefined;
   const out: RecordEntry[] = new Array(v.length);
   let at = 0;
   // An indexed loop and one key count per entry: this runs 10,000 times per read of a large vault.
@@ -398,18 +457,26 @@ function parseRecordTable(v: unknown, region: RecordLines): RecordEntry[] {
     if (typeof o !== "object" || o === null || Array.isArray(o)) {
       throw damaged(`record table entry ${i} is not an object`);
     }
-    exactKeys(o, TABLE_ENTRY_KEYS, `record table entry ${i}`);
+    // Exactly `id`, `size` and `sha256` (each checked below): three members, no array made.
+    let members = 0;
+    for (const _ in o) members++;
+    if (members !== TABLE_ENTRY_KEYS.length || !Object.hasOwn(o, "size")) {
+      throw damaged(`record table entry ${i} has unexpected fields`);
+    }
     // Ids and hashes are decoded when used (see ParsedRecord); here only their length, which is
     // fixed for 16 and 32 bytes of unpadded base64url.
     const { id, sha256: hashText } = o;
     if (typeof id !== "string" || id.length !== 22) throw damaged(`record ${i} id`);
     if (typeof hashText !== "string" || hashText.length !== 43) throw damaged(`record ${i} hash`);
     const size = int(o.size, `record ${i} size`, 1, MAX_FILE_BYTES);
-    if (at + size >= lines.length || lines[at + size] !== 0x0a) {
+    // A partial region has only its total length here; each line's newline is checked when the
+    // line is loaded.
+    if (at + size >= lines.length || (!partial && lines[at + size] !== 0x0a)) {
       throw damaged(`record line ${i + 1} is missing or has another size than the header says`);
     }
     out[i] = new ParsedRecord(undefined, id, i, {
-      line: lines.subarray(at, at + size),
+      at,
+      size,
       lineHashText: hashText,
       region,
     });
@@ -429,6 +496,17 @@ export function recordIdText(r: RecordEntry): string {
   return r instanceof ParsedRecord ? r.idText : toBase64Url(r.id);
 }
 
+/**
+ * Makes a record's line readable when its file was read by position ({@link readSplitHead});
+ * nothing to do otherwise.
+ *
+ * @param r The record.
+ * @throws {HecateError} `vault_integrity` when the line is not where the table puts it.
+ */
+export async function loadRecordLine(r: RecordEntry): Promise<void> {
+  if (r instanceof ParsedRecord && r.region && r.line) await r.region.load(r.line);
+}
+
 /** A vault file split into its lines, before the body is interpreted. */
 export interface SplitVaultFile {
   /** The first line: the body (formats 1, 2) or the header (format 3), what the seal covers. */
@@ -436,6 +514,77 @@ export interface SplitVaultFile {
   seal: Seal;
   /** Everything after the seal line: the record lines of format 3, empty in formats 1 and 2. */
   recordBytes: Uint8Array<ArrayBuffer>;
+  /** Set by {@link readSplitHead}: `recordBytes` is a zeroed buffer filled line by line. */
+  partial?: { source: PositionedFile; fileOffset: number };
+}
+
+/** A file read by position (docs/FORMAT.md, "Reading with an API key"). */
+export interface PositionedFile {
+  /** The file's size in bytes, when it was opened. */
+  readonly size: number;
+  /**
+   * Reads up to `length` bytes at `offset`; fewer only at the end of the file.
+   *
+   * @param offset Where to start.
+   * @param length How many bytes.
+   * @returns The bytes read.
+   */
+  readAt(offset: number, length: number): Promise<Uint8Array<ArrayBuffer>>;
+}
+
+/** The first read of {@link readSplitHead}; doubled until the seal line's end is found. */
+const HEAD_CHUNK = 1024 * 1024;
+
+/**
+ * Reads only the header and seal lines of a vault file, by position, for a reader that then
+ * reads only the record lines it needs ({@link RecordLines.load}). The record lines' sizes are
+ * checked against the file's size (their total) here, and each line's newline when it is loaded.
+ *
+ * @param file The file.
+ * @returns The split head, with a partial record region.
+ * @throws {HecateError} `vault_integrity` when the layout or the seal is malformed.
+ */
+export async function readSplitHead(file: PositionedFile): Promise<SplitVaultFile> {
+  if (file.size > MAX_FILE_BYTES) throw damaged("file is too large");
+  // Chunks kept apart and joined once: the header of a large vault is megabytes.
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  let read = 0;
+  let chunk = HEAD_CHUNK;
+  let nl = -1;
+  let sealEnd = -1;
+  while (read < file.size && sealEnd < 0) {
+    const more = await file.readAt(read, Math.min(chunk, file.size - read));
+    if (more.length === 0) break;
+    chunks.push(more);
+    // Newlines searched in the new chunk only, as offsets in the whole file.
+    let from = 0;
+    while (sealEnd < 0) {
+      const at = more.indexOf(0x0a, from);
+      if (at < 0) break;
+      if (nl < 0) nl = read + at;
+      else sealEnd = read + at;
+      from = at + 1;
+    }
+    read += more.length;
+    chunk *= 2;
+  }
+  const head = chunks.length === 1 ? chunks[0]! : new Uint8Array(read);
+  if (chunks.length > 1) {
+    let at = 0;
+    for (const c of chunks) {
+      head.set(c, at);
+      at += c.length;
+    }
+  }
+  const { bodyBytes, seal } = splitLines(head, nl, sealEnd);
+  const fileOffset = sealEnd + 1;
+  return {
+    bodyBytes,
+    seal,
+    // Zeroed; only the lines a reader loads are ever filled in.
+    recordBytes: new Uint8Array(Math.max(0, file.size - fileOffset)),
+    partial: { source: file, fileOffset },
+  };
 }
 
 /**
@@ -450,6 +599,17 @@ export function splitVaultFile(file: Uint8Array<ArrayBuffer>): SplitVaultFile {
   if (file.length > MAX_FILE_BYTES) throw damaged("file is too large");
   const nl = file.indexOf(0x0a);
   const sealEnd = nl < 0 ? -1 : file.indexOf(0x0a, nl + 1);
+  const { bodyBytes, seal } = splitLines(file, nl, sealEnd);
+  // Its own copy: records are read from it lazily, after the caller may have reused its buffer.
+  return { bodyBytes, seal, recordBytes: file.slice(sealEnd + 1) };
+}
+
+/** The header (body) line and the parsed seal, given where the two lines end. */
+function splitLines(
+  file: Uint8Array<ArrayBuffer>,
+  nl: number,
+  sealEnd: number,
+): { bodyBytes: Uint8Array<ArrayBuffer>; seal: Seal } {
   if (sealEnd < 0 || sealEnd === nl + 1) throw damaged("missing seal line");
   const bodyBytes = file.slice(0, nl);
   const sealBytes = file.subarray(nl + 1, sealEnd);
@@ -467,8 +627,7 @@ export function splitVaultFile(file: Uint8Array<ArrayBuffer>): SplitVaultFile {
     mac: bytes(s.mac, "seal MAC", 32),
   };
   if (signed) seal.sig = bytes(s.sig, "seal signature", SIGNATURE_BYTES);
-  // Its own copy: records are read from it lazily, after the caller may have reused its buffer.
-  return { bodyBytes, seal, recordBytes: file.slice(sealEnd + 1) };
+  return { bodyBytes, seal };
 }
 
 /**
@@ -483,6 +642,7 @@ export function splitVaultFile(file: Uint8Array<ArrayBuffer>): SplitVaultFile {
 export function parseBody(
   bodyBytes: Uint8Array<ArrayBuffer>,
   recordBytes: Uint8Array<ArrayBuffer> = new Uint8Array(),
+  partial?: SplitVaultFile["partial"],
 ): VaultBody {
   let bodyJson: unknown;
   try {
@@ -515,7 +675,7 @@ export function parseBody(
   const records = version >= 3
     ? parseRecordTable(
       b.records,
-      new RecordLines(recordBytes, bytes(b.lines_sha256, "record lines checksum", 32)),
+      new RecordLines(recordBytes, bytes(b.lines_sha256, "record lines checksum", 32), partial),
     )
     : b.records.map(parseRecord);
   if (typeof b.meta !== "string") throw damaged("meta is not a string");
@@ -542,7 +702,7 @@ export function parseBody(
  * @throws {HecateError} As {@link parseBody} and {@link withBody}.
  */
 export function parseSplit(split: SplitVaultFile): ParsedVaultFile {
-  return withBody(split, parseBody(split.bodyBytes, split.recordBytes));
+  return withBody(split, parseBody(split.bodyBytes, split.recordBytes, split.partial));
 }
 
 /**

@@ -25,8 +25,11 @@ import { verifyEd25519 } from "./asymmetric.ts";
 import {
   type ApiKeySlot,
   type LegacyApiKeySlot,
+  loadRecordLine,
   type ParsedVaultFile,
   parseSplit,
+  type PositionedFile,
+  readSplitHead,
   type RecordEntry,
   recordIdText,
   splitVaultFile,
@@ -99,7 +102,8 @@ export interface OpenScopedOptions {
 /**
  * Opens the records an API key may read.
  *
- * @param file The vault file bytes.
+ * @param file The vault file: its bytes, or the file to read by position (then only the header,
+ * the seal and the record lines in scope are read: docs/FORMAT.md, "Reading with an API key").
  * @param keyText The API key text.
  * @param options The clock.
  * @returns The scoped view.
@@ -108,12 +112,12 @@ export interface OpenScopedOptions {
  * when the file is damaged or a record in scope was altered.
  */
 export async function openScoped(
-  file: Uint8Array<ArrayBuffer>,
+  file: Uint8Array<ArrayBuffer> | PositionedFile,
   keyText: string,
   options: OpenScopedOptions,
 ): Promise<ScopedVault> {
   const key = parseApiKey(keyText);
-  const split = splitVaultFile(file);
+  const split = file instanceof Uint8Array ? splitVaultFile(file) : await readSplitHead(file);
   await checkChecksum(split);
   const parsed = parseSplit(split);
   const { body } = parsed;
@@ -148,6 +152,7 @@ export async function openScoped(
     // Format 3: reading `data` checks the record's line against its hash in the signed header.
     const entry = byId.get(s.record);
     if (!entry) continue; // the profile was removed since the key was made
+    await loadRecordLine(entry); // read by position: only after the header was authenticated
     let plain: Uint8Array;
     try {
       plain = await openRecord(s.key, entry.data, body.vaultId, entry.id);

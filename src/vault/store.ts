@@ -8,6 +8,7 @@
 
 import { HecateError } from "../errors.ts";
 import { toHex } from "./encoding.ts";
+import type { PositionedFile } from "./format.ts";
 import { randomBytes } from "./primitives.ts";
 
 /** File name of the vault inside the home directory. */
@@ -57,6 +58,11 @@ export class VaultStore {
    * @throws {HecateError} `vault_not_found` when absent, `insecure_home` when unsafe.
    */
   async read(): Promise<Uint8Array<ArrayBuffer>> {
+    await this.#checkFile();
+    return await Deno.readFile(this.path);
+  }
+
+  async #checkFile(): Promise<void> {
     let info: Deno.FileInfo;
     try {
       info = await Deno.lstat(this.path);
@@ -78,7 +84,30 @@ export class VaultStore {
         { hint: `run 'chmod 600 ${this.path}'` },
       );
     }
-    return await Deno.readFile(this.path);
+  }
+
+  /**
+   * Opens the vault file for positioned reads, with the checks of {@link read}: a reader that
+   * needs only some of its lines (an API-key reader) reads those and not the whole file. The
+   * size is taken from the open descriptor, and a writer replaces the file by rename, so every
+   * read sees the one file that was opened.
+   *
+   * @returns The open file; close it when done.
+   * @throws {HecateError} `vault_not_found` when absent, `insecure_home` when unsafe.
+   */
+  async openPositioned(): Promise<PositionedVaultFile> {
+    await this.#checkFile();
+    const file = await Deno.open(this.path, { read: true });
+    try {
+      const info = await file.stat();
+      if (!info.isFile) {
+        throw new HecateError("insecure_home", `Vault "${this.path}" is not a regular file`);
+      }
+      return new PositionedVaultFile(file, info.size);
+    } catch (e) {
+      file.close();
+      throw e;
+    }
   }
 
   /**
@@ -178,5 +207,41 @@ export class VaultStore {
     } finally {
       d.close();
     }
+  }
+}
+
+/** The vault file open for positioned reads ({@link VaultStore.openPositioned}). */
+export class PositionedVaultFile implements PositionedFile {
+  /** The size when opened. */
+  readonly size: number;
+  readonly #file: Deno.FsFile;
+
+  constructor(file: Deno.FsFile, size: number) {
+    this.#file = file;
+    this.size = size;
+  }
+
+  /**
+   * Reads up to `length` bytes at `offset` (fewer only at the end of the file).
+   *
+   * @param offset Where to start.
+   * @param length How many bytes.
+   * @returns The bytes read.
+   */
+  async readAt(offset: number, length: number): Promise<Uint8Array<ArrayBuffer>> {
+    const out = new Uint8Array(length);
+    await this.#file.seek(offset, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < length) {
+      const n = await this.#file.read(out.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+    return got === length ? out : out.slice(0, got);
+  }
+
+  /** Closes the file. */
+  close(): void {
+    this.#file.close();
   }
 }

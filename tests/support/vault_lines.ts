@@ -141,3 +141,32 @@ export async function editLogical(
   edit(logical.body);
   return await writeLogical(logical);
 }
+
+/**
+ * A file in memory read by position, as `VaultStore.openPositioned` reads one on disk; it notes
+ * every range read, so a test can check what a reader looked at.
+ */
+export class MemoryPositionedFile {
+  /** The file's size. */
+  readonly size: number;
+  /** Every read, as [offset, bytes returned]. */
+  readonly reads: [number, number][] = [];
+  readonly #bytes: Uint8Array<ArrayBuffer>;
+
+  constructor(bytes: Uint8Array<ArrayBuffer>) {
+    this.#bytes = bytes;
+    this.size = bytes.length;
+  }
+
+  /** Reads up to `length` bytes at `offset`. */
+  readAt(offset: number, length: number): Promise<Uint8Array<ArrayBuffer>> {
+    const out = this.#bytes.slice(offset, offset + length);
+    this.reads.push([offset, out.length]);
+    return Promise.resolve(out);
+  }
+
+  /** How many bytes were read in all. */
+  get bytesRead(): number {
+    return this.reads.reduce((n, [, len]) => n + len, 0);
+  }
+}
