@@ -30,6 +30,7 @@ export {
   type ProfileChanges,
   type ProfileInput,
   type ProfileSummary,
+  type ProfileVersion,
   QueryRows,
   type RefHealth,
   type Row,

@@ -14,6 +14,7 @@ export {
   type ProfileChanges,
   type ProfileInput,
   type ProfileSummary,
+  type ProfileVersion,
   VaultProfiles,
 } from "./api/profiles.ts";
 export { type ApiKeySummary, type CreateApiKeyOptions, VaultApiKeys } from "./api/api_keys.ts";

@@ -23,6 +23,15 @@ import type { VaultCore } from "./_core.ts";
 import { writeAutoBackup } from "./backups.ts";
 import { dropCache } from "./source_cache.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
+import type { Actor } from "../audit/entry.ts";
+import {
+  firstHistory,
+  historyOf,
+  recordChange,
+  secretsOfVersion,
+  versionList,
+  withKeep,
+} from "../lifecycle/history.ts";
 
 /**
  * A profile as listed: no secrets at all.
@@ -135,6 +144,8 @@ export interface ProfileChanges {
   sources?: SourceSettings | null;
   /** A new name for the profile. */
   rename?: string;
+  /** How many previous secret versions to keep (0 to 100). @default {5} */
+  keepVersions?: number;
 }
 
 /**
@@ -199,7 +210,7 @@ export class VaultProfiles {
    */
   async add(input: ProfileInput): Promise<void> {
     await this.#core.audited("profile.add", input.name, async () => {
-      const profile = profileOf(input, new Date().toISOString());
+      const profile = profileOf(input, new Date().toISOString(), this.#core.actor, "add");
       await this.#core.mutate((state) => {
         if (state.recordIdByName(profile.name) !== undefined) throw taken(profile.name);
         state.putRecord(profile as unknown as Record<string, unknown>);
@@ -235,7 +246,7 @@ export class VaultProfiles {
     const valid: { index: number; profile: Profile }[] = [];
     for (const [index, input] of inputs.entries()) {
       try {
-        valid.push({ index, profile: profileOf(input, now) });
+        valid.push({ index, profile: profileOf(input, now, core.actor, "import") });
         results.push({ name: input.name });
       } catch (e) {
         if (!(e instanceof HecateError)) throw e;
@@ -345,7 +356,12 @@ export class VaultProfiles {
           }
           next.name = changes.rename;
         }
-        next.updated = new Date().toISOString();
+        const updated = new Date().toISOString();
+        next.updated = updated;
+        // A change of secrets keeps the old ones as a previous version.
+        let history = recordChange(profile, secrets, this.#core.actor, "edit", updated);
+        if (changes.keepVersions !== undefined) history = withKeep(history, changes.keepVersions);
+        next.history = history;
         const p = next as unknown as Profile;
         settleIncomplete(p);
         validateRefs(p, {
@@ -357,6 +373,66 @@ export class VaultProfiles {
         state.putRecord(totp ? { ...next, totp } : next, id);
       });
     });
+  }
+
+  /**
+   * The versions of a profile's secrets, newest first (version, time, actor, reason; never a
+   * value). Works with an API key for the profiles in its scope; audited as `profile.history`.
+   *
+   * @param name Profile name.
+   * @returns The versions, the current one marked.
+   * @throws {HecateError} `profile_not_found` (also outside an API key's scope).
+   */
+  async history(name: string): Promise<ProfileVersion[]> {
+    const base = { event: "profile.history" as const, actor: this.#core.actor, profile: name };
+    try {
+      const { profile } = await this.#core.find(name);
+      const list = versionList(profile);
+      await this.#core.audit.append({ ...base, outcome: "ok" });
+      return list;
+    } catch (e) {
+      await this.#core.audit.append({ ...base, outcome: "fail", reason: reasonOf(e) })
+        .catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * Makes a kept previous version of a profile's secrets current again; the replaced secrets
+   * become a previous version in turn. Only the stored secrets change: a password changed on
+   * the server since must be set back there too (docs/SECURITY.md). Audited as
+   * `profile.rollback` (detail: from and to version numbers).
+   *
+   * @param name Profile name.
+   * @param version The version to restore.
+   * @returns The new current version number.
+   * @throws {HecateError} `usage` for the current or an unkept version, `no_credential` with an
+   * API key.
+   */
+  async rollback(name: string, version: number): Promise<number> {
+    let from = 0;
+    let to = 0;
+    await this.#core.audited("profile.rollback", name, async () => {
+      await this.#core.mutate(async (state) => {
+        const { id, profile, totp } = await this.#core.find(name, state);
+        const secrets = secretsOfVersion(profile, version);
+        from = historyOf(profile).current.version;
+        const now = new Date().toISOString();
+        const history = recordChange(
+          profile,
+          secrets,
+          this.#core.actor,
+          `rollback to ${version}`,
+          now,
+        );
+        to = history.current.version;
+        const next = { ...profile, secrets, history, updated: now } as Profile;
+        validateProfile(next);
+        const record = next as unknown as Record<string, unknown>;
+        state.putRecord(totp ? { ...record, totp } : record, id);
+      });
+    }, () => ({ from, restored: version, to }));
+    return to;
   }
 
   /**
@@ -382,6 +458,27 @@ export class VaultProfiles {
 }
 
 /**
+ * One version of a profile's secrets as {@link VaultProfiles.history} lists it (never a value).
+ *
+ * @example
+ * ```ts ignore
+ * for (const v of await vault.profiles.history("billing")) console.log(v.version, v.reason);
+ * ```
+ */
+export interface ProfileVersion {
+  /** Version number: 1 for the first secrets, one more per change. */
+  version: number;
+  /** ISO time the version was made. */
+  time: string;
+  /** `password`, `apikey:<name>`, `none`, or `unknown` for a record older than history. */
+  actor: string;
+  /** `add`, `import`, `edit`, `rollback to N`, or `initial`. */
+  reason: string;
+  /** Whether these are the profile's secrets now. */
+  current: boolean;
+}
+
+/**
  * What {@link VaultProfiles.addMany} reports for one input.
  *
  * @example
@@ -403,7 +500,7 @@ function taken(name: string): HecateError {
 }
 
 /** The stored profile for an input, checked (as `add` stores it). */
-function profileOf(input: ProfileInput, now: string): Profile {
+function profileOf(input: ProfileInput, now: string, actor: Actor, reason: string): Profile {
   const profile = stripUndefined({
     name: input.name,
     engine: input.engine,
@@ -420,6 +517,7 @@ function profileOf(input: ProfileInput, now: string): Profile {
     secrets: input.secrets ?? {},
     sources: input.sources && Object.keys(input.sources).length ? input.sources : undefined,
     incomplete: input.incomplete,
+    history: firstHistory(actor, reason, now),
     created: now,
     updated: now,
   }) as Profile;

@@ -30,6 +30,10 @@ export const AUDIT_EVENTS = {
   "profile.add": "a profile was added",
   "profile.edit": "a profile was changed",
   "profile.remove": "a profile was removed",
+  "profile.history":
+    "a profile's secret versions were listed (version, time, actor, reason; never a value)",
+  "profile.rollback":
+    "a kept previous version of a profile's secrets was made current (detail: from, restored, to version numbers)",
   "profile.pin_host_key": "SSH host keys learned under accept-new were pinned in the profile",
   "password.change": "the master password was changed",
   "kdf.upgrade": "the password slot was re-wrapped at a higher PBKDF2 cost",

@@ -30,7 +30,17 @@ import {
   sshForEdit,
 } from "../options/ssh_options.ts";
 import { fieldsOf, providerByType } from "../../../providers/mod.ts";
+import { MAX_KEEP, validKeep } from "../../lifecycle/history.ts";
 import { completionCommand, describeMissing, incompleteOf } from "../../incomplete.ts";
+
+/** `--keep-versions`: a whole number 0 to 100 (0 keeps no previous version). */
+function parseKeep(text: string): number {
+  const n = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
+  if (!validKeep(n)) {
+    throw new HecateError("usage", `--keep-versions must be a whole number from 0 to ${MAX_KEEP}`);
+  }
+  return n;
+}
 
 const TLS_MODES = ["verify", "insecure", "disable"] as const;
 
@@ -104,7 +114,12 @@ function withProfileOptions<O extends Record<string, unknown>>(
     );
   if (edit) {
     secrets.option("--no-from", "remove the whole-connection secrets")
-      .option("--no-cache-ttl", "turn the offline cache off");
+      .option("--no-cache-ttl", "turn the offline cache off")
+      .option(
+        "--keep-versions <n>",
+        "how many previous versions of the secrets to keep sealed in the profile (0-100, default 5)",
+        parseKeep,
+      );
   }
   // Options added after this (and -h) go back to commander's default group.
   return addSshSecretOption(secrets).optionsGroup("Options:");
@@ -303,6 +318,7 @@ export function serverCommand(ctx: CliContext) {
       .action(async (name, parsed) => {
         // --rename, --no-port, --no-from and --no-cache-ttl are added only for edit.
         const opts = parsed as Omit<typeof parsed, "port" | "from" | "cacheTtl"> & {
+          keepVersions?: number;
           port?: number | false;
           rename?: string;
           from?: string[] | false;
@@ -319,6 +335,7 @@ export function serverCommand(ctx: CliContext) {
         if (opts.connectTimeout !== undefined) changes.connectTimeoutMs = opts.connectTimeout;
         if (opts.tag !== undefined) changes.tags = opts.tag;
         if (opts.rename !== undefined) changes.rename = opts.rename;
+        if (opts.keepVersions !== undefined) changes.keepVersions = opts.keepVersions;
         const current = await vault.profiles.show(name) as { tls: TlsProfile };
         const tls = tlsFrom(opts, current.tls);
         if (tls !== current.tls && tls !== undefined) changes.tls = tls;
@@ -366,6 +383,40 @@ export function serverCommand(ctx: CliContext) {
         const vault = await ctx.unlock();
         await vault.profiles.remove(name);
         await ctx.io.out(`Removed profile "${name}"\n`);
+      }),
+  );
+
+  server.addCommand(
+    new Command("history")
+      .argument("<name>", "profile name")
+      .description(
+        "list the versions of a profile's secrets: version, time, actor, reason (no value)",
+      )
+      .option("--json", "print JSON")
+      .action(async (name, opts) => {
+        const list = await (await ctx.unlock()).profiles.history(name);
+        const lines = list.map((v) =>
+          `${String(v.version).padStart(4)}${v.current ? "*" : " "}  ${v.time}  ${
+            v.actor.padEnd(16)
+          }  ${v.reason}\n`
+        ).join("");
+        await printJsonOrLines(ctx, opts.json ?? false, list, lines);
+      }),
+  );
+
+  server.addCommand(
+    new Command("rollback")
+      .argument("<name>", "profile name")
+      .requiredOption("--version <n>", "the kept version to make current", parsePositiveInt)
+      .description(
+        "make a kept previous version of a profile's secrets current (stored secrets only)",
+      )
+      .action(async (name, opts) => {
+        const vault = await ctx.unlock();
+        const to = await vault.profiles.rollback(name, opts.version);
+        await ctx.io.out(
+          `Profile "${name}": version ${opts.version} restored as version ${to}\n`,
+        );
       }),
   );
 
