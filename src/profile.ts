@@ -312,8 +312,14 @@ export function maskedProfile(p: Profile): Record<string, unknown> {
     secrets[k] = "value" in s ? "********" : refsOf(s)!.join(" ");
   }
   // The history holds old secret values: only the current version number is shown.
-  const { secrets: _, history, ...rest } = p;
-  return { ...rest, secrets, ...(history ? { version: history.current?.version } : {}) };
+  // So does a pending rotation: only that there is one.
+  const { secrets: _, history, pending, ...rest } = p as Profile & { pending?: unknown };
+  return {
+    ...rest,
+    secrets,
+    ...(history ? { version: history.current?.version } : {}),
+    ...(pending ? { pending: "rotation not settled" } : {}),
+  };
 }
 
 /**

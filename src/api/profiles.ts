@@ -24,6 +24,7 @@ import { writeAutoBackup } from "./backups.ts";
 import { dropCache } from "./source_cache.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
 import type { Actor } from "../audit/entry.ts";
+import { rotatePassword } from "../lifecycle/rotate_password.ts";
 import {
   firstHistory,
   historyOf,
@@ -433,6 +434,22 @@ export class VaultProfiles {
       });
     }, () => ({ from, restored: version, to }));
     return to;
+  }
+
+  /**
+   * Changes the profile's database password on its server with its own login (PostgreSQL sends
+   * a SCRAM verifier, MySQL/MariaDB the password), proves a fresh login, and stores it as the
+   * new current version. Audited `rotation.start`, `rotation.server`, `rotation.verify`,
+   * `rotation.commit`.
+   *
+   * @param name Profile name.
+   * @param options `length` of the generated password (16-128, default 32).
+   * @returns The new current version number.
+   * @throws {HecateError} `invalid_profile` for SQLite, SQL Server, non-password logins and
+   * passwords from a secret source; `no_credential` with an API key.
+   */
+  rotatePassword(name: string, options: { length?: number | undefined } = {}): Promise<number> {
+    return rotatePassword(this.#core, name, options.length);
   }
 
   /**

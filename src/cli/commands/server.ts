@@ -421,6 +421,21 @@ export function serverCommand(ctx: CliContext) {
   );
 
   server.addCommand(
+    new Command("rotate-password")
+      .argument("<name>", "profile name")
+      .option("--length <n>", "length of the new password (16-128, default 32)", parsePositiveInt)
+      .description(
+        "generate a new password, change it on the server with the profile's login, prove a " +
+          "fresh login, and store it as the new version (PostgreSQL, MySQL/MariaDB)",
+      )
+      .action(async (name, opts) => {
+        const vault = await ctx.unlock();
+        const v = await vault.profiles.rotatePassword(name, { length: opts.length });
+        await ctx.io.out(`Profile "${name}": password rotated on the server (version ${v})\n`);
+      }),
+  );
+
+  server.addCommand(
     new Command("test")
       .argument("<name>", "profile name")
       .description(

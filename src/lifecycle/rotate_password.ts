@@ -1,0 +1,141 @@
+/**
+ * `server rotate-password`: change a profile's database password on the server with its own
+ * login. Order, so a kill at any point leaves a working password in the vault: (1) the new
+ * password is stored durably as the profile's `pending` secret, (2) the server is changed, (3) a
+ * fresh login with the new password is proven, (4) it is committed as the current version (the
+ * old one becomes a previous version). Each step is audited, never with a value.
+ *
+ * @module
+ */
+
+import type { VaultCore } from "../api/_core.ts";
+import { openDbConnection } from "../connect.ts";
+import type { DbConnection } from "../db/driver.ts";
+import { HecateError } from "../errors.ts";
+import type { Profile } from "../profile.ts";
+import { reasonOf } from "../api/util.ts";
+import type { AuditEventName } from "../audit/events.ts";
+import { generatePassword } from "./generate.ts";
+import { actorText, recordChange } from "./history.ts";
+import { scramVerifier } from "./scram_verifier.ts";
+
+/** The `pending` member of a profile record: a new password not yet known to be in use. */
+export interface PendingSecret {
+  /** The new password. */
+  password: string;
+  /** When the rotation stored it. */
+  time: string;
+  /** Who started the rotation. */
+  actor: string;
+}
+
+function refuse(name: string, why: string): HecateError {
+  return new HecateError("invalid_profile", `Profile "${name}" cannot be rotated: ${why}`);
+}
+
+/**
+ * Why a profile's password cannot be rotated on the server, or undefined when it can.
+ *
+ * @param p The profile.
+ * @returns The reason.
+ */
+export function rotationRefusal(p: Profile): string | undefined {
+  if (p.engine === "sqlite") return "SQLite has no server login";
+  if (p.engine === "mssql") return "SQL Server rotation is not supported yet";
+  if (p.auth !== "sql") return `its login uses '${p.auth}' authentication, not a password`;
+  const s = p.secrets.password;
+  if (!s) return "it stores no password";
+  if (!("value" in s)) return "its password comes from a secret source; rotate it there";
+  if (p.sources?.from?.length) return "its connection comes from a secret source (--from)";
+  return undefined;
+}
+
+/** The statement that sets the login's own password (no plaintext for PostgreSQL). */
+async function alterStatement(p: Profile, password: string): Promise<string> {
+  // Generated passwords hold no quote or backslash (./generate.ts): safe as a literal.
+  if (p.engine === "postgres") {
+    return `ALTER ROLE CURRENT_USER PASSWORD '${await scramVerifier(password)}'`;
+  }
+  return `ALTER USER CURRENT_USER() IDENTIFIED BY '${password}'`;
+}
+
+async function run(conn: DbConnection, sql: string): Promise<void> {
+  for await (const _ of conn.query(sql, [])) { /* drain */ }
+}
+
+/** A copy of the profile that logs in with `password`. */
+function withPassword(p: Profile, password: string): Profile {
+  return { ...p, secrets: { ...p.secrets, password: { value: password } } };
+}
+
+/**
+ * Rotates a profile's password on its server (see the module text).
+ *
+ * @param core The open vault (master password).
+ * @param name Profile name.
+ * @param length Length of the new password.
+ * @returns The new current version number.
+ * @throws {HecateError} `invalid_profile` for a profile that cannot be rotated, `no_credential`
+ * with an API key, or the driver's error (the vault then keeps the old password current).
+ */
+export async function rotatePassword(
+  core: VaultCore,
+  name: string,
+  length?: number,
+): Promise<number> {
+  core.unlocked();
+  const password = generatePassword(length);
+  const { profile } = await core.released(name);
+  const why = rotationRefusal(profile);
+  if (why) throw refuse(name, why);
+  const step = async (event: AuditEventName, fn: () => Promise<void>) => {
+    const base = { event, actor: core.actor, profile: name };
+    try {
+      await fn();
+    } catch (e) {
+      await core.audit.append({ ...base, outcome: "fail", reason: reasonOf(e) }).catch(() => {});
+      throw e;
+    }
+    await core.audit.append({ ...base, outcome: "ok" });
+  };
+  const time = new Date().toISOString();
+  // (1) Durable before the server hears of it.
+  await step("rotation.start", () =>
+    core.mutate(async (state) => {
+      const { id, profile: p, totp } = await core.find(name, state);
+      const pending: PendingSecret = { password, time, actor: actorText(core.actor) };
+      const record = { ...p, pending } as unknown as Record<string, unknown>;
+      state.putRecord(totp ? { ...record, totp } : record, id);
+    }));
+  // (2) The server, with the current password.
+  await step("rotation.server", async () => {
+    const conn = await openDbConnection(profile);
+    try {
+      await run(conn, await alterStatement(profile, password));
+    } finally {
+      await conn.close();
+    }
+  });
+  // (3) A fresh login with the new one.
+  await step("rotation.verify", async () => {
+    const conn = await openDbConnection(withPassword(profile, password));
+    await conn.close();
+  });
+  // (4) Current; the old password becomes a previous version.
+  let version = 0;
+  await step("rotation.commit", () =>
+    core.mutate(async (state) => {
+      const { id, profile: p, totp } = await core.find(name, state);
+      const { pending: _, ...rest } = p as Profile & { pending?: PendingSecret };
+      const secrets = { ...rest.secrets, password: { value: password } };
+      const now = new Date().toISOString();
+      const history = recordChange(rest, secrets, core.actor, "rotate-password", now);
+      version = history.current.version;
+      const record = { ...rest, secrets, history, updated: now } as unknown as Record<
+        string,
+        unknown
+      >;
+      state.putRecord(totp ? { ...record, totp } : record, id);
+    }));
+  return version;
+}
