@@ -40,6 +40,8 @@ export const AUDIT_EVENTS = {
     "the login's password was changed on the database server (or the change failed)",
   "rotation.verify": "a fresh login with the new password was tried after the server change",
   "rotation.commit": "the rotated password became the profile's current version",
+  "rotation.settle":
+    "a rotation left pending by a crash was settled at the next use (detail kept: new or old, saved; fail: neither logs in)",
   "profile.pin_host_key": "SSH host keys learned under accept-new were pinned in the profile",
   "password.change": "the master password was changed",
   "kdf.upgrade": "the password slot was re-wrapped at a higher PBKDF2 cost",

@@ -18,6 +18,7 @@ import type { AuditEventName } from "../audit/events.ts";
 import { generatePassword } from "./generate.ts";
 import { actorText, recordChange } from "./history.ts";
 import { scramVerifier } from "./scram_verifier.ts";
+import { pauseAt } from "./test_pause.ts";
 
 /** The `pending` member of a profile record: a new password not yet known to be in use. */
 export interface PendingSecret {
@@ -108,6 +109,7 @@ export async function rotatePassword(
       state.putRecord(totp ? { ...record, totp } : record, id);
     }));
   // (2) The server, with the current password.
+  await pauseAt("server");
   await step("rotation.server", async () => {
     const conn = await openDbConnection(profile);
     try {
@@ -117,25 +119,109 @@ export async function rotatePassword(
     }
   });
   // (3) A fresh login with the new one.
+  await pauseAt("verify");
   await step("rotation.verify", async () => {
     const conn = await openDbConnection(withPassword(profile, password));
     await conn.close();
   });
   // (4) Current; the old password becomes a previous version.
+  await pauseAt("commit");
   let version = 0;
-  await step("rotation.commit", () =>
-    core.mutate(async (state) => {
-      const { id, profile: p, totp } = await core.find(name, state);
-      const { pending: _, ...rest } = p as Profile & { pending?: PendingSecret };
-      const secrets = { ...rest.secrets, password: { value: password } };
-      const now = new Date().toISOString();
-      const history = recordChange(rest, secrets, core.actor, "rotate-password", now);
-      version = history.current.version;
-      const record = { ...rest, secrets, history, updated: now } as unknown as Record<
-        string,
-        unknown
-      >;
-      state.putRecord(totp ? { ...record, totp } : record, id);
-    }));
+  await step("rotation.commit", async () => {
+    version = await settleRecord(core, name, password, "rotate-password");
+  });
   return version;
+}
+
+/**
+ * Ends a rotation in the record: with `password`, it becomes the current version (the old one a
+ * previous version); without, the pending member is dropped and the secrets stay as they are.
+ *
+ * @returns The current version number afterwards.
+ */
+export async function settleRecord(
+  core: VaultCore,
+  name: string,
+  password: string | undefined,
+  reason: string,
+): Promise<number> {
+  let version = 0;
+  await core.mutate(async (state) => {
+    const { id, profile: p, totp } = await core.find(name, state);
+    const { pending: _, ...rest } = p as Profile & { pending?: PendingSecret };
+    const secrets = password === undefined
+      ? rest.secrets
+      : { ...rest.secrets, password: { value: password } };
+    const now = new Date().toISOString();
+    const history = recordChange(rest, secrets, core.actor, reason, now);
+    version = history.current.version;
+    const record = { ...rest, secrets, history, updated: now } as unknown as Record<
+      string,
+      unknown
+    >;
+    state.putRecord(totp ? { ...record, totp } : record, id);
+  });
+  return version;
+}
+
+/** The pending member of a profile, if a rotation left one. */
+export function pendingOf(p: Profile): PendingSecret | undefined {
+  const v = (p as { pending?: unknown }).pending as PendingSecret | undefined;
+  return v && typeof v === "object" && typeof v.password === "string" ? v : undefined;
+}
+
+/**
+ * Settles a rotation a crash left pending, before a connection: a login with the pending
+ * password is tried first (it works when the server was changed: it becomes current), then the
+ * current one (it works when the server was not: the pending one is dropped). Says what it did
+ * on stderr and in the audit trail (`rotation.settle`). With an API key nothing is written: the
+ * working password is used for this connection only.
+ *
+ * @param core The open vault.
+ * @param name Profile name.
+ * @param profile The released profile.
+ * @returns The profile to connect with.
+ */
+export async function settlePending(
+  core: VaultCore,
+  name: string,
+  profile: Profile,
+): Promise<Profile> {
+  const pending = pendingOf(profile);
+  if (!pending) return profile;
+  const base = { event: "rotation.settle" as const, actor: core.actor, profile: name };
+  const works = async (p: Profile) => {
+    try {
+      await (await openDbConnection(p)).close();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const writable = core.actor.kind === "password";
+  const candidate = withPassword(profile, pending.password);
+  if (await works(candidate)) {
+    if (writable) await settleRecord(core, name, pending.password, "rotate-password (settled)");
+    await core.audit.append({ ...base, outcome: "ok", detail: { kept: "new", saved: writable } });
+    console.error(
+      `hecate: profile "${name}": an interrupted password rotation was settled: the new ` +
+        `password logs in${writable ? " and is now current" : " (not saved: API key)"}`,
+    );
+    return candidate;
+  }
+  if (await works(profile)) {
+    if (writable) await settleRecord(core, name, undefined, "rotation abandoned");
+    await core.audit.append({ ...base, outcome: "ok", detail: { kept: "old", saved: writable } });
+    console.error(
+      `hecate: profile "${name}": an interrupted password rotation did not reach the server: ` +
+        `the current password still logs in${writable ? " and the pending one was dropped" : ""}`,
+    );
+    return profile;
+  }
+  await core.audit.append({ ...base, outcome: "fail", reason: "neither_logs_in" });
+  console.error(
+    `hecate: profile "${name}": a password rotation is pending and neither the new nor the ` +
+      `current password logs in; both are kept`,
+  );
+  return profile;
 }
