@@ -113,7 +113,14 @@ export async function rotatePassword(
   await step("rotation.server", async () => {
     const conn = await openDbConnection(profile);
     try {
-      await run(conn, await alterStatement(profile, password));
+      try {
+        await run(conn, await alterStatement(profile, password));
+      } catch (e) {
+        // MariaDB lets a login change its own password with SET PASSWORD but wants the CREATE
+        // USER privilege for ALTER USER even on itself (error 1227).
+        if (profile.engine !== "mysql" || !/\b1227\b/.test(String(e))) throw e;
+        await run(conn, `SET PASSWORD = PASSWORD('${password}')`);
+      }
     } finally {
       await conn.close();
     }
