@@ -127,3 +127,52 @@ Deno.test("the SCRAM verifier matches RFC 7677's test vector keys", async () => 
     /^SCRAM-SHA-256\$4096:W22ZaJ0SNY7soEsUEjb6gQ==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/,
   );
 });
+
+Deno.test("rotate-password --admin on real PostgreSQL: an administrator profile changes another login", async () => {
+  await using pg = await startPostgres();
+  await pg.psql(
+    "CREATE ROLE rot_admin LOGIN SUPERUSER PASSWORD 'admin-pw-1234'; " +
+      "CREATE ROLE \"rot target\" LOGIN PASSWORD 'target-pw-1234';",
+  );
+  await withHome(async (home) => {
+    const vault = await vaultWith(home, []);
+    const base = {
+      engine: "postgres" as const,
+      host: pg.host,
+      port: pg.port,
+      database: pg.database,
+      tls: { mode: "disable" as const },
+    };
+    await vault.profiles.add({
+      ...base,
+      name: "admin",
+      user: "rot_admin",
+      secrets: { password: { value: "admin-pw-1234" } },
+    });
+    await vault.profiles.add({
+      ...base,
+      name: "target",
+      user: "rot target",
+      secrets: { password: { value: "target-pw-1234" } },
+    });
+    await vault.close();
+    const env = { HECATE_PASSWORD_FILE: await passwordFile(home) };
+    const r = await runHecate(
+      ["--home", home, "server", "rotate-password", "target", "--admin", "admin"],
+      { env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const v = await openVault({ home, password: PW, lockout: "off" });
+    await (await v.connect("target")).close();
+    await v.profiles.rollback("target", 1);
+    await assert.rejects(async () => (await v.connect("target")).close());
+    // The administrator's own password did not change.
+    await (await v.connect("admin")).close();
+    await v.close();
+    const self = await runHecate(
+      ["--home", home, "server", "rotate-password", "target", "--admin", "target"],
+      { env },
+    );
+    assert.equal(self.code, exitCodeFor("invalid_profile"));
+  });
+});

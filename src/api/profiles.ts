@@ -443,13 +443,17 @@ export class VaultProfiles {
    * `rotation.commit`.
    *
    * @param name Profile name.
-   * @param options `length` of the generated password (16-128, default 32).
+   * @param options `length` of the generated password (16-128, default 32); `admin`: a
+   * profile (same engine) whose login changes this profile's login instead of its own.
    * @returns The new current version number.
    * @throws {HecateError} `invalid_profile` for SQLite, SQL Server, non-password logins and
    * passwords from a secret source; `no_credential` with an API key.
    */
-  rotatePassword(name: string, options: { length?: number | undefined } = {}): Promise<number> {
-    return rotatePassword(this.#core, name, options.length);
+  rotatePassword(
+    name: string,
+    options: { length?: number | undefined; admin?: string | undefined } = {},
+  ): Promise<number> {
+    return rotatePassword(this.#core, name, options.length, options.admin);
   }
 
   /**

@@ -51,13 +51,20 @@ export function rotationRefusal(p: Profile): string | undefined {
   return undefined;
 }
 
-/** The statement that sets the login's own password (no plaintext for PostgreSQL). */
-async function alterStatement(p: Profile, password: string): Promise<string> {
+/**
+ * The statement that sets the password (no plaintext for PostgreSQL): of the login itself, or,
+ * run by an administrator, of `user`.
+ */
+async function alterStatement(p: Profile, password: string, user?: string): Promise<string> {
   // Generated passwords hold no quote or backslash (./generate.ts): safe as a literal.
   if (p.engine === "postgres") {
-    return `ALTER ROLE CURRENT_USER PASSWORD '${await scramVerifier(password)}'`;
+    const role = user === undefined ? "CURRENT_USER" : `"${user.replaceAll('"', '""')}"`;
+    return `ALTER ROLE ${role} PASSWORD '${await scramVerifier(password)}'`;
   }
-  return `ALTER USER CURRENT_USER() IDENTIFIED BY '${password}'`;
+  const account = user === undefined
+    ? "CURRENT_USER()"
+    : `'${user.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
+  return `ALTER USER ${account} IDENTIFIED BY '${password}'`;
 }
 
 async function run(conn: DbConnection, sql: string): Promise<void> {
@@ -83,12 +90,22 @@ export async function rotatePassword(
   core: VaultCore,
   name: string,
   length?: number,
+  admin?: string,
 ): Promise<number> {
   core.unlocked();
   const password = generatePassword(length);
   const { profile } = await core.released(name);
   const why = rotationRefusal(profile);
   if (why) throw refuse(name, why);
+  let adminProfile: Profile | undefined;
+  if (admin !== undefined) {
+    if (admin === name) throw refuse(name, "--admin names the profile itself");
+    adminProfile = (await core.released(admin)).profile;
+    if (adminProfile.engine !== profile.engine) {
+      throw refuse(name, `administrator profile "${admin}" is for another engine`);
+    }
+    if (!profile.user) throw refuse(name, "it names no login (--user)");
+  }
   const step = async (event: AuditEventName, fn: () => Promise<void>) => {
     const base = { event, actor: core.actor, profile: name };
     try {
@@ -111,14 +128,14 @@ export async function rotatePassword(
   // (2) The server, with the current password.
   await pauseAt("server");
   await step("rotation.server", async () => {
-    const conn = await openDbConnection(profile);
+    const conn = await openDbConnection(adminProfile ?? profile);
     try {
       try {
-        await run(conn, await alterStatement(profile, password));
+        await run(conn, await alterStatement(profile, password, adminProfile && profile.user));
       } catch (e) {
         // MariaDB lets a login change its own password with SET PASSWORD but wants the CREATE
         // USER privilege for ALTER USER even on itself (error 1227).
-        if (profile.engine !== "mysql" || !/\b1227\b/.test(String(e))) throw e;
+        if (adminProfile || profile.engine !== "mysql" || !/\b1227\b/.test(String(e))) throw e;
         await run(conn, `SET PASSWORD = PASSWORD('${password}')`);
       }
     } finally {

@@ -424,13 +424,20 @@ export function serverCommand(ctx: CliContext) {
     new Command("rotate-password")
       .argument("<name>", "profile name")
       .option("--length <n>", "length of the new password (16-128, default 32)", parsePositiveInt)
+      .option(
+        "--admin <profile>",
+        "change the login with this administrator profile's login (same engine) instead of its own",
+      )
       .description(
         "generate a new password, change it on the server with the profile's login, prove a " +
           "fresh login, and store it as the new version (PostgreSQL, MySQL/MariaDB)",
       )
       .action(async (name, opts) => {
         const vault = await ctx.unlock();
-        const v = await vault.profiles.rotatePassword(name, { length: opts.length });
+        const v = await vault.profiles.rotatePassword(name, {
+          length: opts.length,
+          admin: opts.admin,
+        });
         await ctx.io.out(`Profile "${name}": password rotated on the server (version ${v})\n`);
       }),
   );
