@@ -438,7 +438,7 @@ export class VaultProfiles {
 
   /**
    * Changes the profile's database password on its server with its own login (PostgreSQL sends
-   * a SCRAM verifier, MySQL/MariaDB the password), proves a fresh login, and stores it as the
+   * a SCRAM verifier, MySQL/MariaDB the password, SQL Server ALTER LOGIN), proves a fresh login, and stores it as the
    * new current version. Audited `rotation.start`, `rotation.server`, `rotation.verify`,
    * `rotation.commit`.
    *
@@ -446,7 +446,7 @@ export class VaultProfiles {
    * @param options `length` of the generated password (16-128, default 32); `admin`: a
    * profile (same engine) whose login changes this profile's login instead of its own.
    * @returns The new current version number.
-   * @throws {HecateError} `invalid_profile` for SQLite, SQL Server, non-password logins and
+   * @throws {HecateError} `invalid_profile` for SQLite, non-password logins and
    * passwords from a secret source; `no_credential` with an API key.
    */
   rotatePassword(

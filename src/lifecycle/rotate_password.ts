@@ -42,7 +42,6 @@ function refuse(name: string, why: string): HecateError {
  */
 export function rotationRefusal(p: Profile): string | undefined {
   if (p.engine === "sqlite") return "SQLite has no server login";
-  if (p.engine === "mssql") return "SQL Server rotation is not supported yet";
   if (p.auth !== "sql") return `its login uses '${p.auth}' authentication, not a password`;
   const s = p.secrets.password;
   if (!s) return "it stores no password";
@@ -57,6 +56,13 @@ export function rotationRefusal(p: Profile): string | undefined {
  */
 async function alterStatement(p: Profile, password: string, user?: string): Promise<string> {
   // Generated passwords hold no quote or backslash (./generate.ts): safe as a literal.
+  if (p.engine === "mssql") {
+    // SQL Server wants the old password when a login changes itself; an administrator does not.
+    const login = `[${(user ?? p.user ?? "").replaceAll("]", "]]")}]`;
+    const old = (p.secrets.password as { value: string }).value.replaceAll("'", "''");
+    return `ALTER LOGIN ${login} WITH PASSWORD = N'${password}'` +
+      (user === undefined ? ` OLD_PASSWORD = N'${old}'` : "");
+  }
   if (p.engine === "postgres") {
     const role = user === undefined ? "CURRENT_USER" : `"${user.replaceAll('"', '""')}"`;
     return `ALTER ROLE ${role} PASSWORD '${await scramVerifier(password)}'`;

@@ -430,7 +430,7 @@ export function serverCommand(ctx: CliContext) {
       )
       .description(
         "generate a new password, change it on the server with the profile's login, prove a " +
-          "fresh login, and store it as the new version (PostgreSQL, MySQL/MariaDB)",
+          "fresh login, and store it as the new version (PostgreSQL, MySQL/MariaDB, SQL Server)",
       )
       .action(async (name, opts) => {
         const vault = await ctx.unlock();
