@@ -66,6 +66,29 @@ Deno.test("rotate-password on real PostgreSQL: server changed, old refused, no p
     assert.ok(!JSON.stringify(await auditLines(home)).includes(fresh));
     assert.ok(!(r.stdout + r.stderr).includes(fresh));
 
+    // Rollback on the server: the original password works there again, the rotated one not.
+    const rb = await runHecate(
+      ["--home", home, "server", "rollback", "pg", "--version", "1", "--on-server"],
+      { env },
+    );
+    assert.equal(rb.code, 0, rb.stderr);
+    const back = await openVault({ home, password: PW, lockout: "off" });
+    assert.equal((await back.environment("pg")).PGPASSWORD, pg.password);
+    await (await back.connect("pg")).close();
+    const hist = await back.profiles.history("pg");
+    assert.match(hist[0]!.reason, /^rollback to 1 \(on the server\)$/);
+    const rotated = hist.find((h) => h.reason === "rotate-password")!.version;
+    await back.profiles.rollback("pg", rotated);
+    await assert.rejects(async () => (await back.connect("pg")).close());
+    await back.close();
+    // Without --on-server, the CLI says that only the vault changed.
+    const vaultOnly = await runHecate(
+      ["--home", home, "server", "rollback", "pg", "--version", String(rotated + 1)],
+      { env },
+    );
+    assert.equal(vaultOnly.code, 0, vaultOnly.stderr);
+    assert.match(vaultOnly.stderr, /only the vault changed/);
+
     // SQLite is refused with invalid_profile, the vault unchanged.
     const lite = await runHecate(["--home", home, "server", "rotate-password", "lite"], { env });
     assert.equal(lite.code, exitCodeFor("invalid_profile"), lite.stderr);

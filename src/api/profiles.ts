@@ -406,11 +406,19 @@ export class VaultProfiles {
    *
    * @param name Profile name.
    * @param version The version to restore.
+   * @param options `onServer`: set the restored password on the database server too, through
+   * the rotation steps (pending, server change, fresh login, commit; only the `password` field
+   * is restored then); `admin`: an administrator profile for that change.
    * @returns The new current version number.
    * @throws {HecateError} `usage` for the current or an unkept version, `no_credential` with an
    * API key.
    */
-  async rollback(name: string, version: number): Promise<number> {
+  async rollback(
+    name: string,
+    version: number,
+    options: { onServer?: boolean; admin?: string | undefined } = {},
+  ): Promise<number> {
+    if (options.onServer) return await this.#rollbackOnServer(name, version, options.admin);
     let from = 0;
     let to = 0;
     await this.#core.audited("profile.rollback", name, async () => {
@@ -433,6 +441,23 @@ export class VaultProfiles {
         state.putRecord(totp ? { ...record, totp } : record, id);
       });
     }, () => ({ from, restored: version, to }));
+    return to;
+  }
+
+  /** Rollback of the password through the rotation steps, so the server gets it back too. */
+  async #rollbackOnServer(name: string, version: number, admin?: string): Promise<number> {
+    let to = 0;
+    await this.#core.audited("profile.rollback", name, async () => {
+      const { profile } = await this.#core.find(name);
+      const kept = secretsOfVersion(profile, version).password;
+      if (!kept || !("value" in kept)) {
+        throw new HecateError("usage", `Version ${version} of "${name}" holds no stored password`);
+      }
+      to = await rotatePassword(this.#core, name, undefined, admin, {
+        password: kept.value,
+        reason: `rollback to ${version} (on the server)`,
+      });
+    }, () => ({ restored: version, to, on_server: true }));
     return to;
   }
 

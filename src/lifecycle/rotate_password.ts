@@ -60,7 +60,7 @@ async function alterStatement(p: Profile, password: string, user?: string): Prom
     // SQL Server wants the old password when a login changes itself; an administrator does not.
     const login = `[${(user ?? p.user ?? "").replaceAll("]", "]]")}]`;
     const old = (p.secrets.password as { value: string }).value.replaceAll("'", "''");
-    return `ALTER LOGIN ${login} WITH PASSWORD = N'${password}'` +
+    return `ALTER LOGIN ${login} WITH PASSWORD = N'${tsqlText(password)}'` +
       (user === undefined ? ` OLD_PASSWORD = N'${old}'` : "");
   }
   if (p.engine === "postgres") {
@@ -70,11 +70,21 @@ async function alterStatement(p: Profile, password: string, user?: string): Prom
   const account = user === undefined
     ? "CURRENT_USER()"
     : `'${user.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
-  return `ALTER USER ${account} IDENTIFIED BY '${password}'`;
+  return `ALTER USER ${account} IDENTIFIED BY '${mysqlText(password)}'`;
 }
 
 async function run(conn: DbConnection, sql: string): Promise<void> {
   for await (const _ of conn.query(sql, [])) { /* drain */ }
+}
+
+/** A MySQL string literal's body (a kept password may hold quotes or backslashes). */
+function mysqlText(s: string): string {
+  return s.replaceAll("\\", "\\\\").replaceAll("'", "''");
+}
+
+/** A T-SQL N'...' literal's body. */
+function tsqlText(s: string): string {
+  return s.replaceAll("'", "''");
 }
 
 /** A copy of the profile that logs in with `password`. */
@@ -97,9 +107,11 @@ export async function rotatePassword(
   name: string,
   length?: number,
   admin?: string,
+  restore?: { password: string; reason: string },
 ): Promise<number> {
   core.unlocked();
-  const password = generatePassword(length);
+  // A rollback sets a kept password back; otherwise a new one is generated.
+  const password = restore?.password ?? generatePassword(length);
   const { profile } = await core.released(name);
   const why = rotationRefusal(profile);
   if (why) throw refuse(name, why);
@@ -142,7 +154,7 @@ export async function rotatePassword(
         // MariaDB lets a login change its own password with SET PASSWORD but wants the CREATE
         // USER privilege for ALTER USER even on itself (error 1227).
         if (adminProfile || profile.engine !== "mysql" || !/\b1227\b/.test(String(e))) throw e;
-        await run(conn, `SET PASSWORD = PASSWORD('${password}')`);
+        await run(conn, `SET PASSWORD = PASSWORD('${mysqlText(password)}')`);
       }
     } finally {
       await conn.close();
@@ -158,7 +170,7 @@ export async function rotatePassword(
   await pauseAt("commit");
   let version = 0;
   await step("rotation.commit", async () => {
-    version = await settleRecord(core, name, password, "rotate-password");
+    version = await settleRecord(core, name, password, restore?.reason ?? "rotate-password");
   });
   return version;
 }

@@ -408,15 +408,31 @@ export function serverCommand(ctx: CliContext) {
     new Command("rollback")
       .argument("<name>", "profile name")
       .requiredOption("--version <n>", "the kept version to make current", parsePositiveInt)
+      .option(
+        "--on-server",
+        "also set the restored password on the database server (as rotate-password does)",
+      )
+      .option("--admin <profile>", "with --on-server: change it with this administrator profile")
       .description(
         "make a kept previous version of a profile's secrets current (stored secrets only)",
       )
       .action(async (name, opts) => {
         const vault = await ctx.unlock();
-        const to = await vault.profiles.rollback(name, opts.version);
+        const to = await vault.profiles.rollback(name, opts.version, {
+          onServer: opts.onServer ?? false,
+          admin: opts.admin,
+        });
         await ctx.io.out(
-          `Profile "${name}": version ${opts.version} restored as version ${to}\n`,
+          `Profile "${name}": version ${opts.version} restored as version ${to}${
+            opts.onServer ? ", on the server too" : ""
+          }\n`,
         );
+        if (!opts.onServer) {
+          await ctx.io.err(
+            `hecate: note: only the vault changed; if the database server's password was ` +
+              `rotated since, set it back there with --on-server\n`,
+          );
+        }
       }),
   );
 
