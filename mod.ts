@@ -18,6 +18,7 @@
 export {
   type AddResult,
   type ApiKeySummary,
+  type ComplexityRule,
   Connection,
   ConnectionPool,
   type ConnectOptions,

@@ -17,6 +17,7 @@ export {
   type ProfileVersion,
   VaultProfiles,
 } from "./api/profiles.ts";
+export type { ComplexityRule } from "./lifecycle/complexity.ts";
 export { type ApiKeySummary, type CreateApiKeyOptions, VaultApiKeys } from "./api/api_keys.ts";
 export { type TotpSetup, VaultTotp } from "./api/totp.ts";
 export { VaultKeys } from "./api/keys.ts";

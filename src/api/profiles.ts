@@ -25,6 +25,7 @@ import { dropCache } from "./source_cache.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
 import type { Actor } from "../audit/entry.ts";
 import { rotatePassword } from "../lifecycle/rotate_password.ts";
+import { checkComplexity, type ComplexityRule } from "../lifecycle/complexity.ts";
 import {
   firstHistory,
   historyOf,
@@ -108,6 +109,8 @@ export interface ProfileInput {
   sources?: SourceSettings | undefined;
   /** Marks an imported profile that cannot be used until completed (src/incomplete.ts). */
   incomplete?: IncompleteMarker | undefined;
+  /** A complexity rule for the stored password, checked now and on every edit. */
+  complexity?: ComplexityRule | undefined;
 }
 
 /**
@@ -147,6 +150,8 @@ export interface ProfileChanges {
   rename?: string;
   /** How many previous secret versions to keep (0 to 100). @default {5} */
   keepVersions?: number;
+  /** A complexity rule for the stored password; `null` removes it. */
+  complexity?: ComplexityRule | null;
 }
 
 /**
@@ -330,6 +335,8 @@ export class VaultProfiles {
           else delete next.params;
         }
         if (changes.tls !== undefined) next.tls = changes.tls;
+        if (changes.complexity === null) delete next.complexity;
+        else if (changes.complexity !== undefined) next.complexity = changes.complexity;
         const secrets = { ...profile.secrets };
         if (changes.ssh === null) {
           delete next.ssh;
@@ -370,6 +377,7 @@ export class VaultProfiles {
           from: changes.sources?.from !== undefined,
         });
         validateProfile(p);
+        checkComplexity(p);
         providerFor(p);
         state.putRecord(totp ? { ...next, totp } : next, id);
       });
@@ -564,6 +572,7 @@ function profileOf(input: ProfileInput, now: string, actor: Actor, reason: strin
     sources: input.sources && Object.keys(input.sources).length ? input.sources : undefined,
     incomplete: input.incomplete,
     history: firstHistory(actor, reason, now),
+    complexity: input.complexity,
     created: now,
     updated: now,
   }) as Profile;
@@ -571,6 +580,7 @@ function profileOf(input: ProfileInput, now: string, actor: Actor, reason: strin
   // Each reference through its source first: a malformed one is a usage error (exit 2).
   validateRefs(profile);
   validateProfile(profile);
+  checkComplexity(profile);
   providerFor(profile);
   return profile;
 }

@@ -15,7 +15,8 @@ import { HecateError } from "../errors.ts";
 import type { Profile } from "../profile.ts";
 import { reasonOf } from "../api/util.ts";
 import type { AuditEventName } from "../audit/events.ts";
-import { generatePassword } from "./generate.ts";
+import { DEFAULT_LENGTH, generatePassword, MIN_LENGTH } from "./generate.ts";
+import type { ComplexityRule } from "./complexity.ts";
 import { actorText, recordChange } from "./history.ts";
 import { scramVerifier } from "./scram_verifier.ts";
 import { pauseAt } from "./test_pause.ts";
@@ -110,11 +111,15 @@ export async function rotatePassword(
   restore?: { password: string; reason: string },
 ): Promise<number> {
   core.unlocked();
-  // A rollback sets a kept password back; otherwise a new one is generated.
-  const password = restore?.password ?? generatePassword(length);
+  if (length !== undefined) generatePassword(length); // a bad --length before anything else
   const { profile } = await core.released(name);
   const why = rotationRefusal(profile);
   if (why) throw refuse(name, why);
+  // A rollback sets a kept password back; otherwise a new one is generated, at least as long as
+  // the profile's complexity rule asks (every class is always present).
+  const floor = (profile as { complexity?: ComplexityRule }).complexity?.minLength ?? 0;
+  const password = restore?.password ??
+    generatePassword(Math.max(length ?? DEFAULT_LENGTH, floor, MIN_LENGTH));
   let adminProfile: Profile | undefined;
   if (admin !== undefined) {
     if (admin === name) throw refuse(name, "--admin names the profile itself");

@@ -31,6 +31,7 @@ import {
 } from "../options/ssh_options.ts";
 import { fieldsOf, providerByType } from "../../../providers/mod.ts";
 import { MAX_KEEP, validKeep } from "../../lifecycle/history.ts";
+import { type ComplexityRule, parseComplexity } from "../../lifecycle/complexity.ts";
 import { completionCommand, describeMissing, incompleteOf } from "../../incomplete.ts";
 
 /** `--keep-versions`: a whole number 0 to 100 (0 keeps no previous version). */
@@ -112,8 +113,15 @@ function withProfileOptions<O extends Record<string, unknown>>(
       "keep the last resolved secrets sealed in the vault home for this long, for use when every " +
         "source fails, e.g. 1h (off by default)",
     );
+  secrets.option(
+    "--complexity <rule>",
+    "a rule the stored password must meet, e.g. length=16,classes=3 (classes of: upper, lower, " +
+      "digits, other); generated passwords always meet it",
+    parseComplexity,
+  );
   if (edit) {
-    secrets.option("--no-from", "remove the whole-connection secrets")
+    secrets.option("--no-complexity", "remove the complexity rule")
+      .option("--no-from", "remove the whole-connection secrets")
       .option("--no-cache-ttl", "turn the offline cache off")
       .option(
         "--keep-versions <n>",
@@ -261,6 +269,7 @@ export function serverCommand(ctx: CliContext) {
           tags: opts.tag,
           ssh: tunnel?.ssh,
           secrets: { ...secrets, ...tunnel?.secrets },
+          complexity: (opts as { complexity?: ComplexityRule }).complexity,
           ...(Object.keys(sources).length ? { sources } : {}),
         });
         await ctx.io.out(`Added profile "${name}"\n`);
@@ -319,6 +328,7 @@ export function serverCommand(ctx: CliContext) {
         // --rename, --no-port, --no-from and --no-cache-ttl are added only for edit.
         const opts = parsed as Omit<typeof parsed, "port" | "from" | "cacheTtl"> & {
           keepVersions?: number;
+          complexity?: ComplexityRule | false;
           port?: number | false;
           rename?: string;
           from?: string[] | false;
@@ -336,6 +346,8 @@ export function serverCommand(ctx: CliContext) {
         if (opts.tag !== undefined) changes.tags = opts.tag;
         if (opts.rename !== undefined) changes.rename = opts.rename;
         if (opts.keepVersions !== undefined) changes.keepVersions = opts.keepVersions;
+        if (opts.complexity === false) changes.complexity = null;
+        else if (opts.complexity !== undefined) changes.complexity = opts.complexity;
         const current = await vault.profiles.show(name) as { tls: TlsProfile };
         const tls = tlsFrom(opts, current.tls);
         if (tls !== current.tls && tls !== undefined) changes.tls = tls;
