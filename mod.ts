@@ -34,6 +34,7 @@ export {
   type ProfileVersion,
   QueryRows,
   type RefHealth,
+  type RotateDueResult,
   type Row,
   type SourceInUse,
   type StatementAudit,

@@ -15,6 +15,7 @@ export {
   type ProfileInput,
   type ProfileSummary,
   type ProfileVersion,
+  type RotateDueResult,
   VaultProfiles,
 } from "./api/profiles.ts";
 export type { ComplexityRule } from "./lifecycle/complexity.ts";

@@ -226,6 +226,10 @@ export function validateProfile(p: Profile): void {
     }
   }
   if (p.sources !== undefined) validateSources(p);
+  const every = (p as { rotateEveryMs?: unknown }).rotateEveryMs;
+  if (every !== undefined && !positiveInt(every)) {
+    throw invalid(p.name, "rotateEveryMs must be a positive whole number");
+  }
 }
 
 const REF = /^[a-z][a-z0-9-]*:.+/;

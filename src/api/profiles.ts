@@ -26,6 +26,7 @@ import { reasonOf, stripUndefined } from "./util.ts";
 import type { Actor } from "../audit/entry.ts";
 import { rotatePassword } from "../lifecycle/rotate_password.ts";
 import { checkComplexity, type ComplexityRule } from "../lifecycle/complexity.ts";
+import { isDue, lastRotation, nextRotation, rotateEveryOf } from "../lifecycle/schedule.ts";
 import {
   firstHistory,
   historyOf,
@@ -111,6 +112,8 @@ export interface ProfileInput {
   incomplete?: IncompleteMarker | undefined;
   /** A complexity rule for the stored password, checked now and on every edit. */
   complexity?: ComplexityRule | undefined;
+  /** Rotate the password on the server this often (milliseconds; `hecate rotate-due`). */
+  rotateEveryMs?: number | undefined;
 }
 
 /**
@@ -152,6 +155,8 @@ export interface ProfileChanges {
   keepVersions?: number;
   /** A complexity rule for the stored password; `null` removes it. */
   complexity?: ComplexityRule | null;
+  /** The rotation schedule in milliseconds; `null` removes it. */
+  rotateEveryMs?: number | null;
 }
 
 /**
@@ -200,7 +205,12 @@ export class VaultProfiles {
    */
   async show(name: string): Promise<Record<string, unknown>> {
     const { profile, totp } = await this.#core.find(name);
-    return { ...maskedProfile(profile), ...(totp ? { totp: "required" } : {}) };
+    const next = nextRotation(profile);
+    return {
+      ...maskedProfile(profile),
+      ...(totp ? { totp: "required" } : {}),
+      ...(next ? { lastRotation: lastRotation(profile), nextRotation: next } : {}),
+    };
   }
 
   /** Whether a profile of that name exists (with an API key: in its scope). */
@@ -335,6 +345,8 @@ export class VaultProfiles {
           else delete next.params;
         }
         if (changes.tls !== undefined) next.tls = changes.tls;
+        if (changes.rotateEveryMs === null) delete next.rotateEveryMs;
+        else if (changes.rotateEveryMs !== undefined) next.rotateEveryMs = changes.rotateEveryMs;
         if (changes.complexity === null) delete next.complexity;
         else if (changes.complexity !== undefined) next.complexity = changes.complexity;
         const secrets = { ...profile.secrets };
@@ -470,6 +482,33 @@ export class VaultProfiles {
   }
 
   /**
+   * Rotates on the server every profile whose schedule is due (`rotateEveryMs`), one after the
+   * other; a failure does not stop the others.
+   *
+   * @param now The time to judge by. @default {now}
+   * @returns One result per due profile, in name order: `error` set when it failed.
+   */
+  async rotateDue(now: Date = new Date()): Promise<RotateDueResult[]> {
+    const out: RotateDueResult[] = [];
+    for (const { summary } of this.#core.summaries()) {
+      const name = String(summary.name);
+      const { profile } = await this.#core.find(name);
+      if (rotateEveryOf(profile) === undefined || !isDue(profile, now)) continue;
+      out.push({ name });
+    }
+    out.sort((a, b) => a.name.localeCompare(b.name));
+    for (const r of out) {
+      try {
+        r.version = await rotatePassword(this.#core, r.name);
+      } catch (e) {
+        if (!(e instanceof Error)) throw e;
+        r.error = e;
+      }
+    }
+    return out;
+  }
+
+  /**
    * Changes the profile's database password on its server with its own login (PostgreSQL sends
    * a SCRAM verifier, MySQL/MariaDB the password, SQL Server ALTER LOGIN), proves a fresh login, and stores it as the
    * new current version. Audited `rotation.start`, `rotation.server`, `rotation.verify`,
@@ -533,6 +572,23 @@ export interface ProfileVersion {
 }
 
 /**
+ * What {@link VaultProfiles.rotateDue} reports for one due profile.
+ *
+ * @example
+ * ```ts ignore
+ * for (const r of await vault.profiles.rotateDue()) console.log(r.name, r.error?.message ?? r.version);
+ * ```
+ */
+export interface RotateDueResult {
+  /** Profile name. */
+  name: string;
+  /** The new current version, when it was rotated. */
+  version?: number;
+  /** Why it was not. */
+  error?: Error;
+}
+
+/**
  * What {@link VaultProfiles.addMany} reports for one input.
  *
  * @example
@@ -573,6 +629,7 @@ function profileOf(input: ProfileInput, now: string, actor: Actor, reason: strin
     incomplete: input.incomplete,
     history: firstHistory(actor, reason, now),
     complexity: input.complexity,
+    rotateEveryMs: input.rotateEveryMs,
     created: now,
     updated: now,
   }) as Profile;

@@ -34,6 +34,13 @@ import { MAX_KEEP, validKeep } from "../../lifecycle/history.ts";
 import { type ComplexityRule, parseComplexity } from "../../lifecycle/complexity.ts";
 import { completionCommand, describeMissing, incompleteOf } from "../../incomplete.ts";
 
+/** `--rotate-every` in milliseconds, if given. */
+function rotateEveryFrom(opts: { rotateEvery?: string }): number | undefined {
+  return opts.rotateEvery === undefined
+    ? undefined
+    : parseDuration(opts.rotateEvery, "--rotate-every");
+}
+
 /** `--keep-versions`: a whole number 0 to 100 (0 keeps no previous version). */
 function parseKeep(text: string): number {
   const n = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
@@ -114,6 +121,9 @@ function withProfileOptions<O extends Record<string, unknown>>(
         "source fails, e.g. 1h (off by default)",
     );
   secrets.option(
+    "--rotate-every <duration>",
+    "rotate the password on the server this often with 'hecate rotate-due', e.g. 30d",
+  ).option(
     "--complexity <rule>",
     "a rule the stored password must meet, e.g. length=16,classes=3 (classes of: upper, lower, " +
       "digits, other); generated passwords always meet it",
@@ -121,6 +131,7 @@ function withProfileOptions<O extends Record<string, unknown>>(
   );
   if (edit) {
     secrets.option("--no-complexity", "remove the complexity rule")
+      .option("--no-rotate-every", "remove the rotation schedule")
       .option("--no-from", "remove the whole-connection secrets")
       .option("--no-cache-ttl", "turn the offline cache off")
       .option(
@@ -270,6 +281,7 @@ export function serverCommand(ctx: CliContext) {
           ssh: tunnel?.ssh,
           secrets: { ...secrets, ...tunnel?.secrets },
           complexity: (opts as { complexity?: ComplexityRule }).complexity,
+          rotateEveryMs: rotateEveryFrom(opts as { rotateEvery?: string }),
           ...(Object.keys(sources).length ? { sources } : {}),
         });
         await ctx.io.out(`Added profile "${name}"\n`);
@@ -329,6 +341,7 @@ export function serverCommand(ctx: CliContext) {
         const opts = parsed as Omit<typeof parsed, "port" | "from" | "cacheTtl"> & {
           keepVersions?: number;
           complexity?: ComplexityRule | false;
+          rotateEvery?: string | false;
           port?: number | false;
           rename?: string;
           from?: string[] | false;
@@ -346,6 +359,10 @@ export function serverCommand(ctx: CliContext) {
         if (opts.tag !== undefined) changes.tags = opts.tag;
         if (opts.rename !== undefined) changes.rename = opts.rename;
         if (opts.keepVersions !== undefined) changes.keepVersions = opts.keepVersions;
+        if (opts.rotateEvery === false) changes.rotateEveryMs = null;
+        else if (opts.rotateEvery !== undefined) {
+          changes.rotateEveryMs = parseDuration(opts.rotateEvery, "--rotate-every");
+        }
         if (opts.complexity === false) changes.complexity = null;
         else if (opts.complexity !== undefined) changes.complexity = opts.complexity;
         const current = await vault.profiles.show(name) as { tls: TlsProfile };
