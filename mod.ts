@@ -18,6 +18,7 @@
 export {
   type AddResult,
   type ApiKeySummary,
+  type ComplexityRule,
   Connection,
   ConnectionPool,
   type ConnectOptions,
@@ -30,8 +31,10 @@ export {
   type ProfileChanges,
   type ProfileInput,
   type ProfileSummary,
+  type ProfileVersion,
   QueryRows,
   type RefHealth,
+  type RotateDueResult,
   type Row,
   type SourceInUse,
   type StatementAudit,

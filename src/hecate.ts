@@ -14,8 +14,11 @@ export {
   type ProfileChanges,
   type ProfileInput,
   type ProfileSummary,
+  type ProfileVersion,
+  type RotateDueResult,
   VaultProfiles,
 } from "./api/profiles.ts";
+export type { ComplexityRule } from "./lifecycle/complexity.ts";
 export { type ApiKeySummary, type CreateApiKeyOptions, VaultApiKeys } from "./api/api_keys.ts";
 export { type TotpSetup, VaultTotp } from "./api/totp.ts";
 export { VaultKeys } from "./api/keys.ts";

@@ -8,6 +8,7 @@
 import type { Engine } from "./db/driver.ts";
 import { HecateError } from "./errors.ts";
 import { type IncompleteMarker, incompleteOf } from "./incomplete.ts";
+import type { ProfileHistory } from "./lifecycle/history.ts";
 
 /**
  * A stored secret: the value itself, a reference resolved at connect time, or several references
@@ -145,6 +146,8 @@ export interface Profile {
    * Every use is refused until `hecate server edit` supplies it, which removes the marker.
    */
   incomplete?: IncompleteMarker;
+  /** Previous secrets, sealed with the record, and who changed them (src/lifecycle/history.ts). */
+  history?: ProfileHistory;
   created: string;
   updated: string;
 }
@@ -223,6 +226,10 @@ export function validateProfile(p: Profile): void {
     }
   }
   if (p.sources !== undefined) validateSources(p);
+  const every = (p as { rotateEveryMs?: unknown }).rotateEveryMs;
+  if (every !== undefined && !positiveInt(every)) {
+    throw invalid(p.name, "rotateEveryMs must be a positive whole number");
+  }
 }
 
 const REF = /^[a-z][a-z0-9-]*:.+/;
@@ -308,8 +315,15 @@ export function maskedProfile(p: Profile): Record<string, unknown> {
   for (const [k, s] of Object.entries(p.secrets)) {
     secrets[k] = "value" in s ? "********" : refsOf(s)!.join(" ");
   }
-  const { secrets: _, ...rest } = p;
-  return { ...rest, secrets };
+  // The history holds old secret values: only the current version number is shown.
+  // So does a pending rotation: only that there is one.
+  const { secrets: _, history, pending, ...rest } = p as Profile & { pending?: unknown };
+  return {
+    ...rest,
+    secrets,
+    ...(history ? { version: history.current?.version } : {}),
+    ...(pending ? { pending: "rotation not settled" } : {}),
+  };
 }
 
 /**

@@ -54,7 +54,11 @@ for (const sub of ["add", "edit"]) {
       "--from",
       "--source-timeout",
       "--cache-ttl",
-      ...(sub === "edit" ? ["--no-from", "--no-cache-ttl"] : []),
+      "--rotate-every",
+      "--complexity",
+      ...(sub === "edit"
+        ? ["--no-complexity", "--no-rotate-every", "--no-from", "--no-cache-ttl", "--keep-versions"]
+        : []),
       "--ssh-secret-stdin",
       ...(sub === "add" ? ["--store"] : []),
     ]);

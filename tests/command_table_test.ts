@@ -52,7 +52,7 @@ Deno.test("--help lists every command in table order, and a command's help is th
   const help = await runHecate(["--help"]);
   assert.equal(help.code, 0, help.stderr);
   const listed = help.stdout.split("Commands:\n")[1]!.split("\n")
-    .map((l) => /^ {2}(\w+)/.exec(l)?.[1])
+    .map((l) => /^ {2}(\w[\w-]*)/.exec(l)?.[1])
     .filter((w): w is string => w !== undefined && w !== "help");
   assert.deepEqual(listed, Object.keys(COMMANDS));
   for (const name of ["query", "server"]) {

@@ -75,7 +75,7 @@ Deno.test("bash: the completion function completes commands, flags and values", 
   try {
     const cases: [string, string][] = [
       ["hecate ser", "server"],
-      ["hecate server ", "add edit list remove show test"],
+      ["hecate server ", "add edit history list remove rollback rotate-password show test"],
       ["hecate server add pg --eng", "--engine"],
       ["hecate server add pg --engine ", "mssql mysql postgres sqlite"],
       ["hecate server add pg --engine p", "postgres"],
@@ -207,7 +207,7 @@ Deno.test("fish: the script parses and fish's own complete -C uses it", async ()
     await shell("fish", ["--no-config", "-n", "hecate.fish"], dir);
     const cases: [string, string][] = [
       ["hecate ser", "server"],
-      ["hecate server ", "add edit list remove show test"],
+      ["hecate server ", "add edit history list remove rollback rotate-password show test"],
       ["hecate server add pg --engine ", "mssql mysql postgres sqlite"],
       ["hecate --home homedir backup re", "restore retention"],
       ["hecate server add pg --tl", "--tls"],

@@ -181,6 +181,14 @@ Deno.test("attack: a record line put back from an older generation (an old secre
   await withHome(async (home) => {
     const vault = await vaultWith(home, ["alpha", "beta"]);
     const apiKey = await vault.apiKeys.create({ name: "k", profiles: ["alpha"], expires: null });
+    // No previous versions kept, and one edit first: both lines then hold an `edit` version
+    // history of the same size (src/lifecycle/history.ts).
+    await vault.profiles.edit("alpha", {
+      secrets: { password: { value: "secret-of-alpha" } },
+      keepVersions: 0,
+    });
+    await vault.profiles.edit("alpha", { secrets: { password: { value: "secret-of-alphx" } } });
+    await vault.profiles.edit("alpha", { secrets: { password: { value: "secret-of-alpha" } } });
     const old = await Deno.readFile(`${home}/vault.hecate`);
     // A new secret of the same length, so the old line has the current line's size: only its
     // hash can tell them apart.

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { settlePending } from "../lifecycle/rotate_password.ts";
 import type { Engine } from "../db/driver.ts";
 import type { Profile } from "../profile.ts";
 import { preloadDriver } from "../db/registry.ts";
@@ -105,7 +106,10 @@ export class VaultConnections {
       | Engine
       | undefined;
     if (engine) preloadDriver(engine);
-    const { profile, actor, id } = await this.#core.released(name);
+    const released = await this.#core.released(name);
+    const { actor, id } = released;
+    // A rotation a crash left pending is settled before the profile is used.
+    const profile = await settlePending(this.#core, name, released.profile);
     const held: HeldLease[] = [];
     let release: (() => Promise<void>) | undefined;
     try {
@@ -298,7 +302,10 @@ export class VaultConnections {
 
   /** Resolves a profile for another program (see {@link Vault.endpoint}). */
   async endpoint(name: string): Promise<Endpoint> {
-    const { profile, actor, id } = await this.#core.released(name);
+    const released = await this.#core.released(name);
+    const { actor, id } = released;
+    // A rotation a crash left pending is settled before the profile is used.
+    const profile = await settlePending(this.#core, name, released.profile);
     try {
       return await openEndpoint(profile, {
         pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),

@@ -23,6 +23,18 @@ import type { VaultCore } from "./_core.ts";
 import { writeAutoBackup } from "./backups.ts";
 import { dropCache } from "./source_cache.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
+import type { Actor } from "../audit/entry.ts";
+import { rotatePassword } from "../lifecycle/rotate_password.ts";
+import { checkComplexity, type ComplexityRule } from "../lifecycle/complexity.ts";
+import { isDue, lastRotation, nextRotation, rotateEveryOf } from "../lifecycle/schedule.ts";
+import {
+  firstHistory,
+  historyOf,
+  recordChange,
+  secretsOfVersion,
+  versionList,
+  withKeep,
+} from "../lifecycle/history.ts";
 
 /**
  * A profile as listed: no secrets at all.
@@ -98,6 +110,10 @@ export interface ProfileInput {
   sources?: SourceSettings | undefined;
   /** Marks an imported profile that cannot be used until completed (src/incomplete.ts). */
   incomplete?: IncompleteMarker | undefined;
+  /** A complexity rule for the stored password, checked now and on every edit. */
+  complexity?: ComplexityRule | undefined;
+  /** Rotate the password on the server this often (milliseconds; `hecate rotate-due`). */
+  rotateEveryMs?: number | undefined;
 }
 
 /**
@@ -135,6 +151,12 @@ export interface ProfileChanges {
   sources?: SourceSettings | null;
   /** A new name for the profile. */
   rename?: string;
+  /** How many previous secret versions to keep (0 to 100). @default {5} */
+  keepVersions?: number;
+  /** A complexity rule for the stored password; `null` removes it. */
+  complexity?: ComplexityRule | null;
+  /** The rotation schedule in milliseconds; `null` removes it. */
+  rotateEveryMs?: number | null;
 }
 
 /**
@@ -183,7 +205,12 @@ export class VaultProfiles {
    */
   async show(name: string): Promise<Record<string, unknown>> {
     const { profile, totp } = await this.#core.find(name);
-    return { ...maskedProfile(profile), ...(totp ? { totp: "required" } : {}) };
+    const next = nextRotation(profile);
+    return {
+      ...maskedProfile(profile),
+      ...(totp ? { totp: "required" } : {}),
+      ...(next ? { lastRotation: lastRotation(profile), nextRotation: next } : {}),
+    };
   }
 
   /** Whether a profile of that name exists (with an API key: in its scope). */
@@ -199,7 +226,7 @@ export class VaultProfiles {
    */
   async add(input: ProfileInput): Promise<void> {
     await this.#core.audited("profile.add", input.name, async () => {
-      const profile = profileOf(input, new Date().toISOString());
+      const profile = profileOf(input, new Date().toISOString(), this.#core.actor, "add");
       await this.#core.mutate((state) => {
         if (state.recordIdByName(profile.name) !== undefined) throw taken(profile.name);
         state.putRecord(profile as unknown as Record<string, unknown>);
@@ -235,7 +262,7 @@ export class VaultProfiles {
     const valid: { index: number; profile: Profile }[] = [];
     for (const [index, input] of inputs.entries()) {
       try {
-        valid.push({ index, profile: profileOf(input, now) });
+        valid.push({ index, profile: profileOf(input, now, core.actor, "import") });
         results.push({ name: input.name });
       } catch (e) {
         if (!(e instanceof HecateError)) throw e;
@@ -318,6 +345,10 @@ export class VaultProfiles {
           else delete next.params;
         }
         if (changes.tls !== undefined) next.tls = changes.tls;
+        if (changes.rotateEveryMs === null) delete next.rotateEveryMs;
+        else if (changes.rotateEveryMs !== undefined) next.rotateEveryMs = changes.rotateEveryMs;
+        if (changes.complexity === null) delete next.complexity;
+        else if (changes.complexity !== undefined) next.complexity = changes.complexity;
         const secrets = { ...profile.secrets };
         if (changes.ssh === null) {
           delete next.ssh;
@@ -345,7 +376,12 @@ export class VaultProfiles {
           }
           next.name = changes.rename;
         }
-        next.updated = new Date().toISOString();
+        const updated = new Date().toISOString();
+        next.updated = updated;
+        // A change of secrets keeps the old ones as a previous version.
+        let history = recordChange(profile, secrets, this.#core.actor, "edit", updated);
+        if (changes.keepVersions !== undefined) history = withKeep(history, changes.keepVersions);
+        next.history = history;
         const p = next as unknown as Profile;
         settleIncomplete(p);
         validateRefs(p, {
@@ -353,10 +389,143 @@ export class VaultProfiles {
           from: changes.sources?.from !== undefined,
         });
         validateProfile(p);
+        checkComplexity(p);
         providerFor(p);
         state.putRecord(totp ? { ...next, totp } : next, id);
       });
     });
+  }
+
+  /**
+   * The versions of a profile's secrets, newest first (version, time, actor, reason; never a
+   * value). Works with an API key for the profiles in its scope; audited as `profile.history`.
+   *
+   * @param name Profile name.
+   * @returns The versions, the current one marked.
+   * @throws {HecateError} `profile_not_found` (also outside an API key's scope).
+   */
+  async history(name: string): Promise<ProfileVersion[]> {
+    const base = { event: "profile.history" as const, actor: this.#core.actor, profile: name };
+    try {
+      const { profile } = await this.#core.find(name);
+      const list = versionList(profile);
+      await this.#core.audit.append({ ...base, outcome: "ok" });
+      return list;
+    } catch (e) {
+      await this.#core.audit.append({ ...base, outcome: "fail", reason: reasonOf(e) })
+        .catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * Makes a kept previous version of a profile's secrets current again; the replaced secrets
+   * become a previous version in turn. Only the stored secrets change: a password changed on
+   * the server since must be set back there too (docs/SECURITY.md). Audited as
+   * `profile.rollback` (detail: from and to version numbers).
+   *
+   * @param name Profile name.
+   * @param version The version to restore.
+   * @param options `onServer`: set the restored password on the database server too, through
+   * the rotation steps (pending, server change, fresh login, commit; only the `password` field
+   * is restored then); `admin`: an administrator profile for that change.
+   * @returns The new current version number.
+   * @throws {HecateError} `usage` for the current or an unkept version, `no_credential` with an
+   * API key.
+   */
+  async rollback(
+    name: string,
+    version: number,
+    options: { onServer?: boolean; admin?: string | undefined } = {},
+  ): Promise<number> {
+    if (options.onServer) return await this.#rollbackOnServer(name, version, options.admin);
+    let from = 0;
+    let to = 0;
+    await this.#core.audited("profile.rollback", name, async () => {
+      await this.#core.mutate(async (state) => {
+        const { id, profile, totp } = await this.#core.find(name, state);
+        const secrets = secretsOfVersion(profile, version);
+        from = historyOf(profile).current.version;
+        const now = new Date().toISOString();
+        const history = recordChange(
+          profile,
+          secrets,
+          this.#core.actor,
+          `rollback to ${version}`,
+          now,
+        );
+        to = history.current.version;
+        const next = { ...profile, secrets, history, updated: now } as Profile;
+        validateProfile(next);
+        const record = next as unknown as Record<string, unknown>;
+        state.putRecord(totp ? { ...record, totp } : record, id);
+      });
+    }, () => ({ from, restored: version, to }));
+    return to;
+  }
+
+  /** Rollback of the password through the rotation steps, so the server gets it back too. */
+  async #rollbackOnServer(name: string, version: number, admin?: string): Promise<number> {
+    let to = 0;
+    await this.#core.audited("profile.rollback", name, async () => {
+      const { profile } = await this.#core.find(name);
+      const kept = secretsOfVersion(profile, version).password;
+      if (!kept || !("value" in kept)) {
+        throw new HecateError("usage", `Version ${version} of "${name}" holds no stored password`);
+      }
+      to = await rotatePassword(this.#core, name, undefined, admin, {
+        password: kept.value,
+        reason: `rollback to ${version} (on the server)`,
+      });
+    }, () => ({ restored: version, to, on_server: true }));
+    return to;
+  }
+
+  /**
+   * Rotates on the server every profile whose schedule is due (`rotateEveryMs`), one after the
+   * other; a failure does not stop the others.
+   *
+   * @param now The time to judge by. @default {now}
+   * @returns One result per due profile, in name order: `error` set when it failed.
+   */
+  async rotateDue(now: Date = new Date()): Promise<RotateDueResult[]> {
+    const out: RotateDueResult[] = [];
+    for (const { summary } of this.#core.summaries()) {
+      const name = String(summary.name);
+      const { profile } = await this.#core.find(name);
+      if (rotateEveryOf(profile) === undefined || !isDue(profile, now)) continue;
+      out.push({ name });
+    }
+    out.sort((a, b) => a.name.localeCompare(b.name));
+    for (const r of out) {
+      try {
+        r.version = await rotatePassword(this.#core, r.name);
+      } catch (e) {
+        if (!(e instanceof Error)) throw e;
+        r.error = e;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Changes the profile's database password on its server with its own login (PostgreSQL sends
+   * a SCRAM verifier, MySQL/MariaDB the password, SQL Server ALTER LOGIN), proves a fresh login, and stores it as the
+   * new current version. Audited `rotation.start`, `rotation.server`, `rotation.verify`,
+   * `rotation.commit`.
+   *
+   * @param name Profile name.
+   * @param options `length` of the generated password (16-128, default 32); `admin`: a
+   * profile (same engine) whose login changes this profile's login instead of its own.
+   * @returns The new current version number.
+   * @throws {HecateError} `invalid_profile` for SQLite, non-password logins and
+   * passwords from a secret source; `no_credential` with an API key.
+   */
+  rotatePassword(
+    name: string,
+    options: { length?: number | undefined; admin?: string | undefined } = {},
+  ): Promise<number> {
+    return rotatePassword(this.#core, name, options.length, options.admin);
   }
 
   /**
@@ -382,6 +551,44 @@ export class VaultProfiles {
 }
 
 /**
+ * One version of a profile's secrets as {@link VaultProfiles.history} lists it (never a value).
+ *
+ * @example
+ * ```ts ignore
+ * for (const v of await vault.profiles.history("billing")) console.log(v.version, v.reason);
+ * ```
+ */
+export interface ProfileVersion {
+  /** Version number: 1 for the first secrets, one more per change. */
+  version: number;
+  /** ISO time the version was made. */
+  time: string;
+  /** `password`, `apikey:<name>`, `none`, or `unknown` for a record older than history. */
+  actor: string;
+  /** `add`, `import`, `edit`, `rollback to N`, or `initial`. */
+  reason: string;
+  /** Whether these are the profile's secrets now. */
+  current: boolean;
+}
+
+/**
+ * What {@link VaultProfiles.rotateDue} reports for one due profile.
+ *
+ * @example
+ * ```ts ignore
+ * for (const r of await vault.profiles.rotateDue()) console.log(r.name, r.error?.message ?? r.version);
+ * ```
+ */
+export interface RotateDueResult {
+  /** Profile name. */
+  name: string;
+  /** The new current version, when it was rotated. */
+  version?: number;
+  /** Why it was not. */
+  error?: Error;
+}
+
+/**
  * What {@link VaultProfiles.addMany} reports for one input.
  *
  * @example
@@ -403,7 +610,7 @@ function taken(name: string): HecateError {
 }
 
 /** The stored profile for an input, checked (as `add` stores it). */
-function profileOf(input: ProfileInput, now: string): Profile {
+function profileOf(input: ProfileInput, now: string, actor: Actor, reason: string): Profile {
   const profile = stripUndefined({
     name: input.name,
     engine: input.engine,
@@ -420,6 +627,9 @@ function profileOf(input: ProfileInput, now: string): Profile {
     secrets: input.secrets ?? {},
     sources: input.sources && Object.keys(input.sources).length ? input.sources : undefined,
     incomplete: input.incomplete,
+    history: firstHistory(actor, reason, now),
+    complexity: input.complexity,
+    rotateEveryMs: input.rotateEveryMs,
     created: now,
     updated: now,
   }) as Profile;
@@ -427,6 +637,7 @@ function profileOf(input: ProfileInput, now: string): Profile {
   // Each reference through its source first: a malformed one is a usage error (exit 2).
   validateRefs(profile);
   validateProfile(profile);
+  checkComplexity(profile);
   providerFor(profile);
   return profile;
 }

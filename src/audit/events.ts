@@ -34,6 +34,18 @@ export const AUDIT_EVENTS = {
   "profile.add": "a profile was added",
   "profile.edit": "a profile was changed",
   "profile.remove": "a profile was removed",
+  "profile.history":
+    "a profile's secret versions were listed (version, time, actor, reason; never a value)",
+  "profile.rollback":
+    "a kept previous version of a profile's secrets was made current (detail: from, restored, to version numbers)",
+  "rotation.start":
+    "a server password rotation stored its new password as the profile's pending secret (never the value)",
+  "rotation.server":
+    "the login's password was changed on the database server (or the change failed)",
+  "rotation.verify": "a fresh login with the new password was tried after the server change",
+  "rotation.commit": "the rotated password became the profile's current version",
+  "rotation.settle":
+    "a rotation left pending by a crash was settled at the next use (detail kept: new or old, saved; fail: neither logs in)",
   "profile.pin_host_key": "SSH host keys learned under accept-new were pinned in the profile",
   "password.change": "the master password was changed",
   "kdf.upgrade": "the password slot was re-wrapped at a higher PBKDF2 cost",

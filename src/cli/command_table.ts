@@ -27,6 +27,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   unlock: async () => (await import("./commands/agent.ts")).unlockCommand,
   lock: async () => (await import("./commands/agent.ts")).lockCommand,
   rotate: async () => (await import("./commands/rotate.ts")).rotateCommand,
+  "rotate-due": async () => (await import("./commands/rotate_due.ts")).rotateDueCommand,
   run: async () => (await import("./commands/run.ts")).runCommand,
   env: async () => (await import("./commands/run.ts")).envCommand,
   backup: async () => (await import("./commands/backup.ts")).backupCommand,

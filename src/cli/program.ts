@@ -84,11 +84,30 @@ export async function runCommandTree(args: string[], io: CliIo): Promise<number>
   }
   return await exitCodeOf(ctx, async () => {
     try {
-      await program.parseAsync(args, { from: "user" });
+      await program.parseAsync(rollbackVersionJoined(args), { from: "user" });
     } catch (e) {
       // --help and --version end here too, with exit code 0.
       if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
       throw e;
     }
   });
+}
+
+/**
+ * `server rollback NAME --version N`: the root's `--version` flag is recognised after subcommands
+ * too and would print Hecate's version, so after `rollback` the pair is passed as `--version=N`
+ * (which the boolean root flag does not take).
+ */
+function rollbackVersionJoined(args: string[]): string[] {
+  const at = args.indexOf("rollback");
+  if (at < 0) return args;
+  const out = args.slice(0, at + 1);
+  for (let i = at + 1; i < args.length; i++) {
+    const next = args[i + 1];
+    if (args[i] === "--version" && next !== undefined && !next.startsWith("-")) {
+      out.push(`--version=${next}`);
+      i++;
+    } else out.push(args[i]!);
+  }
+  return out;
 }

@@ -156,7 +156,41 @@ class DoubleState {
   attentions = 0;
   rowsSent = 0;
   readonly answers = new Map<string, CannedAnswer>();
-  constructor(readonly options: TdsDoubleOptions, public tokens: string[]) {}
+  /** SQL logins as they are now: `ALTER LOGIN` changes them (see {@link alterLogin}). */
+  readonly passwords: Map<string, string>;
+  constructor(readonly options: TdsDoubleOptions, public tokens: string[]) {
+    this.passwords = new Map(Object.entries(options.logins ?? {}));
+  }
+}
+
+/** An N'...' literal's text (doubled quotes undone). */
+function literal(s: string): string {
+  return s.replaceAll("''", "'");
+}
+
+/**
+ * `ALTER LOGIN [name] WITH PASSWORD = N'new' [OLD_PASSWORD = N'old']` as SQL Server enforces it:
+ * a login changing itself must give its current password; another login needs an administrator
+ * (the double's administrator is `sa`). Returns undefined when the batch is not an ALTER LOGIN.
+ */
+function alterLogin(
+  sql: string,
+  state: DoubleState,
+  sessionUser: string | undefined,
+): CannedAnswer | undefined {
+  const m =
+    /^ALTER LOGIN \[((?:[^\]]|\]\])+)\] WITH PASSWORD = N'((?:[^']|'')*)'(?: OLD_PASSWORD = N'((?:[^']|'')*)')?$/
+      .exec(sql.trim());
+  if (!m) return undefined;
+  const name = m[1]!.replaceAll("]]", "]");
+  const current = state.passwords.get(name);
+  const refused = { error: { number: 15151, message: `Cannot alter the login '${name}'` } };
+  if (current === undefined) return refused;
+  if (sessionUser === name) {
+    if (m[3] === undefined || literal(m[3]) !== current) return refused;
+  } else if (sessionUser !== "sa") return refused;
+  state.passwords.set(name, literal(m[2]!));
+  return {};
 }
 
 /** One client connection. */
@@ -171,6 +205,8 @@ class Session {
   #closed = false;
   #attention = false;
   #busy = false;
+  /** The SQL login of this session, once logged in. */
+  #user: string | undefined;
   /** After the TLS handshake: the engine's encrypted side and its cleartext socket. */
   #encrypted: Duplex | undefined;
   #cleartext: tls.TLSSocket | undefined;
@@ -368,8 +404,9 @@ class Session {
       user = "(token)";
       ok = this.#state.tokens.includes(login.fedAuthToken);
     } else {
-      const expected = opts.logins?.[login.userName];
+      const expected = this.#state.passwords.get(login.userName);
       ok = expected !== undefined && expected === login.password;
+      if (ok) this.#user = login.userName;
     }
     this.#state.logins.push({ method, user, ok, tls: overTls });
     const w = new Writer();
@@ -405,8 +442,10 @@ class Session {
     const stmtDone = rpc ? "inproc" : "done";
     // Session settings (tedious sends a batch of SET statements after login) just succeed.
     const settingsOnly = req.kind === "batch" && /^(\s*set [^\n]+\n?)+$/i.test(req.sql);
-    const answer = this.#state.answers.get(req.sql) ??
-      (settingsOnly ? {} : /^select 1;?$/i.test(req.sql.trim()) ? SELECT_1 : undefined);
+    const answer =
+      (req.kind === "batch" ? alterLogin(req.sql, this.#state, this.#user) : undefined) ??
+        this.#state.answers.get(req.sql) ??
+        (settingsOnly ? {} : /^select 1;?$/i.test(req.sql.trim()) ? SELECT_1 : undefined);
     this.#busy = true;
     this.#attention = false;
     try {

@@ -40,7 +40,25 @@ import {
   hecateKeyringRef,
   storeInKeyring,
 } from "../../../providers/sources/keyring_store.ts";
+import { MAX_KEEP, validKeep } from "../../lifecycle/history.ts";
+import { type ComplexityRule, parseComplexity } from "../../lifecycle/complexity.ts";
 import { completionCommand, describeMissing, incompleteOf } from "../../incomplete.ts";
+
+/** `--rotate-every` in milliseconds, if given. */
+function rotateEveryFrom(opts: { rotateEvery?: string }): number | undefined {
+  return opts.rotateEvery === undefined
+    ? undefined
+    : parseDuration(opts.rotateEvery, "--rotate-every");
+}
+
+/** `--keep-versions`: a whole number 0 to 100 (0 keeps no previous version). */
+function parseKeep(text: string): number {
+  const n = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
+  if (!validKeep(n)) {
+    throw new HecateError("usage", `--keep-versions must be a whole number from 0 to ${MAX_KEEP}`);
+  }
+  return n;
+}
 
 const TLS_MODES = ["verify", "insecure", "disable"] as const;
 
@@ -112,9 +130,25 @@ function withProfileOptions<O extends Record<string, unknown>>(
       "keep the last resolved secrets sealed in the vault home for this long, for use when every " +
         "source fails, e.g. 1h (off by default)",
     );
+  secrets.option(
+    "--rotate-every <duration>",
+    "rotate the password on the server this often with 'hecate rotate-due', e.g. 30d",
+  ).option(
+    "--complexity <rule>",
+    "a rule the stored password must meet, e.g. length=16,classes=3 (classes of: upper, lower, " +
+      "digits, other); generated passwords always meet it",
+    parseComplexity,
+  );
   if (edit) {
-    secrets.option("--no-from", "remove the whole-connection secrets")
-      .option("--no-cache-ttl", "turn the offline cache off");
+    secrets.option("--no-complexity", "remove the complexity rule")
+      .option("--no-rotate-every", "remove the rotation schedule")
+      .option("--no-from", "remove the whole-connection secrets")
+      .option("--no-cache-ttl", "turn the offline cache off")
+      .option(
+        "--keep-versions <n>",
+        "how many previous versions of the secrets to keep sealed in the profile (0-100, default 5)",
+        parseKeep,
+      );
   }
   // Options added after this (and -h) go back to commander's default group.
   return addVaultOptions(addSshSecretOption(secrets)).optionsGroup("Options:");
@@ -296,6 +330,8 @@ export function serverCommand(ctx: CliContext) {
           tags: opts.tag,
           ssh: tunnel?.ssh,
           secrets: { ...secrets, ...tunnel?.secrets },
+          complexity: (opts as { complexity?: ComplexityRule }).complexity,
+          rotateEveryMs: rotateEveryFrom(opts as { rotateEvery?: string }),
           ...(Object.keys(sources).length ? { sources } : {}),
         });
         if (inKeyring) {
@@ -359,6 +395,9 @@ export function serverCommand(ctx: CliContext) {
       .action(async (name, parsed) => {
         // --rename, --no-port, --no-from and --no-cache-ttl are added only for edit.
         const opts = parsed as Omit<typeof parsed, "port" | "from" | "cacheTtl"> & {
+          keepVersions?: number;
+          complexity?: ComplexityRule | false;
+          rotateEvery?: string | false;
           port?: number | false;
           rename?: string;
           from?: string[] | false;
@@ -375,6 +414,13 @@ export function serverCommand(ctx: CliContext) {
         if (opts.connectTimeout !== undefined) changes.connectTimeoutMs = opts.connectTimeout;
         if (opts.tag !== undefined) changes.tags = opts.tag;
         if (opts.rename !== undefined) changes.rename = opts.rename;
+        if (opts.keepVersions !== undefined) changes.keepVersions = opts.keepVersions;
+        if (opts.rotateEvery === false) changes.rotateEveryMs = null;
+        else if (opts.rotateEvery !== undefined) {
+          changes.rotateEveryMs = parseDuration(opts.rotateEvery, "--rotate-every");
+        }
+        if (opts.complexity === false) changes.complexity = null;
+        else if (opts.complexity !== undefined) changes.complexity = opts.complexity;
         const current = await vault.profiles.show(name) as { tls: TlsProfile };
         const tls = tlsFrom(opts, current.tls);
         if (tls !== current.tls && tls !== undefined) changes.tls = tls;
@@ -438,6 +484,78 @@ export function serverCommand(ctx: CliContext) {
           }
         }
         await ctx.io.out(`Removed profile "${name}"\n`);
+      }),
+  );
+
+  server.addCommand(
+    new Command("history")
+      .argument("<name>", "profile name")
+      .description(
+        "list the versions of a profile's secrets: version, time, actor, reason (no value)",
+      )
+      .option("--json", "print JSON")
+      .action(async (name, opts) => {
+        const list = await (await ctx.unlock()).profiles.history(name);
+        const lines = list.map((v) =>
+          `${String(v.version).padStart(4)}${v.current ? "*" : " "}  ${v.time}  ${
+            v.actor.padEnd(16)
+          }  ${v.reason}\n`
+        ).join("");
+        await printJsonOrLines(ctx, opts.json ?? false, list, lines);
+      }),
+  );
+
+  server.addCommand(
+    new Command("rollback")
+      .argument("<name>", "profile name")
+      .requiredOption("--version <n>", "the kept version to make current", parsePositiveInt)
+      .option(
+        "--on-server",
+        "also set the restored password on the database server (as rotate-password does)",
+      )
+      .option("--admin <profile>", "with --on-server: change it with this administrator profile")
+      .description(
+        "make a kept previous version of a profile's secrets current (stored secrets only)",
+      )
+      .action(async (name, opts) => {
+        const vault = await ctx.unlock();
+        const to = await vault.profiles.rollback(name, opts.version, {
+          onServer: opts.onServer ?? false,
+          admin: opts.admin,
+        });
+        await ctx.io.out(
+          `Profile "${name}": version ${opts.version} restored as version ${to}${
+            opts.onServer ? ", on the server too" : ""
+          }\n`,
+        );
+        if (!opts.onServer) {
+          await ctx.io.err(
+            `hecate: note: only the vault changed; if the database server's password was ` +
+              `rotated since, set it back there with --on-server\n`,
+          );
+        }
+      }),
+  );
+
+  server.addCommand(
+    new Command("rotate-password")
+      .argument("<name>", "profile name")
+      .option("--length <n>", "length of the new password (16-128, default 32)", parsePositiveInt)
+      .option(
+        "--admin <profile>",
+        "change the login with this administrator profile's login (same engine) instead of its own",
+      )
+      .description(
+        "generate a new password, change it on the server with the profile's login, prove a " +
+          "fresh login, and store it as the new version (PostgreSQL, MySQL/MariaDB, SQL Server)",
+      )
+      .action(async (name, opts) => {
+        const vault = await ctx.unlock();
+        const v = await vault.profiles.rotatePassword(name, {
+          length: opts.length,
+          admin: opts.admin,
+        });
+        await ctx.io.out(`Profile "${name}": password rotated on the server (version ${v})\n`);
       }),
   );
 

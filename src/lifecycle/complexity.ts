@@ -1,0 +1,90 @@
+/**
+ * Complexity rules for a profile's stored database password (`complexity` member): a minimum
+ * length and how many character classes (upper case, lower case, digits, others) it must use.
+ * Checked when `server add`/`edit` store a password value; generated passwords always meet them.
+ *
+ * @module
+ */
+
+import { HecateError } from "../errors.ts";
+import type { Profile } from "../profile.ts";
+
+/** A profile's rule. */
+export interface ComplexityRule {
+  /** Fewest characters. */
+  minLength?: number;
+  /** How many of the 4 classes must appear (1 to 4). */
+  classes?: number;
+}
+
+const CLASS_TESTS = [/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/];
+
+/**
+ * Parses `length=N,classes=K` (either part may be left out).
+ *
+ * @param text The option's text.
+ * @returns The rule.
+ * @throws {HecateError} `usage` for anything else.
+ */
+export function parseComplexity(text: string): ComplexityRule {
+  const rule: ComplexityRule = {};
+  for (const part of text.split(",")) {
+    const m = /^(length|classes)=(\d{1,3})$/.exec(part.trim());
+    if (!m) {
+      throw new HecateError(
+        "usage",
+        "--complexity must look like length=16,classes=3 (length 1-128, classes 1-4)",
+      );
+    }
+    if (m[1] === "length") rule.minLength = Number(m[2]);
+    else rule.classes = Number(m[2]);
+  }
+  checkRule(rule, "usage");
+  return rule;
+}
+
+function checkRule(rule: ComplexityRule, code: "usage" | "invalid_profile"): void {
+  const okLen = rule.minLength === undefined ||
+    (Number.isInteger(rule.minLength) && rule.minLength >= 1 && rule.minLength <= 128);
+  const okCls = rule.classes === undefined ||
+    (Number.isInteger(rule.classes) && rule.classes >= 1 && rule.classes <= 4);
+  if (!okLen || !okCls || typeof rule !== "object") {
+    throw new HecateError(code, "A complexity rule needs length 1-128 and classes 1-4");
+  }
+}
+
+/** How many of the 4 character classes a text uses. */
+export function classCount(text: string): number {
+  return CLASS_TESTS.filter((t) => t.test(text)).length;
+}
+
+/**
+ * Checks a profile's stored password against its rule. The message names what is missing,
+ * never the value.
+ *
+ * @param p The profile.
+ * @throws {HecateError} `usage` when the password falls short, `invalid_profile` for a
+ * malformed rule.
+ */
+export function checkComplexity(p: Profile): void {
+  const rule = (p as { complexity?: ComplexityRule }).complexity;
+  if (rule === undefined) return;
+  checkRule(rule, "invalid_profile");
+  const s = p.secrets.password;
+  if (!s || !("value" in s)) return; // references are checked by their source, not here
+  const short = rule.minLength !== undefined && [...s.value].length < rule.minLength;
+  const few = rule.classes !== undefined && classCount(s.value) < rule.classes;
+  if (short || few) {
+    throw new HecateError(
+      "usage",
+      `The password for "${p.name}" does not meet its complexity rule: it needs ${
+        [
+          rule.minLength !== undefined ? `at least ${rule.minLength} characters` : "",
+          rule.classes !== undefined
+            ? `${rule.classes} of: upper case, lower case, digits, other characters`
+            : "",
+        ].filter(Boolean).join(" and ")
+      }`,
+    );
+  }
+}
