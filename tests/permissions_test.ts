@@ -50,3 +50,26 @@ Deno.test("without --allow-run, spawning fails as usage and names the missing pe
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a helper program a source runs never sees the variables that unlock the vault", async () => {
+  const { runCaptured } = await import("../src/run/spawn.ts");
+  Deno.env.set("HECATE_API_KEY", "hcx_canary-not-for-children");
+  Deno.env.set("HECATE_T_VISIBLE", "yes");
+  try {
+    const out = await runCaptured("/bin/sh", [
+      "-c",
+      'printf "%s %s" "${HECATE_API_KEY-unset}" "${HECATE_T_VISIBLE-unset}"',
+    ]);
+    assert.equal(new TextDecoder().decode(out.stdout), "unset yes");
+    const given = await runCaptured("/bin/sh", ["-c", 'printf "%s" "$X"'], {
+      env: { X: "from stdin-less env" },
+      clearEnv: true,
+    });
+    assert.equal(new TextDecoder().decode(given.stdout), "from stdin-less env");
+    const fed = await runCaptured("/bin/cat", [], { input: new TextEncoder().encode("in") });
+    assert.equal(new TextDecoder().decode(fed.stdout), "in");
+  } finally {
+    Deno.env.delete("HECATE_API_KEY");
+    Deno.env.delete("HECATE_T_VISIBLE");
+  }
+});

@@ -14,6 +14,7 @@
 import { childEnv, hasControl } from "./child_env.ts";
 import { malformedRef, sourceError } from "./errors.ts";
 import type { ParsedRef, Resolved, SecretSource, SourceContext } from "./source.ts";
+import { runCaptured } from "../../src/run/spawn.ts";
 
 const TITLE = "OS keyring";
 const ENV = ["DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY", "USER"];
@@ -53,21 +54,12 @@ export async function keyringProgram(
   ctx: Pick<SourceContext, "env" | "signal">,
   input?: Uint8Array,
 ): Promise<{ code: number; stdout: Uint8Array; stderr: boolean }> {
-  const child = new Deno.Command(cmd, {
-    args,
+  const out = await runCaptured(cmd, args, {
     env: childEnv(ctx as SourceContext, ENV),
     clearEnv: true,
-    stdin: input ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
     signal: ctx.signal,
-  }).spawn();
-  if (input) {
-    const w = child.stdin.getWriter();
-    await w.write(input);
-    await w.close();
-  }
-  const out = await child.output();
+    ...(input ? { input } : {}),
+  });
   return { code: out.code, stdout: out.stdout, stderr: out.stderr.length > 0 };
 }
 

@@ -10,6 +10,7 @@
 import { childEnv, hasControl } from "./child_env.ts";
 import { malformedRef, sourceError } from "./errors.ts";
 import type { ParsedRef, Resolved, SecretSource, SourceContext } from "./source.ts";
+import { runCaptured } from "../../src/run/spawn.ts";
 
 const TITLE = "pass";
 // A store path: no leading '-' (it would be read as an option), no '..' segment, no control
@@ -66,15 +67,11 @@ export const passSource: SecretSource = {
   async resolve(ref: ParsedRef, ctx: SourceContext): Promise<Resolved> {
     let out: Deno.CommandOutput;
     try {
-      out = await new Deno.Command("pass", {
-        args: ["show", "--", ref.parts.path!],
+      out = await runCaptured("pass", ["show", "--", ref.parts.path!], {
         env: childEnv(ctx, ENV),
         clearEnv: true,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
         signal: ctx.signal,
-      }).output();
+      });
     } catch (e) {
       if (ctx.signal.aborted) throw e;
       if (e instanceof Deno.errors.NotFound) {

@@ -135,3 +135,55 @@ export function spawnBackground(
     stderr: "null",
   }).spawn();
 }
+
+/** How {@link runCaptured} runs a helper program. */
+export interface CapturedOptions {
+  /** The child's environment; without `clearEnv`, added to ours (minus {@link WITHHELD}). */
+  env?: Record<string, string>;
+  /** Start from an empty environment instead of ours. */
+  clearEnv?: boolean;
+  /** Bytes for its stdin (a secret being stored goes here, never in argv); none: /dev/null. */
+  input?: Uint8Array;
+  /** Its stderr: captured (default), discarded, or ours. */
+  stderr?: "piped" | "null" | "inherit";
+  /** Kills it when aborted (a source's timeout). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs a helper program to completion with its output captured: a secret store's command-line
+ * tool (`pass`, `secret-tool`, `sops`, `az`) or an AWS `credential_process`. Like every process
+ * Hecate starts, it starts here, and never with the variables in {@link WITHHELD}.
+ *
+ * @param command The program (a name looked up on PATH, or a path).
+ * @param args Its arguments (never a secret: they are visible in /proc/PID/cmdline).
+ * @param options Environment, stdin bytes, stderr handling and an abort signal.
+ * @returns Its exit status and captured output (stderr only when piped).
+ * @throws {Deno.errors.NotFound} when the program does not exist; other spawn errors as thrown.
+ */
+export async function runCaptured(
+  command: string,
+  args: readonly string[],
+  options: CapturedOptions = {},
+): Promise<Deno.CommandOutput> {
+  const env = options.clearEnv ? { ...options.env } : { ...Deno.env.toObject(), ...options.env };
+  for (const name of WITHHELD) delete env[name];
+  const child = new Deno.Command(command, {
+    args: [...args],
+    env,
+    clearEnv: true,
+    stdin: options.input ? "piped" : "null",
+    stdout: "piped",
+    stderr: options.stderr ?? "piped",
+    ...(options.signal ? { signal: options.signal } : {}),
+  }).spawn();
+  if (options.input) {
+    const w = child.stdin.getWriter();
+    try {
+      await w.write(options.input);
+    } finally {
+      await w.close().catch(() => {});
+    }
+  }
+  return await child.output();
+}

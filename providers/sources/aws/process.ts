@@ -8,6 +8,7 @@
 
 import { awsError } from "./fail.ts";
 import { type AwsCredentials, credentialsFromJson } from "./net.ts";
+import { runCaptured } from "../../../src/run/spawn.ts";
 
 /**
  * Runs a profile's `credential_process`.
@@ -27,13 +28,11 @@ export async function processCredentials(
   const windows = Deno.build.os === "windows";
   let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command(windows ? "cmd.exe" : "/bin/sh", {
-      args: windows ? ["/d", "/s", "/c", command] : ["-c", command],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "inherit",
-      ...(signal ? { signal } : {}),
-    }).output();
+    out = await runCaptured(
+      windows ? "cmd.exe" : "/bin/sh",
+      windows ? ["/d", "/s", "/c", command] : ["-c", command],
+      { stderr: "inherit", ...(signal ? { signal } : {}) },
+    );
   } catch {
     throw awsError(what, signal?.aborted ? "timed out" : "failed to start", hint);
   }

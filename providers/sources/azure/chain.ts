@@ -32,6 +32,7 @@ import {
   TokenCache,
   type Where,
 } from "../cloud_http.ts";
+import { runCaptured } from "../../../src/run/spawn.ts";
 
 const TITLE = "Azure credentials";
 const cache = new TokenCache();
@@ -306,13 +307,11 @@ async function azureCliToken(o: AzureChainOptions): Promise<AccessToken | undefi
   if (!az) return undefined;
   let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command(az, {
-      args: ["account", "get-access-token", "--resource", o.resource, "-o", "json"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      ...(o.signal ? { signal: o.signal } : {}),
-    }).output();
+    out = await runCaptured(
+      az,
+      ["account", "get-access-token", "--resource", o.resource, "-o", "json"],
+      o.signal ? { signal: o.signal } : {},
+    );
   } catch (e) {
     throw cloudError(w, "failed", "check the az installation", e instanceof Error ? e.name : "");
   }

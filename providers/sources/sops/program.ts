@@ -10,6 +10,7 @@
 import { childEnv } from "../child_env.ts";
 import { sourceError } from "../errors.ts";
 import type { ParsedRef, SourceContext } from "../source.ts";
+import { runCaptured } from "../../../src/run/spawn.ts";
 
 /** What sops reads from the environment to find its keys. */
 const SOPS_ENV = [
@@ -60,15 +61,11 @@ export async function sopsProgram(
   const path = ref.parts.path!.split(".");
   let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command("sops", {
-      args: ["decrypt", "--extract", extractPath(path), "--", ref.parts.file!],
-      env: childEnv(ctx, SOPS_ENV),
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-      signal: ctx.signal,
-    }).output();
+    out = await runCaptured(
+      "sops",
+      ["decrypt", "--extract", extractPath(path), "--", ref.parts.file!],
+      { env: childEnv(ctx, SOPS_ENV), clearEnv: true, stderr: "null", signal: ctx.signal },
+    );
   } catch (e) {
     if (ctx.signal.aborted) throw e;
     throw sourceError(
