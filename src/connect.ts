@@ -13,6 +13,7 @@ import { type ConnectSettingsOptions, resolveConnection } from "../providers/mod
 import type { HeldLease } from "../providers/sources/resolve.ts";
 import type { ThroughOptions } from "./tunnel/through.ts";
 import { reportTransportWarnings } from "./transport_warnings.ts";
+import { log } from "./log.ts";
 
 /** Options for {@link openDbConnection}: only used for profiles with an SSH tunnel. */
 export type OpenDbConnectionOptions = ThroughOptions;
@@ -52,14 +53,45 @@ export async function openDbConnection(
   options: OpenDbConnectionOptions & WarningOptions = {},
   sources: SourceUse = {},
 ): Promise<DbConnection> {
+  const t0 = performance.now();
+  log("debug", "connect", "resolving secrets", { engine: profile.engine });
   const { settings, secrets, leases } = await resolveConnection(profile, sources.resolve);
+  const t1 = performance.now();
+  // Names and addresses only: never a value of `settings` that can hold a secret.
+  log("debug", "connect", "secrets resolved", {
+    fields: Object.keys(secrets).length,
+    leases: leases.length,
+    ms: Math.round(t1 - t0),
+  });
   if (leases.length) sources.onLeases?.(leases);
   const driver = await driverFor(profile.engine);
   reportTransportWarnings(withResolvedHost(profile, settings), options.onWarning);
-  if (!profile.ssh) return await driver.connect(settings);
-  // ssh2 is loaded only by profiles that need it.
-  const { connectThroughTunnel } = await import("./tunnel/through.ts");
-  return await connectThroughTunnel(profile, settings, driver, { ...options, secrets });
+  const where = {
+    engine: profile.engine,
+    host: typeof settings.host === "string" ? settings.host : undefined,
+    port: typeof settings.port === "number" ? settings.port : undefined,
+    database: typeof settings.database === "string" ? settings.database : undefined,
+    tunnel: profile.ssh ? "ssh" : "none",
+  };
+  log("debug", "connect", "connecting", where);
+  let conn: DbConnection;
+  try {
+    if (!profile.ssh) conn = await driver.connect(settings);
+    else {
+      // ssh2 is loaded only by profiles that need it.
+      const { connectThroughTunnel } = await import("./tunnel/through.ts");
+      conn = await connectThroughTunnel(profile, settings, driver, { ...options, secrets });
+    }
+  } catch (e) {
+    log("debug", "connect", "connect failed", {
+      ...where,
+      error: (e as { code?: unknown })?.code as string | undefined,
+      ms: Math.round(performance.now() - t1),
+    });
+    throw e;
+  }
+  log("debug", "connect", "connected", { ...where, ms: Math.round(performance.now() - t1) });
+  return conn;
 }
 
 // ---------------------------------------------------------------------------------------------

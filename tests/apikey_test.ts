@@ -14,7 +14,16 @@ import { AuthenticationFailure } from "../src/vault/primitives.ts";
 import { openScoped } from "../src/vault/scoped.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
-import { assertCode, auditLines, ITER, PW, vaultWith, withHome } from "./support/access.ts";
+import {
+  assertCode,
+  auditLines,
+  ITER,
+  passwordFile,
+  PW,
+  runHecate,
+  vaultWith,
+  withHome,
+} from "./support/access.ts";
 
 const DAY = 86_400_000;
 
@@ -309,5 +318,37 @@ Deno.test("unlocking a vault whose KDF cost is below the floor upgrades it and a
       "kdf.upgrade:ok",
       "unlock:ok",
     ]);
+  });
+});
+
+Deno.test("apikey list --server: only the keys whose scope includes that profile; an unknown profile exits 5", async () => {
+  await withHome(async (home) => {
+    const vault = await vaultWith(home, ["billing", "hr", "ops"]);
+    await vault.apiKeys.create({ name: "both", profiles: ["billing", "hr"], expires: null });
+    await vault.apiKeys.create({ name: "hr-only", profiles: ["hr"], expires: null });
+    await vault.apiKeys.create({ name: "billing-only", profiles: ["billing"], expires: null });
+    const env = { HECATE_PASSWORD_FILE: await passwordFile(home) };
+    const list = async (...args: string[]) => {
+      const r = await runHecate(["--home", home, "apikey", "list", ...args], { env });
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const names = async (server: string) =>
+      (JSON.parse(await list("--server", server, "--json")) as { name: string }[]).map((k) =>
+        k.name
+      );
+    assert.deepEqual(await names("billing"), ["both", "billing-only"]);
+    assert.deepEqual(await names("hr"), ["both", "hr-only"]);
+    assert.deepEqual(await names("ops"), []);
+    assert.match(await list("--server", "ops"), /No API keys for "ops"/);
+    const table = await list("--server", "hr");
+    assert.match(table, /hr-only/);
+    assert.doesNotMatch(table, /billing-only/);
+    assert.equal((JSON.parse(await list("--json")) as unknown[]).length, 3);
+    const unknown = await runHecate(["--home", home, "apikey", "list", "--server", "nope"], {
+      env,
+    });
+    assert.equal(unknown.code, 5);
+    assert.match(unknown.stderr, /No profile named "nope"/);
   });
 });

@@ -328,3 +328,70 @@ Deno.test("totp disable needs a valid code or recovery code; a wrong one changes
     await (await v.connect("billing")).close();
   });
 });
+
+Deno.test("totp verify (CLI): a valid code exits 0 once, its replay and a wrong code exit 16 with the reason; TOTP off -> 16; all audited", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["billing", "hr"]);
+    // Enabled a step in the past, so the code of the current step is fresh for the CLI.
+    const past = await openVault({
+      home,
+      password: PW,
+      now: () => new Date(Date.now() - 30_000),
+      lockout: "off",
+    });
+    const setup = await past.totp.beginSetup("billing");
+    await past.totp.enable(setup, await totpCode(setup.secret, new Date(Date.now() - 30_000)));
+    const env = { HECATE_PASSWORD_FILE: await passwordFile(home) };
+    const verify = (...args: string[]) =>
+      runHecate(["--home", home, "totp", "verify", ...args], { env });
+
+    const code = await totpCode(setup.secret, new Date());
+    const ok = await verify("--server", "billing", code);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /accepted for profile "billing"/);
+    const again = await verify("--server", "billing", code);
+    assert.equal(again.code, 16, again.stderr);
+    assert.match(again.stderr, /already used/);
+    const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, "0");
+    const bad = await verify("--server", "billing", wrong);
+    assert.equal(bad.code, 16);
+    assert.match(bad.stderr, /wrong/);
+    const off = await verify("--server", "hr", code);
+    assert.equal(off.code, 16);
+    assert.match(off.stderr, /TOTP is not on for profile "hr"/);
+    const vaultOff = await verify(code);
+    assert.equal(vaultOff.code, 16);
+    assert.match(vaultOff.stderr, /TOTP is not on for the vault/);
+    assert.equal((await verify("--server", "nope", code)).code, 5);
+
+    const lines = (await auditLines(home)).filter((l) => l.event === "totp.verify");
+    assert.deepEqual(
+      lines.map((l) => [l.outcome, l.profile ?? null]),
+      [["ok", "billing"], ["fail", "billing"], ["fail", "billing"], ["fail", "hr"], [
+        "fail",
+        null,
+      ], ["fail", "nope"]],
+    );
+    const trail = await Deno.readTextFile(`${home}/audit.jsonl`);
+    assert.ok(!trail.includes(code) && !trail.includes(setup.secret));
+  });
+});
+
+Deno.test("vault.totp.verify (library): the vault's code is spent, so unlock refuses it afterwards; recovery codes are not accepted", async () => {
+  await withHome(async (home) => {
+    const c = clock(Date.parse("2026-11-23T10:00:05Z"));
+    await vaultWith(home, ["billing"]);
+    const v = await openVault({ home, password: PW, now: c.now, lockout: "off" });
+    const { secret, codes } = await enableVaultTotp(v, c.now());
+    c.set(Date.parse("2026-11-23T10:00:40Z"));
+    const code = await totpCode(secret, c.now());
+    await assertCode(() => v.totp.verify(undefined, codes[0]!), "totp_failed", "recovery code");
+    await v.totp.verify(undefined, code);
+    await assertCode(() => v.totp.verify(undefined, code), "totp_failed", "replayed");
+    await assertCode(
+      () => openVault({ home, password: PW, now: c.now, totp: code, lockout: "off" }),
+      "totp_failed",
+      "replayed at unlock",
+    );
+  });
+});

@@ -76,6 +76,11 @@ export class VaultCore {
     return this.access.actor;
   }
 
+  /** Zeroes the keys of the current state (see `UnlockedVault.wipe`); an API-key state is left. */
+  wipe(): void {
+    if (this.#state instanceof UnlockedVault) this.#state.wipe();
+  }
+
   /**
    * The full vault, for operations that need the master password.
    *

@@ -87,14 +87,26 @@ export class VaultApiKeys {
   /**
    * Lists API keys: names, scopes, times; never the key text.
    *
+   * @param options `profile`: only the keys whose scope includes that profile.
    * @returns The keys, oldest first.
+   * @throws {HecateError} `profile_not_found` when `profile` names no profile.
    */
-  async list(): Promise<ApiKeySummary[]> {
+  async list(options: { profile?: string | undefined } = {}): Promise<ApiKeySummary[]> {
     const core = this.#core;
     const state = core.unlocked();
     const names = new Map(core.summaries(state).map((r) => [r.id, String(r.summary.name)]));
+    // By record id, not name: the scope stores ids, and no record needs decrypting for this.
+    const only = options.profile === undefined ? undefined : state.recordIdByName(options.profile);
+    if (options.profile !== undefined && only === undefined) {
+      throw new HecateError("profile_not_found", `No profile named "${options.profile}"`, {
+        hint: "list profiles with 'hecate server list'",
+      });
+    }
     const used = await apiKeyLastUsed(core.home);
-    return state.apiKeys().map((k) => ({
+    const keys = only === undefined
+      ? state.apiKeys()
+      : state.apiKeys().filter((k) => k.scope.includes(only));
+    return keys.map((k) => ({
       id: k.id,
       name: k.name,
       profiles: k.scope.map((id) => names.get(id) ?? "(removed)"),

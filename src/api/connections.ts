@@ -8,6 +8,7 @@
  */
 
 import { settlePending } from "../lifecycle/rotate_password.ts";
+import { log } from "../log.ts";
 import type { Engine } from "../db/driver.ts";
 import type { Profile } from "../profile.ts";
 import { preloadDriver } from "../db/registry.ts";
@@ -179,6 +180,16 @@ export class VaultConnections {
         // `profile.read` record was on disk before anything was resolved.
         onAttempt: (r) => {
           const event = resolutionEvent(name, actor, r);
+          // The audit record's own fields: a reference and a status, never a value.
+          log("debug", "sources", "secret source tried", {
+            profile: name,
+            field: r.field,
+            scheme: r.scheme,
+            ref: r.ref,
+            outcome: r.outcome,
+            reason: r.reason,
+            ms: Math.round(r.latencyMs),
+          });
           if (audit.enqueue) return void audit.enqueue(event);
           return audit.append(event);
         },

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { log } from "../log.ts";
 import { type Actor, type AuditSink, FileAuditLog, startChain } from "../audit/log.ts";
 import { chainKeyOf, withChainKey } from "../audit/meta.ts";
 import { recordApiKeyUse } from "../access/apikey_state.ts";
@@ -114,10 +115,23 @@ export async function openVaultWithState(
     now,
   );
   const code = codeSource(options.totp);
-  if (options.apiKey !== undefined) {
-    return await openWithApiKey(home, store, audit, lockout, now, code, options.apiKey);
+  const t0 = performance.now();
+  const by = options.apiKey !== undefined ? "apikey" : "password";
+  log("debug", "vault", "unlocking", { home, by });
+  try {
+    const opened = options.apiKey !== undefined
+      ? await openWithApiKey(home, store, audit, lockout, now, code, options.apiKey)
+      : await openWithPassword(home, store, audit, lockout, now, code, options.password!);
+    log("info", "vault", "unlocked", { by, ms: Math.round(performance.now() - t0) });
+    return opened;
+  } catch (e) {
+    log("warn", "vault", "unlock refused", {
+      by,
+      error: e instanceof HecateError ? e.code : "internal",
+      ms: Math.round(performance.now() - t0),
+    });
+    throw e;
   }
-  return await openWithPassword(home, store, audit, lockout, now, code, options.password!);
 }
 
 /**

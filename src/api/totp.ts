@@ -167,6 +167,67 @@ export class VaultTotp {
   }
 
   /**
+   * Checks a one-time code and spends it: the same replay guard as unlock and connect, so a code
+   * accepted here is refused afterwards (here, at unlock, or at connect). Recovery codes are not
+   * accepted. A wrong or replayed code counts toward lockout; every check is audited as
+   * `totp.verify` (never the code).
+   *
+   * @param profile A profile name, or undefined for the vault.
+   * @param code The 6-digit code.
+   * @throws {HecateError} `totp_failed` for a wrong or replayed code, or when TOTP is not on;
+   * `locked_out`; `profile_not_found`.
+   */
+  async verify(profile: string | undefined, code: string): Promise<void> {
+    const core = this.#core;
+    const base = { event: "totp.verify" as const, actor: core.access.actor };
+    const where = profile ? { profile } : {};
+    let secretId = "vault";
+    let config: TotpConfig | undefined;
+    try {
+      const state = core.unlocked();
+      const hit = profile === undefined ? undefined : await core.find(profile, state);
+      config = hit ? hit.totp : totpConfigOf(state.meta.totp);
+      if (hit) secretId = `profile:${hit.id}`;
+      if (!config) {
+        throw new HecateError(
+          "totp_failed",
+          `TOTP is not on for ${profile ? `profile "${profile}"` : "the vault"}`,
+          { hint: "enable it with `hecate totp setup`" },
+        );
+      }
+      await core.access.lockout.check(core.access.subject);
+    } catch (e) {
+      await core.audit.append({ ...base, ...where, outcome: "fail", reason: reasonOf(e) })
+        .catch(() => {});
+      throw e;
+    }
+    const setup = config;
+    const given = code.trim();
+    await guarded(
+      core.access,
+      "totp.verify",
+      async () => {
+        // Only a one-time code: a recovery code is spent by disable/unlock, never by a check.
+        if (!/^\d{6}$/.test(given)) {
+          throw new HecateError("totp_failed", "The one-time code is not 6 digits", {
+            hint: "give the current code from your authenticator",
+          });
+        }
+        return await verifySecondFactor(setup, given, {
+          home: core.home,
+          secretId,
+          now: core.access.now(),
+          allowRecovery: false,
+        });
+      },
+      failureOf("totp_failed"),
+      profile,
+    );
+    await core.access.lockout.succeeded(core.access.subject);
+    await core.audit.append({ ...base, ...where, outcome: "ok" });
+  }
+
+  /**
    * Turns TOTP off for the vault or a profile. Needs a current code or an unused recovery code
    * (the master password is already held by whoever opened this vault).
    *

@@ -227,10 +227,18 @@ export class Vault {
     return sourcesInUse(this.#core, options.check ?? false);
   }
 
-  /** Closes every pool opened through this vault (each waits for its borrowed connections). */
+  /**
+   * Closes every pool opened through this vault (each waits for its borrowed connections), then
+   * zeroes the root, derived, data and signing keys held in memory (master password), after
+   * which the vault opens and writes nothing.
+   */
   async close(): Promise<void> {
-    await this.#connections.close();
-    await this.#core.audit.flush?.();
+    try {
+      await this.#connections.close();
+      await this.#core.audit.flush?.();
+    } finally {
+      this.#core.wipe();
+    }
   }
 
   /** Same as {@link Vault.close}. */

@@ -56,6 +56,7 @@ export const AUDIT_EVENTS = {
   "totp.enable": "a TOTP second factor was enabled (never the secret or a code)",
   "totp.disable": "a TOTP second factor was disabled",
   "totp.recovery": "a recovery code was used",
+  "totp.verify": "a one-time code was checked and spent (`totp verify`; never the code)",
   "backup.create": "a backup of the vault was written",
   "backup.retention": "the number of automatic backups to keep was changed",
   "backup.verify": "a backup bundle was opened to check it (ok or fail; counts toward lockout)",

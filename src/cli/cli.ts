@@ -7,7 +7,7 @@
  */
 
 import { AGENT_ARG } from "../agent/paths.ts";
-import { CliContext } from "./context.ts";
+import { CliContext, configureLogging } from "./context.ts";
 import { parseQueryLine } from "./cron_path.ts";
 import { type CliIo, processIo } from "./io.ts";
 import { runQuery } from "./query_run.ts";
@@ -32,5 +32,8 @@ export async function runCli(args: string[], io: CliIo = processIo()): Promise<n
   }
   const ctx = new CliContext(io);
   ctx.globals = line.globals;
-  return await exitCodeOf(ctx, () => runQuery(ctx, line.name, line.sql, line.options));
+  return await exitCodeOf(ctx, () => {
+    configureLogging(ctx);
+    return runQuery(ctx, line.name, line.sql, line.options);
+  });
 }

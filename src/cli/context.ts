@@ -8,6 +8,7 @@
 import { CoalescingAuditSink } from "../audit/coalesce.ts";
 import { FileAuditLog } from "../audit/log.ts";
 import { HecateError } from "../errors.ts";
+import { LOG_LEVELS, type LogLevel, parseLogLevel, setLogLevel } from "../log.ts";
 import { openVault, type Vault } from "../hecate.ts";
 import { resolveHome } from "../vault/home.ts";
 import type { CliIo } from "./io.ts";
@@ -22,6 +23,26 @@ export interface GlobalOptions {
   apiKeyFile?: string | undefined;
   /** A one-time code (TOTP or recovery code). */
   totp?: string | undefined;
+  /** Diagnostic log level (`--log-level`, else `HECATE_LOG`). */
+  logLevel?: LogLevel | undefined;
+}
+
+/**
+ * Turns diagnostic logging on from `--log-level` or, without it, `HECATE_LOG`.
+ *
+ * @param ctx The invocation context (its globals parsed).
+ * @throws {HecateError} `usage` when `HECATE_LOG` is not a level.
+ */
+export function configureLogging(ctx: CliContext): void {
+  const env = ctx.io.env("HECATE_LOG");
+  let level = ctx.globals.logLevel;
+  if (level === undefined && env !== undefined && env !== "") {
+    level = parseLogLevel(env);
+    if (level === undefined) {
+      throw new HecateError("usage", `HECATE_LOG must be one of ${LOG_LEVELS.join(", ")}`);
+    }
+  }
+  setLogLevel(level);
 }
 
 /** Shared state of one CLI invocation. */

@@ -16,6 +16,7 @@
  */
 
 import type { GlobalOptions } from "./context.ts";
+import { LOG_LEVELS } from "../log.ts";
 import { QUERY_FORMATS, type QueryCommandOptions } from "./query_run.ts";
 
 /** An option the cron path understands, mirroring one commander option. */
@@ -36,6 +37,7 @@ export const ROOT_OPTIONS: readonly CronOption[] = [
   { long: "--password-stdin", key: "passwordStdin", takes: "flag" },
   { long: "--api-key-file", key: "apiKeyFile", takes: "one" },
   { long: "--totp", key: "totp", takes: "one" },
+  { long: "--log-level", key: "logLevel", takes: "one", choices: LOG_LEVELS },
 ];
 
 /** The `query` command's options (src/cli/commands/query.ts). */

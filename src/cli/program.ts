@@ -5,11 +5,12 @@
  * @module
  */
 
-import { Command, CommanderError } from "@commander-js/extra-typings";
+import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { LOG_LEVELS } from "../log.ts";
 import { ExitCode } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { COMMANDS, invokedCommand } from "./command_table.ts";
-import { CliContext } from "./context.ts";
+import { CliContext, configureLogging } from "./context.ts";
 import type { CliIo } from "./io.ts";
 import { exitCodeOf } from "./render_error.ts";
 
@@ -43,11 +44,18 @@ export async function buildProgram(ctx: CliContext, args: readonly string[] = []
       "--totp <code>",
       "one-time code when TOTP is on (or set HECATE_TOTP; asked on a terminal otherwise)",
     )
+    .addOption(
+      new Option(
+        "--log-level <level>",
+        "write diagnostic lines to standard error at this level or more severe (or set HECATE_LOG)",
+      ).choices(LOG_LEVELS),
+    )
     .showHelpAfterError(HELP_HINT)
     .exitOverride()
     .configureOutput({ writeOut, writeErr, outputError })
     .hook("preAction", (thisCommand) => {
       ctx.globals = thisCommand.opts();
+      configureLogging(ctx);
     });
   const invoked = invokedCommand(program, args);
   const names = invoked ? [invoked] : Object.keys(COMMANDS);

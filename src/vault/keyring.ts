@@ -121,8 +121,12 @@ export async function wrapRootWithPassword(
   vaultId: Uint8Array<ArrayBuffer>,
   slotId: Uint8Array<ArrayBuffer>,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  const kek = await pbkdf2Sha256(passwordBytes(password), salt, iterations);
-  return seal(kek, root, associatedData("password-slot", vaultId, slotId));
+  const kek = await passwordKek(password, salt, iterations);
+  try {
+    return await seal(kek, root, associatedData("password-slot", vaultId, slotId));
+  } finally {
+    kek.fill(0); // needed only for this one seal
+  }
 }
 
 /**
@@ -139,10 +143,32 @@ export async function unwrapRootWithPassword(
   vaultId: Uint8Array<ArrayBuffer>,
   slotId: Uint8Array<ArrayBuffer>,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  const kek = await pbkdf2Sha256(passwordBytes(password), salt, iterations);
-  const root = await open(kek, wrapped, associatedData("password-slot", vaultId, slotId));
-  if (root.length !== KEY_BYTES) throw new RangeError("Root key has the wrong length");
+  const kek = await passwordKek(password, salt, iterations);
+  let root: Uint8Array<ArrayBuffer>;
+  try {
+    root = await open(kek, wrapped, associatedData("password-slot", vaultId, slotId));
+  } finally {
+    kek.fill(0); // needed only for this one open
+  }
+  if (root.length !== KEY_BYTES) {
+    root.fill(0);
+    throw new RangeError("Root key has the wrong length");
+  }
   return root;
+}
+
+/** The password slot's key; the password's bytes are zeroed once PBKDF2 has them. */
+async function passwordKek(
+  password: string,
+  salt: Uint8Array<ArrayBuffer>,
+  iterations: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const bytes = passwordBytes(password);
+  try {
+    return await pbkdf2Sha256(bytes, salt, iterations);
+  } finally {
+    bytes.fill(0);
+  }
 }
 
 /** Seals a record's data key under the wrap key. */

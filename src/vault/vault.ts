@@ -295,6 +295,43 @@ export class UnlockedVault {
     | undefined;
   /** The writer's signing key, kept in the sealed meta but out of {@link meta}'s view. */
   #signer: SigningKeyPair | undefined;
+  /** Set by {@link wipe}: the keys are zeros now, so nothing may be opened or written. */
+  #wiped = false;
+
+  /**
+   * The key buffers this state holds (root, derived, data keys, signing seed), for
+   * {@link wipe} and for the test that reads them after close. Not part of the library API.
+   *
+   * @returns The buffers, possibly with repeats.
+   */
+  keyBuffers(): Uint8Array[] {
+    const out: Uint8Array[] = [this.#root, this.#keys.wrap, this.#keys.mac, this.#keys.meta];
+    if (this.#read) {
+      out.push(this.#read.root, this.#read.keys.wrap, this.#read.keys.mac, this.#read.keys.meta);
+    }
+    if (this.#signer) out.push(this.#signer.seed);
+    for (const r of this.#records) if (r.dataKey) out.push(r.dataKey);
+    return out;
+  }
+
+  /**
+   * Zeroes every key buffer this state holds ({@link keyBuffers}) and refuses any later use that
+   * needs a key, so a closed vault can neither open a record nor write a file under zero keys.
+   * States this one was reloaded from share its root buffer, which is zeroed with it.
+   */
+  wipe(): void {
+    for (const b of this.keyBuffers()) b.fill(0);
+    for (const r of this.#records) r.dataKey = undefined;
+    this.#wiped = true;
+  }
+
+  #live(): void {
+    if (this.#wiped) {
+      throw new HecateError("usage", "This vault was closed: its keys are wiped", {
+        hint: "open it again",
+      });
+    }
+  }
 
   private constructor(
     root: Uint8Array<ArrayBuffer>,
@@ -380,6 +417,7 @@ export class UnlockedVault {
    * (altered, or rotated by another process).
    */
   async reload(file: Uint8Array<ArrayBuffer>): Promise<UnlockedVault> {
+    this.#live();
     const read = this.#read;
     if (read && read.root === this.#root && sameBytes(read.file, file)) {
       // The very bytes this vault verified (no other writer since): build a fresh state from
@@ -618,6 +656,7 @@ export class UnlockedVault {
    * does not open or does not match the profile index.
    */
   async record(id: string): Promise<JsonObject> {
+    this.#live();
     const r = this.#byId.get(id);
     if (!r) throw new HecateError("profile_not_found", "No such record");
     return structuredClone(await this.#openRecord(r));
@@ -875,6 +914,7 @@ export class UnlockedVault {
   }
 
   #dataKeyOf(r: LiveRecord): Promise<Uint8Array<ArrayBuffer>> {
+    this.#live();
     return UnlockedVault.#dataKey(this.#keys, this.#vaultId, r, this.#records.indexOf(r));
   }
 
@@ -924,6 +964,7 @@ export class UnlockedVault {
    * @returns The file bytes and the generation they carry.
    */
   async serialize(): Promise<{ bytes: Uint8Array<ArrayBuffer>; generation: number }> {
+    this.#live();
     const records: RecordEntry[] = [];
     const index: Record<string, JsonObject> = {};
     for (const r of this.#records) {

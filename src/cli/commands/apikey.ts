@@ -58,16 +58,17 @@ export function apikeyCommand(ctx: CliContext) {
   apikey.addCommand(
     new Command("list")
       .description("list keys: name, scope, created, expires, last used (never the key)")
+      .option("--server <profile>", "only the keys whose scope includes this profile")
       .option("--json", "print JSON")
       .action(async (opts) => {
         const { vault } = await ctx.unlockWithPassword();
-        const keys = await vault.apiKeys.list();
+        const keys = await vault.apiKeys.list({ profile: opts.server });
         if (opts.json) {
           await ctx.io.out(JSON.stringify(keys, null, 2) + "\n");
           return;
         }
         if (keys.length === 0) {
-          await ctx.io.out("No API keys\n");
+          await ctx.io.out(opts.server ? `No API keys for "${opts.server}"\n` : "No API keys\n");
           return;
         }
         const w = Math.max(4, ...keys.map((k) => k.name.length));

@@ -50,14 +50,24 @@ function auditLogOptions(ctx: CliContext): FileAuditLogOptions {
 /**
  * Unlocks for audit work. The unlock is recorded as usual, but a failure to record it only warns:
  * verifying or exporting releases no database secret, and a damaged trail must still be checkable.
+ *
+ * @param ctx The invocation context.
+ * @param home The home directory.
+ * @returns The open vault.
  */
-async function unlockForAudit(ctx: CliContext, home: string): Promise<Vault> {
+export async function unlockForAudit(ctx: CliContext, home: string): Promise<Vault> {
   const password = await masterPassword(ctx.io, ctx.stdin, ctx.globals);
   const audit = new FileAuditLog(home, auditLogOptions(ctx));
   return await openVault({ home, password, audit });
 }
 
-function chainKey(vault: Vault): Uint8Array {
+/**
+ * The audit chain's first key of an open vault.
+ *
+ * @param vault The vault, opened with the master password.
+ * @returns A0.
+ */
+export function chainKey(vault: Vault): Uint8Array {
   const a0 = vault.auditChainKey();
   if (!a0) throw new HecateError("internal", "This vault has no audit chain key");
   return a0;

@@ -1,5 +1,5 @@
 /**
- * `hecate totp setup|disable|status`: a second factor for the vault or for one profile.
+ * `hecate totp setup|disable|status|verify`: a second factor for the vault or for one profile.
  *
  * @module
  */
@@ -69,6 +69,25 @@ export function totpCommand(ctx: CliContext) {
         await vault.totp.disable(opts.server, code);
         await ctx.io.out(
           `TOTP is off for ${opts.server ? `profile "${opts.server}"` : "the vault"}\n`,
+        );
+      }),
+  );
+
+  totp.addCommand(
+    new Command("verify")
+      .description(
+        "check a one-time code and spend it (it cannot be used again, here or at unlock); " +
+          "exit 0, or 16 with the reason",
+      )
+      .argument("<code>", "the current 6-digit code (not a secret once spent)")
+      .option("--server <profile>", "the profile's TOTP (default: the vault's)")
+      .action(async (code, opts) => {
+        const { vault } = await ctx.unlockWithPassword();
+        await vault.totp.verify(opts.server, code);
+        await ctx.io.out(
+          `Code accepted for ${
+            opts.server ? `profile "${opts.server}"` : "the vault"
+          } (now spent)\n`,
         );
       }),
   );

@@ -1,0 +1,37 @@
+/**
+ * Key wiping: after `vault.close()` every root, derived, data and signing key buffer the unlocked
+ * state held reads as zeros, and the closed vault refuses to open a record or write the file (a
+ * write under zero keys would seal the vault with a key anyone knows).
+ */
+
+import assert from "node:assert/strict";
+import { openVaultWithState } from "../src/api/open.ts";
+import { UnlockedVault } from "../src/vault/vault.ts";
+import { VAULT_FILE } from "../src/vault/store.ts";
+import { assertCode, PW, vaultWith, withHome } from "./support/access.ts";
+
+Deno.test("vault.close() zeroes every key buffer; the closed vault opens and writes nothing", async () => {
+  await withHome(async (home) => {
+    await (await vaultWith(home, ["billing", "hr"])).close();
+    const { vault, state } = await openVaultWithState({ home, password: PW, lockout: "off" });
+    assert.ok(state instanceof UnlockedVault);
+    // Open records so their data keys are held too.
+    for (const name of ["billing", "hr"]) await (await vault.connect(name)).close();
+    const buffers = state.keyBuffers();
+    assert.ok(buffers.length >= 5, `only ${buffers.length} key buffers`);
+    const live = buffers.filter((b) => b.some((x) => x !== 0)).length;
+    assert.equal(live, buffers.length, "every key buffer holds a key before close");
+    const before = await Deno.readFile(`${home}/${VAULT_FILE}`);
+    await vault.close();
+    for (const [i, b] of buffers.entries()) {
+      assert.ok(b.every((x) => x === 0), `buffer ${i} (${b.length} bytes) not zeroed`);
+    }
+    await assertCode(() => vault.connect("hr"), "usage", "connect after close");
+    await assertCode(
+      () => vault.profiles.add({ name: "x", engine: "sqlite", database: `${home}/x.db` }),
+      "usage",
+      "write after close",
+    );
+    assert.deepEqual(await Deno.readFile(`${home}/${VAULT_FILE}`), before);
+  });
+});
