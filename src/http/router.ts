@@ -149,14 +149,16 @@ export interface RunningServer {
  * @param hostname The address to listen on.
  * @param port The port.
  * @param serve The handler.
+ * @param tls Certificate chain and key (PEM) to serve HTTPS; plain HTTP without.
  * @returns The running server.
  */
 export function startServer(
   hostname: string,
   port: number,
   serve: (req: Request, info: Deno.ServeHandlerInfo) => Promise<Response>,
+  tls?: { cert: string; key: string },
 ): RunningServer {
-  const server = Deno.serve({ hostname, port, onListen: () => {} }, serve);
+  const server = Deno.serve({ hostname, port, onListen: () => {}, ...(tls ?? {}) }, serve);
   const addr = server.addr as Deno.NetAddr;
   return {
     port: addr.port,

@@ -1,0 +1,283 @@
+/**
+ * The HTTP gateway (`hecate serve`): a JSON API for applications on the shared HTTP layer
+ * (src/http: pipeline, JSON errors, security headers, request context in the trail). Every
+ * request carries an API key (`Authorization: Bearer hcx_...`) and opens the vault with it for
+ * that request only (stateless: the key's scope, read-only, audited with the key as actor).
+ *
+ * @module
+ */
+
+import type { Actor } from "../audit/entry.ts";
+import { HecateError } from "../errors.ts";
+import type { Vault } from "../hecate.ts";
+import { openVault } from "../api/open.ts";
+import { RequestAuditLog } from "../http/audit.ts";
+import { bodyLimit, type Check } from "../http/checks.ts";
+import type { RequestContext } from "../http/context.ts";
+import { HttpRefusal } from "../http/respond.ts";
+import { handler, type Route, type RunningServer, startServer } from "../http/router.ts";
+import {
+  csvLines,
+  errorText,
+  itemStream,
+  ndjsonLine,
+  type QueryRequest,
+  resultItems,
+} from "../http/rows_stream.ts";
+import { resolveHome } from "../vault/home.ts";
+
+/** Largest request body (a statement and its parameters). */
+export const MAX_BODY = 1 << 20;
+/** Default and largest row limit of one query. */
+export const DEFAULT_LIMIT = 10_000_000;
+
+const NOBODY: Actor = { kind: "none" };
+const BEARER = /^Bearer (hcx_[A-Za-z0-9_-]{1,80})$/;
+
+/** Options for {@link startGateway}. */
+export interface GatewayOptions {
+  /** Home directory. @default {$HECATE_HOME or ~/.hecate} */
+  home?: string | undefined;
+  /** Address to listen on. */
+  hostname: string;
+  /** Port; 0 for a free one. */
+  port: number;
+  /** PEM certificate chain and key: HTTPS. */
+  tls?: { cert: string; key: string } | undefined;
+  /** Allow plain HTTP on an address other than loopback. @default {false} */
+  insecureHttp?: boolean;
+  /** Lockout policy for key failures. @default {$HECATE_LOCKOUT, else 5/15m} */
+  lockout?: string | undefined;
+}
+
+/** A running gateway. */
+export interface RunningGateway {
+  /** `http(s)://host:port`. */
+  origin: string;
+  /** One line saying how the gateway is reachable and how the transport is protected. */
+  transport: string;
+  /** The server. */
+  server: RunningServer;
+  /** Stops accepting, lets requests in flight finish, flushes the trail. */
+  close(): Promise<void>;
+}
+
+/**
+ * Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost): only the local machine
+ * can reach it.
+ *
+ * @param host An address or name.
+ * @returns True for loopback.
+ */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** The request's open vault, set by the key check, closed when the response is done. */
+const vaults = new WeakMap<RequestContext, Vault>();
+
+function vaultOf(ctx: RequestContext): Vault {
+  const v = vaults.get(ctx);
+  if (!v) throw new HttpRefusal(401, "no_key", "No API key");
+  return v;
+}
+
+/**
+ * Refuses a request without a valid API key; opens the vault with it (audited as an unlock by
+ * the key, failures count toward lockout) and records the key id in the request context.
+ */
+function apiKeyCheck(home: string, audit: RequestAuditLog, lockout: string | undefined): Check {
+  return async (req, ctx) => {
+    const m = BEARER.exec(req.headers.get("authorization") ?? "");
+    if (!m) {
+      throw new HttpRefusal(401, "no_key", "Send an API key as 'Authorization: Bearer hcx_...'");
+    }
+    const vault = await openVault({ home, apiKey: m[1]!, audit, lockout });
+    vaults.set(ctx, vault);
+    if (vault.actor.id !== undefined) ctx.attributes.key_id = vault.actor.id;
+    ctx.attributes.level = "read";
+  };
+}
+
+/** Browsers send Origin; the gateway serves applications, so no page of any site may call it. */
+const noBrowserCheck: Check = (req) => {
+  if (req.headers.get("origin") !== null) {
+    throw new HttpRefusal(403, "bad_origin", "The gateway does not answer browser pages");
+  }
+};
+
+function parseQuery(body: unknown): QueryRequest & { format: "ndjson" | "csv" | undefined } {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new HecateError("usage", "The body must be a JSON object");
+  }
+  const b = body as Record<string, unknown>;
+  if (typeof b.profile !== "string" || b.profile === "") {
+    throw new HecateError("usage", "Give the profile");
+  }
+  if (typeof b.sql !== "string" || !b.sql.trim()) throw new HecateError("usage", "Give the SQL");
+  const params = b.params ?? [];
+  if (!Array.isArray(params)) throw new HecateError("usage", "params must be a list");
+  const limit = b.limit ?? DEFAULT_LIMIT;
+  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1) {
+    throw new HecateError("usage", "limit must be a positive integer");
+  }
+  const format = b.format;
+  if (format !== undefined && format !== "ndjson" && format !== "csv") {
+    throw new HecateError("usage", "format is ndjson or csv");
+  }
+  return {
+    profile: b.profile,
+    sql: b.sql,
+    params: params.map((p) => p === null ? "" : String(p)),
+    limit,
+    format,
+  };
+}
+
+async function closeQuietly(vault: Vault): Promise<void> {
+  await vault.close().catch(() => {});
+}
+
+function routes(keyCheck: Check): Route[] {
+  return [
+    {
+      method: "GET",
+      path: "/v1/health",
+      checks: [],
+      handle: () => Response.json({ status: "ok" }),
+    },
+    {
+      method: "GET",
+      path: "/v1/profiles",
+      checks: [keyCheck],
+      handle: async (_req, { ctx }) => {
+        const vault = vaultOf(ctx);
+        try {
+          // Names and engines only: hosts, users and secrets stay in the vault.
+          const profiles = vault.profiles.list().map((p) => ({ name: p.name, engine: p.engine }));
+          return Response.json({ profiles });
+        } finally {
+          await closeQuietly(vault);
+        }
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/query",
+      checks: [keyCheck],
+      handle: async (req, { ctx }) => {
+        const vault = vaultOf(ctx);
+        let q: ReturnType<typeof parseQuery>;
+        try {
+          let body: unknown;
+          try {
+            body = await req.json();
+          } catch {
+            throw new HecateError("usage", "The body must be JSON");
+          }
+          q = parseQuery(body);
+        } catch (e) {
+          await closeQuietly(vault);
+          throw e;
+        }
+        const csv = q.format === "csv" ||
+          (q.format === undefined && (req.headers.get("accept") ?? "").includes("text/csv"));
+        const items = resultItems(vault, q);
+        // The first item is read before the status is sent, so a refused connect or a bad
+        // statement is a JSON error with its code, not a 200 with an error line.
+        let first: IteratorResult<unknown>;
+        try {
+          first = await items.next();
+        } catch (e) {
+          await closeQuietly(vault);
+          throw e;
+        }
+        async function* all() {
+          if (!first.done) yield first.value as never;
+          yield* items;
+        }
+        const body = itemStream(
+          all(),
+          csv ? csvLines() : ndjsonLine,
+          (e) =>
+            csv
+              ? `\n# error: ${errorText(e).replace(/[\r\n]/g, " ")}\n`
+              : JSON.stringify({ error: { message: errorText(e), request_id: ctx.id } }) + "\n",
+          () => void closeQuietly(vault),
+        );
+        return new Response(body, {
+          headers: {
+            "content-type": csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
+          },
+        });
+      },
+    },
+  ];
+}
+
+/**
+ * Starts the gateway.
+ *
+ * @param options Address, TLS, home.
+ * @returns The running gateway.
+ * @throws {HecateError} `usage` for plain HTTP on an address other than loopback without
+ * `insecureHttp`.
+ */
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  if (!options.tls && !isLoopback(options.hostname) && !options.insecureHttp) {
+    throw new HecateError(
+      "usage",
+      `Refusing plain HTTP on ${options.hostname}: API keys would cross the network in clear`,
+      { hint: "give --tls-cert and --tls-key, or --insecure-http if a TLS proxy is in front" },
+    );
+  }
+  const home = resolveHome({ home: options.home });
+  const audit = new RequestAuditLog(home);
+  const keyCheck = apiKeyCheck(home, audit, options.lockout);
+  const server = startServer(
+    options.hostname,
+    options.port,
+    handler(routes(keyCheck), {
+      checks: [noBrowserCheck, bodyLimit(MAX_BODY)],
+      onRefusal: async (r) => {
+        if (r.code === "not_found" || r.code === "method_not_allowed") return;
+        await audit.append({
+          event: "gateway.refused",
+          actor: NOBODY,
+          outcome: "fail",
+          reason: r.code,
+        })
+          .catch(() => {});
+      },
+    }),
+    options.tls,
+  );
+  const scheme = options.tls ? "https" : "http";
+  const host = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
+  const origin = `${scheme}://${host}:${server.port}`;
+  const transport = options.tls
+    ? `Hecate gateway on ${origin} (TLS)`
+    : isLoopback(options.hostname)
+    ? `Hecate gateway on ${origin} (plain HTTP, loopback only)`
+    : `WARNING: Hecate gateway on ${origin} over plain HTTP: API keys cross the network in clear`;
+  await audit.append({
+    event: "gateway.start",
+    actor: NOBODY,
+    outcome: "ok",
+    detail: { origin, tls: options.tls !== undefined },
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    origin,
+    transport,
+    server,
+    close: () =>
+      closing ??= (async () => {
+        await server.shutdown();
+        await audit.append({ event: "gateway.stop", actor: NOBODY, outcome: "ok" })
+          .catch(() => {});
+        await audit.flush?.();
+      })(),
+  };
+}
