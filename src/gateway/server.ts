@@ -10,7 +10,7 @@
 import type { Actor } from "../audit/entry.ts";
 import { HecateError } from "../errors.ts";
 import type { Vault } from "../hecate.ts";
-import { openVault } from "../api/open.ts";
+import { openVaultWithState } from "../api/open.ts";
 import { RequestAuditLog } from "../http/audit.ts";
 import { bodyLimit, type Check } from "../http/checks.ts";
 import type { RequestContext } from "../http/context.ts";
@@ -25,6 +25,8 @@ import {
   resultItems,
 } from "../http/rows_stream.ts";
 import { resolveHome } from "../vault/home.ts";
+import type { ApiKeyPolicy } from "../vault/apikey.ts";
+import { inCidr, parseRate, RateBuckets, userAgentMatches } from "./policy.ts";
 
 /** Largest request body (a statement and its parameters). */
 export const MAX_BODY = 1 << 20;
@@ -84,19 +86,59 @@ function vaultOf(ctx: RequestContext): Vault {
 }
 
 /**
+ * Refuses a request the key's zero-trust checks do not allow, naming the check.
+ *
+ * @param policy The key's checks.
+ * @param ctx The request (client address from the socket, User-Agent).
+ * @param keyId The key id (its rate bucket).
+ * @param buckets The gateway's rate buckets.
+ */
+function enforcePolicy(
+  policy: ApiKeyPolicy,
+  ctx: RequestContext,
+  keyId: string,
+  buckets: RateBuckets,
+): void {
+  if (policy.allowFrom && !policy.allowFrom.some((c) => inCidr(ctx.client, c))) {
+    throw new HttpRefusal(403, "address_not_allowed", "This key may not be used from this address");
+  }
+  if (policy.userAgent !== undefined && !userAgentMatches(ctx.userAgent, policy.userAgent)) {
+    throw new HttpRefusal(403, "user_agent_not_allowed", "This key may not be used by this client");
+  }
+  if (policy.rate !== undefined) {
+    const wait = buckets.take(keyId, parseRate(policy.rate));
+    if (wait > 0) {
+      throw new HttpRefusal(429, "rate_limited", `This key's rate is ${policy.rate}`, {
+        "retry-after": String(wait),
+      });
+    }
+  }
+}
+
+/**
  * Refuses a request without a valid API key; opens the vault with it (audited as an unlock by
- * the key, failures count toward lockout) and records the key id in the request context.
+ * the key, failures count toward lockout), records the key id in the request context, then
+ * applies the key's zero-trust checks (the vault is closed again when one refuses).
  */
 function apiKeyCheck(home: string, audit: RequestAuditLog, lockout: string | undefined): Check {
+  const buckets = new RateBuckets();
   return async (req, ctx) => {
     const m = BEARER.exec(req.headers.get("authorization") ?? "");
     if (!m) {
       throw new HttpRefusal(401, "no_key", "Send an API key as 'Authorization: Bearer hcx_...'");
     }
-    const vault = await openVault({ home, apiKey: m[1]!, audit, lockout });
-    vaults.set(ctx, vault);
-    if (vault.actor.id !== undefined) ctx.attributes.key_id = vault.actor.id;
+    const { vault, state } = await openVaultWithState({ home, apiKey: m[1]!, audit, lockout });
+    const keyId = vault.actor.id ?? "";
+    ctx.attributes.key_id = keyId;
     ctx.attributes.level = "read";
+    const policy = "keyId" in state ? state.policy : undefined;
+    try {
+      if (policy) enforcePolicy(policy, ctx, keyId, buckets);
+    } catch (e) {
+      await vault.close().catch(() => {});
+      throw e;
+    }
+    vaults.set(ctx, vault);
   };
 }
 

@@ -116,8 +116,10 @@ export function handler(
       } catch (e) {
         if (e instanceof HttpRefusal) {
           await options.onRefusal?.(e, req, ctx);
-          return options.renderRefusal?.(e, req, ctx) ??
+          const out = options.renderRefusal?.(e, req, ctx) ??
             jsonError(e.status, e.code, e.message, ctx.id);
+          for (const [k, v] of Object.entries(e.headers)) out.headers.set(k, v);
+          return out;
         }
         const mapped = options.onError?.(e, req, ctx);
         if (mapped) return mapped;
