@@ -160,6 +160,7 @@ export function validatePolicy(policy: ApiKeyPolicy): ApiKeyPolicy {
     parseRate(policy.rate);
     out.rate = policy.rate;
   }
+  if (policy.credentials !== undefined) out.credentials = policy.credentials;
   return out;
 }
 

@@ -63,6 +63,12 @@ export interface ApiKeyPolicy {
   userAgent?: string;
   /** Token-bucket rate, `N/PERIOD` (e.g. `100/1m`); absent: no limit. */
   rate?: string;
+  /**
+   * Whether the key may hand raw credentials out (`run`, `env`, `vault.endpoint`). Absent (keys
+   * made before this existed, or by the library without it): allowed, as before; `apikey create`
+   * always writes it, false unless `--allow-credentials`.
+   */
+  credentials?: boolean;
 }
 
 /** What an API-key slot seals: authenticated by the key itself. */
@@ -365,6 +371,10 @@ export function parsePolicy(v: unknown): ApiKeyPolicy {
   if (o.rate !== undefined) {
     if (typeof o.rate !== "string") throw badPayload();
     out.rate = o.rate;
+  }
+  if (o.credentials !== undefined) {
+    if (typeof o.credentials !== "boolean") throw badPayload();
+    out.credentials = o.credentials;
   }
   return out;
 }

@@ -29,6 +29,7 @@ function checksOf(p: ApiKeyPolicy): string {
     ...(p.allowFrom ?? []).map((c) => `from=${c}`),
     ...(p.userAgent !== undefined ? [`user-agent=${JSON.stringify(p.userAgent)}`] : []),
     ...(p.rate !== undefined ? [`rate=${p.rate}`] : []),
+    ...(p.credentials === false ? ["no-credentials"] : []),
   ];
   return parts.length ? `  checks: ${parts.join(" ")}` : "";
 }
@@ -53,6 +54,7 @@ export function apikeyCommand(ctx: CliContext) {
       .option("--allow-from <cidr>", "gateway: client addresses allowed (repeatable)", collect)
       .option("--user-agent <pattern>", "gateway: User-Agent the client must send (* any run)")
       .option("--rate <n/period>", "gateway: at most N requests per PERIOD (e.g. 100/1m)")
+      .option("--allow-credentials", "the key may hand out raw credentials (run, env)")
       .action(async (name, opts) => {
         if (!opts.server?.length) {
           throw new HecateError("usage", "Name at least one profile with --server");
@@ -63,13 +65,14 @@ export function apikeyCommand(ctx: CliContext) {
           ...(opts.allowFrom ? { allowFrom: opts.allowFrom } : {}),
           ...(opts.userAgent !== undefined ? { userAgent: opts.userAgent } : {}),
           ...(opts.rate !== undefined ? { rate: opts.rate } : {}),
+          credentials: opts.allowCredentials ?? false,
         });
         const { vault } = await ctx.unlockWithPassword();
         const key = await vault.apiKeys.create({
           name,
           profiles: opts.server,
           expires,
-          ...(Object.keys(policy).length ? { policy } : {}),
+          policy,
         });
         await ctx.io.out(`${key}\n`);
         await ctx.io.err(
