@@ -32,8 +32,8 @@ Deno.test("API key: run/env need --allow-credentials; old keys keep them", async
 
     const listed = await cli(["apikey", "list"]);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.match(listed.stdout, /^q .*checks: rate=10\/1m no-credentials$/m);
-    assert.match(listed.stdout, /^r .*app$/m);
+    assert.match(listed.stdout, /^q .*checks: rate=10\/1m level=read no-credentials$/m);
+    assert.match(listed.stdout, /^r .*checks: level=read$/m);
 
     const asKey = (key: string, args: string[]) => cli(args, { HECATE_API_KEY: key });
     for (const args of [["env", "app"], ["run", "app", "--", "true"]]) {

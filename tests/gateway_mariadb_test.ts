@@ -23,13 +23,19 @@ Deno.test("gateway: MariaDB query, scope and no secret in any response", async (
       secrets: { password: { value: db.password } },
     });
     const key = await vault.apiKeys.create({ name: "app", profiles: ["my"], expires: null });
+    const reader = await vault.apiKeys.create({
+      name: "reader",
+      profiles: ["my"],
+      expires: null,
+      policy: { level: "read" },
+    });
     await vault.close();
     const g = await startGateway({ home, hostname: "127.0.0.1", port: 0, lockout: "off" });
     const texts: string[] = [];
-    const post = async (body: unknown) => {
+    const post = async (body: unknown, as = key) => {
       const res = await fetch(`${g.origin}/v1/query`, {
         method: "POST",
-        headers: { authorization: `Bearer ${key}` },
+        headers: { authorization: `Bearer ${as}` },
         body: JSON.stringify(body),
       });
       const text = await res.text();
@@ -53,6 +59,16 @@ Deno.test("gateway: MariaDB query, scope and no secret in any response", async (
       const bad = await post({ profile: "my", sql: "select * from no_such_table" });
       assert.equal(bad.status, 400, bad.text);
       assert.equal(JSON.parse(bad.text).error.code, "query_failed");
+      // Read level: MariaDB refuses the INSERT in the read-only session; the write key's runs.
+      assert.equal((await post({ profile: "my", sql: "create table t (n int)" })).status, 200);
+      const refused = await post({ profile: "my", sql: "insert into t values (1)" }, reader);
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal((await post({ profile: "my", sql: "insert into t values (2)" })).status, 200);
+      const count = await post(
+        { profile: "my", sql: "select group_concat(n) as c from t" },
+        reader,
+      );
+      assert.match(count.text, /\{"row":\["2"\]\}/);
       const list = await fetch(`${g.origin}/v1/profiles`, {
         headers: { authorization: `Bearer ${key}` },
       });
@@ -62,7 +78,7 @@ Deno.test("gateway: MariaDB query, scope and no secret in any response", async (
       await g.close();
     }
     for (const t of texts) {
-      for (const secret of [db.password, key, "secret-of-other"]) {
+      for (const secret of [db.password, key, reader, "secret-of-other"]) {
         assert.ok(!t.includes(secret), "a secret in a response");
       }
     }

@@ -133,7 +133,7 @@ Deno.test("gateway: health, scope, NDJSON and CSV, refusals, trail, no secret", 
     assert.equal(detail.client, "127.0.0.1");
     assert.equal(detail.user_agent, "gateway-test/1");
     assert.equal(typeof detail.request_id, "string");
-    assert.equal(detail.level, "read");
+    assert.equal(detail.level, "write", "a key made without a level keeps write");
     assert.match(String(detail.key_id), /^[A-Za-z0-9_-]{11}$/);
   });
 });
@@ -187,5 +187,51 @@ Deno.test("gateway: HTTPS with a test CA", async () => {
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  });
+});
+
+Deno.test("gateway: a read-level key's INSERT is refused by PostgreSQL; a write key's runs", async () => {
+  await using pg = await startPostgres();
+  await pg.psql(`create table t (n int); grant all on t to ${pg.user};`);
+  await withHome(async (home) => {
+    const vault = await vaultWith(home, []);
+    await vault.profiles.add(pgProfile(pg, "pg"));
+    const reader = await vault.apiKeys.create({
+      name: "reader",
+      profiles: ["pg"],
+      expires: null,
+      policy: { level: "read" },
+    });
+    const writer = await vault.apiKeys.create({
+      name: "writer",
+      profiles: ["pg"],
+      expires: null,
+      policy: { level: "write" },
+    });
+    await vault.close();
+    const g = await startGateway({ home, hostname: "127.0.0.1", port: 0, lockout: "off" });
+    const post = async (key: string, sql: string) => {
+      const res = await fetch(`${g.origin}/v1/query`, {
+        method: "POST",
+        headers: bearer(key),
+        body: JSON.stringify({ profile: "pg", sql }),
+      });
+      return { status: res.status, text: await res.text() };
+    };
+    try {
+      const refused = await post(reader, "insert into t values (1)");
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal(JSON.parse(refused.text).error.code, "query_failed");
+      assert.equal((await post(reader, "select count(*) as c from t")).status, 200);
+      const wrote = await post(writer, "insert into t values (2)");
+      assert.equal(wrote.status, 200, wrote.text);
+    } finally {
+      await g.close();
+    }
+    // The server's own view: only the write key's row is there.
+    assert.equal(
+      (await pg.psql("select coalesce(string_agg(n::text, ','), '') from t")).trim(),
+      "2",
+    );
   });
 });

@@ -161,6 +161,12 @@ export function validatePolicy(policy: ApiKeyPolicy): ApiKeyPolicy {
     out.rate = policy.rate;
   }
   if (policy.credentials !== undefined) out.credentials = policy.credentials;
+  if (policy.level !== undefined) {
+    if (policy.level !== "read" && policy.level !== "write") {
+      throw new HecateError("usage", `Invalid level "${policy.level}": give read or write`);
+    }
+    out.level = policy.level;
+  }
   return out;
 }
 

@@ -26,6 +26,7 @@ import {
 } from "../http/rows_stream.ts";
 import { resolveHome } from "../vault/home.ts";
 import type { ApiKeyPolicy } from "../vault/apikey.ts";
+import { readOnlySession } from "./level.ts";
 import { inCidr, parseRate, RateBuckets, userAgentMatches } from "./policy.ts";
 
 /** Largest request body (a statement and its parameters). */
@@ -130,8 +131,8 @@ function apiKeyCheck(home: string, audit: RequestAuditLog, lockout: string | und
     const { vault, state } = await openVaultWithState({ home, apiKey: m[1]!, audit, lockout });
     const keyId = vault.actor.id ?? "";
     ctx.attributes.key_id = keyId;
-    ctx.attributes.level = "read";
     const policy = "keyId" in state ? state.policy : undefined;
+    ctx.attributes.level = policy?.level ?? "write";
     try {
       if (policy) enforcePolicy(policy, ctx, keyId, buckets);
     } catch (e) {
@@ -225,7 +226,8 @@ function routes(keyCheck: Check): Route[] {
         }
         const csv = q.format === "csv" ||
           (q.format === undefined && (req.headers.get("accept") ?? "").includes("text/csv"));
-        const items = resultItems(vault, q);
+        const read = ctx.attributes.level === "read";
+        const items = resultItems(vault, q, read ? readOnlySession : undefined);
         // The first item is read before the status is sent, so a refused connect or a bad
         // statement is a JSON error with its code, not a 200 with an error line.
         let first: IteratorResult<unknown>;

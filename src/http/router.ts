@@ -80,6 +80,7 @@ const CLIENT_ERRORS: Readonly<Record<string, number>> = {
   profile_not_found: 404,
   already_exists: 409,
   key_revoked: 401,
+  key_not_allowed: 403,
   key_expired: 401,
   connection_failed: 502,
   query_failed: 400,

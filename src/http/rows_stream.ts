@@ -10,7 +10,7 @@
 import { textOf } from "../db/output/values.ts";
 import { csvField } from "../db/output/csv.ts";
 import { HecateError } from "../errors.ts";
-import type { Vault } from "../hecate.ts";
+import type { Connection, Vault } from "../hecate.ts";
 
 /** One statement and how many rows to send at most. */
 export interface QueryRequest {
@@ -33,10 +33,16 @@ export type ResultItem = { columns: string[] } | { row: (string | null)[] } | { 
  *
  * @param vault The open vault.
  * @param q The statement.
+ * @param prepare Run on the connection before the statement (e.g. make the session read-only).
  * @returns The items.
  */
-export async function* resultItems(vault: Vault, q: QueryRequest): AsyncGenerator<ResultItem> {
+export async function* resultItems(
+  vault: Vault,
+  q: QueryRequest,
+  prepare?: (conn: Connection) => Promise<void>,
+): AsyncGenerator<ResultItem> {
   await using conn = await vault.connect(q.profile);
+  await prepare?.(conn);
   const rows = conn.query(q.sql, q.params);
   let n = 0;
   let columns: string[] | undefined;

@@ -69,6 +69,11 @@ export interface ApiKeyPolicy {
    * always writes it, false unless `--allow-credentials`.
    */
   credentials?: boolean;
+  /**
+   * Access level at the gateway: `read` makes each query's database session read-only (see
+   * docs/SECURITY.md for what each engine enforces); absent (older keys): `write`, as before.
+   */
+  level?: "read" | "write";
 }
 
 /** What an API-key slot seals: authenticated by the key itself. */
@@ -371,6 +376,10 @@ export function parsePolicy(v: unknown): ApiKeyPolicy {
   if (o.rate !== undefined) {
     if (typeof o.rate !== "string") throw badPayload();
     out.rate = o.rate;
+  }
+  if (o.level !== undefined) {
+    if (o.level !== "read" && o.level !== "write") throw badPayload();
+    out.level = o.level;
   }
   if (o.credentials !== undefined) {
     if (typeof o.credentials !== "boolean") throw badPayload();

@@ -29,6 +29,7 @@ function checksOf(p: ApiKeyPolicy): string {
     ...(p.allowFrom ?? []).map((c) => `from=${c}`),
     ...(p.userAgent !== undefined ? [`user-agent=${JSON.stringify(p.userAgent)}`] : []),
     ...(p.rate !== undefined ? [`rate=${p.rate}`] : []),
+    ...(p.level !== undefined ? [`level=${p.level}`] : []),
     ...(p.credentials === false ? ["no-credentials"] : []),
   ];
   return parts.length ? `  checks: ${parts.join(" ")}` : "";
@@ -54,6 +55,7 @@ export function apikeyCommand(ctx: CliContext) {
       .option("--allow-from <cidr>", "gateway: client addresses allowed (repeatable)", collect)
       .option("--user-agent <pattern>", "gateway: User-Agent the client must send (* any run)")
       .option("--rate <n/period>", "gateway: at most N requests per PERIOD (e.g. 100/1m)")
+      .option("--level <level>", "gateway: read (read-only database session) or write", "read")
       .option("--allow-credentials", "the key may hand out raw credentials (run, env)")
       .action(async (name, opts) => {
         if (!opts.server?.length) {
@@ -66,6 +68,7 @@ export function apikeyCommand(ctx: CliContext) {
           ...(opts.userAgent !== undefined ? { userAgent: opts.userAgent } : {}),
           ...(opts.rate !== undefined ? { rate: opts.rate } : {}),
           credentials: opts.allowCredentials ?? false,
+          level: opts.level as "read",
         });
         const { vault } = await ctx.unlockWithPassword();
         const key = await vault.apiKeys.create({
