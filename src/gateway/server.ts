@@ -16,12 +16,15 @@ import { bodyLimit, type Check } from "../http/checks.ts";
 import type { RequestContext } from "../http/context.ts";
 import { HttpRefusal } from "../http/respond.ts";
 import { handler, type Route, type RunningServer, startServer } from "../http/router.ts";
+import type { ConnectionPool } from "../api/pool.ts";
 import {
   csvLines,
   errorText,
+  itemsOfRows,
   itemStream,
   ndjsonLine,
   type QueryRequest,
+  type ResultItem,
   resultItems,
 } from "../http/rows_stream.ts";
 import { resolveHome } from "../vault/home.ts";
@@ -182,7 +185,41 @@ async function closeQuietly(vault: Vault): Promise<void> {
   await vault.close().catch(() => {});
 }
 
-function routes(keyCheck: Check): Route[] {
+/**
+ * Pools per key and profile for write-level keys. The key is still verified on every request (the
+ * request's own vault open); the pool's vault stays open while the gateway runs, so a revoked key
+ * is refused at that open while its pool lingers unused until the gateway stops.
+ */
+class KeyPools {
+  readonly #pools = new Map<string, Promise<{ vault: Vault; pool: ConnectionPool }>>();
+
+  /** The pool for `keyId`/`profile`, made with `vault` (then kept open) when there is none. */
+  async get(keyId: string, profile: string, vault: Vault): Promise<[ConnectionPool, boolean]> {
+    const id = `${keyId}\u0000${profile}`;
+    let adopted = false;
+    let entry = this.#pools.get(id);
+    if (!entry) {
+      adopted = true;
+      entry = vault.pool(profile, { max: 8 }).then((pool) => ({ vault, pool }));
+      this.#pools.set(id, entry);
+      entry.catch(() => this.#pools.delete(id));
+    }
+    return [(await entry).pool, adopted];
+  }
+
+  /** Closes every pool and its vault. */
+  async close(): Promise<void> {
+    for (const e of this.#pools.values()) {
+      const got = await e.catch(() => undefined);
+      if (!got) continue;
+      await got.pool.close().catch(() => {});
+      await got.vault.close().catch(() => {});
+    }
+    this.#pools.clear();
+  }
+}
+
+function routes(keyCheck: Check, pools: KeyPools): Route[] {
   return [
     {
       method: "GET",
@@ -227,14 +264,30 @@ function routes(keyCheck: Check): Route[] {
         const csv = q.format === "csv" ||
           (q.format === undefined && (req.headers.get("accept") ?? "").includes("text/csv"));
         const read = ctx.attributes.level === "read";
-        const items = resultItems(vault, q, read ? readOnlySession : undefined);
+        let items: AsyncGenerator<ResultItem>;
+        let owned = true; // this request's vault is closed when the body ends
+        if (read) {
+          // A read-only session needs its own connection (a pooled one would keep the setting).
+          items = resultItems(vault, q, readOnlySession);
+        } else {
+          let pool: ConnectionPool;
+          try {
+            const [p, adopted] = await pools.get(ctx.attributes.key_id ?? "", q.profile, vault);
+            pool = p;
+            owned = !adopted;
+          } catch (e) {
+            await closeQuietly(vault);
+            throw e;
+          }
+          items = itemsOfRows(pool.query(q.sql, q.params), q.limit);
+        }
         // The first item is read before the status is sent, so a refused connect or a bad
         // statement is a JSON error with its code, not a 200 with an error line.
         let first: IteratorResult<unknown>;
         try {
           first = await items.next();
         } catch (e) {
-          await closeQuietly(vault);
+          if (owned) await closeQuietly(vault);
           throw e;
         }
         async function* all() {
@@ -248,7 +301,7 @@ function routes(keyCheck: Check): Route[] {
             csv
               ? `\n# error: ${errorText(e).replace(/[\r\n]/g, " ")}\n`
               : JSON.stringify({ error: { message: errorText(e), request_id: ctx.id } }) + "\n",
-          () => void closeQuietly(vault),
+          () => void (owned ? closeQuietly(vault) : undefined),
         );
         return new Response(body, {
           headers: {
@@ -279,10 +332,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const home = resolveHome({ home: options.home });
   const audit = new RequestAuditLog(home);
   const keyCheck = apiKeyCheck(home, audit, options.lockout);
+  const pools = new KeyPools();
   const server = startServer(
     options.hostname,
     options.port,
-    handler(routes(keyCheck), {
+    handler(routes(keyCheck, pools), {
       checks: [noBrowserCheck, bodyLimit(MAX_BODY)],
       onRefusal: async (r) => {
         if (r.code === "not_found" || r.code === "method_not_allowed") return;
@@ -319,6 +373,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     close: () =>
       closing ??= (async () => {
         await server.shutdown();
+        await pools.close();
         await audit.append({ event: "gateway.stop", actor: NOBODY, outcome: "ok" })
           .catch(() => {});
         await audit.flush?.();

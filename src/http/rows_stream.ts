@@ -10,7 +10,7 @@
 import { textOf } from "../db/output/values.ts";
 import { csvField } from "../db/output/csv.ts";
 import { HecateError } from "../errors.ts";
-import type { Connection, Vault } from "../hecate.ts";
+import type { Connection, QueryRows, Vault } from "../hecate.ts";
 
 /** One statement and how many rows to send at most. */
 export interface QueryRequest {
@@ -43,7 +43,17 @@ export async function* resultItems(
 ): AsyncGenerator<ResultItem> {
   await using conn = await vault.connect(q.profile);
   await prepare?.(conn);
-  const rows = conn.query(q.sql, q.params);
+  yield* itemsOfRows(conn.query(q.sql, q.params), q.limit);
+}
+
+/**
+ * Items of rows already running (a connection's or a pool's), up to `limit`.
+ *
+ * @param rows The rows.
+ * @param limit The row limit.
+ * @returns The items.
+ */
+export async function* itemsOfRows(rows: QueryRows, limit: number): AsyncGenerator<ResultItem> {
   let n = 0;
   let columns: string[] | undefined;
   for await (const r of rows) {
@@ -51,7 +61,7 @@ export async function* resultItems(
       columns = (await rows.columns).map((c) => c.name);
       yield { columns };
     }
-    if (n === q.limit) {
+    if (n === limit) {
       yield { more: true };
       return;
     }
