@@ -17,6 +17,7 @@
 
 export {
   type AddResult,
+  type ApiKeyPolicy,
   type ApiKeySummary,
   type ComplexityRule,
   Connection,

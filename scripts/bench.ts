@@ -57,6 +57,7 @@ import { benchMssql } from "./bench/mssql.ts";
 import { benchMysqlCron, benchMysqlExport } from "./bench/mysql.ts";
 import { benchAws } from "./bench/aws.ts";
 import { benchConsole } from "./bench/console.ts";
+import { benchGateway } from "./bench/gateway.ts";
 import { benchVault } from "./bench/vault.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
@@ -81,6 +82,7 @@ const sections = Deno.args.length ? Deno.args : [
   "sources",
   "aws",
   "console",
+  "gateway",
   "cloud",
   "vault",
 ];
@@ -390,6 +392,7 @@ try {
     );
   }
   if (sections.includes("console")) await benchConsole(root, PASSWORD);
+  if (sections.includes("gateway")) await benchGateway(root, PASSWORD);
   if (sections.includes("cloud")) await benchCloud(root, PASSWORD, hecateCmd);
   if (sections.includes("vault")) await benchVault(root, PASSWORD);
 } finally {

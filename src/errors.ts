@@ -76,6 +76,8 @@ export const ExitCode = {
   DOCTOR_WARNINGS: 26,
   /** `hecate doctor` found at least one error. */
   DOCTOR_ERRORS: 27,
+  /** The API key is not allowed to do this (e.g. `run`/`env` without `--allow-credentials`). */
+  KEY_NOT_ALLOWED: 28,
 } as const;
 
 /**
@@ -125,7 +127,8 @@ export type ErrorCode =
   | "host_key_changed"
   | "circuit_open"
   | "pool_timeout"
-  | "vault_rolled_back";
+  | "vault_rolled_back"
+  | "key_not_allowed";
 
 const EXIT_BY_CODE: Record<ErrorCode, ExitCodeValue> = {
   internal: ExitCode.INTERNAL,
@@ -153,6 +156,7 @@ const EXIT_BY_CODE: Record<ErrorCode, ExitCodeValue> = {
   circuit_open: ExitCode.CIRCUIT_OPEN,
   pool_timeout: ExitCode.POOL_TIMEOUT,
   vault_rolled_back: ExitCode.VAULT_ROLLED_BACK,
+  key_not_allowed: ExitCode.KEY_NOT_ALLOWED,
 };
 
 /** Options for {@link HecateError}. */

@@ -20,6 +20,7 @@ export {
 } from "./api/profiles.ts";
 export type { ComplexityRule } from "./lifecycle/complexity.ts";
 export { type ApiKeySummary, type CreateApiKeyOptions, VaultApiKeys } from "./api/api_keys.ts";
+export type { ApiKeyPolicy } from "./vault/apikey.ts";
 export { type TotpSetup, VaultTotp } from "./api/totp.ts";
 export { VaultKeys } from "./api/keys.ts";
 export { type VaultBackupOptions, VaultBackups } from "./api/backups.ts";

@@ -74,7 +74,7 @@ Deno.test("bash: the completion function completes commands, flags and values", 
   const dir = await scratch("bash", await script("bash"));
   try {
     const cases: [string, string][] = [
-      ["hecate ser", "server"],
+      ["hecate ser", "serve server"],
       ["hecate server ", "add edit history list remove rollback rotate-password show test"],
       ["hecate server add pg --eng", "--engine"],
       ["hecate server add pg --engine ", "mssql mysql postgres sqlite"],
@@ -206,7 +206,7 @@ Deno.test("fish: the script parses and fish's own complete -C uses it", async ()
   try {
     await shell("fish", ["--no-config", "-n", "hecate.fish"], dir);
     const cases: [string, string][] = [
-      ["hecate ser", "server"],
+      ["hecate ser", "serve server"],
       ["hecate server ", "add edit history list remove rollback rotate-password show test"],
       ["hecate server add pg --engine ", "mssql mysql postgres sqlite"],
       ["hecate --home homedir backup re", "restore retention"],

@@ -6,6 +6,7 @@
 
 import { apiKeyLastUsed, forgetApiKey } from "../access/apikey_state.ts";
 import { HecateError } from "../errors.ts";
+import type { ApiKeyPolicy } from "../vault/apikey.ts";
 import type { VaultCore } from "./_core.ts";
 
 /** An API key as listed: never the key text. */
@@ -22,6 +23,8 @@ export interface ApiKeySummary {
   expires: string | null;
   /** ISO time of the last successful use, if any (informational, see docs/SECURITY.md). */
   lastUsed: string | null;
+  /** Zero-trust checks the gateway applies (empty: none). */
+  policy: ApiKeyPolicy;
 }
 
 /** Options for {@link VaultApiKeys.create}. */
@@ -32,6 +35,8 @@ export interface CreateApiKeyOptions {
   profiles: string[];
   /** Expiry time, or null for never. */
   expires: Date | null;
+  /** Zero-trust checks for the gateway (client CIDRs, User-Agent pattern, rate). */
+  policy?: ApiKeyPolicy | undefined;
 }
 
 /**
@@ -78,6 +83,7 @@ export class VaultApiKeys {
           scope,
           created: core.access.now(),
           expires: options.expires,
+          policy: options.policy,
         });
       });
     }, () => ({ key_name: options.name, scope: [...options.profiles] }));
@@ -113,6 +119,7 @@ export class VaultApiKeys {
       created: k.created,
       expires: k.expires,
       lastUsed: used[k.id] ?? null,
+      policy: k.policy ?? {},
     }));
   }
 

@@ -313,6 +313,7 @@ export class VaultConnections {
 
   /** Resolves a profile for another program (see {@link Vault.endpoint}). */
   async endpoint(name: string): Promise<Endpoint> {
+    this.#mayHandOutCredentials(name);
     const released = await this.#core.released(name);
     const { actor, id } = released;
     // A rotation a crash left pending is settled before the profile is used.
@@ -325,6 +326,21 @@ export class VaultConnections {
       // The records of the sources that failed are on disk before the failure is reported.
       await this.#core.audit.flush?.().catch(() => {});
       throw e;
+    }
+  }
+
+  /**
+   * Refuses raw credentials (`run`, `env`, an endpoint) to an API key made without that
+   * permission; keys made before the permission existed carry none and keep today's behaviour.
+   */
+  #mayHandOutCredentials(name: string): void {
+    const state = this.#core.state;
+    if ("keyId" in state && state.policy?.credentials === false) {
+      throw new HecateError(
+        "key_not_allowed",
+        `This API key may query "${name}" but not hand out its credentials (run, env)`,
+        { hint: "create a key with --allow-credentials for run/env" },
+      );
     }
   }
 

@@ -71,6 +71,10 @@ export const AUDIT_EVENTS = {
     "a console session began (one-time login URL spent) or ended (detail: state, why: lock, idle, limit, stop)",
   "console.refused":
     "a console request was refused by a check (reason = bad_host, bad_origin, csrf or no_session)",
+  "gateway.start": "the HTTP gateway started listening (detail: its address, tls)",
+  "gateway.stop": "the HTTP gateway stopped",
+  "gateway.refused":
+    "a gateway request was refused by a check (reason = the check's code, e.g. no_key, bad_origin)",
 } as const;
 
 /** A listed event name. */

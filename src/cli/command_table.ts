@@ -37,6 +37,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   doctor: async () => (await import("./commands/doctor.ts")).doctorCommand,
   completions: async () => (await import("./commands/completions.ts")).completionsCommand,
   ui: async () => (await import("./commands/ui.ts")).uiCommand,
+  serve: async () => (await import("./commands/serve.ts")).serveCommand,
 };
 
 /**

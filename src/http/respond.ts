@@ -92,8 +92,14 @@ export class HttpRefusal extends Error {
    * @param status HTTP status.
    * @param code Stable code.
    * @param message One line, no secret.
+   * @param headers Extra response headers (e.g. `Retry-After` on a 429).
    */
-  constructor(readonly status: number, readonly code: HttpErrorCode, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: HttpErrorCode,
+    message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
     super(message);
     this.name = "HttpRefusal";
   }

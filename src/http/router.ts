@@ -80,6 +80,7 @@ const CLIENT_ERRORS: Readonly<Record<string, number>> = {
   profile_not_found: 404,
   already_exists: 409,
   key_revoked: 401,
+  key_not_allowed: 403,
   key_expired: 401,
   connection_failed: 502,
   query_failed: 400,
@@ -116,8 +117,10 @@ export function handler(
       } catch (e) {
         if (e instanceof HttpRefusal) {
           await options.onRefusal?.(e, req, ctx);
-          return options.renderRefusal?.(e, req, ctx) ??
+          const out = options.renderRefusal?.(e, req, ctx) ??
             jsonError(e.status, e.code, e.message, ctx.id);
+          for (const [k, v] of Object.entries(e.headers)) out.headers.set(k, v);
+          return out;
         }
         const mapped = options.onError?.(e, req, ctx);
         if (mapped) return mapped;
@@ -149,14 +152,16 @@ export interface RunningServer {
  * @param hostname The address to listen on.
  * @param port The port.
  * @param serve The handler.
+ * @param tls Certificate chain and key (PEM) to serve HTTPS; plain HTTP without.
  * @returns The running server.
  */
 export function startServer(
   hostname: string,
   port: number,
   serve: (req: Request, info: Deno.ServeHandlerInfo) => Promise<Response>,
+  tls?: { cert: string; key: string },
 ): RunningServer {
-  const server = Deno.serve({ hostname, port, onListen: () => {} }, serve);
+  const server = Deno.serve({ hostname, port, onListen: () => {}, ...(tls ?? {}) }, serve);
   const addr = server.addr as Deno.NetAddr;
   return {
     port: addr.port,

@@ -52,6 +52,30 @@ export interface ScopeEntry {
   key: Uint8Array<ArrayBuffer>;
 }
 
+/**
+ * Zero-trust checks a server applies to every request made with the key (the gateway; the CLI
+ * records the host). Absent in payloads written before them: no check, today's behaviour.
+ */
+export interface ApiKeyPolicy {
+  /** CIDR blocks the client address must be in (IPv4 or IPv6); absent: any address. */
+  allowFrom?: string[];
+  /** Pattern the User-Agent must match (`*` any run of characters); absent: any. */
+  userAgent?: string;
+  /** Token-bucket rate, `N/PERIOD` (e.g. `100/1m`); absent: no limit. */
+  rate?: string;
+  /**
+   * Whether the key may hand raw credentials out (`run`, `env`, `vault.endpoint`). Absent (keys
+   * made before this existed, or by the library without it): allowed, as before; `apikey create`
+   * always writes it, false unless `--allow-credentials`.
+   */
+  credentials?: boolean;
+  /**
+   * Access level at the gateway: `read` makes each query's database session read-only (see
+   * docs/SECURITY.md for what each engine enforces); absent (older keys): `write`, as before.
+   */
+  level?: "read" | "write";
+}
+
 /** What an API-key slot seals: authenticated by the key itself. */
 export interface ApiKeyPayload {
   /** The key's name (unique in the vault). */
@@ -64,6 +88,8 @@ export interface ApiKeyPayload {
   scope: ScopeEntry[];
   /** The writer's Ed25519 verifying key; null only in a payload a format-1 writer sealed. */
   signer: Uint8Array<ArrayBuffer> | null;
+  /** The key's checks; absent in keys made before them. */
+  policy?: ApiKeyPolicy | undefined;
 }
 
 /** The two parts of an API key. */
@@ -167,6 +193,7 @@ function payloadJson(payload: ApiKeyPayload): Uint8Array<ArrayBuffer> {
     expires: payload.expires,
     scope: payload.scope.map((s) => ({ record: s.record, key: toBase64Url(s.key) })),
     ...(payload.signer ? { signer: toBase64Url(payload.signer) } : {}),
+    ...(payload.policy ? { policy: payload.policy } : {}),
   }));
 }
 
@@ -321,7 +348,44 @@ function parsePayload(plain: Uint8Array): ApiKeyPayload {
     expires: o.expires as string | null,
     scope,
     signer: o.signer === undefined ? null : keyBytes(o.signer),
+    ...(o.policy === undefined ? {} : { policy: parsePolicy(o.policy) }),
   };
+}
+
+/**
+ * Checks the shape of a sealed policy (authenticated, so a bad one is a broken writer).
+ *
+ * @param v The decoded JSON.
+ * @returns The policy.
+ * @throws {HecateError} `vault_integrity` when it is malformed.
+ */
+export function parsePolicy(v: unknown): ApiKeyPolicy {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw badPayload();
+  const o = v as Record<string, unknown>;
+  const out: ApiKeyPolicy = {};
+  if (o.allowFrom !== undefined) {
+    if (!Array.isArray(o.allowFrom) || !o.allowFrom.every((c) => typeof c === "string")) {
+      throw badPayload();
+    }
+    out.allowFrom = [...o.allowFrom as string[]];
+  }
+  if (o.userAgent !== undefined) {
+    if (typeof o.userAgent !== "string") throw badPayload();
+    out.userAgent = o.userAgent;
+  }
+  if (o.rate !== undefined) {
+    if (typeof o.rate !== "string") throw badPayload();
+    out.rate = o.rate;
+  }
+  if (o.level !== undefined) {
+    if (o.level !== "read" && o.level !== "write") throw badPayload();
+    out.level = o.level;
+  }
+  if (o.credentials !== undefined) {
+    if (typeof o.credentials !== "boolean") throw badPayload();
+    out.credentials = o.credentials;
+  }
+  return out;
 }
 
 export { AuthenticationFailure };

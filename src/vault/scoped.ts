@@ -16,6 +16,7 @@ import { HecateError } from "../errors.ts";
 import { fromUtf8, timingSafeEqual, toBase64Url } from "./encoding.ts";
 import {
   type ApiKeyPayload,
+  type ApiKeyPolicy,
   openApiKeySlot,
   openLegacyApiKeySlot,
   parseApiKey,
@@ -50,6 +51,8 @@ export interface ScopedVault {
   keyName: string;
   /** Expiry, ISO 8601, or null. */
   expires: string | null;
+  /** The key's zero-trust checks; absent for keys made before them. */
+  policy?: ApiKeyPolicy;
   /** The records in scope that still exist. */
   records(): { id: string; value: JsonObject }[];
   /** The side key of a record in scope (see `UnlockedVault.recordSideKey`); else undefined. */
@@ -177,6 +180,7 @@ export async function openScoped(
     keyId: toBase64Url(slot.id),
     keyName: payload.name,
     expires: payload.expires,
+    ...(payload.policy ? { policy: payload.policy } : {}),
     records: () => records.map((r) => ({ id: r.id, value: structuredClone(r.value) })),
     recordSideKey: (id) => sideKeys.get(id)?.() ?? Promise.resolve(undefined),
   };

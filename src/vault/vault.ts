@@ -16,6 +16,7 @@ import {
   utf8,
 } from "./encoding.ts";
 import {
+  type ApiKeyPolicy,
   deriveApiKeyPublic,
   formatApiKey,
   newApiKey,
@@ -79,6 +80,8 @@ export interface ApiKeyInfo {
   expires: string | null;
   /** Record ids in scope. */
   scope: string[];
+  /** Zero-trust checks; absent for keys made before them. */
+  policy?: ApiKeyPolicy;
 }
 
 interface ApiKeyMeta extends ApiKeyInfo {
@@ -101,6 +104,8 @@ export interface AddApiKeyOptions {
   created: Date;
   /** Expiry, or null for never. */
   expires: Date | null;
+  /** Zero-trust checks; none when absent. */
+  policy?: ApiKeyPolicy | undefined;
 }
 
 /** Options for {@link UnlockedVault.create}. */
@@ -778,7 +783,14 @@ export class UnlockedVault {
     return this.#slots.filter((s) => s.kind !== "password").flatMap((s) => {
       const m = meta[toBase64Url(s.id)];
       return m
-        ? [{ id: m.id, name: m.name, created: m.created, expires: m.expires, scope: [...m.scope] }]
+        ? [{
+          id: m.id,
+          name: m.name,
+          created: m.created,
+          expires: m.expires,
+          scope: [...m.scope],
+          ...(m.policy ? { policy: structuredClone(m.policy) } : {}),
+        }]
         : [];
     });
   }
@@ -810,6 +822,7 @@ export class UnlockedVault {
       created: options.created.toISOString(),
       expires: options.expires ? options.expires.toISOString() : null,
       scope: [...new Set(options.scope)],
+      ...(options.policy ? { policy: structuredClone(options.policy) } : {}),
       publicKey: toBase64Url(publicKey),
     };
     this.#meta = { ...this.#meta, [APIKEYS_META]: { ...this.#apiKeyMeta(), [id]: entry } };
@@ -933,6 +946,7 @@ export class UnlockedVault {
         expires: m.expires,
         scope: await this.#scopeKeys(m.scope),
         signer,
+        ...(m.policy ? { policy: m.policy } : {}),
       };
       if (s.kind === "apikey" && m.publicKey) {
         out.push(await sealApiKeySlot(fromBase64Url(m.publicKey), this.#vaultId, s.id, payload));

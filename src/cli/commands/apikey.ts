@@ -8,6 +8,7 @@ import { Command } from "@commander-js/extra-typings";
 import { parseDuration } from "../../access/duration.ts";
 import { HecateError } from "../../errors.ts";
 import type { CliContext } from "../context.ts";
+import type { ApiKeyPolicy } from "../../vault/apikey.ts";
 import { collect } from "../parse.ts";
 
 /**
@@ -20,6 +21,18 @@ import { collect } from "../parse.ts";
 export function expiryFrom(text: string, now: Date): Date | null {
   if (text === "never") return null;
   return new Date(now.getTime() + parseDuration(text, "expiry"));
+}
+
+/** The key's gateway checks for the list, e.g. `  checks: from=10.0.0.0/8 rate=100/1m`. */
+function checksOf(p: ApiKeyPolicy): string {
+  const parts = [
+    ...(p.allowFrom ?? []).map((c) => `from=${c}`),
+    ...(p.userAgent !== undefined ? [`user-agent=${JSON.stringify(p.userAgent)}`] : []),
+    ...(p.rate !== undefined ? [`rate=${p.rate}`] : []),
+    ...(p.level !== undefined ? [`level=${p.level}`] : []),
+    ...(p.credentials === false ? ["no-credentials"] : []),
+  ];
+  return parts.length ? `  checks: ${parts.join(" ")}` : "";
 }
 
 /**
@@ -39,13 +52,31 @@ export function apikeyCommand(ctx: CliContext) {
       .description("create a key and print it once on standard output")
       .option("--server <profile>", "a profile the key may use (repeatable)", collect)
       .option("--expires <when>", "12h, 30d, ... or never", "90d")
+      .option("--allow-from <cidr>", "gateway: client addresses allowed (repeatable)", collect)
+      .option("--user-agent <pattern>", "gateway: User-Agent the client must send (* any run)")
+      .option("--rate <n/period>", "gateway: at most N requests per PERIOD (e.g. 100/1m)")
+      .option("--level <level>", "gateway: read (read-only database session) or write", "read")
+      .option("--allow-credentials", "the key may hand out raw credentials (run, env)")
       .action(async (name, opts) => {
         if (!opts.server?.length) {
           throw new HecateError("usage", "Name at least one profile with --server");
         }
         const expires = expiryFrom(opts.expires, new Date());
+        const { validatePolicy } = await import("../../gateway/policy.ts");
+        const policy = validatePolicy({
+          ...(opts.allowFrom ? { allowFrom: opts.allowFrom } : {}),
+          ...(opts.userAgent !== undefined ? { userAgent: opts.userAgent } : {}),
+          ...(opts.rate !== undefined ? { rate: opts.rate } : {}),
+          credentials: opts.allowCredentials ?? false,
+          level: opts.level as "read",
+        });
         const { vault } = await ctx.unlockWithPassword();
-        const key = await vault.apiKeys.create({ name, profiles: opts.server, expires });
+        const key = await vault.apiKeys.create({
+          name,
+          profiles: opts.server,
+          expires,
+          policy,
+        });
         await ctx.io.out(`${key}\n`);
         await ctx.io.err(
           `Created API key "${name}" for ${opts.server.join(", ")}, expires ${
@@ -82,7 +113,7 @@ export function apikeyCommand(ctx: CliContext) {
           await ctx.io.out(
             `${k.name.padEnd(w)}  ${k.created.padEnd(24)}  ${(k.expires ?? "never").padEnd(24)}  ${
               (k.lastUsed ?? "never").padEnd(24)
-            }  ${k.profiles.join(",")}${expired ? "  (expired)" : ""}\n`,
+            }  ${k.profiles.join(",")}${expired ? "  (expired)" : ""}${checksOf(k.policy)}\n`,
           );
         }
       }),

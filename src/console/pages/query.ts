@@ -7,10 +7,15 @@
  * @module
  */
 
-import { csvField } from "../../db/output/csv.ts";
-import { textOf } from "../../db/output/values.ts";
 import { HecateError } from "../../errors.ts";
-import type { Vault } from "../../hecate.ts";
+import {
+  csvLines,
+  errorText,
+  itemStream,
+  ndjsonLine,
+  type QueryRequest,
+  resultItems,
+} from "../../http/rows_stream.ts";
 import type { Route } from "../../http/router.ts";
 import {
   BASE,
@@ -26,13 +31,6 @@ import { html, page, postForm } from "../html.ts";
 /** Default and largest row limit. */
 export const DEFAULT_LIMIT = 1000;
 export const MAX_LIMIT = 1_000_000;
-
-interface QueryRequest {
-  profile: string;
-  sql: string;
-  params: string[];
-  limit: number;
-}
 
 function parseRequest(f: Record<string, string>): QueryRequest {
   const profile = f.profile ?? "";
@@ -56,67 +54,6 @@ function parseRequest(f: Record<string, string>): QueryRequest {
     throw new HecateError("usage", `Invalid row limit "${f.limit}": give 1-${MAX_LIMIT}`);
   }
   return { profile, sql, params, limit };
-}
-
-/** Rows of one statement as arrays of text (null stays null), up to the limit. */
-async function* rowsOf(
-  vault: Vault,
-  q: QueryRequest,
-): AsyncGenerator<{ columns: string[] } | { row: (string | null)[] } | { more: boolean }> {
-  await using conn = await vault.connect(q.profile);
-  const rows = conn.query(q.sql, q.params);
-  let n = 0;
-  let columns: string[] | undefined;
-  for await (const r of rows) {
-    if (!columns) {
-      columns = (await rows.columns).map((c) => c.name);
-      yield { columns };
-    }
-    if (n === q.limit) {
-      yield { more: true };
-      return;
-    }
-    yield { row: columns.map((c) => textOf(r[c])) };
-    n++;
-  }
-  if (!columns) yield { columns: (await rows.columns).map((c) => c.name) };
-  yield { more: false };
-}
-
-function stream(
-  gen: AsyncGenerator<{ columns: string[] } | { row: (string | null)[] } | { more: boolean }>,
-  line: (item: { columns: string[] } | { row: (string | null)[] } | { more: boolean }) => string,
-  onError: (e: unknown) => string,
-): ReadableStream<Uint8Array> {
-  const enc = new TextEncoder();
-  return new ReadableStream({
-    // Pull: the next rows are read only when the client has taken the previous ones.
-    async pull(controller) {
-      try {
-        let batch = "";
-        for (let i = 0; i < 200; i++) {
-          const next = await gen.next();
-          if (next.done) {
-            if (batch) controller.enqueue(enc.encode(batch));
-            controller.close();
-            return;
-          }
-          batch += line(next.value);
-        }
-        controller.enqueue(enc.encode(batch));
-      } catch (e) {
-        controller.enqueue(enc.encode(onError(e)));
-        controller.close();
-      }
-    },
-    async cancel() {
-      await gen.return(undefined);
-    },
-  });
-}
-
-function errorText(e: unknown): string {
-  return e instanceof HecateError ? e.message : "Internal error";
 }
 
 /**
@@ -166,9 +103,9 @@ export function queryRoutes(app: ConsoleApp): Route[] {
         const vault = sessionOf(ctx).vault!;
         const q = parseRequest(await fieldsOf(req));
         return new Response(
-          stream(
-            rowsOf(vault, q),
-            (item) => JSON.stringify(item) + "\n",
+          itemStream(
+            resultItems(vault, q),
+            ndjsonLine,
             (e) => JSON.stringify({ error: errorText(e) }) + "\n",
           ),
           { headers: { "content-type": "application/x-ndjson" } },
@@ -182,20 +119,10 @@ export function queryRoutes(app: ConsoleApp): Route[] {
       handle: async (req, { ctx }) => {
         const vault = sessionOf(ctx).vault!;
         const q = parseRequest(await fieldsOf(req));
-        let width = 0;
         return new Response(
-          stream(
-            rowsOf(vault, q),
-            (item) => {
-              if ("columns" in item) {
-                width = item.columns.length;
-                return item.columns.map((c) => csvField(c, width === 1)).join(",") + "\n";
-              }
-              if ("row" in item) {
-                return item.row.map((v) => csvField(v, width === 1)).join(",") + "\n";
-              }
-              return "";
-            },
+          itemStream(
+            resultItems(vault, q),
+            csvLines(),
             (e) => `\n# error: ${errorText(e).replace(/[\r\n]/g, " ")}\n`,
           ),
           {
