@@ -65,6 +65,7 @@ export type {
   Engine,
   QueryOptions,
   ResultSet,
+  TlsHandshakeDone,
   TlsSettings,
   ValueMode,
 } from "./src/db/driver.ts";

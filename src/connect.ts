@@ -56,10 +56,38 @@ export async function openDbConnection(
   if (leases.length) sources.onLeases?.(leases);
   const driver = await driverFor(profile.engine);
   reportTransportWarnings(withResolvedHost(profile, settings), options.onWarning);
-  if (!profile.ssh) return await driver.connect(settings);
+  const onStep = options.onStep;
+  const reported = onStep ? withTlsReport(settings, onStep) : settings;
+  if (!profile.ssh) {
+    const t0 = performance.now();
+    const conn = await driver.connect(reported);
+    onStep?.({
+      step: "database login",
+      ms: performance.now() - t0,
+      // SQLite has no host: its file stands for the address.
+      label: settings.host === undefined
+        ? settings.database ?? ""
+        : `${settings.host}${settings.port ? `:${settings.port}` : ""}`,
+    });
+    return conn;
+  }
   // ssh2 is loaded only by profiles that need it.
   const { connectThroughTunnel } = await import("./tunnel/through.ts");
-  return await connectThroughTunnel(profile, settings, driver, { ...options, secrets });
+  return await connectThroughTunnel(profile, reported, driver, { ...options, secrets });
+}
+
+/** The settings with a TLS handshake hook that reports the handshake as a step. */
+function withTlsReport(
+  settings: ConnectSettings,
+  onStep: NonNullable<OpenDbConnectionOptions["onStep"]>,
+): ConnectSettings {
+  return {
+    ...settings,
+    tls: {
+      ...settings.tls,
+      onHandshake: (d) => onStep({ step: "tls", ms: d.ms, label: d.serverName, detail: d.mode }),
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
