@@ -66,6 +66,7 @@ export type {
   Engine,
   QueryOptions,
   ResultSet,
+  TlsHandshakeDone,
   TlsSettings,
   ValueMode,
 } from "./src/db/driver.ts";

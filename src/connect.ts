@@ -74,13 +74,25 @@ export async function openDbConnection(
     tunnel: profile.ssh ? "ssh" : "none",
   };
   log("debug", "connect", "connecting", where);
+  const onStep = options.onStep;
+  const reported = onStep ? withTlsReport(settings, onStep) : settings;
   let conn: DbConnection;
   try {
-    if (!profile.ssh) conn = await driver.connect(settings);
-    else {
+    if (!profile.ssh) {
+      const t0 = performance.now();
+      conn = await driver.connect(reported);
+      onStep?.({
+        step: "database login",
+        ms: performance.now() - t0,
+        // SQLite has no host: its file stands for the address.
+        label: settings.host === undefined
+          ? settings.database ?? ""
+          : `${settings.host}${settings.port ? `:${settings.port}` : ""}`,
+      });
+    } else {
       // ssh2 is loaded only by profiles that need it.
       const { connectThroughTunnel } = await import("./tunnel/through.ts");
-      conn = await connectThroughTunnel(profile, settings, driver, { ...options, secrets });
+      conn = await connectThroughTunnel(profile, reported, driver, { ...options, secrets });
     }
   } catch (e) {
     log("debug", "connect", "connect failed", {
@@ -92,6 +104,20 @@ export async function openDbConnection(
   }
   log("debug", "connect", "connected", { ...where, ms: Math.round(performance.now() - t1) });
   return conn;
+}
+
+/** The settings with a TLS handshake hook that reports the handshake as a step. */
+function withTlsReport(
+  settings: ConnectSettings,
+  onStep: NonNullable<OpenDbConnectionOptions["onStep"]>,
+): ConnectSettings {
+  return {
+    ...settings,
+    tls: {
+      ...settings.tls,
+      onHandshake: (d) => onStep({ step: "tls", ms: d.ms, label: d.serverName, detail: d.mode }),
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

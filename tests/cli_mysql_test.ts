@@ -56,7 +56,10 @@ Deno.test("hecate against a real MariaDB server", async (t) => {
     assert.equal(r.code, 0, r.stderr);
     const test = await run("", "server", "test", "shop");
     assert.equal(test.code, 0, test.stderr);
-    assert.match(test.stdout, /^ok: shop: connected in [\d.]+ ms, round trip [\d.]+ ms\n$/);
+    assert.match(
+      test.stdout,
+      /^(?: {2}tls [^\n]+\n)? {2}database login via [^\n]+: ok, [\d.]+ ms\nok: shop: connected in [\d.]+ ms, round trip [\d.]+ ms\n$/,
+    );
   });
 
   await t.step("every result set of a procedure, in csv, json and ndjson", async () => {

@@ -181,7 +181,7 @@ Deno.test("hecate against a real PostgreSQL server", async (t) => {
       assert.equal(ok(await run(profileArgs("pg"), [pg.password])), 'Added profile "pg"\n');
       assert.match(
         ok(await run(["server", "test", "pg"])),
-        /^ok: pg: connected in \d+\.\d ms, round trip \d+\.\d ms\n$/,
+        /^ {2}database login via 127\.0\.0\.1:\d+: ok, \d+\.\d ms\nok: pg: connected in \d+\.\d ms, round trip \d+\.\d ms\n$/,
       );
       assert.equal(
         ok(await run(["query", "pg", "select current_user as u, 1 + 1 as two"])),
@@ -417,7 +417,10 @@ Deno.test("hecate against a real PostgreSQL server", async (t) => {
         ok(await run(["server", "edit", "badpw", "--secret-stdin"], [pg.password])),
         'Updated profile "badpw"\n',
       );
-      assert.match(ok(await run(["server", "test", "badpw"])), /^ok: badpw: /);
+      assert.match(
+        ok(await run(["server", "test", "badpw"])),
+        /^ {2}database login via [^\n]+\nok: badpw: /,
+      );
     });
 
     await t.step("the database password never appears in output or the audit trail", async () => {

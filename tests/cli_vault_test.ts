@@ -438,7 +438,7 @@ Deno.test("server test prints ok with the round trip", async () => {
   await using fx = await fixture();
   assert.match(
     ok(await fx.pw(["server", "test", "lite"])),
-    /^ok: lite: connected in \d+\.\d ms, round trip \d+\.\d ms\n$/,
+    /^ {2}database login via \/\S+\/data\.sqlite: ok, \d+\.\d ms\nok: lite: connected in \d+\.\d ms, round trip \d+\.\d ms\n$/,
   );
 });
 

@@ -55,6 +55,21 @@ export interface TlsSettings {
    * to (through an SSH tunnel the driver connects to 127.0.0.1).
    */
   serverName?: string;
+  /**
+   * Told when the TLS handshake has completed (PostgreSQL and MySQL drivers), for progress
+   * reports such as `hecate server test`; never told anything secret.
+   */
+  onHandshake?: ((done: TlsHandshakeDone) => void) | undefined;
+}
+
+/** What {@link TlsSettings.onHandshake} is told. */
+export interface TlsHandshakeDone {
+  /** Milliseconds from the TLS request to the completed handshake. */
+  ms: number;
+  /** The name the certificate was checked against (or would have been, for `insecure`). */
+  serverName: string;
+  /** The mode in force: `verify` (certificate and name checked) or `insecure`. */
+  mode: "verify" | "insecure";
 }
 
 /**

@@ -35,14 +35,19 @@ export interface ThroughOptions {
   secrets?: Readonly<Record<string, string>> | undefined;
 }
 
-/** The last step of a tunnelled connect: the driver's login through the tunnel. */
+/**
+ * The database's own steps of a connect: the TLS handshake (PostgreSQL and MySQL, when TLS is
+ * on) and the login (every engine; for a tunnelled profile the driver's login through it).
+ */
 export interface DatabaseStep {
-  /** Always `database login`. */
-  step: "database login";
-  /** Milliseconds the login took. */
+  /** `tls` when the handshake completed, `database login` when the login did. */
+  step: "tls" | "database login";
+  /** Milliseconds the step took (for the login: the whole driver connect, TLS included). */
   ms: number;
-  /** `host:port` of the database as the last hop sees it. */
+  /** For `tls` the name the certificate was checked against; else `host:port` of the database. */
   label: string;
+  /** For `tls` the mode: `verify` (certificate and name checked) or `insecure`. */
+  detail?: string;
 }
 
 /** The known_hosts files to read: the profile's, else $HECATE_KNOWN_HOSTS, else OpenSSH's. */

@@ -603,7 +603,10 @@ async function testProfile(ctx: CliContext, vault: Vault, name: string): Promise
 /** One line of `server test` for a tunnel step. */
 function stepLine(s: Parameters<NonNullable<ConnectOptions["onStep"]>>[0]): string {
   const ms = `${s.ms.toFixed(1)} ms`;
-  if (!("hop" in s)) return `  database login via ${s.label}: ok, ${ms}`;
+  if (!("hop" in s)) {
+    if (s.step === "tls") return `  tls ${s.detail} ${s.label}: handshake ok, ${ms}`;
+    return `  database login via ${s.label}: ok, ${ms}`;
+  }
   const hop = `  ssh hop ${s.hop + 1} ${s.label}`;
   if (s.step === "host key") return `${hop}: host key ok, ${s.detail}`;
   if (s.step === "forward") return `${hop}: forward ${s.detail}: ok, ${ms}`;

@@ -13,6 +13,7 @@ import type { Route } from "../../http/router.ts";
 import { actionRoute, BASE, type ConsoleApp, viewRoute } from "../app.ts";
 import { type Html, html, page, postForm } from "../html.ts";
 import type { Session } from "../session.ts";
+import { authFields, authInput } from "./profile_auth.ts";
 
 const ENGINES: readonly Engine[] = ["postgres", "mysql", "mssql", "sqlite"];
 const TLS_MODES: readonly TlsProfile["mode"][] = ["verify", "insecure", "disable"];
@@ -87,6 +88,7 @@ ${
 <label>CA file (TLS verify) <input name="ca_file" value="${v("ca_file")}"></label>
 <label>Password ${editing ? "(leave empty to keep)" : ""}
 <input type="password" name="password" autocomplete="new-password"></label>
+${editing ? "" : authFields(values)}
 </div>${s ? "" : ""}`;
 }
 
@@ -183,7 +185,10 @@ export function profileRoutes(app: ConsoleApp): Route[] {
           tags: tags(form.tags),
           tls: tlsOf(form, undefined),
         };
-        if (form.password) input.secrets = { password: { value: form.password } };
+        const auth = authInput(form, engine, input.name);
+        input.auth = auth.auth;
+        if (Object.keys(auth.params).length) input.params = auth.params;
+        if (Object.keys(auth.secrets).length) input.secrets = auth.secrets;
         await vault.profiles.add(input);
         session.flash.push({ kind: "ok", text: `Added profile "${input.name}"` });
         return undefined;
@@ -265,7 +270,11 @@ export function profileRoutes(app: ConsoleApp): Route[] {
         try {
           const conn = await vault.connect(name, {
             onStep: (st) => {
-              const what = "hop" in st ? `SSH hop ${st.hop + 1} ${st.step}` : st.step;
+              const what = "hop" in st
+                ? `SSH hop ${st.hop + 1} ${st.step}`
+                : st.step === "tls"
+                ? `TLS handshake, ${st.detail}`
+                : st.step;
               steps.push(`${what} (${st.label}): ${st.ms.toFixed(1)} ms`);
             },
           });

@@ -79,6 +79,7 @@ export async function openMysqlTransport(o: MysqlTransportOptions): Promise<Tran
   }
   const plain = new DenoTransport(conn);
   try {
+    const t0 = performance.now();
     const upgrade = await o.negotiate(plain);
     if (!upgrade) {
       if (wantTls) throw new TlsRefusedError();
@@ -90,6 +91,13 @@ export async function openMysqlTransport(o: MysqlTransportOptions): Promise<Tran
       await tlsConn.handshake();
     } catch (e) {
       throw new TlsHandshakeError(e);
+    }
+    if (o.tls.mode !== "disable") {
+      o.tls.onHandshake?.({
+        ms: performance.now() - t0,
+        serverName: o.tls.serverName ?? o.host,
+        mode: o.tls.mode,
+      });
     }
     return new DenoTransport(tlsConn);
   } catch (e) {

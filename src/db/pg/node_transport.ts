@@ -148,6 +148,7 @@ export async function openNodeTransport(options: TransportOptions): Promise<Tran
       socket.setKeepAlive(true);
     }
     const plain = new NodeTransport(socket);
+    const t0 = performance.now();
     const yes = await (options.negotiate ?? negotiateTls)(plain);
     plain.detach();
     // The TLS socket reports the stream's failures; the plain socket under it can still emit its
@@ -174,6 +175,9 @@ export async function openNodeTransport(options: TransportOptions): Promise<Tran
     } catch (e) {
       secure.destroy();
       throw e;
+    }
+    if (policy.mode !== "disable") {
+      policy.onHandshake?.({ ms: performance.now() - t0, serverName: name, mode: policy.mode });
     }
     return transport;
   } catch (e) {

@@ -169,6 +169,7 @@ export async function openTransport(options: TransportOptions): Promise<Transpor
   const conn = await connectPlain(host, port, options.signal);
   if (tls.mode === "disable") return new DenoTransport(conn);
   try {
+    const t0 = performance.now();
     if (!await negotiateTls(new DenoTransport(conn))) throw new TlsRefusedError();
     let tlsConn: Deno.TlsConn;
     try {
@@ -177,6 +178,11 @@ export async function openTransport(options: TransportOptions): Promise<Transpor
     } catch (e) {
       throw new TlsHandshakeError(e);
     }
+    tls.onHandshake?.({
+      ms: performance.now() - t0,
+      serverName: tls.serverName ?? host,
+      mode: tls.mode,
+    });
     return new DenoTransport(tlsConn);
   } catch (e) {
     try {
