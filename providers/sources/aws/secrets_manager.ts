@@ -14,29 +14,10 @@ import { asSourceError, awsError } from "./fail.ts";
 import { AWS_SM_TITLE } from "./sm_ref.ts";
 import { awsFetch, readBody, serviceEndpoint } from "./net.ts";
 import { signRequest } from "./sign.ts";
+// RDS secrets carry `port` as a number: fieldsOf keeps numbers and booleans as text.
+import { fieldsOf } from "../cloud_http.ts";
 
 const TITLE = AWS_SM_TITLE;
-
-/** Turns a secret string into fields: a flat JSON object's values, else `value`. */
-function fieldsOf(secret: string): Record<string, string> {
-  if (secret.trimStart().startsWith("{")) {
-    try {
-      const j = JSON.parse(secret);
-      if (j && typeof j === "object" && !Array.isArray(j)) {
-        const out: Record<string, string> = {};
-        for (const [k, v] of Object.entries(j)) {
-          // RDS secrets carry `port` as a number.
-          if (typeof v === "string") out[k] = v;
-          else if (typeof v === "number" || typeof v === "boolean") out[k] = String(v);
-        }
-        return out;
-      }
-    } catch {
-      // Not JSON after all: a plain secret that starts with a brace.
-    }
-  }
-  return { value: secret };
-}
 
 interface CallResult {
   status: number;

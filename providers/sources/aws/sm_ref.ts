@@ -8,6 +8,7 @@
 
 import type { ParsedRef } from "../source.ts";
 import { awsUsage } from "./fail.ts";
+import { splitRefField } from "../ref_field.ts";
 
 /** The source's title in messages. */
 export const AWS_SM_TITLE = "AWS Secrets Manager";
@@ -16,7 +17,6 @@ const FORM = "aws-sm:NAME-OR-ARN[?version-stage=STAGE|?version-id=ID][#FIELD]";
 const NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const ARN =
   /^arn:aws[a-z-]*:secretsmanager:([a-z]{2}(-[a-z]+)+-\d):\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/;
-const FIELD = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /**
  * Parses `aws-sm:` references.
@@ -28,17 +28,12 @@ const FIELD = /^[A-Za-z0-9_.-]{1,128}$/;
  */
 export function parseAwsSmRef(scheme: string, rest: string): ParsedRef {
   const raw = `${scheme}:${rest}`;
-  // Shown escaped and clipped: a pasted reference may hold line breaks or anything else.
-  const shown = JSON.stringify(raw.length > 120 ? `${raw.slice(0, 120)}...` : raw);
-  const bad = (what: string) => awsUsage(`Malformed ${TITLE} reference ${shown}: ${what}`, FORM);
-  let body = rest, field: string | undefined;
-  const hash = body.indexOf("#");
-  if (hash >= 0) {
-    field = body.slice(hash + 1);
-    body = body.slice(0, hash);
-    if (!FIELD.test(field)) {
-      throw bad("the #FIELD part is empty or has characters outside A-Z a-z 0-9 _ . -");
-    }
+  const split = splitRefField(scheme, rest);
+  const { shown, field } = split;
+  let body = split.body;
+  const bad = (what: string) => awsUsage(`Malformed ${TITLE} reference "${shown}": ${what}`, FORM);
+  if (split.badField) {
+    throw bad("the #FIELD part is empty or has characters outside A-Z a-z 0-9 _ . -");
   }
   const parts: Record<string, string> = {};
   const q = body.indexOf("?");

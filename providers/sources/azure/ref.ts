@@ -7,6 +7,7 @@
  */
 
 import { malformedRef } from "../errors.ts";
+import { splitRefField } from "../ref_field.ts";
 import type { ParsedRef } from "../source.ts";
 
 /** The source's title in messages. */
@@ -15,7 +16,6 @@ const FORM = "azure-kv:https://VAULT.vault.azure.net/secrets/NAME[/VERSION][#FIE
 // Key Vault's own limits: vault names 3-24 characters, secret names 1-127, versions 32 hex.
 const URL_FORM =
   /^https:\/\/([a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9])\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net)\/secrets\/([a-zA-Z0-9-]{1,127})(?:\/([0-9a-fA-F]{32}))?\/?$/;
-const FIELD = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /**
  * Parses an `azure-kv:` reference.
@@ -27,15 +27,9 @@ const FIELD = /^[A-Za-z0-9_.-]{1,128}$/;
  */
 export function parseAzureKvRef(scheme: string, rest: string): ParsedRef {
   const raw = `${scheme}:${rest}`;
-  const shown = JSON.stringify(raw.length > 120 ? `${raw.slice(0, 120)}...` : raw).slice(1, -1);
-  let body = rest, field: string | undefined;
-  const hash = body.indexOf("#");
-  if (hash >= 0) {
-    field = body.slice(hash + 1);
-    body = body.slice(0, hash);
-    if (!FIELD.test(field)) {
-      throw malformedRef(AZURE_KV_TITLE, shown, "the #FIELD part is empty or malformed", FORM);
-    }
+  const { shown, body, field, badField } = splitRefField(scheme, rest);
+  if (badField) {
+    throw malformedRef(AZURE_KV_TITLE, shown, "the #FIELD part is empty or malformed", FORM);
   }
   const m = URL_FORM.exec(body);
   if (!m) {

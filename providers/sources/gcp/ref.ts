@@ -6,6 +6,7 @@
  */
 
 import { malformedRef } from "../errors.ts";
+import { splitRefField } from "../ref_field.ts";
 import type { ParsedRef } from "../source.ts";
 
 /** The source's title in messages. */
@@ -14,7 +15,6 @@ const FORM = "gcp-sm:projects/PROJECT/secrets/SECRET[/versions/VERSION][#FIELD]"
 // Project ids (or numbers), secret ids (1-255 of A-Z a-z 0-9 _ -), versions (a number or an alias).
 const PATH =
   /^projects\/([a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})\/secrets\/([A-Za-z0-9_-]{1,255})(?:\/versions\/([1-9][0-9]{0,18}|latest|[a-z][a-z0-9_-]{0,62}))?$/;
-const FIELD = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /**
  * Parses a `gcp-sm:` reference.
@@ -26,15 +26,9 @@ const FIELD = /^[A-Za-z0-9_.-]{1,128}$/;
  */
 export function parseGcpSmRef(scheme: string, rest: string): ParsedRef {
   const raw = `${scheme}:${rest}`;
-  const shown = JSON.stringify(raw.length > 120 ? `${raw.slice(0, 120)}...` : raw).slice(1, -1);
-  let body = rest, field: string | undefined;
-  const hash = body.indexOf("#");
-  if (hash >= 0) {
-    field = body.slice(hash + 1);
-    body = body.slice(0, hash);
-    if (!FIELD.test(field)) {
-      throw malformedRef(GCP_SM_TITLE, shown, "the #FIELD part is empty or malformed", FORM);
-    }
+  const { shown, body, field, badField } = splitRefField(scheme, rest);
+  if (badField) {
+    throw malformedRef(GCP_SM_TITLE, shown, "the #FIELD part is empty or malformed", FORM);
   }
   const m = PATH.exec(body);
   if (!m) throw malformedRef(GCP_SM_TITLE, shown, "not a secret version name", FORM);

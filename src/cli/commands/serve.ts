@@ -8,6 +8,7 @@
 import { Command, InvalidArgumentError } from "@commander-js/extra-typings";
 import { resolveHome } from "../../vault/home.ts";
 import type { CliContext } from "../context.ts";
+import { untilStopped } from "../until_stopped.ts";
 
 /**
  * Parses `HOST:PORT` (`[::1]:PORT` for IPv6; port 0: a free one).
@@ -64,19 +65,7 @@ export function serveCommand(ctx: CliContext) {
         insecureHttp: opts.insecureHttp ?? false,
       });
       await ctx.io.out(`${running.transport}\nPress Ctrl-C to stop.\n`);
-      let closing: Promise<void> | undefined;
-      const stop = () => {
-        closing ??= running.close();
-      };
-      Deno.addSignalListener("SIGINT", stop);
-      Deno.addSignalListener("SIGTERM", stop);
-      try {
-        await running.server.finished;
-      } finally {
-        Deno.removeSignalListener("SIGINT", stop);
-        Deno.removeSignalListener("SIGTERM", stop);
-      }
-      await closing;
+      await untilStopped(running);
       await ctx.io.out("Gateway stopped.\n");
     });
 }

@@ -10,6 +10,7 @@ import { parseDuration } from "../../access/duration.ts";
 import { spawnWithEnv } from "../../run/spawn.ts";
 import { resolveHome } from "../../vault/home.ts";
 import type { CliContext } from "../context.ts";
+import { untilStopped } from "../until_stopped.ts";
 import { parsePort } from "../parse.ts";
 
 function duration(what: string) {
@@ -70,20 +71,10 @@ export function uiCommand(ctx: CliContext) {
       const desktop = ctx.io.env("DISPLAY") || ctx.io.env("WAYLAND_DISPLAY");
       const home = resolveHome({ home: ctx.globals.home });
       const opened = opts.open && desktop ? await openBrowser(home, running.loginUrl) : undefined;
-      let closing: Promise<void> | undefined;
-      const stop = () => {
-        closing ??= running.close();
-      };
-      Deno.addSignalListener("SIGINT", stop);
-      Deno.addSignalListener("SIGTERM", stop);
-      try {
-        await running.server.finished;
-      } finally {
-        Deno.removeSignalListener("SIGINT", stop);
-        Deno.removeSignalListener("SIGTERM", stop);
+      // The redirect page holding the login URL goes once the console has stopped.
+      await untilStopped(running, async () => {
         if (opened) await Deno.remove(opened).catch(() => {});
-      }
-      await closing; // the stop record and the trail's flush finish before the process ends
+      });
       await ctx.io.out("Console stopped; every key it held is forgotten.\n");
     });
 }
