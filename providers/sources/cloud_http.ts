@@ -7,6 +7,7 @@
  */
 
 import { sourceError, type SourceStatus } from "./errors.ts";
+import type { SourceHealth } from "./source.ts";
 
 /** Reads an environment variable. */
 export type Env = (name: string) => string | undefined;
@@ -232,4 +233,28 @@ export function expiryOf(j: Record<string, unknown>): number {
   const on = Number(j.expires_on);
   if (j.expires_on !== undefined && Number.isFinite(on) && on > 0) return on * 1000;
   return NaN;
+}
+
+/**
+ * A source's health from one read of its secret: `readable` on HTTP 200, else the status or the
+ * error's own detail (never a value: the answer's body is not looked at).
+ *
+ * @param probe Reads the secret once and returns the HTTP response.
+ * @returns The health for `hecate server test` and `hecate sources --check`.
+ */
+export async function healthOfRead(
+  probe: () => Promise<{ r: { status: number } }>,
+): Promise<SourceHealth> {
+  const started = performance.now();
+  try {
+    const { r } = await probe();
+    return {
+      ok: r.status === 200,
+      detail: r.status === 200 ? "readable" : `HTTP ${r.status}`,
+      latencyMs: performance.now() - started,
+    };
+  } catch (e) {
+    const detail = e instanceof Error ? e.message.replace(/^.*?: "[^"]*": /, "") : "failed";
+    return { ok: false, detail, latencyMs: performance.now() - started };
+  }
 }

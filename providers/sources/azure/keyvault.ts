@@ -14,6 +14,7 @@ import {
   cloudError,
   cloudFetch,
   fieldsOf,
+  healthOfRead,
   jsonObject,
   pickFields,
   safeEndpoint,
@@ -80,18 +81,7 @@ export const azureKeyVault: Pick<SecretSource, "resolve" | "health"> = {
       ...(version ? { version } : {}),
     };
   },
-  async health(ref: ParsedRef, ctx: SourceContext) {
-    const started = performance.now();
-    try {
-      const { r } = await getSecret(ref, ctx);
-      return {
-        ok: r.status === 200,
-        detail: r.status === 200 ? "readable" : `HTTP ${r.status}`,
-        latencyMs: performance.now() - started,
-      };
-    } catch (e) {
-      const detail = e instanceof Error ? e.message.replace(/^.*?: "[^"]*": /, "") : "failed";
-      return { ok: false, detail, latencyMs: performance.now() - started };
-    }
+  health(ref: ParsedRef, ctx: SourceContext) {
+    return healthOfRead(() => getSecret(ref, ctx));
   },
 };

@@ -15,6 +15,7 @@ import {
   cloudError,
   cloudFetch,
   fieldsOf,
+  healthOfRead,
   jsonObject,
   pickFields,
   safeEndpoint,
@@ -106,18 +107,7 @@ export const gcpSecretManager: Pick<SecretSource, "resolve" | "health"> = {
     const version = typeof j.name === "string" ? /\/versions\/(\d+)$/.exec(j.name)?.[1] : undefined;
     return { fields: pickFields(w, fieldsOf(text), ref.field), ...(version ? { version } : {}) };
   },
-  async health(ref: ParsedRef, ctx: SourceContext) {
-    const started = performance.now();
-    try {
-      const { r } = await access(ref, ctx);
-      return {
-        ok: r.status === 200,
-        detail: r.status === 200 ? "readable" : `HTTP ${r.status}`,
-        latencyMs: performance.now() - started,
-      };
-    } catch (e) {
-      const detail = e instanceof Error ? e.message.replace(/^.*?: "[^"]*": /, "") : "failed";
-      return { ok: false, detail, latencyMs: performance.now() - started };
-    }
+  health(ref: ParsedRef, ctx: SourceContext) {
+    return healthOfRead(() => access(ref, ctx));
   },
 };
