@@ -16,6 +16,7 @@
  */
 
 export {
+  type AddPkcs11SlotOptions,
   type AddResult,
   type ApiKeyPolicy,
   type ApiKeySummary,
@@ -28,6 +29,8 @@ export {
   type InitVaultOptions,
   openVault,
   type OpenVaultOptions,
+  type Pkcs11SlotSummary,
+  type Pkcs11UnlockOptions,
   type PoolQueryOptions,
   type ProfileChanges,
   type ProfileInput,
@@ -45,6 +48,7 @@ export {
   type VaultBackupOptions,
   VaultBackups,
   VaultKeys,
+  VaultPkcs11Slots,
   type VaultPoolOptions,
   VaultProfiles,
   VaultTotp,

@@ -6,7 +6,7 @@
  */
 
 export { initVault, type InitVaultOptions } from "./api/init.ts";
-export { openVault, type OpenVaultOptions } from "./api/open.ts";
+export { openVault, type OpenVaultOptions, type Pkcs11UnlockOptions } from "./api/open.ts";
 export { Vault } from "./api/vault.ts";
 export type { RefHealth, SourceInUse } from "./api/sources.ts";
 export {
@@ -23,6 +23,11 @@ export { type ApiKeySummary, type CreateApiKeyOptions, VaultApiKeys } from "./ap
 export type { ApiKeyPolicy } from "./vault/apikey.ts";
 export { type TotpSetup, VaultTotp } from "./api/totp.ts";
 export { VaultKeys } from "./api/keys.ts";
+export {
+  type AddPkcs11SlotOptions,
+  type Pkcs11SlotSummary,
+  VaultPkcs11Slots,
+} from "./api/pkcs11_slots.ts";
 export { type VaultBackupOptions, VaultBackups } from "./api/backups.ts";
 export { type ConnectOptions, type VaultPoolOptions } from "./api/connections.ts";
 export { Connection, type StatementAudit, tlsWarnings } from "./api/connection.ts";

@@ -37,7 +37,20 @@ import { Vault } from "./vault.ts";
 import { saveVault } from "./vault_write.ts";
 
 /**
- * Options for {@link openVault}: give exactly one of `password` and `apiKey`.
+ * A hardware token holding one of the vault's PKCS#11 slots (`hecate slot add pkcs11`). Opening
+ * with it loads the module through Deno's FFI, so it needs `--allow-ffi` (docs/SECURITY.md).
+ */
+export interface Pkcs11UnlockOptions {
+  /** Path of the PKCS#11 module (shared library), e.g. `/usr/lib/softhsm/libsofthsm2.so`. */
+  module: string;
+  /** The token's label; may be left out when the vault has one PKCS#11 slot. */
+  token?: string | undefined;
+  /** The token's user PIN. */
+  pin: string;
+}
+
+/**
+ * Options for {@link openVault}: give exactly one of `password`, `apiKey` and `pkcs11`.
  *
  * @example
  * ```ts ignore
@@ -51,6 +64,8 @@ export interface OpenVaultOptions {
   password?: string | undefined;
   /** An API key (`hcx_...`): opens only the profiles in its scope, read-only. */
   apiKey?: string | undefined;
+  /** A hardware token with its PIN: opens everything, as the master password does. */
+  pkcs11?: Pkcs11UnlockOptions | undefined;
   /**
    * The one-time code (TOTP or, with the password, a recovery code), or a function asked for one
    * only when a code is required (for the vault at unlock, or for a profile at connect).
@@ -101,8 +116,9 @@ export async function openVault(options: OpenVaultOptions): Promise<Vault> {
 export async function openVaultWithState(
   options: OpenVaultOptions,
 ): Promise<{ vault: Vault; state: UnlockedVault | ScopedVault }> {
-  if ((options.password === undefined) === (options.apiKey === undefined)) {
-    throw new HecateError("usage", "Give either the master password or an API key");
+  const given = [options.password, options.apiKey, options.pkcs11].filter((c) => c !== undefined);
+  if (given.length !== 1) {
+    throw new HecateError("usage", "Give one of the master password, an API key or a token");
   }
   const home = resolveHome({ home: options.home });
   await checkHome(home);
@@ -116,12 +132,12 @@ export async function openVaultWithState(
   );
   const code = codeSource(options.totp);
   const t0 = performance.now();
-  const by = options.apiKey !== undefined ? "apikey" : "password";
+  const by = options.apiKey !== undefined ? "apikey" : options.pkcs11 ? "pkcs11" : "password";
   log("debug", "vault", "unlocking", { home, by });
   try {
     const opened = options.apiKey !== undefined
       ? await openWithApiKey(home, store, audit, lockout, now, code, options.apiKey)
-      : await openWithPassword(home, store, audit, lockout, now, code, options.password!);
+      : await openWithRootKey(home, store, audit, lockout, now, code, options);
     log("info", "vault", "unlocked", { by, ms: Math.round(performance.now() - t0) });
     return opened;
   } catch (e) {
@@ -150,31 +166,64 @@ async function refuseRolledBack(
   });
 }
 
-async function openWithPassword(
+/** How the root key is reached: the password slot, or a PKCS#11 slot with its token. */
+interface RootCredential {
+  actor: Actor;
+  /** The lockout subject: `password`, or `pkcs11:<slot id>`. */
+  subject: string;
+  unlock: () => Promise<UnlockedVault>;
+}
+
+/** The credential of a password or token unlock, the file read. */
+async function rootCredential(
+  options: OpenVaultOptions,
+  bytes: Uint8Array<ArrayBuffer>,
+  audit: AuditSink,
+): Promise<RootCredential> {
+  const password = options.password;
+  if (password !== undefined) {
+    return {
+      actor: { kind: "password" },
+      subject: "password",
+      unlock: () => UnlockedVault.unlock(bytes, password),
+    };
+  }
+  const token = options.pkcs11!;
+  // Only to pick the slot: the whole file is checked by the unlock, under the root key.
+  const { pickPkcs11Slot, unlockWithToken } = await import("./pkcs11_open.ts");
+  const slot = await refuseUnreadable(
+    audit,
+    { kind: "pkcs11" },
+    () => Promise.resolve(pickPkcs11Slot(bytes, token.token)),
+  );
+  return {
+    actor: { kind: "pkcs11", id: toBase64Url(slot.id), name: slot.token },
+    subject: `pkcs11:${toBase64Url(slot.id)}`,
+    unlock: () => unlockWithToken(bytes, slot, token),
+  };
+}
+
+async function openWithRootKey(
   home: string,
   store: VaultStore,
   audit: AuditSink,
   lockout: Lockout,
   now: () => Date,
   code: CodeSource,
-  password: string,
+  options: OpenVaultOptions,
 ): Promise<{ vault: Vault; state: UnlockedVault }> {
-  const actor: Actor = { kind: "password" };
-  const ctx: AccessContext = { actor, subject: "password", lockout, audit, home, now, code };
   // The gate first, then the file: a write by another process in between is then not mistaken
   // for a rollback. A missing or unreadable vault is not audited: there is no vault to record it for.
   const gate = await readGenerationGate(home);
   const bytes = await store.read();
-  let state = await guarded(
-    ctx,
-    "unlock",
-    () => UnlockedVault.unlock(bytes, password),
-    failureOf("auth_failed"),
-  );
+  const how = await rootCredential(options, bytes, audit);
+  const { actor, subject } = how;
+  const ctx: AccessContext = { actor, subject, lockout, audit, home, now, code };
+  let state = await guarded(ctx, "unlock", how.unlock, failureOf("auth_failed"));
   await refuseRolledBack(gate, audit, actor, state);
   // A custom sink keeps its own records; the file trail needs its chain key in the vault.
   if (audit instanceof FileAuditLog && !chainKeyOf(state.meta)) {
-    state = await startChainFor(home, store, state, audit);
+    state = await startChainFor(home, store, state, audit, actor);
   }
   const core = new VaultCore(home, store, state, audit, ctx);
   const vault = new Vault(core);
@@ -186,11 +235,12 @@ async function openWithPassword(
     if (ok.kind === "recovery") await spendVaultRecoveryCode(core, ok.spent);
     core.passed.add("vault");
   }
-  await lockout.succeeded("password");
-  // Removing old segments needs a proof made from A0: only a full password unlock enables it.
+  await lockout.succeeded(subject);
+  // Removing old segments needs a proof made from A0: only a full (root-key) unlock enables it.
   if (audit instanceof FileAuditLog) audit.enableRetention(chainKeyOf(state.meta)!);
   await audit.append({ event: "unlock", actor, outcome: "ok" });
-  if (state.passwordIterations < MIN_KDF_ITERATIONS) {
+  const password = options.password;
+  if (password !== undefined && state.passwordIterations < MIN_KDF_ITERATIONS) {
     await upgradeKdf(core, password, MIN_KDF_ITERATIONS);
   }
   return { vault, state };
@@ -265,12 +315,13 @@ async function startChainFor(
   store: VaultStore,
   state: UnlockedVault,
   audit: AuditSink,
+  actor: Actor,
 ): Promise<UnlockedVault> {
   return await store.withLock(async () => {
     const fresh = await state.reload(await store.read());
     if (chainKeyOf(fresh.meta)) return fresh; // another process did it meanwhile
     fresh.meta = withChainKey(fresh.meta, await startChain(home));
-    await saveVault(store, fresh, audit, { kind: "password" });
+    await saveVault(store, fresh, audit, actor);
     return fresh;
   });
 }

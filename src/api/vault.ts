@@ -20,6 +20,7 @@ import { VaultBackups } from "./backups.ts";
 import type { Connection } from "./connection.ts";
 import { type ConnectOptions, VaultConnections, type VaultPoolOptions } from "./connections.ts";
 import { VaultKeys } from "./keys.ts";
+import { VaultPkcs11Slots } from "./pkcs11_slots.ts";
 import type { ConnectionPool } from "./pool.ts";
 import { VaultProfiles } from "./profiles.ts";
 import { VaultTotp } from "./totp.ts";
@@ -47,6 +48,8 @@ export class Vault {
   readonly keys: VaultKeys;
   /** Encrypted bundles of this vault and their retention (master password only). */
   readonly backups: VaultBackups;
+  /** Hardware-token (PKCS#11) slots that also open the vault (changed with the master password). */
+  readonly pkcs11: VaultPkcs11Slots;
   readonly #core: VaultCore;
   readonly #connections: VaultConnections;
 
@@ -59,6 +62,7 @@ export class Vault {
     this.totp = new VaultTotp(core);
     this.keys = new VaultKeys(core);
     this.backups = new VaultBackups(core);
+    this.pkcs11 = new VaultPkcs11Slots(core);
     this.#connections = new VaultConnections(core);
   }
 

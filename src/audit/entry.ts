@@ -13,8 +13,11 @@ import type { AuditEventName } from "./events.ts";
 
 /** Who is acting. */
 export interface Actor {
-  /** `password` for the master password, `apikey` for an API key, `none` for Hecate itself. */
-  kind: "password" | "apikey" | "none";
+  /**
+   * `password` for the master password, `apikey` for an API key, `pkcs11` for a hardware token's
+   * slot (id: the slot id, name: the token label), `none` for Hecate itself.
+   */
+  kind: "password" | "apikey" | "pkcs11" | "none";
   /** Key id where there is one. */
   id?: string;
   /** Key name where there is one. */

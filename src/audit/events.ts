@@ -11,7 +11,7 @@ export const AUDIT_EVENTS = {
   "init": "a vault was created (the chain's first entry)",
   "audit.start": "a chain was started for a vault made before the trail (the chain's first entry)",
   "unlock":
-    "an unlock attempt with the master password or an API key (actor says which), ok or fail, including its second factor (reason = error code)",
+    "an unlock attempt with the master password, an API key or a PKCS#11 token slot (actor says which), ok or fail, including its second factor (reason = error code)",
   "agent.start":
     "an unlock agent started after a master-password unlock (detail: its pid, time limit and idle limit)",
   "agent.use":
@@ -51,6 +51,9 @@ export const AUDIT_EVENTS = {
   "kdf.upgrade": "the password slot was re-wrapped at a higher PBKDF2 cost",
   "rotate": "the root key, data keys and signing key were rotated",
   "vault.write": "the vault file was written (detail: vault id and generation)",
+  "slot.add":
+    "a slot that opens the vault was added (detail: kind, slot id, and for pkcs11 the token and key labels; never a PIN)",
+  "slot.remove": "a slot was removed (detail: kind, slot id)",
   "apikey.create": "an API key was created (detail: its id, name and scope; never the key)",
   "apikey.revoke": "an API key was revoked",
   "totp.enable": "a TOTP second factor was enabled (never the secret or a code)",

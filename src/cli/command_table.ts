@@ -27,6 +27,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   totp: async () => (await import("./commands/totp.ts")).totpCommand,
   unlock: async () => (await import("./commands/agent.ts")).unlockCommand,
   lock: async () => (await import("./commands/agent.ts")).lockCommand,
+  slot: async () => (await import("./commands/slot.ts")).slotCommand,
   rotate: async () => (await import("./commands/rotate.ts")).rotateCommand,
   "rotate-due": async () => (await import("./commands/rotate_due.ts")).rotateDueCommand,
   run: async () => (await import("./commands/run.ts")).runCommand,

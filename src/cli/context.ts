@@ -1,6 +1,6 @@
 /**
  * What every command handler gets: the process io, the shared stdin reader, and the global
- * options (`--home`, `--password-stdin`, `--api-key-file`, `--totp`).
+ * options (`--home`, `--password-stdin`, `--api-key-file`, `--totp`, `--pkcs11`).
  *
  * @module
  */
@@ -13,7 +13,7 @@ import { openVault, type Vault } from "../hecate.ts";
 import { resolveHome } from "../vault/home.ts";
 import type { CliIo } from "./io.ts";
 import { readPrivateFile } from "./private_file.ts";
-import { masterPassword, StdinLines } from "./secrets.ts";
+import { masterPassword, StdinLines, tokenPin } from "./secrets.ts";
 
 /** Options accepted before or after any subcommand. */
 export interface GlobalOptions {
@@ -25,6 +25,12 @@ export interface GlobalOptions {
   totp?: string | undefined;
   /** Diagnostic log level (`--log-level`, else `HECATE_LOG`). */
   logLevel?: LogLevel | undefined;
+  /** A PKCS#11 module to unlock with a token slot (else `HECATE_PKCS11_MODULE`). */
+  pkcs11?: string | undefined;
+  /** The token's label (else `HECATE_PKCS11_TOKEN`, else the vault's only token slot). */
+  pkcs11Token?: string | undefined;
+  /** Read the token PIN from standard input (the line after the master password's, if any). */
+  pinStdin?: boolean | undefined;
 }
 
 /**
@@ -43,6 +49,10 @@ export function configureLogging(ctx: CliContext): void {
     }
   }
   setLogLevel(level);
+}
+
+function nonBlank(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === "" ? undefined : v;
 }
 
 /** Shared state of one CLI invocation. */
@@ -97,8 +107,22 @@ export class CliContext {
   }
 
   /**
+   * The token to unlock with, when `--pkcs11` or `HECATE_PKCS11_MODULE` names a module.
+   *
+   * @returns Module path and token label (if given), or undefined.
+   */
+  pkcs11(): { module: string; token: string | undefined } | undefined {
+    const module = this.globals.pkcs11 ?? nonBlank(this.io.env("HECATE_PKCS11_MODULE"));
+    if (module === undefined) return undefined;
+    return {
+      module,
+      token: this.globals.pkcs11Token ?? nonBlank(this.io.env("HECATE_PKCS11_TOKEN")),
+    };
+  }
+
+  /**
    * Offers an operation to the unlock agent (src/agent/) unless the command line chose a
-   * credential itself (an API key, or `--password-stdin`).
+   * credential itself (an API key, a token, or `--password-stdin`).
    *
    * @param ask Runs the operation through the agent of a home; false when there is none.
    * @returns What `ask` returned, or false when the agent is not to be used.
@@ -106,6 +130,7 @@ export class CliContext {
   async viaAgent(ask: (home: string) => Promise<boolean>): Promise<boolean> {
     const apiKey = this.globals.apiKeyFile ?? this.io.env("HECATE_API_KEY");
     if ((apiKey !== undefined && apiKey.trim() !== "") || this.globals.passwordStdin) return false;
+    if (this.pkcs11() !== undefined) return false;
     const home = resolveHome({ home: this.globals.home, env: (n) => this.io.env(n) });
     return await ask(home.startsWith("/") ? home : `${Deno.cwd()}/${home}`);
   }
@@ -138,7 +163,8 @@ export class CliContext {
 
   /**
    * Opens the vault with the API key when one is given (`HECATE_API_KEY`, `--api-key-file`),
-   * else with the master password from the configured source.
+   * else with a token when a PKCS#11 module is named (`--pkcs11`, `HECATE_PKCS11_MODULE`), else
+   * with the master password from the configured source.
    *
    * @returns The open vault.
    */
@@ -146,6 +172,11 @@ export class CliContext {
     const apiKey = await this.apiKey();
     const totp = (what: string) => this.code(what);
     if (apiKey !== undefined) return await openVault({ home: this.globals.home, apiKey, totp });
+    const token = this.pkcs11();
+    if (token !== undefined) {
+      const pin = await tokenPin(this.io, this.stdin, this.globals.pinStdin === true, token.token);
+      return await openVault({ home: this.globals.home, pkcs11: { ...token, pin }, totp });
+    }
     return (await this.unlockWithPassword()).vault;
   }
 

@@ -245,7 +245,7 @@ export async function settlePending(
       return false;
     }
   };
-  const writable = core.actor.kind === "password";
+  const writable = core.actor.kind === "password" || core.actor.kind === "pkcs11"; // root key
   const candidate = withPassword(profile, pending.password);
   if (await works(candidate)) {
     if (writable) await settleRecord(core, name, pending.password, "rotate-password (settled)");

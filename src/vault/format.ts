@@ -84,8 +84,43 @@ export interface LegacyApiKeySlot {
   wrapped: Uint8Array<ArrayBuffer>;
 }
 
+/**
+ * A PKCS#11 slot (format 3): the root key encrypted with AES-256-GCM by a key that never leaves a
+ * hardware token (docs/FORMAT.md, "PKCS#11 slot").
+ */
+export interface Pkcs11Slot {
+  id: Uint8Array<ArrayBuffer>;
+  kind: "pkcs11";
+  /** The token's label (`CKA_LABEL` of `CK_TOKEN_INFO`), 1-32 bytes of UTF-8. */
+  token: string;
+  /** The label of the AES key on the token, 1-64 bytes of UTF-8. */
+  key: string;
+  /** The 12-byte GCM IV the token used. */
+  iv: Uint8Array<ArrayBuffer>;
+  /** The root key encrypted on the token, with its 16-byte tag. */
+  wrapped: Uint8Array<ArrayBuffer>;
+}
+
 /** Any key slot. */
-export type Slot = PasswordSlot | ApiKeySlot | LegacyApiKeySlot;
+export type Slot = PasswordSlot | ApiKeySlot | LegacyApiKeySlot | Pkcs11Slot;
+
+/** Bytes of a PKCS#11 slot's `wrapped`: a 32-byte root key and a 16-byte GCM tag. */
+export const PKCS11_WRAPPED_BYTES = 48;
+
+/**
+ * Whether a label can name a PKCS#11 token (`max` 32) or key (`max` 64): 1 to `max` bytes of
+ * UTF-8, no control characters, no leading or trailing space (the token pads its label with them).
+ *
+ * @param label The label.
+ * @param max The most bytes allowed.
+ * @returns Whether it is acceptable.
+ */
+export function validPkcs11Label(label: string, max: number): boolean {
+  const size = utf8(label).length;
+  // deno-lint-ignore no-control-regex
+  return size >= 1 && size <= max && !/[\u0000-\u001f\u007f]/.test(label) &&
+    label.trim() === label;
+}
 
 /** One encrypted record. */
 export interface RecordEntry {
@@ -182,8 +217,27 @@ function parseLegacyApiKeySlot(o: Json, i: number): LegacyApiKeySlot {
   };
 }
 
+function parsePkcs11Slot(o: Json, i: number): Pkcs11Slot {
+  exactKeys(o, ["id", "kind", "token", "key", "iv", "wrapped"], `slot ${i}`);
+  if (typeof o.token !== "string" || !validPkcs11Label(o.token, 32)) {
+    throw damaged(`slot ${i} token label is invalid`);
+  }
+  if (typeof o.key !== "string" || !validPkcs11Label(o.key, 64)) {
+    throw damaged(`slot ${i} key label is invalid`);
+  }
+  return {
+    id: bytes(o.id, `slot ${i} id`, 8),
+    kind: "pkcs11",
+    token: o.token,
+    key: o.key,
+    iv: bytes(o.iv, `slot ${i} iv`, 12),
+    wrapped: bytes(o.wrapped, `slot ${i} wrapped key`, PKCS11_WRAPPED_BYTES),
+  };
+}
+
 function parseSlot(v: unknown, i: number, version: number): Slot {
   const o = obj(v, `slot ${i}`);
+  if (version >= 3 && o.kind === "pkcs11") return parsePkcs11Slot(o, i);
   if (o.kind === "password") {
     exactKeys(o, ["id", "kind", "kdf", "wrapped"], `slot ${i}`);
     const k = obj(o.kdf, `slot ${i} kdf`);
@@ -746,6 +800,16 @@ function slotJson(s: Slot): Json {
       id: toBase64Url(s.id),
       kind: s.kind,
       epk: toBase64Url(s.epk),
+      wrapped: toBase64Url(s.wrapped),
+    };
+  }
+  if (s.kind === "pkcs11") {
+    return {
+      id: toBase64Url(s.id),
+      kind: s.kind,
+      token: s.token,
+      key: s.key,
+      iv: toBase64Url(s.iv),
       wrapped: toBase64Url(s.wrapped),
     };
   }

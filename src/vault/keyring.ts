@@ -242,3 +242,22 @@ export function macBody(
 ): Promise<Uint8Array<ArrayBuffer>> {
   return hmacSha256(macKey, bodyBytes);
 }
+
+/**
+ * The associated data of a PKCS#11 slot's on-token AES-GCM: binds the ciphertext to this vault,
+ * this slot and the labels that name the token and its key (docs/FORMAT.md, "PKCS#11 slot").
+ *
+ * @param vaultId The vault id.
+ * @param slotId The slot id.
+ * @param token The token label.
+ * @param key The key label.
+ * @returns The associated data.
+ */
+export function pkcs11SlotAad(
+  vaultId: Uint8Array<ArrayBuffer>,
+  slotId: Uint8Array<ArrayBuffer>,
+  token: string,
+  key: string,
+): Uint8Array<ArrayBuffer> {
+  return associatedDataV2("pkcs11-slot", vaultId, slotId, utf8(token), utf8(key));
+}

@@ -125,7 +125,7 @@ export async function openScoped(
   const parsed = parseSplit(split);
   const { body } = parsed;
   const slot = body.slots.find((s): s is ApiKeySlot | LegacyApiKeySlot =>
-    s.kind !== "password" && timingSafeEqual(s.id, key.slotId)
+    (s.kind === "apikey" || s.kind === "apikey-legacy") && timingSafeEqual(s.id, key.slotId)
   );
   if (!slot) {
     throw new HecateError("key_revoked", "This API key is unknown or was revoked", {

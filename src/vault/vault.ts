@@ -35,6 +35,7 @@ import {
   type ParsedVaultFile,
   parseSplit,
   type PasswordSlot,
+  type Pkcs11Slot,
   type RecordEntry,
   recordIdText,
   serializeBody,
@@ -443,6 +444,30 @@ export class UnlockedVault {
     return UnlockedVault.#fromRoot(parsed, this.#root, file);
   }
 
+  /**
+   * Unlocks a vault file through a slot other than the password's (a PKCS#11 token): the file is
+   * checked as for {@link unlock}, then `openRoot` recovers the root key from the parsed header,
+   * then the MAC, meta and signature are checked under that key.
+   *
+   * @param file The vault file bytes.
+   * @param openRoot Recovers the root key from the header (throws the credential's own errors).
+   * @returns The unlocked vault.
+   * @throws {HecateError} What `openRoot` throws, `vault_integrity`, `unsupported_version`.
+   */
+  static async unlockWithSlot(
+    file: Uint8Array<ArrayBuffer>,
+    openRoot: (body: VaultBody) => Promise<Uint8Array<ArrayBuffer>>,
+  ): Promise<UnlockedVault> {
+    const parsed = await checkedFile(file);
+    const root = await openRoot(parsed.body);
+    if (root.length !== KEY_BYTES) {
+      root.fill(0);
+      throw integrity("a slot holds a root key of the wrong length");
+    }
+    // A slot opened with another key would fail the MAC here: never a vault under a wrong root.
+    return UnlockedVault.#fromRoot(parsed, root, file);
+  }
+
   static #passwordSlotOf(body: VaultBody): PasswordSlot {
     const slots = body.slots.filter((s): s is PasswordSlot => s.kind === "password");
     if (slots.length !== 1) throw integrity("the vault must have exactly one password slot");
@@ -780,19 +805,57 @@ export class UnlockedVault {
    */
   apiKeys(): ApiKeyInfo[] {
     const meta = this.#apiKeyMeta();
-    return this.#slots.filter((s) => s.kind !== "password").flatMap((s) => {
-      const m = meta[toBase64Url(s.id)];
-      return m
-        ? [{
-          id: m.id,
-          name: m.name,
-          created: m.created,
-          expires: m.expires,
-          scope: [...m.scope],
-          ...(m.policy ? { policy: structuredClone(m.policy) } : {}),
-        }]
-        : [];
-    });
+    return this.#slots.filter((s) => s.kind === "apikey" || s.kind === "apikey-legacy").flatMap(
+      (s) => {
+        const m = meta[toBase64Url(s.id)];
+        return m
+          ? [{
+            id: m.id,
+            name: m.name,
+            created: m.created,
+            expires: m.expires,
+            scope: [...m.scope],
+            ...(m.policy ? { policy: structuredClone(m.policy) } : {}),
+          }]
+          : [];
+      },
+    );
+  }
+
+  /** The PKCS#11 slots, in slot order (copies; the header holds nothing secret about them). */
+  pkcs11Slots(): Pkcs11Slot[] {
+    return this.#slots.filter((s): s is Pkcs11Slot => s.kind === "pkcs11").map((s) => ({ ...s }));
+  }
+
+  /**
+   * Adds a slot that wraps the root key. `make` is given the root key and the vault id and returns
+   * the slot; the root key is not kept by it.
+   *
+   * @param make Wraps the root key (e.g. on a token).
+   * @returns The slot added.
+   */
+  async addRootSlot(
+    make: (root: Uint8Array<ArrayBuffer>, vaultId: Uint8Array<ArrayBuffer>) => Promise<Pkcs11Slot>,
+  ): Promise<Pkcs11Slot> {
+    this.#live();
+    const slot = await make(this.#root, this.#vaultId);
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  /**
+   * Removes a root-key slot (PKCS#11) by id. The root key is unchanged, so an old copy of the
+   * file still opens with the removed slot until {@link rotate}.
+   *
+   * @param id The slot id, base64url.
+   * @returns The slot removed, or undefined when there is no such slot.
+   */
+  removeRootSlot(id: string): Pkcs11Slot | undefined {
+    const slot = this.#slots.find((s): s is Pkcs11Slot =>
+      s.kind === "pkcs11" && toBase64Url(s.id) === id
+    );
+    if (slot) this.#slots = this.#slots.filter((s) => s !== slot);
+    return slot;
   }
 
   /**
@@ -848,7 +911,9 @@ export class UnlockedVault {
     const meta = this.#apiKeyMeta();
     const entry = meta[id];
     const before = this.#slots.length;
-    this.#slots = this.#slots.filter((s) => !(s.kind !== "password" && toBase64Url(s.id) === id));
+    this.#slots = this.#slots.filter((s) =>
+      !((s.kind === "apikey" || s.kind === "apikey-legacy") && toBase64Url(s.id) === id)
+    );
     if (!entry && before === this.#slots.length) return false;
     const { [id]: _removed, ...rest } = meta;
     this.#meta = { ...this.#meta, [APIKEYS_META]: rest };
@@ -887,7 +952,8 @@ export class UnlockedVault {
    * data keys for every record, a new signing key, and a new password slot. API-key slots are
    * re-sealed to their keys' public keys with the new data keys and signer, so existing API keys
    * keep working while nothing derivable from the old root key opens what is written now. The
-   * vault id stays (API keys are bound to it).
+   * vault id stays (API keys are bound to it). PKCS#11 slots are dropped: they hold the old root
+   * key and only their token could wrap the new one (add them again with the token).
    *
    * @param password The master password for the new slot.
    * @param iterations PBKDF2 iterations for the new slot.
@@ -914,6 +980,7 @@ export class UnlockedVault {
     this.#keys = await deriveKeys(this.#root, this.#vaultId);
     for (const r of this.#records) r.rekey = true;
     this.#signer = await newSigningKeyPair();
+    this.#slots = this.#slots.filter((s) => s.kind !== "pkcs11");
     await this.setPassword(password, iterations);
   }
 
@@ -935,8 +1002,8 @@ export class UnlockedVault {
     const meta = this.#apiKeyMeta();
     const out: Slot[] = [];
     for (const s of this.#slots) {
-      const m = s.kind === "password" ? undefined : meta[toBase64Url(s.id)];
-      if (s.kind === "password" || !m) {
+      const m = s.kind === "password" || s.kind === "pkcs11" ? undefined : meta[toBase64Url(s.id)];
+      if (s.kind === "password" || s.kind === "pkcs11" || !m) {
         out.push(s);
         continue;
       }
