@@ -1,0 +1,343 @@
+/**
+ * The PKCS#11 slot against a real SoftHSM2 token (Debian's `softhsm2`; each test makes its own
+ * token directory and token with `softhsm2-util`): add a slot, unlock with the token and PIN and
+ * no master password, refuse without the token, with a look-alike token, with wrong PINs (counted
+ * by the lockout), after `slot remove` + `rotate`, and keep the PIN out of every output.
+ */
+
+import assert from "node:assert/strict";
+import { HECATE_PERMISSIONS } from "../scripts/permissions.ts";
+import { openRootWithToken } from "../src/vault/pkcs11/slot.ts";
+import { parseVaultFile, type Pkcs11Slot } from "../src/vault/format.ts";
+import { UnlockedVault } from "../src/vault/vault.ts";
+import { VAULT_FILE } from "../src/vault/store.ts";
+import { toBase64Url } from "../src/vault/encoding.ts";
+import { auditLines, PW, ROOT, runHecate, vaultWith, withHome } from "./support/access.ts";
+
+const MODULE = "/usr/lib/softhsm/libsofthsm2.so";
+const hasSoftHsm = await Deno.stat(MODULE).then(() => true, () => false);
+/** A PIN no output may ever contain. */
+const PIN = "pin-canary-7ab3e91";
+const WRONG_PIN = "wrong-canary-55c0d2";
+
+/** A private SoftHSM2 token store with one token; `env` points the module at it. */
+async function softhsm(dir: string, label: string, pin = PIN): Promise<Record<string, string>> {
+  await Deno.mkdir(`${dir}/tokens`, { recursive: true });
+  const conf = `${dir}/softhsm2.conf`;
+  await Deno.writeTextFile(
+    conf,
+    `directories.tokendir = ${dir}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`,
+  );
+  const env = { SOFTHSM2_CONF: conf };
+  const out = await new Deno.Command("softhsm2-util", {
+    args: ["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", "so-4321"],
+    env,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return env;
+}
+
+/** `hecate --home HOME ...` with the token's environment. */
+function hecate(home: string, env: Record<string, string>, args: string[], stdin: string) {
+  return runHecate(["--home", home, ...args], { env, stdin });
+}
+
+async function addSlot(home: string, env: Record<string, string>, token: string) {
+  const r = await hecate(
+    home,
+    env,
+    [
+      "slot",
+      "add",
+      "pkcs11",
+      "--module",
+      MODULE,
+      "--token",
+      token,
+      "--password-stdin",
+      "--pin-stdin",
+    ],
+    `${PW}\n${PIN}\n`,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  return r;
+}
+
+function tokenList(home: string, env: Record<string, string>, pin = PIN, extra: string[] = []) {
+  return hecate(
+    home,
+    env,
+    ["--pkcs11", MODULE, ...extra, "--pin-stdin", "server", "list"],
+    `${pin}\n`,
+  );
+}
+
+async function assertNoPin(home: string, outputs: string[]) {
+  const audit = await Deno.readTextFile(`${home}/audit.jsonl`);
+  for (const text of [...outputs, audit]) {
+    assert.ok(!text.includes(PIN) && !text.includes(WRONG_PIN), "a PIN leaked");
+  }
+}
+
+Deno.test({
+  name:
+    "slot add pkcs11 wraps the root key on the token; the token and PIN alone then open the vault",
+  ignore: !hasSoftHsm,
+  fn: () =>
+    withHome(async (home) => {
+      await vaultWith(home, ["billing"]);
+      const env = await softhsm(`${home}/hsm`, "hecate-t1");
+      const added = await addSlot(home, env, "hecate-t1");
+
+      // The header holds the slot: labels, IV and 48 bytes that are not the root key in clear.
+      const body = parseVaultFile(await Deno.readFile(`${home}/${VAULT_FILE}`)).body;
+      const slots = body.slots.filter((s): s is Pkcs11Slot => s.kind === "pkcs11");
+      assert.equal(slots.length, 1);
+      assert.equal(slots[0]!.token, "hecate-t1");
+      assert.equal(slots[0]!.key, "hecate");
+      assert.equal(slots[0]!.wrapped.length, 48);
+
+      // No master password anywhere: the token (named by the environment here) and its PIN.
+      const byEnv = await runHecate(["--home", home, "--pin-stdin", "server", "list"], {
+        env: { ...env, HECATE_PKCS11_MODULE: MODULE, HECATE_PKCS11_TOKEN: "hecate-t1" },
+        stdin: `${PIN}\n`,
+      });
+      assert.equal(byEnv.code, 0, byEnv.stderr);
+      assert.match(byEnv.stdout, /billing/);
+      const byFlag = await tokenList(home, env);
+      assert.equal(byFlag.code, 0, byFlag.stderr);
+      assert.match(byFlag.stdout, /billing/);
+      // A write after a token unlock keeps the slot (the root key is unchanged).
+      const edit = await hecate(
+        home,
+        env,
+        ["--pkcs11", MODULE, "--pin-stdin", "server", "remove", "billing"],
+        `${PIN}\n`,
+      );
+      assert.equal(edit.code, 0, edit.stderr);
+      assert.equal((await tokenList(home, env)).code, 0);
+
+      const lines = await auditLines(home);
+      const add = lines.find((l) => l.event === "slot.add")!;
+      assert.equal(add.outcome, "ok");
+      assert.deepEqual((add.detail as Record<string, unknown>).token, "hecate-t1");
+      const used = lines.filter((l) =>
+        l.event === "unlock" && (l.actor as { kind: string }).kind === "pkcs11"
+      );
+      assert.equal(used.length, 4);
+      assert.ok(used.every((l) => l.outcome === "ok"));
+      assert.deepEqual(used[0]!.actor, {
+        kind: "pkcs11",
+        id: toBase64Url(slots[0]!.id),
+        name: "hecate-t1",
+      });
+      await assertNoPin(home, [added.stdout, added.stderr, byEnv.stderr, byFlag.stderr]);
+    }),
+});
+
+Deno.test({
+  name: "without the token the vault stays shut: missing module, missing token, a look-alike token",
+  ignore: !hasSoftHsm,
+  fn: () =>
+    withHome(async (home) => {
+      await vaultWith(home, ["billing"]);
+      const env = await softhsm(`${home}/hsm`, "hecate-t1");
+      await addSlot(home, env, "hecate-t1");
+      const before = await Deno.readFile(`${home}/${VAULT_FILE}`);
+
+      const noModule = await hecate(
+        home,
+        env,
+        ["--pkcs11", `${home}/missing.so`, "--pin-stdin", "server", "list"],
+        `${PIN}\n`,
+      );
+      assert.equal(noModule.code, 19, noModule.stderr);
+      assert.match(noModule.stderr, /could not be loaded/);
+
+      // The token is not plugged in: the module sees an empty token store.
+      const empty = `${home}/empty`;
+      await Deno.mkdir(`${empty}/tokens`, { recursive: true });
+      await Deno.writeTextFile(
+        `${empty}/softhsm2.conf`,
+        `directories.tokendir = ${empty}/tokens\n`,
+      );
+      const absent = await tokenList(home, { SOFTHSM2_CONF: `${empty}/softhsm2.conf` });
+      assert.equal(absent.code, 19, absent.stderr);
+      assert.match(absent.stderr, /No token labelled "hecate-t1" is present/);
+
+      // The attack: a token of the attacker's with the same label, PIN and key label. Its key is
+      // another key, so the token cannot decrypt the slot: refused as a failed credential.
+      const fake = await softhsm(`${home}/fake`, "hecate-t1");
+      const { withToken } = await import("../src/vault/pkcs11/cryptoki.ts");
+      Deno.env.set("SOFTHSM2_CONF", fake.SOFTHSM2_CONF!);
+      try {
+        withToken(MODULE, "hecate-t1", PIN, (s) => s.generateKey("hecate"));
+      } finally {
+        Deno.env.delete("SOFTHSM2_CONF");
+      }
+      const lookAlike = await tokenList(home, fake);
+      assert.equal(lookAlike.code, 3, lookAlike.stderr);
+      assert.match(lookAlike.stderr, /does not open this slot/);
+
+      assert.deepEqual(await Deno.readFile(`${home}/${VAULT_FILE}`), before, "vault unchanged");
+      const fails = (await auditLines(home)).filter((l) =>
+        l.event === "unlock" && l.outcome === "fail"
+      );
+      assert.deepEqual(fails.map((l) => l.reason), [
+        "no_credential",
+        "no_credential",
+        "auth_failed",
+      ]);
+      await assertNoPin(home, [noModule.stderr, absent.stderr, lookAlike.stderr]);
+    }),
+});
+
+Deno.test({
+  name: "wrong PINs are refused and counted: after the limit even the right PIN is locked out",
+  ignore: !hasSoftHsm,
+  fn: () =>
+    withHome(async (home) => {
+      await vaultWith(home, ["billing"]);
+      const env = await softhsm(`${home}/hsm`, "hecate-t1");
+      await addSlot(home, env, "hecate-t1");
+      const limited = { ...env, HECATE_LOCKOUT: "3/15m" };
+      const outputs: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await tokenList(home, limited, WRONG_PIN);
+        assert.equal(r.code, 3, r.stderr);
+        assert.match(r.stderr, /Wrong PIN for token "hecate-t1"/);
+        outputs.push(r.stdout, r.stderr);
+      }
+      const locked = await tokenList(home, limited, PIN);
+      assert.equal(locked.code, 13, locked.stderr);
+      outputs.push(locked.stderr);
+      // The master password is another subject: it still opens the vault.
+      const byPassword = await runHecate(["--home", home, "--password-stdin", "server", "list"], {
+        env: limited,
+        stdin: `${PW}\n`,
+      });
+      assert.equal(byPassword.code, 0, byPassword.stderr);
+
+      const lines = await auditLines(home);
+      const fails = lines.filter((l) =>
+        l.event === "unlock" && l.outcome === "fail" &&
+        (l.actor as { kind: string }).kind === "pkcs11"
+      );
+      assert.deepEqual(fails.map((l) => l.reason), [
+        "auth_failed",
+        "auth_failed",
+        "auth_failed",
+        "locked_out",
+      ]);
+      assert.equal(lines.filter((l) => l.event === "lockout").length, 1);
+      await assertNoPin(home, outputs);
+    }),
+});
+
+Deno.test({
+  name: "slot remove and rotate cut the token off, even from a root key it recovered before",
+  ignore: !hasSoftHsm,
+  fn: () =>
+    withHome(async (home) => {
+      await vaultWith(home, ["billing"]);
+      const env = await softhsm(`${home}/hsm`, "hecate-t1");
+      await addSlot(home, env, "hecate-t1");
+      // The token holder keeps what the token gave them: the old file's slot opens the old root.
+      const oldFile = await Deno.readFile(`${home}/${VAULT_FILE}`);
+      const oldBody = parseVaultFile(oldFile).body;
+      const oldSlot = oldBody.slots.find((s): s is Pkcs11Slot => s.kind === "pkcs11")!;
+      Deno.env.set("SOFTHSM2_CONF", env.SOFTHSM2_CONF!);
+      let oldRoot: Uint8Array<ArrayBuffer>;
+      try {
+        oldRoot = openRootWithToken(oldSlot, oldBody.vaultId, { module: MODULE, pin: PIN });
+      } finally {
+        Deno.env.delete("SOFTHSM2_CONF");
+      }
+
+      const list = await hecate(home, env, ["slot", "list", "--password-stdin"], `${PW}\n`);
+      const id = /^(\S+)\s+pkcs11/m.exec(list.stdout)?.[1];
+      assert.ok(id, list.stdout);
+      const removed = await hecate(
+        home,
+        env,
+        ["slot", "remove", id, "--password-stdin"],
+        `${PW}\n`,
+      );
+      assert.equal(removed.code, 0, removed.stderr);
+      const gone = await tokenList(home, env);
+      assert.equal(gone.code, 19, gone.stderr);
+      assert.match(gone.stderr, /no PKCS#11 slot/);
+      const rotated = await hecate(home, env, ["rotate", "--password-stdin"], `${PW}\n`);
+      assert.equal(rotated.code, 0, rotated.stderr);
+
+      // The recovered old root key does not open the rotated file.
+      const now = await Deno.readFile(`${home}/${VAULT_FILE}`);
+      await assert.rejects(
+        () => UnlockedVault.unlockWithSlot(now, () => Promise.resolve(oldRoot.slice())),
+        (e: Error & { code?: string }) => e.code === "vault_integrity",
+      );
+      // A slot added again before a rotate is dropped by it, with a warning.
+      await addSlot(home, env, "hecate-t1");
+      assert.equal((await tokenList(home, env)).code, 0);
+      const again = await hecate(home, env, ["rotate", "--password-stdin"], `${PW}\n`);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /1 PKCS#11 slot\(s\) wrapped the old root key and were removed/);
+      assert.equal((await tokenList(home, env)).code, 19);
+
+      const lines = await auditLines(home);
+      assert.equal(lines.filter((l) => l.event === "slot.add" && l.outcome === "ok").length, 2);
+      const rm = lines.find((l) => l.event === "slot.remove")!;
+      assert.equal((rm.detail as Record<string, unknown>).slot, id);
+    }),
+});
+
+Deno.test({
+  name: "the PIN has no argv form, and without --allow-ffi everything but the token still works",
+  ignore: !hasSoftHsm,
+  fn: () =>
+    withHome(async (home) => {
+      await vaultWith(home, ["billing"]);
+      const env = await softhsm(`${home}/hsm`, "hecate-t1");
+      const argv = await hecate(
+        home,
+        env,
+        ["--pkcs11", MODULE, "--pin", PIN, "server", "list"],
+        "",
+      );
+      assert.equal(argv.code, 2, argv.stderr);
+      assert.ok(!argv.stderr.includes(PIN));
+      await addSlot(home, env, "hecate-t1");
+
+      const noFfi = HECATE_PERMISSIONS.filter((p) => !p.startsWith("--allow-ffi"));
+      const run = async (args: string[], stdin: string) => {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--quiet",
+            "--no-prompt",
+            ...noFfi,
+            `${ROOT}main.ts`,
+            "--home",
+            home,
+            ...args,
+          ],
+          env: { ...env, NO_COLOR: "1" },
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const w = child.stdin.getWriter();
+        await w.write(new TextEncoder().encode(stdin));
+        await w.close();
+        const out = await child.output();
+        return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+      };
+      const byPassword = await run(["--password-stdin", "server", "list"], `${PW}\n`);
+      assert.equal(byPassword.code, 0, byPassword.stderr);
+      const byToken = await run(["--pkcs11", MODULE, "--pin-stdin", "server", "list"], `${PIN}\n`);
+      assert.equal(byToken.code, 19, byToken.stderr);
+      assert.match(byToken.stderr, /--allow-ffi/);
+    }),
+});
