@@ -27,6 +27,23 @@ Deno.test("only src/run/spawn.ts starts a process (the sole user of --allow-run)
   assert.deepEqual(found, ["src/run/spawn.ts"]);
 });
 
+Deno.test("only src/vault/pkcs11/cryptoki.ts uses FFI (the sole user of --allow-ffi)", async () => {
+  const root = new URL("../", import.meta.url);
+  const FFI = /Deno\.dlopen\(|Deno\.UnsafePointer|Deno\.UnsafeCallback|Deno\.UnsafeFnPointer/;
+  const found: string[] = [];
+  const scan = async (path: string) => {
+    const url = new URL(path, root);
+    const info = await Deno.stat(url);
+    if (info.isDirectory) {
+      for await (const e of Deno.readDir(url)) await scan(`${path}/${e.name}`);
+    } else if (path.endsWith(".ts") && FFI.test(await Deno.readTextFile(url))) {
+      found.push(path);
+    }
+  };
+  for (const top of ["src", "providers", "main.ts", "mod.ts"]) await scan(top);
+  assert.deepEqual(found, ["src/vault/pkcs11/cryptoki.ts"]);
+});
+
 Deno.test("without --allow-run, spawning fails as usage and names the missing permission", async () => {
   const dir = await Deno.makeTempDir({ prefix: "hecate-norun-" });
   try {
