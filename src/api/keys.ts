@@ -53,8 +53,9 @@ export class VaultKeys {
 
   /**
    * Rotates every key: a new root key and new data keys, every record re-encrypted, every API-key
-   * slot re-sealed for its scope (existing API keys keep working), in one atomic replace of the
-   * file: an interruption leaves the old vault or the new one.
+   * slot re-sealed for its scope (existing API keys keep working), every PKCS#11 slot dropped (it
+   * wraps the old root key; add it again with the token), in one atomic replace of the file: an
+   * interruption leaves the old vault or the new one.
    *
    * @param password The master password (checked against the vault before anything changes).
    * @throws {HecateError} `auth_failed` for a wrong password (nothing changes).
