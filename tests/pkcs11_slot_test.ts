@@ -11,7 +11,8 @@ import { openRootWithToken } from "../src/vault/pkcs11/slot.ts";
 import { parseVaultFile, type Pkcs11Slot } from "../src/vault/format.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
-import { toBase64Url } from "../src/vault/encoding.ts";
+import { fromBase64Url, toBase64Url } from "../src/vault/encoding.ts";
+import { editLogical, readLogical } from "./support/vault_lines.ts";
 import { auditLines, PW, ROOT, runHecate, vaultWith, withHome } from "./support/access.ts";
 
 const MODULE = "/usr/lib/softhsm/libsofthsm2.so";
@@ -339,5 +340,55 @@ Deno.test({
       const byToken = await run(["--pkcs11", MODULE, "--pin-stdin", "server", "list"], `${PIN}\n`);
       assert.equal(byToken.code, 19, byToken.stderr);
       assert.match(byToken.stderr, /--allow-ffi/);
+    }),
+});
+
+Deno.test({
+  name: "an edited or transplanted PKCS#11 slot never opens a vault (checksums recomputed)",
+  ignore: !hasSoftHsm,
+  fn: () =>
+    withHome(async (home) => {
+      // Two vaults with slots on one token and one key: an attacker who can write the home of B
+      // moves A's slot (A's root key, as the token wrapped it) into B's header.
+      const homeA = `${home}/a`;
+      const homeB = `${home}/b`;
+      for (const h of [homeA, homeB]) await Deno.mkdir(h, { mode: 0o700 });
+      await vaultWith(homeA, ["alpha"]);
+      await vaultWith(homeB, ["beta"]);
+      const env = await softhsm(`${home}/hsm`, "hecate-t1");
+      await addSlot(homeA, env, "hecate-t1");
+      await addSlot(homeB, env, "hecate-t1");
+      const slotOf = (body: Record<string, unknown>) =>
+        (body.slots as Record<string, unknown>[]).findIndex((s) => s.kind === "pkcs11");
+      const fileA = await Deno.readFile(`${homeA}/${VAULT_FILE}`);
+      const slotA = readLogical(fileA).body.slots as Record<string, unknown>[];
+      const original = await Deno.readFile(`${homeB}/${VAULT_FILE}`);
+
+      const attempts: [string, (slot: Record<string, unknown>) => void][] = [
+        ["A's slot with B's slot id", (s) =>
+          Object.assign(s, slotA[slotOf(readLogical(fileA).body)], { id: s.id })],
+        ["A's slot as it was", (s) =>
+          Object.assign(s, slotA[slotOf(readLogical(fileA).body)])],
+        ["another IV", (s) => (s.iv = toBase64Url(new Uint8Array(12)))],
+        ["a flipped ciphertext bit", (s) => {
+          const w = fromBase64Url(String(s.wrapped));
+          w[5]! ^= 1;
+          s.wrapped = toBase64Url(w);
+        }],
+      ];
+      for (const [what, change] of attempts) {
+        const edited = await editLogical(original, (body) =>
+          change(
+            (body.slots as Record<string, unknown>[])[slotOf(body)]!,
+          ));
+        await Deno.writeFile(`${homeB}/${VAULT_FILE}`, edited, { mode: 0o600 });
+        const r = await tokenList(homeB, env);
+        // The token refuses to decrypt (AAD binds vault and slot ids; tag): a failed credential.
+        assert.equal(r.code, 3, `${what}: ${r.stderr}`);
+        assert.match(r.stderr, /does not open this slot/, what);
+        assert.ok(!r.stdout.includes("beta") && !r.stdout.includes("alpha"), what);
+      }
+      await Deno.writeFile(`${homeB}/${VAULT_FILE}`, original, { mode: 0o600 });
+      assert.equal((await tokenList(homeB, env)).code, 0);
     }),
 });
