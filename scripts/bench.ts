@@ -24,7 +24,9 @@
  * chain's own cost; scripts/bench/aws.ts), `cloud` (the cron path with `azure-kv:` and `gcp-sm:`
  * through the doubles, against a stored secret; scripts/bench/cloud.ts), `console` (the web
  * console's first page size and load time, and 100,000 rows streamed in Chromium;
- * scripts/bench/console.ts). Pass section names to run only those.
+ * scripts/bench/console.ts), `pkcs11` (unlocking with a SoftHSM2 token against the master
+ * password, in-process and as `hecate server list`; scripts/bench/pkcs11.ts). Pass section names to
+ * run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -59,6 +61,7 @@ import { benchAws } from "./bench/aws.ts";
 import { benchConsole } from "./bench/console.ts";
 import { benchGateway } from "./bench/gateway.ts";
 import { benchVault } from "./bench/vault.ts";
+import { benchPkcs11 } from "./bench/pkcs11.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
 
@@ -85,6 +88,7 @@ const sections = Deno.args.length ? Deno.args : [
   "gateway",
   "cloud",
   "vault",
+  "pkcs11",
 ];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
@@ -384,6 +388,8 @@ try {
   if (sections.includes("pool")) await benchPool(root, PASSWORD);
   if (sections.includes("vaultsize")) await benchVaultSize(root, PASSWORD);
   if (sections.includes("sources")) await benchSources(root, PASSWORD, hecateCmd);
+
+  if (sections.includes("pkcs11")) await benchPkcs11(root, PASSWORD, hecateCmd);
 
   if (sections.includes("aws")) {
     const ratio = await benchAws(root, PASSWORD, hecateCmd);
