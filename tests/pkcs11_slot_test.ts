@@ -10,6 +10,7 @@ import { HECATE_PERMISSIONS } from "../scripts/permissions.ts";
 import { openRootWithToken } from "../src/vault/pkcs11/slot.ts";
 import { parseVaultFile, type Pkcs11Slot } from "../src/vault/format.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
+import { openVault } from "../src/hecate.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
 import { fromBase64Url, toBase64Url } from "../src/vault/encoding.ts";
 import { editLogical, readLogical } from "./support/vault_lines.ts";
@@ -390,5 +391,43 @@ Deno.test({
       }
       await Deno.writeFile(`${homeB}/${VAULT_FILE}`, original, { mode: 0o600 });
       assert.equal((await tokenList(homeB, env)).code, 0);
+    }),
+});
+
+Deno.test({
+  name: "library: openVault({ pkcs11 }) opens with the token; slots change only with the password",
+  ignore: !hasSoftHsm,
+  fn: () =>
+    withHome(async (home) => {
+      const owner = await vaultWith(home, ["billing"]);
+      const env = await softhsm(`${home}/hsm`, "hecate-t1");
+      Deno.env.set("SOFTHSM2_CONF", env.SOFTHSM2_CONF!);
+      try {
+        const id = await owner.pkcs11.add({ module: MODULE, token: "hecate-t1", pin: PIN });
+        assert.deepEqual(owner.pkcs11.list(), [{ id, token: "hecate-t1", key: "hecate" }]);
+        const byToken = await openVault({ home, pkcs11: { module: MODULE, pin: PIN } });
+        assert.deepEqual(byToken.actor, { kind: "pkcs11", id, name: "hecate-t1" });
+        assert.deepEqual(byToken.profiles.list().map((p) => p.name), ["billing"]);
+        // A token unlock cannot add or remove ways in: that needs the master password.
+        await assert.rejects(
+          () => byToken.pkcs11.remove(id),
+          (e: Error & { code?: string }) => e.code === "no_credential",
+        );
+        await assert.rejects(
+          () => byToken.pkcs11.add({ module: MODULE, token: "hecate-t1", pin: PIN }),
+          (e: Error & { code?: string }) => e.code === "no_credential",
+        );
+        assert.equal(owner.pkcs11.list().length, 1);
+        // Bad labels are refused before the token is touched.
+        await assert.rejects(
+          () => owner.pkcs11.add({ module: MODULE, token: "x".repeat(33), pin: PIN }),
+          (e: Error & { code?: string }) => e.code === "usage",
+        );
+        await owner.pkcs11.remove(id);
+        assert.deepEqual(owner.pkcs11.list(), []);
+        await byToken.close();
+      } finally {
+        Deno.env.delete("SOFTHSM2_CONF");
+      }
     }),
 });
