@@ -337,6 +337,10 @@ export class TokenSession {
 
 /** Loads the module, mapping a refusal (missing file, no permission) to a {@link TokenError}. */
 function load(module: string): Deno.DynamicLibrary<typeof SYMBOLS> {
+  if (Deno.build.os === "windows") {
+    // CK_ULONG is 4 bytes there (LLP64) and PKCS#11 structures are packed: other layouts.
+    throw new TokenError("module", "PKCS#11 slots are not supported on Windows by this build");
+  }
   try {
     return Deno.dlopen(module, SYMBOLS);
   } catch (e) {
