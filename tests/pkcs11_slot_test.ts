@@ -11,6 +11,7 @@ import { openRootWithToken } from "../src/vault/pkcs11/slot.ts";
 import { parseVaultFile, type Pkcs11Slot } from "../src/vault/format.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
 import { openVault } from "../src/hecate.ts";
+import { totpCode } from "../src/access/totp.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
 import { fromBase64Url, toBase64Url } from "../src/vault/encoding.ts";
 import { editLogical, readLogical } from "./support/vault_lines.ts";
@@ -429,5 +430,29 @@ Deno.test({
       } finally {
         Deno.env.delete("SOFTHSM2_CONF");
       }
+    }),
+});
+
+Deno.test({
+  name:
+    "with the vault's TOTP on, a token unlock needs the code too, and no recovery code stands in",
+  ignore: !hasSoftHsm,
+  fn: () =>
+    withHome(async (home) => {
+      const owner = await vaultWith(home, ["billing"]);
+      const env = await softhsm(`${home}/hsm`, "hecate-t1");
+      await addSlot(home, env, "hecate-t1");
+      const setup = await owner.totp.beginSetup();
+      const recovery = await owner.totp.enable(setup, await totpCode(setup.secret, new Date()));
+      await owner.close();
+      const noCode = await tokenList(home, env);
+      assert.equal(noCode.code, 16, noCode.stderr);
+      const byRecovery = await tokenList(home, { ...env, HECATE_TOTP: recovery[0]! });
+      assert.equal(byRecovery.code, 16, byRecovery.stderr);
+      // The next time step: the code enable() spent cannot be replayed.
+      const code = await totpCode(setup.secret, new Date(Date.now() + 30_000));
+      const ok = await tokenList(home, { ...env, HECATE_TOTP: code });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /billing/);
     }),
 });

@@ -231,7 +231,9 @@ async function openWithRootKey(
   if (totp) {
     // Failures stay counted until the code passes too: a known password does not reset the
     // count of wrong codes.
-    const ok = await requireSecondFactor(ctx, totp, "vault", "the vault", "unlock", true);
+    // Recovery codes stand in for the TOTP device next to the master password only.
+    const recovery = options.password !== undefined;
+    const ok = await requireSecondFactor(ctx, totp, "vault", "the vault", "unlock", recovery);
     if (ok.kind === "recovery") await spendVaultRecoveryCode(core, ok.spent);
     core.passed.add("vault");
   }
