@@ -13,7 +13,16 @@ import type { Route } from "../../http/router.ts";
 import { actionRoute, BASE, type ConsoleApp, viewRoute } from "../app.ts";
 import { type Html, html, page, postForm } from "../html.ts";
 import type { Session } from "../session.ts";
-import { authFields, authInput } from "./profile_auth.ts";
+import {
+  authEdit,
+  authFields,
+  authInput,
+  authValues,
+  fromField,
+  fromInput,
+} from "./profile_auth.ts";
+import { sshAdd, sshEdit, sshFields, sshValues } from "./profile_ssh.ts";
+import type { SshProfile } from "../../profile.ts";
 
 const ENGINES: readonly Engine[] = ["postgres", "mysql", "mssql", "sqlite"];
 const TLS_MODES: readonly TlsProfile["mode"][] = ["verify", "insecure", "disable"];
@@ -88,8 +97,9 @@ ${
 <label>CA file (TLS verify) <input name="ca_file" value="${v("ca_file")}"></label>
 <label>Password ${editing ? "(leave empty to keep)" : ""}
 <input type="password" name="password" autocomplete="new-password"></label>
-${editing ? "" : authFields(values)}
-</div>${s ? "" : ""}`;
+${authFields(values)}
+${fromField(values)}
+</div>${sshFields(values)}${s ? "" : ""}`;
 }
 
 function profileTable(s: Session, vault: Vault, uses: ReadonlyMap<string, string>): Html {
@@ -188,7 +198,12 @@ export function profileRoutes(app: ConsoleApp): Route[] {
         const auth = authInput(form, engine, input.name);
         input.auth = auth.auth;
         if (Object.keys(auth.params).length) input.params = auth.params;
-        if (Object.keys(auth.secrets).length) input.secrets = auth.secrets;
+        const from = fromInput(form);
+        if (from) input.sources = { from };
+        const tunnel = await sshAdd(form, input.name);
+        if (tunnel) input.ssh = tunnel.ssh;
+        const secrets = { ...auth.secrets, ...tunnel?.secrets };
+        if (Object.keys(secrets).length) input.secrets = secrets;
         await vault.profiles.add(input);
         session.flash.push({ kind: "ok", text: `Added profile "${input.name}"` });
         return undefined;
@@ -220,6 +235,8 @@ export function profileRoutes(app: ConsoleApp): Route[] {
                 tags: (p.tags ?? []).join(", "),
                 tls: (shown.tls as TlsProfile | undefined)?.mode ?? "verify",
                 ca_file: (shown.tls as TlsProfile | undefined)?.caFile ?? "",
+                ...authValues(shown),
+                ...sshValues(shown.ssh as SshProfile | undefined),
               }, true)
             }<button type="submit">Save</button>`,
             { cls: "card" },
@@ -243,7 +260,19 @@ export function profileRoutes(app: ConsoleApp): Route[] {
         if (form.user !== undefined) changes.user = form.user.trim() || null;
         if (form.tags !== undefined) changes.tags = tags(form.tags) ?? null;
         if (tls) changes.tls = tls;
-        if (form.password) changes.secrets = { password: { value: form.password } };
+        if (form.auth === undefined && form.password) {
+          changes.secrets = { password: { value: form.password } };
+        }
+        const engine = String(current.engine) as Engine;
+        Object.assign(changes, authEdit(form, engine, params.name!, current));
+        const tunnel = await sshEdit(form, params.name!, {
+          ssh: current.ssh as SshProfile | undefined,
+          secretNames: Object.keys((current.secrets ?? {}) as object),
+        });
+        if (tunnel) {
+          changes.ssh = tunnel.ssh;
+          changes.secrets = { ...changes.secrets, ...tunnel.secrets };
+        }
         await vault.profiles.edit(params.name!, changes);
         session.flash.push({ kind: "ok", text: `Saved profile "${params.name}"` });
         return undefined;
