@@ -32,9 +32,13 @@ border-radius:6px;background:#fff;width:100%}
 input[type=checkbox]{width:auto}
 textarea{font-family:ui-monospace,Menlo,Consolas,monospace}
 fieldset{border:1px solid var(--line);border-radius:6px;margin:0 0 .75rem}
+details.more{border:1px solid var(--line);border-radius:6px;padding:.35rem .75rem;margin:0 0 .75rem}
+details.more summary{cursor:pointer;color:var(--accent);font-weight:600;padding:.2rem 0}
+details.more[open] summary{margin-bottom:.5rem}
 button,.button{font:inherit;padding:.45rem .9rem;border-radius:6px;border:1px solid var(--accent);
 background:var(--accent);color:#fff;cursor:pointer;text-decoration:none;display:inline-block}
 button.secondary{background:#fff;color:var(--accent)}
+button:disabled{opacity:.45;cursor:default}
 button.danger{background:#fff;color:var(--bad);border-color:var(--bad)}
 button.lock{background:transparent;border-color:#8d97c4}
 .buttons{display:flex;gap:.5rem;flex-wrap:wrap}

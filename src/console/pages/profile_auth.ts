@@ -25,22 +25,30 @@ export function secretInput(field: string): string {
 }
 
 /**
- * The method select, one input per method param, the secret inputs (never prefilled) and the
- * references box.
+ * The method select.
  *
- * @param values The form's values (params by their `param_` name, `auth`, `secret_refs`).
+ * @param values The form's values (`auth`).
+ * @returns The input.
+ */
+export function authMethodField(values: Record<string, string>): Html {
+  const v = values.auth ?? "";
+  return html`<label>Auth method <select name="auth">${
+    METHODS.map((m) =>
+      html`<option value="${m}" ${v === m ? "selected" : ""}>${m || "engine default"}</option>`
+    )
+  }</select></label>`;
+}
+
+/**
+ * One input per method param, the secret inputs other than the password (never prefilled) and
+ * the references box.
+ *
+ * @param values The form's values (params by their `param_` name, `secret_refs`).
  * @returns The inputs.
  */
 export function authFields(values: Record<string, string>): Html {
   const v = (k: string) => values[k] ?? "";
-  return html`<label>Auth method <select name="auth">${
-    METHODS.map((m) =>
-      html`<option value="${m}" ${v("auth") === m ? "selected" : ""}>${
-        m || "engine default"
-      }</option>`
-    )
-  }</select></label>
-${
+  return html`${
     AUTH_FLAGS.map((f) =>
       html`<label>${f.description} <input name="param_${f.param}" value="${
         v(`param_${f.param}`)

@@ -59,7 +59,8 @@ export function sshValues(ssh: SshProfile | undefined): Record<string, string> {
 export function sshFields(values: Record<string, string>): Html {
   const v = (k: string) => values[k] ?? "";
   const checked = (k: string) => v(k) ? "checked" : "";
-  return html`<fieldset class="ssh"><legend>SSH tunnel (optional, like --ssh)</legend>
+  return html`<details class="more ssh" ${v("ssh_target") ? "open" : ""}>
+<summary>SSH tunnel (optional, like --ssh)</summary>
 <input type="hidden" name="ssh_form" value="1"><div class="grid">
 <label>SSH host (USER@HOST[:PORT]; empty: no tunnel) <input name="ssh_target" value="${
     v("ssh_target")
@@ -85,7 +86,7 @@ export function sshFields(values: Record<string, string>): Html {
 <label>Keepalive (ms) <input name="ssh_keepalive" inputmode="numeric" value="${
     v("ssh_keepalive")
   }"></label>
-</div></fieldset>`;
+</div></details>`;
 }
 
 function keepalive(text: string): number {

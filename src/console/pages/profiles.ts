@@ -17,6 +17,7 @@ import {
   authEdit,
   authFields,
   authInput,
+  authMethodField,
   authValues,
   fromField,
   fromInput,
@@ -63,9 +64,9 @@ function tags(text: string | undefined): string[] | undefined {
 
 function fields(s: Session, values: Record<string, string>, editing: boolean): Html {
   const v = (k: string) => values[k] ?? "";
-  return html`<div class="grid">
-${
-    editing ? "" : html`<label>Name <input name="name" required value="${v("name")}"></label>
+  return html`
+    <div class="grid">
+    ${editing ? "" : html`<label>Name <input name="name" required value="${v("name")}"></label>
 <label>Engine <select name="engine">${
       ENGINES.map((e) =>
         html`
@@ -76,15 +77,13 @@ ${
             : ""}>${e}</option>
         `
       )
-    }</select></label>`
-  }
-<label>Host <input name="host" value="${v("host")}"></label>
-<label>Port <input name="port" inputmode="numeric" value="${v("port")}"></label>
-<label>Database (SQLite: file path) <input name="database" value="${v("database")}"></label>
-<label>User <input name="user" value="${v("user")}"></label>
-<label>Tags (comma separated) <input name="tags" value="${v("tags")}"></label>
-<label>TLS <select name="tls">${
-    TLS_MODES.map((m) =>
+    }</select></label>`}
+    <label>Host <input name="host" value="${v("host")}"></label>
+    <label>Port <input name="port" inputmode="numeric" value="${v("port")}"></label>
+    <label>Database (SQLite: file path) <input name="database" value="${v("database")}"></label>
+    <label>User <input name="user" value="${v("user")}"></label>
+    <label>Tags (comma separated) <input name="tags" value="${v("tags")}"></label>
+    <label>TLS <select name="tls">${TLS_MODES.map((m) =>
       html`
         <option value="${m}" ${(v("tls") || "verify") === m
           ? html`
@@ -92,14 +91,23 @@ ${
           `
           : ""}>${m}</option>
       `
-    )
-  }</select></label>
-<label>CA file (TLS verify) <input name="ca_file" value="${v("ca_file")}"></label>
-<label>Password ${editing ? "(leave empty to keep)" : ""}
-<input type="password" name="password" autocomplete="new-password"></label>
-${authFields(values)}
-${fromField(values)}
-</div>${sshFields(values)}${s ? "" : ""}`;
+    )}</select></label>
+    <label>CA file (TLS verify) <input name="ca_file" value="${v("ca_file")}"></label>
+    <label>Password ${editing ? "(leave empty to keep)" : ""}
+    <input type="password" name="password" autocomplete="new-password"></label>
+    ${authMethodField(values)}
+    </div>
+    <details class="more auth" ${Object.entries(values).some(([k, x]) =>
+        x && /^(param_|secret_refs$|from$)/.test(k)
+      )
+      ? "open"
+      : ""}>
+      <summary>Method fields, other secrets, references</summary>
+      <div class="grid">${authFields(values)}
+    ${fromField(values)}</div>
+    </details>
+    ${sshFields(values)}${s ? "" : ""}
+  `;
 }
 
 function profileTable(s: Session, vault: Vault, uses: ReadonlyMap<string, string>): Html {
