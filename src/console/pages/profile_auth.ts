@@ -32,8 +32,12 @@ export function secretInput(field: string): string {
  */
 export function authMethodField(values: Record<string, string>): Html {
   const v = values.auth ?? "";
+  // A stored method not offered here is still shown, so saving the page unchanged keeps it.
+  const offered: readonly string[] = (METHODS as readonly string[]).includes(v)
+    ? METHODS
+    : [...METHODS, v];
   return html`<label>Auth method <select name="auth">${
-    METHODS.map((m) =>
+    offered.map((m) =>
       html`<option value="${m}" ${v === m ? "selected" : ""}>${m || "engine default"}</option>`
     )
   }</select></label>`;
