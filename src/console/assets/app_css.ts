@@ -67,5 +67,10 @@ white-space:pre-wrap;word-break:break-all}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 .filters{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end}
 .filters label{margin:0;flex:1 1 140px}
-@media (max-width:600px){main{padding:.6rem}header{padding:.5rem}form.inline input{width:100%}}
+@media (max-width:600px){main{padding:.6rem}header{padding:.5rem}form.inline input{width:100%}
+table.profiles thead{display:none}
+table.profiles tr{display:block;padding:.4rem 0;border-bottom:1px solid var(--line)}
+table.profiles td{display:block;border:0;padding:.1rem .6rem;white-space:normal;word-break:break-all}
+table.profiles td[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}
+table.profiles td.actions{display:flex;padding-top:.3rem}}
 `;

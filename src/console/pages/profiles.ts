@@ -129,13 +129,13 @@ function profileTable(s: Session, vault: Vault, uses: ReadonlyMap<string, string
         <tbody>${list.map((p) =>
           html`
             <tr>
-              <td>${p.name}</td>
-              <td>${p.engine}</td>
-              <td>${p.engine === "sqlite"
+              <td data-label="Name">${p.name}</td>
+              <td data-label="Engine">${p.engine}</td>
+              <td data-label="Address">${p.engine === "sqlite"
                 ? p.database
                 : `${p.host ?? ""}${p.port ? `:${p.port}` : ""}/${p.database ?? ""}`}</td>
-              <td>${(p.tags ?? []).join(", ")}</td>
-              <td>${uses.get(p.name) ?? "never"}</td>
+              <td data-label="Tags">${(p.tags ?? []).join(", ")}</td>
+              <td data-label="Last use">${uses.get(p.name) ?? "never"}</td>
               <td
                 class="actions">${postForm(
                   s,
