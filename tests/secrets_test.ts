@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import { type ErrorCode, exitCodeFor } from "../src/errors.ts";
 import { openVault } from "../src/hecate.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
+import { openRecord, sealRecord } from "../src/vault/keyring.ts";
+import { AuthenticationFailure } from "../src/vault/primitives.ts";
 import {
   assertCode,
   ITER,
@@ -298,4 +300,19 @@ Deno.test("CLI: get refuses a terminal unless --reveal (run under script(1))", a
     assert.equal(revealed.code, 0, revealed.text);
     assert.ok(revealed.text.includes(`${CANARY}tty`));
   });
+});
+
+Deno.test("a secret's ciphertext does not open as a profile, nor a profile's as a secret", async () => {
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const vaultId = crypto.getRandomValues(new Uint8Array(16));
+  const recordId = crypto.getRandomValues(new Uint8Array(16));
+  const plain = new TextEncoder().encode('{"kind":"secret","name":"s"}');
+  const sealed = await sealRecord(key, plain, vaultId, recordId, "secret");
+  assert.deepEqual(await openRecord(key, sealed, vaultId, recordId, "secret"), plain);
+  await assert.rejects(() => openRecord(key, sealed, vaultId, recordId), AuthenticationFailure);
+  const asProfile = await sealRecord(key, plain, vaultId, recordId);
+  await assert.rejects(
+    () => openRecord(key, asProfile, vaultId, recordId, "secret"),
+    AuthenticationFailure,
+  );
 });
