@@ -53,6 +53,16 @@ function checkRule(rule: ComplexityRule, code: "usage" | "invalid_profile"): voi
   }
 }
 
+/**
+ * Checks a rule given by a caller (not read from a record).
+ *
+ * @param rule The rule.
+ * @throws {HecateError} `usage` unless length is 1-128 and classes 1-4 (where set).
+ */
+export function validateRule(rule: ComplexityRule): void {
+  checkRule(rule, "usage");
+}
+
 /** How many of the 4 character classes a text uses. */
 export function classCount(text: string): number {
   return CLASS_TESTS.filter((t) => t.test(text)).length;

@@ -10,7 +10,7 @@
 import type { Actor } from "../audit/entry.ts";
 import { HecateError } from "../errors.ts";
 import { validateName } from "../profile.ts";
-import { checkValue, type ComplexityRule } from "./complexity.ts";
+import { checkValue, type ComplexityRule, validateRule } from "./complexity.ts";
 import {
   DEFAULT_KEEP,
   firstHistory,
@@ -113,7 +113,7 @@ export interface NextSecretOptions {
  * @param options Rule and history length to set; vault defaults.
  * @returns The record to store.
  * @throws {HecateError} `invalid_profile` for a bad name, `usage` for an empty, oversized or too
- * weak value, or a bad number of versions.
+ * weak value, a malformed rule or a bad number of versions.
  */
 export function nextSecret(
   before: SecretRecord | undefined,
@@ -131,6 +131,7 @@ export function nextSecret(
   if (options.keep !== undefined && !validKeep(options.keep)) {
     throw new HecateError("usage", `Versions to keep must be a whole number from 0 to ${MAX_KEEP}`);
   }
+  if (options.complexity !== undefined) validateRule(options.complexity);
   const own = {
     complexity: options.complexity ?? before?.complexity,
     keep: options.keep ?? before?.history?.keep,
