@@ -37,6 +37,8 @@ export {
   type RefHealth,
   type RotateDueResult,
   type Row,
+  type SecretSummary,
+  type SetSecretOptions,
   type SourceInUse,
   type StatementAudit,
   type TotpSetup,
@@ -47,8 +49,10 @@ export {
   VaultKeys,
   type VaultPoolOptions,
   VaultProfiles,
+  VaultSecrets,
   VaultTotp,
 } from "./src/hecate.ts";
+export { effectiveRules, type LifecycleDefaults } from "./src/hecate.ts";
 export type { PoolOptions, PoolStats } from "./src/db/pool.ts";
 export {
   type BreakerOptions,
@@ -58,7 +62,14 @@ export {
 } from "./src/db/breaker.ts";
 export { isTransient, type RetryOptions } from "./src/db/retry.ts";
 export type { Endpoint } from "./src/connect.ts";
-export { ENV_FIELDS, type EnvField, type EnvMapping, parseEnvMapping } from "./src/run/env.ts";
+export {
+  ENV_FIELDS,
+  type EnvField,
+  type EnvMapping,
+  parseEnvMapping,
+  parseSecretMapping,
+  type SecretMapping,
+} from "./src/run/env.ts";
 export { type ErrorCode, ExitCode, type ExitCodeValue, HecateError } from "./src/errors.ts";
 export type {
   Column,

@@ -20,6 +20,8 @@ export {
 } from "./api/profiles.ts";
 export type { ComplexityRule } from "./lifecycle/complexity.ts";
 export { type ApiKeySummary, type CreateApiKeyOptions, VaultApiKeys } from "./api/api_keys.ts";
+export { type SecretSummary, type SetSecretOptions, VaultSecrets } from "./api/secrets.ts";
+export { effectiveRules, type LifecycleDefaults } from "./lifecycle/secret_record.ts";
 export type { ApiKeyPolicy } from "./vault/apikey.ts";
 export { type TotpSetup, VaultTotp } from "./api/totp.ts";
 export { VaultKeys } from "./api/keys.ts";

@@ -25,6 +25,10 @@ interface OkExpectation {
   profiles: Record<string, unknown>[];
   /** Format 2: the profiles the API key in apikey.txt opens. */
   apikey_profiles?: string[];
+  /** Stored secrets (records of kind `secret`): name, current value and version. */
+  secrets?: { name: string; value: string; version: number }[];
+  /** The stored secrets the API key in apikey.txt opens. */
+  apikey_secrets?: string[];
 }
 
 interface ErrorExpectation {
@@ -93,6 +97,8 @@ Deno.test("the vector set holds at least the five version-1, four version-2 and 
       "v3-extra-line",
       "v3-future-version",
       "v3-bad-signature",
+      "v3-secret",
+      "v3-secret-relabelled",
     ]
   ) assert.ok(names.includes(n), `missing vector ${n}`);
 });
@@ -108,8 +114,10 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
         assert.equal(state.id, expected.vault_id);
         assert.equal(state.generation, expected.generation);
         assert.equal(state.passwordIterations, expected.kdf_iterations);
-        const values = (await state.records()).map((r) => r.value)
+        const all = (await state.records()).map((r) => r.value);
+        const values = all.filter((v) => v.kind !== "secret")
           .sort((a, b) => String(a.name).localeCompare(String(b.name)));
+        assert.equal(all.length - values.length, expected.secrets?.length ?? 0, "secret records");
         assert.equal(values.length, expected.profiles.length);
         for (const [i, want] of expected.profiles.entries()) {
           for (const [field, value] of Object.entries(want)) {
@@ -122,10 +130,11 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
           // The whole file, and the file read by position as the CLI reads it.
           for (const file of [v.file, new MemoryPositionedFile(v.file)]) {
             const scoped = await openScoped(file, key, { now: new Date() });
-            assert.deepEqual(
-              scoped.records().map((r) => r.value.name).sort(),
-              expected.apikey_profiles,
-            );
+            const kinds = (kind: string) =>
+              scoped.records().filter((r) => (r.value.kind === "secret") === (kind === "secret"))
+                .map((r) => r.value.name).sort();
+            assert.deepEqual(kinds("profile"), expected.apikey_profiles);
+            assert.deepEqual(kinds("secret"), expected.apikey_secrets ?? []);
           }
         }
         // Library layer: the same profiles, listed without secrets.
@@ -139,6 +148,10 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
               return summary;
             }),
           );
+          for (const want of expected.secrets ?? []) {
+            assert.equal(await vault.secrets.get(want.name), want.value);
+            assert.equal((await vault.secrets.history(want.name))[0]!.version, want.version);
+          }
           for (const p of expected.profiles) {
             const shown = JSON.stringify(await vault.profiles.show(String(p.name)));
             const secrets = Object.values(p.secrets as Record<string, { value?: string }>);
@@ -157,6 +170,7 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
             openThroughLibrary(v, async (open) => {
               const vault = await open();
               for (const p of vault.profiles.list()) await vault.profiles.show(p.name);
+              for (const s of await vault.secrets.list()) await vault.secrets.get(s.name);
             }),
         ]
       ) {

@@ -15,7 +15,7 @@ import { type Profile, profileFromRecord } from "../profile.ts";
 import type { VaultStore } from "../vault/store.ts";
 import type { ScopedVault } from "../vault/scoped.ts";
 import { type JsonObject, UnlockedVault } from "../vault/vault.ts";
-import { recordSummary } from "../vault/record_index.ts";
+import { recordKindOf, recordSummary, summaryKindOf } from "../vault/record_index.ts";
 import { type AccessContext, requireSecondFactor } from "./access.ts";
 import { reasonOf } from "./util.ts";
 import { saveVault } from "./vault_write.ts";
@@ -104,7 +104,8 @@ export class VaultCore {
    * @returns The profiles with ids and TOTP setups.
    */
   async all(state: UnlockedVault | ScopedVault = this.#state): Promise<Found[]> {
-    return (await state.records()).map((r) => foundOf(r.id, r.value));
+    return (await state.records()).filter((r) => recordKindOf(r.value) === "profile")
+      .map((r) => foundOf(r.id, r.value));
   }
 
   /**
@@ -118,8 +119,12 @@ export class VaultCore {
   summaries(
     state: UnlockedVault | ScopedVault = this.#state,
   ): { id: string; summary: Readonly<JsonObject> }[] {
-    if (state instanceof UnlockedVault) return state.summaries();
-    return state.records().map((r) => ({ id: r.id, summary: recordSummary(r.value) }));
+    // Stored secrets (`hecate secret`) are records too, but never profiles.
+    if (state instanceof UnlockedVault) {
+      return state.summaries().filter((r) => summaryKindOf(r.summary) === "profile");
+    }
+    return state.records().filter((r) => recordKindOf(r.value) === "profile")
+      .map((r) => ({ id: r.id, summary: recordSummary(r.value) }));
   }
 
   /**
@@ -135,7 +140,9 @@ export class VaultCore {
       const id = state.recordIdByName(name);
       if (id !== undefined) return foundOf(id, await state.record(id));
     } else {
-      const hit = state.records().find((r) => r.value.name === name);
+      const hit = state.records().find((r) =>
+        r.value.name === name && recordKindOf(r.value) === "profile"
+      );
       if (hit) return foundOf(hit.id, hit.value);
     }
     throw new HecateError("profile_not_found", `No profile named "${name}"`, {

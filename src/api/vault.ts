@@ -13,7 +13,7 @@ import type { Actor } from "../audit/log.ts";
 import { chainKeyOf } from "../audit/meta.ts";
 import type { Endpoint } from "../connect.ts";
 import type { BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
-import type { EnvMapping } from "../run/env.ts";
+import type { EnvMapping, SecretMapping } from "../run/env.ts";
 import type { VaultCore } from "./_core.ts";
 import { VaultApiKeys } from "./api_keys.ts";
 import { VaultBackups } from "./backups.ts";
@@ -22,6 +22,7 @@ import { type ConnectOptions, VaultConnections, type VaultPoolOptions } from "./
 import { VaultKeys } from "./keys.ts";
 import type { ConnectionPool } from "./pool.ts";
 import { VaultProfiles } from "./profiles.ts";
+import { VaultSecrets } from "./secrets.ts";
 import { VaultTotp } from "./totp.ts";
 
 /**
@@ -39,6 +40,8 @@ export class Vault {
   readonly home: string;
   /** Profiles: list, show, add, edit, remove. */
   readonly profiles: VaultProfiles;
+  /** Stored secrets that are not database logins: set, get, list, history, remove. */
+  readonly secrets: VaultSecrets;
   /** API keys: create, list, revoke (master password only). */
   readonly apiKeys: VaultApiKeys;
   /** One-time codes for the vault and for profiles (master password only). */
@@ -55,6 +58,7 @@ export class Vault {
     this.#core = core;
     this.home = core.home;
     this.profiles = new VaultProfiles(core);
+    this.secrets = new VaultSecrets(core);
     this.apiKeys = new VaultApiKeys(core);
     this.totp = new VaultTotp(core);
     this.keys = new VaultKeys(core);
@@ -189,7 +193,8 @@ export class Vault {
    * @param name Profile name.
    * @param command The program (looked up on PATH).
    * @param args Its arguments.
-   * @param options Extra `NAME=field` variables.
+   * @param options Extra `NAME=field` variables; `secrets`: stored secrets to set as variables
+   * (each read is audited as `secret.read`; with an API key, only secrets in its scope).
    * @returns The program's exit code (128 + N when signal N ended it).
    *
    * @example Run psql with the profile's credentials
@@ -201,7 +206,7 @@ export class Vault {
     name: string,
     command: string,
     args: readonly string[] = [],
-    options: { env?: readonly EnvMapping[] } = {},
+    options: { env?: readonly EnvMapping[]; secrets?: readonly SecretMapping[] } = {},
   ): Promise<number> {
     return this.#connections.run(name, command, args, options);
   }

@@ -46,6 +46,13 @@ export const AUDIT_EVENTS = {
   "rotation.commit": "the rotated password became the profile's current version",
   "rotation.settle":
     "a rotation left pending by a crash was settled at the next use (detail kept: new or old, saved; fail: neither logs in)",
+  "secret.set":
+    "a stored secret (`hecate secret set`) got a new version (detail: secret name, version; never the value)",
+  "secret.read":
+    "a stored secret's value was read (`secret get`, `run --secret`, the library; written before the value is released)",
+  "secret.history":
+    "a stored secret's versions were listed (version, time, actor, reason; never a value)",
+  "secret.remove": "a stored secret and its kept versions were removed (detail: secret name)",
   "profile.pin_host_key": "SSH host keys learned under accept-new were pinned in the profile",
   "password.change": "the master password was changed",
   "kdf.upgrade": "the password slot was re-wrapped at a higher PBKDF2 cost",

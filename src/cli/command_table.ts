@@ -23,6 +23,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   sources: async () => (await import("./commands/sources.ts")).sourcesCommand,
   audit: async () => (await import("./commands/audit.ts")).auditCommand,
   stats: async () => (await import("./commands/stats.ts")).statsCommand,
+  secret: async () => (await import("./commands/secret.ts")).secretCommand,
   apikey: async () => (await import("./commands/apikey.ts")).apikeyCommand,
   totp: async () => (await import("./commands/totp.ts")).totpCommand,
   unlock: async () => (await import("./commands/agent.ts")).unlockCommand,

@@ -87,10 +87,15 @@ export interface LegacyApiKeySlot {
 /** Any key slot. */
 export type Slot = PasswordSlot | ApiKeySlot | LegacyApiKeySlot;
 
+/**
+ * What a record holds: a connection profile, or a stored secret (`hecate secret`; format 3 only).
+ */
+export type RecordKind = "profile" | "secret";
+
 /** One encrypted record. */
 export interface RecordEntry {
   id: Uint8Array<ArrayBuffer>;
-  kind: "profile";
+  kind: RecordKind;
   /** The record's data key sealed under the root wrapping key. */
   key: Uint8Array<ArrayBuffer>;
   /** The record's JSON sealed under its data key. */
@@ -316,7 +321,7 @@ export class RecordLines {
  * first read, so a reader hashes only the records it opens.
  */
 class ParsedRecord implements RecordEntry {
-  readonly kind = "profile" as const;
+  #kind: RecordKind | undefined;
   /** The id's base64url text as read. */
   readonly idText: string;
   /** Format 3: where the line starts in the region, and its size (without its newline). */
@@ -357,7 +362,14 @@ class ParsedRecord implements RecordEntry {
     } else {
       this.#keyText = texts.keyText;
       this.#dataText = texts.dataText;
+      this.#kind = "profile"; // formats 1 and 2 hold profiles only
     }
+  }
+
+  /** The record's kind (format 3: read from its line, after the line's hash was checked). */
+  get kind(): RecordKind {
+    if (this.#kind === undefined) this.#readLine();
+    return this.#kind!;
   }
 
   /** Format 3: the record line as stored (without its newline). */
@@ -417,12 +429,15 @@ class ParsedRecord implements RecordEntry {
     }
     const o = obj(v, `record ${this.#i}`);
     exactKeys(o, ["id", "kind", "key", "data"], `record ${this.#i}`);
-    if (o.kind !== "profile") throw damaged(`record ${this.#i} has an unknown kind`);
+    if (o.kind !== "profile" && o.kind !== "secret") {
+      throw damaged(`record ${this.#i} has an unknown kind`);
+    }
     if (o.id !== this.idText) throw tampered(`record line ${this.#i + 1} has another record's id`);
     if (typeof o.key !== "string") throw damaged(`record ${this.#i} key is not a string`);
     if (typeof o.data !== "string") throw damaged(`record ${this.#i} data is not a string`);
     this.#keyText = o.key;
     this.#dataText = o.data;
+    this.#kind = o.kind;
   }
 }
 

@@ -38,6 +38,7 @@ import {
 import { openRecord, signedBodyMessage } from "./keyring.ts";
 import { AuthenticationFailure } from "./primitives.ts";
 import { checkChecksum, type JsonObject, recordSideKeyOf } from "./vault.ts";
+import { recordKindOf } from "./record_index.ts";
 
 /** A vault opened with an API key: the records in scope, decrypted. */
 export interface ScopedVault {
@@ -158,7 +159,7 @@ export async function openScoped(
     await loadRecordLine(entry); // read by position: only after the header was authenticated
     let plain: Uint8Array;
     try {
-      plain = await openRecord(s.key, entry.data, body.vaultId, entry.id);
+      plain = await openRecord(s.key, entry.data, body.vaultId, entry.id, entry.kind);
     } catch (e) {
       throw new HecateError("vault_integrity", "Vault failed authentication: a record in scope", {
         cause: e,
@@ -170,6 +171,14 @@ export async function openScoped(
       value = JSON.parse(fromUtf8(plain));
     } catch (e) {
       throw new HecateError("vault_integrity", "A record in scope is not valid JSON", { cause: e });
+    }
+    if (
+      typeof value !== "object" || value === null ||
+      recordKindOf(value as JsonObject) !== entry.kind
+    ) {
+      throw new HecateError("vault_integrity", "Vault failed authentication: a record in scope", {
+        hint: "the file was altered or damaged; restore a previous generation or a backup",
+      });
     }
     records.push({ id: s.record, value: value as JsonObject });
     sideKeys.set(s.record, () => recordSideKeyOf(s.key, body.vaultId, entry.id));

@@ -37,6 +37,7 @@ import {
   type PasswordSlot,
   type RecordEntry,
   recordIdText,
+  type RecordKind,
   serializeBody,
   type Slot,
   type SplitVaultFile,
@@ -58,7 +59,13 @@ import {
   wrapRootWithPassword,
 } from "./keyring.ts";
 import { AuthenticationFailure, hkdfSha256, KEY_BYTES, randomBytes, sha256 } from "./primitives.ts";
-import { INDEX_META, matchesSummary, recordSummary } from "./record_index.ts";
+import {
+  INDEX_META,
+  matchesSummary,
+  recordKindOf,
+  recordSummary,
+  summaryKindOf,
+} from "./record_index.ts";
 
 /** A JSON object stored in a record or in the meta blob. */
 export type JsonObject = { [key: string]: unknown };
@@ -580,12 +587,14 @@ export class UnlockedVault {
     const dataKey = await UnlockedVault.#dataKey(keys, vaultId, r, i);
     let plain: Uint8Array;
     try {
-      plain = await openRecord(dataKey, r.entry!.data, vaultId, r.id);
+      plain = await openRecord(dataKey, r.entry!.data, vaultId, r.id, r.entry!.kind);
     } catch (e) {
       if (e instanceof AuthenticationFailure) throw integrity(`record ${i}`, e);
       throw e;
     }
     const value = parseJsonObject(plain, `record ${i}`);
+    // The kind is bound by the seal; a plaintext claiming the other kind is a faulty writer's.
+    if (recordKindOf(value) !== r.entry!.kind) throw integrity(`record ${i} is not of its kind`);
     if (checkIndex && !matchesSummary(value, r.summary)) {
       throw integrity(`record ${i} does not match the profile index`);
     }
@@ -693,13 +702,16 @@ export class UnlockedVault {
   }
 
   /**
-   * The id of the first record whose index entry has this name.
+   * The id of the first record of a kind whose index entry has this name (profiles and stored
+   * secrets have separate names).
    *
-   * @param name The profile name.
+   * @param name The profile (or secret) name.
+   * @param kind `profile` (the default) or `secret`.
    * @returns The record id, or undefined.
    */
-  recordIdByName(name: string): string | undefined {
-    return this.#records.find((r) => r.summary.name === name)?.key;
+  recordIdByName(name: string, kind: RecordKind = "profile"): string | undefined {
+    return this.#records.find((r) => r.summary.name === name && summaryKindOf(r.summary) === kind)
+      ?.key;
   }
 
   /**
@@ -994,9 +1006,15 @@ export class UnlockedVault {
         const value = await this.#openRecord(r);
         r.entry = {
           id: r.id,
-          kind: "profile",
+          kind: recordKindOf(value),
           key: await wrapDataKey(this.#keys.wrap, dataKey, this.#vaultId, r.id),
-          data: await sealRecord(dataKey, utf8(JSON.stringify(value)), this.#vaultId, r.id),
+          data: await sealRecord(
+            dataKey,
+            utf8(JSON.stringify(value)),
+            this.#vaultId,
+            r.id,
+            recordKindOf(value),
+          ),
         };
       }
       records.push(r.entry);
