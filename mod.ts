@@ -37,6 +37,7 @@ export {
   type RefHealth,
   type RotateDueResult,
   type Row,
+  type SlotSummary,
   type SourceInUse,
   type StatementAudit,
   type TotpSetup,
@@ -47,6 +48,7 @@ export {
   VaultKeys,
   type VaultPoolOptions,
   VaultProfiles,
+  VaultSlots,
   VaultTotp,
 } from "./src/hecate.ts";
 export type { PoolOptions, PoolStats } from "./src/db/pool.ts";

@@ -24,6 +24,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   audit: async () => (await import("./commands/audit.ts")).auditCommand,
   stats: async () => (await import("./commands/stats.ts")).statsCommand,
   apikey: async () => (await import("./commands/apikey.ts")).apikeyCommand,
+  slot: async () => (await import("./commands/slot.ts")).slotCommand,
   totp: async () => (await import("./commands/totp.ts")).totpCommand,
   unlock: async () => (await import("./commands/agent.ts")).unlockCommand,
   lock: async () => (await import("./commands/agent.ts")).lockCommand,
