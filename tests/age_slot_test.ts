@@ -92,9 +92,9 @@ Deno.test("interop: a slot key the age program encrypted opens through the libra
   });
 });
 
-Deno.test("recipients: only X25519 age1... with a valid checksum", () => {
+Deno.test("recipients: only X25519 age1... with a valid checksum", async () => {
   const good = "age1xp23qed8kysxpk67rvfhqgcnu5dxq5ejh9jkguve9ref2qyee38s8klj59";
-  assert.equal(checkAgeRecipient(` ${good}\n`), good);
+  assert.equal(await checkAgeRecipient(` ${good}\n`), good);
   for (
     const bad of [
       good.slice(0, -1) + (good.endsWith("9") ? "8" : "9"), // checksum
@@ -104,7 +104,7 @@ Deno.test("recipients: only X25519 age1... with a valid checksum", () => {
       "AGE-SECRET-KEY-1QQQQ",
     ]
   ) {
-    assert.throws(
+    await assert.rejects(
       () => checkAgeRecipient(bad),
       (e: Error) => (e as { code?: string }).code === "usage",
     );

@@ -109,7 +109,7 @@ export class VaultSlots {
     let id = "";
     const label = options.label ?? `${recipient.trim().slice(0, 12)}...`;
     await core.audited("slot.add", undefined, async () => {
-      const checked = checkAgeRecipient(recipient);
+      const checked = await checkAgeRecipient(recipient);
       if (!LABEL.test(label)) {
         throw new HecateError(
           "usage",
@@ -123,7 +123,7 @@ export class VaultSlots {
       kind: "age",
       label,
       ...(id ? { slot_id: id } : {}),
-      ...(checkable(recipient) ? { recipient: recipient.trim() } : {}),
+      ...(id ? { recipient: recipient.trim() } : {}), // only once it was checked and added
     }));
     return id;
   }
@@ -160,15 +160,5 @@ export class VaultSlots {
       });
     }, () => (kind ? { slot_id: id, kind } : {})); // an unknown id is not echoed into the trail
     await forgetApiKey(core.home, id).catch(() => {});
-  }
-}
-
-/** Whether a recipient may go into the audit detail: only a well-formed (public) one. */
-function checkable(recipient: string): boolean {
-  try {
-    checkAgeRecipient(recipient);
-    return true;
-  } catch {
-    return false;
   }
 }

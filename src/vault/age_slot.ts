@@ -8,11 +8,18 @@
  * @module
  */
 
-import { Decrypter, Encrypter, identityToRecipient } from "age-encryption";
 import { HecateError } from "../errors.ts";
 import { AGE_RECIPIENT, type AgeSlot } from "./format.ts";
 import { associatedDataV2 } from "./keyring.ts";
 import { AuthenticationFailure, KEY_BYTES, open, randomBytes, seal } from "./primitives.ts";
+
+/**
+ * The age implementation, loaded on first use: the cron path (`hecate query` with the password)
+ * imports this module through the vault but never needs age (tests/startup_imports_test.ts).
+ */
+function ageLib(): Promise<typeof import("age-encryption")> {
+  return import("age-encryption");
+}
 
 /** The associated data of an age slot's sealed root key. */
 function slotAad(vaultId: Uint8Array, slotId: Uint8Array): Uint8Array<ArrayBuffer> {
@@ -27,7 +34,7 @@ function slotAad(vaultId: Uint8Array, slotId: Uint8Array): Uint8Array<ArrayBuffe
  * @throws {HecateError} `usage` for anything else (post-quantum, tag, plugin or SSH recipients
  * included: this slot kind is X25519 only).
  */
-export function checkAgeRecipient(recipient: string): string {
+export async function checkAgeRecipient(recipient: string): Promise<string> {
   const r = recipient.trim();
   const bad = () =>
     new HecateError("usage", "Not an age X25519 recipient (age1... as age-keygen prints it)", {
@@ -35,7 +42,7 @@ export function checkAgeRecipient(recipient: string): string {
     });
   if (!AGE_RECIPIENT.test(r)) throw bad();
   try {
-    new Encrypter().addRecipient(r); // checks the Bech32 checksum and the key length
+    new (await ageLib()).Encrypter().addRecipient(r); // checks the Bech32 checksum and the key length
   } catch {
     throw bad();
   }
@@ -59,7 +66,7 @@ export async function sealAgeSlot(
 ): Promise<AgeSlot> {
   const slotKey = randomBytes(KEY_BYTES);
   try {
-    const e = new Encrypter();
+    const e = new (await ageLib()).Encrypter();
     e.addRecipient(recipient);
     const age = new Uint8Array(await e.encrypt(slotKey));
     const wrapped = await seal(slotKey, root, slotAad(vaultId, slotId));
@@ -89,7 +96,7 @@ export async function parseAgeIdentities(
       throw new HecateError("usage", `Identity file line ${i + 1} is not an age X25519 identity`);
     }
     try {
-      out.push({ identity: line, recipient: await identityToRecipient(line) });
+      out.push({ identity: line, recipient: await (await ageLib()).identityToRecipient(line) });
     } catch {
       throw new HecateError("usage", `Identity file line ${i + 1} is not a valid age identity`);
     }
@@ -115,7 +122,7 @@ export async function openAgeSlot(
 ): Promise<Uint8Array<ArrayBuffer>> {
   let slotKey: Uint8Array<ArrayBuffer>;
   try {
-    const d = new Decrypter();
+    const d = new (await ageLib()).Decrypter();
     d.addIdentity(identity);
     slotKey = new Uint8Array(await d.decrypt(slot.age));
   } catch {
