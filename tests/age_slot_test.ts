@@ -158,6 +158,13 @@ Deno.test("CLI: slot add age, then --identity (and HECATE_IDENTITY) opens the va
     assert.ok(unlocks.length >= 3);
     assert.ok(unlocks.every((l) => l.outcome === "ok"));
     assert.deepEqual(unlocks[0]!.actor, { kind: "age", id: age.id, name: "alice" });
+    // A program run with the teammate's credentials does not inherit the identity's path.
+    const ran = await runHecate(["--home", home, "run", "billing", "--", "env"], {
+      env: { HECATE_IDENTITY: alice.file },
+    });
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.match(ran.stdout, /^HECATE_PROFILE=billing$/m);
+    assert.ok(!ran.stdout.includes("HECATE_IDENTITY") && !ran.stdout.includes(alice.file));
     // No secret key material anywhere in the trail.
     const identityLine = (await Deno.readTextFile(alice.file)).match(/AGE-SECRET-KEY-1\S+/)![0];
     assert.ok(!JSON.stringify(lines).includes(identityLine));
