@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { totpCode } from "../src/access/totp.ts";
 import { openVault } from "../src/hecate.ts";
 import { checkAgeRecipient, openAgeSlot, sealAgeSlot } from "../src/vault/age_slot.ts";
 import { fromBase64Url } from "../src/vault/encoding.ts";
@@ -382,5 +383,29 @@ Deno.test("format: an age slot holds exactly id, kind, recipient, age (a binary 
         "vault_integrity",
       );
     }
+  });
+});
+
+Deno.test("attack: with vault TOTP on, an identity alone does not open the vault (exit 16); a recovery code is the owner's only", async () => {
+  await withHome(async (home) => {
+    let now = Date.parse("2026-11-23T10:00:05Z");
+    const clock = () => new Date(now);
+    await vaultWith(home, ["billing"]);
+    const dir = await Deno.makeTempDir({ dir: home, prefix: "keys-" });
+    const alice = await keygen(dir, "alice");
+    const owner = await openVault({ home, password: PW, now: clock, lockout: "off" });
+    await owner.slots.addAge(alice.recipient, { label: "alice" });
+    const setup = await owner.totp.beginSetup();
+    const codes = await owner.totp.enable(setup, await totpCode(setup.secret, clock()));
+    const identity = await Deno.readTextFile(alice.file);
+    const open = (totp?: string) => openVault({ home, identity, now: clock, totp, lockout: "off" });
+    await assertCode(() => open(undefined), "totp_failed", "missing code");
+    await assertCode(() => open(codes[0]!), "totp_failed", "recovery code");
+    now += 30_000;
+    const vault = await open(await totpCode(setup.secret, clock()));
+    assert.equal(vault.actor.kind, "age");
+    // The CLI: no code, no terminal: exit 16.
+    const r = await runHecate(["--home", home, "--identity", alice.file, "server", "list"]);
+    assert.equal(r.code, 16, r.stderr);
   });
 });
