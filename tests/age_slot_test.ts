@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { totpCode } from "../src/access/totp.ts";
 import { openVault } from "../src/hecate.ts";
 import { checkAgeRecipient, openAgeSlot, sealAgeSlot } from "../src/vault/age_slot.ts";
-import { fromBase64Url } from "../src/vault/encoding.ts";
+import { fromBase64Url, toBase64Url } from "../src/vault/encoding.ts";
 import { type AgeSlot, parseVaultFile } from "../src/vault/format.ts";
 import { associatedDataV2 } from "../src/vault/keyring.ts";
 import { AuthenticationFailure, open, randomBytes, seal } from "../src/vault/primitives.ts";
@@ -407,5 +407,38 @@ Deno.test("attack: with vault TOTP on, an identity alone does not open the vault
     // The CLI: no code, no terminal: exit 16.
     const r = await runHecate(["--home", home, "--identity", alice.file, "server", "list"]);
     assert.equal(r.code, 16, r.stderr);
+  });
+});
+
+Deno.test("attack: an age slot given an API key's slot id (and put first) does not confuse the API-key reader: exit 4, no crash", async () => {
+  await withHome(async (home) => {
+    const vault = await vaultWith(home, ["billing"]);
+    const key = await vault.apiKeys.create({ name: "ci", profiles: ["billing"], expires: null });
+    const dir = await Deno.makeTempDir({ dir: home, prefix: "keys-" });
+    await vault.slots.addAge((await keygen(dir, "alice")).recipient, { label: "alice" });
+    const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
+    const nl = file.indexOf(0x0a);
+    const sealEnd = file.indexOf(0x0a, nl + 1);
+    const header = JSON.parse(dec.decode(file.subarray(0, nl)));
+    const api = header.slots.find((s: { kind: string }) => s.kind === "apikey");
+    const age = header.slots.find((s: { kind: string }) => s.kind === "age");
+    header.slots = [
+      { ...age, id: api.id },
+      ...header.slots.filter((s: { kind: string }) => s.kind !== "age"),
+    ];
+    // The attacker recomputes the unkeyed checksum; the MAC and signature they cannot.
+    const head = new TextEncoder().encode(JSON.stringify(header));
+    const seal = JSON.parse(dec.decode(file.subarray(nl + 1, sealEnd)));
+    seal.sha256 = toBase64Url(new Uint8Array(await crypto.subtle.digest("SHA-256", head)));
+    const forged = new Uint8Array([
+      ...head,
+      0x0a,
+      ...new TextEncoder().encode(JSON.stringify(seal)),
+      ...file.subarray(sealEnd),
+    ]);
+    await Deno.writeFile(`${home}/${VAULT_FILE}`, forged, { mode: 0o600 });
+    const r = await runHecate(["--home", home, "server", "list"], { env: { HECATE_API_KEY: key } });
+    assert.equal(r.code, 4, r.stderr);
+    assert.ok(!r.stderr.includes("TypeError"), r.stderr);
   });
 });

@@ -836,19 +836,21 @@ export class UnlockedVault {
    */
   apiKeys(): ApiKeyInfo[] {
     const meta = this.#apiKeyMeta();
-    return this.#slots.filter((s) => s.kind !== "password").flatMap((s) => {
-      const m = meta[toBase64Url(s.id)];
-      return m
-        ? [{
-          id: m.id,
-          name: m.name,
-          created: m.created,
-          expires: m.expires,
-          scope: [...m.scope],
-          ...(m.policy ? { policy: structuredClone(m.policy) } : {}),
-        }]
-        : [];
-    });
+    return this.#slots.filter((s) => s.kind === "apikey" || s.kind === "apikey-legacy").flatMap(
+      (s) => {
+        const m = meta[toBase64Url(s.id)];
+        return m
+          ? [{
+            id: m.id,
+            name: m.name,
+            created: m.created,
+            expires: m.expires,
+            scope: [...m.scope],
+            ...(m.policy ? { policy: structuredClone(m.policy) } : {}),
+          }]
+          : [];
+      },
+    );
   }
 
   /**
@@ -904,7 +906,9 @@ export class UnlockedVault {
     const meta = this.#apiKeyMeta();
     const entry = meta[id];
     const before = this.#slots.length;
-    this.#slots = this.#slots.filter((s) => !(s.kind !== "password" && toBase64Url(s.id) === id));
+    this.#slots = this.#slots.filter((s) =>
+      !((s.kind === "apikey" || s.kind === "apikey-legacy") && toBase64Url(s.id) === id)
+    );
     if (!entry && before === this.#slots.length) return false;
     const { [id]: _removed, ...rest } = meta;
     this.#meta = { ...this.#meta, [APIKEYS_META]: rest };
