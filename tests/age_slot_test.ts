@@ -123,6 +123,17 @@ Deno.test("CLI: slot add age, then --identity (and HECATE_IDENTITY) opens the va
       { env: pwEnv },
     );
     assert.equal(add.code, 0, add.stderr);
+    // The same recipient again: exit 10; not an X25519 recipient: exit 2; the file unchanged.
+    const afterAdd = await Deno.readFile(`${home}/${VAULT_FILE}`);
+    const again = await runHecate(["--home", home, "slot", "add", "age", alice.recipient], {
+      env: pwEnv,
+    });
+    assert.equal(again.code, 10, again.stderr);
+    const bad = await runHecate(["--home", home, "slot", "add", "age", "age1pq1nope"], {
+      env: pwEnv,
+    });
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.deepEqual(await Deno.readFile(`${home}/${VAULT_FILE}`), afterAdd);
 
     const listed = await runHecate(["--home", home, "--identity", alice.file, "server", "list"]);
     assert.equal(listed.code, 0, listed.stderr);
