@@ -185,6 +185,11 @@ class ReadRecord implements LiveRecord {
   }
 }
 
+/** Whether a slot is an API key's (of either format), the kinds API-key methods look at. */
+function isApiKeySlot(s: Slot): boolean {
+  return s.kind === "apikey" || s.kind === "apikey-legacy";
+}
+
 function integrity(what: string, cause?: unknown): HecateError {
   return new HecateError("vault_integrity", `Vault failed authentication: ${what}`, {
     cause,
@@ -836,21 +841,19 @@ export class UnlockedVault {
    */
   apiKeys(): ApiKeyInfo[] {
     const meta = this.#apiKeyMeta();
-    return this.#slots.filter((s) => s.kind === "apikey" || s.kind === "apikey-legacy").flatMap(
-      (s) => {
-        const m = meta[toBase64Url(s.id)];
-        return m
-          ? [{
-            id: m.id,
-            name: m.name,
-            created: m.created,
-            expires: m.expires,
-            scope: [...m.scope],
-            ...(m.policy ? { policy: structuredClone(m.policy) } : {}),
-          }]
-          : [];
-      },
-    );
+    return this.#slots.filter(isApiKeySlot).flatMap((s) => {
+      const m = meta[toBase64Url(s.id)];
+      return m
+        ? [{
+          id: m.id,
+          name: m.name,
+          created: m.created,
+          expires: m.expires,
+          scope: [...m.scope],
+          ...(m.policy ? { policy: structuredClone(m.policy) } : {}),
+        }]
+        : [];
+    });
   }
 
   /**
@@ -906,9 +909,7 @@ export class UnlockedVault {
     const meta = this.#apiKeyMeta();
     const entry = meta[id];
     const before = this.#slots.length;
-    this.#slots = this.#slots.filter((s) =>
-      !((s.kind === "apikey" || s.kind === "apikey-legacy") && toBase64Url(s.id) === id)
-    );
+    this.#slots = this.#slots.filter((s) => !(isApiKeySlot(s) && toBase64Url(s.id) === id));
     if (!entry && before === this.#slots.length) return false;
     const { [id]: _removed, ...rest } = meta;
     this.#meta = { ...this.#meta, [APIKEYS_META]: rest };
@@ -1021,9 +1022,10 @@ export class UnlockedVault {
   /**
    * Rotates every key below the password: a new root key (so new wrap, MAC and meta keys), new
    * data keys for every record, a new signing key, and a new password slot. API-key slots are
-   * re-sealed to their keys' public keys with the new data keys and signer, so existing API keys
-   * keep working while nothing derivable from the old root key opens what is written now. The
-   * vault id stays (API keys are bound to it).
+   * re-sealed to their keys' public keys with the new data keys and signer, and age slots re-made
+   * for their recipients under the new root key, so existing API keys and teammates keep working
+   * while nothing derivable from the old root key opens what is written now. The vault id stays
+   * (API keys are bound to it).
    *
    * @param password The master password for the new slot.
    * @param iterations PBKDF2 iterations for the new slot.
