@@ -39,6 +39,7 @@ export {
   type Row,
   type SecretSummary,
   type SetSecretOptions,
+  type SlotSummary,
   type SourceInUse,
   type StatementAudit,
   type TotpSetup,
@@ -50,6 +51,7 @@ export {
   type VaultPoolOptions,
   VaultProfiles,
   VaultSecrets,
+  VaultSlots,
   VaultTotp,
 } from "./src/hecate.ts";
 export { effectiveRules, type LifecycleDefaults } from "./src/hecate.ts";

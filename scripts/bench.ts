@@ -24,7 +24,9 @@
  * chain's own cost; scripts/bench/aws.ts), `cloud` (the cron path with `azure-kv:` and `gcp-sm:`
  * through the doubles, against a stored secret; scripts/bench/cloud.ts), `console` (the web
  * console's first page size and load time, and 100,000 rows streamed in Chromium;
- * scripts/bench/console.ts). Pass section names to run only those.
+ * scripts/bench/console.ts), `age` (unlocking with a teammate's age identity against the master
+ * password, in process and as a whole command; scripts/bench/age.ts). Pass section names to run
+ * only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -48,6 +50,7 @@ import {
 } from "./bench/measure.ts";
 import { psqlCommand, serverProfile, vaultWith } from "./bench/setup.ts";
 import { benchAgent } from "./bench/agent.ts";
+import { benchAge } from "./bench/age.ts";
 import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
@@ -85,6 +88,7 @@ const sections = Deno.args.length ? Deno.args : [
   "gateway",
   "cloud",
   "vault",
+  "age",
 ];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
@@ -110,6 +114,8 @@ try {
       console.log(`unlock at ${iterations} PBKDF2 iterations: ${ms.toFixed(1)} ms (median of 5)`);
     }
   }
+
+  if (sections.includes("age")) await benchAge(root, PASSWORD, hecateCmd);
 
   if (sections.includes("pg")) {
     await using pg = await startPostgres();

@@ -25,6 +25,7 @@ export { effectiveRules, type LifecycleDefaults } from "./lifecycle/secret_recor
 export type { ApiKeyPolicy } from "./vault/apikey.ts";
 export { type TotpSetup, VaultTotp } from "./api/totp.ts";
 export { VaultKeys } from "./api/keys.ts";
+export { type SlotSummary, VaultSlots } from "./api/slots.ts";
 export { type VaultBackupOptions, VaultBackups } from "./api/backups.ts";
 export { type ConnectOptions, type VaultPoolOptions } from "./api/connections.ts";
 export { Connection, type StatementAudit, tlsWarnings } from "./api/connection.ts";

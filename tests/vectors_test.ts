@@ -11,6 +11,7 @@ import { openVault } from "../src/hecate.ts";
 import type { AuditSink } from "../src/audit/log.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
 import { openScoped } from "../src/vault/scoped.ts";
+import { parseAgeIdentities } from "../src/vault/age_slot.ts";
 
 const VECTORS = new URL("./vectors/", import.meta.url).pathname;
 const noAudit: AuditSink = { append: () => Promise.resolve() };
@@ -29,6 +30,10 @@ interface OkExpectation {
   secrets?: { name: string; value: string; version: number }[];
   /** The stored secrets the API key in apikey.txt opens. */
   apikey_secrets?: string[];
+  /** Age slots: the profiles the age identity in identity.txt opens. */
+  identity_profiles?: string[];
+  /** Age slots: the code the age identity in identity.txt meets instead. */
+  identity_code?: HecateError["code"];
 }
 
 interface ErrorExpectation {
@@ -135,6 +140,26 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
                 .map((r) => r.value.name).sort();
             assert.deepEqual(kinds("profile"), expected.apikey_profiles);
             assert.deepEqual(kinds("secret"), expected.apikey_secrets ?? []);
+          }
+        }
+        // The age identity (age-slot vectors): every profile, through the age slot.
+        if (expected.identity_profiles || expected.identity_code) {
+          const ids = await parseAgeIdentities(
+            await Deno.readTextFile(`${VECTORS}${name}/identity.txt`),
+          );
+          const open = () => UnlockedVault.unlockWithAge(v.file, ids);
+          if (expected.identity_code) {
+            await assert.rejects(open, (e: unknown) => {
+              assert.ok(e instanceof HecateError, `${name}: identity: threw ${e}`);
+              assert.equal(e.code, expected.identity_code, `${name}: identity: ${e.message}`);
+              return true;
+            });
+          } else {
+            const { vault } = await open();
+            assert.deepEqual(
+              (await vault.records()).map((r) => r.value.name).sort(),
+              expected.identity_profiles,
+            );
           }
         }
         // Library layer: the same profiles, listed without secrets.

@@ -31,6 +31,24 @@ export interface Found {
   totp: TotpConfig | undefined;
 }
 
+/**
+ * What only the master password may do, whatever else opened the vault: changing the keys, the
+ * slots, the API keys, the second factor or the backup retention. An age identity (a teammate)
+ * opens everything else (docs/SECURITY.md, "Age slots").
+ */
+const MASTER_ONLY: ReadonlySet<AuditEventName> = new Set<AuditEventName>([
+  "rotate",
+  "password.change",
+  "kdf.upgrade",
+  "apikey.create",
+  "apikey.revoke",
+  "totp.enable",
+  "totp.disable",
+  "backup.retention",
+  "slot.add",
+  "slot.remove",
+]);
+
 /** The shared state and machinery of one open vault. */
 export class VaultCore {
   /** The home directory. */
@@ -103,6 +121,21 @@ export class VaultCore {
    * @param state The vault to read.
    * @returns The profiles with ids and TOTP setups.
    */
+  /**
+   * Refuses unless the master password opened this vault.
+   *
+   * @throws {HecateError} `no_credential` for an API key or an age identity.
+   */
+  requireMasterPassword(): void {
+    if (this.access.actor.kind === "password") return;
+    this.unlocked(); // an API key's own message
+    throw new HecateError(
+      "no_credential",
+      "This needs the master password: an age identity cannot change keys, slots, API keys, TOTP or backup retention",
+      { hint: "ask the vault owner, or run it without --identity / HECATE_IDENTITY" },
+    );
+  }
+
   async all(state: UnlockedVault | ScopedVault = this.#state): Promise<Found[]> {
     return (await state.records()).filter((r) => recordKindOf(r.value) === "profile")
       .map((r) => foundOf(r.id, r.value));
@@ -189,6 +222,7 @@ export class VaultCore {
     const extra = () => (detail ? { detail: detail() } : {});
     try {
       this.unlocked();
+      if (MASTER_ONLY.has(event)) this.requireMasterPassword();
       await fn();
     } catch (e) {
       await this.audit.append({ ...base, outcome: "fail", reason: reasonOf(e), ...extra() })

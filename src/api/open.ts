@@ -17,6 +17,8 @@ import { totpConfigOf } from "../access/totp.ts";
 import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
 import { parseApiKey } from "../vault/apikey.ts";
+import { openWithIdentity } from "./open_identity.ts";
+import { PASSWORD_USE_KEY } from "./slots.ts";
 import { toBase64Url } from "../vault/encoding.ts";
 import { checkHome, resolveHome } from "../vault/home.ts";
 import { openScoped, type ScopedVault } from "../vault/scoped.ts";
@@ -37,7 +39,7 @@ import { Vault } from "./vault.ts";
 import { saveVault } from "./vault_write.ts";
 
 /**
- * Options for {@link openVault}: give exactly one of `password` and `apiKey`.
+ * Options for {@link openVault}: give exactly one of `password`, `apiKey` and `identity`.
  *
  * @example
  * ```ts ignore
@@ -51,6 +53,12 @@ export interface OpenVaultOptions {
   password?: string | undefined;
   /** An API key (`hcx_...`): opens only the profiles in its scope, read-only. */
   apiKey?: string | undefined;
+  /**
+   * The text of an age identity file (`AGE-SECRET-KEY-1...` lines): opens the vault through the
+   * age slot of one of its identities. Everything the password can do except changing keys,
+   * slots, API keys or TOTP (docs/SECURITY.md, "Age slots").
+   */
+  identity?: string | undefined;
   /**
    * The one-time code (TOTP or, with the password, a recovery code), or a function asked for one
    * only when a code is required (for the vault at unlock, or for a profile at connect).
@@ -70,7 +78,7 @@ function codeSource(totp: OpenVaultOptions["totp"]): CodeSource {
 }
 
 /**
- * Opens the vault with the master password or an API key. The attempt, success or failure, is
+ * Opens the vault with the master password, an API key or an age identity. The attempt, success or failure, is
  * audited with its actor; failures count toward lockout.
  *
  * @param options Home, credential, one-time code, audit sink, clock.
@@ -101,8 +109,9 @@ export async function openVault(options: OpenVaultOptions): Promise<Vault> {
 export async function openVaultWithState(
   options: OpenVaultOptions,
 ): Promise<{ vault: Vault; state: UnlockedVault | ScopedVault }> {
-  if ((options.password === undefined) === (options.apiKey === undefined)) {
-    throw new HecateError("usage", "Give either the master password or an API key");
+  const given = [options.password, options.apiKey, options.identity].filter((c) => c !== undefined);
+  if (given.length !== 1) {
+    throw new HecateError("usage", "Give one of the master password, an API key, an age identity");
   }
   const home = resolveHome({ home: options.home });
   await checkHome(home);
@@ -116,11 +125,17 @@ export async function openVaultWithState(
   );
   const code = codeSource(options.totp);
   const t0 = performance.now();
-  const by = options.apiKey !== undefined ? "apikey" : "password";
+  const by = options.apiKey !== undefined
+    ? "apikey"
+    : options.identity !== undefined
+    ? "age"
+    : "password";
   log("debug", "vault", "unlocking", { home, by });
   try {
     const opened = options.apiKey !== undefined
       ? await openWithApiKey(home, store, audit, lockout, now, code, options.apiKey)
+      : options.identity !== undefined
+      ? await openWithIdentity({ home, store, audit, lockout, now, code }, options.identity)
       : await openWithPassword(home, store, audit, lockout, now, code, options.password!);
     log("info", "vault", "unlocked", { by, ms: Math.round(performance.now() - t0) });
     return opened;
@@ -138,7 +153,7 @@ export async function openVaultWithState(
  * Refuses (and audits as a failed unlock) a vault file older than the highest generation written
  * in this home. Not counted toward lockout: the credential was right.
  */
-async function refuseRolledBack(
+export async function refuseRolledBack(
   gate: GenerationGate,
   audit: AuditSink,
   actor: Actor,
@@ -190,13 +205,18 @@ async function openWithPassword(
   // Removing old segments needs a proof made from A0: only a full password unlock enables it.
   if (audit instanceof FileAuditLog) audit.enableRetention(chainKeyOf(state.meta)!);
   await audit.append({ event: "unlock", actor, outcome: "ok" });
+  await recordApiKeyUse(home, PASSWORD_USE_KEY, now()).catch(() => {}); // for 'slot list'
   if (state.passwordIterations < MIN_KDF_ITERATIONS) {
     await upgradeKdf(core, password, MIN_KDF_ITERATIONS);
   }
   return { vault, state };
 }
 
-async function refuseUnreadable<T>(audit: AuditSink, actor: Actor, fn: () => Promise<T>) {
+/**
+ * Runs a step of an unlock and audits its failure as a failed `unlock` (not counted toward
+ * lockout). Shared with ./open_identity.ts.
+ */
+export async function refuseUnreadable<T>(audit: AuditSink, actor: Actor, fn: () => Promise<T>) {
   try {
     return await fn();
   } catch (e) {

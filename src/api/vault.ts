@@ -23,6 +23,7 @@ import { VaultKeys } from "./keys.ts";
 import type { ConnectionPool } from "./pool.ts";
 import { VaultProfiles } from "./profiles.ts";
 import { VaultSecrets } from "./secrets.ts";
+import { VaultSlots } from "./slots.ts";
 import { VaultTotp } from "./totp.ts";
 
 /**
@@ -50,6 +51,8 @@ export class Vault {
   readonly keys: VaultKeys;
   /** Encrypted bundles of this vault and their retention (master password only). */
   readonly backups: VaultBackups;
+  /** Key slots: list; add an age slot, remove one (master password only). */
+  readonly slots: VaultSlots;
   readonly #core: VaultCore;
   readonly #connections: VaultConnections;
 
@@ -63,6 +66,7 @@ export class Vault {
     this.totp = new VaultTotp(core);
     this.keys = new VaultKeys(core);
     this.backups = new VaultBackups(core);
+    this.slots = new VaultSlots(core);
     this.#connections = new VaultConnections(core);
   }
 
@@ -76,7 +80,10 @@ export class Vault {
     return this.#core.state.generation;
   }
 
-  /** Who opened this vault: the master password, or an API key (id and name). */
+  /**
+   * Who opened this vault: the master password, an API key (id and name), or an age identity
+   * (`age`, with its slot's id and label).
+   */
   get actor(): Actor {
     return { ...this.#core.actor };
   }

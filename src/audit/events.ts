@@ -11,7 +11,7 @@ export const AUDIT_EVENTS = {
   "init": "a vault was created (the chain's first entry)",
   "audit.start": "a chain was started for a vault made before the trail (the chain's first entry)",
   "unlock":
-    "an unlock attempt with the master password or an API key (actor says which), ok or fail, including its second factor (reason = error code)",
+    "an unlock attempt with the master password, an API key or an age identity (actor says which), ok or fail, including its second factor (reason = error code)",
   "agent.start":
     "an unlock agent started after a master-password unlock (detail: its pid, time limit and idle limit)",
   "agent.use":
@@ -60,6 +60,9 @@ export const AUDIT_EVENTS = {
   "vault.write": "the vault file was written (detail: vault id and generation)",
   "apikey.create": "an API key was created (detail: its id, name and scope; never the key)",
   "apikey.revoke": "an API key was revoked",
+  "slot.add":
+    "a key slot was added (detail: slot id, kind, label and, for age, the recipient; never key material)",
+  "slot.remove": "a key slot was removed (detail: slot id and kind)",
   "totp.enable": "a TOTP second factor was enabled (never the secret or a code)",
   "totp.disable": "a TOTP second factor was disabled",
   "totp.recovery": "a recovery code was used",

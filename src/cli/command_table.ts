@@ -25,6 +25,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   stats: async () => (await import("./commands/stats.ts")).statsCommand,
   secret: async () => (await import("./commands/secret.ts")).secretCommand,
   apikey: async () => (await import("./commands/apikey.ts")).apikeyCommand,
+  slot: async () => (await import("./commands/slot.ts")).slotCommand,
   totp: async () => (await import("./commands/totp.ts")).totpCommand,
   unlock: async () => (await import("./commands/agent.ts")).unlockCommand,
   lock: async () => (await import("./commands/agent.ts")).lockCommand,

@@ -66,7 +66,7 @@ export interface ProfileHistory {
  * @returns `password`, `apikey:<name or id>` or `none`.
  */
 export function actorText(a: Actor): string {
-  return a.kind === "apikey" ? `apikey:${a.name ?? a.id ?? "?"}` : a.kind;
+  return a.kind === "apikey" || a.kind === "age" ? `${a.kind}:${a.name ?? a.id ?? "?"}` : a.kind;
 }
 
 function integrity(name: string): HecateError {

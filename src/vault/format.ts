@@ -84,8 +84,29 @@ export interface LegacyApiKeySlot {
   wrapped: Uint8Array<ArrayBuffer>;
 }
 
+/**
+ * An age slot (a teammate's X25519 identity): a random slot key encrypted to an `age1...`
+ * recipient as an age file, and the root key sealed under that slot key, bound to the vault id
+ * and the slot id (docs/FORMAT.md, "Age slot").
+ */
+export interface AgeSlot {
+  id: Uint8Array<ArrayBuffer>;
+  kind: "age";
+  /** The `age1...` recipient (public), so a reader picks its slot without trying each one. */
+  recipient: string;
+  /** An age v1 file (binary) whose plaintext is the 32-byte slot key. */
+  age: Uint8Array<ArrayBuffer>;
+  /** Root key sealed under the slot key. */
+  wrapped: Uint8Array<ArrayBuffer>;
+}
+
 /** Any key slot. */
-export type Slot = PasswordSlot | ApiKeySlot | LegacyApiKeySlot;
+export type Slot = PasswordSlot | ApiKeySlot | LegacyApiKeySlot | AgeSlot;
+
+/** An X25519 age recipient: `age1` and 58 Bech32 characters (the checksum is checked on use). */
+export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+/** Largest age file accepted in an age slot (one X25519 stanza and 32 bytes need about 250). */
+const MAX_AGE_SLOT_BYTES = 4096;
 
 /**
  * What a record holds: a connection profile, or a stored secret (`hecate secret`; format 3 only).
@@ -223,7 +244,24 @@ function parseSlot(v: unknown, i: number, version: number): Slot {
       wrapped: bytes(o.wrapped, `slot ${i} wrapped keys`),
     };
   }
+  if (version >= 3 && o.kind === "age") return parseAgeSlot(o, i);
   throw damaged(`slot ${i} has an unknown kind`);
+}
+
+function parseAgeSlot(o: Json, i: number): AgeSlot {
+  exactKeys(o, ["id", "kind", "recipient", "age", "wrapped"], `slot ${i}`);
+  if (typeof o.recipient !== "string" || !AGE_RECIPIENT.test(o.recipient)) {
+    throw damaged(`slot ${i} recipient is not an age X25519 recipient`);
+  }
+  const age = bytes(o.age, `slot ${i} age file`);
+  if (age.length > MAX_AGE_SLOT_BYTES) throw damaged(`slot ${i} age file is too large`);
+  return {
+    id: bytes(o.id, `slot ${i} id`, 8),
+    kind: "age",
+    recipient: o.recipient,
+    age,
+    wrapped: bytes(o.wrapped, `slot ${i} wrapped key`),
+  };
 }
 
 function tampered(what: string): HecateError {
@@ -753,6 +791,15 @@ function slotJson(s: Slot): Json {
       id: toBase64Url(s.id),
       kind: s.kind,
       kdf: { alg: s.kdf.alg, iterations: s.kdf.iterations, salt: toBase64Url(s.kdf.salt) },
+      wrapped: toBase64Url(s.wrapped),
+    };
+  }
+  if (s.kind === "age") {
+    return {
+      id: toBase64Url(s.id),
+      kind: s.kind,
+      recipient: s.recipient,
+      age: toBase64Url(s.age),
       wrapped: toBase64Url(s.wrapped),
     };
   }

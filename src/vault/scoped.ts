@@ -126,7 +126,8 @@ export async function openScoped(
   const parsed = parseSplit(split);
   const { body } = parsed;
   const slot = body.slots.find((s): s is ApiKeySlot | LegacyApiKeySlot =>
-    s.kind !== "password" && timingSafeEqual(s.id, key.slotId)
+    // Only API-key kinds: an age (or any later) slot under the same id is not this key's.
+    (s.kind === "apikey" || s.kind === "apikey-legacy") && timingSafeEqual(s.id, key.slotId)
   );
   if (!slot) {
     throw new HecateError("key_revoked", "This API key is unknown or was revoked", {

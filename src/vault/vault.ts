@@ -23,6 +23,7 @@ import {
   sealApiKeySlot,
   sealLegacyApiKeySlot,
 } from "./apikey.ts";
+import { openAgeSlot, sealAgeSlot } from "./age_slot.ts";
 import {
   newSigningKeyPair,
   signEd25519,
@@ -30,6 +31,7 @@ import {
   verifyEd25519,
 } from "./asymmetric.ts";
 import {
+  type AgeSlot,
   assembleFile,
   FORMAT_VERSION,
   type ParsedVaultFile,
@@ -72,6 +74,8 @@ export type JsonObject = { [key: string]: unknown };
 
 /** The meta member holding what the root-key side knows about each API key. */
 const APIKEYS_META = "apikeys";
+/** The meta member holding each age (and other added) slot's label and creation time. */
+const SLOTS_META = "slots";
 /** The meta member holding the writer's Ed25519 key pair (format 2). */
 const SIGNER_META = "signer";
 
@@ -113,6 +117,20 @@ export interface AddApiKeyOptions {
   expires: Date | null;
   /** Zero-trust checks; none when absent. */
   policy?: ApiKeyPolicy | undefined;
+}
+
+/** A key slot as {@link UnlockedVault.slotInfo} lists it (never key material). */
+export interface SlotInfo {
+  /** Slot id, base64url. */
+  id: string;
+  /** Slot kind as stored (`password`, `apikey`, `apikey-legacy`, `age`, ...). */
+  kind: string;
+  /** The label given when the slot was added (API keys: their name), if any. */
+  label: string | null;
+  /** Creation time, ISO 8601, where recorded. */
+  created: string | null;
+  /** What identifies the holder outside the vault (an age slot: its `age1...` recipient). */
+  detail: string | null;
 }
 
 /** Options for {@link UnlockedVault.create}. */
@@ -172,6 +190,11 @@ class ReadRecord implements LiveRecord {
   get id(): Uint8Array<ArrayBuffer> {
     return this.read.id;
   }
+}
+
+/** Whether a slot is an API key's (of either format), the kinds API-key methods look at. */
+function isApiKeySlot(s: Slot): boolean {
+  return s.kind === "apikey" || s.kind === "apikey-legacy";
 }
 
 function integrity(what: string, cause?: unknown): HecateError {
@@ -417,6 +440,44 @@ export class UnlockedVault {
       throw e;
     }
     return UnlockedVault.#fromRoot(parsed, root, file);
+  }
+
+  /**
+   * Unlocks a vault file with an age identity: the age slot whose recipient is one of the
+   * identities' recipients opens the root key, then every check of {@link unlock} after the
+   * password slot applies (MAC, meta, signature).
+   *
+   * @param file The vault file bytes.
+   * @param identities `AGE-SECRET-KEY-1...` identities with their recipients.
+   * @returns The unlocked vault and the slot that opened it.
+   * @throws {HecateError} `auth_failed` when no age slot is for these identities or the slot does
+   * not open, `vault_integrity` when anything was altered, `unsupported_version`.
+   */
+  static async unlockWithAge(
+    file: Uint8Array<ArrayBuffer>,
+    identities: readonly { identity: string; recipient: string }[],
+  ): Promise<{ vault: UnlockedVault; slot: AgeSlot }> {
+    const parsed = await checkedFile(file);
+    const ages = parsed.body.slots.filter((s): s is AgeSlot => s.kind === "age");
+    for (const { identity, recipient } of identities) {
+      const slot = ages.find((s) => s.recipient === recipient);
+      if (!slot) continue;
+      let root: Uint8Array<ArrayBuffer>;
+      try {
+        root = await openAgeSlot(slot, identity, parsed.body.vaultId);
+      } catch (e) {
+        if (e instanceof AuthenticationFailure) {
+          throw new HecateError("auth_failed", "The age identity does not open this vault", {
+            cause: e,
+          });
+        }
+        throw e;
+      }
+      return { vault: await UnlockedVault.#fromRoot(parsed, root, file), slot };
+    }
+    throw new HecateError("auth_failed", "No age slot of this vault is for this identity", {
+      hint: "the vault owner adds one with 'hecate slot add age RECIPIENT'",
+    });
   }
 
   /**
@@ -792,7 +853,7 @@ export class UnlockedVault {
    */
   apiKeys(): ApiKeyInfo[] {
     const meta = this.#apiKeyMeta();
-    return this.#slots.filter((s) => s.kind !== "password").flatMap((s) => {
+    return this.#slots.filter(isApiKeySlot).flatMap((s) => {
       const m = meta[toBase64Url(s.id)];
       return m
         ? [{
@@ -860,7 +921,7 @@ export class UnlockedVault {
     const meta = this.#apiKeyMeta();
     const entry = meta[id];
     const before = this.#slots.length;
-    this.#slots = this.#slots.filter((s) => !(s.kind !== "password" && toBase64Url(s.id) === id));
+    this.#slots = this.#slots.filter((s) => !(isApiKeySlot(s) && toBase64Url(s.id) === id));
     if (!entry && before === this.#slots.length) return false;
     const { [id]: _removed, ...rest } = meta;
     this.#meta = { ...this.#meta, [APIKEYS_META]: rest };
@@ -881,6 +942,82 @@ export class UnlockedVault {
     return true;
   }
 
+  #slotMeta(): Record<string, { label?: unknown; created?: unknown }> {
+    const m = this.#meta[SLOTS_META];
+    return typeof m === "object" && m !== null && !Array.isArray(m)
+      ? m as Record<string, { label?: unknown; created?: unknown }>
+      : {};
+  }
+
+  /**
+   * Every key slot: id, kind, label and creation time where the vault records them.
+   *
+   * @returns One entry per slot, in header order.
+   */
+  slotInfo(): SlotInfo[] {
+    const keys = new Map(this.apiKeys().map((k) => [k.id, k]));
+    const meta = this.#slotMeta();
+    return this.#slots.map((s) => {
+      const id = toBase64Url(s.id);
+      const key = keys.get(id);
+      const m = meta[id];
+      const str = (v: unknown) => typeof v === "string" ? v : null;
+      return {
+        id,
+        kind: s.kind,
+        label: key ? key.name : s.kind === "password" ? "master password" : str(m?.label),
+        created: key ? key.created : str(m?.created),
+        detail: s.kind === "age" ? s.recipient : null,
+      };
+    });
+  }
+
+  /**
+   * Adds an age slot: the root key wrapped to a teammate's `age1...` recipient.
+   *
+   * @param recipient A checked X25519 recipient (`checkAgeRecipient`).
+   * @param label A label for `slot list`.
+   * @param created Creation time.
+   * @returns The new slot's id, base64url.
+   * @throws {HecateError} `already_exists` when the recipient already has a slot.
+   */
+  async addAgeSlot(recipient: string, label: string, created: Date): Promise<string> {
+    this.#live();
+    if (this.#slots.some((s) => s.kind === "age" && s.recipient === recipient)) {
+      throw new HecateError("already_exists", "This age recipient already has a slot", {
+        hint: "list slots with 'hecate slot list'",
+      });
+    }
+    const slot = await sealAgeSlot(this.#root, recipient, this.#vaultId, randomBytes(8));
+    const id = toBase64Url(slot.id);
+    this.#slots.push(slot);
+    this.#meta = {
+      ...this.#meta,
+      [SLOTS_META]: { ...this.#slotMeta(), [id]: { label, created: created.toISOString() } },
+    };
+    return id;
+  }
+
+  /**
+   * Removes a slot that is neither the password slot nor an API key's (API keys go through
+   * {@link removeApiKey}, which also re-keys their records). The removed slot's holder can still
+   * open the root key of files written before: `rotate` is what cuts them off.
+   *
+   * @param id The slot id, base64url.
+   * @returns Whether a slot was removed.
+   */
+  removeSlot(id: string): boolean {
+    const before = this.#slots.length;
+    this.#slots = this.#slots.filter((s) =>
+      s.kind === "password" || s.kind === "apikey" || s.kind === "apikey-legacy" ||
+      toBase64Url(s.id) !== id
+    );
+    if (before === this.#slots.length) return false;
+    const { [id]: _removed, ...rest } = this.#slotMeta();
+    this.#meta = { ...this.#meta, [SLOTS_META]: rest };
+    return true;
+  }
+
   /**
    * The API keys made by a format-1 writer. Their slot keys are kept in the meta, so whoever holds
    * any root key this vault ever had can open them: {@link rotate} refuses to carry them over.
@@ -897,9 +1034,10 @@ export class UnlockedVault {
   /**
    * Rotates every key below the password: a new root key (so new wrap, MAC and meta keys), new
    * data keys for every record, a new signing key, and a new password slot. API-key slots are
-   * re-sealed to their keys' public keys with the new data keys and signer, so existing API keys
-   * keep working while nothing derivable from the old root key opens what is written now. The
-   * vault id stays (API keys are bound to it).
+   * re-sealed to their keys' public keys with the new data keys and signer, and age slots re-made
+   * for their recipients under the new root key, so existing API keys and teammates keep working
+   * while nothing derivable from the old root key opens what is written now. The vault id stays
+   * (API keys are bound to it).
    *
    * @param password The master password for the new slot.
    * @param iterations PBKDF2 iterations for the new slot.
@@ -926,6 +1064,14 @@ export class UnlockedVault {
     this.#keys = await deriveKeys(this.#root, this.#vaultId);
     for (const r of this.#records) r.rekey = true;
     this.#signer = await newSigningKeyPair();
+    // Age slots get the new root key, each under a new slot key; removed ones are gone already.
+    const slots: Slot[] = [];
+    for (const s of this.#slots) {
+      slots.push(
+        s.kind === "age" ? await sealAgeSlot(this.#root, s.recipient, this.#vaultId, s.id) : s,
+      );
+    }
+    this.#slots = slots;
     await this.setPassword(password, iterations);
   }
 
