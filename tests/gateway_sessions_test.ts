@@ -183,3 +183,35 @@ Deno.test("gateway sessions: stopping wipes the record keys of the cached sessio
     assert.equal(await states[0]!.recordSideKey(id), undefined, "no record key kept");
   });
 });
+
+Deno.test("gateway sessions: deferred query records still give each request its record by the stop", async () => {
+  await using pg = await startPostgres();
+  await withHome(async (home) => {
+    const vault = await vaultWith(home, []);
+    await vault.profiles.add(pgProfile(pg, "pg"));
+    const key = await vault.apiKeys.create({
+      name: "app",
+      profiles: ["pg"],
+      expires: null,
+      policy: { level: "write" },
+    });
+    await vault.close();
+    const g = await startGateway({
+      home,
+      hostname: "127.0.0.1",
+      port: 0,
+      lockout: "off",
+      auditStatements: "deferred",
+    });
+    try {
+      const answers = await Promise.all(Array.from({ length: 6 }, () => post(g.origin, key)));
+      for (const a of answers) assert.equal((await a.text()).split("\n")[1], '{"row":["1"]}');
+    } finally {
+      await g.close();
+    }
+    const queries = (await auditLines(home)).filter((e) => e.event === "query");
+    assert.equal(queries.length, 6);
+    const ids = new Set(queries.map((e) => (e.detail as Record<string, string>).request_id));
+    assert.equal(ids.size, 6);
+  });
+});

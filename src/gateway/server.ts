@@ -63,6 +63,13 @@ export interface GatewayOptions {
   insecureHttp?: boolean;
   /** Lockout policy for key failures. @default {$HECATE_LOCKOUT, else 5/15m} */
   lockout?: string | undefined;
+  /**
+   * How query records are written: `true`, each on disk (flushed, concurrent requests sharing
+   * flushes) before its response ends; `"deferred"`, queued for group writes at most 25 ms
+   * behind, so a crash can lose the records of requests already answered (docs/SECURITY.md).
+   * @default {true}
+   */
+  auditStatements?: true | "deferred" | undefined;
 }
 
 /** A running gateway. */
@@ -314,6 +321,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const sessions = new KeySessions({
     home,
     open: (apiKey) => openVaultWithState({ home, apiKey, audit, lockout: options.lockout }),
+    auditStatements: options.auditStatements,
   });
   const keyCheck = apiKeyCheck(sessions);
   const server = startServer(

@@ -63,6 +63,12 @@ export interface KeySessionsOptions {
   max?: number;
   /** Clock. @default {Date.now} */
   now?: () => number;
+  /**
+   * How the pools' statements are recorded (see `ConnectOptions.auditStatements`): `true`, each
+   * record on disk before the response ends; `"deferred"`, written behind in group writes.
+   * @default {true}
+   */
+  auditStatements?: true | "deferred" | undefined;
 }
 
 class Entry implements KeySession {
@@ -74,12 +80,13 @@ class Entry implements KeySession {
     readonly keyId: string,
     readonly policy: ApiKeyPolicy | undefined,
     readonly until: number,
+    readonly audit: true | "deferred",
   ) {}
 
   pool(profile: string): Promise<ConnectionPool> {
     let p = this.pools.get(profile);
     if (!p) {
-      p = this.vault.pool(profile, { max: POOL_MAX });
+      p = this.vault.pool(profile, { max: POOL_MAX, auditStatements: this.audit });
       this.pools.set(profile, p);
       p.catch(() => this.pools.delete(profile));
     }
@@ -116,6 +123,7 @@ export class KeySessions {
   readonly #ttl: number;
   readonly #max: number;
   readonly #now: () => number;
+  readonly #audit: true | "deferred";
   readonly #salt = randomBytes(32);
   /** By salted hash of the key text; Map order is recency (a hit moves its entry to the end). */
   readonly #entries = new Map<string, Entry>();
@@ -134,6 +142,7 @@ export class KeySessions {
     this.#ttl = options.ttlMs ?? SESSION_TTL_MS;
     this.#max = options.max ?? SESSION_MAX;
     this.#now = options.now ?? Date.now;
+    this.#audit = options.auditStatements ?? true;
   }
 
   /** Sessions kept now (for tests). */
@@ -202,6 +211,7 @@ export class KeySessions {
       vault.actor.id ?? "",
       scoped?.policy,
       Math.min(this.#now() + this.#ttl, expires),
+      this.#audit,
     );
     // The file changed during the unlock, or the gateway stopped: serve this request, keep nothing.
     if (this.#closed || stamp !== this.#stamp) {
