@@ -27,7 +27,6 @@ import {
 } from "../http/rows_stream.ts";
 import { resolveHome } from "../vault/home.ts";
 import type { ApiKeyPolicy } from "../vault/apikey.ts";
-
 import { type KeySession, KeySessions } from "./sessions.ts";
 import { inCidr, parseRate, RateBuckets, userAgentMatches } from "./policy.ts";
 
