@@ -1,8 +1,8 @@
 /**
  * The `read` access level outside the gateway: `hecate query` run with a key made by
- * `hecate apikey create --level read` gets a read-only session on the real server, so an INSERT
- * through the CLI is refused by PostgreSQL and by MariaDB (exit 7, query_failed) while a read runs
- * and a `--level write` key's INSERT lands. The server's own table is the evidence.
+ * `hecate apikey create --level read` gets a read-only session on the real server, so a write
+ * through the CLI is refused by PostgreSQL, MariaDB and SQLite (exit 7, query_failed) while a read
+ * runs and a `--level write` key's write lands. The server's own tables are the evidence.
  */
 
 import assert from "node:assert/strict";
@@ -35,7 +35,7 @@ async function attack(home: string, insert: (n: number) => string, count: string
   // The holder of a read key tries to write through the CLI.
   const refused = await query(home, reader, insert(1));
   assert.equal(refused.code, QUERY_FAILED, refused.stderr);
-  assert.match(refused.stderr, /read[- ]only/i);
+  assert.match(refused.stderr, /read[- ]?only/i);
   assert.equal(refused.stderr.trim().split("\n").length, 1, "one line: " + refused.stderr);
   const read = await query(home, reader, count);
   assert.equal(read.code, 0, read.stderr);
@@ -74,4 +74,19 @@ Deno.test("hecate query with a read-level key: MariaDB refuses the INSERT", asyn
     await attack(home, (n) => `insert into t values (${n})`, "select count(*) from t");
   });
   assert.equal((await db.sql("select group_concat(n) from t")).trim(), "2");
+});
+
+Deno.test("hecate query with a read-level key: SQLite refuses the write (query_only)", async () => {
+  await withHome(async (home) => {
+    const vault = await vaultWith(home, ["db"]);
+    await vault.close();
+    await attack(home, (n) => `create table t${n} (n int)`, "select 1");
+    const tables = await runHecate(
+      ["--home", home, "query", "db", "select name from sqlite_master order by name"],
+      { env: { HECATE_PASSWORD_FILE: await passwordFile(home) } },
+    );
+    assert.equal(tables.code, 0, tables.stderr);
+    assert.match(tables.stdout, /t2/);
+    assert.doesNotMatch(tables.stdout, /t1/);
+  });
 });
