@@ -94,9 +94,10 @@ export class VaultCore {
     return this.access.actor;
   }
 
-  /** Zeroes the keys of the current state (see `UnlockedVault.wipe`); an API-key state is left. */
+  /** Zeroes the keys of the current state (see `UnlockedVault.wipe`, `ScopedVault.wipe`). */
   wipe(): void {
     if (this.#state instanceof UnlockedVault) this.#state.wipe();
+    else this.#state.wipe?.();
   }
 
   /**

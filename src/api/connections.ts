@@ -41,6 +41,7 @@ import type { PoolOptions } from "../db/pool.ts";
 import type { VaultCore } from "./_core.ts";
 import { Connection, type StatementAudit, tlsWarnings } from "./connection.ts";
 import { ConnectionPool } from "./pool.ts";
+import { isReadLevel, makeReadOnly } from "./read_level.ts";
 import { reasonOf } from "./util.ts";
 
 /**
@@ -115,10 +116,21 @@ export class VaultConnections {
     const held: HeldLease[] = [];
     let release: (() => Promise<void>) | undefined;
     try {
+      const readLevel = isReadLevel(this.#core.state);
       const conn = await openDbConnection(profile, {
         onStep: options.onStep,
         pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
-      }, await this.#sourceUse(name, id, profile, actor, held));
+      }, { ...await this.#sourceUse(name, id, profile, actor, held), readOnlyIntent: readLevel });
+      if (readLevel) {
+        // Before the caller's first statement; a connection that cannot be made read-only is
+        // closed and refused.
+        try {
+          await makeReadOnly(conn, profile.engine);
+        } catch (e) {
+          await conn.close().catch(() => {});
+          throw e;
+        }
+      }
       if (held.length) {
         // Dynamic credentials live exactly as long as this connection (a pool's connections
         // each hold their own login, resolved once when the connection is opened).

@@ -85,6 +85,8 @@ export const AUDIT_EVENTS = {
   "gateway.stop": "the HTTP gateway stopped",
   "gateway.refused":
     "a gateway request was refused by a check (reason = the check's code, e.g. no_key, bad_origin)",
+  "gateway.request":
+    "a gateway request passed the API key's checks (detail: key id, level, request id, client, user agent)",
 } as const;
 
 /** A listed event name. */

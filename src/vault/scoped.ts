@@ -58,6 +58,11 @@ export interface ScopedVault {
   records(): { id: string; value: JsonObject }[];
   /** The side key of a record in scope (see `UnlockedVault.recordSideKey`); else undefined. */
   recordSideKey(id: string): Promise<Uint8Array<ArrayBuffer> | undefined>;
+  /**
+   * Zeroes the record keys of the scope and drops the decrypted records (their strings cannot be
+   * zeroed: they are left to the garbage collector); afterwards the state holds no record.
+   */
+  wipe?(): void;
 }
 
 async function openSlot(
@@ -193,5 +198,10 @@ export async function openScoped(
     ...(payload.policy ? { policy: payload.policy } : {}),
     records: () => records.map((r) => ({ id: r.id, value: structuredClone(r.value) })),
     recordSideKey: (id) => sideKeys.get(id)?.() ?? Promise.resolve(undefined),
+    wipe: () => {
+      for (const s of payload.scope) s.key.fill(0);
+      records.length = 0;
+      sideKeys.clear();
+    },
   };
 }

@@ -56,7 +56,11 @@ export function apikeyCommand(ctx: CliContext) {
       .option("--allow-from <cidr>", "gateway: client addresses allowed (repeatable)", collect)
       .option("--user-agent <pattern>", "gateway: User-Agent the client must send (* any run)")
       .option("--rate <n/period>", "gateway: at most N requests per PERIOD (e.g. 100/1m)")
-      .option("--level <level>", "gateway: read (read-only database session) or write", "read")
+      .option(
+        "--level <level>",
+        "read (read-only database sessions: gateway, query, library) or write",
+        "read",
+      )
       .option("--allow-credentials", "the key may hand out raw credentials (run, env)")
       .action(async (name, opts) => {
         if (!opts.server?.length && !opts.secret?.length) {
