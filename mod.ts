@@ -29,7 +29,6 @@ export {
   type InitVaultOptions,
   openVault,
   type OpenVaultOptions,
-  type Pkcs11SlotSummary,
   type Pkcs11UnlockOptions,
   type PoolQueryOptions,
   type ProfileChanges,
@@ -40,6 +39,9 @@ export {
   type RefHealth,
   type RotateDueResult,
   type Row,
+  type SecretSummary,
+  type SetSecretOptions,
+  type SlotSummary,
   type SourceInUse,
   type StatementAudit,
   type TotpSetup,
@@ -48,11 +50,13 @@ export {
   type VaultBackupOptions,
   VaultBackups,
   VaultKeys,
-  VaultPkcs11Slots,
   type VaultPoolOptions,
   VaultProfiles,
+  VaultSecrets,
+  VaultSlots,
   VaultTotp,
 } from "./src/hecate.ts";
+export { effectiveRules, type LifecycleDefaults } from "./src/hecate.ts";
 export type { PoolOptions, PoolStats } from "./src/db/pool.ts";
 export {
   type BreakerOptions,
@@ -62,7 +66,14 @@ export {
 } from "./src/db/breaker.ts";
 export { isTransient, type RetryOptions } from "./src/db/retry.ts";
 export type { Endpoint } from "./src/connect.ts";
-export { ENV_FIELDS, type EnvField, type EnvMapping, parseEnvMapping } from "./src/run/env.ts";
+export {
+  ENV_FIELDS,
+  type EnvField,
+  type EnvMapping,
+  parseEnvMapping,
+  parseSecretMapping,
+  type SecretMapping,
+} from "./src/run/env.ts";
 export { type ErrorCode, ExitCode, type ExitCodeValue, HecateError } from "./src/errors.ts";
 export type {
   Column,

@@ -25,8 +25,9 @@
  * through the doubles, against a stored secret; scripts/bench/cloud.ts), `console` (the web
  * console's first page size and load time, and 100,000 rows streamed in Chromium;
  * scripts/bench/console.ts), `pkcs11` (unlocking with a SoftHSM2 token against the master
- * password, in-process and as `hecate server list`; scripts/bench/pkcs11.ts). Pass section names to
- * run only those.
+ * password, in-process and as `hecate server list`; scripts/bench/pkcs11.ts), `age` (unlocking with
+ * a teammate's age identity against the master password, in process and as a whole command;
+ * scripts/bench/age.ts). Pass section names to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -50,6 +51,7 @@ import {
 } from "./bench/measure.ts";
 import { psqlCommand, serverProfile, vaultWith } from "./bench/setup.ts";
 import { benchAgent } from "./bench/agent.ts";
+import { benchAge } from "./bench/age.ts";
 import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
@@ -89,6 +91,7 @@ const sections = Deno.args.length ? Deno.args : [
   "cloud",
   "vault",
   "pkcs11",
+  "age",
 ];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
@@ -114,6 +117,8 @@ try {
       console.log(`unlock at ${iterations} PBKDF2 iterations: ${ms.toFixed(1)} ms (median of 5)`);
     }
   }
+
+  if (sections.includes("age")) await benchAge(root, PASSWORD, hecateCmd);
 
   if (sections.includes("pg")) {
     await using pg = await startPostgres();

@@ -20,14 +20,12 @@ export {
 } from "./api/profiles.ts";
 export type { ComplexityRule } from "./lifecycle/complexity.ts";
 export { type ApiKeySummary, type CreateApiKeyOptions, VaultApiKeys } from "./api/api_keys.ts";
+export { type SecretSummary, type SetSecretOptions, VaultSecrets } from "./api/secrets.ts";
+export { effectiveRules, type LifecycleDefaults } from "./lifecycle/secret_record.ts";
 export type { ApiKeyPolicy } from "./vault/apikey.ts";
 export { type TotpSetup, VaultTotp } from "./api/totp.ts";
 export { VaultKeys } from "./api/keys.ts";
-export {
-  type AddPkcs11SlotOptions,
-  type Pkcs11SlotSummary,
-  VaultPkcs11Slots,
-} from "./api/pkcs11_slots.ts";
+export { type AddPkcs11SlotOptions, type SlotSummary, VaultSlots } from "./api/slots.ts";
 export { type VaultBackupOptions, VaultBackups } from "./api/backups.ts";
 export { type ConnectOptions, type VaultPoolOptions } from "./api/connections.ts";
 export { Connection, type StatementAudit, tlsWarnings } from "./api/connection.ts";

@@ -292,7 +292,7 @@ Deno.test({
       const lines = await auditLines(home);
       assert.equal(lines.filter((l) => l.event === "slot.add" && l.outcome === "ok").length, 2);
       const rm = lines.find((l) => l.event === "slot.remove")!;
-      assert.equal((rm.detail as Record<string, unknown>).slot, id);
+      assert.equal((rm.detail as Record<string, unknown>).slot_id, id);
     }),
 });
 
@@ -404,28 +404,45 @@ Deno.test({
       const env = await softhsm(`${home}/hsm`, "hecate-t1");
       Deno.env.set("SOFTHSM2_CONF", env.SOFTHSM2_CONF!);
       try {
-        const id = await owner.pkcs11.add({ module: MODULE, token: "hecate-t1", pin: PIN });
-        assert.deepEqual(owner.pkcs11.list(), [{ id, token: "hecate-t1", key: "hecate" }]);
+        const id = await owner.slots.addPkcs11({ module: MODULE, token: "hecate-t1", pin: PIN });
+        const listed = (await owner.slots.list()).filter((s) => s.kind === "pkcs11");
+        assert.deepEqual(
+          listed.map((s) => [s.id, s.label, s.detail]),
+          [[id, "hecate-t1/hecate", 'token "hecate-t1" key "hecate"']],
+        );
+        assert.ok(listed[0]!.created);
         const byToken = await openVault({ home, pkcs11: { module: MODULE, pin: PIN } });
         assert.deepEqual(byToken.actor, { kind: "pkcs11", id, name: "hecate-t1" });
         assert.deepEqual(byToken.profiles.list().map((p) => p.name), ["billing"]);
         // A token unlock cannot add or remove ways in: that needs the master password.
         await assert.rejects(
-          () => byToken.pkcs11.remove(id),
+          () => byToken.slots.remove(id),
           (e: Error & { code?: string }) => e.code === "no_credential",
         );
         await assert.rejects(
-          () => byToken.pkcs11.add({ module: MODULE, token: "hecate-t1", pin: PIN }),
+          () => byToken.slots.addPkcs11({ module: MODULE, token: "hecate-t1", pin: PIN }),
           (e: Error & { code?: string }) => e.code === "no_credential",
         );
-        assert.equal(owner.pkcs11.list().length, 1);
+        // The owner-only list (src/api/_core.ts) binds a token unlock as it binds an age identity.
+        await assert.rejects(
+          () => byToken.backups.setRetention(3),
+          (e: Error & { code?: string }) => e.code === "no_credential",
+        );
+        await assert.rejects(
+          () => byToken.keys.rotate(PW),
+          (e: Error & { code?: string }) => e.code === "no_credential",
+        );
+        // The token unlock is recorded as this slot's last use.
+        const used = (await owner.slots.list()).filter((s) => s.kind === "pkcs11");
+        assert.equal(used.length, 1);
+        assert.ok(used[0]!.lastUsed);
         // Bad labels are refused before the token is touched.
         await assert.rejects(
-          () => owner.pkcs11.add({ module: MODULE, token: "x".repeat(33), pin: PIN }),
+          () => owner.slots.addPkcs11({ module: MODULE, token: "x".repeat(33), pin: PIN }),
           (e: Error & { code?: string }) => e.code === "usage",
         );
-        await owner.pkcs11.remove(id);
-        assert.deepEqual(owner.pkcs11.list(), []);
+        await owner.slots.remove(id);
+        assert.deepEqual((await owner.slots.list()).filter((s) => s.kind === "pkcs11"), []);
         await byToken.close();
       } finally {
         Deno.env.delete("SOFTHSM2_CONF");
@@ -454,5 +471,92 @@ Deno.test({
       const ok = await tokenList(home, { ...env, HECATE_TOTP: code });
       assert.equal(ok.code, 0, ok.stderr);
       assert.match(ok.stdout, /billing/);
+    }),
+});
+
+/** `age-keygen` into `dir`: the identity file and its recipient. */
+async function ageKeygen(dir: string): Promise<{ file: string; recipient: string }> {
+  const file = `${dir}/alice.txt`;
+  const made = await new Deno.Command("age-keygen", { args: ["-o", file], stderr: "null" })
+    .output();
+  assert.equal(made.code, 0);
+  const pub = await new Deno.Command("age-keygen", { args: ["-y", file] }).output();
+  return { file, recipient: new TextDecoder().decode(pub.stdout).trim() };
+}
+
+const hasAge = await new Deno.Command("age-keygen", { args: ["--version"] }).output()
+  .then((o) => o.code === 0, () => false);
+
+Deno.test({
+  name:
+    "age and PKCS#11 slots side by side: one slot list; rotate keeps the age slot, drops the token's cleanly",
+  ignore: !hasSoftHsm || !hasAge,
+  fn: () =>
+    withHome(async (home) => {
+      await vaultWith(home, ["billing"]);
+      const env = await softhsm(`${home}/hsm`, "hecate-t1");
+      await addSlot(home, env, "hecate-t1");
+      const alice = await ageKeygen(home);
+      const addAge = await hecate(
+        home,
+        env,
+        ["slot", "add", "age", alice.recipient, "--label", "alice", "--password-stdin"],
+        `${PW}\n`,
+      );
+      assert.equal(addAge.code, 0, addAge.stderr);
+      assert.equal((await tokenList(home, env)).code, 0);
+
+      type Listed = { id: string; kind: string; label: string; created: string; lastUsed: string };
+      const slots = async (): Promise<Listed[]> => {
+        const r = await hecate(
+          home,
+          env,
+          ["slot", "list", "--json", "--password-stdin"],
+          `${PW}\n`,
+        );
+        assert.equal(r.code, 0, r.stderr);
+        return JSON.parse(r.stdout);
+      };
+      const before = await slots();
+      const token = before.find((s) => s.kind === "pkcs11")!;
+      assert.equal(token.label, "hecate-t1/hecate");
+      assert.ok(token.created);
+      assert.ok(token.lastUsed, "the token unlock is its last use");
+      assert.equal(before.find((s) => s.kind === "age")!.label, "alice");
+
+      // An identity and a token at once are refused (exit 2), not silently one of them.
+      const both = await runHecate(
+        [
+          "--home",
+          home,
+          "--identity",
+          alice.file,
+          "--pkcs11",
+          MODULE,
+          "--pin-stdin",
+          "server",
+          "list",
+        ],
+        { env, stdin: `${PIN}\n` },
+      );
+      assert.equal(both.code, 2, both.stderr);
+
+      const rotated = await hecate(home, env, ["rotate", "--password-stdin"], `${PW}\n`);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      assert.match(rotated.stderr, /1 PKCS#11 slot\(s\) wrapped the old root key and were removed/);
+      // The token now finds no slot (exit 19), never a slot wrapping the old root key (exit 4).
+      const byToken = await tokenList(home, env);
+      assert.equal(byToken.code, 19, byToken.stderr);
+      // The age slot was re-made under the new root key; the password still opens everything.
+      const byAge = await runHecate(["--home", home, "--identity", alice.file, "server", "list"]);
+      assert.equal(byAge.code, 0, byAge.stderr);
+      assert.match(byAge.stdout, /billing/);
+      const after = await slots();
+      assert.deepEqual(after.map((s) => s.kind).sort(), ["age", "password"]);
+      assert.equal(after.find((s) => s.kind === "age")!.label, "alice");
+      // The token's slot, and its label in the meta, can be added again after the rotate.
+      await addSlot(home, env, "hecate-t1");
+      assert.equal((await tokenList(home, env)).code, 0);
+      assert.equal((await slots()).filter((s) => s.kind === "pkcs11").length, 1);
     }),
 });

@@ -41,7 +41,7 @@ export async function benchPkcs11(
 
   const home = `${root}/home-pkcs11`;
   const vault = await vaultWith(home, password, []);
-  await vault.pkcs11.add({ module: MODULE, token: "bench", pin: PIN });
+  await vault.slots.addPkcs11({ module: MODULE, token: "bench", pin: PIN });
   const bytes = await Deno.readFile(`${home}/vault.hecate`);
   const slot = parseVaultFile(bytes).body.slots.find((s): s is Pkcs11Slot => s.kind === "pkcs11")!;
 

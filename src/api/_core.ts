@@ -15,7 +15,7 @@ import { type Profile, profileFromRecord } from "../profile.ts";
 import type { VaultStore } from "../vault/store.ts";
 import type { ScopedVault } from "../vault/scoped.ts";
 import { type JsonObject, UnlockedVault } from "../vault/vault.ts";
-import { recordSummary } from "../vault/record_index.ts";
+import { recordKindOf, recordSummary, summaryKindOf } from "../vault/record_index.ts";
 import { type AccessContext, requireSecondFactor } from "./access.ts";
 import { reasonOf } from "./util.ts";
 import { saveVault } from "./vault_write.ts";
@@ -30,6 +30,24 @@ export interface Found {
   /** The profile's second factor, if it has one. */
   totp: TotpConfig | undefined;
 }
+
+/**
+ * What only the master password may do, whatever else opened the vault: changing the keys, the
+ * slots, the API keys, the second factor or the backup retention. An age identity (a teammate) or
+ * a PKCS#11 token opens everything else (docs/SECURITY.md, "Age slots", "PKCS#11 token slot").
+ */
+const MASTER_ONLY: ReadonlySet<AuditEventName> = new Set<AuditEventName>([
+  "rotate",
+  "password.change",
+  "kdf.upgrade",
+  "apikey.create",
+  "apikey.revoke",
+  "totp.enable",
+  "totp.disable",
+  "backup.retention",
+  "slot.add",
+  "slot.remove",
+]);
 
 /** The shared state and machinery of one open vault. */
 export class VaultCore {
@@ -76,9 +94,10 @@ export class VaultCore {
     return this.access.actor;
   }
 
-  /** Zeroes the keys of the current state (see `UnlockedVault.wipe`); an API-key state is left. */
+  /** Zeroes the keys of the current state (see `UnlockedVault.wipe`, `ScopedVault.wipe`). */
   wipe(): void {
     if (this.#state instanceof UnlockedVault) this.#state.wipe();
+    else this.#state.wipe?.();
   }
 
   /**
@@ -103,8 +122,27 @@ export class VaultCore {
    * @param state The vault to read.
    * @returns The profiles with ids and TOTP setups.
    */
+  /**
+   * Refuses unless the master password opened this vault.
+   *
+   * @throws {HecateError} `no_credential` for an API key, an age identity or a token.
+   */
+  requireMasterPassword(): void {
+    if (this.access.actor.kind === "password") return;
+    this.unlocked(); // an API key's own message
+    throw new HecateError(
+      "no_credential",
+      "This needs the master password: an age identity or a token cannot change keys, slots, API keys, TOTP or backup retention",
+      {
+        hint:
+          "ask the vault owner, or run it without --identity / HECATE_IDENTITY / --pkcs11 / HECATE_PKCS11_MODULE",
+      },
+    );
+  }
+
   async all(state: UnlockedVault | ScopedVault = this.#state): Promise<Found[]> {
-    return (await state.records()).map((r) => foundOf(r.id, r.value));
+    return (await state.records()).filter((r) => recordKindOf(r.value) === "profile")
+      .map((r) => foundOf(r.id, r.value));
   }
 
   /**
@@ -118,8 +156,12 @@ export class VaultCore {
   summaries(
     state: UnlockedVault | ScopedVault = this.#state,
   ): { id: string; summary: Readonly<JsonObject> }[] {
-    if (state instanceof UnlockedVault) return state.summaries();
-    return state.records().map((r) => ({ id: r.id, summary: recordSummary(r.value) }));
+    // Stored secrets (`hecate secret`) are records too, but never profiles.
+    if (state instanceof UnlockedVault) {
+      return state.summaries().filter((r) => summaryKindOf(r.summary) === "profile");
+    }
+    return state.records().filter((r) => recordKindOf(r.value) === "profile")
+      .map((r) => ({ id: r.id, summary: recordSummary(r.value) }));
   }
 
   /**
@@ -135,7 +177,9 @@ export class VaultCore {
       const id = state.recordIdByName(name);
       if (id !== undefined) return foundOf(id, await state.record(id));
     } else {
-      const hit = state.records().find((r) => r.value.name === name);
+      const hit = state.records().find((r) =>
+        r.value.name === name && recordKindOf(r.value) === "profile"
+      );
       if (hit) return foundOf(hit.id, hit.value);
     }
     throw new HecateError("profile_not_found", `No profile named "${name}"`, {
@@ -182,6 +226,7 @@ export class VaultCore {
     const extra = () => (detail ? { detail: detail() } : {});
     try {
       this.unlocked();
+      if (MASTER_ONLY.has(event)) this.requireMasterPassword();
       await fn();
     } catch (e) {
       await this.audit.append({ ...base, outcome: "fail", reason: reasonOf(e), ...extra() })

@@ -213,7 +213,10 @@ export async function verifyBackup(options: BackupFileOptions): Promise<BackupSu
     detail: { vault: v.manifest.vaultId, generation: v.manifest.generation },
   });
   options.progress?.("done", 1, 1);
-  return { manifest: v.manifest, profiles: (await v.vault.records()).length };
+  return {
+    manifest: v.manifest,
+    profiles: v.vault.summaries().filter((r) => r.summary.kind !== "secret").length,
+  };
 }
 
 /**

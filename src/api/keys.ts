@@ -53,7 +53,8 @@ export class VaultKeys {
 
   /**
    * Rotates every key: a new root key and new data keys, every record re-encrypted, every API-key
-   * slot re-sealed for its scope (existing API keys keep working), every PKCS#11 slot dropped (it
+   * slot re-sealed for its scope (existing API keys keep working), every age slot re-made for its
+   * recipient, every PKCS#11 slot dropped (it
    * wraps the old root key; add it again with the token), in one atomic replace of the file: an
    * interruption leaves the old vault or the new one.
    *

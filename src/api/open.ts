@@ -17,6 +17,8 @@ import { totpConfigOf } from "../access/totp.ts";
 import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
 import { parseApiKey } from "../vault/apikey.ts";
+import { openWithIdentity } from "./open_identity.ts";
+import { PASSWORD_USE_KEY } from "./slots.ts";
 import { toBase64Url } from "../vault/encoding.ts";
 import { checkHome, resolveHome } from "../vault/home.ts";
 import { openScoped, type ScopedVault } from "../vault/scoped.ts";
@@ -50,7 +52,8 @@ export interface Pkcs11UnlockOptions {
 }
 
 /**
- * Options for {@link openVault}: give exactly one of `password`, `apiKey` and `pkcs11`.
+ * Options for {@link openVault}: give exactly one of `password`, `apiKey`, `identity` and
+ * `pkcs11`.
  *
  * @example
  * ```ts ignore
@@ -66,6 +69,12 @@ export interface OpenVaultOptions {
   apiKey?: string | undefined;
   /** A hardware token with its PIN: opens everything, as the master password does. */
   pkcs11?: Pkcs11UnlockOptions | undefined;
+  /**
+   * The text of an age identity file (`AGE-SECRET-KEY-1...` lines): opens the vault through the
+   * age slot of one of its identities. Everything the password can do except changing keys,
+   * slots, API keys or TOTP (docs/SECURITY.md, "Age slots").
+   */
+  identity?: string | undefined;
   /**
    * The one-time code (TOTP or, with the password, a recovery code), or a function asked for one
    * only when a code is required (for the vault at unlock, or for a profile at connect).
@@ -85,7 +94,7 @@ function codeSource(totp: OpenVaultOptions["totp"]): CodeSource {
 }
 
 /**
- * Opens the vault with the master password or an API key. The attempt, success or failure, is
+ * Opens the vault with the master password, an API key or an age identity. The attempt, success or failure, is
  * audited with its actor; failures count toward lockout.
  *
  * @param options Home, credential, one-time code, audit sink, clock.
@@ -116,9 +125,14 @@ export async function openVault(options: OpenVaultOptions): Promise<Vault> {
 export async function openVaultWithState(
   options: OpenVaultOptions,
 ): Promise<{ vault: Vault; state: UnlockedVault | ScopedVault }> {
-  const given = [options.password, options.apiKey, options.pkcs11].filter((c) => c !== undefined);
+  const given = [options.password, options.apiKey, options.identity, options.pkcs11].filter((c) =>
+    c !== undefined
+  );
   if (given.length !== 1) {
-    throw new HecateError("usage", "Give one of the master password, an API key or a token");
+    throw new HecateError(
+      "usage",
+      "Give one of the master password, an API key, an age identity or a token",
+    );
   }
   const home = resolveHome({ home: options.home });
   await checkHome(home);
@@ -132,11 +146,19 @@ export async function openVaultWithState(
   );
   const code = codeSource(options.totp);
   const t0 = performance.now();
-  const by = options.apiKey !== undefined ? "apikey" : options.pkcs11 ? "pkcs11" : "password";
+  const by = options.apiKey !== undefined
+    ? "apikey"
+    : options.identity !== undefined
+    ? "age"
+    : options.pkcs11
+    ? "pkcs11"
+    : "password";
   log("debug", "vault", "unlocking", { home, by });
   try {
     const opened = options.apiKey !== undefined
       ? await openWithApiKey(home, store, audit, lockout, now, code, options.apiKey)
+      : options.identity !== undefined
+      ? await openWithIdentity({ home, store, audit, lockout, now, code }, options.identity)
       : await openWithRootKey(home, store, audit, lockout, now, code, options);
     log("info", "vault", "unlocked", { by, ms: Math.round(performance.now() - t0) });
     return opened;
@@ -154,7 +176,7 @@ export async function openVaultWithState(
  * Refuses (and audits as a failed unlock) a vault file older than the highest generation written
  * in this home. Not counted toward lockout: the credential was right.
  */
-async function refuseRolledBack(
+export async function refuseRolledBack(
   gate: GenerationGate,
   audit: AuditSink,
   actor: Actor,
@@ -171,6 +193,8 @@ interface RootCredential {
   actor: Actor;
   /** The lockout subject: `password`, or `pkcs11:<slot id>`. */
   subject: string;
+  /** Key of its last use in the last-used state (`slot list`): `password`, or the slot id. */
+  useKey: string;
   unlock: () => Promise<UnlockedVault>;
 }
 
@@ -185,6 +209,7 @@ async function rootCredential(
     return {
       actor: { kind: "password" },
       subject: "password",
+      useKey: PASSWORD_USE_KEY,
       unlock: () => UnlockedVault.unlock(bytes, password),
     };
   }
@@ -199,6 +224,7 @@ async function rootCredential(
   return {
     actor: { kind: "pkcs11", id: toBase64Url(slot.id), name: slot.token },
     subject: `pkcs11:${toBase64Url(slot.id)}`,
+    useKey: toBase64Url(slot.id),
     unlock: () => unlockWithToken(bytes, slot, token),
   };
 }
@@ -241,6 +267,8 @@ async function openWithRootKey(
   // Removing old segments needs a proof made from A0: only a full (root-key) unlock enables it.
   if (audit instanceof FileAuditLog) audit.enableRetention(chainKeyOf(state.meta)!);
   await audit.append({ event: "unlock", actor, outcome: "ok" });
+  // For 'slot list': the password's use, or this token slot's.
+  await recordApiKeyUse(home, how.useKey, now()).catch(() => {});
   const password = options.password;
   if (password !== undefined && state.passwordIterations < MIN_KDF_ITERATIONS) {
     await upgradeKdf(core, password, MIN_KDF_ITERATIONS);
@@ -248,7 +276,11 @@ async function openWithRootKey(
   return { vault, state };
 }
 
-async function refuseUnreadable<T>(audit: AuditSink, actor: Actor, fn: () => Promise<T>) {
+/**
+ * Runs a step of an unlock and audits its failure as a failed `unlock` (not counted toward
+ * lockout). Shared with ./open_identity.ts.
+ */
+export async function refuseUnreadable<T>(audit: AuditSink, actor: Actor, fn: () => Promise<T>) {
   try {
     return await fn();
   } catch (e) {

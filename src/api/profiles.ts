@@ -273,7 +273,7 @@ export class VaultProfiles {
       try {
         await core.mutate((state) => {
           // The names once, not a scan of the index per input (an import brings thousands).
-          const names = new Set(state.summaries().map((s) => s.summary.name));
+          const names = new Set(core.summaries(state).map((s) => s.summary.name));
           for (const { index, profile } of valid) {
             if (names.has(profile.name)) {
               results[index] = { name: profile.name, error: taken(profile.name) };

@@ -13,16 +13,17 @@ import type { Actor } from "../audit/log.ts";
 import { chainKeyOf } from "../audit/meta.ts";
 import type { Endpoint } from "../connect.ts";
 import type { BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
-import type { EnvMapping } from "../run/env.ts";
+import type { EnvMapping, SecretMapping } from "../run/env.ts";
 import type { VaultCore } from "./_core.ts";
 import { VaultApiKeys } from "./api_keys.ts";
 import { VaultBackups } from "./backups.ts";
 import type { Connection } from "./connection.ts";
 import { type ConnectOptions, VaultConnections, type VaultPoolOptions } from "./connections.ts";
 import { VaultKeys } from "./keys.ts";
-import { VaultPkcs11Slots } from "./pkcs11_slots.ts";
 import type { ConnectionPool } from "./pool.ts";
 import { VaultProfiles } from "./profiles.ts";
+import { VaultSecrets } from "./secrets.ts";
+import { VaultSlots } from "./slots.ts";
 import { VaultTotp } from "./totp.ts";
 
 /**
@@ -40,6 +41,8 @@ export class Vault {
   readonly home: string;
   /** Profiles: list, show, add, edit, remove. */
   readonly profiles: VaultProfiles;
+  /** Stored secrets that are not database logins: set, get, list, history, remove. */
+  readonly secrets: VaultSecrets;
   /** API keys: create, list, revoke (master password only). */
   readonly apiKeys: VaultApiKeys;
   /** One-time codes for the vault and for profiles (master password only). */
@@ -48,8 +51,8 @@ export class Vault {
   readonly keys: VaultKeys;
   /** Encrypted bundles of this vault and their retention (master password only). */
   readonly backups: VaultBackups;
-  /** Hardware-token (PKCS#11) slots that also open the vault (changed with the master password). */
-  readonly pkcs11: VaultPkcs11Slots;
+  /** Key slots: list; add an age slot, remove one (master password only). */
+  readonly slots: VaultSlots;
   readonly #core: VaultCore;
   readonly #connections: VaultConnections;
 
@@ -58,11 +61,12 @@ export class Vault {
     this.#core = core;
     this.home = core.home;
     this.profiles = new VaultProfiles(core);
+    this.secrets = new VaultSecrets(core);
     this.apiKeys = new VaultApiKeys(core);
     this.totp = new VaultTotp(core);
     this.keys = new VaultKeys(core);
     this.backups = new VaultBackups(core);
-    this.pkcs11 = new VaultPkcs11Slots(core);
+    this.slots = new VaultSlots(core);
     this.#connections = new VaultConnections(core);
   }
 
@@ -76,7 +80,10 @@ export class Vault {
     return this.#core.state.generation;
   }
 
-  /** Who opened this vault: the master password, or an API key (id and name). */
+  /**
+   * Who opened this vault: the master password, an API key (id and name), or an age identity
+   * (`age`, with its slot's id and label).
+   */
   get actor(): Actor {
     return { ...this.#core.actor };
   }
@@ -193,7 +200,8 @@ export class Vault {
    * @param name Profile name.
    * @param command The program (looked up on PATH).
    * @param args Its arguments.
-   * @param options Extra `NAME=field` variables.
+   * @param options Extra `NAME=field` variables; `secrets`: stored secrets to set as variables
+   * (each read is audited as `secret.read`; with an API key, only secrets in its scope).
    * @returns The program's exit code (128 + N when signal N ended it).
    *
    * @example Run psql with the profile's credentials
@@ -205,7 +213,7 @@ export class Vault {
     name: string,
     command: string,
     args: readonly string[] = [],
-    options: { env?: readonly EnvMapping[] } = {},
+    options: { env?: readonly EnvMapping[]; secrets?: readonly SecretMapping[] } = {},
   ): Promise<number> {
     return this.#connections.run(name, command, args, options);
   }

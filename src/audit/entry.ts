@@ -14,10 +14,11 @@ import type { AuditEventName } from "./events.ts";
 /** Who is acting. */
 export interface Actor {
   /**
-   * `password` for the master password, `apikey` for an API key, `pkcs11` for a hardware token's
-   * slot (id: the slot id, name: the token label), `none` for Hecate itself.
+   * `password` for the master password, `apikey` for an API key, `age` for a teammate's age
+   * identity (id: its slot id, name: the slot's label), `pkcs11` for a hardware token's slot (id:
+   * the slot id, name: the token label), `none` for Hecate itself.
    */
-  kind: "password" | "apikey" | "pkcs11" | "none";
+  kind: "password" | "apikey" | "age" | "pkcs11" | "none";
   /** Key id where there is one. */
   id?: string;
   /** Key name where there is one. */

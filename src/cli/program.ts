@@ -53,6 +53,10 @@ export async function buildProgram(ctx: CliContext, args: readonly string[] = []
       "read the token PIN from standard input (the line after the master password, if both)",
     )
     .option(
+      "--identity <file>",
+      "open with the age identity in FILE (0600, AGE-SECRET-KEY-1...) instead of the master password (or set HECATE_IDENTITY)",
+    )
+    .option(
       "--totp <code>",
       "one-time code when TOTP is on (or set HECATE_TOTP; asked on a terminal otherwise)",
     )

@@ -70,8 +70,9 @@ export interface ApiKeyPolicy {
    */
   credentials?: boolean;
   /**
-   * Access level at the gateway: `read` makes each query's database session read-only (see
-   * docs/SECURITY.md for what each engine enforces); absent (older keys): `write`, as before.
+   * Access level: `read` makes every database session the key opens read-only (gateway,
+   * `hecate query`, the library; see docs/SECURITY.md for what each engine enforces); absent
+   * (older keys): `write`, as before.
    */
   level?: "read" | "write";
 }

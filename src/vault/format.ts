@@ -101,8 +101,34 @@ export interface Pkcs11Slot {
   wrapped: Uint8Array<ArrayBuffer>;
 }
 
+/**
+ * An age slot (a teammate's X25519 identity): a random slot key encrypted to an `age1...`
+ * recipient as an age file, and the root key sealed under that slot key, bound to the vault id
+ * and the slot id (docs/FORMAT.md, "Age slot").
+ */
+export interface AgeSlot {
+  id: Uint8Array<ArrayBuffer>;
+  kind: "age";
+  /** The `age1...` recipient (public), so a reader picks its slot without trying each one. */
+  recipient: string;
+  /** An age v1 file (binary) whose plaintext is the 32-byte slot key. */
+  age: Uint8Array<ArrayBuffer>;
+  /** Root key sealed under the slot key. */
+  wrapped: Uint8Array<ArrayBuffer>;
+}
+
 /** Any key slot. */
-export type Slot = PasswordSlot | ApiKeySlot | LegacyApiKeySlot | Pkcs11Slot;
+export type Slot = PasswordSlot | ApiKeySlot | LegacyApiKeySlot | AgeSlot | Pkcs11Slot;
+
+/** An X25519 age recipient: `age1` and 58 Bech32 characters (the checksum is checked on use). */
+export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+/** Largest age file accepted in an age slot (one X25519 stanza and 32 bytes need about 250). */
+const MAX_AGE_SLOT_BYTES = 4096;
+
+/**
+ * What a record holds: a connection profile, or a stored secret (`hecate secret`; format 3 only).
+ */
+export type RecordKind = "profile" | "secret";
 
 /** Bytes of a PKCS#11 slot's `wrapped`: a 32-byte root key and a 16-byte GCM tag. */
 export const PKCS11_WRAPPED_BYTES = 48;
@@ -125,7 +151,7 @@ export function validPkcs11Label(label: string, max: number): boolean {
 /** One encrypted record. */
 export interface RecordEntry {
   id: Uint8Array<ArrayBuffer>;
-  kind: "profile";
+  kind: RecordKind;
   /** The record's data key sealed under the root wrapping key. */
   key: Uint8Array<ArrayBuffer>;
   /** The record's JSON sealed under its data key. */
@@ -272,7 +298,24 @@ function parseSlot(v: unknown, i: number, version: number): Slot {
       wrapped: bytes(o.wrapped, `slot ${i} wrapped keys`),
     };
   }
+  if (version >= 3 && o.kind === "age") return parseAgeSlot(o, i);
   throw damaged(`slot ${i} has an unknown kind`);
+}
+
+function parseAgeSlot(o: Json, i: number): AgeSlot {
+  exactKeys(o, ["id", "kind", "recipient", "age", "wrapped"], `slot ${i}`);
+  if (typeof o.recipient !== "string" || !AGE_RECIPIENT.test(o.recipient)) {
+    throw damaged(`slot ${i} recipient is not an age X25519 recipient`);
+  }
+  const age = bytes(o.age, `slot ${i} age file`);
+  if (age.length > MAX_AGE_SLOT_BYTES) throw damaged(`slot ${i} age file is too large`);
+  return {
+    id: bytes(o.id, `slot ${i} id`, 8),
+    kind: "age",
+    recipient: o.recipient,
+    age,
+    wrapped: bytes(o.wrapped, `slot ${i} wrapped key`),
+  };
 }
 
 function tampered(what: string): HecateError {
@@ -370,7 +413,7 @@ export class RecordLines {
  * first read, so a reader hashes only the records it opens.
  */
 class ParsedRecord implements RecordEntry {
-  readonly kind = "profile" as const;
+  #kind: RecordKind | undefined;
   /** The id's base64url text as read. */
   readonly idText: string;
   /** Format 3: where the line starts in the region, and its size (without its newline). */
@@ -411,7 +454,14 @@ class ParsedRecord implements RecordEntry {
     } else {
       this.#keyText = texts.keyText;
       this.#dataText = texts.dataText;
+      this.#kind = "profile"; // formats 1 and 2 hold profiles only
     }
+  }
+
+  /** The record's kind (format 3: read from its line, after the line's hash was checked). */
+  get kind(): RecordKind {
+    if (this.#kind === undefined) this.#readLine();
+    return this.#kind!;
   }
 
   /** Format 3: the record line as stored (without its newline). */
@@ -471,12 +521,15 @@ class ParsedRecord implements RecordEntry {
     }
     const o = obj(v, `record ${this.#i}`);
     exactKeys(o, ["id", "kind", "key", "data"], `record ${this.#i}`);
-    if (o.kind !== "profile") throw damaged(`record ${this.#i} has an unknown kind`);
+    if (o.kind !== "profile" && o.kind !== "secret") {
+      throw damaged(`record ${this.#i} has an unknown kind`);
+    }
     if (o.id !== this.idText) throw tampered(`record line ${this.#i + 1} has another record's id`);
     if (typeof o.key !== "string") throw damaged(`record ${this.#i} key is not a string`);
     if (typeof o.data !== "string") throw damaged(`record ${this.#i} data is not a string`);
     this.#keyText = o.key;
     this.#dataText = o.data;
+    this.#kind = o.kind;
   }
 }
 
@@ -792,6 +845,15 @@ function slotJson(s: Slot): Json {
       id: toBase64Url(s.id),
       kind: s.kind,
       kdf: { alg: s.kdf.alg, iterations: s.kdf.iterations, salt: toBase64Url(s.kdf.salt) },
+      wrapped: toBase64Url(s.wrapped),
+    };
+  }
+  if (s.kind === "age") {
+    return {
+      id: toBase64Url(s.id),
+      kind: s.kind,
+      recipient: s.recipient,
+      age: toBase64Url(s.age),
       wrapped: toBase64Url(s.wrapped),
     };
   }

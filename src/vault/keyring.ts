@@ -7,6 +7,7 @@
  */
 
 import { concatBytes, utf8 } from "./encoding.ts";
+import type { RecordKind } from "./format.ts";
 import { hkdfSha256, hmacSha256, KEY_BYTES, open, pbkdf2Sha256, seal } from "./primitives.ts";
 
 // Format 2 keeps every construction of format 1 under its original labels (so records need no
@@ -191,24 +192,29 @@ export function unwrapDataKey(
   return open(wrapKey, wrapped, associatedData("record-key", vaultId, recordId));
 }
 
-/** Seals a record's plaintext JSON under its data key. */
+/**
+ * Seals a record's plaintext JSON under its data key. The record's kind is part of the associated
+ * data, so a sealed secret never opens as a profile, nor the reverse.
+ */
 export function sealRecord(
   dataKey: Uint8Array<ArrayBuffer>,
   plaintext: Uint8Array<ArrayBuffer>,
   vaultId: Uint8Array<ArrayBuffer>,
   recordId: Uint8Array<ArrayBuffer>,
+  kind: RecordKind = "profile",
 ): Promise<Uint8Array<ArrayBuffer>> {
-  return seal(dataKey, plaintext, associatedData("record", vaultId, recordId, utf8("profile")));
+  return seal(dataKey, plaintext, associatedData("record", vaultId, recordId, utf8(kind)));
 }
 
-/** Opens a record; throws AuthenticationFailure if anything differs. */
+/** Opens a record of a kind; throws AuthenticationFailure if anything differs. */
 export function openRecord(
   dataKey: Uint8Array<ArrayBuffer>,
   sealed: Uint8Array<ArrayBuffer>,
   vaultId: Uint8Array<ArrayBuffer>,
   recordId: Uint8Array<ArrayBuffer>,
+  kind: RecordKind = "profile",
 ): Promise<Uint8Array<ArrayBuffer>> {
-  return open(dataKey, sealed, associatedData("record", vaultId, recordId, utf8("profile")));
+  return open(dataKey, sealed, associatedData("record", vaultId, recordId, utf8(kind)));
 }
 
 /** Seals the meta blob. */

@@ -38,6 +38,7 @@ import {
 import { openRecord, signedBodyMessage } from "./keyring.ts";
 import { AuthenticationFailure } from "./primitives.ts";
 import { checkChecksum, type JsonObject, recordSideKeyOf } from "./vault.ts";
+import { recordKindOf } from "./record_index.ts";
 
 /** A vault opened with an API key: the records in scope, decrypted. */
 export interface ScopedVault {
@@ -57,6 +58,11 @@ export interface ScopedVault {
   records(): { id: string; value: JsonObject }[];
   /** The side key of a record in scope (see `UnlockedVault.recordSideKey`); else undefined. */
   recordSideKey(id: string): Promise<Uint8Array<ArrayBuffer> | undefined>;
+  /**
+   * Zeroes the record keys of the scope and drops the decrypted records (their strings cannot be
+   * zeroed: they are left to the garbage collector); afterwards the state holds no record.
+   */
+  wipe?(): void;
 }
 
 async function openSlot(
@@ -125,6 +131,7 @@ export async function openScoped(
   const parsed = parseSplit(split);
   const { body } = parsed;
   const slot = body.slots.find((s): s is ApiKeySlot | LegacyApiKeySlot =>
+    // Only API-key kinds: an age (or any later) slot under the same id is not this key's.
     (s.kind === "apikey" || s.kind === "apikey-legacy") && timingSafeEqual(s.id, key.slotId)
   );
   if (!slot) {
@@ -158,7 +165,7 @@ export async function openScoped(
     await loadRecordLine(entry); // read by position: only after the header was authenticated
     let plain: Uint8Array;
     try {
-      plain = await openRecord(s.key, entry.data, body.vaultId, entry.id);
+      plain = await openRecord(s.key, entry.data, body.vaultId, entry.id, entry.kind);
     } catch (e) {
       throw new HecateError("vault_integrity", "Vault failed authentication: a record in scope", {
         cause: e,
@@ -170,6 +177,14 @@ export async function openScoped(
       value = JSON.parse(fromUtf8(plain));
     } catch (e) {
       throw new HecateError("vault_integrity", "A record in scope is not valid JSON", { cause: e });
+    }
+    if (
+      typeof value !== "object" || value === null ||
+      recordKindOf(value as JsonObject) !== entry.kind
+    ) {
+      throw new HecateError("vault_integrity", "Vault failed authentication: a record in scope", {
+        hint: "the file was altered or damaged; restore a previous generation or a backup",
+      });
     }
     records.push({ id: s.record, value: value as JsonObject });
     sideKeys.set(s.record, () => recordSideKeyOf(s.key, body.vaultId, entry.id));
@@ -183,5 +198,10 @@ export async function openScoped(
     ...(payload.policy ? { policy: payload.policy } : {}),
     records: () => records.map((r) => ({ id: r.id, value: structuredClone(r.value) })),
     recordSideKey: (id) => sideKeys.get(id)?.() ?? Promise.resolve(undefined),
+    wipe: () => {
+      for (const s of payload.scope) s.key.fill(0);
+      records.length = 0;
+      sideKeys.clear();
+    },
   };
 }

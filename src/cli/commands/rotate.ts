@@ -22,7 +22,8 @@ export function rotateCommand(ctx: CliContext) {
     .action(async () => {
       const { vault, password } = await ctx.unlockWithPassword();
       await endAgentAfterKeyChange(ctx); // the agent holds the old root key: end it first
-      const tokens = vault.pkcs11.list().length; // they wrap the old root key: rotate drops them
+      // PKCS#11 slots wrap the old root key and only their token could wrap the new one: dropped.
+      const tokens = (await vault.slots.list()).filter((s) => s.kind === "pkcs11").length;
       await vault.keys.rotate(password);
       if (tokens > 0) {
         await ctx.warn(

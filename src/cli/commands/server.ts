@@ -30,6 +30,7 @@ import {
 import {
   addSshOptions,
   addSshSecretOption,
+  cliHopSecrets,
   type SshFlags,
   sshForAdd,
   sshForEdit,
@@ -309,7 +310,11 @@ export function serverCommand(ctx: CliContext) {
         const params = { ...authParamsFrom(opts), ...vaultParamsFrom(opts) };
         const sources = sourcesFrom(opts).set;
         let secrets = await secretsFor(ctx, name, auth, opts, params);
-        const tunnel = await sshForAdd(ctx, name, opts as SshFlags);
+        const tunnel = await sshForAdd(
+          cliHopSecrets(ctx, (opts as SshFlags).sshSecretStdin ?? false),
+          name,
+          opts as SshFlags,
+        );
         Object.assign(secrets, await vaultCredentialsFrom(opts, (p) => vaultSecret(ctx, name, p)));
         const tls = tlsFrom(opts);
         // The keyring entry is written first and removed again if the profile cannot be added;
@@ -443,10 +448,15 @@ export function serverCommand(ctx: CliContext) {
           changes.secrets = await secretsFor(ctx, name, auth, opts, { ...shown.params, ...params });
         }
         const currentSsh = await vault.profiles.show(name) as { ssh?: SshProfile; secrets: object };
-        const tunnel = await sshForEdit(ctx, name, opts as SshFlags, {
-          ssh: currentSsh.ssh,
-          secretNames: Object.keys(currentSsh.secrets),
-        });
+        const tunnel = await sshForEdit(
+          cliHopSecrets(ctx, (opts as SshFlags).sshSecretStdin ?? false),
+          name,
+          opts as SshFlags,
+          {
+            ssh: currentSsh.ssh,
+            secretNames: Object.keys(currentSsh.secrets),
+          },
+        );
         if (tunnel) {
           changes.ssh = tunnel.ssh;
           changes.secrets = { ...changes.secrets, ...tunnel.secrets };
