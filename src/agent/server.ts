@@ -9,6 +9,7 @@
  * @module
  */
 
+import { withinCeiling } from "../policy/overrides.ts";
 import { HecateError } from "../errors.ts";
 import { openVault, type Vault } from "../hecate.ts";
 import { VAULT_FILE } from "../vault/store.ts";
@@ -417,6 +418,10 @@ export async function agentMain(): Promise<number> {
       },
     });
     start.password = "";
+    // The vault's policy caps the limits asked for (the expiry told to the parent shows it).
+    const policy = vault.policy();
+    start.forMs = withinCeiling(start.forMs, policy.agentMaxForMs);
+    start.idleMs = withinCeiling(start.idleMs, policy.agentMaxIdleMs);
     const p = agentPaths(start.home);
     await privateDir(p.dir);
     await Deno.remove(p.socket).catch(() => {});

@@ -25,6 +25,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   stats: async () => (await import("./commands/stats.ts")).statsCommand,
   apikey: async () => (await import("./commands/apikey.ts")).apikeyCommand,
   totp: async () => (await import("./commands/totp.ts")).totpCommand,
+  policy: async () => (await import("./commands/policy.ts")).policyCommand,
   unlock: async () => (await import("./commands/agent.ts")).unlockCommand,
   lock: async () => (await import("./commands/agent.ts")).lockCommand,
   rotate: async () => (await import("./commands/rotate.ts")).rotateCommand,

@@ -130,6 +130,8 @@ function canonical(s: Record<string, SecretValue>): string {
  * @param actor Who changes it.
  * @param reason Why (`edit`, `rollback to 3`, ...).
  * @param time ISO time.
+ * @param defaultKeep Versions kept when the profile sets no `keep` (the vault policy's
+ * `history.keep`).
  * @returns The history to store.
  */
 export function recordChange(
@@ -138,10 +140,11 @@ export function recordChange(
   actor: Actor,
   reason: string,
   time: string,
+  defaultKeep: number = DEFAULT_KEEP,
 ): ProfileHistory {
   const h = historyOf(before);
   if (canonical(before.secrets) === canonical(next)) return h;
-  const keep = h.keep ?? DEFAULT_KEEP;
+  const keep = h.keep ?? defaultKeep;
   const newest = Math.max(h.current.version, ...h.previous.map((v) => v.version));
   const previous = [{ ...h.current, secrets: structuredClone(before.secrets) }, ...h.previous]
     .slice(0, keep);
