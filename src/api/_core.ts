@@ -244,7 +244,7 @@ export class VaultCore {
       throw new HecateError(
         "totp_failed",
         `The vault's policy requires a one-time code for "${name}", which has no TOTP enabled`,
-        { hint: `enable it: 'hecate totp enable --server ${name}'` },
+        { hint: `enable it: 'hecate totp setup --server ${name}'` },
       );
     }
     if (totp && !this.passed.has(`profile:${id}`)) {

@@ -208,7 +208,7 @@ async function openWithPassword(
     // Only a build that does not know the policy can have turned TOTP off under it.
     console.error(
       "hecate: warning: the vault's policy requires TOTP for unlock but none is enabled; " +
-        "run 'hecate totp enable'",
+        "run 'hecate totp setup'",
     );
   }
   if (totp) {

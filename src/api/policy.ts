@@ -61,7 +61,7 @@ export async function setPolicy(
   const typed = parsePolicyValue(key, value);
   if (key === "totp.unlock" && typed === true && !totpConfigOf(core.unlocked().meta.totp)) {
     throw new HecateError("usage", "totp.unlock on needs the vault's TOTP enabled first", {
-      hint: "'hecate totp enable', then set the policy",
+      hint: "'hecate totp setup', then set the policy",
     });
   }
   let change = { old: "", now: "" };
