@@ -403,3 +403,39 @@ Deno.test("agent.max-for and agent.max-idle cap 'unlock --for/--idle'", async ()
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("audit.on-failure: with the trail unwritable, HECATE_AUDIT_FAILURE=warn cannot loosen 'closed'; 'closed' tightens a stored 'warn'", async () => {
+  await withHome(async (home) => {
+    const vault = await vaultWith(home, ["billing"]);
+    await vault.setPolicy("audit.on-failure", "closed");
+    await vault.close();
+    const pw = await passwordFile(home);
+    const log = `${home}/audit.jsonl`;
+    const saved = `${home}/audit.jsonl.saved`;
+    const withFullTrail = async (env: Record<string, string>) => {
+      await Deno.rename(log, saved);
+      await Deno.symlink("/dev/full", log); // every write fails with ENOSPC
+      try {
+        return await runHecate(["--home", home, "server", "list"], {
+          env: { HECATE_PASSWORD_FILE: pw, ...env },
+        });
+      } finally {
+        await Deno.remove(log);
+        await Deno.rename(saved, log);
+      }
+    };
+    const refused = await withFullTrail({ HECATE_AUDIT_FAILURE: "warn" });
+    assert.equal(refused.code, 12, refused.stderr);
+    assert.match(refused.stderr, /HECATE_AUDIT_FAILURE=warn is ignored/);
+    // The owner chooses warn in the policy: the unlock goes on, with a warning ...
+    const owner = await openVault({ home, password: PW });
+    await owner.setPolicy("audit.on-failure", "warn");
+    await owner.close();
+    const warned = await withFullTrail({});
+    assert.equal(warned.code, 0, warned.stderr);
+    assert.match(warned.stderr, /hecate: warning: Cannot write the audit record/);
+    // ... and HECATE_AUDIT_FAILURE=closed makes it fail closed again.
+    const tightened = await withFullTrail({ HECATE_AUDIT_FAILURE: "closed" });
+    assert.equal(tightened.code, 12, tightened.stderr);
+  });
+});

@@ -120,8 +120,8 @@ export async function openVaultWithState(
   const store = new VaultStore(home);
   // What must be known before the sealed policy can be read comes from the home's copy of it.
   const copy = await readPolicyCopy(home);
-  const failure = effectiveAuditFailure(copy, envOf("HECATE_AUDIT_FAILURE"));
-  const audit = options.audit ?? new FileAuditLog(home, failure ? { failure } : {});
+  const audit = options.audit ??
+    new FileAuditLog(home, auditOptionsOf(copy, envOf("HECATE_AUDIT_FAILURE")));
   const now = options.now ?? (() => new Date());
   const lockout = new Lockout(
     home,
@@ -243,6 +243,14 @@ async function checkPolicyCopy(
       "hecate: warning: policy.state.json differed from the vault's sealed policy; rewritten",
     );
   }
+}
+
+function auditOptionsOf(
+  copy: StoredPolicy | undefined,
+  env: string | undefined,
+): { failure?: "closed" | "warn" } {
+  const failure = effectiveAuditFailure(copy, env);
+  return failure ? { failure } : {};
 }
 
 function envOf(name: string): string | undefined {

@@ -144,6 +144,24 @@ export function effectiveAuditFailure(
 }
 
 /**
+ * The audit log options a home's policy copy asks for: `{ failure }` when a stored policy sets
+ * the mode (after `HECATE_AUDIT_FAILURE` may tighten it), else none.
+ *
+ * @param home The home directory.
+ * @returns Options for `FileAuditLog`.
+ */
+export async function policyAuditOptions(home: string): Promise<{ failure?: "closed" | "warn" }> {
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("HECATE_AUDIT_FAILURE");
+  } catch {
+    env = undefined;
+  }
+  const failure = effectiveAuditFailure(await readPolicyCopy(home), env);
+  return failure ? { failure } : {};
+}
+
+/**
  * A limit asked for (console session, agent) checked against the policy's ceiling.
  *
  * @param asked The requested limit, ms.
