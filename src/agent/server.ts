@@ -9,7 +9,7 @@
  * @module
  */
 
-import { withinCeiling } from "../policy/overrides.ts";
+import { policyAuditOptions, withinCeiling } from "../policy/overrides.ts";
 import { HecateError } from "../errors.ts";
 import { openVault, type Vault } from "../hecate.ts";
 import { VAULT_FILE } from "../vault/store.ts";
@@ -397,7 +397,10 @@ export async function agentMain(): Promise<number> {
     await say({ ok: false, error: wire(new HecateError("usage", "Bad agent start message")) });
     return 2;
   }
-  const audit = new AgentAuditLog(start.home, { onWarning: () => {} });
+  const audit = new AgentAuditLog(start.home, {
+    onWarning: () => {},
+    ...await policyAuditOptions(start.home),
+  });
   let totp = start.totp;
   let vault: Vault;
   let agent: Agent | undefined;

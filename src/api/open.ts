@@ -237,7 +237,10 @@ async function checkPolicyCopy(
   state: UnlockedVault,
   copy: StoredPolicy | undefined,
 ): Promise<void> {
-  const changed = await syncPolicyCopy(home, storedPolicyOf(state.meta)).catch(() => false);
+  const stored = storedPolicyOf(state.meta);
+  // The common case (equal, or neither exists) costs nothing more than the read already made.
+  if (JSON.stringify(stored?.settings) === JSON.stringify(copy?.settings)) return;
+  const changed = await syncPolicyCopy(home, stored).catch(() => false);
   if (changed && copy !== undefined) {
     console.error(
       "hecate: warning: policy.state.json differed from the vault's sealed policy; rewritten",

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { policyAuditOptions } from "../policy/overrides.ts";
 import type { Actor } from "../audit/entry.ts";
 import { HecateError } from "../errors.ts";
 import type { Vault } from "../hecate.ts";
@@ -330,7 +331,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     );
   }
   const home = resolveHome({ home: options.home });
-  const audit = new RequestAuditLog(home);
+  const audit = new RequestAuditLog(home, await policyAuditOptions(home));
   const keyCheck = apiKeyCheck(home, audit, options.lockout);
   const pools = new KeyPools();
   const server = startServer(

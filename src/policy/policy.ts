@@ -178,10 +178,18 @@ export interface StoredPolicy {
 
 const NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
 
+/** Typed text shown in an error: quoted and escaped (one line, no control character), cut. */
+function shown(text: string): string {
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text)
+    .replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
 function bad(key: string, value: string, spec: KeySpec): HecateError {
-  // Values are never secrets, but a long one is cut so the error stays one line.
-  const shown = value.length > 40 ? `${value.slice(0, 40)}...` : value;
-  return new HecateError("usage", `Invalid value "${shown}" for policy key ${key}: ${spec.help}`);
+  // Policy values are never secrets; the text is still escaped so the error stays one line.
+  return new HecateError(
+    "usage",
+    `Invalid value ${shown(value)} for policy key ${key}: ${spec.help}`,
+  );
 }
 
 /** Formats milliseconds as the largest whole unit: 90s, 15m, 12h, 30d. */
@@ -203,7 +211,7 @@ export function formatDuration(ms: number): string {
 function specOf(key: string): KeySpec {
   const spec = Object.hasOwn(POLICY_KEYS, key) ? POLICY_KEYS[key] : undefined;
   if (!spec) {
-    throw new HecateError("usage", `Unknown policy key "${key.slice(0, 40)}"`, {
+    throw new HecateError("usage", `Unknown policy key ${shown(key)}`, {
       hint: `keys: ${Object.keys(POLICY_KEYS).join(", ")}`,
     });
   }
