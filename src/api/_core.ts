@@ -45,6 +45,7 @@ export class VaultCore {
   /** Second factors already passed in this session (`vault`, `profile:<id>`): asked once each. */
   readonly passed: Set<string> = new Set();
   #state: UnlockedVault | ScopedVault;
+  #policy: { state: UnlockedVault | ScopedVault; policy: VaultPolicy } | undefined;
 
   /**
    * @param home Home directory.
@@ -85,9 +86,15 @@ export class VaultCore {
    */
   policy(): VaultPolicy {
     const state = this.#state;
-    return state instanceof UnlockedVault
-      ? policyOf(state.meta)
-      : resolvePolicy(this.access.policyCopy);
+    // Read once per state: every change replaces the state (see mutate), and reading the meta
+    // copies it, which each connect would otherwise pay for.
+    if (this.#policy?.state !== state) {
+      const policy = state instanceof UnlockedVault
+        ? policyOf(state.meta)
+        : resolvePolicy(this.access.policyCopy);
+      this.#policy = { state, policy };
+    }
+    return structuredClone(this.#policy.policy);
   }
 
   /**
