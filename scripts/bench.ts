@@ -394,7 +394,7 @@ try {
   if (sections.includes("console")) await benchConsole(root, PASSWORD);
   if (sections.includes("gateway")) await benchGateway(root, PASSWORD);
   if (sections.includes("cloud")) await benchCloud(root, PASSWORD, hecateCmd);
-  if (sections.includes("vault")) await benchVault(root, PASSWORD);
+  if (sections.includes("vault")) await benchVault(root, PASSWORD, hecateCmd);
 } finally {
   await Deno.remove(root, { recursive: true });
 }
