@@ -25,7 +25,8 @@
  * 1.3x, and the AWS credential chain's own cost; scripts/bench/aws.ts), `cloud` (the cron path with `azure-kv:` and `gcp-sm:`
  * through the doubles, against a stored secret, from source and bundled; scripts/bench/cloud.ts), `console` (the web
  * console's first page size and load time, and 100,000 rows streamed in Chromium;
- * scripts/bench/console.ts). Pass section names to run only those.
+ * scripts/bench/console.ts), `tlsstart` (where the first HTTPS request of a fresh Deno process spends
+ * its time; scripts/bench/first_request.ts). Pass section names to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -60,6 +61,7 @@ import { benchAws } from "./bench/aws.ts";
 import { benchConsole } from "./bench/console.ts";
 import { benchGateway } from "./bench/gateway.ts";
 import { benchVault } from "./bench/vault.ts";
+import { benchFirstRequest } from "./bench/first_request.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
 
@@ -86,6 +88,7 @@ const sections = Deno.args.length ? Deno.args : [
   "gateway",
   "cloud",
   "vault",
+  "tlsstart",
 ];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
@@ -398,6 +401,7 @@ try {
   if (sections.includes("gateway")) await benchGateway(root, PASSWORD);
   if (sections.includes("cloud")) await benchCloud(root, PASSWORD, hecateCmd);
   if (sections.includes("vault")) await benchVault(root, PASSWORD, hecateCmd);
+  if (sections.includes("tlsstart")) await benchFirstRequest();
 } finally {
   await Deno.remove(root, { recursive: true });
 }
