@@ -7,7 +7,7 @@
  * cached result. The stored secret and `aws-sm:` run from source and through the bundle
  * (scripts/bundle.ts, what a cron job installed from the README runs), all in the same rounds.
  * The double speaks plain HTTP on loopback: a real endpoint adds the first TLS connection of the
- * process (see docs/PERFORMANCE.md, "the first HTTPS request of a process").
+ * process (docs/PERFORMANCE.md, "Secret sources on the cron path: where the time goes").
  *
  * @module
  */
