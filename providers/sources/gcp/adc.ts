@@ -112,23 +112,25 @@ async function fromFile(w: Where, path: string, o: AdcOptions): Promise<AccessTo
     if (!email || !pem) {
       throw cloudError(w, "failed", "the key file lacks client_email or private_key", "malformed");
     }
-    // Loaded only for a service-account key (start-up time of other paths).
-    const { importServiceAccountKey, signRs256 } = await import("./assertion.ts");
-    let key: CryptoKey;
+    // jose is loaded only for a service-account key (start-up time of other paths).
+    const { importPKCS8, SignJWT } = await import("jose");
+    let key: Awaited<ReturnType<typeof importPKCS8>>;
     try {
-      key = await importServiceAccountKey(pem);
+      key = await importPKCS8(pem, "RS256");
     } catch {
       throw cloudError(w, "failed", "the key file's private_key is unusable", "bad key");
     }
     const now = Math.floor(Date.now() / 1000);
+    const header: { alg: string; typ: string; kid?: string } = { alg: "RS256", typ: "JWT" };
     const kid = str("private_key_id");
-    const assertion = await signRs256(key, kid ? { kid } : {}, {
-      iss: email,
-      aud: tokenUri.href,
-      scope: SCOPE,
-      iat: now,
-      exp: now + 3600,
-    });
+    if (kid) header.kid = kid;
+    const assertion = await new SignJWT({ scope: SCOPE })
+      .setProtectedHeader(header)
+      .setIssuer(email)
+      .setAudience(tokenUri.href)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3600)
+      .sign(key);
     form = { grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion };
   } else if (j.type === "authorized_user") {
     const id = str("client_id"), secret = str("client_secret"), refresh = str("refresh_token");
