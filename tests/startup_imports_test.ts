@@ -40,8 +40,7 @@ Deno.test("the cron path's static imports hold no npm package and no node: modul
 
 Deno.test("the cron path loads a secret source's client only when a profile uses that source", async () => {
   // The registry and each source's reference parser load on every run; the HTTP clients, login and
-  // credential chains (and jose) only through `import()` on a source's first call; aws4fetch is
-  // no longer used (SigV4 is signed by providers/sources/aws/sign.ts) and must not come back.
+  // credential chains (and aws4fetch, jose) only through `import()` on a source's first call.
   const { modules, imports } = await staticGraph([`${ROOT}main.ts`, QUERY]);
   const registry = `file://${ROOT}providers/sources/registry.ts`;
   assert.ok(modules.has(registry), "the walk must reach the source registry");

@@ -89,7 +89,7 @@ export async function benchAws(
     const q = (name: string) => hecateCmd(home, "query", name, "select 1");
     const bundled = await bundledHecate(root);
     const b = (name: string) => bundled(home, "query", name, "select 1");
-    // Warm Deno's caches (the AWS modules are loaded lazily, only by aws-sm: profiles).
+    // Warm Deno's caches (aws4fetch is loaded lazily, only by aws-sm: profiles).
     await measure(q("stored"), { env: envKeys });
     await measure(q("viaaws"), { env: envKeys });
     await measure(q("viaaws"), { env: imds });
