@@ -19,6 +19,8 @@ export {
   VaultProfiles,
 } from "./api/profiles.ts";
 export type { ComplexityRule } from "./lifecycle/complexity.ts";
+export type { PolicyRow } from "./api/policy.ts";
+export type { VaultPolicy } from "./policy/policy.ts";
 export { type ApiKeySummary, type CreateApiKeyOptions, VaultApiKeys } from "./api/api_keys.ts";
 export { type SecretSummary, type SetSecretOptions, VaultSecrets } from "./api/secrets.ts";
 export { effectiveRules, type LifecycleDefaults } from "./lifecycle/secret_record.ts";

@@ -180,7 +180,12 @@ Deno.test("gateway sessions: stopping wipes the record keys of the cached sessio
     s.release(session);
     await s.close();
     assert.deepEqual(states[0]!.records(), [], "no decrypted record kept");
-    assert.equal(await states[0]!.recordSideKey(id), undefined, "no record key kept");
+    await assert.rejects(
+      () => states[0]!.recordSideKey(id),
+      /keys are wiped/,
+      "no record key kept",
+    );
+    assert.ok(states[0]!.keyBuffers().every((b) => b.every((x) => x === 0)), "key buffers zeroed");
   });
 });
 

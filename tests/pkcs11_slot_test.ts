@@ -429,6 +429,10 @@ Deno.test({
           (e: Error & { code?: string }) => e.code === "no_credential",
         );
         await assert.rejects(
+          () => byToken.setPolicy("complexity.min-length", "20"),
+          (e: Error & { code?: string }) => e.code === "no_credential",
+        );
+        await assert.rejects(
           () => byToken.keys.rotate(PW),
           (e: Error & { code?: string }) => e.code === "no_credential",
         );

@@ -20,6 +20,7 @@ import { type AccessContext, requireSecondFactor } from "./access.ts";
 import { reasonOf } from "./util.ts";
 import { saveVault } from "./vault_write.ts";
 import type { AuditEventName } from "../audit/events.ts";
+import { policyOf, resolvePolicy, type VaultPolicy } from "../policy/policy.ts";
 
 /** A stored profile with its record id and its own TOTP setup, if any. */
 export interface Found {
@@ -33,7 +34,7 @@ export interface Found {
 
 /**
  * What only the master password may do, whatever else opened the vault: changing the keys, the
- * slots, the API keys, the second factor or the backup retention. An age identity (a teammate) or
+ * slots, the API keys, the second factor, the backup retention or the policy. An age identity (a teammate) or
  * a PKCS#11 token opens everything else (docs/SECURITY.md, "Age slots", "PKCS#11 token slot").
  */
 const MASTER_ONLY: ReadonlySet<AuditEventName> = new Set<AuditEventName>([
@@ -47,6 +48,7 @@ const MASTER_ONLY: ReadonlySet<AuditEventName> = new Set<AuditEventName>([
   "backup.retention",
   "slot.add",
   "slot.remove",
+  "policy.set", // documented as master password only (vault.setPolicy)
 ]);
 
 /** The shared state and machinery of one open vault. */
@@ -62,6 +64,7 @@ export class VaultCore {
   /** Second factors already passed in this session (`vault`, `profile:<id>`): asked once each. */
   readonly passed: Set<string> = new Set();
   #state: UnlockedVault | ScopedVault;
+  #policy: { state: UnlockedVault | ScopedVault; policy: VaultPolicy } | undefined;
 
   /**
    * @param home Home directory.
@@ -94,10 +97,31 @@ export class VaultCore {
     return this.access.actor;
   }
 
-  /** Zeroes the keys of the current state (see `UnlockedVault.wipe`, `ScopedVault.wipe`). */
+  /**
+   * The vault's policy with defaults applied: the sealed one with the master password; on the
+   * API-key path (which cannot open the meta) the home's copy read at unlock.
+   *
+   * @returns The policy.
+   */
+  policy(): VaultPolicy {
+    const state = this.#state;
+    // Read once per state: every change replaces the state (see mutate), and reading the meta
+    // copies it, which each connect would otherwise pay for.
+    if (this.#policy?.state !== state) {
+      const policy = state instanceof UnlockedVault
+        ? policyOf(state.meta)
+        : resolvePolicy(this.access.policyCopy);
+      this.#policy = { state, policy };
+    }
+    return structuredClone(this.#policy.policy);
+  }
+
+  /**
+   * Zeroes the keys of the current state: `UnlockedVault.wipe` with the password, the API key's
+   * secret and data keys with a key (`ScopedVault.wipe`).
+   */
   wipe(): void {
-    if (this.#state instanceof UnlockedVault) this.#state.wipe();
-    else this.#state.wipe?.();
+    this.#state.wipe();
   }
 
   /**
@@ -132,7 +156,7 @@ export class VaultCore {
     this.unlocked(); // an API key's own message
     throw new HecateError(
       "no_credential",
-      "This needs the master password: an age identity or a token cannot change keys, slots, API keys, TOTP or backup retention",
+      "This needs the master password: an age identity or a token cannot change keys, slots, API keys, TOTP, backup retention or the policy",
       {
         hint:
           "ask the vault owner, or run it without --identity / HECATE_IDENTITY / --pkcs11 / HECATE_PKCS11_MODULE",
@@ -260,6 +284,21 @@ export class VaultCore {
   async released(name: string): Promise<{ profile: Profile; actor: Actor; id: string }> {
     const { id, profile, totp } = await this.find(name);
     const actor = this.access.actor;
+    if (!totp && this.policy().totpProfiles.includes(name)) {
+      // The policy names this profile but it has no code of its own: nothing is released.
+      await this.audit.append({
+        event: "profile.read",
+        actor,
+        profile: name,
+        outcome: "fail",
+        reason: "totp_failed",
+      });
+      throw new HecateError(
+        "totp_failed",
+        `The vault's policy requires a one-time code for "${name}", which has no TOTP enabled`,
+        { hint: `enable it: 'hecate totp setup --server ${name}'` },
+      );
+    }
     if (totp && !this.passed.has(`profile:${id}`)) {
       const password = this.#state instanceof UnlockedVault;
       const ok = await requireSecondFactor(

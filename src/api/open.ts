@@ -11,7 +11,14 @@ import { log } from "../log.ts";
 import { type Actor, type AuditSink, FileAuditLog, startChain } from "../audit/log.ts";
 import { chainKeyOf, withChainKey } from "../audit/meta.ts";
 import { recordApiKeyUse } from "../access/apikey_state.ts";
-import { Lockout, parseLockoutPolicy } from "../access/lockout.ts";
+import { Lockout } from "../access/lockout.ts";
+import {
+  effectiveAuditFailure,
+  effectiveLockout,
+  readPolicyCopy,
+  syncPolicyCopy,
+} from "../policy/overrides.ts";
+import { policyOf, storedPolicyOf } from "../policy/policy.ts";
 import { type GenerationGate, readGenerationGate } from "../access/vault_generation.ts";
 import { totpConfigOf } from "../access/totp.ts";
 import { HecateError } from "../errors.ts";
@@ -23,6 +30,7 @@ import { toBase64Url } from "../vault/encoding.ts";
 import { checkHome, resolveHome } from "../vault/home.ts";
 import { openScoped, type ScopedVault } from "../vault/scoped.ts";
 import { type PositionedVaultFile, VaultStore } from "../vault/store.ts";
+import type { StoredPolicy } from "../policy/policy.ts";
 import { UnlockedVault } from "../vault/vault.ts";
 import {
   type AccessContext,
@@ -82,7 +90,10 @@ export interface OpenVaultOptions {
   totp?: string | CodeSource | undefined;
   /** Audit sink. @default {the home's audit.jsonl} */
   audit?: AuditSink;
-  /** Lockout policy text (`5/15m`, `off`). @default {$HECATE_LOCKOUT, else 5/15m} */
+  /**
+   * Lockout policy text (`5/15m`, `off`); with a stored vault policy it may only tighten it.
+   * @default {$HECATE_LOCKOUT, else the vault's policy, else 5/15m}
+   */
   lockout?: string | undefined;
   /** Clock, injectable for tests. @default {() => new Date()} */
   now?: () => Date;
@@ -137,11 +148,14 @@ export async function openVaultWithState(
   const home = resolveHome({ home: options.home });
   await checkHome(home);
   const store = new VaultStore(home);
-  const audit = options.audit ?? new FileAuditLog(home);
+  // What must be known before the sealed policy can be read comes from the home's copy of it.
+  const copy = await readPolicyCopy(home);
+  const audit = options.audit ??
+    new FileAuditLog(home, auditOptionsOf(copy, envOf("HECATE_AUDIT_FAILURE")));
   const now = options.now ?? (() => new Date());
   const lockout = new Lockout(
     home,
-    parseLockoutPolicy(options.lockout ?? Deno.env.get("HECATE_LOCKOUT")),
+    effectiveLockout(copy, options.lockout ?? envOf("HECATE_LOCKOUT")),
     now,
   );
   const code = codeSource(options.totp);
@@ -156,10 +170,10 @@ export async function openVaultWithState(
   log("debug", "vault", "unlocking", { home, by });
   try {
     const opened = options.apiKey !== undefined
-      ? await openWithApiKey(home, store, audit, lockout, now, code, options.apiKey)
+      ? await openWithApiKey(home, store, audit, lockout, now, code, options.apiKey, copy)
       : options.identity !== undefined
       ? await openWithIdentity({ home, store, audit, lockout, now, code }, options.identity)
-      : await openWithRootKey(home, store, audit, lockout, now, code, options);
+      : await openWithRootKey(home, store, audit, lockout, now, code, options, copy);
     log("info", "vault", "unlocked", { by, ms: Math.round(performance.now() - t0) });
     return opened;
   } catch (e) {
@@ -237,6 +251,7 @@ async function openWithRootKey(
   now: () => Date,
   code: CodeSource,
   options: OpenVaultOptions,
+  copy: StoredPolicy | undefined,
 ): Promise<{ vault: Vault; state: UnlockedVault }> {
   // The gate first, then the file: a write by another process in between is then not mistaken
   // for a rollback. A missing or unreadable vault is not audited: there is no vault to record it for.
@@ -244,7 +259,16 @@ async function openWithRootKey(
   const bytes = await store.read();
   const how = await rootCredential(options, bytes, audit);
   const { actor, subject } = how;
-  const ctx: AccessContext = { actor, subject, lockout, audit, home, now, code };
+  const ctx: AccessContext = {
+    actor,
+    subject,
+    lockout,
+    audit,
+    home,
+    now,
+    code,
+    policyCopy: copy,
+  };
   let state = await guarded(ctx, "unlock", how.unlock, failureOf("auth_failed"));
   await refuseRolledBack(gate, audit, actor, state);
   // A custom sink keeps its own records; the file trail needs its chain key in the vault.
@@ -254,6 +278,14 @@ async function openWithRootKey(
   const core = new VaultCore(home, store, state, audit, ctx);
   const vault = new Vault(core);
   const totp = totpConfigOf(state.meta.totp);
+  await checkPolicyCopy(home, state, copy);
+  if (!totp && policyOf(state.meta).totpUnlock) {
+    // Only a build that does not know the policy can have turned TOTP off under it.
+    console.error(
+      "hecate: warning: the vault's policy requires TOTP for unlock but none is enabled; " +
+        "run 'hecate totp setup'",
+    );
+  }
   if (totp) {
     // Failures stay counted until the code passes too: a known password does not reset the
     // count of wrong codes.
@@ -274,6 +306,42 @@ async function openWithRootKey(
     await upgradeKdf(core, password, MIN_KDF_ITERATIONS);
   }
   return { vault, state };
+}
+
+/**
+ * Makes the home's copy of the policy equal to the sealed one; a copy that differed (edited, or
+ * left from another vault) is reported, since the lockout of this attempt was taken from it.
+ */
+async function checkPolicyCopy(
+  home: string,
+  state: UnlockedVault,
+  copy: StoredPolicy | undefined,
+): Promise<void> {
+  const stored = storedPolicyOf(state.meta);
+  // The common case (equal, or neither exists) costs nothing more than the read already made.
+  if (JSON.stringify(stored?.settings) === JSON.stringify(copy?.settings)) return;
+  const changed = await syncPolicyCopy(home, stored).catch(() => false);
+  if (changed && copy !== undefined) {
+    console.error(
+      "hecate: warning: policy.state.json differed from the vault's sealed policy; rewritten",
+    );
+  }
+}
+
+function auditOptionsOf(
+  copy: StoredPolicy | undefined,
+  env: string | undefined,
+): { failure?: "closed" | "warn" } {
+  const failure = effectiveAuditFailure(copy, env);
+  return failure ? { failure } : {};
+}
+
+function envOf(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: the stored policy alone applies
+  }
 }
 
 /**
@@ -298,28 +366,38 @@ async function openWithApiKey(
   now: () => Date,
   code: CodeSource,
   apiKey: string,
+  copy: StoredPolicy | undefined,
 ): Promise<{ vault: Vault; state: ScopedVault }> {
   const gate = await readGenerationGate(home); // before the file, as on the password path
   // Read by position: the header, the seal and the record lines in scope, not the whole file.
   const file = await store.openPositioned();
   try {
-    return await openWithApiKeyFile(home, store, audit, lockout, now, code, apiKey, gate, file);
+    return await openWithApiKeyFile(
+      { home, store, audit, lockout, now, code, copy },
+      apiKey,
+      gate,
+      file,
+    );
   } finally {
     file.close();
   }
 }
 
 async function openWithApiKeyFile(
-  home: string,
-  store: VaultStore,
-  audit: AuditSink,
-  lockout: Lockout,
-  now: () => Date,
-  code: CodeSource,
+  opening: {
+    home: string;
+    store: VaultStore;
+    audit: AuditSink;
+    lockout: Lockout;
+    now: () => Date;
+    code: CodeSource;
+    copy: StoredPolicy | undefined;
+  },
   apiKey: string,
   gate: Awaited<ReturnType<typeof readGenerationGate>>,
   bytes: PositionedVaultFile,
 ): Promise<{ vault: Vault; state: ScopedVault }> {
+  const { home, store, audit, lockout, now, code, copy } = opening;
   const keyId = await refuseUnreadable(
     audit,
     { kind: "apikey" },
@@ -338,7 +416,16 @@ async function openWithApiKeyFile(
   await audit.append({ event: "unlock", actor, outcome: "ok" });
   await recordApiKeyUse(home, keyId, now()).catch(() => {}); // informational only
   const vault = new Vault(
-    new VaultCore(home, store, scoped, audit, { actor, subject, lockout, audit, home, now, code }),
+    new VaultCore(home, store, scoped, audit, {
+      actor,
+      subject,
+      lockout,
+      audit,
+      home,
+      now,
+      code,
+      policyCopy: copy,
+    }),
   );
   return { vault, state: scoped };
 }

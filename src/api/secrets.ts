@@ -81,7 +81,10 @@ export class VaultSecrets {
       await core.mutate(async (state) => {
         const id = state.recordIdByName(name, "secret");
         const before = id === undefined ? undefined : secretOf(await state.record(id));
-        const next = nextSecret(before, name, value, core.actor, new Date().toISOString(), options);
+        const next = nextSecret(before, name, value, core.actor, new Date().toISOString(), {
+          ...options,
+          defaults: options.defaults ?? policyDefaults(core),
+        });
         version = next.history!.current.version;
         state.putRecord(next as unknown as Record<string, unknown>, id);
       });
@@ -204,4 +207,17 @@ function notFound(name: string, apiKey: boolean): HecateError {
       ? "this API key may read only the secrets in its scope"
       : "list secrets with 'hecate secret list'",
   });
+}
+
+/** The vault policy's defaults for stored secrets (a 0 in the policy means "no requirement"). */
+function policyDefaults(core: VaultCore): LifecycleDefaults {
+  const p = core.policy();
+  const complexity = {
+    ...(p.complexityMinLength ? { minLength: p.complexityMinLength } : {}),
+    ...(p.complexityClasses ? { classes: p.complexityClasses } : {}),
+  };
+  return {
+    keep: p.historyKeep,
+    ...(complexity.minLength || complexity.classes ? { complexity } : {}),
+  };
 }

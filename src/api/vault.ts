@@ -25,6 +25,8 @@ import { VaultProfiles } from "./profiles.ts";
 import { VaultSecrets } from "./secrets.ts";
 import { VaultSlots } from "./slots.ts";
 import { VaultTotp } from "./totp.ts";
+import { type PolicyRow, policySettings, setPolicy } from "./policy.ts";
+import type { VaultPolicy } from "../policy/policy.ts";
 
 /**
  * An open vault: with the master password (everything) or an API key (its scope, read-only).
@@ -96,6 +98,38 @@ export class Vault {
    */
   auditChainKey(): Uint8Array | undefined {
     return chainKeyOf(this.#core.unlocked().meta);
+  }
+
+  /**
+   * The vault's security policy with defaults applied (docs/SECURITY.md, "Policy"). With the
+   * master password it is the sealed policy; with an API key, which cannot open the sealed meta,
+   * the home's copy of it (`policy.state.json`), read at unlock.
+   *
+   * @returns The policy; durations in ms, 0 meaning "no limit".
+   */
+  policy(): VaultPolicy {
+    return this.#core.policy();
+  }
+
+  /**
+   * Every policy key with its value and whether it was set (master password only).
+   *
+   * @returns The rows, and when the vault keys are next due (with `keys.rotate-every`).
+   */
+  policySettings(): { rows: PolicyRow[]; keysNextDue?: string } {
+    return policySettings(this.#core);
+  }
+
+  /**
+   * Sets one policy key (master password only), audited as `policy.set` with old and new value.
+   *
+   * @param key The dotted key (`lockout.attempts`, `history.keep`, ...).
+   * @param value The value as text (`3`, `15m`, `on`, `closed`, ...).
+   * @returns The old and new value as text.
+   * @throws {HecateError} `usage` for an unknown key or an invalid value (nothing changes).
+   */
+  setPolicy(key: string, value: string): Promise<{ old: string; now: string }> {
+    return setPolicy(this.#core, key, value);
   }
 
   /**

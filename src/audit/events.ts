@@ -67,6 +67,8 @@ export const AUDIT_EVENTS = {
   "totp.disable": "a TOTP second factor was disabled",
   "totp.recovery": "a recovery code was used",
   "totp.verify": "a one-time code was checked and spent (`totp verify`; never the code)",
+  "policy.set":
+    "a key of the vault's security policy was changed (detail: key, old and new value; policy values are not secrets)",
   "backup.create": "a backup of the vault was written",
   "backup.retention": "the number of automatic backups to keep was changed",
   "backup.verify": "a backup bundle was opened to check it (ok or fail; counts toward lockout)",

@@ -27,6 +27,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CommandBuilder>>> =
   apikey: async () => (await import("./commands/apikey.ts")).apikeyCommand,
   slot: async () => (await import("./commands/slot.ts")).slotCommand,
   totp: async () => (await import("./commands/totp.ts")).totpCommand,
+  policy: async () => (await import("./commands/policy.ts")).policyCommand,
   unlock: async () => (await import("./commands/agent.ts")).unlockCommand,
   lock: async () => (await import("./commands/agent.ts")).lockCommand,
   rotate: async () => (await import("./commands/rotate.ts")).rotateCommand,

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { policyAuditOptions } from "../policy/overrides.ts";
 import { CoalescingAuditSink } from "../audit/coalesce.ts";
 import { FileAuditLog } from "../audit/log.ts";
 import { HecateError } from "../errors.ts";
@@ -223,7 +224,8 @@ export class CliContext {
     const apiKey = await this.apiKey();
     if (apiKey === undefined) return { vault: await this.unlock(), flush: () => Promise.resolve() };
     const home = this.globals.home;
-    const audit = new CoalescingAuditSink(new FileAuditLog(resolveHome({ home })));
+    const dir = resolveHome({ home });
+    const audit = new CoalescingAuditSink(new FileAuditLog(dir, await policyAuditOptions(dir)));
     const totp = (what: string) => this.code(what);
     try {
       const vault = await openVault({ home, apiKey, totp, audit });

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { policyAuditOptions } from "../policy/overrides.ts";
 import type { Actor } from "../audit/entry.ts";
 import { HecateError } from "../errors.ts";
 import { openVaultWithState } from "../api/open.ts";
@@ -316,7 +317,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     );
   }
   const home = resolveHome({ home: options.home });
-  const audit = new RequestAuditLog(home);
+  const audit = new RequestAuditLog(home, await policyAuditOptions(home));
   const sessions = new KeySessions({
     home,
     open: (apiKey) => openVaultWithState({ home, apiKey, audit, lockout: options.lockout }),

@@ -63,6 +63,15 @@ export function validateRule(rule: ComplexityRule): void {
   checkRule(rule, "usage");
 }
 
+/** A rule that asks for something, else undefined (the policy's 0 means "no requirement"). */
+function nonEmpty(rule: ComplexityRule | undefined): ComplexityRule | undefined {
+  if (!rule) return undefined;
+  const out: ComplexityRule = {};
+  if (rule.minLength) out.minLength = rule.minLength;
+  if (rule.classes) out.classes = rule.classes;
+  return out.minLength || out.classes ? out : undefined;
+}
+
 /** How many of the 4 character classes a text uses. */
 export function classCount(text: string): number {
   return CLASS_TESTS.filter((t) => t.test(text)).length;
@@ -73,11 +82,12 @@ export function classCount(text: string): number {
  * never the value.
  *
  * @param p The profile.
+ * @param vaultDefault The vault policy's rule, used when the profile has none of its own.
  * @throws {HecateError} `usage` when the password falls short, `invalid_profile` for a
  * malformed rule.
  */
-export function checkComplexity(p: Profile): void {
-  const rule = (p as { complexity?: ComplexityRule }).complexity;
+export function checkComplexity(p: Profile, vaultDefault?: ComplexityRule): void {
+  const rule = (p as { complexity?: ComplexityRule }).complexity ?? nonEmpty(vaultDefault);
   if (rule === undefined) return;
   const s = p.secrets.password;
   if (!s || !("value" in s)) {

@@ -147,8 +147,8 @@ function canonical(s: Record<string, SecretValue>): string {
  * @param actor Who changes it.
  * @param reason Why (`edit`, `rollback to 3`, ...).
  * @param time ISO time.
- * @param defaultKeep Versions kept when the history sets no `keep` (a vault-wide default can be
- * passed here; {@link DEFAULT_KEEP} otherwise).
+ * @param defaultKeep Versions kept when the profile sets no `keep` (the vault policy's
+ * `history.keep`).
  * @returns The history to store.
  */
 export function recordChange(

@@ -59,10 +59,16 @@ export interface ScopedVault {
   /** The side key of a record in scope (see `UnlockedVault.recordSideKey`); else undefined. */
   recordSideKey(id: string): Promise<Uint8Array<ArrayBuffer> | undefined>;
   /**
-   * Zeroes the record keys of the scope and drops the decrypted records (their strings cannot be
-   * zeroed: they are left to the garbage collector); afterwards the state holds no record.
+   * The key material this session holds (the API key's secret and the data key of every record
+   * in scope), for tests that check {@link ScopedVault.wipe}.
    */
-  wipe?(): void;
+  keyBuffers(): Uint8Array[];
+  /**
+   * Zeroes every key buffer and forgets the records' plaintext; afterwards no side key is
+   * derived and no record is listed. Strings (the records' JSON values) cannot be wiped in a
+   * garbage-collected runtime: they are only dropped (docs/SECURITY.md).
+   */
+  wipe(): void;
 }
 
 async function openSlot(
@@ -100,6 +106,10 @@ async function checkWriter(parsed: ParsedVaultFile, payload: ApiKeyPayload): Pro
       { hint: "the file was altered; ask the vault owner to check it with the master password" },
     );
   }
+}
+
+function closedError(): HecateError {
+  return new HecateError("usage", "This vault was closed: its keys are wiped");
 }
 
 /** Options for {@link openScoped}. */
@@ -189,6 +199,9 @@ export async function openScoped(
     records.push({ id: s.record, value: value as JsonObject });
     sideKeys.set(s.record, () => recordSideKeyOf(s.key, body.vaultId, entry.id));
   }
+  // Every data key of the payload (also those of records no longer in the file) and the secret.
+  const held: Uint8Array[] = [key.secret, ...payload.scope.map((s) => s.key)];
+  let wiped = false;
   return {
     id: toBase64Url(body.vaultId),
     generation: body.generation,
@@ -197,9 +210,14 @@ export async function openScoped(
     expires: payload.expires,
     ...(payload.policy ? { policy: payload.policy } : {}),
     records: () => records.map((r) => ({ id: r.id, value: structuredClone(r.value) })),
-    recordSideKey: (id) => sideKeys.get(id)?.() ?? Promise.resolve(undefined),
+    recordSideKey: (id) => {
+      if (wiped) return Promise.reject(closedError());
+      return sideKeys.get(id)?.() ?? Promise.resolve(undefined);
+    },
+    keyBuffers: () => [...held],
     wipe: () => {
-      for (const s of payload.scope) s.key.fill(0);
+      wiped = true;
+      for (const b of held) b.fill(0);
       records.length = 0;
       sideKeys.clear();
     },

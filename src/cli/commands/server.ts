@@ -356,7 +356,8 @@ export function serverCommand(ctx: CliContext) {
       .action(async (opts) => {
         // The unlock agent answers when there is one (src/agent/); else unlock here.
         const served = await ctx.fromAgent((home) => profilesViaAgent(home, { op: "list" }));
-        const list = served as ProfileSummary[] | undefined ?? (await ctx.unlock()).profiles.list();
+        const vault = served === undefined ? await ctx.unlock() : undefined;
+        const list = served as ProfileSummary[] | undefined ?? vault!.profiles.list();
         const width = Math.max(4, ...list.map((p) => p.name.length));
         const lines = list.map((p) =>
           `${p.name.padEnd(width)}  ${p.engine.padEnd(8)}  ${
@@ -365,7 +366,12 @@ export function serverCommand(ctx: CliContext) {
               : `${p.user ?? ""}@${p.host ?? ""}:${p.port ?? ""}/${p.database ?? ""}`
           }${p.incomplete ? `  INCOMPLETE: missing ${describeMissing(p.incomplete)}` : ""}\n`
         ).join("");
-        await printJsonOrLines(ctx, opts.json ?? false, list, lines || "No profiles\n");
+        // With the master password: when the policy's vault-key rotation is next due.
+        const keysDue = vault?.actor.kind === "password"
+          ? vault.policySettings().keysNextDue
+          : undefined;
+        const due = keysDue ? `Vault keys next due for rotation: ${keysDue}\n` : "";
+        await printJsonOrLines(ctx, opts.json ?? false, list, (lines || "No profiles\n") + due);
       }),
   );
 
