@@ -36,6 +36,7 @@ export const ROOT_OPTIONS: readonly CronOption[] = [
   { long: "--home", key: "home", takes: "one" },
   { long: "--password-stdin", key: "passwordStdin", takes: "flag" },
   { long: "--api-key-file", key: "apiKeyFile", takes: "one" },
+  { long: "--identity", key: "identity", takes: "one" },
   { long: "--totp", key: "totp", takes: "one" },
   { long: "--log-level", key: "logLevel", takes: "one", choices: LOG_LEVELS },
 ];
