@@ -139,6 +139,20 @@ Deno.test("CLI: slot add age, then --identity (and HECATE_IDENTITY) opens the va
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /billing/);
     assert.match(listed.stdout, /hr/);
+    // The fast query line (src/cli/cron_path.ts) takes --identity too.
+    const query = await runHecate([
+      "--home",
+      home,
+      "--identity",
+      alice.file,
+      "query",
+      "billing",
+      "select 6 * 7 as answer",
+      "--format",
+      "csv",
+    ]);
+    assert.equal(query.code, 0, query.stderr);
+    assert.match(query.stdout, /^answer\r?\n42\r?\n$/);
     const viaEnv = await runHecate(["--home", home, "slot", "list", "--json"], {
       env: { HECATE_IDENTITY: alice.file },
     });
