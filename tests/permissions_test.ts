@@ -9,6 +9,17 @@ Deno.test("the hecate task in deno.json runs with exactly the documented permiss
   assert.ok(!task.includes(" -A") && !task.includes("--allow-all"));
 });
 
+Deno.test("README's 'deno install' line grants exactly the documented permission set", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  // The command with its continuation lines joined.
+  const install = readme.replaceAll("\\\n", " ").split("\n").find((l) =>
+    l.startsWith("deno install -g")
+  );
+  assert.ok(install, "README has a 'deno install -g' line");
+  const flags = install.split(/\s+/).filter((w) => w.startsWith("--allow-")).sort();
+  assert.deepEqual(flags, [...HECATE_PERMISSIONS].sort());
+});
+
 Deno.test("only src/run/spawn.ts starts a process (the sole user of --allow-run)", async () => {
   const root = new URL("../", import.meta.url);
   // Code, not prose: a call or an import that starts a process.
