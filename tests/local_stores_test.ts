@@ -329,7 +329,7 @@ Deno.test({
         assert.ok(ref, shown.out);
         const account = ref.slice("keyring:hecate/".length);
         assert.equal(
-          await run("secret-tool", ["lookup", "service", "hecate", "username", account], env),
+          await run("secret-tool", ["lookup", "--", "service", "hecate", "username", account], env),
           `${CANARY}-kept`,
         );
         assert.equal(
@@ -365,9 +365,10 @@ Deno.test({
         // Removing the profile clears its entry; the user's own item is left alone.
         assert.equal((await cli(home, ["server", "remove", "kk"], env)).code, 0);
         assert.equal(
-          await run("secret-tool", ["lookup", "service", "hecate", "username", account], env).catch(
-            () => "gone",
-          ),
+          await run("secret-tool", ["lookup", "--", "service", "hecate", "username", account], env)
+            .catch(
+              () => "gone",
+            ),
           "gone",
         );
         assert.equal((await cli(home, ["server", "remove", "k"], env)).code, 0);
