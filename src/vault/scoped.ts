@@ -27,6 +27,7 @@ import {
   type ApiKeySlot,
   type LegacyApiKeySlot,
   loadRecordLine,
+  loadTable,
   type ParsedVaultFile,
   parseSplit,
   type PositionedFile,
@@ -122,6 +123,7 @@ export async function openScoped(
   const key = parseApiKey(keyText);
   const split = file instanceof Uint8Array ? splitVaultFile(file) : await readSplitHead(file);
   await checkChecksum(split);
+  await loadTable(split); // format 4 read by position: the record table line
   const parsed = parseSplit(split);
   const { body } = parsed;
   const slot = body.slots.find((s): s is ApiKeySlot | LegacyApiKeySlot =>
@@ -134,6 +136,8 @@ export async function openScoped(
   }
   const payload = await openSlot(key, slot, body.vaultId);
   await checkWriter(parsed, payload);
+  // Format 4: the table the signed header vouches for (the index line is not read here).
+  await body.region?.checkTable();
   if (payload.expires !== null && options.now.getTime() >= Date.parse(payload.expires)) {
     throw new HecateError(
       "key_expired",

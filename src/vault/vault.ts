@@ -31,6 +31,7 @@ import {
 } from "./asymmetric.ts";
 import {
   assembleFile,
+  checkIndexLine,
   FORMAT_VERSION,
   type ParsedVaultFile,
   parseSplit,
@@ -47,8 +48,10 @@ import {
   type DerivedKeys,
   deriveKeys,
   macBody,
+  openIndex,
   openMeta,
   openRecord,
+  sealIndex,
   sealMeta,
   sealRecord,
   signedBodyMessage,
@@ -58,6 +61,7 @@ import {
   wrapRootWithPassword,
 } from "./keyring.ts";
 import { AuthenticationFailure, hkdfSha256, KEY_BYTES, randomBytes, sha256 } from "./primitives.ts";
+import { NameTagger } from "./name_tag.ts";
 import { INDEX_META, matchesSummary, recordSummary } from "./record_index.ts";
 
 /** A JSON object stored in a record or in the meta blob. */
@@ -128,8 +132,11 @@ interface LiveRecord {
   dataKey: Uint8Array<ArrayBuffer> | undefined;
   /** The plaintext; undefined until opened. */
   value: JsonObject | undefined;
-  /** Its index entry ({@link recordSummary} of the value). */
-  summary: JsonObject;
+  /**
+   * Its index entry ({@link recordSummary} of the value); undefined until the profile index is
+   * read (format 4 reads it only when a caller needs summaries).
+   */
+  summary: JsonObject | undefined;
   /** The sealed entry as last read or written; undefined once the value or data key changed. */
   entry: RecordEntry | undefined;
   /** Gets a fresh data key at the next serialize (re-keyed while possibly unopened). */
@@ -151,11 +158,11 @@ class ReadRecord implements LiveRecord {
   key: string;
   dataKey: Uint8Array<ArrayBuffer> | undefined = undefined;
   value: JsonObject | undefined = undefined;
-  summary: JsonObject;
+  summary: JsonObject | undefined;
   entry: RecordEntry | undefined;
   rekey = false;
 
-  constructor(entry: RecordEntry, key: string, summary: JsonObject) {
+  constructor(entry: RecordEntry, key: string, summary: JsonObject | undefined) {
     this.read = entry;
     this.entry = entry;
     this.key = key;
@@ -223,7 +230,39 @@ export async function checkChecksum(
 async function checkedFile(file: Uint8Array<ArrayBuffer>): Promise<ParsedVaultFile> {
   const split = splitVaultFile(file);
   await checkChecksum(split);
-  return parseSplit(split);
+  const parsed = parseSplit(split);
+  // Format 4: the record table is used (ids, lines, name tags) only once it matches the header.
+  await parsed.body.region?.checkTable();
+  return parsed;
+}
+
+/** The profile index entries by record id, read when first needed (memoised). */
+type IndexSource = () => Record<string, JsonObject>;
+
+/**
+ * Checks index entries against the records of the file they came with: exactly one object entry
+ * per record id and no other (docs/FORMAT.md, "Reading" step 5).
+ */
+function checkedIndex(
+  entries: Record<string, JsonObject>,
+  records: readonly RecordEntry[],
+): Record<string, JsonObject> {
+  for (const r of records) {
+    const summary = entries[recordIdText(r)];
+    if (typeof summary !== "object" || summary === null || Array.isArray(summary)) {
+      throw integrity("the profile index does not match the records");
+    }
+  }
+  if (Object.keys(entries).length !== records.length) {
+    throw integrity("the profile index does not match the records");
+  }
+  return entries;
+}
+
+/** Memoises an index source, so a reload() from the same verification shares its result. */
+function memo(load: IndexSource): IndexSource {
+  let entries: Record<string, JsonObject> | undefined;
+  return () => entries ??= load();
 }
 
 function signerOf(meta: JsonObject): SigningKeyPair | undefined {
@@ -287,6 +326,10 @@ export class UnlockedVault {
   #meta: JsonObject;
   /** Whether the file read carried the profile index. */
   #indexed: boolean;
+  /** The profile index of the file read, not yet given to the records (see #summariesReady). */
+  #index: IndexSource | undefined;
+  /** Computes name tags under the current keys (format 4); made when first needed. */
+  #tagger: NameTagger | undefined;
   /** The file this state was read from, as verified (see {@link reload}). */
   #read:
     | {
@@ -295,7 +338,7 @@ export class UnlockedVault {
       root: Uint8Array<ArrayBuffer>;
       keys: DerivedKeys;
       meta: JsonObject;
-      index: Record<string, JsonObject>;
+      index: IndexSource;
     }
     | undefined;
   /** The writer's signing key, kept in the sealed meta but out of {@link meta}'s view. */
@@ -310,9 +353,11 @@ export class UnlockedVault {
    * @returns The buffers, possibly with repeats.
    */
   keyBuffers(): Uint8Array[] {
-    const out: Uint8Array[] = [this.#root, this.#keys.wrap, this.#keys.mac, this.#keys.meta];
+    const k = this.#keys;
+    const out: Uint8Array[] = [this.#root, k.wrap, k.mac, k.meta, k.tag];
     if (this.#read) {
-      out.push(this.#read.root, this.#read.keys.wrap, this.#read.keys.mac, this.#read.keys.meta);
+      const r = this.#read.keys;
+      out.push(this.#read.root, r.wrap, r.mac, r.meta, r.tag);
     }
     if (this.#signer) out.push(this.#signer.seed);
     for (const r of this.#records) if (r.dataKey) out.push(r.dataKey);
@@ -326,6 +371,7 @@ export class UnlockedVault {
    */
   wipe(): void {
     for (const b of this.keyBuffers()) b.fill(0);
+    this.#tagger?.wipe();
     for (const r of this.#records) r.dataKey = undefined;
     this.#wiped = true;
   }
@@ -349,6 +395,8 @@ export class UnlockedVault {
   ) {
     this.#signer = signerOf(meta);
     this.#indexed = false;
+    this.#index = undefined;
+    this.#tagger = undefined;
     this.#read = undefined;
     meta = withoutSigner(meta);
     this.#root = root;
@@ -486,14 +534,32 @@ export class UnlockedVault {
         )
       ) throw integrity("the writer's signature does not match");
     }
-    return await UnlockedVault.#build(
-      parsed,
-      root,
-      keys,
-      meta,
-      indexOf(meta, body.generation),
-      file,
-    );
+    let index: IndexSource | undefined;
+    if (body.indexLine) {
+      // Format 4: the index line, checked against the header and opened now (a few milliseconds
+      // of native work at 10,000 profiles); its JSON is parsed only when summaries are needed.
+      await checkIndexLine(body.indexLine);
+      let plain: Uint8Array<ArrayBuffer>;
+      try {
+        plain = await openIndex(keys.meta, body.indexLine.bytes, body.vaultId, body.generation);
+      } catch (e) {
+        if (e instanceof AuthenticationFailure) throw integrity("the profile index", e);
+        throw e;
+      }
+      index = memo(() => {
+        const line = parseJsonObject(plain, "the profile index");
+        const entries = indexOf({ [INDEX_META]: line }, body.generation);
+        if (!entries) throw integrity("the profile index is for another generation");
+        return checkedIndex(entries, body.records);
+      });
+    } else {
+      const entries = indexOf(meta, body.generation);
+      if (entries) {
+        checkedIndex(entries, body.records);
+        index = () => entries;
+      }
+    }
+    return await UnlockedVault.#build(parsed, root, keys, meta, index, file);
   }
 
   /** The state of a verified file (steps 1-6 of docs/FORMAT.md "Reading" passed). */
@@ -502,25 +568,18 @@ export class UnlockedVault {
     root: Uint8Array<ArrayBuffer>,
     keys: DerivedKeys,
     meta: JsonObject,
-    index: Record<string, JsonObject> | undefined,
+    index: IndexSource | undefined,
     file: Uint8Array<ArrayBuffer>,
   ): Promise<UnlockedVault> {
     const { body } = parsed;
-    // The index entries become the records' summaries, which are replaced, never changed in
-    // place: they can be shared with a later reload() (cloning 10,000 of them is the slow part).
+    // The index entries become the records' summaries (when first needed), which are replaced,
+    // never changed in place: they can be shared with a later reload() (cloning 10,000 of them is
+    // the slow part).
     const { [INDEX_META]: _index, ...rest } = meta;
     const verifiedMeta = index ? structuredClone(rest) : undefined;
-    const records: LiveRecord[] = body.records.map((entry) => {
-      const key = recordIdText(entry);
-      const summary = index?.[key];
-      if (index && (typeof summary !== "object" || summary === null)) {
-        throw integrity("the profile index does not match the records");
-      }
-      return new ReadRecord(entry, key, summary ?? {});
-    });
-    if (index && Object.keys(index).length !== records.length) {
-      throw integrity("the profile index does not match the records");
-    }
+    const records: LiveRecord[] = body.records.map((entry) =>
+      new ReadRecord(entry, recordIdText(entry), undefined)
+    );
     if (!index) {
       // No current index (a file from before it, or last written by a build that does not keep
       // it): open every record now, as every reader did then; the next write stores the index.
@@ -539,6 +598,7 @@ export class UnlockedVault {
       meta,
     );
     vault.#indexed = index !== undefined;
+    vault.#index = index;
     // Kept for reload(): only with an index, where building opens no record.
     // A copy of the file: the caller may change its buffer afterwards.
     if (index && verifiedMeta) {
@@ -575,6 +635,7 @@ export class UnlockedVault {
     r: LiveRecord,
     i: number,
     checkIndex = false,
+    tagger?: NameTagger,
   ): Promise<JsonObject> {
     if (r.value) return r.value;
     const dataKey = await UnlockedVault.#dataKey(keys, vaultId, r, i);
@@ -586,14 +647,54 @@ export class UnlockedVault {
       throw e;
     }
     const value = parseJsonObject(plain, `record ${i}`);
-    if (checkIndex && !matchesSummary(value, r.summary)) {
+    if (checkIndex && r.summary !== undefined && !matchesSummary(value, r.summary)) {
       throw integrity(`record ${i} does not match the profile index`);
+    }
+    // Format 4: the name the record holds must be the one its table entry's tag was made from,
+    // since a lookup by name may have found it by that tag alone.
+    const tag = r.entry === r.read ? r.read?.nameTag : undefined;
+    if (checkIndex && tagger && tag && !timingSafeEqual(tagger.tag(value.name), tag)) {
+      throw integrity(`record ${i} does not match its name tag`);
     }
     return r.value = value;
   }
 
   #openRecord(r: LiveRecord): Promise<JsonObject> {
-    return UnlockedVault.#open(this.#keys, this.#vaultId, r, this.#records.indexOf(r), true);
+    return UnlockedVault.#open(
+      this.#keys,
+      this.#vaultId,
+      r,
+      this.#records.indexOf(r),
+      true,
+      this.#nameTagger(),
+    );
+  }
+
+  /** The name tagger of the current keys. */
+  #nameTagger(): NameTagger {
+    return this.#tagger ??= new NameTagger(this.#keys.tag);
+  }
+
+  /**
+   * Gives every record read from the file its summary from the profile index, reading the index
+   * if not done yet (format 4 reads it only here). A record opened before then must match its
+   * entry, as one opened after.
+   *
+   * @throws {HecateError} `vault_integrity` when the index is malformed or does not match.
+   */
+  #summariesReady(): void {
+    const load = this.#index;
+    if (!load) return;
+    const entries = load();
+    for (const [i, r] of this.#records.entries()) {
+      if (r.summary !== undefined) continue; // changed in this session: its own summary
+      const summary = entries[r.key]!;
+      if (r.value && !matchesSummary(r.value, summary)) {
+        throw integrity(`record ${i} does not match the profile index`);
+      }
+      r.summary = summary;
+    }
+    this.#index = undefined;
   }
 
   async #passwordSlot(password: string, iterations: number): Promise<PasswordSlot> {
@@ -689,7 +790,8 @@ export class UnlockedVault {
    * @returns One entry per record, in file order.
    */
   summaries(): { id: string; summary: Readonly<JsonObject> }[] {
-    return this.#records.map((r) => ({ id: r.key, summary: r.summary }));
+    this.#summariesReady();
+    return this.#records.map((r) => ({ id: r.key, summary: r.summary! }));
   }
 
   /**
@@ -699,7 +801,23 @@ export class UnlockedVault {
    * @returns The record id, or undefined.
    */
   recordIdByName(name: string): string | undefined {
-    return this.#records.find((r) => r.summary.name === name)?.key;
+    if (this.#index) {
+      // Format 4, index not read: records read from the file are found by their name tags (the
+      // record must then match its tag when opened); those changed since, by their summaries.
+      const want = this.#nameTagger().tag(name);
+      return this.#records.find((r) => {
+        if (r.summary !== undefined) return r.summary.name === name;
+        const tag = r.read?.nameTag;
+        return tag !== undefined ? sameBytes(tag, want) : this.#summaryOf(r).name === name;
+      })?.key;
+    }
+    return this.#records.find((r) => r.summary!.name === name)?.key;
+  }
+
+  /** A record's summary, reading the profile index if needed. */
+  #summaryOf(r: LiveRecord): JsonObject {
+    if (r.summary === undefined) this.#summariesReady();
+    return r.summary!;
   }
 
   /**
@@ -912,6 +1030,7 @@ export class UnlockedVault {
     for (const r of this.#records) await this.#openRecord(r);
     this.#root = randomBytes(KEY_BYTES);
     this.#keys = await deriveKeys(this.#root, this.#vaultId);
+    this.#tagger = undefined; // tags are recomputed under the new key: every record is re-sealed
     for (const r of this.#records) r.rekey = true;
     this.#signer = await newSigningKeyPair();
     await this.setPassword(password, iterations);
@@ -979,7 +1098,10 @@ export class UnlockedVault {
    */
   async serialize(): Promise<{ bytes: Uint8Array<ArrayBuffer>; generation: number }> {
     this.#live();
+    this.#summariesReady();
+    const tagger = this.#nameTagger();
     const records: RecordEntry[] = [];
+    const nameTags: Uint8Array[] = [];
     const index: Record<string, JsonObject> = {};
     for (const r of this.#records) {
       if (r.rekey) {
@@ -1000,7 +1122,10 @@ export class UnlockedVault {
         };
       }
       records.push(r.entry);
-      index[r.key] = r.summary;
+      // An unchanged record keeps the tag it was read with (same name, same root key).
+      const kept = r.entry === r.read ? r.read?.nameTag : undefined;
+      nameTags.push(kept ?? tagger.tag(r.summary!.name));
+      index[r.key] = r.summary!;
     }
     const generation = this.#generation + 1;
     // A format-1 vault gets its signing key on its first format-2 write.
@@ -1014,15 +1139,21 @@ export class UnlockedVault {
       generation,
       slots: this.#slots,
       records,
+      // Format 4: the index is its own line, out of the header the seal covers.
       meta: await sealMeta(
         this.#keys.meta,
-        utf8(JSON.stringify({
-          ...withSigner(this.#meta, signer),
-          [INDEX_META]: { generation, entries: index },
-        })),
+        utf8(JSON.stringify(withSigner(this.#meta, signer))),
         this.#vaultId,
       ),
-    });
+      indexLine: {
+        bytes: await sealIndex(
+          this.#keys.meta,
+          utf8(JSON.stringify({ generation, entries: index })),
+          this.#vaultId,
+          generation,
+        ),
+      },
+    }, nameTags);
     const seal = {
       sha256: await sha256(bodyBytes),
       mac: await macBody(this.#keys.mac, bodyBytes),
