@@ -168,7 +168,8 @@ async function openWithPassword(
   let state = await guarded(
     ctx,
     "unlock",
-    () => UnlockedVault.unlock(bytes, password),
+    // A fresh read, used for nothing else: the vault keeps it without a copy.
+    () => UnlockedVault.unlock(bytes, password, { owned: true }),
     failureOf("auth_failed"),
   );
   await refuseRolledBack(gate, audit, actor, state);

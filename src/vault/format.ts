@@ -389,8 +389,8 @@ export class RecordLines {
  */
 class ParsedRecord implements RecordEntry {
   readonly kind = "profile" as const;
-  /** The id's base64url text as read. */
-  readonly idText: string;
+  /** The id's base64url text as read (format 4: encoded from the table when first used). */
+  #idText: string | undefined;
   /** Format 3: where the line starts in the region, and its size (without its newline). */
   readonly #lineAt: number;
   readonly #lineSize: number;
@@ -406,12 +406,12 @@ class ParsedRecord implements RecordEntry {
   #key: Uint8Array<ArrayBuffer> | undefined;
   #data: Uint8Array<ArrayBuffer> | undefined;
   readonly #i: number;
-  /** Format 4: the name tag, a view into the record table. */
-  readonly #nameTag: Uint8Array | undefined;
+  /** Format 4: where this record's entry starts in the record table (-1: no table entry). */
+  readonly #tableAt: number;
 
   constructor(
     id: Uint8Array<ArrayBuffer> | undefined,
-    idText: string,
+    idText: string | undefined,
     i: number,
     texts:
       | { keyText: string; dataText: string }
@@ -419,28 +419,50 @@ class ParsedRecord implements RecordEntry {
         at: number;
         size: number;
         lineHashText?: string;
-        lineHash?: Uint8Array<ArrayBuffer>;
-        nameTag?: Uint8Array;
+        /** Format 4: the entry's offset in `region.table` (hash and tag read from there). */
+        tableAt?: number;
         region: RecordLines;
       },
   ) {
     this.#id = id;
-    this.idText = idText;
+    this.#idText = idText;
     this.#i = i;
     this.#lineAt = 0;
     this.#lineSize = 0;
+    this.#tableAt = -1;
     if ("region" in texts) {
       // The view on the line is made when first used: 10,000 views cost a read that uses one.
       this.#lineAt = texts.at;
       this.#lineSize = texts.size;
       this.lineHashText = texts.lineHashText;
-      this.#lineHash = texts.lineHash;
-      this.#nameTag = texts.nameTag;
+      this.#tableAt = texts.tableAt ?? -1;
       this.region = texts.region;
     } else {
       this.#keyText = texts.keyText;
       this.#dataText = texts.dataText;
     }
+  }
+
+  /** The id's base64url text. */
+  get idText(): string {
+    return this.#idText ??= toBase64Url(this.#entry(0, 16));
+  }
+
+  /**
+   * Format 4: whether this record's name tag is `tag`, compared in place in the table.
+   *
+   * @param tag A name tag.
+   * @returns Undefined for a record without a tag (formats 1 to 3).
+   */
+  nameTagIs(tag: Uint8Array): boolean | undefined {
+    if (this.#tableAt < 0) return undefined;
+    if (!this.region!.tableChecked) {
+      throw new Error("record table used before it was checked (RecordLines.checkTable)");
+    }
+    const t = this.region!.table!.bytes;
+    const at = this.#tableAt + 52;
+    for (let k = 0; k < NAME_TAG_BYTES; k++) if (t[at + k] !== tag[k]) return false;
+    return true;
   }
 
   /** Format 3: the record line as stored (without its newline). */
@@ -459,15 +481,22 @@ class ParsedRecord implements RecordEntry {
 
   /** Format 4: the name tag from the table (once the table was checked against the header). */
   get nameTag(): Uint8Array | undefined {
-    if (this.#nameTag && !this.region!.tableChecked) {
+    return this.#tableAt < 0 ? undefined : this.#entry(52, NAME_TAG_BYTES);
+  }
+
+  /** Bytes of this record's format-4 table entry, once the table was checked. */
+  #entry(at: number, length: number): Uint8Array<ArrayBuffer> {
+    const table = this.region!.table!;
+    if (!this.region!.tableChecked) {
       throw new Error("record table used before it was checked (RecordLines.checkTable)");
     }
-    return this.#nameTag;
+    return table.bytes.subarray(this.#tableAt + at, this.#tableAt + at + length);
   }
 
   /** Formats 3 and 4: the line's SHA-256 from the table. */
   get lineHash(): Uint8Array<ArrayBuffer> | undefined {
     if (this.#lineHash) return this.#lineHash;
+    if (this.#tableAt >= 0) return this.#lineHash = this.#entry(20, 32);
     if (this.lineHashText === undefined) return undefined;
     return this.#lineHash ??= bytes(this.lineHashText, `record ${this.#i} hash`, 32);
   }
@@ -592,6 +621,73 @@ export function recordIdText(r: RecordEntry): string {
 }
 
 /**
+ * Format 4: whether a record read from a file has this name tag ({@link ParsedRecord.nameTagIs}).
+ *
+ * @param r The record.
+ * @param tag A name tag.
+ * @returns Undefined when the record has no tag (not read from a format-4 table).
+ */
+export function nameTagIs(r: RecordEntry, tag: Uint8Array): boolean | undefined {
+  return r instanceof ParsedRecord ? r.nameTagIs(tag) : undefined;
+}
+
+/**
+ * The first record with this id, in file order. A format-4 table is scanned on its bytes, so a
+ * reader that wants a few records encodes no id of the others.
+ *
+ * @param body The body (format 4: its table checked).
+ * @param idText The record id, base64url.
+ * @returns The record, or undefined.
+ */
+export function recordById(body: VaultBody, idText: string): RecordEntry | undefined {
+  const table = body.region?.table?.bytes;
+  if (!table) return body.records.find((r) => recordIdText(r) === idText);
+  if (!body.region!.tableChecked) throw new Error("table not checked");
+  let id: Uint8Array;
+  try {
+    id = fromBase64Url(idText);
+  } catch {
+    return undefined;
+  }
+  if (id.length !== 16) return undefined;
+  for (let i = 0, off = 0; i < body.records.length; i++, off += TABLE_ENTRY_BYTES) {
+    let k = 0;
+    while (k < 16 && table[off + k] === id[k]) k++;
+    if (k === 16) return body.records[i];
+  }
+  return undefined;
+}
+
+/**
+ * Whether a body repeats a slot id or a record id (docs/FORMAT.md: ids are unique). A format-4
+ * table is checked on its bytes, without encoding 10,000 ids.
+ *
+ * @param body The body (format 4: its table checked).
+ * @returns True when an id repeats.
+ */
+export function hasDuplicateIds(body: VaultBody): boolean {
+  const slots = new Set(body.slots.map((s) => toBase64Url(s.id)));
+  if (slots.size !== body.slots.length) return true;
+  const table = body.region?.table?.bytes;
+  if (!table) {
+    return new Set(body.records.map(recordIdText)).size !== body.records.length;
+  }
+  if (body.region && !body.region.tableChecked) throw new Error("table not checked");
+  // 48 bits of each id as a number; on two equal prefixes (rare for random ids, or a repeated
+  // id), every id is compared in full.
+  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  const seen = new Set<number>();
+  for (let off = 0; off < table.length; off += TABLE_ENTRY_BYTES) {
+    const key = view.getUint32(off) * 65536 + view.getUint16(off + 4);
+    if (seen.has(key)) {
+      return new Set(body.records.map(recordIdText)).size !== body.records.length;
+    }
+    seen.add(key);
+  }
+  return false;
+}
+
+/**
  * Makes a record's line readable when its file was read by position ({@link readSplitHead});
  * nothing to do otherwise.
  *
@@ -689,16 +785,19 @@ export async function readSplitHead(file: PositionedFile): Promise<SplitVaultFil
  * checked before anything in the body (even its version) is believed.
  *
  * @param file The whole file.
+ * @param owned Whether the caller never changes `file` afterwards (then it is not copied).
  * @returns Body (or header) bytes, seal, record lines.
  * @throws {HecateError} `vault_integrity` when the layout or the seal is malformed.
  */
-export function splitVaultFile(file: Uint8Array<ArrayBuffer>): SplitVaultFile {
+export function splitVaultFile(file: Uint8Array<ArrayBuffer>, owned = false): SplitVaultFile {
   if (file.length > MAX_FILE_BYTES) throw damaged("file is too large");
   const nl = file.indexOf(0x0a);
   const sealEnd = nl < 0 ? -1 : file.indexOf(0x0a, nl + 1);
   const { bodyBytes, seal } = splitLines(file, nl, sealEnd);
-  // Its own copy: records are read from it lazily, after the caller may have reused its buffer.
-  return { bodyBytes, seal, recordBytes: file.slice(sealEnd + 1) };
+  // Its own copy unless the caller gives up the buffer: records are read from it lazily, after
+  // the caller may have reused its buffer.
+  const rest = owned ? file.subarray(sealEnd + 1) : file.slice(sealEnd + 1);
+  return { bodyBytes, seal, recordBytes: rest };
 }
 
 /** The header (body) line and the parsed seal, given where the two lines end. */
@@ -855,21 +954,21 @@ function parseHeaderV4(
   });
   const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
   const records: RecordEntry[] = new Array(count);
+  // Nothing decoded or encoded per entry here (10,000 per read of a large vault): the id's text
+  // and the id, hash and tag views are made when used.
   let at = linesStart;
   for (let i = 0; i < count; i++) {
     const off = i * TABLE_ENTRY_BYTES;
-    const id = table.subarray(off, off + 16);
     const size = view.getUint32(off + 16);
     if (
       size < 1 || at + size >= recordBytes.length || (!partial && recordBytes[at + size] !== 0x0a)
     ) {
       throw damaged(`record line ${i + 1} is missing or has another size than the header says`);
     }
-    records[i] = new ParsedRecord(id, toBase64Url(id), i, {
+    records[i] = new ParsedRecord(undefined, undefined, i, {
       at,
       size,
-      lineHash: table.subarray(off + 20, off + 52),
-      nameTag: table.subarray(off + 52, off + TABLE_ENTRY_BYTES),
+      tableAt: off,
       region,
     });
     at += size + 1;

@@ -32,8 +32,7 @@ import {
   parseSplit,
   type PositionedFile,
   readSplitHead,
-  type RecordEntry,
-  recordIdText,
+  recordById,
   splitVaultFile,
 } from "./format.ts";
 import { openRecord, signedBodyMessage } from "./keyring.ts";
@@ -149,15 +148,10 @@ export async function openScoped(
   }
   const records: { id: string; value: JsonObject }[] = [];
   const sideKeys = new Map<string, () => Promise<Uint8Array<ArrayBuffer>>>();
-  // The first record of each id, as a scan in file order would find it.
-  const byId = new Map<string, RecordEntry>();
-  for (const r of body.records) {
-    const id = recordIdText(r);
-    if (!byId.has(id)) byId.set(id, r);
-  }
   for (const s of payload.scope) {
-    // Format 3: reading `data` checks the record's line against its hash in the signed header.
-    const entry = byId.get(s.record);
+    // The first record of the id, in file order. Formats 3 and 4: reading `data` checks the
+    // record's line against its hash in the signed header (format 4: the table it vouches for).
+    const entry = recordById(body, s.record);
     if (!entry) continue; // the profile was removed since the key was made
     await loadRecordLine(entry); // read by position: only after the header was authenticated
     let plain: Uint8Array;

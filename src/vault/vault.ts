@@ -33,6 +33,8 @@ import {
   assembleFile,
   checkIndexLine,
   FORMAT_VERSION,
+  hasDuplicateIds,
+  nameTagIs,
   type ParsedVaultFile,
   parseSplit,
   type PasswordSlot,
@@ -155,18 +157,22 @@ interface LiveRecord {
  */
 class ReadRecord implements LiveRecord {
   readonly read: RecordEntry;
-  key: string;
+  #key: string | undefined;
   dataKey: Uint8Array<ArrayBuffer> | undefined = undefined;
   value: JsonObject | undefined = undefined;
   summary: JsonObject | undefined;
   entry: RecordEntry | undefined;
   rekey = false;
 
-  constructor(entry: RecordEntry, key: string, summary: JsonObject | undefined) {
+  constructor(entry: RecordEntry, summary: JsonObject | undefined) {
     this.read = entry;
     this.entry = entry;
-    this.key = key;
     this.summary = summary;
+  }
+
+  /** The id's text, made when first used (a format-4 table's ids are encoded on demand). */
+  get key(): string {
+    return this.#key ??= recordIdText(this.read);
   }
 
   get id(): Uint8Array<ArrayBuffer> {
@@ -227,8 +233,9 @@ export async function checkChecksum(
   }
 }
 
+/** Splits, checksums and parses a file this module owns (a private copy: not copied again). */
 async function checkedFile(file: Uint8Array<ArrayBuffer>): Promise<ParsedVaultFile> {
-  const split = splitVaultFile(file);
+  const split = splitVaultFile(file, true);
   await checkChecksum(split);
   const parsed = parseSplit(split);
   // Format 4: the record table is used (ids, lines, name tags) only once it matches the header.
@@ -321,8 +328,8 @@ export class UnlockedVault {
   #generation: number;
   #slots: Slot[];
   #records: LiveRecord[];
-  /** The same records by base64url id. */
-  #byId: Map<string, LiveRecord>;
+  /** The same records by base64url id; built when first used (see #byId). */
+  #byIdMap: Map<string, LiveRecord> | undefined;
   #meta: JsonObject;
   /** Whether the file read carried the profile index. */
   #indexed: boolean;
@@ -376,6 +383,11 @@ export class UnlockedVault {
     this.#wiped = true;
   }
 
+  /** The records by id, built on first use: a lookup by name needs no id of the others. */
+  get #byId(): Map<string, LiveRecord> {
+    return this.#byIdMap ??= new Map(this.#records.map((r) => [r.key, r]));
+  }
+
   #live(): void {
     if (this.#wiped) {
       throw new HecateError("usage", "This vault was closed: its keys are wiped", {
@@ -405,7 +417,7 @@ export class UnlockedVault {
     this.#generation = generation;
     this.#slots = slots;
     this.#records = records;
-    this.#byId = new Map(records.map((r) => [r.key, r]));
+    this.#byIdMap = undefined;
     this.#meta = meta;
   }
 
@@ -432,13 +444,21 @@ export class UnlockedVault {
    * (each must match the profile index); a file without a current index has every record opened
    * here, as before the index (docs/FORMAT.md, "Reading" step 5).
    *
-   * @param file The vault file bytes.
+   * @param caller The vault file bytes (copied: the caller may reuse its buffer).
+   * @param options `owned`: the caller never changes `caller` afterwards (it is then not copied).
    * @param password The master password.
    * @returns The unlocked vault.
    * @throws {HecateError} `auth_failed` on a wrong password, `vault_integrity` when anything was
    * altered, `unsupported_version` for another format version.
    */
-  static async unlock(file: Uint8Array<ArrayBuffer>, password: string): Promise<UnlockedVault> {
+  static async unlock(
+    caller: Uint8Array<ArrayBuffer>,
+    password: string,
+    options: { owned?: boolean } = {},
+  ): Promise<UnlockedVault> {
+    // One private copy, shared by the parse (records read lazily) and reload()'s comparison: the
+    // caller may change its buffer afterwards, unless it gives the buffer up (a fresh read).
+    const file = options.owned ? caller : caller.slice();
     const parsed = await checkedFile(file);
     const slot = UnlockedVault.#passwordSlotOf(parsed.body);
     let root: Uint8Array<ArrayBuffer>;
@@ -481,9 +501,10 @@ export class UnlockedVault {
         read.keys,
         structuredClone(read.meta),
         read.index,
-        file,
+        read.file,
       );
     }
+    file = file.slice(); // a private copy, as in unlock()
     const parsed = await checkedFile(file);
     if (!timingSafeEqual(parsed.body.vaultId, this.#vaultId)) {
       throw integrity("the vault file was replaced by another vault");
@@ -507,13 +528,7 @@ export class UnlockedVault {
     if (!timingSafeEqual(await macBody(keys.mac, parsed.bodyBytes), parsed.seal.mac)) {
       throw integrity("the body MAC does not match");
     }
-    const seen = new Set<string>();
-    for (
-      const key of [...body.slots.map((s) => toBase64Url(s.id)), ...body.records.map(recordIdText)]
-    ) {
-      if (seen.has(key)) throw integrity("duplicate id");
-      seen.add(key);
-    }
+    if (hasDuplicateIds(body)) throw integrity("duplicate id");
     let meta: JsonObject;
     try {
       meta = parseJsonObject(await openMeta(keys.meta, body.meta, body.vaultId), "meta");
@@ -577,9 +592,7 @@ export class UnlockedVault {
     // the slow part).
     const { [INDEX_META]: _index, ...rest } = meta;
     const verifiedMeta = index ? structuredClone(rest) : undefined;
-    const records: LiveRecord[] = body.records.map((entry) =>
-      new ReadRecord(entry, recordIdText(entry), undefined)
-    );
+    const records: LiveRecord[] = body.records.map((entry) => new ReadRecord(entry, undefined));
     if (!index) {
       // No current index (a file from before it, or last written by a build that does not keep
       // it): open every record now, as every reader did then; the next write stores the index.
@@ -600,9 +613,9 @@ export class UnlockedVault {
     vault.#indexed = index !== undefined;
     vault.#index = index;
     // Kept for reload(): only with an index, where building opens no record.
-    // A copy of the file: the caller may change its buffer afterwards.
+    // `file` is this module's private copy (unlock, reload), never the caller's buffer.
     if (index && verifiedMeta) {
-      vault.#read = { file: file.slice(), parsed, root, keys, meta: verifiedMeta, index };
+      vault.#read = { file, parsed, root, keys, meta: verifiedMeta, index };
     }
     return vault;
   }
@@ -807,8 +820,8 @@ export class UnlockedVault {
       const want = this.#nameTagger().tag(name);
       return this.#records.find((r) => {
         if (r.summary !== undefined) return r.summary.name === name;
-        const tag = r.read?.nameTag;
-        return tag !== undefined ? sameBytes(tag, want) : this.#summaryOf(r).name === name;
+        const hit = r.read ? nameTagIs(r.read, want) : undefined;
+        return hit ?? this.#summaryOf(r).name === name;
       })?.key;
     }
     return this.#records.find((r) => r.summary!.name === name)?.key;
