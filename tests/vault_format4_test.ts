@@ -12,6 +12,8 @@
  */
 
 import assert from "node:assert/strict";
+import fc from "fast-check";
+import { HecateError } from "../src/errors.ts";
 import { fromBase64Url, toBase64Url } from "../src/vault/encoding.ts";
 import {
   assembleFile,
@@ -32,7 +34,13 @@ import { openScoped } from "../src/vault/scoped.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
 import { passwordFile, PW, runHecate, vaultWith, withHome } from "./support/access.ts";
-import { fileLines, readV4, type V4Parts, writeV4 } from "./support/vault_lines.ts";
+import {
+  fileLines,
+  MemoryPositionedFile,
+  readV4,
+  type V4Parts,
+  writeV4,
+} from "./support/vault_lines.ts";
 
 const VAULT_INTEGRITY_EXIT = 4;
 const VECTOR_V3 = new URL("./vectors/v3-basic/", import.meta.url).pathname;
@@ -277,4 +285,85 @@ Deno.test("a version-3 vault is read as it is and written as version 4 on its fi
   // The index moved out of the meta into its own line.
   assert.equal(next.meta.index, undefined);
   assert.ok(parts.index.length > 0);
+});
+
+Deno.test("fuzz: random edits of the record table and the index line never open into other contents, by password or API key", async () => {
+  const canary = "format4-fuzz-canary-91e";
+  const vault = await UnlockedVault.create(PW, { iterations: 1_000 });
+  const id = vault.putRecord({ name: "db", engine: "sqlite", secrets: { password: canary } });
+  vault.putRecord({ name: "other", engine: "sqlite" });
+  vault.putRecord({ name: "third", engine: "sqlite" });
+  const key = await vault.addApiKey({ name: "k", scope: [id], created: new Date(), expires: null });
+  const file = (await vault.serialize()).bytes;
+  const genuine = await (await UnlockedVault.unlock(file, PW)).records();
+  const genuineScoped = (await openScoped(file, key, { now: new Date() })).records();
+  const allowed = new Set(["vault_integrity", "unsupported_version"]);
+  const outcome = async (run: () => Promise<unknown>) => {
+    try {
+      await run();
+      return "ok";
+    } catch (e) {
+      assert.ok(e instanceof HecateError, `not a HecateError: ${e}`);
+      assert.ok(allowed.has(e.code), `unexpected code ${e.code}: ${e.message}`);
+      assert.ok(!e.message.includes(canary) && !(e.hint ?? "").includes(canary));
+      return e.code;
+    }
+  };
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.oneof(
+          fc.tuple(fc.constant("swap entries"), fc.nat(), fc.nat()),
+          fc.tuple(fc.constant("copy entry"), fc.nat(), fc.nat()),
+          fc.tuple(fc.constant("drop entry"), fc.nat(), fc.nat()),
+          fc.tuple(fc.constant("flip tag"), fc.nat(), fc.nat()),
+          fc.tuple(fc.constant("flip size"), fc.nat(), fc.nat()),
+          fc.tuple(fc.constant("cut index"), fc.nat(), fc.nat()),
+          fc.tuple(fc.constant("flip index"), fc.nat(), fc.nat()),
+        ),
+        { minLength: 1, maxLength: 3 },
+      ),
+      fc.boolean(),
+      async (ops, recompute) => {
+        const forged = await edited(file, (p) => {
+          const n = () => p.table.length;
+          for (const [op, a, b] of ops) {
+            const i = n() ? a % n() : 0;
+            const j = n() ? b % n() : 0;
+            const e = p.table[i];
+            if (op === "swap entries" && e) [p.table[i], p.table[j]] = [p.table[j]!, e];
+            if (op === "copy entry" && e) p.table.splice(j, 0, { ...e });
+            if (op === "drop entry" && e) p.table.splice(i, 1);
+            if (op === "flip tag" && e) {
+              e.tag = e.tag.slice();
+              e.tag[b % 16] = e.tag[b % 16]! ^ (1 << (a % 8));
+            }
+            if (op === "flip size" && e) e.size = e.size ^ (1 << (b % 4));
+            if (op === "cut index") p.index = p.index.slice(0, a % p.index.length);
+            if (op === "flip index") {
+              p.index = p.index.slice();
+              p.index[a % p.index.length] = p.index[a % p.index.length]! ^ (1 << (b % 8));
+            }
+          }
+        });
+        const bad = recompute ? forged : withHeadOf(file, forged);
+        if (bad.length === file.length && bad.every((x, k) => x === file[k])) return;
+        let opened: unknown;
+        const byPassword = await outcome(async () => {
+          const v = await UnlockedVault.unlock(bad, PW);
+          v.summaries();
+          opened = await v.records();
+        });
+        if (byPassword === "ok") assert.deepEqual(opened, genuine);
+        for (const source of [bad, new MemoryPositionedFile(bad)]) {
+          let records: unknown;
+          const byKey = await outcome(async () => {
+            records = (await openScoped(source, key, { now: new Date() })).records();
+          });
+          if (byKey === "ok") assert.deepEqual(records, genuineScoped);
+        }
+      },
+    ),
+    { numRuns: 250 },
+  );
 });
