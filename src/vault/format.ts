@@ -476,6 +476,7 @@ class ParsedRecord implements RecordEntry {
    * decodes none (their spelling is still checked, strictly, before any use).
    */
   get id(): Uint8Array<ArrayBuffer> {
+    if (this.#tableAt >= 0) return this.#id ??= this.#entry(0, 16);
     return this.#id ??= bytes(this.idText, `record ${this.#i} id`, 16);
   }
 
@@ -1082,15 +1083,27 @@ export interface SerializedBody {
   lines: Uint8Array[];
 }
 
-/** A record's line and its SHA-256: as read for an unchanged record line, else made now. */
-async function recordLine(
-  r: RecordEntry,
-): Promise<{ id: Uint8Array; line: Uint8Array; hash: Uint8Array }> {
+/** A record line to write: its id, bytes and SHA-256. */
+interface LineOut {
+  id: Uint8Array;
+  line: Uint8Array;
+  hash: Uint8Array;
+}
+
+/** A record's line as read, when it is written back unchanged (synchronous: 10,000 a write). */
+function carriedLine(r: RecordEntry): LineOut | undefined {
   if (r instanceof ParsedRecord && r.line && r.lineHash !== undefined) {
     // Written back as read, with the hash the header it came from vouched for; serializeBody has
     // checked the lines it came from against that header first.
     return { id: r.id, line: r.line, hash: r.lineHash };
   }
+  return undefined;
+}
+
+/** A record's line and its SHA-256: as read for an unchanged record line, else made now. */
+async function recordLine(r: RecordEntry): Promise<LineOut> {
+  const carried = carriedLine(r);
+  if (carried) return carried;
   const read = r instanceof ParsedRecord;
   const line = utf8(JSON.stringify({
     id: read ? r.idText : toBase64Url(r.id),
@@ -1128,11 +1141,20 @@ export async function serializeBody(
   const regions = new Set<RecordLines>();
   for (const r of body.records) if (r instanceof ParsedRecord && r.region) regions.add(r.region);
   for (const region of regions) await region.check();
-  const records: Awaited<ReturnType<typeof recordLine>>[] = [];
-  for (const r of body.records) records.push(await recordLine(r));
-  const table = new Uint8Array(records.length * TABLE_ENTRY_BYTES);
-  const view = new DataView(table.buffer);
-  const region = new Uint8Array(records.reduce((n, r) => n + r.line.length + 1, 0));
+  const records: LineOut[] = [];
+  for (const r of body.records) records.push(carriedLine(r) ?? await recordLine(r));
+  const index = body.indexLine.bytes;
+  // Everything after the seal line in one buffer, written in place (a large vault's record
+  // lines are megabytes: copied once here, once more into the file).
+  const tableSize = records.length * TABLE_ENTRY_BYTES;
+  const linesSize = records.reduce((n, r) => n + r.line.length + 1, 0);
+  const tail = new Uint8Array(tableSize + 1 + index.length + 1 + linesSize);
+  const table = tail.subarray(0, tableSize);
+  tail[tableSize] = 0x0a;
+  tail.set(index, tableSize + 1);
+  tail[tableSize + 1 + index.length] = 0x0a;
+  const region = tail.subarray(tableSize + index.length + 2);
+  const view = new DataView(tail.buffer, 0, tableSize);
   let at = 0;
   for (const [i, r] of records.entries()) {
     const off = i * TABLE_ENTRY_BYTES;
@@ -1148,7 +1170,6 @@ export async function serializeBody(
     region[at + r.line.length] = 0x0a;
     at += r.line.length + 1;
   }
-  const index = body.indexLine.bytes;
   const bodyBytes = utf8(JSON.stringify({
     format: FORMAT_NAME,
     version: FORMAT_VERSION,
@@ -1162,8 +1183,7 @@ export async function serializeBody(
     lines_sha256: await digest(region),
     meta: toBase64Url(body.meta),
   }));
-  const nl = new Uint8Array([0x0a]);
-  return { bodyBytes, lines: [table, nl, index, nl, region] };
+  return { bodyBytes, lines: [tail] };
 }
 
 /**
