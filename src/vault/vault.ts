@@ -827,6 +827,22 @@ export class UnlockedVault {
     return this.#records.find((r) => r.summary!.name === name)?.key;
   }
 
+  /**
+   * The summary of the first record named `name`, when known without reading the profile index
+   * (format 4 reads it only for listings and writes): a record changed in this session, or any
+   * once the index was read. For hints only (e.g. which driver to preload).
+   *
+   * @param name The profile name.
+   * @returns The summary, or undefined when not at hand.
+   */
+  peekSummary(name: string): Readonly<JsonObject> | undefined {
+    if (this.#index) {
+      return this.#records.find((r) => r.summary !== undefined && r.summary.name === name)
+        ?.summary;
+    }
+    return this.#records.find((r) => r.summary!.name === name)?.summary;
+  }
+
   /** A record's summary, reading the profile index if needed. */
   #summaryOf(r: LiveRecord): JsonObject {
     if (r.summary === undefined) this.#summariesReady();
