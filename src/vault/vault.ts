@@ -335,6 +335,8 @@ export class UnlockedVault {
   #indexed: boolean;
   /** The profile index of the file read, not yet given to the records (see #summariesReady). */
   #index: IndexSource | undefined;
+  /** The record {@link recordIdByName} found last (see #get). */
+  #found: LiveRecord | undefined;
   /** Computes name tags under the current keys (format 4); made when first needed. */
   #tagger: NameTagger | undefined;
   /** The file this state was read from, as verified (see {@link reload}). */
@@ -383,6 +385,16 @@ export class UnlockedVault {
     this.#wiped = true;
   }
 
+  /**
+   * A record by id: the one a lookup by name just found without building the id map (which
+   * encodes every id), else from the map.
+   */
+  #get(id: string): LiveRecord | undefined {
+    const hit = this.#found;
+    if (hit && hit.key === id && this.#records.includes(hit)) return hit;
+    return this.#byId.get(id);
+  }
+
   /** The records by id, built on first use: a lookup by name needs no id of the others. */
   get #byId(): Map<string, LiveRecord> {
     return this.#byIdMap ??= new Map(this.#records.map((r) => [r.key, r]));
@@ -409,6 +421,7 @@ export class UnlockedVault {
     this.#indexed = false;
     this.#index = undefined;
     this.#tagger = undefined;
+    this.#found = undefined;
     this.#read = undefined;
     meta = withoutSigner(meta);
     this.#root = root;
@@ -776,7 +789,7 @@ export class UnlockedVault {
    */
   async record(id: string): Promise<JsonObject> {
     this.#live();
-    const r = this.#byId.get(id);
+    const r = this.#get(id);
     if (!r) throw new HecateError("profile_not_found", "No such record");
     return structuredClone(await this.#openRecord(r));
   }
@@ -790,7 +803,7 @@ export class UnlockedVault {
    * @returns 32 bytes, or undefined for an unknown record.
    */
   async recordSideKey(id: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
-    const r = this.#byId.get(id);
+    const r = this.#get(id);
     if (!r) return undefined;
     return await recordSideKeyOf(await this.#dataKeyOf(r), this.#vaultId, r.id);
   }
@@ -818,13 +831,15 @@ export class UnlockedVault {
       // Format 4, index not read: records read from the file are found by their name tags (the
       // record must then match its tag when opened); those changed since, by their summaries.
       const want = this.#nameTagger().tag(name);
-      return this.#records.find((r) => {
+      this.#found = this.#records.find((r) => {
         if (r.summary !== undefined) return r.summary.name === name;
         const hit = r.read ? nameTagIs(r.read, want) : undefined;
         return hit ?? this.#summaryOf(r).name === name;
-      })?.key;
+      });
+      return this.#found?.key;
     }
-    return this.#records.find((r) => r.summary!.name === name)?.key;
+    this.#found = this.#records.find((r) => r.summary!.name === name);
+    return this.#found?.key;
   }
 
   /**
