@@ -726,8 +726,11 @@ export interface PositionedFile {
   readAt(offset: number, length: number): Promise<Uint8Array<ArrayBuffer>>;
 }
 
-/** The first read of {@link readSplitHead}; doubled until the seal line's end is found. */
-const HEAD_CHUNK = 1024 * 1024;
+/**
+ * The first read of {@link readSplitHead}; doubled until the seal line's end is found. A format-4
+ * header is kilobytes (the table and index are lines of their own); a format-3 one, megabytes.
+ */
+const HEAD_CHUNK = 64 * 1024;
 
 /**
  * Reads only the header and seal lines of a vault file, by position, for a reader that then

@@ -821,13 +821,16 @@ export class UnlockedVault {
   }
 
   /**
-   * The id of the first record whose index entry has this name.
+   * The id of the first record whose index entry has this name (format 4, before the index is
+   * read: whose name tag is this name's).
    *
    * @param name The profile name.
    * @returns The record id, or undefined.
+   * @throws {HecateError} `usage` when the vault was closed (its tag key wiped).
    */
   recordIdByName(name: string): string | undefined {
     if (this.#index) {
+      this.#live(); // the tag key: a closed vault has zeros there
       // Format 4, index not read: records read from the file are found by their name tags (the
       // record must then match its tag when opened); those changed since, by their summaries.
       const want = this.#nameTagger().tag(name);
