@@ -16,6 +16,7 @@
  */
 
 export {
+  type AddPkcs11SlotOptions,
   type AddResult,
   type ApiKeyPolicy,
   type ApiKeySummary,
@@ -28,6 +29,8 @@ export {
   type InitVaultOptions,
   openVault,
   type OpenVaultOptions,
+  type Pkcs11UnlockOptions,
+  type PolicyRow,
   type PoolQueryOptions,
   type ProfileChanges,
   type ProfileInput,
@@ -37,6 +40,9 @@ export {
   type RefHealth,
   type RotateDueResult,
   type Row,
+  type SecretSummary,
+  type SetSecretOptions,
+  type SlotSummary,
   type SourceInUse,
   type StatementAudit,
   type TotpSetup,
@@ -45,10 +51,14 @@ export {
   type VaultBackupOptions,
   VaultBackups,
   VaultKeys,
+  type VaultPolicy,
   type VaultPoolOptions,
   VaultProfiles,
+  VaultSecrets,
+  VaultSlots,
   VaultTotp,
 } from "./src/hecate.ts";
+export { effectiveRules, type LifecycleDefaults } from "./src/hecate.ts";
 export type { PoolOptions, PoolStats } from "./src/db/pool.ts";
 export {
   type BreakerOptions,
@@ -58,7 +68,14 @@ export {
 } from "./src/db/breaker.ts";
 export { isTransient, type RetryOptions } from "./src/db/retry.ts";
 export type { Endpoint } from "./src/connect.ts";
-export { ENV_FIELDS, type EnvField, type EnvMapping, parseEnvMapping } from "./src/run/env.ts";
+export {
+  ENV_FIELDS,
+  type EnvField,
+  type EnvMapping,
+  parseEnvMapping,
+  parseSecretMapping,
+  type SecretMapping,
+} from "./src/run/env.ts";
 export { type ErrorCode, ExitCode, type ExitCodeValue, HecateError } from "./src/errors.ts";
 export type {
   Column,

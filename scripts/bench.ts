@@ -19,12 +19,17 @@
  * path with a `file:` reference and with an `env:` reference failing over to it, against a stored
  * secret; scripts/bench/sources.ts), `vault` (the cron path with a `vault:` password over HTTPS,
  * with a pinned CA and through a loopback agent, and a `vault-db:` login, against a stored one,
- * through the Vault double; scripts/bench/vault.ts), `aws` (the cron path with an `aws-sm:`
- * password through the AWS double against a stored one, goal at most 1.3x, and the AWS credential
- * chain's own cost; scripts/bench/aws.ts), `cloud` (the cron path with `azure-kv:` and `gcp-sm:`
- * through the doubles, against a stored secret; scripts/bench/cloud.ts), `console` (the web
+ * through the Vault double, from source and bundled, next to a bare `fetch` in a fresh process;
+ * scripts/bench/vault.ts), `aws` (the cron path with an `aws-sm:`
+ * password through the AWS double against a stored one, from source and bundled, goal at most
+ * 1.3x, and the AWS credential chain's own cost; scripts/bench/aws.ts), `cloud` (the cron path with `azure-kv:` and `gcp-sm:`
+ * through the doubles, against a stored secret, from source and bundled; scripts/bench/cloud.ts), `console` (the web
  * console's first page size and load time, and 100,000 rows streamed in Chromium;
- * scripts/bench/console.ts). Pass section names to run only those.
+ * scripts/bench/console.ts), `pkcs11` (unlocking with a SoftHSM2 token against the master
+ * password, in-process and as `hecate server list`; scripts/bench/pkcs11.ts), `age` (unlocking with
+ * a teammate's age identity against the master password, in process and as a whole command;
+ * scripts/bench/age.ts), `tlsstart` (where the first HTTPS request of a fresh Deno process spends
+ * its time; scripts/bench/first_request.ts). Pass section names to run only those.
  *
  * Needs PostgreSQL's, MariaDB's and OpenSSH's binaries (scripts/install_test_deps.sh), GNU time
  * (/usr/bin/time), and root for the `ssh` section (its sshd logs in a test account).
@@ -48,6 +53,7 @@ import {
 } from "./bench/measure.ts";
 import { psqlCommand, serverProfile, vaultWith } from "./bench/setup.ts";
 import { benchAgent } from "./bench/agent.ts";
+import { benchAge } from "./bench/age.ts";
 import { benchAudit } from "./bench/audit.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
@@ -59,6 +65,8 @@ import { benchAws } from "./bench/aws.ts";
 import { benchConsole } from "./bench/console.ts";
 import { benchGateway } from "./bench/gateway.ts";
 import { benchVault } from "./bench/vault.ts";
+import { benchFirstRequest } from "./bench/first_request.ts";
+import { benchPkcs11 } from "./bench/pkcs11.ts";
 import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { buildBundle } from "./bundle.ts";
 
@@ -85,6 +93,9 @@ const sections = Deno.args.length ? Deno.args : [
   "gateway",
   "cloud",
   "vault",
+  "pkcs11",
+  "age",
+  "tlsstart",
 ];
 
 console.log(`# Hecate benchmark, ${new Date().toISOString()}`);
@@ -110,6 +121,8 @@ try {
       console.log(`unlock at ${iterations} PBKDF2 iterations: ${ms.toFixed(1)} ms (median of 5)`);
     }
   }
+
+  if (sections.includes("age")) await benchAge(root, PASSWORD, hecateCmd);
 
   if (sections.includes("pg")) {
     await using pg = await startPostgres();
@@ -385,16 +398,21 @@ try {
   if (sections.includes("vaultsize")) await benchVaultSize(root, PASSWORD);
   if (sections.includes("sources")) await benchSources(root, PASSWORD, hecateCmd);
 
+  if (sections.includes("pkcs11")) await benchPkcs11(root, PASSWORD, hecateCmd);
+
   if (sections.includes("aws")) {
     const ratio = await benchAws(root, PASSWORD, hecateCmd);
     console.log(
-      `aws-sm: cron path ratio against a stored secret: ${ratio.toFixed(2)}x (goal <= 1.3x)`,
+      `aws-sm: bundled cron path ratio against a stored secret: ${
+        ratio.toFixed(2)
+      }x (goal <= 1.3x)`,
     );
   }
   if (sections.includes("console")) await benchConsole(root, PASSWORD);
   if (sections.includes("gateway")) await benchGateway(root, PASSWORD);
   if (sections.includes("cloud")) await benchCloud(root, PASSWORD, hecateCmd);
-  if (sections.includes("vault")) await benchVault(root, PASSWORD);
+  if (sections.includes("vault")) await benchVault(root, PASSWORD, hecateCmd);
+  if (sections.includes("tlsstart")) await benchFirstRequest();
 } finally {
   await Deno.remove(root, { recursive: true });
 }

@@ -4,7 +4,9 @@
 # fish (tests/completions_test.ts runs the completion scripts in them), socat (tests/agent_test.ts
 # talks to the unlock agent's socket as a second user with it), chromium (the web console's
 # browser test drives it headless through playwright-core), and for tests/local_stores_test.ts
-# pass with GnuPG, and a Secret Service (gnome-keyring, dbus-run-session, secret-tool).
+# pass with GnuPG, and a Secret Service (gnome-keyring, dbus-run-session, secret-tool), age
+# (tests/age_slot_test.ts makes keys with age-keygen and checks interop with the age program), and
+# SoftHSM2 (tests/pkcs11_slot_test.ts makes its own token with softhsm2-util and loads libsofthsm2.so).
 #
 # Never starts or enables the system services: while packages install, a policy-rc.d that answers
 # 101 ("action forbidden") is in place, and any service a package still managed to start is stopped
@@ -46,6 +48,8 @@ have pass || missing+=(pass)
 have secret-tool || missing+=(libsecret-tools)
 have gnome-keyring-daemon || missing+=(gnome-keyring)
 have dbus-run-session || missing+=(dbus-daemon)
+{ have softhsm2-util && [ -e /usr/lib/softhsm/libsofthsm2.so ]; } || missing+=(softhsm2)
+{ have age && have age-keygen; } || missing+=(age)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install_test_deps: all test prerequisites present"

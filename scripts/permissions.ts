@@ -12,6 +12,11 @@
  *   Hecate needs; it is not a sandbox. docs/SECURITY.md ("Deno permissions") gives the reasoning,
  *   and tests/permissions_test.ts checks that only src/run/spawn.ts starts processes.
  * - sys: the host name (recorded in audit lines) and the user id (home ownership check).
+ * - ffi: a PKCS#11 slot loads the token's module (a shared library the person names) into the
+ *   process; only src/vault/pkcs11/cryptoki.ts calls into it, loaded only on that path. Unscoped
+ *   because Deno 2.9 needs the unscoped permission for the pointer operations a PKCS#11 template
+ *   needs (a path-scoped one only allows loading); it adds native code in this process, which
+ *   `--allow-run` already allowed in a child. docs/SECURITY.md ("Deno permissions").
  *
  * @module
  */
@@ -24,4 +29,5 @@ export const HECATE_PERMISSIONS: readonly string[] = [
   "--allow-net",
   "--allow-run",
   "--allow-sys=hostname,uid",
+  "--allow-ffi",
 ];

@@ -27,6 +27,8 @@ export interface SourceUse {
    * so a failed connect can still revoke them): the caller keeps them alive and revokes them.
    */
   onLeases?: ((leases: readonly HeldLease[]) => void) | undefined;
+  /** Log in with a read-only intent where the protocol has one (a read-level API key). */
+  readOnlyIntent?: boolean | undefined;
 }
 
 /** Where {@link openDbConnection} and {@link openEndpoint} send transport warnings. */
@@ -55,7 +57,11 @@ export async function openDbConnection(
 ): Promise<DbConnection> {
   const t0 = performance.now();
   log("debug", "connect", "resolving secrets", { engine: profile.engine });
-  const { settings, secrets, leases } = await resolveConnection(profile, sources.resolve);
+  const resolved = await resolveConnection(profile, sources.resolve);
+  const { secrets, leases } = resolved;
+  const settings = sources.readOnlyIntent
+    ? { ...resolved.settings, readOnlyIntent: true }
+    : resolved.settings;
   const t1 = performance.now();
   // Names and addresses only: never a value of `settings` that can hold a secret.
   log("debug", "connect", "secrets resolved", {

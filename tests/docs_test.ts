@@ -121,6 +121,7 @@ Deno.test("every command, option and exit code named in README.md and docs/ exis
 const NOT_HECATE = new Set<string>([
   // deno
   "--allow-env",
+  "--allow-ffi",
   "--allow-net",
   "--allow-read",
   "--allow-run",

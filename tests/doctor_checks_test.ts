@@ -119,6 +119,12 @@ Deno.test("API keys: expired and expiring within 14 days are reported, others no
     out[1]!.fix!,
     /hecate apikey create soon-new --server a .*hecate apikey revoke soon/,
   );
+  // A key's stored secrets are named in its replacement too.
+  const [withSecret] = checkApiKeys(
+    [{ ...key("s", "2026-12-01T00:00:00Z"), secrets: ["tok"] }],
+    now,
+  );
+  assert.match(withSecret!.fix!, /--server a --secret tok --expires 90d/);
 });
 
 Deno.test("permissions: each unsafe mode or owner is named with its fix", async () => {

@@ -35,3 +35,29 @@ Deno.test("vault.close() zeroes every key buffer; the closed vault opens and wri
     assert.deepEqual(await Deno.readFile(`${home}/${VAULT_FILE}`), before);
   });
 });
+
+Deno.test("an API-key session's close zeroes the key's secret and every data key; nothing opens after", async () => {
+  await withHome(async (home) => {
+    const owner = await vaultWith(home, ["billing", "hr"]);
+    const key = await owner.apiKeys.create({
+      name: "k",
+      profiles: ["billing", "hr"],
+      expires: null,
+    });
+    await owner.close();
+    const { vault, state } = await openVaultWithState({ home, apiKey: key, lockout: "off" });
+    assert.ok(!(state instanceof UnlockedVault));
+    for (const name of ["billing", "hr"]) await (await vault.connect(name)).close();
+    const buffers = state.keyBuffers();
+    // The key's secret and one data key per record in scope.
+    assert.equal(buffers.length, 3);
+    assert.ok(buffers.every((b) => b.length === 32 && b.some((x) => x !== 0)), "keys held");
+    await vault.close();
+    for (const [i, b] of buffers.entries()) {
+      assert.ok(b.every((x) => x === 0), `buffer ${i} (${b.length} bytes) not zeroed`);
+    }
+    assert.equal(state.records().length, 0, "records forgotten");
+    await assertCode(() => vault.connect("billing"), "profile_not_found", "connect after close");
+    await assertCode(() => state.recordSideKey("x"), "usage", "side key after close");
+  });
+});

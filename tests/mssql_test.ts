@@ -518,7 +518,13 @@ Deno.test("SQL Server TLS against the TDS test double", async (t) => {
       );
       await conn.ping();
       await conn.close();
-      assert.deepEqual(tlsDb.logins.at(-1), { method: "sql", user: "sa", ok: true, tls: true });
+      assert.deepEqual(tlsDb.logins.at(-1), {
+        method: "sql",
+        user: "sa",
+        ok: true,
+        tls: true,
+        readOnlyIntent: false,
+      });
     });
 
     await t.step("verify against an unknown CA fails; insecure connects", async () => {

@@ -9,6 +9,17 @@ Deno.test("the hecate task in deno.json runs with exactly the documented permiss
   assert.ok(!task.includes(" -A") && !task.includes("--allow-all"));
 });
 
+Deno.test("README's 'deno install' line grants exactly the documented permission set", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  // The command with its continuation lines joined.
+  const install = readme.replaceAll("\\\n", " ").split("\n").find((l) =>
+    l.startsWith("deno install -g")
+  );
+  assert.ok(install, "README has a 'deno install -g' line");
+  const flags = install.split(/\s+/).filter((w) => w.startsWith("--allow-")).sort();
+  assert.deepEqual(flags, [...HECATE_PERMISSIONS].sort());
+});
+
 Deno.test("only src/run/spawn.ts starts a process (the sole user of --allow-run)", async () => {
   const root = new URL("../", import.meta.url);
   // Code, not prose: a call or an import that starts a process.
@@ -25,6 +36,23 @@ Deno.test("only src/run/spawn.ts starts a process (the sole user of --allow-run)
   };
   for (const top of ["src", "providers", "main.ts", "mod.ts"]) await scan(top);
   assert.deepEqual(found, ["src/run/spawn.ts"]);
+});
+
+Deno.test("only src/vault/pkcs11/cryptoki.ts uses FFI (the sole user of --allow-ffi)", async () => {
+  const root = new URL("../", import.meta.url);
+  const FFI = /Deno\.dlopen\(|Deno\.UnsafePointer|Deno\.UnsafeCallback|Deno\.UnsafeFnPointer/;
+  const found: string[] = [];
+  const scan = async (path: string) => {
+    const url = new URL(path, root);
+    const info = await Deno.stat(url);
+    if (info.isDirectory) {
+      for await (const e of Deno.readDir(url)) await scan(`${path}/${e.name}`);
+    } else if (path.endsWith(".ts") && FFI.test(await Deno.readTextFile(url))) {
+      found.push(path);
+    }
+  };
+  for (const top of ["src", "providers", "main.ts", "mod.ts"]) await scan(top);
+  assert.deepEqual(found, ["src/vault/pkcs11/cryptoki.ts"]);
 });
 
 Deno.test("without --allow-run, spawning fails as usage and names the missing permission", async () => {

@@ -1,8 +1,9 @@
 /**
- * Crash safety of `server rotate-password` against real PostgreSQL: the process is SIGKILLed at
- * each step (held there by the test-only HECATE_TEST_PAUSE_AT, src/lifecycle/test_pause.ts); the
- * next use of the profile settles the pending password (says so on stderr and in the audit
- * trail) and connects, and the profile keeps connecting afterwards.
+ * Crash safety of `server rotate-password` against real PostgreSQL, real MariaDB and SQL Server
+ * through the TDS double: the process is SIGKILLed at each step (held there by the test-only
+ * HECATE_TEST_PAUSE_AT, src/lifecycle/test_pause.ts); the next use of the profile settles the
+ * pending password (says so on stderr and in the audit trail) and connects, and the profile keeps
+ * connecting afterwards.
  */
 
 import assert from "node:assert/strict";
@@ -17,10 +18,18 @@ import {
   vaultWith,
   withHome,
 } from "./support/access.ts";
+import { startMariadb } from "./support/mariadb.ts";
 import { startPostgres } from "./support/postgres.ts";
+import { startTdsDouble } from "./support/tds_double.ts";
+import type { ProfileInput } from "../src/hecate.ts";
 
 /** Starts a rotation paused at `step`, waits until it is there, and SIGKILLs it. */
-async function killAt(home: string, env: Record<string, string>, step: string): Promise<void> {
+async function killAt(
+  home: string,
+  env: Record<string, string>,
+  step: string,
+  name: string,
+): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -31,7 +40,7 @@ async function killAt(home: string, env: Record<string, string>, step: string): 
       home,
       "server",
       "rotate-password",
-      "pg",
+      name,
     ],
     env: {
       PATH: Deno.env.get("PATH") ?? "",
@@ -57,20 +66,15 @@ async function killAt(home: string, env: Record<string, string>, step: string): 
   assert.equal(status.signal, "SIGKILL");
 }
 
-Deno.test("SIGKILL at every rotation step: the next use settles it and the profile connects", async () => {
-  await using pg = await startPostgres();
+/**
+ * Kills a rotation of `profile` at each step in turn; after each kill the next use (a query)
+ * settles it, says so, and the profile connects with the password the settlement kept.
+ */
+async function crashEveryStep(profile: ProfileInput): Promise<void> {
+  const name = profile.name;
   await withHome(async (home) => {
     const vault = await vaultWith(home, []);
-    await vault.profiles.add({
-      name: "pg",
-      engine: "postgres",
-      host: pg.host,
-      port: pg.port,
-      user: pg.user,
-      database: pg.database,
-      tls: { mode: "disable" },
-      secrets: { password: { value: pg.password } },
-    });
+    await vault.profiles.add(profile);
     await vault.close();
     const env = { HECATE_PASSWORD_FILE: await passwordFile(home) };
     const expected: Record<string, RegExp> = {
@@ -80,20 +84,24 @@ Deno.test("SIGKILL at every rotation step: the next use settles it and the profi
     };
     for (const step of ["server", "verify", "commit"]) {
       const before = await openVault({ home, password: PW, lockout: "off" });
-      const was = (await before.environment("pg")).PGPASSWORD;
+      const was = (await before.environment(name)).HECATE_PASSWORD;
       await before.close();
-      await killAt(home, env, step);
-      const shown = await runHecate(["--home", home, "server", "show", "pg", "--json"], { env });
+      await killAt(home, env, step, name);
+      const shown = await runHecate(["--home", home, "server", "show", name, "--json"], { env });
       assert.equal(JSON.parse(shown.stdout).pending, "rotation not settled", step);
-      const q = await runHecate(["--home", home, "query", "pg", "select 1 as x"], { env });
+      const q = await runHecate(["--home", home, "query", name, "select 1"], { env });
       assert.equal(q.code, 0, `${step}: ${q.stderr}`);
       assert.match(q.stderr, expected[step]!, step);
       const after = await openVault({ home, password: PW, lockout: "off" });
-      const now = (await after.environment("pg")).PGPASSWORD;
+      const now = (await after.environment(name)).HECATE_PASSWORD;
       if (step === "server") assert.equal(now, was, "the old password stays current");
       else assert.notEqual(now, was, "the new password became current");
-      assert.equal((await after.profiles.show("pg")).pending, undefined);
-      await (await after.connect("pg")).close();
+      assert.equal((await after.profiles.show(name)).pending, undefined);
+      await (await after.connect(name)).close();
+      // The next use finds nothing to settle.
+      const again = await runHecate(["--home", home, "query", name, "select 1"], { env });
+      assert.equal(again.code, 0, again.stderr);
+      assert.doesNotMatch(again.stderr, /settled|did not reach/);
       await after.close();
     }
     const settles = (await auditLines(home)).filter((l) => l.event === "rotation.settle");
@@ -102,5 +110,51 @@ Deno.test("SIGKILL at every rotation step: the next use settles it and the profi
       "new",
       "new",
     ]);
+  });
+}
+
+Deno.test("SIGKILL at every rotation step (PostgreSQL): the next use settles it and the profile connects", async () => {
+  await using pg = await startPostgres();
+  await crashEveryStep({
+    name: "pg",
+    engine: "postgres",
+    host: pg.host,
+    port: pg.port,
+    user: pg.user,
+    database: pg.database,
+    tls: { mode: "disable" },
+    secrets: { password: { value: pg.password } },
+  });
+});
+
+Deno.test("SIGKILL at every rotation step (MariaDB): the next use settles it and the profile connects", async () => {
+  const db = await startMariadb();
+  try {
+    await crashEveryStep({
+      name: "maria",
+      engine: "mysql",
+      host: db.host,
+      port: db.port,
+      user: db.user,
+      database: db.database,
+      tls: { mode: "disable" },
+      secrets: { password: { value: db.password } },
+    });
+  } finally {
+    await db.stop();
+  }
+});
+
+Deno.test("SIGKILL at every rotation step (SQL Server, TDS double): the next use settles it", async () => {
+  await using db = await startTdsDouble({ logins: { app: "Old-Pass-1x" } });
+  await crashEveryStep({
+    name: "app",
+    engine: "mssql",
+    host: "127.0.0.1",
+    port: db.port,
+    user: "app",
+    tls: { mode: "disable" },
+    connectTimeoutMs: 3000,
+    secrets: { password: { value: "Old-Pass-1x" } },
   });
 });

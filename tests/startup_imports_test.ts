@@ -22,7 +22,13 @@ Deno.test("a query run loads the prompt, QR, zxcvbn, otpauth packages and other 
   for (const lazy of ["@inquirer/password", "qrcode", "otpauth", "@zxcvbn-ts/core"]) {
     assert.ok(!staticBare.has(lazy), `${lazy} is imported statically`);
   }
-  for (const other of ["server", "backup", "import", "totp", "apikey", "audit", "init", "run"]) {
+  // The FFI code of the PKCS#11 slot loads only when a token is used (src/api/open.ts).
+  for (const ffi of ["vault/pkcs11/cryptoki.ts", "vault/pkcs11/slot.ts", "api/pkcs11_open.ts"]) {
+    assert.ok(!seen.has(`file://${ROOT}src/${ffi}`), `${ffi} is imported statically`);
+  }
+  for (
+    const other of ["server", "backup", "import", "totp", "apikey", "audit", "init", "run", "slot"]
+  ) {
     const mod = `file://${ROOT}src/cli/commands/${other}.ts`;
     assert.ok(!seen.has(mod), `the ${other} command is imported statically`);
   }
@@ -36,4 +42,33 @@ Deno.test("the cron path's static imports hold no npm package and no node: modul
   const outside = imports.filter((i) => !i.to.startsWith("file://"))
     .map((i) => `${i.from.replace(`file://${ROOT}`, "")} -> ${i.specifier}`);
   assert.deepEqual(outside, []);
+});
+
+Deno.test("the cron path loads a secret source's client only when a profile uses that source", async () => {
+  // The registry and each source's reference parser load on every run; the HTTP clients, login and
+  // credential chains (and aws4fetch, jose) only through `import()` on a source's first call.
+  const { modules, imports } = await staticGraph([`${ROOT}main.ts`, QUERY]);
+  const registry = `file://${ROOT}providers/sources/registry.ts`;
+  assert.ok(modules.has(registry), "the walk must reach the source registry");
+  for (
+    const client of [
+      "vault/mod.ts",
+      "vault/client.ts",
+      "vault/auth.ts",
+      "aws/secrets_manager.ts",
+      "aws/chain.ts",
+      "azure/keyvault.ts",
+      "azure/chain.ts",
+      "gcp/secret_manager.ts",
+      "gcp/adc.ts",
+      "cloud_http.ts",
+    ]
+  ) {
+    const mod = `file://${ROOT}providers/sources/${client}`;
+    assert.ok(!modules.has(mod), `${client} is imported statically`);
+  }
+  const bare = new Set(imports.map((i) => i.specifier));
+  for (const pkg of ["aws4fetch", "jose"]) {
+    assert.ok(!bare.has(pkg), `${pkg} is imported statically`);
+  }
 });

@@ -11,6 +11,7 @@ import { openVault } from "../src/hecate.ts";
 import type { AuditSink } from "../src/audit/log.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
 import { openScoped } from "../src/vault/scoped.ts";
+import { parseAgeIdentities } from "../src/vault/age_slot.ts";
 
 const VECTORS = new URL("./vectors/", import.meta.url).pathname;
 const noAudit: AuditSink = { append: () => Promise.resolve() };
@@ -25,6 +26,14 @@ interface OkExpectation {
   profiles: Record<string, unknown>[];
   /** Format 2: the profiles the API key in apikey.txt opens. */
   apikey_profiles?: string[];
+  /** Stored secrets (records of kind `secret`): name, current value and version. */
+  secrets?: { name: string; value: string; version: number }[];
+  /** The stored secrets the API key in apikey.txt opens. */
+  apikey_secrets?: string[];
+  /** Age slots: the profiles the age identity in identity.txt opens. */
+  identity_profiles?: string[];
+  /** Age slots: the code the age identity in identity.txt meets instead. */
+  identity_code?: HecateError["code"];
 }
 
 interface ErrorExpectation {
@@ -93,6 +102,8 @@ Deno.test("the vector set holds at least the five version-1, four version-2, eig
       "v3-extra-line",
       "v3-future-version",
       "v3-bad-signature",
+      "v3-secret",
+      "v3-secret-relabelled",
       "v4-basic",
       "v4-swapped-entries",
       "v4-changed-tag",
@@ -115,8 +126,10 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
         assert.equal(state.id, expected.vault_id);
         assert.equal(state.generation, expected.generation);
         assert.equal(state.passwordIterations, expected.kdf_iterations);
-        const values = (await state.records()).map((r) => r.value)
+        const all = (await state.records()).map((r) => r.value);
+        const values = all.filter((v) => v.kind !== "secret")
           .sort((a, b) => String(a.name).localeCompare(String(b.name)));
+        assert.equal(all.length - values.length, expected.secrets?.length ?? 0, "secret records");
         assert.equal(values.length, expected.profiles.length);
         for (const [i, want] of expected.profiles.entries()) {
           for (const [field, value] of Object.entries(want)) {
@@ -129,9 +142,30 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
           // The whole file, and the file read by position as the CLI reads it.
           for (const file of [v.file, new MemoryPositionedFile(v.file)]) {
             const scoped = await openScoped(file, key, { now: new Date() });
+            const kinds = (kind: string) =>
+              scoped.records().filter((r) => (r.value.kind === "secret") === (kind === "secret"))
+                .map((r) => r.value.name).sort();
+            assert.deepEqual(kinds("profile"), expected.apikey_profiles);
+            assert.deepEqual(kinds("secret"), expected.apikey_secrets ?? []);
+          }
+        }
+        // The age identity (age-slot vectors): every profile, through the age slot.
+        if (expected.identity_profiles || expected.identity_code) {
+          const ids = await parseAgeIdentities(
+            await Deno.readTextFile(`${VECTORS}${name}/identity.txt`),
+          );
+          const open = () => UnlockedVault.unlockWithAge(v.file, ids);
+          if (expected.identity_code) {
+            await assert.rejects(open, (e: unknown) => {
+              assert.ok(e instanceof HecateError, `${name}: identity: threw ${e}`);
+              assert.equal(e.code, expected.identity_code, `${name}: identity: ${e.message}`);
+              return true;
+            });
+          } else {
+            const { vault } = await open();
             assert.deepEqual(
-              scoped.records().map((r) => r.value.name).sort(),
-              expected.apikey_profiles,
+              (await vault.records()).map((r) => r.value.name).sort(),
+              expected.identity_profiles,
             );
           }
         }
@@ -146,6 +180,10 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
               return summary;
             }),
           );
+          for (const want of expected.secrets ?? []) {
+            assert.equal(await vault.secrets.get(want.name), want.value);
+            assert.equal((await vault.secrets.history(want.name))[0]!.version, want.version);
+          }
           for (const p of expected.profiles) {
             const shown = JSON.stringify(await vault.profiles.show(String(p.name)));
             const secrets = Object.values(p.secrets as Record<string, { value?: string }>);
@@ -164,6 +202,7 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
             openThroughLibrary(v, async (open) => {
               const vault = await open();
               for (const p of vault.profiles.list()) await vault.profiles.show(p.name);
+              for (const s of await vault.secrets.list()) await vault.secrets.get(s.name);
             }),
         ]
       ) {

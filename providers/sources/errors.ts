@@ -72,6 +72,16 @@ export function statusOf(e: unknown): SourceStatus {
 }
 
 /**
+ * Whether an error was made by {@link sourceError}: its message and hint were written for users
+ * (a `failed` one too, e.g. a helper's exit code), so the framework passes it on as it is.
+ * @param e The error.
+ * @returns True for an error from {@link sourceError}.
+ */
+export function isSourceError(e: unknown): e is HecateError {
+  return e instanceof HecateError && statuses.has(e);
+}
+
+/**
  * The `usage` error a source's `parse` throws for a malformed reference.
  *
  * @param title The source's title.

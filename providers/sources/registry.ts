@@ -16,7 +16,7 @@ import { passSource } from "./pass.ts";
 import { sopsSource } from "./sops/source.ts";
 import { azureKeyVaultSource } from "./azure/source.ts";
 import { gcpSecretManagerSource } from "./gcp/source.ts";
-import { vaultDbSource, vaultKvSource } from "./vault/mod.ts";
+import { vaultDbSource, vaultKvSource } from "./vault/source.ts";
 
 export { malformedRef, sourceError, type SourceStatus, statusOf } from "./errors.ts";
 

@@ -12,7 +12,7 @@ import { HecateError } from "../../src/errors.ts";
 import { type Profile, refsOf, type SecretValue } from "../../src/profile.ts";
 import { toHex, utf8 } from "../../src/vault/encoding.ts";
 import { sha256 } from "../../src/sha256.ts";
-import { type SourceStatus, statusOf } from "./errors.ts";
+import { isSourceError, type SourceStatus, statusOf } from "./errors.ts";
 import { parseRef, sourceFor } from "./registry.ts";
 import type { Lease, ParsedRef, Resolved, SecretSource, SourceContext } from "./source.ts";
 
@@ -212,11 +212,10 @@ class FieldMissing extends Error {}
 
 /** The error for a failed attempt: the framework's own words, never a source's free text. */
 function attemptError(title: string, raw: string, status: SourceStatus, e: unknown): HecateError {
-  // A message made with sourceError was written for users; anything else may carry what a
+  // A message made with sourceError was written for users, its specific hint included (also for
+  // `failed`: a credential_process exit code, a refused endpoint); anything else may carry what a
   // source received (a body, a token), so only the status is named.
-  if (e instanceof HecateError && e.code === "secret_unresolved" && statusOf(e) !== "failed") {
-    return e;
-  }
+  if (isSourceError(e) && e.code === "secret_unresolved" && statusOf(e) === status) return e;
   const hints: Record<SourceStatus, string> = {
     unreachable: "check that the source is up and reachable",
     timed_out:

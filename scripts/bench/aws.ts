@@ -4,7 +4,10 @@
  * environment keys, and with credentials from IMDSv2 after every earlier chain step found
  * nothing) against the same profile with a stored secret, interleaved; and, in process, what the
  * credential chain costs when every step before IMDS is absent, next to environment keys and a
- * cached result.
+ * cached result. The stored secret and `aws-sm:` run from source and through the bundle
+ * (scripts/bundle.ts, what a cron job installed from the README runs), all in the same rounds.
+ * The double speaks plain HTTP on loopback: a real endpoint adds the first TLS connection of the
+ * process (docs/PERFORMANCE.md, "Secret sources on the cron path: where the time goes").
  *
  * @module
  */
@@ -14,6 +17,7 @@ import { startAwsDouble } from "../../tests/support/aws_double.ts";
 import { awsCredentials, clearAwsCredentialCache } from "../../providers/sources/aws/chain.ts";
 import { measure, medianInterleaved, medianMs, report } from "./measure.ts";
 import { serverProfile, vaultWith } from "./setup.ts";
+import { bundledHecate, bundleEnv } from "./source_runs.ts";
 
 const KEY_ID = "AKIABENCH00000000001";
 const SECRET_KEY = "bench/secret/key/not/used/anywhere/else0";
@@ -25,7 +29,7 @@ const REGION = "eu-west-1";
  * @param root A scratch directory.
  * @param password The master password to create the vault with.
  * @param hecateCmd Builds a `hecate --home HOME ...` command line.
- * @returns The ratio aws-sm (environment keys) / stored secret.
+ * @returns The bundled ratio aws-sm (environment keys) / stored secret.
  */
 export async function benchAws(
   root: string,
@@ -66,7 +70,9 @@ export async function benchAws(
     });
     const empty = `${root}/aws-empty-home`;
     await Deno.mkdir(empty, { recursive: true });
+    // DENO_DIR stays Deno's own cache although HOME is empty (./source_runs.ts says why).
     const base = {
+      ...await bundleEnv(),
       HECATE_API_KEY: apiKey,
       HOME: empty,
       AWS_REGION: REGION,
@@ -81,15 +87,22 @@ export async function benchAws(
     };
     const imds = { ...base, AWS_EC2_METADATA_SERVICE_ENDPOINT: double.url };
     const q = (name: string) => hecateCmd(home, "query", name, "select 1");
+    const bundled = await bundledHecate(root);
+    const b = (name: string) => bundled(home, "query", name, "select 1");
     // Warm Deno's caches (aws4fetch is loaded lazily, only by aws-sm: profiles).
     await measure(q("stored"), { env: envKeys });
     await measure(q("viaaws"), { env: envKeys });
     await measure(q("viaaws"), { env: imds });
+    await measure(b("stored"), { env: envKeys });
+    await measure(b("viaaws"), { env: envKeys });
     const m = await medianInterleaved(21, {
       stored: () => measure(q("stored"), { env: envKeys }),
       envRef: () => measure(q("viaenv"), { env: envKeys }),
       awsEnv: () => measure(q("viaaws"), { env: envKeys }),
       awsImds: () => measure(q("viaaws"), { env: imds }),
+      bStored: () => measure(b("stored"), { env: envKeys }),
+      bAwsEnv: () => measure(b("viaaws"), { env: envKeys }),
+      bAwsImds: () => measure(b("viaaws"), { env: imds }),
     });
     report(
       "cron path, aws-sm: via the AWS double, environment keys (median of 21)",
@@ -107,6 +120,18 @@ export async function benchAws(
       "cron path, aws-sm: via the AWS double, IMDSv2 credentials (median of 21)",
       m.awsImds,
       m.stored,
+      "stored secret",
+    );
+    report(
+      "bundled cron path, aws-sm:, environment keys (median of 21)",
+      m.bAwsEnv,
+      m.bStored,
+      "stored secret",
+    );
+    report(
+      "bundled cron path, aws-sm:, every chain step before IMDSv2 absent (median of 21)",
+      m.bAwsImds,
+      m.bStored,
       "stored secret",
     );
     // In process: the chain alone.
@@ -131,7 +156,7 @@ export async function benchAws(
         `on loopback ${imdsMs.toFixed(2)} ms; environment keys ${envMs.toFixed(3)} ms; cached ` +
         `${cachedMs.toFixed(3)} ms`,
     );
-    return m.awsEnv.wallS / m.stored.wallS;
+    return m.bAwsEnv.wallS / m.bStored.wallS;
   } finally {
     await double.close();
   }

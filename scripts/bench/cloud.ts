@@ -4,7 +4,9 @@
  * and behind `gcp-sm:` (service-account key file, through the Google double), against the same
  * profile with the password stored in the vault, interleaved, as ratios. Each run is a new
  * process, so each pays the whole chain: one token request and one secret read on loopback, plus
- * loading the source's modules.
+ * loading the source's modules. Each profile runs from source and through the bundle
+ * (scripts/bundle.ts), in the same rounds. The doubles speak plain HTTP on loopback: real
+ * endpoints add the first TLS connection of the process (docs/PERFORMANCE.md).
  *
  * @module
  */
@@ -15,6 +17,7 @@ import { startAzureDouble } from "../../tests/support/azure_double.ts";
 import { startGcpDouble } from "../../tests/support/gcp_double.ts";
 import { measure, medianInterleaved, report } from "./measure.ts";
 import { serverProfile, vaultWith } from "./setup.ts";
+import { bundledHecate, bundleEnv } from "./source_runs.ts";
 
 const TENANT = "bench-tenant";
 const CLIENT = "bench-client";
@@ -78,6 +81,7 @@ export async function benchCloud(
   });
   await vault.close();
   const env = {
+    ...await bundleEnv(),
     HECATE_API_KEY: apiKey,
     AZURE_TENANT_ID: TENANT,
     AZURE_CLIENT_ID: CLIENT,
@@ -88,8 +92,18 @@ export async function benchCloud(
     CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER: gcp.url,
   };
   const q = (name: string) => () => measure(hecateCmd(home, "query", name, "select 1"), { env });
+  const bundled = await bundledHecate(root);
+  const b = (name: string) => () => measure(bundled(home, "query", name, "select 1"), { env });
   for (const n of ["stored", "azure", "gcp"]) await q(n)(); // warm the caches
-  const m = await medianInterleaved(11, { stored: q("stored"), azure: q("azure"), gcp: q("gcp") });
+  for (const n of ["stored", "azure", "gcp"]) await b(n)();
+  const m = await medianInterleaved(11, {
+    stored: q("stored"),
+    azure: q("azure"),
+    gcp: q("gcp"),
+    bStored: b("stored"),
+    bAzure: b("azure"),
+    bGcp: b("gcp"),
+  });
   report(
     "cron path, azure-kv: via the Azure double (median of 11)",
     m.azure,
@@ -102,4 +116,6 @@ export async function benchCloud(
     m.stored,
     "stored secret",
   );
+  report("bundled cron path, azure-kv: (median of 11)", m.bAzure, m.bStored, "stored secret");
+  report("bundled cron path, gcp-sm: (median of 11)", m.bGcp, m.bStored, "stored secret");
 }

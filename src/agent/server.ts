@@ -9,6 +9,7 @@
  * @module
  */
 
+import { policyAuditOptions, withinCeiling } from "../policy/overrides.ts";
 import { HecateError } from "../errors.ts";
 import { openVault, type Vault } from "../hecate.ts";
 import { VAULT_FILE } from "../vault/store.ts";
@@ -396,7 +397,10 @@ export async function agentMain(): Promise<number> {
     await say({ ok: false, error: wire(new HecateError("usage", "Bad agent start message")) });
     return 2;
   }
-  const audit = new AgentAuditLog(start.home, { onWarning: () => {} });
+  const audit = new AgentAuditLog(start.home, {
+    onWarning: () => {},
+    ...await policyAuditOptions(start.home),
+  });
   let totp = start.totp;
   let vault: Vault;
   let agent: Agent | undefined;
@@ -417,6 +421,10 @@ export async function agentMain(): Promise<number> {
       },
     });
     start.password = "";
+    // The vault's policy caps the limits asked for (the expiry told to the parent shows it).
+    const policy = vault.policy();
+    start.forMs = withinCeiling(start.forMs, policy.agentMaxForMs);
+    start.idleMs = withinCeiling(start.idleMs, policy.agentMaxIdleMs);
     const p = agentPaths(start.home);
     await privateDir(p.dir);
     await Deno.remove(p.socket).catch(() => {});

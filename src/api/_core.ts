@@ -15,11 +15,12 @@ import { type Profile, profileFromRecord } from "../profile.ts";
 import type { VaultStore } from "../vault/store.ts";
 import type { ScopedVault } from "../vault/scoped.ts";
 import { type JsonObject, UnlockedVault } from "../vault/vault.ts";
-import { recordSummary } from "../vault/record_index.ts";
+import { recordKindOf, recordSummary, summaryKindOf } from "../vault/record_index.ts";
 import { type AccessContext, requireSecondFactor } from "./access.ts";
 import { reasonOf } from "./util.ts";
 import { saveVault } from "./vault_write.ts";
 import type { AuditEventName } from "../audit/events.ts";
+import { policyOf, resolvePolicy, type VaultPolicy } from "../policy/policy.ts";
 
 /** A stored profile with its record id and its own TOTP setup, if any. */
 export interface Found {
@@ -30,6 +31,25 @@ export interface Found {
   /** The profile's second factor, if it has one. */
   totp: TotpConfig | undefined;
 }
+
+/**
+ * What only the master password may do, whatever else opened the vault: changing the keys, the
+ * slots, the API keys, the second factor, the backup retention or the policy. An age identity (a teammate) or
+ * a PKCS#11 token opens everything else (docs/SECURITY.md, "Age slots", "PKCS#11 token slot").
+ */
+const MASTER_ONLY: ReadonlySet<AuditEventName> = new Set<AuditEventName>([
+  "rotate",
+  "password.change",
+  "kdf.upgrade",
+  "apikey.create",
+  "apikey.revoke",
+  "totp.enable",
+  "totp.disable",
+  "backup.retention",
+  "slot.add",
+  "slot.remove",
+  "policy.set", // documented as master password only (vault.setPolicy)
+]);
 
 /** The shared state and machinery of one open vault. */
 export class VaultCore {
@@ -44,6 +64,7 @@ export class VaultCore {
   /** Second factors already passed in this session (`vault`, `profile:<id>`): asked once each. */
   readonly passed: Set<string> = new Set();
   #state: UnlockedVault | ScopedVault;
+  #policy: { state: UnlockedVault | ScopedVault; policy: VaultPolicy } | undefined;
 
   /**
    * @param home Home directory.
@@ -76,9 +97,31 @@ export class VaultCore {
     return this.access.actor;
   }
 
-  /** Zeroes the keys of the current state (see `UnlockedVault.wipe`); an API-key state is left. */
+  /**
+   * The vault's policy with defaults applied: the sealed one with the master password; on the
+   * API-key path (which cannot open the meta) the home's copy read at unlock.
+   *
+   * @returns The policy.
+   */
+  policy(): VaultPolicy {
+    const state = this.#state;
+    // Read once per state: every change replaces the state (see mutate), and reading the meta
+    // copies it, which each connect would otherwise pay for.
+    if (this.#policy?.state !== state) {
+      const policy = state instanceof UnlockedVault
+        ? policyOf(state.meta)
+        : resolvePolicy(this.access.policyCopy);
+      this.#policy = { state, policy };
+    }
+    return structuredClone(this.#policy.policy);
+  }
+
+  /**
+   * Zeroes the keys of the current state: `UnlockedVault.wipe` with the password, the API key's
+   * secret and data keys with a key (`ScopedVault.wipe`).
+   */
   wipe(): void {
-    if (this.#state instanceof UnlockedVault) this.#state.wipe();
+    this.#state.wipe();
   }
 
   /**
@@ -103,8 +146,27 @@ export class VaultCore {
    * @param state The vault to read.
    * @returns The profiles with ids and TOTP setups.
    */
+  /**
+   * Refuses unless the master password opened this vault.
+   *
+   * @throws {HecateError} `no_credential` for an API key, an age identity or a token.
+   */
+  requireMasterPassword(): void {
+    if (this.access.actor.kind === "password") return;
+    this.unlocked(); // an API key's own message
+    throw new HecateError(
+      "no_credential",
+      "This needs the master password: an age identity or a token cannot change keys, slots, API keys, TOTP, backup retention or the policy",
+      {
+        hint:
+          "ask the vault owner, or run it without --identity / HECATE_IDENTITY / --pkcs11 / HECATE_PKCS11_MODULE",
+      },
+    );
+  }
+
   async all(state: UnlockedVault | ScopedVault = this.#state): Promise<Found[]> {
-    return (await state.records()).map((r) => foundOf(r.id, r.value));
+    return (await state.records()).filter((r) => recordKindOf(r.value) === "profile")
+      .map((r) => foundOf(r.id, r.value));
   }
 
   /**
@@ -118,8 +180,12 @@ export class VaultCore {
   summaries(
     state: UnlockedVault | ScopedVault = this.#state,
   ): { id: string; summary: Readonly<JsonObject> }[] {
-    if (state instanceof UnlockedVault) return state.summaries();
-    return state.records().map((r) => ({ id: r.id, summary: recordSummary(r.value) }));
+    // Stored secrets (`hecate secret`) are records too, but never profiles.
+    if (state instanceof UnlockedVault) {
+      return state.summaries().filter((r) => summaryKindOf(r.summary) === "profile");
+    }
+    return state.records().filter((r) => recordKindOf(r.value) === "profile")
+      .map((r) => ({ id: r.id, summary: recordSummary(r.value) }));
   }
 
   /**
@@ -160,7 +226,9 @@ export class VaultCore {
       const id = state.recordIdByName(name);
       if (id !== undefined) return foundOf(id, await state.record(id));
     } else {
-      const hit = state.records().find((r) => r.value.name === name);
+      const hit = state.records().find((r) =>
+        r.value.name === name && recordKindOf(r.value) === "profile"
+      );
       if (hit) return foundOf(hit.id, hit.value);
     }
     throw new HecateError("profile_not_found", `No profile named "${name}"`, {
@@ -207,6 +275,7 @@ export class VaultCore {
     const extra = () => (detail ? { detail: detail() } : {});
     try {
       this.unlocked();
+      if (MASTER_ONLY.has(event)) this.requireMasterPassword();
       await fn();
     } catch (e) {
       await this.audit.append({ ...base, outcome: "fail", reason: reasonOf(e), ...extra() })
@@ -240,6 +309,21 @@ export class VaultCore {
   async released(name: string): Promise<{ profile: Profile; actor: Actor; id: string }> {
     const { id, profile, totp } = await this.find(name);
     const actor = this.access.actor;
+    if (!totp && this.policy().totpProfiles.includes(name)) {
+      // The policy names this profile but it has no code of its own: nothing is released.
+      await this.audit.append({
+        event: "profile.read",
+        actor,
+        profile: name,
+        outcome: "fail",
+        reason: "totp_failed",
+      });
+      throw new HecateError(
+        "totp_failed",
+        `The vault's policy requires a one-time code for "${name}", which has no TOTP enabled`,
+        { hint: `enable it: 'hecate totp setup --server ${name}'` },
+      );
+    }
     if (totp && !this.passed.has(`profile:${id}`)) {
       const password = this.#state instanceof UnlockedVault;
       const ok = await requireSecondFactor(

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { StoredPolicy } from "../policy/policy.ts";
 import type { Actor, AuditSink } from "../audit/log.ts";
 import type { Lockout } from "../access/lockout.ts";
 import { type SecondFactorResult, type TotpConfig, verifySecondFactor } from "../access/totp.ts";
@@ -34,6 +35,11 @@ export interface AccessContext {
   now: () => Date;
   /** One-time code source. */
   code: CodeSource;
+  /**
+   * The home's copy of the stored policy, read before the unlock: what an API-key session (which
+   * cannot open the sealed meta) enforces.
+   */
+  policyCopy?: StoredPolicy | undefined;
 }
 
 /** What {@link guarded} needs of the access state. */

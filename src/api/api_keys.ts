@@ -15,8 +15,10 @@ export interface ApiKeySummary {
   id: string;
   /** The key's name. */
   name: string;
-  /** Profile names in scope (a removed profile shows as `(removed)`). */
+  /** Profile names in scope (a removed profile or secret shows as `(removed)`). */
   profiles: string[];
+  /** Stored secret names in scope (`hecate secret`). */
+  secrets: string[];
   /** ISO time of creation. */
   created: string;
   /** ISO time, or null for never. */
@@ -33,6 +35,8 @@ export interface CreateApiKeyOptions {
   name: string;
   /** Profile names the key may use. */
   profiles: string[];
+  /** Stored secrets the key may read (`hecate secret`); none when left out. */
+  secrets?: string[] | undefined;
   /** Expiry time, or null for never. */
   expires: Date | null;
   /** Zero-trust checks for the gateway (client CIDRs, User-Agent pattern, rate). */
@@ -63,7 +67,8 @@ export class VaultApiKeys {
    *
    * @param options Name, profiles, expiry.
    * @returns The key text: show it once; it is stored nowhere.
-   * @throws {HecateError} `already_exists`, `profile_not_found`, `usage` (empty name or scope).
+   * @throws {HecateError} `already_exists`, `profile_not_found` (a profile or secret named does
+   * not exist), `usage` (empty name or scope).
    */
   async create(options: CreateApiKeyOptions): Promise<string> {
     const core = this.#core;
@@ -72,12 +77,24 @@ export class VaultApiKeys {
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(options.name)) {
         throw new HecateError("usage", "An API key name is 1-64 letters, digits, '.', '_' or '-'");
       }
-      if (options.profiles.length === 0) {
-        throw new HecateError("usage", "An API key needs at least one profile in its scope");
+      if (options.profiles.length === 0 && (options.secrets ?? []).length === 0) {
+        throw new HecateError(
+          "usage",
+          "An API key needs at least one profile or secret in its scope",
+        );
       }
       await core.mutate(async (state) => {
         const scope: string[] = [];
         for (const n of options.profiles) scope.push((await core.find(n, state)).id);
+        for (const n of options.secrets ?? []) {
+          const id = state.recordIdByName(n, "secret");
+          if (id === undefined) {
+            throw new HecateError("profile_not_found", `No secret named "${n}"`, {
+              hint: "list secrets with 'hecate secret list'",
+            });
+          }
+          scope.push(id);
+        }
         text = await state.addApiKey({
           name: options.name,
           scope,
@@ -86,7 +103,11 @@ export class VaultApiKeys {
           policy: options.policy,
         });
       });
-    }, () => ({ key_name: options.name, scope: [...options.profiles] }));
+    }, () => ({
+      key_name: options.name,
+      scope: [...options.profiles],
+      ...(options.secrets?.length ? { secrets: [...options.secrets] } : {}),
+    }));
     return text;
   }
 
@@ -101,6 +122,10 @@ export class VaultApiKeys {
     const core = this.#core;
     const state = core.unlocked();
     const names = new Map(core.summaries(state).map((r) => [r.id, String(r.summary.name)]));
+    const secretNames = new Map(
+      state.summaries().filter((r) => r.summary.kind === "secret")
+        .map((r) => [r.id, String(r.summary.name)]),
+    );
     // By record id, not name: the scope stores ids, and no record needs decrypting for this.
     const only = options.profile === undefined ? undefined : state.recordIdByName(options.profile);
     if (options.profile !== undefined && only === undefined) {
@@ -115,7 +140,9 @@ export class VaultApiKeys {
     return keys.map((k) => ({
       id: k.id,
       name: k.name,
-      profiles: k.scope.map((id) => names.get(id) ?? "(removed)"),
+      profiles: k.scope.filter((id) => !secretNames.has(id))
+        .map((id) => names.get(id) ?? "(removed)"),
+      secrets: k.scope.flatMap((id) => secretNames.has(id) ? [secretNames.get(id)!] : []),
       created: k.created,
       expires: k.expires,
       lastUsed: used[k.id] ?? null,

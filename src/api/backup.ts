@@ -7,7 +7,8 @@
  * @module
  */
 
-import { Lockout, parseLockoutPolicy } from "../access/lockout.ts";
+import { Lockout } from "../access/lockout.ts";
+import { effectiveLockout, policyAuditOptions, readPolicyCopy } from "../policy/overrides.ts";
 import { totpConfigOf } from "../access/totp.ts";
 import { lastVaultId } from "../access/vault_generation.ts";
 import { type Actor, type AuditSink, FileAuditLog } from "../audit/log.ts";
@@ -108,15 +109,21 @@ export interface BackupSummary {
 const PASSWORD_ACTOR: Actor = { kind: "password" };
 
 /** The access state of a password attempt on this home (lockout subject `password`). */
-function passwordAccess(home: string, options: BackupFileOptions, audit: AuditSink): AccessContext {
+async function passwordAccess(
+  home: string,
+  options: BackupFileOptions,
+  audit: AuditSink,
+): Promise<AccessContext> {
   const now = options.now ?? (() => new Date());
   const totp = options.totp;
+  // The home's copy of the vault's policy, as for an unlock (docs/SECURITY.md, "Policy").
+  const copy = await readPolicyCopy(home);
   return {
     actor: PASSWORD_ACTOR,
     subject: "password",
     lockout: new Lockout(
       home,
-      parseLockoutPolicy(options.lockout ?? Deno.env.get("HECATE_LOCKOUT")),
+      effectiveLockout(copy, options.lockout ?? Deno.env.get("HECATE_LOCKOUT")),
       now,
     ),
     audit,
@@ -186,7 +193,7 @@ export async function verifyBackup(options: BackupFileOptions): Promise<BackupSu
   const home = resolveHome({ home: options.home });
   await ensureHome(home);
   const audit = options.audit ?? new FileAuditLog(home, { failure: "warn" });
-  const ctx = passwordAccess(home, options, audit);
+  const ctx = await passwordAccess(home, options, audit);
   options.progress?.("verifying the bundle", 0, 1);
   let v: VerifiedBackup;
   try {
@@ -213,7 +220,10 @@ export async function verifyBackup(options: BackupFileOptions): Promise<BackupSu
     detail: { vault: v.manifest.vaultId, generation: v.manifest.generation },
   });
   options.progress?.("done", 1, 1);
-  return { manifest: v.manifest, profiles: (await v.vault.records()).length };
+  return {
+    manifest: v.manifest,
+    profiles: v.vault.summaries().filter((r) => r.summary.kind !== "secret").length,
+  };
 }
 
 /**
@@ -270,8 +280,8 @@ const DAMAGED: readonly string[] = ["vault_integrity", "unsupported_version", "v
 export async function restoreBackup(options: RestoreBackupOptions): Promise<RestoreResult> {
   const home = resolveHome({ home: options.home });
   await ensureHome(home);
-  const audit = options.audit ?? new FileAuditLog(home);
-  const ctx = passwordAccess(home, options, audit);
+  const audit = options.audit ?? new FileAuditLog(home, await policyAuditOptions(home));
+  const ctx = await passwordAccess(home, options, audit);
   const fail = (e: unknown) =>
     audit.append({
       event: "backup.restore",

@@ -33,13 +33,15 @@ import {
 import { statusOf } from "../../providers/sources/errors.ts";
 import { sha256 } from "../sha256.ts";
 import { toHex, utf8 } from "../vault/encoding.ts";
-import { connectionEnv, type EnvMapping } from "../run/env.ts";
+import { connectionEnv, type EnvMapping, type SecretMapping } from "../run/env.ts";
+import { VaultSecrets } from "./secrets.ts";
 import { spawnWithEnv } from "../run/spawn.ts";
 import { type BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
 import type { PoolOptions } from "../db/pool.ts";
 import type { VaultCore } from "./_core.ts";
 import { Connection, type StatementAudit, tlsWarnings } from "./connection.ts";
 import { ConnectionPool } from "./pool.ts";
+import { isReadLevel, makeReadOnly } from "./read_level.ts";
 import { reasonOf } from "./util.ts";
 
 /**
@@ -113,10 +115,21 @@ export class VaultConnections {
     const held: HeldLease[] = [];
     let release: (() => Promise<void>) | undefined;
     try {
+      const readLevel = isReadLevel(this.#core.state);
       const conn = await openDbConnection(profile, {
         onStep: options.onStep,
         pinHostKeys: (learned) => this.#pinHostKeys(name, profile, learned),
-      }, await this.#sourceUse(name, id, profile, actor, held));
+      }, { ...await this.#sourceUse(name, id, profile, actor, held), readOnlyIntent: readLevel });
+      if (readLevel) {
+        // Before the caller's first statement; a connection that cannot be made read-only is
+        // closed and refused.
+        try {
+          await makeReadOnly(conn, profile.engine);
+        } catch (e) {
+          await conn.close().catch(() => {});
+          throw e;
+        }
+      }
       if (held.length) {
         // Dynamic credentials live exactly as long as this connection (a pool's connections
         // each hold their own login, resolved once when the connection is opened).
@@ -376,8 +389,12 @@ export class VaultConnections {
     name: string,
     command: string,
     args: readonly string[] = [],
-    options: { env?: readonly EnvMapping[] } = {},
+    options: { env?: readonly EnvMapping[]; secrets?: readonly SecretMapping[] } = {},
   ): Promise<number> {
+    // Stored secrets first (each read audited): a missing one fails before anything starts.
+    const extra: Record<string, string> = {};
+    const secrets = new VaultSecrets(this.#core);
+    for (const m of options.secrets ?? []) extra[m.variable] = await secrets.get(m.secret);
     const endpoint = await this.endpoint(name);
     // A dynamic login is renewed while the program runs and revoked when it has ended (also
     // when it ended because hecate passed it SIGTERM).
@@ -389,7 +406,7 @@ export class VaultConnections {
     let code: number | undefined;
     let failure: unknown;
     try {
-      const env = connectionEnv(name, endpoint.settings, options.env ?? []);
+      const env = { ...connectionEnv(name, endpoint.settings, options.env ?? []), ...extra };
       code = await spawnWithEnv(command, args, env);
       return code;
     } catch (e) {

@@ -8,6 +8,9 @@ import { HecateError } from "../errors.ts";
 import { MIN_KDF_ITERATIONS } from "../kdf.ts";
 import { UnlockedVault } from "../vault/vault.ts";
 import type { VaultCore } from "./_core.ts";
+import { storedPolicyOf, withKeysRotated } from "../policy/policy.ts";
+import { syncPolicyCopy } from "../policy/overrides.ts";
+import { keysDue } from "./policy.ts";
 
 /**
  * Re-wraps the root key at a higher PBKDF2 cost, audited as `kdf.upgrade`. Used by `openVault`
@@ -53,8 +56,10 @@ export class VaultKeys {
 
   /**
    * Rotates every key: a new root key and new data keys, every record re-encrypted, every API-key
-   * slot re-sealed for its scope (existing API keys keep working), in one atomic replace of the
-   * file: an interruption leaves the old vault or the new one.
+   * slot re-sealed for its scope (existing API keys keep working), every age slot re-made for its
+   * recipient, every PKCS#11 slot dropped (it
+   * wraps the old root key; add it again with the token), in one atomic replace of the file: an
+   * interruption leaves the old vault or the new one.
    *
    * @param password The master password (checked against the vault before anything changes).
    * @throws {HecateError} `auth_failed` for a wrong password (nothing changes).
@@ -67,8 +72,19 @@ export class VaultKeys {
         // A wrong password here would lock the owner out of the rotated vault: check it first.
         await UnlockedVault.unlock(bytes, password);
         await state.rotate(password, Math.max(state.passwordIterations, MIN_KDF_ITERATIONS));
+        state.meta = withKeysRotated(state.meta, core.access.now());
       });
     });
+    await syncPolicyCopy(core.home, storedPolicyOf(core.unlocked().meta)).catch(() => {});
+  }
+
+  /**
+   * When the policy's `keys.rotate-every` schedule is due, the time it fell due; else undefined.
+   *
+   * @returns ISO time, or undefined.
+   */
+  due(): string | undefined {
+    return keysDue(this.#core, this.#core.access.now());
   }
 
   /**

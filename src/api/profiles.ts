@@ -226,7 +226,13 @@ export class VaultProfiles {
    */
   async add(input: ProfileInput): Promise<void> {
     await this.#core.audited("profile.add", input.name, async () => {
-      const profile = profileOf(input, new Date().toISOString(), this.#core.actor, "add");
+      const profile = profileOf(
+        input,
+        new Date().toISOString(),
+        this.#core.actor,
+        "add",
+        vaultComplexity(this.#core),
+      );
       await this.#core.mutate((state) => {
         if (state.recordIdByName(profile.name) !== undefined) throw taken(profile.name);
         state.putRecord(profile as unknown as Record<string, unknown>);
@@ -262,7 +268,10 @@ export class VaultProfiles {
     const valid: { index: number; profile: Profile }[] = [];
     for (const [index, input] of inputs.entries()) {
       try {
-        valid.push({ index, profile: profileOf(input, now, core.actor, "import") });
+        valid.push({
+          index,
+          profile: profileOf(input, now, core.actor, "import", vaultComplexity(core)),
+        });
         results.push({ name: input.name });
       } catch (e) {
         if (!(e instanceof HecateError)) throw e;
@@ -273,7 +282,7 @@ export class VaultProfiles {
       try {
         await core.mutate((state) => {
           // The names once, not a scan of the index per input (an import brings thousands).
-          const names = new Set(state.summaries().map((s) => s.summary.name));
+          const names = new Set(core.summaries(state).map((s) => s.summary.name));
           for (const { index, profile } of valid) {
             if (names.has(profile.name)) {
               results[index] = { name: profile.name, error: taken(profile.name) };
@@ -379,7 +388,14 @@ export class VaultProfiles {
         const updated = new Date().toISOString();
         next.updated = updated;
         // A change of secrets keeps the old ones as a previous version.
-        let history = recordChange(profile, secrets, this.#core.actor, "edit", updated);
+        let history = recordChange(
+          profile,
+          secrets,
+          this.#core.actor,
+          "edit",
+          updated,
+          this.#core.policy().historyKeep,
+        );
         if (changes.keepVersions !== undefined) history = withKeep(history, changes.keepVersions);
         next.history = history;
         const p = next as unknown as Profile;
@@ -389,7 +405,7 @@ export class VaultProfiles {
           from: changes.sources?.from !== undefined,
         });
         validateProfile(p);
-        checkComplexity(p);
+        checkComplexity(p, vaultComplexity(this.#core));
         providerFor(p);
         state.putRecord(totp ? { ...next, totp } : next, id);
       });
@@ -453,6 +469,7 @@ export class VaultProfiles {
           this.#core.actor,
           `rollback to ${version}`,
           now,
+          this.#core.policy().historyKeep,
         );
         to = history.current.version;
         const next = { ...profile, secrets, history, updated: now } as Profile;
@@ -609,8 +626,20 @@ function taken(name: string): HecateError {
   });
 }
 
+/** The vault policy's default complexity rule (a profile's own rule overrides it). */
+function vaultComplexity(core: VaultCore): ComplexityRule {
+  const p = core.policy();
+  return { minLength: p.complexityMinLength, classes: p.complexityClasses };
+}
+
 /** The stored profile for an input, checked (as `add` stores it). */
-function profileOf(input: ProfileInput, now: string, actor: Actor, reason: string): Profile {
+function profileOf(
+  input: ProfileInput,
+  now: string,
+  actor: Actor,
+  reason: string,
+  vaultDefault?: ComplexityRule,
+): Profile {
   const profile = stripUndefined({
     name: input.name,
     engine: input.engine,
@@ -637,7 +666,7 @@ function profileOf(input: ProfileInput, now: string, actor: Actor, reason: strin
   // Each reference through its source first: a malformed one is a usage error (exit 2).
   validateRefs(profile);
   validateProfile(profile);
-  checkComplexity(profile);
+  checkComplexity(profile, vaultDefault);
   providerFor(profile);
   return profile;
 }

@@ -248,6 +248,7 @@ export class VaultTotp {
           `TOTP is not on for ${profile ? `profile "${profile}"` : "the vault"}`,
         );
       }
+      refuseWhileRequired(core, profile);
       const secretId = hit ? `profile:${hit.id}` : "vault";
       // The vault's own code was just checked at unlock (and is spent); do not ask twice.
       if (!core.passed.has(secretId)) {
@@ -277,4 +278,22 @@ export class VaultTotp {
       });
     });
   }
+}
+
+/** Turning off a code the vault's policy requires is refused: change the policy first. */
+function refuseWhileRequired(core: VaultCore, profile: string | undefined): void {
+  const policy = core.policy();
+  const required = profile === undefined
+    ? policy.totpUnlock
+    : policy.totpProfiles.includes(profile);
+  if (!required) return;
+  throw new HecateError(
+    "usage",
+    `The vault's policy requires TOTP for ${profile ? `profile "${profile}"` : "unlock"}`,
+    {
+      hint: profile
+        ? "take it out of totp.profiles first ('hecate policy set totp.profiles ...')"
+        : "'hecate policy set totp.unlock off' first",
+    },
+  );
 }

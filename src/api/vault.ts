@@ -13,7 +13,7 @@ import type { Actor } from "../audit/log.ts";
 import { chainKeyOf } from "../audit/meta.ts";
 import type { Endpoint } from "../connect.ts";
 import type { BreakerOptions, CircuitBreaker } from "../db/breaker.ts";
-import type { EnvMapping } from "../run/env.ts";
+import type { EnvMapping, SecretMapping } from "../run/env.ts";
 import type { VaultCore } from "./_core.ts";
 import { VaultApiKeys } from "./api_keys.ts";
 import { VaultBackups } from "./backups.ts";
@@ -22,7 +22,11 @@ import { type ConnectOptions, VaultConnections, type VaultPoolOptions } from "./
 import { VaultKeys } from "./keys.ts";
 import type { ConnectionPool } from "./pool.ts";
 import { VaultProfiles } from "./profiles.ts";
+import { VaultSecrets } from "./secrets.ts";
+import { VaultSlots } from "./slots.ts";
 import { VaultTotp } from "./totp.ts";
+import { type PolicyRow, policySettings, setPolicy } from "./policy.ts";
+import type { VaultPolicy } from "../policy/policy.ts";
 
 /**
  * An open vault: with the master password (everything) or an API key (its scope, read-only).
@@ -39,6 +43,8 @@ export class Vault {
   readonly home: string;
   /** Profiles: list, show, add, edit, remove. */
   readonly profiles: VaultProfiles;
+  /** Stored secrets that are not database logins: set, get, list, history, remove. */
+  readonly secrets: VaultSecrets;
   /** API keys: create, list, revoke (master password only). */
   readonly apiKeys: VaultApiKeys;
   /** One-time codes for the vault and for profiles (master password only). */
@@ -47,6 +53,8 @@ export class Vault {
   readonly keys: VaultKeys;
   /** Encrypted bundles of this vault and their retention (master password only). */
   readonly backups: VaultBackups;
+  /** Key slots: list; add an age slot, remove one (master password only). */
+  readonly slots: VaultSlots;
   readonly #core: VaultCore;
   readonly #connections: VaultConnections;
 
@@ -55,10 +63,12 @@ export class Vault {
     this.#core = core;
     this.home = core.home;
     this.profiles = new VaultProfiles(core);
+    this.secrets = new VaultSecrets(core);
     this.apiKeys = new VaultApiKeys(core);
     this.totp = new VaultTotp(core);
     this.keys = new VaultKeys(core);
     this.backups = new VaultBackups(core);
+    this.slots = new VaultSlots(core);
     this.#connections = new VaultConnections(core);
   }
 
@@ -72,7 +82,10 @@ export class Vault {
     return this.#core.state.generation;
   }
 
-  /** Who opened this vault: the master password, or an API key (id and name). */
+  /**
+   * Who opened this vault: the master password, an API key (id and name), or an age identity
+   * (`age`, with its slot's id and label).
+   */
   get actor(): Actor {
     return { ...this.#core.actor };
   }
@@ -85,6 +98,38 @@ export class Vault {
    */
   auditChainKey(): Uint8Array | undefined {
     return chainKeyOf(this.#core.unlocked().meta);
+  }
+
+  /**
+   * The vault's security policy with defaults applied (docs/SECURITY.md, "Policy"). With the
+   * master password it is the sealed policy; with an API key, which cannot open the sealed meta,
+   * the home's copy of it (`policy.state.json`), read at unlock.
+   *
+   * @returns The policy; durations in ms, 0 meaning "no limit".
+   */
+  policy(): VaultPolicy {
+    return this.#core.policy();
+  }
+
+  /**
+   * Every policy key with its value and whether it was set (master password only).
+   *
+   * @returns The rows, and when the vault keys are next due (with `keys.rotate-every`).
+   */
+  policySettings(): { rows: PolicyRow[]; keysNextDue?: string } {
+    return policySettings(this.#core);
+  }
+
+  /**
+   * Sets one policy key (master password only), audited as `policy.set` with old and new value.
+   *
+   * @param key The dotted key (`lockout.attempts`, `history.keep`, ...).
+   * @param value The value as text (`3`, `15m`, `on`, `closed`, ...).
+   * @returns The old and new value as text.
+   * @throws {HecateError} `usage` for an unknown key or an invalid value (nothing changes).
+   */
+  setPolicy(key: string, value: string): Promise<{ old: string; now: string }> {
+    return setPolicy(this.#core, key, value);
   }
 
   /**
@@ -189,7 +234,8 @@ export class Vault {
    * @param name Profile name.
    * @param command The program (looked up on PATH).
    * @param args Its arguments.
-   * @param options Extra `NAME=field` variables.
+   * @param options Extra `NAME=field` variables; `secrets`: stored secrets to set as variables
+   * (each read is audited as `secret.read`; with an API key, only secrets in its scope).
    * @returns The program's exit code (128 + N when signal N ended it).
    *
    * @example Run psql with the profile's credentials
@@ -201,7 +247,7 @@ export class Vault {
     name: string,
     command: string,
     args: readonly string[] = [],
-    options: { env?: readonly EnvMapping[] } = {},
+    options: { env?: readonly EnvMapping[]; secrets?: readonly SecretMapping[] } = {},
   ): Promise<number> {
     return this.#connections.run(name, command, args, options);
   }

@@ -13,8 +13,12 @@ import type { AuditEventName } from "./events.ts";
 
 /** Who is acting. */
 export interface Actor {
-  /** `password` for the master password, `apikey` for an API key, `none` for Hecate itself. */
-  kind: "password" | "apikey" | "none";
+  /**
+   * `password` for the master password, `apikey` for an API key, `age` for a teammate's age
+   * identity (id: its slot id, name: the slot's label), `pkcs11` for a hardware token's slot (id:
+   * the slot id, name: the token label), `none` for Hecate itself.
+   */
+  kind: "password" | "apikey" | "age" | "pkcs11" | "none";
   /** Key id where there is one. */
   id?: string;
   /** Key name where there is one. */

@@ -11,7 +11,7 @@ export const AUDIT_EVENTS = {
   "init": "a vault was created (the chain's first entry)",
   "audit.start": "a chain was started for a vault made before the trail (the chain's first entry)",
   "unlock":
-    "an unlock attempt with the master password or an API key (actor says which), ok or fail, including its second factor (reason = error code)",
+    "an unlock attempt with the master password, an API key, an age identity or a PKCS#11 token slot (actor says which), ok or fail, including its second factor (reason = error code)",
   "agent.start":
     "an unlock agent started after a master-password unlock (detail: its pid, time limit and idle limit)",
   "agent.use":
@@ -46,6 +46,13 @@ export const AUDIT_EVENTS = {
   "rotation.commit": "the rotated password became the profile's current version",
   "rotation.settle":
     "a rotation left pending by a crash was settled at the next use (detail kept: new or old, saved; fail: neither logs in)",
+  "secret.set":
+    "a stored secret (`hecate secret set`) got a new version (detail: secret name, version; never the value)",
+  "secret.read":
+    "a stored secret's value was read (`secret get`, `run --secret`, the library; written before the value is released)",
+  "secret.history":
+    "a stored secret's versions were listed (version, time, actor, reason; never a value)",
+  "secret.remove": "a stored secret and its kept versions were removed (detail: secret name)",
   "profile.pin_host_key": "SSH host keys learned under accept-new were pinned in the profile",
   "password.change": "the master password was changed",
   "kdf.upgrade": "the password slot was re-wrapped at a higher PBKDF2 cost",
@@ -53,10 +60,15 @@ export const AUDIT_EVENTS = {
   "vault.write": "the vault file was written (detail: vault id and generation)",
   "apikey.create": "an API key was created (detail: its id, name and scope; never the key)",
   "apikey.revoke": "an API key was revoked",
+  "slot.add":
+    "a key slot was added (detail: slot id, kind, label and, for age, the recipient, for pkcs11, the token and key labels; never key material or a PIN)",
+  "slot.remove": "a key slot was removed (detail: slot id and kind)",
   "totp.enable": "a TOTP second factor was enabled (never the secret or a code)",
   "totp.disable": "a TOTP second factor was disabled",
   "totp.recovery": "a recovery code was used",
   "totp.verify": "a one-time code was checked and spent (`totp verify`; never the code)",
+  "policy.set":
+    "a key of the vault's security policy was changed (detail: key, old and new value; policy values are not secrets)",
   "backup.create": "a backup of the vault was written",
   "backup.retention": "the number of automatic backups to keep was changed",
   "backup.verify": "a backup bundle was opened to check it (ok or fail; counts toward lockout)",
@@ -75,6 +87,8 @@ export const AUDIT_EVENTS = {
   "gateway.stop": "the HTTP gateway stopped",
   "gateway.refused":
     "a gateway request was refused by a check (reason = the check's code, e.g. no_key, bad_origin)",
+  "gateway.request":
+    "a gateway request passed the API key's checks (detail: key id, level, request id, client, user agent)",
 } as const;
 
 /** A listed event name. */

@@ -43,13 +43,14 @@ export interface TrailStats {
  * The label of an actor in the statistics.
  *
  * @param a The actor of an entry.
- * @returns `password`, `apikey:NAME`, `apikey:ID`, `apikey` or `none`.
+ * @returns `password`, `apikey:NAME`, `apikey:ID`, `apikey`, `age:LABEL`, `age:ID`,
+ *   `pkcs11:TOKEN`, `pkcs11:ID` or `none`.
  */
 export function actorLabel(a: AuditEntry["actor"] | undefined): string {
   if (!a || typeof a.kind !== "string") return "none";
-  if (a.kind !== "apikey") return a.kind;
+  if (a.kind !== "apikey" && a.kind !== "age" && a.kind !== "pkcs11") return a.kind;
   const who = a.name ?? a.id;
-  return who ? `apikey:${who}` : "apikey";
+  return who ? `${a.kind}:${who}` : a.kind;
 }
 
 /**

@@ -1,10 +1,11 @@
 /**
  * What every command handler gets: the process io, the shared stdin reader, and the global
- * options (`--home`, `--password-stdin`, `--api-key-file`, `--totp`).
+ * options (`--home`, `--password-stdin`, `--api-key-file`, `--identity`, `--pkcs11`, `--totp`).
  *
  * @module
  */
 
+import { policyAuditOptions } from "../policy/overrides.ts";
 import { CoalescingAuditSink } from "../audit/coalesce.ts";
 import { FileAuditLog } from "../audit/log.ts";
 import { HecateError } from "../errors.ts";
@@ -13,7 +14,7 @@ import { openVault, type Vault } from "../hecate.ts";
 import { resolveHome } from "../vault/home.ts";
 import type { CliIo } from "./io.ts";
 import { readPrivateFile } from "./private_file.ts";
-import { masterPassword, StdinLines } from "./secrets.ts";
+import { masterPassword, StdinLines, tokenPin } from "./secrets.ts";
 
 /** Options accepted before or after any subcommand. */
 export interface GlobalOptions {
@@ -21,10 +22,18 @@ export interface GlobalOptions {
   passwordStdin?: boolean | undefined;
   /** A file holding an API key (instead of the master password). */
   apiKeyFile?: string | undefined;
+  /** An age identity file (instead of the master password). */
+  identity?: string | undefined;
   /** A one-time code (TOTP or recovery code). */
   totp?: string | undefined;
   /** Diagnostic log level (`--log-level`, else `HECATE_LOG`). */
   logLevel?: LogLevel | undefined;
+  /** A PKCS#11 module to unlock with a token slot (else `HECATE_PKCS11_MODULE`). */
+  pkcs11?: string | undefined;
+  /** The token's label (else `HECATE_PKCS11_TOKEN`, else the vault's only token slot). */
+  pkcs11Token?: string | undefined;
+  /** Read the token PIN from standard input (the line after the master password's, if any). */
+  pinStdin?: boolean | undefined;
 }
 
 /**
@@ -43,6 +52,10 @@ export function configureLogging(ctx: CliContext): void {
     }
   }
   setLogLevel(level);
+}
+
+function nonBlank(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === "" ? undefined : v;
 }
 
 /** Shared state of one CLI invocation. */
@@ -82,6 +95,23 @@ export class CliContext {
     return env === undefined || env.trim() === "" ? undefined : env.trim();
   }
 
+  /** The age identity file named by `--identity` or `HECATE_IDENTITY`, if any. */
+  identityPath(): string | undefined {
+    const env = this.io.env("HECATE_IDENTITY");
+    return this.globals.identity ?? (env === undefined || env.trim() === "" ? undefined : env);
+  }
+
+  /**
+   * The text of the age identity file, if one is named. The file must be a regular file of this
+   * user that no one else can read (./private_file.ts), as `age-keygen -o` writes it.
+   *
+   * @returns The file's text, or undefined.
+   */
+  async identity(): Promise<string | undefined> {
+    const path = this.identityPath();
+    return path === undefined ? undefined : await readPrivateFile(path, "age identity file");
+  }
+
   /**
    * Supplies a one-time code when one is required: `--totp`, `HECATE_TOTP`, else a prompt on a
    * terminal, else none.
@@ -97,8 +127,22 @@ export class CliContext {
   }
 
   /**
+   * The token to unlock with, when `--pkcs11` or `HECATE_PKCS11_MODULE` names a module.
+   *
+   * @returns Module path and token label (if given), or undefined.
+   */
+  pkcs11(): { module: string; token: string | undefined } | undefined {
+    const module = this.globals.pkcs11 ?? nonBlank(this.io.env("HECATE_PKCS11_MODULE"));
+    if (module === undefined) return undefined;
+    return {
+      module,
+      token: this.globals.pkcs11Token ?? nonBlank(this.io.env("HECATE_PKCS11_TOKEN")),
+    };
+  }
+
+  /**
    * Offers an operation to the unlock agent (src/agent/) unless the command line chose a
-   * credential itself (an API key, or `--password-stdin`).
+   * credential itself (an API key, a token, or `--password-stdin`).
    *
    * @param ask Runs the operation through the agent of a home; false when there is none.
    * @returns What `ask` returned, or false when the agent is not to be used.
@@ -106,6 +150,8 @@ export class CliContext {
   async viaAgent(ask: (home: string) => Promise<boolean>): Promise<boolean> {
     const apiKey = this.globals.apiKeyFile ?? this.io.env("HECATE_API_KEY");
     if ((apiKey !== undefined && apiKey.trim() !== "") || this.globals.passwordStdin) return false;
+    if (this.pkcs11() !== undefined) return false; // the token's own unlock, not the agent
+    if (this.identityPath() !== undefined) return false; // the teammate's own key, not the agent
     const home = resolveHome({ home: this.globals.home, env: (n) => this.io.env(n) });
     return await ask(home.startsWith("/") ? home : `${Deno.cwd()}/${home}`);
   }
@@ -138,14 +184,31 @@ export class CliContext {
 
   /**
    * Opens the vault with the API key when one is given (`HECATE_API_KEY`, `--api-key-file`),
-   * else with the master password from the configured source.
+   * else with the age identity file when one is named (`--identity`, `HECATE_IDENTITY`), else
+   * with a token when a PKCS#11 module is named (`--pkcs11`, `HECATE_PKCS11_MODULE`), else with
+   * the master password from the configured source.
    *
    * @returns The open vault.
+   * @throws {HecateError} `usage` when both an API key and an identity, or an identity and a
+   * token, are given.
    */
   async unlock(): Promise<Vault> {
     const apiKey = await this.apiKey();
     const totp = (what: string) => this.code(what);
+    if (apiKey !== undefined && this.identityPath() !== undefined) {
+      throw new HecateError("usage", "Give either an API key or an age identity, not both");
+    }
     if (apiKey !== undefined) return await openVault({ home: this.globals.home, apiKey, totp });
+    const token = this.pkcs11();
+    if (token !== undefined && this.identityPath() !== undefined) {
+      throw new HecateError("usage", "Give either an age identity or a token, not both");
+    }
+    const identity = await this.identity();
+    if (identity !== undefined) return await openVault({ home: this.globals.home, identity, totp });
+    if (token !== undefined) {
+      const pin = await tokenPin(this.io, this.stdin, this.globals.pinStdin === true, token.token);
+      return await openVault({ home: this.globals.home, pkcs11: { ...token, pin }, totp });
+    }
     return (await this.unlockWithPassword()).vault;
   }
 
@@ -161,7 +224,8 @@ export class CliContext {
     const apiKey = await this.apiKey();
     if (apiKey === undefined) return { vault: await this.unlock(), flush: () => Promise.resolve() };
     const home = this.globals.home;
-    const audit = new CoalescingAuditSink(new FileAuditLog(resolveHome({ home })));
+    const dir = resolveHome({ home });
+    const audit = new CoalescingAuditSink(new FileAuditLog(dir, await policyAuditOptions(dir)));
     const totp = (what: string) => this.code(what);
     try {
       const vault = await openVault({ home, apiKey, totp, audit });
@@ -176,9 +240,16 @@ export class CliContext {
    * Opens the vault with the master password (for commands that need it again, e.g. `rotate`).
    *
    * @returns The open vault and the password.
-   * @throws {HecateError} `no_credential` when an API key was given instead.
+   * @throws {HecateError} `no_credential` when an API key or an age identity was given instead.
    */
   async unlockWithPassword(): Promise<{ vault: Vault; password: string }> {
+    if (this.identityPath() !== undefined) {
+      throw new HecateError(
+        "no_credential",
+        "This command needs the master password, not an age identity",
+        { hint: "run it without --identity / HECATE_IDENTITY" },
+      );
+    }
     if (this.globals.apiKeyFile !== undefined) {
       throw new HecateError(
         "no_credential",

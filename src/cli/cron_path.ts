@@ -36,6 +36,10 @@ export const ROOT_OPTIONS: readonly CronOption[] = [
   { long: "--home", key: "home", takes: "one" },
   { long: "--password-stdin", key: "passwordStdin", takes: "flag" },
   { long: "--api-key-file", key: "apiKeyFile", takes: "one" },
+  { long: "--pkcs11", key: "pkcs11", takes: "one" },
+  { long: "--pkcs11-token", key: "pkcs11Token", takes: "one" },
+  { long: "--pin-stdin", key: "pinStdin", takes: "flag" },
+  { long: "--identity", key: "identity", takes: "one" },
   { long: "--totp", key: "totp", takes: "one" },
   { long: "--log-level", key: "logLevel", takes: "one", choices: LOG_LEVELS },
 ];

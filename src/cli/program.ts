@@ -41,6 +41,22 @@ export async function buildProgram(ctx: CliContext, args: readonly string[] = []
       "open with the API key in FILE (0600) instead of the master password (or set HECATE_API_KEY)",
     )
     .option(
+      "--pkcs11 <module>",
+      "open with a hardware token through this PKCS#11 module (or set HECATE_PKCS11_MODULE)",
+    )
+    .option(
+      "--pkcs11-token <label>",
+      "the token's label (or set HECATE_PKCS11_TOKEN; default: the vault's only token slot)",
+    )
+    .option(
+      "--pin-stdin",
+      "read the token PIN from standard input (the line after the master password, if both)",
+    )
+    .option(
+      "--identity <file>",
+      "open with the age identity in FILE (0600, AGE-SECRET-KEY-1...) instead of the master password (or set HECATE_IDENTITY)",
+    )
+    .option(
       "--totp <code>",
       "one-time code when TOTP is on (or set HECATE_TOTP; asked on a terminal otherwise)",
     )

@@ -93,6 +93,31 @@ export async function masterPassword(
 }
 
 /**
+ * Gets a hardware token's user PIN: the next line of standard input with `--pin-stdin` (after
+ * the master password's line when both come from there), else a hidden prompt. Never argv or
+ * the environment.
+ *
+ * @param io The process io.
+ * @param stdin The shared stdin line reader.
+ * @param fromStdin Whether `--pin-stdin` was given.
+ * @param token The token's label, for the prompt, if known.
+ * @returns The PIN.
+ */
+export async function tokenPin(
+  io: CliIo,
+  stdin: StdinLines,
+  fromStdin: boolean,
+  token: string | undefined,
+): Promise<string> {
+  if (fromStdin) return await stdin.next("token PIN");
+  const what = token === undefined ? "the vault's token" : `token "${token}"`;
+  if (io.stdinIsTerminal) return await nonEmpty(io.promptSecret(`PIN for ${what}:`));
+  throw new HecateError("no_credential", "No token PIN given and no terminal to ask on", {
+    hint: "use --pin-stdin",
+  });
+}
+
+/**
  * Gets a new master password (for `init` and `passwd`): from stdin when its flag is given, else
  * from the file `HECATE_NEW_PASSWORD_FILE` names, else (for `init`, which has no current
  * password) from `HECATE_PASSWORD_FILE`, else asked twice on the terminal. Files must pass the

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { policyAuditOptions } from "../policy/overrides.ts";
 import type { Actor } from "../audit/entry.ts";
 import { bodyLimit, hostCheck, originCheck } from "../http/checks.ts";
 import { RequestAuditLog } from "../http/audit.ts";
@@ -83,7 +84,7 @@ function asset(body: string, type: string): Route {
  */
 export async function startConsole(options: ConsoleOptions = {}): Promise<RunningConsole> {
   const home = resolveHome({ home: options.home });
-  const audit = new RequestAuditLog(home);
+  const audit = new RequestAuditLog(home, await policyAuditOptions(home));
   let origin = "";
   const sessions: SessionStore = new SessionStore(
     { ...DEFAULT_LIMITS, ...options.limits },

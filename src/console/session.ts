@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withinCeiling } from "../policy/overrides.ts";
 import type { Vault } from "../hecate.ts";
 import { toBase64Url } from "../vault/encoding.ts";
 import { randomBytes } from "../vault/primitives.ts";
@@ -171,8 +172,12 @@ export class SessionStore {
     const s = this.#sessions.get(id);
     if (!s) return undefined;
     const now = this.now();
-    const absolute = s.vault ? this.limits.absoluteMs : this.limits.loginMs;
-    const idle = now - s.lastSeen > this.limits.idleMs;
+    // An unlocked session also obeys its vault's policy, which the console's flags cannot loosen.
+    const policy = s.vault?.policy();
+    const absolute = s.vault
+      ? withinCeiling(this.limits.absoluteMs, policy!.consoleMaxSessionMs)
+      : this.limits.loginMs;
+    const idle = now - s.lastSeen > withinCeiling(this.limits.idleMs, policy?.consoleIdleMs ?? 0);
     if (idle || now - s.created > absolute) {
       await this.end(s, idle ? "idle" : "limit");
       return undefined;

@@ -100,6 +100,8 @@ export interface ConnectSettings {
   connectTimeoutMs: number;
   /** Engine-specific extras (e.g. NTLM domain, access token), never printed. */
   extra?: Record<string, string>;
+  /** Ask for a read-only session at login where the protocol has it (SQL Server ApplicationIntent). */
+  readOnlyIntent?: boolean;
 }
 
 /**

@@ -588,6 +588,8 @@ export async function connectMssql(settings: ConnectSettings): Promise<DbConnect
       rowCollectionOnDone: false,
       rowCollectionOnRequestCompletion: false,
       appName: "hecate",
+      // ApplicationIntent=ReadOnly (LOGIN7 TypeFlags): a read-level key's sessions.
+      readOnlyIntent: settings.readOnlyIntent === true,
       connector: connector(settings.host ?? "localhost", settings.port ?? 1433),
     },
   };

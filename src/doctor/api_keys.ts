@@ -21,7 +21,10 @@ const DAY_MS = 86_400_000;
  * @returns One finding per expired or soon-expiring key.
  */
 export function checkApiKeys(
-  keys: readonly Pick<ApiKeySummary, "name" | "expires" | "profiles">[],
+  keys: readonly (
+    & Pick<ApiKeySummary, "name" | "expires" | "profiles">
+    & Partial<Pick<ApiKeySummary, "secrets">>
+  )[],
   now: Date,
 ): Finding[] {
   const out: Finding[] = [];
@@ -29,10 +32,10 @@ export function checkApiKeys(
     if (k.expires === null) continue;
     const left = Date.parse(k.expires) - now.getTime();
     const name = shellQuote(k.name);
-    const servers = k.profiles.filter((p) => p !== "(removed)").map((p) =>
-      `--server ${shellQuote(p)}`
-    )
-      .join(" ");
+    const servers = [
+      ...k.profiles.filter((p) => p !== "(removed)").map((p) => `--server ${shellQuote(p)}`),
+      ...(k.secrets ?? []).map((s) => `--secret ${shellQuote(s)}`),
+    ].join(" ");
     const replace = `hecate apikey create ${shellQuote(`${k.name}-new`)} ${servers} --expires 90d`;
     if (left <= 0) {
       out.push({

@@ -1,22 +1,22 @@
 /**
  * The HTTP gateway (`hecate serve`): a JSON API for applications on the shared HTTP layer
  * (src/http: pipeline, JSON errors, security headers, request context in the trail). Every
- * request carries an API key (`Authorization: Bearer hcx_...`) and opens the vault with it for
- * that request only (stateless: the key's scope, read-only, audited with the key as actor).
+ * request carries an API key (`Authorization: Bearer hcx_...`); the vault opened with it (the key's
+ * scope, read-only, audited with the key as actor) and its pools are kept for a short time in a
+ * session cache (./sessions.ts) that any write of the vault file empties.
  *
  * @module
  */
 
+import { policyAuditOptions } from "../policy/overrides.ts";
 import type { Actor } from "../audit/entry.ts";
 import { HecateError } from "../errors.ts";
-import type { Vault } from "../hecate.ts";
 import { openVaultWithState } from "../api/open.ts";
 import { RequestAuditLog } from "../http/audit.ts";
 import { bodyLimit, type Check } from "../http/checks.ts";
 import type { RequestContext } from "../http/context.ts";
 import { HttpRefusal } from "../http/respond.ts";
 import { handler, type Route, type RunningServer, startServer } from "../http/router.ts";
-import type { ConnectionPool } from "../api/pool.ts";
 import {
   csvLines,
   errorText,
@@ -25,12 +25,19 @@ import {
   ndjsonLine,
   type QueryRequest,
   type ResultItem,
-  resultItems,
 } from "../http/rows_stream.ts";
 import { resolveHome } from "../vault/home.ts";
 import type { ApiKeyPolicy } from "../vault/apikey.ts";
-import { readOnlySession } from "./level.ts";
+import { type KeySession, KeySessions } from "./sessions.ts";
 import { inCidr, parseRate, RateBuckets, userAgentMatches } from "./policy.ts";
+
+/** `fn`, run at most once. */
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (!done) (done = true, fn());
+  };
+}
 
 /** Largest request body (a statement and its parameters). */
 export const MAX_BODY = 1 << 20;
@@ -38,6 +45,8 @@ export const MAX_BODY = 1 << 20;
 export const DEFAULT_LIMIT = 10_000_000;
 
 const NOBODY: Actor = { kind: "none" };
+/** Items of a result read before the answer starts: a result this short is sent whole. */
+const SMALL_ITEMS = 200;
 const BEARER = /^Bearer (hcx_[A-Za-z0-9_-]{1,80})$/;
 
 /** Options for {@link startGateway}. */
@@ -54,6 +63,13 @@ export interface GatewayOptions {
   insecureHttp?: boolean;
   /** Lockout policy for key failures. @default {$HECATE_LOCKOUT, else 5/15m} */
   lockout?: string | undefined;
+  /**
+   * How query records are written: `true`, each on disk (flushed, concurrent requests sharing
+   * flushes) before its response ends; `"deferred"`, queued for group writes at most 25 ms
+   * behind, so a crash can lose the records of requests already answered (docs/SECURITY.md).
+   * @default {true}
+   */
+  auditStatements?: true | "deferred" | undefined;
 }
 
 /** A running gateway. */
@@ -80,11 +96,11 @@ export function isLoopback(host: string): boolean {
   return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
-/** The request's open vault, set by the key check, closed when the response is done. */
-const vaults = new WeakMap<RequestContext, Vault>();
+/** The request's key session, set by the key check, given back when the response is done. */
+const held = new WeakMap<RequestContext, KeySession>();
 
-function vaultOf(ctx: RequestContext): Vault {
-  const v = vaults.get(ctx);
+function sessionOf(ctx: RequestContext): KeySession {
+  const v = held.get(ctx);
   if (!v) throw new HttpRefusal(401, "no_key", "No API key");
   return v;
 }
@@ -120,29 +136,29 @@ function enforcePolicy(
 }
 
 /**
- * Refuses a request without a valid API key; opens the vault with it (audited as an unlock by
- * the key, failures count toward lockout), records the key id in the request context, then
- * applies the key's zero-trust checks (the vault is closed again when one refuses).
+ * Refuses a request without a valid API key; takes the key's session (a cached one, or a fresh
+ * audited unlock: failures count toward lockout), records the key id and level in the request
+ * context and applies the key's zero-trust checks (the session is given back when one refuses).
+ * Each route writes the request's record: a query's statement record (it carries the request
+ * context), else a `gateway.request` record.
  */
-function apiKeyCheck(home: string, audit: RequestAuditLog, lockout: string | undefined): Check {
+function apiKeyCheck(sessions: KeySessions): Check {
   const buckets = new RateBuckets();
   return async (req, ctx) => {
     const m = BEARER.exec(req.headers.get("authorization") ?? "");
     if (!m) {
       throw new HttpRefusal(401, "no_key", "Send an API key as 'Authorization: Bearer hcx_...'");
     }
-    const { vault, state } = await openVaultWithState({ home, apiKey: m[1]!, audit, lockout });
-    const keyId = vault.actor.id ?? "";
-    ctx.attributes.key_id = keyId;
-    const policy = "keyId" in state ? state.policy : undefined;
-    ctx.attributes.level = policy?.level ?? "write";
+    const session = await sessions.acquire(m[1]!);
+    ctx.attributes.key_id = session.keyId;
+    ctx.attributes.level = session.policy?.level ?? "write";
     try {
-      if (policy) enforcePolicy(policy, ctx, keyId, buckets);
+      if (session.policy) enforcePolicy(session.policy, ctx, session.keyId, buckets);
     } catch (e) {
-      await vault.close().catch(() => {});
+      sessions.release(session);
       throw e;
     }
-    vaults.set(ctx, vault);
+    held.set(ctx, session);
   };
 }
 
@@ -181,45 +197,7 @@ function parseQuery(body: unknown): QueryRequest & { format: "ndjson" | "csv" | 
   };
 }
 
-async function closeQuietly(vault: Vault): Promise<void> {
-  await vault.close().catch(() => {});
-}
-
-/**
- * Pools per key and profile for write-level keys. The key is still verified on every request (the
- * request's own vault open); the pool's vault stays open while the gateway runs, so a revoked key
- * is refused at that open while its pool lingers unused until the gateway stops.
- */
-class KeyPools {
-  readonly #pools = new Map<string, Promise<{ vault: Vault; pool: ConnectionPool }>>();
-
-  /** The pool for `keyId`/`profile`, made with `vault` (then kept open) when there is none. */
-  async get(keyId: string, profile: string, vault: Vault): Promise<[ConnectionPool, boolean]> {
-    const id = `${keyId}\u0000${profile}`;
-    let adopted = false;
-    let entry = this.#pools.get(id);
-    if (!entry) {
-      adopted = true;
-      entry = vault.pool(profile, { max: 8 }).then((pool) => ({ vault, pool }));
-      this.#pools.set(id, entry);
-      entry.catch(() => this.#pools.delete(id));
-    }
-    return [(await entry).pool, adopted];
-  }
-
-  /** Closes every pool and its vault. */
-  async close(): Promise<void> {
-    for (const e of this.#pools.values()) {
-      const got = await e.catch(() => undefined);
-      if (!got) continue;
-      await got.pool.close().catch(() => {});
-      await got.vault.close().catch(() => {});
-    }
-    this.#pools.clear();
-  }
-}
-
-function routes(keyCheck: Check, pools: KeyPools): Route[] {
+function routes(keyCheck: Check, sessions: KeySessions, audit: RequestAuditLog): Route[] {
   return [
     {
       method: "GET",
@@ -232,13 +210,19 @@ function routes(keyCheck: Check, pools: KeyPools): Route[] {
       path: "/v1/profiles",
       checks: [keyCheck],
       handle: async (_req, { ctx }) => {
-        const vault = vaultOf(ctx);
+        const session = sessionOf(ctx);
         try {
+          await audit.append({
+            event: "gateway.request",
+            actor: session.vault.actor,
+            outcome: "ok",
+          });
           // Names and engines only: hosts, users and secrets stay in the vault.
-          const profiles = vault.profiles.list().map((p) => ({ name: p.name, engine: p.engine }));
+          const profiles = session.vault.profiles.list()
+            .map((p) => ({ name: p.name, engine: p.engine }));
           return Response.json({ profiles });
         } finally {
-          await closeQuietly(vault);
+          sessions.release(session);
         }
       },
     },
@@ -247,8 +231,13 @@ function routes(keyCheck: Check, pools: KeyPools): Route[] {
       path: "/v1/query",
       checks: [keyCheck],
       handle: async (req, { ctx }) => {
-        const vault = vaultOf(ctx);
-        let q: ReturnType<typeof parseQuery>;
+        const session = sessionOf(ctx);
+        const release = once(() => sessions.release(session));
+        let items: AsyncGenerator<ResultItem>;
+        let csv: boolean;
+        let render: (item: ResultItem) => string;
+        let head = "";
+        let ended = false;
         try {
           let body: unknown;
           try {
@@ -256,58 +245,56 @@ function routes(keyCheck: Check, pools: KeyPools): Route[] {
           } catch {
             throw new HecateError("usage", "The body must be JSON");
           }
-          q = parseQuery(body);
-        } catch (e) {
-          await closeQuietly(vault);
-          throw e;
-        }
-        const csv = q.format === "csv" ||
-          (q.format === undefined && (req.headers.get("accept") ?? "").includes("text/csv"));
-        const read = ctx.attributes.level === "read";
-        let items: AsyncGenerator<ResultItem>;
-        let owned = true; // this request's vault is closed when the body ends
-        if (read) {
-          // A read-only session needs its own connection (a pooled one would keep the setting).
-          items = resultItems(vault, q, readOnlySession);
-        } else {
-          let pool: ConnectionPool;
-          try {
-            const [p, adopted] = await pools.get(ctx.attributes.key_id ?? "", q.profile, vault);
-            pool = p;
-            owned = !adopted;
-          } catch (e) {
-            await closeQuietly(vault);
-            throw e;
-          }
+          const q = parseQuery(body);
+          csv = q.format === "csv" ||
+            (q.format === undefined && (req.headers.get("accept") ?? "").includes("text/csv"));
+          render = csv ? csvLines() : ndjsonLine;
+          // The key's pool for the profile (a read-level key's connections are made read-only
+          // when they are opened: src/api/read_level.ts).
+          const pool = await session.pool(q.profile);
           items = itemsOfRows(pool.query(q.sql, q.params), q.limit);
-        }
-        // The first item is read before the status is sent, so a refused connect or a bad
-        // statement is a JSON error with its code, not a 200 with an error line.
-        let first: IteratorResult<unknown>;
-        try {
-          first = await items.next();
+          // The first item is read before the status is sent, so a refused connect or a bad
+          // statement is a JSON error with its code, not a 200 with an error line.
+          const first = await items.next();
+          if (first.done) ended = true;
+          else head = render(first.value);
         } catch (e) {
-          if (owned) await closeQuietly(vault);
+          release();
+          // No statement record names this request: give it its own.
+          await audit.append({
+            event: "gateway.request",
+            actor: session.vault.actor,
+            outcome: "fail",
+            reason: e instanceof HecateError ? e.code : "internal",
+          }).catch(() => {});
           throw e;
         }
-        async function* all() {
-          if (!first.done) yield first.value as never;
-          yield* items;
+        const failure = (e: unknown) =>
+          csv
+            ? `\n# error: ${errorText(e).replace(/[\r\n]/g, " ")}\n`
+            : JSON.stringify({ error: { message: errorText(e), request_id: ctx.id } }) + "\n";
+        const type = csv ? "text/csv; charset=utf-8" : "application/x-ndjson";
+        // A short result (the common case) is answered whole: no chunked stream to set up.
+        try {
+          for (let i = 0; i < SMALL_ITEMS && !ended; i++) {
+            const next = await items.next();
+            if (next.done) ended = true;
+            else head += render(next.value);
+          }
+        } catch (e) {
+          head += failure(e);
+          ended = true;
         }
-        const body = itemStream(
-          all(),
-          csv ? csvLines() : ndjsonLine,
-          (e) =>
-            csv
-              ? `\n# error: ${errorText(e).replace(/[\r\n]/g, " ")}\n`
-              : JSON.stringify({ error: { message: errorText(e), request_id: ctx.id } }) + "\n",
-          () => void (owned ? closeQuietly(vault) : undefined),
-        );
-        return new Response(body, {
-          headers: {
-            "content-type": csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
-          },
-        });
+        if (ended) {
+          release();
+          return new Response(head, { headers: { "content-type": type } });
+        }
+        async function* rest(): AsyncGenerator<string> {
+          yield head;
+          for await (const item of items) yield render(item);
+        }
+        const body = itemStream(rest(), (text) => text, failure, release);
+        return new Response(body, { headers: { "content-type": type } });
       },
     },
   ];
@@ -330,13 +317,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     );
   }
   const home = resolveHome({ home: options.home });
-  const audit = new RequestAuditLog(home);
-  const keyCheck = apiKeyCheck(home, audit, options.lockout);
-  const pools = new KeyPools();
+  const audit = new RequestAuditLog(home, await policyAuditOptions(home));
+  const sessions = new KeySessions({
+    home,
+    open: (apiKey) => openVaultWithState({ home, apiKey, audit, lockout: options.lockout }),
+    auditStatements: options.auditStatements,
+  });
+  const keyCheck = apiKeyCheck(sessions);
   const server = startServer(
     options.hostname,
     options.port,
-    handler(routes(keyCheck, pools), {
+    handler(routes(keyCheck, sessions, audit), {
       checks: [noBrowserCheck, bodyLimit(MAX_BODY)],
       onRefusal: async (r) => {
         if (r.code === "not_found" || r.code === "method_not_allowed") return;
@@ -373,7 +364,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     close: () =>
       closing ??= (async () => {
         await server.shutdown();
-        await pools.close();
+        await sessions.close();
         await audit.append({ event: "gateway.stop", actor: NOBODY, outcome: "ok" })
           .catch(() => {});
         await audit.flush?.();

@@ -81,9 +81,9 @@ export async function* itemsOfRows(rows: QueryRows, limit: number): AsyncGenerat
  * @param onEnd Called once when the body ended, failed or was cancelled.
  * @returns The body.
  */
-export function itemStream(
-  gen: AsyncGenerator<ResultItem>,
-  line: (item: ResultItem) => string,
+export function itemStream<T = ResultItem>(
+  gen: AsyncGenerator<T>,
+  line: (item: T) => string,
   onError: (e: unknown) => string,
   onEnd: (e?: unknown) => void = () => {},
 ): ReadableStream<Uint8Array> {

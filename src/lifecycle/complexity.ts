@@ -53,6 +53,25 @@ function checkRule(rule: ComplexityRule, code: "usage" | "invalid_profile"): voi
   }
 }
 
+/**
+ * Checks a rule given by a caller (not read from a record).
+ *
+ * @param rule The rule.
+ * @throws {HecateError} `usage` unless length is 1-128 and classes 1-4 (where set).
+ */
+export function validateRule(rule: ComplexityRule): void {
+  checkRule(rule, "usage");
+}
+
+/** A rule that asks for something, else undefined (the policy's 0 means "no requirement"). */
+function nonEmpty(rule: ComplexityRule | undefined): ComplexityRule | undefined {
+  if (!rule) return undefined;
+  const out: ComplexityRule = {};
+  if (rule.minLength) out.minLength = rule.minLength;
+  if (rule.classes) out.classes = rule.classes;
+  return out.minLength || out.classes ? out : undefined;
+}
+
 /** How many of the 4 character classes a text uses. */
 export function classCount(text: string): number {
   return CLASS_TESTS.filter((t) => t.test(text)).length;
@@ -63,21 +82,39 @@ export function classCount(text: string): number {
  * never the value.
  *
  * @param p The profile.
+ * @param vaultDefault The vault policy's rule, used when the profile has none of its own.
  * @throws {HecateError} `usage` when the password falls short, `invalid_profile` for a
  * malformed rule.
  */
-export function checkComplexity(p: Profile): void {
-  const rule = (p as { complexity?: ComplexityRule }).complexity;
+export function checkComplexity(p: Profile, vaultDefault?: ComplexityRule): void {
+  const rule = (p as { complexity?: ComplexityRule }).complexity ?? nonEmpty(vaultDefault);
   if (rule === undefined) return;
-  checkRule(rule, "invalid_profile");
   const s = p.secrets.password;
-  if (!s || !("value" in s)) return; // references are checked by their source, not here
-  const short = rule.minLength !== undefined && [...s.value].length < rule.minLength;
-  const few = rule.classes !== undefined && classCount(s.value) < rule.classes;
+  if (!s || !("value" in s)) {
+    checkRule(rule, "invalid_profile");
+    return; // references are checked by their source, not here
+  }
+  checkValue(rule, s.value, `The password for "${p.name}"`);
+}
+
+/**
+ * Checks a value against a rule (a profile's password, a stored secret). The message names what
+ * is missing, never the value.
+ *
+ * @param rule The rule.
+ * @param value The value.
+ * @param what What the value is, for the message (`The password for "billing"`).
+ * @throws {HecateError} `usage` when the value falls short, `invalid_profile` for a malformed
+ * rule.
+ */
+export function checkValue(rule: ComplexityRule, value: string, what: string): void {
+  checkRule(rule, "invalid_profile");
+  const short = rule.minLength !== undefined && [...value].length < rule.minLength;
+  const few = rule.classes !== undefined && classCount(value) < rule.classes;
   if (short || few) {
     throw new HecateError(
       "usage",
-      `The password for "${p.name}" does not meet its complexity rule: it needs ${
+      `${what} does not meet its complexity rule: it needs ${
         [
           rule.minLength !== undefined ? `at least ${rule.minLength} characters` : "",
           rule.classes !== undefined

@@ -9,12 +9,27 @@
 
 import type { Actor } from "../audit/entry.ts";
 import { HecateError } from "../errors.ts";
-import type { Profile, SecretValue } from "../profile.ts";
+import type { SecretValue } from "../profile.ts";
 
 /** Previous versions kept when a profile sets no `keep`. */
 export const DEFAULT_KEEP = 5;
 /** The most previous versions a profile may keep (bounds the record's size). */
 export const MAX_KEEP = 100;
+
+/**
+ * What keeps a version history: a profile, or a stored secret (src/lifecycle/secret_record.ts),
+ * whose one value is its `secrets` member's `value` entry.
+ */
+export interface Versioned {
+  /** The profile's (or secret's) name. */
+  name: string;
+  /** The current secrets map. */
+  secrets: Record<string, SecretValue>;
+  /** ISO time of creation. */
+  created?: string | undefined;
+  /** ISO time of the last change. */
+  updated?: string | undefined;
+}
 
 /** Who made a version, why, and when (no value). */
 export interface VersionMeta {
@@ -48,10 +63,12 @@ export interface ProfileHistory {
  * The text stored for an actor.
  *
  * @param a The audit actor.
- * @returns `password`, `apikey:<name or id>` or `none`.
+ * @returns `password`, `apikey:`, `age:` or `pkcs11:` with a name or id, or `none`.
  */
 export function actorText(a: Actor): string {
-  return a.kind === "apikey" ? `apikey:${a.name ?? a.id ?? "?"}` : a.kind;
+  return a.kind === "apikey" || a.kind === "age" || a.kind === "pkcs11"
+    ? `${a.kind}:${a.name ?? a.id ?? "?"}`
+    : a.kind;
 }
 
 function integrity(name: string): HecateError {
@@ -75,7 +92,7 @@ function isMeta(v: unknown): v is VersionMeta {
  * @returns The history (a fresh copy).
  * @throws {HecateError} `vault_integrity` when the stored member is malformed.
  */
-export function historyOf(p: Profile): ProfileHistory {
+export function historyOf(p: Versioned): ProfileHistory {
   const h = (p as { history?: unknown }).history as ProfileHistory | undefined;
   if (h === undefined) {
     return {
@@ -130,18 +147,21 @@ function canonical(s: Record<string, SecretValue>): string {
  * @param actor Who changes it.
  * @param reason Why (`edit`, `rollback to 3`, ...).
  * @param time ISO time.
+ * @param defaultKeep Versions kept when the profile sets no `keep` (the vault policy's
+ * `history.keep`).
  * @returns The history to store.
  */
 export function recordChange(
-  before: Profile,
+  before: Versioned,
   next: Record<string, SecretValue>,
   actor: Actor,
   reason: string,
   time: string,
+  defaultKeep: number = DEFAULT_KEEP,
 ): ProfileHistory {
   const h = historyOf(before);
   if (canonical(before.secrets) === canonical(next)) return h;
-  const keep = h.keep ?? DEFAULT_KEEP;
+  const keep = h.keep ?? defaultKeep;
   const newest = Math.max(h.current.version, ...h.previous.map((v) => v.version));
   const previous = [{ ...h.current, secrets: structuredClone(before.secrets) }, ...h.previous]
     .slice(0, keep);
@@ -175,7 +195,7 @@ export function withKeep(h: ProfileHistory, keep: number): ProfileHistory {
  * @returns Its secrets map.
  * @throws {HecateError} `usage` when it is the current version or not kept.
  */
-export function secretsOfVersion(p: Profile, version: number): Record<string, SecretValue> {
+export function secretsOfVersion(p: Versioned, version: number): Record<string, SecretValue> {
   const h = historyOf(p);
   if (version === h.current.version) {
     throw new HecateError("usage", `Version ${version} of "${p.name}" is already current`);
@@ -195,7 +215,7 @@ export function secretsOfVersion(p: Profile, version: number): Record<string, Se
  * @param p The profile.
  * @returns The list.
  */
-export function versionList(p: Profile): (VersionMeta & { current: boolean })[] {
+export function versionList(p: Versioned): (VersionMeta & { current: boolean })[] {
   const h = historyOf(p);
   return [
     { ...h.current, current: true },

@@ -117,7 +117,9 @@ export async function rotatePassword(
   if (why) throw refuse(name, why);
   // A rollback sets a kept password back; otherwise a new one is generated, at least as long as
   // the profile's complexity rule asks (every class is always present).
-  const floor = (profile as { complexity?: ComplexityRule }).complexity?.minLength ?? 0;
+  const policy = core.policy();
+  const floor = (profile as { complexity?: ComplexityRule }).complexity?.minLength ??
+    policy.complexityMinLength;
   const password = restore?.password ??
     generatePassword(Math.max(length ?? DEFAULT_LENGTH, floor, MIN_LENGTH));
   let adminProfile: Profile | undefined;
@@ -200,7 +202,7 @@ export async function settleRecord(
       ? rest.secrets
       : { ...rest.secrets, password: { value: password } };
     const now = new Date().toISOString();
-    const history = recordChange(rest, secrets, core.actor, reason, now);
+    const history = recordChange(rest, secrets, core.actor, reason, now, core.policy().historyKeep);
     version = history.current.version;
     const record = { ...rest, secrets, history, updated: now } as unknown as Record<
       string,
@@ -245,7 +247,7 @@ export async function settlePending(
       return false;
     }
   };
-  const writable = core.actor.kind === "password";
+  const writable = core.actor.kind === "password" || core.actor.kind === "pkcs11"; // root key
   const candidate = withPassword(profile, pending.password);
   if (await works(candidate)) {
     if (writable) await settleRecord(core, name, pending.password, "rotate-password (settled)");

@@ -89,6 +89,38 @@ export function parseEnvMapping(text: string): EnvMapping {
   return { name, field: field as EnvField };
 }
 
+/** A stored secret to set as a variable (`hecate run --secret VAR=NAME`). */
+export interface SecretMapping {
+  /** The variable's name. */
+  variable: string;
+  /** The stored secret's name. */
+  secret: string;
+}
+
+/**
+ * Parses `VAR=NAME` for `hecate run --secret`.
+ *
+ * @param text The option's value.
+ * @returns The mapping.
+ * @throws {HecateError} `usage` when it is not `VAR=NAME`.
+ *
+ * @example
+ * ```ts
+ * console.log(parseSecretMapping("STRIPE_KEY=stripe")); // { variable: "STRIPE_KEY", secret: "stripe" }
+ * ```
+ */
+export function parseSecretMapping(text: string): SecretMapping {
+  const at = text.indexOf("=");
+  const variable = at < 0 ? text : text.slice(0, at);
+  const secret = at < 0 ? "" : text.slice(at + 1);
+  if (!VAR_NAME.test(variable) || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(secret)) {
+    throw new HecateError("usage", `Invalid --secret "${text.slice(0, 80)}"`, {
+      hint: "use --secret VAR=NAME: VAR of letters, digits and '_', NAME a stored secret",
+    });
+  }
+  return { variable, secret };
+}
+
 /** libpq's `sslmode` for a TLS mode: verify → verify-full, insecure → require. */
 function sslMode(s: ConnectSettings): string | undefined {
   if (s.engine === "sqlite") return undefined;

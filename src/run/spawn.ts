@@ -29,13 +29,15 @@ const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
 
 /**
  * Variables a child never inherits: the credentials that would let it unlock the vault as well
- * (an API key; a password file's path, which names where the password is), and a one-time code,
+ * (an API key; a password file's or an age identity file's path, which names where the
+ * credential is), and a one-time code,
  * which a child could spend before the person's own next command.
  */
 export const WITHHELD: readonly string[] = [
   "HECATE_PASSWORD_FILE",
   "HECATE_NEW_PASSWORD_FILE",
   "HECATE_API_KEY",
+  "HECATE_IDENTITY",
   "HECATE_TOTP",
 ];
 

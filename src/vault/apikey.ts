@@ -70,8 +70,9 @@ export interface ApiKeyPolicy {
    */
   credentials?: boolean;
   /**
-   * Access level at the gateway: `read` makes each query's database session read-only (see
-   * docs/SECURITY.md for what each engine enforces); absent (older keys): `write`, as before.
+   * Access level: `read` makes every database session the key opens read-only (gateway,
+   * `hecate query`, the library; see docs/SECURITY.md for what each engine enforces); absent
+   * (older keys): `write`, as before.
    */
   level?: "read" | "write";
 }
@@ -237,12 +238,22 @@ export async function openApiKeySlot(
   vaultId: Uint8Array<ArrayBuffer>,
 ): Promise<ApiKeyPayload> {
   const k = await deriveApiKeyPrivate(secret, vaultId, slot.id);
-  const recipient = await x25519PublicKey(k);
-  const shared = await x25519(k, slot.epk);
-  const key = await x25519SlotKey(shared, slot.epk, recipient, vaultId, slot.id);
-  const payload = parsePayload(await open(key, slot.wrapped, slotAad(vaultId, slot.id)));
-  if (!payload.signer) throw badPayload(); // a format-2 writer always names itself
-  return payload;
+  let shared: Uint8Array<ArrayBuffer> | undefined;
+  let key: Uint8Array<ArrayBuffer> | undefined;
+  let plain: Uint8Array | undefined;
+  try {
+    const recipient = await x25519PublicKey(k);
+    shared = await x25519(k, slot.epk);
+    key = await x25519SlotKey(shared, slot.epk, recipient, vaultId, slot.id);
+    plain = await open(key, slot.wrapped, slotAad(vaultId, slot.id));
+    const payload = parsePayload(plain);
+    if (!payload.signer) throw badPayload(); // a format-2 writer always names itself
+    return payload;
+  } finally {
+    // The private key, the shared secret, the slot key and the plaintext (data keys in base64)
+    // are needed only here.
+    for (const b of [k, shared, key, plain]) b?.fill(0);
+  }
 }
 
 /**
@@ -304,8 +315,14 @@ export async function openLegacyApiKeySlot(
   vaultId: Uint8Array<ArrayBuffer>,
 ): Promise<ApiKeyPayload> {
   const slotKey = await deriveLegacySlotKey(secret, slot.salt, vaultId, slot.id);
-  const plain = await open(slotKey, slot.wrapped, associatedData("apikey-slot", vaultId, slot.id));
-  return parsePayload(plain);
+  let plain: Uint8Array | undefined;
+  try {
+    plain = await open(slotKey, slot.wrapped, associatedData("apikey-slot", vaultId, slot.id));
+    return parsePayload(plain);
+  } finally {
+    slotKey.fill(0);
+    plain?.fill(0);
+  }
 }
 
 function badPayload(): HecateError {

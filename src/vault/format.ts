@@ -32,7 +32,7 @@ export const FORMAT_NAME = "hecate-vault";
 export const FORMAT_VERSION = 4;
 /** The format versions this build reads (older files are upgraded on their next write). */
 export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
-/** Bytes in a record name tag (format 4): a truncated HMAC-SHA256 of the profile name. */
+/** Bytes in a record name tag (format 4): a truncated HMAC-SHA256 of the record kind and name. */
 export const NAME_TAG_BYTES = 16;
 /** Bytes in one format-4 record table entry: id (16), line size (4), SHA-256 (32), name tag. */
 export const TABLE_ENTRY_BYTES = 16 + 4 + 32 + NAME_TAG_BYTES;
@@ -88,13 +88,74 @@ export interface LegacyApiKeySlot {
   wrapped: Uint8Array<ArrayBuffer>;
 }
 
+/**
+ * A PKCS#11 slot (format 3): the root key encrypted with AES-256-GCM by a key that never leaves a
+ * hardware token (docs/FORMAT.md, "PKCS#11 slot").
+ */
+export interface Pkcs11Slot {
+  id: Uint8Array<ArrayBuffer>;
+  kind: "pkcs11";
+  /** The token's label (`CKA_LABEL` of `CK_TOKEN_INFO`), 1-32 bytes of UTF-8. */
+  token: string;
+  /** The label of the AES key on the token, 1-64 bytes of UTF-8. */
+  key: string;
+  /** The 12-byte GCM IV the token used. */
+  iv: Uint8Array<ArrayBuffer>;
+  /** The root key encrypted on the token, with its 16-byte tag. */
+  wrapped: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * An age slot (a teammate's X25519 identity): a random slot key encrypted to an `age1...`
+ * recipient as an age file, and the root key sealed under that slot key, bound to the vault id
+ * and the slot id (docs/FORMAT.md, "Age slot").
+ */
+export interface AgeSlot {
+  id: Uint8Array<ArrayBuffer>;
+  kind: "age";
+  /** The `age1...` recipient (public), so a reader picks its slot without trying each one. */
+  recipient: string;
+  /** An age v1 file (binary) whose plaintext is the 32-byte slot key. */
+  age: Uint8Array<ArrayBuffer>;
+  /** Root key sealed under the slot key. */
+  wrapped: Uint8Array<ArrayBuffer>;
+}
+
 /** Any key slot. */
-export type Slot = PasswordSlot | ApiKeySlot | LegacyApiKeySlot;
+export type Slot = PasswordSlot | ApiKeySlot | LegacyApiKeySlot | AgeSlot | Pkcs11Slot;
+
+/** An X25519 age recipient: `age1` and 58 Bech32 characters (the checksum is checked on use). */
+export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+/** Largest age file accepted in an age slot (one X25519 stanza and 32 bytes need about 250). */
+const MAX_AGE_SLOT_BYTES = 4096;
+
+/**
+ * What a record holds: a connection profile, or a stored secret (`hecate secret`; formats 3 and 4).
+ */
+export type RecordKind = "profile" | "secret";
+
+/** Bytes of a PKCS#11 slot's `wrapped`: a 32-byte root key and a 16-byte GCM tag. */
+export const PKCS11_WRAPPED_BYTES = 48;
+
+/**
+ * Whether a label can name a PKCS#11 token (`max` 32) or key (`max` 64): 1 to `max` bytes of
+ * UTF-8, no control characters, no leading or trailing space (the token pads its label with them).
+ *
+ * @param label The label.
+ * @param max The most bytes allowed.
+ * @returns Whether it is acceptable.
+ */
+export function validPkcs11Label(label: string, max: number): boolean {
+  const size = utf8(label).length;
+  // deno-lint-ignore no-control-regex
+  return size >= 1 && size <= max && !/[\u0000-\u001f\u007f]/.test(label) &&
+    label.trim() === label;
+}
 
 /** One encrypted record. */
 export interface RecordEntry {
   id: Uint8Array<ArrayBuffer>;
-  kind: "profile";
+  kind: RecordKind;
   /** The record's data key sealed under the root wrapping key. */
   key: Uint8Array<ArrayBuffer>;
   /** The record's JSON sealed under its data key. */
@@ -206,8 +267,27 @@ function parseLegacyApiKeySlot(o: Json, i: number): LegacyApiKeySlot {
   };
 }
 
+function parsePkcs11Slot(o: Json, i: number): Pkcs11Slot {
+  exactKeys(o, ["id", "kind", "token", "key", "iv", "wrapped"], `slot ${i}`);
+  if (typeof o.token !== "string" || !validPkcs11Label(o.token, 32)) {
+    throw damaged(`slot ${i} token label is invalid`);
+  }
+  if (typeof o.key !== "string" || !validPkcs11Label(o.key, 64)) {
+    throw damaged(`slot ${i} key label is invalid`);
+  }
+  return {
+    id: bytes(o.id, `slot ${i} id`, 8),
+    kind: "pkcs11",
+    token: o.token,
+    key: o.key,
+    iv: bytes(o.iv, `slot ${i} iv`, 12),
+    wrapped: bytes(o.wrapped, `slot ${i} wrapped key`, PKCS11_WRAPPED_BYTES),
+  };
+}
+
 function parseSlot(v: unknown, i: number, version: number): Slot {
   const o = obj(v, `slot ${i}`);
+  if (version >= 3 && o.kind === "pkcs11") return parsePkcs11Slot(o, i);
   if (o.kind === "password") {
     exactKeys(o, ["id", "kind", "kdf", "wrapped"], `slot ${i}`);
     const k = obj(o.kdf, `slot ${i} kdf`);
@@ -242,7 +322,24 @@ function parseSlot(v: unknown, i: number, version: number): Slot {
       wrapped: bytes(o.wrapped, `slot ${i} wrapped keys`),
     };
   }
+  if (version >= 3 && o.kind === "age") return parseAgeSlot(o, i);
   throw damaged(`slot ${i} has an unknown kind`);
+}
+
+function parseAgeSlot(o: Json, i: number): AgeSlot {
+  exactKeys(o, ["id", "kind", "recipient", "age", "wrapped"], `slot ${i}`);
+  if (typeof o.recipient !== "string" || !AGE_RECIPIENT.test(o.recipient)) {
+    throw damaged(`slot ${i} recipient is not an age X25519 recipient`);
+  }
+  const age = bytes(o.age, `slot ${i} age file`);
+  if (age.length > MAX_AGE_SLOT_BYTES) throw damaged(`slot ${i} age file is too large`);
+  return {
+    id: bytes(o.id, `slot ${i} id`, 8),
+    kind: "age",
+    recipient: o.recipient,
+    age,
+    wrapped: bytes(o.wrapped, `slot ${i} wrapped key`),
+  };
 }
 
 function tampered(what: string): HecateError {
@@ -388,7 +485,7 @@ export class RecordLines {
  * first read, so a reader hashes only the records it opens.
  */
 class ParsedRecord implements RecordEntry {
-  readonly kind = "profile" as const;
+  #kind: RecordKind | undefined;
   /** The id's base64url text as read (format 4: encoded from the table when first used). */
   #idText: string | undefined;
   /** Format 3: where the line starts in the region, and its size (without its newline). */
@@ -440,6 +537,7 @@ class ParsedRecord implements RecordEntry {
     } else {
       this.#keyText = texts.keyText;
       this.#dataText = texts.dataText;
+      this.#kind = "profile"; // formats 1 and 2 hold profiles only
     }
   }
 
@@ -463,6 +561,12 @@ class ParsedRecord implements RecordEntry {
     const at = this.#tableAt + 52;
     for (let k = 0; k < NAME_TAG_BYTES; k++) if (t[at + k] !== tag[k]) return false;
     return true;
+  }
+
+  /** The record's kind (format 3: read from its line, after the line's hash was checked). */
+  get kind(): RecordKind {
+    if (this.#kind === undefined) this.#readLine();
+    return this.#kind!;
   }
 
   /** Format 3: the record line as stored (without its newline). */
@@ -542,12 +646,15 @@ class ParsedRecord implements RecordEntry {
     }
     const o = obj(v, `record ${this.#i}`);
     exactKeys(o, ["id", "kind", "key", "data"], `record ${this.#i}`);
-    if (o.kind !== "profile") throw damaged(`record ${this.#i} has an unknown kind`);
+    if (o.kind !== "profile" && o.kind !== "secret") {
+      throw damaged(`record ${this.#i} has an unknown kind`);
+    }
     if (o.id !== this.idText) throw tampered(`record line ${this.#i + 1} has another record's id`);
     if (typeof o.key !== "string") throw damaged(`record ${this.#i} key is not a string`);
     if (typeof o.data !== "string") throw damaged(`record ${this.#i} data is not a string`);
     this.#keyText = o.key;
     this.#dataText = o.data;
+    this.#kind = o.kind;
   }
 }
 
@@ -1062,11 +1169,30 @@ function slotJson(s: Slot): Json {
       wrapped: toBase64Url(s.wrapped),
     };
   }
+  if (s.kind === "age") {
+    return {
+      id: toBase64Url(s.id),
+      kind: s.kind,
+      recipient: s.recipient,
+      age: toBase64Url(s.age),
+      wrapped: toBase64Url(s.wrapped),
+    };
+  }
   if (s.kind === "apikey") {
     return {
       id: toBase64Url(s.id),
       kind: s.kind,
       epk: toBase64Url(s.epk),
+      wrapped: toBase64Url(s.wrapped),
+    };
+  }
+  if (s.kind === "pkcs11") {
+    return {
+      id: toBase64Url(s.id),
+      kind: s.kind,
+      token: s.token,
+      key: s.key,
+      iv: toBase64Url(s.iv),
       wrapped: toBase64Url(s.wrapped),
     };
   }

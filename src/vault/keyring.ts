@@ -7,6 +7,7 @@
  */
 
 import { concatBytes, utf8 } from "./encoding.ts";
+import type { RecordKind } from "./format.ts";
 import { hkdfSha256, hmacSha256, KEY_BYTES, open, pbkdf2Sha256, seal } from "./primitives.ts";
 
 // Format 2 keeps every construction of format 1 under its original labels (so records need no
@@ -195,24 +196,29 @@ export function unwrapDataKey(
   return open(wrapKey, wrapped, associatedData("record-key", vaultId, recordId));
 }
 
-/** Seals a record's plaintext JSON under its data key. */
+/**
+ * Seals a record's plaintext JSON under its data key. The record's kind is part of the associated
+ * data, so a sealed secret never opens as a profile, nor the reverse.
+ */
 export function sealRecord(
   dataKey: Uint8Array<ArrayBuffer>,
   plaintext: Uint8Array<ArrayBuffer>,
   vaultId: Uint8Array<ArrayBuffer>,
   recordId: Uint8Array<ArrayBuffer>,
+  kind: RecordKind = "profile",
 ): Promise<Uint8Array<ArrayBuffer>> {
-  return seal(dataKey, plaintext, associatedData("record", vaultId, recordId, utf8("profile")));
+  return seal(dataKey, plaintext, associatedData("record", vaultId, recordId, utf8(kind)));
 }
 
-/** Opens a record; throws AuthenticationFailure if anything differs. */
+/** Opens a record of a kind; throws AuthenticationFailure if anything differs. */
 export function openRecord(
   dataKey: Uint8Array<ArrayBuffer>,
   sealed: Uint8Array<ArrayBuffer>,
   vaultId: Uint8Array<ArrayBuffer>,
   recordId: Uint8Array<ArrayBuffer>,
+  kind: RecordKind = "profile",
 ): Promise<Uint8Array<ArrayBuffer>> {
-  return open(dataKey, sealed, associatedData("record", vaultId, recordId, utf8("profile")));
+  return open(dataKey, sealed, associatedData("record", vaultId, recordId, utf8(kind)));
 }
 
 /** Seals the meta blob. */
@@ -272,4 +278,23 @@ export function macBody(
   bodyBytes: Uint8Array<ArrayBuffer>,
 ): Promise<Uint8Array<ArrayBuffer>> {
   return hmacSha256(macKey, bodyBytes);
+}
+
+/**
+ * The associated data of a PKCS#11 slot's on-token AES-GCM: binds the ciphertext to this vault,
+ * this slot and the labels that name the token and its key (docs/FORMAT.md, "PKCS#11 slot").
+ *
+ * @param vaultId The vault id.
+ * @param slotId The slot id.
+ * @param token The token label.
+ * @param key The key label.
+ * @returns The associated data.
+ */
+export function pkcs11SlotAad(
+  vaultId: Uint8Array<ArrayBuffer>,
+  slotId: Uint8Array<ArrayBuffer>,
+  token: string,
+  key: string,
+): Uint8Array<ArrayBuffer> {
+  return associatedDataV2("pkcs11-slot", vaultId, slotId, utf8(token), utf8(key));
 }

@@ -1,9 +1,9 @@
 /**
  * Record name tags (format 4, docs/FORMAT.md "Record table"): a keyed, truncated HMAC-SHA256 of a
- * profile's name, stored in clear in the record table so that a master-password reader finds a
+ * record's kind and name, stored in clear in the record table so that a master-password reader finds a
  * profile by name without opening the profile index. The key is derived from the root key, which
  * API-key holders do not have, so to them a tag is 16 random-looking bytes; to anyone it reveals
- * only whether two records (of this vault, in any of its generations) have the same name.
+ * only whether two records (of this vault, in any of its generations) have the same kind and name.
  *
  * Synchronous (the JavaScript SHA-256 of src/sha256.ts): lookups by name are synchronous, and a
  * tag is two compressions of a short message.
@@ -13,7 +13,7 @@
 
 import { sha256 } from "../sha256.ts";
 import { utf8 } from "./encoding.ts";
-import { NAME_TAG_BYTES } from "./format.ts";
+import { NAME_TAG_BYTES, type RecordKind } from "./format.ts";
 
 /** HMAC-SHA256 with one key, truncated to {@link NAME_TAG_BYTES}. */
 export class NameTagger {
@@ -35,14 +35,19 @@ export class NameTagger {
   }
 
   /**
-   * The tag of a profile name: `HMAC-SHA256(K_tag, utf8(JSON(name)))` truncated, where a name
-   * that is absent or not a string counts as `null`.
+   * The tag of a record's name: `HMAC-SHA256(K_tag, m)` truncated, where `m` is
+   * `utf8(JSON(name))` for a profile and `utf8(JSON(["secret", name]))` for a stored secret, and a
+   * name that is absent or not a string counts as `null`. The two message sets cannot meet (a
+   * JSON string or `null` against a JSON array), so a secret's tag is never a profile's of the same
+   * name: profiles and secrets are separate namespaces.
    *
-   * @param name The profile's `name` member.
+   * @param name The record's `name` member.
+   * @param kind The record's kind (`profile` by default).
    * @returns {@link NAME_TAG_BYTES} bytes.
    */
-  tag(name: unknown): Uint8Array<ArrayBuffer> {
-    const msg = utf8(JSON.stringify(typeof name === "string" ? name : null));
+  tag(name: unknown, kind: RecordKind = "profile"): Uint8Array<ArrayBuffer> {
+    const n = typeof name === "string" ? name : null;
+    const msg = utf8(JSON.stringify(kind === "secret" ? ["secret", n] : n));
     const a = new Uint8Array(64 + msg.length);
     a.set(this.#inner);
     a.set(msg, 64);

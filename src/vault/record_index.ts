@@ -8,6 +8,7 @@
  */
 
 import { incompleteOf } from "../incomplete.ts";
+import type { RecordKind } from "./format.ts";
 import type { JsonObject } from "./vault.ts";
 
 /** The meta member holding the index: record id (b64u) -> {@link recordSummary}. */
@@ -21,6 +22,8 @@ export const INDEX_META = "index";
  * @returns The summary.
  */
 export function recordSummary(value: JsonObject): JsonObject {
+  // A stored secret (`hecate secret`) is listed by its name only.
+  if (recordKindOf(value) === "secret") return { name: value.name, kind: "secret" };
   const out: JsonObject = {};
   for (const k of ["name", "engine", "host", "port", "database", "user", "auth", "tags"]) {
     if (value[k] !== undefined) out[k] = value[k];
@@ -46,4 +49,25 @@ export function recordSummary(value: JsonObject): JsonObject {
  */
 export function matchesSummary(value: JsonObject, entry: JsonObject): boolean {
   return JSON.stringify(recordSummary(value)) === JSON.stringify(entry);
+}
+
+/**
+ * The kind of record a plaintext is: a stored secret carries `"kind": "secret"`; anything else
+ * is a profile (profiles were the only kind before secrets).
+ *
+ * @param value The record plaintext.
+ * @returns Its kind.
+ */
+export function recordKindOf(value: JsonObject): RecordKind {
+  return value.kind === "secret" ? "secret" : "profile";
+}
+
+/**
+ * The kind of record an index entry describes (see {@link recordSummary}).
+ *
+ * @param summary The index entry.
+ * @returns Its kind.
+ */
+export function summaryKindOf(summary: Readonly<JsonObject>): RecordKind {
+  return summary.kind === "secret" ? "secret" : "profile";
 }

@@ -38,6 +38,7 @@ import {
 import { openRecord, signedBodyMessage } from "./keyring.ts";
 import { AuthenticationFailure } from "./primitives.ts";
 import { checkChecksum, type JsonObject, recordSideKeyOf } from "./vault.ts";
+import { recordKindOf } from "./record_index.ts";
 
 /** A vault opened with an API key: the records in scope, decrypted. */
 export interface ScopedVault {
@@ -57,6 +58,17 @@ export interface ScopedVault {
   records(): { id: string; value: JsonObject }[];
   /** The side key of a record in scope (see `UnlockedVault.recordSideKey`); else undefined. */
   recordSideKey(id: string): Promise<Uint8Array<ArrayBuffer> | undefined>;
+  /**
+   * The key material this session holds (the API key's secret and the data key of every record
+   * in scope), for tests that check {@link ScopedVault.wipe}.
+   */
+  keyBuffers(): Uint8Array[];
+  /**
+   * Zeroes every key buffer and forgets the records' plaintext; afterwards no side key is
+   * derived and no record is listed. Strings (the records' JSON values) cannot be wiped in a
+   * garbage-collected runtime: they are only dropped (docs/SECURITY.md).
+   */
+  wipe(): void;
 }
 
 async function openSlot(
@@ -96,6 +108,10 @@ async function checkWriter(parsed: ParsedVaultFile, payload: ApiKeyPayload): Pro
   }
 }
 
+function closedError(): HecateError {
+  return new HecateError("usage", "This vault was closed: its keys are wiped");
+}
+
 /** Options for {@link openScoped}. */
 export interface OpenScopedOptions {
   /** The current time, for the expiry check. */
@@ -126,7 +142,8 @@ export async function openScoped(
   const parsed = parseSplit(split);
   const { body } = parsed;
   const slot = body.slots.find((s): s is ApiKeySlot | LegacyApiKeySlot =>
-    s.kind !== "password" && timingSafeEqual(s.id, key.slotId)
+    // Only API-key kinds: an age (or any later) slot under the same id is not this key's.
+    (s.kind === "apikey" || s.kind === "apikey-legacy") && timingSafeEqual(s.id, key.slotId)
   );
   if (!slot) {
     throw new HecateError("key_revoked", "This API key is unknown or was revoked", {
@@ -156,7 +173,7 @@ export async function openScoped(
     await loadRecordLine(entry); // read by position: only after the header was authenticated
     let plain: Uint8Array;
     try {
-      plain = await openRecord(s.key, entry.data, body.vaultId, entry.id);
+      plain = await openRecord(s.key, entry.data, body.vaultId, entry.id, entry.kind);
     } catch (e) {
       throw new HecateError("vault_integrity", "Vault failed authentication: a record in scope", {
         cause: e,
@@ -169,9 +186,20 @@ export async function openScoped(
     } catch (e) {
       throw new HecateError("vault_integrity", "A record in scope is not valid JSON", { cause: e });
     }
+    if (
+      typeof value !== "object" || value === null ||
+      recordKindOf(value as JsonObject) !== entry.kind
+    ) {
+      throw new HecateError("vault_integrity", "Vault failed authentication: a record in scope", {
+        hint: "the file was altered or damaged; restore a previous generation or a backup",
+      });
+    }
     records.push({ id: s.record, value: value as JsonObject });
     sideKeys.set(s.record, () => recordSideKeyOf(s.key, body.vaultId, entry.id));
   }
+  // Every data key of the payload (also those of records no longer in the file) and the secret.
+  const held: Uint8Array[] = [key.secret, ...payload.scope.map((s) => s.key)];
+  let wiped = false;
   return {
     id: toBase64Url(body.vaultId),
     generation: body.generation,
@@ -180,6 +208,16 @@ export async function openScoped(
     expires: payload.expires,
     ...(payload.policy ? { policy: payload.policy } : {}),
     records: () => records.map((r) => ({ id: r.id, value: structuredClone(r.value) })),
-    recordSideKey: (id) => sideKeys.get(id)?.() ?? Promise.resolve(undefined),
+    recordSideKey: (id) => {
+      if (wiped) return Promise.reject(closedError());
+      return sideKeys.get(id)?.() ?? Promise.resolve(undefined);
+    },
+    keyBuffers: () => [...held],
+    wipe: () => {
+      wiped = true;
+      for (const b of held) b.fill(0);
+      records.length = 0;
+      sideKeys.clear();
+    },
   };
 }

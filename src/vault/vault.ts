@@ -23,6 +23,7 @@ import {
   sealApiKeySlot,
   sealLegacyApiKeySlot,
 } from "./apikey.ts";
+import { openAgeSlot, sealAgeSlot } from "./age_slot.ts";
 import {
   newSigningKeyPair,
   signEd25519,
@@ -30,6 +31,7 @@ import {
   verifyEd25519,
 } from "./asymmetric.ts";
 import {
+  type AgeSlot,
   assembleFile,
   checkIndexLine,
   FORMAT_VERSION,
@@ -38,8 +40,10 @@ import {
   type ParsedVaultFile,
   parseSplit,
   type PasswordSlot,
+  type Pkcs11Slot,
   type RecordEntry,
   recordIdText,
+  type RecordKind,
   serializeBody,
   type Slot,
   type SplitVaultFile,
@@ -64,13 +68,21 @@ import {
 } from "./keyring.ts";
 import { AuthenticationFailure, hkdfSha256, KEY_BYTES, randomBytes, sha256 } from "./primitives.ts";
 import { NameTagger } from "./name_tag.ts";
-import { INDEX_META, matchesSummary, recordSummary } from "./record_index.ts";
+import {
+  INDEX_META,
+  matchesSummary,
+  recordKindOf,
+  recordSummary,
+  summaryKindOf,
+} from "./record_index.ts";
 
 /** A JSON object stored in a record or in the meta blob. */
 export type JsonObject = { [key: string]: unknown };
 
 /** The meta member holding what the root-key side knows about each API key. */
 const APIKEYS_META = "apikeys";
+/** The meta member holding each age (and other added) slot's label and creation time. */
+const SLOTS_META = "slots";
 /** The meta member holding the writer's Ed25519 key pair (format 2). */
 const SIGNER_META = "signer";
 
@@ -112,6 +124,23 @@ export interface AddApiKeyOptions {
   expires: Date | null;
   /** Zero-trust checks; none when absent. */
   policy?: ApiKeyPolicy | undefined;
+}
+
+/** A key slot as {@link UnlockedVault.slotInfo} lists it (never key material). */
+export interface SlotInfo {
+  /** Slot id, base64url. */
+  id: string;
+  /** Slot kind as stored (`password`, `apikey`, `apikey-legacy`, `age`, ...). */
+  kind: string;
+  /** The label given when the slot was added (API keys: their name), if any. */
+  label: string | null;
+  /** Creation time, ISO 8601, where recorded. */
+  created: string | null;
+  /**
+   * What identifies the holder outside the vault (an age slot: its `age1...` recipient; a PKCS#11
+   * slot: its token and key labels).
+   */
+  detail: string | null;
 }
 
 /** Options for {@link UnlockedVault.create}. */
@@ -178,6 +207,11 @@ class ReadRecord implements LiveRecord {
   get id(): Uint8Array<ArrayBuffer> {
     return this.read.id;
   }
+}
+
+/** Whether a slot is an API key's (of either format), the kinds API-key methods look at. */
+function isApiKeySlot(s: Slot): boolean {
+  return s.kind === "apikey" || s.kind === "apikey-legacy";
 }
 
 function integrity(what: string, cause?: unknown): HecateError {
@@ -494,6 +528,44 @@ export class UnlockedVault {
   }
 
   /**
+   * Unlocks a vault file with an age identity: the age slot whose recipient is one of the
+   * identities' recipients opens the root key, then every check of {@link unlock} after the
+   * password slot applies (MAC, meta, signature).
+   *
+   * @param file The vault file bytes.
+   * @param identities `AGE-SECRET-KEY-1...` identities with their recipients.
+   * @returns The unlocked vault and the slot that opened it.
+   * @throws {HecateError} `auth_failed` when no age slot is for these identities or the slot does
+   * not open, `vault_integrity` when anything was altered, `unsupported_version`.
+   */
+  static async unlockWithAge(
+    file: Uint8Array<ArrayBuffer>,
+    identities: readonly { identity: string; recipient: string }[],
+  ): Promise<{ vault: UnlockedVault; slot: AgeSlot }> {
+    const parsed = await checkedFile(file);
+    const ages = parsed.body.slots.filter((s): s is AgeSlot => s.kind === "age");
+    for (const { identity, recipient } of identities) {
+      const slot = ages.find((s) => s.recipient === recipient);
+      if (!slot) continue;
+      let root: Uint8Array<ArrayBuffer>;
+      try {
+        root = await openAgeSlot(slot, identity, parsed.body.vaultId);
+      } catch (e) {
+        if (e instanceof AuthenticationFailure) {
+          throw new HecateError("auth_failed", "The age identity does not open this vault", {
+            cause: e,
+          });
+        }
+        throw e;
+      }
+      return { vault: await UnlockedVault.#fromRoot(parsed, root, file), slot };
+    }
+    throw new HecateError("auth_failed", "No age slot of this vault is for this identity", {
+      hint: "the vault owner adds one with 'hecate slot add age RECIPIENT'",
+    });
+  }
+
+  /**
    * Re-reads a vault file with a root key already known (e.g. after taking the write lock), so a
    * writer always applies its change to the newest contents.
    *
@@ -523,6 +595,30 @@ export class UnlockedVault {
       throw integrity("the vault file was replaced by another vault");
     }
     return UnlockedVault.#fromRoot(parsed, this.#root, file);
+  }
+
+  /**
+   * Unlocks a vault file through a slot other than the password's (a PKCS#11 token): the file is
+   * checked as for {@link unlock}, then `openRoot` recovers the root key from the parsed header,
+   * then the MAC, meta and signature are checked under that key.
+   *
+   * @param file The vault file bytes.
+   * @param openRoot Recovers the root key from the header (throws the credential's own errors).
+   * @returns The unlocked vault.
+   * @throws {HecateError} What `openRoot` throws, `vault_integrity`, `unsupported_version`.
+   */
+  static async unlockWithSlot(
+    file: Uint8Array<ArrayBuffer>,
+    openRoot: (body: VaultBody) => Promise<Uint8Array<ArrayBuffer>>,
+  ): Promise<UnlockedVault> {
+    const parsed = await checkedFile(file);
+    const root = await openRoot(parsed.body);
+    if (root.length !== KEY_BYTES) {
+      root.fill(0);
+      throw integrity("a slot holds a root key of the wrong length");
+    }
+    // A slot opened with another key would fail the MAC here: never a vault under a wrong root.
+    return UnlockedVault.#fromRoot(parsed, root, file);
   }
 
   static #passwordSlotOf(body: VaultBody): PasswordSlot {
@@ -667,19 +763,24 @@ export class UnlockedVault {
     const dataKey = await UnlockedVault.#dataKey(keys, vaultId, r, i);
     let plain: Uint8Array;
     try {
-      plain = await openRecord(dataKey, r.entry!.data, vaultId, r.id);
+      plain = await openRecord(dataKey, r.entry!.data, vaultId, r.id, r.entry!.kind);
     } catch (e) {
       if (e instanceof AuthenticationFailure) throw integrity(`record ${i}`, e);
       throw e;
     }
     const value = parseJsonObject(plain, `record ${i}`);
+    // The kind is bound by the seal; a plaintext claiming the other kind is a faulty writer's.
+    if (recordKindOf(value) !== r.entry!.kind) throw integrity(`record ${i} is not of its kind`);
     if (checkIndex && r.summary !== undefined && !matchesSummary(value, r.summary)) {
       throw integrity(`record ${i} does not match the profile index`);
     }
     // Format 4: the name the record holds must be the one its table entry's tag was made from,
     // since a lookup by name may have found it by that tag alone.
     const tag = r.entry === r.read ? r.read?.nameTag : undefined;
-    if (checkIndex && tagger && tag && !timingSafeEqual(tagger.tag(value.name), tag)) {
+    if (
+      checkIndex && tagger && tag &&
+      !timingSafeEqual(tagger.tag(value.name, recordKindOf(value)), tag)
+    ) {
       throw integrity(`record ${i} does not match its name tag`);
     }
     return r.value = value;
@@ -821,32 +922,37 @@ export class UnlockedVault {
   }
 
   /**
-   * The id of the first record whose index entry has this name (format 4, before the index is
-   * read: whose name tag is this name's).
+   * The id of the first record of a kind whose index entry has this name (profiles and stored
+   * secrets have separate names; format 4, before the index is read: whose name tag is this kind
+   * and name's).
    *
-   * @param name The profile name.
+   * @param name The profile (or secret) name.
+   * @param kind `profile` (the default) or `secret`.
    * @returns The record id, or undefined.
    * @throws {HecateError} `usage` when the vault was closed (its tag key wiped).
    */
-  recordIdByName(name: string): string | undefined {
+  recordIdByName(name: string, kind: RecordKind = "profile"): string | undefined {
+    const named = (summary: Readonly<JsonObject>) =>
+      summary.name === name && summaryKindOf(summary) === kind;
     if (this.#index) {
       this.#live(); // the tag key: a closed vault has zeros there
-      // Format 4, index not read: records read from the file are found by their name tags (the
-      // record must then match its tag when opened); those changed since, by their summaries.
-      const want = this.#nameTagger().tag(name);
+      // Format 4, index not read: records read from the file are found by their name tags, which
+      // bind the kind (the record must then match its tag and kind when opened); those changed
+      // since, by their summaries.
+      const want = this.#nameTagger().tag(name, kind);
       this.#found = this.#records.find((r) => {
-        if (r.summary !== undefined) return r.summary.name === name;
+        if (r.summary !== undefined) return named(r.summary);
         const hit = r.read ? nameTagIs(r.read, want) : undefined;
-        return hit ?? this.#summaryOf(r).name === name;
+        return hit ?? named(this.#summaryOf(r));
       });
       return this.#found?.key;
     }
-    this.#found = this.#records.find((r) => r.summary!.name === name);
+    this.#found = this.#records.find((r) => named(r.summary!));
     return this.#found?.key;
   }
 
   /**
-   * The summary of the first record named `name`, when known without reading the profile index
+   * The summary of the first profile named `name`, when known without reading the profile index
    * (format 4 reads it only for listings and writes): a record changed in this session, or any
    * once the index was read. For hints only (e.g. which driver to preload).
    *
@@ -854,11 +960,10 @@ export class UnlockedVault {
    * @returns The summary, or undefined when not at hand.
    */
   peekSummary(name: string): Readonly<JsonObject> | undefined {
-    if (this.#index) {
-      return this.#records.find((r) => r.summary !== undefined && r.summary.name === name)
-        ?.summary;
-    }
-    return this.#records.find((r) => r.summary!.name === name)?.summary;
+    const named = (summary: Readonly<JsonObject> | undefined) =>
+      summary !== undefined && summary.name === name && summaryKindOf(summary) === "profile";
+    // Format 4 before the index is read: only records with a summary of their own are at hand.
+    return this.#records.find((r) => named(r.summary))?.summary;
   }
 
   /** A record's summary, reading the profile index if needed. */
@@ -945,7 +1050,7 @@ export class UnlockedVault {
    */
   apiKeys(): ApiKeyInfo[] {
     const meta = this.#apiKeyMeta();
-    return this.#slots.filter((s) => s.kind !== "password").flatMap((s) => {
+    return this.#slots.filter(isApiKeySlot).flatMap((s) => {
       const m = meta[toBase64Url(s.id)];
       return m
         ? [{
@@ -958,6 +1063,37 @@ export class UnlockedVault {
         }]
         : [];
     });
+  }
+
+  /** The PKCS#11 slots, in slot order (copies; the header holds nothing secret about them). */
+  pkcs11Slots(): Pkcs11Slot[] {
+    return this.#slots.filter((s): s is Pkcs11Slot => s.kind === "pkcs11").map((s) => ({ ...s }));
+  }
+
+  /**
+   * Adds a PKCS#11 slot. `make` is given the root key and the vault id and returns the slot (the
+   * token wraps the root key); the root key is not kept by it. Label and creation time go into the
+   * sealed meta, as an age slot's do.
+   *
+   * @param make Wraps the root key on the token.
+   * @param label A label for `slot list`.
+   * @param created Creation time.
+   * @returns The slot added.
+   */
+  async addPkcs11Slot(
+    make: (root: Uint8Array<ArrayBuffer>, vaultId: Uint8Array<ArrayBuffer>) => Promise<Pkcs11Slot>,
+    label: string,
+    created: Date,
+  ): Promise<Pkcs11Slot> {
+    this.#live();
+    const slot = await make(this.#root, this.#vaultId);
+    this.#slots.push(slot);
+    const id = toBase64Url(slot.id);
+    this.#meta = {
+      ...this.#meta,
+      [SLOTS_META]: { ...this.#slotMeta(), [id]: { label, created: created.toISOString() } },
+    };
+    return slot;
   }
 
   /**
@@ -1013,7 +1149,7 @@ export class UnlockedVault {
     const meta = this.#apiKeyMeta();
     const entry = meta[id];
     const before = this.#slots.length;
-    this.#slots = this.#slots.filter((s) => !(s.kind !== "password" && toBase64Url(s.id) === id));
+    this.#slots = this.#slots.filter((s) => !(isApiKeySlot(s) && toBase64Url(s.id) === id));
     if (!entry && before === this.#slots.length) return false;
     const { [id]: _removed, ...rest } = meta;
     this.#meta = { ...this.#meta, [APIKEYS_META]: rest };
@@ -1034,6 +1170,86 @@ export class UnlockedVault {
     return true;
   }
 
+  #slotMeta(): Record<string, { label?: unknown; created?: unknown }> {
+    const m = this.#meta[SLOTS_META];
+    return typeof m === "object" && m !== null && !Array.isArray(m)
+      ? m as Record<string, { label?: unknown; created?: unknown }>
+      : {};
+  }
+
+  /**
+   * Every key slot: id, kind, label and creation time where the vault records them.
+   *
+   * @returns One entry per slot, in header order.
+   */
+  slotInfo(): SlotInfo[] {
+    const keys = new Map(this.apiKeys().map((k) => [k.id, k]));
+    const meta = this.#slotMeta();
+    return this.#slots.map((s) => {
+      const id = toBase64Url(s.id);
+      const key = keys.get(id);
+      const m = meta[id];
+      const str = (v: unknown) => typeof v === "string" ? v : null;
+      return {
+        id,
+        kind: s.kind,
+        label: key ? key.name : s.kind === "password" ? "master password" : str(m?.label),
+        created: key ? key.created : str(m?.created),
+        detail: s.kind === "age"
+          ? s.recipient
+          : s.kind === "pkcs11"
+          ? `token "${s.token}" key "${s.key}"`
+          : null,
+      };
+    });
+  }
+
+  /**
+   * Adds an age slot: the root key wrapped to a teammate's `age1...` recipient.
+   *
+   * @param recipient A checked X25519 recipient (`checkAgeRecipient`).
+   * @param label A label for `slot list`.
+   * @param created Creation time.
+   * @returns The new slot's id, base64url.
+   * @throws {HecateError} `already_exists` when the recipient already has a slot.
+   */
+  async addAgeSlot(recipient: string, label: string, created: Date): Promise<string> {
+    this.#live();
+    if (this.#slots.some((s) => s.kind === "age" && s.recipient === recipient)) {
+      throw new HecateError("already_exists", "This age recipient already has a slot", {
+        hint: "list slots with 'hecate slot list'",
+      });
+    }
+    const slot = await sealAgeSlot(this.#root, recipient, this.#vaultId, randomBytes(8));
+    const id = toBase64Url(slot.id);
+    this.#slots.push(slot);
+    this.#meta = {
+      ...this.#meta,
+      [SLOTS_META]: { ...this.#slotMeta(), [id]: { label, created: created.toISOString() } },
+    };
+    return id;
+  }
+
+  /**
+   * Removes a slot that is neither the password slot nor an API key's (API keys go through
+   * {@link removeApiKey}, which also re-keys their records). The removed slot's holder can still
+   * open the root key of files written before: `rotate` is what cuts them off.
+   *
+   * @param id The slot id, base64url.
+   * @returns Whether a slot was removed.
+   */
+  removeSlot(id: string): boolean {
+    const before = this.#slots.length;
+    this.#slots = this.#slots.filter((s) =>
+      s.kind === "password" || s.kind === "apikey" || s.kind === "apikey-legacy" ||
+      toBase64Url(s.id) !== id
+    );
+    if (before === this.#slots.length) return false;
+    const { [id]: _removed, ...rest } = this.#slotMeta();
+    this.#meta = { ...this.#meta, [SLOTS_META]: rest };
+    return true;
+  }
+
   /**
    * The API keys made by a format-1 writer. Their slot keys are kept in the meta, so whoever holds
    * any root key this vault ever had can open them: {@link rotate} refuses to carry them over.
@@ -1050,9 +1266,11 @@ export class UnlockedVault {
   /**
    * Rotates every key below the password: a new root key (so new wrap, MAC and meta keys), new
    * data keys for every record, a new signing key, and a new password slot. API-key slots are
-   * re-sealed to their keys' public keys with the new data keys and signer, so existing API keys
-   * keep working while nothing derivable from the old root key opens what is written now. The
-   * vault id stays (API keys are bound to it).
+   * re-sealed to their keys' public keys with the new data keys and signer, and age slots re-made
+   * for their recipients under the new root key, so existing API keys and teammates keep working
+   * while nothing derivable from the old root key opens what is written now. The vault id stays
+   * (API keys are bound to it). PKCS#11 slots are dropped (with their labels): they hold the old
+   * root key and only their token could wrap the new one (add them again with the token).
    *
    * @param password The master password for the new slot.
    * @param iterations PBKDF2 iterations for the new slot.
@@ -1077,9 +1295,31 @@ export class UnlockedVault {
     for (const r of this.#records) await this.#openRecord(r);
     this.#root = randomBytes(KEY_BYTES);
     this.#keys = await deriveKeys(this.#root, this.#vaultId);
-    this.#tagger = undefined; // tags are recomputed under the new key: every record is re-sealed
+    // Tags are recomputed under the new key (every record is re-sealed); the old pads are zeroed.
+    this.#tagger?.wipe();
+    this.#tagger = undefined;
     for (const r of this.#records) r.rekey = true;
     this.#signer = await newSigningKeyPair();
+    // Age slots get the new root key, each under a new slot key; removed ones are gone already.
+    // PKCS#11 slots are dropped: re-wrapping needs the token, and a slot left holding the old
+    // root key would fail the new MAC (vault_integrity) when the token opened it.
+    const slots: Slot[] = [];
+    const dropped: string[] = [];
+    for (const s of this.#slots) {
+      if (s.kind === "pkcs11") {
+        dropped.push(toBase64Url(s.id));
+        continue;
+      }
+      slots.push(
+        s.kind === "age" ? await sealAgeSlot(this.#root, s.recipient, this.#vaultId, s.id) : s,
+      );
+    }
+    this.#slots = slots;
+    if (dropped.length > 0) {
+      const meta = { ...this.#slotMeta() };
+      for (const id of dropped) delete meta[id];
+      this.#meta = { ...this.#meta, [SLOTS_META]: meta };
+    }
     await this.setPassword(password, iterations);
   }
 
@@ -1101,8 +1341,8 @@ export class UnlockedVault {
     const meta = this.#apiKeyMeta();
     const out: Slot[] = [];
     for (const s of this.#slots) {
-      const m = s.kind === "password" ? undefined : meta[toBase64Url(s.id)];
-      if (s.kind === "password" || !m) {
+      const m = s.kind === "password" || s.kind === "pkcs11" ? undefined : meta[toBase64Url(s.id)];
+      if (s.kind === "password" || s.kind === "pkcs11" || !m) {
         out.push(s);
         continue;
       }
@@ -1163,15 +1403,21 @@ export class UnlockedVault {
         const value = await this.#openRecord(r);
         r.entry = {
           id: r.id,
-          kind: "profile",
+          kind: recordKindOf(value),
           key: await wrapDataKey(this.#keys.wrap, dataKey, this.#vaultId, r.id),
-          data: await sealRecord(dataKey, utf8(JSON.stringify(value)), this.#vaultId, r.id),
+          data: await sealRecord(
+            dataKey,
+            utf8(JSON.stringify(value)),
+            this.#vaultId,
+            r.id,
+            recordKindOf(value),
+          ),
         };
       }
       records.push(r.entry);
       // An unchanged record keeps the tag it was read with (same name, same root key).
       const kept = r.entry === r.read ? r.read?.nameTag : undefined;
-      nameTags.push(kept ?? tagger.tag(r.summary!.name));
+      nameTags.push(kept ?? tagger.tag(r.summary!.name, summaryKindOf(r.summary!)));
       index[r.key] = r.summary!;
     }
     const generation = this.#generation + 1;

@@ -93,6 +93,8 @@ export interface RecordedLogin {
   ok: boolean;
   /** Whether the login travelled over TLS. */
   tls: boolean;
+  /** Whether LOGIN7 asked ApplicationIntent=ReadOnly (TypeFlags fReadOnlyIntent). */
+  readOnlyIntent: boolean;
 }
 
 /** A running double. */
@@ -408,7 +410,13 @@ class Session {
       ok = expected !== undefined && expected === login.password;
       if (ok) this.#user = login.userName;
     }
-    this.#state.logins.push({ method, user, ok, tls: overTls });
+    this.#state.logins.push({
+      method,
+      user,
+      ok,
+      tls: overTls,
+      readOnlyIntent: login.readOnlyIntent,
+    });
     const w = new Writer();
     if (!ok) {
       error(w, {

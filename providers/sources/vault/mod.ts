@@ -50,7 +50,10 @@ async function withToken<T>(
   }
 }
 
-/** The Vault source: both schemes (for tests and tools; the registry holds the two below). */
+/**
+ * The Vault source: both schemes (for tests and tools; the registry holds ./source.ts's two, which
+ * load this module on their first call).
+ */
 export const vaultSource: SecretSource = {
   schemes: ["vault", "vault-db"],
   title: "HashiCorp Vault",
@@ -123,14 +126,3 @@ export const vaultSource: SecretSource = {
 
 export { forgetVaultTokens } from "./auth.ts";
 export { K8S_JWT_FILE, validateVaultParams } from "./settings.ts";
-
-/** `vault:` (KV v1/v2), as registered. */
-export const vaultKvSource: SecretSource = { ...vaultSource, schemes: ["vault"] };
-
-/** `vault-db:` (dynamic database logins under a lease), as registered. */
-export const vaultDbSource: SecretSource = {
-  ...vaultSource,
-  schemes: ["vault-db"],
-  title: "HashiCorp Vault database secrets",
-  dynamic: true,
-};

@@ -37,9 +37,9 @@ export function unlockCommand(ctx: CliContext) {
     .action(async (opts) => {
       const forMs = parseDuration(opts.for, "--for");
       const idleMs = parseDuration(opts.idle, "--idle");
-      if (ctx.globals.apiKeyFile !== undefined) {
+      if (ctx.globals.apiKeyFile !== undefined || ctx.identityPath() !== undefined) {
         throw new HecateError("no_credential", "The unlock agent needs the master password", {
-          hint: "run it without --api-key-file",
+          hint: "run it without --api-key-file / --identity / HECATE_IDENTITY",
         });
       }
       const home = absoluteHome(ctx);

@@ -51,15 +51,20 @@ export function apikeyCommand(ctx: CliContext) {
       .argument("<name>", "a name for the key (unique)")
       .description("create a key and print it once on standard output")
       .option("--server <profile>", "a profile the key may use (repeatable)", collect)
+      .option("--secret <name>", "a stored secret the key may read (repeatable)", collect)
       .option("--expires <when>", "12h, 30d, ... or never", "90d")
       .option("--allow-from <cidr>", "gateway: client addresses allowed (repeatable)", collect)
       .option("--user-agent <pattern>", "gateway: User-Agent the client must send (* any run)")
       .option("--rate <n/period>", "gateway: at most N requests per PERIOD (e.g. 100/1m)")
-      .option("--level <level>", "gateway: read (read-only database session) or write", "read")
+      .option(
+        "--level <level>",
+        "read (read-only database sessions: gateway, query, library) or write",
+        "read",
+      )
       .option("--allow-credentials", "the key may hand out raw credentials (run, env)")
       .action(async (name, opts) => {
-        if (!opts.server?.length) {
-          throw new HecateError("usage", "Name at least one profile with --server");
+        if (!opts.server?.length && !opts.secret?.length) {
+          throw new HecateError("usage", "Name at least one profile (--server) or --secret");
         }
         const expires = expiryFrom(opts.expires, new Date());
         const { validatePolicy } = await import("../../gateway/policy.ts");
@@ -73,13 +78,16 @@ export function apikeyCommand(ctx: CliContext) {
         const { vault } = await ctx.unlockWithPassword();
         const key = await vault.apiKeys.create({
           name,
-          profiles: opts.server,
+          profiles: opts.server ?? [],
+          secrets: opts.secret ?? [],
           expires,
           policy,
         });
         await ctx.io.out(`${key}\n`);
         await ctx.io.err(
-          `Created API key "${name}" for ${opts.server.join(", ")}, expires ${
+          `Created API key "${name}" for ${
+            [...(opts.server ?? []), ...(opts.secret ?? []).map((s) => `secret ${s}`)].join(", ")
+          }, expires ${
             expires?.toISOString() ?? "never"
           }. It is shown only this once: store it now (e.g. in a 0600 file for --api-key-file).\n`,
         );
@@ -106,14 +114,16 @@ export function apikeyCommand(ctx: CliContext) {
         await ctx.io.out(
           `${"NAME".padEnd(w)}  ${"CREATED".padEnd(24)}  ${"EXPIRES".padEnd(24)}  ${
             "LAST USED".padEnd(24)
-          }  PROFILES\n`,
+          }  PROFILES  SECRETS\n`,
         );
         for (const k of keys) {
           const expired = k.expires !== null && Date.parse(k.expires) <= Date.now();
           await ctx.io.out(
             `${k.name.padEnd(w)}  ${k.created.padEnd(24)}  ${(k.expires ?? "never").padEnd(24)}  ${
               (k.lastUsed ?? "never").padEnd(24)
-            }  ${k.profiles.join(",")}${expired ? "  (expired)" : ""}${checksOf(k.policy)}\n`,
+            }  ${k.profiles.join(",") || "-"}  ${k.secrets.join(",") || "-"}${
+              expired ? "  (expired)" : ""
+            }${checksOf(k.policy)}\n`,
           );
         }
       }),

@@ -22,7 +22,15 @@ export function rotateCommand(ctx: CliContext) {
     .action(async () => {
       const { vault, password } = await ctx.unlockWithPassword();
       await endAgentAfterKeyChange(ctx); // the agent holds the old root key: end it first
+      // PKCS#11 slots wrap the old root key and only their token could wrap the new one: dropped.
+      const tokens = (await vault.slots.list()).filter((s) => s.kind === "pkcs11").length;
       await vault.keys.rotate(password);
+      if (tokens > 0) {
+        await ctx.warn(
+          `${tokens} PKCS#11 slot(s) wrapped the old root key and were removed; add them again ` +
+            "with 'hecate slot add pkcs11'",
+        );
+      }
       await ctx.io.out(
         `Rotated every key: ${vault.profiles.list().length} profiles re-encrypted, ${
           (await vault.apiKeys.list()).length

@@ -6,7 +6,14 @@
  */
 
 import { Command, Option } from "@commander-js/extra-typings";
-import { type EnvFormat, type EnvMapping, parseEnvMapping, renderEnv } from "../../run/env.ts";
+import {
+  type EnvFormat,
+  type EnvMapping,
+  parseEnvMapping,
+  parseSecretMapping,
+  renderEnv,
+  type SecretMapping,
+} from "../../run/env.ts";
 import type { CliContext } from "../context.ts";
 
 function collectMapping(value: string, previous: EnvMapping[] | undefined): EnvMapping[] {
@@ -34,10 +41,21 @@ export function runCommand(ctx: CliContext) {
         "sslmode (repeatable)",
       collectMapping,
     )
+    .option(
+      "--secret <VAR=NAME>",
+      "also set VAR to the stored secret NAME ('hecate secret'; repeatable)",
+      (value: string, previous: SecretMapping[] | undefined) => [
+        ...(previous ?? []),
+        parseSecretMapping(value),
+      ],
+    )
     .action(async (name, command, opts) => {
       const [program, ...args] = command;
       const vault = await ctx.unlock();
-      ctx.exitCode = await vault.run(name, program!, args, { env: opts.env ?? [] });
+      ctx.exitCode = await vault.run(name, program!, args, {
+        env: opts.env ?? [],
+        secrets: opts.secret ?? [],
+      });
     });
 }
 

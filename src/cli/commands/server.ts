@@ -30,6 +30,7 @@ import {
 import {
   addSshOptions,
   addSshSecretOption,
+  cliHopSecrets,
   type SshFlags,
   sshForAdd,
   sshForEdit,
@@ -309,7 +310,11 @@ export function serverCommand(ctx: CliContext) {
         const params = { ...authParamsFrom(opts), ...vaultParamsFrom(opts) };
         const sources = sourcesFrom(opts).set;
         let secrets = await secretsFor(ctx, name, auth, opts, params);
-        const tunnel = await sshForAdd(ctx, name, opts as SshFlags);
+        const tunnel = await sshForAdd(
+          cliHopSecrets(ctx, (opts as SshFlags).sshSecretStdin ?? false),
+          name,
+          opts as SshFlags,
+        );
         Object.assign(secrets, await vaultCredentialsFrom(opts, (p) => vaultSecret(ctx, name, p)));
         const tls = tlsFrom(opts);
         // The keyring entry is written first and removed again if the profile cannot be added;
@@ -351,7 +356,8 @@ export function serverCommand(ctx: CliContext) {
       .action(async (opts) => {
         // The unlock agent answers when there is one (src/agent/); else unlock here.
         const served = await ctx.fromAgent((home) => profilesViaAgent(home, { op: "list" }));
-        const list = served as ProfileSummary[] | undefined ?? (await ctx.unlock()).profiles.list();
+        const vault = served === undefined ? await ctx.unlock() : undefined;
+        const list = served as ProfileSummary[] | undefined ?? vault!.profiles.list();
         const width = Math.max(4, ...list.map((p) => p.name.length));
         const lines = list.map((p) =>
           `${p.name.padEnd(width)}  ${p.engine.padEnd(8)}  ${
@@ -360,7 +366,12 @@ export function serverCommand(ctx: CliContext) {
               : `${p.user ?? ""}@${p.host ?? ""}:${p.port ?? ""}/${p.database ?? ""}`
           }${p.incomplete ? `  INCOMPLETE: missing ${describeMissing(p.incomplete)}` : ""}\n`
         ).join("");
-        await printJsonOrLines(ctx, opts.json ?? false, list, lines || "No profiles\n");
+        // With the master password: when the policy's vault-key rotation is next due.
+        const keysDue = vault?.actor.kind === "password"
+          ? vault.policySettings().keysNextDue
+          : undefined;
+        const due = keysDue ? `Vault keys next due for rotation: ${keysDue}\n` : "";
+        await printJsonOrLines(ctx, opts.json ?? false, list, (lines || "No profiles\n") + due);
       }),
   );
 
@@ -443,10 +454,15 @@ export function serverCommand(ctx: CliContext) {
           changes.secrets = await secretsFor(ctx, name, auth, opts, { ...shown.params, ...params });
         }
         const currentSsh = await vault.profiles.show(name) as { ssh?: SshProfile; secrets: object };
-        const tunnel = await sshForEdit(ctx, name, opts as SshFlags, {
-          ssh: currentSsh.ssh,
-          secretNames: Object.keys(currentSsh.secrets),
-        });
+        const tunnel = await sshForEdit(
+          cliHopSecrets(ctx, (opts as SshFlags).sshSecretStdin ?? false),
+          name,
+          opts as SshFlags,
+          {
+            ssh: currentSsh.ssh,
+            secretNames: Object.keys(currentSsh.secrets),
+          },
+        );
         if (tunnel) {
           changes.ssh = tunnel.ssh;
           changes.secrets = { ...changes.secrets, ...tunnel.secrets };

@@ -163,34 +163,40 @@ export interface SshChange {
   secrets: Record<string, SecretValue | null>;
 }
 
+/**
+ * Gives one hop's secret (an SSH password or a key's pass phrase), asked with this label. The CLI
+ * reads a hidden prompt or a stdin line; the web console, its form.
+ */
+export type HopSecretReader = (label: string) => Promise<string>;
+
+/**
+ * The CLI's reader: `--ssh-secret-stdin` lines, else hidden prompts.
+ *
+ * @param ctx The invocation context.
+ * @param fromStdin Whether `--ssh-secret-stdin` was given.
+ * @returns The reader.
+ */
+export function cliHopSecrets(ctx: CliContext, fromStdin: boolean): HopSecretReader {
+  return (label) => profileSecret(ctx.io, ctx.stdin, fromStdin, label);
+}
+
 /** Asks for every hop secret the tunnel needs, in path order. */
 async function hopSecrets(
-  ctx: CliContext,
+  read: HopSecretReader,
   name: string,
   ssh: SshProfile,
-  fromStdin: boolean,
 ): Promise<Record<string, SecretValue>> {
   const out: Record<string, SecretValue> = {};
   for (const [i, h] of ssh.hops.entries()) {
     const who = `${h.user}@${h.host}:${h.port ?? 22}`;
     if (h.auth === "password") {
-      const value = await profileSecret(
-        ctx.io,
-        ctx.stdin,
-        fromStdin,
-        `SSH password for ${who} (${name}):`,
-      );
+      const value = await read(`SSH password for ${who} (${name}):`);
       out[`ssh.${i}.password`] = { value };
     } else if (h.auth === "key") {
       // Only encrypted keys have a passphrase to store; check it now, not at the first connect.
       const { keyIsEncrypted, checkKeyPassphrase } = await import("../../tunnel/keys.ts");
       if (await keyIsEncrypted(h.keyFile!)) {
-        const value = await profileSecret(
-          ctx.io,
-          ctx.stdin,
-          fromStdin,
-          `Passphrase of ${h.keyFile} (${name}):`,
-        );
+        const value = await read(`Passphrase of ${h.keyFile} (${name}):`);
         await checkKeyPassphrase(h.keyFile!, value);
         out[`ssh.${i}.passphrase`] = { value };
       }
@@ -219,14 +225,14 @@ function settingsFrom(flags: SshFlags, base: Partial<SshProfile> = {}): Partial<
 /**
  * The tunnel for `server add`, with its secrets, or undefined without `--ssh`.
  *
- * @param ctx The invocation context (prompts, stdin).
+ * @param read Gives each hop's secret (see {@link cliHopSecrets}).
  * @param name Profile name.
  * @param flags Parsed flags.
  * @returns The tunnel and its secrets.
  * @throws {HecateError} `usage` for malformed or inconsistent flags.
  */
 export async function sshForAdd(
-  ctx: CliContext,
+  read: HopSecretReader,
   name: string,
   flags: SshFlags,
 ): Promise<{ ssh: SshProfile; secrets: Record<string, SecretValue> } | undefined> {
@@ -241,7 +247,7 @@ export async function sshForAdd(
   ];
   applyPins(hops, flags.sshHostKey ?? []);
   const ssh: SshProfile = { hops, ...settingsFrom(flags) };
-  return { ssh, secrets: await hopSecrets(ctx, name, ssh, flags.sshSecretStdin ?? false) };
+  return { ssh, secrets: await hopSecrets(read, name, ssh) };
 }
 
 /**
@@ -252,14 +258,14 @@ export async function sshForAdd(
  * current tunnel's jumps or login. Either way every hop's secret is asked for again. Pins of hops
  * that stay (same host and port) are kept.
  *
- * @param ctx The invocation context.
+ * @param read Gives each hop's secret (see {@link cliHopSecrets}).
  * @param name Profile name.
  * @param flags Parsed flags.
  * @param current The profile's current tunnel and secret names.
  * @returns The change.
  */
 export async function sshForEdit(
-  ctx: CliContext,
+  read: HopSecretReader,
   name: string,
   flags: SshFlags,
   current: { ssh?: SshProfile | undefined; secretNames: readonly string[] },
@@ -314,6 +320,6 @@ export async function sshForEdit(
   applyPins(hops, flags.sshHostKey ?? []);
   const ssh: SshProfile = { hops, ...settingsFrom(flags, base) };
   if (!rebuild && !flags.sshSecretStdin) return { ssh, secrets: {} };
-  const fresh = await hopSecrets(ctx, name, ssh, flags.sshSecretStdin ?? false);
+  const fresh = await hopSecrets(read, name, ssh);
   return { ssh, secrets: { ...dropOld, ...fresh } };
 }

@@ -32,9 +32,13 @@ border-radius:6px;background:#fff;width:100%}
 input[type=checkbox]{width:auto}
 textarea{font-family:ui-monospace,Menlo,Consolas,monospace}
 fieldset{border:1px solid var(--line);border-radius:6px;margin:0 0 .75rem}
+details.more{border:1px solid var(--line);border-radius:6px;padding:.35rem .75rem;margin:0 0 .75rem}
+details.more summary{cursor:pointer;color:var(--accent);font-weight:600;padding:.2rem 0}
+details.more[open] summary{margin-bottom:.5rem}
 button,.button{font:inherit;padding:.45rem .9rem;border-radius:6px;border:1px solid var(--accent);
 background:var(--accent);color:#fff;cursor:pointer;text-decoration:none;display:inline-block}
 button.secondary{background:#fff;color:var(--accent)}
+button:disabled{opacity:.45;cursor:default}
 button.danger{background:#fff;color:var(--bad);border-color:var(--bad)}
 button.lock{background:transparent;border-color:#8d97c4}
 .buttons{display:flex;gap:.5rem;flex-wrap:wrap}
@@ -63,5 +67,10 @@ white-space:pre-wrap;word-break:break-all}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 .filters{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end}
 .filters label{margin:0;flex:1 1 140px}
-@media (max-width:600px){main{padding:.6rem}header{padding:.5rem}form.inline input{width:100%}}
+@media (max-width:600px){main{padding:.6rem}header{padding:.5rem}form.inline input{width:100%}
+table.profiles thead{display:none}
+table.profiles tr{display:block;padding:.4rem 0;border-bottom:1px solid var(--line)}
+table.profiles td{display:block;border:0;padding:.1rem .6rem;white-space:normal;word-break:break-all}
+table.profiles td[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}
+table.profiles td.actions{display:flex;padding-top:.3rem}}
 `;

@@ -13,7 +13,17 @@ import type { Route } from "../../http/router.ts";
 import { actionRoute, BASE, type ConsoleApp, viewRoute } from "../app.ts";
 import { type Html, html, page, postForm } from "../html.ts";
 import type { Session } from "../session.ts";
-import { authFields, authInput } from "./profile_auth.ts";
+import {
+  authEdit,
+  authFields,
+  authInput,
+  authMethodField,
+  authValues,
+  fromField,
+  fromInput,
+} from "./profile_auth.ts";
+import { sshAdd, sshEdit, sshFields, sshValues } from "./profile_ssh.ts";
+import type { SshProfile } from "../../profile.ts";
 
 const ENGINES: readonly Engine[] = ["postgres", "mysql", "mssql", "sqlite"];
 const TLS_MODES: readonly TlsProfile["mode"][] = ["verify", "insecure", "disable"];
@@ -54,9 +64,9 @@ function tags(text: string | undefined): string[] | undefined {
 
 function fields(s: Session, values: Record<string, string>, editing: boolean): Html {
   const v = (k: string) => values[k] ?? "";
-  return html`<div class="grid">
-${
-    editing ? "" : html`<label>Name <input name="name" required value="${v("name")}"></label>
+  return html`
+    <div class="grid">
+    ${editing ? "" : html`<label>Name <input name="name" required value="${v("name")}"></label>
 <label>Engine <select name="engine">${
       ENGINES.map((e) =>
         html`
@@ -67,15 +77,13 @@ ${
             : ""}>${e}</option>
         `
       )
-    }</select></label>`
-  }
-<label>Host <input name="host" value="${v("host")}"></label>
-<label>Port <input name="port" inputmode="numeric" value="${v("port")}"></label>
-<label>Database (SQLite: file path) <input name="database" value="${v("database")}"></label>
-<label>User <input name="user" value="${v("user")}"></label>
-<label>Tags (comma separated) <input name="tags" value="${v("tags")}"></label>
-<label>TLS <select name="tls">${
-    TLS_MODES.map((m) =>
+    }</select></label>`}
+    <label>Host <input name="host" value="${v("host")}"></label>
+    <label>Port <input name="port" inputmode="numeric" value="${v("port")}"></label>
+    <label>Database (SQLite: file path) <input name="database" value="${v("database")}"></label>
+    <label>User <input name="user" value="${v("user")}"></label>
+    <label>Tags (comma separated) <input name="tags" value="${v("tags")}"></label>
+    <label>TLS <select name="tls">${TLS_MODES.map((m) =>
       html`
         <option value="${m}" ${(v("tls") || "verify") === m
           ? html`
@@ -83,13 +91,23 @@ ${
           `
           : ""}>${m}</option>
       `
-    )
-  }</select></label>
-<label>CA file (TLS verify) <input name="ca_file" value="${v("ca_file")}"></label>
-<label>Password ${editing ? "(leave empty to keep)" : ""}
-<input type="password" name="password" autocomplete="new-password"></label>
-${editing ? "" : authFields(values)}
-</div>${s ? "" : ""}`;
+    )}</select></label>
+    <label>CA file (TLS verify) <input name="ca_file" value="${v("ca_file")}"></label>
+    <label>Password ${editing ? "(leave empty to keep)" : ""}
+    <input type="password" name="password" autocomplete="new-password"></label>
+    ${authMethodField(values)}
+    </div>
+    <details class="more auth" ${Object.entries(values).some(([k, x]) =>
+        x && /^(param_|secret_refs$|from$)/.test(k)
+      )
+      ? "open"
+      : ""}>
+      <summary>Method fields, other secrets, references</summary>
+      <div class="grid">${authFields(values)}
+    ${fromField(values)}</div>
+    </details>
+    ${sshFields(values)}${s ? "" : ""}
+  `;
 }
 
 function profileTable(s: Session, vault: Vault, uses: ReadonlyMap<string, string>): Html {
@@ -111,13 +129,13 @@ function profileTable(s: Session, vault: Vault, uses: ReadonlyMap<string, string
         <tbody>${list.map((p) =>
           html`
             <tr>
-              <td>${p.name}</td>
-              <td>${p.engine}</td>
-              <td>${p.engine === "sqlite"
+              <td data-label="Name">${p.name}</td>
+              <td data-label="Engine">${p.engine}</td>
+              <td data-label="Address">${p.engine === "sqlite"
                 ? p.database
                 : `${p.host ?? ""}${p.port ? `:${p.port}` : ""}/${p.database ?? ""}`}</td>
-              <td>${(p.tags ?? []).join(", ")}</td>
-              <td>${uses.get(p.name) ?? "never"}</td>
+              <td data-label="Tags">${(p.tags ?? []).join(", ")}</td>
+              <td data-label="Last use">${uses.get(p.name) ?? "never"}</td>
               <td
                 class="actions">${postForm(
                   s,
@@ -188,7 +206,12 @@ export function profileRoutes(app: ConsoleApp): Route[] {
         const auth = authInput(form, engine, input.name);
         input.auth = auth.auth;
         if (Object.keys(auth.params).length) input.params = auth.params;
-        if (Object.keys(auth.secrets).length) input.secrets = auth.secrets;
+        const from = fromInput(form);
+        if (from) input.sources = { from };
+        const tunnel = await sshAdd(form, input.name);
+        if (tunnel) input.ssh = tunnel.ssh;
+        const secrets = { ...auth.secrets, ...tunnel?.secrets };
+        if (Object.keys(secrets).length) input.secrets = secrets;
         await vault.profiles.add(input);
         session.flash.push({ kind: "ok", text: `Added profile "${input.name}"` });
         return undefined;
@@ -220,6 +243,8 @@ export function profileRoutes(app: ConsoleApp): Route[] {
                 tags: (p.tags ?? []).join(", "),
                 tls: (shown.tls as TlsProfile | undefined)?.mode ?? "verify",
                 ca_file: (shown.tls as TlsProfile | undefined)?.caFile ?? "",
+                ...authValues(shown),
+                ...sshValues(shown.ssh as SshProfile | undefined),
               }, true)
             }<button type="submit">Save</button>`,
             { cls: "card" },
@@ -243,7 +268,19 @@ export function profileRoutes(app: ConsoleApp): Route[] {
         if (form.user !== undefined) changes.user = form.user.trim() || null;
         if (form.tags !== undefined) changes.tags = tags(form.tags) ?? null;
         if (tls) changes.tls = tls;
-        if (form.password) changes.secrets = { password: { value: form.password } };
+        if (form.auth === undefined && form.password) {
+          changes.secrets = { password: { value: form.password } };
+        }
+        const engine = String(current.engine) as Engine;
+        Object.assign(changes, authEdit(form, engine, params.name!, current));
+        const tunnel = await sshEdit(form, params.name!, {
+          ssh: current.ssh as SshProfile | undefined,
+          secretNames: Object.keys((current.secrets ?? {}) as object),
+        });
+        if (tunnel) {
+          changes.ssh = tunnel.ssh;
+          changes.secrets = { ...changes.secrets, ...tunnel.secrets };
+        }
         await vault.profiles.edit(params.name!, changes);
         session.flash.push({ kind: "ok", text: `Saved profile "${params.name}"` });
         return undefined;

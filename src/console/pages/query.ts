@@ -82,6 +82,7 @@ export function queryRoutes(app: ConsoleApp): Route[] {
               <label>SQL <textarea name="sql" id="q-sql" rows="5" spellcheck="false" required></textarea></label>
               <label>Parameters (one per line, bound as $1, $2 or ?) <textarea name="params" id="q-params" rows="3" spellcheck="false"></textarea></label>
               <div class="buttons"><button type="button" id="q-run">Run</button>
+              <button type="button" id="q-stop" class="secondary" disabled>Stop</button>
               <button type="submit" class="secondary">Download CSV</button></div>
             `,
             { cls: "card" },

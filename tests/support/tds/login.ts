@@ -22,6 +22,8 @@ export interface Login7 {
   sspi: Uint8Array | undefined;
   /** The access token from the FEDAUTH feature extension (security-token library), if any. */
   fedAuthToken: string | undefined;
+  /** TypeFlags fReadOnlyIntent (0x20): the client asked ApplicationIntent=ReadOnly. */
+  readOnlyIntent: boolean;
 }
 
 /** Undoes LOGIN7 password obfuscation: XOR 0xA5, then swap the nibbles of each byte. */
@@ -39,7 +41,8 @@ export function parseLogin7(payload: Uint8Array): Login7 {
   const r = new Reader(payload);
   r.pos = 4;
   const tdsVersion = r.u32();
-  r.pos = 27;
+  r.pos = 26;
+  const typeFlags = r.u8();
   const optionFlags3 = r.u8();
   const field = (at: number): [number, number] => {
     r.pos = at;
@@ -75,6 +78,7 @@ export function parseLogin7(payload: Uint8Array): Login7 {
     database: text(68),
     sspi: sspiLen > 0 ? payload.slice(sspiOff, sspiOff + sspiLen) : undefined,
     fedAuthToken,
+    readOnlyIntent: (typeFlags & 0x20) !== 0,
   };
 }
 
