@@ -6,9 +6,11 @@
  * line cut short, the index line put back from an older generation; each with the header left as
  * it was and with every unkeyed value recomputed, each refused with exit 4 (`vault_integrity`), no
  * secret printed and the vault left as it was. A root-key writer (a faulty or hostile build) that
- * gives a record another record's name tag is refused when a lookup by name opens it. Then what
- * the tags reveal (equal names across generations of one vault, nothing across vaults, no name in
- * clear) and the upgrade of a version-3 vault on its first write.
+ * gives a record another record's name tag, or tags a stored secret as the profile of its name, is
+ * refused when a lookup by name opens it; a secret and a profile of one name have different tags
+ * and each is found by its kind. Then what the tags reveal (equal names across generations of one
+ * vault, nothing across vaults, no name in clear) and the upgrade of a version-3 vault on its first
+ * write.
  */
 
 import assert from "node:assert/strict";
@@ -33,6 +35,8 @@ import { sha256 } from "../src/vault/primitives.ts";
 import { openScoped } from "../src/vault/scoped.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
+import { NameTagger } from "../src/vault/name_tag.ts";
+import { openVault } from "../src/api/open.ts";
 import { passwordFile, PW, runHecate, vaultWith, withHome } from "./support/access.ts";
 import {
   fileLines,
@@ -217,6 +221,77 @@ Deno.test("attack: a root-key writer that gives a record another record's name t
     // The third record, whose tag is its own, still reads.
     const third = await s.withPassword(["server", "show", "gamma"]);
     assert.equal(third.code, 0, third.stderr);
+  });
+});
+
+/** A home whose vault holds a stored secret and a profile both named "dup", in `order`. */
+async function sameNames(home: string, order: "secret-first" | "profile-first") {
+  const vault = await vaultWith(home, order === "profile-first" ? ["dup"] : []);
+  await vault.secrets.set("dup", "stored-canary-7c1e");
+  if (order === "secret-first") {
+    await Deno.writeFile(`${home}/dup.db`, new Uint8Array(), { mode: 0o600 });
+    await vault.profiles.add({
+      name: "dup",
+      engine: "sqlite",
+      database: `${home}/dup.db`,
+      secrets: { password: { value: "secret-of-dup" } },
+    });
+  }
+  await vault.close();
+}
+
+Deno.test("a secret and a profile of the same name have different tags; a fresh lookup by tag finds each by its kind", async () => {
+  for (const order of ["secret-first", "profile-first"] as const) {
+    await withHome(async (home) => {
+      await sameNames(home, order);
+      const file = await Deno.readFile(`${home}/${VAULT_FILE}`);
+      const tags = readV4(file).parts.table.map((e) => toBase64Url(e.tag));
+      assert.equal(tags.length, 2);
+      assert.notEqual(tags[0], tags[1], `${order}: the kind is in the tagged bytes`);
+      // A fresh unlock: no index read, each name looked up by its tag alone.
+      const v = await openVault({ home, password: PW, lockout: "off" });
+      assert.equal(await v.secrets.get("dup"), "stored-canary-7c1e", order);
+      assert.equal((await v.profiles.show("dup")).engine, "sqlite", order);
+      await v.close();
+      const pw = await passwordFile(home);
+      const env = { HECATE_PASSWORD_FILE: pw, HECATE_LOCKOUT: "off" };
+      const got = await runHecate(["--home", home, "secret", "get", "dup"], { env });
+      assert.equal(got.code, 0, got.stderr);
+      assert.equal(got.stdout.trim(), "stored-canary-7c1e");
+      const show = await runHecate(["--home", home, "server", "show", "dup"], { env });
+      assert.equal(show.code, 0, show.stderr);
+      assert.match(show.stdout, /sqlite/);
+    });
+  }
+});
+
+Deno.test("attack: a root-key writer that tags a secret as a profile of its name is refused when the profile lookup opens it", async () => {
+  await withHome(async (home) => {
+    await sameNames(home, "secret-first");
+    const path = `${home}/${VAULT_FILE}`;
+    const { parsed, keys, seed } = await rootKeys(await Deno.readFile(path));
+    const { body } = parsed;
+    assert.equal(body.records[0]!.kind, "secret", "the secret's entry comes first");
+    // The secret's entry gets the tag of the profile named "dup" (the kind left out of the tagged
+    // bytes); every hash, the MAC and the signature are genuine.
+    const tags = body.records.map((r) => r.nameTag!.slice());
+    tags[0] = new NameTagger(keys.tag).tag("dup", "profile");
+    assert.deepEqual(tags[0], tags[1], "the forged tag is the profile's own");
+    const { bodyBytes, lines } = await serializeBody(body, tags);
+    const forged = assembleFile(bodyBytes, {
+      sha256: await sha256(bodyBytes),
+      mac: await macBody(keys.mac, bodyBytes),
+      sig: await signEd25519(seed, signedBodyMessage(bodyBytes)),
+    }, lines);
+    await Deno.writeFile(path, forged);
+    const pw = await passwordFile(home);
+    const env = { HECATE_PASSWORD_FILE: pw, HECATE_LOCKOUT: "off" };
+    // A fresh reader looks the profile up by tag and lands on the secret's entry first.
+    const r = await runHecate(["--home", home, "env", "dup"], { env });
+    assert.equal(r.code, VAULT_INTEGRITY_EXIT, `env dup: ${r.stderr}`);
+    assert.match(r.stderr, /does not match its name tag/);
+    assert.doesNotMatch(r.stdout + r.stderr, /stored-canary|secret-of-dup/);
+    assert.deepEqual(await Deno.readFile(path), forged, "the vault is left as it was");
   });
 });
 
