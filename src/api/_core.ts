@@ -198,7 +198,9 @@ export class VaultCore {
   async engineOf(name: string): Promise<string | undefined> {
     const state = this.#state;
     if (!(state instanceof UnlockedVault)) {
-      return this.summaries(state).find((r) => r.summary.name === name)?.summary.engine as
+      return this.summaries(state).find((r) =>
+        r.summary.name === name && summaryKindOf(r.summary) === "profile"
+      )?.summary.engine as
         | string
         | undefined;
     }
