@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { editLogical } from "./support/vault_lines.ts";
 import { openVault } from "../src/hecate.ts";
 import { openApiKeySlot, parseApiKey } from "../src/vault/apikey.ts";
 import { fromUtf8, timingSafeEqual, toBase64Url } from "../src/vault/encoding.ts";
@@ -249,16 +250,12 @@ Deno.test("a record in scope altered in the file is refused with vault_integrity
     // Put another record's ciphertext in billing's place and fix up the unkeyed checksum (the MAC,
     // which this path cannot check, is left as it was).
     await vault.profiles.add({ name: "other", engine: "sqlite", database: "/tmp/o" });
-    const text = new TextDecoder().decode(await Deno.readFile(`${home}/${VAULT_FILE}`));
-    const [bodyLine] = text.split("\n");
-    const body = JSON.parse(bodyLine!);
-    body.records[0].data = body.records[1].data;
-    const newBody = new TextEncoder().encode(JSON.stringify(body));
-    const sum = new Uint8Array(await crypto.subtle.digest("SHA-256", newBody));
-    const forged = `${JSON.stringify(body)}\n${
-      JSON.stringify({ sha256: toBase64Url(sum), mac: JSON.parse(text.split("\n")[1]!).mac })
-    }\n`;
-    await Deno.writeTextFile(`${home}/${VAULT_FILE}`, forged, { mode: 0o600 });
+    // Every unkeyed value recomputed (line hashes, table, checksum); MAC and signature kept.
+    const forged = await editLogical(await Deno.readFile(`${home}/${VAULT_FILE}`), (body) => {
+      const records = body.records as { data: string }[];
+      records[0]!.data = records[1]!.data;
+    });
+    await Deno.writeFile(`${home}/${VAULT_FILE}`, forged, { mode: 0o600 });
     await assertCode(() => openVault({ home, apiKey: key }), "vault_integrity");
     await assertCode(() => openVault({ home, password: PW }), "vault_integrity");
   });

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { assemble, fileLines } from "./support/vault_lines.ts";
 import {
   closedPort,
   MASTER_PASSWORD,
@@ -205,13 +206,6 @@ async function unchanged(fx: Fixture, what: string, fn: () => Promise<void>): Pr
   const after = await readBytes(fx.vaultPath);
   assert.deepEqual(after, before, `${what}: the vault file changed`);
   assert.deepEqual(await listDir(`${fx.home}/generations`), gensBefore, `${what}: generations`);
-}
-
-function sha256B64u(bytes: Uint8Array): Promise<string> {
-  return crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>).then((d) =>
-    btoa(String.fromCharCode(...new Uint8Array(d))).replaceAll("+", "-").replaceAll("/", "_")
-      .replace(/=+$/, "")
-  );
 }
 
 function randomHex(n: number): string {
@@ -640,12 +634,12 @@ Deno.test("wrong master password: exit 3, vault unchanged by failing writes", as
 Deno.test("tampered vault (one byte of a record line's base64 flipped): exit 4 for each command that reads the record, and for a write", async () => {
   await using fx = await fixture();
   const bytes = await Deno.readFile(fx.vaultPath);
-  const text = new TextDecoder().decode(bytes);
-  const at = text.indexOf('"data":"') + '"data":"'.length + 10;
-  assert.ok(at > text.indexOf("\n", text.indexOf("\n") + 1), "a record line's data field");
-  const old = text[at]!;
-  const tampered = text.slice(0, at) + (old === "A" ? "B" : "A") + text.slice(at + 1);
-  await Deno.writeTextFile(fx.vaultPath, tampered);
+  // The record lines follow the (binary) table and index lines of format 4.
+  const { body, seal, records, prefix } = fileLines(bytes);
+  const line = records[0]!;
+  const at = line.indexOf('"data":"') + '"data":"'.length + 10;
+  const flipped = line.slice(0, at) + (line[at] === "A" ? "B" : "A") + line.slice(at + 1);
+  await Deno.writeFile(fx.vaultPath, await assemble(body, seal, [flipped], prefix));
   const saved = await Deno.readFile(fx.vaultPath);
   await allFail([
     [fx.pw(["query", "lite", "select 1"]), 4, /damaged|tampered|integrity|authentication/i],
@@ -653,7 +647,7 @@ Deno.test("tampered vault (one byte of a record line's base64 flipped): exit 4 f
     // A writer checks every record line it carries forward, so damage never reaches a new file.
     [fx.pw(["server", "add", "x", "--engine", "sqlite", "--database", "/tmp/x.db"]), 4],
   ]);
-  // Listing reads the sealed index in the header, not the record: format 3 reports a record
+  // Listing reads the sealed index line, not the record: formats 3 and 4 report a record
   // line's damage when the record is read or the vault written (docs/FORMAT.md, "Reading").
   ok(await fx.pw(["server", "list"]));
   assert.deepEqual(await Deno.readFile(fx.vaultPath), saved, "a failed command never rewrites");
@@ -674,16 +668,14 @@ Deno.test("tampered vault header (one byte of the sealed meta flipped): exit 4, 
   assert.deepEqual(await Deno.readFile(fx.vaultPath), saved, "a failed unlock never rewrites");
 });
 
-Deno.test("vault of format version 4 (seal checksum fixed): exit 9", async () => {
+Deno.test("vault of format version 5 (seal checksum fixed): exit 9", async () => {
   await using fx = await fixture();
-  const text = await Deno.readTextFile(fx.vaultPath);
-  const [body, sealLine, ...records] = text.split("\n");
-  assert.ok(body!.includes('"version":3,'));
-  const newBody = body!.replace('"version":3,', '"version":4,');
-  const seal = JSON.parse(sealLine!);
-  seal.sha256 = await sha256B64u(new TextEncoder().encode(newBody));
-  await Deno.writeTextFile(fx.vaultPath, [newBody, JSON.stringify(seal), ...records].join("\n"));
-  fails(await fx.pw(["server", "list"]), 9, /version 4 is not supported/);
+  const { body, seal, records, prefix } = fileLines(await Deno.readFile(fx.vaultPath));
+  const text = new TextDecoder().decode(body);
+  assert.ok(text.includes('"version":4,'));
+  const newBody = new TextEncoder().encode(text.replace('"version":4,', '"version":5,'));
+  await Deno.writeFile(fx.vaultPath, await assemble(newBody, seal, records, prefix));
+  fails(await fx.pw(["server", "list"]), 9, /version 5 is not supported/);
 });
 
 Deno.test("unknown profile: exit 5 for show, edit, remove, test, query", async () => {

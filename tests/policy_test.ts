@@ -176,15 +176,17 @@ Deno.test("attack: lockout set to 3, HECATE_LOCKOUT=10/15m in the environment: t
   });
 });
 
-/** The header of a vault file, its seal and the rest, as text and parsed JSON. */
+/**
+ * The header of a vault file and its seal, parsed, and the rest as bytes (format 4's record table
+ * and index line are binary).
+ */
 function splitFile(bytes: Uint8Array) {
-  const text = fromUtf8(bytes);
-  const nl = text.indexOf("\n");
-  const nl2 = text.indexOf("\n", nl + 1);
+  const nl = bytes.indexOf(0x0a);
+  const nl2 = bytes.indexOf(0x0a, nl + 1);
   return {
-    header: JSON.parse(text.slice(0, nl)) as Record<string, unknown>,
-    seal: JSON.parse(text.slice(nl + 1, nl2)) as Record<string, unknown>,
-    rest: text.slice(nl2 + 1),
+    header: JSON.parse(fromUtf8(bytes.subarray(0, nl))) as Record<string, unknown>,
+    seal: JSON.parse(fromUtf8(bytes.subarray(nl + 1, nl2))) as Record<string, unknown>,
+    rest: bytes.subarray(nl2 + 1),
   };
 }
 
@@ -204,12 +206,15 @@ Deno.test("attack: the sealed policy swapped for an older, looser one (checksum 
     assert.notEqual(current.header.meta, old.header.meta);
     const header = JSON.stringify({ ...current.header, meta: old.header.meta });
     const seal = { ...current.seal, sha256: toBase64Url(sha256(utf8(header))) };
-    const forged = `${header}\n${JSON.stringify(seal)}\n${current.rest}`;
-    await Deno.writeTextFile(`${home}/${VAULT_FILE}`, forged);
+    const head = utf8(`${header}\n${JSON.stringify(seal)}\n`);
+    const forged = new Uint8Array(head.length + current.rest.length);
+    forged.set(head);
+    forged.set(current.rest, head.length);
+    await Deno.writeFile(`${home}/${VAULT_FILE}`, forged);
     const show = await runHecate(["--home", home, "policy", "show", "--json"], { env });
     assert.equal(show.code, 4, show.stderr);
     assert.match(show.stderr, /authentication|tampered|altered/i);
-    assert.equal(await Deno.readTextFile(`${home}/${VAULT_FILE}`), forged, "nothing written");
+    assert.deepEqual(await Deno.readFile(`${home}/${VAULT_FILE}`), forged, "nothing written");
   });
 });
 

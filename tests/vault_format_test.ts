@@ -47,6 +47,7 @@ function split(
   body: Uint8Array<ArrayBuffer>;
   seal: { sha256: string; mac: string; sig?: string };
   records: string[];
+  prefix?: Uint8Array<ArrayBuffer>;
 } {
   return fileLines(file);
 }
@@ -60,8 +61,9 @@ function resealed(
   mac: string,
   sig?: string,
   records: string[] = [],
+  prefix?: Uint8Array,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  return assemble(body, { mac, sig }, records);
+  return assemble(body, { mac, sig }, records, prefix);
 }
 
 /**
@@ -442,10 +444,10 @@ Deno.test("every encryption uses a fresh nonce: the same record sealed twice dif
   assert.notDeepEqual(x, y);
 });
 
-Deno.test("a header of version 4 with a correct checksum fails with unsupported_version", async () => {
+Deno.test("a header of version 5 with a correct checksum fails with unsupported_version", async () => {
   const { file } = await sampleVault();
-  assert.equal(FORMAT_VERSION, 3);
-  for (const v of [4, 5, 1000]) {
+  assert.equal(FORMAT_VERSION, 4);
+  for (const v of [5, 6, 1000]) {
     const bad = await editBody(file, (j) => (j.version = v));
     await assertRejects(
       () => UnlockedVault.unlock(bad, PW),
@@ -618,14 +620,14 @@ Deno.test("a secret stored in a record never appears in the serialised file byte
   assert.equal(back.meta.also, canary);
 });
 
-Deno.test("format 3: a damaged record line is found when read, and a writer refuses to carry it forward", async () => {
+Deno.test("format 3 and 4: a damaged record line is found when read, and a writer refuses to carry it forward", async () => {
   const { file, ids } = await sampleVault([{ name: "a" }, { name: "b" }]);
-  const { body, seal, records } = split(file);
+  const { body, seal, records, prefix } = split(file);
   // One byte inside record b's data, header and seal untouched.
   const line = records[1]!;
   const at = line.indexOf('"data":"') + 20;
   const damagedLine = line.slice(0, at) + (line[at] === "A" ? "B" : "A") + line.slice(at + 1);
-  const bad = await resealed(body, seal.mac, seal.sig, [records[0]!, damagedLine]);
+  const bad = await resealed(body, seal.mac, seal.sig, [records[0]!, damagedLine], prefix);
   // The header still authenticates: unlock and record a succeed; record b does not.
   const vault = await UnlockedVault.unlock(bad, PW);
   assert.equal((await vault.record(ids[0]!)).name, "a");

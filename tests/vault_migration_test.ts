@@ -1,6 +1,6 @@
 /**
  * Format 3 migration and the attacks its layout invites, through the real CLI against a temp home:
- * a format-2 vault (the committed vector) is read as it is, written as format 3 on its first
+ * a format-2 vault (the committed vector) is read as it is, written as format 4 on its first
  * write, keeps its API key and its rollback gate, and its backups verify and restore; record lines
  * moved, replaced or damaged are refused with the vault left as it was.
  */
@@ -12,13 +12,15 @@ import { signEd25519 } from "../src/vault/asymmetric.ts";
 import {
   deriveKeys,
   macBody,
+  openIndex,
   openMeta,
+  sealMeta,
   signedBodyMessage,
   unwrapRootWithPassword,
 } from "../src/vault/keyring.ts";
 import { openScoped } from "../src/vault/scoped.ts";
 import { PW, runHecate, vaultWith, withHome } from "./support/access.ts";
-import { assemble, readLogical } from "./support/vault_lines.ts";
+import { assemble, fileLines, readLogical } from "./support/vault_lines.ts";
 
 const VAULT_INTEGRITY_EXIT = 4;
 const ROLLED_BACK_EXIT = 25;
@@ -47,6 +49,19 @@ async function asFormat2(file: Uint8Array<ArrayBuffer>, password: string) {
   );
   const { body } = readLogical(file);
   body.version = 2;
+  // Format 4 keeps the index in its own line; a format-2 writer kept it in the meta.
+  const index = await openIndex(
+    keys.meta,
+    parsed.indexLine!.bytes,
+    parsed.vaultId,
+    parsed.generation,
+  );
+  meta.index = JSON.parse(new TextDecoder().decode(index));
+  body.meta = toBase64Url(
+    await sealMeta(keys.meta, new TextEncoder().encode(JSON.stringify(meta)), parsed.vaultId),
+  );
+  delete body.name_tags;
+  delete body.index_line;
   const bytes = new TextEncoder().encode(JSON.stringify(body));
   return await assemble(bytes, {
     mac: toBase64Url(await macBody(keys.mac, bytes)),
@@ -81,7 +96,7 @@ function sealedRecords(file: Uint8Array<ArrayBuffer>): string[] {
   );
 }
 
-Deno.test("a format-2 vault: read as it is, written as format 3 on its first write (records kept, generation +1), its API key still works and the rollback gate still holds", async () => {
+Deno.test("a format-2 vault: read as it is, written as format 4 on its first write (records kept, generation +1), its API key still works and the rollback gate still holds", async () => {
   await withHome(async (home) => {
     const v = await v2Home(home);
     try {
@@ -110,7 +125,7 @@ Deno.test("a format-2 vault: read as it is, written as format 3 on its first wri
       assert.equal(add.code, 0, add.stderr);
       const upgraded = await Deno.readFile(`${home}/vault.hecate`);
       const after = parseVaultFile(upgraded).body;
-      assert.equal(after.version, 3);
+      assert.equal(after.version, 4);
       assert.equal(after.generation, before.generation + 1);
       // Not re-encrypted: the old records keep their bytes, the new one follows.
       assert.deepEqual(
@@ -152,12 +167,12 @@ Deno.test("a format-2 vault: read as it is, written as format 3 on its first wri
       }
 
       // The owner puts the rolled-back file aside and restores the format-2 bundle: a new,
-      // higher generation, written as format 3.
+      // higher generation, written as format 4.
       await Deno.remove(`${home}/vault.hecate`);
       const restore = await runHecate(["backup", "restore", bundle], { env: v.pw });
       assert.equal(restore.code, 0, restore.stderr);
       const restored = parseVaultFile(await Deno.readFile(`${home}/vault.hecate`)).body;
-      assert.equal(restored.version, 3);
+      assert.equal(restored.version, 4);
       assert.ok(restored.generation > after.generation, `${restored.generation}`);
       const ok = await runHecate(["server", "list"], { env: v.pw });
       assert.equal(ok.code, 0, ok.stderr);
@@ -167,15 +182,6 @@ Deno.test("a format-2 vault: read as it is, written as format 3 on its first wri
     }
   });
 });
-
-/** The file's lines, without the empty one after the final newline. */
-function lines(file: Uint8Array): string[] {
-  return new TextDecoder().decode(file).split("\n").slice(0, -1);
-}
-
-function join(ls: string[]): Uint8Array {
-  return new TextEncoder().encode(ls.map((l) => l + "\n").join(""));
-}
 
 Deno.test("attack: a record line put back from an older generation (an old secret) is refused (exit 4) by every reader of it, and by a writer", async () => {
   await withHome(async (home) => {
@@ -195,12 +201,13 @@ Deno.test("attack: a record line put back from an older generation (an old secre
     await vault.profiles.edit("alpha", { secrets: { password: { value: "SECRET-of-alpha" } } });
     const current = await Deno.readFile(`${home}/vault.hecate`);
     // alpha's line from the older file in place of its current one; header and seal untouched.
-    const now = lines(current);
-    const was = lines(old);
-    const i = now.findIndex((l, n) => n >= 2 && l !== was[n]);
-    assert.ok(i >= 2, "the edited record's line changed");
-    now[i] = was[i]!;
-    const forged = join(now);
+    const now = fileLines(current);
+    const was = fileLines(old);
+    const i = now.records.findIndex((l, n) => l !== was.records[n]);
+    assert.ok(i >= 0, "the edited record's line changed");
+    now.records[i] = was.records[i]!;
+    const forged = await assemble(now.body, now.seal, now.records, now.prefix);
+    assert.equal(forged.length, current.length, "the old line has the current line's size");
     await Deno.writeFile(`${home}/vault.hecate`, forged);
     const pwFile = `${home}.pw`;
     await Deno.writeTextFile(pwFile, PW, { mode: 0o600 });

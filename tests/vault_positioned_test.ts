@@ -17,7 +17,15 @@ import { openScoped } from "../src/vault/scoped.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
 import { passwordFile, runHecate, vaultWith, withHome } from "./support/access.ts";
-import { assemble, fileLines, MemoryPositionedFile } from "./support/vault_lines.ts";
+import { timingSafeEqual as same, toBase64Url } from "../src/vault/encoding.ts";
+import {
+  fileLines,
+  MemoryPositionedFile,
+  readV4,
+  rehashTable,
+  TABLE_ENTRY,
+  writeV4,
+} from "./support/vault_lines.ts";
 
 const PW = "positioned-test: a long enough master password";
 
@@ -39,17 +47,20 @@ Deno.test("an API-key reader reads by position only the header, the seal and the
   assert.deepEqual(byPosition.records(), whole.records());
   assert.deepEqual(byPosition.records().map((r) => r.value.name).sort(), ["p17", "p250"]);
 
-  // After the head (read in growing chunks until the seal line ends), exactly one read per
-  // record in scope, of that record's line and its newline.
+  // After the head (read in growing chunks until the seal line ends), one read of the record
+  // table line (format 4), then exactly one read per record in scope, of that record's line and
+  // its newline; never the index line.
   const headEnd = file.indexOf(0x0a, file.indexOf(0x0a) + 1) + 1;
   const lineReads = positioned.reads.filter(([at]) => at >= headEnd);
   const headReads = positioned.reads.filter(([at]) => at < headEnd);
-  assert.equal(lineReads.length, 2);
+  const { parts } = readV4(file);
+  const tableLine = parts.table.length * TABLE_ENTRY + 1;
+  assert.equal(lineReads.length, 3);
+  assert.deepEqual(lineReads[0], [headEnd, tableLine]);
   const { records: lines } = fileLines(file);
-  const starts = [headEnd];
+  const starts = [headEnd + tableLine + parts.index.length + 1];
   for (const l of lines) starts.push(starts.at(-1)! + new TextEncoder().encode(l).length + 1);
-  const table = JSON.parse(new TextDecoder().decode(file.subarray(0, file.indexOf(0x0a))))
-    .records as { id: string }[];
+  const table = parts.table.map((e) => ({ id: toBase64Url(e.id) }));
   for (const id of scope) {
     const i = table.findIndex((e) => e.id === id);
     assert.ok(i >= 0);
@@ -69,9 +80,8 @@ async function scopedLine(file: Uint8Array<ArrayBuffer>, keyText: string): Promi
     s.kind === "apikey" && timingSafeEqual(s.id, key.slotId)
   )!;
   const payload = await openApiKeySlot(key.secret, slot, body.vaultId);
-  const table = JSON.parse(new TextDecoder().decode(file.subarray(0, file.indexOf(0x0a))))
-    .records as { id: string }[];
-  return table.findIndex((e) => e.id === payload.scope[0]!.record);
+  const want = Uint8Array.fromBase64(payload.scope[0]!.record, { alphabet: "base64url" });
+  return readV4(file).parts.table.findIndex((e) => same(e.id, want));
 }
 
 /** Replaces the character at `at` of a base64url text with another base64url character. */
@@ -99,7 +109,13 @@ Deno.test("attacks on the lines an API-key reader reads by position are refused 
       const path = `${home}/${VAULT_FILE}`;
       const genuine = await Deno.readFile(path);
       const i = await scopedLine(genuine, key);
-      const { body, seal, records } = fileLines(genuine);
+      const { records } = fileLines(genuine);
+      const rehashed = async (lines: string[]) => {
+        const { header, seal, parts } = readV4(genuine);
+        parts.records = lines;
+        await rehashTable(parts);
+        return await writeV4(header, seal, parts);
+      };
       assert.ok(i >= 0 && i < records.length - 1, "the scoped line has a line after it");
       const raw = (text: string) => new TextEncoder().encode(text);
       const cat = (...parts: Uint8Array[]) => {
@@ -121,7 +137,7 @@ Deno.test("attacks on the lines an API-key reader reads by position are refused 
         // The same, with the line's hash in the table recomputed (the signature then fails).
         [
           "scoped line altered, table rehashed",
-          await assemble(body, seal, records.map((l, k) => k === i ? flipChar(l, dataAt(l)) : l)),
+          await rehashed(records.map((l, k) => k === i ? flipChar(l, dataAt(l)) : l)),
         ],
         // One byte moved across the newline that ends it: every size sum still matches the file.
         [

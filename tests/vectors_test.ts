@@ -4,7 +4,7 @@
  * keep being refused for the same reason. The vectors are never regenerated here.
  */
 
-import { MemoryPositionedFile } from "./support/vault_lines.ts";
+import { MemoryPositionedFile, readV4 } from "./support/vault_lines.ts";
 import assert from "node:assert/strict";
 import { HecateError } from "../src/errors.ts";
 import { openVault } from "../src/hecate.ts";
@@ -81,7 +81,7 @@ async function openThroughLibrary<T>(
   }
 }
 
-Deno.test("the vector set holds at least the five version-1, four version-2 and eight version-3 vectors", async () => {
+Deno.test("the vector set holds at least the five version-1, four version-2, eight version-3 and seven version-4 vectors", async () => {
   const names = await vectorNames();
   for (
     const n of [
@@ -104,6 +104,13 @@ Deno.test("the vector set holds at least the five version-1, four version-2 and 
       "v3-bad-signature",
       "v3-secret",
       "v3-secret-relabelled",
+      "v4-basic",
+      "v4-swapped-entries",
+      "v4-changed-tag",
+      "v4-rehashed-tag",
+      "v4-truncated-index",
+      "v4-older-index",
+      "v4-future-version",
     ]
   ) assert.ok(names.includes(n), `missing vector ${n}`);
 });
@@ -299,4 +306,59 @@ Deno.test("the version-3 failure vectors differ from v3-basic only as their desc
   const b = diff(basic.file, badSig);
   assert.equal(b.length, 1);
   assert.ok(b[0]! > header!.length && b[0]! < sealEnd, "one byte of the seal line");
+});
+
+Deno.test("the version-4 failure vectors differ from v4-basic only as their descriptions say", async () => {
+  const basic = await loadVector("v4-basic");
+  const b = readV4(basic.file);
+  assert.equal(b.header.version, 4);
+  assert.equal(b.parts.table.length, 3);
+  const headEnd = (f: Uint8Array) => f.indexOf(0x0a, f.indexOf(0x0a) + 1) + 1;
+  const head = basic.file.subarray(0, headEnd(basic.file));
+  const sameHead = (f: Uint8Array) => assert.deepEqual(f.subarray(0, headEnd(f)), head);
+
+  const swapped = await loadVector("v4-swapped-entries");
+  sameHead(swapped.file);
+  const s = readV4(swapped.file).parts;
+  assert.deepEqual(s.table, [b.parts.table[1], b.parts.table[0], b.parts.table[2]]);
+  assert.deepEqual(s.records, [b.parts.records[1], b.parts.records[0], b.parts.records[2]]);
+  assert.deepEqual(s.index, b.parts.index);
+
+  for (const name of ["v4-changed-tag", "v4-rehashed-tag"]) {
+    const v = await loadVector(name);
+    const t = readV4(v.file);
+    const changed = t.parts.table.filter((e, i) => {
+      const o = b.parts.table[i]!;
+      assert.deepEqual([e.id, e.size, e.sha256], [o.id, o.size, o.sha256], name);
+      return e.tag.some((x, k) => x !== o.tag[k]);
+    });
+    assert.equal(changed.length, 1, `${name}: one tag`);
+    assert.deepEqual(t.parts.records, b.parts.records);
+    assert.deepEqual(t.seal.mac, b.seal.mac, `${name}: the MAC is kept`);
+    assert.deepEqual(t.seal.sig, b.seal.sig, `${name}: the signature is kept`);
+    if (name === "v4-changed-tag") sameHead(v.file);
+    else assert.notEqual(t.header.table_sha256, b.header.table_sha256);
+  }
+
+  const cut = await loadVector("v4-truncated-index");
+  sameHead(cut.file);
+  assert.equal(cut.file.length, basic.file.length - 1);
+
+  const older = await loadVector("v4-older-index");
+  sameHead(older.file);
+  assert.equal(older.file.length, basic.file.length);
+  const o = readV4(older.file).parts;
+  assert.notDeepEqual(o.index, b.parts.index);
+  assert.deepEqual([o.table, o.records], [b.parts.table, b.parts.records]);
+
+  const future = await loadVector("v4-future-version");
+  const firstLine = (x: Uint8Array) => new TextDecoder().decode(x.subarray(0, x.indexOf(0x0a)));
+  assert.equal(
+    firstLine(future.file),
+    firstLine(basic.file).replace('"version":4,', '"version":5,'),
+  );
+  assert.deepEqual(
+    future.file.subarray(headEnd(future.file)),
+    basic.file.subarray(headEnd(basic.file)),
+  );
 });

@@ -15,7 +15,13 @@ import { MIN_KDF_ITERATIONS } from "../../src/kdf.ts";
 import { startPostgres } from "../../tests/support/postgres.ts";
 import { HECATE_PERMISSIONS } from "../permissions.ts";
 import { newSigningKeyPair, verifyEd25519 } from "../../src/vault/asymmetric.ts";
-import { parseSplit, readSplitHead, splitVaultFile } from "../../src/vault/format.ts";
+import {
+  loadTable,
+  parseSplit,
+  parseVaultFile,
+  readSplitHead,
+  splitVaultFile,
+} from "../../src/vault/format.ts";
 import { VaultStore } from "../../src/vault/store.ts";
 import { macBody, signedBodyMessage } from "../../src/vault/keyring.ts";
 import { randomBytes, sha256 } from "../../src/vault/primitives.ts";
@@ -76,8 +82,8 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
     homes.set(size, { home, apiKey, bytes });
   }
 
-  // What each command still does with the whole file in format 3 (it reads it, finds the record
-  // lines from the table's sizes) and with the header (parse, checksum, then the MAC and the
+  // What each command still does with the whole file in format 4 (it reads it, finds the record
+  // lines from the table's sizes, checks the table's hash) and with the header (parse, checksum, then the MAC and the
   // signature with the password, the signature with an API key); reading one record (its line's
   // hash and JSON); what a write adds (checking every record line once, writing and syncing all).
   // Timed in-process, per size.
@@ -96,12 +102,16 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
     const headRead = await medianMs(5, async () => {
       const f = await store.openPositioned();
       try {
-        parseSplit(await readSplitHead(f));
+        const head = await readSplitHead(f);
+        await loadTable(head);
+        await parseSplit(head).body.region?.checkTable();
       } finally {
         f.close();
       }
     });
-    const parse = await medianMs(5, () => Promise.resolve(parseSplit(splitVaultFile(file))));
+    const parse = await medianMs(5, async () => {
+      await parseSplit(splitVaultFile(file)).body.region?.checkTable();
+    });
     const checksum = await medianMs(5, () => sha256(header));
     const mac = await medianMs(5, () => macBody(macKey, header));
     const sig = await medianMs(
@@ -109,7 +119,7 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
       () => verifyEd25519(signer.publicKey, new Uint8Array(64), signedBodyMessage(header)),
     );
     // Reading one record of a freshly parsed file: its line's hash, JSON and base64url.
-    const parsedFiles = Array.from({ length: 5 }, () => parseSplit(splitVaultFile(file)).body);
+    const parsedFiles = Array.from({ length: 5 }, () => parseVaultFile(file).body);
     let next = 0;
     const oneRecord = await medianMs(5, () => {
       const { records } = parsedFiles[next++]!;

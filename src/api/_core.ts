@@ -189,6 +189,33 @@ export class VaultCore {
   }
 
   /**
+   * A profile's engine, for preloading its driver, without reading the whole profile index: from
+   * the summaries when at hand, else from its record (opened, not released: nothing leaves).
+   *
+   * @param name Profile name.
+   * @returns The engine, or undefined when unknown (the caller's own lookup reports errors).
+   */
+  async engineOf(name: string): Promise<string | undefined> {
+    const state = this.#state;
+    if (!(state instanceof UnlockedVault)) {
+      return this.summaries(state).find((r) =>
+        r.summary.name === name && summaryKindOf(r.summary) === "profile"
+      )?.summary.engine as
+        | string
+        | undefined;
+    }
+    const known = state.peekSummary(name);
+    if (known) return known.engine as string | undefined;
+    const id = state.recordIdByName(name);
+    if (id === undefined) return undefined;
+    try {
+      return (await state.record(id)).engine as string | undefined;
+    } catch {
+      return undefined; // reported by the lookup that follows
+    }
+  }
+
+  /**
    * One profile by name, opening only its record.
    *
    * @param name Profile name.

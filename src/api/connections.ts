@@ -105,9 +105,8 @@ export class VaultConnections {
   /** Opens a connection (see {@link Vault.connect}). */
   async connect(name: string, options: ConnectOptions = {}): Promise<Connection> {
     // The driver module holds no secret: load it while the profile.read record is flushed.
-    const engine = this.#core.summaries().find((r) => r.summary.name === name)?.summary.engine as
-      | Engine
-      | undefined;
+    // Without the whole profile index: a query by name reads one record (vault format 4).
+    const engine = await this.#core.engineOf(name) as Engine | undefined;
     if (engine) preloadDriver(engine);
     const released = await this.#core.released(name);
     const { actor, id } = released;

@@ -224,7 +224,8 @@ async function rootCredential(
       actor: { kind: "password" },
       subject: "password",
       useKey: PASSWORD_USE_KEY,
-      unlock: () => UnlockedVault.unlock(bytes, password),
+      // A fresh read, used for nothing else: the vault keeps it without a copy.
+      unlock: () => UnlockedVault.unlock(bytes, password, { owned: true }),
     };
   }
   const token = options.pkcs11!;

@@ -29,9 +29,13 @@ export const SIGNATURE_BYTES = 64;
 /** The `format` value every vault body carries. */
 export const FORMAT_NAME = "hecate-vault";
 /** The format version this build writes. */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 /** The format versions this build reads (older files are upgraded on their next write). */
-export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
+/** Bytes in a record name tag (format 4): a truncated HMAC-SHA256 of the record kind and name. */
+export const NAME_TAG_BYTES = 16;
+/** Bytes in one format-4 record table entry: id (16), line size (4), SHA-256 (32), name tag. */
+export const TABLE_ENTRY_BYTES = 16 + 4 + 32 + NAME_TAG_BYTES;
 /** Largest vault file accepted, to bound work on hostile input. */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
 /**
@@ -126,7 +130,7 @@ export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 const MAX_AGE_SLOT_BYTES = 4096;
 
 /**
- * What a record holds: a connection profile, or a stored secret (`hecate secret`; format 3 only).
+ * What a record holds: a connection profile, or a stored secret (`hecate secret`; formats 3 and 4).
  */
 export type RecordKind = "profile" | "secret";
 
@@ -156,6 +160,22 @@ export interface RecordEntry {
   key: Uint8Array<ArrayBuffer>;
   /** The record's JSON sealed under its data key. */
   data: Uint8Array<ArrayBuffer>;
+  /**
+   * Format 4: the keyed tag of the profile's name in the record table (docs/FORMAT.md, "Record
+   * table"); required when writing, present when read from a format-4 file.
+   */
+  nameTag?: Uint8Array | undefined;
+}
+
+/**
+ * The sealed profile index (format 4): its own line, authenticated through its SHA-256 in the
+ * header. As read, `bytes` is checked against `sha256` only when it is opened.
+ */
+export interface IndexLine {
+  /** The sealed index as stored. */
+  bytes: Uint8Array<ArrayBuffer>;
+  /** Its SHA-256 as the header states it (read); unused when writing. */
+  sha256?: Uint8Array<ArrayBuffer>;
 }
 
 /**
@@ -171,6 +191,10 @@ export interface VaultBody {
   records: RecordEntry[];
   /** Vault-level secrets (JSON) sealed under the meta key. */
   meta: Uint8Array<ArrayBuffer>;
+  /** Format 4: the sealed profile index line (required when writing). */
+  indexLine?: IndexLine;
+  /** Formats 3 and 4, as read: the lines after the seal line (table, index, record lines). */
+  region?: RecordLines | undefined;
 }
 
 /** The seal line. */
@@ -343,6 +367,11 @@ export class RecordLines {
   readonly source: PositionedFile | undefined;
   /** Where the lines start in the file (partial regions only). */
   readonly fileOffset: number;
+  /** Format 4: where the record lines start in `bytes` (after the table and index lines). */
+  readonly linesStart: number;
+  /** Format 4: the record table line and its SHA-256 from the header. */
+  readonly table: { bytes: Uint8Array<ArrayBuffer>; sha256: Uint8Array<ArrayBuffer> } | undefined;
+  #tableChecked = false;
   #loaded: Set<number> | undefined;
   #checked: Promise<void> | undefined;
 
@@ -350,12 +379,52 @@ export class RecordLines {
     bytes: Uint8Array<ArrayBuffer>,
     digest: Uint8Array<ArrayBuffer>,
     partial?: { source: PositionedFile; fileOffset: number },
+    v4?: {
+      linesStart: number;
+      table: { bytes: Uint8Array<ArrayBuffer>; sha256: Uint8Array<ArrayBuffer> };
+    },
   ) {
     this.bytes = bytes;
     this.sha256 = digest;
     this.source = partial?.source;
     this.fileOffset = partial?.fileOffset ?? 0;
+    this.linesStart = v4?.linesStart ?? 0;
+    this.table = v4?.table;
     if (partial) this.#loaded = new Set();
+  }
+
+  /**
+   * Format 4: checks the record table line against its SHA-256 in the header. Every reader does
+   * this before it uses any table entry (a record's line, hash or name tag); nothing is read
+   * through the table before. Formats 1 to 3: nothing to check.
+   *
+   * @throws {HecateError} `vault_integrity` when the table is not the one the header vouches for.
+   */
+  async checkTable(): Promise<void> {
+    if (!this.table || this.#tableChecked) return;
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", this.table.bytes));
+    if (!timingSafeEqual(digest, this.table.sha256)) {
+      throw tampered("the record table does not match the header (damaged or altered)");
+    }
+    this.#tableChecked = true;
+  }
+
+  /**
+   * As {@link checkTable}, synchronously (the JavaScript SHA-256), for {@link parseVaultFile}.
+   *
+   * @throws {HecateError} `vault_integrity` when the table is not the one the header vouches for.
+   */
+  checkTableSync(): void {
+    if (!this.table || this.#tableChecked) return;
+    if (!timingSafeEqual(sha256(this.table.bytes), this.table.sha256)) {
+      throw tampered("the record table does not match the header (damaged or altered)");
+    }
+    this.#tableChecked = true;
+  }
+
+  /** Whether the table may be used: checked (format 4), or there is none (formats 1 to 3). */
+  get tableChecked(): boolean {
+    return !this.table || this.#tableChecked;
   }
 
   /**
@@ -394,7 +463,10 @@ export class RecordLines {
     // A partial region was read for a read-only opening; nothing may be written from it.
     if (this.source) return Promise.reject(new Error("a partly read vault cannot be checked"));
     return this.#checked ??= (async () => {
-      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", this.bytes));
+      await this.checkTable();
+      const digest = new Uint8Array(
+        await crypto.subtle.digest("SHA-256", this.bytes.subarray(this.linesStart)),
+      );
       if (!timingSafeEqual(digest, this.sha256)) {
         throw tampered("the record lines do not match the header (damaged or altered)");
       }
@@ -414,8 +486,8 @@ export class RecordLines {
  */
 class ParsedRecord implements RecordEntry {
   #kind: RecordKind | undefined;
-  /** The id's base64url text as read. */
-  readonly idText: string;
+  /** The id's base64url text as read (format 4: encoded from the table when first used). */
+  #idText: string | undefined;
   /** Format 3: where the line starts in the region, and its size (without its newline). */
   readonly #lineAt: number;
   readonly #lineSize: number;
@@ -431,31 +503,64 @@ class ParsedRecord implements RecordEntry {
   #key: Uint8Array<ArrayBuffer> | undefined;
   #data: Uint8Array<ArrayBuffer> | undefined;
   readonly #i: number;
+  /** Format 4: where this record's entry starts in the record table (-1: no table entry). */
+  readonly #tableAt: number;
 
   constructor(
     id: Uint8Array<ArrayBuffer> | undefined,
-    idText: string,
+    idText: string | undefined,
     i: number,
     texts:
       | { keyText: string; dataText: string }
-      | { at: number; size: number; lineHashText: string; region: RecordLines },
+      | {
+        at: number;
+        size: number;
+        lineHashText?: string;
+        /** Format 4: the entry's offset in `region.table` (hash and tag read from there). */
+        tableAt?: number;
+        region: RecordLines;
+      },
   ) {
     this.#id = id;
-    this.idText = idText;
+    this.#idText = idText;
     this.#i = i;
     this.#lineAt = 0;
     this.#lineSize = 0;
+    this.#tableAt = -1;
     if ("region" in texts) {
       // The view on the line is made when first used: 10,000 views cost a read that uses one.
       this.#lineAt = texts.at;
       this.#lineSize = texts.size;
       this.lineHashText = texts.lineHashText;
+      this.#tableAt = texts.tableAt ?? -1;
       this.region = texts.region;
     } else {
       this.#keyText = texts.keyText;
       this.#dataText = texts.dataText;
       this.#kind = "profile"; // formats 1 and 2 hold profiles only
     }
+  }
+
+  /** The id's base64url text. */
+  get idText(): string {
+    return this.#idText ??= toBase64Url(this.#entry(0, 16));
+  }
+
+  /**
+   * Format 4: whether this record's name tag is `tag`, compared in place in the table.
+   *
+   * @param tag A name tag.
+   * @returns Undefined for a record without a tag (formats 1 to 3).
+   */
+  nameTagIs(tag: Uint8Array): boolean | undefined {
+    if (this.#tableAt < 0) return undefined;
+    if (!this.region!.tableChecked) {
+      throw new Error("record table used before it was checked (RecordLines.checkTable)");
+    }
+    const t = this.region!.table!.bytes;
+    const at = this.#tableAt + 52;
+    for (let k = 0; k < NAME_TAG_BYTES; k++) if (t[at + k] !== tag[k]) return false;
+    return true;
   }
 
   /** The record's kind (format 3: read from its line, after the line's hash was checked). */
@@ -475,11 +580,28 @@ class ParsedRecord implements RecordEntry {
    * decodes none (their spelling is still checked, strictly, before any use).
    */
   get id(): Uint8Array<ArrayBuffer> {
+    if (this.#tableAt >= 0) return this.#id ??= this.#entry(0, 16);
     return this.#id ??= bytes(this.idText, `record ${this.#i} id`, 16);
   }
 
-  /** Format 3: the line's SHA-256 from the table. */
+  /** Format 4: the name tag from the table (once the table was checked against the header). */
+  get nameTag(): Uint8Array | undefined {
+    return this.#tableAt < 0 ? undefined : this.#entry(52, NAME_TAG_BYTES);
+  }
+
+  /** Bytes of this record's format-4 table entry, once the table was checked. */
+  #entry(at: number, length: number): Uint8Array<ArrayBuffer> {
+    const table = this.region!.table!;
+    if (!this.region!.tableChecked) {
+      throw new Error("record table used before it was checked (RecordLines.checkTable)");
+    }
+    return table.bytes.subarray(this.#tableAt + at, this.#tableAt + at + length);
+  }
+
+  /** Formats 3 and 4: the line's SHA-256 from the table. */
   get lineHash(): Uint8Array<ArrayBuffer> | undefined {
+    if (this.#lineHash) return this.#lineHash;
+    if (this.#tableAt >= 0) return this.#lineHash = this.#entry(20, 32);
     if (this.lineHashText === undefined) return undefined;
     return this.#lineHash ??= bytes(this.lineHashText, `record ${this.#i} hash`, 32);
   }
@@ -508,6 +630,9 @@ class ParsedRecord implements RecordEntry {
   #readLine(): void {
     if (!this.region!.isLoaded(this.line!)) {
       throw new Error("record line read before it was loaded (RecordLines.load)");
+    }
+    if (!this.region!.tableChecked) {
+      throw new Error("record table used before it was checked (RecordLines.checkTable)");
     }
     // The hash first: nothing of a line the header does not vouch for is parsed.
     if (!timingSafeEqual(sha256(this.line!), this.lineHash!)) {
@@ -604,6 +729,73 @@ export function recordIdText(r: RecordEntry): string {
 }
 
 /**
+ * Format 4: whether a record read from a file has this name tag ({@link ParsedRecord.nameTagIs}).
+ *
+ * @param r The record.
+ * @param tag A name tag.
+ * @returns Undefined when the record has no tag (not read from a format-4 table).
+ */
+export function nameTagIs(r: RecordEntry, tag: Uint8Array): boolean | undefined {
+  return r instanceof ParsedRecord ? r.nameTagIs(tag) : undefined;
+}
+
+/**
+ * The first record with this id, in file order. A format-4 table is scanned on its bytes, so a
+ * reader that wants a few records encodes no id of the others.
+ *
+ * @param body The body (format 4: its table checked).
+ * @param idText The record id, base64url.
+ * @returns The record, or undefined.
+ */
+export function recordById(body: VaultBody, idText: string): RecordEntry | undefined {
+  const table = body.region?.table?.bytes;
+  if (!table) return body.records.find((r) => recordIdText(r) === idText);
+  if (!body.region!.tableChecked) throw new Error("table not checked");
+  let id: Uint8Array;
+  try {
+    id = fromBase64Url(idText);
+  } catch {
+    return undefined;
+  }
+  if (id.length !== 16) return undefined;
+  for (let i = 0, off = 0; i < body.records.length; i++, off += TABLE_ENTRY_BYTES) {
+    let k = 0;
+    while (k < 16 && table[off + k] === id[k]) k++;
+    if (k === 16) return body.records[i];
+  }
+  return undefined;
+}
+
+/**
+ * Whether a body repeats a slot id or a record id (docs/FORMAT.md: ids are unique). A format-4
+ * table is checked on its bytes, without encoding 10,000 ids.
+ *
+ * @param body The body (format 4: its table checked).
+ * @returns True when an id repeats.
+ */
+export function hasDuplicateIds(body: VaultBody): boolean {
+  const slots = new Set(body.slots.map((s) => toBase64Url(s.id)));
+  if (slots.size !== body.slots.length) return true;
+  const table = body.region?.table?.bytes;
+  if (!table) {
+    return new Set(body.records.map(recordIdText)).size !== body.records.length;
+  }
+  if (body.region && !body.region.tableChecked) throw new Error("table not checked");
+  // 48 bits of each id as a number; on two equal prefixes (rare for random ids, or a repeated
+  // id), every id is compared in full.
+  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  const seen = new Set<number>();
+  for (let off = 0; off < table.length; off += TABLE_ENTRY_BYTES) {
+    const key = view.getUint32(off) * 65536 + view.getUint16(off + 4);
+    if (seen.has(key)) {
+      return new Set(body.records.map(recordIdText)).size !== body.records.length;
+    }
+    seen.add(key);
+  }
+  return false;
+}
+
+/**
  * Makes a record's line readable when its file was read by position ({@link readSplitHead});
  * nothing to do otherwise.
  *
@@ -622,7 +814,9 @@ export interface SplitVaultFile {
   /** Everything after the seal line: the record lines of format 3, empty in formats 1 and 2. */
   recordBytes: Uint8Array<ArrayBuffer>;
   /** Set by {@link readSplitHead}: `recordBytes` is a zeroed buffer filled line by line. */
-  partial?: { source: PositionedFile; fileOffset: number };
+  partial?: { source: PositionedFile; fileOffset: number; preloaded?: number };
+  /** The header's JSON, once parsed ({@link loadTable} parses it before {@link parseSplit}). */
+  headerJson?: unknown;
 }
 
 /** A file read by position (docs/FORMAT.md, "Reading with an API key"). */
@@ -639,8 +833,11 @@ export interface PositionedFile {
   readAt(offset: number, length: number): Promise<Uint8Array<ArrayBuffer>>;
 }
 
-/** The first read of {@link readSplitHead}; doubled until the seal line's end is found. */
-const HEAD_CHUNK = 1024 * 1024;
+/**
+ * The first read of {@link readSplitHead}; doubled until the seal line's end is found. A format-4
+ * header is kilobytes (the table and index are lines of their own); a format-3 one, megabytes.
+ */
+const HEAD_CHUNK = 64 * 1024;
 
 /**
  * Reads only the header and seal lines of a vault file, by position, for a reader that then
@@ -699,16 +896,19 @@ export async function readSplitHead(file: PositionedFile): Promise<SplitVaultFil
  * checked before anything in the body (even its version) is believed.
  *
  * @param file The whole file.
+ * @param owned Whether the caller never changes `file` afterwards (then it is not copied).
  * @returns Body (or header) bytes, seal, record lines.
  * @throws {HecateError} `vault_integrity` when the layout or the seal is malformed.
  */
-export function splitVaultFile(file: Uint8Array<ArrayBuffer>): SplitVaultFile {
+export function splitVaultFile(file: Uint8Array<ArrayBuffer>, owned = false): SplitVaultFile {
   if (file.length > MAX_FILE_BYTES) throw damaged("file is too large");
   const nl = file.indexOf(0x0a);
   const sealEnd = nl < 0 ? -1 : file.indexOf(0x0a, nl + 1);
   const { bodyBytes, seal } = splitLines(file, nl, sealEnd);
-  // Its own copy: records are read from it lazily, after the caller may have reused its buffer.
-  return { bodyBytes, seal, recordBytes: file.slice(sealEnd + 1) };
+  // Its own copy unless the caller gives up the buffer: records are read from it lazily, after
+  // the caller may have reused its buffer.
+  const rest = owned ? file.subarray(sealEnd + 1) : file.slice(sealEnd + 1);
+  return { bodyBytes, seal, recordBytes: rest };
 }
 
 /** The header (body) line and the parsed seal, given where the two lines end. */
@@ -750,14 +950,9 @@ export function parseBody(
   bodyBytes: Uint8Array<ArrayBuffer>,
   recordBytes: Uint8Array<ArrayBuffer> = new Uint8Array(),
   partial?: SplitVaultFile["partial"],
+  headerJson?: unknown,
 ): VaultBody {
-  let bodyJson: unknown;
-  try {
-    bodyJson = JSON.parse(fromUtf8(bodyBytes));
-  } catch {
-    throw damaged("body is not valid JSON");
-  }
-  const b = obj(bodyJson, "body");
+  const b = obj(headerJson ?? parseHeaderJson(bodyBytes), "body");
   if (b.format !== FORMAT_NAME) throw damaged("not a Hecate vault");
   const version = b.version;
   if (typeof version !== "number" || !READABLE_VERSIONS.includes(version)) {
@@ -772,6 +967,7 @@ export function parseBody(
     }
     throw damaged("version field is invalid");
   }
+  if (version >= 4) return parseHeaderV4(b, version, recordBytes, partial);
   const fields = ["format", "version", "vault_id", "generation", "slots", "records", "meta"];
   exactKeys(b, version >= 3 ? [...fields, "lines_sha256"] : fields, "body");
   if (!Array.isArray(b.slots) || !Array.isArray(b.records)) throw damaged("slot or record list");
@@ -779,26 +975,144 @@ export function parseBody(
   const vaultId = bytes(b.vault_id, "vault id", 16);
   const generation = int(b.generation, "generation", 0, Number.MAX_SAFE_INTEGER);
   const slots = b.slots.map((slot, i) => parseSlot(slot, i, version));
-  const records = version >= 3
-    ? parseRecordTable(
-      b.records,
-      new RecordLines(recordBytes, bytes(b.lines_sha256, "record lines checksum", 32), partial),
-    )
-    : b.records.map(parseRecord);
+  const region = version >= 3
+    ? new RecordLines(recordBytes, bytes(b.lines_sha256, "record lines checksum", 32), partial)
+    : undefined;
+  const records = region ? parseRecordTable(b.records, region) : b.records.map(parseRecord);
+  return withMeta(b, { version, vaultId, generation, slots, records, region });
+}
+
+/** The header line's JSON. */
+function parseHeaderJson(bodyBytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(fromUtf8(bodyBytes));
+  } catch {
+    throw damaged("body is not valid JSON");
+  }
+}
+
+/** A body with its meta text decoded when first used. */
+function withMeta(b: Json, body: Omit<VaultBody, "meta">): VaultBody {
   if (typeof b.meta !== "string") throw damaged("meta is not a string");
   const metaText = b.meta;
   let meta: Uint8Array<ArrayBuffer> | undefined;
   return {
-    version,
-    vaultId,
-    generation,
-    slots,
-    records,
+    ...body,
     // Decoded when first used: an API-key reader, which cannot open it, never pays for it.
     get meta(): Uint8Array<ArrayBuffer> {
       return meta ??= bytes(metaText, "meta");
     },
   };
+}
+
+/** The members of a format-4 header. */
+const HEADER_V4_KEYS = [
+  "format",
+  "version",
+  "vault_id",
+  "generation",
+  "slots",
+  "records",
+  "table_sha256",
+  "index_size",
+  "index_sha256",
+  "lines_sha256",
+  "meta",
+];
+
+/**
+ * Parses a format-4 header and lays out the lines after the seal: the binary record table
+ * (`records` entries of {@link TABLE_ENTRY_BYTES}), the sealed index line (`index_size` bytes),
+ * then one line per record with the size its table entry states; each followed by a newline, and
+ * nothing after the last. The table's bytes are read here only for the sizes (layout); its
+ * entries are used only after {@link RecordLines.checkTable}.
+ */
+function parseHeaderV4(
+  b: Json,
+  version: number,
+  recordBytes: Uint8Array<ArrayBuffer>,
+  partial: SplitVaultFile["partial"],
+): VaultBody {
+  exactKeys(b, HEADER_V4_KEYS, "header");
+  if (!Array.isArray(b.slots)) throw damaged("slot list");
+  const vaultId = bytes(b.vault_id, "vault id", 16);
+  const generation = int(b.generation, "generation", 0, Number.MAX_SAFE_INTEGER);
+  const slots = b.slots.map((slot, i) => parseSlot(slot, i, version));
+  const count = int(b.records, "record count", 0, Math.floor(MAX_FILE_BYTES / TABLE_ENTRY_BYTES));
+  const indexSize = int(b.index_size, "index size", 1, MAX_FILE_BYTES);
+  const tableSha = bytes(b.table_sha256, "record table checksum", 32);
+  const indexSha = bytes(b.index_sha256, "index checksum", 32);
+  const linesSha = bytes(b.lines_sha256, "record lines checksum", 32);
+  const tableSize = count * TABLE_ENTRY_BYTES;
+  const indexAt = tableSize + 1;
+  const linesStart = indexAt + indexSize + 1;
+  if (linesStart > recordBytes.length) throw damaged("the record table or index line is cut short");
+  if (partial && (partial.preloaded ?? 0) < tableSize + 1) {
+    throw new Error("record table not loaded (loadTable)");
+  }
+  if (recordBytes[tableSize] !== 0x0a) {
+    throw damaged("the record table line has another size than the header says");
+  }
+  // A reader by position does not read the index line (it cannot open it); its end is then
+  // known only from the sizes, which must still add up to the file.
+  if (!partial && recordBytes[indexAt + indexSize] !== 0x0a) {
+    throw damaged("the index line has another size than the header says");
+  }
+  const table = recordBytes.subarray(0, tableSize);
+  const region = new RecordLines(recordBytes, linesSha, partial, {
+    linesStart,
+    table: { bytes: table, sha256: tableSha },
+  });
+  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  const records: RecordEntry[] = new Array(count);
+  // Nothing decoded or encoded per entry here (10,000 per read of a large vault): the id's text
+  // and the id, hash and tag views are made when used.
+  let at = linesStart;
+  for (let i = 0; i < count; i++) {
+    const off = i * TABLE_ENTRY_BYTES;
+    const size = view.getUint32(off + 16);
+    if (
+      size < 1 || at + size >= recordBytes.length || (!partial && recordBytes[at + size] !== 0x0a)
+    ) {
+      throw damaged(`record line ${i + 1} is missing or has another size than the header says`);
+    }
+    records[i] = new ParsedRecord(undefined, undefined, i, {
+      at,
+      size,
+      tableAt: off,
+      region,
+    });
+    at += size + 1;
+  }
+  if (at !== recordBytes.length) throw damaged("bytes after the last record line");
+  const indexLine = {
+    bytes: recordBytes.subarray(indexAt, indexAt + indexSize),
+    sha256: indexSha,
+  };
+  return withMeta(b, { version, vaultId, generation, slots, records, indexLine, region });
+}
+
+/**
+ * Format 4, a file read by position ({@link readSplitHead}): reads the record table line, which
+ * {@link parseSplit} needs to lay out the record lines. Call after the header checksum; does
+ * nothing for a file read whole or of another version.
+ *
+ * @param split The split head.
+ * @throws {HecateError} `vault_integrity` when the file is shorter than the header says.
+ */
+export async function loadTable(split: SplitVaultFile): Promise<void> {
+  if (!split.partial) return;
+  const h = split.headerJson ??= parseHeaderJson(split.bodyBytes);
+  if (typeof h !== "object" || h === null || (h as Json).version !== 4) return;
+  const count = (h as Json).records;
+  // Anything wrong here is reported by parseBody, with the same checks as for a whole file.
+  if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0) return;
+  const n = count * TABLE_ENTRY_BYTES + 1;
+  if (n > split.recordBytes.length) return;
+  const got = await split.partial.source.readAt(split.partial.fileOffset, n);
+  if (got.length !== n) throw damaged("the record table line is cut short");
+  split.recordBytes.set(got, 0);
+  split.partial.preloaded = n;
 }
 
 /**
@@ -809,18 +1123,25 @@ export function parseBody(
  * @throws {HecateError} As {@link parseBody} and {@link withBody}.
  */
 export function parseSplit(split: SplitVaultFile): ParsedVaultFile {
-  return withBody(split, parseBody(split.bodyBytes, split.recordBytes, split.partial));
+  return withBody(
+    split,
+    parseBody(split.bodyBytes, split.recordBytes, split.partial, split.headerJson),
+  );
 }
 
 /**
- * Parses vault file bytes into a checked structure. Does not verify the checksum or the MAC.
+ * Parses vault file bytes into a checked structure, with the format-4 record table checked
+ * against the header. Does not verify the checksum or the MAC.
  *
  * @param file The whole file.
  * @returns The body, its exact bytes, and the seal.
  * @throws {HecateError} As {@link splitVaultFile} and {@link parseBody}.
  */
 export function parseVaultFile(file: Uint8Array<ArrayBuffer>): ParsedVaultFile {
-  return parseSplit(splitVaultFile(file));
+  const parsed = parseSplit(splitVaultFile(file));
+  // Format 4: the table is checked here (unkeyed, like the other checks of this function).
+  parsed.body.region?.checkTableSync();
+  return parsed;
 }
 
 /**
@@ -883,77 +1204,115 @@ function slotJson(s: Slot): Json {
   };
 }
 
-/** A serialised format-3 body: the header line the seal covers and the record lines. */
+/** A serialised format-4 body. */
 export interface SerializedBody {
   /** The header line without its newline: what the seal covers. */
   bodyBytes: Uint8Array<ArrayBuffer>;
-  /** The record lines, each with its newline, as one block (what follows the seal line). */
+  /** What follows the seal line (table, index and record lines, newlines included), in order. */
   lines: Uint8Array[];
 }
 
-/** A record's line and its SHA-256: as read for an unchanged format-3 record, else made now. */
-async function recordLine(
-  r: RecordEntry,
-): Promise<{ idText: string; line: Uint8Array; hashText: string }> {
-  if (r instanceof ParsedRecord && r.line && r.lineHashText !== undefined) {
+/** A record line to write: its id, bytes and SHA-256. */
+interface LineOut {
+  id: Uint8Array;
+  line: Uint8Array;
+  hash: Uint8Array;
+}
+
+/** A record's line as read, when it is written back unchanged (synchronous: 10,000 a write). */
+function carriedLine(r: RecordEntry): LineOut | undefined {
+  if (r instanceof ParsedRecord && r.line && r.lineHash !== undefined) {
     // Written back as read, with the hash the header it came from vouched for; serializeBody has
     // checked the lines it came from against that header first.
-    return { idText: r.idText, line: r.line, hashText: r.lineHashText };
+    return { id: r.id, line: r.line, hash: r.lineHash };
   }
+  return undefined;
+}
+
+/** A record's line and its SHA-256: as read for an unchanged record line, else made now. */
+async function recordLine(r: RecordEntry): Promise<LineOut> {
+  const carried = carriedLine(r);
+  if (carried) return carried;
   const read = r instanceof ParsedRecord;
-  const idText = read ? r.idText : toBase64Url(r.id);
   const line = utf8(JSON.stringify({
-    id: idText,
+    id: read ? r.idText : toBase64Url(r.id),
     kind: r.kind,
     key: read ? r.keyText : toBase64Url(r.key),
     data: read ? r.dataText : toBase64Url(r.data),
   }));
   // WebCrypto, not the JavaScript SHA-256: an import hashes thousands of new lines in one write.
   const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", line));
-  return { idText, line, hashText: toBase64Url(hash) };
+  return { id: r.id, line, hash };
+}
+
+async function digest(data: Uint8Array<ArrayBuffer>): Promise<string> {
+  return toBase64Url(new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
 }
 
 /**
- * Serialises a body as format 3: the header (with the record table) whose exact bytes the seal
- * will cover, and the record lines the table lists. A format-3 record carried forward as read
- * is written only after the record lines of its file have matched their header
- * ({@link RecordLines.check}).
+ * Serialises a body as format 4: the header whose exact bytes the seal will cover, then the
+ * binary record table (id, line size, line SHA-256 and name tag per record), the sealed index
+ * line and the record lines. A record carried forward as read is written only after the lines
+ * of its file have matched their header ({@link RecordLines.check}).
  *
- * @param body The body.
- * @returns The header line and the record lines, without newlines.
+ * @param body The body; `indexLine` (the sealed profile index) is required.
+ * @param nameTags Each record's name tag ({@link NAME_TAG_BYTES} bytes), in `body.records` order.
+ * @returns The header line and what follows the seal line.
  * @throws {HecateError} `vault_integrity` when a record line carried forward was damaged or
  * altered.
  */
-export async function serializeBody(body: VaultBody): Promise<SerializedBody> {
+export async function serializeBody(
+  body: VaultBody,
+  nameTags: readonly Uint8Array[],
+): Promise<SerializedBody> {
+  if (!body.indexLine) throw new Error("a format-4 body needs its profile index line");
+  if (nameTags.length !== body.records.length) throw new Error("one name tag per record");
   const regions = new Set<RecordLines>();
   for (const r of body.records) if (r instanceof ParsedRecord && r.region) regions.add(r.region);
   for (const region of regions) await region.check();
-  const records: Awaited<ReturnType<typeof recordLine>>[] = [];
-  for (const r of body.records) records.push(await recordLine(r));
-  const lines = records.map((r) => r.line);
-  const region = new Uint8Array(lines.reduce((n, l) => n + l.length + 1, 0));
+  const records: LineOut[] = [];
+  for (const r of body.records) records.push(carriedLine(r) ?? await recordLine(r));
+  const index = body.indexLine.bytes;
+  // Everything after the seal line in one buffer, written in place (a large vault's record
+  // lines are megabytes: copied once here, once more into the file).
+  const tableSize = records.length * TABLE_ENTRY_BYTES;
+  const linesSize = records.reduce((n, r) => n + r.line.length + 1, 0);
+  const tail = new Uint8Array(tableSize + 1 + index.length + 1 + linesSize);
+  const table = tail.subarray(0, tableSize);
+  tail[tableSize] = 0x0a;
+  tail.set(index, tableSize + 1);
+  tail[tableSize + 1 + index.length] = 0x0a;
+  const region = tail.subarray(tableSize + index.length + 2);
+  const view = new DataView(tail.buffer, 0, tableSize);
   let at = 0;
-  for (const l of lines) {
-    region.set(l, at);
-    region[at + l.length] = 0x0a;
-    at += l.length + 1;
+  for (const [i, r] of records.entries()) {
+    const off = i * TABLE_ENTRY_BYTES;
+    const tag = nameTags[i]!;
+    if (r.id.length !== 16 || r.hash.length !== 32 || tag.length !== NAME_TAG_BYTES) {
+      throw new Error("malformed record table entry");
+    }
+    table.set(r.id, off);
+    view.setUint32(off + 16, r.line.length);
+    table.set(r.hash, off + 20);
+    table.set(tag, off + 52);
+    region.set(r.line, at);
+    region[at + r.line.length] = 0x0a;
+    at += r.line.length + 1;
   }
-  const linesSha256 = new Uint8Array(await crypto.subtle.digest("SHA-256", region));
   const bodyBytes = utf8(JSON.stringify({
     format: FORMAT_NAME,
     version: FORMAT_VERSION,
     vault_id: toBase64Url(body.vaultId),
     generation: body.generation,
     slots: body.slots.map(slotJson),
-    records: records.map((r) => ({
-      id: r.idText,
-      size: r.line.length,
-      sha256: r.hashText,
-    })),
-    lines_sha256: toBase64Url(linesSha256),
+    records: records.length,
+    table_sha256: await digest(table),
+    index_size: index.length,
+    index_sha256: await digest(index),
+    lines_sha256: await digest(region),
     meta: toBase64Url(body.meta),
   }));
-  return { bodyBytes, lines: [region] };
+  return { bodyBytes, lines: [tail] };
 }
 
 /**
@@ -992,6 +1351,21 @@ export function assembleFile(
 }
 
 /**
+ * Format 4: checks the sealed index line against its SHA-256 in the header, before it is opened.
+ *
+ * @param line The index line as read.
+ * @throws {HecateError} `vault_integrity` when it is not the line the header vouches for (damaged,
+ * altered, or a line from another generation).
+ */
+export async function checkIndexLine(line: IndexLine): Promise<void> {
+  if (!line.sha256) throw new Error("an index line to write has nothing to check");
+  const got = new Uint8Array(await crypto.subtle.digest("SHA-256", line.bytes));
+  if (!timingSafeEqual(got, line.sha256)) {
+    throw tampered("the index line does not match the header (damaged or altered)");
+  }
+}
+
+/**
  * Checks every format-3 record line against its hash in the header (and its shape), as reading
  * each record would: for a full check such as `doctor`, which unlocks nothing. Formats 1 and 2
  * have no record lines; their records are covered by the body checksum.
@@ -1000,7 +1374,8 @@ export function assembleFile(
  * @throws {HecateError} `vault_integrity` for the first line that does not match.
  */
 export async function checkRecordLines(body: VaultBody): Promise<void> {
+  await body.region?.checkTable();
+  if (body.indexLine) await checkIndexLine(body.indexLine);
   for (const r of body.records) if (r instanceof ParsedRecord && r.line) void r.keyText;
-  const first = body.records[0];
-  if (first instanceof ParsedRecord && first.region) await first.region.check();
+  await body.region?.check();
 }

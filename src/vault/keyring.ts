@@ -14,6 +14,8 @@ import { hkdfSha256, hmacSha256, KEY_BYTES, open, pbkdf2Sha256, seal } from "./p
 // re-sealing on upgrade) and names what it adds with the "hecate-vault/2" prefix.
 const LABEL_V1 = "hecate-vault/1";
 const LABEL_V2 = "hecate-vault/2";
+// Format 4 adds the name-tag key and the index line's associated data under its own prefix.
+const LABEL_V4 = "hecate-vault/4";
 
 /**
  * Builds associated data: a label followed by length-prefixed fields, so that no two field lists
@@ -69,8 +71,10 @@ export interface DerivedKeys {
   wrap: Uint8Array<ArrayBuffer>;
   /** Authenticates the body. */
   mac: Uint8Array<ArrayBuffer>;
-  /** Seals the meta blob. */
+  /** Seals the meta blob (and, format 4, the profile index line). */
   meta: Uint8Array<ArrayBuffer>;
+  /** Format 4: keys the record name tags. */
+  tag: Uint8Array<ArrayBuffer>;
 }
 
 /**
@@ -84,12 +88,12 @@ export async function deriveKeys(
   root: Uint8Array<ArrayBuffer>,
   vaultId: Uint8Array<ArrayBuffer>,
 ): Promise<DerivedKeys> {
-  const [wrap, mac, meta] = await Promise.all(
-    ["wrap", "mac", "meta"].map((purpose) =>
-      hkdfSha256(root, vaultId, utf8(`${LABEL_V1} ${purpose}`))
-    ),
+  const [wrap, mac, meta, tag] = await Promise.all(
+    [`${LABEL_V1} wrap`, `${LABEL_V1} mac`, `${LABEL_V1} meta`, `${LABEL_V4} name-tag`].map((
+      info,
+    ) => hkdfSha256(root, vaultId, utf8(info))),
   );
-  return { wrap: wrap!, mac: mac!, meta: meta! };
+  return { wrap: wrap!, mac: mac!, meta: meta!, tag: tag! };
 }
 
 /**
@@ -224,6 +228,33 @@ export function sealMeta(
   vaultId: Uint8Array<ArrayBuffer>,
 ): Promise<Uint8Array<ArrayBuffer>> {
   return seal(metaKey, plaintext, associatedData("meta", vaultId));
+}
+
+/** The associated data of a format-4 index line: the vault id and the generation it is for. */
+function indexAad(vaultId: Uint8Array, generation: number): Uint8Array<ArrayBuffer> {
+  const g = new Uint8Array(8);
+  new DataView(g.buffer).setBigUint64(0, BigInt(generation));
+  return labelled(LABEL_V4, "profile-index", [vaultId, g]);
+}
+
+/** Seals the format-4 profile index line under the meta key, bound to its generation. */
+export function sealIndex(
+  metaKey: Uint8Array<ArrayBuffer>,
+  plaintext: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+  generation: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return seal(metaKey, plaintext, indexAad(vaultId, generation));
+}
+
+/** Opens a format-4 profile index line; throws AuthenticationFailure if anything differs. */
+export function openIndex(
+  metaKey: Uint8Array<ArrayBuffer>,
+  sealed: Uint8Array<ArrayBuffer>,
+  vaultId: Uint8Array<ArrayBuffer>,
+  generation: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return open(metaKey, sealed, indexAad(vaultId, generation));
 }
 
 /** Opens the meta blob; throws AuthenticationFailure if anything differs. */

@@ -27,12 +27,12 @@ import {
   type ApiKeySlot,
   type LegacyApiKeySlot,
   loadRecordLine,
+  loadTable,
   type ParsedVaultFile,
   parseSplit,
   type PositionedFile,
   readSplitHead,
-  type RecordEntry,
-  recordIdText,
+  recordById,
   splitVaultFile,
 } from "./format.ts";
 import { openRecord, signedBodyMessage } from "./keyring.ts";
@@ -138,6 +138,7 @@ export async function openScoped(
   const key = parseApiKey(keyText);
   const split = file instanceof Uint8Array ? splitVaultFile(file) : await readSplitHead(file);
   await checkChecksum(split);
+  await loadTable(split); // format 4 read by position: the record table line
   const parsed = parseSplit(split);
   const { body } = parsed;
   const slot = body.slots.find((s): s is ApiKeySlot | LegacyApiKeySlot =>
@@ -151,6 +152,8 @@ export async function openScoped(
   }
   const payload = await openSlot(key, slot, body.vaultId);
   await checkWriter(parsed, payload);
+  // Format 4: the table the signed header vouches for (the index line is not read here).
+  await body.region?.checkTable();
   if (payload.expires !== null && options.now.getTime() >= Date.parse(payload.expires)) {
     throw new HecateError(
       "key_expired",
@@ -162,15 +165,10 @@ export async function openScoped(
   }
   const records: { id: string; value: JsonObject }[] = [];
   const sideKeys = new Map<string, () => Promise<Uint8Array<ArrayBuffer>>>();
-  // The first record of each id, as a scan in file order would find it.
-  const byId = new Map<string, RecordEntry>();
-  for (const r of body.records) {
-    const id = recordIdText(r);
-    if (!byId.has(id)) byId.set(id, r);
-  }
   for (const s of payload.scope) {
-    // Format 3: reading `data` checks the record's line against its hash in the signed header.
-    const entry = byId.get(s.record);
+    // The first record of the id, in file order. Formats 3 and 4: reading `data` checks the
+    // record's line against its hash in the signed header (format 4: the table it vouches for).
+    const entry = recordById(body, s.record);
     if (!entry) continue; // the profile was removed since the key was made
     await loadRecordLine(entry); // read by position: only after the header was authenticated
     let plain: Uint8Array;

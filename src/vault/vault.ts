@@ -33,7 +33,10 @@ import {
 import {
   type AgeSlot,
   assembleFile,
+  checkIndexLine,
   FORMAT_VERSION,
+  hasDuplicateIds,
+  nameTagIs,
   type ParsedVaultFile,
   parseSplit,
   type PasswordSlot,
@@ -51,8 +54,10 @@ import {
   type DerivedKeys,
   deriveKeys,
   macBody,
+  openIndex,
   openMeta,
   openRecord,
+  sealIndex,
   sealMeta,
   sealRecord,
   signedBodyMessage,
@@ -62,6 +67,7 @@ import {
   wrapRootWithPassword,
 } from "./keyring.ts";
 import { AuthenticationFailure, hkdfSha256, KEY_BYTES, randomBytes, sha256 } from "./primitives.ts";
+import { NameTagger } from "./name_tag.ts";
 import {
   INDEX_META,
   matchesSummary,
@@ -157,8 +163,11 @@ interface LiveRecord {
   dataKey: Uint8Array<ArrayBuffer> | undefined;
   /** The plaintext; undefined until opened. */
   value: JsonObject | undefined;
-  /** Its index entry ({@link recordSummary} of the value). */
-  summary: JsonObject;
+  /**
+   * Its index entry ({@link recordSummary} of the value); undefined until the profile index is
+   * read (format 4 reads it only when a caller needs summaries).
+   */
+  summary: JsonObject | undefined;
   /** The sealed entry as last read or written; undefined once the value or data key changed. */
   entry: RecordEntry | undefined;
   /** Gets a fresh data key at the next serialize (re-keyed while possibly unopened). */
@@ -177,18 +186,22 @@ interface LiveRecord {
  */
 class ReadRecord implements LiveRecord {
   readonly read: RecordEntry;
-  key: string;
+  #key: string | undefined;
   dataKey: Uint8Array<ArrayBuffer> | undefined = undefined;
   value: JsonObject | undefined = undefined;
-  summary: JsonObject;
+  summary: JsonObject | undefined;
   entry: RecordEntry | undefined;
   rekey = false;
 
-  constructor(entry: RecordEntry, key: string, summary: JsonObject) {
+  constructor(entry: RecordEntry, summary: JsonObject | undefined) {
     this.read = entry;
     this.entry = entry;
-    this.key = key;
     this.summary = summary;
+  }
+
+  /** The id's text, made when first used (a format-4 table's ids are encoded on demand). */
+  get key(): string {
+    return this.#key ??= recordIdText(this.read);
   }
 
   get id(): Uint8Array<ArrayBuffer> {
@@ -254,10 +267,43 @@ export async function checkChecksum(
   }
 }
 
+/** Splits, checksums and parses a file this module owns (a private copy: not copied again). */
 async function checkedFile(file: Uint8Array<ArrayBuffer>): Promise<ParsedVaultFile> {
-  const split = splitVaultFile(file);
+  const split = splitVaultFile(file, true);
   await checkChecksum(split);
-  return parseSplit(split);
+  const parsed = parseSplit(split);
+  // Format 4: the record table is used (ids, lines, name tags) only once it matches the header.
+  await parsed.body.region?.checkTable();
+  return parsed;
+}
+
+/** The profile index entries by record id, read when first needed (memoised). */
+type IndexSource = () => Record<string, JsonObject>;
+
+/**
+ * Checks index entries against the records of the file they came with: exactly one object entry
+ * per record id and no other (docs/FORMAT.md, "Reading" step 5).
+ */
+function checkedIndex(
+  entries: Record<string, JsonObject>,
+  records: readonly RecordEntry[],
+): Record<string, JsonObject> {
+  for (const r of records) {
+    const summary = entries[recordIdText(r)];
+    if (typeof summary !== "object" || summary === null || Array.isArray(summary)) {
+      throw integrity("the profile index does not match the records");
+    }
+  }
+  if (Object.keys(entries).length !== records.length) {
+    throw integrity("the profile index does not match the records");
+  }
+  return entries;
+}
+
+/** Memoises an index source, so a reload() from the same verification shares its result. */
+function memo(load: IndexSource): IndexSource {
+  let entries: Record<string, JsonObject> | undefined;
+  return () => entries ??= load();
 }
 
 function signerOf(meta: JsonObject): SigningKeyPair | undefined {
@@ -316,11 +362,17 @@ export class UnlockedVault {
   #generation: number;
   #slots: Slot[];
   #records: LiveRecord[];
-  /** The same records by base64url id. */
-  #byId: Map<string, LiveRecord>;
+  /** The same records by base64url id; built when first used (see #byId). */
+  #byIdMap: Map<string, LiveRecord> | undefined;
   #meta: JsonObject;
   /** Whether the file read carried the profile index. */
   #indexed: boolean;
+  /** The profile index of the file read, not yet given to the records (see #summariesReady). */
+  #index: IndexSource | undefined;
+  /** The record {@link recordIdByName} found last (see #get). */
+  #found: LiveRecord | undefined;
+  /** Computes name tags under the current keys (format 4); made when first needed. */
+  #tagger: NameTagger | undefined;
   /** The file this state was read from, as verified (see {@link reload}). */
   #read:
     | {
@@ -329,7 +381,7 @@ export class UnlockedVault {
       root: Uint8Array<ArrayBuffer>;
       keys: DerivedKeys;
       meta: JsonObject;
-      index: Record<string, JsonObject>;
+      index: IndexSource;
     }
     | undefined;
   /** The writer's signing key, kept in the sealed meta but out of {@link meta}'s view. */
@@ -344,9 +396,11 @@ export class UnlockedVault {
    * @returns The buffers, possibly with repeats.
    */
   keyBuffers(): Uint8Array[] {
-    const out: Uint8Array[] = [this.#root, this.#keys.wrap, this.#keys.mac, this.#keys.meta];
+    const k = this.#keys;
+    const out: Uint8Array[] = [this.#root, k.wrap, k.mac, k.meta, k.tag];
     if (this.#read) {
-      out.push(this.#read.root, this.#read.keys.wrap, this.#read.keys.mac, this.#read.keys.meta);
+      const r = this.#read.keys;
+      out.push(this.#read.root, r.wrap, r.mac, r.meta, r.tag);
     }
     if (this.#signer) out.push(this.#signer.seed);
     for (const r of this.#records) if (r.dataKey) out.push(r.dataKey);
@@ -360,8 +414,24 @@ export class UnlockedVault {
    */
   wipe(): void {
     for (const b of this.keyBuffers()) b.fill(0);
+    this.#tagger?.wipe();
     for (const r of this.#records) r.dataKey = undefined;
     this.#wiped = true;
+  }
+
+  /**
+   * A record by id: the one a lookup by name just found without building the id map (which
+   * encodes every id), else from the map.
+   */
+  #get(id: string): LiveRecord | undefined {
+    const hit = this.#found;
+    if (hit && hit.key === id && this.#records.includes(hit)) return hit;
+    return this.#byId.get(id);
+  }
+
+  /** The records by id, built on first use: a lookup by name needs no id of the others. */
+  get #byId(): Map<string, LiveRecord> {
+    return this.#byIdMap ??= new Map(this.#records.map((r) => [r.key, r]));
   }
 
   #live(): void {
@@ -383,6 +453,9 @@ export class UnlockedVault {
   ) {
     this.#signer = signerOf(meta);
     this.#indexed = false;
+    this.#index = undefined;
+    this.#tagger = undefined;
+    this.#found = undefined;
     this.#read = undefined;
     meta = withoutSigner(meta);
     this.#root = root;
@@ -391,7 +464,7 @@ export class UnlockedVault {
     this.#generation = generation;
     this.#slots = slots;
     this.#records = records;
-    this.#byId = new Map(records.map((r) => [r.key, r]));
+    this.#byIdMap = undefined;
     this.#meta = meta;
   }
 
@@ -418,13 +491,21 @@ export class UnlockedVault {
    * (each must match the profile index); a file without a current index has every record opened
    * here, as before the index (docs/FORMAT.md, "Reading" step 5).
    *
-   * @param file The vault file bytes.
+   * @param caller The vault file bytes (copied: the caller may reuse its buffer).
+   * @param options `owned`: the caller never changes `caller` afterwards (it is then not copied).
    * @param password The master password.
    * @returns The unlocked vault.
    * @throws {HecateError} `auth_failed` on a wrong password, `vault_integrity` when anything was
    * altered, `unsupported_version` for another format version.
    */
-  static async unlock(file: Uint8Array<ArrayBuffer>, password: string): Promise<UnlockedVault> {
+  static async unlock(
+    caller: Uint8Array<ArrayBuffer>,
+    password: string,
+    options: { owned?: boolean } = {},
+  ): Promise<UnlockedVault> {
+    // One private copy, shared by the parse (records read lazily) and reload()'s comparison: the
+    // caller may change its buffer afterwards, unless it gives the buffer up (a fresh read).
+    const file = options.owned ? caller : caller.slice();
     const parsed = await checkedFile(file);
     const slot = UnlockedVault.#passwordSlotOf(parsed.body);
     let root: Uint8Array<ArrayBuffer>;
@@ -505,9 +586,10 @@ export class UnlockedVault {
         read.keys,
         structuredClone(read.meta),
         read.index,
-        file,
+        read.file,
       );
     }
+    file = file.slice(); // a private copy, as in unlock()
     const parsed = await checkedFile(file);
     if (!timingSafeEqual(parsed.body.vaultId, this.#vaultId)) {
       throw integrity("the vault file was replaced by another vault");
@@ -555,13 +637,7 @@ export class UnlockedVault {
     if (!timingSafeEqual(await macBody(keys.mac, parsed.bodyBytes), parsed.seal.mac)) {
       throw integrity("the body MAC does not match");
     }
-    const seen = new Set<string>();
-    for (
-      const key of [...body.slots.map((s) => toBase64Url(s.id)), ...body.records.map(recordIdText)]
-    ) {
-      if (seen.has(key)) throw integrity("duplicate id");
-      seen.add(key);
-    }
+    if (hasDuplicateIds(body)) throw integrity("duplicate id");
     let meta: JsonObject;
     try {
       meta = parseJsonObject(await openMeta(keys.meta, body.meta, body.vaultId), "meta");
@@ -582,14 +658,32 @@ export class UnlockedVault {
         )
       ) throw integrity("the writer's signature does not match");
     }
-    return await UnlockedVault.#build(
-      parsed,
-      root,
-      keys,
-      meta,
-      indexOf(meta, body.generation),
-      file,
-    );
+    let index: IndexSource | undefined;
+    if (body.indexLine) {
+      // Format 4: the index line, checked against the header and opened now (a few milliseconds
+      // of native work at 10,000 profiles); its JSON is parsed only when summaries are needed.
+      await checkIndexLine(body.indexLine);
+      let plain: Uint8Array<ArrayBuffer>;
+      try {
+        plain = await openIndex(keys.meta, body.indexLine.bytes, body.vaultId, body.generation);
+      } catch (e) {
+        if (e instanceof AuthenticationFailure) throw integrity("the profile index", e);
+        throw e;
+      }
+      index = memo(() => {
+        const line = parseJsonObject(plain, "the profile index");
+        const entries = indexOf({ [INDEX_META]: line }, body.generation);
+        if (!entries) throw integrity("the profile index is for another generation");
+        return checkedIndex(entries, body.records);
+      });
+    } else {
+      const entries = indexOf(meta, body.generation);
+      if (entries) {
+        checkedIndex(entries, body.records);
+        index = () => entries;
+      }
+    }
+    return await UnlockedVault.#build(parsed, root, keys, meta, index, file);
   }
 
   /** The state of a verified file (steps 1-6 of docs/FORMAT.md "Reading" passed). */
@@ -598,25 +692,16 @@ export class UnlockedVault {
     root: Uint8Array<ArrayBuffer>,
     keys: DerivedKeys,
     meta: JsonObject,
-    index: Record<string, JsonObject> | undefined,
+    index: IndexSource | undefined,
     file: Uint8Array<ArrayBuffer>,
   ): Promise<UnlockedVault> {
     const { body } = parsed;
-    // The index entries become the records' summaries, which are replaced, never changed in
-    // place: they can be shared with a later reload() (cloning 10,000 of them is the slow part).
+    // The index entries become the records' summaries (when first needed), which are replaced,
+    // never changed in place: they can be shared with a later reload() (cloning 10,000 of them is
+    // the slow part).
     const { [INDEX_META]: _index, ...rest } = meta;
     const verifiedMeta = index ? structuredClone(rest) : undefined;
-    const records: LiveRecord[] = body.records.map((entry) => {
-      const key = recordIdText(entry);
-      const summary = index?.[key];
-      if (index && (typeof summary !== "object" || summary === null)) {
-        throw integrity("the profile index does not match the records");
-      }
-      return new ReadRecord(entry, key, summary ?? {});
-    });
-    if (index && Object.keys(index).length !== records.length) {
-      throw integrity("the profile index does not match the records");
-    }
+    const records: LiveRecord[] = body.records.map((entry) => new ReadRecord(entry, undefined));
     if (!index) {
       // No current index (a file from before it, or last written by a build that does not keep
       // it): open every record now, as every reader did then; the next write stores the index.
@@ -635,10 +720,11 @@ export class UnlockedVault {
       meta,
     );
     vault.#indexed = index !== undefined;
+    vault.#index = index;
     // Kept for reload(): only with an index, where building opens no record.
-    // A copy of the file: the caller may change its buffer afterwards.
+    // `file` is this module's private copy (unlock, reload), never the caller's buffer.
     if (index && verifiedMeta) {
-      vault.#read = { file: file.slice(), parsed, root, keys, meta: verifiedMeta, index };
+      vault.#read = { file, parsed, root, keys, meta: verifiedMeta, index };
     }
     return vault;
   }
@@ -671,6 +757,7 @@ export class UnlockedVault {
     r: LiveRecord,
     i: number,
     checkIndex = false,
+    tagger?: NameTagger,
   ): Promise<JsonObject> {
     if (r.value) return r.value;
     const dataKey = await UnlockedVault.#dataKey(keys, vaultId, r, i);
@@ -684,14 +771,57 @@ export class UnlockedVault {
     const value = parseJsonObject(plain, `record ${i}`);
     // The kind is bound by the seal; a plaintext claiming the other kind is a faulty writer's.
     if (recordKindOf(value) !== r.entry!.kind) throw integrity(`record ${i} is not of its kind`);
-    if (checkIndex && !matchesSummary(value, r.summary)) {
+    if (checkIndex && r.summary !== undefined && !matchesSummary(value, r.summary)) {
       throw integrity(`record ${i} does not match the profile index`);
+    }
+    // Format 4: the name the record holds must be the one its table entry's tag was made from,
+    // since a lookup by name may have found it by that tag alone.
+    const tag = r.entry === r.read ? r.read?.nameTag : undefined;
+    if (
+      checkIndex && tagger && tag &&
+      !timingSafeEqual(tagger.tag(value.name, recordKindOf(value)), tag)
+    ) {
+      throw integrity(`record ${i} does not match its name tag`);
     }
     return r.value = value;
   }
 
   #openRecord(r: LiveRecord): Promise<JsonObject> {
-    return UnlockedVault.#open(this.#keys, this.#vaultId, r, this.#records.indexOf(r), true);
+    return UnlockedVault.#open(
+      this.#keys,
+      this.#vaultId,
+      r,
+      this.#records.indexOf(r),
+      true,
+      this.#nameTagger(),
+    );
+  }
+
+  /** The name tagger of the current keys. */
+  #nameTagger(): NameTagger {
+    return this.#tagger ??= new NameTagger(this.#keys.tag);
+  }
+
+  /**
+   * Gives every record read from the file its summary from the profile index, reading the index
+   * if not done yet (format 4 reads it only here). A record opened before then must match its
+   * entry, as one opened after.
+   *
+   * @throws {HecateError} `vault_integrity` when the index is malformed or does not match.
+   */
+  #summariesReady(): void {
+    const load = this.#index;
+    if (!load) return;
+    const entries = load();
+    for (const [i, r] of this.#records.entries()) {
+      if (r.summary !== undefined) continue; // changed in this session: its own summary
+      const summary = entries[r.key]!;
+      if (r.value && !matchesSummary(r.value, summary)) {
+        throw integrity(`record ${i} does not match the profile index`);
+      }
+      r.summary = summary;
+    }
+    this.#index = undefined;
   }
 
   async #passwordSlot(password: string, iterations: number): Promise<PasswordSlot> {
@@ -760,7 +890,7 @@ export class UnlockedVault {
    */
   async record(id: string): Promise<JsonObject> {
     this.#live();
-    const r = this.#byId.get(id);
+    const r = this.#get(id);
     if (!r) throw new HecateError("profile_not_found", "No such record");
     return structuredClone(await this.#openRecord(r));
   }
@@ -774,7 +904,7 @@ export class UnlockedVault {
    * @returns 32 bytes, or undefined for an unknown record.
    */
   async recordSideKey(id: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
-    const r = this.#byId.get(id);
+    const r = this.#get(id);
     if (!r) return undefined;
     return await recordSideKeyOf(await this.#dataKeyOf(r), this.#vaultId, r.id);
   }
@@ -787,20 +917,59 @@ export class UnlockedVault {
    * @returns One entry per record, in file order.
    */
   summaries(): { id: string; summary: Readonly<JsonObject> }[] {
-    return this.#records.map((r) => ({ id: r.key, summary: r.summary }));
+    this.#summariesReady();
+    return this.#records.map((r) => ({ id: r.key, summary: r.summary! }));
   }
 
   /**
    * The id of the first record of a kind whose index entry has this name (profiles and stored
-   * secrets have separate names).
+   * secrets have separate names; format 4, before the index is read: whose name tag is this kind
+   * and name's).
    *
    * @param name The profile (or secret) name.
    * @param kind `profile` (the default) or `secret`.
    * @returns The record id, or undefined.
+   * @throws {HecateError} `usage` when the vault was closed (its tag key wiped).
    */
   recordIdByName(name: string, kind: RecordKind = "profile"): string | undefined {
-    return this.#records.find((r) => r.summary.name === name && summaryKindOf(r.summary) === kind)
-      ?.key;
+    const named = (summary: Readonly<JsonObject>) =>
+      summary.name === name && summaryKindOf(summary) === kind;
+    if (this.#index) {
+      this.#live(); // the tag key: a closed vault has zeros there
+      // Format 4, index not read: records read from the file are found by their name tags, which
+      // bind the kind (the record must then match its tag and kind when opened); those changed
+      // since, by their summaries.
+      const want = this.#nameTagger().tag(name, kind);
+      this.#found = this.#records.find((r) => {
+        if (r.summary !== undefined) return named(r.summary);
+        const hit = r.read ? nameTagIs(r.read, want) : undefined;
+        return hit ?? named(this.#summaryOf(r));
+      });
+      return this.#found?.key;
+    }
+    this.#found = this.#records.find((r) => named(r.summary!));
+    return this.#found?.key;
+  }
+
+  /**
+   * The summary of the first profile named `name`, when known without reading the profile index
+   * (format 4 reads it only for listings and writes): a record changed in this session, or any
+   * once the index was read. For hints only (e.g. which driver to preload).
+   *
+   * @param name The profile name.
+   * @returns The summary, or undefined when not at hand.
+   */
+  peekSummary(name: string): Readonly<JsonObject> | undefined {
+    const named = (summary: Readonly<JsonObject> | undefined) =>
+      summary !== undefined && summary.name === name && summaryKindOf(summary) === "profile";
+    // Format 4 before the index is read: only records with a summary of their own are at hand.
+    return this.#records.find((r) => named(r.summary))?.summary;
+  }
+
+  /** A record's summary, reading the profile index if needed. */
+  #summaryOf(r: LiveRecord): JsonObject {
+    if (r.summary === undefined) this.#summariesReady();
+    return r.summary!;
   }
 
   /**
@@ -1126,6 +1295,9 @@ export class UnlockedVault {
     for (const r of this.#records) await this.#openRecord(r);
     this.#root = randomBytes(KEY_BYTES);
     this.#keys = await deriveKeys(this.#root, this.#vaultId);
+    // Tags are recomputed under the new key (every record is re-sealed); the old pads are zeroed.
+    this.#tagger?.wipe();
+    this.#tagger = undefined;
     for (const r of this.#records) r.rekey = true;
     this.#signer = await newSigningKeyPair();
     // Age slots get the new root key, each under a new slot key; removed ones are gone already.
@@ -1213,7 +1385,10 @@ export class UnlockedVault {
    */
   async serialize(): Promise<{ bytes: Uint8Array<ArrayBuffer>; generation: number }> {
     this.#live();
+    this.#summariesReady();
+    const tagger = this.#nameTagger();
     const records: RecordEntry[] = [];
+    const nameTags: Uint8Array[] = [];
     const index: Record<string, JsonObject> = {};
     for (const r of this.#records) {
       if (r.rekey) {
@@ -1240,7 +1415,10 @@ export class UnlockedVault {
         };
       }
       records.push(r.entry);
-      index[r.key] = r.summary;
+      // An unchanged record keeps the tag it was read with (same name, same root key).
+      const kept = r.entry === r.read ? r.read?.nameTag : undefined;
+      nameTags.push(kept ?? tagger.tag(r.summary!.name, summaryKindOf(r.summary!)));
+      index[r.key] = r.summary!;
     }
     const generation = this.#generation + 1;
     // A format-1 vault gets its signing key on its first format-2 write.
@@ -1254,15 +1432,21 @@ export class UnlockedVault {
       generation,
       slots: this.#slots,
       records,
+      // Format 4: the index is its own line, out of the header the seal covers.
       meta: await sealMeta(
         this.#keys.meta,
-        utf8(JSON.stringify({
-          ...withSigner(this.#meta, signer),
-          [INDEX_META]: { generation, entries: index },
-        })),
+        utf8(JSON.stringify(withSigner(this.#meta, signer))),
         this.#vaultId,
       ),
-    });
+      indexLine: {
+        bytes: await sealIndex(
+          this.#keys.meta,
+          utf8(JSON.stringify({ generation, entries: index })),
+          this.#vaultId,
+          generation,
+        ),
+      },
+    }, nameTags);
     const seal = {
       sha256: await sha256(bodyBytes),
       mac: await macBody(this.#keys.mac, bodyBytes),

@@ -42,15 +42,150 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayB
  */
 export function fileLines(
   file: Uint8Array,
-): { body: Uint8Array<ArrayBuffer>; seal: SealJson; records: string[] } {
+): {
+  body: Uint8Array<ArrayBuffer>;
+  seal: SealJson;
+  records: string[];
+  prefix?: Uint8Array<ArrayBuffer>;
+} {
+  const nl = file.indexOf(0x0a);
+  const sealEnd = file.indexOf(0x0a, nl + 1);
+  const header = JSON.parse(dec.decode(file.subarray(0, nl)));
+  if (header.version >= 4) {
+    // Format 4: the binary table and the index line come first, located by the header's sizes.
+    const start = sealEnd + 1 + header.records * TABLE_ENTRY + 1 + header.index_size + 1;
+    const rest = dec.decode(file.subarray(start)).split("\n");
+    return {
+      body: file.slice(0, nl),
+      seal: JSON.parse(dec.decode(file.subarray(nl + 1, sealEnd))),
+      records: rest.slice(0, -1),
+      prefix: file.slice(sealEnd + 1, start),
+    };
+  }
   const lines = dec.decode(file).split("\n");
   if (lines.length < 3 || lines.at(-1) !== "") throw new Error("fixture is not a vault file");
-  const nl = file.indexOf(0x0a);
   return {
     body: file.slice(0, nl),
     seal: JSON.parse(lines[1]!),
     records: lines.slice(2, -1),
   };
+}
+
+/** Bytes in a format-4 record table entry (id, size, SHA-256, name tag). */
+export const TABLE_ENTRY = 68;
+
+/** The parts of a format-4 file after the seal line, as an attacker reads them. */
+export interface V4Parts {
+  /** Per record: id, line size, line SHA-256, name tag (raw bytes, as in the table). */
+  table: { id: Uint8Array; size: number; sha256: Uint8Array; tag: Uint8Array }[];
+  /** The sealed index line. */
+  index: Uint8Array<ArrayBuffer>;
+  /** The record lines, as text. */
+  records: string[];
+}
+
+/**
+ * Splits a format-4 file into header JSON, seal and the parts after the seal.
+ *
+ * @param file The file.
+ * @returns The parts.
+ */
+export function readV4(
+  file: Uint8Array,
+): { header: Record<string, unknown>; seal: SealJson; parts: V4Parts } {
+  const nl = file.indexOf(0x0a);
+  const sealEnd = file.indexOf(0x0a, nl + 1);
+  const header = JSON.parse(dec.decode(file.subarray(0, nl)));
+  if (header.version !== 4) throw new Error("not a format-4 file");
+  const at = sealEnd + 1;
+  const n = header.records as number;
+  const tableBytes = file.slice(at, at + n * TABLE_ENTRY);
+  const view = new DataView(tableBytes.buffer);
+  const table = Array.from({ length: n }, (_, i) => {
+    const o = i * TABLE_ENTRY;
+    return {
+      id: tableBytes.slice(o, o + 16),
+      size: view.getUint32(o + 16),
+      sha256: tableBytes.slice(o + 20, o + 52),
+      tag: tableBytes.slice(o + 52, o + 68),
+    };
+  });
+  const indexAt = at + n * TABLE_ENTRY + 1;
+  const index = file.slice(indexAt, indexAt + (header.index_size as number));
+  const records = dec.decode(file.subarray(indexAt + index.length + 1)).split("\n").slice(0, -1);
+  return {
+    header,
+    seal: JSON.parse(dec.decode(file.subarray(nl + 1, sealEnd))),
+    parts: { table, index, records },
+  };
+}
+
+/**
+ * Writes a format-4 file from its header members and parts with every unkeyed value recomputed
+ * (the three SHA-256 values and the index size in the header, the header checksum), the MAC and
+ * signature kept. `table` entries are written as given (sizes and hashes are NOT recomputed from
+ * the lines: call {@link rehashTable} for that).
+ *
+ * @param header The header members (records, table_sha256, index_size, index_sha256 and
+ * lines_sha256 are recomputed).
+ * @param seal MAC and signature.
+ * @param parts Table, index line and record lines.
+ * @returns The file.
+ */
+export async function writeV4(
+  header: Record<string, unknown>,
+  seal: { mac: string; sig?: string | undefined },
+  parts: V4Parts,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const table = new Uint8Array(parts.table.length * TABLE_ENTRY);
+  const view = new DataView(table.buffer);
+  parts.table.forEach((e, i) => {
+    const o = i * TABLE_ENTRY;
+    table.set(e.id, o);
+    view.setUint32(o + 16, e.size);
+    table.set(e.sha256, o + 20);
+    table.set(e.tag, o + 52);
+  });
+  const region = enc.encode(parts.records.map((l) => l + "\n").join(""));
+  const h = {
+    format: header.format,
+    version: header.version,
+    vault_id: header.vault_id,
+    generation: header.generation,
+    slots: header.slots,
+    records: parts.table.length,
+    table_sha256: b64u(await sha256(table)),
+    index_size: parts.index.length,
+    index_sha256: b64u(await sha256(parts.index)),
+    lines_sha256: b64u(await sha256(region)),
+    meta: header.meta,
+  } as Record<string, unknown>;
+  // Members an edit added (an attacker's extra field) are kept, after the known ones.
+  const logicalOnly = ["name_tags", "index_line"];
+  for (const [k, v] of Object.entries(header)) {
+    if (!(k in h) && !logicalOnly.includes(k)) h[k] = v;
+  }
+  const prefix = new Uint8Array(table.length + 1 + parts.index.length + 1);
+  prefix.set(table, 0);
+  prefix[table.length] = 0x0a;
+  prefix.set(parts.index, table.length + 1);
+  prefix[prefix.length - 1] = 0x0a;
+  return await assemble(enc.encode(JSON.stringify(h)), seal, parts.records, prefix);
+}
+
+/**
+ * Recomputes each table entry's size and SHA-256 from the record line at its position.
+ *
+ * @param parts The parts (changed in place).
+ */
+export async function rehashTable(parts: V4Parts): Promise<void> {
+  for (const [i, line] of parts.records.entries()) {
+    const bytes = enc.encode(line);
+    const e = parts.table[i];
+    if (!e) continue;
+    e.size = bytes.length;
+    e.sha256 = await sha256(bytes);
+  }
 }
 
 /**
@@ -60,6 +195,17 @@ export function fileLines(
  * @returns Body (records inline) and seal.
  */
 export function readLogical(file: Uint8Array): LogicalFile {
+  if (JSON.parse(dec.decode(file.subarray(0, file.indexOf(0x0a)))).version >= 4) {
+    const { header, seal, parts } = readV4(file);
+    const body = {
+      ...header,
+      records: parts.records.map((l) => JSON.parse(l)),
+      name_tags: parts.table.map((e) => b64u(e.tag)),
+      index_line: b64u(parts.index),
+    } as LogicalFile["body"];
+    for (const k of ["table_sha256", "index_size", "index_sha256", "lines_sha256"]) delete body[k];
+    return { body, seal };
+  }
   const { body, seal, records } = fileLines(file);
   const json = JSON.parse(dec.decode(body));
   if (json.version >= 3) {
@@ -83,16 +229,20 @@ export async function assemble(
   body: Uint8Array<ArrayBuffer>,
   seal: { mac: string; sig?: string | undefined },
   records: string[] = [],
+  prefix: Uint8Array = new Uint8Array(),
 ): Promise<Uint8Array<ArrayBuffer>> {
   const sealLine = JSON.stringify({
     sha256: b64u(await sha256(body)),
     mac: seal.mac,
     ...seal.sig ? { sig: seal.sig } : {},
   });
-  const tail = enc.encode(["", sealLine, ...records, ""].join("\n"));
-  const out = new Uint8Array(body.length + tail.length);
+  const head = enc.encode(["", sealLine, ""].join("\n"));
+  const tail = enc.encode(records.map((l) => l + "\n").join(""));
+  const out = new Uint8Array(body.length + head.length + prefix.length + tail.length);
   out.set(body, 0);
-  out.set(tail, body.length);
+  out.set(head, body.length);
+  out.set(prefix, body.length + head.length);
+  out.set(tail, body.length + head.length + prefix.length);
   return out;
 }
 
@@ -106,6 +256,23 @@ export async function assemble(
  */
 export async function writeLogical(logical: LogicalFile): Promise<Uint8Array<ArrayBuffer>> {
   const { body, seal } = logical;
+  if (typeof body.version === "number" && body.version >= 4 && Array.isArray(body.records)) {
+    const tags = (body.name_tags ?? []) as string[];
+    const lines = body.records.map((r) => JSON.stringify(r));
+    const table = [];
+    for (const [i, line] of lines.entries()) {
+      const bytes = enc.encode(line);
+      const id = String((body.records[i] as { id?: unknown } | null)?.id ?? "");
+      table.push({
+        id: Uint8Array.fromBase64(id, { alphabet: "base64url" }),
+        size: bytes.length,
+        sha256: await sha256(bytes),
+        tag: Uint8Array.fromBase64(tags[i] ?? "", { alphabet: "base64url" }),
+      });
+    }
+    const index = Uint8Array.fromBase64(String(body.index_line ?? ""), { alphabet: "base64url" });
+    return await writeV4(body, seal, { table, index, records: lines });
+  }
   if (typeof body.version !== "number" || body.version < 3 || !Array.isArray(body.records)) {
     return await assemble(enc.encode(JSON.stringify(body)), seal);
   }
