@@ -61,3 +61,39 @@ Deno.test("an API-key session's close zeroes the key's secret and every data key
     await assertCode(() => state.recordSideKey("x"), "usage", "side key after close");
   });
 });
+
+Deno.test("side keys handed to the offline secret cache are zeroed by close (password and API key)", async () => {
+  await withHome(async (home) => {
+    const pwFile = `${home}/pw`;
+    await Deno.writeTextFile(pwFile, "cached-pw\n");
+    const owner = await vaultWith(home, []);
+    await owner.profiles.add({
+      name: "cached",
+      engine: "postgres",
+      host: "db",
+      user: "app",
+      secrets: { password: { ref: `file:${pwFile}` } },
+      sources: { cacheTtlMs: 60_000 },
+    });
+    const key = await owner.apiKeys.create({ name: "k", profiles: ["cached"], expires: null });
+    await owner.close();
+    for (const credential of [{ password: PW }, { apiKey: key }]) {
+      const { vault, state } = await openVaultWithState({ home, ...credential, lockout: "off" });
+      // Catch every side key the state hands out (the cache's key for this record).
+      const handed: Uint8Array[] = [];
+      const sideKey = state.recordSideKey.bind(state);
+      state.recordSideKey = async (id: string) => {
+        const k = await sideKey(id);
+        if (k) handed.push(k);
+        return k;
+      };
+      await vault.environment("cached", []);
+      assert.ok(handed.length >= 1, "the cache got a side key");
+      assert.ok(handed.every((b) => b.some((x) => x !== 0)), "side keys hold a key before close");
+      await vault.close();
+      for (const [i, b] of handed.entries()) {
+        assert.ok(b.every((x) => x === 0), `side key ${i} not zeroed (${Object.keys(credential)})`);
+      }
+    }
+  });
+});

@@ -65,6 +65,8 @@ export class VaultCore {
   readonly passed: Set<string> = new Set();
   #state: UnlockedVault | ScopedVault;
   #policy: { state: UnlockedVault | ScopedVault; policy: VaultPolicy } | undefined;
+  /** Side keys handed to offline caches: copies of key material, zeroed by {@link wipe}. */
+  #sideKeys: Uint8Array[] = [];
 
   /**
    * @param home Home directory.
@@ -122,6 +124,8 @@ export class VaultCore {
    */
   wipe(): void {
     this.#state.wipe();
+    for (const k of this.#sideKeys) k.fill(0);
+    this.#sideKeys = [];
   }
 
   /**
@@ -297,6 +301,7 @@ export class VaultCore {
     id: string,
   ): Promise<{ key: Uint8Array<ArrayBuffer>; vaultId: string } | undefined> {
     const key = await this.#state.recordSideKey(id);
+    if (key) this.#sideKeys.push(key);
     return key ? { key, vaultId: this.#state.id } : undefined;
   }
 

@@ -70,7 +70,8 @@ export class VaultKeys {
       await core.mutate(async (state) => {
         const bytes = await core.store.read();
         // A wrong password here would lock the owner out of the rotated vault: check it first.
-        await UnlockedVault.unlock(bytes, password);
+        // The check's own copy of the keys is wiped at once: only `state` goes on.
+        (await UnlockedVault.unlock(bytes, password)).wipe();
         await state.rotate(password, Math.max(state.passwordIterations, MIN_KDF_ITERATIONS));
         state.meta = withKeysRotated(state.meta, core.access.now());
       });
