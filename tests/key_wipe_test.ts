@@ -97,3 +97,26 @@ Deno.test("side keys handed to the offline secret cache are zeroed by close (pas
     }
   });
 });
+
+Deno.test("rotate zeroes the retired keys (the old root key, its derived keys, data keys, signing seed); the vault goes on under the new ones", async () => {
+  await withHome(async (home) => {
+    await (await vaultWith(home, ["billing", "hr"])).close();
+    const { vault, state } = await openVaultWithState({ home, password: PW, lockout: "off" });
+    assert.ok(state instanceof UnlockedVault);
+    for (const name of ["billing", "hr"]) await (await vault.connect(name)).close();
+    const retired = state.keyBuffers();
+    assert.ok(retired.every((b) => b.some((x) => x !== 0)), "keys held before rotate");
+    await vault.keys.rotate(PW);
+    for (const [i, b] of retired.entries()) {
+      assert.ok(b.every((x) => x === 0), `retired buffer ${i} (${b.length} bytes) not zeroed`);
+    }
+    // The rotated vault works: it reads, writes, and a fresh unlock opens what it wrote.
+    await (await vault.connect("hr")).close();
+    await Deno.writeFile(`${home}/x.db`, new Uint8Array(), { mode: 0o600 });
+    await vault.profiles.add({ name: "x", engine: "sqlite", database: `${home}/x.db` });
+    await vault.close();
+    const again = await openVaultWithState({ home, password: PW, lockout: "off" });
+    assert.deepEqual(again.vault.profiles.list().map((p) => p.name).sort(), ["billing", "hr", "x"]);
+    await again.vault.close();
+  });
+});

@@ -66,6 +66,7 @@ export class VaultKeys {
    */
   async rotate(password: string): Promise<void> {
     const core = this.#core;
+    const before = core.unlocked();
     await core.audited("rotate", undefined, async () => {
       await core.mutate(async (state) => {
         const bytes = await core.store.read();
@@ -76,6 +77,9 @@ export class VaultKeys {
         state.meta = withKeysRotated(state.meta, core.access.now());
       });
     });
+    // The state before holds only retired keys now (the old root key, what derives from it, the
+    // old data keys and signing seed): the rotated state has its own, so they are zeroed at once.
+    if (core.unlocked() !== before) before.wipe();
     await syncPolicyCopy(core.home, storedPolicyOf(core.unlocked().meta)).catch(() => {});
   }
 

@@ -1393,7 +1393,9 @@ export class UnlockedVault {
     for (const r of this.#records) {
       if (r.rekey) {
         await this.#openRecord(r); // with the data key it has now
+        const retired = r.dataKey; // this state's own copy: nothing else holds it
         r.dataKey = randomBytes(KEY_BYTES);
+        retired?.fill(0);
         r.entry = undefined;
         r.rekey = false;
       }
