@@ -126,6 +126,7 @@ const NOT_HECATE = new Set<string>([
   "--allow-read",
   "--allow-run",
   "--allow-write",
+  "--cpu-prof",
   "--log-level",
   "--no-config",
   "--unstable-lazy-dynamic-imports",

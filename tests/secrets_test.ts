@@ -252,10 +252,34 @@ Deno.test("CLI: an API key without the secret in scope cannot read it, nor injec
     );
     assert.equal(good.code, 0, good.stderr);
     assert.equal(good.stdout, `${CANARY}mine`);
-    for (const r of [denied, list, inj, good, ok]) assert.ok(!r.stderr.includes(CANARY));
+    // 'secret run': the same without a profile; the program's exit code comes back.
+    const solo = await runHecate(
+      ["--home", home, "secret", "run", "--secret", "TOKEN=mine", "--", ...script],
+      { env },
+    );
+    assert.equal(solo.code, 0, solo.stderr);
+    assert.equal(solo.stdout, `${CANARY}mine`);
+    const soloDenied = await runHecate(
+      ["--home", home, "secret", "run", "--secret", "TOKEN=theirs", "--", ...script],
+      { env },
+    );
+    assert.equal(soloDenied.code, codeOf("profile_not_found"));
+    assert.equal(soloDenied.stdout, "", "the program never ran");
+    const exit3 = await runHecate(
+      ["--home", home, "secret", "run", "--secret", "TOKEN=mine", "--", "sh", "-c", "exit 3"],
+      { env },
+    );
+    assert.equal(exit3.code, 3, exit3.stderr);
+    const noSecret = await runHecate(["--home", home, "secret", "run", "--", ...script], { env });
+    assert.equal(noSecret.code, codeOf("usage"));
+    for (const r of [denied, list, inj, good, ok, solo, soloDenied, exit3]) {
+      assert.ok(!r.stderr.includes(CANARY));
+    }
     const trail = await fileText(home, "audit.jsonl");
     assert.ok(!trail.includes(CANARY));
     assert.ok(/"event":"secret.read"[^\n]*"outcome":"fail"[^\n]*"theirs"/.test(trail));
+    const runs = trail.split("\n").filter((l) => l.includes('"event":"run"'));
+    assert.ok(runs.some((l) => l.includes('"secrets":"mine"') && l.includes('"exit_code":3')));
   });
 });
 

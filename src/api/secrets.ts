@@ -23,6 +23,8 @@ import type { VaultCore } from "./_core.ts";
 import { writeAutoBackup } from "./backups.ts";
 import type { ProfileVersion } from "./profiles.ts";
 import { reasonOf } from "./util.ts";
+import type { SecretMapping } from "../run/env.ts";
+import { spawnWithEnv } from "../run/spawn.ts";
 
 /** A stored secret as listed: never its value. */
 export interface SecretSummary {
@@ -104,6 +106,57 @@ export class VaultSecrets {
   async get(name: string): Promise<string> {
     const secret = await this.#reported("secret.read", name, () => this.#find(name));
     return secret.secrets.value.value;
+  }
+
+  /**
+   * Runs a program with stored secrets in its environment and no profile (`hecate secret run`):
+   * every secret is read first (each audited as `secret.read`, a missing one fails before anything
+   * starts), then the program runs with this process's environment plus those variables (the
+   * variables that unlock a vault withheld, as for `hecate run`), and the run is audited as `run`
+   * with the program's name and exit code, never its arguments or environment.
+   *
+   * @param command The program (looked up on PATH).
+   * @param args Its arguments.
+   * @param mappings Which variable gets which secret.
+   * @returns The program's exit code.
+   * @throws {HecateError} `usage` without a mapping or when the program cannot start;
+   * `profile_not_found` for a secret that is missing or out of scope.
+   */
+  async run(
+    command: string,
+    args: readonly string[],
+    mappings: readonly SecretMapping[],
+  ): Promise<number> {
+    if (mappings.length === 0) {
+      throw new HecateError("usage", "Name at least one secret to pass", {
+        hint: "use --secret VAR=NAME (repeatable)",
+      });
+    }
+    const env: Record<string, string> = {};
+    for (const m of mappings) env[m.variable] = await this.get(m.secret);
+    let code: number | undefined;
+    let failure: unknown;
+    try {
+      code = await spawnWithEnv(command, args, env);
+      return code;
+    } catch (e) {
+      failure = e;
+      throw e;
+    } finally {
+      const record = this.#core.audit.append({
+        event: "run",
+        actor: this.#core.actor,
+        outcome: code === 0 ? "ok" : "fail",
+        ...(failure !== undefined ? { reason: reasonOf(failure) } : {}),
+        detail: {
+          command,
+          secrets: mappings.map((m) => m.secret).join(","),
+          ...(code !== undefined ? { exit_code: code } : {}),
+        },
+      });
+      if (failure === undefined) await record;
+      else await record.catch(() => {});
+    }
   }
 
   /**

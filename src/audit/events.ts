@@ -49,7 +49,7 @@ export const AUDIT_EVENTS = {
   "secret.set":
     "a stored secret (`hecate secret set`) got a new version (detail: secret name, version; never the value)",
   "secret.read":
-    "a stored secret's value was read (`secret get`, `run --secret`, the library; written before the value is released)",
+    "a stored secret's value was read (`secret get`, `run --secret`, `secret run`, the library; written before the value is released)",
   "secret.history":
     "a stored secret's versions were listed (version, time, actor, reason; never a value)",
   "secret.remove": "a stored secret and its kept versions were removed (detail: secret name)",

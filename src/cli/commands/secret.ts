@@ -12,6 +12,7 @@ import { MAX_KEEP } from "../../lifecycle/history.ts";
 import { HecateError } from "../../errors.ts";
 import type { CliContext } from "../context.ts";
 import { parsePositiveInt } from "../parse.ts";
+import { parseSecretMapping, type SecretMapping } from "../../run/env.ts";
 
 function parseKeep(text: string): number {
   const n = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
@@ -142,6 +143,28 @@ export function secretCommand(ctx: CliContext) {
         const { vault } = await ctx.unlockWithPassword();
         await vault.secrets.remove(name);
         await ctx.io.out(`Removed secret "${name}"\n`);
+      }),
+  );
+  secret.addCommand(
+    new Command("run")
+      .usage("--secret VAR=NAME [--secret ...] -- <command> [args...]")
+      .argument("<command...>", "the program and its arguments, after --")
+      .description(
+        "run COMMAND with stored secrets in its environment, no profile (for a profile's " +
+          "connection too, use 'hecate run NAME --secret VAR=NAME'); exits with COMMAND's exit code",
+      )
+      .requiredOption(
+        "--secret <VAR=NAME>",
+        "set VAR to the stored secret NAME (repeatable)",
+        (value: string, previous: SecretMapping[] | undefined) => [
+          ...(previous ?? []),
+          parseSecretMapping(value),
+        ],
+      )
+      .action(async (command, opts) => {
+        const [program, ...args] = command;
+        const vault = await ctx.unlock();
+        ctx.exitCode = await vault.secrets.run(program!, args, opts.secret);
       }),
   );
   return secret;
