@@ -41,6 +41,7 @@ import {
   parseSplit,
   type PasswordSlot,
   type Pkcs11Slot,
+  type PositionedFile,
   type RecordEntry,
   recordIdText,
   type RecordKind,
@@ -222,6 +223,13 @@ function integrity(what: string, cause?: unknown): HecateError {
 }
 
 /** Byte equality, four bytes a step where the buffers allow it (a vault file can be megabytes). */
+/** Bytes up to and including the seal line's newline (the second), or 0 when there is none. */
+function headLength(file: Uint8Array): number {
+  const first = file.indexOf(0x0a);
+  const second = first < 0 ? -1 : file.indexOf(0x0a, first + 1);
+  return second < 0 ? 0 : second + 1;
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let i = 0;
@@ -595,6 +603,52 @@ export class UnlockedVault {
       throw integrity("the vault file was replaced by another vault");
     }
     return UnlockedVault.#fromRoot(parsed, this.#root, file);
+  }
+
+  /**
+   * As {@link reload}, for a writer under the vault lock: when the file on disk has the size and
+   * the exact header and seal lines of the one this state verified, the state is built from that
+   * verification without reading the rest (at 10,000 profiles, 10 MiB read and compared per
+   * write). The header vouches for everything after the seal line by SHA-256 (format 4: the
+   * table and index lines, checked at unlock, and the record lines, checked by the write before
+   * any is carried), so a file with the same header either is that file or has a damaged tail;
+   * then this state's own verified lines are the ones written, never the damaged ones. Anything
+   * else (another writer, another format, a different size) takes the full {@link reload}.
+   *
+   * @param source The vault file: `openPositioned` for the header, `read` for the full path.
+   * @returns The vault as the file has it now.
+   * @throws {HecateError} As {@link reload}, and what `source` throws.
+   */
+  async reloadCurrent(source: {
+    openPositioned(): Promise<PositionedFile & { close(): void }>;
+    read(): Promise<Uint8Array<ArrayBuffer>>;
+  }): Promise<UnlockedVault> {
+    this.#live();
+    const read = this.#read;
+    const head = read && read.root === this.#root && read.parsed.body.indexLine
+      ? headLength(read.file)
+      : 0;
+    if (read && head > 0) {
+      const file = await source.openPositioned();
+      let same = false;
+      try {
+        same = file.size === read.file.length &&
+          sameBytes(await file.readAt(0, head), read.file.subarray(0, head));
+      } finally {
+        file.close();
+      }
+      if (same) {
+        return UnlockedVault.#build(
+          read.parsed,
+          read.root,
+          read.keys,
+          structuredClone(read.meta),
+          read.index,
+          read.file,
+        );
+      }
+    }
+    return await this.reload(await source.read());
   }
 
   /**
@@ -1003,7 +1057,8 @@ export class UnlockedVault {
         rekey: false,
       };
       this.#records.push(rec);
-      this.#byId.set(rec.key, rec);
+      // Into the map only if one was built: building it maps every record (10,000 ids encoded).
+      this.#byIdMap?.set(rec.key, rec);
       return rec.key;
     }
     const rec = this.#byId.get(id);
