@@ -131,7 +131,7 @@ Deno.test("a change written by another session between unlock and write is kept:
   });
 });
 
-Deno.test("writes that carry records in runs (add, remove from the middle, edit, rotate) leave every record line matching its table entry", async () => {
+Deno.test("writes that carry records in runs and the index as text (add, remove from the middle, edit, two adds in one session) leave every record line matching its table entry", async () => {
   await withHome(async (home) => {
     const names = Array.from({ length: 12 }, (_, i) => `p${String(i).padStart(2, "0")}`);
     const vault = await vaultWith(home, names);
@@ -154,6 +154,19 @@ Deno.test("writes that carry records in runs (add, remove from the middle, edit,
     await (await fresh()).profiles.remove("p00");
     expect.delete("p00");
     await check("the first record removed");
+    // One session adding twice (its index carried forward as text both times), then listing.
+    const twice = await fresh();
+    for (const name of ["zz1", "zz2"]) {
+      await Deno.writeFile(`${home}/${name}.db`, new Uint8Array(), { mode: 0o600 });
+      await twice.profiles.add(sqlite(home, name));
+      expect.add(name);
+      await check(`${name} added by a session that wrote before`);
+    }
+    assert.deepEqual(twice.profiles.list().map((p) => p.name).sort(), [...expect].sort());
+    const env = { HECATE_PASSWORD_FILE: await passwordFile(home), HECATE_LOCKOUT: "off" };
+    const listed = await runHecate(["--home", home, "server", "list"], { env });
+    assert.equal(listed.code, 0, listed.stderr);
+    for (const name of expect) assert.match(listed.stdout, new RegExp(`\\b${name}\\b`));
     await vault.close();
   });
 });

@@ -308,6 +308,43 @@ function checkedIndex(
   return entries;
 }
 
+/**
+ * The verified plaintext of a format-4 index line behind an index source (checked against the
+ * header and opened with AES-GCM at unlock), with the generation it was sealed for and the
+ * number of records of its file: a write that only adds records extends it instead of parsing
+ * and serialising 10,000 entries again (see {@link extendedIndex}).
+ */
+const indexPlaintexts = new WeakMap<
+  IndexSource,
+  { plain: Uint8Array; generation: number; records: number }
+>();
+
+/**
+ * The index plaintext of the next generation when the records are the file's, unchanged and in
+ * order, followed by new ones: the old entries' text kept, the new entries appended. Undefined
+ * when the plaintext is not exactly `{"generation":G,"entries":{...}}` as this module writes it
+ * (then the caller parses and serialises the whole index).
+ */
+function extendedIndex(
+  old: { plain: Uint8Array; generation: number },
+  generation: number,
+  added: readonly { key: string; summary: JsonObject }[],
+): Uint8Array<ArrayBuffer> | undefined {
+  const head = utf8(`{"generation":${old.generation},"entries":{`);
+  const { plain } = old;
+  const n = plain.length;
+  if (n < head.length + 2 || plain[n - 1] !== 0x7d || plain[n - 2] !== 0x7d) return undefined;
+  for (let i = 0; i < head.length; i++) if (plain[i] !== head[i]) return undefined;
+  const entries = plain.subarray(head.length, n - 2);
+  let more = added.map((a) => `${JSON.stringify(a.key)}:${JSON.stringify(a.summary)}`).join(",");
+  if (more && entries.length > 0) more = "," + more;
+  return concatBytes(
+    utf8(`{"generation":${generation},"entries":{`),
+    entries,
+    utf8(more + "}}"),
+  );
+}
+
 /** Memoises an index source, so a reload() from the same verification shares its result. */
 function memo(load: IndexSource): IndexSource {
   let entries: Record<string, JsonObject> | undefined;
@@ -729,6 +766,11 @@ export class UnlockedVault {
         const entries = indexOf({ [INDEX_META]: line }, body.generation);
         if (!entries) throw integrity("the profile index is for another generation");
         return checkedIndex(entries, body.records);
+      });
+      indexPlaintexts.set(index, {
+        plain,
+        generation: body.generation,
+        records: body.records.length,
       });
     } else {
       const entries = indexOf(meta, body.generation);
@@ -1433,6 +1475,45 @@ export class UnlockedVault {
   }
 
   /**
+   * When the index of the file read was not parsed yet and this state's records are that file's
+   * records, none opened or changed, in their order, followed only by new ones: the verified old
+   * plaintext and the new records' entries, for {@link extendedIndex}. The old entries are then
+   * carried forward as their text, as unchanged record lines are (an add at 10,000 profiles
+   * neither parses nor serialises them). Anything else (a record removed, changed or opened):
+   * undefined, and the index is read and written whole.
+   */
+  #extendedIndexInput():
+    | {
+      old: { plain: Uint8Array; generation: number };
+      added: { key: string; summary: JsonObject }[];
+    }
+    | undefined {
+    const old = this.#index && indexPlaintexts.get(this.#index);
+    if (!old || this.#records.length < old.records) return undefined;
+    for (let i = 0; i < old.records; i++) {
+      const r = this.#records[i]!;
+      if (
+        !r.read || r.entry !== r.read || r.summary !== undefined || r.value !== undefined ||
+        r.rekey
+      ) return undefined;
+    }
+    const added: { key: string; summary: JsonObject }[] = [];
+    for (let i = old.records; i < this.#records.length; i++) {
+      const r = this.#records[i]!;
+      if (r.read || r.summary === undefined) return undefined;
+      added.push({ key: r.key, summary: r.summary });
+    }
+    return { old, added };
+  }
+
+  /** Every record's index entry (summaries ready). */
+  #indexEntries(): Record<string, JsonObject> {
+    const index: Record<string, JsonObject> = {};
+    for (const r of this.#records) index[r.key] = r.summary!;
+    return index;
+  }
+
+  /**
    * Produces the next file: generation plus one, changed records re-sealed, body MAC and checksum.
    * The in-memory generation advances only when the caller commits (see {@link markSaved}).
    *
@@ -1440,11 +1521,11 @@ export class UnlockedVault {
    */
   async serialize(): Promise<{ bytes: Uint8Array<ArrayBuffer>; generation: number }> {
     this.#live();
-    this.#summariesReady();
+    const extended = this.#extendedIndexInput();
+    if (!extended) this.#summariesReady();
     const tagger = this.#nameTagger();
     const records: RecordEntry[] = [];
     const nameTags: Uint8Array[] = [];
-    const index: Record<string, JsonObject> = {};
     for (const r of this.#records) {
       if (r.rekey) {
         await this.#openRecord(r); // with the data key it has now
@@ -1475,9 +1556,13 @@ export class UnlockedVault {
       // An unchanged record keeps the tag it was read with (same name, same root key).
       const kept = r.entry === r.read ? r.read?.nameTag : undefined;
       nameTags.push(kept ?? tagger.tag(r.summary!.name, summaryKindOf(r.summary!)));
-      index[r.key] = r.summary!;
     }
     const generation = this.#generation + 1;
+    let indexPlain = extended && extendedIndex(extended.old, generation, extended.added);
+    if (!indexPlain) {
+      this.#summariesReady();
+      indexPlain = utf8(JSON.stringify({ generation, entries: this.#indexEntries() }));
+    }
     // A format-1 vault gets its signing key on its first format-2 write.
     const signer = this.#signer ??= await newSigningKeyPair();
     // API-key slots are re-sealed on every write from the data keys current now, so re-keying a
@@ -1498,7 +1583,7 @@ export class UnlockedVault {
       indexLine: {
         bytes: await sealIndex(
           this.#keys.meta,
-          utf8(JSON.stringify({ generation, entries: index })),
+          indexPlain,
           this.#vaultId,
           generation,
         ),
