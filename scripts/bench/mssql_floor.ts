@@ -6,7 +6,8 @@
  *
  * Environment: MSSQL_HOST, MSSQL_PORT, MSSQL_USER, MSSQL_PASSWORD, MSSQL_SQL (default
  * `select 1`), MSSQL_CA (a CA file: TLS with verification; otherwise no TLS), MSSQL_OUT (a file:
- * the rows are written there as CSV, as `hecate query --format csv --output` does). Prints to
+ * the rows are written there as CSV, as `hecate query --format csv --output` does), MSSQL_FSYNC
+ * (`1`: the file is synced to disk before it is closed, as Hecate's output file is). Prints to
  * stderr, as JSON, milliseconds since the process started: `loaded` (tedious imported),
  * `firstByte` (the PRELOGIN packet written), `login` (logged in), `firstRow`, `done`.
  *
@@ -87,6 +88,7 @@ await new Promise<void>((resolve, reject) => {
 });
 if (out) {
   flush();
+  if (env("MSSQL_FSYNC") === "1") out.syncSync();
   out.close();
 }
 conn.close();

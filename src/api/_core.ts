@@ -254,7 +254,7 @@ export class VaultCore {
     const current = this.unlocked();
     await this.store.withLock(async () => {
       // Apply the change to the newest file, not to what this process read earlier.
-      const fresh = await current.reload(await this.store.read());
+      const fresh = await current.reloadCurrent(this.store);
       await fn(fresh);
       await saveVault(this.store, fresh, this.audit, this.access.actor);
       this.#state = fresh;

@@ -440,7 +440,7 @@ async function startChainFor(
   actor: Actor,
 ): Promise<UnlockedVault> {
   return await store.withLock(async () => {
-    const fresh = await state.reload(await store.read());
+    const fresh = await state.reloadCurrent(store);
     if (chainKeyOf(fresh.meta)) return fresh; // another process did it meanwhile
     fresh.meta = withChainKey(fresh.meta, await startChain(home));
     await saveVault(store, fresh, audit, actor);
