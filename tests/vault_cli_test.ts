@@ -251,7 +251,8 @@ Deno.test("hecate with Vault against real PostgreSQL: vault:, vault-db:, query, 
         "--",
         "sh",
         "-c",
-        "sleep 7; psql -X -At -c 'select current_user'",
+        // TTL 5 s, renewed at about 3.3 s and 6.7 s: 9 s leaves room for both on a loaded machine.
+        "sleep 9; psql -X -At -c 'select current_user'",
       ]);
       const user = v.usernames.at(-1)!;
       assert.equal(r.code, 0, show(r));
