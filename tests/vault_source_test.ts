@@ -431,7 +431,7 @@ Deno.test("vault-db: real PostgreSQL login, renewed by the keeper, gone after re
   });
   keeper.keep(r.lease);
   // Past the first TTL: still alive because the keeper renewed it.
-  await new Promise((res) => setTimeout(res, 7500));
+  await new Promise((res) => setTimeout(res, 9000));
   assert(v.counts.leaseRenewals >= 2, `renewals: ${v.counts.leaseRenewals}`);
   assert(await canLogin(settings), "still valid after its first TTL");
   assert.equal(v.counts.creds, 1, "renewed, not new credentials");
