@@ -65,8 +65,16 @@ export class VaultCore {
   readonly passed: Set<string> = new Set();
   #state: UnlockedVault | ScopedVault;
   #policy: { state: UnlockedVault | ScopedVault; policy: VaultPolicy } | undefined;
-  /** Side keys handed to offline caches: copies of key material, zeroed by {@link wipe}. */
-  #sideKeys: Uint8Array[] = [];
+  /**
+   * Side keys handed to offline caches, one per record and state (a pool's every connect reuses
+   * it instead of deriving and keeping another copy); zeroed by {@link wipe}.
+   */
+  #sideKeys = new Map<
+    string,
+    { state: UnlockedVault | ScopedVault; key: Uint8Array<ArrayBuffer> }
+  >();
+  /** Side keys of earlier states, which a live cache may still use: zeroed by {@link wipe}. */
+  #retiredSideKeys: Uint8Array[] = [];
 
   /**
    * @param home Home directory.
@@ -124,8 +132,10 @@ export class VaultCore {
    */
   wipe(): void {
     this.#state.wipe();
-    for (const k of this.#sideKeys) k.fill(0);
-    this.#sideKeys = [];
+    for (const { key } of this.#sideKeys.values()) key.fill(0);
+    for (const key of this.#retiredSideKeys) key.fill(0);
+    this.#sideKeys.clear();
+    this.#retiredSideKeys = [];
   }
 
   /**
@@ -300,9 +310,14 @@ export class VaultCore {
   async sideKey(
     id: string,
   ): Promise<{ key: Uint8Array<ArrayBuffer>; vaultId: string } | undefined> {
-    const key = await this.#state.recordSideKey(id);
-    if (key) this.#sideKeys.push(key);
-    return key ? { key, vaultId: this.#state.id } : undefined;
+    const state = this.#state;
+    const held = this.#sideKeys.get(id);
+    if (held?.state === state) return { key: held.key, vaultId: state.id };
+    const key = await state.recordSideKey(id);
+    if (!key) return undefined;
+    if (held) this.#retiredSideKeys.push(held.key);
+    this.#sideKeys.set(id, { state, key });
+    return { key, vaultId: state.id };
   }
 
   /**
