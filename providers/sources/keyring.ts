@@ -1,12 +1,14 @@
 /**
- * `keyring:SERVICE/ACCOUNT`: a secret in the operating system's keyring. On Linux (and the
- * BSDs) the Secret Service (GNOME Keyring, KWallet 5.97+, KeePassXC) through `secret-tool`
- * from libsecret, with the attributes `service` and `username` that Python's keyring and the
- * Rust keyring crate use; on macOS the login Keychain through `security`. The secret reaches
- * those programs and comes back through pipes only, never argv.
+ * `keyring:SERVICE/ACCOUNT`: a secret in the operating system's keyring: the Secret Service on
+ * Linux and the BSDs (GNOME Keyring, KWallet 5.97+, KeePassXC), the login Keychain on macOS, the
+ * Credential Manager on Windows.
  *
- * Why programs and not a native binding (`@napi-rs/keyring`): a Node-API addon needs Deno's
- * `--allow-ffi`, which Hecate's permission set leaves out on purpose.
+ * Two ways in, one result: the `@napi-rs/keyring` binding in-process
+ * (providers/sources/keyring_native.ts) wherever it loads, else the command-line programs,
+ * `secret-tool` from libsecret (Linux/BSD) and `security` (macOS), with the secret through pipes
+ * only, never argv. On the Secret Service both match an item on the attributes `service` and
+ * `username` (the convention of Python's keyring and the Rust keyring crate), so each reads what
+ * the other wrote. Windows has no command-line reader: without the binding it is unreachable.
  *
  * @module
  */
@@ -15,6 +17,7 @@ import { childEnv, hasControl } from "./child_env.ts";
 import { malformedRef, sourceError } from "./errors.ts";
 import type { ParsedRef, Resolved, SecretSource, SourceContext } from "./source.ts";
 import { runCaptured } from "../../src/run/spawn.ts";
+import { NativeKeyringError, nativeKeyringFor } from "./keyring_native.ts";
 
 const TITLE = "OS keyring";
 const ENV = ["DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY", "USER"];
@@ -63,6 +66,73 @@ export async function keyringProgram(
   return { code: out.code, stdout: out.stdout, stderr: out.stderr.length > 0 };
 }
 
+const UNREACHABLE_HINT = Deno.build.os === "darwin"
+  ? "check that the login Keychain is unlocked"
+  : Deno.build.os === "windows"
+  ? "check the Credential Manager of this user"
+  : "check that a Secret Service runs and is unlocked in this session (DBUS_SESSION_BUS_ADDRESS)";
+
+/** How a user creates the item, per platform (the secret is prompted for or read from stdin). */
+function storeHint(service: string, account: string): string {
+  if (Deno.build.os === "darwin") {
+    return `store it with: security add-generic-password -s ${service} -a ${account} -w`;
+  }
+  if (Deno.build.os === "windows") {
+    // keyring-rs's Windows store names a generic credential ACCOUNT.SERVICE.
+    return `store it with: cmdkey /generic:${account}.${service} /user:${account} /pass`;
+  }
+  return `store it with: secret-tool store --label=NAME -- service ${service} username ${account}`;
+}
+
+/**
+ * Reads the item with `secret-tool` or `security` (where the binding does not load).
+ *
+ * @returns The value, or null when there is no such item.
+ */
+async function lookupWithProgram(
+  ref: ParsedRef,
+  service: string,
+  account: string,
+  ctx: SourceContext,
+): Promise<string | null> {
+  const argv = lookupArgs(service, account);
+  if (!argv) {
+    throw sourceError(
+      TITLE,
+      ref.raw,
+      "unreachable",
+      "on Windows Hecate reads the Credential Manager through the @napi-rs/keyring binding, " +
+        "which did not load here (run from source or a compiled binary, with --allow-ffi); " +
+        "else keep the secret in the vault or use env:/file:",
+      "no keyring reader on this platform",
+    );
+  }
+  let r;
+  try {
+    r = await keyringProgram(argv[0], argv[1], ctx);
+  } catch (e) {
+    if (ctx.signal.aborted) throw e;
+    throw sourceError(
+      TITLE,
+      ref.raw,
+      "unreachable",
+      Deno.build.os === "darwin"
+        ? "check /usr/bin/security"
+        : "install libsecret-tools (secret-tool)",
+      `${argv[0]} is not installed`,
+    );
+  }
+  if (r.code !== 0) {
+    // secret-tool and security exit non-zero with no message for a missing item; a message
+    // means the service itself failed (no D-Bus session, a locked keyring it could not open).
+    if (!r.stderr || (Deno.build.os === "darwin" && r.code === 44)) return null;
+    throw sourceError(TITLE, ref.raw, "unreachable", UNREACHABLE_HINT, `${argv[0]} exit ${r.code}`);
+  }
+  // `security -w` ends the password with a newline; secret-tool does not when piped.
+  const value = new TextDecoder().decode(r.stdout);
+  return Deno.build.os === "darwin" ? value.replace(/\n$/, "") : value;
+}
+
 /** The `keyring:` source. */
 export const keyringSource: SecretSource = {
   schemes: ["keyring"],
@@ -80,54 +150,17 @@ export const keyringSource: SecretSource = {
     return { scheme, raw: `${scheme}:${rest}`, parts };
   },
   async resolve(ref: ParsedRef, ctx: SourceContext): Promise<Resolved> {
-    const argv = lookupArgs(ref.parts.service!, ref.parts.account!);
-    if (!argv) {
-      throw sourceError(
-        TITLE,
-        ref.raw,
-        "unreachable",
-        "on Windows keep the secret in the vault or use env:/file:",
-        "no keyring reader on this platform",
-      );
+    const { service, account } = ref.parts as { service: string; account: string };
+    const native = await nativeKeyringFor(ctx.env);
+    const value = native
+      ? await native.get(service, account, ctx.signal).catch((e) => {
+        if (ctx.signal.aborted || !(e instanceof NativeKeyringError)) throw e;
+        throw sourceError(TITLE, ref.raw, "unreachable", UNREACHABLE_HINT, e.message);
+      })
+      : await lookupWithProgram(ref, service, account, ctx);
+    if (value === null) {
+      throw sourceError(TITLE, ref.raw, "not_found", storeHint(service, account), "no such item");
     }
-    let r;
-    try {
-      r = await keyringProgram(argv[0], argv[1], ctx);
-    } catch (e) {
-      if (ctx.signal.aborted) throw e;
-      throw sourceError(
-        TITLE,
-        ref.raw,
-        "unreachable",
-        Deno.build.os === "darwin"
-          ? "check /usr/bin/security"
-          : "install libsecret-tools (secret-tool)",
-        `${argv[0]} is not installed`,
-      );
-    }
-    if (r.code !== 0) {
-      // secret-tool and security exit non-zero with no message for a missing item; a message
-      // means the service itself failed (no D-Bus session, a locked keyring it could not open).
-      if (!r.stderr || (Deno.build.os === "darwin" && r.code === 44)) {
-        throw sourceError(
-          TITLE,
-          ref.raw,
-          "not_found",
-          `store it with: secret-tool store --label=NAME -- service ${ref.parts.service} username ${ref.parts.account}`,
-          "no such item",
-        );
-      }
-      throw sourceError(
-        TITLE,
-        ref.raw,
-        "unreachable",
-        "check that a Secret Service runs and is unlocked in this session (DBUS_SESSION_BUS_ADDRESS)",
-        `${argv[0]} exit ${r.code}`,
-      );
-    }
-    // `security -w` ends the password with a newline; secret-tool does not when piped.
-    let value = new TextDecoder().decode(r.stdout);
-    if (Deno.build.os === "darwin") value = value.replace(/\n$/, "");
     return { fields: { value } };
   },
 };

@@ -39,6 +39,7 @@ import { fieldsOf, providerByType } from "../../../providers/mod.ts";
 import {
   clearFromKeyring,
   hecateKeyringRef,
+  keyringClearCommand,
   storeInKeyring,
 } from "../../../providers/sources/keyring_store.ts";
 import { MAX_KEEP, validKeep } from "../../lifecycle/history.ts";
@@ -297,8 +298,9 @@ export function serverCommand(ctx: CliContext) {
       .addOption(
         new Option(
           "--store <store>",
-          "where the password is kept: in the vault, or in the OS keyring (Secret Service; the " +
-            "vault keeps only a keyring: reference, and server remove clears the entry)",
+          "where the password is kept: in the vault, or in the OS keyring (Secret Service, " +
+            "Keychain, Credential Manager; the vault keeps only a keyring: reference, and server " +
+            "remove clears the entry)",
         ).choices(["vault", "keyring"] as const),
       )
       .optionsGroup("Options:")
@@ -495,7 +497,7 @@ export function serverCommand(ctx: CliContext) {
           if (!(await clearFromKeyring(vault.id, name, ctx.io.env))) {
             await ctx.warn(
               `the OS keyring entry of "${name}" could not be removed; remove it with ` +
-                `secret-tool clear -- service hecate username ${vault.id}/${name}`,
+                keyringClearCommand(vault.id, name),
             );
           }
         }
