@@ -32,6 +32,11 @@
  * the chunks, whose functions throw a clear error if ever called (from source,
  * src/db/tedious_source.ts serves the same stand-ins through the Node layer's module cache).
  *
+ * The OS keyring binding `@napi-rs/keyring` is a Node-API addon, which a bundle without
+ * node_modules cannot load: it is left out and its one `import()` made to fail
+ * ({@link dropNativeKeyring}), so the bundle's `keyring:` source and `--store keyring` use
+ * `secret-tool` / `security` as they do wherever the binding does not load.
+ *
  * A third ({@link deferJsJoda}): tedious's date and datetime parameter types load `@js-joda/core`
  * when tedious loads and build two constants with it, about 10 ms of every SQL Server run; Hecate
  * sends no date parameters, so the bundle loads it on first use instead.
@@ -45,6 +50,9 @@ import { HECATE_PERMISSIONS } from "./permissions.ts";
 import { STANDIN_PACKAGES } from "../src/db/tedious_standin.ts";
 
 export { STANDIN_PACKAGES };
+
+/** The keyring binding, left out of the bundle (see {@link dropNativeKeyring}). */
+export const NATIVE_KEYRING = "@napi-rs/keyring";
 
 /** Default output directory. */
 export const DEFAULT_OUT = "dist/bundle";
@@ -75,6 +83,8 @@ export function bundleArgs(outDir: string): string[] {
     "--code-splitting",
     "--external",
     "*.node",
+    "--external",
+    NATIVE_KEYRING,
     ...STANDIN_PACKAGES.flatMap((p) => ["--external", p]),
     "--outdir",
     outDir,
@@ -225,6 +235,43 @@ async function deferTediousDates(outDir: string): Promise<void> {
   }
 }
 
+/** The binding's `import()` as the bundler leaves it (external). */
+const KEYRING_IMPORT = `import(${JSON.stringify(NATIVE_KEYRING)})`;
+
+/**
+ * Turns one chunk's `import()` of the keyring binding into a rejected promise, so that the bundle
+ * uses the keyring programs and never resolves a bare specifier at run time (from whatever
+ * node_modules might lie near the bundle or the working directory).
+ *
+ * @param text A chunk's JavaScript.
+ * @returns The text, and how many imports it replaced.
+ */
+export function dropNativeKeyring(text: string): { text: string; replaced: number } {
+  const replaced = text.split(KEYRING_IMPORT).length - 1;
+  if (replaced === 0) return { text, replaced };
+  const stub = `Promise.reject(new Error("${NATIVE_KEYRING} is not part of the bundle"))`;
+  return { text: text.replaceAll(KEYRING_IMPORT, stub), replaced };
+}
+
+/** Applies {@link dropNativeKeyring} to the chunks in `outDir`: the import must be found once. */
+async function removeNativeKeyring(outDir: string): Promise<void> {
+  let found = 0;
+  for await (const entry of Deno.readDir(outDir)) {
+    if (!entry.isFile || !entry.name.endsWith(".js")) continue;
+    const path = `${outDir}/${entry.name}`;
+    const { text, replaced } = dropNativeKeyring(await Deno.readTextFile(path));
+    if (replaced === 0) continue;
+    found += replaced;
+    await Deno.writeTextFile(path, text);
+  }
+  if (found !== 1) {
+    throw new Error(
+      `bundle: expected one import() of ${NATIVE_KEYRING} in the chunks, found ${found}; ` +
+        "update dropNativeKeyring in scripts/bundle.ts",
+    );
+  }
+}
+
 /** Applies {@link replaceStandins} to the chunks in `outDir`: each package must be found. */
 async function installStandins(outDir: string): Promise<void> {
   const found: string[] = [];
@@ -316,6 +363,7 @@ export async function buildBundle(outDir: string = DEFAULT_OUT): Promise<string>
   await makeRequireLazy(outDir);
   await installStandins(outDir);
   await deferTediousDates(outDir);
+  await removeNativeKeyring(outDir);
   await deno(workerBundleArgs(outDir));
   const launcher = `${outDir}/hecate`;
   await Deno.writeTextFile(launcher, launcherScript(), { mode: 0o755 });
