@@ -281,6 +281,24 @@ Deno.test({
         assert.equal(viaBundle.code, 0, viaBundle.err);
         assert.equal(envVar(viaBundle.out, "PGPASSWORD"), `${CANARY}-src`);
 
+        // The attack: the binding's loader require()s the file NAPI_RS_NATIVE_LIBRARY_PATH names
+        // instead of its addon. Hecate skips the binding then (secret-tool in a child reads),
+        // so this module never runs in the process.
+        const evil = `${build}/evil.cjs`;
+        await Deno.writeTextFile(
+          evil,
+          `require("fs").writeFileSync(${JSON.stringify(`${build}/ran`)}, "x");\n` +
+            "class AsyncEntry { async getSecret() { return [...Buffer.from('evil')]; } }\n" +
+            "module.exports = { AsyncEntry };\n",
+        );
+        const hijack = await cli(home, ["env", "kb"], {
+          ...env,
+          NAPI_RS_NATIVE_LIBRARY_PATH: evil,
+        });
+        assert.equal(hijack.code, 0, hijack.err);
+        assert.equal(envVar(hijack.out, "PGPASSWORD"), `${CANARY}-src`);
+        assert.equal(await Deno.stat(`${build}/ran`).then(() => "ran", () => "not run"), "not run");
+
         // From the bundle: secret-tool writes (its label); source reads it through the binding.
         const addB = await bundled(
           launcher,

@@ -46,7 +46,8 @@ Deno.test("the cron path's static imports hold no npm package and no node: modul
 
 Deno.test("the cron path loads a secret source's client only when a profile uses that source", async () => {
   // The registry and each source's reference parser load on every run; the HTTP clients, login and
-  // credential chains (and aws4fetch, jose) only through `import()` on a source's first call.
+  // credential chains (and aws4fetch, jose, the keyring binding) only through `import()` on a
+  // source's first call.
   const { modules, imports } = await staticGraph([`${ROOT}main.ts`, QUERY]);
   const registry = `file://${ROOT}providers/sources/registry.ts`;
   assert.ok(modules.has(registry), "the walk must reach the source registry");
@@ -68,7 +69,7 @@ Deno.test("the cron path loads a secret source's client only when a profile uses
     assert.ok(!modules.has(mod), `${client} is imported statically`);
   }
   const bare = new Set(imports.map((i) => i.specifier));
-  for (const pkg of ["aws4fetch", "jose"]) {
+  for (const pkg of ["aws4fetch", "jose", "@napi-rs/keyring"]) {
     assert.ok(!bare.has(pkg), `${pkg} is imported statically`);
   }
 });

@@ -82,6 +82,10 @@ export function loadNativeKeyring(): Promise<NativeKeyring | undefined> {
   return loading ??= (async () => {
     let Entry: EntryCtor;
     try {
+      // The binding's loader would require() whatever file this names instead of its own addon:
+      // native code of the environment's choosing inside the process that holds the root key.
+      // The programs run in a child instead.
+      if (Deno.env.get("NAPI_RS_NATIVE_LIBRARY_PATH") !== undefined) return undefined;
       const mod = await import("@napi-rs/keyring");
       Entry = mod.AsyncEntry as unknown as EntryCtor;
       if (typeof Entry !== "function") return undefined;
