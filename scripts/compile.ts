@@ -5,6 +5,12 @@
  * `deno compile` downloads the runtime for each target from the Deno site on first use; where
  * that site is unreachable the build fails with Deno's own message, and nothing is faked.
  *
+ * The executable embeds node_modules as it is: npm's platform packages (the OS keyring binding
+ * `@napi-rs/keyring`'s addon) are those of the OS and CPU they were installed for, by default this
+ * machine's. For another target run `deno install --os OS --arch ARCH` first (the release workflow
+ * does); else that executable's `keyring:` access uses the command-line programs
+ * (docs/SOURCES.md).
+ *
  * Usage: `deno task compile [--target TRIPLE]... [--out DIR] [--dry-run]`
  *
  * @module
