@@ -260,6 +260,12 @@ Deno.test({
     try {
       const env = { PATH, DBUS_SESSION_BUS_ADDRESS: svc.address };
       const launcher = await buildBundle(`${build}/out`);
+      // The bundle resolves no bare specifier at run time: the binding's import() is gone.
+      for await (const f of Deno.readDir(`${build}/out`)) {
+        if (!f.name.endsWith(".js")) continue;
+        const text = await Deno.readTextFile(`${build}/out/${f.name}`);
+        assert.ok(!text.includes(`import("@napi-rs/keyring")`), f.name);
+      }
       await withHome(async (home) => {
         // From source: the binding writes (its label), `env` reads, `remove` clears.
         const add = await hecate(
