@@ -167,23 +167,37 @@ Deno.test("an older slot or a temp state file left between two holds of a long-l
     assert.ok(!after.includes(toBase64Url(s1.state.key)), "the older chain key survived");
     assert.equal(await usedSlots(home), 1);
 
-    // A writer killed while replacing the state whole leaves the fixed temp file with a key; the
-    // state file itself is as this process left it.
+    // A writer killed while replacing the state whole (it found no valid state) leaves the fixed
+    // temp file with a key, and one of an earlier version a randomly named one. Such a writer
+    // found the state file other than as this process left it: here, a format-1 file put back
+    // (as an earlier version writes it) and upgraded by another process's append.
     const key = await Deno.readFile(`${home}/${STATE_FILE}`);
-    await Deno.writeFile(`${home}/${STATE_TEMP}`, key, { mode: 0o600 });
-    await log.append(query(4));
-    await assert.rejects(() => Deno.stat(`${home}/${STATE_TEMP}`), Deno.errors.NotFound);
-
-    // Another process's append, then a temp file of an earlier version's random name.
+    const s3 = (await readStateFile(home))!.state;
+    await Deno.writeTextFile(
+      `${home}/${STATE_FILE}`,
+      JSON.stringify({
+        v: 1,
+        seq: s3.seq,
+        mac: toBase64Url(s3.mac),
+        key: toBase64Url(s3.key),
+        size: s3.size,
+        segment_first: s3.segmentFirst,
+        segment_started: s3.segmentStarted,
+      }) + "\n",
+    );
     await otherProcessAppends(home, "other", 1);
-    const legacy = `${home}/${STATE_TEMP}-0a1b2c3d4e5f`;
-    await Deno.writeFile(legacy, key, { mode: 0o600 });
+    const temps = [`${home}/${STATE_TEMP}`, `${home}/${STATE_TEMP}-0a1b2c3d4e5f`];
+    for (const p of temps) await Deno.writeFile(p, key, { mode: 0o600 });
+    await log.append(query(4));
+    for (const p of temps) {
+      await assert.rejects(() => Deno.stat(p), Deno.errors.NotFound, `${p} survived`);
+    }
     await log.append(query(5));
-    await assert.rejects(() => Deno.stat(legacy), Deno.errors.NotFound);
 
     const report = await verifyTrail(home, a0);
     assert.equal(report.ok, true, report.problem?.message ?? "");
     assert.equal(report.entries, 1 + 5 + 2);
+    assert.equal(await usedSlots(home), 1);
   });
 });
 

@@ -31,7 +31,6 @@ import {
   initialState,
   removeStaleTempFiles,
   removeStaleTemps,
-  staleTempPresent,
   STATE_FILE,
   writeState,
   writeStateSync,
@@ -640,9 +639,11 @@ export class FileAuditLog implements AuditSink {
    * The files are opened and the state read with synchronous calls (lookups and copies in the
    * kernel's caches); only flushes and directory work wait on the event loop. The home is listed
    * for a killed writer's temp files (and an older slot zeroed) on this process's first hold and
-   * whenever the state file is not exactly as this process's last update left it (another writer
-   * ran meanwhile: see HeldState.untouched); otherwise one `lstat` of the fixed temp name stands
-   * for the listing. The state, the trail's size and the rotation are checked on every hold.
+   * whenever the state file is not exactly as this process's last update left it: a temp file
+   * is only made by a writer that found the state file missing, in format 1 or without a valid
+   * slot, and one killed between its slot writes leaves two valid slots, so neither can have
+   * happened since while the file is as this process left it (see HeldState.untouched). The
+   * state, the trail's size and the rotation are checked on every hold.
    */
   async #openLocked(
     settings: ReturnType<typeof auditSettings>,
@@ -661,7 +662,7 @@ export class FileAuditLog implements AuditSink {
     }
     let log: Deno.FsFile | undefined;
     try {
-      if (!held.untouched || staleTempPresent(home)) {
+      if (!held.untouched) {
         await removeStaleTempFiles(home);
         await held.scrub();
       }

@@ -98,22 +98,6 @@ export async function removeStaleTempFiles(home: string): Promise<number> {
   return removed;
 }
 
-/**
- * Whether the fixed temp file {@link STATE_TEMP} exists (one `lstat`, no listing): a writer was
- * killed while replacing the state file whole.
- *
- * @param home The home directory.
- * @returns True when it exists (or cannot be checked).
- */
-export function staleTempPresent(home: string): boolean {
-  try {
-    Deno.lstatSync(`${home}/${STATE_TEMP}`);
-    return true;
-  } catch (e) {
-    return !(e instanceof Deno.errors.NotFound);
-  }
-}
-
 /** Bytes of one slot of the two-slot state file (format 2). */
 export const SLOT_BYTES = 512;
 /** Bytes of a format-2 state file: two slots. */
