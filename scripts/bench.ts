@@ -13,7 +13,9 @@
  * against MariaDB next to the same against PostgreSQL, from the bundle), `startup`
  * (`hecate query ... "select 1"` per engine, against `hecate server list`, which loads no
  * driver), `audit` (append latency and throughput, the audit share of an in-process query, and
- * `audit verify` on a 1,000,000-entry trail), `pool` (queries per second through the library pool
+ * `audit verify` on a 1,000,000-entry trail), `audithold` (the CPU and wall time of a hold of the
+ * audit lock: a lone durable append, and durable records arriving spread out as the gateway's do;
+ * scripts/bench/audit_hold.ts), `pool` (queries per second through the library pool
  * against a raw `pg` Pool), `vaultsize` (query, server list and server add at 10, 1,000 and 10,000
  * profiles, and importing a 10,000-line .pgpass; scripts/bench/vaultsize.ts), `sources` (the cron
  * path with a `file:` reference and with an `env:` reference failing over to it, against a stored
@@ -55,6 +57,7 @@ import { psqlCommand, serverProfile, vaultWith } from "./bench/setup.ts";
 import { benchAgent } from "./bench/agent.ts";
 import { benchAge } from "./bench/age.ts";
 import { benchAudit } from "./bench/audit.ts";
+import { benchAuditHold } from "./bench/audit_hold.ts";
 import { benchPool } from "./bench/pool.ts";
 import { benchVaultSize } from "./bench/vaultsize.ts";
 import { benchSources } from "./bench/sources.ts";
@@ -85,6 +88,7 @@ const sections = Deno.args.length ? Deno.args : [
   "mysqlcron",
   "startup",
   "audit",
+  "audithold",
   "pool",
   "vaultsize",
   "sources",
@@ -394,6 +398,7 @@ try {
   }
 
   if (sections.includes("audit")) await benchAudit(root, PASSWORD);
+  if (sections.includes("audithold")) await benchAuditHold(root);
   if (sections.includes("pool")) await benchPool(root, PASSWORD);
   if (sections.includes("vaultsize")) await benchVaultSize(root, PASSWORD);
   if (sections.includes("sources")) await benchSources(root, PASSWORD, hecateCmd);

@@ -27,8 +27,9 @@ import {
 import { retentionAuth, retentionKey } from "./retention.ts";
 import {
   type ChainState,
+  HeldState,
   initialState,
-  readState,
+  removeStaleTempFiles,
   removeStaleTemps,
   STATE_FILE,
   writeState,
@@ -209,7 +210,9 @@ async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {
  * @returns What `fn` returns.
  */
 export async function withAuditLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
-  const lock = await Deno.open(`${home}/${AUDIT_LOCK}`, { create: true, write: true, mode: 0o600 });
+  // Opening is a lookup in the kernel's caches: made synchronously, as a hop to the blocking
+  // thread pool costs more CPU than the call. Taking the lock waits for other holders: async.
+  const lock = Deno.openSync(`${home}/${AUDIT_LOCK}`, { create: true, write: true, mode: 0o600 });
   try {
     await lock.lock(true);
     return await fn();
@@ -478,7 +481,7 @@ export class FileAuditLog implements AuditSink {
       settings = auditSettings(this.#options);
       const s = settings;
       await withAuditLock(this.#home, async () => {
-        let { log, state } = await this.#openLocked(s);
+        let { log, state, held } = await this.#openLocked(s);
         let saved = true; // whether the state file counts every flushed line
         let callers = 1; // the most records seen outstanding at once in this hold
         // A process that exits (Deno.exit) while the state is behind writes it on the way out.
@@ -515,7 +518,7 @@ export class FileAuditLog implements AuditSink {
             // processes and `audit verify` only ever see it current. A lone record resolves
             // only after that, as it always did.
             if (last) {
-              await writeState(this.#home, state);
+              await held.write(state);
               saved = true;
             }
             if (alone) {
@@ -530,10 +533,11 @@ export class FileAuditLog implements AuditSink {
         } catch (e) {
           // The batches settled before this failure are on disk: the state counts them before
           // the lock goes (if it cannot, the next writer's recovery does).
-          if (!saved) await writeState(this.#home, state).catch(() => {});
+          if (!saved) await held.write(state).catch(() => {});
           throw e;
         } finally {
           globalThis.removeEventListener("unload", onExit);
+          held.close();
           log.close();
         }
       });
@@ -614,10 +618,11 @@ export class FileAuditLog implements AuditSink {
     const settings = auditSettings(this.#options);
     try {
       await withAuditLock(this.#home, async () => {
-        const { log, state } = await this.#openLocked(settings);
+        const { log, state, held } = await this.#openLocked(settings);
         try {
-          await this.#write(log, state, events, this.#now());
+          await this.#write(log, held, state, events, this.#now());
         } finally {
+          held.close();
           log.close();
         }
       });
@@ -628,15 +633,24 @@ export class FileAuditLog implements AuditSink {
   }
 
   /**
-   * Under the lock: reads the state, recovers from a crash, closes the segment or removes old ones
-   * when due, and opens the active file for appending.
+   * Under the lock: reads the state, removes what a killed writer left, recovers from a crash,
+   * closes the segment or removes old ones when due, and opens the active file for appending.
+   *
+   * The files are opened and the state read with synchronous calls (lookups and copies in the
+   * kernel's caches); only flushes and directory work wait on the event loop. The home is listed
+   * for a killed writer's temp files (and an older slot zeroed) on this process's first hold and
+   * whenever the state file is not exactly as this process's last update left it: a temp file
+   * is only made by a writer that found the state file missing, in format 1 or without a valid
+   * slot, and one killed between its slot writes leaves two valid slots, so neither can have
+   * happened since while the file is as this process left it (see HeldState.untouched). The
+   * state, the trail's size and the rotation are checked on every hold.
    */
   async #openLocked(
     settings: ReturnType<typeof auditSettings>,
-  ): Promise<{ log: Deno.FsFile; state: ChainState }> {
+  ): Promise<{ log: Deno.FsFile; state: ChainState; held: HeldState }> {
     const home = this.#home;
-    let state = await readState(home);
-    if (!state) {
+    const held = HeldState.open(home);
+    if (!held) {
       throw new HecateError(
         "audit_failed",
         `The audit state file "${home}/${STATE_FILE}" is missing`,
@@ -646,15 +660,21 @@ export class FileAuditLog implements AuditSink {
         },
       );
     }
-    await removeStaleTemps(home);
-    const now = this.#now();
-    let log = await Deno.open(this.path, { read: true, append: true, create: true, mode: 0o600 });
+    let log: Deno.FsFile | undefined;
     try {
-      state = await this.#reconcile(log, state);
+      if (!held.untouched) {
+        await removeStaleTempFiles(home);
+        await held.scrub();
+      }
+      let state = held.info.state;
+      const now = this.#now();
+      log = this.#openTrail();
+      state = await this.#reconcile(log, held, state);
       if (this.#rotationDue(state, settings, now)) {
         log.close();
-        state = await this.#rotate(state, now);
-        log = await Deno.open(this.path, { read: true, append: true, create: true, mode: 0o600 });
+        log = undefined;
+        state = await this.#rotate(held, state, now);
+        log = this.#openTrail();
         this.#retentionDue = true;
       }
       const r = this.#retentionKey;
@@ -665,22 +685,24 @@ export class FileAuditLog implements AuditSink {
           if (state.size > 0) {
             // The retention record opens a segment, where the verifier looks for it.
             log.close();
-            state = await this.#rotate(state, now);
-            log = await Deno.open(this.path, {
-              read: true,
-              append: true,
-              create: true,
-              mode: 0o600,
-            });
+            log = undefined;
+            state = await this.#rotate(held, state, now);
+            log = this.#openTrail();
           }
-          state = await this.#retain(log, state, settings.keepSegments, now, r);
+          state = await this.#retain(log, held, state, settings.keepSegments, now, r);
         }
       }
-      return { log, state };
+      return { log, state, held };
     } catch (e) {
-      log.close();
+      log?.close();
+      held.close();
       throw e;
     }
+  }
+
+  /** Opens the active segment for appending (synchronously: see #openLocked). */
+  #openTrail(): Deno.FsFile {
+    return Deno.openSync(this.path, { read: true, append: true, create: true, mode: 0o600 });
   }
 
   /**
@@ -692,8 +714,8 @@ export class FileAuditLog implements AuditSink {
    * a write that never completed, so never final: it is cut off. Anything else (lines that do not verify, lines of several processes, a file shorter than
    * the state says) is left as it is for `audit verify` to report, and appending goes on after it.
    */
-  async #reconcile(log: Deno.FsFile, state: ChainState): Promise<ChainState> {
-    const size = (await log.stat()).size;
+  async #reconcile(log: Deno.FsFile, held: HeldState, state: ChainState): Promise<ChainState> {
+    const size = log.statSync().size;
     if (size === state.size) return state;
     if (size < state.size || size - state.size > 16 * 1024 * 1024) return { ...state, size };
     const extra = new Uint8Array(size - state.size);
@@ -738,19 +760,20 @@ export class FileAuditLog implements AuditSink {
     if (complete < extra.length) await log.truncate(state.size + complete);
     if (complete === 0) return state;
     const adopted = { ...state, seq, mac, key, size: state.size + complete };
-    await writeState(this.#home, adopted);
+    await held.write(adopted);
     return adopted;
   }
 
   /** Writes the events' lines and flushes them, then replaces the state file. */
   async #write(
     log: Deno.FsFile,
+    held: HeldState,
     state: ChainState,
     events: readonly AuditEvent[],
     now: Date,
   ): Promise<ChainState> {
     const next = await this.#writeLines(log, state, events, now);
-    await writeState(this.#home, next);
+    await held.write(next);
     return next;
   }
 
@@ -787,14 +810,14 @@ export class FileAuditLog implements AuditSink {
     return { ...state, seq, mac, key, size: state.size + bytes.length };
   }
 
-  async #rotate(state: ChainState, now: Date): Promise<ChainState> {
+  async #rotate(held: HeldState, state: ChainState, now: Date): Promise<ChainState> {
     const dir = `${this.#home}/${SEGMENT_DIR}`;
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     await Deno.rename(this.path, `${this.#home}/${segmentName(state.segmentFirst)}`);
     await syncDir(dir);
     await syncDir(this.#home);
     const next = { ...state, size: 0, segmentFirst: state.seq + 1, segmentStarted: now.getTime() };
-    await writeState(this.#home, next);
+    await held.write(next);
     return next;
   }
 
@@ -807,6 +830,7 @@ export class FileAuditLog implements AuditSink {
    */
   async #retain(
     log: Deno.FsFile,
+    held: HeldState,
     state: ChainState,
     keep: number,
     now: Date,
@@ -838,7 +862,7 @@ export class FileAuditLog implements AuditSink {
       return state;
     }
     if (end.last_seq !== kept - 1 || lastMac.length !== CHAIN_BYTES) return state;
-    const after = await this.#write(log, state, [{
+    const after = await this.#write(log, held, state, [{
       event: "audit.retention",
       actor: { kind: "password" },
       outcome: "ok",

@@ -71,6 +71,19 @@ function bad(path: string, what: string): HecateError {
  * @returns How many files were removed (a zeroed slot counts as one).
  */
 export async function removeStaleTemps(home: string): Promise<number> {
+  let removed = await removeStaleTempFiles(home);
+  if (await scrubStaleSlot(home)) removed++;
+  return removed;
+}
+
+/**
+ * The temp-file half of {@link removeStaleTemps}: lists the home and removes every
+ * `.audit.state.tmp*`, then fsyncs the directory if it removed one. Call under the audit lock.
+ *
+ * @param home The home directory.
+ * @returns How many files were removed.
+ */
+export async function removeStaleTempFiles(home: string): Promise<number> {
   let removed = 0;
   for await (const e of Deno.readDir(home)) {
     if (!e.name.startsWith(STATE_TEMP)) continue;
@@ -82,7 +95,6 @@ export async function removeStaleTemps(home: string): Promise<number> {
     }
   }
   if (removed > 0) await syncDir(home);
-  if (await scrubStaleSlot(home)) removed++;
   return removed;
 }
 
@@ -315,38 +327,166 @@ function plan(b: Uint8Array | undefined, path: string): { slot: number; gen: num
  * @param s The new state.
  */
 export async function writeState(home: string, s: ChainState): Promise<void> {
-  const path = `${home}/${STATE_FILE}`;
-  let f: Deno.FsFile;
+  let held: HeldState | undefined;
   try {
-    f = await Deno.open(path, { read: true, write: true });
+    held = HeldState.open(home);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-    return await replaceState(home, freshFile(s));
+    if (!(e instanceof HecateError)) throw e;
+    // Damaged beyond any valid slot: replaced whole below.
   }
+  if (!held) return await replaceState(home, freshFile(s));
   try {
-    const cur = new Uint8Array(STATE_FILE_BYTES + 1);
-    let n = 0;
-    for (;;) {
-      const r = await f.read(cur.subarray(n));
-      if (r === null || r === 0) break;
-      n += r;
-      if (n === cur.length) break;
-    }
-    const p = plan(cur.subarray(0, n), path);
-    if (!p) return await replaceState(home, freshFile(s));
-    await writeAt(f, p.slot * SLOT_BYTES, slotBytes(s, p.gen));
-    await f.syncData();
-    await writeAt(f, (1 - p.slot) * SLOT_BYTES, ZERO_SLOT);
-    await f.syncData();
+    await held.write(s);
   } finally {
-    f.close();
+    held.close();
   }
 }
 
-async function writeAt(f: Deno.FsFile, offset: number, b: Uint8Array): Promise<void> {
-  await f.seek(offset, Deno.SeekMode.Start);
+/**
+ * The last state file update each home got from this process (any log object): if a locked
+ * section finds the file exactly as this process left it, no other writer has run since, so none
+ * can have been killed mid-update there (see {@link HeldState.untouched}).
+ */
+const lastWritten = new Map<string, { gen: number; slot: number }>();
+
+/**
+ * The state file opened for one locked section: read once with synchronous calls (a page-cache
+ * copy; a hop to Deno's blocking thread pool costs more than the read), updated in place from
+ * what was read, each `fdatasync` awaited so the event loop stays free while the disk works. Call
+ * under the audit lock, and close before the lock goes.
+ */
+export class HeldState {
+  readonly #home: string;
+  #file: Deno.FsFile | undefined;
+  #info: StateFile;
+  /** Whether #info is known to match the file (false after a failed update). */
+  #known = true;
+
+  private constructor(home: string, file: Deno.FsFile, info: StateFile) {
+    this.#home = home;
+    this.#file = file;
+    this.#info = info;
+  }
+
+  /**
+   * Opens and reads the state file.
+   *
+   * @param home The home directory.
+   * @returns The held file, or undefined when it does not exist.
+   * @throws {HecateError} `audit_failed` when no slot (or the format-1 object) is valid.
+   */
+  static open(home: string): HeldState | undefined {
+    let f: Deno.FsFile;
+    try {
+      f = Deno.openSync(`${home}/${STATE_FILE}`, { read: true, write: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+    try {
+      return new HeldState(home, f, readHeld(f, home));
+    } catch (e) {
+      f.close();
+      throw e;
+    }
+  }
+
+  /** What the file held when read (and after this object's updates). */
+  get info(): StateFile {
+    return this.#info;
+  }
+
+  /**
+   * Whether the file is exactly as this process's last update left it: format 2, neither torn
+   * nor holding a second valid slot, and the generation and slot this process wrote last. Then
+   * no other locked section updated it since; and one that replaced it whole would have left a
+   * different generation or no file. So no killed writer can have left a temp file or an older
+   * slot since this process last looked.
+   */
+  get untouched(): boolean {
+    const i = this.#info;
+    const last = lastWritten.get(this.#home);
+    return this.#known && i.format === 2 && !i.torn && !i.stale && last !== undefined &&
+      last.gen === i.gen && last.slot === i.slot;
+  }
+
+  /**
+   * Zeroes the slot that still holds an older state (a writer died between its two slot writes),
+   * and flushes that.
+   *
+   * @returns True when a slot was zeroed.
+   */
+  async scrub(): Promise<boolean> {
+    const i = this.#info;
+    if (!i.stale || !this.#file) return false;
+    writeAtSync(this.#file, (1 - i.slot!) * SLOT_BYTES, ZERO_SLOT);
+    await this.#file.syncData();
+    this.#info = { ...i, stale: false };
+    return true;
+  }
+
+  /**
+   * Writes the state: in place into the other slot, `fdatasync`, zeroes over the previous slot,
+   * `fdatasync` (see {@link writeState}); a format-1 or slotless file is replaced whole.
+   *
+   * @param s The new state.
+   */
+  async write(s: ChainState): Promise<void> {
+    const f = this.#file;
+    if (f && !this.#known) {
+      try {
+        this.#info = readHeld(f, this.#home);
+        this.#known = true;
+      } catch {
+        // Not valid any more: replaced whole below.
+      }
+    }
+    const i = this.#info;
+    if (!f || !this.#known || i.format !== 2) {
+      this.close();
+      await replaceState(this.#home, freshFile(s));
+      this.#info = { state: s, format: 2, slot: 0, gen: 1, torn: false, stale: false };
+      this.#known = true;
+      lastWritten.set(this.#home, { gen: 1, slot: 0 });
+      this.#file = Deno.openSync(`${this.#home}/${STATE_FILE}`, { read: true, write: true });
+      return;
+    }
+    const slot = 1 - i.slot!;
+    const gen = i.gen! + 1;
+    this.#known = false; // until both steps are done
+    writeAtSync(f, slot * SLOT_BYTES, slotBytes(s, gen));
+    await f.syncData();
+    writeAtSync(f, i.slot! * SLOT_BYTES, ZERO_SLOT);
+    await f.syncData();
+    this.#info = { state: s, format: 2, slot, gen, torn: false, stale: false };
+    this.#known = true;
+    lastWritten.set(this.#home, { gen, slot });
+  }
+
+  /** Closes the file (idempotent). */
+  close(): void {
+    this.#file?.close();
+    this.#file = undefined;
+  }
+}
+
+/** Reads a held state file whole from its start (synchronously: a page-cache copy). */
+function readHeld(f: Deno.FsFile, home: string): StateFile {
+  f.seekSync(0, Deno.SeekMode.Start);
+  // One more byte than a format-2 file, so a longer file is seen as such (and read whole).
+  let b = new Uint8Array(STATE_FILE_BYTES + 1);
   let n = 0;
-  while (n < b.length) n += await f.write(b.subarray(n));
+  for (;;) {
+    if (n === b.length) {
+      const more = new Uint8Array(b.length * 2);
+      more.set(b);
+      b = more;
+    }
+    const r = f.readSync(b.subarray(n));
+    if (r === null || r === 0) break;
+    n += r;
+  }
+  return parseStateFile(b.subarray(0, n), `${home}/${STATE_FILE}`);
 }
 
 /** Replaces the state file whole: the temp file, fsync, rename, directory fsync. */
@@ -379,21 +519,18 @@ async function replaceState(home: string, content: Uint8Array): Promise<void> {
  * @returns True when a slot was zeroed.
  */
 async function scrubStaleSlot(home: string): Promise<boolean> {
-  let file: StateFile | undefined;
+  let held: HeldState | undefined;
   try {
-    file = await readStateFile(home);
+    held = HeldState.open(home);
   } catch {
     return false; // damaged: the reader reports it
   }
-  if (!file?.stale) return false;
-  const f = await Deno.open(`${home}/${STATE_FILE}`, { write: true });
+  if (!held) return false;
   try {
-    await writeAt(f, (1 - file.slot!) * SLOT_BYTES, ZERO_SLOT);
-    await f.syncData();
+    return await held.scrub();
   } finally {
-    f.close();
+    held.close();
   }
-  return true;
 }
 
 /**
