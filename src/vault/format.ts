@@ -564,6 +564,23 @@ class ParsedRecord implements RecordEntry {
   }
 
   /**
+   * Format 4: whether this record's id is `id` (16 bytes), compared in place in the table.
+   *
+   * @param id A record id.
+   * @returns Undefined for a record without a table entry (formats 1 to 3).
+   */
+  idIs(id: Uint8Array): boolean | undefined {
+    if (this.#tableAt < 0) return undefined;
+    if (!this.region!.tableChecked) {
+      throw new Error("record table used before it was checked (RecordLines.checkTable)");
+    }
+    const t = this.region!.table!.bytes;
+    const at = this.#tableAt;
+    for (let k = 0; k < 16; k++) if (t[at + k] !== id[k]) return false;
+    return true;
+  }
+
+  /**
    * Format 4, for a writer carrying this record forward unchanged: where its table entry and its
    * line are in the file it was read from (once the table was checked). Undefined otherwise.
    */
@@ -596,6 +613,11 @@ class ParsedRecord implements RecordEntry {
   get id(): Uint8Array<ArrayBuffer> {
     if (this.#tableAt >= 0) return this.#id ??= this.#entry(0, 16);
     return this.#id ??= bytes(this.idText, `record ${this.#i} id`, 16);
+  }
+
+  /** Format 4: whether the record has a table entry, so a name tag (formats 1 to 3: none). */
+  get tagged(): boolean {
+    return this.#tableAt >= 0;
   }
 
   /** Format 4: the name tag from the table (once the table was checked against the header). */
@@ -751,6 +773,29 @@ export function recordIdText(r: RecordEntry): string {
  */
 export function nameTagIs(r: RecordEntry, tag: Uint8Array): boolean | undefined {
   return r instanceof ParsedRecord ? r.nameTagIs(tag) : undefined;
+}
+
+/**
+ * Format 4: whether a record was read from a format-4 table, so has a name tag that a writer can
+ * keep without a view on it ({@link serializeBody}).
+ *
+ * @param r The record.
+ * @returns True for a record read from a format-4 table.
+ */
+export function hasNameTag(r: RecordEntry): boolean {
+  return r instanceof ParsedRecord && r.tagged;
+}
+
+/**
+ * Format 4: whether a record read from a file has this id ({@link ParsedRecord.idIs}), compared in
+ * the table without encoding it.
+ *
+ * @param r The record.
+ * @param id A record id (16 bytes).
+ * @returns Undefined when the record has no table entry (not read from a format-4 table).
+ */
+export function recordIdIs(r: RecordEntry, id: Uint8Array): boolean | undefined {
+  return r instanceof ParsedRecord ? r.idIs(id) : undefined;
 }
 
 /**
@@ -1232,6 +1277,41 @@ interface CarriedSpan {
   tableAt: number;
   lineAt: number;
   lineSize: number;
+  /** Records in the span (1, or a whole leading run; `lineSize` then spans their lines). */
+  count?: number;
+}
+
+/**
+ * The first records of a format-4 file as read, carried unchanged, in order, with their tags:
+ * a writer passes them as a count instead of one entry each (no step per record).
+ */
+export interface CarriedRun {
+  /** The records of the file as read (`body.records` of its parse). */
+  records: readonly RecordEntry[];
+  /** How many of them, from the first, lead the new file. */
+  count: number;
+}
+
+/**
+ * The span of the first `count` records of a parsed format-4 file, as one carried span, or
+ * undefined when they are not a format-4 file's first records, in order (then the caller carries
+ * them one by one).
+ */
+function leadingSpan(run: CarriedRun): CarriedSpan | undefined {
+  const { records, count } = run;
+  const first = records[0];
+  if (count < 1 || count > records.length || !(first instanceof ParsedRecord)) return undefined;
+  const start = first.span;
+  if (!start || start.tableAt !== 0) return undefined;
+  const region = start.region;
+  const next = records[count];
+  const end = count === records.length
+    ? region.bytes.length
+    : next instanceof ParsedRecord && next.region === region
+    ? next.span?.lineAt
+    : undefined;
+  if (end === undefined || region.table!.bytes.length < count * TABLE_ENTRY_BYTES) return undefined;
+  return { region, tableAt: 0, lineAt: start.lineAt, lineSize: end - start.lineAt - 1, count };
 }
 
 /** A record line to write: its id, bytes and SHA-256. */
@@ -1278,28 +1358,41 @@ async function digest(data: Uint8Array<ArrayBuffer>): Promise<string> {
  * of its file have matched their header ({@link RecordLines.check}).
  *
  * @param body The body; `indexLine` (the sealed profile index) is required.
- * @param nameTags Each record's name tag ({@link NAME_TAG_BYTES} bytes), in `body.records` order.
+ * @param nameTags Each record's name tag ({@link NAME_TAG_BYTES} bytes), in `body.records` order;
+ * undefined for a record read from a format-4 table that keeps the tag it was read with (compared
+ * and copied in place: no view per record).
  * @returns The header line and what follows the seal line.
  * @throws {HecateError} `vault_integrity` when a record line carried forward was damaged or
  * altered.
  */
 export async function serializeBody(
   body: VaultBody,
-  nameTags: readonly Uint8Array[],
+  nameTags: readonly (Uint8Array | undefined)[],
+  carried?: CarriedRun,
 ): Promise<SerializedBody> {
   if (!body.indexLine) throw new Error("a format-4 body needs its profile index line");
   if (nameTags.length !== body.records.length) throw new Error("one name tag per record");
+  // The leading run: its table entries and lines as one span (an add at 10,000 profiles: no
+  // step per carried record); else the caller's records one by one.
+  const lead = carried && carried.count > 0 ? leadingSpan(carried) : undefined;
+  if (carried && carried.count > 0 && !lead) {
+    throw new Error("a carried run must be a format-4 file's first records");
+  }
   const regions = new Set<RecordLines>();
+  if (lead) regions.add(lead.region);
   for (const r of body.records) if (r instanceof ParsedRecord && r.region) regions.add(r.region);
   for (const region of regions) await region.check();
   // A format-4 record carried forward with the tag it was read with is copied as its table entry
   // and line, in runs: records that follow each other in the file they came from are one copy
   // of table bytes and one of line bytes (an add at 10,000 profiles: two copies, not 40,000).
-  const records: (LineOut | CarriedSpan)[] = [];
-  let linesSize = 0;
+  const records: (LineOut | CarriedSpan)[] = lead ? [lead] : [];
+  let linesSize = lead ? lead.lineSize + 1 : 0;
+  let count = lead?.count ?? 0;
   for (const [i, r] of body.records.entries()) {
+    count++;
     const span = r instanceof ParsedRecord ? r.span : undefined;
-    if (span && (r as ParsedRecord).nameTagIs(nameTags[i]!) === true) {
+    const tag = nameTags[i];
+    if (span && (tag === undefined || (r as ParsedRecord).nameTagIs(tag) === true)) {
       records.push(span);
       linesSize += span.lineSize + 1;
     } else {
@@ -1311,7 +1404,7 @@ export async function serializeBody(
   const index = body.indexLine.bytes;
   // Everything after the seal line in one buffer, written in place (a large vault's record
   // lines are megabytes: copied once here, once more into the file).
-  const tableSize = records.length * TABLE_ENTRY_BYTES;
+  const tableSize = count * TABLE_ENTRY_BYTES;
   const tail = new Uint8Array(tableSize + 1 + index.length + 1 + linesSize);
   const table = tail.subarray(0, tableSize);
   tail[tableSize] = 0x0a;
@@ -1320,33 +1413,43 @@ export async function serializeBody(
   const region = tail.subarray(tableSize + index.length + 2);
   const view = new DataView(tail.buffer, 0, tableSize);
   let at = 0;
-  for (let i = 0; i < records.length;) {
+  // `entry`: the table entry (record) number in the new file; `i`: the position in `records`.
+  for (let i = 0, entry = 0; i < records.length;) {
     const r = records[i]!;
-    const off = i * TABLE_ENTRY_BYTES;
+    const off = entry * TABLE_ENTRY_BYTES;
     if ("region" in r) {
       // The longest run of entries and lines adjacent in the same source file.
       let j = i + 1;
+      let entries = r.count ?? 1;
       let end = r.lineAt + r.lineSize + 1;
       for (; j < records.length; j++) {
         const n = records[j]!;
         if (
           !("region" in n) || n.region !== r.region ||
-          n.tableAt !== r.tableAt + (j - i) * TABLE_ENTRY_BYTES || n.lineAt !== end
+          n.tableAt !== r.tableAt + entries * TABLE_ENTRY_BYTES || n.lineAt !== end
         ) break;
+        entries += n.count ?? 1;
         end = n.lineAt + n.lineSize + 1;
       }
       const src = r.region;
       table.set(
-        src.table!.bytes.subarray(r.tableAt, r.tableAt + (j - i) * TABLE_ENTRY_BYTES),
+        src.table!.bytes.subarray(r.tableAt, r.tableAt + entries * TABLE_ENTRY_BYTES),
         off,
       );
       region.set(src.bytes.subarray(r.lineAt, end), at);
       at += end - r.lineAt;
       i = j;
+      entry += entries;
       continue;
     }
-    const tag = nameTags[i]!;
-    if (r.id.length !== 16 || r.hash.length !== 32 || tag.length !== NAME_TAG_BYTES) {
+    // Positions in `body.records` and `nameTags`: after the leading run's span, if any.
+    const k = lead ? i - 1 : i;
+    // A record keeping its tag but not carried as a span (its table not checked: unreachable
+    // for a read record, whose table is checked before use) takes it from its entry.
+    const tag = nameTags[k] ?? body.records[k]!.nameTag;
+    if (
+      !tag || r.id.length !== 16 || r.hash.length !== 32 || tag.length !== NAME_TAG_BYTES
+    ) {
       throw new Error("malformed record table entry");
     }
     table.set(r.id, off);
@@ -1357,6 +1460,7 @@ export async function serializeBody(
     region[at + r.line.length] = 0x0a;
     at += r.line.length + 1;
     i++;
+    entry++;
   }
   if (at !== region.length) throw new Error("record lines of another size than counted");
   const bodyBytes = utf8(JSON.stringify({
@@ -1365,7 +1469,7 @@ export async function serializeBody(
     vault_id: toBase64Url(body.vaultId),
     generation: body.generation,
     slots: body.slots.map(slotJson),
-    records: records.length,
+    records: count,
     table_sha256: await digest(table),
     index_size: index.length,
     index_sha256: await digest(index),
