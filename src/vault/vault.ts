@@ -46,6 +46,7 @@ import {
   type RecordEntry,
   recordIdIs,
   recordIdText,
+  recordIdTexts,
   type RecordKind,
   serializeBody,
   type Slot,
@@ -301,10 +302,12 @@ type IndexSource = () => Record<string, JsonObject>;
  */
 function checkedIndex(
   entries: Record<string, JsonObject>,
-  records: readonly RecordEntry[],
+  body: VaultBody,
 ): Record<string, JsonObject> {
-  for (const r of records) {
-    const summary = entries[recordIdText(r)];
+  const records = body.records;
+  // All ids at once: a format-4 table's are encoded in one pass (and kept for the records).
+  for (const id of recordIdTexts(body)) {
+    const summary = entries[id];
     if (typeof summary !== "object" || summary === null || Array.isArray(summary)) {
       throw integrity("the profile index does not match the records");
     }
@@ -778,7 +781,7 @@ export class UnlockedVault {
         const line = parseJsonObject(plain, "the profile index");
         const entries = indexOf({ [INDEX_META]: line }, body.generation);
         if (!entries) throw integrity("the profile index is for another generation");
-        return checkedIndex(entries, body.records);
+        return checkedIndex(entries, body);
       });
       indexPlaintexts.set(index, {
         plain,
@@ -788,7 +791,7 @@ export class UnlockedVault {
     } else {
       const entries = indexOf(meta, body.generation);
       if (entries) {
-        checkedIndex(entries, body.records);
+        checkedIndex(entries, body);
         index = () => entries;
       }
     }
