@@ -1580,6 +1580,19 @@ export function assembleFile(
   seal: Seal,
   lines: readonly Uint8Array[] = [],
 ): Uint8Array<ArrayBuffer> {
+  return joinParts([assembleHead(bodyBytes, seal), ...lines]);
+}
+
+/**
+ * The header (or body) line and the seal line, each with its newline: the start of the file
+ * layout, before the lines {@link serializeBody} returned. A writer can write these parts in turn
+ * instead of joining them into one buffer (at 10,000 profiles a copy of 10 MiB).
+ *
+ * @param bodyBytes The header line {@link serializeBody} returned.
+ * @param seal The seal over those bytes.
+ * @returns The two lines.
+ */
+export function assembleHead(bodyBytes: Uint8Array, seal: Seal): Uint8Array<ArrayBuffer> {
   const sealLine = utf8(
     JSON.stringify({
       sha256: toBase64Url(seal.sha256),
@@ -1587,14 +1600,23 @@ export function assembleFile(
       ...(seal.sig ? { sig: toBase64Url(seal.sig) } : {}),
     }) + "\n",
   );
-  const size = lines.reduce((n, l) => n + l.length, bodyBytes.length + 1 + sealLine.length);
-  const out = new Uint8Array(size);
+  const out = new Uint8Array(bodyBytes.length + 1 + sealLine.length);
   out.set(bodyBytes, 0);
   out[bodyBytes.length] = 0x0a;
-  let at = bodyBytes.length + 1;
-  out.set(sealLine, at);
-  at += sealLine.length;
-  for (const l of lines) {
+  out.set(sealLine, bodyBytes.length + 1);
+  return out;
+}
+
+/**
+ * Joins parts of a file into one buffer.
+ *
+ * @param parts The parts, in order.
+ * @returns The whole file.
+ */
+export function joinParts(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(parts.reduce((n, l) => n + l.length, 0));
+  let at = 0;
+  for (const l of parts) {
     out.set(l, at);
     at += l.length;
   }

@@ -32,11 +32,12 @@ import {
 } from "./asymmetric.ts";
 import {
   type AgeSlot,
-  assembleFile,
+  assembleHead,
   checkIndexLine,
   FORMAT_VERSION,
   hasDuplicateIds,
   hasNameTag,
+  joinParts,
   nameTagIs,
   type ParsedVaultFile,
   parseSplit,
@@ -1581,6 +1582,17 @@ export class UnlockedVault {
    * @returns The file bytes and the generation they carry.
    */
   async serialize(): Promise<{ bytes: Uint8Array<ArrayBuffer>; generation: number }> {
+    const { parts, generation } = await this.serializeParts();
+    return { bytes: joinParts(parts), generation };
+  }
+
+  /**
+   * As {@link serialize}, the file in parts to be written in turn (the header and seal lines,
+   * then the rest), not joined into one buffer: a large vault's file is not copied once more.
+   *
+   * @returns The parts, in file order, and the generation they carry.
+   */
+  async serializeParts(): Promise<{ parts: Uint8Array[]; generation: number }> {
     this.#live();
     const extended = this.#extendedIndexInput();
     if (!extended) this.#summariesReady();
@@ -1676,7 +1688,7 @@ export class UnlockedVault {
       mac: await macBody(this.#keys.mac, bodyBytes),
       sig: await signEd25519(signer.seed, signedBodyMessage(bodyBytes)),
     };
-    return { bytes: assembleFile(bodyBytes, seal, lines), generation };
+    return { parts: [assembleHead(bodyBytes, seal), ...lines], generation };
   }
 
   // Hooks for formats outside the vault file (backup bundles, src/backup/): the key is derived
