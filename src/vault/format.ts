@@ -1451,6 +1451,7 @@ export async function serializeBody(
   // of table bytes and one of line bytes (an add at 10,000 profiles: two copies, not 40,000).
   const records: (LineOut | CarriedSpan)[] = lead ? [lead] : [];
   let linesSize = lead ? lead.lineSize + 1 : 0;
+  let freshSize = 0; // lines not carried as spans, written into one new buffer
   let count = lead?.count ?? 0;
   for (const [i, r] of body.records.entries()) {
     count++;
@@ -1463,19 +1464,28 @@ export async function serializeBody(
       const out = carriedLine(r) ?? await recordLine(r);
       records.push(out);
       linesSize += out.line.length + 1;
+      freshSize += out.line.length + 1;
     }
   }
   const index = body.indexLine.bytes;
-  // Everything after the seal line in one buffer, written in place (a large vault's record
-  // lines are megabytes: copied once here, once more into the file).
+  // The table and index lines in one new buffer; the record lines as parts: carried runs as
+  // views on the lines they were read from (a large vault's megabytes are not copied again
+  // before the write), new lines in one buffer of their own.
   const tableSize = count * TABLE_ENTRY_BYTES;
-  const tail = new Uint8Array(tableSize + 1 + index.length + 1 + linesSize);
-  const table = tail.subarray(0, tableSize);
-  tail[tableSize] = 0x0a;
-  tail.set(index, tableSize + 1);
-  tail[tableSize + 1 + index.length] = 0x0a;
-  const region = tail.subarray(tableSize + index.length + 2);
-  const view = new DataView(tail.buffer, 0, tableSize);
+  const head = new Uint8Array(tableSize + 1 + index.length + 1);
+  const table = head.subarray(0, tableSize);
+  head[tableSize] = 0x0a;
+  head.set(index, tableSize + 1);
+  head[tableSize + 1 + index.length] = 0x0a;
+  const view = new DataView(head.buffer, 0, tableSize);
+  const fresh = new Uint8Array(freshSize);
+  const parts: Uint8Array[] = [];
+  let freshAt = 0;
+  let freshFrom = -1; // where the new lines written since the last carried run start in `fresh`
+  const endFresh = () => {
+    if (freshFrom >= 0) parts.push(fresh.subarray(freshFrom, freshAt));
+    freshFrom = -1;
+  };
   let at = 0;
   // `entry`: the table entry (record) number in the new file; `i`: the position in `records`.
   for (let i = 0, entry = 0; i < records.length;) {
@@ -1500,7 +1510,8 @@ export async function serializeBody(
         src.table!.bytes.subarray(r.tableAt, r.tableAt + entries * TABLE_ENTRY_BYTES),
         off,
       );
-      region.set(src.bytes.subarray(r.lineAt, end), at);
+      endFresh();
+      parts.push(src.bytes.subarray(r.lineAt, end));
       at += end - r.lineAt;
       i = j;
       entry += entries;
@@ -1520,13 +1531,18 @@ export async function serializeBody(
     view.setUint32(off + 16, r.line.length);
     table.set(r.hash, off + 20);
     table.set(tag, off + 52);
-    region.set(r.line, at);
-    region[at + r.line.length] = 0x0a;
+    if (freshFrom < 0) freshFrom = freshAt;
+    fresh.set(r.line, freshAt);
+    fresh[freshAt + r.line.length] = 0x0a;
+    freshAt += r.line.length + 1;
     at += r.line.length + 1;
     i++;
     entry++;
   }
-  if (at !== region.length) throw new Error("record lines of another size than counted");
+  endFresh();
+  if (at !== linesSize || freshAt !== freshSize) {
+    throw new Error("record lines of another size than counted");
+  }
   const bodyBytes = utf8(JSON.stringify({
     format: FORMAT_NAME,
     version: FORMAT_VERSION,
@@ -1537,33 +1553,36 @@ export async function serializeBody(
     table_sha256: await digest(table),
     index_size: index.length,
     index_sha256: await digest(index),
-    lines_sha256: whole ? await linesDigest(region, lead) : await digest(region),
+    lines_sha256: whole ? await linesDigest(parts, lead) : await digest(joinParts(parts)),
     meta: toBase64Url(body.meta),
   }));
-  return { bodyBytes, lines: [tail] };
+  return { bodyBytes, lines: [head, ...parts] };
 }
 
 /**
  * `lines_sha256` of new record lines that begin with all the record lines of the file `lead`
  * carries, in order: the SHA-256 state after those lines is checked against that file's
  * `lines_sha256` (else _tampered_, and nothing is written) and continued over the rest. The check
- * runs over the bytes about to be written, after they were copied.
+ * runs over the bytes about to be written (the first part is what the write copies to the file).
  *
- * @param lines The new record lines.
+ * @param lines The new record lines, as the parts to be written: the carried run first.
  * @param lead The carried run: all of its file's record lines, first in `lines`.
  * @returns The new `lines_sha256`, base64url.
  * @throws {HecateError} `vault_integrity` when the carried lines are not those the header of
  * their file vouches for.
  */
-async function linesDigest(lines: Uint8Array, lead: CarriedSpan): Promise<string> {
+async function linesDigest(lines: readonly Uint8Array[], lead: CarriedSpan): Promise<string> {
+  const first = lines[0];
+  if (!first || first.length !== lead.lineSize + 1) throw new Error("the carried run comes first");
   // node:crypto for a hash that can be continued (WebCrypto's digest cannot); loaded only here.
   const { createHash } = await import("node:crypto");
-  const carried = createHash("sha256").update(lines.subarray(0, lead.lineSize + 1));
+  const carried = createHash("sha256").update(first);
   const rest = carried.copy();
   if (!timingSafeEqual(new Uint8Array(carried.digest()), lead.region.sha256)) {
     throw tampered("the record lines do not match the header (damaged or altered)");
   }
-  return toBase64Url(new Uint8Array(rest.update(lines.subarray(lead.lineSize + 1)).digest()));
+  for (const part of lines.slice(1)) rest.update(part);
+  return toBase64Url(new Uint8Array(rest.digest()));
 }
 
 /**
