@@ -1438,9 +1438,10 @@ export async function serializeBody(
   const regions = new Set<RecordLines>();
   for (const r of body.records) if (r instanceof ParsedRecord && r.region) regions.add(r.region);
   // A leading run that is all of its file's record lines, with no other record from that file:
-  // its lines are checked against that file's `lines_sha256` where they are copied to, and the
-  // same hash goes on over the lines after them for the new `lines_sha256` (one pass over the
-  // carried megabytes instead of two; see `linesDigest` below). Else each file is checked first.
+  // its lines are checked against that file's `lines_sha256` as the part handed to the write,
+  // and the same hash goes on over the lines after them for the new `lines_sha256` (one pass over
+  // the carried megabytes instead of two; see `linesDigest` below). Else each file is checked
+  // first.
   const whole = lead !== undefined && !regions.has(lead.region) &&
     lead.lineAt === lead.region.linesStart &&
     lead.lineAt + lead.lineSize + 1 === lead.region.bytes.length;
