@@ -1480,7 +1480,7 @@ export async function serializeBody(
   head[tableSize + 1 + index.length] = 0x0a;
   const view = new DataView(head.buffer, 0, tableSize);
   const fresh = new Uint8Array(freshSize);
-  const parts: Uint8Array[] = [];
+  const parts: Uint8Array<ArrayBuffer>[] = [];
   let freshAt = 0;
   let freshFrom = -1; // where the new lines written since the last carried run start in `fresh`
   const endFresh = () => {
@@ -1554,7 +1554,9 @@ export async function serializeBody(
     table_sha256: await digest(table),
     index_size: index.length,
     index_sha256: await digest(index),
-    lines_sha256: whole ? await linesDigest(parts, lead) : await digest(joinParts(parts)),
+    lines_sha256: whole
+      ? await linesDigest(parts, lead)
+      : await digest(parts.length === 1 ? parts[0]! : joinParts(parts)),
     meta: toBase64Url(body.meta),
   }));
   return { bodyBytes, lines: [head, ...parts] };
