@@ -31,8 +31,9 @@ export async function saveVault(
   audit: AuditSink | undefined,
   actor: Actor,
 ): Promise<number> {
-  const { bytes, generation } = await state.serialize();
-  await store.replace(bytes, generation);
+  // In parts: the header and seal lines, then the rest (no joined copy of a large file).
+  const { parts, generation } = await state.serializeParts();
+  await store.replace(parts, generation);
   state.markSaved(generation);
   await recordVaultWrite(store.home, state.id, generation);
   if (audit) await auditVaultWrite(audit, actor, state.id, generation);

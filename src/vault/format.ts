@@ -372,6 +372,7 @@ export class RecordLines {
   /** Format 4: the record table line and its SHA-256 from the header. */
   readonly table: { bytes: Uint8Array<ArrayBuffer>; sha256: Uint8Array<ArrayBuffer> } | undefined;
   #tableChecked = false;
+  #idTexts: string[] | undefined;
   #loaded: Set<number> | undefined;
   #checked: Promise<void> | undefined;
 
@@ -420,6 +421,43 @@ export class RecordLines {
       throw tampered("the record table does not match the header (damaged or altered)");
     }
     this.#tableChecked = true;
+  }
+
+  /**
+   * Format 4: every record id in the table as base64url, in table order, encoded in one pass
+   * (memoised): a listing or a write that needs all of them encodes 10,000 ids with one call
+   * instead of one each. Each id is padded to 18 bytes (a multiple of 3), so each encodes to 24
+   * characters of which the first 22 are exactly its unpadded encoding.
+   *
+   * @returns The ids' texts.
+   */
+  idTexts(): string[] {
+    if (this.#idTexts) return this.#idTexts;
+    if (!this.table || !this.#tableChecked) {
+      throw new Error("record table used before it was checked (RecordLines.checkTable)");
+    }
+    const t = this.table.bytes;
+    const n = t.length / TABLE_ENTRY_BYTES;
+    const padded = new Uint8Array(n * 18);
+    for (let i = 0; i < n; i++) {
+      const from = i * TABLE_ENTRY_BYTES;
+      const to = i * 18;
+      for (let k = 0; k < 16; k++) padded[to + k] = t[from + k]!;
+    }
+    const text = padded.toBase64({ alphabet: "base64url", omitPadding: true });
+    const out: string[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = text.slice(i * 24, i * 24 + 22);
+    return this.#idTexts = out;
+  }
+
+  /**
+   * Format 4: the id text of the entry at this table offset, when {@link idTexts} has run.
+   *
+   * @param tableAt The entry's offset in the table.
+   * @returns The text, or undefined.
+   */
+  idTextAt(tableAt: number): string | undefined {
+    return tableAt < 0 ? undefined : this.#idTexts?.[tableAt / TABLE_ENTRY_BYTES];
   }
 
   /** Whether the table may be used: checked (format 4), or there is none (formats 1 to 3). */
@@ -543,7 +581,8 @@ class ParsedRecord implements RecordEntry {
 
   /** The id's base64url text. */
   get idText(): string {
-    return this.#idText ??= toBase64Url(this.#entry(0, 16));
+    return this.#idText ??= this.region?.idTextAt(this.#tableAt) ??
+      toBase64Url(this.#entry(0, 16));
   }
 
   /**
@@ -560,6 +599,23 @@ class ParsedRecord implements RecordEntry {
     const t = this.region!.table!.bytes;
     const at = this.#tableAt + 52;
     for (let k = 0; k < NAME_TAG_BYTES; k++) if (t[at + k] !== tag[k]) return false;
+    return true;
+  }
+
+  /**
+   * Format 4: whether this record's id is `id` (16 bytes), compared in place in the table.
+   *
+   * @param id A record id.
+   * @returns Undefined for a record without a table entry (formats 1 to 3).
+   */
+  idIs(id: Uint8Array): boolean | undefined {
+    if (this.#tableAt < 0) return undefined;
+    if (!this.region!.tableChecked) {
+      throw new Error("record table used before it was checked (RecordLines.checkTable)");
+    }
+    const t = this.region!.table!.bytes;
+    const at = this.#tableAt;
+    for (let k = 0; k < 16; k++) if (t[at + k] !== id[k]) return false;
     return true;
   }
 
@@ -596,6 +652,11 @@ class ParsedRecord implements RecordEntry {
   get id(): Uint8Array<ArrayBuffer> {
     if (this.#tableAt >= 0) return this.#id ??= this.#entry(0, 16);
     return this.#id ??= bytes(this.idText, `record ${this.#i} id`, 16);
+  }
+
+  /** Format 4: whether the record has a table entry, so a name tag (formats 1 to 3: none). */
+  get tagged(): boolean {
+    return this.#tableAt >= 0;
   }
 
   /** Format 4: the name tag from the table (once the table was checked against the header). */
@@ -733,6 +794,21 @@ function parseRecordTable(v: unknown, region: RecordLines): RecordEntry[] {
 }
 
 /**
+ * Every record id of a body in base64url, in record order: a format-4 table's in one pass
+ * ({@link RecordLines.idTexts}), after which each record's {@link recordIdText} is that text.
+ *
+ * @param body The body (format 4: its table checked).
+ * @returns The ids' texts.
+ */
+export function recordIdTexts(body: VaultBody): string[] {
+  const region = body.region;
+  if (region?.table && region.table.bytes.length === body.records.length * TABLE_ENTRY_BYTES) {
+    return region.idTexts();
+  }
+  return body.records.map(recordIdText);
+}
+
+/**
  * A record id in base64url, without encoding it again when it was read from a file.
  *
  * @param r The record.
@@ -751,6 +827,29 @@ export function recordIdText(r: RecordEntry): string {
  */
 export function nameTagIs(r: RecordEntry, tag: Uint8Array): boolean | undefined {
   return r instanceof ParsedRecord ? r.nameTagIs(tag) : undefined;
+}
+
+/**
+ * Format 4: whether a record was read from a format-4 table, so has a name tag that a writer can
+ * keep without a view on it ({@link serializeBody}).
+ *
+ * @param r The record.
+ * @returns True for a record read from a format-4 table.
+ */
+export function hasNameTag(r: RecordEntry): boolean {
+  return r instanceof ParsedRecord && r.tagged;
+}
+
+/**
+ * Format 4: whether a record read from a file has this id ({@link ParsedRecord.idIs}), compared in
+ * the table without encoding it.
+ *
+ * @param r The record.
+ * @param id A record id (16 bytes).
+ * @returns Undefined when the record has no table entry (not read from a format-4 table).
+ */
+export function recordIdIs(r: RecordEntry, id: Uint8Array): boolean | undefined {
+  return r instanceof ParsedRecord ? r.idIs(id) : undefined;
 }
 
 /**
@@ -797,14 +896,17 @@ export function hasDuplicateIds(body: VaultBody): boolean {
   if (body.region && !body.region.tableChecked) throw new Error("table not checked");
   // 48 bits of each id as a number; on two equal prefixes (rare for random ids, or a repeated
   // id), every id is compared in full.
+  // Sorted in a typed array (native), so equal prefixes are neighbours: no set of 10,000.
   const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-  const seen = new Set<number>();
-  for (let off = 0; off < table.length; off += TABLE_ENTRY_BYTES) {
-    const key = view.getUint32(off) * 65536 + view.getUint16(off + 4);
-    if (seen.has(key)) {
+  const keys = new Float64Array(table.length / TABLE_ENTRY_BYTES);
+  for (let i = 0, off = 0; i < keys.length; i++, off += TABLE_ENTRY_BYTES) {
+    keys[i] = view.getUint32(off) * 65536 + view.getUint16(off + 4);
+  }
+  keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i] === keys[i - 1]) {
       return new Set(body.records.map(recordIdText)).size !== body.records.length;
     }
-    seen.add(key);
   }
   return false;
 }
@@ -1232,6 +1334,41 @@ interface CarriedSpan {
   tableAt: number;
   lineAt: number;
   lineSize: number;
+  /** Records in the span (1, or a whole leading run; `lineSize` then spans their lines). */
+  count?: number;
+}
+
+/**
+ * The first records of a format-4 file as read, carried unchanged, in order, with their tags:
+ * a writer passes them as a count instead of one entry each (no step per record).
+ */
+export interface CarriedRun {
+  /** The records of the file as read (`body.records` of its parse). */
+  records: readonly RecordEntry[];
+  /** How many of them, from the first, lead the new file. */
+  count: number;
+}
+
+/**
+ * The span of the first `count` records of a parsed format-4 file, as one carried span, or
+ * undefined when they are not a format-4 file's first records, in order (then the caller carries
+ * them one by one).
+ */
+function leadingSpan(run: CarriedRun): CarriedSpan | undefined {
+  const { records, count } = run;
+  const first = records[0];
+  if (count < 1 || count > records.length || !(first instanceof ParsedRecord)) return undefined;
+  const start = first.span;
+  if (!start || start.tableAt !== 0) return undefined;
+  const region = start.region;
+  const next = records[count];
+  const end = count === records.length
+    ? region.bytes.length
+    : next instanceof ParsedRecord && next.region === region
+    ? next.span?.lineAt
+    : undefined;
+  if (end === undefined || region.table!.bytes.length < count * TABLE_ENTRY_BYTES) return undefined;
+  return { region, tableAt: 0, lineAt: start.lineAt, lineSize: end - start.lineAt - 1, count };
 }
 
 /** A record line to write: its id, bytes and SHA-256. */
@@ -1278,101 +1415,177 @@ async function digest(data: Uint8Array<ArrayBuffer>): Promise<string> {
  * of its file have matched their header ({@link RecordLines.check}).
  *
  * @param body The body; `indexLine` (the sealed profile index) is required.
- * @param nameTags Each record's name tag ({@link NAME_TAG_BYTES} bytes), in `body.records` order.
+ * @param nameTags Each record's name tag ({@link NAME_TAG_BYTES} bytes), in `body.records` order;
+ * undefined for a record read from a format-4 table that keeps the tag it was read with (compared
+ * and copied in place: no view per record).
  * @returns The header line and what follows the seal line.
  * @throws {HecateError} `vault_integrity` when a record line carried forward was damaged or
  * altered.
  */
 export async function serializeBody(
   body: VaultBody,
-  nameTags: readonly Uint8Array[],
+  nameTags: readonly (Uint8Array | undefined)[],
+  carried?: CarriedRun,
 ): Promise<SerializedBody> {
   if (!body.indexLine) throw new Error("a format-4 body needs its profile index line");
   if (nameTags.length !== body.records.length) throw new Error("one name tag per record");
+  // The leading run: its table entries and lines as one span (an add at 10,000 profiles: no
+  // step per carried record); else the caller's records one by one.
+  const lead = carried && carried.count > 0 ? leadingSpan(carried) : undefined;
+  if (carried && carried.count > 0 && !lead) {
+    throw new Error("a carried run must be a format-4 file's first records");
+  }
   const regions = new Set<RecordLines>();
   for (const r of body.records) if (r instanceof ParsedRecord && r.region) regions.add(r.region);
+  // A leading run that is all of its file's record lines, with no other record from that file:
+  // its lines are checked against that file's `lines_sha256` as the part handed to the write,
+  // and the same hash goes on over the lines after them for the new `lines_sha256` (one pass over
+  // the carried megabytes instead of two; see `linesDigest` below). Else each file is checked
+  // first.
+  const whole = lead !== undefined && !regions.has(lead.region) &&
+    lead.lineAt === lead.region.linesStart &&
+    lead.lineAt + lead.lineSize + 1 === lead.region.bytes.length;
+  if (lead && !whole) regions.add(lead.region);
   for (const region of regions) await region.check();
   // A format-4 record carried forward with the tag it was read with is copied as its table entry
   // and line, in runs: records that follow each other in the file they came from are one copy
   // of table bytes and one of line bytes (an add at 10,000 profiles: two copies, not 40,000).
-  const records: (LineOut | CarriedSpan)[] = [];
-  let linesSize = 0;
+  const records: (LineOut | CarriedSpan)[] = lead ? [lead] : [];
+  let linesSize = lead ? lead.lineSize + 1 : 0;
+  let freshSize = 0; // lines not carried as spans, written into one new buffer
+  let count = lead?.count ?? 0;
   for (const [i, r] of body.records.entries()) {
+    count++;
     const span = r instanceof ParsedRecord ? r.span : undefined;
-    if (span && (r as ParsedRecord).nameTagIs(nameTags[i]!) === true) {
+    const tag = nameTags[i];
+    if (span && (tag === undefined || (r as ParsedRecord).nameTagIs(tag) === true)) {
       records.push(span);
       linesSize += span.lineSize + 1;
     } else {
       const out = carriedLine(r) ?? await recordLine(r);
       records.push(out);
       linesSize += out.line.length + 1;
+      freshSize += out.line.length + 1;
     }
   }
   const index = body.indexLine.bytes;
-  // Everything after the seal line in one buffer, written in place (a large vault's record
-  // lines are megabytes: copied once here, once more into the file).
-  const tableSize = records.length * TABLE_ENTRY_BYTES;
-  const tail = new Uint8Array(tableSize + 1 + index.length + 1 + linesSize);
-  const table = tail.subarray(0, tableSize);
-  tail[tableSize] = 0x0a;
-  tail.set(index, tableSize + 1);
-  tail[tableSize + 1 + index.length] = 0x0a;
-  const region = tail.subarray(tableSize + index.length + 2);
-  const view = new DataView(tail.buffer, 0, tableSize);
+  // The table and index lines in one new buffer; the record lines as parts: carried runs as
+  // views on the lines they were read from (a large vault's megabytes are not copied again
+  // before the write), new lines in one buffer of their own.
+  const tableSize = count * TABLE_ENTRY_BYTES;
+  const head = new Uint8Array(tableSize + 1 + index.length + 1);
+  const table = head.subarray(0, tableSize);
+  head[tableSize] = 0x0a;
+  head.set(index, tableSize + 1);
+  head[tableSize + 1 + index.length] = 0x0a;
+  const view = new DataView(head.buffer, 0, tableSize);
+  const fresh = new Uint8Array(freshSize);
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  let freshAt = 0;
+  let freshFrom = -1; // where the new lines written since the last carried run start in `fresh`
+  const endFresh = () => {
+    if (freshFrom >= 0) parts.push(fresh.subarray(freshFrom, freshAt));
+    freshFrom = -1;
+  };
   let at = 0;
-  for (let i = 0; i < records.length;) {
+  // `entry`: the table entry (record) number in the new file; `i`: the position in `records`.
+  for (let i = 0, entry = 0; i < records.length;) {
     const r = records[i]!;
-    const off = i * TABLE_ENTRY_BYTES;
+    const off = entry * TABLE_ENTRY_BYTES;
     if ("region" in r) {
       // The longest run of entries and lines adjacent in the same source file.
       let j = i + 1;
+      let entries = r.count ?? 1;
       let end = r.lineAt + r.lineSize + 1;
       for (; j < records.length; j++) {
         const n = records[j]!;
         if (
           !("region" in n) || n.region !== r.region ||
-          n.tableAt !== r.tableAt + (j - i) * TABLE_ENTRY_BYTES || n.lineAt !== end
+          n.tableAt !== r.tableAt + entries * TABLE_ENTRY_BYTES || n.lineAt !== end
         ) break;
+        entries += n.count ?? 1;
         end = n.lineAt + n.lineSize + 1;
       }
       const src = r.region;
       table.set(
-        src.table!.bytes.subarray(r.tableAt, r.tableAt + (j - i) * TABLE_ENTRY_BYTES),
+        src.table!.bytes.subarray(r.tableAt, r.tableAt + entries * TABLE_ENTRY_BYTES),
         off,
       );
-      region.set(src.bytes.subarray(r.lineAt, end), at);
+      endFresh();
+      parts.push(src.bytes.subarray(r.lineAt, end));
       at += end - r.lineAt;
       i = j;
+      entry += entries;
       continue;
     }
-    const tag = nameTags[i]!;
-    if (r.id.length !== 16 || r.hash.length !== 32 || tag.length !== NAME_TAG_BYTES) {
+    // Positions in `body.records` and `nameTags`: after the leading run's span, if any.
+    const k = lead ? i - 1 : i;
+    // A record keeping its tag but not carried as a span (its table not checked: unreachable
+    // for a read record, whose table is checked before use) takes it from its entry.
+    const tag = nameTags[k] ?? body.records[k]!.nameTag;
+    if (
+      !tag || r.id.length !== 16 || r.hash.length !== 32 || tag.length !== NAME_TAG_BYTES
+    ) {
       throw new Error("malformed record table entry");
     }
     table.set(r.id, off);
     view.setUint32(off + 16, r.line.length);
     table.set(r.hash, off + 20);
     table.set(tag, off + 52);
-    region.set(r.line, at);
-    region[at + r.line.length] = 0x0a;
+    if (freshFrom < 0) freshFrom = freshAt;
+    fresh.set(r.line, freshAt);
+    fresh[freshAt + r.line.length] = 0x0a;
+    freshAt += r.line.length + 1;
     at += r.line.length + 1;
     i++;
+    entry++;
   }
-  if (at !== region.length) throw new Error("record lines of another size than counted");
+  endFresh();
+  if (at !== linesSize || freshAt !== freshSize) {
+    throw new Error("record lines of another size than counted");
+  }
   const bodyBytes = utf8(JSON.stringify({
     format: FORMAT_NAME,
     version: FORMAT_VERSION,
     vault_id: toBase64Url(body.vaultId),
     generation: body.generation,
     slots: body.slots.map(slotJson),
-    records: records.length,
+    records: count,
     table_sha256: await digest(table),
     index_size: index.length,
     index_sha256: await digest(index),
-    lines_sha256: await digest(region),
+    lines_sha256: whole
+      ? await linesDigest(parts, lead)
+      : await digest(parts.length === 1 ? parts[0]! : joinParts(parts)),
     meta: toBase64Url(body.meta),
   }));
-  return { bodyBytes, lines: [tail] };
+  return { bodyBytes, lines: [head, ...parts] };
+}
+
+/**
+ * `lines_sha256` of new record lines that begin with all the record lines of the file `lead`
+ * carries, in order: the SHA-256 state after those lines is checked against that file's
+ * `lines_sha256` (else _tampered_, and nothing is written) and continued over the rest. The check
+ * runs over the bytes about to be written (the first part is what the write copies to the file).
+ *
+ * @param lines The new record lines, as the parts to be written: the carried run first.
+ * @param lead The carried run: all of its file's record lines, first in `lines`.
+ * @returns The new `lines_sha256`, base64url.
+ * @throws {HecateError} `vault_integrity` when the carried lines are not those the header of
+ * their file vouches for.
+ */
+async function linesDigest(lines: readonly Uint8Array[], lead: CarriedSpan): Promise<string> {
+  const first = lines[0];
+  if (!first || first.length !== lead.lineSize + 1) throw new Error("the carried run comes first");
+  // node:crypto for a hash that can be continued (WebCrypto's digest cannot); loaded only here.
+  const { createHash } = await import("node:crypto");
+  const carried = createHash("sha256").update(first);
+  const rest = carried.copy();
+  if (!timingSafeEqual(new Uint8Array(carried.digest()), lead.region.sha256)) {
+    throw tampered("the record lines do not match the header (damaged or altered)");
+  }
+  for (const part of lines.slice(1)) rest.update(part);
+  return toBase64Url(new Uint8Array(rest.digest()));
 }
 
 /**
@@ -1389,6 +1602,19 @@ export function assembleFile(
   seal: Seal,
   lines: readonly Uint8Array[] = [],
 ): Uint8Array<ArrayBuffer> {
+  return joinParts([assembleHead(bodyBytes, seal), ...lines]);
+}
+
+/**
+ * The header (or body) line and the seal line, each with its newline: the start of the file
+ * layout, before the lines {@link serializeBody} returned. A writer can write these parts in turn
+ * instead of joining them into one buffer (at 10,000 profiles a copy of 10 MiB).
+ *
+ * @param bodyBytes The header line {@link serializeBody} returned.
+ * @param seal The seal over those bytes.
+ * @returns The two lines.
+ */
+export function assembleHead(bodyBytes: Uint8Array, seal: Seal): Uint8Array<ArrayBuffer> {
   const sealLine = utf8(
     JSON.stringify({
       sha256: toBase64Url(seal.sha256),
@@ -1396,14 +1622,23 @@ export function assembleFile(
       ...(seal.sig ? { sig: toBase64Url(seal.sig) } : {}),
     }) + "\n",
   );
-  const size = lines.reduce((n, l) => n + l.length, bodyBytes.length + 1 + sealLine.length);
-  const out = new Uint8Array(size);
+  const out = new Uint8Array(bodyBytes.length + 1 + sealLine.length);
   out.set(bodyBytes, 0);
   out[bodyBytes.length] = 0x0a;
-  let at = bodyBytes.length + 1;
-  out.set(sealLine, at);
-  at += sealLine.length;
-  for (const l of lines) {
+  out.set(sealLine, bodyBytes.length + 1);
+  return out;
+}
+
+/**
+ * Joins parts of a file into one buffer.
+ *
+ * @param parts The parts, in order.
+ * @returns The whole file.
+ */
+export function joinParts(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(parts.reduce((n, l) => n + l.length, 0));
+  let at = 0;
+  for (const l of parts) {
     out.set(l, at);
     at += l.length;
   }

@@ -136,16 +136,18 @@ export class VaultStore {
    * Replaces the vault file atomically and durably. Call only while holding {@link withLock}.
    * The file being replaced is kept as a numbered generation.
    *
-   * @param bytes The new file.
+   * @param bytes The new file, whole or as parts written in turn.
    * @param generation The generation number the new file carries.
    */
-  async replace(bytes: Uint8Array, generation: number): Promise<void> {
+  async replace(bytes: Uint8Array | readonly Uint8Array[], generation: number): Promise<void> {
     await this.#removeStaleTemps();
     const temp = `${this.home}/${TEMP_PREFIX}${toHex(randomBytes(8))}`;
     const file = await Deno.open(temp, { createNew: true, write: true, mode: 0o600 });
     try {
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      for (const part of bytes instanceof Uint8Array ? [bytes] : bytes) {
+        let written = 0;
+        while (written < part.length) written += await file.write(part.subarray(written));
+      }
       await file.sync();
     } finally {
       file.close();

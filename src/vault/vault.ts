@@ -32,10 +32,12 @@ import {
 } from "./asymmetric.ts";
 import {
   type AgeSlot,
-  assembleFile,
+  assembleHead,
   checkIndexLine,
   FORMAT_VERSION,
   hasDuplicateIds,
+  hasNameTag,
+  joinParts,
   nameTagIs,
   type ParsedVaultFile,
   parseSplit,
@@ -43,7 +45,9 @@ import {
   type Pkcs11Slot,
   type PositionedFile,
   type RecordEntry,
+  recordIdIs,
   recordIdText,
+  recordIdTexts,
   type RecordKind,
   serializeBody,
   type Slot,
@@ -82,6 +86,11 @@ export type JsonObject = { [key: string]: unknown };
 
 /** The meta member holding what the root-key side knows about each API key. */
 const APIKEYS_META = "apikeys";
+/**
+ * Up to this many ids are looked up by scanning the records (each compared in place in the
+ * table); more build the id map (see #findByIds).
+ */
+const FEW_IDS = 64;
 /** The meta member holding each age (and other added) slot's label and creation time. */
 const SLOTS_META = "slots";
 /** The meta member holding the writer's Ed25519 key pair (format 2). */
@@ -294,10 +303,12 @@ type IndexSource = () => Record<string, JsonObject>;
  */
 function checkedIndex(
   entries: Record<string, JsonObject>,
-  records: readonly RecordEntry[],
+  body: VaultBody,
 ): Record<string, JsonObject> {
-  for (const r of records) {
-    const summary = entries[recordIdText(r)];
+  const records = body.records;
+  // All ids at once: a format-4 table's are encoded in one pass (and kept for the records).
+  for (const id of recordIdTexts(body)) {
+    const summary = entries[id];
     if (typeof summary !== "object" || summary === null || Array.isArray(summary)) {
       throw integrity("the profile index does not match the records");
     }
@@ -418,6 +429,11 @@ export class UnlockedVault {
   #found: LiveRecord | undefined;
   /** Computes name tags under the current keys (format 4); made when first needed. */
   #tagger: NameTagger | undefined;
+  /**
+   * Format 4: the records of the file this state was built from, in file order (their table
+   * checked), so a write can carry the leading unchanged ones as one run.
+   */
+  #fileRecords: readonly RecordEntry[] | undefined;
   /** The file this state was read from, as verified (see {@link reload}). */
   #read:
     | {
@@ -502,6 +518,7 @@ export class UnlockedVault {
     this.#tagger = undefined;
     this.#found = undefined;
     this.#read = undefined;
+    this.#fileRecords = undefined;
     meta = withoutSigner(meta);
     this.#root = root;
     this.#keys = keys;
@@ -765,7 +782,7 @@ export class UnlockedVault {
         const line = parseJsonObject(plain, "the profile index");
         const entries = indexOf({ [INDEX_META]: line }, body.generation);
         if (!entries) throw integrity("the profile index is for another generation");
-        return checkedIndex(entries, body.records);
+        return checkedIndex(entries, body);
       });
       indexPlaintexts.set(index, {
         plain,
@@ -775,7 +792,7 @@ export class UnlockedVault {
     } else {
       const entries = indexOf(meta, body.generation);
       if (entries) {
-        checkedIndex(entries, body.records);
+        checkedIndex(entries, body);
         index = () => entries;
       }
     }
@@ -817,6 +834,7 @@ export class UnlockedVault {
     );
     vault.#indexed = index !== undefined;
     vault.#index = index;
+    if (body.region?.table && body.region.tableChecked) vault.#fileRecords = body.records;
     // Kept for reload(): only with an index, where building opens no record.
     // `file` is this module's private copy (unlock, reload), never the caller's buffer.
     if (index && verifiedMeta) {
@@ -1420,11 +1438,49 @@ export class UnlockedVault {
     await this.setPassword(password, iterations);
   }
 
-  async #scopeKeys(scope: string[]): Promise<{ record: string; key: Uint8Array<ArrayBuffer> }[]> {
+  async #scopeKeys(
+    scope: string[],
+    found: Map<string, LiveRecord>,
+  ): Promise<{ record: string; key: Uint8Array<ArrayBuffer> }[]> {
     const out: { record: string; key: Uint8Array<ArrayBuffer> }[] = [];
     for (const record of scope) {
-      const rec = this.#byId.get(record);
+      const rec = found.get(record);
       if (rec) out.push({ record, key: await this.#dataKeyOf(rec) });
+    }
+    return out;
+  }
+
+  /**
+   * Records by id, for a few ids (API-key scopes, re-sealed on every write): found by comparing
+   * each read record's id in the table in place, without the id map, whose building encodes
+   * every id (10,000 at 10,000 profiles). Many ids, or a map already built: the map.
+   */
+  #findByIds(ids: Iterable<string>): Map<string, LiveRecord> {
+    const out = new Map<string, LiveRecord>();
+    const wanted = new Map<string, Uint8Array>();
+    for (const id of ids) {
+      let bytes: Uint8Array;
+      try {
+        bytes = fromBase64Url(id);
+      } catch {
+        continue; // names no record
+      }
+      if (bytes.length === 16) wanted.set(id, bytes);
+    }
+    if (this.#byIdMap || wanted.size > FEW_IDS) {
+      for (const id of wanted.keys()) {
+        const rec = this.#byId.get(id);
+        if (rec) out.set(id, rec);
+      }
+      return out;
+    }
+    for (const r of this.#records) {
+      if (out.size === wanted.size) break;
+      for (const [id, bytes] of wanted) {
+        // A record of a format-4 table: its id compared in place; any other: its id text.
+        const hit = r.read ? recordIdIs(r.read, bytes) : undefined;
+        if ((hit ?? r.key === id) && !out.has(id)) out.set(id, r);
+      }
     }
     return out;
   }
@@ -1436,6 +1492,12 @@ export class UnlockedVault {
 
   async #sealApiKeySlots(signer: Uint8Array<ArrayBuffer>): Promise<Slot[]> {
     const meta = this.#apiKeyMeta();
+    // The records of every scope, found in one pass.
+    const found = this.#findByIds(
+      this.#slots.flatMap((s) =>
+        s.kind === "password" || s.kind === "pkcs11" ? [] : meta[toBase64Url(s.id)]?.scope ?? []
+      ),
+    );
     const out: Slot[] = [];
     for (const s of this.#slots) {
       const m = s.kind === "password" || s.kind === "pkcs11" ? undefined : meta[toBase64Url(s.id)];
@@ -1447,7 +1509,7 @@ export class UnlockedVault {
         name: m.name,
         created: m.created,
         expires: m.expires,
-        scope: await this.#scopeKeys(m.scope),
+        scope: await this.#scopeKeys(m.scope, found),
         signer,
         ...(m.policy ? { policy: m.policy } : {}),
       };
@@ -1520,13 +1582,37 @@ export class UnlockedVault {
    * @returns The file bytes and the generation they carry.
    */
   async serialize(): Promise<{ bytes: Uint8Array<ArrayBuffer>; generation: number }> {
+    const { parts, generation } = await this.serializeParts();
+    return { bytes: joinParts(parts), generation };
+  }
+
+  /**
+   * As {@link serialize}, the file in parts to be written in turn (the header and seal lines,
+   * then the rest), not joined into one buffer: a large vault's file is not copied once more.
+   *
+   * @returns The parts, in file order, and the generation they carry.
+   */
+  async serializeParts(): Promise<{ parts: Uint8Array[]; generation: number }> {
     this.#live();
     const extended = this.#extendedIndexInput();
     if (!extended) this.#summariesReady();
     const tagger = this.#nameTagger();
+    // The leading records that are the file's first ones, unchanged and in order: handed over as
+    // a count and copied as one run (an add at 10,000 profiles makes no step per carried record).
+    const source = this.#fileRecords;
+    let lead = 0;
+    if (source) {
+      const n = Math.min(source.length, this.#records.length);
+      while (lead < n) {
+        const r = this.#records[lead]!;
+        if (r.read !== source[lead] || r.entry !== r.read || r.rekey) break;
+        lead++;
+      }
+    }
     const records: RecordEntry[] = [];
-    const nameTags: Uint8Array[] = [];
-    for (const r of this.#records) {
+    const nameTags: (Uint8Array | undefined)[] = [];
+    for (let i = lead; i < this.#records.length; i++) {
+      const r = this.#records[i]!;
       if (r.rekey) {
         await this.#openRecord(r); // with the data key it has now
         const retired = r.dataKey; // this state's own copy: nothing else holds it
@@ -1553,9 +1639,13 @@ export class UnlockedVault {
         };
       }
       records.push(r.entry);
-      // An unchanged record keeps the tag it was read with (same name, same root key).
-      const kept = r.entry === r.read ? r.read?.nameTag : undefined;
-      nameTags.push(kept ?? tagger.tag(r.summary!.name, summaryKindOf(r.summary!)));
+      // An unchanged record keeps the tag it was read with (same name, same root key): undefined
+      // tells serializeBody to copy it from the table, with no view made per record.
+      nameTags.push(
+        r.entry === r.read && hasNameTag(r.entry)
+          ? undefined
+          : tagger.tag(r.summary!.name, summaryKindOf(r.summary!)),
+      );
     }
     const generation = this.#generation + 1;
     let indexPlain = extended && extendedIndex(extended.old, generation, extended.added);
@@ -1568,33 +1658,37 @@ export class UnlockedVault {
     // API-key slots are re-sealed on every write from the data keys current now, so re-keying a
     // record (revoke, rotate) can never leave a remaining key with a stale data key.
     this.#slots = await this.#sealApiKeySlots(signer.publicKey);
-    const { bodyBytes, lines } = await serializeBody({
-      version: FORMAT_VERSION,
-      vaultId: this.#vaultId,
-      generation,
-      slots: this.#slots,
-      records,
-      // Format 4: the index is its own line, out of the header the seal covers.
-      meta: await sealMeta(
-        this.#keys.meta,
-        utf8(JSON.stringify(withSigner(this.#meta, signer))),
-        this.#vaultId,
-      ),
-      indexLine: {
-        bytes: await sealIndex(
+    const { bodyBytes, lines } = await serializeBody(
+      {
+        version: FORMAT_VERSION,
+        vaultId: this.#vaultId,
+        generation,
+        slots: this.#slots,
+        records,
+        // Format 4: the index is its own line, out of the header the seal covers.
+        meta: await sealMeta(
           this.#keys.meta,
-          indexPlain,
+          utf8(JSON.stringify(withSigner(this.#meta, signer))),
           this.#vaultId,
-          generation,
         ),
+        indexLine: {
+          bytes: await sealIndex(
+            this.#keys.meta,
+            indexPlain,
+            this.#vaultId,
+            generation,
+          ),
+        },
       },
-    }, nameTags);
+      nameTags,
+      source && lead > 0 ? { records: source, count: lead } : undefined,
+    );
     const seal = {
       sha256: await sha256(bodyBytes),
       mac: await macBody(this.#keys.mac, bodyBytes),
       sig: await signEd25519(signer.seed, signedBodyMessage(bodyBytes)),
     };
-    return { bytes: assembleFile(bodyBytes, seal, lines), generation };
+    return { parts: [assembleHead(bodyBytes, seal), ...lines], generation };
   }
 
   // Hooks for formats outside the vault file (backup bundles, src/backup/): the key is derived
