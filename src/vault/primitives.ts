@@ -10,7 +10,7 @@
  * @module
  */
 
-import { concatBytes } from "./encoding.ts";
+import { concatBytes, toBase64Url } from "./encoding.ts";
 
 /** Bytes in every symmetric key (AES-256, HMAC-SHA256 keys). */
 export const KEY_BYTES = 32;
@@ -32,6 +32,18 @@ export function randomBytes(n: number): Uint8Array<ArrayBuffer> {
   // getRandomValues fills at most 65536 bytes per call.
   for (let i = 0; i < n; i += 65536) crypto.getRandomValues(out.subarray(i, i + 65536));
   return out;
+}
+
+/**
+ * A random 8-byte key-slot id whose base64url text does not start with `-`, so that
+ * `hecate slot remove ID` never reads it as an option (1 draw in 64 would).
+ *
+ * @returns The id bytes.
+ */
+export function randomSlotId(): Uint8Array<ArrayBuffer> {
+  let id = randomBytes(8);
+  while (toBase64Url(id).startsWith("-")) id = randomBytes(8);
+  return id;
 }
 
 /** Thrown by {@link open} when the ciphertext, tag, key or associated data do not match. */

@@ -71,7 +71,14 @@ import {
   wrapDataKey,
   wrapRootWithPassword,
 } from "./keyring.ts";
-import { AuthenticationFailure, hkdfSha256, KEY_BYTES, randomBytes, sha256 } from "./primitives.ts";
+import {
+  AuthenticationFailure,
+  hkdfSha256,
+  KEY_BYTES,
+  randomBytes,
+  randomSlotId,
+  sha256,
+} from "./primitives.ts";
 import { NameTagger } from "./name_tag.ts";
 import {
   INDEX_META,
@@ -939,7 +946,7 @@ export class UnlockedVault {
   }
 
   async #passwordSlot(password: string, iterations: number): Promise<PasswordSlot> {
-    const id = randomBytes(8);
+    const id = randomSlotId();
     const salt = randomBytes(16);
     const wrapped = await wrapRootWithPassword(
       this.#root,
@@ -1335,7 +1342,7 @@ export class UnlockedVault {
         hint: "list slots with 'hecate slot list'",
       });
     }
-    const slot = await sealAgeSlot(this.#root, recipient, this.#vaultId, randomBytes(8));
+    const slot = await sealAgeSlot(this.#root, recipient, this.#vaultId, randomSlotId());
     const id = toBase64Url(slot.id);
     this.#slots.push(slot);
     this.#meta = {

@@ -8,10 +8,9 @@
  */
 
 import { HecateError } from "../../errors.ts";
-import { toBase64Url } from "../encoding.ts";
 import type { Pkcs11Slot } from "../format.ts";
 import { pkcs11SlotAad } from "../keyring.ts";
-import { KEY_BYTES, randomBytes } from "../primitives.ts";
+import { KEY_BYTES, randomBytes, randomSlotId } from "../primitives.ts";
 import { TokenError, withToken } from "./cryptoki.ts";
 
 /** Where the token is and how to log in. */
@@ -69,9 +68,7 @@ export function sealRootToToken(
   token: string,
   keyLabel: string,
 ): Pkcs11Slot {
-  // An id whose text starts with "-" would read as an option in 'hecate slot remove ID'.
-  let id = randomBytes(8);
-  while (toBase64Url(id).startsWith("-")) id = randomBytes(8);
+  const id = randomSlotId();
   const iv = randomBytes(12);
   try {
     const wrapped = withToken(access.module, token, access.pin, (session) => {
