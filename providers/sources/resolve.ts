@@ -143,6 +143,35 @@ export function credentialsFor(profile: Profile, scheme: string): Record<string,
   return out;
 }
 
+/**
+ * Lets the sources of a profile's first references start their set-up (modules, credential
+ * chain; see {@link SecretSource.prepare}) while the caller writes the `profile.read` record, so
+ * that it overlaps the record's disk flush. Only the first reference of each field: a failover
+ * reference is used only if the first fails. Nothing is resolved or awaited here, and no error
+ * escapes.
+ *
+ * @param profile The profile about to be resolved.
+ * @param env Environment lookup, as the resolution will use it. @default {Deno.env.get}
+ */
+export function prepareProfile(
+  profile: Profile,
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): void {
+  const firsts = [profile.sources?.from?.[0]];
+  for (const [field, s] of Object.entries(profile.secrets)) {
+    if (!isSourceCredential(field)) firsts.push(refsOf(s as SecretValue)?.[0]);
+  }
+  for (const raw of firsts) {
+    if (raw === undefined) continue;
+    try {
+      const ref = parseRef(raw);
+      sourceFor(ref.scheme)?.prepare?.(ref, env);
+    } catch {
+      // An unparsable reference or a source's mistake: the resolution reports it.
+    }
+  }
+}
+
 /** Whether a stored secret is a source credential rather than a database or tunnel secret. */
 export function isSourceCredential(field: string): boolean {
   return field.startsWith(SOURCE_CREDENTIAL_PREFIX);

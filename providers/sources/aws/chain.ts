@@ -48,8 +48,8 @@ export function clearAwsCredentialCache(): void {
   cache.clear();
 }
 
-// Everything the chain reads from the environment, so a different setup gets its own entry.
-const KEY_VARS = [
+/** Everything the chain reads from the environment, so a different setup gets its own entry. */
+export const AWS_CHAIN_ENV_VARS: readonly string[] = [
   "HOME",
   "AWS_ACCESS_KEY_ID",
   "AWS_SECRET_ACCESS_KEY",
@@ -79,7 +79,7 @@ const KEY_VARS = [
  * listing what was tried when no step is configured.
  */
 export async function awsCredentials(o: ChainOptions): Promise<AwsCredentials> {
-  const key = JSON.stringify(KEY_VARS.map((n) => o.env(n) ?? null));
+  const key = JSON.stringify(AWS_CHAIN_ENV_VARS.map((n) => o.env(n) ?? null));
   const hit = cache.get(key);
   if (hit) {
     const creds = await hit.promise.catch(() => undefined);

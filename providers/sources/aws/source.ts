@@ -17,4 +17,7 @@ export const awsSecretsManagerSource: SecretSource = {
   parse: parseAwsSmRef,
   resolve: async (ref, ctx) => await (await client()).resolve(ref, ctx),
   health: async (ref, ctx) => await (await client()).health!(ref, ctx),
+  prepare: (ref, env) => {
+    import("./secrets_manager.ts").then((m) => m.prepareSecretValue(ref, env)).catch(() => {});
+  },
 };

@@ -17,4 +17,7 @@ export const azureKeyVaultSource: SecretSource = {
   parse: parseAzureKvRef,
   resolve: async (ref, ctx) => await (await client()).resolve(ref, ctx),
   health: async (ref, ctx) => await (await client()).health!(ref, ctx),
+  prepare: (ref, env) => {
+    import("./keyvault.ts").then((m) => m.prepareGetSecret(ref, env)).catch(() => {});
+  },
 };

@@ -17,4 +17,7 @@ export const gcpSecretManagerSource: SecretSource = {
   parse: parseGcpSmRef,
   resolve: async (ref, ctx) => await (await client()).resolve(ref, ctx),
   health: async (ref, ctx) => await (await client()).health!(ref, ctx),
+  prepare: (_ref, env) => {
+    import("./secret_manager.ts").then((m) => m.prepareAccess(env)).catch(() => {});
+  },
 };
