@@ -32,13 +32,15 @@ async function signedRequest(
   signal: AbortSignal | undefined,
 ): Promise<Request> {
   const what = `${TITLE} "${ref.raw}"`;
+  // The chain (files, IMDS, STS) and the signer's module load while the region is looked up.
+  const chain = awsCredentials({ env, signal });
+  chain.catch(() => {}); // reported below, unless the region is missing first
+  loadSigner().catch(() => {});
   const region = ref.parts.region ?? await awsRegion(env);
   if (!region) {
     throw awsError(what, "no region", "set AWS_REGION, or region in the profile's config");
   }
-  // The signer's module loads while the chain runs (files, IMDS, STS).
-  loadSigner().catch(() => {});
-  const creds = await awsCredentials({ env, signal });
+  const creds = await chain;
   const url = serviceEndpoint(env, "SECRETS_MANAGER", `secretsmanager.${region}.amazonaws.com`);
   const payload: Record<string, string> = { SecretId: ref.parts.secretId! };
   if (ref.parts.versionStage) payload.VersionStage = ref.parts.versionStage;
