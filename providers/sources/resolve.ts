@@ -198,7 +198,8 @@ export function withTimeout<T>(
   // (node:timers and about 20 modules, 7-14 ms on a process's first call), which nothing else on
   // the cron path loads. The timer keeps the process alive only while it has a listener, so the
   // listener is removed when the race is decided.
-  const limit = AbortSignal.timeout(ms);
+  // Timers take at most 2^31-1 ms (about 24.8 days); a longer one would fire at once.
+  const limit = AbortSignal.timeout(Math.min(ms, 2 ** 31 - 1));
   let onLimit: (() => void) | undefined;
   const timeout = new Promise<never>((_, reject) => {
     onLimit = () => {
