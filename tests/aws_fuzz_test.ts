@@ -11,6 +11,7 @@ import { HecateError } from "../src/errors.ts";
 import { awsSecretsManagerSource } from "../providers/sources/aws/source.ts";
 import { parseAwsSmRef } from "../providers/sources/aws/sm_ref.ts";
 import { clearAwsCredentialCache } from "../providers/sources/aws/chain.ts";
+import { readBody } from "../providers/sources/aws/net.ts";
 
 const CANARY = "canary-7d1f-LEAK";
 
@@ -153,6 +154,101 @@ Deno.test("an endpoint that streams an endless answer is cut off at 1 MiB: exit 
         return true;
       },
     );
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("attack: a compressed answer that declares a small length is counted as it inflates, not read whole: exit 18", async () => {
+  // Through fetch: 16 KiB of gzip declared as such inflates to 16 MiB.
+  const gz = new Uint8Array(
+    await new Response(
+      new Blob([new Uint8Array(16 << 20).fill(0x61)]).stream()
+        .pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer(),
+  );
+  assert.ok(gz.byteLength < 1 << 20, "the bomb must declare less than the limit");
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    await req.body?.cancel();
+    return new Response(gz, {
+      headers: { "content-encoding": "gzip", "content-length": String(gz.byteLength) },
+    });
+  });
+  const env: Record<string, string> = {
+    AWS_ACCESS_KEY_ID: "AKIAFUZZ000000000000",
+    AWS_SECRET_ACCESS_KEY: "fuzz-secret-key",
+    AWS_REGION: "eu-west-1",
+    AWS_ENDPOINT_URL: `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`,
+    HOME: "/nonexistent",
+  };
+  try {
+    clearAwsCredentialCache();
+    await assert.rejects(
+      awsSecretsManagerSource.resolve(parseAwsSmRef("aws-sm", "x"), {
+        signal: AbortSignal.timeout(10_000),
+        credentials: {},
+        env: (n) => env[n],
+      }),
+      (e: Error) => {
+        assert.ok(e instanceof HecateError && e.exitCode === 18);
+        assert.match(e.message, /malformed/);
+        assert.match((e as HecateError).hint ?? "", /too large/);
+        return true;
+      },
+    );
+  } finally {
+    await server.shutdown();
+  }
+  // What fetch hands over after inflating: the body is pulled only up to the limit (a bomb of
+  // gigabytes would otherwise be held in memory whole before its size is checked).
+  const chunk = new Uint8Array(64 * 1024).fill(0x61);
+  let pulled = 0;
+  const inflated = new Response(
+    new ReadableStream({
+      pull(c) {
+        if ((pulled += chunk.byteLength) > 64 << 20) c.close();
+        else c.enqueue(chunk);
+      },
+    }),
+    { headers: { "content-encoding": "gzip", "content-length": "16384" } },
+  );
+  await assert.rejects(readBody("AWS test", inflated), /malformed/);
+  assert.ok(pulled < 2 << 20, `pulled ${pulled} bytes past a 1 MiB limit`);
+});
+
+Deno.test("an answer that declares its length within the limit is read whole; one declared above it is refused", async () => {
+  const body = JSON.stringify({ SecretString: "declared-length-value", VersionId: "v1" });
+  let declare: string | undefined;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    await req.body?.cancel();
+    if (declare === undefined) return new Response(body);
+    // A length above the limit, streamed in full: read as a stream and cut at 1 MiB.
+    return new Response(new Uint8Array(Number(declare)).fill(0x20), {
+      headers: { "content-length": declare },
+    });
+  });
+  const env: Record<string, string> = {
+    AWS_ACCESS_KEY_ID: "AKIAFUZZ000000000000",
+    AWS_SECRET_ACCESS_KEY: "fuzz-secret-key",
+    AWS_REGION: "eu-west-1",
+    AWS_ENDPOINT_URL: `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`,
+    HOME: "/nonexistent",
+  };
+  const resolve = () =>
+    awsSecretsManagerSource.resolve(parseAwsSmRef("aws-sm", "x"), {
+      signal: AbortSignal.timeout(10_000),
+      credentials: {},
+      env: (n) => env[n],
+    });
+  try {
+    clearAwsCredentialCache();
+    assert.deepEqual((await resolve()).fields, { value: "declared-length-value" });
+    declare = String((1 << 20) + 1);
+    await assert.rejects(resolve(), (e: Error) => {
+      assert.ok(e instanceof HecateError && e.exitCode === 18);
+      assert.match((e as HecateError).hint ?? "", /too large/);
+      return true;
+    });
   } finally {
     await server.shutdown();
   }

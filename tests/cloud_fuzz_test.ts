@@ -143,3 +143,89 @@ Deno.test("fuzz: hostile cloud answers end in exit 18 with no canary in the mess
     clearGoogleTokenCache();
   }
 });
+
+Deno.test("attack: a Secret Manager or Key Vault endpoint that streams an endless answer, or a small gzip that inflates past 1 MiB, is cut off: exit 18", async () => {
+  const dir = await tempDir("hecate-cloud-big-");
+  const chunk = new Uint8Array(64 * 1024).fill(0x61);
+  let pulled = 0;
+  let mode: "endless" | "bomb" = "endless";
+  const gz = new Uint8Array(
+    await new Response(
+      new Blob([new Uint8Array(16 << 20).fill(0x61)]).stream()
+        .pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer(),
+  );
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (new URL(req.url).pathname.endsWith("/token")) {
+      return Response.json({ access_token: "tok", expires_in: 3600 });
+    }
+    if (mode === "bomb") {
+      return new Response(gz, {
+        headers: { "content-encoding": "gzip", "content-length": String(gz.byteLength) },
+      });
+    }
+    return new Response(
+      new ReadableStream({
+        pull(c) {
+          // 256 MiB at most, so a reader without a limit ends the test instead of hanging it.
+          if ((pulled += chunk.byteLength) > 256 << 20) c.close();
+          else c.enqueue(chunk);
+        },
+      }),
+    );
+  });
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  const keyFile = `${dir.path}/user.json`;
+  await Deno.writeTextFile(
+    keyFile,
+    JSON.stringify({
+      type: "authorized_user",
+      client_id: "c",
+      client_secret: "s",
+      refresh_token: "r",
+      token_uri: `${url}/token`,
+    }),
+  );
+  const vars: Record<string, string> = {
+    HOME: dir.path,
+    PATH: "",
+    AZURE_TENANT_ID: "t",
+    AZURE_CLIENT_ID: "c",
+    AZURE_CLIENT_SECRET: "s",
+    AZURE_AUTHORITY_HOST: url,
+    HECATE_AZURE_KEYVAULT_URL: url,
+    GOOGLE_APPLICATION_CREDENTIALS: keyFile,
+    CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER: url,
+  };
+  const ctx: SourceContext = {
+    signal: AbortSignal.timeout(60_000),
+    credentials: {},
+    env: (n) => vars[n],
+  };
+  const refs = [
+    [gcpSecretManagerSource, parseRef("gcp-sm:projects/billing-prod/secrets/db")],
+    [azureKeyVaultSource, parseRef("azure-kv:https://abc.vault.azure.net/secrets/db")],
+  ] as const;
+  try {
+    for (const m of ["endless", "bomb"] as const) {
+      mode = m;
+      for (const [source, ref] of refs) {
+        pulled = 0;
+        clearAzureTokenCache();
+        clearGoogleTokenCache();
+        await assert.rejects(source.resolve(ref, ctx), (e: unknown) => {
+          assert.ok(e instanceof HecateError, String(e));
+          assert.equal(e.code, "secret_unresolved");
+          assert.match(e.message, /malformed/);
+          assert.match(e.hint ?? "", /too large/);
+          return true;
+        });
+        // The reader stopped near the limit (socket buffers aside), not at the stream's end.
+        if (m === "endless") assert.ok(pulled < 64 << 20, `${ref.scheme}: pulled ${pulled}`);
+      }
+    }
+  } finally {
+    await server.shutdown();
+    await dir.dispose();
+  }
+});

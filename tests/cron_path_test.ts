@@ -200,6 +200,33 @@ Deno.test("an API-key query against PostgreSQL loads no module of Deno's Node la
   assert.ok(stderrLines.some((l) => l.startsWith("DEBUG") && l.includes("main.ts")));
 });
 
+Deno.test("an API-key query whose password is a source reference loads no module of Deno's Node layer", async () => {
+  // The framework's per-source timeout once used setTimeout, which in Deno 2.9 is the Node
+  // layer's: every reference started it.
+  await using pg = await startPostgres();
+  await using dir = await tempDir("hecate-cron-ref-");
+  const home = `${dir.path}/home`;
+  const password = "cron path test: quiet lantern orchard";
+  await initVault({ home, password, kdfIterations: 600_000 });
+  const vault = await openVault({ home, password, lockout: "off" });
+  await vault.profiles.add({
+    ...pgProfile(pg, "pg"),
+    secrets: { password: { ref: "env:CRON_PG_PASSWORD" } },
+  });
+  const apiKey = await vault.apiKeys.create({ name: "cron", profiles: ["pg"], expires: null });
+  await vault.close();
+  const run = await runHecate(["query", "pg", "select 40 + 2 as answer"], {
+    home,
+    env: { HECATE_API_KEY: apiKey, CRON_PG_PASSWORD: pg.password },
+    denoFlags: ["--log-level=debug"],
+  });
+  const stderrLines = run.stderr.split("\n");
+  assert.equal(run.code, 0, stderrLines.filter((l) => !l.startsWith("DEBUG")).join("\n"));
+  assert.equal(run.stdout, "answer\n42\n");
+  assert.deepEqual(stderrLines.filter((l) => l.includes("ext:deno_node/")), []);
+  assert.ok(stderrLines.some((l) => l.startsWith("DEBUG") && l.includes("main.ts")));
+});
+
 Deno.test("an API-key query against MariaDB loads no module of Deno's Node layer", async () => {
   await using db = await startMariadb();
   await using dir = await tempDir("hecate-cron-my-");

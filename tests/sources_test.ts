@@ -671,3 +671,25 @@ Deno.test("a custom source's password logs in to a real PostgreSQL: query, and a
     for (const out of [r.out, r.err]) assert.ok(!out.includes(pg.password));
   });
 });
+
+Deno.test("the per-source timeout: a source past it loses with timed_out; a timeout beyond a timer's range does not fire at once", async () => {
+  const { withTimeout, TimedOut } = await import("../providers/sources/resolve.ts");
+  // A source that never answers and ignores its signal still loses, and its signal is aborted.
+  let seen: AbortSignal | undefined;
+  await assert.rejects(
+    withTimeout((signal) => {
+      seen = signal;
+      return new Promise<never>(() => {});
+    }, 30),
+    (e: unknown) => e instanceof TimedOut,
+  );
+  assert.equal(seen?.aborted, true);
+  // 30 days (more than a timer's 2^31-1 ms): the answer wins, the timer does not fire at once.
+  const month = 30 * 24 * 3600 * 1000;
+  const got = await withTimeout(
+    (signal) =>
+      new Promise<string>((r) => setTimeout(() => r(signal.aborted ? "aborted" : "ok"), 20)),
+    month,
+  );
+  assert.equal(got, "ok");
+});

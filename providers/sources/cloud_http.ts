@@ -8,6 +8,7 @@
 
 import { sourceError, type SourceStatus } from "./errors.ts";
 import type { SourceHealth } from "./source.ts";
+import { readLimited, TooLarge } from "./http_body.ts";
 
 /** Reads an environment variable. */
 export type Env = (name: string) => string | undefined;
@@ -101,11 +102,12 @@ export async function cloudFetch(
   }
   let body: string;
   try {
-    body = await res.text();
-  } catch {
+    // Counted as it arrives: a compressed answer cannot inflate past the limit in memory.
+    body = new TextDecoder().decode(await readLimited(res, max));
+  } catch (e) {
+    if (e instanceof TooLarge) throw cloudError(w, "malformed", "the answer is too large");
     throw cloudError(w, all.aborted ? "timed_out" : "unreachable", "the answer was cut off");
   }
-  if (body.length > max) throw cloudError(w, "malformed", "the answer is too large");
   return { status: res.status, headers: res.headers, body };
 }
 

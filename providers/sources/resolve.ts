@@ -143,6 +143,35 @@ export function credentialsFor(profile: Profile, scheme: string): Record<string,
   return out;
 }
 
+/**
+ * Lets the sources of a profile's first references start their set-up (modules, credential
+ * chain; see {@link SecretSource.prepare}) while the caller writes the `profile.read` record, so
+ * that it overlaps the record's disk flush. Only the first reference of each field: a failover
+ * reference is used only if the first fails. Nothing is resolved or awaited here, and no error
+ * escapes.
+ *
+ * @param profile The profile about to be resolved.
+ * @param env Environment lookup, as the resolution will use it. @default {Deno.env.get}
+ */
+export function prepareProfile(
+  profile: Profile,
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): void {
+  const firsts = [profile.sources?.from?.[0]];
+  for (const [field, s] of Object.entries(profile.secrets)) {
+    if (!isSourceCredential(field)) firsts.push(refsOf(s as SecretValue)?.[0]);
+  }
+  for (const raw of firsts) {
+    if (raw === undefined) continue;
+    try {
+      const ref = parseRef(raw);
+      sourceFor(ref.scheme)?.prepare?.(ref, env);
+    } catch {
+      // An unparsable reference or a source's mistake: the resolution reports it.
+    }
+  }
+}
+
 /** Whether a stored secret is a source credential rather than a database or tunnel secret. */
 export function isSourceCredential(field: string): boolean {
   return field.startsWith(SOURCE_CREDENTIAL_PREFIX);
@@ -165,20 +194,27 @@ export function withTimeout<T>(
   const ctl = new AbortController();
   const signals = [ctl.signal, ...(outer ? [outer] : [])];
   const signal = AbortSignal.any(signals);
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  // AbortSignal.timeout, not setTimeout: Deno 2.9's global setTimeout is the Node layer's
+  // (node:timers and about 20 modules, 7-14 ms on a process's first call), which nothing else on
+  // the cron path loads. The timer keeps the process alive only while it has a listener, so the
+  // listener is removed when the race is decided.
+  // Timers take at most 2^31-1 ms (about 24.8 days); a longer one would fire at once.
+  const limit = AbortSignal.timeout(Math.min(ms, 2 ** 31 - 1));
+  let onLimit: (() => void) | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    onLimit = () => {
       ctl.abort();
       reject(new TimedOut());
-    }, ms);
+    };
+    limit.addEventListener("abort", onLimit, { once: true });
     outer?.addEventListener("abort", () => reject(new TimedOut()), { once: true });
   });
   // The loser must never surface as an unhandled rejection.
   timeout.catch(() => {});
   // A source that throws instead of rejecting is a rejection like any other (and the timer is
-  // still cleared).
+  // still released).
   const call = (async () => await work(signal))();
-  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([call, timeout]).finally(() => limit.removeEventListener("abort", onLimit!));
 }
 
 /** What {@link withTimeout} throws when the time ran out. */

@@ -113,4 +113,13 @@ export interface SecretSource {
   revoke?(lease: Lease, ctx: SourceContext): Promise<void>;
   /** Checks that the source answers, for a reference of this profile. */
   health?(ref: ParsedRef, ctx: SourceContext): Promise<SourceHealth>;
+  /**
+   * Starts, without waiting, what a resolution of `ref` needs before its own request: loading
+   * the client's modules and running the credential chain of the environment (whose result the
+   * source caches per process, so the resolution that follows joins it). Called while the
+   * `profile.read` record is written, before anything is released: it gets no credentials from
+   * the vault, must send nothing that names the secret, and must not throw or reject (the
+   * resolution reports every error itself).
+   */
+  prepare?(ref: ParsedRef, env: (name: string) => string | undefined): void;
 }

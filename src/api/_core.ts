@@ -326,9 +326,15 @@ export class VaultCore {
    * nothing is released.
    *
    * @param name Profile name.
+   * @param beforeRecord Called with the profile once the second factor passed, just before the
+   * `profile.read` record is written (a connect starts its sources' set-up there, so that it
+   * overlaps the record's flush); it must not release anything.
    * @returns The profile (secrets included), the actor and the record id.
    */
-  async released(name: string): Promise<{ profile: Profile; actor: Actor; id: string }> {
+  async released(
+    name: string,
+    beforeRecord?: (profile: Profile) => void,
+  ): Promise<{ profile: Profile; actor: Actor; id: string }> {
     const { id, profile, totp } = await this.find(name);
     const actor = this.access.actor;
     if (!totp && this.policy().totpProfiles.includes(name)) {
@@ -367,6 +373,7 @@ export class VaultCore {
       this.passed.add(`profile:${id}`);
       await this.access.lockout.succeeded(this.access.subject);
     }
+    beforeRecord?.(profile);
     await this.audit.append({ event: "profile.read", actor, profile: name, outcome: "ok" });
     return { profile, actor, id };
   }

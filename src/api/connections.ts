@@ -21,7 +21,11 @@ import {
   type SourceUse,
 } from "../connect.ts";
 import type { Actor } from "../audit/log.ts";
-import type { HeldLease, ResolutionRecord } from "../../providers/sources/resolve.ts";
+import {
+  type HeldLease,
+  prepareProfile,
+  type ResolutionRecord,
+} from "../../providers/sources/resolve.ts";
 import { fileSecretCache } from "./source_cache.ts";
 import {
   keepHeld,
@@ -108,7 +112,8 @@ export class VaultConnections {
     // Without the whole profile index: a query by name reads one record (vault format 4).
     const engine = await this.#core.engineOf(name) as Engine | undefined;
     if (engine) preloadDriver(engine);
-    const released = await this.#core.released(name);
+    // Likewise the sources' modules and credential chains (no secret request before the record).
+    const released = await this.#core.released(name, (p) => prepareProfile(p));
     const { actor, id } = released;
     // A rotation a crash left pending is settled before the profile is used.
     const profile = await settlePending(this.#core, name, released.profile);
@@ -326,7 +331,7 @@ export class VaultConnections {
   /** Resolves a profile for another program (see {@link Vault.endpoint}). */
   async endpoint(name: string): Promise<Endpoint> {
     this.#mayHandOutCredentials(name);
-    const released = await this.#core.released(name);
+    const released = await this.#core.released(name, (p) => prepareProfile(p));
     const { actor, id } = released;
     // A rotation a crash left pending is settled before the profile is used.
     const profile = await settlePending(this.#core, name, released.profile);

@@ -48,8 +48,8 @@ export function clearAwsCredentialCache(): void {
   cache.clear();
 }
 
-// Everything the chain reads from the environment, so a different setup gets its own entry.
-const KEY_VARS = [
+/** Everything the chain reads from the environment, so a different setup gets its own entry. */
+export const AWS_CHAIN_ENV_VARS: readonly string[] = [
   "HOME",
   "AWS_ACCESS_KEY_ID",
   "AWS_SECRET_ACCESS_KEY",
@@ -79,7 +79,7 @@ const KEY_VARS = [
  * listing what was tried when no step is configured.
  */
 export async function awsCredentials(o: ChainOptions): Promise<AwsCredentials> {
-  const key = JSON.stringify(KEY_VARS.map((n) => o.env(n) ?? null));
+  const key = JSON.stringify(AWS_CHAIN_ENV_VARS.map((n) => o.env(n) ?? null));
   const hit = cache.get(key);
   if (hit) {
     const creds = await hit.promise.catch(() => undefined);
@@ -103,12 +103,13 @@ export async function awsCredentials(o: ChainOptions): Promise<AwsCredentials> {
  * The region: `AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's `region` in the config file.
  *
  * @param env The environment.
+ * @param files The shared files, when the caller has read them already.
  * @returns The region, or undefined when none is set.
  */
-export async function awsRegion(env: Env): Promise<string | undefined> {
+export async function awsRegion(env: Env, files?: SharedFiles): Promise<string | undefined> {
   const fromEnv = env("AWS_REGION") || env("AWS_DEFAULT_REGION");
   if (fromEnv) return fromEnv;
-  const files = await readSharedFiles(env);
+  files ??= await readSharedFiles(env);
   return files.config.get(profileName(env).name)?.region || undefined;
 }
 
@@ -139,7 +140,7 @@ async function runChain(o: ChainOptions): Promise<AwsCredentials> {
     if (fromEnv) return fromEnv;
   }
   const files = await readSharedFiles(o.env);
-  const region = await awsRegion(o.env);
+  const region = await awsRegion(o.env, files);
   const sts: StsOptions = { env: o.env, region, signal: o.signal };
   const fromProfile = await profileCredentials(files, name, sts, o, new Set());
   if (fromProfile) return fromProfile;

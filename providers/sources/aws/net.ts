@@ -6,8 +6,8 @@
  * @module
  */
 
-import { HecateError } from "../../../src/errors.ts";
-import { concatBytes } from "../../../src/vault/encoding.ts";
+import type { HecateError } from "../../../src/errors.ts";
+import { readLimited, TooLarge } from "../http_body.ts";
 import { awsError } from "./fail.ts";
 
 /** Credentials for signing AWS requests. */
@@ -118,25 +118,12 @@ export async function awsFetch(
  * @returns The body text.
  */
 export async function readBody(what: string, res: Response, max = 1 << 20): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
   try {
-    if (res.body) {
-      for await (const chunk of res.body) {
-        size += chunk.byteLength;
-        // Stop reading at the limit instead of buffering whatever the endpoint sends.
-        if (size > max) {
-          await res.body.cancel().catch(() => {});
-          throw awsError(what, "malformed answer", "the answer is too large");
-        }
-        chunks.push(chunk);
-      }
-    }
+    return new TextDecoder().decode(await readLimited(res, max));
   } catch (e) {
-    if (e instanceof HecateError) throw e;
+    if (e instanceof TooLarge) throw awsError(what, "malformed answer", "the answer is too large");
     throw awsError(what, "unreachable", "the connection broke while reading the answer");
   }
-  return new TextDecoder().decode(concatBytes(...chunks));
 }
 
 /**

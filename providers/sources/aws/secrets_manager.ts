@@ -9,11 +9,11 @@
  */
 
 import type { ParsedRef, Resolved, SecretSource, SourceContext, SourceHealth } from "../source.ts";
-import { awsCredentials, awsRegion } from "./chain.ts";
+import { AWS_CHAIN_ENV_VARS, awsCredentials, awsRegion } from "./chain.ts";
 import { asSourceError, awsError } from "./fail.ts";
 import { AWS_SM_TITLE } from "./sm_ref.ts";
-import { awsFetch, readBody, serviceEndpoint } from "./net.ts";
-import { signRequest } from "./sign.ts";
+import { awsFetch, type Env, readBody, serviceEndpoint } from "./net.ts";
+import { loadSigner, signRequest } from "./sign.ts";
 // RDS secrets carry `port` as a number: fieldsOf keeps numbers and booleans as text.
 import { fieldsOf } from "../cloud_http.ts";
 
@@ -25,18 +25,27 @@ interface CallResult {
   latencyMs: number;
 }
 
-async function getSecretValue(ref: ParsedRef, ctx: SourceContext): Promise<CallResult> {
+/** The signed GetSecretValue request for a reference (nothing is sent). */
+async function signedRequest(
+  ref: ParsedRef,
+  env: Env,
+  signal: AbortSignal | undefined,
+): Promise<Request> {
   const what = `${TITLE} "${ref.raw}"`;
-  const region = ref.parts.region ?? await awsRegion(ctx.env);
+  // The chain (files, IMDS, STS) and the signer's module load while the region is looked up.
+  const chain = awsCredentials({ env, signal });
+  chain.catch(() => {}); // reported below, unless the region is missing first
+  loadSigner().catch(() => {});
+  const region = ref.parts.region ?? await awsRegion(env);
   if (!region) {
     throw awsError(what, "no region", "set AWS_REGION, or region in the profile's config");
   }
-  const creds = await awsCredentials({ env: ctx.env, signal: ctx.signal });
-  const url = serviceEndpoint(ctx.env, "SECRETS_MANAGER", `secretsmanager.${region}.amazonaws.com`);
+  const creds = await chain;
+  const url = serviceEndpoint(env, "SECRETS_MANAGER", `secretsmanager.${region}.amazonaws.com`);
   const payload: Record<string, string> = { SecretId: ref.parts.secretId! };
   if (ref.parts.versionStage) payload.VersionStage = ref.parts.versionStage;
   if (ref.parts.versionId) payload.VersionId = ref.parts.versionId;
-  const request = await signRequest(creds, {
+  return await signRequest(creds, {
     method: "POST",
     url,
     headers: {
@@ -47,6 +56,40 @@ async function getSecretValue(ref: ParsedRef, ctx: SourceContext): Promise<CallR
     service: "secretsmanager",
     region,
   });
+}
+
+/** A request signed ahead by {@link prepareSecretValue}, for one resolution that follows. */
+interface Prepared {
+  /** The reference and the environment it was signed under. */
+  readonly key: string;
+  readonly at: number;
+  readonly request: Promise<Request>;
+}
+
+/** Older than this, a prepared request is signed again (AWS accepts 5 minutes of skew). */
+const PREPARED_MAX_AGE_MS = 60_000;
+const prepared = new Map<string, Prepared>();
+// What a signed request depends on besides the reference: the chain's inputs and the endpoint.
+const SIGNING_VARS = [...AWS_CHAIN_ENV_VARS, "AWS_ENDPOINT_URL_SECRETS_MANAGER"];
+
+function preparedKey(ref: ParsedRef, env: Env): string {
+  return JSON.stringify([ref.raw, ...SIGNING_VARS.map((n) => env(n) ?? null)]);
+}
+
+/** The prepared request for `ref`, taken (used once), if it matches and is fresh. */
+async function takePrepared(ref: ParsedRef, env: Env): Promise<Request | undefined> {
+  const p = prepared.get(ref.raw);
+  if (!p) return undefined;
+  prepared.delete(ref.raw);
+  if (p.key !== preparedKey(ref, env) || Date.now() - p.at > PREPARED_MAX_AGE_MS) return undefined;
+  // A failure is not reported from here: the resolution signs again and reports its own.
+  return await p.request.catch(() => undefined);
+}
+
+async function getSecretValue(ref: ParsedRef, ctx: SourceContext): Promise<CallResult> {
+  const what = `${TITLE} "${ref.raw}"`;
+  const request = await takePrepared(ref, ctx.env) ??
+    await signedRequest(ref, ctx.env, ctx.signal);
   const started = performance.now();
   const res = await awsFetch(
     what,
@@ -133,6 +176,25 @@ async function resolveSecret(ref: ParsedRef, ctx: SourceContext): Promise<Resolv
     return { fields: { [ref.field]: v }, ...(version ? { version } : {}) };
   }
   return { fields: all, ...(version ? { version } : {}) };
+}
+
+/**
+ * Starts what a resolution of `ref` needs before its request (./source.ts calls it while the
+ * `profile.read` record is written): the credential chain of the environment (awsCredentials
+ * caches it), the signer's module, and the GetSecretValue request signed, kept in memory for the
+ * one resolution that follows within a minute. Nothing is sent to Secrets Manager here: the
+ * resolution sends the request after the record is on disk. A failure is left for it to report.
+ *
+ * @param ref The reference.
+ * @param env The environment, as the resolution will read it.
+ */
+export function prepareSecretValue(ref: ParsedRef, env: Env): void {
+  const now = Date.now();
+  // Requests prepared for uses that never came (their record failed) are not kept.
+  for (const [k, p] of prepared) if (now - p.at > PREPARED_MAX_AGE_MS) prepared.delete(k);
+  const request = signedRequest(ref, env, undefined);
+  request.catch(() => {});
+  prepared.set(ref.raw, { key: preparedKey(ref, env), at: now, request });
 }
 
 /** The resolving half of the source (loaded on first use by ./source.ts). */

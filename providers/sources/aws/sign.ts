@@ -21,6 +21,20 @@ export interface SignInput {
   readonly datetime?: string;
 }
 
+let signer: Promise<typeof import("aws4fetch")> | undefined;
+
+/**
+ * Starts loading `aws4fetch` (once per process), so that it can overlap other waits.
+ *
+ * @returns The module.
+ */
+export function loadSigner(): Promise<typeof import("aws4fetch")> {
+  signer ??= import("aws4fetch");
+  // A failed import is tried again by the next caller, which reports it.
+  signer.catch(() => signer = undefined);
+  return signer;
+}
+
 /**
  * Signs a request with SigV4.
  *
@@ -29,7 +43,7 @@ export interface SignInput {
  * @returns The signed request.
  */
 export async function signRequest(creds: AwsCredentials, input: SignInput): Promise<Request> {
-  const { AwsV4Signer } = await import("aws4fetch");
+  const { AwsV4Signer } = await loadSigner();
   const signer = new AwsV4Signer({
     method: input.method,
     url: input.url.toString(),

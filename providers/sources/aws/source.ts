@@ -8,7 +8,14 @@
 import type { SecretSource } from "../source.ts";
 import { AWS_SM_TITLE, parseAwsSmRef } from "./sm_ref.ts";
 
-const client = () => import("./secrets_manager.ts").then((m) => m.awsSecretsManager);
+let loaded: Promise<typeof import("./secrets_manager.ts")> | undefined;
+// One import() per process: a second import() of a loaded module still goes through the loader.
+const load = () => {
+  loaded ??= import("./secrets_manager.ts");
+  loaded.catch(() => loaded = undefined);
+  return loaded;
+};
+const client = () => load().then((m) => m.awsSecretsManager);
 
 /** AWS Secrets Manager (`aws-sm:`); see ./secrets_manager.ts. */
 export const awsSecretsManagerSource: SecretSource = {
@@ -17,4 +24,7 @@ export const awsSecretsManagerSource: SecretSource = {
   parse: parseAwsSmRef,
   resolve: async (ref, ctx) => await (await client()).resolve(ref, ctx),
   health: async (ref, ctx) => await (await client()).health!(ref, ctx),
+  prepare: (ref, env) => {
+    load().then((m) => m.prepareSecretValue(ref, env)).catch(() => {});
+  },
 };

@@ -13,6 +13,7 @@
 import {
   cloudError,
   cloudFetch,
+  type Env,
   fieldsOf,
   healthOfRead,
   jsonObject,
@@ -44,6 +45,18 @@ async function getSecret(ref: ParsedRef, ctx: SourceContext) {
     headers: { authorization: `Bearer ${token.token}`, accept: "application/json" },
   }, ctx.signal);
   return { w, r, latencyMs: performance.now() - started };
+}
+
+/**
+ * Starts the token for the reference's vault resource (./source.ts calls it while the
+ * `profile.read` record is written); azureToken caches it for the resolution that follows. The
+ * token request names no secret; the read waits for the resolution. A failure is left for it.
+ *
+ * @param ref The reference (its resource).
+ * @param env The environment, as the resolution will read it.
+ */
+export function prepareGetSecret(ref: ParsedRef, env: Env): void {
+  azureToken({ env, resource: ref.parts.resource! }).catch(() => {});
 }
 
 function failure(w: Where, status: number, body: string): never {

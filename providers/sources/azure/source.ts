@@ -8,7 +8,14 @@
 import type { SecretSource } from "../source.ts";
 import { AZURE_KV_TITLE, parseAzureKvRef } from "./ref.ts";
 
-const client = () => import("./keyvault.ts").then((m) => m.azureKeyVault);
+let loaded: Promise<typeof import("./keyvault.ts")> | undefined;
+// One import() per process: a second import() of a loaded module still goes through the loader.
+const load = () => {
+  loaded ??= import("./keyvault.ts");
+  loaded.catch(() => loaded = undefined);
+  return loaded;
+};
+const client = () => load().then((m) => m.azureKeyVault);
 
 /** Azure Key Vault (`azure-kv:`); see ./keyvault.ts and ./chain.ts. */
 export const azureKeyVaultSource: SecretSource = {
@@ -17,4 +24,7 @@ export const azureKeyVaultSource: SecretSource = {
   parse: parseAzureKvRef,
   resolve: async (ref, ctx) => await (await client()).resolve(ref, ctx),
   health: async (ref, ctx) => await (await client()).health!(ref, ctx),
+  prepare: (ref, env) => {
+    load().then((m) => m.prepareGetSecret(ref, env)).catch(() => {});
+  },
 };

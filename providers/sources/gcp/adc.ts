@@ -113,7 +113,7 @@ async function fromFile(w: Where, path: string, o: AdcOptions): Promise<AccessTo
       throw cloudError(w, "failed", "the key file lacks client_email or private_key", "malformed");
     }
     // jose is loaded only for a service-account key (start-up time of other paths).
-    const { importPKCS8, SignJWT } = await import("jose");
+    const { importPKCS8, SignJWT } = await import("./jwt.ts");
     let key: Awaited<ReturnType<typeof importPKCS8>>;
     try {
       key = await importPKCS8(pem, "RS256");

@@ -14,6 +14,7 @@ import { crc32c } from "./crc32c.ts";
 import {
   cloudError,
   cloudFetch,
+  type Env,
   fieldsOf,
   healthOfRead,
   jsonObject,
@@ -73,6 +74,17 @@ function decodeBase64(w: Where, text: string): Uint8Array {
   } catch {
     throw cloudError(w, "malformed", "payload.data is not base64");
   }
+}
+
+/**
+ * Starts the ADC token a resolution needs (./source.ts calls it while the `profile.read` record
+ * is written); googleToken caches it for the resolution that follows. The token request names no
+ * secret; the access call waits for the resolution. A failure is left for it to report.
+ *
+ * @param env The environment, as the resolution will read it.
+ */
+export function prepareAccess(env: Env): void {
+  googleToken({ env }).catch(() => {});
 }
 
 /** The resolving half of the `gcp-sm:` source (loaded on first use by ./source.ts). */
