@@ -448,7 +448,8 @@ Deno.test("offline cache: used within its TTL when every source fails (warned on
       host: "db",
       user: "app",
       secrets: { password: { ref: `file:${pwFile}` } },
-      sources: { cacheTtlMs: 8_000 },
+      // Two CLI runs must fit in the TTL, also when the first one compiles cold under CI load.
+      sources: { cacheTtlMs: 15_000 },
     });
     await vault.close();
     const env = () => runHecate(["--password-stdin", "env", "k"], { home, stdin: `${PASSWORD}\n` });
@@ -472,7 +473,7 @@ Deno.test("offline cache: used within its TTL when every source fails (warned on
     let rec = (await audit(home)).filter((e) => e.event === "secret.cache").at(-1)!;
     assert.equal(rec.outcome, "ok");
     // Past the TTL: refused.
-    await new Promise((res) => setTimeout(res, Math.max(0, resolvedAt + 8_500 - Date.now())));
+    await new Promise((res) => setTimeout(res, Math.max(0, resolvedAt + 15_500 - Date.now())));
     r = await env();
     assert.equal(r.code, 18, r.stderr);
     assert.match(r.stderr, /file: "file:.*\/pw": not found/);
