@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { HecateError } from "../../../src/errors.ts";
 import { readLimited, TooLarge } from "../http_body.ts";
 import { awsError } from "./fail.ts";
 
