@@ -34,6 +34,42 @@ async function encrypt(text: string, password: string): Promise<Uint8Array<Array
   return out;
 }
 
+/**
+ * A legacy-layout file (salt, iv, one block) that decrypts under `password` to exactly `plain`
+ * (16 bytes, its own padding included): the block is E(plain XOR iv), taken from an AES-CBC
+ * encryption with a zero iv.
+ */
+async function forgeLegacy(
+  password: string,
+  salt: Uint8Array<ArrayBuffer>,
+  iv: Uint8Array<ArrayBuffer>,
+  plain: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const base = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(password),
+    "PBKDF2",
+    false,
+    ["deriveKey"],
+  );
+  const key = await crypto.subtle.deriveKey(
+    { name: "PBKDF2", hash: "SHA-256", salt, iterations: 100_000 },
+    base,
+    { name: "AES-CBC", length: 256 },
+    false,
+    ["encrypt"],
+  );
+  const x = plain.map((b, i) => b ^ iv[i]!);
+  const ct = new Uint8Array(
+    await crypto.subtle.encrypt({ name: "AES-CBC", iv: new Uint8Array(16) }, key, x),
+  );
+  const out = new Uint8Array(48 + 16);
+  out.set(salt);
+  out.set(iv, 32);
+  out.set(ct.subarray(0, 16), 48);
+  return out;
+}
+
 async function reason(p: Promise<unknown>): Promise<string> {
   try {
     await p;
@@ -154,4 +190,19 @@ Deno.test("an incomplete profile's marker follows its method: changing the metho
   p.secrets = { password: { value: "pw" } };
   settleIncomplete(p);
   assert.equal(p.incomplete, undefined);
+});
+
+Deno.test("decryptPyxFile: a wrong key whose garbage starts with '{' and ends in valid padding is still a password failure", async () => {
+  // What 1 wrong key in about 30,000 gives: the legacy layout's plaintext is random bytes, here
+  // made to start with "{" and end in one byte of padding. Built by decrypting chosen bytes: a
+  // one-block file whose ciphertext decrypts, under the wrong key, to exactly that block.
+  const wrong = "wrong-password";
+  const salt = new Uint8Array(32);
+  const iv = new Uint8Array(16);
+  const garbage = crypto.getRandomValues(new Uint8Array(16));
+  garbage[0] = 0x7b;
+  garbage[1] = 0xff; // never UTF-8
+  garbage[15] = 0x01;
+  const file = await forgeLegacy(wrong, salt, iv, garbage);
+  assert.equal(await reason(decryptPyxFile(file, wrong)), "bad_padding");
 });

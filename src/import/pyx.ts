@@ -162,6 +162,16 @@ async function cbc(
   }
 }
 
+/** Whether the bytes are UTF-8, allowing a sequence cut at their end. */
+function utf8Prefix(bytes: Uint8Array): boolean {
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(bytes, { stream: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 type Parsed = { ok: true; value: unknown } | { ok: false; reason: "bad_padding" | "not_json" };
 
 function parseJson(plain: Uint8Array<ArrayBuffer> | undefined): Parsed {
@@ -169,6 +179,9 @@ function parseJson(plain: Uint8Array<ArrayBuffer> | undefined): Parsed {
   const first = plain.find((b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d);
   // Random plaintext (a wrong key) that happens to end in valid padding: not even { or [.
   if (first !== 0x7b && first !== 0x5b) return { ok: false, reason: "bad_padding" };
+  // ... or that also starts with one (about 1 wrong key in 30,000): its first block is still
+  // random bytes, almost never UTF-8. Damage past the first block leaves that block readable.
+  if (!utf8Prefix(plain.subarray(0, 16))) return { ok: false, reason: "bad_padding" };
   try {
     return { ok: true, value: JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(plain)) };
   } catch {
