@@ -282,3 +282,30 @@ Deno.test("doctor: an SSH hop trusted on first use is a warning (26), pinned it 
     assert.deepEqual(report.findings.filter((f) => f.check === "ssh"), []);
   });
 });
+
+Deno.test("doctor --identity: a teammate's age key runs the checks that need the vault's meta, with no password", async () => {
+  await withHome(async (home) => {
+    await healthy(home);
+    const dir = await Deno.makeTempDir({ prefix: "doctor-age-" });
+    try {
+      const file = `${dir}/alice.txt`;
+      const keygen = await new Deno.Command("age-keygen", { args: ["-o", file] }).output();
+      assert.equal(keygen.code, 0, new TextDecoder().decode(keygen.stderr));
+      const pub = await new Deno.Command("age-keygen", { args: ["-y", file] }).output();
+      const vault = await openVault({ home, password: PW });
+      await vault.slots.addAge(new TextDecoder().decode(pub.stdout).trim(), { label: "alice" });
+      await vault.close();
+
+      const { run, report } = await doctor(home, { password: false, args: ["--identity", file] });
+      assert.equal(run.code, ExitCode.OK, run.stdout + run.stderr);
+      assert.equal(report.unlocked, true);
+      assert.ok(report.findings.some((f) => f.check === "audit" && /verified/.test(f.message)));
+      assert.ok(!report.findings.some((f) => f.check === "unlock"));
+      const keyText = await Deno.readTextFile(file);
+      const secretLine = keyText.split("\n").find((l) => l.startsWith("AGE-SECRET-KEY-"))!;
+      assert.ok(!run.stdout.includes(secretLine) && !run.stderr.includes(secretLine));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});

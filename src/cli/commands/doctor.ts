@@ -20,6 +20,7 @@ import { masterPassword } from "../secrets.ts";
 function whyNoUnlock(ctx: CliContext, wanted: boolean): string | undefined {
   if (!wanted) return "--no-unlock";
   if (ctx.globals.apiKeyFile !== undefined) return "an API key cannot read the vault's meta";
+  if (ctx.identityPath() !== undefined) return undefined; // an age slot opens the root key too
   if (ctx.globals.passwordStdin || ctx.io.env("HECATE_PASSWORD_FILE")) return undefined;
   if (ctx.io.stdinIsTerminal) return undefined;
   return "no master password given and no terminal to ask on";
@@ -56,12 +57,15 @@ export function doctorCommand(ctx: CliContext) {
         "and leftover files; print what to fix (exit 26 warnings, 27 errors)",
     )
     .option("--json", "print the findings as JSON")
-    .option("--no-unlock", "skip the checks that need the master password")
+    .option("--no-unlock", "skip the checks that need the master password (or --identity)")
     .action(async (opts) => {
       const home = resolveHome({ home: ctx.globals.home });
       const skipped = whyNoUnlock(ctx, opts.unlock);
       const unlock = skipped !== undefined ? undefined : async () => {
-        const password = await masterPassword(ctx.io, ctx.stdin, ctx.globals);
+        const identity = await ctx.identity();
+        const credential = identity !== undefined
+          ? { identity }
+          : { password: await masterPassword(ctx.io, ctx.stdin, ctx.globals) };
         // The unlock is audited as usual; a failure to record it only warns, so that a damaged
         // trail can still be diagnosed (as for `audit verify`).
         const audit = new FileAuditLog(home, {
@@ -69,7 +73,7 @@ export function doctorCommand(ctx: CliContext) {
           onWarning: (m) => void ctx.warn(m),
           keepSegments: undefined,
         });
-        return await openVault({ home, password, audit, totp: (what) => ctx.code(what) });
+        return await openVault({ home, ...credential, audit, totp: (what) => ctx.code(what) });
       };
       const report = await runDoctor({ home, unlock, skipped });
       const code = doctorExitCode(report.findings);
