@@ -457,6 +457,8 @@ Deno.test("audit.on-failure: with the trail unwritable, HECATE_AUDIT_FAILURE=war
     const warned = await withFullTrail({});
     assert.equal(warned.code, 0, warned.stderr);
     assert.match(warned.stderr, /hecate: warning: Cannot write the audit record/);
+    // The warning names the mode, not an environment variable nobody set.
+    assert.doesNotMatch(warned.stderr, /HECATE_AUDIT_FAILURE/);
     // ... and HECATE_AUDIT_FAILURE=closed makes it fail closed again.
     const tightened = await withFullTrail({ HECATE_AUDIT_FAILURE: "closed" });
     assert.equal(tightened.code, 12, tightened.stderr);

@@ -589,7 +589,9 @@ export class FileAuditLog implements AuditSink {
         hint: "nothing was released; fix the permissions or free disk space and retry",
       });
     if (settings.failure === "warn") {
-      this.#warn(`${err.message} (HECATE_AUDIT_FAILURE=warn: continuing without it)`);
+      // The mode may come from HECATE_AUDIT_FAILURE, the vault's policy or the command itself
+      // (doctor, audit verify): name the mode, not one of its sources.
+      this.#warn(`${err.message} (audit failure mode "warn": continuing without it)`);
       return undefined;
     }
     return err;
