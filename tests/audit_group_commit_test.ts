@@ -15,8 +15,7 @@ import { verifyTrail } from "../src/audit/verify.ts";
 import { Connection } from "../src/api/connection.ts";
 import type { CollectedSet, DbConnection } from "../src/db/driver.ts";
 import { auditLines, withHome } from "./support/access.ts";
-
-const BURST = new URL("./support/audit_burst.ts", import.meta.url).pathname;
+import { burstUntilKilled } from "./support/burst_until_killed.ts";
 
 const query = (rows: number): AuditEvent => ({
   event: "query",
@@ -123,44 +122,6 @@ Deno.test("many concurrent statements of one process: every record present, in c
     assert.equal(report.entries, WORKERS * EACH + 1);
   });
 });
-
-/** Starts the burst child; resolves its acknowledged `rows` once at least `acks` came, then kills it. */
-async function burstUntilKilled(home: string, start: number, acks: number): Promise<number[]> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
-      BURST,
-      home,
-      "8",
-      String(start),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  let killed = false;
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-    if (!killed && text.split("\n").length > acks) {
-      child.kill("SIGKILL"); // in the middle of whatever hold, write or flush it is in
-      killed = true;
-    }
-  }
-  const status = await child.status;
-  const err = await new Response(child.stderr).text();
-  assert.equal(status.signal, "SIGKILL", `the child ended on its own: ${err}`);
-  // Only whole lines are acknowledgements (the kill may cut the last one).
-  return text.split("\n").slice(0, -1).filter((l) => l).map(Number);
-}
 
 Deno.test("a writer killed in the middle of a hold loses no final record; the next writer adopts the flushed lines and the chain verifies", async () => {
   await withHome(async (home) => {

@@ -26,9 +26,9 @@ import {
 import { verifyTrail } from "../src/audit/verify.ts";
 import { toBase64Url } from "../src/vault/encoding.ts";
 import { auditLines, withHome } from "./support/access.ts";
+import { burstUntilKilled } from "./support/burst_until_killed.ts";
 
 const APPENDER = new URL("./support/audit_appender.ts", import.meta.url).pathname;
-const BURST = new URL("./support/audit_burst.ts", import.meta.url).pathname;
 const CHILD_PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
 
 const query = (rows: number): AuditEvent => ({
@@ -57,32 +57,6 @@ async function otherProcessAppends(home: string, tag: string, count: number): Pr
   const { code, stdout, stderr } = await child.output();
   assert.equal(code, 0, new TextDecoder().decode(stderr));
   assert.match(new TextDecoder().decode(stdout), /done/);
-}
-
-/** A burst child (8 concurrent writers) killed with SIGKILL after `acks` final records. */
-async function burstUntilKilled(home: string, start: number, acks: number): Promise<number[]> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...CHILD_PERMS, BURST, home, "8", String(start)],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  let killed = false;
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-    if (!killed && text.split("\n").length > acks) {
-      child.kill("SIGKILL"); // in the middle of whatever hold, write or flush it is in
-      killed = true;
-    }
-  }
-  const status = await child.status;
-  const err = await new Response(child.stderr).text();
-  assert.equal(status.signal, "SIGKILL", `the child ended on its own: ${err}`);
-  return text.split("\n").slice(0, -1).filter((l) => l).map(Number);
 }
 
 /** Slots of the state file that are not all zero bytes. */

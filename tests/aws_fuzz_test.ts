@@ -15,6 +15,34 @@ import { readBody } from "../providers/sources/aws/net.ts";
 
 const CANARY = "canary-7d1f-LEAK";
 
+/**
+ * Resolves an `aws-sm:` reference against the server on `port` and expects the answer to be
+ * cut off at the size limit (exit 18, "too large"), not parsed or held whole.
+ */
+async function assertCutOff(port: number): Promise<void> {
+  const env: Record<string, string> = {
+    AWS_ACCESS_KEY_ID: "AKIAFUZZ000000000000",
+    AWS_SECRET_ACCESS_KEY: "fuzz-secret-key",
+    AWS_REGION: "eu-west-1",
+    AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+    HOME: "/nonexistent",
+  };
+  clearAwsCredentialCache();
+  await assert.rejects(
+    awsSecretsManagerSource.resolve(parseAwsSmRef("aws-sm", "x"), {
+      signal: AbortSignal.timeout(10_000),
+      credentials: {},
+      env: (n) => env[n],
+    }),
+    (e: Error) => {
+      assert.ok(e instanceof HecateError && e.exitCode === 18);
+      assert.match(e.message, /malformed/);
+      assert.match((e as HecateError).hint ?? "", /too large/);
+      return true;
+    },
+  );
+}
+
 Deno.test("fuzz: aws-sm reference parsing accepts or refuses with a usage error", () => {
   const piece = fc.constantFrom(
     "prod/db",
@@ -131,29 +159,8 @@ Deno.test("an endpoint that streams an endless answer is cut off at 1 MiB: exit 
       }),
     );
   });
-  const env: Record<string, string> = {
-    AWS_ACCESS_KEY_ID: "AKIAFUZZ000000000000",
-    AWS_SECRET_ACCESS_KEY: "fuzz-secret-key",
-    AWS_REGION: "eu-west-1",
-    AWS_ENDPOINT_URL: `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`,
-    HOME: "/nonexistent",
-  };
   try {
-    clearAwsCredentialCache();
-    await assert.rejects(
-      awsSecretsManagerSource.resolve(parseAwsSmRef("aws-sm", "x"), {
-        signal: AbortSignal.timeout(10_000),
-        credentials: {},
-        env: (n) => env[n],
-      }),
-      (e: Error) => {
-        assert.ok(e instanceof HecateError && e.exitCode === 18);
-        assert.match(e.message, /malformed/);
-        // Cut off by the limit, not by parsing 64 MiB of garbage.
-        assert.match((e as HecateError).hint ?? "", /too large/);
-        return true;
-      },
-    );
+    await assertCutOff((server.addr as Deno.NetAddr).port);
   } finally {
     await server.shutdown();
   }
@@ -174,28 +181,8 @@ Deno.test("attack: a compressed answer that declares a small length is counted a
       headers: { "content-encoding": "gzip", "content-length": String(gz.byteLength) },
     });
   });
-  const env: Record<string, string> = {
-    AWS_ACCESS_KEY_ID: "AKIAFUZZ000000000000",
-    AWS_SECRET_ACCESS_KEY: "fuzz-secret-key",
-    AWS_REGION: "eu-west-1",
-    AWS_ENDPOINT_URL: `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`,
-    HOME: "/nonexistent",
-  };
   try {
-    clearAwsCredentialCache();
-    await assert.rejects(
-      awsSecretsManagerSource.resolve(parseAwsSmRef("aws-sm", "x"), {
-        signal: AbortSignal.timeout(10_000),
-        credentials: {},
-        env: (n) => env[n],
-      }),
-      (e: Error) => {
-        assert.ok(e instanceof HecateError && e.exitCode === 18);
-        assert.match(e.message, /malformed/);
-        assert.match((e as HecateError).hint ?? "", /too large/);
-        return true;
-      },
-    );
+    await assertCutOff((server.addr as Deno.NetAddr).port);
   } finally {
     await server.shutdown();
   }

@@ -52,6 +52,37 @@ Deno.test("fuzz: azure-kv: and gcp-sm: references are accepted or refused as usa
   );
 });
 
+/**
+ * A source context whose Azure and Google credentials (a client secret; an authorized-user file)
+ * and service endpoints all point at one loopback server.
+ */
+async function cloudContext(home: string, port: number): Promise<SourceContext> {
+  const url = `http://127.0.0.1:${port}`;
+  const keyFile = `${home}/user.json`;
+  await Deno.writeTextFile(
+    keyFile,
+    JSON.stringify({
+      type: "authorized_user",
+      client_id: "c",
+      client_secret: "s",
+      refresh_token: "r",
+      token_uri: `${url}/token`,
+    }),
+  );
+  const vars: Record<string, string> = {
+    HOME: home,
+    PATH: "",
+    AZURE_TENANT_ID: "t",
+    AZURE_CLIENT_ID: "c",
+    AZURE_CLIENT_SECRET: "s",
+    AZURE_AUTHORITY_HOST: url,
+    HECATE_AZURE_KEYVAULT_URL: url,
+    GOOGLE_APPLICATION_CREDENTIALS: keyFile,
+    CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER: url,
+  };
+  return { signal: AbortSignal.timeout(60_000), credentials: {}, env: (n) => vars[n] };
+}
+
 const answer = fc.record({
   status: fc.constantFrom(200, 200, 200, 400, 401, 403, 404, 429, 500, 302),
   body: fc.oneof(
@@ -84,34 +115,7 @@ Deno.test("fuzz: hostile cloud answers end in exit 18 with no canary in the mess
       headers: current.status === 302 ? { location: "http://127.0.0.1:1/" } : {},
     });
   });
-  const url = `http://127.0.0.1:${server.addr.port}`;
-  const keyFile = `${dir.path}/user.json`;
-  await Deno.writeTextFile(
-    keyFile,
-    JSON.stringify({
-      type: "authorized_user",
-      client_id: "c",
-      client_secret: "s",
-      refresh_token: "r",
-      token_uri: `${url}/token`,
-    }),
-  );
-  const vars: Record<string, string> = {
-    HOME: dir.path,
-    PATH: "",
-    AZURE_TENANT_ID: "t",
-    AZURE_CLIENT_ID: "c",
-    AZURE_CLIENT_SECRET: "s",
-    AZURE_AUTHORITY_HOST: url,
-    HECATE_AZURE_KEYVAULT_URL: url,
-    GOOGLE_APPLICATION_CREDENTIALS: keyFile,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER: url,
-  };
-  const ctx: SourceContext = {
-    signal: AbortSignal.timeout(60_000),
-    credentials: {},
-    env: (n) => vars[n],
-  };
+  const ctx = await cloudContext(dir.path, server.addr.port);
   const azure = parseRef("azure-kv:https://abc.vault.azure.net/secrets/db#password");
   const gcp = parseRef("gcp-sm:projects/billing-prod/secrets/db#password");
   try {
@@ -174,34 +178,7 @@ Deno.test("attack: a Secret Manager or Key Vault endpoint that streams an endles
       }),
     );
   });
-  const url = `http://127.0.0.1:${server.addr.port}`;
-  const keyFile = `${dir.path}/user.json`;
-  await Deno.writeTextFile(
-    keyFile,
-    JSON.stringify({
-      type: "authorized_user",
-      client_id: "c",
-      client_secret: "s",
-      refresh_token: "r",
-      token_uri: `${url}/token`,
-    }),
-  );
-  const vars: Record<string, string> = {
-    HOME: dir.path,
-    PATH: "",
-    AZURE_TENANT_ID: "t",
-    AZURE_CLIENT_ID: "c",
-    AZURE_CLIENT_SECRET: "s",
-    AZURE_AUTHORITY_HOST: url,
-    HECATE_AZURE_KEYVAULT_URL: url,
-    GOOGLE_APPLICATION_CREDENTIALS: keyFile,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER: url,
-  };
-  const ctx: SourceContext = {
-    signal: AbortSignal.timeout(60_000),
-    credentials: {},
-    env: (n) => vars[n],
-  };
+  const ctx = await cloudContext(dir.path, server.addr.port);
   const refs = [
     [gcpSecretManagerSource, parseRef("gcp-sm:projects/billing-prod/secrets/db")],
     [azureKeyVaultSource, parseRef("azure-kv:https://abc.vault.azure.net/secrets/db")],
