@@ -12,6 +12,7 @@ import { openVault } from "../src/hecate.ts";
 import { agentPaths, type AgentSession } from "../src/agent/paths.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
 import { auditLines, passwordFile, PW, runHecate, vaultWith } from "./support/access.ts";
+import { hasSoftHsm, SOFTHSM_MODULE, softhsmToken } from "./support/softhsm.ts";
 
 const QUERY = ["query", "a", "select 1 as x"];
 
@@ -412,4 +413,231 @@ Deno.test("agent: a profile's own one-time code comes from the command (the agen
     assert.equal(withCode.stdout, "x\n1\n");
     assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
   });
+});
+
+// ---- Unlocking the agent with an age identity or a token (not the master password) ----
+
+/** An age key pair made by `age-keygen` (file mode 0600), its secret line and its recipient. */
+async function ageKey(dir: string, name: string) {
+  const file = `${dir}/${name}.key`;
+  const made = await new Deno.Command("age-keygen", { args: ["-o", file], stderr: "piped" })
+    .output();
+  assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+  const text = await Deno.readTextFile(file);
+  const secret = text.split("\n").find((l) => l.startsWith("AGE-SECRET-KEY-1"))!;
+  const recipient = text.match(/public key: (age1\S+)/)![1]!;
+  return { file, secret, recipient };
+}
+
+/** What a live agent process shows the rest of the system: argv and environment. */
+async function procOf(pid: number): Promise<string> {
+  const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`);
+  assert.match(cmdline, /__agent/, "the process read is the agent");
+  return cmdline + "\n" + await Deno.readTextFile(`/proc/${pid}/environ`);
+}
+
+function actorsOf(lines: Record<string, unknown>[], event: string): string[] {
+  return lines.filter((e) => e.event === event && e.outcome === "ok").map((e) =>
+    (e.actor as { kind: string }).kind
+  );
+}
+
+Deno.test("agent: --identity / HECATE_IDENTITY unlock serves commands as the teammate; a wrong identity fails as one-shot does and leaves no agent", async () => {
+  await withVault(async (home, pwFile) => {
+    const dir = home.slice(0, home.lastIndexOf("/"));
+    const alice = await ageKey(dir, "alice");
+    const mallory = await ageKey(dir, "mallory");
+    const added = await runHecate(
+      ["--home", home, "slot", "add", "age", alice.recipient, "--label", "alice"],
+      { env: { HECATE_PASSWORD_FILE: pwFile } },
+    );
+    assert.equal(added.code, 0, added.stderr);
+
+    // A key with no slot: the one-shot open's code, then the same from unlock, and no agent.
+    const oneShot = await runHecate(["--home", home, "--identity", mallory.file, ...QUERY]);
+    assert.equal(oneShot.code, 3, oneShot.stderr);
+    const wrong = await runHecate(["--home", home, "--identity", mallory.file, "unlock"]);
+    assert.equal(wrong.code, oneShot.code, wrong.stderr);
+    assert.equal(session(home), undefined, "no agent after a refused identity");
+    // A file that holds no identity: usage, as one-shot.
+    const junk = `${dir}/junk.key`;
+    await Deno.writeTextFile(junk, "not an age key\n", { mode: 0o600 });
+    const junkOne = await runHecate(["--home", home, "--identity", junk, ...QUERY]);
+    const junkUnlock = await runHecate(["--home", home, "--identity", junk, "unlock"]);
+    assert.equal(junkOne.code, 2, junkOne.stderr);
+    assert.equal(junkUnlock.code, junkOne.code, junkUnlock.stderr);
+    assert.equal(session(home), undefined);
+    await assertAsks(home, "after refused identities");
+
+    // The teammate's key by flag: commands with no credential at all go through the agent.
+    const up = await runHecate(["--home", home, "--identity", alice.file, "unlock"]);
+    assert.equal(up.code, 0, up.stderr);
+    let pid = session(home)!.pid;
+    assert.ok(alive(pid));
+    const q = await query(home);
+    assert.equal(q.code, 0, q.stderr);
+    assert.equal(q.stdout, "x\n1\n");
+    const list = await runHecate(["--home", home, "server", "list"]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^a\s+sqlite/);
+    // An explicit credential still wins: the wrong key is refused, not served by the agent.
+    const explicit = await runHecate(["--home", home, "--identity", mallory.file, ...QUERY]);
+    assert.equal(explicit.code, 3, explicit.stderr);
+    assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+    await waitGone(pid, 5000);
+    await assertAsks(home, "after lock");
+
+    // By HECATE_IDENTITY: neither the key nor the variable reaches the live agent's argv or
+    // environment; the key is in no output and not in the trail.
+    const byEnv = await runHecate(["--home", home, "unlock"], {
+      env: { HECATE_IDENTITY: alice.file },
+    });
+    assert.equal(byEnv.code, 0, byEnv.stderr);
+    pid = session(home)!.pid;
+    const proc = await procOf(pid);
+    const keyBody = alice.secret.slice("AGE-SECRET-KEY-1".length);
+    for (const text of [proc, up.stdout, up.stderr, byEnv.stdout, byEnv.stderr, wrong.stderr]) {
+      assert.ok(!text.includes(keyBody), "the identity's key leaked");
+    }
+    assert.ok(!proc.includes("HECATE_IDENTITY") && !proc.includes(alice.file), "no key path");
+    assert.equal((await query(home)).code, 0);
+    assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+    await waitGone(pid, 5000);
+
+    const lines = await auditLines(home);
+    assert.ok(!(await Deno.readTextFile(`${home}/audit.jsonl`)).includes(keyBody));
+    // The records name the teammate's slot, as a one-shot identity open does.
+    assert.deepEqual(actorsOf(lines, "agent.start"), ["age", "age"]);
+    assert.deepEqual(actorsOf(lines, "agent.end"), ["age", "age"]);
+    assert.ok(actorsOf(lines, "agent.use").length >= 3);
+    assert.ok(actorsOf(lines, "agent.use").every((k) => k === "age"));
+    const start = lines.find((e) => e.event === "agent.start")!;
+    assert.equal((start.actor as { name?: string }).name, "alice");
+    const i = lines.indexOf(start);
+    assert.equal(lines[i - 1]!.event, "unlock");
+    assert.equal((lines[i - 1]!.actor as { kind: string }).kind, "age");
+  });
+});
+
+Deno.test("agent: with vault TOTP, an identity unlock asks the code once (a recovery code stays the owner's)", async () => {
+  await withVault(async (home) => {
+    const dir = home.slice(0, home.lastIndexOf("/"));
+    const alice = await ageKey(dir, "alice");
+    const vault = await openVault({ home, password: PW, lockout: "off" });
+    await vault.slots.addAge(alice.recipient, { label: "alice" });
+    const setup = await vault.totp.beginSetup();
+    // Enabled with the previous step's code, so the current one is still unused.
+    const before = new Date(Date.now() - 30_000);
+    const recovery = await vault.totp.enable(setup, await totpCode(setup.secret, before));
+    await vault.close();
+    const id = ["--home", home, "--identity", alice.file];
+    const none = await runHecate([...id, "unlock"]);
+    assert.equal(none.code, 16, none.stderr);
+    const byRecovery = await runHecate([...id, "unlock"], { env: { HECATE_TOTP: recovery[0]! } });
+    assert.equal(byRecovery.code, 16, byRecovery.stderr);
+    assert.equal(session(home), undefined, "no agent without a code");
+    const code = await totpCode(setup.secret, new Date());
+    const r = await runHecate([...id, "unlock"], { env: { HECATE_TOTP: code } });
+    assert.equal(r.code, 0, r.stderr);
+    for (let i = 0; i < 2; i++) assert.equal((await query(home)).code, 0, "no code asked again");
+    assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+  });
+});
+
+Deno.test("agent: an API key is still refused for unlock (it needs no agent), as is an identity with a token", async () => {
+  await withVault(async (home, pwFile) => {
+    const vault = await openVault({ home, password: PW, lockout: "off" });
+    const key = await vault.apiKeys.create({ name: "k", profiles: ["a"], expires: null });
+    await vault.close();
+    const dir = home.slice(0, home.lastIndexOf("/"));
+    const keyFile = `${dir}/api.key`;
+    await Deno.writeTextFile(keyFile, key + "\n", { mode: 0o600 });
+    const byEnv = await runHecate(["--home", home, "unlock"], {
+      env: { HECATE_API_KEY: key, HECATE_PASSWORD_FILE: pwFile },
+    });
+    const byFile = await runHecate(["--home", home, "--api-key-file", keyFile, "unlock"], {
+      env: { HECATE_PASSWORD_FILE: pwFile },
+    });
+    for (const r of [byEnv, byFile]) {
+      assert.equal(r.code, 19, r.stderr);
+      assert.match(r.stderr, /unlock agent needs the master password, an age identity or a token/);
+      assert.ok(!r.stderr.includes(key));
+    }
+    const alice = await ageKey(dir, "alice");
+    const both = await runHecate(
+      ["--home", home, "--identity", alice.file, "--pkcs11", "/nonexistent.so", "unlock"],
+    );
+    assert.equal(both.code, 2, both.stderr);
+    assert.equal(session(home), undefined, "no agent");
+  });
+});
+
+/** A PIN no output, argv, environment or trail may contain. */
+const PIN = "agent-pin-canary-3f9e1c";
+const WRONG_PIN = "agent-wrong-pin-canary-a07d";
+
+Deno.test({
+  name:
+    "agent: --pkcs11 unlock (SoftHSM2) serves commands; a wrong PIN fails as one-shot does and leaves no agent; the PIN is nowhere",
+  ignore: !hasSoftHsm,
+  fn: async () => {
+    await withVault(async (home, pwFile) => {
+      const dir = home.slice(0, home.lastIndexOf("/"));
+      const env = await softhsmToken(`${dir}/hsm`, "agent-t1", PIN);
+      const added = await runHecate(
+        [
+          "--home",
+          home,
+          "slot",
+          "add",
+          "pkcs11",
+          "--module",
+          SOFTHSM_MODULE,
+          "--token",
+          "agent-t1",
+          "--pin-stdin",
+        ],
+        { env: { ...env, HECATE_PASSWORD_FILE: pwFile }, stdin: `${PIN}\n` },
+      );
+      assert.equal(added.code, 0, added.stderr);
+      const token = ["--home", home, "--pkcs11", SOFTHSM_MODULE, "--pin-stdin"];
+
+      // A wrong PIN: the one-shot open's code, then the same from unlock, and no agent.
+      const oneShot = await runHecate([...token, ...QUERY], { env, stdin: `${WRONG_PIN}\n` });
+      assert.equal(oneShot.code, 3, oneShot.stderr);
+      const wrong = await runHecate([...token, "unlock"], { env, stdin: `${WRONG_PIN}\n` });
+      assert.equal(wrong.code, oneShot.code, wrong.stderr);
+      assert.equal(session(home), undefined, "no agent after a wrong PIN");
+      await assertAsks(home, "after a wrong PIN");
+
+      // The right PIN: later commands need neither the token's module nor the PIN.
+      const up = await runHecate([...token, "unlock"], { env, stdin: `${PIN}\n` });
+      assert.equal(up.code, 0, up.stderr);
+      const pid = session(home)!.pid;
+      assert.ok(alive(pid));
+      const proc = await procOf(pid);
+      for (const text of [proc, up.stdout, up.stderr, wrong.stdout, wrong.stderr]) {
+        assert.ok(!text.includes(PIN) && !text.includes(WRONG_PIN), "a PIN leaked");
+      }
+      const q = await query(home);
+      assert.equal(q.code, 0, q.stderr);
+      assert.equal(q.stdout, "x\n1\n");
+      const list = await runHecate(["--home", home, "server", "list"]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+      await waitGone(pid, 5000);
+      await assertAsks(home, "after lock");
+
+      const trail = await Deno.readTextFile(`${home}/audit.jsonl`);
+      assert.ok(!trail.includes(PIN) && !trail.includes(WRONG_PIN), "a PIN is in the trail");
+      const lines = await auditLines(home);
+      assert.deepEqual(actorsOf(lines, "agent.start"), ["pkcs11"]);
+      assert.deepEqual(actorsOf(lines, "agent.end"), ["pkcs11"]);
+      const start = lines.find((e) => e.event === "agent.start")!;
+      assert.equal((start.actor as { name?: string }).name, "agent-t1");
+      const before = lines[lines.indexOf(start) - 1]!;
+      assert.equal(before.event, "unlock");
+      assert.equal((before.actor as { kind: string }).kind, "pkcs11");
+    });
+  },
 });

@@ -16,30 +16,16 @@ import { VAULT_FILE } from "../src/vault/store.ts";
 import { fromBase64Url, toBase64Url } from "../src/vault/encoding.ts";
 import { editLogical, readLogical } from "./support/vault_lines.ts";
 import { auditLines, PW, ROOT, runHecate, vaultWith, withHome } from "./support/access.ts";
+import { hasSoftHsm, SOFTHSM_MODULE, softhsmToken } from "./support/softhsm.ts";
 
-const MODULE = "/usr/lib/softhsm/libsofthsm2.so";
-const hasSoftHsm = await Deno.stat(MODULE).then(() => true, () => false);
+const MODULE = SOFTHSM_MODULE;
 /** A PIN no output may ever contain. */
 const PIN = "pin-canary-7ab3e91";
 const WRONG_PIN = "wrong-canary-55c0d2";
 
 /** A private SoftHSM2 token store with one token; `env` points the module at it. */
-async function softhsm(dir: string, label: string, pin = PIN): Promise<Record<string, string>> {
-  await Deno.mkdir(`${dir}/tokens`, { recursive: true });
-  const conf = `${dir}/softhsm2.conf`;
-  await Deno.writeTextFile(
-    conf,
-    `directories.tokendir = ${dir}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`,
-  );
-  const env = { SOFTHSM2_CONF: conf };
-  const out = await new Deno.Command("softhsm2-util", {
-    args: ["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", "so-4321"],
-    env,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return env;
+function softhsm(dir: string, label: string, pin = PIN): Promise<Record<string, string>> {
+  return softhsmToken(dir, label, pin);
 }
 
 /** `hecate --home HOME ...` with the token's environment. */

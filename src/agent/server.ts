@@ -1,7 +1,9 @@
 /**
  * The unlock agent process (`hecate unlock` starts it; src/agent/start.ts). It reads its start
- * message (home, master password, limits) from standard input, never from argv or the
- * environment, unlocks once (asking its parent for the vault's one-time code if TOTP is on),
+ * message (home, one credential: the master password, an age identity's text or a token's PIN;
+ * limits) from standard input, never from argv or the environment, unlocks once with the same
+ * `openVault` call a one-shot command makes (asking its parent for the vault's one-time code if
+ * TOTP is on),
  * then serves requests on a Unix socket until `hecate lock`, its time limit, its idle limit, a
  * change of the vault file, or SIGTERM. It runs operations itself and sends back only their
  * output: the root key and the profiles' secrets stay in this process. See docs/GATEWAY.md.
@@ -11,7 +13,8 @@
 
 import { policyAuditOptions, withinCeiling } from "../policy/overrides.ts";
 import { HecateError } from "../errors.ts";
-import { openVault, type Vault } from "../hecate.ts";
+import { openVault, type Pkcs11UnlockOptions, type Vault } from "../hecate.ts";
+import type { Actor } from "../audit/log.ts";
 import { VAULT_FILE } from "../vault/store.ts";
 import { randomBytes } from "../vault/primitives.ts";
 import { timingSafeEqual, toBase64Url, utf8 } from "../vault/encoding.ts";
@@ -29,10 +32,18 @@ import {
   type WireError,
 } from "./protocol.ts";
 
-/** The start message a parent writes on the agent's stdin (one JSON line). */
+/**
+ * The start message a parent writes on the agent's stdin (one JSON line). It carries exactly one
+ * credential, as `openVault` takes it.
+ */
 export interface StartMessage {
   home: string;
-  password: string;
+  /** The master password. */
+  password?: string;
+  /** The text of an age identity file (read by `hecate unlock`: the agent never reads the file). */
+  identity?: string;
+  /** A token's module, label and PIN. */
+  pkcs11?: Pkcs11UnlockOptions;
   totp?: string;
   forMs: number;
   idleMs: number;
@@ -116,6 +127,8 @@ async function privateDir(dir: string): Promise<void> {
 class Agent {
   readonly #home: string;
   readonly #vault: Vault;
+  /** Who unlocked (the password, an age slot, a token slot): the actor of the agent's records. */
+  readonly #actor: Actor;
   readonly #audit: AgentAuditLog;
   readonly #token: Uint8Array;
   readonly #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
@@ -144,6 +157,7 @@ class Agent {
   ) {
     this.#home = init.home;
     this.#vault = init.vault;
+    this.#actor = init.vault.actor;
     this.#audit = init.audit;
     this.#token = init.token;
     this.#listener = init.listener;
@@ -286,7 +300,7 @@ class Agent {
         this.#requestCode = req.totp;
         this.#audit.hold({
           event: "agent.use",
-          actor: { kind: "password" },
+          actor: this.#actor,
           profile: req.profile,
           outcome: "ok",
           detail: { op: "query", pid: Deno.pid },
@@ -321,7 +335,7 @@ class Agent {
     try {
       await this.#audit.append({
         event: "agent.use",
-        actor: { kind: "password" },
+        actor: this.#actor,
         ...(req.op === "show" ? { profile: req.profile } : {}),
         outcome: "ok",
         detail: { op: req.op, pid: Deno.pid },
@@ -367,7 +381,7 @@ class Agent {
     }
     await this.#audit.append({
       event: "agent.end",
-      actor: { kind: "password" },
+      actor: this.#actor,
       outcome: "ok",
       reason,
       detail: { pid: Deno.pid },
@@ -408,6 +422,8 @@ export async function agentMain(): Promise<number> {
     vault = await openVault({
       home: start.home,
       password: start.password,
+      identity: start.identity,
+      pkcs11: start.pkcs11,
       audit,
       totp: async (what) => {
         if (agent) return await agent.code();
@@ -420,7 +436,10 @@ export async function agentMain(): Promise<number> {
         return (await lines.next()) || undefined;
       },
     });
-    start.password = "";
+    // Not kept past the unlock (JavaScript cannot wipe a string; the reference at least goes).
+    delete start.password;
+    delete start.identity;
+    delete start.pkcs11;
     // The vault's policy caps the limits asked for (the expiry told to the parent shows it).
     const policy = vault.policy();
     start.forMs = withinCeiling(start.forMs, policy.agentMaxForMs);
@@ -448,7 +467,7 @@ export async function agentMain(): Promise<number> {
     });
     await audit.append({
       event: "agent.start",
-      actor: { kind: "password" },
+      actor: vault.actor,
       outcome: "ok",
       detail: { pid: Deno.pid, for_ms: start.forMs, idle_ms: start.idleMs },
     });

@@ -1,7 +1,7 @@
 /**
  * `hecate unlock`'s side of starting the agent: start this program again as the agent process
- * (`hecate __agent`, no secret in its argv or environment), hand it the start message on its
- * stdin, relay a request for the vault's one-time code, and wait for its verdict. The agent then
+ * (`hecate __agent`, no secret in its argv or environment), hand it the start message (with the
+ * password, the age identity's text or the token's PIN) on its stdin, relay a request for the vault's one-time code, and wait for its verdict. The agent then
  * lives on alone; this process exits.
  *
  * @module
@@ -15,7 +15,8 @@ import type { StartMessage } from "./server.ts";
 
 /**
  * Permissions of the agent when it runs from source: those of `hecate` without `--allow-run`
- * (the agent starts no process).
+ * (the agent starts no process) and without `--allow-ffi` (added only for a token unlock,
+ * {@link agentCommand}).
  */
 export const AGENT_PERMISSIONS: readonly string[] = [
   "--allow-read",
@@ -25,8 +26,11 @@ export const AGENT_PERMISSIONS: readonly string[] = [
   "--allow-sys=hostname,uid",
 ];
 
-/** How to start this program again as the agent: the compiled binary, or Deno and main.ts. */
-function agentCommand(): { command: string; args: string[]; cwd: string } {
+/**
+ * How to start this program again as the agent: the compiled binary, or Deno and main.ts.
+ * `ffi`: the agent unlocks with a token, whose module it loads (`--allow-ffi`).
+ */
+function agentCommand(ffi: boolean): { command: string; args: string[]; cwd: string } {
   const exec = Deno.execPath();
   const base = exec.slice(exec.lastIndexOf("/") + 1);
   if (!base.startsWith("deno")) return { command: exec, args: [AGENT_ARG], cwd: "/" };
@@ -37,7 +41,8 @@ function agentCommand(): { command: string; args: string[]; cwd: string } {
   const flags = main.endsWith(".ts")
     ? ["--quiet"]
     : ["--quiet", "--no-config", "--unstable-lazy-dynamic-imports"];
-  return { command: exec, args: ["run", ...flags, ...AGENT_PERMISSIONS, main, AGENT_ARG], cwd };
+  const permissions = ffi ? [...AGENT_PERMISSIONS, "--allow-ffi"] : AGENT_PERMISSIONS;
+  return { command: exec, args: ["run", ...flags, ...permissions, main, AGENT_ARG], cwd };
 }
 
 /** What the agent said when it started. */
@@ -49,7 +54,7 @@ export interface Started {
 /**
  * Starts an agent for a home.
  *
- * @param start The start message (home absolute, password, limits).
+ * @param start The start message (home absolute, one credential, limits).
  * @param askCode Asked for the vault's one-time code when the agent needs one.
  * @returns The agent's pid and end time.
  * @throws {HecateError} The error the unlock failed with (auth_failed, totp_failed, ...).
@@ -58,7 +63,7 @@ export async function startAgent(
   start: StartMessage,
   askCode: (what: string) => Promise<string | undefined>,
 ): Promise<Started> {
-  const { command, args, cwd } = agentCommand();
+  const { command, args, cwd } = agentCommand(start.pkcs11 !== undefined);
   const child = spawnBackground(command, args, cwd);
   const writer = child.stdin.getWriter();
   const enc = new TextEncoder();

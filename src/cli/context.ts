@@ -10,7 +10,7 @@ import { CoalescingAuditSink } from "../audit/coalesce.ts";
 import { FileAuditLog } from "../audit/log.ts";
 import { HecateError } from "../errors.ts";
 import { LOG_LEVELS, type LogLevel, parseLogLevel, setLogLevel } from "../log.ts";
-import { openVault, type Vault } from "../hecate.ts";
+import { openVault, type Pkcs11UnlockOptions, type Vault } from "../hecate.ts";
 import { resolveHome } from "../vault/home.ts";
 import type { CliIo } from "./io.ts";
 import { readPrivateFile } from "./private_file.ts";
@@ -199,17 +199,33 @@ export class CliContext {
       throw new HecateError("usage", "Give either an API key or an age identity, not both");
     }
     if (apiKey !== undefined) return await openVault({ home: this.globals.home, apiKey, totp });
+    return await openVault({ home: this.globals.home, ...(await this.fullCredential()), totp });
+  }
+
+  /**
+   * The credential that opens the whole vault (everything but an API key), from the command line
+   * or its sources: the age identity file's text when one is named, else a token with its PIN when
+   * a PKCS#11 module is named, else the master password. `unlock` and the unlock agent's start
+   * (src/cli/commands/agent.ts) both take it from here.
+   *
+   * @returns One of `identity`, `pkcs11`, `password`, as `openVault` takes it.
+   * @throws {HecateError} `usage` when both an identity and a token are given; the errors of
+   * reading the identity file, the PIN or the password.
+   */
+  async fullCredential(): Promise<
+    { identity: string } | { pkcs11: Pkcs11UnlockOptions } | { password: string }
+  > {
     const token = this.pkcs11();
     if (token !== undefined && this.identityPath() !== undefined) {
       throw new HecateError("usage", "Give either an age identity or a token, not both");
     }
     const identity = await this.identity();
-    if (identity !== undefined) return await openVault({ home: this.globals.home, identity, totp });
+    if (identity !== undefined) return { identity };
     if (token !== undefined) {
       const pin = await tokenPin(this.io, this.stdin, this.globals.pinStdin === true, token.token);
-      return await openVault({ home: this.globals.home, pkcs11: { ...token, pin }, totp });
+      return { pkcs11: { ...token, pin } };
     }
-    return (await this.unlockWithPassword()).vault;
+    return { password: await masterPassword(this.io, this.stdin, this.globals) };
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * `hecate unlock` and `hecate lock`: start the unlock agent (src/agent/), which keeps the vault
- * unlocked for later commands of this user, and end it.
+ * unlocked for later commands of this user, and end it. The agent unlocks with the master
+ * password, an age identity (`--identity`) or a token (`--pkcs11`), as a one-shot command would.
  *
  * @module
  */
@@ -12,7 +13,6 @@ import { startAgent } from "../../agent/start.ts";
 import { HecateError } from "../../errors.ts";
 import { checkHome, resolveHome } from "../../vault/home.ts";
 import type { CliContext } from "../context.ts";
-import { masterPassword } from "../secrets.ts";
 
 /** The home as an absolute path (the agent runs in another directory). */
 function absoluteHome(ctx: CliContext): string {
@@ -37,19 +37,25 @@ export function unlockCommand(ctx: CliContext) {
     .action(async (opts) => {
       const forMs = parseDuration(opts.for, "--for");
       const idleMs = parseDuration(opts.idle, "--idle");
-      if (ctx.globals.apiKeyFile !== undefined || ctx.identityPath() !== undefined) {
-        throw new HecateError("no_credential", "The unlock agent needs the master password", {
-          hint: "run it without --api-key-file / --identity / HECATE_IDENTITY",
-        });
+      const apiKey = ctx.io.env("HECATE_API_KEY");
+      if (ctx.globals.apiKeyFile !== undefined || (apiKey !== undefined && apiKey.trim() !== "")) {
+        // An API key is already unattended: there is nothing for an agent to keep.
+        throw new HecateError(
+          "no_credential",
+          "The unlock agent needs the master password, an age identity or a token, not an API key",
+          { hint: "run it without --api-key-file / HECATE_API_KEY" },
+        );
       }
       const home = absoluteHome(ctx);
       await checkHome(home);
-      const password = await masterPassword(ctx.io, ctx.stdin, ctx.globals);
+      // Read here, with this user's file checks and prompts; the agent gets the secret itself
+      // (the identity's text, not its path) on its stdin.
+      const credential = await ctx.fullCredential();
       // A new agent replaces the old one: one agent per home.
       await lockAgent(home);
       const given = ctx.globals.totp ?? ctx.io.env("HECATE_TOTP");
       const started = await startAgent(
-        { home, password, ...(given ? { totp: given } : {}), forMs, idleMs },
+        { home, ...credential, ...(given ? { totp: given } : {}), forMs, idleMs },
         (what) => ctx.code(what),
       );
       await ctx.io.err(
