@@ -467,6 +467,14 @@ Deno.test("agent: --identity / HECATE_IDENTITY unlock serves commands as the tea
     assert.equal(junkOne.code, 2, junkOne.stderr);
     assert.equal(junkUnlock.code, junkOne.code, junkUnlock.stderr);
     assert.equal(session(home), undefined);
+    // The right key in a file others can read: refused before it is read (insecure_home).
+    await Deno.chmod(alice.file, 0o644);
+    const looseOne = await runHecate(["--home", home, "--identity", alice.file, ...QUERY]);
+    const looseUnlock = await runHecate(["--home", home, "--identity", alice.file, "unlock"]);
+    assert.equal(looseOne.code, 11, looseOne.stderr);
+    assert.equal(looseUnlock.code, looseOne.code, looseUnlock.stderr);
+    assert.equal(session(home), undefined);
+    await Deno.chmod(alice.file, 0o600);
     await assertAsks(home, "after refused identities");
 
     // The teammate's key by flag: commands with no credential at all go through the agent.

@@ -29,8 +29,9 @@ function absoluteHome(ctx: CliContext): string {
 export function unlockCommand(ctx: CliContext) {
   return new Command("unlock")
     .description(
-      "keep the vault unlocked in a background agent for later commands (ends at --for, " +
-        "when idle for --idle, at `hecate lock`, or when the vault file changes)",
+      "keep the vault unlocked in a background agent for later commands, opened with the " +
+        "master password, --identity or --pkcs11 (ends at --for, when idle for --idle, at " +
+        "`hecate lock`, or when the vault file changes)",
     )
     .option("--for <duration>", "end the agent after this long (e.g. 15m, 2h)", "15m")
     .option("--idle <duration>", "end the agent after this long without a command", "5m")
