@@ -3,10 +3,9 @@
  * message (home, one credential: the master password, an age identity's text or a token's PIN;
  * limits) from standard input, never from argv or the environment, unlocks once with the same
  * `openVault` call a one-shot command makes (asking its parent for the vault's one-time code if
- * TOTP is on),
- * then serves requests on a Unix socket until `hecate lock`, its time limit, its idle limit, a
- * change of the vault file, or SIGTERM. It runs operations itself and sends back only their
- * output: the root key and the profiles' secrets stay in this process. See docs/GATEWAY.md.
+ * TOTP is on), then serves requests on a Unix socket until `hecate lock`, its time limit, its idle
+ * limit, a change of the vault file, or SIGTERM. It runs operations itself and sends back only
+ * their output: the root key and the profiles' secrets stay in this process. See docs/GATEWAY.md.
  *
  * @module
  */

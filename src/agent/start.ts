@@ -1,8 +1,9 @@
 /**
  * `hecate unlock`'s side of starting the agent: start this program again as the agent process
  * (`hecate __agent`, no secret in its argv or environment), hand it the start message (with the
- * password, the age identity's text or the token's PIN) on its stdin, relay a request for the vault's one-time code, and wait for its verdict. The agent then
- * lives on alone; this process exits.
+ * password, the age identity's text or the token's PIN) on its stdin, relay a request for the
+ * vault's one-time code, and wait for its verdict. The agent then lives on alone; this process
+ * exits.
  *
  * @module
  */
