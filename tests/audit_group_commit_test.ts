@@ -200,3 +200,33 @@ Deno.test("a state file put back from an older copy is not healed by crash recov
     assert.equal(report.ok, false, "the put-back state was adopted over as if after a crash");
   });
 });
+
+Deno.test("records sealed while a hold waits are sealed again when another writer or a segment change comes first: the chain verifies", async () => {
+  await withHome(async (home) => {
+    const a0 = await startChain(home);
+    // Small segments: holds end for a rotation with records already queued (and sealed ahead on
+    // the old state), and a second writer on the same home appends between this one's holds.
+    const mine = new FileAuditLog(home, { segmentBytes: 4096 });
+    const other = new FileAuditLog(home, { segmentBytes: 4096 });
+    const WORKERS = 8, EACH = 40;
+    await Promise.all([
+      ...Array.from({ length: WORKERS }, async (_, w) => {
+        for (let i = 0; i < EACH; i++) {
+          await mine.append(query(w * 1000 + i));
+          if (i % 4 === 0) await new Promise((r) => setTimeout(r, 0));
+        }
+      }),
+      (async () => {
+        for (let i = 0; i < EACH; i++) {
+          await other.append(query(900_000 + i));
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      })(),
+    ]);
+    await mine.flush();
+    await other.flush();
+    const report = await verifyTrail(home, a0);
+    assert.equal(report.ok, true, report.problem?.message ?? "");
+    assert.equal(report.entries, (WORKERS + 1) * EACH + 1);
+  });
+});

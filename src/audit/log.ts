@@ -283,6 +283,24 @@ interface Queued {
   deferred: boolean;
 }
 
+const TEXT = new TextEncoder();
+
+/** Lines sealed ahead of their group write (see FileAuditLog's #sealAhead). */
+interface SealedAhead {
+  /** The hold's state they continue (compared by identity). */
+  from: ChainState;
+  /** The chain after the last of them. */
+  seq: number;
+  mac: Uint8Array;
+  key: Uint8Array;
+  /** Their lines, in queue order. */
+  text: string;
+  /** How many of the queue's leading records they are. */
+  count: number;
+  /** A record could not be sealed: the rest waits for the group write. */
+  failed?: boolean;
+}
+
 /** Appends chained entries to the trail in a home directory. */
 export class FileAuditLog implements AuditSink {
   readonly #home: string;
@@ -307,6 +325,10 @@ export class FileAuditLog implements AuditSink {
   #hmac: FastHmac | undefined;
   /** Why an enqueued record was lost: every later record is refused (fail closed). */
   #lost: HecateError | undefined;
+  /** Lines of queued records sealed while a hold waited for the rest of its next batch. */
+  #ahead: SealedAhead | undefined;
+  /** While a hold waits for its next batch: the state the queued records continue. */
+  #sealFrom: ChainState | undefined;
   /** The retention key R (derived from A0), once a password unlock handed it over. */
   #retentionKey: Uint8Array | undefined;
   /** Whether the next locked append should look for closed segments beyond the limit. */
@@ -357,6 +379,7 @@ export class FileAuditLog implements AuditSink {
     return new Promise<void>((done, failed) => {
       this.assertWritable();
       this.#queue.push({ event, done, failed, deferred: false });
+      if (this.#sealFrom) this.#sealAhead(this.#sealFrom);
       this.#arrived?.();
       this.#kick();
     });
@@ -392,6 +415,7 @@ export class FileAuditLog implements AuditSink {
       },
       deferred: true,
     });
+    if (this.#sealFrom) this.#sealAhead(this.#sealFrom);
     if (!this.#draining) this.#schedule();
   }
 
@@ -510,7 +534,9 @@ export class FileAuditLog implements AuditSink {
               batch = [];
               for (const b of written) b.done();
               // Deferred records' callers do not wait for them, so none is coming back.
-              if (written.some((b) => !b.deferred)) await this.#nextRecord(until, callers);
+              if (written.some((b) => !b.deferred)) {
+                await this.#nextRecord(until, callers, state);
+              }
             }
             const last = this.#queue.length === 0 || this.#waitsForMore() ||
               performance.now() >= until || this.#rotationDue(state, s, this.#now());
@@ -536,6 +562,7 @@ export class FileAuditLog implements AuditSink {
           if (!saved) await held.write(state).catch(() => {});
           throw e;
         } finally {
+          this.#ahead = undefined; // sealed on this hold's state: the next hold starts over
           globalThis.removeEventListener("unload", onExit);
           held.close();
           log.close();
@@ -553,7 +580,17 @@ export class FileAuditLog implements AuditSink {
    * meanwhile share the next flush instead of taking turns), at most {@link GATHER_MS} once some
    * are queued and {@link HOLD_IDLE_MS} while none is, never past `until`.
    */
-  async #nextRecord(until: number, callers: number): Promise<void> {
+  async #nextRecord(until: number, callers: number, state: ChainState): Promise<void> {
+    this.#sealFrom = state;
+    try {
+      await this.#gather(until, callers);
+    } finally {
+      this.#sealFrom = undefined;
+    }
+  }
+
+  /** See {@link #nextRecord}. */
+  async #gather(until: number, callers: number): Promise<void> {
     for (let i = 0; i < 8 && this.#queue.length < callers; i++) await Promise.resolve();
     const start = performance.now();
     while (this.#queue.length < callers && this.#urgent === 0) {
@@ -568,6 +605,46 @@ export class FileAuditLog implements AuditSink {
       clearTimeout(timer);
       this.#arrived = undefined;
       if (!arrived) return;
+    }
+  }
+
+  /**
+   * Seals the queued records not sealed yet, continuing the chain from `state` (the hold's state
+   * after its last write), while the hold waits for the rest of its next batch: their MACs are then
+   * computed while the other callers' statements are still running, not after the last of them
+   * arrives. The lines are only written by the next group write of the same hold (#writeLines
+   * takes them when they continue its state); a hold that ends first drops them. Each record gets
+   * the time it was sealed.
+   */
+  #sealAhead(state: ChainState): void {
+    const queue = this.#queue;
+    let a = this.#ahead;
+    if (a?.from !== state) {
+      if (queue.length === 0) return;
+      a = this.#ahead = {
+        from: state,
+        seq: state.seq,
+        mac: state.mac,
+        key: state.key,
+        text: "",
+        count: 0,
+      };
+    }
+    if (a.count >= queue.length || a.failed) return;
+    const time = this.#now().toISOString();
+    const hmac = this.#hmac ??= new FastHmac();
+    for (; a.count < queue.length; a.count++) {
+      let canonical: string;
+      try {
+        canonical = canonicalEntry(a.seq + 1, time, queue[a.count]!.event, Deno.pid, this.#host);
+      } catch {
+        a.failed = true; // a malformed event: the group write reports it, in its place
+        return;
+      }
+      const c = TEXT.encode(canonical);
+      ({ mac: a.mac, next: a.key } = hmac.step(a.key, a.mac, c.subarray(0, c.length - 1)));
+      a.seq++;
+      a.text += sealedLine(canonical, a.mac);
     }
   }
 
@@ -789,12 +866,22 @@ export class FileAuditLog implements AuditSink {
     events: readonly AuditEvent[],
     now: Date,
   ): Promise<ChainState> {
-    const enc = new TextEncoder();
+    const enc = TEXT;
     const time = now.toISOString();
     let { seq, mac, key } = state;
     let text = "";
+    let from = 0;
+    // The leading records sealed while the hold waited for them (#sealAhead), if they continue
+    // this very state and are all in this batch.
+    const a = this.#ahead;
+    this.#ahead = undefined;
+    if (a?.from === state && a.count <= events.length) {
+      ({ seq, mac, key, text } = a);
+      from = a.count;
+    }
     const hmac = this.#hmac ??= new FastHmac();
-    for (const event of events) {
+    for (let i = from; i < events.length; i++) {
+      const event = events[i]!;
       seq++;
       const canonical = canonicalEntry(seq, time, event, Deno.pid, this.#host);
       const c = enc.encode(canonical);
