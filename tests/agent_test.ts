@@ -649,3 +649,183 @@ Deno.test({
     });
   },
 });
+
+// ---- A second `hecate unlock` while an agent runs (issue 18) ----
+
+/** What identifies the running agent from outside: its pid, session file and socket inode. */
+async function agentState(home: string) {
+  const p = agentPaths(home);
+  return {
+    pid: session(home)?.pid,
+    session: await Deno.readTextFile(p.session).catch(() => ""),
+    socketIno: (await Deno.lstat(p.socket).catch(() => undefined))?.ino,
+  };
+}
+
+/** The names in `HOME/agent/` (no temporary socket or session file left behind). */
+async function agentDirNames(home: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(agentPaths(home).dir)) names.push(e.name);
+  return names.sort();
+}
+
+/** The agent pid `hecate unlock` reported on stderr. */
+function reportedPid(stderr: string): number {
+  const m = stderr.match(/agent pid (\d+)/);
+  assert.ok(m, stderr);
+  return Number(m[1]);
+}
+
+/** Query and list, with no credential: only a live agent can serve them. */
+async function assertServed(home: string, why: string): Promise<void> {
+  const q = await query(home);
+  assert.equal(q.code, 0, `${why}: query served: ${q.stderr}`);
+  assert.equal(q.stdout, "x\n1\n");
+  const list = await runHecate(["--home", home, "server", "list"]);
+  assert.equal(list.code, 0, `${why}: server list served: ${list.stderr}`);
+  assert.match(list.stdout, /^a\s+sqlite/);
+}
+
+Deno.test("agent: a failed re-unlock (wrong password, wrong identity) leaves the running agent serving, untouched", async () => {
+  await withVault(async (home, pwFile) => {
+    const dir = home.slice(0, home.lastIndexOf("/"));
+    const pid = await unlock(home, pwFile, "--for", "10m", "--idle", "5m");
+    const before = await agentState(home);
+    assert.equal(before.pid, pid);
+    const names = await agentDirNames(home);
+
+    // The user mistypes the password when extending the session.
+    const wrong = `${pwFile}.wrong`;
+    await Deno.writeTextFile(wrong, "not the password at all, no\n", { mode: 0o600 });
+    const bad = await runHecate(["--home", home, "unlock", "--for", "1h"], {
+      env: { HECATE_PASSWORD_FILE: wrong },
+    });
+    assert.equal(bad.code, 3, bad.stderr);
+    // An age identity that has no slot in this vault.
+    const mallory = await ageKey(dir, "mallory");
+    const badId = await runHecate(["--home", home, "--identity", mallory.file, "unlock"]);
+    assert.equal(badId.code, 3, badId.stderr);
+
+    // Same process, same session file (pid, token, expiry), same socket, nothing left over.
+    assert.ok(alive(pid), "the running agent was ended by a failed unlock");
+    assert.deepEqual(await agentState(home), before);
+    assert.deepEqual(await agentDirNames(home), names);
+    await assertServed(home, "after failed re-unlocks");
+    const lines = await auditLines(home);
+    assert.deepEqual(await endReasons(home), [], "no agent.end recorded");
+    assert.equal(lines.filter((e) => e.event === "agent.start").length, 1);
+    assert.equal(lines.filter((e) => e.event === "unlock" && e.outcome === "fail").length, 2);
+    assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+    await waitGone(pid, 5000);
+  });
+});
+
+Deno.test("agent: a successful re-unlock replaces the running agent: old pid ends (reason replaced), new one serves", async () => {
+  await withVault(async (home, pwFile) => {
+    const old = await unlock(home, pwFile, "--for", "2m");
+    const before = await agentState(home);
+    const r = await runHecate(["--home", home, "unlock", "--for", "1h"], {
+      env: { HECATE_PASSWORD_FILE: pwFile },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const pid = reportedPid(r.stderr);
+    assert.notEqual(pid, old);
+    await waitGone(old, 5000);
+    assert.ok(alive(pid));
+    const after = await agentState(home);
+    assert.equal(after.pid, pid, "the session file names the new agent");
+    assert.notEqual(after.session, before.session);
+    assert.notEqual(after.socketIno, before.socketIno);
+    assert.deepEqual(await agentDirNames(home), ["agent.sock", "handover.lock", "session.json"]);
+    await assertServed(home, "after the re-unlock");
+
+    const lines = await auditLines(home);
+    const ends = lines.filter((e) => e.event === "agent.end");
+    assert.deepEqual(ends.map((e) => [e.reason, (e.detail as { pid: number }).pid]), [
+      ["replaced", old],
+    ]);
+    const starts = lines.filter((e) => e.event === "agent.start");
+    assert.deepEqual(starts.map((e) => (e.detail as { pid: number }).pid), [old, pid]);
+    // Order: the new unlock, the old agent's end, the new agent's start; then its uses.
+    const i = lines.indexOf(ends[0]!);
+    assert.deepEqual(
+      lines.slice(i - 1, i + 2).map((e) => `${e.event}:${e.outcome}`),
+      ["unlock:ok", "agent.end:ok", "agent.start:ok"],
+    );
+    const uses = lines.slice(i).filter((e) => e.event === "agent.use");
+    assert.ok(uses.length >= 2);
+    assert.ok(uses.every((e) => (e.detail as { pid: number }).pid === pid), "served by the new");
+    assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+    await waitGone(pid, 5000);
+    assert.deepEqual(await endReasons(home), ["replaced", "lock"]);
+  });
+});
+
+Deno.test("agent: two re-unlocks racing leave exactly one agent serving; the others end as replaced", async () => {
+  await withVault(async (home, pwFile) => {
+    const old = await unlock(home, pwFile);
+    const env = { HECATE_PASSWORD_FILE: pwFile };
+    const [a, b] = await Promise.all([
+      runHecate(["--home", home, "unlock"], { env }),
+      runHecate(["--home", home, "unlock"], { env }),
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const pids = [reportedPid(a.stderr), reportedPid(b.stderr)];
+    const winner = session(home)!.pid;
+    assert.ok(pids.includes(winner), `the session names one of them: ${winner} ${pids}`);
+    const loser = pids.find((p) => p !== winner)!;
+    await waitGone(old, 5000);
+    await waitGone(loser, 5000);
+    assert.ok(alive(winner));
+    await assertServed(home, "after racing unlocks");
+    const ends = (await auditLines(home)).filter((e) => e.event === "agent.end");
+    assert.deepEqual(
+      ends.map((e) => [(e.detail as { pid: number }).pid, e.reason]).sort(),
+      [[old, "replaced"], [loser, "replaced"]].sort(),
+    );
+    assert.deepEqual(await agentDirNames(home), ["agent.sock", "handover.lock", "session.json"]);
+    assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+    await waitGone(winner, 5000);
+  });
+});
+
+Deno.test("agent: a hung agent is replaced; when it wakes it ends without removing the new agent's socket or session", async () => {
+  await withVault(async (home, pwFile) => {
+    const old = await unlock(home, pwFile);
+    Deno.kill(old, "SIGSTOP");
+    let r: Awaited<ReturnType<typeof runHecate>>;
+    try {
+      // The new agent's ping times out (the old one cannot answer): it takes the place.
+      const run = runHecate(["--home", home, "unlock"], { env: { HECATE_PASSWORD_FILE: pwFile } });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<undefined>((res) =>
+        timer = setTimeout(() => res(undefined), 30_000)
+      );
+      const got = await Promise.race([run, late]);
+      clearTimeout(timer);
+      if (got === undefined) {
+        Deno.kill(old, "SIGCONT");
+        await run;
+        assert.fail("unlock waited for the hung agent");
+      }
+      r = got;
+    } finally {
+      Deno.kill(old, "SIGCONT");
+    }
+    assert.equal(r.code, 0, r.stderr);
+    const pid = reportedPid(r.stderr);
+    const placed = await agentState(home);
+    assert.equal(placed.pid, pid);
+    // Woken, the old agent sees its socket is not its own any more and ends.
+    await waitGone(old, 5000);
+    assert.deepEqual(await agentState(home), placed, "the new agent's files are untouched");
+    await assertServed(home, "after the hung agent ended");
+    const ends = (await auditLines(home)).filter((e) => e.event === "agent.end");
+    assert.deepEqual(ends.map((e) => [(e.detail as { pid: number }).pid, e.reason]), [
+      [old, "socket_gone"],
+    ]);
+    assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+    await waitGone(pid, 5000);
+  });
+});

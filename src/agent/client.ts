@@ -9,11 +9,13 @@
  */
 
 import { HecateError } from "../errors.ts";
+import { withHandoverLock } from "./lock.ts";
 import { agentPaths, type AgentSession } from "./paths.ts";
 import {
   type AgentRequest,
   FRAME,
   FrameReader,
+  type LockRequest,
   type ProfileRequest,
   PROTOCOL_VERSION,
   type QueryRequest,
@@ -49,7 +51,7 @@ interface Exchange {
 
 async function open(
   home: string,
-  request: QueryRequest | ProfileRequest | { op: "ping" } | { op: "lock" },
+  request: QueryRequest | ProfileRequest | { op: "ping" } | LockRequest,
 ): Promise<Exchange | undefined> {
   const session = await readSession(home);
   if (!session) return undefined;
@@ -152,14 +154,40 @@ export async function profilesViaAgent(
   }
 }
 
+/** How long a ping may take before the agent counts as not answering. */
+export const PING_MS = 5_000;
+
+/**
+ * Whether a live agent answers on the home's socket with the session file's token.
+ *
+ * @param home The vault home.
+ * @param ms How long to wait for the answer.
+ * @returns True when it answered `ok` in time.
+ */
+export async function pingAgent(home: string, ms = PING_MS): Promise<boolean> {
+  const x = await open(home, { op: "ping" });
+  if (!x) return false;
+  // A hung listener (stopped, or blocked) is no agent: closing the connection ends the read.
+  const timer = setTimeout(() => close(x), ms);
+  try {
+    return (await x.frames.next())?.type === FRAME.ok;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    close(x);
+  }
+}
+
 /**
  * Asks the agent of a home to end at once.
  *
  * @param home The vault home.
+ * @param reason `replaced` when a newer agent asks (recorded as the old one's end reason).
  * @returns True when a live agent ended; false when there was none (stale files are removed).
  */
-export async function lockAgent(home: string): Promise<boolean> {
-  const x = await open(home, { op: "lock" });
+export async function lockAgent(home: string, reason?: "replaced"): Promise<boolean> {
+  const x = await open(home, { op: "lock", ...(reason ? { reason } : {}) });
   if (x) {
     try {
       const f = await x.frames.next();
@@ -172,8 +200,16 @@ export async function lockAgent(home: string): Promise<boolean> {
   return false;
 }
 
-/** Removes the files of an agent that no longer answers (this user's own home only). */
+/**
+ * Removes the files of an agent that no longer answers (this user's own home only). Under the
+ * handover lock, and only if still no agent answers: a new agent may have taken the place since.
+ */
 async function removeStale(home: string): Promise<void> {
   const p = agentPaths(home);
-  for (const f of [p.session, p.socket]) await Deno.remove(f).catch(() => {});
+  await withHandoverLock(home, async () => {
+    if (await pingAgent(home)) return;
+    for (const f of [p.session, p.socket]) await Deno.remove(f).catch(() => {});
+  }).catch(() => {
+    // No agent directory (nothing was left behind), or one this user cannot write.
+  });
 }

@@ -1,7 +1,7 @@
 /**
  * Where the unlock agent lives: a directory `agent/` (0700) inside the vault home (itself 0700),
- * holding the socket (0600) and the session file (0600: the agent's pid and the per-session
- * secret a client must present). See docs/GATEWAY.md, "Unlock agent".
+ * holding the socket (0600), the session file (0600: the agent's pid and the per-session
+ * secret a client must present) and the handover lock. See docs/GATEWAY.md, "Unlock agent".
  *
  * @module
  */
@@ -20,6 +20,8 @@ export interface AgentPaths {
   socket: string;
   /** `HOME/agent/session.json` (0600). */
   session: string;
+  /** `HOME/agent/handover.lock` (0600): held while the socket and session file change hands. */
+  lock: string;
 }
 
 /**
@@ -30,7 +32,12 @@ export interface AgentPaths {
  */
 export function agentPaths(home: string): AgentPaths {
   const dir = `${home}/${AGENT_DIR}`;
-  return { dir, socket: `${dir}/agent.sock`, session: `${dir}/session.json` };
+  return {
+    dir,
+    socket: `${dir}/agent.sock`,
+    session: `${dir}/session.json`,
+    lock: `${dir}/handover.lock`,
+  };
 }
 
 /** What the session file holds (no secret but the token, which only opens the socket). */

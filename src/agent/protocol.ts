@@ -35,7 +35,17 @@ export type ProfileRequest = { op: "list" } | { op: "show"; profile: string };
 /** A request as sent. */
 export type AgentRequest =
   & { v: number; token: string }
-  & (QueryRequest | ProfileRequest | { op: "ping" } | { op: "lock" });
+  & (QueryRequest | ProfileRequest | { op: "ping" } | LockRequest);
+
+/**
+ * A `lock` request. `reason: "replaced"`: a newer agent of the home, already unlocked, ends this
+ * one to take its place (recorded as the `agent.end` reason; an agent that does not know the field
+ * records `lock`).
+ */
+export interface LockRequest {
+  op: "lock";
+  reason?: "replaced";
+}
 
 /** An error as sent in an `E` frame. */
 export interface WireError {

@@ -3,8 +3,9 @@
  * message (home, one credential: the master password, an age identity's text or a token's PIN;
  * limits) from standard input, never from argv or the environment, unlocks once with the same
  * `openVault` call a one-shot command makes (asking its parent for the vault's one-time code if
- * TOTP is on), then serves requests on a Unix socket until `hecate lock`, its time limit, its idle
- * limit, a change of the vault file, or SIGTERM. It runs operations itself and sends back only
+ * TOTP is on), then takes the running agent's place (./handover.ts) and serves requests on a Unix
+ * socket until `hecate lock`, a newer agent replacing it, its time limit, its idle limit, a change
+ * of the vault file, the loss of its socket, or SIGTERM. It runs operations itself and sends back only
  * their output: the root key and the profiles' secrets stay in this process. See docs/GATEWAY.md.
  *
  * @module
@@ -19,6 +20,7 @@ import { randomBytes } from "../vault/primitives.ts";
 import { timingSafeEqual, toBase64Url, utf8 } from "../vault/encoding.ts";
 import { writeResults } from "../cli/query_run.ts";
 import { AgentAuditLog } from "./audit.ts";
+import { isOwnSocket, type OwnFiles, removeOwnFiles, takePlace, tempSocket } from "./handover.ts";
 import { agentPaths, type AgentSession } from "./paths.ts";
 import {
   type AgentRequest,
@@ -131,6 +133,8 @@ class Agent {
   readonly #audit: AgentAuditLog;
   readonly #token: Uint8Array;
   readonly #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+  /** Its socket's identity: the files it may remove when it ends. */
+  readonly #own: OwnFiles;
   readonly #expires: Date;
   readonly #idleMs: number;
   readonly #print: string;
@@ -149,6 +153,7 @@ class Agent {
       audit: AgentAuditLog;
       token: Uint8Array;
       listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+      own: OwnFiles;
       expires: Date;
       idleMs: number;
       print: string;
@@ -160,6 +165,7 @@ class Agent {
     this.#audit = init.audit;
     this.#token = init.token;
     this.#listener = init.listener;
+    this.#own = init.own;
     this.#expires = init.expires;
     this.#idleMs = init.idleMs;
     this.#print = init.print;
@@ -197,7 +203,10 @@ class Agent {
     if (this.#active === 0 && Date.now() - this.#lastUse >= this.#idleMs) {
       return await this.end("idle");
     }
-    if (await fingerprint(this.#home) !== this.#print) await this.end("vault_changed");
+    if (await fingerprint(this.#home) !== this.#print) return await this.end("vault_changed");
+    // Its socket removed or taken by another agent (one that found this one not answering):
+    // no client can reach it any more, so it does not keep the vault open.
+    if (!await isOwnSocket(this.#home, this.#own)) await this.end("socket_gone");
   }
 
   async #readRequest(conn: Deno.UnixConn): Promise<AgentRequest | undefined> {
@@ -270,8 +279,10 @@ class Agent {
     }
     this.#lastUse = Date.now();
     if (req.op === "lock") {
-      // Answered once the end is recorded and the files are gone: `hecate lock` returns then.
-      await this.end("lock", () => send(FRAME.ok, utf8("{}")).catch(() => {}));
+      // Answered once the end is recorded and the files are gone: `hecate lock` returns then, and
+      // a newer agent taking this one's place finds the place free.
+      const reason = req.reason === "replaced" ? "replaced" : "lock";
+      await this.end(reason, () => send(FRAME.ok, utf8("{}")).catch(() => {}));
     } else if (req.op === "ping") {
       await send(FRAME.ok, utf8(JSON.stringify({ pid: Deno.pid, expires: this.#expires })));
     } else if (req.op === "query" && isQuery(req)) {
@@ -371,13 +382,9 @@ class Agent {
     } catch {
       // closed already
     }
-    const p = agentPaths(this.#home);
-    // Only our own files: a newer agent may have replaced them after a lock.
-    const session = await Deno.readTextFile(p.session).catch(() => "");
-    if (session.includes(`"pid":${Deno.pid},`)) {
-      await Deno.remove(p.session).catch(() => {});
-      await Deno.remove(p.socket).catch(() => {});
-    }
+    // Only our own files (same inode, same pid), under the handover lock: a newer agent may
+    // have taken the place already.
+    await removeOwnFiles(this.#home, this.#own);
     await this.#audit.append({
       event: "agent.end",
       actor: this.#actor,
@@ -417,6 +424,8 @@ export async function agentMain(): Promise<number> {
   let totp = start.totp;
   let vault: Vault;
   let agent: Agent | undefined;
+  let listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr> | undefined;
+  let own: OwnFiles | undefined;
   try {
     vault = await openVault({
       home: start.home,
@@ -443,23 +452,27 @@ export async function agentMain(): Promise<number> {
     const policy = vault.policy();
     start.forMs = withinCeiling(start.forMs, policy.agentMaxForMs);
     start.idleMs = withinCeiling(start.idleMs, policy.agentMaxIdleMs);
-    const p = agentPaths(start.home);
-    await privateDir(p.dir);
-    await Deno.remove(p.socket).catch(() => {});
-    const listener = Deno.listen({ transport: "unix", path: p.socket });
-    await Deno.chmod(p.socket, 0o600);
+    // Only now, unlocked, does this agent touch the agent directory: a refused credential above
+    // leaves a running agent as it was. The socket is bound under a temporary name; takePlace
+    // ends the running agent and renames it into place.
+    await privateDir(agentPaths(start.home).dir);
+    const temp = tempSocket(start.home, Deno.pid);
+    await Deno.remove(temp).catch(() => {});
+    listener = Deno.listen({ transport: "unix", path: temp });
+    await Deno.chmod(temp, 0o600);
+    const bound = await Deno.lstat(temp);
+    own = { pid: Deno.pid, dev: bound.dev, ino: bound.ino!, temp };
     const token = toBase64Url(randomBytes(32));
     const expires = new Date(Date.now() + start.forMs);
     const session: AgentSession = { pid: Deno.pid, token, expires: expires.toISOString() };
-    const temp = `${p.session}.${Deno.pid}.tmp`;
-    await Deno.writeTextFile(temp, JSON.stringify(session), { mode: 0o600, createNew: true });
-    await Deno.rename(temp, p.session);
+    await takePlace(start.home, own, session);
     agent = new Agent({
       home: start.home,
       vault,
       audit,
       token: utf8(token),
       listener,
+      own,
       expires,
       idleMs: start.idleMs,
       print: await fingerprint(start.home),
@@ -471,6 +484,12 @@ export async function agentMain(): Promise<number> {
       detail: { pid: Deno.pid, for_ms: start.forMs, idle_ms: start.idleMs },
     });
   } catch (e) {
+    try {
+      listener?.close();
+    } catch {
+      // closed already
+    }
+    if (own) await removeOwnFiles(start.home, own);
     await say({ ok: false, error: wire(e) });
     return 1;
   }

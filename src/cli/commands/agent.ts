@@ -52,9 +52,9 @@ export function unlockCommand(ctx: CliContext) {
       // Read here, with this user's file checks and prompts; the agent gets the secret itself
       // (the identity's text, not its path) on its stdin.
       const credential = await ctx.fullCredential();
-      // A new agent replaces the old one: one agent per home.
-      await lockAgent(home);
       const given = ctx.globals.totp ?? ctx.io.env("HECATE_TOTP");
+      // A running agent is left alone until the new one has unlocked; then the new one ends it
+      // and takes its place (one agent per home; src/agent/handover.ts).
       const started = await startAgent(
         { home, ...credential, ...(given ? { totp: given } : {}), forMs, idleMs },
         (what) => ctx.code(what),
