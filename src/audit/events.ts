@@ -13,10 +13,11 @@ export const AUDIT_EVENTS = {
   "unlock":
     "an unlock attempt with the master password, an API key, an age identity or a PKCS#11 token slot (actor says which), ok or fail, including its second factor (reason = error code)",
   "agent.start":
-    "an unlock agent started after a master-password unlock (detail: its pid, time limit and idle limit)",
+    "an unlock agent started after an unlock (password, age identity or token: the actor; detail: its pid, time limit and idle limit)",
   "agent.use":
     "a command was served by the unlock agent (detail: the operation and the agent's pid)",
-  "agent.end": "the unlock agent ended (reason: lock, limit, idle, vault_changed, signal, error)",
+  "agent.end":
+    "the unlock agent ended (reason: lock, limit, idle, vault_changed, signal, replaced, socket_gone, error)",
   "lockout": "repeated failures locked further attempts out for a while",
   "profile.read": "a profile's secrets were read to connect (written before anything is released)",
   "connect": "a connection attempt failed after the profile was read",
