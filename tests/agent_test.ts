@@ -3,7 +3,9 @@
  * run without a password while it lives and ask again after `lock`, the time limit, the idle
  * limit, a change of the vault file, `passwd` and `rotate`; another user cannot use its socket
  * (the attack is performed as a second uid with socat); its files are private; no secret is in
- * its argv or environment; every step is in the audit trail.
+ * its argv or environment; every step is in the audit trail. A second `unlock` with a wrong
+ * credential leaves the running agent as it was; a right one replaces it; racing unlocks leave one
+ * agent; a hung agent is replaced and, woken, removes none of the new agent's files.
  */
 
 import assert from "node:assert/strict";

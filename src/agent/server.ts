@@ -5,8 +5,9 @@
  * `openVault` call a one-shot command makes (asking its parent for the vault's one-time code if
  * TOTP is on), then takes the running agent's place (./handover.ts) and serves requests on a Unix
  * socket until `hecate lock`, a newer agent replacing it, its time limit, its idle limit, a change
- * of the vault file, the loss of its socket, or SIGTERM. It runs operations itself and sends back only
- * their output: the root key and the profiles' secrets stay in this process. See docs/GATEWAY.md.
+ * of the vault file, the loss of its socket, or SIGTERM. It runs operations itself and sends back
+ * only their output: the root key and the profiles' secrets stay in this process. See
+ * docs/GATEWAY.md.
  *
  * @module
  */
