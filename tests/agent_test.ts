@@ -831,3 +831,22 @@ Deno.test("agent: a hung agent is replaced; when it wakes it ends without removi
     await waitGone(pid, 5000);
   });
 });
+
+Deno.test("agent: unlock over a killed agent's leftover socket and session file takes their place", async () => {
+  await withVault(async (home, pwFile) => {
+    const dead = await unlock(home, pwFile);
+    Deno.kill(dead, "SIGKILL");
+    await waitGone(dead, 5000);
+    const left = await agentState(home);
+    assert.equal(left.pid, dead, "its files stay behind");
+    const pid = await unlock(home, pwFile);
+    assert.notEqual(pid, dead);
+    const now = await agentState(home);
+    assert.notEqual(now.socketIno, left.socketIno);
+    assert.deepEqual(await agentDirNames(home), ["agent.sock", "handover.lock", "session.json"]);
+    await assertServed(home, "after unlock over leftovers");
+    assert.deepEqual(await endReasons(home), [], "a killed agent records no end");
+    assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+    await waitGone(pid, 5000);
+  });
+});
