@@ -193,9 +193,14 @@ Deno.test("locks: a free lock is free, a held one is reported", async () => {
     assert.deepEqual(await checkLocks(home, 300), []);
     // Held (by this process, on its own descriptor). The doctor's try stays queued in the kernel
     // until the holder lets go, so it runs in a child: a test must not leave an op pending.
+    await Deno.mkdir(`${home}/agent`, { mode: 0o700 });
+    await Deno.writeTextFile(`${home}/agent/handover.lock`, "", { mode: 0o600 });
+    assert.deepEqual(await checkLocks(home, 300), []);
     const held = await Deno.open(`${home}/audit.lock`, { read: true });
+    const handover = await Deno.open(`${home}/agent/handover.lock`, { read: true });
     try {
       await held.lock(true);
+      await handover.lock(true);
       const locks = new URL("../src/doctor/locks.ts", import.meta.url).href;
       const child = new Deno.Command(Deno.execPath(), {
         args: [
@@ -207,10 +212,12 @@ Deno.test("locks: a free lock is free, a held one is reported", async () => {
         stdout: "piped",
       });
       const out = JSON.parse(new TextDecoder().decode((await child.output()).stdout));
-      assert.equal(out.length, 1);
-      assert.equal(out[0].path, `${home}/audit.lock`);
-      assert.equal(out[0].severity, "warn");
+      assert.deepEqual(
+        out.map((f: { path: string; severity: string }) => [f.path, f.severity]),
+        [[`${home}/audit.lock`, "warn"], [`${home}/agent/handover.lock`, "warn"]],
+      );
     } finally {
+      handover.close();
       held.close();
     }
   });

@@ -1,6 +1,7 @@
 /**
  * Doctor check: a lock held by a hung process. Hecate's locks are `flock` locks on files that
- * always exist (`vault.lock`, `audit.lock`, `*.state.json.lock`): the kernel drops one when its
+ * always exist (`vault.lock`, `audit.lock`, `*.state.json.lock`, the unlock agent's
+ * `agent/handover.lock`): the kernel drops one when its
  * holder dies, so a lock is never stale on disk, but a hung holder blocks every writer. Each lock
  * is tried for {@link HOLD_THRESHOLD_MS} (Hecate's writers hold one for milliseconds); one not
  * free by then is reported. Taking a free lock for an instant delays a writer by as much.
@@ -24,6 +25,7 @@ export const LOCK_FILES: readonly string[] = [
   "lockout.state.json.lock",
   "totp.state.json.lock",
   "apikeys.state.json.lock",
+  "agent/handover.lock",
 ];
 
 /**
