@@ -19,6 +19,7 @@ import {
   parseVaultFile,
   type RecordEntry,
   recordIdTexts,
+  recordIdTextsAre,
   serializeBody,
 } from "../src/vault/format.ts";
 import { openScoped } from "../src/vault/scoped.ts";
@@ -150,6 +151,26 @@ Deno.test("the table's ids encoded in one pass equal each id's own encoding", as
   const texts = recordIdTexts(body);
   assert.deepEqual(texts, body.records.map((r) => toBase64Url(r.id)));
   assert.deepEqual([...texts].sort(), [...ids].sort());
+  // The in-place comparison the index check makes first: true only for exactly these, in order.
+  const own = body.records.map((r) => toBase64Url(r.id));
+  assert.equal(recordIdTextsAre(body, own), true);
+  const swapped = [...own];
+  [swapped[3], swapped[200]] = [swapped[200]!, swapped[3]!];
+  const altered = (i: number, text: string) => own.map((t, j) => j === i ? text : t);
+  const last = own.length - 1;
+  for (
+    const [what, texts] of [
+      ["swapped", swapped],
+      ["one short", own.slice(0, -1)],
+      ["one more", [...own, own[0]!]],
+      ["the last one cut", altered(last, own[last]!.slice(0, 21))],
+      ["the last one longer", altered(last, `${own[last]}A`)],
+      ["one with a character changed", altered(100, `${own[100]!.slice(0, 21)}!`)],
+      ["empty", []],
+    ] as const
+  ) {
+    assert.equal(recordIdTextsAre(body, texts), false, what);
+  }
 });
 
 /** A format-4 file whose table holds these ids (records otherwise made up; nothing opened). */

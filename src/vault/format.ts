@@ -373,6 +373,7 @@ export class RecordLines {
   readonly table: { bytes: Uint8Array<ArrayBuffer>; sha256: Uint8Array<ArrayBuffer> } | undefined;
   #tableChecked = false;
   #idTexts: string[] | undefined;
+  #idBlockText: string | undefined;
   #loaded: Set<number> | undefined;
   #checked: Promise<void> | undefined;
 
@@ -426,13 +427,43 @@ export class RecordLines {
   /**
    * Format 4: every record id in the table as base64url, in table order, encoded in one pass
    * (memoised): a listing or a write that needs all of them encodes 10,000 ids with one call
-   * instead of one each. Each id is padded to 18 bytes (a multiple of 3), so each encodes to 24
-   * characters of which the first 22 are exactly its unpadded encoding.
+   * instead of one each (see {@link #idBlock}).
    *
    * @returns The ids' texts.
    */
   idTexts(): string[] {
     if (this.#idTexts) return this.#idTexts;
+    const text = this.#idBlock();
+    const n = text.length / 24;
+    const out: string[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = text.slice(i * 24, i * 24 + 22);
+    return this.#idTexts = out;
+  }
+
+  /**
+   * Format 4: whether `texts` are exactly the table's record ids in base64url, in table order,
+   * compared in place in the ids' one encoding (no string made per id).
+   *
+   * @param texts Candidate id texts.
+   * @returns True when there are as many as entries and each is its entry's id.
+   */
+  idTextsAre(texts: readonly string[]): boolean {
+    const text = this.#idBlock();
+    if (texts.length * 24 !== text.length) return false;
+    for (let i = 0; i < texts.length; i++) {
+      const t = texts[i]!;
+      if (t.length !== 22 || !text.startsWith(t, i * 24)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Format 4: all ids of the table encoded in one base64url call (memoised). Each id is padded to
+   * 18 bytes (a multiple of 3), so entry i is the 24 characters from 24 * i, of which the first 22
+   * are exactly its unpadded encoding.
+   */
+  #idBlock(): string {
+    if (this.#idBlockText !== undefined) return this.#idBlockText;
     if (!this.table || !this.#tableChecked) {
       throw new Error("record table used before it was checked (RecordLines.checkTable)");
     }
@@ -444,10 +475,7 @@ export class RecordLines {
       const to = i * 18;
       for (let k = 0; k < 16; k++) padded[to + k] = t[from + k]!;
     }
-    const text = padded.toBase64({ alphabet: "base64url", omitPadding: true });
-    const out: string[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = text.slice(i * 24, i * 24 + 22);
-    return this.#idTexts = out;
+    return this.#idBlockText = padded.toBase64({ alphabet: "base64url", omitPadding: true });
   }
 
   /**
@@ -806,6 +834,23 @@ export function recordIdTexts(body: VaultBody): string[] {
     return region.idTexts();
   }
   return body.records.map(recordIdText);
+}
+
+/**
+ * Whether `texts` are exactly a body's record ids in base64url, in record order: a format-4
+ * table's compared in place in one encoding of all ids ({@link RecordLines.idTextsAre}).
+ *
+ * @param body The body (format 4: its table checked).
+ * @param texts Candidate id texts.
+ * @returns True when there is one text per record and each is its record's id.
+ */
+export function recordIdTextsAre(body: VaultBody, texts: readonly string[]): boolean {
+  const region = body.region;
+  if (region?.table && region.table.bytes.length === body.records.length * TABLE_ENTRY_BYTES) {
+    return region.idTextsAre(texts);
+  }
+  return texts.length === body.records.length &&
+    body.records.every((r, i) => recordIdText(r) === texts[i]);
 }
 
 /**

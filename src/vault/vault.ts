@@ -48,6 +48,7 @@ import {
   recordIdIs,
   recordIdText,
   recordIdTexts,
+  recordIdTextsAre,
   type RecordKind,
   serializeBody,
   type Slot,
@@ -203,17 +204,19 @@ interface LiveRecord {
  */
 class ReadRecord implements LiveRecord {
   readonly read: RecordEntry;
+  /** Its position among the records of the file read: its entry's in the profile index. */
+  readonly position: number;
   #key: string | undefined;
   dataKey: Uint8Array<ArrayBuffer> | undefined = undefined;
   value: JsonObject | undefined = undefined;
-  summary: JsonObject | undefined;
+  summary: JsonObject | undefined = undefined;
   entry: RecordEntry | undefined;
   rekey = false;
 
-  constructor(entry: RecordEntry, summary: JsonObject | undefined) {
+  constructor(entry: RecordEntry, position: number) {
     this.read = entry;
     this.entry = entry;
-    this.summary = summary;
+    this.position = position;
   }
 
   /** The id's text, made when first used (a format-4 table's ids are encoded on demand). */
@@ -301,29 +304,38 @@ async function checkedFile(file: Uint8Array<ArrayBuffer>): Promise<ParsedVaultFi
   return parsed;
 }
 
-/** The profile index entries by record id, read when first needed (memoised). */
-type IndexSource = () => Record<string, JsonObject>;
+/**
+ * The profile index entries in record order (entry i is the summary of the file's record i), read
+ * when first needed (memoised).
+ */
+type IndexSource = () => readonly JsonObject[];
 
 /**
  * Checks index entries against the records of the file they came with: exactly one object entry
- * per record id and no other (docs/FORMAT.md, "Reading" step 5).
+ * per record id and no other (docs/FORMAT.md, "Reading" step 5), and returns them in record order.
+ * A writer of this module stores them in record order, so the member names are first compared
+ * with the ids in place, in order (one encoding of all ids, no lookup by name); any other order
+ * is looked up by id.
  */
-function checkedIndex(
-  entries: Record<string, JsonObject>,
-  body: VaultBody,
-): Record<string, JsonObject> {
+function checkedIndex(entries: Record<string, JsonObject>, body: VaultBody): JsonObject[] {
   const records = body.records;
-  // All ids at once: a format-4 table's are encoded in one pass (and kept for the records).
-  for (const id of recordIdTexts(body)) {
-    const summary = entries[id];
+  // JSON.parse keeps one member per name, so as many names as records, each a record's id (ids
+  // are distinct: checked at unlock), means one entry per record and none other.
+  const names = Object.keys(entries);
+  if (names.length !== records.length) {
+    throw integrity("the profile index does not match the records");
+  }
+  const inOrder = recordIdTextsAre(body, names);
+  const out: unknown[] = inOrder
+    ? Object.values(entries)
+    : recordIdTexts(body).map((id) => Object.hasOwn(entries, id) ? entries[id] : undefined);
+  for (let i = 0; i < out.length; i++) {
+    const summary = out[i];
     if (typeof summary !== "object" || summary === null || Array.isArray(summary)) {
       throw integrity("the profile index does not match the records");
     }
   }
-  if (Object.keys(entries).length !== records.length) {
-    throw integrity("the profile index does not match the records");
-  }
-  return entries;
+  return out as JsonObject[];
 }
 
 /**
@@ -365,7 +377,7 @@ function extendedIndex(
 
 /** Memoises an index source, so a reload() from the same verification shares its result. */
 function memo(load: IndexSource): IndexSource {
-  let entries: Record<string, JsonObject> | undefined;
+  let entries: readonly JsonObject[] | undefined;
   return () => entries ??= load();
 }
 
@@ -799,8 +811,8 @@ export class UnlockedVault {
     } else {
       const entries = indexOf(meta, body.generation);
       if (entries) {
-        checkedIndex(entries, body);
-        index = () => entries;
+        const summaries = checkedIndex(entries, body);
+        index = () => summaries;
       }
     }
     return await UnlockedVault.#build(parsed, root, keys, meta, index, file);
@@ -821,7 +833,7 @@ export class UnlockedVault {
     // the slow part).
     const { [INDEX_META]: _index, ...rest } = meta;
     const verifiedMeta = index ? structuredClone(rest) : undefined;
-    const records: LiveRecord[] = body.records.map((entry) => new ReadRecord(entry, undefined));
+    const records: LiveRecord[] = body.records.map((entry, i) => new ReadRecord(entry, i));
     if (!index) {
       // No current index (a file from before it, or last written by a build that does not keep
       // it): open every record now, as every reader did then; the next write stores the index.
@@ -934,9 +946,13 @@ export class UnlockedVault {
     const load = this.#index;
     if (!load) return;
     const entries = load();
-    for (const [i, r] of this.#records.entries()) {
+    const records = this.#records;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
       if (r.summary !== undefined) continue; // changed in this session: its own summary
-      const summary = entries[r.key]!;
+      // Only records read from the file lack a summary; the index is in that file's order.
+      const summary = r instanceof ReadRecord ? entries[r.position] : undefined;
+      if (!summary) throw new Error(`record ${i} has no index entry`); // unreachable
       if (r.value && !matchesSummary(r.value, summary)) {
         throw integrity(`record ${i} does not match the profile index`);
       }
@@ -1040,6 +1056,20 @@ export class UnlockedVault {
   summaries(): { id: string; summary: Readonly<JsonObject> }[] {
     this.#summariesReady();
     return this.#records.map((r) => ({ id: r.key, summary: r.summary! }));
+  }
+
+  /**
+   * As {@link summaries}, the summaries alone, in file order: a listing needs no id (each a
+   * string made from the table) and no object per record around its summary.
+   *
+   * @returns One summary per record, the vault's own objects: callers must not change them.
+   */
+  summaryValues(): Readonly<JsonObject>[] {
+    this.#summariesReady();
+    const records = this.#records;
+    const out: Readonly<JsonObject>[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) out[i] = records[i]!.summary!;
+    return out;
   }
 
   /**
