@@ -211,7 +211,7 @@ export class VaultCore {
    */
   profileSummaries(state: UnlockedVault | ScopedVault = this.#state): Readonly<JsonObject>[] {
     if (state instanceof UnlockedVault) {
-      return state.summaryValues().filter((s) => summaryKindOf(s) === "profile");
+      return state.summaryValues("profile");
     }
     return this.summaries(state).map((r) => r.summary);
   }

@@ -554,6 +554,22 @@ export class RecordLines {
   }
 }
 
+/** What a {@link ParsedRecord} makes when first used. */
+interface RecordCache {
+  /** The record's kind (format 3: read from its line). */
+  kind?: RecordKind | undefined;
+  /** The id's base64url text as read (format 4: encoded from the table when first used). */
+  idText?: string | undefined;
+  /** Format 3: the line (a view on the region). */
+  line?: Uint8Array | undefined;
+  id?: Uint8Array<ArrayBuffer> | undefined;
+  lineHash?: Uint8Array<ArrayBuffer> | undefined;
+  keyText?: string | undefined;
+  dataText?: string | undefined;
+  key?: Uint8Array<ArrayBuffer> | undefined;
+  data?: Uint8Array<ArrayBuffer> | undefined;
+}
+
 /**
  * A record read from a file. `key` and `data` are decoded when first read: a reader that opens a
  * few records of many (docs/FORMAT.md, "Reading" step 5) does not decode the others, and a writer
@@ -565,23 +581,19 @@ export class RecordLines {
  * first read, so a reader hashes only the records it opens.
  */
 class ParsedRecord implements RecordEntry {
-  #kind: RecordKind | undefined;
-  /** The id's base64url text as read (format 4: encoded from the table when first used). */
-  #idText: string | undefined;
+  /**
+   * What is read, decoded or encoded when first used (see {@link RecordCache}), in one object
+   * made then: a 10,000-record file read for one record makes 10,000 small records, not 10,000
+   * records of every such field.
+   */
+  #c: RecordCache | undefined = undefined;
   /** Format 3: where the line starts in the region, and its size (without its newline). */
   readonly #lineAt: number;
   readonly #lineSize: number;
-  #line: Uint8Array | undefined;
   /** Format 3: the line's SHA-256 as the table spells it (decoded when the line is read). */
   readonly lineHashText: string | undefined;
-  #id: Uint8Array<ArrayBuffer> | undefined;
-  #lineHash: Uint8Array<ArrayBuffer> | undefined;
   /** Format 3: all record lines of the file this one came from. */
   readonly region: RecordLines | undefined;
-  #keyText: string | undefined;
-  #dataText: string | undefined;
-  #key: Uint8Array<ArrayBuffer> | undefined;
-  #data: Uint8Array<ArrayBuffer> | undefined;
   readonly #i: number;
   /** Format 4: where this record's entry starts in the record table (-1: no table entry). */
   readonly #tableAt: number;
@@ -601,8 +613,7 @@ class ParsedRecord implements RecordEntry {
         region: RecordLines;
       },
   ) {
-    this.#id = id;
-    this.#idText = idText;
+    if (id !== undefined || idText !== undefined) this.#c = { id, idText };
     this.#i = i;
     this.#lineAt = 0;
     this.#lineSize = 0;
@@ -615,15 +626,21 @@ class ParsedRecord implements RecordEntry {
       this.#tableAt = texts.tableAt ?? -1;
       this.region = texts.region;
     } else {
-      this.#keyText = texts.keyText;
-      this.#dataText = texts.dataText;
-      this.#kind = "profile"; // formats 1 and 2 hold profiles only
+      const cache = this.#cache();
+      cache.keyText = texts.keyText;
+      cache.dataText = texts.dataText;
+      cache.kind = "profile"; // formats 1 and 2 hold profiles only
     }
+  }
+
+  /** The record's {@link RecordCache}, made on first use. */
+  #cache(): RecordCache {
+    return this.#c ??= {};
   }
 
   /** The id's base64url text. */
   get idText(): string {
-    return this.#idText ??= this.region?.idTextAt(this.#tableAt) ??
+    return this.#cache().idText ??= this.region?.idTextAt(this.#tableAt) ??
       toBase64Url(this.#entry(0, 16));
   }
 
@@ -677,14 +694,17 @@ class ParsedRecord implements RecordEntry {
 
   /** The record's kind (format 3: read from its line, after the line's hash was checked). */
   get kind(): RecordKind {
-    if (this.#kind === undefined) this.#readLine();
-    return this.#kind!;
+    if (this.#c?.kind === undefined) this.#readLine();
+    return this.#c!.kind!;
   }
 
   /** Format 3: the record line as stored (without its newline). */
   get line(): Uint8Array | undefined {
     if (!this.region) return undefined;
-    return this.#line ??= this.region.bytes.subarray(this.#lineAt, this.#lineAt + this.#lineSize);
+    return this.#cache().line ??= this.region.bytes.subarray(
+      this.#lineAt,
+      this.#lineAt + this.#lineSize,
+    );
   }
 
   /**
@@ -692,8 +712,8 @@ class ParsedRecord implements RecordEntry {
    * decodes none (their spelling is still checked, strictly, before any use).
    */
   get id(): Uint8Array<ArrayBuffer> {
-    if (this.#tableAt >= 0) return this.#id ??= this.#entry(0, 16);
-    return this.#id ??= bytes(this.idText, `record ${this.#i} id`, 16);
+    if (this.#tableAt >= 0) return this.#cache().id ??= this.#entry(0, 16);
+    return this.#cache().id ??= bytes(this.idText, `record ${this.#i} id`, 16);
   }
 
   /** Format 4: whether the record has a table entry, so a name tag (formats 1 to 3: none). */
@@ -717,30 +737,31 @@ class ParsedRecord implements RecordEntry {
 
   /** Formats 3 and 4: the line's SHA-256 from the table. */
   get lineHash(): Uint8Array<ArrayBuffer> | undefined {
-    if (this.#lineHash) return this.#lineHash;
-    if (this.#tableAt >= 0) return this.#lineHash = this.#entry(20, 32);
+    const known = this.#c?.lineHash;
+    if (known) return known;
+    if (this.#tableAt >= 0) return this.#cache().lineHash = this.#entry(20, 32);
     if (this.lineHashText === undefined) return undefined;
-    return this.#lineHash ??= bytes(this.lineHashText, `record ${this.#i} hash`, 32);
+    return this.#cache().lineHash ??= bytes(this.lineHashText, `record ${this.#i} hash`, 32);
   }
 
   /** The base64url text of `key` as read (format 3: after the line's hash was checked). */
   get keyText(): string {
-    if (this.#keyText === undefined) this.#readLine();
-    return this.#keyText!;
+    if (this.#c?.keyText === undefined) this.#readLine();
+    return this.#c!.keyText!;
   }
 
   /** The base64url text of `data` as read (format 3: after the line's hash was checked). */
   get dataText(): string {
-    if (this.#dataText === undefined) this.#readLine();
-    return this.#dataText!;
+    if (this.#c?.dataText === undefined) this.#readLine();
+    return this.#c!.dataText!;
   }
 
   get key(): Uint8Array<ArrayBuffer> {
-    return this.#key ??= bytes(this.keyText, `record ${this.#i} key`);
+    return this.#cache().key ??= bytes(this.keyText, `record ${this.#i} key`);
   }
 
   get data(): Uint8Array<ArrayBuffer> {
-    return this.#data ??= bytes(this.dataText, `record ${this.#i} data`);
+    return this.#cache().data ??= bytes(this.dataText, `record ${this.#i} data`);
   }
 
   /** Checks a format-3 line against its table entry, then parses it. */
@@ -769,9 +790,10 @@ class ParsedRecord implements RecordEntry {
     if (o.id !== this.idText) throw tampered(`record line ${this.#i + 1} has another record's id`);
     if (typeof o.key !== "string") throw damaged(`record ${this.#i} key is not a string`);
     if (typeof o.data !== "string") throw damaged(`record ${this.#i} data is not a string`);
-    this.#keyText = o.key;
-    this.#dataText = o.data;
-    this.#kind = o.kind;
+    const cache = this.#cache();
+    cache.keyText = o.key;
+    cache.dataText = o.data;
+    cache.kind = o.kind;
   }
 }
 

@@ -1062,13 +1062,17 @@ export class UnlockedVault {
    * As {@link summaries}, the summaries alone, in file order: a listing needs no id (each a
    * string made from the table) and no object per record around its summary.
    *
+   * @param kind Only the records of this kind (all when omitted).
    * @returns One summary per record, the vault's own objects: callers must not change them.
    */
-  summaryValues(): Readonly<JsonObject>[] {
+  summaryValues(kind?: RecordKind): Readonly<JsonObject>[] {
     this.#summariesReady();
     const records = this.#records;
-    const out: Readonly<JsonObject>[] = new Array(records.length);
-    for (let i = 0; i < records.length; i++) out[i] = records[i]!.summary!;
+    const out: Readonly<JsonObject>[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const summary = records[i]!.summary!;
+      if (kind === undefined || summaryKindOf(summary) === kind) out.push(summary);
+    }
     return out;
   }
 
