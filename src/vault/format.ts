@@ -379,6 +379,7 @@ export class RecordLines {
   #tableChecked = false;
   #idTexts: string[] | undefined;
   #idBlockText: string | undefined;
+  #tableWords: Uint32Array | undefined;
   #loaded: Set<number> | undefined;
   #checked: Promise<void> | undefined;
 
@@ -464,6 +465,23 @@ export class RecordLines {
   }
 
   /**
+   * Format 4: the checked record table as 32-bit words in the platform's byte order (memoised;
+   * the table copied once when it does not start on a 4-byte boundary), for loops that read
+   * every entry's id: a word a step instead of a byte or a `DataView` call.
+   *
+   * @returns The words (an entry is {@link TABLE_ENTRY_BYTES} / 4 of them).
+   */
+  tableWords(): Uint32Array {
+    if (this.#tableWords) return this.#tableWords;
+    if (!this.table || !this.#tableChecked) {
+      throw new Error("record table used before it was checked (RecordLines.checkTable)");
+    }
+    let t = this.table.bytes;
+    if (t.byteOffset % 4 !== 0) t = t.slice(); // a word view needs an aligned start
+    return this.#tableWords = new Uint32Array(t.buffer, t.byteOffset, t.length / 4);
+  }
+
+  /**
    * Format 4: all ids of the table encoded in one base64url call (memoised). Each id is padded to
    * {@link ID_SLOT} bytes (a multiple of 3), so entry i is the {@link ID_SLOT_CHARS} characters
    * from `ID_SLOT_CHARS * i`, of which the first 22 are exactly its unpadded encoding. The slot
@@ -474,10 +492,8 @@ export class RecordLines {
     if (!this.table || !this.#tableChecked) {
       throw new Error("record table used before it was checked (RecordLines.checkTable)");
     }
-    let t = this.table.bytes;
-    if (t.byteOffset % 4 !== 0) t = t.slice(); // a word view needs an aligned start
-    const words = new Uint32Array(t.buffer, t.byteOffset, t.length / 4);
-    const n = t.length / TABLE_ENTRY_BYTES;
+    const words = this.tableWords();
+    const n = words.length * 4 / TABLE_ENTRY_BYTES;
     const padded = new Uint32Array(n * (ID_SLOT / 4));
     const stride = TABLE_ENTRY_BYTES / 4;
     for (let i = 0, from = 0, to = 0; i < n; i++, from += stride, to += ID_SLOT / 4) {
@@ -975,13 +991,14 @@ export function hasDuplicateIds(body: VaultBody): boolean {
     return new Set(body.records.map(recordIdText)).size !== body.records.length;
   }
   if (body.region && !body.region.tableChecked) throw new Error("table not checked");
-  // 48 bits of each id as a number; on two equal prefixes (rare for random ids, or a repeated
-  // id), every id is compared in full.
-  // Sorted in a typed array (native), so equal prefixes are neighbours: no set of 10,000.
-  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  // 48 bits of each id (its first six bytes, read as words in the platform's byte order) as a
+  // number; on two equal prefixes (rare for random ids, or a repeated id), every id is compared
+  // in full. Sorted in a typed array (native), so equal prefixes are neighbours: no set of 10,000.
+  const words = body.region!.tableWords();
   const keys = new Float64Array(table.length / TABLE_ENTRY_BYTES);
-  for (let i = 0, off = 0; i < keys.length; i++, off += TABLE_ENTRY_BYTES) {
-    keys[i] = view.getUint32(off) * 65536 + view.getUint16(off + 4);
+  const stride = TABLE_ENTRY_BYTES / 4;
+  for (let i = 0, w = 0; i < keys.length; i++, w += stride) {
+    keys[i] = words[w]! * 65536 + (words[w + 1]! & 0xffff);
   }
   keys.sort();
   for (let i = 1; i < keys.length; i++) {
