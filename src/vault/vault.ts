@@ -314,8 +314,8 @@ type IndexSource = () => readonly JsonObject[];
  * Checks index entries against the records of the file they came with: exactly one object entry
  * per record id and no other (docs/FORMAT.md, "Reading" step 5), and returns them in record order.
  * A writer of this module stores them in record order, so the member names are first compared
- * with the ids in place, in order (one encoding of all ids, no lookup by name); any other order
- * is looked up by id.
+ * with the ids in order (one encoding of all ids, one string compare); any other order is looked
+ * up by id.
  */
 function checkedIndex(entries: Record<string, JsonObject>, body: VaultBody): JsonObject[] {
   const records = body.records;
@@ -325,17 +325,20 @@ function checkedIndex(entries: Record<string, JsonObject>, body: VaultBody): Jso
   if (names.length !== records.length) {
     throw integrity("the profile index does not match the records");
   }
-  const inOrder = recordIdTextsAre(body, names);
-  const out: unknown[] = inOrder
-    ? Object.values(entries)
-    : recordIdTexts(body).map((id) => Object.hasOwn(entries, id) ? entries[id] : undefined);
-  for (let i = 0; i < out.length; i++) {
-    const summary = out[i];
+  // In order, the names are the ids (own members: from Object.keys); else each id is looked up
+  // (an own member only). Read by name, not with Object.values: several times slower on an
+  // object of 10,000 members.
+  const ids = recordIdTextsAre(body, names) ? names : recordIdTexts(body);
+  const out: JsonObject[] = new Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    const summary: unknown = ids === names || Object.hasOwn(entries, id) ? entries[id] : undefined;
     if (typeof summary !== "object" || summary === null || Array.isArray(summary)) {
       throw integrity("the profile index does not match the records");
     }
+    out[i] = summary as JsonObject;
   }
-  return out as JsonObject[];
+  return out;
 }
 
 /**
