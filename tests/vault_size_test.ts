@@ -233,3 +233,25 @@ Deno.test("attack: a record line of the leading run damaged on disk (size and he
     assert.deepEqual(await Deno.readFile(path), bad, "the vault is left as it was");
   });
 });
+
+Deno.test("summary values: in file order whether the index is read in the listing's pass or before, kinds filtered, a changed record with its own summary", async () => {
+  const { file, ids } = await fileOf(5);
+  const names = (xs: readonly { name?: unknown }[]) => xs.map((x) => x.name);
+  // The index read in the pass that collects (the listing's case), after a change in the session.
+  const changed = await UnlockedVault.unlock(file, PW);
+  changed.putRecord(profile("renamed"), ids[2]);
+  changed.putRecord({ name: "token", kind: "secret", value: "v" });
+  assert.deepEqual(names(changed.summaryValues("profile")), ["p0", "p1", "renamed", "p3", "p4"]);
+  assert.deepEqual(names(changed.summaryValues()), ["p0", "p1", "renamed", "p3", "p4", "token"]);
+  assert.deepEqual(names(changed.summaryValues("secret")), ["token"]);
+  // The index read before (by summaries()), then collected on its own.
+  const before = await UnlockedVault.unlock(file, PW);
+  const all = before.summaries().map((r) => r.summary);
+  assert.deepEqual(before.summaryValues(), all);
+  assert.deepEqual(names(before.summaryValues("profile")), ["p0", "p1", "p2", "p3", "p4"]);
+  // Fresh, the listing's first pass: the same objects the index gives summaries().
+  const fresh = await UnlockedVault.unlock(file, PW);
+  const listed = fresh.summaryValues("profile");
+  assert.deepEqual(listed, fresh.summaries().map((r) => r.summary));
+  assert.equal(listed[3], fresh.summaries()[3]!.summary, "the index's own objects, not copies");
+});

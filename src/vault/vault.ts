@@ -943,25 +943,36 @@ export class UnlockedVault {
    * if not done yet (format 4 reads it only here). A record opened before then must match its
    * entry, as one opened after.
    *
+   * @param collect When given, every record's summary of `kind` (all kinds when undefined) is
+   * also pushed onto `out`, in file order, in the same pass (a listing's one loop, not two).
+   * @returns Whether `collect` was filled (false when the index was read before: nothing to do).
    * @throws {HecateError} `vault_integrity` when the index is malformed or does not match.
    */
-  #summariesReady(): void {
+  #summariesReady(
+    collect?: { kind: RecordKind | undefined; out: Readonly<JsonObject>[] },
+  ): boolean {
     const load = this.#index;
-    if (!load) return;
+    if (!load) return false;
     const entries = load();
     const records = this.#records;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      if (r.summary !== undefined) continue; // changed in this session: its own summary
-      // Only records read from the file lack a summary; the index is in that file's order.
-      const summary = r instanceof ReadRecord ? entries[r.position] : undefined;
-      if (!summary) throw new Error(`record ${i} has no index entry`); // unreachable
-      if (r.value && !matchesSummary(r.value, summary)) {
-        throw integrity(`record ${i} does not match the profile index`);
+      let summary = r.summary; // a record changed in this session has its own
+      if (summary === undefined) {
+        // Only records read from the file lack a summary; the index is in that file's order.
+        summary = r instanceof ReadRecord ? entries[r.position] : undefined;
+        if (!summary) throw new Error(`record ${i} has no index entry`); // unreachable
+        if (r.value && !matchesSummary(r.value, summary)) {
+          throw integrity(`record ${i} does not match the profile index`);
+        }
+        r.summary = summary;
       }
-      r.summary = summary;
+      if (collect && (collect.kind === undefined || summaryKindOf(summary) === collect.kind)) {
+        collect.out.push(summary);
+      }
     }
     this.#index = undefined;
+    return true;
   }
 
   async #passwordSlot(password: string, iterations: number): Promise<PasswordSlot> {
@@ -1069,9 +1080,9 @@ export class UnlockedVault {
    * @returns One summary per record, the vault's own objects: callers must not change them.
    */
   summaryValues(kind?: RecordKind): Readonly<JsonObject>[] {
-    this.#summariesReady();
-    const records = this.#records;
     const out: Readonly<JsonObject>[] = [];
+    if (this.#summariesReady({ kind, out })) return out;
+    const records = this.#records;
     for (let i = 0; i < records.length; i++) {
       const summary = records[i]!.summary!;
       if (kind === undefined || summaryKindOf(summary) === kind) out.push(summary);
