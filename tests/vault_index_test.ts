@@ -195,6 +195,60 @@ Deno.test("attack: a root-key writer's index that misnames a record never hands 
   });
 });
 
+Deno.test("attack: a root-key writer's index under ids that are not the records' (in their order or not) is refused by server list, exit 4; one in another order is read by id", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta", "gamma"]);
+    const path = `${home}/${VAULT_FILE}`;
+    const original = await Deno.readFile(path);
+    const listed = await cli(home, ["server", "list"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    /** The index's entries, rebuilt from `[id, entry]` pairs edited by `edit`. */
+    const forge = (edit: (pairs: [string, unknown][]) => [string, unknown][]) =>
+      resealMeta(original, PW, (meta) => {
+        const index = meta.index as { entries: Record<string, unknown> };
+        index.entries = Object.fromEntries(edit(Object.entries(index.entries)));
+      });
+    // The listing compares the index's ids with the table's in order first; another order is
+    // looked up by id, so every record still gets its own entry.
+    await Deno.writeFile(path, await forge((pairs) => pairs.reverse()));
+    const reordered = await cli(home, ["server", "list"]);
+    assert.equal(reordered.code, 0, reordered.stderr);
+    assert.equal(reordered.stdout, listed.stdout);
+    const state = await UnlockedVault.unlock(await Deno.readFile(path), PW);
+    state.summaries();
+    for (const name of ["alpha", "beta", "gamma"]) {
+      // Opened against its entry: an entry handed to another record would not match.
+      assert.equal((await state.record(state.recordIdByName(name)!)).name, name);
+    }
+    type Pairs = [string, unknown][];
+    const renamed = (at: number, id: (old: string) => string) => (p: Pairs): Pairs =>
+      p.map(([k, e], i): [string, unknown] => [i === at ? id(k) : k, e]);
+    const valued = (at: number, v: (old: unknown) => unknown) => (p: Pairs): Pairs =>
+      p.map(([k, e], i): [string, unknown] => [k, i === at ? v(e) : e]);
+    const reversed = (edit: (p: Pairs) => Pairs) => (p: Pairs): Pairs => edit(p).reverse();
+    const ghost = () => "AAAAAAAAAAAAAAAAAAAAAA";
+    const forged: [string, (p: Pairs) => Pairs][] = [
+      ["an id replaced, in order", renamed(1, ghost)],
+      ["an id replaced, reordered", reversed(renamed(1, ghost))],
+      ["an id's case changed", renamed(2, (id) => id.toLowerCase())],
+      ["an id with a suffix", renamed(0, (id) => `${id}A`)],
+      ["an id twice, one left out", (p) => [p[0]!, p[1]!, [p[0]![0], p[2]![1]]]],
+      ["an entry that is null", valued(2, () => null)],
+      ["an entry that is an array", valued(0, (e) => [e])],
+      ["an entry that is a string, reordered", reversed(valued(0, () => "x"))],
+    ];
+    for (const [what, edit] of forged) {
+      await Deno.writeFile(path, await forge(edit));
+      const before = await Deno.readFile(path);
+      const r = await cli(home, ["server", "list"]);
+      assert.equal(r.code, VAULT_INTEGRITY_EXIT, `${what}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /profile index does not match the records/, what);
+      assert.equal(r.stderr.trim().split("\n").length <= 2, true, r.stderr);
+      assert.deepEqual(await Deno.readFile(path), before, `${what}: the vault is left as it was`);
+    }
+  });
+});
+
 Deno.test("an older vault without an index opens (every record opened) and gets the index on its next write", async () => {
   const file = await Deno.readFile(`${VECTOR_V2}vault.hecate`);
   const password = await Deno.readTextFile(`${VECTOR_V2}password.txt`);

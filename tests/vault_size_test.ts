@@ -19,6 +19,7 @@ import {
   parseVaultFile,
   type RecordEntry,
   recordIdTexts,
+  recordIdTextsAre,
   serializeBody,
 } from "../src/vault/format.ts";
 import { openScoped } from "../src/vault/scoped.ts";
@@ -150,6 +151,26 @@ Deno.test("the table's ids encoded in one pass equal each id's own encoding", as
   const texts = recordIdTexts(body);
   assert.deepEqual(texts, body.records.map((r) => toBase64Url(r.id)));
   assert.deepEqual([...texts].sort(), [...ids].sort());
+  // The in-place comparison the index check makes first: true only for exactly these, in order.
+  const own = body.records.map((r) => toBase64Url(r.id));
+  assert.equal(recordIdTextsAre(body, own), true);
+  const swapped = [...own];
+  [swapped[3], swapped[200]] = [swapped[200]!, swapped[3]!];
+  const altered = (i: number, text: string) => own.map((t, j) => j === i ? text : t);
+  const last = own.length - 1;
+  for (
+    const [what, texts] of [
+      ["swapped", swapped],
+      ["one short", own.slice(0, -1)],
+      ["one more", [...own, own[0]!]],
+      ["the last one cut", altered(last, own[last]!.slice(0, 21))],
+      ["the last one longer", altered(last, `${own[last]}A`)],
+      ["one with a character changed", altered(100, `${own[100]!.slice(0, 21)}!`)],
+      ["empty", []],
+    ] as const
+  ) {
+    assert.equal(recordIdTextsAre(body, texts), false, what);
+  }
 });
 
 /** A format-4 file whose table holds these ids (records otherwise made up; nothing opened). */
@@ -211,4 +232,26 @@ Deno.test("attack: a record line of the leading run damaged on disk (size and he
     assert.ok(!r.stdout.includes("secret-of-") && !r.stderr.includes("secret-of-"));
     assert.deepEqual(await Deno.readFile(path), bad, "the vault is left as it was");
   });
+});
+
+Deno.test("summary values: in file order whether the index is read in the listing's pass or before, kinds filtered, a changed record with its own summary", async () => {
+  const { file, ids } = await fileOf(5);
+  const names = (xs: readonly { name?: unknown }[]) => xs.map((x) => x.name);
+  // The index read in the pass that collects (the listing's case), after a change in the session.
+  const changed = await UnlockedVault.unlock(file, PW);
+  changed.putRecord(profile("renamed"), ids[2]);
+  changed.putRecord({ name: "token", kind: "secret", value: "v" });
+  assert.deepEqual(names(changed.summaryValues("profile")), ["p0", "p1", "renamed", "p3", "p4"]);
+  assert.deepEqual(names(changed.summaryValues()), ["p0", "p1", "renamed", "p3", "p4", "token"]);
+  assert.deepEqual(names(changed.summaryValues("secret")), ["token"]);
+  // The index read before (by summaries()), then collected on its own.
+  const before = await UnlockedVault.unlock(file, PW);
+  const all = before.summaries().map((r) => r.summary);
+  assert.deepEqual(before.summaryValues(), all);
+  assert.deepEqual(names(before.summaryValues("profile")), ["p0", "p1", "p2", "p3", "p4"]);
+  // Fresh, the listing's first pass: the same objects the index gives summaries().
+  const fresh = await UnlockedVault.unlock(file, PW);
+  const listed = fresh.summaryValues("profile");
+  assert.deepEqual(listed, fresh.summaries().map((r) => r.summary));
+  assert.equal(listed[3], fresh.summaries()[3]!.summary, "the index's own objects, not copies");
 });

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { HecateError } from "../src/errors.ts";
 import { initVault, openVault, type Vault } from "../src/hecate.ts";
 import { parseVaultFile } from "../src/vault/format.ts";
-import { VAULT_FILE } from "../src/vault/store.ts";
+import { VAULT_FILE, VaultStore } from "../src/vault/store.ts";
 import { checkChecksum, type JsonObject, UnlockedVault } from "../src/vault/vault.ts";
 
 const PW = "store-test password ✓";
@@ -117,6 +117,21 @@ Deno.test("initVault then openVault round trip keeps profiles, secrets and safe 
     );
     assert.equal(mode(await Deno.stat(`${home}/${VAULT_FILE}`)), 0o600);
     await assertCode(() => openVault({ home, password: PW + "x" }), "auth_failed");
+  });
+});
+
+Deno.test("the store reads the vault file whole, byte for byte, at sizes around its read sizes", async () => {
+  await withHome(async (home) => {
+    const store = new VaultStore(home);
+    for (const size of [0, 1, 65_535, 65_536, 65_537, 3 * 1024 * 1024 + 7]) {
+      const bytes = new Uint8Array(size);
+      for (let i = 0; i < size; i++) bytes[i] = (i * 31 + 7) & 0xff;
+      await Deno.writeFile(store.path, bytes, { mode: 0o600 });
+      const read = await store.read();
+      assert.equal(read.byteLength, size, `size ${size}`);
+      assert.equal(read.buffer.byteLength, size, `size ${size}: a buffer of exactly the file`);
+      assert.deepEqual(read, bytes, `size ${size}`);
+    }
   });
 });
 

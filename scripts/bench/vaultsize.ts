@@ -7,6 +7,9 @@
  * 10,000-line file into an empty vault. Goal (issue 13): at 10,000 profiles each within 1.3x of its
  * 10-profile time (plus writing the file once), the import under 10 s.
  *
+ * `HECATE_BENCH_VAULTSIZE` limits the run to some of its measures, comma-separated: `floor` (the
+ * in-process floor), `query`, `list`, `add`, `import`; all when unset.
+ *
  * @module
  */
 
@@ -32,6 +35,20 @@ const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const SIZES = [10, 1_000, 10_000] as const;
 const ROUNDS = 7;
 const IMPORT_LINES = 10_000;
+const MEASURES = ["floor", "query", "list", "add", "import"] as const;
+
+/** The measures to run: all, or those `HECATE_BENCH_VAULTSIZE` names. */
+function measuresToRun(): Set<string> {
+  const named = Deno.env.get("HECATE_BENCH_VAULTSIZE");
+  if (!named) return new Set(MEASURES);
+  const out = new Set(named.split(",").map((m) => m.trim()));
+  for (const m of out) {
+    if (!(MEASURES as readonly string[]).includes(m)) {
+      throw new Error(`HECATE_BENCH_VAULTSIZE: no measure "${m}" (${MEASURES.join(", ")})`);
+    }
+  }
+  return out;
+}
 
 function hecateCmd(home: string, ...args: string[]): string[] {
   return [Deno.execPath(), "run", "--quiet", ...HECATE_PERMISSIONS, MAIN, "--home", home, ...args];
@@ -58,6 +75,7 @@ function filler(n: number): ProfileInput[] {
  * @param password The master password; `${root}/password` holds it.
  */
 export async function benchVaultSize(root: string, password: string): Promise<void> {
+  const run = measuresToRun();
   await using pg = await startPostgres();
   const pwFile = `${root}/password`;
   const homes = new Map<number, { home: string; apiKey: string; bytes: number }>();
@@ -89,8 +107,8 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
   // Timed in-process, per size.
   const signer = await newSigningKeyPair();
   const macKey = randomBytes(32);
-  console.log("vaultsize: in-process floor per command (median of 5):");
-  for (const [size, { home }] of homes) {
+  if (run.has("floor")) console.log("vaultsize: in-process floor per command (median of 5):");
+  for (const [size, { home }] of run.has("floor") ? homes : []) {
     const path = `${home}/vault.hecate`;
     const file = await Deno.readFile(path);
     const split = splitVaultFile(file);
@@ -149,12 +167,21 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
   }
 
   // CPU time (user + system) beside the wall time: on a shared machine under load the wall time
-  // of every run grows with the load, its CPU time much less. An inner GNU time writes it.
+  // of every run grows with the load, its CPU time much less. An inner bash `time` writes it, in
+  // millisecond steps (GNU time's are 10 ms, a twentieth of a 10-profile run).
   const cpuFile = `${root}/cpu-time`;
   const cpu = new Map<string, number[]>();
   const withCpu =
     (name: string, run: (wrap: (cmd: string[]) => string[]) => Promise<RunResult>) => async () => {
-      const r = await run((cmd) => ["/usr/bin/time", "-o", cpuFile, "-f", "%U %S", ...cmd]);
+      const r = await run((
+        cmd,
+      ) => [
+        "bash",
+        "-c",
+        `TIMEFORMAT='%3U %3S'; { time "$@" 2>&3; } 3>&2 2>'${cpuFile}'`,
+        "bash",
+        ...cmd,
+      ]);
       const [user, sys] = (await Deno.readTextFile(cpuFile)).trim().split("\n").at(-1)!.split(" ");
       cpu.set(name, [...(cpu.get(name) ?? []), Number(user) + Number(sys)]);
       return r;
@@ -168,38 +195,44 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
   const jobs: Record<string, () => Promise<RunResult>> = {};
   for (const [size, { home, apiKey }] of homes) {
     const pwEnv = { HECATE_PASSWORD_FILE: pwFile, HECATE_LOCKOUT: "off" };
-    jobs[`queryKey${size}`] = withCpu(
-      `queryKey${size}`,
-      (wrap) =>
-        measure(wrap(hecateCmd(home, "query", "pg", "select 1")), {
-          env: { HECATE_API_KEY: apiKey, HECATE_LOCKOUT: "off" },
-        }),
-    );
-    jobs[`queryPw${size}`] = withCpu(
-      `queryPw${size}`,
-      (wrap) => measure(wrap(hecateCmd(home, "query", "pg", "select 1")), { env: pwEnv }),
-    );
-    jobs[`list${size}`] = withCpu(
-      `list${size}`,
-      (wrap) => measure(wrap(hecateCmd(home, "server", "list")), { env: pwEnv }),
-    );
-    jobs[`add${size}`] = withCpu(`add${size}`, (wrap) =>
-      measure(
-        wrap(hecateCmd(
-          home,
-          "server",
-          "add",
-          `added-${added++}`,
-          "--engine",
-          "postgres",
-          "--host",
-          "db.example",
-          "--user",
-          "app",
-          "--secret-stdin",
-        )),
-        { env: pwEnv, stdin: "added-secret\n" },
-      ));
+    if (run.has("query")) {
+      jobs[`queryKey${size}`] = withCpu(
+        `queryKey${size}`,
+        (wrap) =>
+          measure(wrap(hecateCmd(home, "query", "pg", "select 1")), {
+            env: { HECATE_API_KEY: apiKey, HECATE_LOCKOUT: "off" },
+          }),
+      );
+      jobs[`queryPw${size}`] = withCpu(
+        `queryPw${size}`,
+        (wrap) => measure(wrap(hecateCmd(home, "query", "pg", "select 1")), { env: pwEnv }),
+      );
+    }
+    if (run.has("list")) {
+      jobs[`list${size}`] = withCpu(
+        `list${size}`,
+        (wrap) => measure(wrap(hecateCmd(home, "server", "list")), { env: pwEnv }),
+      );
+    }
+    if (run.has("add")) {
+      jobs[`add${size}`] = withCpu(`add${size}`, (wrap) =>
+        measure(
+          wrap(hecateCmd(
+            home,
+            "server",
+            "add",
+            `added-${added++}`,
+            "--engine",
+            "postgres",
+            "--host",
+            "db.example",
+            "--user",
+            "app",
+            "--secret-stdin",
+          )),
+          { env: pwEnv, stdin: "added-secret\n" },
+        ));
+    }
   }
   // Warm Deno's caches so that no measured run compiles.
   for (const job of Object.values(jobs)) await job();
@@ -216,14 +249,17 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
       const c = medianCpu(`${key}${s}`);
       return `${s.toLocaleString("en")}: ${r.wallS.toFixed(3)} s ${r.peakMiB.toFixed(0)} MiB (${
         (r.wallS / base.wallS).toFixed(2)
-      }x), CPU ${c.toFixed(2)} s (${(c / baseCpu).toFixed(2)}x)`;
+      }x), CPU ${c.toFixed(3)} s (${(c / baseCpu).toFixed(2)}x)`;
     });
     console.log(`  ${label.padEnd(28)} ${cells.join("; ")}`);
   };
-  row("query, API key", "queryKey");
-  row("query, master password", "queryPw");
-  row("server list", "list");
-  row("server add", "add");
+  if (run.has("query")) {
+    row("query, API key", "queryKey");
+    row("query, master password", "queryPw");
+  }
+  if (run.has("list")) row("server list", "list");
+  if (run.has("add")) row("server add", "add");
+  if (!run.has("import")) return;
 
   const lines = Array.from(
     { length: IMPORT_LINES },
@@ -231,9 +267,9 @@ export async function benchVaultSize(root: string, password: string): Promise<vo
   );
   const pgpass = `${root}/pgpass`;
   await Deno.writeTextFile(pgpass, lines.join("\n") + "\n", { mode: 0o600 });
-  let run = 0;
+  let importRun = 0;
   const imported = await medianOf(3, async () => {
-    const home = `${root}/home-import-${run++}`;
+    const home = `${root}/home-import-${importRun++}`;
     await initVault({ home, password, kdfIterations: MIN_KDF_ITERATIONS });
     return await measure(hecateCmd(home, "import", "pgpass", pgpass), {
       env: { HECATE_PASSWORD_FILE: pwFile, HECATE_LOCKOUT: "off" },

@@ -203,6 +203,20 @@ export class VaultCore {
   }
 
   /**
+   * As {@link summaries}, the profiles' summaries alone (no ids), in file order: what a listing
+   * reads.
+   *
+   * @param state The vault to read (this session's by default).
+   * @returns Read-only: they may be the vault's own objects.
+   */
+  profileSummaries(state: UnlockedVault | ScopedVault = this.#state): Readonly<JsonObject>[] {
+    if (state instanceof UnlockedVault) {
+      return state.summaryValues("profile");
+    }
+    return this.summaries(state).map((r) => r.summary);
+  }
+
+  /**
    * A profile's engine, for preloading its driver, without reading the whole profile index: from
    * the summaries when at hand, else from its record (opened, not released: nothing leaves).
    *

@@ -20,6 +20,7 @@ import { providerFor, settleIncomplete } from "../../providers/mod.ts";
 import { validateRefs } from "../../providers/sources/validate.ts";
 import type { IncompleteMarker } from "../incomplete.ts";
 import type { VaultCore } from "./_core.ts";
+import type { JsonObject } from "../vault/vault.ts";
 import { writeAutoBackup } from "./backups.ts";
 import { dropCache } from "./source_cache.ts";
 import { reasonOf, stripUndefined } from "./util.ts";
@@ -160,6 +161,30 @@ export interface ProfileChanges {
 }
 
 /**
+ * The profiles' index entries sorted by name (as {@link VaultProfiles.list} returns them), the
+ * vault's own objects.
+ */
+function sortedSummaries(core: VaultCore): Readonly<JsonObject>[] {
+  return core.profileSummaries().sort((a, b) => (a.name as string).localeCompare(b.name as string));
+}
+
+/** A profiles object's core: set by {@link VaultProfiles}' static block. */
+let coreOf: (profiles: VaultProfiles) => VaultCore;
+
+/**
+ * For `server list`'s table (not library API: mod.ts does not export it): the summaries
+ * {@link VaultProfiles.list} returns, in its order, without its copies. They are the vault's own
+ * objects (a listing at 10,000 profiles would spend more on copying them than on printing):
+ * read-only, and with the members `list()` leaves out (`totp`).
+ *
+ * @param profiles `vault.profiles`.
+ * @returns The summaries, sorted by name.
+ */
+export function listedSummaries(profiles: VaultProfiles): readonly Readonly<ProfileSummary>[] {
+  return sortedSummaries(coreOf(profiles)) as unknown as Readonly<ProfileSummary>[];
+}
+
+/**
  * The profiles of an open vault (`vault.profiles`). Reading works with an API key (its scope
  * only); changes need the master password and are audited as `profile.add`, `profile.edit` and
  * `profile.remove`.
@@ -179,6 +204,10 @@ export class VaultProfiles {
     this.#core = core;
   }
 
+  static {
+    coreOf = (profiles) => profiles.#core;
+  }
+
   /**
    * Lists profiles without secrets, sorted by name (with an API key: only those in its scope).
    *
@@ -186,7 +215,7 @@ export class VaultProfiles {
    */
   list(): ProfileSummary[] {
     // From the profile index: no record is opened (docs/FORMAT.md, "Meta JSON").
-    return this.#core.summaries().map(({ summary }) => {
+    return sortedSummaries(this.#core).map((summary) => {
       const { totp: _totp, tags, incomplete, ...p } = summary;
       // Copies of the arrays: the index's own objects must not reach the caller.
       return {
@@ -194,7 +223,7 @@ export class VaultProfiles {
         ...(Array.isArray(tags) ? { tags: [...tags] } : {}),
         ...(Array.isArray(incomplete) ? { incomplete: [...incomplete] } : {}),
       } as unknown as ProfileSummary;
-    }).sort((a, b) => a.name.localeCompare(b.name));
+    });
   }
 
   /**

@@ -36,6 +36,11 @@ export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
 export const NAME_TAG_BYTES = 16;
 /** Bytes in one format-4 record table entry: id (16), line size (4), SHA-256 (32), name tag. */
 export const TABLE_ENTRY_BYTES = 16 + 4 + 32 + NAME_TAG_BYTES;
+
+/** Bytes per id when a table's ids are encoded together (16 padded to a multiple of 3 and 4). */
+const ID_SLOT = 24;
+/** Base64 characters per padded id: the first 22 are the id's own encoding. */
+const ID_SLOT_CHARS = ID_SLOT / 3 * 4;
 /** Largest vault file accepted, to bound work on hostile input. */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
 /**
@@ -373,6 +378,8 @@ export class RecordLines {
   readonly table: { bytes: Uint8Array<ArrayBuffer>; sha256: Uint8Array<ArrayBuffer> } | undefined;
   #tableChecked = false;
   #idTexts: string[] | undefined;
+  #idBlockText: string | undefined;
+  #tableWords: Uint32Array | undefined;
   #loaded: Set<number> | undefined;
   #checked: Promise<void> | undefined;
 
@@ -426,28 +433,79 @@ export class RecordLines {
   /**
    * Format 4: every record id in the table as base64url, in table order, encoded in one pass
    * (memoised): a listing or a write that needs all of them encodes 10,000 ids with one call
-   * instead of one each. Each id is padded to 18 bytes (a multiple of 3), so each encodes to 24
-   * characters of which the first 22 are exactly its unpadded encoding.
+   * instead of one each (see {@link #idBlock}).
    *
    * @returns The ids' texts.
    */
   idTexts(): string[] {
     if (this.#idTexts) return this.#idTexts;
+    const text = this.#idBlock();
+    const n = text.length / ID_SLOT_CHARS;
+    const out: string[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = text.slice(i * ID_SLOT_CHARS, i * ID_SLOT_CHARS + 22);
+    return this.#idTexts = out;
+  }
+
+  /**
+   * Format 4: whether `texts` are exactly the table's record ids in base64url, in table order,
+   * compared in place in the ids' one encoding (no string made per id).
+   *
+   * @param texts Candidate id texts.
+   * @returns True when there are as many as entries and each is its entry's id.
+   */
+  idTextsAre(texts: readonly string[]): boolean {
+    const text = this.#idBlock();
+    if (texts.length * ID_SLOT_CHARS !== text.length) return false;
+    for (let i = 0; i < texts.length; i++) if (texts[i]!.length !== 22) return false;
+    // Each slot's encoding is its id's 22 characters, then only zero bits: "A"s. With every text
+    // 22 long, the texts joined by those "A"s (one string compare) equal the block exactly when
+    // each text is its slot's id.
+    const gap = "A".repeat(ID_SLOT_CHARS - 22);
+    return texts.length === 0 || texts.join(gap) + gap === text;
+  }
+
+  /**
+   * Format 4: the checked record table as 32-bit words in the platform's byte order (memoised;
+   * the table copied once when it does not start on a 4-byte boundary), for loops that read
+   * every entry's id: a word a step instead of a byte or a `DataView` call.
+   *
+   * @returns The words (an entry is {@link TABLE_ENTRY_BYTES} / 4 of them).
+   */
+  tableWords(): Uint32Array {
+    if (this.#tableWords) return this.#tableWords;
     if (!this.table || !this.#tableChecked) {
       throw new Error("record table used before it was checked (RecordLines.checkTable)");
     }
-    const t = this.table.bytes;
-    const n = t.length / TABLE_ENTRY_BYTES;
-    const padded = new Uint8Array(n * 18);
-    for (let i = 0; i < n; i++) {
-      const from = i * TABLE_ENTRY_BYTES;
-      const to = i * 18;
-      for (let k = 0; k < 16; k++) padded[to + k] = t[from + k]!;
+    let t = this.table.bytes;
+    if (t.byteOffset % 4 !== 0) t = t.slice(); // a word view needs an aligned start
+    return this.#tableWords = new Uint32Array(t.buffer, t.byteOffset, t.length / 4);
+  }
+
+  /**
+   * Format 4: all ids of the table encoded in one base64url call (memoised). Each id is padded to
+   * {@link ID_SLOT} bytes (a multiple of 3), so entry i is the {@link ID_SLOT_CHARS} characters
+   * from `ID_SLOT_CHARS * i`, of which the first 22 are exactly its unpadded encoding. The slot
+   * is also a multiple of 4, so the ids are copied four bytes a step.
+   */
+  #idBlock(): string {
+    if (this.#idBlockText !== undefined) return this.#idBlockText;
+    if (!this.table || !this.#tableChecked) {
+      throw new Error("record table used before it was checked (RecordLines.checkTable)");
     }
-    const text = padded.toBase64({ alphabet: "base64url", omitPadding: true });
-    const out: string[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = text.slice(i * 24, i * 24 + 22);
-    return this.#idTexts = out;
+    const words = this.tableWords();
+    const n = words.length * 4 / TABLE_ENTRY_BYTES;
+    const padded = new Uint32Array(n * (ID_SLOT / 4));
+    const stride = TABLE_ENTRY_BYTES / 4;
+    for (let i = 0, from = 0, to = 0; i < n; i++, from += stride, to += ID_SLOT / 4) {
+      padded[to] = words[from]!;
+      padded[to + 1] = words[from + 1]!;
+      padded[to + 2] = words[from + 2]!;
+      padded[to + 3] = words[from + 3]!;
+    }
+    return this.#idBlockText = new Uint8Array(padded.buffer).toBase64({
+      alphabet: "base64url",
+      omitPadding: true,
+    });
   }
 
   /**
@@ -512,6 +570,22 @@ export class RecordLines {
   }
 }
 
+/** What a {@link ParsedRecord} makes when first used. */
+interface RecordCache {
+  /** The record's kind (format 3: read from its line). */
+  kind?: RecordKind | undefined;
+  /** The id's base64url text as read (format 4: encoded from the table when first used). */
+  idText?: string | undefined;
+  /** Format 3: the line (a view on the region). */
+  line?: Uint8Array | undefined;
+  id?: Uint8Array<ArrayBuffer> | undefined;
+  lineHash?: Uint8Array<ArrayBuffer> | undefined;
+  keyText?: string | undefined;
+  dataText?: string | undefined;
+  key?: Uint8Array<ArrayBuffer> | undefined;
+  data?: Uint8Array<ArrayBuffer> | undefined;
+}
+
 /**
  * A record read from a file. `key` and `data` are decoded when first read: a reader that opens a
  * few records of many (docs/FORMAT.md, "Reading" step 5) does not decode the others, and a writer
@@ -523,23 +597,19 @@ export class RecordLines {
  * first read, so a reader hashes only the records it opens.
  */
 class ParsedRecord implements RecordEntry {
-  #kind: RecordKind | undefined;
-  /** The id's base64url text as read (format 4: encoded from the table when first used). */
-  #idText: string | undefined;
+  /**
+   * What is read, decoded or encoded when first used (see {@link RecordCache}), in one object
+   * made then: a 10,000-record file read for one record makes 10,000 small records, not 10,000
+   * records of every such field.
+   */
+  #c: RecordCache | undefined = undefined;
   /** Format 3: where the line starts in the region, and its size (without its newline). */
   readonly #lineAt: number;
   readonly #lineSize: number;
-  #line: Uint8Array | undefined;
   /** Format 3: the line's SHA-256 as the table spells it (decoded when the line is read). */
   readonly lineHashText: string | undefined;
-  #id: Uint8Array<ArrayBuffer> | undefined;
-  #lineHash: Uint8Array<ArrayBuffer> | undefined;
   /** Format 3: all record lines of the file this one came from. */
   readonly region: RecordLines | undefined;
-  #keyText: string | undefined;
-  #dataText: string | undefined;
-  #key: Uint8Array<ArrayBuffer> | undefined;
-  #data: Uint8Array<ArrayBuffer> | undefined;
   readonly #i: number;
   /** Format 4: where this record's entry starts in the record table (-1: no table entry). */
   readonly #tableAt: number;
@@ -559,8 +629,7 @@ class ParsedRecord implements RecordEntry {
         region: RecordLines;
       },
   ) {
-    this.#id = id;
-    this.#idText = idText;
+    if (id !== undefined || idText !== undefined) this.#c = { id, idText };
     this.#i = i;
     this.#lineAt = 0;
     this.#lineSize = 0;
@@ -573,15 +642,21 @@ class ParsedRecord implements RecordEntry {
       this.#tableAt = texts.tableAt ?? -1;
       this.region = texts.region;
     } else {
-      this.#keyText = texts.keyText;
-      this.#dataText = texts.dataText;
-      this.#kind = "profile"; // formats 1 and 2 hold profiles only
+      const cache = this.#cache();
+      cache.keyText = texts.keyText;
+      cache.dataText = texts.dataText;
+      cache.kind = "profile"; // formats 1 and 2 hold profiles only
     }
+  }
+
+  /** The record's {@link RecordCache}, made on first use. */
+  #cache(): RecordCache {
+    return this.#c ??= {};
   }
 
   /** The id's base64url text. */
   get idText(): string {
-    return this.#idText ??= this.region?.idTextAt(this.#tableAt) ??
+    return this.#cache().idText ??= this.region?.idTextAt(this.#tableAt) ??
       toBase64Url(this.#entry(0, 16));
   }
 
@@ -635,14 +710,17 @@ class ParsedRecord implements RecordEntry {
 
   /** The record's kind (format 3: read from its line, after the line's hash was checked). */
   get kind(): RecordKind {
-    if (this.#kind === undefined) this.#readLine();
-    return this.#kind!;
+    if (this.#c?.kind === undefined) this.#readLine();
+    return this.#c!.kind!;
   }
 
   /** Format 3: the record line as stored (without its newline). */
   get line(): Uint8Array | undefined {
     if (!this.region) return undefined;
-    return this.#line ??= this.region.bytes.subarray(this.#lineAt, this.#lineAt + this.#lineSize);
+    return this.#cache().line ??= this.region.bytes.subarray(
+      this.#lineAt,
+      this.#lineAt + this.#lineSize,
+    );
   }
 
   /**
@@ -650,8 +728,8 @@ class ParsedRecord implements RecordEntry {
    * decodes none (their spelling is still checked, strictly, before any use).
    */
   get id(): Uint8Array<ArrayBuffer> {
-    if (this.#tableAt >= 0) return this.#id ??= this.#entry(0, 16);
-    return this.#id ??= bytes(this.idText, `record ${this.#i} id`, 16);
+    if (this.#tableAt >= 0) return this.#cache().id ??= this.#entry(0, 16);
+    return this.#cache().id ??= bytes(this.idText, `record ${this.#i} id`, 16);
   }
 
   /** Format 4: whether the record has a table entry, so a name tag (formats 1 to 3: none). */
@@ -675,30 +753,31 @@ class ParsedRecord implements RecordEntry {
 
   /** Formats 3 and 4: the line's SHA-256 from the table. */
   get lineHash(): Uint8Array<ArrayBuffer> | undefined {
-    if (this.#lineHash) return this.#lineHash;
-    if (this.#tableAt >= 0) return this.#lineHash = this.#entry(20, 32);
+    const known = this.#c?.lineHash;
+    if (known) return known;
+    if (this.#tableAt >= 0) return this.#cache().lineHash = this.#entry(20, 32);
     if (this.lineHashText === undefined) return undefined;
-    return this.#lineHash ??= bytes(this.lineHashText, `record ${this.#i} hash`, 32);
+    return this.#cache().lineHash ??= bytes(this.lineHashText, `record ${this.#i} hash`, 32);
   }
 
   /** The base64url text of `key` as read (format 3: after the line's hash was checked). */
   get keyText(): string {
-    if (this.#keyText === undefined) this.#readLine();
-    return this.#keyText!;
+    if (this.#c?.keyText === undefined) this.#readLine();
+    return this.#c!.keyText!;
   }
 
   /** The base64url text of `data` as read (format 3: after the line's hash was checked). */
   get dataText(): string {
-    if (this.#dataText === undefined) this.#readLine();
-    return this.#dataText!;
+    if (this.#c?.dataText === undefined) this.#readLine();
+    return this.#c!.dataText!;
   }
 
   get key(): Uint8Array<ArrayBuffer> {
-    return this.#key ??= bytes(this.keyText, `record ${this.#i} key`);
+    return this.#cache().key ??= bytes(this.keyText, `record ${this.#i} key`);
   }
 
   get data(): Uint8Array<ArrayBuffer> {
-    return this.#data ??= bytes(this.dataText, `record ${this.#i} data`);
+    return this.#cache().data ??= bytes(this.dataText, `record ${this.#i} data`);
   }
 
   /** Checks a format-3 line against its table entry, then parses it. */
@@ -727,9 +806,10 @@ class ParsedRecord implements RecordEntry {
     if (o.id !== this.idText) throw tampered(`record line ${this.#i + 1} has another record's id`);
     if (typeof o.key !== "string") throw damaged(`record ${this.#i} key is not a string`);
     if (typeof o.data !== "string") throw damaged(`record ${this.#i} data is not a string`);
-    this.#keyText = o.key;
-    this.#dataText = o.data;
-    this.#kind = o.kind;
+    const cache = this.#cache();
+    cache.keyText = o.key;
+    cache.dataText = o.data;
+    cache.kind = o.kind;
   }
 }
 
@@ -806,6 +886,23 @@ export function recordIdTexts(body: VaultBody): string[] {
     return region.idTexts();
   }
   return body.records.map(recordIdText);
+}
+
+/**
+ * Whether `texts` are exactly a body's record ids in base64url, in record order: a format-4
+ * table's compared in place in one encoding of all ids ({@link RecordLines.idTextsAre}).
+ *
+ * @param body The body (format 4: its table checked).
+ * @param texts Candidate id texts.
+ * @returns True when there is one text per record and each is its record's id.
+ */
+export function recordIdTextsAre(body: VaultBody, texts: readonly string[]): boolean {
+  const region = body.region;
+  if (region?.table && region.table.bytes.length === body.records.length * TABLE_ENTRY_BYTES) {
+    return region.idTextsAre(texts);
+  }
+  return texts.length === body.records.length &&
+    body.records.every((r, i) => recordIdText(r) === texts[i]);
 }
 
 /**
@@ -894,13 +991,14 @@ export function hasDuplicateIds(body: VaultBody): boolean {
     return new Set(body.records.map(recordIdText)).size !== body.records.length;
   }
   if (body.region && !body.region.tableChecked) throw new Error("table not checked");
-  // 48 bits of each id as a number; on two equal prefixes (rare for random ids, or a repeated
-  // id), every id is compared in full.
-  // Sorted in a typed array (native), so equal prefixes are neighbours: no set of 10,000.
-  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  // 48 bits of each id (its first six bytes, read as words in the platform's byte order) as a
+  // number; on two equal prefixes (rare for random ids, or a repeated id), every id is compared
+  // in full. Sorted in a typed array (native), so equal prefixes are neighbours: no set of 10,000.
+  const words = body.region!.tableWords();
   const keys = new Float64Array(table.length / TABLE_ENTRY_BYTES);
-  for (let i = 0, off = 0; i < keys.length; i++, off += TABLE_ENTRY_BYTES) {
-    keys[i] = view.getUint32(off) * 65536 + view.getUint16(off + 4);
+  const stride = TABLE_ENTRY_BYTES / 4;
+  for (let i = 0, w = 0; i < keys.length; i++, w += stride) {
+    keys[i] = words[w]! * 65536 + (words[w + 1]! & 0xffff);
   }
   keys.sort();
   for (let i = 1; i < keys.length; i++) {

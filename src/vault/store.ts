@@ -23,6 +23,43 @@ export interface VaultStoreOptions {
   keepGenerations?: number;
 }
 
+/**
+ * Reads a whole file into one buffer of the size it has when opened, then checks that nothing
+ * follows (a file that grew is read on). `Deno.readFile` grows its buffer as it reads: for a
+ * 10 MiB vault, several milliseconds more on every unlock with the password.
+ *
+ * @param path The file.
+ * @returns Its bytes, in a buffer of exactly their length.
+ */
+async function readWhole(path: string): Promise<Uint8Array<ArrayBuffer>> {
+  using f = await Deno.open(path, { read: true });
+  const size = (await f.stat()).size;
+  const buf = new Uint8Array(size);
+  let n = 0;
+  while (n < size) {
+    const r = await f.read(buf.subarray(n));
+    if (r === null) return buf.slice(0, n); // shorter than when opened
+    n += r;
+  }
+  const more: Uint8Array<ArrayBuffer>[] = [buf];
+  let total = size;
+  for (;;) {
+    const chunk = new Uint8Array(64 * 1024);
+    const r = await f.read(chunk);
+    if (r === null) break;
+    more.push(chunk.subarray(0, r));
+    total += r;
+  }
+  if (more.length === 1) return buf;
+  const out = new Uint8Array(total); // grew while read: joined (rare)
+  let at = 0;
+  for (const part of more) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
 /** Reads and atomically replaces the vault file in one home directory. */
 export class VaultStore {
   /** The home directory. */
@@ -59,7 +96,7 @@ export class VaultStore {
    */
   async read(): Promise<Uint8Array<ArrayBuffer>> {
     await this.#checkFile();
-    return await Deno.readFile(this.path);
+    return await readWhole(this.path);
   }
 
   async #checkFile(): Promise<void> {

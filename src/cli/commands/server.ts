@@ -9,6 +9,7 @@ import type { Engine } from "../../db/driver.ts";
 import { HecateError } from "../../errors.ts";
 import type { ProfileChanges, ProfileSummary, Vault } from "../../hecate.ts";
 import { profilesViaAgent } from "../../agent/client.ts";
+import { listedSummaries } from "../../api/profiles.ts";
 import type { ConnectOptions } from "../../api/connections.ts";
 import {
   ENGINES,
@@ -273,6 +274,27 @@ function tlsFrom(
   return { mode, ...(caFile ? { caFile } : {}), ...(allowPlainAuth ? { allowPlainAuth } : {}) };
 }
 
+/**
+ * `server list`'s table: one line per profile, the names padded to the longest (at least 4).
+ *
+ * @param list The profiles, in the order to print.
+ * @returns The lines, each ending with a newline; empty for no profile.
+ */
+function profileRows(list: readonly Readonly<ProfileSummary>[]): string {
+  let width = 4;
+  for (let i = 0; i < list.length; i++) width = Math.max(width, list[i]!.name.length);
+  let out = "";
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i]!;
+    out += `${p.name.padEnd(width)}  ${p.engine.padEnd(8)}  ${
+      p.engine === "sqlite"
+        ? p.database
+        : `${p.user ?? ""}@${p.host ?? ""}:${p.port ?? ""}/${p.database ?? ""}`
+    }${p.incomplete ? `  INCOMPLETE: missing ${describeMissing(p.incomplete)}` : ""}\n`;
+  }
+  return out;
+}
+
 async function printJsonOrLines(ctx: CliContext, json: boolean, value: unknown, lines: string) {
   await ctx.io.out(json ? JSON.stringify(value, null, 2) + "\n" : lines);
 }
@@ -359,21 +381,23 @@ export function serverCommand(ctx: CliContext) {
         // The unlock agent answers when there is one (src/agent/); else unlock here.
         const served = await ctx.fromAgent((home) => profilesViaAgent(home, { op: "list" }));
         const vault = served === undefined ? await ctx.unlock() : undefined;
-        const list = served as ProfileSummary[] | undefined ?? vault!.profiles.list();
-        const width = Math.max(4, ...list.map((p) => p.name.length));
-        const lines = list.map((p) =>
-          `${p.name.padEnd(width)}  ${p.engine.padEnd(8)}  ${
-            p.engine === "sqlite"
-              ? p.database
-              : `${p.user ?? ""}@${p.host ?? ""}:${p.port ?? ""}/${p.database ?? ""}`
-          }${p.incomplete ? `  INCOMPLETE: missing ${describeMissing(p.incomplete)}` : ""}\n`
-        ).join("");
+        const json = opts.json ?? false;
+        if (json) {
+          const list = served as ProfileSummary[] | undefined ?? vault!.profiles.list();
+          await printJsonOrLines(ctx, true, list, "");
+          return;
+        }
+        // The table is made from the index's own summaries: list()'s copies would cost more
+        // than the rows at 10,000 profiles.
+        const lines = profileRows(
+          served as ProfileSummary[] | undefined ?? listedSummaries(vault!.profiles),
+        );
         // With the master password: when the policy's vault-key rotation is next due.
         const keysDue = vault?.actor.kind === "password"
           ? vault.policySettings().keysNextDue
           : undefined;
         const due = keysDue ? `Vault keys next due for rotation: ${keysDue}\n` : "";
-        await printJsonOrLines(ctx, opts.json ?? false, list, (lines || "No profiles\n") + due);
+        await printJsonOrLines(ctx, false, undefined, (lines || "No profiles\n") + due);
       }),
   );
 
