@@ -163,10 +163,14 @@ export async function benchGateway(root: string, password: string): Promise<void
   };
   const sum = (xs: Round[]) => mean(xs, (r) => r.qps);
   const lats = (xs: Round[]) => xs.flatMap((x) => x.lat);
-  const cpu = (xs: Round[]) =>
-    `cpu/request ${mean(xs, (r) => r.serverCpu).toFixed(0)} µs server + ${
-      mean(xs, (r) => r.clientCpu).toFixed(0)
-    } µs clients, cores ${(100 * mean(xs, (r) => r.busy)).toFixed(0)}% busy`;
+  const cpu = (xs: Round[]) => {
+    // The direct pool's callers run in the serving process: there is no client process.
+    const clients = mean(xs, (r) => r.clientCpu);
+    const client = Number.isNaN(clients) ? "" : ` + ${clients.toFixed(0)} µs clients`;
+    return `cpu/request ${mean(xs, (r) => r.serverCpu).toFixed(0)} µs server${client}, cores ${
+      (100 * mean(xs, (r) => r.busy)).toFixed(0)
+    }% busy`;
+  };
   const [load] = Deno.loadavg();
   console.log(
     `gateway select 1, ${CLIENTS} clients: ${sum(gw).toFixed(0)} q/s (p50 ` +
