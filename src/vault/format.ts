@@ -1312,8 +1312,10 @@ function parseHeaderV4(
 /**
  * Format 4, a file read by position ({@link readSplitHead}): reads the record table line, which
  * {@link parseSplit} needs to lay out the record lines, and with `withIndex` the index line after
- * it (a listing), in one read. Call after the header checksum; does nothing for a file read whole
- * or of another version.
+ * it (a listing), in one read. The sizes come from the header before it is believed (no read goes
+ * past the file's size): nothing read is used before the header checksum has passed, no table
+ * entry before the table's hash, and the index line not before its own. Does nothing for a file
+ * read whole or of another version.
  *
  * @param split The split head.
  * @param withIndex Also read the index line (its newline is then checked by {@link parseBody}).
