@@ -10,6 +10,7 @@
  */
 
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { HecateError } from "../src/errors.ts";
 import { openVault } from "../src/hecate.ts";
 import { openVaultForListing } from "../src/api/open.ts";
@@ -259,4 +260,46 @@ Deno.test("attack: a damaged index line or record table (same size) is refused b
       await Deno.remove(dir, { recursive: true });
     }
   });
+});
+
+Deno.test("fuzz: random byte edits of a file never open into another listing by position, nor crash", async () => {
+  const vault = await UnlockedVault.create(PW, { iterations: 1_000 });
+  for (let i = 0; i < 40; i++) {
+    vault.putRecord({ name: `p${i}`, engine: "sqlite", secrets: { password: `canary-${i}` } });
+  }
+  const { bytes: file } = await vault.serialize();
+  const genuine = (await UnlockedVault.unlock(file, PW)).summaryValues("profile");
+  const allowed = new Set(["vault_integrity", "unsupported_version", "auth_failed"]);
+  let opened = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.nat({ max: file.length - 1 }), fc.integer({ min: 1, max: 255 })), {
+        minLength: 1,
+        maxLength: 4,
+      }),
+      fc.boolean(),
+      async (edits, truncate) => {
+        const bad = file.slice();
+        for (const [at, x] of edits) bad[at]! ^= x;
+        const input = truncate ? bad.slice(0, edits[0]![0]) : bad;
+        try {
+          const head = await readListingFile(new MemoryPositionedFile(input));
+          const listed = await UnlockedVault.unlock(head, PW);
+          // Opened: only edits the listing does not read (record lines) leave it opening, and
+          // then it lists exactly the genuine index.
+          assert.deepEqual(listed.summaryValues("profile"), genuine);
+          opened++;
+          assert.ok(input.length === file.length);
+          assert.ok(edits.every(([at]) => at >= linesStart(file)), "an edit it read went unseen");
+        } catch (e) {
+          if (e instanceof assert.AssertionError) throw e;
+          assert.ok(e instanceof HecateError && allowed.has(e.code), String(e));
+          assert.ok(!e.message.includes("canary-"), e.message);
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+  // Edits of record lines (most of the file) leave the listing opening: both branches ran.
+  assert.ok(opened > 0, "no run opened");
 });
