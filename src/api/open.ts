@@ -31,7 +31,8 @@ import { checkHome, resolveHome } from "../vault/home.ts";
 import { openScoped, type ScopedVault } from "../vault/scoped.ts";
 import { type PositionedVaultFile, VaultStore } from "../vault/store.ts";
 import type { StoredPolicy } from "../policy/policy.ts";
-import { UnlockedVault } from "../vault/vault.ts";
+import { readListingFile } from "../vault/listing.ts";
+import { UnlockedVault, type UnlockSource } from "../vault/vault.ts";
 import {
   type AccessContext,
   type CodeSource,
@@ -127,14 +128,31 @@ export async function openVault(options: OpenVaultOptions): Promise<Vault> {
 }
 
 /**
+ * {@link openVault} for a listing (`server list`; not part of the library API): with a root-key
+ * credential (password, age identity, token) a format-4 file is read by position, the header,
+ * table and index line only (src/vault/listing.ts), with every check of those an unlock makes;
+ * the record lines are not read. The vault lists its profiles and reads its policy; opening a
+ * record from it is an internal error, and a write re-reads the whole file first, as after any
+ * other writer. With an API key, as {@link openVault}.
+ *
+ * @param options As for {@link openVault}.
+ * @returns The open vault, for listing only.
+ */
+export async function openVaultForListing(options: OpenVaultOptions): Promise<Vault> {
+  return (await openVaultWithState(options, { listing: true })).vault;
+}
+
+/**
  * {@link openVault}, also returning the unlocked vault state (for a restore, which re-reads the
  * current file under the vault lock with its root key). Not part of the library API.
  *
  * @param options As for {@link openVault}.
+ * @param how `listing`: read only what a listing needs ({@link openVaultForListing}).
  * @returns The open vault and its state (an API key's scoped state on that path).
  */
 export async function openVaultWithState(
   options: OpenVaultOptions,
+  how: { listing?: boolean } = {},
 ): Promise<{ vault: Vault; state: UnlockedVault | ScopedVault }> {
   const given = [options.password, options.apiKey, options.identity, options.pkcs11].filter((c) =>
     c !== undefined
@@ -172,8 +190,11 @@ export async function openVaultWithState(
     const opened = options.apiKey !== undefined
       ? await openWithApiKey(home, store, audit, lockout, now, code, options.apiKey, copy)
       : options.identity !== undefined
-      ? await openWithIdentity({ home, store, audit, lockout, now, code }, options.identity)
-      : await openWithRootKey(home, store, audit, lockout, now, code, options, copy);
+      ? await openWithIdentity(
+        { home, store, audit, lockout, now, code, listing: how.listing ?? false },
+        options.identity,
+      )
+      : await openWithRootKey(home, store, audit, lockout, now, code, options, copy, how);
     log("info", "vault", "unlocked", { by, ms: Math.round(performance.now() - t0) });
     return opened;
   } catch (e) {
@@ -212,10 +233,25 @@ interface RootCredential {
   unlock: () => Promise<UnlockedVault>;
 }
 
+/**
+ * The vault file as a root-key unlock reads it: whole, or for a listing by position (the
+ * header, table and index line; a file of an older format whole). Shared with
+ * ./open_identity.ts.
+ */
+export async function readForUnlock(store: VaultStore, listing: boolean): Promise<UnlockSource> {
+  if (!listing) return await store.read();
+  const file = await store.openPositioned();
+  try {
+    return await readListingFile(file);
+  } finally {
+    file.close();
+  }
+}
+
 /** The credential of a password or token unlock, the file read. */
 async function rootCredential(
   options: OpenVaultOptions,
-  bytes: Uint8Array<ArrayBuffer>,
+  bytes: UnlockSource,
   audit: AuditSink,
 ): Promise<RootCredential> {
   const password = options.password;
@@ -253,11 +289,12 @@ async function openWithRootKey(
   code: CodeSource,
   options: OpenVaultOptions,
   copy: StoredPolicy | undefined,
+  reading: { listing?: boolean },
 ): Promise<{ vault: Vault; state: UnlockedVault }> {
   // The gate first, then the file: a write by another process in between is then not mistaken
   // for a rollback. A missing or unreadable vault is not audited: there is no vault to record it for.
   const gate = await readGenerationGate(home);
-  const bytes = await store.read();
+  const bytes = await readForUnlock(store, reading.listing ?? false);
   const how = await rootCredential(options, bytes, audit);
   const { actor, subject } = how;
   const ctx: AccessContext = {

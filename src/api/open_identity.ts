@@ -24,7 +24,7 @@ import {
   requireSecondFactor,
 } from "./access.ts";
 import { VaultCore } from "./_core.ts";
-import { refuseRolledBack, refuseUnreadable } from "./open.ts";
+import { readForUnlock, refuseRolledBack, refuseUnreadable } from "./open.ts";
 import { Vault } from "./vault.ts";
 
 /** What opening needs besides the identity. */
@@ -35,6 +35,8 @@ export interface IdentityOpenContext {
   lockout: Lockout;
   now: () => Date;
   code: CodeSource;
+  /** Read only what a listing needs (see openVaultForListing in ./open.ts). */
+  listing?: boolean;
 }
 
 /**
@@ -60,7 +62,7 @@ export async function openWithIdentity(
   );
   const subject = `age:${identities[0]!.recipient}`;
   const gate = await readGenerationGate(c.home); // before the file, as on the password path
-  const bytes = await c.store.read();
+  const bytes = await readForUnlock(c.store, c.listing ?? false);
   const { vault: state, slot } = await guarded(
     { actor: anonymous, subject, lockout: c.lockout, audit: c.audit },
     "unlock",
@@ -71,7 +73,8 @@ export async function openWithIdentity(
   const label = state.slotInfo().find((s) => s.id === id)?.label;
   const actor: Actor = { kind: "age", id, ...(label ? { name: label } : {}) };
   await refuseRolledBack(gate, c.audit, actor, state);
-  const ctx: AccessContext = { actor, subject, ...c };
+  const { listing: _listing, ...access } = c;
+  const ctx: AccessContext = { actor, subject, ...access };
   const core = new VaultCore(c.home, c.store, state, c.audit, ctx);
   const totp = totpConfigOf(state.meta.totp);
   if (totp) {

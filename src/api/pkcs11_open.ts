@@ -7,26 +7,28 @@
  */
 
 import { HecateError } from "../errors.ts";
-import { parseVaultFile, type Pkcs11Slot } from "../vault/format.ts";
+import { parseSplit, parseVaultFile, type Pkcs11Slot } from "../vault/format.ts";
+import { ListingFile } from "../vault/listing.ts";
 import { openRootWithToken } from "../vault/pkcs11/slot.ts";
-import { UnlockedVault } from "../vault/vault.ts";
+import { UnlockedVault, type UnlockSource } from "../vault/vault.ts";
 import type { Pkcs11UnlockOptions } from "./open.ts";
 
 /**
  * The PKCS#11 slot to try: the one for the token labelled `token`, or the only one. Read from
  * the file before it is authenticated, only to choose: the unlock then checks everything.
  *
- * @param bytes The vault file.
+ * @param bytes The vault file, or a listing's head (./listing.ts).
  * @param token The token label asked for, if any.
  * @returns The slot.
  * @throws {HecateError} `no_credential` when the vault has no slot for that token (or none at
  * all), `usage` when several slots fit and no token label was given, `vault_integrity`.
  */
 export function pickPkcs11Slot(
-  bytes: Uint8Array<ArrayBuffer>,
+  bytes: UnlockSource,
   token: string | undefined,
 ): Pkcs11Slot {
-  const slots = parseVaultFile(bytes).body.slots.filter((s): s is Pkcs11Slot =>
+  const parsed = bytes instanceof ListingFile ? parseSplit(bytes.split) : parseVaultFile(bytes);
+  const slots = parsed.body.slots.filter((s): s is Pkcs11Slot =>
     s.kind === "pkcs11" && (token === undefined || s.token === token)
   );
   if (slots.length === 0) {
@@ -54,7 +56,7 @@ export function pickPkcs11Slot(
  * Unlocks with a PKCS#11 slot: the token decrypts the root key, then the file is checked under
  * it as for the password.
  *
- * @param bytes The vault file.
+ * @param bytes The vault file, or a listing's head.
  * @param slot The slot ({@link pickPkcs11Slot}).
  * @param options Module and PIN.
  * @returns The unlocked state.
@@ -63,7 +65,7 @@ export function pickPkcs11Slot(
  * `vault_integrity`.
  */
 export async function unlockWithToken(
-  bytes: Uint8Array<ArrayBuffer>,
+  bytes: UnlockSource,
   slot: Pkcs11Slot,
   options: Pkcs11UnlockOptions,
 ): Promise<UnlockedVault> {

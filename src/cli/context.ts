@@ -10,7 +10,13 @@ import { CoalescingAuditSink } from "../audit/coalesce.ts";
 import { FileAuditLog } from "../audit/log.ts";
 import { HecateError } from "../errors.ts";
 import { LOG_LEVELS, type LogLevel, parseLogLevel, setLogLevel } from "../log.ts";
-import { openVault, type Pkcs11UnlockOptions, type Vault } from "../hecate.ts";
+import {
+  openVault,
+  type OpenVaultOptions,
+  type Pkcs11UnlockOptions,
+  type Vault,
+} from "../hecate.ts";
+import { openVaultForListing } from "../api/open.ts";
 import { resolveHome } from "../vault/home.ts";
 import type { CliIo } from "./io.ts";
 import { readPrivateFile } from "./private_file.ts";
@@ -193,13 +199,28 @@ export class CliContext {
    * token, are given.
    */
   async unlock(): Promise<Vault> {
+    return await this.#unlockWith(openVault);
+  }
+
+  /**
+   * As {@link unlock}, for `server list`: with a root-key credential only the header, record
+   * table and index line of the vault file are read (`openVaultForListing`); the vault returned
+   * lists profiles and reads the policy, and opens no record.
+   *
+   * @returns The open vault, for listing only.
+   */
+  async unlockForListing(): Promise<Vault> {
+    return await this.#unlockWith(openVaultForListing);
+  }
+
+  async #unlockWith(open: (options: OpenVaultOptions) => Promise<Vault>): Promise<Vault> {
     const apiKey = await this.apiKey();
     const totp = (what: string) => this.code(what);
     if (apiKey !== undefined && this.identityPath() !== undefined) {
       throw new HecateError("usage", "Give either an API key or an age identity, not both");
     }
-    if (apiKey !== undefined) return await openVault({ home: this.globals.home, apiKey, totp });
-    return await openVault({ home: this.globals.home, ...(await this.fullCredential()), totp });
+    if (apiKey !== undefined) return await open({ home: this.globals.home, apiKey, totp });
+    return await open({ home: this.globals.home, ...(await this.fullCredential()), totp });
   }
 
   /**

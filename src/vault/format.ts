@@ -1267,9 +1267,12 @@ function parseHeaderV4(
   if (recordBytes[tableSize] !== 0x0a) {
     throw damaged("the record table line has another size than the header says");
   }
-  // A reader by position does not read the index line (it cannot open it); its end is then
-  // known only from the sizes, which must still add up to the file.
-  if (!partial && recordBytes[indexAt + indexSize] !== 0x0a) {
+  // A reader by position that does not read the index line (an API key cannot open it) knows
+  // its end only from the sizes, which must still add up to the file; a listing reads it.
+  if (
+    (!partial || (partial.preloaded ?? 0) >= linesStart) &&
+    recordBytes[indexAt + indexSize] !== 0x0a
+  ) {
     throw damaged("the index line has another size than the header says");
   }
   const table = recordBytes.subarray(0, tableSize);
@@ -1308,20 +1311,28 @@ function parseHeaderV4(
 
 /**
  * Format 4, a file read by position ({@link readSplitHead}): reads the record table line, which
- * {@link parseSplit} needs to lay out the record lines. Call after the header checksum; does
- * nothing for a file read whole or of another version.
+ * {@link parseSplit} needs to lay out the record lines, and with `withIndex` the index line after
+ * it (a listing), in one read. The sizes come from the header before it is believed (no read goes
+ * past the file's size): nothing read is used before the header checksum has passed, no table
+ * entry before the table's hash, and the index line not before its own. Does nothing for a file
+ * read whole or of another version.
  *
  * @param split The split head.
+ * @param withIndex Also read the index line (its newline is then checked by {@link parseBody}).
  * @throws {HecateError} `vault_integrity` when the file is shorter than the header says.
  */
-export async function loadTable(split: SplitVaultFile): Promise<void> {
+export async function loadTable(split: SplitVaultFile, withIndex = false): Promise<void> {
   if (!split.partial) return;
   const h = split.headerJson ??= parseHeaderJson(split.bodyBytes);
   if (typeof h !== "object" || h === null || (h as Json).version !== 4) return;
   const count = (h as Json).records;
   // Anything wrong here is reported by parseBody, with the same checks as for a whole file.
   if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0) return;
-  const n = count * TABLE_ENTRY_BYTES + 1;
+  let n = count * TABLE_ENTRY_BYTES + 1;
+  const indexSize = (h as Json).index_size;
+  if (withIndex && typeof indexSize === "number" && Number.isSafeInteger(indexSize)) {
+    if (indexSize >= 1) n += indexSize + 1;
+  }
   if (n > split.recordBytes.length) return;
   const got = await split.partial.source.readAt(split.partial.fileOffset, n);
   if (got.length !== n) throw damaged("the record table line is cut short");

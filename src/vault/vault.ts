@@ -80,6 +80,7 @@ import {
   randomSlotId,
   sha256,
 } from "./primitives.ts";
+import { ListingFile } from "./listing.ts";
 import { NameTagger } from "./name_tag.ts";
 import {
   INDEX_META,
@@ -294,9 +295,18 @@ export async function checkChecksum(
   }
 }
 
-/** Splits, checksums and parses a file this module owns (a private copy: not copied again). */
-async function checkedFile(file: Uint8Array<ArrayBuffer>): Promise<ParsedVaultFile> {
-  const split = splitVaultFile(file, true);
+/**
+ * A vault file to unlock: its bytes, or what a listing reads of it by position (the header, the
+ * table and the index line: ./listing.ts).
+ */
+export type UnlockSource = Uint8Array<ArrayBuffer> | ListingFile;
+
+/**
+ * Splits, checksums and parses a file this module owns (a private copy: not copied again), or
+ * the head a listing read: the same checks, in the same order, on the lines it holds.
+ */
+async function checkedFile(file: UnlockSource): Promise<ParsedVaultFile> {
+  const split = file instanceof ListingFile ? file.split : splitVaultFile(file, true);
   await checkChecksum(split);
   const parsed = parseSplit(split);
   // Format 4: the record table is used (ids, lines, name tags) only once it matches the header.
@@ -471,6 +481,11 @@ export class UnlockedVault {
   #signer: SigningKeyPair | undefined;
   /** Set by {@link wipe}: the keys are zeros now, so nothing may be opened or written. */
   #wiped = false;
+  /**
+   * Read for a listing (./listing.ts): the record lines were never read, so no record is opened
+   * and nothing is written from this state ({@link reload} first, as a write does).
+   */
+  #listing = false;
 
   /**
    * The key buffers this state holds (root, derived, data keys, signing seed), for
@@ -525,6 +540,18 @@ export class UnlockedVault {
     }
   }
 
+  /** Refuses a use that needs the record lines in a state read for a listing (a bug if reached). */
+  #withLines(): void {
+    if (this.#listing) {
+      throw new Error("a vault read for a listing has no record lines (reload it first)");
+    }
+  }
+
+  /** Whether this state was read for a listing: it lists, and opens and writes nothing. */
+  get listingOnly(): boolean {
+    return this.#listing;
+  }
+
   private constructor(
     root: Uint8Array<ArrayBuffer>,
     keys: DerivedKeys,
@@ -575,7 +602,8 @@ export class UnlockedVault {
    * (each must match the profile index); a file without a current index has every record opened
    * here, as before the index (docs/FORMAT.md, "Reading" step 5).
    *
-   * @param caller The vault file bytes (copied: the caller may reuse its buffer).
+   * @param caller The vault file bytes (copied: the caller may reuse its buffer), or a listing's
+   * head ({@link ListingFile}: the state then lists, and refuses to open records or be written).
    * @param options `owned`: the caller never changes `caller` afterwards (it is then not copied).
    * @param password The master password.
    * @returns The unlocked vault.
@@ -583,13 +611,13 @@ export class UnlockedVault {
    * altered, `unsupported_version` for another format version.
    */
   static async unlock(
-    caller: Uint8Array<ArrayBuffer>,
+    caller: UnlockSource,
     password: string,
     options: { owned?: boolean } = {},
   ): Promise<UnlockedVault> {
     // One private copy, shared by the parse (records read lazily) and reload()'s comparison: the
     // caller may change its buffer afterwards, unless it gives the buffer up (a fresh read).
-    const file = options.owned ? caller : caller.slice();
+    const file = options.owned || caller instanceof ListingFile ? caller : caller.slice();
     const parsed = await checkedFile(file);
     const slot = UnlockedVault.#passwordSlotOf(parsed.body);
     let root: Uint8Array<ArrayBuffer>;
@@ -616,14 +644,15 @@ export class UnlockedVault {
    * identities' recipients opens the root key, then every check of {@link unlock} after the
    * password slot applies (MAC, meta, signature).
    *
-   * @param file The vault file bytes.
+   * @param file The vault file bytes (owned: not copied), or a listing's head (as for
+   * {@link unlock}).
    * @param identities `AGE-SECRET-KEY-1...` identities with their recipients.
    * @returns The unlocked vault and the slot that opened it.
    * @throws {HecateError} `auth_failed` when no age slot is for these identities or the slot does
    * not open, `vault_integrity` when anything was altered, `unsupported_version`.
    */
   static async unlockWithAge(
-    file: Uint8Array<ArrayBuffer>,
+    file: UnlockSource,
     identities: readonly { identity: string; recipient: string }[],
   ): Promise<{ vault: UnlockedVault; slot: AgeSlot }> {
     const parsed = await checkedFile(file);
@@ -732,13 +761,14 @@ export class UnlockedVault {
    * checked as for {@link unlock}, then `openRoot` recovers the root key from the parsed header,
    * then the MAC, meta and signature are checked under that key.
    *
-   * @param file The vault file bytes.
+   * @param file The vault file bytes (owned: not copied), or a listing's head (as for
+   * {@link unlock}).
    * @param openRoot Recovers the root key from the header (throws the credential's own errors).
    * @returns The unlocked vault.
    * @throws {HecateError} What `openRoot` throws, `vault_integrity`, `unsupported_version`.
    */
   static async unlockWithSlot(
-    file: Uint8Array<ArrayBuffer>,
+    file: UnlockSource,
     openRoot: (body: VaultBody) => Promise<Uint8Array<ArrayBuffer>>,
   ): Promise<UnlockedVault> {
     const parsed = await checkedFile(file);
@@ -760,7 +790,7 @@ export class UnlockedVault {
   static async #fromRoot(
     parsed: ParsedVaultFile,
     root: Uint8Array<ArrayBuffer>,
-    file: Uint8Array<ArrayBuffer>,
+    file: UnlockSource,
   ): Promise<UnlockedVault> {
     const { body } = parsed;
     const keys = await deriveKeys(root, body.vaultId);
@@ -828,14 +858,17 @@ export class UnlockedVault {
     keys: DerivedKeys,
     meta: JsonObject,
     index: IndexSource | undefined,
-    file: Uint8Array<ArrayBuffer>,
+    file: UnlockSource,
   ): Promise<UnlockedVault> {
     const { body } = parsed;
+    const listing = file instanceof ListingFile;
+    // A listing's head has no record line: nothing to open without the index (format 4 has one).
+    if (listing && !index) throw new Error("a listing read a file without an index line");
     // The index entries become the records' summaries (when first needed), which are replaced,
     // never changed in place: they can be shared with a later reload() (cloning 10,000 of them is
     // the slow part).
     const { [INDEX_META]: _index, ...rest } = meta;
-    const verifiedMeta = index ? structuredClone(rest) : undefined;
+    const verifiedMeta = index && !listing ? structuredClone(rest) : undefined;
     const records: LiveRecord[] = body.records.map((entry, i) => new ReadRecord(entry, i));
     if (!index) {
       // No current index (a file from before it, or last written by a build that does not keep
@@ -856,10 +889,14 @@ export class UnlockedVault {
     );
     vault.#indexed = index !== undefined;
     vault.#index = index;
-    if (body.region?.table && body.region.tableChecked) vault.#fileRecords = body.records;
-    // Kept for reload(): only with an index, where building opens no record.
+    vault.#listing = listing;
+    if (body.region?.table && body.region.tableChecked && !listing) {
+      vault.#fileRecords = body.records;
+    }
+    // Kept for reload(): only with an index, where building opens no record. Not for a listing:
+    // its next reload() reads and checks the whole file.
     // `file` is this module's private copy (unlock, reload), never the caller's buffer.
-    if (index && verifiedMeta) {
+    if (index && verifiedMeta && !(file instanceof ListingFile)) {
       vault.#read = { file, parsed, root, keys, meta: verifiedMeta, index };
     }
     return vault;
@@ -923,6 +960,7 @@ export class UnlockedVault {
   }
 
   #openRecord(r: LiveRecord): Promise<JsonObject> {
+    this.#withLines();
     return UnlockedVault.#open(
       this.#keys,
       this.#vaultId,
@@ -1542,6 +1580,7 @@ export class UnlockedVault {
 
   #dataKeyOf(r: LiveRecord): Promise<Uint8Array<ArrayBuffer>> {
     this.#live();
+    this.#withLines();
     return UnlockedVault.#dataKey(this.#keys, this.#vaultId, r, this.#records.indexOf(r));
   }
 
@@ -1649,6 +1688,7 @@ export class UnlockedVault {
    */
   async serializeParts(): Promise<{ parts: Uint8Array[]; generation: number }> {
     this.#live();
+    this.#withLines();
     const extended = this.#extendedIndexInput();
     if (!extended) this.#summariesReady();
     const tagger = this.#nameTagger();

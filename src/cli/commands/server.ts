@@ -380,7 +380,8 @@ export function serverCommand(ctx: CliContext) {
       .action(async (opts) => {
         // The unlock agent answers when there is one (src/agent/); else unlock here.
         const served = await ctx.fromAgent((home) => profilesViaAgent(home, { op: "list" }));
-        const vault = served === undefined ? await ctx.unlock() : undefined;
+        // Only the header, table and index line are read: a listing opens no record.
+        const vault = served === undefined ? await ctx.unlockForListing() : undefined;
         const json = opts.json ?? false;
         if (json) {
           const list = served as ProfileSummary[] | undefined ?? vault!.profiles.list();
