@@ -850,3 +850,37 @@ Deno.test("agent: unlock over a killed agent's leftover socket and session file 
     await waitGone(pid, 5000);
   });
 });
+
+Deno.test("agent: lock of a hung agent does not wait forever; its files go, so nothing reaches it, and it ends when it runs again", async () => {
+  await withVault(async (home, pwFile) => {
+    const old = await unlock(home, pwFile);
+    Deno.kill(old, "SIGSTOP");
+    let r: Awaited<ReturnType<typeof runHecate>>;
+    try {
+      const run = runHecate(["--home", home, "lock"]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<undefined>((res) =>
+        timer = setTimeout(() => res(undefined), 30_000)
+      );
+      const got = await Promise.race([run, late]);
+      clearTimeout(timer);
+      if (got === undefined) {
+        Deno.kill(old, "SIGCONT");
+        await run;
+        assert.fail("lock waited for the hung agent");
+      }
+      r = got;
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /did not answer/);
+      assert.equal(session(home), undefined, "the session file is removed");
+      assert.deepEqual(await agentDirNames(home), ["handover.lock"], "the socket is removed");
+      // While it is still stopped, commands find no agent and ask.
+      await assertAsks(home, "after locking a hung agent");
+    } finally {
+      Deno.kill(old, "SIGCONT");
+    }
+    await waitGone(old, 5000);
+    const [reason] = await endReasons(home);
+    assert.ok(["socket_gone", "lock"].includes(reason!), `ended: ${reason}`);
+  });
+});

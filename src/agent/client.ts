@@ -180,24 +180,45 @@ export async function pingAgent(home: string, ms = PING_MS): Promise<boolean> {
 }
 
 /**
+ * What {@link lockAgent} found: an agent that ended, none, or one that took the request and did
+ * not answer within {@link PING_MS} (stopped or blocked; its files are then removed, so nothing can
+ * reach it, and it ends itself when it runs again: its socket is gone).
+ */
+export type LockOutcome = "ended" | "none" | "hung";
+
+/**
  * Asks the agent of a home to end at once.
  *
  * @param home The vault home.
  * @param reason `replaced` when a newer agent asks (recorded as the old one's end reason).
- * @returns True when a live agent ended; false when there was none (stale files are removed).
+ * @param ms How long to wait for its answer.
+ * @returns What happened; stale or hung agents' files are removed.
  */
-export async function lockAgent(home: string, reason?: "replaced"): Promise<boolean> {
+export async function lockAgent(
+  home: string,
+  reason?: "replaced",
+  ms = PING_MS,
+): Promise<LockOutcome> {
   const x = await open(home, { op: "lock", ...(reason ? { reason } : {}) });
+  let outcome: LockOutcome = "none";
   if (x) {
+    // A stopped agent reads nothing: closing the connection ends the wait (as for a ping).
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      close(x);
+    }, ms);
     try {
-      const f = await x.frames.next();
-      if (f?.type === FRAME.ok) return true;
+      const f = await x.frames.next().catch(() => undefined);
+      if (f?.type === FRAME.ok) return "ended";
+      if (late) outcome = "hung";
     } finally {
+      clearTimeout(timer);
       close(x);
     }
   }
   await removeStale(home);
-  return false;
+  return outcome;
 }
 
 /**

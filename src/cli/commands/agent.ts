@@ -77,8 +77,16 @@ export function lockCommand(ctx: CliContext) {
     .description("end the unlock agent at once (no agent is not an error)")
     .action(async () => {
       const home = absoluteHome(ctx);
-      const ended = await lockAgent(home);
-      await ctx.io.err(ended ? "hecate: locked\n" : "hecate: note: no unlock agent was running\n");
+      const outcome = await lockAgent(home);
+      await ctx.io.err(
+        outcome === "ended"
+          ? "hecate: locked\n"
+          : outcome === "hung"
+          ? "hecate: warning: the unlock agent did not answer (stopped or hung); its socket and " +
+            "session file were removed, so no command can reach it, and it ends itself when it " +
+            "runs again\n"
+          : "hecate: note: no unlock agent was running\n",
+      );
     });
 }
 
