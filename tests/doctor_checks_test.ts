@@ -172,6 +172,16 @@ Deno.test("temp files: stale ones are reported, a live writer's are not", async 
     await Deno.mkdir(`${home}/backups`, { mode: 0o700 });
     await Deno.writeTextFile(`${home}/backups/.tmp-1234`, "x", { mode: 0o600 });
     await Deno.utime(`${home}/backups/.tmp-1234`, old, old);
+    // An unlock agent killed during a handover: its temporary socket and session file.
+    await Deno.mkdir(`${home}/agent`, { mode: 0o700 });
+    // (Deno removes a socket file when its listener closes: it stays open for the check.)
+    using _socket = Deno.listen({ transport: "unix", path: `${home}/agent/s4242` });
+    await Deno.writeTextFile(`${home}/agent/session.json.4242.tmp`, "{}", { mode: 0o600 });
+    for (const name of ["agent/s4242", "agent/session.json.4242.tmp"]) {
+      await Deno.utime(`${home}/${name}`, old, old);
+    }
+    await Deno.writeTextFile(`${home}/agent/session.json`, "{}", { mode: 0o600 });
+    await Deno.utime(`${home}/agent/session.json`, old, old);
     // Fresh: a writer may be between create and rename.
     await Deno.writeTextFile(`${home}/.vault.hecate.tmp-fresh`, "x", { mode: 0o600 });
     const found = await checkTempFiles(home);
@@ -179,6 +189,8 @@ Deno.test("temp files: stale ones are reported, a live writer's are not", async 
       [".audit.state.tmp", "warn"],
       [".lockout.state.json.tmp-aa", "info"],
       [".vault.hecate.tmp-0011223344556677", "warn"],
+      ["agent/s4242", "info"],
+      ["agent/session.json.4242.tmp", "info"],
       ["backups/.tmp-1234", "warn"],
     ]);
     assert.match(found[0]!.fix!, /hecate audit verify/);

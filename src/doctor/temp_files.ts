@@ -3,11 +3,13 @@
  * its temp file within one locked section, so one older than {@link STALE_AFTER_MS} has no live
  * writer. `.audit.state.tmp*` holds an older chain key (it could rewrite the entries after it);
  * `.vault.hecate.tmp-*` is a full copy of a vault, `backups/.tmp-*` an unfinished bundle;
- * `.<state>.json.tmp-*` are torn state files.
+ * `.<state>.json.tmp-*` are torn state files; `agent/s<pid>` and `agent/session.json.<pid>.tmp` are
+ * the socket and session file of an unlock agent killed while taking another's place.
  *
  * @module
  */
 
+import { agentPaths } from "../agent/paths.ts";
 import { STATE_TEMP } from "../audit/state.ts";
 import { BACKUP_DIR } from "../backup/backup.ts";
 import { type Finding, shellQuote } from "./finding.ts";
@@ -18,6 +20,8 @@ export const STALE_AFTER_MS = 60_000;
 const VAULT_TEMP = ".vault.hecate.tmp-";
 const STATE_FILE_TEMP = /^\.[a-z]+\.state\.json\.tmp-/;
 const BUNDLE_TEMP = ".tmp-";
+/** src/agent/handover.ts: the socket bound before the handover, the session file before its rename. */
+const AGENT_TEMP = /^(s\d+|session\.json\.\d+\.tmp)$/;
 
 /**
  * Lists leftover temporary files.
@@ -39,6 +43,14 @@ export async function checkTempFiles(home: string, now = Date.now()): Promise<Fi
   try {
     for await (const e of Deno.readDir(`${home}/${BACKUP_DIR}`)) {
       if (e.name.startsWith(BUNDLE_TEMP)) names.push(`${BACKUP_DIR}/${e.name}`);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const agentDir = agentPaths(home).dir;
+  try {
+    for await (const e of Deno.readDir(agentDir)) {
+      if (AGENT_TEMP.test(e.name)) names.push(`${agentDir.slice(home.length + 1)}/${e.name}`);
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
@@ -69,6 +81,14 @@ export async function checkTempFiles(home: string, now = Date.now()): Promise<Fi
         severity: "warn",
         message: `Leftover vault temp file "${path}" from a writer that did not finish`,
         fix: `rm ${shellQuote(path)} (the next vault write also removes it)`,
+      });
+    } else if (`${home}/${name}`.startsWith(`${agentDir}/`)) {
+      findings.push({
+        check: "temp-files",
+        path,
+        severity: "info",
+        message: `Leftover unlock agent file "${path}" from an agent killed while taking over`,
+        fix: `rm ${shellQuote(path)}`,
       });
     } else if (name.startsWith(`${BACKUP_DIR}/`)) {
       findings.push({
