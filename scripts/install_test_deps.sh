@@ -6,7 +6,8 @@
 # browser test drives it headless through playwright-core), and for tests/local_stores_test.ts
 # pass with GnuPG, and a Secret Service (gnome-keyring, dbus-run-session, secret-tool), age
 # (tests/age_slot_test.ts makes keys with age-keygen and checks interop with the age program), and
-# SoftHSM2 (tests/pkcs11_slot_test.ts makes its own token with softhsm2-util and loads libsofthsm2.so).
+# SoftHSM2 (tests/pkcs11_slot_test.ts makes its own token with softhsm2-util and loads libsofthsm2.so),
+# and ps (procps: `hecate lock` tells a hung unlock agent from a process that reuses its pid with it).
 #
 # Never starts or enables the system services: while packages install, a policy-rc.d that answers
 # 101 ("action forbidden") is in place, and any service a package still managed to start is stopped
@@ -50,6 +51,7 @@ have gnome-keyring-daemon || missing+=(gnome-keyring)
 have dbus-run-session || missing+=(dbus-daemon)
 { have softhsm2-util && [ -e /usr/lib/softhsm/libsofthsm2.so ]; } || missing+=(softhsm2)
 { have age && have age-keygen; } || missing+=(age)
+have ps || missing+=(procps)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install_test_deps: all test prerequisites present"

@@ -851,11 +851,16 @@ Deno.test("agent: unlock over a killed agent's leftover socket and session file 
   });
 });
 
-Deno.test("agent: lock of a hung agent does not wait forever; its files go, so nothing reaches it, and it ends when it runs again", async () => {
+Deno.test("agent: lock of a hung agent does not wait forever: it kills it (checked by pid and start time), removes its files and records its end", async () => {
   await withVault(async (home, pwFile) => {
     const old = await unlock(home, pwFile);
+    const started = session(home)!.started;
+    assert.match(
+      started ?? "",
+      /^\w{3} \w{3} \d+ \d\d:\d\d:\d\d \d{4}$/,
+      "the session file records the agent's start time",
+    );
     Deno.kill(old, "SIGSTOP");
-    let r: Awaited<ReturnType<typeof runHecate>>;
     try {
       const run = runHecate(["--home", home, "lock"]);
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -869,18 +874,54 @@ Deno.test("agent: lock of a hung agent does not wait forever; its files go, so n
         await run;
         assert.fail("lock waited for the hung agent");
       }
-      r = got;
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stderr, /did not answer/);
+      assert.equal(got.code, 0, got.stderr);
+      assert.match(got.stderr, /did not answer .* it was killed/);
+      // Gone while still stopped: the vault is no longer in any process's memory.
+      assert.equal(alive(old), false, "the hung agent is gone without being woken");
       assert.equal(session(home), undefined, "the session file is removed");
       assert.deepEqual(await agentDirNames(home), ["handover.lock"], "the socket is removed");
-      // While it is still stopped, commands find no agent and ask.
       await assertAsks(home, "after locking a hung agent");
     } finally {
-      Deno.kill(old, "SIGCONT");
+      if (alive(old)) Deno.kill(old, "SIGCONT");
     }
-    await waitGone(old, 5000);
-    const [reason] = await endReasons(home);
-    assert.ok(["socket_gone", "lock"].includes(reason!), `ended: ${reason}`);
+    const ends = (await auditLines(home)).filter((e) => e.event === "agent.end");
+    assert.deepEqual(ends.map((e) => [e.reason, e.detail, e.actor]), [
+      ["killed", { pid: old, by: "lock" }, { kind: "password" }],
+    ]);
+    const verify = await runHecate(["--home", home, "audit", "verify"], {
+      env: { HECATE_PASSWORD_FILE: pwFile },
+    });
+    assert.equal(verify.code, 0, `the trail verifies after the kill: ${verify.stderr}`);
+  });
+});
+
+Deno.test("agent: lock never signals a process that only has a dead agent's pid (another agent, started at another time)", async () => {
+  await withVault(async (other, otherPw) => {
+    // The process now holding the pid is this user's agent for another home: same uid, same
+    // command line; only its start time tells it from the dead agent the stale file names.
+    const pid = await unlock(other, otherPw);
+    const real = session(other)!;
+    await withVault(async (home) => {
+      const p = agentPaths(home);
+      await Deno.mkdir(p.dir, { mode: 0o700 });
+      const stale: AgentSession = {
+        pid,
+        token: "x".repeat(43),
+        expires: new Date(Date.now() + 60_000).toISOString(),
+        started: "Thu Jan 1 00:00:00 2026",
+        actor: { kind: "password" },
+      };
+      assert.notEqual(stale.started, real.started);
+      await Deno.writeTextFile(p.session, JSON.stringify(stale), { mode: 0o600 });
+      const r = await runHecate(["--home", home, "lock"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /no unlock agent was running/);
+      assert.ok(alive(pid), "the process holding the pid was not signalled");
+      assert.equal(session(home), undefined, "the dead agent's session file is removed");
+      assert.deepEqual(await endReasons(home), [], "no end is recorded for an agent not killed");
+    });
+    await assertServed(other, "the other home's agent still serves");
+    assert.equal((await runHecate(["--home", other, "lock"])).code, 0);
+    await waitGone(pid, 5000);
   });
 });

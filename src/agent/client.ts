@@ -182,9 +182,20 @@ export async function pingAgent(home: string, ms = PING_MS): Promise<boolean> {
 /**
  * What {@link lockAgent} found: an agent that ended, none, or one that took the request and did
  * not answer within {@link PING_MS} (stopped or blocked; its files are then removed, so nothing can
- * reach it, and it ends itself when it runs again: its socket is gone).
+ * reach it, and it ends itself when it runs again: its socket is gone); `killed`: such an agent
+ * (or one whose socket no longer answers) was ended with SIGKILL, after its pid and start time
+ * were checked against its session file (./process_start.ts).
  */
-export type LockOutcome = "ended" | "none" | "hung";
+export type LockOutcome = "ended" | "none" | "hung" | "killed";
+
+/** Options of {@link lockAgent}. */
+export interface LockOptions {
+  /**
+   * End an agent that does not answer with SIGKILL (needs `--allow-run`, which the agent itself
+   * lacks), and record its end (`agent.end`, reason `killed`).
+   */
+  kill?: boolean;
+}
 
 /**
  * Asks the agent of a home to end at once.
@@ -192,12 +203,15 @@ export type LockOutcome = "ended" | "none" | "hung";
  * @param home The vault home.
  * @param reason `replaced` when a newer agent asks (recorded as the old one's end reason).
  * @param ms How long to wait for its answer.
+ * @param options Whether to kill an agent that does not answer.
  * @returns What happened; stale or hung agents' files are removed.
+ * @throws {HecateError} `audit_failed` when a killed agent's end cannot be recorded.
  */
 export async function lockAgent(
   home: string,
   reason?: "replaced",
   ms = PING_MS,
+  options: LockOptions = {},
 ): Promise<LockOutcome> {
   const x = await open(home, { op: "lock", ...(reason ? { reason } : {}) });
   let outcome: LockOutcome = "none";
@@ -217,20 +231,35 @@ export async function lockAgent(
       close(x);
     }
   }
-  await removeStale(home);
-  return outcome;
+  const killed = await removeStale(home, options.kill ?? false);
+  if (!killed) return outcome;
+  // Its end is recorded here, as the agent would have (after the handover lock is let go).
+  const { recordKilledAgent } = await import("./killed_record.ts");
+  await recordKilledAgent(home, killed);
+  return "killed";
 }
 
 /**
  * Removes the files of an agent that no longer answers (this user's own home only). Under the
  * handover lock, and only if still no agent answers: a new agent may have taken the place since.
+ * With `kill`, first ends the process the session file names, if it is still that process.
+ *
+ * @returns The session of the agent that was killed, if one was.
  */
-async function removeStale(home: string): Promise<void> {
+async function removeStale(home: string, kill: boolean): Promise<AgentSession | undefined> {
   const p = agentPaths(home);
+  let killed: AgentSession | undefined;
   await withHandoverLock(home, async () => {
     if (await pingAgent(home)) return;
+    const s = kill ? await readSession(home) : undefined;
+    if (s?.started) {
+      // Loaded only here: the cron path, which also reads the session file, never signals.
+      const { killIfSameAgent } = await import("./process_start.ts");
+      if (await killIfSameAgent(s.pid, s.started)) killed = s;
+    }
     for (const f of [p.session, p.socket]) await Deno.remove(f).catch(() => {});
   }).catch(() => {
     // No agent directory (nothing was left behind), or one this user cannot write.
   });
+  return killed;
 }

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { Actor } from "../audit/entry.ts";
+
 /** The argument that makes `hecate` run as the agent (not a command: absent from help). */
 export const AGENT_ARG = "__agent";
 
@@ -48,4 +50,12 @@ export interface AgentSession {
   token: string;
   /** When the agent ends at the latest (ISO 8601). */
   expires: string;
+  /**
+   * The agent process's start time as `ps` gave it to `hecate unlock` (./process_start.ts; absent
+   * without `ps`): with the pid, what lets `hecate lock` end a hung agent and never another
+   * process.
+   */
+  started?: string;
+  /** Who unlocked it (as on its `agent.start` record), for the end record `lock` writes then. */
+  actor?: Actor;
 }

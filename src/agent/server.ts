@@ -49,6 +49,8 @@ export interface StartMessage {
   totp?: string;
   forMs: number;
   idleMs: number;
+  /** The agent's start time as `hecate unlock` read it with `ps` (./process_start.ts), if known. */
+  started?: string;
 }
 
 /** How often the limits and the vault file are checked between requests. */
@@ -465,7 +467,14 @@ export async function agentMain(): Promise<number> {
     own = { pid: Deno.pid, dev: bound.dev, ino: bound.ino!, temp };
     const token = toBase64Url(randomBytes(32));
     const expires = new Date(Date.now() + start.forMs);
-    const session: AgentSession = { pid: Deno.pid, token, expires: expires.toISOString() };
+    const session: AgentSession = {
+      pid: Deno.pid,
+      token,
+      expires: expires.toISOString(),
+      // As `hecate unlock` saw it from outside (this process has no `--allow-run` for `ps`).
+      ...(typeof start.started === "string" ? { started: start.started } : {}),
+      actor: vault.actor,
+    };
     await takePlace(start.home, own, session);
     agent = new Agent({
       home: start.home,

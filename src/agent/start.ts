@@ -11,6 +11,7 @@
 import { HecateError } from "../errors.ts";
 import { spawnBackground } from "../run/spawn.ts";
 import { AGENT_ARG } from "./paths.ts";
+import { processStartTime } from "./process_start.ts";
 import type { WireError } from "./protocol.ts";
 import type { StartMessage } from "./server.ts";
 
@@ -84,7 +85,9 @@ export async function startAgent(
     }
   };
   try {
-    await writer.write(enc.encode(JSON.stringify(start) + "\n"));
+    // What lets `hecate lock` later tell this agent from a process that reuses its pid.
+    const started = await processStartTime(child.pid);
+    await writer.write(enc.encode(JSON.stringify({ ...start, started }) + "\n"));
     for (;;) {
       const line = await nextLine();
       if (line === undefined) {

@@ -77,10 +77,13 @@ export function lockCommand(ctx: CliContext) {
     .description("end the unlock agent at once (no agent is not an error)")
     .action(async () => {
       const home = absoluteHome(ctx);
-      const outcome = await lockAgent(home);
+      const outcome = await lockAgent(home, undefined, undefined, { kill: true });
       await ctx.io.err(
         outcome === "ended"
           ? "hecate: locked\n"
+          : outcome === "killed"
+          ? "hecate: warning: the unlock agent did not answer (stopped or hung); it was killed " +
+            "(SIGKILL) and its socket and session file removed\n"
           : outcome === "hung"
           ? "hecate: warning: the unlock agent did not answer (stopped or hung); its socket and " +
             "session file were removed, so no command can reach it, and it ends itself when it " +
@@ -97,5 +100,5 @@ export function lockCommand(ctx: CliContext) {
  * @param ctx The invocation context.
  */
 export async function endAgentAfterKeyChange(ctx: CliContext): Promise<void> {
-  await lockAgent(absoluteHome(ctx)).catch(() => {});
+  await lockAgent(absoluteHome(ctx), undefined, undefined, { kill: true }).catch(() => {});
 }

@@ -1,0 +1,48 @@
+/**
+ * The end record of an unlock agent that `hecate lock` killed (./client.ts): the agent could not
+ * write it, so `lock` does, with the actor the agent's session file names (its unlock's) and the
+ * reason `killed`. Loaded only on that path.
+ *
+ * @module
+ */
+
+import { FileAuditLog } from "../audit/log.ts";
+import { policyAuditOptions } from "../policy/overrides.ts";
+import type { Actor } from "../audit/entry.ts";
+import type { AgentSession } from "./paths.ts";
+
+const KINDS: readonly string[] = ["password", "apikey", "age", "pkcs11", "none"];
+
+/** The session file's actor if it has the shape of one, else `none` (the file is not trusted). */
+function actorOf(given: unknown): Actor {
+  const a = given as Partial<Record<keyof Actor, unknown>> | null | undefined;
+  const short = (v: unknown) => v === undefined || (typeof v === "string" && v.length <= 200);
+  if (
+    typeof a !== "object" || a === null || typeof a.kind !== "string" || !KINDS.includes(a.kind) ||
+    !short(a.id) || !short(a.name)
+  ) return { kind: "none" };
+  return {
+    kind: a.kind as Actor["kind"],
+    ...(a.id !== undefined ? { id: a.id as string } : {}),
+    ...(a.name !== undefined ? { name: a.name as string } : {}),
+  };
+}
+
+/**
+ * Writes `agent.end` (reason `killed`) for a killed agent, durably.
+ *
+ * @param home The vault home.
+ * @param session The killed agent's session file (never its token: only pid and actor are used).
+ * @throws {HecateError} `audit_failed` when it cannot be written (per the home's failure policy).
+ */
+export async function recordKilledAgent(home: string, session: AgentSession): Promise<void> {
+  const audit = new FileAuditLog(home, await policyAuditOptions(home));
+  await audit.append({
+    event: "agent.end",
+    actor: actorOf(session.actor),
+    outcome: "ok",
+    reason: "killed",
+    detail: { pid: session.pid, by: "lock" },
+  });
+  await audit.flush();
+}
