@@ -792,14 +792,17 @@ Deno.test("agent: two re-unlocks racing leave exactly one agent serving; the oth
   });
 });
 
-Deno.test("agent: a hung agent is replaced; when it wakes it ends without removing the new agent's socket or session", async () => {
+Deno.test("agent: a hung agent is replaced; without ps it is not killed, and when it wakes it ends without removing the new agent's socket or session", async () => {
   await withVault(async (home, pwFile) => {
     const old = await unlock(home, pwFile);
     Deno.kill(old, "SIGSTOP");
     let r: Awaited<ReturnType<typeof runHecate>>;
     try {
-      // The new agent's ping times out (the old one cannot answer): it takes the place.
-      const run = runHecate(["--home", home, "unlock"], { env: { HECATE_PASSWORD_FILE: pwFile } });
+      // The new agent's ping times out (the old one cannot answer): it takes the place. With no
+      // `ps` on the PATH nothing tells the old agent from another process: it is not signalled.
+      const run = runHecate(["--home", home, "unlock"], {
+        env: { HECATE_PASSWORD_FILE: pwFile, PATH: "/nonexistent" },
+      });
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<undefined>((res) =>
         timer = setTimeout(() => res(undefined), 30_000)
@@ -829,6 +832,32 @@ Deno.test("agent: a hung agent is replaced; when it wakes it ends without removi
     ]);
     assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
     await waitGone(pid, 5000);
+  });
+});
+
+Deno.test("agent: a hung agent replaced by a new unlock is killed (checked by pid and start time) and its end recorded", async () => {
+  await withVault(async (home, pwFile) => {
+    const old = await unlock(home, pwFile);
+    Deno.kill(old, "SIGSTOP");
+    try {
+      const r = await runHecate(["--home", home, "unlock"], {
+        env: { HECATE_PASSWORD_FILE: pwFile },
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`replaced \\(pid ${old}\\) did not answer; it was killed`));
+      assert.equal(alive(old), false, "the hung agent is gone without being woken");
+      const pid = reportedPid(r.stderr);
+      assert.equal(session(home)!.pid, pid);
+      await assertServed(home, "after the hung agent was killed");
+      const ends = (await auditLines(home)).filter((e) => e.event === "agent.end");
+      assert.deepEqual(ends.map((e) => [e.reason, e.detail, e.actor]), [
+        ["killed", { pid: old, by: "unlock" }, { kind: "password" }],
+      ]);
+      assert.equal((await runHecate(["--home", home, "lock"])).code, 0);
+      await waitGone(pid, 5000);
+    } finally {
+      if (alive(old)) Deno.kill(old, "SIGCONT");
+    }
   });
 });
 

@@ -235,7 +235,7 @@ export async function lockAgent(
   if (!killed) return outcome;
   // Its end is recorded here, as the agent would have (after the handover lock is let go).
   const { recordKilledAgent } = await import("./killed_record.ts");
-  await recordKilledAgent(home, killed);
+  await recordKilledAgent(home, killed, "lock");
   return "killed";
 }
 

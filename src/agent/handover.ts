@@ -12,7 +12,7 @@
  */
 
 import { HecateError } from "../errors.ts";
-import { lockAgent, pingAgent } from "./client.ts";
+import { lockAgent, pingAgent, readSession } from "./client.ts";
 import { withHandoverLock } from "./lock.ts";
 import { agentPaths, type AgentSession } from "./paths.ts";
 
@@ -46,13 +46,23 @@ export function tempSocket(home: string, pid: number): string {
  * @param home The vault home.
  * @param own This agent's socket (bound at `own.temp`).
  * @param session This agent's session.
+ * @returns The session file this one replaced while its agent did not answer (stopped, hung, or
+ * dead: `hecate unlock` kills it if `ps` still shows it, as `hecate lock` does), if there was one.
  * @throws {HecateError} `internal` when the running agent answers but does not end.
  */
-export async function takePlace(home: string, own: OwnFiles, session: AgentSession): Promise<void> {
+export async function takePlace(
+  home: string,
+  own: OwnFiles,
+  session: AgentSession,
+): Promise<AgentSession | undefined> {
   const p = agentPaths(home);
   for (let asks = 0;; asks++) {
+    let displaced: AgentSession | undefined;
     const placed = await withHandoverLock(home, async () => {
       if (await pingAgent(home)) return false;
+      // An agent that ended removed its session file first: one still here did not answer.
+      const before = await readSession(home);
+      if (before && before.pid !== own.pid) displaced = before;
       // The session first: until the socket follows, a client finds no agent (it asks) rather
       // than a new socket with the old token (a false bad_token record).
       const temp = `${p.session}.${own.pid}.tmp`;
@@ -62,7 +72,7 @@ export async function takePlace(home: string, own: OwnFiles, session: AgentSessi
       await Deno.rename(own.temp, p.socket);
       return true;
     });
-    if (placed) return;
+    if (placed) return displaced;
     if (asks >= MAX_ASKS) {
       throw new HecateError("internal", "The running unlock agent did not end");
     }

@@ -1,7 +1,8 @@
 /**
- * The end record of an unlock agent that `hecate lock` killed (./client.ts): the agent could not
- * write it, so `lock` does, with the actor the agent's session file names (its unlock's) and the
- * reason `killed`. Loaded only on that path.
+ * The end record of an unlock agent that `hecate lock` (./client.ts) or a newer `hecate unlock`
+ * (src/cli/commands/agent.ts) killed because it did not answer: the agent could not write it, so
+ * the killer does, with the actor the agent's session file names (its unlock's) and the reason
+ * `killed`. Loaded only on that path.
  *
  * @module
  */
@@ -32,17 +33,22 @@ function actorOf(given: unknown): Actor {
  * Writes `agent.end` (reason `killed`) for a killed agent, durably.
  *
  * @param home The vault home.
- * @param session The killed agent's session file (never its token: only pid and actor are used).
+ * @param session The killed agent's session (never its token: only pid and actor are used).
+ * @param by The command that killed it.
  * @throws {HecateError} `audit_failed` when it cannot be written (per the home's failure policy).
  */
-export async function recordKilledAgent(home: string, session: AgentSession): Promise<void> {
+export async function recordKilledAgent(
+  home: string,
+  session: Pick<AgentSession, "pid" | "actor">,
+  by: "lock" | "unlock",
+): Promise<void> {
   const audit = new FileAuditLog(home, await policyAuditOptions(home));
   await audit.append({
     event: "agent.end",
     actor: actorOf(session.actor),
     outcome: "ok",
     reason: "killed",
-    detail: { pid: session.pid, by: "lock" },
+    detail: { pid: session.pid, by },
   });
   await audit.flush();
 }

@@ -429,6 +429,7 @@ export async function agentMain(): Promise<number> {
   let agent: Agent | undefined;
   let listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr> | undefined;
   let own: OwnFiles | undefined;
+  let displaced: AgentSession | undefined;
   try {
     vault = await openVault({
       home: start.home,
@@ -475,7 +476,7 @@ export async function agentMain(): Promise<number> {
       ...(typeof start.started === "string" ? { started: start.started } : {}),
       actor: vault.actor,
     };
-    await takePlace(start.home, own, session);
+    displaced = await takePlace(start.home, own, session);
     agent = new Agent({
       home: start.home,
       vault,
@@ -504,7 +505,12 @@ export async function agentMain(): Promise<number> {
     return 1;
   }
   Deno.addSignalListener("SIGTERM", () => void agent!.end("signal"));
-  await say({ ok: true, pid: Deno.pid, expires: agent.expiresAt() });
+  // A replaced agent that did not answer is `hecate unlock`'s to kill (it has `--allow-run`; this
+  // process has not): its pid, start time and actor, never its token.
+  const hung = displaced?.started
+    ? { pid: displaced.pid, started: displaced.started, actor: displaced.actor }
+    : undefined;
+  await say({ ok: true, pid: Deno.pid, expires: agent.expiresAt(), ...(hung ? { hung } : {}) });
   await lines.close();
   try {
     Deno.stdout.close();

@@ -10,7 +10,7 @@
 
 import { HecateError } from "../errors.ts";
 import { spawnBackground } from "../run/spawn.ts";
-import { AGENT_ARG } from "./paths.ts";
+import { AGENT_ARG, type AgentSession } from "./paths.ts";
 import { processStartTime } from "./process_start.ts";
 import type { WireError } from "./protocol.ts";
 import type { StartMessage } from "./server.ts";
@@ -51,6 +51,8 @@ function agentCommand(ffi: boolean): { command: string; args: string[]; cwd: str
 export interface Started {
   pid: number;
   expires: string;
+  /** The agent it replaced without an answer from it (pid, start time, actor), if any. */
+  hung?: Pick<AgentSession, "pid" | "actor"> & { started: string };
 }
 
 /**
@@ -95,13 +97,19 @@ export async function startAgent(
       }
       const msg = JSON.parse(line) as
         | { need: "totp"; what: string }
-        | { ok: true; pid: number; expires: string }
+        | ({ ok: true } & Started)
         | { ok: false; error: WireError };
       if ("need" in msg) {
         await writer.write(enc.encode(`${(await askCode(msg.what)) ?? ""}\n`));
       } else if (msg.ok) {
         child.unref();
-        return { pid: msg.pid, expires: msg.expires };
+        return {
+          pid: msg.pid,
+          expires: msg.expires,
+          ...(msg.hung && typeof msg.hung.started === "string" && Number.isSafeInteger(msg.hung.pid)
+            ? { hung: msg.hung }
+            : {}),
+        };
       } else {
         const e = msg.error;
         throw new HecateError(e.code, e.message, e.hint === undefined ? {} : { hint: e.hint });

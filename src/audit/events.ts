@@ -17,7 +17,7 @@ export const AUDIT_EVENTS = {
   "agent.use":
     "a command was served by the unlock agent (detail: the operation and the agent's pid)",
   "agent.end":
-    "the unlock agent ended (reason: lock, limit, idle, vault_changed, signal, replaced, socket_gone, error; killed: by `lock`, which writes it)",
+    "the unlock agent ended (reason: lock, limit, idle, vault_changed, signal, replaced, socket_gone, error; killed: by `lock` or a newer `unlock`, which writes it)",
   "lockout": "repeated failures locked further attempts out for a while",
   "profile.read": "a profile's secrets were read to connect (written before anything is released)",
   "connect": "a connection attempt failed after the profile was read",

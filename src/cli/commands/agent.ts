@@ -9,7 +9,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { parseDuration } from "../../access/duration.ts";
 import { lockAgent } from "../../agent/client.ts";
-import { startAgent } from "../../agent/start.ts";
+import { startAgent, type Started } from "../../agent/start.ts";
 import { HecateError } from "../../errors.ts";
 import { checkHome, resolveHome } from "../../vault/home.ts";
 import type { CliContext } from "../context.ts";
@@ -63,7 +63,29 @@ export function unlockCommand(ctx: CliContext) {
         `hecate: unlocked until ${started.expires} (agent pid ${started.pid}; ` +
           `\`hecate lock\` ends it)\n`,
       );
+      if (started.hung) await killReplaced(ctx, home, started.hung);
     });
+}
+
+/**
+ * Kills the agent a new one replaced without an answer from it (stopped or hung: its socket and
+ * session file are the new agent's now, but it still holds the vault in memory), if `ps` still
+ * shows it as that agent, and records its end; as `hecate lock` does for an agent that does not
+ * answer.
+ */
+async function killReplaced(
+  ctx: CliContext,
+  home: string,
+  hung: NonNullable<Started["hung"]>,
+): Promise<void> {
+  const { killIfSameAgent } = await import("../../agent/process_start.ts");
+  if (!await killIfSameAgent(hung.pid, hung.started)) return;
+  const { recordKilledAgent } = await import("../../agent/killed_record.ts");
+  await recordKilledAgent(home, hung, "unlock");
+  await ctx.io.err(
+    `hecate: warning: the unlock agent it replaced (pid ${hung.pid}) did not answer; it was ` +
+      "killed (SIGKILL)\n",
+  );
 }
 
 /**
