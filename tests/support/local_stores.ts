@@ -184,6 +184,30 @@ export async function startSecretService(keyringPassword: string): Promise<Secre
     if (r.stderr.length === 0) break;
     await new Promise((r) => setTimeout(r, 50));
   }
+  // The login collection is made from the password after the name is owned: until it exists a
+  // store fails ("Object does not exist at path .../collection/login"). Wait for a probe item to
+  // store, then remove it.
+  const probe = ["service", "hecate-probe", "username", "ready"];
+  const tool = (args: string[], stdin: "piped" | "null") =>
+    new Deno.Command("secret-tool", {
+      args,
+      env: { DBUS_SESSION_BUS_ADDRESS: address, PATH: Deno.env.get("PATH") ?? "" },
+      clearEnv: true,
+      stdin,
+      stdout: "null",
+      stderr: "null",
+    });
+  let stored = false;
+  for (let i = 0; i < 100 && !stored; i++) {
+    const c = tool(["store", "--label=hecate probe", "--", ...probe], "piped").spawn();
+    const pw = c.stdin.getWriter();
+    await pw.write(new TextEncoder().encode("probe"));
+    await pw.close();
+    stored = (await c.status).success;
+    if (!stored) await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!stored) throw new Error("the Secret Service's login collection did not appear");
+  await tool(["clear", ...probe], "null").output();
   return {
     address,
     async stop() {
