@@ -13,7 +13,14 @@ import { totpCode } from "../src/access/totp.ts";
 import { openVault } from "../src/hecate.ts";
 import { agentPaths, type AgentSession } from "../src/agent/paths.ts";
 import { VAULT_FILE } from "../src/vault/store.ts";
-import { auditLines, passwordFile, PW, runHecate, vaultWith } from "./support/access.ts";
+import {
+  auditLines,
+  type CliRun,
+  passwordFile,
+  PW,
+  runHecate,
+  vaultWith,
+} from "./support/access.ts";
 import { hasSoftHsm, SOFTHSM_MODULE, softhsmToken } from "./support/softhsm.ts";
 
 const QUERY = ["query", "a", "select 1 as x"];
@@ -93,6 +100,25 @@ async function assertAsks(home: string, why: string): Promise<void> {
   const r = await query(home);
   assert.equal(r.code, 19, `${why}: falls back to asking (no_credential): ${r.stderr}`);
   assert.match(r.stderr, /No master password given/);
+}
+
+/**
+ * The result of a command run while agent `stopped` is stopped (SIGSTOP); fails, after waking the
+ * agent so the command can end, when it waited 30 s for it.
+ */
+async function withoutWaitingFor(
+  stopped: number,
+  what: string,
+  run: Promise<CliRun>,
+): Promise<CliRun> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((res) => timer = setTimeout(() => res(undefined), 30_000));
+  const got = await Promise.race([run, late]);
+  clearTimeout(timer);
+  if (got !== undefined) return got;
+  Deno.kill(stopped, "SIGCONT");
+  await run;
+  assert.fail(`${what} waited for the hung agent`);
 }
 
 async function endReasons(home: string): Promise<string[]> {
@@ -796,25 +822,17 @@ Deno.test("agent: a hung agent is replaced; without ps it is not killed, and whe
   await withVault(async (home, pwFile) => {
     const old = await unlock(home, pwFile);
     Deno.kill(old, "SIGSTOP");
-    let r: Awaited<ReturnType<typeof runHecate>>;
+    let r: CliRun;
     try {
       // The new agent's ping times out (the old one cannot answer): it takes the place. With no
       // `ps` on the PATH nothing tells the old agent from another process: it is not signalled.
-      const run = runHecate(["--home", home, "unlock"], {
-        env: { HECATE_PASSWORD_FILE: pwFile, PATH: "/nonexistent" },
-      });
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<undefined>((res) =>
-        timer = setTimeout(() => res(undefined), 30_000)
+      r = await withoutWaitingFor(
+        old,
+        "unlock",
+        runHecate(["--home", home, "unlock"], {
+          env: { HECATE_PASSWORD_FILE: pwFile, PATH: "/nonexistent" },
+        }),
       );
-      const got = await Promise.race([run, late]);
-      clearTimeout(timer);
-      if (got === undefined) {
-        Deno.kill(old, "SIGCONT");
-        await run;
-        assert.fail("unlock waited for the hung agent");
-      }
-      r = got;
     } finally {
       Deno.kill(old, "SIGCONT");
     }
@@ -891,18 +909,7 @@ Deno.test("agent: lock of a hung agent does not wait forever: it kills it (check
     );
     Deno.kill(old, "SIGSTOP");
     try {
-      const run = runHecate(["--home", home, "lock"]);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<undefined>((res) =>
-        timer = setTimeout(() => res(undefined), 30_000)
-      );
-      const got = await Promise.race([run, late]);
-      clearTimeout(timer);
-      if (got === undefined) {
-        Deno.kill(old, "SIGCONT");
-        await run;
-        assert.fail("lock waited for the hung agent");
-      }
+      const got = await withoutWaitingFor(old, "lock", runHecate(["--home", home, "lock"]));
       assert.equal(got.code, 0, got.stderr);
       assert.match(got.stderr, /did not answer .* it was killed/);
       // Gone while still stopped: the vault is no longer in any process's memory.

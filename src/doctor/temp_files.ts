@@ -9,7 +9,7 @@
  * @module
  */
 
-import { agentPaths } from "../agent/paths.ts";
+import { AGENT_DIR, agentPaths } from "../agent/paths.ts";
 import { STATE_TEMP } from "../audit/state.ts";
 import { BACKUP_DIR } from "../backup/backup.ts";
 import { type Finding, shellQuote } from "./finding.ts";
@@ -65,48 +65,49 @@ export async function checkTempFiles(home: string, now = Date.now()): Promise<Fi
       throw e;
     }
     if (now - mtime < STALE_AFTER_MS) continue;
-    if (name.startsWith(STATE_TEMP)) {
-      findings.push({
-        check: "temp-files",
-        path,
-        severity: "warn",
-        message: `Leftover audit state temp file "${path}": it holds an older chain key`,
-        // Every audited command removes such files under the audit lock before it appends.
-        fix: "hecate audit verify (any audited command removes it under the audit lock)",
-      });
-    } else if (name.startsWith(VAULT_TEMP)) {
-      findings.push({
-        check: "temp-files",
-        path,
-        severity: "warn",
-        message: `Leftover vault temp file "${path}" from a writer that did not finish`,
-        fix: `rm ${shellQuote(path)} (the next vault write also removes it)`,
-      });
-    } else if (`${home}/${name}`.startsWith(`${agentDir}/`)) {
-      findings.push({
-        check: "temp-files",
-        path,
-        severity: "info",
-        message: `Leftover unlock agent file "${path}" from an agent killed while taking over`,
-        fix: `rm ${shellQuote(path)}`,
-      });
-    } else if (name.startsWith(`${BACKUP_DIR}/`)) {
-      findings.push({
-        check: "temp-files",
-        path,
-        severity: "warn",
-        message: `Leftover backup temp file "${path}": an unfinished bundle`,
-        fix: `rm ${shellQuote(path)}`,
-      });
-    } else {
-      findings.push({
-        check: "temp-files",
-        path,
-        severity: "info",
-        message: `Leftover state temp file "${path}" from a writer that did not finish`,
-        fix: `rm ${shellQuote(path)}`,
-      });
-    }
+    findings.push({ check: "temp-files", path, ...whatItIs(name, path) });
   }
   return findings;
+}
+
+/** What a leftover temp file is, and how to remove it, by the writer its name belongs to. */
+function whatItIs(
+  name: string,
+  path: string,
+): Pick<Finding, "severity" | "message" | "fix"> {
+  const rm = `rm ${shellQuote(path)}`;
+  if (name.startsWith(STATE_TEMP)) {
+    return {
+      severity: "warn",
+      message: `Leftover audit state temp file "${path}": it holds an older chain key`,
+      // Every audited command removes such files under the audit lock before it appends.
+      fix: "hecate audit verify (any audited command removes it under the audit lock)",
+    };
+  }
+  if (name.startsWith(VAULT_TEMP)) {
+    return {
+      severity: "warn",
+      message: `Leftover vault temp file "${path}" from a writer that did not finish`,
+      fix: `${rm} (the next vault write also removes it)`,
+    };
+  }
+  if (name.startsWith(`${AGENT_DIR}/`)) {
+    return {
+      severity: "info",
+      message: `Leftover unlock agent file "${path}" from an agent killed while taking over`,
+      fix: rm,
+    };
+  }
+  if (name.startsWith(`${BACKUP_DIR}/`)) {
+    return {
+      severity: "warn",
+      message: `Leftover backup temp file "${path}": an unfinished bundle`,
+      fix: rm,
+    };
+  }
+  return {
+    severity: "info",
+    message: `Leftover state temp file "${path}" from a writer that did not finish`,
+    fix: rm,
+  };
 }
