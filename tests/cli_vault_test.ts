@@ -668,14 +668,14 @@ Deno.test("tampered vault header (one byte of the sealed meta flipped): exit 4, 
   assert.deepEqual(await Deno.readFile(fx.vaultPath), saved, "a failed unlock never rewrites");
 });
 
-Deno.test("vault of format version 5 (seal checksum fixed): exit 9", async () => {
+Deno.test("vault of format version 6 (seal checksum fixed): exit 9", async () => {
   await using fx = await fixture();
   const { body, seal, records, prefix } = fileLines(await Deno.readFile(fx.vaultPath));
   const text = new TextDecoder().decode(body);
-  assert.ok(text.includes('"version":4,'));
-  const newBody = new TextEncoder().encode(text.replace('"version":4,', '"version":5,'));
+  assert.ok(text.includes('"version":5,'));
+  const newBody = new TextEncoder().encode(text.replace('"version":5,', '"version":6,'));
   await Deno.writeFile(fx.vaultPath, await assemble(newBody, seal, records, prefix));
-  fails(await fx.pw(["server", "list"]), 9, /version 5 is not supported/);
+  fails(await fx.pw(["server", "list"]), 9, /version 6 is not supported/);
 });
 
 Deno.test("unknown profile: exit 5 for show, edit, remove, test, query", async () => {

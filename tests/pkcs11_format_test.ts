@@ -61,10 +61,10 @@ Deno.test("a PKCS#11 slot is written and read back unchanged", async () => {
   const slot = body.slots[1] as Pkcs11Slot;
   assert.equal(slot.kind, "pkcs11");
   assert.equal(slot.token, "hecate-t1");
-  // Written as the current format (4): no records, so no name tags and an empty index line.
+  // Written as the current format (5): no records, so no name tags and an empty index line.
   const out = await serializeBody({ ...body, indexLine: { bytes: utf8("index") } }, []);
   const again = parseBody(out.bodyBytes, out.lines[0] as Uint8Array<ArrayBuffer>);
-  assert.equal(again.version, 4);
+  assert.equal(again.version, 5);
   assert.deepEqual(again.slots, body.slots);
 });
 

@@ -335,13 +335,13 @@ Deno.test("a format-1 vault with an API key: the key works before and after the 
     assert.equal(parseVaultFile(v1).body.version, 1);
     assert.equal((await openScoped(v1, key, { now: new Date() })).records().length, 1);
 
-    // The first password write upgrades the file (to the current format, 4); the legacy key
+    // The first password write upgrades the file (to the current format, 5); the legacy key
     // keeps working, now signed.
     const owner = await openVault({ home, password: PW, lockout: "off" });
     await owner.profiles.edit("billing", { tags: ["t"] });
     const v2 = await Deno.readFile(`${home}/${VAULT_FILE}`);
     const parsed = parseVaultFile(v2);
-    assert.equal(parsed.body.version, 4);
+    assert.equal(parsed.body.version, 5);
     assert.deepEqual(parsed.body.slots.map((s) => s.kind).sort(), ["apikey-legacy", "password"]);
     assert.ok(parsed.seal.sig);
     assert.equal((await openScoped(v2, key, { now: new Date() })).records().length, 1);

@@ -327,7 +327,7 @@ Deno.test("name tags: equal for a name across generations of one vault, differen
   });
 });
 
-Deno.test("a version-3 vault is read as it is and written as version 4 on its first write: record lines kept, tags and index line added, API key still reads", async () => {
+Deno.test("a version-3 vault is read as it is and written as version 5 (format 4's layout) on its first write: record lines kept, tags and index line added, API key still reads", async () => {
   const file = await Deno.readFile(`${VECTOR_V3}vault.hecate`);
   const password = (await Deno.readTextFile(`${VECTOR_V3}password.txt`)).trim();
   const apiKey = (await Deno.readTextFile(`${VECTOR_V3}apikey.txt`)).trim();
@@ -336,7 +336,7 @@ Deno.test("a version-3 vault is read as it is and written as version 4 on its fi
   const values = await old.records();
   const { bytes } = await old.serialize();
   const v4 = parseVaultFile(bytes).body;
-  assert.equal(v4.version, 4);
+  assert.equal(v4.version, 5);
   assert.equal(v4.generation, parseVaultFile(file).body.generation + 1);
   // Every record line carried over byte for byte (nothing re-encrypted).
   assert.deepEqual(fileLines(bytes).records, fileLines(file).records);

@@ -444,10 +444,10 @@ Deno.test("every encryption uses a fresh nonce: the same record sealed twice dif
   assert.notDeepEqual(x, y);
 });
 
-Deno.test("a header of version 5 with a correct checksum fails with unsupported_version", async () => {
+Deno.test("a header of version 6 with a correct checksum fails with unsupported_version", async () => {
   const { file } = await sampleVault();
-  assert.equal(FORMAT_VERSION, 4);
-  for (const v of [5, 6, 1000]) {
+  assert.equal(FORMAT_VERSION, 5);
+  for (const v of [6, 7, 1000]) {
     const bad = await editBody(file, (j) => (j.version = v));
     await assertRejects(
       () => UnlockedVault.unlock(bad, PW),

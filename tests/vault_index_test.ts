@@ -37,7 +37,7 @@ import {
   withHome,
 } from "./support/access.ts";
 
-import { editLogical, fileLines, readLogical } from "./support/vault_lines.ts";
+import { editLogical, fileLines, keyedIndex, readLogical } from "./support/vault_lines.ts";
 
 const VECTOR_V2 = new URL("./vectors/v2-basic/", import.meta.url).pathname;
 const VAULT_INTEGRITY_EXIT = 4;
@@ -70,14 +70,17 @@ async function openWithPassword(file: Uint8Array<ArrayBuffer>, password: string)
 
 /**
  * Writes the file a root-key holder would write with `edit` applied to the meta: the meta sealed
- * again, the MAC, checksum and signature all genuine.
+ * again, the MAC, checksum and signature all genuine. With `asVersion4`, the index's entries are
+ * first keyed by record id and the header says version 4: the file a format-4 writer would write.
  */
 async function resealMeta(
   file: Uint8Array<ArrayBuffer>,
   password: string,
   edit: (meta: Record<string, unknown>) => void,
+  asVersion4 = false,
 ): Promise<Uint8Array<ArrayBuffer>> {
   const { parsed, keys, meta } = await openWithPassword(file, password);
+  if (asVersion4) meta.index = keyedIndex(meta.index, parsed.body.records.map((r) => r.id));
   edit(meta);
   const { index, ...rest } = meta;
   const { vaultId, generation } = parsed.body;
@@ -90,7 +93,11 @@ async function resealMeta(
       bytes: await sealIndex(keys.meta, utf8(JSON.stringify(index)), vaultId, generation),
     },
   };
-  const { bodyBytes, lines } = await serializeBody(body, body.records.map((r) => r.nameTag!));
+  const serialized = await serializeBody(body, body.records.map((r) => r.nameTag!));
+  const { lines } = serialized;
+  const bodyBytes = asVersion4
+    ? utf8(fromUtf8(serialized.bodyBytes).replace('"version":5,', '"version":4,'))
+    : serialized.bodyBytes;
   const seed = fromBase64Url(meta.signer.seed);
   return assembleFile(bodyBytes, {
     sha256: await sha256(bodyBytes),
@@ -175,13 +182,11 @@ Deno.test("attack: a root-key writer's index that misnames a record never hands 
     const indexRead = (file: Uint8Array<ArrayBuffer>) => async () =>
       (await UnlockedVault.unlock(file, PW)).summaries();
     const short = await resealMeta(await Deno.readFile(path), PW, (meta) => {
-      const index = (meta.index as { entries: Record<string, unknown> }).entries;
-      delete index[Object.keys(index)[0]!];
+      (meta.index as { entries: unknown[] }).entries.shift();
     });
     await assertCode(indexRead(short), "vault_integrity", "missing entry");
     const extra = await resealMeta(await Deno.readFile(path), PW, (meta) => {
-      const index = (meta.index as { entries: Record<string, unknown> }).entries;
-      index["AAAAAAAAAAAAAAAAAAAAAA"] = { name: "ghost" };
+      (meta.index as { entries: unknown[] }).entries.push({ name: "ghost" });
     });
     await assertCode(indexRead(extra), "vault_integrity", "extra entry");
     const bad = await resealMeta(await Deno.readFile(path), PW, (meta) => {
@@ -195,19 +200,25 @@ Deno.test("attack: a root-key writer's index that misnames a record never hands 
   });
 });
 
-Deno.test("attack: a root-key writer's index under ids that are not the records' (in their order or not) is refused by server list, exit 4; one in another order is read by id", async () => {
+Deno.test("attack: a root-key writer's format-4 index under ids that are not the records' (in their order or not) is refused by server list, exit 4; one in another order is read by id", async () => {
   await withHome(async (home) => {
     await vaultWith(home, ["alpha", "beta", "gamma"]);
     const path = `${home}/${VAULT_FILE}`;
     const original = await Deno.readFile(path);
     const listed = await cli(home, ["server", "list"]);
     assert.equal(listed.code, 0, listed.stderr);
-    /** The index's entries, rebuilt from `[id, entry]` pairs edited by `edit`. */
+    /** A format-4 file whose index entries are rebuilt from `[id, entry]` pairs edited by `edit`. */
     const forge = (edit: (pairs: [string, unknown][]) => [string, unknown][]) =>
       resealMeta(original, PW, (meta) => {
         const index = meta.index as { entries: Record<string, unknown> };
         index.entries = Object.fromEntries(edit(Object.entries(index.entries)));
-      });
+      }, true);
+    // Format 4 as written by a format-4 writer (the ids keyed, in record order) lists the same.
+    await Deno.writeFile(path, await forge((pairs) => pairs));
+    assert.equal(parseVaultFile(await Deno.readFile(path)).body.version, 4);
+    const asV4 = await cli(home, ["server", "list"]);
+    assert.equal(asV4.code, 0, asV4.stderr);
+    assert.equal(asV4.stdout, listed.stdout);
     // The listing compares the index's ids with the table's in order first; another order is
     // looked up by id, so every record still gets its own entry.
     await Deno.writeFile(path, await forge((pairs) => pairs.reverse()));
@@ -245,6 +256,101 @@ Deno.test("attack: a root-key writer's index under ids that are not the records'
       assert.match(r.stderr, /profile index does not match the records/, what);
       assert.equal(r.stderr.trim().split("\n").length <= 2, true, r.stderr);
       assert.deepEqual(await Deno.readFile(path), before, `${what}: the vault is left as it was`);
+    }
+  });
+});
+
+Deno.test("attack: a root-key writer's format-5 index with an entry too few or too many, or one not an object, is refused by server list, exit 4; entries out of record order are refused when a record meets its entry", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta", "gamma"]);
+    const path = `${home}/${VAULT_FILE}`;
+    const original = await Deno.readFile(path);
+    assert.equal(parseVaultFile(original).body.version, 5);
+    const listed = await cli(home, ["server", "list"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    /** A format-5 file whose index entries (an array in record order) are edited by `edit`. */
+    const forge = (edit: (entries: unknown[]) => unknown) =>
+      resealMeta(original, PW, (meta) => {
+        const index = meta.index as { entries: unknown[] };
+        index.entries = edit(index.entries) as unknown[];
+      });
+    const forged: [string, (e: unknown[]) => unknown][] = [
+      ["the last entry left out", (e) => e.slice(0, -1)],
+      ["an entry added", (e) => [...e, { name: "ghost" }]],
+      ["an entry that is null", (e) => e.with(1, null)],
+      ["an entry that is an array", (e) => e.with(0, [e[0]])],
+      ["an entry that is a string", (e) => e.with(2, "x")],
+      ["entries keyed by position", (e) => Object.fromEntries(e.entries())],
+    ];
+    for (const [what, edit] of forged) {
+      await Deno.writeFile(path, await forge(edit));
+      const before = await Deno.readFile(path);
+      const r = await cli(home, ["server", "list"]);
+      assert.equal(r.code, VAULT_INTEGRITY_EXIT, `${what}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /profile index (does not match the records|is malformed)/, what);
+      assert.equal(r.stderr.trim().split("\n").length <= 2, true, r.stderr);
+      assert.equal(r.stdout, "", what);
+      assert.deepEqual(await Deno.readFile(path), before, `${what}: the vault is left as it was`);
+    }
+    // Entries in another order (as format 4's entries swapped between ids): each summary is
+    // whole, so the listing shows what is stored, and a lookup by name finds the record by its
+    // name tag; a record opened once the index is read meets another record's entry: refused.
+    const reversed = await forge((e) => e.toReversed());
+    await Deno.writeFile(path, reversed);
+    const reordered = await cli(home, ["server", "list"]);
+    assert.equal(reordered.code, 0, reordered.stderr);
+    assert.equal(reordered.stdout, listed.stdout);
+    const shown = await cli(home, ["server", "show", "alpha", "--json"]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(JSON.parse(shown.stdout).name, "alpha");
+    const state = await UnlockedVault.unlock(reversed, PW);
+    state.summaries();
+    await assertCode(
+      () => state.record(state.recordIdByName("alpha")!),
+      "vault_integrity",
+      "another record's entry",
+    );
+  });
+});
+
+Deno.test("an add to a format-5 vault appends to the index as read; a format-4 vault's add rewrites its index as format 5's array", async () => {
+  await withHome(async (home) => {
+    await vaultWith(home, ["alpha", "beta", "gamma"]);
+    const v5 = await Deno.readFile(`${home}/${VAULT_FILE}`);
+    const v4 = await resealMeta(v5, PW, () => {}, true);
+    assert.equal(parseVaultFile(v4).body.version, 4);
+    const delta = { name: "delta", engine: "sqlite", database: "/tmp/delta.db" };
+    for (const [what, file] of [["format 5", v5], ["format 4", v4]] as const) {
+      // A fresh state (index not parsed), one record added: the add path of `server add`.
+      const state = await UnlockedVault.unlock(file, PW);
+      const id = state.putRecord(delta);
+      const { bytes } = await state.serialize();
+      const written = parseVaultFile(bytes).body;
+      assert.equal(written.version, 5, what);
+      const { meta, keys } = await openWithPassword(bytes, PW);
+      const index = meta.index as { generation: number; entries: { name: string }[] };
+      // The text as written is the text a whole serialisation makes (no gap, no stray comma).
+      const text = fromUtf8(
+        await openIndex(keys.meta, written.indexLine!.bytes, written.vaultId, written.generation),
+      );
+      assert.equal(text, JSON.stringify(index), what);
+      assert.equal(index.generation, written.generation, what);
+      assert.ok(Array.isArray(index.entries), what);
+      // Entry i is record i's: the old records in their order, the new one last.
+      assert.deepEqual(
+        written.records.map((r) => toBase64Url(r.id)).at(-1),
+        id,
+        what,
+      );
+      assert.deepEqual(index.entries.map((e) => e.name), ["alpha", "beta", "gamma", "delta"], what);
+      const again = await UnlockedVault.unlock(bytes, PW);
+      again.summaries();
+      for (const name of ["alpha", "beta", "gamma", "delta"]) {
+        assert.equal((await again.record(again.recordIdByName(name)!)).name, name, what);
+      }
+      const whole = await (await UnlockedVault.unlock(bytes, PW)).serialize();
+      const rewritten = (await openWithPassword(whole.bytes, PW)).meta.index;
+      assert.deepEqual(rewritten.entries, index.entries, what);
     }
   });
 });

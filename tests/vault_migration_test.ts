@@ -1,6 +1,6 @@
 /**
  * Format 3 migration and the attacks its layout invites, through the real CLI against a temp home:
- * a format-2 vault (the committed vector) is read as it is, written as format 4 on its first
+ * a format-2 vault (the committed vector) is read as it is, written as format 5 on its first
  * write, keeps its API key and its rollback gate, and its backups verify and restore; record lines
  * moved, replaced or damaged are refused with the vault left as it was.
  */
@@ -20,7 +20,7 @@ import {
 } from "../src/vault/keyring.ts";
 import { openScoped } from "../src/vault/scoped.ts";
 import { PW, runHecate, vaultWith, withHome } from "./support/access.ts";
-import { assemble, fileLines, readLogical } from "./support/vault_lines.ts";
+import { assemble, fileLines, keyedIndex, readLogical } from "./support/vault_lines.ts";
 
 const VAULT_INTEGRITY_EXIT = 4;
 const ROLLED_BACK_EXIT = 25;
@@ -56,7 +56,11 @@ async function asFormat2(file: Uint8Array<ArrayBuffer>, password: string) {
     parsed.vaultId,
     parsed.generation,
   );
-  meta.index = JSON.parse(new TextDecoder().decode(index));
+  // Format 5 lists the entries in record order; a format-2 writer keyed them by record id.
+  meta.index = keyedIndex(
+    JSON.parse(new TextDecoder().decode(index)),
+    parsed.records.map((r) => r.id),
+  );
   body.meta = toBase64Url(
     await sealMeta(keys.meta, new TextEncoder().encode(JSON.stringify(meta)), parsed.vaultId),
   );
@@ -96,7 +100,7 @@ function sealedRecords(file: Uint8Array<ArrayBuffer>): string[] {
   );
 }
 
-Deno.test("a format-2 vault: read as it is, written as format 4 on its first write (records kept, generation +1), its API key still works and the rollback gate still holds", async () => {
+Deno.test("a format-2 vault: read as it is, written as format 5 on its first write (records kept, generation +1), its API key still works and the rollback gate still holds", async () => {
   await withHome(async (home) => {
     const v = await v2Home(home);
     try {
@@ -125,7 +129,7 @@ Deno.test("a format-2 vault: read as it is, written as format 4 on its first wri
       assert.equal(add.code, 0, add.stderr);
       const upgraded = await Deno.readFile(`${home}/vault.hecate`);
       const after = parseVaultFile(upgraded).body;
-      assert.equal(after.version, 4);
+      assert.equal(after.version, 5);
       assert.equal(after.generation, before.generation + 1);
       // Not re-encrypted: the old records keep their bytes, the new one follows.
       assert.deepEqual(
@@ -167,12 +171,12 @@ Deno.test("a format-2 vault: read as it is, written as format 4 on its first wri
       }
 
       // The owner puts the rolled-back file aside and restores the format-2 bundle: a new,
-      // higher generation, written as format 4.
+      // higher generation, written as format 5.
       await Deno.remove(`${home}/vault.hecate`);
       const restore = await runHecate(["backup", "restore", bundle], { env: v.pw });
       assert.equal(restore.code, 0, restore.stderr);
       const restored = parseVaultFile(await Deno.readFile(`${home}/vault.hecate`)).body;
-      assert.equal(restored.version, 4);
+      assert.equal(restored.version, 5);
       assert.ok(restored.generation > after.generation, `${restored.generation}`);
       const ok = await runHecate(["server", "list"], { env: v.pw });
       assert.equal(ok.code, 0, ok.stderr);

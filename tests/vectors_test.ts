@@ -10,6 +10,7 @@ import { HecateError } from "../src/errors.ts";
 import { openVault } from "../src/hecate.ts";
 import type { AuditSink } from "../src/audit/log.ts";
 import { UnlockedVault } from "../src/vault/vault.ts";
+import { parseVaultFile } from "../src/vault/format.ts";
 import { openScoped } from "../src/vault/scoped.ts";
 import { parseAgeIdentities } from "../src/vault/age_slot.ts";
 
@@ -81,7 +82,7 @@ async function openThroughLibrary<T>(
   }
 }
 
-Deno.test("the vector set holds at least the five version-1, four version-2, eight version-3 and seven version-4 vectors", async () => {
+Deno.test("the vector set holds at least the five version-1, four version-2, eight version-3, seven version-4 and four version-5 vectors", async () => {
   const names = await vectorNames();
   for (
     const n of [
@@ -111,6 +112,10 @@ Deno.test("the vector set holds at least the five version-1, four version-2, eig
       "v4-truncated-index",
       "v4-older-index",
       "v4-future-version",
+      "v5-basic",
+      "v5-short-index",
+      "v5-keyed-index",
+      "v5-future-version",
     ]
   ) assert.ok(names.includes(n), `missing vector ${n}`);
 });
@@ -123,6 +128,7 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
       if (expected.outcome === "ok") {
         // Pure layer: records as stored, secrets included.
         const state = await UnlockedVault.unlock(v.file, v.password);
+        assert.equal(parseVaultFile(v.file).body.version, expected.format_version);
         assert.equal(state.id, expected.vault_id);
         assert.equal(state.generation, expected.generation);
         assert.equal(state.passwordIterations, expected.kdf_iterations);
@@ -194,10 +200,15 @@ Deno.test("every vector produces the outcome its expected.json states", async (t
         });
         return;
       }
-      // Every record is read too: format 3 checks a record line when its record is read.
+      // Every record is read too (format 3 checks a record line when its record is read), and
+      // the profile index (formats 4 and 5 check it when it is read: a listing).
       for (
         const attempt of [
-          async () => await (await UnlockedVault.unlock(v.file, v.password)).records(),
+          async () => {
+            const state = await UnlockedVault.unlock(v.file, v.password);
+            state.summaries();
+            return await state.records();
+          },
           () =>
             openThroughLibrary(v, async (open) => {
               const vault = await open();
@@ -357,6 +368,41 @@ Deno.test("the version-4 failure vectors differ from v4-basic only as their desc
     firstLine(future.file),
     firstLine(basic.file).replace('"version":4,', '"version":5,'),
   );
+  assert.deepEqual(
+    future.file.subarray(headEnd(future.file)),
+    basic.file.subarray(headEnd(basic.file)),
+  );
+});
+
+Deno.test("the version-5 failure vectors differ from v5-basic only as their descriptions say", async () => {
+  const basic = await loadVector("v5-basic");
+  const b = readV4(basic.file);
+  assert.equal(b.header.version, 5);
+  assert.equal(b.parts.table.length, 3);
+  const { index_size: _s, index_sha256: _h, ...basicHeader } = b.header;
+  for (const name of ["v5-short-index", "v5-keyed-index"]) {
+    const v = readV4((await loadVector(name)).file);
+    // Only the index line and what the header says of it (so the seal) changed.
+    const { index_size: _vs, index_sha256: _vh, ...header } = v.header;
+    assert.deepEqual(header, basicHeader, name);
+    assert.deepEqual([v.parts.table, v.parts.records], [b.parts.table, b.parts.records], name);
+    assert.notDeepEqual(v.parts.index, b.parts.index, name);
+    assert.notEqual(v.seal.mac, b.seal.mac, `${name}: sealed again with the real keys`);
+    // Both are what a root-key writer could seal: the unlock passes; the index is refused.
+    const state = await UnlockedVault.unlock((await loadVector(name)).file, basic.password);
+    assert.throws(
+      () => state.summaries(),
+      (e: unknown) => e instanceof HecateError && e.code === "vault_integrity",
+      name,
+    );
+  }
+  const future = await loadVector("v5-future-version");
+  const firstLine = (x: Uint8Array) => new TextDecoder().decode(x.subarray(0, x.indexOf(0x0a)));
+  assert.equal(
+    firstLine(future.file),
+    firstLine(basic.file).replace('"version":5,', '"version":6,'),
+  );
+  const headEnd = (f: Uint8Array) => f.indexOf(0x0a, f.indexOf(0x0a) + 1) + 1;
   assert.deepEqual(
     future.file.subarray(headEnd(future.file)),
     basic.file.subarray(headEnd(basic.file)),

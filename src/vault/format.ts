@@ -29,9 +29,20 @@ export const SIGNATURE_BYTES = 64;
 /** The `format` value every vault body carries. */
 export const FORMAT_NAME = "hecate-vault";
 /** The format version this build writes. */
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 /** The format versions this build reads (older files are upgraded on their next write). */
-export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4, 5];
+
+/**
+ * Whether a header's version has format 4's layout: a binary record table and an index line after
+ * the seal line (versions 4 and 5; version 5 changes only the index line's plaintext).
+ *
+ * @param version The header's `version` member, unchecked.
+ * @returns True for versions 4 and 5.
+ */
+export function hasIndexLine(version: unknown): boolean {
+  return version === 4 || version === 5;
+}
 /** Bytes in a record name tag (format 4): a truncated HMAC-SHA256 of the record kind and name. */
 export const NAME_TAG_BYTES = 16;
 /** Bytes in one format-4 record table entry: id (16), line size (4), SHA-256 (32), name tag. */
@@ -1324,7 +1335,7 @@ function parseHeaderV4(
 export async function loadTable(split: SplitVaultFile, withIndex = false): Promise<void> {
   if (!split.partial) return;
   const h = split.headerJson ??= parseHeaderJson(split.bodyBytes);
-  if (typeof h !== "object" || h === null || (h as Json).version !== 4) return;
+  if (typeof h !== "object" || h === null || !hasIndexLine((h as Json).version)) return;
   const count = (h as Json).records;
   // Anything wrong here is reported by parseBody, with the same checks as for a whole file.
   if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0) return;

@@ -9,7 +9,13 @@
  */
 
 import { fromUtf8 } from "./encoding.ts";
-import { loadTable, type PositionedFile, readSplitHead, type SplitVaultFile } from "./format.ts";
+import {
+  hasIndexLine,
+  loadTable,
+  type PositionedFile,
+  readSplitHead,
+  type SplitVaultFile,
+} from "./format.ts";
 
 /**
  * A format-4 vault file read for a listing: the split head with the table and index line
@@ -32,7 +38,7 @@ const NO_RECORD_LINES: PositionedFile = {
 };
 
 /**
- * Reads what a listing needs of a vault file: for format 4 the header, seal, table and index
+ * Reads what a listing needs of a vault file: for formats 4 and 5 the header, seal, table and index
  * lines by position (two or three reads); a file of another version (no index line) whole, as
  * the unlock then opens its records.
  *
@@ -51,7 +57,7 @@ export async function readListingFile(
     version = undefined; // reported, with the checksum first, by the whole file's unlock
   }
   // Formats 1 to 3 have no index line (and an old file may have no index at all): read whole.
-  if (version !== 4) return await file.readAt(0, file.size);
+  if (!hasIndexLine(version)) return await file.readAt(0, file.size);
   await loadTable(split, true);
   // The lines read are in `recordBytes`; nothing more is read from the file.
   split.partial = { ...split.partial!, source: NO_RECORD_LINES };

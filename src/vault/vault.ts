@@ -321,7 +321,26 @@ async function checkedFile(file: UnlockSource): Promise<ParsedVaultFile> {
 type IndexSource = () => readonly JsonObject[];
 
 /**
- * Checks index entries against the records of the file they came with: exactly one object entry
+ * Checks a format-5 index's entries against the records of the file they came with: an array of
+ * exactly one object per record, entry i for record i (docs/FORMAT.md, "Index line"). Returned as
+ * they are: no keyed object of 10,000 members to parse, and no ids to compare.
+ */
+function checkedIndexArray(entries: unknown, body: VaultBody): JsonObject[] {
+  if (!Array.isArray(entries) || entries.length !== body.records.length) {
+    throw integrity("the profile index does not match the records");
+  }
+  for (let i = 0; i < entries.length; i++) {
+    const summary: unknown = entries[i];
+    if (typeof summary !== "object" || summary === null || Array.isArray(summary)) {
+      throw integrity("the profile index does not match the records");
+    }
+  }
+  return entries as JsonObject[];
+}
+
+/**
+ * Checks index entries keyed by record id (the meta member of formats 1 to 3, the index line of
+ * format 4) against the records of the file they came with: exactly one object entry
  * per record id and no other (docs/FORMAT.md, "Reading" step 5), and returns them in record order.
  * A writer of this module stores them in record order, so the member names are first compared
  * with the ids in order (one encoding of all ids, one string compare); any other order is looked
@@ -365,26 +384,28 @@ const indexPlaintexts = new WeakMap<
 /**
  * The index plaintext of the next generation when the records are the file's, unchanged and in
  * order, followed by new ones: the old entries' text kept, the new entries appended. Undefined
- * when the plaintext is not exactly `{"generation":G,"entries":{...}}` as this module writes it
- * (then the caller parses and serialises the whole index).
+ * when the plaintext is not exactly `{"generation":G,"entries":[...]}` as this module writes
+ * format 5 (then the caller parses and serialises the whole index; a format-4 index, keyed by id,
+ * is so rewritten as format 5 on the first write).
  */
 function extendedIndex(
   old: { plain: Uint8Array; generation: number },
   generation: number,
-  added: readonly { key: string; summary: JsonObject }[],
+  added: readonly JsonObject[],
 ): Uint8Array<ArrayBuffer> | undefined {
-  const head = utf8(`{"generation":${old.generation},"entries":{`);
+  const head = utf8(`{"generation":${old.generation},"entries":[`);
   const { plain } = old;
   const n = plain.length;
-  if (n < head.length + 2 || plain[n - 1] !== 0x7d || plain[n - 2] !== 0x7d) return undefined;
+  // "]}": 0x5d 0x7d.
+  if (n < head.length + 2 || plain[n - 1] !== 0x7d || plain[n - 2] !== 0x5d) return undefined;
   for (let i = 0; i < head.length; i++) if (plain[i] !== head[i]) return undefined;
   const entries = plain.subarray(head.length, n - 2);
-  let more = added.map((a) => `${JSON.stringify(a.key)}:${JSON.stringify(a.summary)}`).join(",");
+  let more = added.map((summary) => JSON.stringify(summary)).join(",");
   if (more && entries.length > 0) more = "," + more;
   return concatBytes(
-    utf8(`{"generation":${generation},"entries":{`),
+    utf8(`{"generation":${generation},"entries":[`),
     entries,
-    utf8(more + "}}"),
+    utf8(more + "]}"),
   );
 }
 
@@ -425,14 +446,21 @@ function withoutSigner(meta: JsonObject): JsonObject {
  * generation: none (written before the index), or one left behind by a writer that does not keep it
  * (an older build keeps the member as it found it while the records change; its generation then
  * lags behind the body's).
+ *
+ * @param keyed Whether the entries are an object keyed by record id (formats 1 to 4) rather than
+ * an array in record order (format 5); the other shape is malformed.
  */
-function indexOf(meta: JsonObject, generation: number): Record<string, JsonObject> | undefined {
+function indexOf(
+  meta: JsonObject,
+  generation: number,
+  keyed = true,
+): Record<string, JsonObject> | unknown[] | undefined {
   const index = meta[INDEX_META] as { generation?: unknown; entries?: unknown } | undefined;
   if (index === undefined) return undefined;
   const entries = index?.entries;
   if (
     typeof index !== "object" || index === null || typeof index.generation !== "number" ||
-    typeof entries !== "object" || entries === null || Array.isArray(entries)
+    typeof entries !== "object" || entries === null || Array.isArray(entries) === keyed
   ) {
     throw integrity("the profile index is malformed");
   }
@@ -830,11 +858,14 @@ export class UnlockedVault {
         if (e instanceof AuthenticationFailure) throw integrity("the profile index", e);
         throw e;
       }
+      const keyed = body.version === 4;
       index = memo(() => {
         const line = parseJsonObject(plain, "the profile index");
-        const entries = indexOf({ [INDEX_META]: line }, body.generation);
+        const entries = indexOf({ [INDEX_META]: line }, body.generation, keyed);
         if (!entries) throw integrity("the profile index is for another generation");
-        return checkedIndex(entries, body);
+        return keyed
+          ? checkedIndex(entries as Record<string, JsonObject>, body)
+          : checkedIndexArray(entries, body);
       });
       indexPlaintexts.set(index, {
         plain,
@@ -844,7 +875,7 @@ export class UnlockedVault {
     } else {
       const entries = indexOf(meta, body.generation);
       if (entries) {
-        const summaries = checkedIndex(entries, body);
+        const summaries = checkedIndex(entries as Record<string, JsonObject>, body);
         index = () => summaries;
       }
     }
@@ -1641,7 +1672,7 @@ export class UnlockedVault {
   #extendedIndexInput():
     | {
       old: { plain: Uint8Array; generation: number };
-      added: { key: string; summary: JsonObject }[];
+      added: JsonObject[];
     }
     | undefined {
     const old = this.#index && indexPlaintexts.get(this.#index);
@@ -1653,20 +1684,18 @@ export class UnlockedVault {
         r.rekey
       ) return undefined;
     }
-    const added: { key: string; summary: JsonObject }[] = [];
+    const added: JsonObject[] = [];
     for (let i = old.records; i < this.#records.length; i++) {
       const r = this.#records[i]!;
       if (r.read || r.summary === undefined) return undefined;
-      added.push({ key: r.key, summary: r.summary });
+      added.push(r.summary);
     }
     return { old, added };
   }
 
-  /** Every record's index entry (summaries ready). */
-  #indexEntries(): Record<string, JsonObject> {
-    const index: Record<string, JsonObject> = {};
-    for (const r of this.#records) index[r.key] = r.summary!;
-    return index;
+  /** Every record's index entry in record order (summaries ready): format 5's `entries`. */
+  #indexEntries(): JsonObject[] {
+    return this.#records.map((r) => r.summary!);
   }
 
   /**

@@ -96,7 +96,8 @@ export function readV4(
   const nl = file.indexOf(0x0a);
   const sealEnd = file.indexOf(0x0a, nl + 1);
   const header = JSON.parse(dec.decode(file.subarray(0, nl)));
-  if (header.version !== 4) throw new Error("not a format-4 file");
+  // Format 5 keeps format 4's layout (only the index line's plaintext differs).
+  if (header.version !== 4 && header.version !== 5) throw new Error("not a format-4 file");
   const at = sealEnd + 1;
   const n = header.records as number;
   const tableBytes = file.slice(at, at + n * TABLE_ENTRY);
@@ -336,4 +337,23 @@ export class MemoryPositionedFile {
   get bytesRead(): number {
     return this.reads.reduce((n, [, len]) => n + len, 0);
   }
+}
+
+/**
+ * A format-5 index line's plaintext (`entries`: an array in record order) in the shape formats 1
+ * to 4 keep it, keyed by record id: what an older writer would have stored for the same records.
+ *
+ * @param index The parsed format-5 index plaintext.
+ * @param ids The records' ids, in record order.
+ * @returns `{ generation, entries: { id: summary } }`.
+ */
+export function keyedIndex(
+  index: { generation: number; entries: unknown[] },
+  ids: readonly Uint8Array[],
+): { generation: number; entries: Record<string, unknown> } {
+  if (index.entries.length !== ids.length) throw new Error("one entry per record expected");
+  return {
+    generation: index.generation,
+    entries: Object.fromEntries(ids.map((id, i) => [b64u(id), index.entries[i]])),
+  };
 }
